@@ -1,0 +1,61 @@
+#include "api/api_server.hpp"
+#include "common/logging.hpp"
+#include "programs/commands.hpp"
+#include "programs/common_options.hpp"
+
+namespace llmp::programs {
+
+void add_api_command(CLI::App& app, int& exit_code) {
+    auto* cmd = app.add_subcommand("api", "HTTP API server: accepts requests, queues them, streams answers");
+    auto cfg = std::make_shared<api::api_config>();
+    auto common = std::make_shared<common_options>();
+    add_broker_options(*cmd, cfg->broker);
+    add_log_options(*cmd, *common);
+    cmd->add_option("--listen", cfg->listen_address, "address to listen on")
+        ->envname("LLMPROXY_API_LISTEN")
+        ->capture_default_str();
+    cmd->add_option("--port", cfg->port, "port to listen on (0 = any free port)")
+        ->envname("LLMPROXY_API_PORT")
+        ->capture_default_str();
+    cmd->add_option("--io-threads", cfg->io_threads, "I/O threads")
+        ->envname("LLMPROXY_API_IO_THREADS")
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
+    cmd->add_option("--body-limit", cfg->body_limit, "largest request body in bytes (413 beyond)")
+        ->envname("LLMPROXY_API_BODY_LIMIT")
+        ->capture_default_str();
+    auto idle_ms = std::make_shared<std::int64_t>(cfg->stream_idle_timeout.count());
+    cmd->add_option("--stream-idle-timeout-ms", *idle_ms, "longest wait for a stream's next event")
+        ->envname("LLMPROXY_STREAM_IDLE_TIMEOUT_MS")
+        ->capture_default_str();
+    auto timeout_ms = std::make_shared<std::int64_t>(cfg->request_timeout.count());
+    cmd->add_option("--request-timeout-ms", *timeout_ms, "per-request deadline (0 = none)")
+        ->envname("LLMPROXY_REQUEST_TIMEOUT_MS")
+        ->capture_default_str();
+    auto drain_ms = std::make_shared<std::int64_t>(cfg->drain_timeout.count());
+    cmd->add_option("--drain-timeout-ms", *drain_ms, "on SIGTERM, how long open streams may finish")
+        ->envname("LLMPROXY_DRAIN_TIMEOUT_MS")
+        ->capture_default_str();
+    cmd->add_option("--server-id", cfg->server_id, "unique id of this server (default: generated)")
+        ->envname("LLMPROXY_SERVER_ID");
+    cmd->callback([cfg, common, idle_ms, timeout_ms, drain_ms, &exit_code] {
+        llmp::log::setup(common->log_level, "api");
+        cfg->stream_idle_timeout = std::chrono::milliseconds{*idle_ms};
+        cfg->request_timeout = std::chrono::milliseconds{*timeout_ms};
+        cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
+        auto log = llmp::log::get("api");
+        log->info("msg=\"config\" amqp_url={} prefix={} listen={}:{} body_limit={} request_timeout_ms={}",
+                  mask_url(cfg->broker.url), cfg->broker.prefix, cfg->listen_address, cfg->port,
+                  cfg->body_limit, *timeout_ms);
+        api::api_server server{*cfg};
+        if (auto r = server.start(); !r) {
+            log->critical("msg=\"cannot start\" error=\"{}\"", r.error().message);
+            std::fprintf(stderr, "llmproxy api: %s\n", r.error().message.c_str());
+            exit_code = 1;
+            return;
+        }
+        exit_code = server.run();
+    });
+}
+
+}  // namespace llmp::programs

@@ -1,0 +1,15 @@
+#pragma once
+// The subcommand table. Each add_x_command() registers its flags (bound to the component's
+// config struct, each with an LLMPROXY_* environment variable) and a callback that runs the
+// process and stores its exit code.
+
+namespace CLI {
+class App;
+}
+
+namespace llmp::programs {
+
+void add_api_command(CLI::App& app, int& exit_code);
+void add_worker_command(CLI::App& app, int& exit_code);
+
+}  // namespace llmp::programs

@@ -1,0 +1,29 @@
+// llmproxy: one executable, a subcommand per process (the ClickHouse programs/ pattern).
+// Each run_x() parses nothing itself: the CLI11 options are bound in add_x_command(), and the
+// callback builds the component, starts it and waits for a signal.
+
+#include "programs/commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+int main(int argc, char** argv) {
+    CLI::App app{"llmproxy: a self-hosted LLM proxy (HTTP API -> RabbitMQ -> workers -> LLM providers)",
+                 "llmproxy"};
+    app.set_version_flag("--version", "llmproxy 0.1.0");
+    app.require_subcommand(1);
+    int exit_code = 0;
+    llmp::programs::add_api_command(app, exit_code);
+    llmp::programs::add_worker_command(app, exit_code);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "llmproxy: %s\n", e.what());
+        return 1;
+    }
+    return exit_code;
+}

@@ -1,0 +1,224 @@
+#include "api/api_server.hpp"
+
+#include "api/context.hpp"
+#include "api/generation_handler.hpp"
+#include "api/logger.hpp"
+#include "api/response_router.hpp"
+#include "broker/connection.hpp"
+#include "broker/consumer.hpp"
+#include "broker/publisher.hpp"
+#include "common/ids.hpp"
+#include "http/error_response.hpp"
+#include "http/router.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <thread>
+#include <vector>
+
+namespace llmp::api {
+
+using http_server::json_response;
+
+namespace {
+
+/// A handler from a plain function that builds the whole response. (Also keeps braced
+/// nlohmann::json initializers out of coroutine bodies, which g++ 12 miscompiles.)
+template <class F>
+http_server::handler plain(F build) {
+    return [build](http_server::request_context& rc) -> net::awaitable<void> {
+        co_await http_server::send(rc, build(rc));
+    };
+}
+
+}  // namespace
+
+struct api_server::impl {
+    explicit impl(api_config c)
+        : cfg{std::move(c)},
+          ctx{cfg, cfg.server_id.empty() ? new_component_id("api") : cfg.server_id},
+          signals{ioc, SIGINT, SIGTERM} {}
+
+    api_config cfg;
+    context ctx;
+    net::io_context ioc;
+    net::signal_set signals;
+    std::unique_ptr<broker::publisher> publisher;
+    std::unique_ptr<broker::consumer> consumer;
+    std::shared_ptr<http_server::listener> listener;
+    http_server::router routes;
+    std::vector<std::thread> threads;
+
+    void publish_discover() {
+        broker::publish_job job;
+        job.msg.exchange = ctx.topo.control_exchange;
+        job.msg.routing_key = std::string{broker::discover_key};
+        job.msg.body = ctx.server_id;
+        publisher->try_publish(std::move(job));
+    }
+
+    void build_routes() {
+        routes.add(http::verb::post, "/api/chat", [this](http_server::request_context& rc) {
+            return handle_generation(ctx, rc, request_kind::chat);
+        });
+        routes.add(http::verb::post, "/api/generate", [this](http_server::request_context& rc) {
+            return handle_generation(ctx, rc, request_kind::generate);
+        });
+        routes.add(http::verb::get, "/api/models", plain([this](http_server::request_context&) {
+            nlohmann::json models = nlohmann::json::array();
+            for (const auto& m : ctx.workers.models()) {
+                models.push_back({{"name", m}, {"model", m}});
+            }
+            return json_response(http::status::ok, {{"models", models}});
+        }));
+        routes.add(http::verb::get, "/healthz", plain([](http_server::request_context&) {
+            return json_response(http::status::ok, {{"status", "ok"}});
+        }));
+        routes.add(http::verb::get, "/readyz", plain([this](http_server::request_context&) {
+            bool broker_ok = publisher->connected() && consumer->connected();
+            auto live = ctx.workers.live().size();
+            auto status = broker_ok && live > 0 ? http::status::ok : http::status::service_unavailable;
+            return json_response(status, {{"broker", broker_ok},
+                                          {"workers", live},
+                                          {"status", status == http::status::ok ? "ready" : "not ready"}});
+        }));
+    }
+};
+
+api_server::api_server(api_config cfg) : impl_{std::make_unique<impl>(std::move(cfg))} {}
+
+api_server::~api_server() {
+    auto& s = *impl_;
+    s.ioc.stop();
+    for (auto& t : s.threads) {
+        if (t.joinable()) {
+            t.join();
+        }
+    }
+    if (s.consumer) {
+        s.consumer->stop();
+    }
+    if (s.publisher) {
+        s.publisher->stop();
+    }
+}
+
+result<void> api_server::start() {
+    auto& s = *impl_;
+    auto log = api::logger();
+    const auto& topo = s.ctx.topo;
+    const auto& bcfg = s.cfg.broker;
+
+    s.publisher = std::make_unique<broker::publisher>(
+        bcfg, "llmproxy api " + s.ctx.server_id + " publisher",
+        [&topo, &bcfg](broker::connection& c) { return broker::declare_core(c, topo, bcfg); },
+        broker::publisher::return_fn{}, broker::publisher::state_fn{}, s.cfg.max_pending_publishes);
+    if (auto r = s.publisher->start(); !r) {
+        return r;
+    }
+    s.ctx.publisher = s.publisher.get();
+
+    auto setup_consumer = [this, &topo, &bcfg](broker::connection& c) -> result<void> {
+        auto& s = *impl_;
+        if (auto r = broker::declare_core(c, topo, bcfg); !r) {
+            return r;
+        }
+        broker::queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
+        auto q = c.declare_queue(topo.server_queue(s.ctx.server_id), own);
+        if (!q) {
+            return q.error();
+        }
+        if (auto r = c.bind_queue(q.value(), topo.responses_exchange, s.ctx.server_id + ".#"); !r) {
+            return r;
+        }
+        if (auto r = c.consume(q.value(), /*no_ack=*/true); !r) {
+            return r.error();
+        }
+        auto control = c.declare_queue("", own);
+        if (!control) {
+            return control.error();
+        }
+        if (auto r = c.bind_queue(control.value(), topo.control_exchange, std::string{broker::heartbeat_key}); !r) {
+            return r;
+        }
+        if (auto r = c.consume(control.value(), /*no_ack=*/true); !r) {
+            return r.error();
+        }
+        return ok();
+    };
+    s.consumer = std::make_unique<broker::consumer>(
+        bcfg, "llmproxy api " + s.ctx.server_id + " consumer", setup_consumer,
+        [this](broker::delivery&& d, std::uint64_t) { route_delivery(impl_->ctx, std::move(d)); },
+        [this](bool connected) {
+            if (connected) {
+                impl_->publish_discover();  // the new control queue missed the last heartbeats
+            }
+        });
+    if (auto r = s.consumer->start(); !r) {
+        return r;
+    }
+    s.publish_discover();
+
+    s.build_routes();
+    http_server::server_limits limits;
+    limits.body_limit = s.cfg.body_limit;
+    try {
+        auto addr = net::ip::make_address(s.cfg.listen_address);
+        s.listener = std::make_shared<http_server::listener>(
+            s.ioc, net::ip::tcp::endpoint{addr, s.cfg.port},
+            [this](http_server::request_context& rc) { return impl_->routes.dispatch(rc); }, limits);
+    } catch (const std::exception& e) {
+        return fail("bad_config", "cannot listen on " + s.cfg.listen_address + ":" +
+                                      std::to_string(s.cfg.port) + ": " + e.what());
+    }
+    s.listener->start();
+    log->info("msg=\"api server started\" server_id={} listen={}:{} io_threads={} amqp_prefix={}",
+              s.ctx.server_id, s.cfg.listen_address, s.listener->port(), s.cfg.io_threads, bcfg.prefix);
+    return ok();
+}
+
+std::uint16_t api_server::port() const { return impl_->listener ? impl_->listener->port() : 0; }
+
+void api_server::request_stop() {
+    net::post(impl_->ioc, [this] { impl_->signals.cancel(); });
+}
+
+int api_server::run() {
+    auto& s = *impl_;
+    auto log = api::logger();
+    auto work = net::make_work_guard(s.ioc);
+    s.signals.async_wait([&s, log](boost::system::error_code, int sig) {
+        log->info("msg=\"stopping\" signal={} open_streams={}", sig, s.ctx.stats.streams_open.load());
+        s.listener->stop();
+        // Drain: poll until the open streams end or the deadline passes.
+        auto deadline = std::chrono::steady_clock::now() + s.cfg.drain_timeout;
+        net::co_spawn(s.ioc, [&s, deadline]() -> net::awaitable<void> {
+            net::steady_timer t{s.ioc};
+            while (s.ctx.stats.streams_open.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+                t.expires_after(std::chrono::milliseconds{50});
+                co_await t.async_wait(net::use_awaitable);
+            }
+            s.ioc.stop();
+        }, net::detached);
+    });
+    for (int i = 1; i < s.cfg.io_threads; ++i) {
+        s.threads.emplace_back([&s] { s.ioc.run(); });
+    }
+    s.ioc.run();
+    for (auto& t : s.threads) {
+        t.join();
+    }
+    s.threads.clear();
+    s.consumer->stop();
+    s.publisher->stop();
+    log->info("msg=\"api server stopped\" completed={} failed={}", s.ctx.stats.completed.load(),
+              s.ctx.stats.failed.load());
+    return 0;
+}
+
+}  // namespace llmp::api

@@ -1,0 +1,42 @@
+#pragma once
+// The state the API server's parts share, built once by api_server and passed by reference
+// (no globals). Thread-safety: each member documents its own; the config is read-only.
+
+#include "api/config.hpp"
+#include "api/stream_registry.hpp"
+#include "api/worker_registry.hpp"
+#include "broker/topology.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace llmp::broker {
+class publisher;
+}
+
+namespace llmp::api {
+
+struct counters {
+    std::atomic<std::int64_t> requests{0};
+    std::atomic<std::int64_t> streams_open{0};
+    std::atomic<std::int64_t> completed{0};
+    std::atomic<std::int64_t> failed{0};
+    std::atomic<std::int64_t> rejected{0};
+    std::atomic<std::int64_t> tokens{0};
+};
+
+struct context {
+    context(const api_config& c, std::string id)
+        : cfg{c}, server_id{std::move(id)}, topo{c.broker.prefix}, workers{c.worker_ttl} {}
+
+    const api_config& cfg;
+    const std::string server_id;
+    const broker::topology topo;
+    broker::publisher* publisher = nullptr;
+    stream_registry streams;
+    worker_registry workers;
+    counters stats;
+};
+
+}  // namespace llmp::api

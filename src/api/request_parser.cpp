@@ -1,0 +1,113 @@
+#include "api/request_parser.hpp"
+
+#include <array>
+
+namespace llmp::api {
+namespace {
+
+using json = nlohmann::json;
+
+// Keys passed through to the provider untouched (Ollama semantics).
+constexpr std::array<const char*, 10> passthrough_keys{
+    "format", "keep_alive", "think", "tools", "system", "suffix", "images", "raw", "template", "context"};
+
+result<void> validate_messages(const json& messages) {
+    if (!messages.is_array()) {
+        return fail("invalid_field", "messages must be an array of {\"role\", \"content\"} objects");
+    }
+    if (messages.empty()) {
+        return fail("invalid_field", "messages must not be empty");
+    }
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        const auto& m = messages[i];
+        auto where = "messages[" + std::to_string(i) + "]";
+        if (!m.is_object()) {
+            return fail("invalid_field", where + " must be an object");
+        }
+        auto role = m.find("role");
+        if (role == m.end() || !role->is_string()) {
+            return fail("invalid_field", where + ".role is required (system, user, assistant or tool)");
+        }
+        auto r = role->get_ref<const std::string&>();
+        if (r != "system" && r != "user" && r != "assistant" && r != "tool" && r != "developer") {
+            return fail("invalid_field", where + ".role '" + r +
+                                             "' is not one of system, user, assistant, tool");
+        }
+        auto content = m.find("content");
+        if (content != m.end() && !content->is_string() && !content->is_array() && !content->is_null()) {
+            return fail("invalid_field", where + ".content must be a string");
+        }
+    }
+    return ok();
+}
+
+}  // namespace
+
+result<request_message> parse_generation_request(std::string_view body, request_kind kind) {
+    if (body.empty()) {
+        return fail("bad_request", "missing request body: send a JSON object");
+    }
+    json j;
+    try {
+        j = json::parse(body);
+    } catch (const json::parse_error& e) {
+        return fail("invalid_json", "request body is not valid JSON (at byte " + std::to_string(e.byte) + ")");
+    }
+    if (!j.is_object()) {
+        return fail("invalid_json", "request body must be a JSON object");
+    }
+    request_message m;
+    m.kind = kind;
+    auto model = j.find("model");
+    if (model == j.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
+        return fail("missing_field", "model is required (a model name such as \"llama3.2\")");
+    }
+    m.model = model->get<std::string>();
+
+    if (kind == request_kind::chat) {
+        auto messages = j.find("messages");
+        if (messages == j.end() || messages->is_null()) {
+            return fail("missing_field", "messages is required (an array of {\"role\", \"content\"})");
+        }
+        if (auto v = validate_messages(*messages); !v) {
+            return v.error();
+        }
+        m.messages = std::move(*messages);
+    } else {
+        auto prompt = j.find("prompt");
+        if (prompt == j.end() || prompt->is_null()) {
+            return fail("missing_field", "prompt is required (a string)");
+        }
+        if (!prompt->is_string()) {
+            return fail("invalid_field", "prompt must be a string");
+        }
+        m.prompt = prompt->get<std::string>();
+    }
+
+    if (auto opts = j.find("options"); opts != j.end() && !opts->is_null()) {
+        if (!opts->is_object()) {
+            return fail("invalid_field", "options must be an object");
+        }
+        m.options = std::move(*opts);
+    }
+    if (auto stream = j.find("stream"); stream != j.end() && !stream->is_null()) {
+        if (!stream->is_boolean()) {
+            return fail("invalid_field", "stream must be true or false");
+        }
+        m.stream = stream->get<bool>();
+    }
+    if (auto prio = j.find("priority"); prio != j.end() && !prio->is_null()) {
+        if (!prio->is_number_integer() || prio->get<int>() < 0 || prio->get<int>() > 9) {
+            return fail("invalid_field", "priority must be an integer from 0 to 9");
+        }
+        m.priority = prio->get<int>();
+    }
+    for (const char* key : passthrough_keys) {
+        if (auto it = j.find(key); it != j.end() && !it->is_null()) {
+            m.extra[key] = std::move(*it);
+        }
+    }
+    return m;
+}
+
+}  // namespace llmp::api

@@ -1,0 +1,51 @@
+#pragma once
+// response_sink: the inbox of one client stream. The response consumer thread (and the
+// publisher thread, for the publish outcome) call deliver() from their own threads; the events
+// are posted to the stream's strand, where the HTTP handler coroutine drains them with take()
+// and waits with wait().
+//
+// Lifecycle: made by the handler, registered in the stream_registry under the request id,
+// unregistered by the handler when the stream ends. The registry holds weak pointers, so a
+// late message for a finished stream is dropped.
+//
+// Bounded: past `max_buffered_bytes` of undrained text (a client that cannot keep up) the sink
+// marks itself overflowed and the handler ends the stream.
+
+#include "api/stream_event.hpp"
+#include "common/asio_fwd.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <memory>
+
+namespace llmp::api {
+
+class response_sink : public std::enable_shared_from_this<response_sink> {
+public:
+    response_sink(net::any_io_executor strand, std::size_t max_buffered_bytes);
+
+    /// Any thread.
+    void deliver(stream_event ev);
+
+    // Strand only:
+    /// Waits until an event is queued or `deadline` passes; false on timeout.
+    net::awaitable<bool> wait(std::chrono::steady_clock::time_point deadline);
+    std::deque<stream_event>& events() { return events_; }
+    void consumed(std::size_t bytes) { buffered_ -= bytes < buffered_ ? bytes : buffered_; }
+    bool overflowed() const { return overflowed_; }
+
+private:
+    void on_event(stream_event ev);
+
+    net::any_io_executor strand_;
+    net::steady_timer signal_;
+    std::deque<stream_event> events_;
+    std::size_t buffered_ = 0;
+    std::size_t max_buffered_;
+    bool overflowed_ = false;
+};
+
+}  // namespace llmp::api

@@ -1,0 +1,40 @@
+#pragma once
+// stream_registry: request id -> the live stream's sink. Written by HTTP handlers (I/O threads),
+// read by the response consumer thread. The mutex is held only to copy a pointer
+// (chat-multi's shared_state pattern), never across I/O.
+
+#include "api/response_sink.hpp"
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace llmp::api {
+
+class stream_registry {
+public:
+    void add(const std::string& request_id, const std::shared_ptr<response_sink>& sink) {
+        std::lock_guard lock{mu_};
+        streams_[request_id] = sink;
+    }
+    void remove(const std::string& request_id) {
+        std::lock_guard lock{mu_};
+        streams_.erase(request_id);
+    }
+    std::shared_ptr<response_sink> find(const std::string& request_id) const {
+        std::lock_guard lock{mu_};
+        auto it = streams_.find(request_id);
+        return it == streams_.end() ? nullptr : it->second.lock();
+    }
+    std::size_t size() const {
+        std::lock_guard lock{mu_};
+        return streams_.size();
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::unordered_map<std::string, std::weak_ptr<response_sink>> streams_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace llmp::api

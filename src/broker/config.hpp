@@ -1,0 +1,35 @@
+#pragma once
+// Broker configuration, shared by every process that talks to RabbitMQ.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace llmp::broker {
+
+struct broker_config {
+    /// amqp://user:pass@host:port/vhost (env LLMPROXY_AMQP_URL).
+    std::string url = "amqp://guest:guest@127.0.0.1:5672/";
+    /// Prefix of every exchange and queue name (design.md: default "llm").
+    std::string prefix = "llm";
+    /// AMQP heartbeat, seconds; a dead broker is noticed within about twice this.
+    int heartbeat_s = 10;
+    /// Reconnect backoff bounds.
+    std::chrono::milliseconds reconnect_min{100};
+    std::chrono::milliseconds reconnect_max{5000};
+    /// Bound of the work queue (x-max-length, reject-publish): past it a request gets 503.
+    std::int64_t work_queue_max_length = 100000;
+    /// Priority levels of the work queue (x-max-priority). Fixed once the queue exists.
+    int max_priority = 9;
+};
+
+/// The parts of an AMQP URL.
+struct amqp_endpoint {
+    std::string host = "127.0.0.1";
+    int port = 5672;
+    std::string user = "guest";
+    std::string password = "guest";
+    std::string vhost = "/";
+};
+
+}  // namespace llmp::broker

@@ -1,0 +1,455 @@
+#include "broker/connection.hpp"
+
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+
+#include <sys/time.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace llmp::broker {
+namespace {
+
+constexpr amqp_channel_t main_channel = 1;
+constexpr amqp_channel_t scratch_channel = 2;
+
+amqp_bytes_t bytes_of(std::string_view s) {
+    return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
+}
+
+std::string to_string(amqp_bytes_t b) {
+    return b.len == 0 ? std::string{} : std::string{static_cast<const char*>(b.bytes), b.len};
+}
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size()) {
+            int v = 0;
+            auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+            if (ec == std::errc{} && p == s.data() + i + 3) {
+                out.push_back(static_cast<char>(v));
+                i += 2;
+                continue;
+            }
+        }
+        out.push_back(s[i]);
+    }
+    return out;
+}
+
+error broker_error(std::string what) {
+    return error{"broker_unavailable", std::move(what), true};
+}
+
+/// Text for a failed RPC reply, or empty on success.
+std::string describe(const amqp_rpc_reply_t& r) {
+    switch (r.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+        return {};
+    case AMQP_RESPONSE_NONE:
+        return "missing RPC reply";
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+        return amqp_error_string2(r.library_error);
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+        if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+            auto* m = static_cast<amqp_connection_close_t*>(r.reply.decoded);
+            return "connection closed by broker: " + std::to_string(m->reply_code) + " " +
+                   to_string(m->reply_text);
+        }
+        if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            auto* m = static_cast<amqp_channel_close_t*>(r.reply.decoded);
+            return "channel closed by broker: " + std::to_string(m->reply_code) + " " +
+                   to_string(m->reply_text);
+        }
+        return "broker error (method " + std::to_string(r.reply.id) + ")";
+    }
+    return "unknown RPC reply";
+}
+
+/// Converts a table to rabbitmq-c form. Entries point into `src`, which must outlive the use.
+struct table_builder {
+    std::vector<amqp_table_entry_t> entries;
+    amqp_table_t build(const field_table& src) {
+        entries.clear();
+        entries.reserve(src.size());
+        for (const auto& [k, v] : src) {
+            amqp_table_entry_t e{};
+            e.key = bytes_of(k);
+            if (const auto* i = std::get_if<std::int64_t>(&v)) {
+                e.value.kind = AMQP_FIELD_KIND_I64;
+                e.value.value.i64 = *i;
+            } else if (const auto* s = std::get_if<std::string>(&v)) {
+                e.value.kind = AMQP_FIELD_KIND_UTF8;
+                e.value.value.bytes = bytes_of(*s);
+            } else {
+                e.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+                e.value.value.boolean = std::get<bool>(v) ? 1 : 0;
+            }
+            entries.push_back(e);
+        }
+        return amqp_table_t{static_cast<int>(entries.size()), entries.data()};
+    }
+};
+
+field_table from_table(const amqp_table_t& t) {
+    field_table out;
+    out.reserve(static_cast<std::size_t>(t.num_entries));
+    for (int i = 0; i < t.num_entries; ++i) {
+        const auto& e = t.entries[i];
+        std::string key = to_string(e.key);
+        const auto& v = e.value;
+        switch (v.kind) {
+        case AMQP_FIELD_KIND_I8: out.emplace_back(key, std::int64_t{v.value.i8}); break;
+        case AMQP_FIELD_KIND_U8: out.emplace_back(key, std::int64_t{v.value.u8}); break;
+        case AMQP_FIELD_KIND_I16: out.emplace_back(key, std::int64_t{v.value.i16}); break;
+        case AMQP_FIELD_KIND_U16: out.emplace_back(key, std::int64_t{v.value.u16}); break;
+        case AMQP_FIELD_KIND_I32: out.emplace_back(key, std::int64_t{v.value.i32}); break;
+        case AMQP_FIELD_KIND_U32: out.emplace_back(key, std::int64_t{v.value.u32}); break;
+        case AMQP_FIELD_KIND_I64: out.emplace_back(key, std::int64_t{v.value.i64}); break;
+        case AMQP_FIELD_KIND_U64: out.emplace_back(key, static_cast<std::int64_t>(v.value.u64)); break;
+        case AMQP_FIELD_KIND_TIMESTAMP: out.emplace_back(key, static_cast<std::int64_t>(v.value.u64)); break;
+        case AMQP_FIELD_KIND_BOOLEAN: out.emplace_back(key, v.value.boolean != 0); break;
+        case AMQP_FIELD_KIND_UTF8:
+        case AMQP_FIELD_KIND_BYTES: out.emplace_back(key, to_string(v.value.bytes)); break;
+        default: break;  // arrays, nested tables, decimals: not used by llmproxy
+        }
+    }
+    return out;
+}
+
+properties from_amqp(const amqp_basic_properties_t& p) {
+    properties out;
+    if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) out.message_id = to_string(p.message_id);
+    if (p._flags & AMQP_BASIC_CORRELATION_ID_FLAG) out.correlation_id = to_string(p.correlation_id);
+    if (p._flags & AMQP_BASIC_CONTENT_TYPE_FLAG) out.content_type = to_string(p.content_type);
+    if (p._flags & AMQP_BASIC_TYPE_FLAG) out.type = to_string(p.type);
+    if (p._flags & AMQP_BASIC_EXPIRATION_FLAG) out.expiration = to_string(p.expiration);
+    if (p._flags & AMQP_BASIC_PRIORITY_FLAG) out.priority = p.priority;
+    if (p._flags & AMQP_BASIC_DELIVERY_MODE_FLAG) out.persistent = p.delivery_mode == 2;
+    if (p._flags & AMQP_BASIC_TIMESTAMP_FLAG) out.timestamp = static_cast<std::int64_t>(p.timestamp);
+    if (p._flags & AMQP_BASIC_HEADERS_FLAG) out.headers = from_table(p.headers);
+    return out;
+}
+
+}  // namespace
+
+result<amqp_endpoint> parse_amqp_url(std::string_view url) {
+    amqp_endpoint ep;
+    constexpr std::string_view scheme = "amqp://";
+    if (url.substr(0, scheme.size()) != scheme) {
+        return fail("bad_config", "AMQP URL must start with amqp:// (got '" + std::string{url} + "')");
+    }
+    std::string_view rest = url.substr(scheme.size());
+    std::string_view authority = rest.substr(0, rest.find('/'));
+    std::string_view path = rest.size() > authority.size() ? rest.substr(authority.size() + 1) : "";
+    if (auto at = authority.rfind('@'); at != std::string_view::npos) {
+        std::string_view userinfo = authority.substr(0, at);
+        authority = authority.substr(at + 1);
+        auto colon = userinfo.find(':');
+        ep.user = percent_decode(userinfo.substr(0, colon));
+        ep.password = colon == std::string_view::npos ? "" : percent_decode(userinfo.substr(colon + 1));
+    }
+    if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+        auto port = authority.substr(colon + 1);
+        auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), ep.port);
+        if (ec != std::errc{} || p != port.data() + port.size() || ep.port <= 0 || ep.port > 65535) {
+            return fail("bad_config", "bad port in AMQP URL '" + std::string{url} + "'");
+        }
+        authority = authority.substr(0, colon);
+    }
+    if (!authority.empty()) {
+        ep.host = std::string{authority};
+    }
+    if (!path.empty()) {
+        ep.vhost = percent_decode(path);
+    }
+    return ep;
+}
+
+struct connection::impl {
+    amqp_connection_state_t conn = nullptr;
+    amqp_socket_t* socket = nullptr;
+    table_builder tables;
+    std::uint64_t next_publish_tag = 1;
+    bool confirms = false;
+
+    ~impl() {
+        if (conn != nullptr) {
+            amqp_channel_close(conn, main_channel, AMQP_REPLY_SUCCESS);
+            amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+            amqp_destroy_connection(conn);
+        }
+    }
+
+    result<void> check_rpc(std::string_view what) {
+        auto r = amqp_get_rpc_reply(conn);
+        if (auto text = describe(r); !text.empty()) {
+            return broker_error(std::string{what} + ": " + text);
+        }
+        return ok();
+    }
+};
+
+connection::connection(std::unique_ptr<impl> p) : impl_{std::move(p)} {}
+connection::~connection() = default;
+
+result<std::unique_ptr<connection>> connection::open(const broker_config& cfg, std::string_view name) {
+    auto ep = parse_amqp_url(cfg.url);
+    if (!ep) {
+        return ep.error();
+    }
+    auto p = std::make_unique<impl>();
+    p->conn = amqp_new_connection();
+    p->socket = amqp_tcp_socket_new(p->conn);
+    if (p->socket == nullptr) {
+        return broker_error("cannot create a TCP socket for AMQP");
+    }
+    timeval tv{5, 0};
+    const auto& e = ep.value();
+    if (int rc = amqp_socket_open_noblock(p->socket, e.host.c_str(), e.port, &tv); rc != AMQP_STATUS_OK) {
+        return broker_error("cannot connect to RabbitMQ at " + e.host + ":" + std::to_string(e.port) +
+                            ": " + amqp_error_string2(rc));
+    }
+    // Client properties: the connection name shown by the management UI.
+    std::string conn_name{name};
+    amqp_table_entry_t prop{};
+    prop.key = amqp_cstring_bytes("connection_name");
+    prop.value.kind = AMQP_FIELD_KIND_UTF8;
+    prop.value.value.bytes = bytes_of(conn_name);
+    amqp_table_t client_props{1, &prop};
+    auto r = amqp_login_with_properties(p->conn, e.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE,
+                                        cfg.heartbeat_s, &client_props, AMQP_SASL_METHOD_PLAIN,
+                                        e.user.c_str(), e.password.c_str());
+    if (auto text = describe(r); !text.empty()) {
+        return broker_error("cannot log in to RabbitMQ at " + e.host + ":" + std::to_string(e.port) +
+                            " as '" + e.user + "': " + text);
+    }
+    amqp_channel_open(p->conn, main_channel);
+    if (auto c = p->check_rpc("channel.open"); !c) {
+        return c.error();
+    }
+    return std::unique_ptr<connection>(new connection(std::move(p)));
+}
+
+int connection::fd() const { return amqp_get_sockfd(impl_->conn); }
+
+bool connection::has_buffered_input() const {
+    return amqp_frames_enqueued(impl_->conn) != 0 || amqp_data_in_buffer(impl_->conn) != 0;
+}
+
+result<void> connection::declare_exchange(std::string_view name, std::string_view type) {
+    amqp_exchange_declare(impl_->conn, main_channel, bytes_of(name), bytes_of(type), 0, 1, 0, 0,
+                          amqp_empty_table);
+    return impl_->check_rpc("exchange.declare " + std::string{name});
+}
+
+result<std::string> connection::declare_queue(std::string_view name, const queue_options& opts) {
+    auto args = impl_->tables.build(opts.arguments);
+    auto* okp = amqp_queue_declare(impl_->conn, main_channel, bytes_of(name), 0, opts.durable,
+                                   opts.exclusive, opts.auto_delete, args);
+    if (auto c = impl_->check_rpc("queue.declare " + std::string{name}); !c) {
+        return c.error();
+    }
+    return to_string(okp->queue);
+}
+
+result<void> connection::bind_queue(std::string_view queue, std::string_view exchange,
+                                    std::string_view key) {
+    amqp_queue_bind(impl_->conn, main_channel, bytes_of(queue), bytes_of(exchange), bytes_of(key),
+                    amqp_empty_table);
+    return impl_->check_rpc("queue.bind " + std::string{queue});
+}
+
+result<void> connection::unbind_queue(std::string_view queue, std::string_view exchange,
+                                      std::string_view key) {
+    amqp_queue_unbind(impl_->conn, main_channel, bytes_of(queue), bytes_of(exchange), bytes_of(key),
+                      amqp_empty_table);
+    return impl_->check_rpc("queue.unbind " + std::string{queue});
+}
+
+result<void> connection::set_prefetch(std::uint16_t count) {
+    amqp_basic_qos(impl_->conn, main_channel, 0, count, 0);
+    return impl_->check_rpc("basic.qos");
+}
+
+result<std::string> connection::consume(std::string_view queue, bool no_ack) {
+    auto* okp = amqp_basic_consume(impl_->conn, main_channel, bytes_of(queue), amqp_empty_bytes, 0,
+                                   no_ack ? 1 : 0, 0, amqp_empty_table);
+    if (auto c = impl_->check_rpc("basic.consume " + std::string{queue}); !c) {
+        return c.error();
+    }
+    return to_string(okp->consumer_tag);
+}
+
+result<void> connection::enable_confirms() {
+    amqp_confirm_select(impl_->conn, main_channel);
+    if (auto c = impl_->check_rpc("confirm.select"); !c) {
+        return c;
+    }
+    impl_->confirms = true;
+    impl_->next_publish_tag = 1;
+    return ok();
+}
+
+result<std::uint64_t> connection::publish(const outgoing_message& m) {
+    amqp_basic_properties_t p{};
+    const auto& in = m.props;
+    if (!in.message_id.empty()) {
+        p._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+        p.message_id = bytes_of(in.message_id);
+    }
+    if (!in.correlation_id.empty()) {
+        p._flags |= AMQP_BASIC_CORRELATION_ID_FLAG;
+        p.correlation_id = bytes_of(in.correlation_id);
+    }
+    if (!in.content_type.empty()) {
+        p._flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
+        p.content_type = bytes_of(in.content_type);
+    }
+    if (!in.type.empty()) {
+        p._flags |= AMQP_BASIC_TYPE_FLAG;
+        p.type = bytes_of(in.type);
+    }
+    if (!in.expiration.empty()) {
+        p._flags |= AMQP_BASIC_EXPIRATION_FLAG;
+        p.expiration = bytes_of(in.expiration);
+    }
+    if (in.priority) {
+        p._flags |= AMQP_BASIC_PRIORITY_FLAG;
+        p.priority = *in.priority;
+    }
+    p._flags |= AMQP_BASIC_DELIVERY_MODE_FLAG;
+    p.delivery_mode = in.persistent ? 2 : 1;
+    if (in.timestamp != 0) {
+        p._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
+        p.timestamp = static_cast<std::uint64_t>(in.timestamp);
+    }
+    if (!in.headers.empty()) {
+        p._flags |= AMQP_BASIC_HEADERS_FLAG;
+        p.headers = impl_->tables.build(in.headers);
+    }
+    int rc = amqp_basic_publish(impl_->conn, main_channel, bytes_of(m.exchange), bytes_of(m.routing_key),
+                                m.mandatory ? 1 : 0, 0, &p, bytes_of(m.body));
+    if (rc != AMQP_STATUS_OK) {
+        return broker_error(std::string{"publish failed: "} + amqp_error_string2(rc));
+    }
+    return impl_->confirms ? impl_->next_publish_tag++ : 0;
+}
+
+result<void> connection::ack(std::uint64_t tag, bool multiple) {
+    if (int rc = amqp_basic_ack(impl_->conn, main_channel, tag, multiple ? 1 : 0); rc != AMQP_STATUS_OK) {
+        return broker_error(std::string{"basic.ack failed: "} + amqp_error_string2(rc));
+    }
+    return ok();
+}
+
+result<void> connection::reject(std::uint64_t tag, bool requeue) {
+    if (int rc = amqp_basic_reject(impl_->conn, main_channel, tag, requeue ? 1 : 0); rc != AMQP_STATUS_OK) {
+        return broker_error(std::string{"basic.reject failed: "} + amqp_error_string2(rc));
+    }
+    return ok();
+}
+
+result<queue_state> connection::inspect_queue(std::string_view name) {
+    amqp_channel_open(impl_->conn, scratch_channel);
+    if (auto c = impl_->check_rpc("channel.open"); !c) {
+        return c.error();
+    }
+    auto* okp = amqp_queue_declare(impl_->conn, scratch_channel, bytes_of(name), 1, 0, 0, 0,
+                                   amqp_empty_table);
+    auto r = amqp_get_rpc_reply(impl_->conn);
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        // 404: the broker closed the scratch channel; acknowledge so it can be reused.
+        amqp_channel_close_ok_t close_ok{};
+        amqp_send_method(impl_->conn, scratch_channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        return fail("not_found", "no queue '" + std::string{name} + "'");
+    }
+    if (auto text = describe(r); !text.empty()) {
+        return broker_error("queue.declare passive: " + text);
+    }
+    queue_state st{okp->message_count, okp->consumer_count};
+    amqp_channel_close(impl_->conn, scratch_channel, AMQP_REPLY_SUCCESS);
+    return st;
+}
+
+result<event> connection::next_event(std::chrono::milliseconds timeout) {
+    auto* c = impl_->conn;
+    amqp_maybe_release_buffers(c);
+    timeval tv{static_cast<time_t>(timeout.count() / 1000),
+               static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+    amqp_frame_t frame{};
+    int rc = amqp_simple_wait_frame_noblock(c, &frame, &tv);
+    if (rc == AMQP_STATUS_TIMEOUT) {
+        return event{};
+    }
+    if (rc != AMQP_STATUS_OK) {
+        return broker_error(std::string{"connection lost: "} + amqp_error_string2(rc));
+    }
+    if (frame.frame_type != AMQP_FRAME_METHOD) {
+        return event{};
+    }
+    switch (frame.payload.method.id) {
+    case AMQP_BASIC_DELIVER_METHOD: {
+        auto* d = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);
+        delivery out;
+        out.delivery_tag = d->delivery_tag;
+        out.redelivered = d->redelivered != 0;
+        out.consumer_tag = to_string(d->consumer_tag);
+        out.exchange = to_string(d->exchange);
+        out.routing_key = to_string(d->routing_key);
+        amqp_message_t msg{};
+        auto r = amqp_read_message(c, frame.channel, &msg, 0);
+        if (auto text = describe(r); !text.empty()) {
+            return broker_error("reading a delivery: " + text);
+        }
+        out.props = from_amqp(msg.properties);
+        out.body = to_string(msg.body);
+        amqp_destroy_message(&msg);
+        return event{std::move(out)};
+    }
+    case AMQP_BASIC_ACK_METHOD: {
+        auto* a = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+        return event{confirm{a->delivery_tag, a->multiple != 0, true}};
+    }
+    case AMQP_BASIC_NACK_METHOD: {
+        auto* n = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
+        return event{confirm{n->delivery_tag, n->multiple != 0, false}};
+    }
+    case AMQP_BASIC_RETURN_METHOD: {
+        auto* rt = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
+        returned_message out;
+        out.reply_code = rt->reply_code;
+        out.reply_text = to_string(rt->reply_text);
+        out.exchange = to_string(rt->exchange);
+        out.routing_key = to_string(rt->routing_key);
+        amqp_message_t msg{};
+        auto r = amqp_read_message(c, frame.channel, &msg, 0);
+        if (auto text = describe(r); !text.empty()) {
+            return broker_error("reading a returned message: " + text);
+        }
+        out.props = from_amqp(msg.properties);
+        out.body = to_string(msg.body);
+        amqp_destroy_message(&msg);
+        return event{std::move(out)};
+    }
+    case AMQP_CHANNEL_CLOSE_METHOD: {
+        auto* m = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
+        return broker_error("channel closed by broker: " + std::to_string(m->reply_code) + " " +
+                            to_string(m->reply_text));
+    }
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+        auto* m = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
+        return broker_error("connection closed by broker: " + std::to_string(m->reply_code) + " " +
+                            to_string(m->reply_text));
+    }
+    case AMQP_BASIC_CANCEL_METHOD:
+        return broker_error("consumer cancelled by broker (queue deleted?)");
+    default:
+        return event{};
+    }
+}
+
+}  // namespace llmp::broker

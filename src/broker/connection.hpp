@@ -1,0 +1,65 @@
+#pragma once
+// connection: one AMQP connection with one channel, over rabbitmq-c. The ONLY code that
+// includes <amqp.h> is connection.cpp (style.md §2).
+//
+// Threading: rabbitmq-c is blocking and not thread-safe. A connection is created, used and
+// destroyed by exactly one thread (the owner: a publisher or consumer thread). Nothing here
+// locks. Every call returns a result; after any failure the connection is to be considered
+// broken and the owner reconnects (RabbitMQ closes the channel on most errors anyway).
+
+#include "broker/config.hpp"
+#include "broker/message.hpp"
+#include "common/result.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace llmp::broker {
+
+result<amqp_endpoint> parse_amqp_url(std::string_view url);
+
+class connection {
+public:
+    /// Connects, logs in, opens channel 1. `name` shows in the management UI.
+    static result<std::unique_ptr<connection>> open(const broker_config& cfg, std::string_view name);
+    ~connection();
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    /// The socket, for poll(). Readable when frames arrive.
+    int fd() const;
+    /// True when frames are already buffered in the library: poll() would not see them.
+    bool has_buffered_input() const;
+
+    result<void> declare_exchange(std::string_view name, std::string_view type);
+    /// Declares a queue (name "" = server-named) and returns its name.
+    result<std::string> declare_queue(std::string_view name, const queue_options& opts);
+    result<void> bind_queue(std::string_view queue, std::string_view exchange, std::string_view key);
+    result<void> unbind_queue(std::string_view queue, std::string_view exchange, std::string_view key);
+    result<void> set_prefetch(std::uint16_t count);
+    /// Starts a consumer; returns its tag.
+    result<std::string> consume(std::string_view queue, bool no_ack);
+    /// Puts the channel in confirm mode; publish() then returns each message's delivery tag.
+    result<void> enable_confirms();
+    /// Writes the message to the socket. With confirms on, returns its delivery tag (1, 2, ...).
+    result<std::uint64_t> publish(const outgoing_message& m);
+    result<void> ack(std::uint64_t tag, bool multiple = false);
+    result<void> reject(std::uint64_t tag, bool requeue);
+    /// Ready messages and consumers of a queue (passive declare on a throwaway channel).
+    result<queue_state> inspect_queue(std::string_view name);
+
+    /// The next delivery, confirm or return; monostate when none arrived within `timeout`
+    /// (0 = do not wait). Also sends and checks heartbeats, so call it at least every
+    /// heartbeat/2 seconds.
+    result<event> next_event(std::chrono::milliseconds timeout);
+
+private:
+    struct impl;
+    explicit connection(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace llmp::broker

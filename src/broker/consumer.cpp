@@ -1,0 +1,160 @@
+#include "broker/consumer.hpp"
+
+#include "broker/connection.hpp"
+#include "broker/logger.hpp"
+
+#include <poll.h>
+
+#include <vector>
+
+namespace llmp::broker {
+
+consumer::consumer(broker_config cfg, std::string name, setup_fn setup, delivery_fn on_delivery,
+                   state_fn on_state)
+    : cfg_{std::move(cfg)},
+      name_{std::move(name)},
+      setup_{std::move(setup)},
+      on_delivery_{std::move(on_delivery)},
+      on_state_{std::move(on_state)} {}
+
+consumer::~consumer() { stop(); }
+
+result<void> consumer::start() {
+    auto conn = connection::open(cfg_, name_);
+    if (!conn) {
+        return conn.error();
+    }
+    if (auto s = setup_(*conn.value()); !s) {
+        return s;
+    }
+    initial_ = std::move(conn.value());
+    connected_ = true;
+    thread_ = std::thread{[this] { run(); }};
+    return ok();
+}
+
+void consumer::stop() {
+    if (!thread_.joinable()) {
+        return;
+    }
+    stopping_ = true;
+    commands_.push_unbounded(command{});
+    thread_.join();
+}
+
+void consumer::ack(std::uint64_t epoch, std::uint64_t tag) {
+    commands_.push_unbounded(command{command::kind::ack, epoch, tag});
+}
+
+void consumer::reject(std::uint64_t epoch, std::uint64_t tag, bool requeue) {
+    commands_.push_unbounded(
+        command{requeue ? command::kind::reject_requeue : command::kind::reject_drop, epoch, tag});
+}
+
+void consumer::run() {
+    auto log = broker::logger();
+    std::unique_ptr<connection> conn = std::move(initial_);
+    auto backoff = cfg_.reconnect_min;
+    std::vector<command> dropped;
+    while (!stopping_) {
+        if (!conn) {
+            pollfd pfd{commands_.fd(), POLLIN, 0};
+            ::poll(&pfd, 1, static_cast<int>(backoff.count()));
+            dropped.clear();
+            commands_.drain(dropped);  // acks for a dead connection are void
+            if (stopping_) {
+                break;
+            }
+            auto c = connection::open(cfg_, name_);
+            if (c) {
+                auto s = setup_(*c.value());
+                if (s) {
+                    conn = std::move(c.value());
+                    epoch_.fetch_add(1);
+                    connected_ = true;
+                    backoff = cfg_.reconnect_min;
+                    log->info("msg=\"reconnected to RabbitMQ\" consumer={}", name_);
+                    if (on_state_) {
+                        on_state_(true);
+                    }
+                    continue;
+                }
+                log->warn("msg=\"broker setup failed\" consumer={} error=\"{}\"", name_, s.error().message);
+            } else {
+                log->debug("msg=\"reconnect failed\" consumer={} error=\"{}\"", name_, c.error().message);
+            }
+            backoff = std::min(backoff * 2, cfg_.reconnect_max);
+            continue;
+        }
+        if (!serve(*conn) && !stopping_) {
+            connected_ = false;
+            conn.reset();
+            if (on_state_) {
+                on_state_(false);
+            }
+        }
+    }
+    connected_ = false;
+}
+
+bool consumer::serve(connection& conn) {
+    auto log = broker::logger();
+    std::vector<command> cmds;
+    const std::uint64_t epoch = epoch_.load();
+    while (!stopping_) {
+        pollfd fds[2] = {{conn.fd(), POLLIN, 0}, {commands_.fd(), POLLIN, 0}};
+        int timeout_ms = conn.has_buffered_input() ? 0 : 1000;
+        int n = ::poll(fds, 2, timeout_ms);
+        if (n < 0 && errno != EINTR) {
+            return false;
+        }
+        if (fds[1].revents & POLLIN) {
+            cmds.clear();
+            commands_.drain(cmds);
+            for (const auto& c : cmds) {
+                if (c.what == command::kind::wake || c.epoch != epoch) {
+                    continue;
+                }
+                auto r = c.what == command::kind::ack
+                             ? conn.ack(c.tag)
+                             : conn.reject(c.tag, c.what == command::kind::reject_requeue);
+                if (!r) {
+                    log->warn("msg=\"ack failed\" consumer={} error=\"{}\"", name_, r.error().message);
+                    return false;
+                }
+            }
+        }
+        // Read what has arrived (bounded, so acks queued meanwhile are not starved).
+        for (int i = 0; i < 256; ++i) {
+            auto ev = conn.next_event(std::chrono::milliseconds{0});
+            if (!ev) {
+                if (!stopping_) {
+                    log->warn("msg=\"consumer connection lost\" consumer={} error=\"{}\"", name_,
+                              ev.error().message);
+                }
+                return false;
+            }
+            auto& e = ev.value();
+            if (auto* d = std::get_if<delivery>(&e)) {
+                on_delivery_(std::move(*d), epoch);
+                continue;
+            }
+            if (std::holds_alternative<std::monostate>(e)) {
+                break;
+            }
+        }
+    }
+    // Stopping: carry out the acks already asked for, so finished work is not redelivered.
+    cmds.clear();
+    commands_.drain(cmds);
+    for (const auto& c : cmds) {
+        if (c.what != command::kind::wake && c.epoch == epoch) {
+            (void)(c.what == command::kind::ack
+                       ? conn.ack(c.tag)
+                       : conn.reject(c.tag, c.what == command::kind::reject_requeue));
+        }
+    }
+    return true;
+}
+
+}  // namespace llmp::broker

@@ -1,0 +1,74 @@
+#pragma once
+// consumer: a thread that owns one AMQP connection and receives deliveries from the queues that
+// `setup` subscribes to (it declares, binds, sets prefetch and calls consume on each connect).
+//
+// Threading: the delivery handler runs on the consumer thread; it must not block (hand the work
+// to Asio with net::post or to another queue). ack()/reject() are safe from any thread: they are
+// queued and carried out by the consumer thread, which poll()s its socket and that queue
+// together. Delivery tags belong to one connection: each carries the connection's `epoch`, and
+// an ack for an older epoch is dropped (the broker already requeued that delivery).
+//
+// Reconnection: when the connection breaks, on_state(false) is called, then the thread
+// reconnects with backoff, runs setup again and calls on_state(true).
+
+#include "broker/config.hpp"
+#include "broker/message.hpp"
+#include "common/notifying_queue.hpp"
+#include "common/result.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace llmp::broker {
+
+class connection;
+
+class consumer {
+public:
+    using setup_fn = std::function<result<void>(connection&)>;
+    using delivery_fn = std::function<void(delivery&&, std::uint64_t epoch)>;
+    using state_fn = std::function<void(bool connected)>;
+    /// Called on the consumer thread about every `tick` (for periodic work such as expiry).
+    using tick_fn = std::function<void()>;
+
+    consumer(broker_config cfg, std::string name, setup_fn setup, delivery_fn on_delivery,
+             state_fn on_state = {});
+    ~consumer();
+    consumer(const consumer&) = delete;
+    consumer& operator=(const consumer&) = delete;
+
+    /// Connects and runs setup on the calling thread, then starts the consumer thread.
+    result<void> start();
+    void stop();
+
+    void ack(std::uint64_t epoch, std::uint64_t tag);
+    void reject(std::uint64_t epoch, std::uint64_t tag, bool requeue);
+    bool connected() const { return connected_.load(std::memory_order_relaxed); }
+
+private:
+    struct command {
+        enum class kind { ack, reject_requeue, reject_drop, wake } what = kind::wake;
+        std::uint64_t epoch = 0;
+        std::uint64_t tag = 0;
+    };
+    void run();
+    bool serve(connection& conn);
+
+    broker_config cfg_;
+    std::string name_;
+    setup_fn setup_;
+    delivery_fn on_delivery_;
+    state_fn on_state_;
+    notifying_queue<command> commands_{1 << 20};
+    std::unique_ptr<connection> initial_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> connected_{false};
+    std::atomic<std::uint64_t> epoch_{1};
+    std::thread thread_;
+};
+
+}  // namespace llmp::broker

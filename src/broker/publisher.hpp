@@ -1,0 +1,91 @@
+#pragma once
+// publisher: a thread that owns one AMQP connection (confirm mode) and publishes what other
+// threads hand it. Used by the API server (requests) and the worker (chunks, finals, errors,
+// heartbeats).
+//
+// Threading: try_publish() is safe from any thread and never blocks (false = queue full, or
+// stopped). Everything else about the connection happens on the publisher's own thread, which
+// poll()s the socket and the job queue together, so a job is written within microseconds and
+// confirms are read as they arrive. Callbacks (`publish_job::done`, the return handler) run on
+// the publisher thread: keep them short and hand work elsewhere (net::post).
+//
+// Coalescing: jobs marked `coalesce` (stream chunks) that wait in the queue together and share
+// routing key and correlation id are merged into one message (bodies appended, the later
+// job's headers kept). A lone chunk goes out at once; under load the message rate stays
+// bounded (design.md "Tokens may be coalesced").
+//
+// Reconnection: when the connection breaks, every unconfirmed job completes with
+// broker_unavailable, and the thread reconnects with backoff, running `setup` again (topology
+// redeclared). Jobs submitted while disconnected complete at once with broker_unavailable.
+
+#include "broker/config.hpp"
+#include "broker/message.hpp"
+#include "common/notifying_queue.hpp"
+#include "common/result.hpp"
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace llmp::broker {
+
+class connection;
+
+enum class publish_status {
+    confirmed,           ///< the broker took responsibility (basic.ack)
+    nacked,              ///< refused (e.g. a full reject-publish queue)
+    broker_unavailable,  ///< connection lost before a confirm, or not connected
+};
+
+struct publish_job {
+    outgoing_message msg;
+    /// Called once on the publisher thread with the outcome; may be empty.
+    std::function<void(publish_status)> done;
+    bool coalesce = false;
+};
+
+class publisher {
+public:
+    using setup_fn = std::function<result<void>(connection&)>;
+    using return_fn = std::function<void(returned_message&&)>;
+    using state_fn = std::function<void(bool connected)>;
+
+    publisher(broker_config cfg, std::string name, setup_fn setup, return_fn on_return = {},
+              state_fn on_state = {}, std::size_t capacity = 1 << 16);
+    ~publisher();
+    publisher(const publisher&) = delete;
+    publisher& operator=(const publisher&) = delete;
+
+    /// Connects (and runs setup) on the calling thread, then starts the publisher thread.
+    /// A failure here is a start-up failure: the caller reports it and exits.
+    result<void> start();
+    /// Publishes what is queued, waits up to `drain` for outstanding confirms, closes.
+    void stop(std::chrono::milliseconds drain = std::chrono::milliseconds{2000});
+
+    bool try_publish(publish_job&& job);
+    bool connected() const { return connected_.load(std::memory_order_relaxed); }
+    std::size_t queued() const { return queue_.size(); }
+
+private:
+    struct pending;
+    void run();
+    void serve(connection& conn);
+    void fail_all(publish_status why);
+
+    broker_config cfg_;
+    std::string name_;
+    setup_fn setup_;
+    return_fn on_return_;
+    state_fn on_state_;
+    notifying_queue<publish_job> queue_;
+    std::unique_ptr<connection> initial_;
+    std::unique_ptr<pending> pending_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> connected_{false};
+    std::chrono::milliseconds drain_{2000};
+    std::thread thread_;
+};
+
+}  // namespace llmp::broker

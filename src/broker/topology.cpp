@@ -1,0 +1,74 @@
+#include "broker/topology.hpp"
+
+#include "broker/connection.hpp"
+
+namespace llmp::broker {
+
+topology::topology(const std::string& prefix)
+    : requests_exchange{prefix + ".requests"},
+      responses_exchange{prefix + ".responses"},
+      control_exchange{prefix + ".control"},
+      dead_exchange{prefix + ".dead"},
+      work_queue{prefix + ".requests.work"},
+      audit_requests_queue{prefix + ".audit.requests"},
+      audit_responses_queue{prefix + ".audit.responses"},
+      dead_queue{prefix + ".dead"} {}
+
+std::string topology::server_queue(std::string_view server_id) const {
+    return responses_exchange + "." + std::string{server_id};
+}
+
+std::string chunk_key(std::string_view server_id) { return std::string{server_id} + ".chunk"; }
+std::string final_key(std::string_view server_id) { return std::string{server_id} + ".final"; }
+std::string error_key(std::string_view server_id) { return std::string{server_id} + ".error"; }
+std::string cancel_key(std::string_view request_id) { return "cancel." + std::string{request_id}; }
+
+result<void> declare_core(connection& conn, const topology& t, const broker_config& cfg) {
+    for (auto [name, type] : {std::pair{&t.requests_exchange, "fanout"},
+                              std::pair{&t.responses_exchange, "topic"},
+                              std::pair{&t.control_exchange, "topic"},
+                              std::pair{&t.dead_exchange, "fanout"}}) {
+        if (auto r = conn.declare_exchange(*name, type); !r) {
+            return r;
+        }
+    }
+    queue_options dead;
+    if (auto r = conn.declare_queue(t.dead_queue, dead); !r) {
+        return r.error();
+    }
+    if (auto r = conn.bind_queue(t.dead_queue, t.dead_exchange, ""); !r) {
+        return r;
+    }
+
+    queue_options work;
+    work.arguments = {{"x-max-length", std::int64_t{cfg.work_queue_max_length}},
+                      {"x-overflow", std::string{"reject-publish"}},
+                      {"x-dead-letter-exchange", t.dead_exchange},
+                      {"x-max-priority", std::int64_t{cfg.max_priority}}};
+    if (auto r = conn.declare_queue(t.work_queue, work); !r) {
+        return r.error();
+    }
+    if (auto r = conn.bind_queue(t.work_queue, t.requests_exchange, ""); !r) {
+        return r;
+    }
+
+    queue_options audit;
+    audit.arguments = {{"x-dead-letter-exchange", t.dead_exchange}};
+    if (auto r = conn.declare_queue(t.audit_requests_queue, audit); !r) {
+        return r.error();
+    }
+    if (auto r = conn.bind_queue(t.audit_requests_queue, t.requests_exchange, ""); !r) {
+        return r;
+    }
+    if (auto r = conn.declare_queue(t.audit_responses_queue, audit); !r) {
+        return r.error();
+    }
+    for (const char* key : {"*.final", "*.error"}) {
+        if (auto r = conn.bind_queue(t.audit_responses_queue, t.responses_exchange, key); !r) {
+            return r;
+        }
+    }
+    return ok();
+}
+
+}  // namespace llmp::broker

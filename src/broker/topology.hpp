@@ -1,0 +1,54 @@
+#pragma once
+// The broker topology of design.md, in one place:
+//
+//   <p>.requests  fanout  -> <p>.requests.work (bounded, priority, DLX <p>.dead)
+//                         -> <p>.audit.requests
+//   <p>.responses topic   -> <p>.responses.<server-id>  (exclusive, auto-delete, "<server-id>.#")
+//                         -> <p>.audit.responses        ("*.final", "*.error")
+//   <p>.control   topic   -> per-consumer exclusive queues (worker.heartbeat, cancel.*, discover)
+//   <p>.dead      fanout  -> <p>.dead
+//
+// declare_core() is idempotent; every process calls it on each (re)connect, so whichever starts
+// first creates the topology. Queue arguments are fixed once a queue exists (RabbitMQ refuses a
+// redeclare with other arguments), so they live here and nowhere else.
+
+#include "broker/config.hpp"
+#include "common/result.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace llmp::broker {
+
+class connection;
+
+struct topology {
+    explicit topology(const std::string& prefix);
+
+    std::string requests_exchange;
+    std::string responses_exchange;
+    std::string control_exchange;
+    std::string dead_exchange;
+    std::string work_queue;
+    std::string audit_requests_queue;
+    std::string audit_responses_queue;
+    std::string dead_queue;
+
+    /// The response queue of one API server.
+    std::string server_queue(std::string_view server_id) const;
+};
+
+/// Routing keys on the responses exchange: "<server-id>.chunk" etc.
+std::string chunk_key(std::string_view server_id);
+std::string final_key(std::string_view server_id);
+std::string error_key(std::string_view server_id);
+
+/// Routing keys on the control exchange.
+inline constexpr std::string_view heartbeat_key = "worker.heartbeat";
+inline constexpr std::string_view discover_key = "discover";
+std::string cancel_key(std::string_view request_id);
+
+/// Declares the exchanges and the shared durable queues with their bindings.
+result<void> declare_core(connection& conn, const topology& t, const broker_config& cfg);
+
+}  // namespace llmp::broker

@@ -1,0 +1,193 @@
+#include "common/messages.hpp"
+
+namespace llmp {
+namespace {
+
+using json = nlohmann::json;
+
+result<json> parse_object(std::string_view body, std::string_view what) {
+    json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) {
+        return fail("malformed_message", std::string{what} + " is not a JSON object");
+    }
+    return j;
+}
+
+template <class T>
+T get_or(const json& j, const char* key, T fallback) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+        return fallback;
+    }
+    try {
+        return it->get<T>();
+    } catch (const json::exception&) {
+        return fallback;
+    }
+}
+
+}  // namespace
+
+std::string_view to_string(request_kind k) { return k == request_kind::chat ? "chat" : "generate"; }
+
+std::string encode(const request_message& m) {
+    json j{{"request_id", m.request_id},
+           {"server_id", m.server_id},
+           {"received_at_ms", m.received_at_ms},
+           {"deadline_ms", m.deadline_ms},
+           {"kind", to_string(m.kind)},
+           {"model", m.model},
+           {"options", m.options},
+           {"extra", m.extra},
+           {"stream", m.stream},
+           {"priority", m.priority},
+           {"api_flavour", m.api_flavour},
+           {"route", m.route},
+           {"client_addr", m.client_addr},
+           {"user_agent", m.user_agent}};
+    if (m.kind == request_kind::chat) {
+        j["messages"] = m.messages;
+    } else {
+        j["prompt"] = m.prompt;
+    }
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+result<request_message> decode_request(std::string_view body) {
+    auto parsed = parse_object(body, "request message");
+    if (!parsed) {
+        return parsed.error();
+    }
+    const json& j = parsed.value();
+    request_message m;
+    m.request_id = get_or<std::string>(j, "request_id", "");
+    m.server_id = get_or<std::string>(j, "server_id", "");
+    m.model = get_or<std::string>(j, "model", "");
+    if (m.request_id.empty() || m.server_id.empty() || m.model.empty()) {
+        return fail("malformed_message", "request message lacks request_id, server_id or model");
+    }
+    m.received_at_ms = get_or<std::int64_t>(j, "received_at_ms", 0);
+    m.deadline_ms = get_or<std::int64_t>(j, "deadline_ms", 0);
+    m.kind = get_or<std::string>(j, "kind", "chat") == "generate" ? request_kind::generate
+                                                                   : request_kind::chat;
+    if (auto it = j.find("messages"); it != j.end() && it->is_array()) {
+        m.messages = *it;
+    }
+    m.prompt = get_or<std::string>(j, "prompt", "");
+    if (auto it = j.find("options"); it != j.end() && it->is_object()) {
+        m.options = *it;
+    }
+    if (auto it = j.find("extra"); it != j.end() && it->is_object()) {
+        m.extra = *it;
+    }
+    m.stream = get_or<bool>(j, "stream", true);
+    m.priority = get_or<int>(j, "priority", 0);
+    m.api_flavour = get_or<std::string>(j, "api_flavour", "native");
+    m.route = get_or<std::string>(j, "route", "");
+    m.client_addr = get_or<std::string>(j, "client_addr", "");
+    m.user_agent = get_or<std::string>(j, "user_agent", "");
+    return m;
+}
+
+std::string encode(const final_message& m) {
+    json j{{"done_reason", m.done_reason},
+           {"text", m.text},
+           {"prompt_tokens", m.prompt_tokens},
+           {"completion_tokens", m.completion_tokens},
+           {"ttft_ms", m.ttft_ms},
+           {"duration_ms", m.duration_ms},
+           {"tokens_per_s", m.tokens_per_s},
+           {"worker_id", m.worker_id},
+           {"provider", m.provider},
+           {"model", m.model},
+           {"provider_metrics", m.provider_metrics}};
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+result<final_message> decode_final(std::string_view body) {
+    auto parsed = parse_object(body, "final message");
+    if (!parsed) {
+        return parsed.error();
+    }
+    const json& j = parsed.value();
+    final_message m;
+    m.done_reason = get_or<std::string>(j, "done_reason", "stop");
+    m.text = get_or<std::string>(j, "text", "");
+    m.prompt_tokens = get_or<std::int64_t>(j, "prompt_tokens", 0);
+    m.completion_tokens = get_or<std::int64_t>(j, "completion_tokens", 0);
+    m.ttft_ms = get_or<double>(j, "ttft_ms", 0);
+    m.duration_ms = get_or<double>(j, "duration_ms", 0);
+    m.tokens_per_s = get_or<double>(j, "tokens_per_s", 0);
+    m.worker_id = get_or<std::string>(j, "worker_id", "");
+    m.provider = get_or<std::string>(j, "provider", "");
+    m.model = get_or<std::string>(j, "model", "");
+    if (auto it = j.find("provider_metrics"); it != j.end() && it->is_object()) {
+        m.provider_metrics = *it;
+    }
+    return m;
+}
+
+std::string encode(const error_message& m) {
+    json j{{"code", m.code}, {"message", m.message}, {"retryable", m.retryable}, {"worker_id", m.worker_id}};
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+result<error_message> decode_error(std::string_view body) {
+    auto parsed = parse_object(body, "error message");
+    if (!parsed) {
+        return parsed.error();
+    }
+    const json& j = parsed.value();
+    error_message m;
+    m.code = get_or<std::string>(j, "code", "internal_error");
+    m.message = get_or<std::string>(j, "message", "");
+    m.retryable = get_or<bool>(j, "retryable", false);
+    m.worker_id = get_or<std::string>(j, "worker_id", "");
+    return m;
+}
+
+std::string encode(const worker_heartbeat& m) {
+    json j{{"worker_id", m.worker_id},       {"host", m.host},
+           {"provider", m.provider},         {"models", m.models},
+           {"in_flight", m.in_flight},       {"concurrency", m.concurrency},
+           {"tokens_per_s", m.tokens_per_s}, {"requests_total", m.requests_total},
+           {"tokens_total", m.tokens_total}, {"sent_at_ms", m.sent_at_ms},
+           {"leaving", m.leaving}};
+    return j.dump();
+}
+
+result<worker_heartbeat> decode_heartbeat(std::string_view body) {
+    auto parsed = parse_object(body, "heartbeat");
+    if (!parsed) {
+        return parsed.error();
+    }
+    const json& j = parsed.value();
+    worker_heartbeat m;
+    m.worker_id = get_or<std::string>(j, "worker_id", "");
+    if (m.worker_id.empty()) {
+        return fail("malformed_message", "heartbeat lacks worker_id");
+    }
+    m.host = get_or<std::string>(j, "host", "");
+    m.provider = get_or<std::string>(j, "provider", "");
+    m.models = get_or<std::vector<std::string>>(j, "models", {});
+    m.in_flight = get_or<int>(j, "in_flight", 0);
+    m.concurrency = get_or<int>(j, "concurrency", 0);
+    m.tokens_per_s = get_or<double>(j, "tokens_per_s", 0);
+    m.requests_total = get_or<std::int64_t>(j, "requests_total", 0);
+    m.tokens_total = get_or<std::int64_t>(j, "tokens_total", 0);
+    m.sent_at_ms = get_or<std::int64_t>(j, "sent_at_ms", 0);
+    m.leaving = get_or<bool>(j, "leaving", false);
+    return m;
+}
+
+std::string normalize_model_name(std::string_view name) {
+    std::string out{name};
+    auto slash = out.rfind('/');
+    auto colon = out.rfind(':');
+    if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) {
+        out += ":latest";
+    }
+    return out;
+}
+
+}  // namespace llmp

@@ -1,0 +1,98 @@
+#pragma once
+// The message contracts between processes (design.md "Messages"). Broker-agnostic: the
+// broker component carries these as bodies plus a few AMQP properties; nothing here knows
+// about rabbitmq-c. Pure functions, callable from any thread.
+//
+//   request  -> llm.requests          JSON (request_message)
+//   chunk    -> <server-id>.chunk     raw UTF-8 text delta; headers seq/worker/attempt
+//   final    -> <server-id>.final     JSON (final_message)
+//   error    -> <server-id>.error     JSON (error_message)
+//   heartbeat-> worker.heartbeat      JSON (worker_heartbeat) on llm.control
+
+#include "common/result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llmp {
+
+enum class request_kind { chat, generate };
+
+std::string_view to_string(request_kind k);
+
+struct request_message {
+    std::string request_id;
+    std::string server_id;        ///< the API server that owns the client's stream
+    std::int64_t received_at_ms = 0;
+    std::int64_t deadline_ms = 0; ///< wall clock; 0 = none
+    request_kind kind = request_kind::chat;
+    std::string model;
+    nlohmann::json messages = nlohmann::json::array();  ///< chat
+    std::string prompt;                                 ///< generate
+    nlohmann::json options = nlohmann::json::object();  ///< Ollama-style options
+    nlohmann::json extra = nlohmann::json::object();    ///< passthrough: system, format, think, ...
+    bool stream = true;
+    int priority = 0;
+    std::string api_flavour = "native";  ///< native | openai | ollama
+    std::string route;
+    std::string client_addr;
+    std::string user_agent;
+};
+
+std::string encode(const request_message& m);
+result<request_message> decode_request(std::string_view body);
+
+/// The metrics and full text of a finished generation.
+struct final_message {
+    std::string done_reason = "stop";
+    std::string text;
+    std::int64_t prompt_tokens = 0;
+    std::int64_t completion_tokens = 0;
+    double ttft_ms = 0;
+    double duration_ms = 0;
+    double tokens_per_s = 0;
+    std::string worker_id;
+    std::string provider;
+    std::string model;
+    nlohmann::json provider_metrics = nlohmann::json::object();  ///< e.g. Ollama's ns durations
+};
+
+std::string encode(const final_message& m);
+result<final_message> decode_final(std::string_view body);
+
+struct error_message {
+    std::string code;
+    std::string message;
+    bool retryable = false;
+    std::string worker_id;
+};
+
+std::string encode(const error_message& m);
+result<error_message> decode_error(std::string_view body);
+
+struct worker_heartbeat {
+    std::string worker_id;
+    std::string host;
+    std::string provider;
+    std::vector<std::string> models;
+    int in_flight = 0;
+    int concurrency = 0;
+    double tokens_per_s = 0;
+    std::int64_t requests_total = 0;
+    std::int64_t tokens_total = 0;
+    std::int64_t sent_at_ms = 0;
+    bool leaving = false;  ///< last heartbeat of a worker that is shutting down
+};
+
+std::string encode(const worker_heartbeat& m);
+result<worker_heartbeat> decode_heartbeat(std::string_view body);
+
+/// Ollama model names are name[:tag] with the tag defaulting to "latest"; "llama3" and
+/// "llama3:latest" are the same model.
+std::string normalize_model_name(std::string_view name);
+
+}  // namespace llmp

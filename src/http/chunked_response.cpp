@@ -1,0 +1,60 @@
+#include "http/chunked_response.hpp"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace llmp::http_server {
+
+std::vector<std::pair<std::string, std::string>> sse_headers() {
+    return {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
+}
+
+net::awaitable<beast::error_code> chunked_response::start(
+    http::status status, std::string_view content_type,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+    http::response<http::empty_body> res{status, ctx_.req.version() == 0 ? 11 : ctx_.req.version()};
+    res.set(http::field::content_type, content_type);
+    for (const auto& [k, v] : headers) {
+        res.set(k, v);
+    }
+    res.keep_alive(ctx_.keep_alive);
+    res.chunked(true);
+    http::response_serializer<http::empty_body> sr{res};
+    beast::error_code ec;
+    co_await http::async_write_header(ctx_.stream, sr, net::redirect_error(net::use_awaitable, ec));
+    started_ = !ec;
+    if (ec) {
+        ctx_.keep_alive = false;
+    }
+    co_return ec;
+}
+
+net::awaitable<beast::error_code> chunked_response::write(std::string_view data) {
+    beast::error_code ec;
+    if (data.empty()) {
+        co_return ec;  // an empty chunk would end the body
+    }
+    co_await net::async_write(ctx_.stream, http::make_chunk(net::const_buffer{data.data(), data.size()}),
+                              net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+        ctx_.keep_alive = false;
+    }
+    co_return ec;
+}
+
+net::awaitable<beast::error_code> chunked_response::finish() {
+    beast::error_code ec;
+    co_await net::async_write(ctx_.stream, http::make_chunk_last(),
+                              net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+        ctx_.keep_alive = false;
+    }
+    co_return ec;
+}
+
+}  // namespace llmp::http_server

@@ -1,0 +1,124 @@
+#include "http/server.hpp"
+
+#include "http/error_response.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+namespace llmp::http_server {
+namespace {
+
+using tcp = net::ip::tcp;
+
+net::awaitable<void> run_session(tcp::socket socket, handler h, server_limits limits,
+                                 std::shared_ptr<std::atomic<std::int64_t>> open) {
+    struct count_guard {
+        std::shared_ptr<std::atomic<std::int64_t>> n;
+        explicit count_guard(std::shared_ptr<std::atomic<std::int64_t>> c) : n{std::move(c)} { ++*n; }
+        ~count_guard() { --*n; }
+    } guard{std::move(open)};
+
+    beast::error_code ec;
+    std::string remote;
+    if (auto ep = socket.remote_endpoint(ec); !ec) {
+        remote = ep.address().to_string();
+    }
+    socket.set_option(tcp::no_delay{true}, ec);
+    beast::tcp_stream stream{std::move(socket)};
+    beast::flat_buffer buffer;
+    bool first = true;
+    for (;;) {
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(limits.body_limit);
+        stream.expires_after(first ? limits.read_timeout : limits.idle_timeout);
+        first = false;
+        co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+        if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
+            ec == beast::error::timeout || ec == net::error::connection_reset || ec == net::error::eof) {
+            break;
+        }
+        if (ec) {
+            // A malformed or oversized request: answer it, then close (the framing is lost).
+            request dummy;
+            dummy.version(11);
+            request_context ctx{dummy, stream, remote, false};
+            bool too_large = ec == http::error::body_limit;
+            co_await send(ctx, too_large
+                                   ? json_error(http::status::payload_too_large, "payload_too_large",
+                                                "request body exceeds the limit of " +
+                                                    std::to_string(limits.body_limit) + " bytes")
+                                   : json_error(http::status::bad_request, "bad_request",
+                                                "malformed HTTP request: " + ec.message()));
+            break;
+        }
+        stream.expires_never();
+        request req = parser.release();
+        request_context ctx{req, stream, remote, req.keep_alive()};
+        co_await h(ctx);
+        if (!ctx.keep_alive) {
+            break;
+        }
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace
+
+net::awaitable<void> send(request_context& ctx, response res) {
+    res.version(ctx.req.version() == 0 ? 11 : ctx.req.version());
+    res.keep_alive(ctx.keep_alive);
+    res.prepare_payload();
+    beast::error_code ec;
+    co_await http::async_write(ctx.stream, res, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+        ctx.keep_alive = false;
+    }
+}
+
+listener::listener(net::io_context& ioc, const tcp::endpoint& ep, handler h, server_limits limits)
+    : ioc_{ioc}, acceptor_{ioc}, handler_{std::move(h)}, limits_{limits} {
+    acceptor_.open(ep.protocol());
+    acceptor_.set_option(net::socket_base::reuse_address(true));
+    acceptor_.bind(ep);
+    acceptor_.listen(net::socket_base::max_listen_connections);
+    port_ = acceptor_.local_endpoint().port();
+}
+
+void listener::start() {
+    net::co_spawn(acceptor_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); },
+                  net::detached);
+}
+
+void listener::stop() {
+    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+        beast::error_code ec;
+        self->acceptor_.close(ec);
+    });
+}
+
+net::awaitable<void> listener::accept_loop() {
+    for (;;) {
+        beast::error_code ec;
+        auto strand = net::make_strand(ioc_);
+        tcp::socket socket{strand};
+        co_await acceptor_.async_accept(socket, net::redirect_error(net::use_awaitable, ec));
+        if (ec) {
+            if (!acceptor_.is_open()) {
+                co_return;
+            }
+            continue;  // e.g. EMFILE: keep serving the connections we have
+        }
+        net::co_spawn(strand, run_session(std::move(socket), handler_, limits_, open_), net::detached);
+    }
+}
+
+}  // namespace llmp::http_server

@@ -1,0 +1,61 @@
+#include "http/router.hpp"
+
+#include "http/error_response.hpp"
+
+namespace llmp::http_server {
+
+router& router::add(http::verb method, std::string path, handler h) {
+    routes_[std::move(path)].emplace_back(method, std::move(h));
+    return *this;
+}
+
+const handler* router::find(http::verb method, std::string_view path, http::status& why) const {
+    auto it = routes_.find(path);
+    if (it == routes_.end()) {
+        why = http::status::not_found;
+        return nullptr;
+    }
+    for (const auto& [m, h] : it->second) {
+        if (m == method || (method == http::verb::head && m == http::verb::get)) {
+            return &h;
+        }
+    }
+    why = http::status::method_not_allowed;
+    return nullptr;
+}
+
+std::string router::allowed(std::string_view path) const {
+    std::string out;
+    auto it = routes_.find(path);
+    if (it == routes_.end()) {
+        return out;
+    }
+    for (const auto& [m, h] : it->second) {
+        if (!out.empty()) {
+            out += ", ";
+        }
+        out += std::string{http::to_string(m)};
+    }
+    return out;
+}
+
+net::awaitable<void> router::dispatch(request_context& ctx) const {
+    std::string_view target = ctx.req.target();
+    std::string_view path = target.substr(0, target.find('?'));
+    http::status why{};
+    if (const handler* h = find(ctx.req.method(), path, why)) {
+        co_await (*h)(ctx);
+        co_return;
+    }
+    if (why == http::status::method_not_allowed) {
+        auto res = json_error(why, "method_not_allowed",
+                              std::string{ctx.req.method_string()} + " is not allowed on " +
+                                  std::string{path} + " (allowed: " + allowed(path) + ")");
+        res.set(http::field::allow, allowed(path));
+        co_await send(ctx, std::move(res));
+        co_return;
+    }
+    co_await send(ctx, json_error(why, "not_found", "no route for " + std::string{path}));
+}
+
+}  // namespace llmp::http_server

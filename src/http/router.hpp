@@ -1,0 +1,31 @@
+#pragma once
+// router: exact-path routing to handlers, with 404 for an unknown path and 405 (and Allow) for
+// a known path with the wrong method. Built once at start-up, then read-only (any thread).
+
+#include "http/server.hpp"
+
+#include <boost/beast/http/verb.hpp>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace llmp::http_server {
+
+class router {
+public:
+    router& add(http::verb method, std::string path, handler h);
+
+    /// The handler that serves every request: routes by ctx.req.
+    net::awaitable<void> dispatch(request_context& ctx) const;
+
+    /// Finds a route; nullptr with status 404/405 set when none matches.
+    const handler* find(http::verb method, std::string_view path, http::status& why) const;
+    std::string allowed(std::string_view path) const;
+
+private:
+    std::map<std::string, std::vector<std::pair<http::verb, handler>>, std::less<>> routes_;
+};
+
+}  // namespace llmp::http_server

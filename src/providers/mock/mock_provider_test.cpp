@@ -1,0 +1,130 @@
+#include "providers/mock/mock_provider.hpp"
+
+#include "providers/mock/mock_text.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+namespace llmp::providers {
+namespace {
+
+struct outcome {
+    std::vector<std::string> tokens;
+    std::optional<completion> done;
+    std::optional<error> failed;
+    int terminal_calls = 0;
+};
+
+outcome run(provider& p, net::io_context& ioc, generation_request req, bool cancel_after_first = false) {
+    outcome out;
+    std::shared_ptr<generation> g;
+    generation_callbacks cb{
+        [&](std::string_view t) {
+            out.tokens.emplace_back(t);
+            if (cancel_after_first && out.tokens.size() == 1) {
+                g->cancel();
+            }
+        },
+        [&](completion c) {
+            out.done = std::move(c);
+            ++out.terminal_calls;
+        },
+        [&](error e) {
+            out.failed = std::move(e);
+            ++out.terminal_calls;
+        },
+    };
+    g = req.kind == request_kind::chat ? p.chat(req, cb) : p.generate(req, cb);
+    ioc.run();
+    ioc.restart();
+    return out;
+}
+
+generation_request chat(std::string prompt) {
+    generation_request r;
+    r.request_id = "r";
+    r.model = "mock";
+    r.messages = nlohmann::json::array({{{"role", "user"}, {"content", std::move(prompt)}}});
+    return r;
+}
+
+TEST(mock_text, deterministic_and_sized) {
+    EXPECT_EQ(mock_tokens("hello", 5), mock_tokens("hello", 5));
+    EXPECT_NE(mock_text("hello", 8), mock_text("goodbye", 8));
+    EXPECT_EQ(mock_tokens("x", 7).size(), 7u);
+    EXPECT_TRUE(mock_tokens("x", 0).empty());
+    EXPECT_EQ(mock_prompt_tokens("  two words "), 2);
+}
+
+TEST(mock_provider, streams_the_deterministic_answer) {
+    net::io_context ioc;
+    mock_config cfg;
+    cfg.tokens = 12;
+    cfg.token_delay = std::chrono::microseconds{0};
+    auto p = make_mock_provider(cfg, ioc.get_executor());
+    auto out = run(*p, ioc, chat("tell me a story"));
+    ASSERT_TRUE(out.done);
+    EXPECT_EQ(out.terminal_calls, 1);
+    EXPECT_EQ(out.tokens, mock_tokens("tell me a story", 12));
+    EXPECT_EQ(out.done->completion_tokens, 12);
+    EXPECT_EQ(out.done->prompt_tokens, 4);
+    EXPECT_EQ(out.done->done_reason, "stop");
+}
+
+TEST(mock_provider, num_predict_overrides_and_generate_works) {
+    net::io_context ioc;
+    mock_config cfg;
+    cfg.token_delay = std::chrono::microseconds{100};
+    auto p = make_mock_provider(cfg, ioc.get_executor());
+    generation_request g;
+    g.kind = request_kind::generate;
+    g.model = "mock";
+    g.prompt = "why";
+    g.options = {{"num_predict", 3}};
+    auto out = run(*p, ioc, g);
+    EXPECT_EQ(out.tokens, mock_tokens("why", 3));
+}
+
+TEST(mock_provider, fails_on_demand) {
+    net::io_context ioc;
+    mock_config cfg;
+    cfg.token_delay = std::chrono::microseconds{0};
+    auto p = make_mock_provider(cfg, ioc.get_executor());
+    auto before = run(*p, ioc, chat("please [[mock:fail]]"));
+    ASSERT_TRUE(before.failed);
+    EXPECT_TRUE(before.tokens.empty());
+    EXPECT_EQ(before.failed->code, "provider_error");
+    auto after = run(*p, ioc, chat("please [[mock:fail-after=4]]"));
+    ASSERT_TRUE(after.failed);
+    EXPECT_EQ(after.tokens.size(), 4u);
+    EXPECT_EQ(after.terminal_calls, 1);
+}
+
+TEST(mock_provider, cancel_ends_with_cancelled) {
+    net::io_context ioc;
+    mock_config cfg;
+    cfg.token_delay = std::chrono::microseconds{1000};
+    auto p = make_mock_provider(cfg, ioc.get_executor());
+    auto out = run(*p, ioc, chat("long"), /*cancel_after_first=*/true);
+    ASSERT_TRUE(out.failed);
+    EXPECT_EQ(out.failed->code, "cancelled");
+    EXPECT_EQ(out.tokens.size(), 1u);
+    EXPECT_EQ(out.terminal_calls, 1);
+}
+
+TEST(mock_provider, lists_normalized_models) {
+    net::io_context ioc;
+    mock_config cfg;
+    cfg.models = {"mock", "tiny:1b"};
+    auto p = make_mock_provider(cfg, ioc.get_executor());
+    auto f = net::co_spawn(ioc, p->models(), net::use_future);
+    ioc.run();
+    auto m = f.get();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m.value(), (std::vector<std::string>{"mock:latest", "tiny:1b"}));
+}
+
+}  // namespace
+}  // namespace llmp::providers

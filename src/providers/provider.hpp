@@ -1,0 +1,78 @@
+#pragma once
+// The provider interface: the seed's LLMProviderInterface (init, getModels, generate, chat with
+// onToken / onComplete / onError) made asynchronous on Asio.
+//
+// Threading: a provider is built by make_provider() on the worker's io_context and lives as long
+// as the worker. init() and models() are coroutines run on that io_context. chat()/generate()
+// return at once; the generation runs on its own strand of that io_context, and the callbacks
+// are invoked on that strand, one at a time, in order:
+//   on_token* then exactly one of on_complete / on_error.
+// cancel() may be called from any thread; it makes the generation stop promptly (closing the
+// upstream connection) and end with on_error(code "cancelled"), unless it had already ended.
+
+#include "common/asio_fwd.hpp"
+#include "common/messages.hpp"
+#include "common/result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llmp::providers {
+
+/// What a worker asks a provider to do. Built from a request_message.
+struct generation_request {
+    std::string request_id;
+    request_kind kind = request_kind::chat;
+    std::string model;
+    nlohmann::json messages = nlohmann::json::array();  ///< chat: Ollama-shaped messages
+    std::string prompt;                                 ///< generate
+    nlohmann::json options = nlohmann::json::object();  ///< Ollama options (num_predict, ...)
+    nlohmann::json extra = nlohmann::json::object();    ///< system, format, think, ... passthrough
+};
+
+/// What a provider reports when a generation finishes.
+struct completion {
+    std::string done_reason = "stop";  ///< stop | length | ...
+    std::int64_t prompt_tokens = 0;
+    std::int64_t completion_tokens = 0;
+    /// Upstream figures as reported (Ollama: total_duration, eval_duration, ... in ns).
+    nlohmann::json provider_metrics = nlohmann::json::object();
+};
+
+struct generation_callbacks {
+    std::function<void(std::string_view delta)> on_token;
+    std::function<void(completion)> on_complete;
+    std::function<void(error)> on_error;
+};
+
+/// A running generation. Dropping the handle does not cancel it.
+class generation {
+public:
+    virtual ~generation() = default;
+    virtual void cancel() = 0;
+};
+
+class provider {
+public:
+    virtual ~provider() = default;
+
+    /// "mock", "ollama", "openai".
+    virtual std::string_view name() const = 0;
+
+    /// Checks the upstream is usable (reachable, models listed). Called once before serving.
+    virtual net::awaitable<result<void>> init() = 0;
+
+    /// The models this provider can serve now, normalized (name:tag).
+    virtual net::awaitable<result<std::vector<std::string>>> models() = 0;
+
+    virtual std::shared_ptr<generation> chat(const generation_request& req, generation_callbacks cb) = 0;
+    virtual std::shared_ptr<generation> generate(const generation_request& req, generation_callbacks cb) = 0;
+};
+
+}  // namespace llmp::providers

@@ -1,0 +1,29 @@
+#pragma once
+// Worker configuration. Filled by programs/worker.cpp from flags and LLMPROXY_* variables.
+
+#include "broker/config.hpp"
+#include "providers/config.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace llmp::worker {
+
+struct worker_config {
+    broker::broker_config broker;
+    providers::provider_config provider;
+    /// Generations run at once (and the AMQP prefetch).
+    int concurrency = 64;
+    /// I/O threads for provider connections.
+    int io_threads = 1;
+    /// Heartbeat period on the control exchange.
+    std::chrono::milliseconds heartbeat_interval{2000};
+    /// How often the provider's model list is refreshed (Ollama: GET /api/tags).
+    std::chrono::milliseconds models_refresh{30000};
+    /// How long SIGTERM waits for generations in flight before handing them back.
+    std::chrono::milliseconds drain_timeout{30000};
+    /// Unique id of this worker; empty = generated.
+    std::string worker_id;
+};
+
+}  // namespace llmp::worker

@@ -1,0 +1,153 @@
+#include "worker/generation_task.hpp"
+
+#include "broker/topology.hpp"
+#include "common/clock.hpp"
+#include "worker/logger.hpp"
+#include "worker/worker_service.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+namespace llmp::worker {
+namespace {
+
+constexpr int max_final_attempts = 20;
+constexpr std::chrono::milliseconds final_retry_delay{250};
+
+}  // namespace
+
+generation_task::generation_task(worker_service& svc, request_message req, task_origin origin)
+    : svc_{svc}, req_{std::move(req)}, origin_{origin} {}
+
+void generation_task::start() {
+    t0_ = std::chrono::steady_clock::now();
+    providers::generation_request g;
+    g.request_id = req_.request_id;
+    g.kind = req_.kind;
+    g.model = req_.model;
+    g.messages = req_.messages;
+    g.prompt = req_.prompt;
+    g.options = req_.options;
+    g.extra = req_.extra;
+    auto self = shared_from_this();
+    providers::generation_callbacks cb{
+        [self](std::string_view delta) { self->on_token(delta); },
+        [self](providers::completion c) { self->on_complete(std::move(c)); },
+        [self](error e) { self->on_error(std::move(e)); },
+    };
+    gen_ = req_.kind == request_kind::chat ? svc_.provider().chat(g, std::move(cb))
+                                           : svc_.provider().generate(g, std::move(cb));
+}
+
+void generation_task::cancel(std::string_view why) {
+    worker::logger()->info("msg=\"cancelling generation\" request_id={} reason=\"{}\"", req_.request_id, why);
+    if (gen_) {
+        gen_->cancel();
+    }
+}
+
+void generation_task::on_token(std::string_view delta) {
+    if (ended_ || delta.empty()) {
+        return;
+    }
+    if (ttft_ms_ < 0) {
+        ttft_ms_ = ms_since(t0_);
+    }
+    ++tokens_;
+    text_.append(delta);
+    broker::publish_job job;
+    job.coalesce = true;
+    job.msg.exchange = svc_.responses_exchange();
+    job.msg.routing_key = broker::chunk_key(req_.server_id);
+    job.msg.mandatory = true;  // the API server is gone -> returned -> we stop
+    job.msg.props.correlation_id = req_.request_id;
+    job.msg.props.headers = {{"seq", tokens_},
+                             {"worker", svc_.worker_id()},
+                             {"attempt", std::int64_t{origin_.redelivered ? 2 : 1}}};
+    job.msg.body.assign(delta);
+    if (!svc_.publish(std::move(job))) {
+        // The publish queue is full: a gap in the stream would corrupt the answer, so stop.
+        cancel("publish queue full");
+    }
+}
+
+void generation_task::on_complete(providers::completion c) {
+    if (ended_) {
+        return;
+    }
+    ended_ = true;
+    final_message f;
+    f.done_reason = c.done_reason;
+    f.text = std::move(text_);
+    f.prompt_tokens = c.prompt_tokens;
+    f.completion_tokens = c.completion_tokens > 0 ? c.completion_tokens : tokens_;
+    f.duration_ms = ms_since(t0_);
+    f.ttft_ms = ttft_ms_ < 0 ? f.duration_ms : ttft_ms_;
+    auto eval_count = c.provider_metrics.value("eval_count", std::int64_t{0});
+    auto eval_ns = c.provider_metrics.value("eval_duration", std::int64_t{0});
+    if (eval_count > 0 && eval_ns > 0) {
+        f.tokens_per_s = static_cast<double>(eval_count) * 1e9 / static_cast<double>(eval_ns);
+    } else {
+        double gen_ms = f.duration_ms - f.ttft_ms;
+        double base_ms = f.completion_tokens > 1 && gen_ms > 0 ? gen_ms : f.duration_ms;
+        auto counted = f.completion_tokens > 1 && gen_ms > 0 ? f.completion_tokens - 1 : f.completion_tokens;
+        f.tokens_per_s = base_ms > 0 ? static_cast<double>(counted) * 1000.0 / base_ms : 0;
+    }
+    f.worker_id = svc_.worker_id();
+    f.provider = std::string{svc_.provider().name()};
+    f.model = req_.model;
+    f.provider_metrics = std::move(c.provider_metrics);
+    svc_.finished(req_.request_id, f.completion_tokens, true);
+    publish_last(broker::final_key(req_.server_id), encode(f), 1);
+}
+
+void generation_task::on_error(error e) {
+    if (ended_) {
+        return;
+    }
+    ended_ = true;
+    worker::logger()->info("msg=\"generation failed\" request_id={} model={} code={} error=\"{}\"",
+                           req_.request_id, req_.model, e.code, e.message);
+    error_message m{e.code, e.message, e.retryable, svc_.worker_id()};
+    svc_.finished(req_.request_id, tokens_, false);
+    publish_last(broker::error_key(req_.server_id), encode(m), 1);
+}
+
+void generation_task::publish_last(std::string routing_key, std::string body, int attempt) {
+    broker::publish_job job;
+    job.msg.exchange = svc_.responses_exchange();
+    job.msg.routing_key = routing_key;
+    job.msg.mandatory = true;
+    job.msg.props.persistent = true;  // its audit copy must survive a broker restart
+    job.msg.props.content_type = "application/json";
+    job.msg.props.correlation_id = req_.request_id;
+    job.msg.props.message_id = req_.request_id;
+    job.msg.props.headers = {{"seq", tokens_}, {"worker", svc_.worker_id()}};
+    job.msg.body = body;
+    auto self = shared_from_this();
+    auto retry = [self, routing_key, body, attempt]() mutable {
+        if (attempt >= max_final_attempts) {
+            // Hand the request back: another attempt will regenerate it.
+            worker::logger()->error("msg=\"cannot publish the final message, requeueing\" request_id={}",
+                                    self->req_.request_id);
+            self->svc_.requeue(self->origin_.epoch, self->origin_.delivery_tag);
+            return;
+        }
+        auto timer = std::make_shared<net::steady_timer>(self->svc_.executor(), final_retry_delay);
+        timer->async_wait([self, timer, routing_key = std::move(routing_key), body = std::move(body),
+                           attempt](boost::system::error_code) mutable {
+            self->publish_last(std::move(routing_key), std::move(body), attempt + 1);
+        });
+    };
+    job.done = [self, retry](broker::publish_status s) mutable {
+        if (s == broker::publish_status::confirmed) {
+            self->svc_.ack(self->origin_.epoch, self->origin_.delivery_tag);
+        } else {
+            net::post(self->svc_.executor(), std::move(retry));
+        }
+    };
+    if (!svc_.publish(std::move(job))) {
+        net::post(svc_.executor(), std::move(retry));
+    }
+}
+
+}  // namespace llmp::worker

@@ -1,0 +1,56 @@
+#pragma once
+// worker_service: the `llmproxy worker` process, assembled. Owns
+//   - the provider, on an io_context run by cfg.io_threads threads (no thread per request),
+//   - a consumer thread (the work queue with manual acks and prefetch = concurrency, plus a
+//     control queue for discover and cancel messages),
+//   - a publisher thread (chunks, finals, errors, heartbeats), confirm mode,
+// each thread owning its AMQP connection. Deliveries are handed to the io_context with post.
+//
+// Lifecycle (main thread): construct -> start() -> run() until SIGINT/SIGTERM -> drain the
+// generations in flight up to cfg.drain_timeout -> stop in reverse order.
+
+#include "broker/publisher.hpp"
+#include "common/asio_fwd.hpp"
+#include "common/messages.hpp"
+#include "common/result.hpp"
+#include "worker/config.hpp"
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+namespace llmp::providers {
+class provider;
+}
+
+namespace llmp::worker {
+
+class generation_task;
+
+class worker_service {
+public:
+    explicit worker_service(worker_config cfg);
+    ~worker_service();
+
+    result<void> start();
+    int run();
+    void request_stop();
+
+    // For generation_task (any thread):
+    const worker_config& config() const;
+    const std::string& worker_id() const;
+    providers::provider& provider();
+    bool publish(broker::publish_job&& job);
+    const std::string& responses_exchange() const;
+    void ack(std::uint64_t epoch, std::uint64_t tag);
+    void requeue(std::uint64_t epoch, std::uint64_t tag);
+    void finished(const std::string& request_id, std::int64_t tokens, bool ok);
+    net::any_io_executor executor();
+
+private:
+    void dispatch(const std::shared_ptr<generation_task>& task);
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace llmp::worker
