@@ -17,6 +17,9 @@ void add_api_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--port", cfg->port, "port to listen on (0 = any free port)")
         ->envname("LLMPROXY_API_PORT")
         ->capture_default_str();
+    auto port_file = std::make_shared<std::string>();
+    cmd->add_option("--port-file", *port_file, "write the bound port to this file once listening (for scripts and tests)")
+        ->envname("LLMPROXY_API_PORT_FILE");
     cmd->add_option("--io-threads", cfg->io_threads, "I/O threads")
         ->envname("LLMPROXY_API_IO_THREADS")
         ->check(CLI::Range(1, 256))
@@ -38,7 +41,7 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cmd->add_option("--server-id", cfg->server_id, "unique id of this server (default: generated)")
         ->envname("LLMPROXY_SERVER_ID");
-    cmd->callback([cfg, common, idle_ms, timeout_ms, drain_ms, &exit_code] {
+    cmd->callback([cfg, common, idle_ms, timeout_ms, drain_ms, port_file, &exit_code] {
         llmp::log::setup(common->log_level, "api");
         cfg->stream_idle_timeout = std::chrono::milliseconds{*idle_ms};
         cfg->request_timeout = std::chrono::milliseconds{*timeout_ms};
@@ -53,6 +56,9 @@ void add_api_command(CLI::App& app, int& exit_code) {
             std::fprintf(stderr, "llmproxy api: %s\n", r.error().message.c_str());
             exit_code = 1;
             return;
+        }
+        if (!port_file->empty()) {
+            write_port_file(*port_file, server.port());
         }
         exit_code = server.run();
     });

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <string>
 
 namespace llmp::programs {
@@ -31,6 +32,17 @@ inline void add_log_options(CLI::App& cmd, common_options& o) {
     cmd.add_option("--log-level", o.log_level, "trace, debug, info, warn, error")
         ->envname("LLMPROXY_LOG_LEVEL")
         ->capture_default_str();
+}
+
+/// Writes "<port>\n" to `path` atomically (write a temp file, rename), so a reader never sees
+/// a partial number.
+inline void write_port_file(const std::string& path, unsigned port) {
+    std::string tmp = path + ".tmp";
+    if (std::FILE* f = std::fopen(tmp.c_str(), "w")) {
+        std::fprintf(f, "%u\n", port);
+        std::fclose(f);
+        std::rename(tmp.c_str(), path.c_str());
+    }
 }
 
 /// The URL with its password masked, for logs.

@@ -81,26 +81,17 @@ net::awaitable<result<void>> publish_request(context& ctx, const request_message
     if (!ctx.publisher->try_publish(std::move(job))) {
         co_return fail("overloaded", "too many requests are waiting to be queued; retry shortly", true);
     }
-    auto deadline = clock::now() + std::chrono::seconds{30};
-    for (;;) {
-        auto& evs = sink->events();
-        for (auto it = evs.begin(); it != evs.end(); ++it) {
-            if (auto* p = std::get_if<publish_outcome>(&*it)) {
-                auto outcome = *p;
-                evs.erase(it);
-                if (outcome == publish_outcome::confirmed) {
-                    co_return ok();
-                }
-                if (outcome == publish_outcome::queue_full) {
-                    co_return fail("queue_full", "the request queue is full; retry later", true);
-                }
-                co_return fail("broker_unavailable", "the message broker is unavailable; retry later", true);
-            }
-        }
-        if (!co_await sink->wait(deadline)) {
-            co_return fail("broker_unavailable", "the message broker did not confirm the request", true);
-        }
+    auto outcome = co_await sink->wait_published(clock::now() + std::chrono::seconds{30});
+    if (!outcome) {
+        co_return fail("broker_unavailable", "the message broker did not confirm the request", true);
     }
+    if (*outcome == publish_outcome::queue_full) {
+        co_return fail("queue_full", "the request queue is full; retry later", true);
+    }
+    if (*outcome == publish_outcome::broker_unavailable) {
+        co_return fail("broker_unavailable", "the message broker is unavailable; retry later", true);
+    }
+    co_return ok();
 }
 
 }  // namespace

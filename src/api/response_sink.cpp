@@ -9,32 +9,55 @@ namespace llmp::api {
 response_sink::response_sink(net::any_io_executor strand, std::size_t max_buffered_bytes)
     : strand_{std::move(strand)}, signal_{strand_}, max_buffered_{max_buffered_bytes} {}
 
-void response_sink::deliver(stream_event ev) {
+void response_sink::deliver(sink_input ev) {
     net::post(strand_, [self = shared_from_this(), ev = std::move(ev)]() mutable {
         self->on_event(std::move(ev));
     });
 }
 
-void response_sink::on_event(stream_event ev) {
-    if (const auto* c = std::get_if<chunk_event>(&ev)) {
-        buffered_ += c->text.size();
-        if (buffered_ > max_buffered_) {
-            overflowed_ = true;
-        }
-    }
-    events_.push_back(std::move(ev));
+void response_sink::on_event(sink_input ev) {
+    std::visit(
+        [this](auto&& e) {
+            using T = std::decay_t<decltype(e)>;
+            if constexpr (std::is_same_v<T, publish_outcome>) {
+                published_ = e;
+            } else {
+                if constexpr (std::is_same_v<T, chunk_event>) {
+                    buffered_ += e.text.size();
+                    if (buffered_ > max_buffered_) {
+                        overflowed_ = true;
+                    }
+                }
+                events_.emplace_back(std::move(e));
+            }
+        },
+        std::move(ev));
     signal_.cancel();
 }
 
-net::awaitable<bool> response_sink::wait(std::chrono::steady_clock::time_point deadline) {
-    if (!events_.empty() || overflowed_) {
-        co_return true;
+net::awaitable<std::optional<publish_outcome>> response_sink::wait_published(
+    std::chrono::steady_clock::time_point deadline) {
+    while (!published_) {
+        signal_.expires_at(deadline);
+        boost::system::error_code ec;
+        co_await signal_.async_wait(net::redirect_error(net::use_awaitable, ec));
+        if (!ec) {
+            break;  // the deadline passed
+        }
     }
-    signal_.expires_at(deadline);
-    boost::system::error_code ec;
-    co_await signal_.async_wait(net::redirect_error(net::use_awaitable, ec));
-    // Cancelled = an event arrived; expired = the deadline passed.
-    co_return !events_.empty() || ec == net::error::operation_aborted;
+    co_return published_;
+}
+
+net::awaitable<bool> response_sink::wait(std::chrono::steady_clock::time_point deadline) {
+    while (events_.empty() && !overflowed_) {
+        signal_.expires_at(deadline);
+        boost::system::error_code ec;
+        co_await signal_.async_wait(net::redirect_error(net::use_awaitable, ec));
+        if (!ec) {
+            break;  // the deadline passed (cancelled = something arrived)
+        }
+    }
+    co_return !events_.empty() || overflowed_;
 }
 
 }  // namespace llmp::api

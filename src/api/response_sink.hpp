@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <deque>
 #include <memory>
+#include <optional>
 
 namespace llmp::api {
 
@@ -28,21 +29,25 @@ public:
     response_sink(net::any_io_executor strand, std::size_t max_buffered_bytes);
 
     /// Any thread.
-    void deliver(stream_event ev);
+    void deliver(sink_input ev);
 
     // Strand only:
-    /// Waits until an event is queued or `deadline` passes; false on timeout.
+    /// Waits until a response event is queued (or the sink overflowed); false if `deadline`
+    /// passed first.
     net::awaitable<bool> wait(std::chrono::steady_clock::time_point deadline);
+    /// Waits for the outcome of publishing the request; nullopt if `deadline` passed first.
+    net::awaitable<std::optional<publish_outcome>> wait_published(std::chrono::steady_clock::time_point deadline);
     std::deque<stream_event>& events() { return events_; }
     void consumed(std::size_t bytes) { buffered_ -= bytes < buffered_ ? bytes : buffered_; }
     bool overflowed() const { return overflowed_; }
 
 private:
-    void on_event(stream_event ev);
+    void on_event(sink_input ev);
 
     net::any_io_executor strand_;
     net::steady_timer signal_;
-    std::deque<stream_event> events_;
+    std::deque<stream_event> events_;  ///< chunk, final and error events
+    std::optional<publish_outcome> published_;
     std::size_t buffered_ = 0;
     std::size_t max_buffered_;
     bool overflowed_ = false;

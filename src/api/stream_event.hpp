@@ -17,6 +17,8 @@ struct chunk_event {
 /// The outcome of publishing the request (publisher thread -> stream).
 enum class publish_outcome { confirmed, queue_full, broker_unavailable };
 
-using stream_event = std::variant<chunk_event, final_message, error_message, publish_outcome>;
+using stream_event = std::variant<chunk_event, final_message, error_message>;
+/// What response_sink::deliver() takes: a response event or the publish outcome.
+using sink_input = std::variant<chunk_event, final_message, error_message, publish_outcome>;
 
 }  // namespace llmp::api

@@ -6,6 +6,7 @@
 
 #include <sys/time.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 
@@ -209,9 +210,14 @@ result<std::unique_ptr<connection>> connection::open(const broker_config& cfg, s
     }
     timeval tv{5, 0};
     const auto& e = ep.value();
+    errno = 0;
     if (int rc = amqp_socket_open_noblock(p->socket, e.host.c_str(), e.port, &tv); rc != AMQP_STATUS_OK) {
-        return broker_error("cannot connect to RabbitMQ at " + e.host + ":" + std::to_string(e.port) +
-                            ": " + amqp_error_string2(rc));
+        int err = errno;  // rabbitmq-c says only "a socket error occurred"; the OS says why
+        std::string why = amqp_error_string2(rc);
+        if (rc == AMQP_STATUS_SOCKET_ERROR && err != 0) {
+            why = std::strerror(err);
+        }
+        return broker_error("cannot connect to RabbitMQ at " + e.host + ":" + std::to_string(e.port) + ": " + why);
     }
     // Client properties: the connection name shown by the management UI.
     std::string conn_name{name};

@@ -51,13 +51,14 @@ net::awaitable<void> run_session(tcp::socket socket, handler h, server_limits li
             request dummy;
             dummy.version(11);
             request_context ctx{dummy, stream, remote, false};
-            bool too_large = ec == http::error::body_limit;
-            co_await send(ctx, too_large
-                                   ? json_error(http::status::payload_too_large, "payload_too_large",
-                                                "request body exceeds the limit of " +
-                                                    std::to_string(limits.body_limit) + " bytes")
-                                   : json_error(http::status::bad_request, "bad_request",
-                                                "malformed HTTP request: " + ec.message()));
+            // Built in a named local: g++ 12 miscompiles a ?: of temporaries inside co_await.
+            response res = ec == http::error::body_limit
+                               ? json_error(http::status::payload_too_large, "payload_too_large",
+                                            "request body exceeds the limit of " +
+                                                std::to_string(limits.body_limit) + " bytes")
+                               : json_error(http::status::bad_request, "bad_request",
+                                            "malformed HTTP request: " + ec.message());
+            co_await send(ctx, std::move(res));
             break;
         }
         stream.expires_never();

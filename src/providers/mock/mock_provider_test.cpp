@@ -4,7 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
+#include <boost/asio/detached.hpp>
 #include <gtest/gtest.h>
 
 namespace llmp::providers {
@@ -119,11 +119,11 @@ TEST(mock_provider, lists_normalized_models) {
     mock_config cfg;
     cfg.models = {"mock", "tiny:1b"};
     auto p = make_mock_provider(cfg, ioc.get_executor());
-    auto f = net::co_spawn(ioc, p->models(), net::use_future);
+    std::optional<result<std::vector<std::string>>> m;
+    net::co_spawn(ioc, [&]() -> net::awaitable<void> { m = co_await p->models(); }, net::detached);
     ioc.run();
-    auto m = f.get();
-    ASSERT_TRUE(m);
-    EXPECT_EQ(m.value(), (std::vector<std::string>{"mock:latest", "tiny:1b"}));
+    ASSERT_TRUE(m && *m);
+    EXPECT_EQ(m->value(), (std::vector<std::string>{"mock:latest", "tiny:1b"}));
 }
 
 }  // namespace

@@ -1,0 +1,541 @@
+#include "http/client.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <optional>
+
+namespace llmp::http_client {
+
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+using steady_clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t body_chunk_size = 16 * 1024;
+
+/// A pooled connection is kept as a bare descriptor: it is re-registered with the executor
+/// (strand) of the exchange that takes it, so no socket outlives or crosses its strand.
+struct pooled_fd {
+    int fd;
+    tcp protocol;
+    steady_clock::time_point since;
+};
+
+/// False if the peer closed an idle connection (or sent bytes nobody asked for).
+bool still_open(int fd) {
+    char c = 0;
+    ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n >= 0) {
+        return false;  // 0: orderly close; >0: unsolicited data, the framing cannot be trusted
+    }
+    return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+    if (s.size() < prefix.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < prefix.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+namespace detail {
+
+struct client_state {
+    base_url url;
+    client_options opts;
+    std::string host_header;
+    std::atomic<std::uint64_t> opened{0};
+
+    mutable std::mutex mu;
+    std::deque<pooled_fd> idle;  // GUARDED_BY(mu); back = most recently used
+
+    client_state(base_url u, client_options o) : url{std::move(u)}, opts{std::move(o)} {
+        bool v6 = url.host.find(':') != std::string::npos;
+        host_header = v6 ? "[" + url.host + "]" : url.host;
+        if (url.port != "80") {
+            host_header += ":" + url.port;
+        }
+    }
+
+    ~client_state() {
+        for (auto& p : idle) {
+            ::close(p.fd);
+        }
+    }
+
+    std::string where() const { return opts.peer_name + " at " + url.text; }
+
+    /// A live pooled connection, re-homed on `ex`, or nullopt.
+    std::optional<tcp::socket> take(const net::any_io_executor& ex) {
+        for (;;) {
+            std::optional<pooled_fd> p;
+            {
+                std::lock_guard lock{mu};
+                if (idle.empty()) {
+                    return std::nullopt;
+                }
+                p = idle.back();
+                idle.pop_back();
+            }
+            if (steady_clock::now() - p->since > opts.max_idle_age || !still_open(p->fd)) {
+                ::close(p->fd);
+                continue;
+            }
+            tcp::socket s{ex};
+            error_code ec;
+            s.assign(p->protocol, p->fd, ec);
+            if (ec) {
+                ::close(p->fd);
+                continue;
+            }
+            return s;
+        }
+    }
+
+    void put(tcp::socket s) {
+        if (opts.max_idle_connections <= 0) {
+            return;
+        }
+        error_code ec;
+        auto protocol = s.local_endpoint(ec).protocol();
+        if (ec) {
+            return;
+        }
+        int fd = s.release(ec);
+        if (ec) {
+            return;
+        }
+        std::lock_guard lock{mu};
+        while (idle.size() >= static_cast<std::size_t>(opts.max_idle_connections)) {
+            ::close(idle.front().fd);
+            idle.pop_front();
+        }
+        idle.push_back(pooled_fd{fd, protocol, steady_clock::now()});
+    }
+};
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// base_url
+
+result<base_url> base_url::parse(std::string_view url) {
+    auto bad = [&](std::string why) {
+        return fail(std::string{client_errc::bad_url},
+                    "invalid URL '" + std::string{url} + "': " + why +
+                        " (expected http://host:port, e.g. http://127.0.0.1:11434)");
+    };
+    std::string_view rest = url;
+    if (iequals_prefix(rest, "https://")) {
+        return bad("https is not supported; use http:// (put a TLS proxy in front if needed)");
+    }
+    if (!iequals_prefix(rest, "http://")) {
+        return bad("it must start with http://");
+    }
+    rest.remove_prefix(7);
+    auto slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
+    while (!path.empty() && path.back() == '/') {
+        path.remove_suffix(1);
+    }
+    if (authority.find('@') != std::string_view::npos) {
+        return bad("user info in the URL is not supported");
+    }
+    base_url out;
+    std::string_view port;
+    if (!authority.empty() && authority.front() == '[') {
+        auto close = authority.find(']');
+        if (close == std::string_view::npos) {
+            return bad("unterminated IPv6 address");
+        }
+        out.host = std::string{authority.substr(1, close - 1)};
+        auto after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') {
+                return bad("garbage after the IPv6 address");
+            }
+            port = after.substr(1);
+        }
+    } else {
+        auto colon = authority.rfind(':');
+        out.host = std::string{authority.substr(0, colon)};
+        if (colon != std::string_view::npos) {
+            port = authority.substr(colon + 1);
+        }
+    }
+    if (out.host.empty()) {
+        return bad("no host");
+    }
+    if (port.empty()) {
+        out.port = "80";
+    } else {
+        unsigned value = 0;
+        auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+        if (ec != std::errc{} || ptr != port.data() + port.size() || value == 0 || value > 65535) {
+            return bad("bad port '" + std::string{port} + "'");
+        }
+        out.port = std::string{port};
+    }
+    out.prefix = std::string{path};
+    std::string_view text = url;
+    while (!text.empty() && text.back() == '/') {
+        text.remove_suffix(1);
+    }
+    out.text = std::string{text};
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// client
+
+result<std::shared_ptr<client>> client::make(std::string_view url, client_options opts) {
+    auto parsed = base_url::parse(url);
+    if (!parsed) {
+        return parsed.error();
+    }
+    return std::make_shared<client>(
+        std::make_shared<detail::client_state>(std::move(parsed).value(), std::move(opts)));
+}
+
+client::client(std::shared_ptr<detail::client_state> state) : state_{std::move(state)} {}
+
+client::~client() = default;
+
+const base_url& client::url() const { return state_->url; }
+
+const client_options& client::options() const { return state_->opts; }
+
+std::unique_ptr<exchange> client::make_exchange(net::any_io_executor strand) const {
+    return std::make_unique<exchange>(state_, std::move(strand));
+}
+
+std::size_t client::idle_connections() const {
+    std::lock_guard lock{state_->mu};
+    return state_->idle.size();
+}
+
+std::uint64_t client::connections_opened() const { return state_->opened.load(); }
+
+namespace {
+
+// Wrapped in optional: co_spawn in Boost 1.74 needs a default-constructible result type.
+net::awaitable<std::optional<result<response>>> do_fetch(std::shared_ptr<detail::client_state> state,
+                                                         outgoing_request req, std::size_t max_body) {
+    exchange x{std::move(state), co_await net::this_coro::executor};
+    auto head = co_await x.send(req);
+    if (!head) {
+        co_return head.error();
+    }
+    auto body = co_await x.read_all(max_body);
+    if (!body) {
+        co_return body.error();
+    }
+    co_return response{head.value().status, std::move(head.value().content_type),
+                       std::move(body).value()};
+}
+
+}  // namespace
+
+net::awaitable<result<response>> client::fetch(outgoing_request req, std::size_t max_body) const {
+    auto ex = co_await net::this_coro::executor;
+    auto r = co_await net::co_spawn(net::make_strand(ex), do_fetch(state_, std::move(req), max_body),
+                                    net::use_awaitable);
+    co_return std::move(*r);
+}
+
+// ---------------------------------------------------------------------------------------------
+// exchange
+
+struct exchange::impl {
+    impl(std::shared_ptr<detail::client_state> s, net::any_io_executor e)
+        : state{std::move(s)}, ex{std::move(e)} {}
+
+    std::shared_ptr<detail::client_state> state;
+    net::any_io_executor ex;
+    std::optional<tcp::resolver> resolver;
+    std::optional<beast::tcp_stream> stream;
+    beast::flat_buffer buffer;
+    std::optional<http::response_parser<http::buffer_body>> parser;
+    std::array<char, body_chunk_size> body;
+    bool reused = false;
+
+    llmp::error cancelled_error() const {
+        return {std::string{client_errc::cancelled},
+                "request to " + state->where() + " was cancelled", false};
+    }
+
+    llmp::error io_error(const error_code& ec, std::string_view during) const {
+        if (ec == beast::error::timeout) {
+            return {std::string{client_errc::idle_timeout},
+                    "no data from " + state->where() + " for " +
+                        std::to_string(state->opts.idle_timeout.count()) + " ms " +
+                        std::string{during},
+                    true};
+        }
+        if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
+            ec == net::error::eof || ec == net::error::connection_reset ||
+            ec == net::error::broken_pipe) {
+            return {std::string{client_errc::connection_closed},
+                    state->where() + " closed the connection " + std::string{during}, true};
+        }
+        if (ec == http::error::body_limit) {
+            return {std::string{client_errc::body_too_large},
+                    "the response from " + state->where() + " is too large", false};
+        }
+        if (ec.category() == http::make_error_code(http::error::end_of_stream).category()) {
+            return {std::string{client_errc::protocol_error},
+                    state->where() + " sent an invalid HTTP response: " + ec.message(), false};
+        }
+        return {std::string{client_errc::io_error},
+                "I/O error with " + state->where() + " " + std::string{during} + ": " +
+                    ec.message(),
+                true};
+    }
+
+    /// After a complete response: back to the pool if the server allows, else closed.
+    void finish(bool cancelled) {
+        bool keep = stream && parser && parser->keep_alive() && buffer.size() == 0 && !cancelled;
+        if (keep) {
+            state->put(stream->release_socket());
+        }
+        stream.reset();
+    }
+};
+
+exchange::exchange(std::shared_ptr<detail::client_state> state, net::any_io_executor strand)
+    : impl_{std::make_unique<impl>(std::move(state), std::move(strand))} {}
+
+exchange::~exchange() = default;
+
+namespace {
+
+/// What a server that closed an idle keep-alive connection looks like on our next request.
+bool stale_connection(const error_code& ec) {
+    return ec == http::error::end_of_stream || ec == net::error::eof ||
+           ec == net::error::connection_reset || ec == net::error::broken_pipe;
+}
+
+}  // namespace
+
+net::awaitable<result<response_head>> exchange::send(const outgoing_request& req) {
+    auto& s = *impl_;
+    const auto& opts = s.state->opts;
+    body_done_ = false;
+    if (cancelled_) {
+        co_return s.cancelled_error();
+    }
+
+    http::request<http::string_body> msg{req.method, s.state->url.prefix + req.target, 11};
+    msg.set(http::field::host, s.state->host_header);
+    msg.set(http::field::user_agent, opts.user_agent);
+    msg.set(http::field::accept, "*/*");
+    for (const auto& [name, value] : req.headers) {
+        msg.set(name, value);
+    }
+    if (!req.body.empty() || req.method == http::verb::post || req.method == http::verb::put) {
+        msg.set(http::field::content_type, req.content_type);
+        msg.body() = req.body;
+    }
+    msg.keep_alive(true);
+    msg.prepare_payload();
+
+    for (int attempt = 0;; ++attempt) {
+        s.stream.reset();
+        s.parser.reset();
+        s.buffer.clear();
+        s.reused = false;
+        if (auto sock = s.state->take(s.ex)) {
+            s.stream.emplace(std::move(*sock));
+            s.reused = true;
+        } else {
+            error_code ec;
+            tcp::resolver::results_type endpoints;
+            auto addr = net::ip::make_address(s.state->url.host, ec);
+            if (!ec) {
+                auto port = static_cast<unsigned short>(std::stoi(s.state->url.port));
+                endpoints = tcp::resolver::results_type::create(
+                    tcp::endpoint{addr, port}, s.state->url.host, s.state->url.port);
+            } else {
+                ec = {};
+                s.resolver.emplace(s.ex);
+                endpoints = co_await s.resolver->async_resolve(
+                    s.state->url.host, s.state->url.port,
+                    net::redirect_error(net::use_awaitable, ec));
+                s.resolver.reset();
+                if (cancelled_) {
+                    co_return s.cancelled_error();
+                }
+                if (ec) {
+                    co_return fail(std::string{client_errc::connect_failed},
+                                   "cannot connect to " + s.state->where() + ": cannot resolve '" +
+                                       s.state->url.host + "': " + ec.message(),
+                                   true);
+                }
+            }
+            s.stream.emplace(s.ex);
+            s.stream->expires_after(opts.connect_timeout);
+            co_await s.stream->async_connect(endpoints, net::redirect_error(net::use_awaitable, ec));
+            if (cancelled_) {
+                co_return s.cancelled_error();
+            }
+            if (ec == beast::error::timeout) {
+                s.stream.reset();
+                co_return fail(std::string{client_errc::connect_timeout},
+                               "cannot connect to " + s.state->where() + ": no answer within " +
+                                   std::to_string(opts.connect_timeout.count()) + " ms",
+                               true);
+            }
+            if (ec) {
+                s.stream.reset();
+                co_return fail(std::string{client_errc::connect_failed},
+                               "cannot connect to " + s.state->where() + ": " + ec.message(), true);
+            }
+            s.state->opened.fetch_add(1);
+            s.stream->socket().set_option(tcp::no_delay{true}, ec);
+        }
+
+        error_code ec;
+        s.stream->expires_after(opts.idle_timeout);
+        co_await http::async_write(*s.stream, msg, net::redirect_error(net::use_awaitable, ec));
+        if (!ec && !cancelled_) {
+            s.parser.emplace();
+            // Not boost::none: Beast 1.74 compares Content-Length against an empty optional
+            // and reports body_limit. Bodies are bounded by the callers (read_all) instead.
+            s.parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+            s.stream->expires_after(opts.idle_timeout);
+            co_await http::async_read_header(*s.stream, s.buffer, *s.parser,
+                                             net::redirect_error(net::use_awaitable, ec));
+        }
+        if (cancelled_) {
+            co_return s.cancelled_error();
+        }
+        if (ec) {
+            bool retry = s.reused && attempt == 0 && stale_connection(ec);
+            s.stream.reset();
+            if (retry) {
+                continue;  // the server had dropped the pooled connection; once more, fresh
+            }
+            co_return s.io_error(ec, "before sending the response headers");
+        }
+        const auto& h = s.parser->get();
+        response_head head{h.result_int(), std::string{h.reason()},
+                           std::string{h[http::field::content_type]}};
+        if (s.parser->is_done()) {
+            body_done_ = true;
+            s.finish(cancelled_);
+        }
+        co_return head;
+    }
+}
+
+net::awaitable<result<std::string_view>> exchange::read_some(
+    std::optional<std::chrono::milliseconds> timeout) {
+    auto& s = *impl_;
+    if (body_done_) {
+        co_return std::string_view{};
+    }
+    if (cancelled_) {
+        co_return s.cancelled_error();
+    }
+    if (!s.stream || !s.parser) {
+        co_return fail(std::string{client_errc::io_error},
+                       "no response in progress from " + s.state->where());
+    }
+    for (;;) {
+        auto& body = s.parser->get().body();
+        body.data = s.body.data();
+        body.size = s.body.size();
+        error_code ec;
+        s.stream->expires_after(timeout.value_or(s.state->opts.idle_timeout));
+        co_await http::async_read_some(*s.stream, s.buffer, *s.parser,
+                                       net::redirect_error(net::use_awaitable, ec));
+        if (ec == http::error::need_buffer) {
+            ec = {};
+        }
+        if (cancelled_) {
+            co_return s.cancelled_error();
+        }
+        if (ec) {
+            s.stream.reset();
+            co_return s.io_error(ec, "in the middle of the response");
+        }
+        std::size_t n = s.body.size() - s.parser->get().body().size;
+        if (s.parser->is_done()) {
+            body_done_ = true;
+            s.finish(cancelled_);
+        }
+        if (n > 0) {
+            co_return std::string_view{s.body.data(), n};
+        }
+        if (body_done_) {
+            co_return std::string_view{};
+        }
+    }
+}
+
+net::awaitable<result<std::string>> exchange::read_all(std::size_t limit) {
+    std::string out;
+    for (;;) {
+        auto piece = co_await read_some();
+        if (!piece) {
+            co_return piece.error();
+        }
+        if (piece.value().empty()) {
+            co_return out;
+        }
+        if (out.size() + piece.value().size() > limit) {
+            impl_->stream.reset();  // the rest of the body is unread: the connection is unusable
+            co_return fail(std::string{client_errc::body_too_large},
+                           "the response from " + impl_->state->where() + " is larger than " +
+                               std::to_string(limit) + " bytes");
+        }
+        out.append(piece.value());
+    }
+}
+
+void exchange::cancel() {
+    cancelled_ = true;
+    if (impl_->resolver) {
+        impl_->resolver->cancel();
+    }
+    if (impl_->stream) {
+        impl_->stream->close();
+    }
+}
+
+}  // namespace llmp::http_client

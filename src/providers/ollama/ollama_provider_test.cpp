@@ -1,0 +1,432 @@
+#include "providers/ollama/ollama_provider.hpp"
+
+#include "fake_ollama/fake_ollama.hpp"
+#include "providers/mock/mock_text.hpp"
+#include "providers/ollama/ollama_wire.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <optional>
+#include <thread>
+
+namespace llmp::providers {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+constexpr auto test_timeout = 10s;
+
+/// What one generation produced. Filled on the generation's strand; read by the test thread
+/// only after `finished` is ready.
+struct outcome {
+    std::vector<std::string> tokens;
+    std::optional<completion> done;
+    std::optional<error> err;
+
+    std::string text() const {
+        std::string out;
+        for (const auto& t : tokens) {
+            out += t;
+        }
+        return out;
+    }
+};
+
+struct run_state {
+    outcome out;
+    std::atomic<int> terminals{0};
+    std::promise<void> first_token;
+    bool first_token_set = false;
+    std::promise<outcome> finished;
+};
+
+generation_callbacks collect(const std::shared_ptr<run_state>& st) {
+    generation_callbacks cb;
+    cb.on_token = [st](std::string_view t) {
+        EXPECT_EQ(st->terminals.load(), 0) << "token after the end";
+        st->out.tokens.emplace_back(t);
+        if (!st->first_token_set) {
+            st->first_token_set = true;
+            st->first_token.set_value();
+        }
+    };
+    cb.on_complete = [st](completion c) {
+        if (st->terminals.fetch_add(1) == 0) {
+            st->out.done = std::move(c);
+            st->finished.set_value(st->out);
+        }
+    };
+    cb.on_error = [st](error e) {
+        if (st->terminals.fetch_add(1) == 0) {
+            st->out.err = std::move(e);
+            st->finished.set_value(st->out);
+        }
+    };
+    return cb;
+}
+
+generation_request chat_request(std::string model, std::string user_text, int num_predict = 8) {
+    generation_request r;
+    r.request_id = "req-1";
+    r.kind = request_kind::chat;
+    r.model = std::move(model);
+    r.messages = json::array({json{{"role", "system"}, {"content", "You are terse."}},
+                              json{{"role", "user"}, {"content", std::move(user_text)}}});
+    r.options = json{{"temperature", 0}, {"num_predict", num_predict}};
+    return r;
+}
+
+generation_request generate_request(std::string model, std::string prompt, int num_predict = 8) {
+    generation_request r;
+    r.request_id = "req-2";
+    r.kind = request_kind::generate;
+    r.model = std::move(model);
+    r.prompt = std::move(prompt);
+    r.options = json{{"num_predict", num_predict}};
+    return r;
+}
+
+unsigned short unused_port() {
+    net::io_context tmp;
+    net::ip::tcp::acceptor a{tmp, net::ip::tcp::endpoint{net::ip::make_address("127.0.0.1"), 0}};
+    return a.local_endpoint().port();
+}
+
+class ollama_provider_test : public ::testing::Test {
+protected:
+    ollama_provider_test() : work_{net::make_work_guard(ioc_)} {
+        // Two threads, so that the strands actually matter.
+        for (int i = 0; i < 2; ++i) {
+            threads_.emplace_back([this] { ioc_.run(); });
+        }
+    }
+
+    ~ollama_provider_test() override {
+        work_.reset();
+        ioc_.stop();
+        for (auto& t : threads_) {
+            t.join();
+        }
+    }
+
+    std::unique_ptr<provider> make(std::string url, ollama_config cfg = {}) {
+        cfg.url = std::move(url);
+        return make_ollama_provider(cfg, ioc_.get_executor());
+    }
+
+    /// Runs `a` on the io_context and waits for its result. (co_spawn in Boost 1.74 needs a
+    /// default-constructible result, hence the optional.)
+    template <class T>
+    T run(net::awaitable<T> a) {
+        auto wrap = [](net::awaitable<T> inner) -> net::awaitable<std::optional<T>> {
+            co_return co_await std::move(inner);
+        };
+        auto f = net::co_spawn(ioc_, wrap(std::move(a)), net::use_future);
+        if (f.wait_for(test_timeout) != std::future_status::ready) {
+            ADD_FAILURE() << "timed out";
+            std::abort();
+        }
+        return std::move(*f.get());
+    }
+
+    /// Runs one generation to its end and checks there was exactly one terminal callback.
+    outcome generate_all(provider& p, const generation_request& req) {
+        auto st = std::make_shared<run_state>();
+        auto fut = st->finished.get_future();
+        auto g = req.kind == request_kind::chat ? p.chat(req, collect(st)) : p.generate(req, collect(st));
+        if (fut.wait_for(test_timeout) != std::future_status::ready) {
+            ADD_FAILURE() << "generation did not end";
+            std::abort();
+        }
+        return fut.get();
+    }
+
+    net::io_context ioc_;
+    net::executor_work_guard<net::io_context::executor_type> work_;
+    std::vector<std::thread> threads_;
+};
+
+TEST_F(ollama_provider_test, models_are_listed_normalized) {
+    testing::fake_ollama_options fo;
+    fo.models = {"llama3.2:latest", "qwen2.5:0.5b", "mymodel", "library/other"};
+    testing::fake_ollama fake{fo};
+    auto p = make(fake.url());
+    EXPECT_EQ(p->name(), "ollama");
+    auto init = run(p->init());
+    ASSERT_TRUE(init) << init.error().message;
+    auto m = run(p->models());
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_EQ(m.value(), (std::vector<std::string>{"llama3.2:latest", "qwen2.5:0.5b", "mymodel:latest",
+                                                   "library/other:latest"}));
+}
+
+TEST_F(ollama_provider_test, init_fails_when_nothing_listens) {
+    std::string url = "http://127.0.0.1:" + std::to_string(unused_port());
+    auto p = make(url);
+    auto r = run(p->init());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, "upstream_unavailable");
+    EXPECT_EQ(r.error().message, "cannot connect to Ollama at " + url + ": Connection refused");
+    EXPECT_TRUE(r.error().retryable);
+}
+
+TEST_F(ollama_provider_test, bad_url_fails_init_and_generations) {
+    auto p = make("https://example.com");
+    auto r = run(p->init());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, "bad_config");
+    auto o = generate_all(*p, chat_request("fake", "hi"));
+    ASSERT_TRUE(o.err);
+    EXPECT_EQ(o.err->code, "bad_config");
+}
+
+TEST_F(ollama_provider_test, streaming_chat) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto o = generate_all(*p, chat_request("qwen2.5:0.5b", "Say hi", 8));
+    ASSERT_FALSE(o.err) << o.err->message;
+    ASSERT_TRUE(o.done);
+    EXPECT_EQ(o.tokens, mock_tokens("Say hi", 8));
+    EXPECT_EQ(o.text(), mock_text("Say hi", 8));
+
+    json final = fake.last_final();
+    EXPECT_EQ(o.done->done_reason, "stop");
+    EXPECT_EQ(o.done->completion_tokens, 8);
+    EXPECT_EQ(o.done->prompt_tokens, final["prompt_eval_count"].get<std::int64_t>());
+    EXPECT_EQ(o.done->prompt_tokens, mock_prompt_tokens("You are terse.\nSay hi\n"));
+    json expected_metrics = json::object();
+    for (const char* k : {"total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
+                          "eval_count", "eval_duration"}) {
+        expected_metrics[k] = final[k];
+    }
+    EXPECT_EQ(o.done->provider_metrics, expected_metrics);
+
+    json sent = fake.last_request_body();
+    EXPECT_EQ(sent["model"], "qwen2.5:0.5b");
+    EXPECT_EQ(sent["stream"], true);
+    EXPECT_EQ(sent["options"]["num_predict"], 8);
+    EXPECT_EQ(sent["messages"].size(), 2u);
+}
+
+TEST_F(ollama_provider_test, streaming_generate_with_passthrough) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto req = generate_request("llama3.2", "Why is the sky blue?", 5);
+    req.extra = json{{"system", "Answer briefly."}, {"keep_alive", "5m"}, {"format", "json"},
+                     {"stream", false}, {"model", "ignored"}};
+    auto o = generate_all(*p, req);
+    ASSERT_FALSE(o.err) << o.err->message;
+    EXPECT_EQ(o.text(), mock_text("Why is the sky blue?", 5));
+    EXPECT_EQ(o.done->completion_tokens, 5);
+    EXPECT_EQ(o.done->prompt_tokens, fake.last_final()["prompt_eval_count"].get<std::int64_t>());
+
+    json sent = fake.last_request_body();
+    EXPECT_EQ(sent["model"], "llama3.2");
+    EXPECT_EQ(sent["prompt"], "Why is the sky blue?");
+    EXPECT_EQ(sent["system"], "Answer briefly.");
+    EXPECT_EQ(sent["keep_alive"], "5m");
+    EXPECT_EQ(sent["format"], "json");
+    EXPECT_EQ(sent["stream"], true);
+}
+
+TEST_F(ollama_provider_test, chat_system_in_extra_becomes_a_message) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto req = chat_request("fake", "hello", 2);
+    req.messages = json::array({json{{"role", "user"}, {"content", "hello"}}});
+    req.extra = json{{"system", "Be nice."}, {"think", false}};
+    auto o = generate_all(*p, req);
+    ASSERT_FALSE(o.err) << o.err->message;
+    json sent = fake.last_request_body();
+    ASSERT_EQ(sent["messages"].size(), 2u);
+    EXPECT_EQ(sent["messages"][0], (json{{"role", "system"}, {"content", "Be nice."}}));
+    EXPECT_FALSE(sent.contains("system"));
+    EXPECT_EQ(sent["think"], false);
+}
+
+TEST_F(ollama_provider_test, unknown_model_is_model_not_found) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto o = generate_all(*p, chat_request("nope", "hi"));
+    ASSERT_TRUE(o.err);
+    EXPECT_EQ(o.err->code, "model_not_found");
+    EXPECT_NE(o.err->message.find("model 'nope' not found"), std::string::npos) << o.err->message;
+    EXPECT_TRUE(o.tokens.empty());
+}
+
+TEST_F(ollama_provider_test, error_line_mid_stream_is_upstream_error) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto o = generate_all(*p, chat_request("fake", "tell me [[error-mid]]", 10));
+    ASSERT_TRUE(o.err);
+    EXPECT_EQ(o.err->code, "upstream_error");
+    EXPECT_NE(o.err->message.find("an error was encountered while running the model: unexpected EOF"),
+              std::string::npos)
+        << o.err->message;
+    EXPECT_EQ(o.tokens.size(), 3u);
+}
+
+TEST_F(ollama_provider_test, server_closing_mid_stream_is_upstream_error) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto o = generate_all(*p, generate_request("fake", "tell me [[close-mid]]", 10));
+    ASSERT_TRUE(o.err);
+    EXPECT_EQ(o.err->code, "upstream_error");
+    EXPECT_NE(o.err->message.find("Ollama closed the stream before it was done"), std::string::npos)
+        << o.err->message;
+    EXPECT_EQ(o.tokens.size(), 3u);
+}
+
+TEST_F(ollama_provider_test, http_500_before_streaming) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto o = generate_all(*p, chat_request("fake", "[[error-before]]"));
+    ASSERT_TRUE(o.err);
+    EXPECT_EQ(o.err->code, "upstream_error");
+    EXPECT_NE(o.err->message.find("HTTP 500"), std::string::npos) << o.err->message;
+    EXPECT_NE(o.err->message.find("llama runner process has terminated: signal: killed"),
+              std::string::npos)
+        << o.err->message;
+    EXPECT_TRUE(o.err->retryable);
+}
+
+TEST_F(ollama_provider_test, connection_refused_is_upstream_unavailable) {
+    std::string url = "http://127.0.0.1:" + std::to_string(unused_port());
+    auto p = make(url);
+    auto o = generate_all(*p, chat_request("fake", "hi"));
+    ASSERT_TRUE(o.err);
+    EXPECT_EQ(o.err->code, "upstream_unavailable");
+    EXPECT_EQ(o.err->message, "cannot connect to Ollama at " + url + ": Connection refused");
+    EXPECT_TRUE(o.err->retryable);
+}
+
+TEST_F(ollama_provider_test, sequential_generations_reuse_the_connection) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto a = generate_all(*p, chat_request("fake", "first", 4));
+    ASSERT_TRUE(a.done);
+    auto b = generate_all(*p, generate_request("fake", "second", 4));
+    ASSERT_TRUE(b.done);
+    auto m = run(p->models());
+    ASSERT_TRUE(m);
+    EXPECT_EQ(fake.requests(), 3u);
+    EXPECT_EQ(fake.connections_accepted(), 1u);
+}
+
+TEST_F(ollama_provider_test, cancel_mid_stream_closes_the_connection) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto st = std::make_shared<run_state>();
+    auto first = st->first_token.get_future();
+    auto fut = st->finished.get_future();
+    auto g = p->chat(chat_request("fake", "wait [[stall]]"), collect(st));
+    ASSERT_EQ(first.wait_for(test_timeout), std::future_status::ready);
+    g->cancel();
+    ASSERT_EQ(fut.wait_for(test_timeout), std::future_status::ready);
+    auto o = fut.get();
+    ASSERT_TRUE(o.err);
+    EXPECT_EQ(o.err->code, "cancelled");
+    EXPECT_EQ(o.tokens.size(), 1u);
+    EXPECT_TRUE(fake.wait_for_client_close(1, test_timeout));
+    g->cancel();  // after the end: harmless
+}
+
+TEST_F(ollama_provider_test, cancel_right_after_start) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto st = std::make_shared<run_state>();
+    auto fut = st->finished.get_future();
+    auto g = p->chat(chat_request("fake", "hello", 4), collect(st));
+    g->cancel();
+    ASSERT_EQ(fut.wait_for(test_timeout), std::future_status::ready);
+    auto o = fut.get();
+    ASSERT_TRUE(o.err);
+    EXPECT_EQ(o.err->code, "cancelled");
+}
+
+TEST_F(ollama_provider_test, silence_is_upstream_timeout) {
+    testing::fake_ollama fake;
+    ollama_config cfg;
+    cfg.idle_timeout = 300ms;
+    auto p = make(fake.url(), cfg);
+    auto o = generate_all(*p, chat_request("fake", "[[stall]]"));
+    ASSERT_TRUE(o.err);
+    EXPECT_EQ(o.err->code, "upstream_timeout");
+    EXPECT_EQ(o.tokens.size(), 1u);
+    EXPECT_TRUE(fake.wait_for_client_close(1, test_timeout));
+}
+
+TEST_F(ollama_provider_test, many_concurrent_generations) {
+    testing::fake_ollama_options fo;
+    fo.token_delay = 1ms;
+    testing::fake_ollama fake{fo};
+    auto p = make(fake.url());
+    constexpr int n = 20;
+    std::vector<std::shared_ptr<run_state>> states;
+    std::vector<std::shared_ptr<generation>> gens;
+    for (int i = 0; i < n; ++i) {
+        auto st = std::make_shared<run_state>();
+        gens.push_back(p->chat(chat_request("fake", "prompt " + std::to_string(i), 6), collect(st)));
+        states.push_back(st);
+    }
+    for (int i = 0; i < n; ++i) {
+        auto f = states[static_cast<std::size_t>(i)]->finished.get_future();
+        ASSERT_EQ(f.wait_for(test_timeout), std::future_status::ready);
+        auto o = f.get();
+        ASSERT_TRUE(o.done) << (o.err ? o.err->message : "");
+        EXPECT_EQ(o.text(), mock_text("prompt " + std::to_string(i), 6));
+    }
+}
+
+// --- wire helpers ---------------------------------------------------------------------------
+
+TEST(ollama_wire, parses_lines_in_any_key_order) {
+    ollama::stream_parser parser;
+    auto a = parser.parse(
+        R"({"done":false,"message":{"content":"H\u00e9 \"x\"\n","role":"assistant"},"model":"m","created_at":"2025-03-14T09:26:53.512304Z"})");
+    ASSERT_TRUE(a) << a.error().message;
+    EXPECT_EQ(a.value().delta, "H\xC3\xA9 \"x\"\n");
+    EXPECT_FALSE(a.value().done);
+
+    auto b = parser.parse(
+        R"({"model":"m","created_at":"2025-03-14T09:26:53.56523Z","response":"","done":true,"context":[1,2,3],"done_reason":"length","total_duration":412337500,"load_duration":21874100,"prompt_eval_count":31,"prompt_eval_duration":95112000,"eval_count":4,"eval_duration":61203000})");
+    ASSERT_TRUE(b) << b.error().message;
+    EXPECT_TRUE(b.value().done);
+    EXPECT_EQ(b.value().done_reason, "length");
+    EXPECT_EQ(b.value().prompt_eval_count, 31);
+    EXPECT_EQ(ollama::metrics_json(b.value()),
+              (json{{"total_duration", 412337500}, {"load_duration", 21874100},
+                    {"prompt_eval_count", 31}, {"prompt_eval_duration", 95112000},
+                    {"eval_count", 4}, {"eval_duration", 61203000}}));
+
+    auto c = parser.parse(R"({"model":"m","done":true,"eval_count":2})");
+    ASSERT_TRUE(c);
+    EXPECT_FALSE(c.value().prompt_eval_count);
+    EXPECT_EQ(ollama::metrics_json(c.value()), (json{{"eval_count", 2}}));
+
+    auto e = parser.parse(R"({"error":"boom"})");
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(e.value().has_error);
+    EXPECT_EQ(e.value().error, "boom");
+
+    EXPECT_FALSE(parser.parse("not json"));
+    EXPECT_FALSE(parser.parse("[1,2]"));
+    EXPECT_FALSE(parser.parse(R"({"message":{"content":"x")"));
+}
+
+TEST(ollama_wire, error_text) {
+    EXPECT_EQ(ollama::error_text(R"({"error":"model 'x' not found"})"), "model 'x' not found");
+    EXPECT_EQ(ollama::error_text("404 page not found\n"), "404 page not found");
+}
+
+}  // namespace
+}  // namespace llmp::providers

@@ -1,0 +1,187 @@
+#include "providers/ollama/ollama_wire.hpp"
+
+#include <simdjson.h>
+
+#include <array>
+#include <utility>
+
+namespace llmp::providers::ollama {
+namespace {
+
+using json = nlohmann::json;
+
+/// Keys of a request body that the provider sets itself; `extra` cannot override them.
+bool owned_key(std::string_view k) {
+    return k == "model" || k == "messages" || k == "prompt" || k == "stream" || k == "options";
+}
+
+/// Ollama's figures on the done:true line, passed on as provider_metrics (all int64 ns/counts).
+using metric_field = std::optional<std::int64_t> stream_line::*;
+constexpr std::array<std::pair<std::string_view, metric_field>, 6> metric_keys{{
+    {"total_duration", &stream_line::total_duration},
+    {"load_duration", &stream_line::load_duration},
+    {"prompt_eval_count", &stream_line::prompt_eval_count},
+    {"prompt_eval_duration", &stream_line::prompt_eval_duration},
+    {"eval_count", &stream_line::eval_count},
+    {"eval_duration", &stream_line::eval_duration},
+}};
+
+std::string shorten(std::string_view s, std::size_t max = 300) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) {
+        s.remove_suffix(1);
+    }
+    if (s.size() <= max) {
+        return std::string{s};
+    }
+    return std::string{s.substr(0, max)} + "...";
+}
+
+}  // namespace
+
+std::string request_body(const generation_request& req) {
+    json body = json::object();
+    body["model"] = req.model;
+    if (req.kind == request_kind::chat) {
+        json messages = req.messages.is_array() ? req.messages : json::array();
+        auto sys = req.extra.find("system");
+        if (sys != req.extra.end() && sys->is_string()) {
+            bool has_system = !messages.empty() && messages.front().is_object() &&
+                              messages.front().value("role", "") == "system";
+            if (!has_system) {
+                messages.insert(messages.begin(), json{{"role", "system"}, {"content", *sys}});
+            }
+        }
+        body["messages"] = std::move(messages);
+    } else {
+        body["prompt"] = req.prompt;
+    }
+    if (req.extra.is_object()) {
+        for (const auto& [key, value] : req.extra.items()) {
+            if (owned_key(key) || (req.kind == request_kind::chat && key == "system")) {
+                continue;
+            }
+            body[key] = value;
+        }
+    }
+    if (req.options.is_object() && !req.options.empty()) {
+        body["options"] = req.options;
+    }
+    body["stream"] = true;
+    return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+struct stream_parser::impl {
+    simdjson::ondemand::parser parser;
+    std::string buf;
+};
+
+stream_parser::stream_parser() : impl_{std::make_unique<impl>()} {}
+
+stream_parser::~stream_parser() = default;
+
+result<stream_line> stream_parser::parse(std::string_view line) {
+    auto bad = [&](const char* why) {
+        return fail("upstream_error", std::string{"Ollama sent a line that is not a JSON object ("} +
+                                          why + "): " + shorten(line, 200));
+    };
+    auto& buf = impl_->buf;
+    buf.assign(line);
+    buf.append(simdjson::SIMDJSON_PADDING, '\0');
+
+    simdjson::ondemand::document doc;
+    if (impl_->parser.iterate(buf.data(), line.size(), buf.size()).get(doc) != simdjson::SUCCESS) {
+        return bad("cannot parse");
+    }
+    simdjson::ondemand::object obj;
+    if (doc.get_object().get(obj) != simdjson::SUCCESS) {
+        return bad("not an object");
+    }
+    stream_line out;
+    for (auto field_result : obj) {
+        simdjson::ondemand::field field;
+        if (std::move(field_result).get(field) != simdjson::SUCCESS) {
+            return bad("malformed");
+        }
+        auto key = field.key();
+        auto value = field.value();
+        if (key == "message") {
+            simdjson::ondemand::object message;
+            if (value.get_object().get(message) == simdjson::SUCCESS) {
+                for (auto inner_result : message) {
+                    simdjson::ondemand::field inner;
+                    if (std::move(inner_result).get(inner) != simdjson::SUCCESS) {
+                        return bad("malformed message");
+                    }
+                    if (inner.key() == "content") {
+                        std::string_view content;
+                        if (inner.value().get_string().get(content) == simdjson::SUCCESS) {
+                            out.delta = content;
+                        }
+                    }
+                }
+            }
+        } else if (key == "response") {
+            std::string_view response;
+            if (value.get_string().get(response) == simdjson::SUCCESS) {
+                out.delta = response;
+            }
+        } else if (key == "done") {
+            bool done = false;
+            if (value.get_bool().get(done) == simdjson::SUCCESS) {
+                out.done = done;
+            }
+        } else if (key == "done_reason") {
+            std::string_view reason;
+            if (value.get_string().get(reason) == simdjson::SUCCESS) {
+                out.done_reason = reason;
+            }
+        } else if (key == "error") {
+            out.has_error = true;
+            std::string_view text;
+            if (value.get_string().get(text) == simdjson::SUCCESS) {
+                out.error = text;
+            } else {
+                out.error = "unknown error";
+            }
+        } else {
+            for (const auto& [name, member] : metric_keys) {
+                if (key == name) {
+                    std::int64_t v = 0;
+                    if (value.get_int64().get(v) == simdjson::SUCCESS) {
+                        out.*member = v;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    return out;
+}
+
+nlohmann::json metrics_json(const stream_line& line) {
+    json out = json::object();
+    for (const auto& [name, member] : metric_keys) {
+        if (const auto& v = line.*member) {
+            out[std::string{name}] = *v;
+        }
+    }
+    return out;
+}
+
+std::string error_text(std::string_view body) {
+    json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object()) {
+        auto it = j.find("error");
+        if (it != j.end()) {
+            if (it->is_string()) {
+                return it->get<std::string>();
+            }
+            if (it->is_object() && it->contains("message") && (*it)["message"].is_string()) {
+                return (*it)["message"].get<std::string>();
+            }
+        }
+    }
+    return shorten(body);
+}
+
+}  // namespace llmp::providers::ollama

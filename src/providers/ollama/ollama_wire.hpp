@@ -1,0 +1,59 @@
+#pragma once
+// Ollama wire format helpers used by ollama_provider: building request bodies and parsing the
+// NDJSON lines of a streamed answer. Pure; one stream_parser per stream (not thread-safe).
+
+#include "common/result.hpp"
+#include "providers/provider.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace llmp::providers::ollama {
+
+/// The JSON body of POST /api/chat or /api/generate for `req` (always stream:true).
+std::string request_body(const generation_request& req);
+
+/// One parsed line of a streamed answer. Views are valid until the next parse().
+struct stream_line {
+    bool has_error = false;
+    std::string_view error;        ///< {"error": "..."}
+    std::string_view delta;        ///< message.content (chat) or response (generate)
+    bool done = false;
+    std::string_view done_reason;
+    // Ollama's figures (ns durations and token counts), present on the done:true line.
+    std::optional<std::int64_t> total_duration;
+    std::optional<std::int64_t> load_duration;
+    std::optional<std::int64_t> prompt_eval_count;
+    std::optional<std::int64_t> prompt_eval_duration;
+    std::optional<std::int64_t> eval_count;
+    std::optional<std::int64_t> eval_duration;
+};
+
+/// The figures present in `line` as a JSON object (completion::provider_metrics).
+nlohmann::json metrics_json(const stream_line& line);
+
+/// Parses NDJSON lines with simdjson On-Demand (one reusable buffer, no per-line allocation).
+class stream_parser {
+public:
+    stream_parser();
+    ~stream_parser();
+    stream_parser(const stream_parser&) = delete;
+    stream_parser& operator=(const stream_parser&) = delete;
+
+    /// Fails (code "upstream_error") if the line is not a JSON object.
+    result<stream_line> parse(std::string_view line);
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+/// Ollama's `error` text from an error body, or the body itself (trimmed, shortened).
+std::string error_text(std::string_view body);
+
+}  // namespace llmp::providers::ollama

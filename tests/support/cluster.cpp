@@ -1,0 +1,132 @@
+#include "support/cluster.hpp"
+
+#include "common/ids.hpp"
+#include "support/sync_http.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+namespace llmp::testing {
+
+using namespace std::chrono_literals;
+
+std::optional<std::string> test_amqp_url() {
+    const char* url = std::getenv("LLMPROXY_TEST_AMQP_URL");
+    if (url == nullptr || *url == '\0') {
+        return std::nullopt;
+    }
+    return std::string{url};
+}
+
+cluster::cluster(std::string amqp_url, std::string prefix)
+    : amqp_url_{std::move(amqp_url)},
+      prefix_{prefix.empty() ? new_component_id("t") : std::move(prefix)},
+      dir_{test_output_dir()} {}
+
+cluster::~cluster() {
+    // APIs first (they hold the client streams), then workers: the reverse of start order.
+    for (auto& p : apis_) {
+        p->signal(SIGTERM);
+    }
+    for (auto& p : workers_) {
+        p->signal(SIGTERM);
+    }
+    for (auto& p : apis_) {
+        p->stop(10s);
+    }
+    for (auto& p : workers_) {
+        p->stop(10s);
+    }
+    for (auto& p : others_) {
+        p->stop(5s);
+    }
+}
+
+unsigned cluster::start_api(std::vector<std::string> extra_args, std::vector<std::string> env) {
+    int n = ++counter_;
+    auto port_file = dir_ / ("api-" + std::to_string(n) + ".port");
+    std::vector<std::string> argv{LLMPROXY_BIN, "api", "--port", "0", "--listen", "127.0.0.1",
+                                  "--port-file", port_file.string(), "--amqp-url", amqp_url_,
+                                  "--amqp-prefix", prefix_};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    apis_.push_back(std::make_unique<child_process>("api-" + std::to_string(n), std::move(argv), std::move(env),
+                                                    dir_ / ("api-" + std::to_string(n) + ".log")));
+    auto port = read_port_file(port_file, 30s, apis_.back().get());
+    if (!port) {
+        throw std::runtime_error("api did not start; log:\n" + apis_.back()->log());
+    }
+    return *port;
+}
+
+child_process& cluster::start_worker(std::vector<std::string> extra_args, std::vector<std::string> env) {
+    int n = ++counter_;
+    std::vector<std::string> argv{LLMPROXY_BIN, "worker", "--amqp-url", amqp_url_, "--amqp-prefix", prefix_,
+                                  "--heartbeat-ms", "500"};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    workers_.push_back(std::make_unique<child_process>("worker-" + std::to_string(n), std::move(argv),
+                                                       std::move(env),
+                                                       dir_ / ("worker-" + std::to_string(n) + ".log")));
+    return *workers_.back();
+}
+
+unsigned cluster::start_fake_ollama(std::vector<std::string> extra_args) {
+    int n = ++counter_;
+    std::vector<std::string> argv{LLMPROXY_FAKE_OLLAMA_BIN, "--port", "0"};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    others_.push_back(std::make_unique<child_process>("fake-ollama-" + std::to_string(n), std::move(argv),
+                                                      std::vector<std::string>{},
+                                                      dir_ / ("fake-ollama-" + std::to_string(n) + ".log")));
+    auto& p = *others_.back();
+    constexpr std::string_view marker = "listening on 127.0.0.1:";
+    if (!p.wait_for_log(marker, 30s)) {
+        throw std::runtime_error("fake ollama did not start; log:\n" + p.log());
+    }
+    auto log = p.log();
+    auto port = static_cast<unsigned>(std::stoul(log.substr(log.find(marker) + marker.size())));
+    fakes_.emplace_back(port, &p);
+    return port;
+}
+
+child_process& cluster::fake_ollama(unsigned port) {
+    for (auto& [p, proc] : fakes_) {
+        if (p == port) {
+            return *proc;
+        }
+    }
+    throw std::logic_error("no fake ollama on port " + std::to_string(port));
+}
+
+bool cluster::wait_for_model(unsigned port, const std::string& model, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto r = http_get(port, "/api/models");
+        if (r.status == 200) {
+            auto j = nlohmann::json::parse(r.body, nullptr, false);
+            if (j.is_object() && j["models"].is_array()) {
+                for (const auto& m : j["models"]) {
+                    if (m.value("name", "") == model) {
+                        return true;
+                    }
+                }
+            }
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    return false;
+}
+
+std::string cluster::logs() const {
+    std::string out;
+    for (const auto* group : {&apis_, &workers_, &others_}) {
+        for (const auto& p : *group) {
+            out += "----- " + p->name() + " -----\n" + p->log();
+        }
+    }
+    return out;
+}
+
+}  // namespace llmp::testing

@@ -1,0 +1,57 @@
+#pragma once
+// cluster: a set of llmproxy processes (api servers, workers) for one end-to-end test, against
+// the test RabbitMQ (LLMPROXY_TEST_AMQP_URL), under a name prefix of its own so tests never
+// share queues. The destructor stops every process (SIGTERM, then SIGKILL).
+
+#include "support/child_process.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llmp::testing {
+
+/// The test broker's URL, or nullopt (the test should skip: scripts/test always sets it).
+std::optional<std::string> test_amqp_url();
+
+class cluster {
+public:
+    /// `prefix` empty = a fresh unique one.
+    explicit cluster(std::string amqp_url, std::string prefix = {});
+    ~cluster();
+
+    /// Starts `llmproxy api` with extra args; returns its port once it listens.
+    unsigned start_api(std::vector<std::string> extra_args = {}, std::vector<std::string> env = {});
+    /// Starts `llmproxy worker` with extra args.
+    child_process& start_worker(std::vector<std::string> extra_args = {}, std::vector<std::string> env = {});
+    /// Starts the fake Ollama server (tests/support/fake_ollama); returns its port.
+    unsigned start_fake_ollama(std::vector<std::string> extra_args = {});
+    /// The fake Ollama process listening on `port`.
+    child_process& fake_ollama(unsigned port);
+
+    /// Waits until the API on `port` lists `model` (a worker announced it). False on timeout.
+    bool wait_for_model(unsigned port, const std::string& model,
+                        std::chrono::milliseconds timeout = std::chrono::seconds{30});
+    const std::string& prefix() const { return prefix_; }
+    const std::string& amqp_url() const { return amqp_url_; }
+    const std::filesystem::path& dir() const { return dir_; }
+    std::vector<std::unique_ptr<child_process>>& apis() { return apis_; }
+    std::vector<std::unique_ptr<child_process>>& workers() { return workers_; }
+    /// Every log, for a failure message.
+    std::string logs() const;
+
+private:
+    std::string amqp_url_;
+    std::string prefix_;
+    std::filesystem::path dir_;
+    std::vector<std::unique_ptr<child_process>> apis_;
+    std::vector<std::unique_ptr<child_process>> workers_;
+    std::vector<std::unique_ptr<child_process>> others_;
+    std::vector<std::pair<unsigned, child_process*>> fakes_;
+    int counter_ = 0;
+};
+
+}  // namespace llmp::testing

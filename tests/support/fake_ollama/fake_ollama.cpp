@@ -1,0 +1,596 @@
+#include "fake_ollama/fake_ollama.hpp"
+
+#include "common/asio_fwd.hpp"
+#include "common/messages.hpp"
+#include "providers/mock/mock_text.hpp"
+#include "providers/provider.hpp"
+#include "providers/request_text.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+namespace llmp::testing {
+namespace {
+
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+using ojson = nlohmann::ordered_json;
+using steady_clock = std::chrono::steady_clock;
+
+constexpr std::string_view trigger_error_mid = "[[error-mid]]";
+constexpr std::string_view trigger_close_mid = "[[close-mid]]";
+constexpr std::string_view trigger_error_before = "[[error-before]]";
+constexpr std::string_view trigger_stall = "[[stall]]";
+constexpr int tokens_before_mid_failure = 3;
+constexpr std::string_view text_plain = "text/plain; charset=utf-8";
+constexpr std::string_view ndjson = "application/x-ndjson";
+
+/// Go's time.RFC3339Nano in UTC: fractional seconds with trailing zeros trimmed (none if 0).
+std::string rfc3339_nano_now() {
+    auto now = std::chrono::system_clock::now();
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
+    long frac = static_cast<long>(ns % 1'000'000'000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    std::size_t len = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::string out{buf, len};
+    if (frac != 0) {
+        char f[16];
+        std::snprintf(f, sizeof f, ".%09ld", frac);
+        std::string fs{f};
+        while (fs.back() == '0') {
+            fs.pop_back();
+        }
+        out += fs;
+    }
+    out += 'Z';
+    return out;
+}
+
+std::int64_t ns_since(steady_clock::time_point t0) {
+    auto d = std::chrono::duration_cast<std::chrono::nanoseconds>(steady_clock::now() - t0).count();
+    return std::max<std::int64_t>(d, 1);
+}
+
+bool peer_gone(const error_code& ec) {
+    return ec == http::error::end_of_stream || ec == net::error::eof ||
+           ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+           ec == http::error::partial_message;
+}
+
+/// How a request left the connection.
+enum class after { keep, close_by_server, client_gone, stopping };
+
+}  // namespace
+
+struct fake_ollama::impl {
+    explicit impl(fake_ollama_options o) : opts{std::move(o)}, acceptor{ioc} {
+        for (const auto& m : opts.models) {
+            normalized.push_back(normalize_model_name(m));
+        }
+        tcp::endpoint ep{net::ip::make_address(opts.host), opts.port};
+        acceptor.open(ep.protocol());
+        acceptor.set_option(net::socket_base::reuse_address(true));
+        acceptor.bind(ep);
+        acceptor.listen(net::socket_base::max_listen_connections);
+        bound_port = acceptor.local_endpoint().port();
+    }
+
+    fake_ollama_options opts;
+    std::vector<std::string> normalized;
+    net::io_context ioc;
+    tcp::acceptor acceptor;
+    std::uint16_t bound_port = 0;
+    std::vector<std::thread> threads;
+    std::atomic<bool> stopped{false};
+
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::uint64_t> open{0};
+
+    mutable std::mutex mu;
+    mutable std::condition_variable cv;
+    std::uint64_t requests = 0;          // GUARDED_BY(mu)
+    std::uint64_t closed_by_client = 0;  // GUARDED_BY(mu)
+    nlohmann::json last_request;         // GUARDED_BY(mu)
+    nlohmann::json last_final;           // GUARDED_BY(mu)
+
+    void count_request() {
+        std::lock_guard lock{mu};
+        ++requests;
+        cv.notify_all();
+    }
+
+    void count_client_close() {
+        std::lock_guard lock{mu};
+        ++closed_by_client;
+        cv.notify_all();
+    }
+
+    bool known_model(std::string_view name) const {
+        auto n = normalize_model_name(name);
+        return std::find(normalized.begin(), normalized.end(), n) != normalized.end();
+    }
+
+    // -----------------------------------------------------------------------------------------
+
+    net::awaitable<void> accept_loop() {
+        for (;;) {
+            error_code ec;
+            tcp::socket sock = co_await acceptor.async_accept(
+                net::make_strand(ioc), net::redirect_error(net::use_awaitable, ec));
+            if (ec) {
+                if (!acceptor.is_open() || stopped) {
+                    co_return;
+                }
+                continue;
+            }
+            accepted.fetch_add(1);
+            open.fetch_add(1);
+            sock.set_option(tcp::no_delay{true}, ec);
+            auto ex = sock.get_executor();
+            net::co_spawn(ex, session(std::move(sock)), [this](std::exception_ptr e) {
+                open.fetch_sub(1);
+                if (e) {
+                    try {
+                        std::rethrow_exception(e);
+                    } catch (const std::exception& x) {
+                        std::fprintf(stderr, "fake_ollama: session failed: %s\n", x.what());
+                    }
+                }
+            });
+        }
+    }
+
+    net::awaitable<void> session(tcp::socket sock) {
+        beast::tcp_stream stream{std::move(sock)};
+        beast::flat_buffer buffer;
+        for (;;) {
+            http::request_parser<http::string_body> parser;
+            parser.body_limit(64 * 1024 * 1024);
+            error_code ec;
+            co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+            if (ec) {
+                if (peer_gone(ec)) {
+                    count_client_close();
+                }
+                co_return;
+            }
+            count_request();
+            auto req = parser.release();
+            bool keep_alive = req.keep_alive();
+            after how = co_await handle(stream, req);
+            if (how == after::client_gone) {
+                count_client_close();
+                co_return;
+            }
+            if (how != after::keep || !keep_alive) {
+                stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+                stream.close();
+                co_return;
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+
+    template <class Body>
+    static void common_headers(http::response<Body>& res) {
+        res.set(http::field::date, date_header());
+    }
+
+    static std::string date_header() {
+        std::time_t t = std::time(nullptr);
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        char buf[64];
+        std::size_t len = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        return std::string{buf, len};
+    }
+
+    net::awaitable<after> reply(beast::tcp_stream& stream, const http::request<http::string_body>& req,
+                                http::status status, std::string_view content_type,
+                                std::string body) {
+        http::response<http::string_body> res{status, req.version()};
+        common_headers(res);
+        res.set(http::field::content_type, content_type);
+        res.keep_alive(req.keep_alive());
+        if (req.method() != http::verb::head) {
+            res.body() = std::move(body);
+            res.prepare_payload();
+        } else {
+            res.content_length(body.size());
+        }
+        error_code ec;
+        co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+        co_return ec ? after::client_gone : after::keep;
+    }
+
+    net::awaitable<after> reply_json(beast::tcp_stream& stream,
+                                     const http::request<http::string_body>& req,
+                                     http::status status, const ojson& j) {
+        return reply(stream, req, status, "application/json; charset=utf-8", j.dump());
+    }
+
+    net::awaitable<after> reply_error(beast::tcp_stream& stream,
+                                      const http::request<http::string_body>& req,
+                                      http::status status, std::string message) {
+        return reply_json(stream, req, status, ojson{{"error", std::move(message)}});
+    }
+
+    ojson tags() const {
+        ojson list = ojson::array();
+        std::uint64_t i = 0;
+        for (const auto& name : opts.models) {  // as configured: Ollama itself always says name:tag
+            ++i;
+            auto family = name.substr(0, name.find_first_of(":0123456789."));
+            if (family.empty()) {
+                family = "llama";
+            }
+            char digest[65];
+            std::snprintf(digest, sizeof digest, "%016llx%016llx%016llx%016llx",
+                          static_cast<unsigned long long>(std::hash<std::string>{}(name)),
+                          static_cast<unsigned long long>(i), 0xfeedULL, 0xbeefULL);
+            list.push_back(ojson{
+                {"name", name},
+                {"model", name},
+                {"modified_at", "2025-01-15T10:20:30.123456789Z"},
+                {"size", 1000000000ULL + i * 12345},
+                {"digest", digest},
+                {"details",
+                 ojson{{"parent_model", ""},
+                       {"format", "gguf"},
+                       {"family", family},
+                       {"families", ojson::array({family})},
+                       {"parameter_size", "1.2B"},
+                       {"quantization_level", "Q4_K_M"}}}});
+        }
+        return ojson{{"models", std::move(list)}};
+    }
+
+    net::awaitable<after> handle(beast::tcp_stream& stream, const http::request<http::string_body>& req) {
+        std::string_view target = req.target();
+        target = target.substr(0, target.find('?'));
+        auto method = req.method();
+        if (target == "/" && (method == http::verb::get || method == http::verb::head)) {
+            co_return co_await reply(stream, req, http::status::ok, text_plain, std::string{"Ollama is running"});
+        }
+        if (target == "/api/version" && method == http::verb::get) {
+            ojson version{{"version", opts.version}};
+            co_return co_await reply_json(stream, req, http::status::ok, version);
+        }
+        if (target == "/api/tags" && method == http::verb::get) {
+            co_return co_await reply_json(stream, req, http::status::ok, tags());
+        }
+        if (target == "/api/ps" && method == http::verb::get) {
+            ojson none{{"models", ojson::array()}};
+            co_return co_await reply_json(stream, req, http::status::ok, none);
+        }
+        if ((target == "/api/chat" || target == "/api/generate") && method == http::verb::post) {
+            co_return co_await generation(stream, req, target == "/api/chat");
+        }
+        co_return co_await reply(stream, req, http::status::not_found, text_plain,
+                                 std::string{"404 page not found"});
+    }
+
+    /// Waits until the client closes the connection (or the server stops).
+    net::awaitable<after> wait_for_disconnect(beast::tcp_stream& stream) {
+        stream.expires_never();
+        char c[256];
+        for (;;) {
+            error_code ec;
+            co_await stream.async_read_some(net::buffer(c), net::redirect_error(net::use_awaitable, ec));
+            if (ec) {
+                co_return stopped ? after::stopping : after::client_gone;
+            }
+        }
+    }
+
+    net::awaitable<after> generation(beast::tcp_stream& stream,
+                                     const http::request<http::string_body>& req, bool chat) {
+        const auto t0 = steady_clock::now();
+        if (req.body().empty()) {
+            co_return co_await reply_error(stream, req, http::status::bad_request,
+                                           std::string{"missing request body"});
+        }
+        auto body = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
+        if (body.is_discarded() || !body.is_object()) {
+            co_return co_await reply_error(stream, req, http::status::bad_request,
+                                           body.is_discarded()
+                                               ? "invalid character in request body: not valid JSON"
+                                               : "json: cannot unmarshal into Go value of type api.Request");
+        }
+        {
+            std::lock_guard lock{mu};
+            last_request = body;
+        }
+        auto model_it = body.find("model");
+        std::string model = model_it != body.end() && model_it->is_string() ? model_it->get<std::string>() : "";
+        if (model.empty()) {
+            co_return co_await reply_error(stream, req, http::status::bad_request,
+                                           std::string{"model is required"});
+        }
+        if (!known_model(model)) {
+            co_return co_await reply_error(stream, req, http::status::not_found,
+                                           "model '" + model + "' not found");
+        }
+
+        providers::generation_request greq;
+        greq.kind = chat ? request_kind::chat : request_kind::generate;
+        greq.model = model;
+        if (auto m = body.find("messages"); chat && m != body.end() && m->is_array()) {
+            greq.messages = *m;
+        }
+        if (auto p = body.find("prompt"); !chat && p != body.end() && p->is_string()) {
+            greq.prompt = p->get<std::string>();
+        }
+        if (auto s = body.find("system"); s != body.end() && s->is_string()) {
+            greq.extra["system"] = *s;
+        }
+        nlohmann::json options = body.value("options", nlohmann::json::object());
+        if (!options.is_object()) {
+            options = nlohmann::json::object();
+        }
+        bool stream_mode = true;
+        if (auto s = body.find("stream"); s != body.end() && s->is_boolean()) {
+            stream_mode = s->get<bool>();
+        }
+        bool raw = false;
+        if (auto r = body.find("raw"); r != body.end() && r->is_boolean()) {
+            raw = r->get<bool>();
+        }
+
+        const auto ts = rfc3339_nano_now;
+        auto piece = [&](std::string_view text) {
+            ojson j{{"model", model}, {"created_at", ts()}};
+            if (chat) {
+                j["message"] = ojson{{"role", "assistant"}, {"content", text}};
+            } else {
+                j["response"] = text;
+            }
+            j["done"] = false;
+            return j;
+        };
+
+        // An empty conversation or prompt only loads the model.
+        if ((chat && greq.messages.empty()) || (!chat && greq.prompt.empty())) {
+            ojson j = piece("");
+            j["done"] = true;
+            j["done_reason"] = "load";
+            if (!stream_mode) {
+                co_return co_await reply_json(stream, req, http::status::ok, j);
+            }
+            co_return co_await reply(stream, req, http::status::ok, ndjson, j.dump() + '\n');
+        }
+
+        const std::string prompt = providers::prompt_text(greq);
+        int n = opts.tokens;
+        if (auto np = options.find("num_predict"); np != options.end() && np->is_number_integer() &&
+                                                     np->get<std::int64_t>() > 0) {
+            n = static_cast<int>(std::min<std::int64_t>(np->get<std::int64_t>(), 1'000'000));
+        }
+        auto delay = std::chrono::duration_cast<std::chrono::microseconds>(opts.token_delay);
+        if (auto d = options.find("mock_token_delay_ms"); d != options.end() && d->is_number()) {
+            delay = std::chrono::microseconds{static_cast<std::int64_t>(d->get<double>() * 1000.0)};
+        }
+        const bool error_before = prompt.find(trigger_error_before) != std::string::npos;
+        const bool error_mid = prompt.find(trigger_error_mid) != std::string::npos;
+        const bool close_mid = prompt.find(trigger_close_mid) != std::string::npos;
+        const bool stall = prompt.find(trigger_stall) != std::string::npos;
+
+        if (error_before) {
+            co_return co_await reply_error(stream, req, http::status::internal_server_error,
+                                           "llama runner process has terminated: signal: killed");
+        }
+
+        const auto tokens = providers::mock_tokens(prompt, n);
+        const std::int64_t prompt_eval_count = providers::mock_prompt_tokens(providers::all_input_text(greq));
+        const std::string mid_error = "an error was encountered while running the model: unexpected EOF";
+        const std::int64_t load_ns = ns_since(t0);
+
+        auto final_object = [&](std::int64_t eval_count, std::int64_t eval_ns, std::string text) {
+            ojson j = piece(text);
+            j["done"] = true;
+            j["done_reason"] = "stop";
+            if (!chat && !raw) {
+                ojson context = ojson::array();
+                for (std::int64_t i = 0; i < prompt_eval_count + eval_count; ++i) {
+                    context.push_back(1000 + i);
+                }
+                j["context"] = std::move(context);
+            }
+            j["total_duration"] = ns_since(t0);
+            j["load_duration"] = load_ns;
+            j["prompt_eval_count"] = prompt_eval_count;
+            j["prompt_eval_duration"] = prompt_eval_count * 1000;
+            j["eval_count"] = eval_count;
+            j["eval_duration"] = eval_ns;
+            {
+                std::lock_guard lock{mu};
+                last_final = nlohmann::json::parse(j.dump());
+            }
+            return j;
+        };
+
+        net::steady_timer timer{stream.get_executor()};
+        auto pause = [&](std::chrono::microseconds d) -> net::awaitable<void> {
+            if (d.count() > 0) {
+                timer.expires_after(d);
+                error_code ec;
+                co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+            }
+        };
+
+        if (!stream_mode) {
+            if (close_mid) {
+                co_return after::close_by_server;
+            }
+            if (stall) {
+                co_return co_await wait_for_disconnect(stream);
+            }
+            co_await pause(delay * static_cast<int>(tokens.size()));
+            if (error_mid) {
+                co_return co_await reply_error(stream, req, http::status::internal_server_error, mid_error);
+            }
+            std::string text;
+            for (const auto& t : tokens) {
+                text += t;
+            }
+            const auto eval_start = steady_clock::now();
+            auto j = final_object(static_cast<std::int64_t>(tokens.size()), ns_since(eval_start), text);
+            co_return co_await reply_json(stream, req, http::status::ok, j);
+        }
+
+        http::response<http::empty_body> res{http::status::ok, req.version()};
+        common_headers(res);
+        res.set(http::field::content_type, "application/x-ndjson");
+        res.keep_alive(req.keep_alive());
+        res.chunked(true);
+        http::response_serializer<http::empty_body> sr{res};
+        error_code ec;
+        co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+        if (ec) {
+            co_return after::client_gone;
+        }
+        auto write_line = [&](const ojson& j) -> net::awaitable<bool> {
+            std::string line = j.dump();
+            line += '\n';
+            error_code wec;
+            co_await net::async_write(stream, http::make_chunk(net::buffer(line)),
+                                      net::redirect_error(net::use_awaitable, wec));
+            co_return !wec;
+        };
+
+        const auto eval_start = steady_clock::now();
+        const int mid = std::min<int>(tokens_before_mid_failure, static_cast<int>(tokens.size()));
+        for (int i = 0; i <= static_cast<int>(tokens.size()); ++i) {
+            if (error_mid && i == mid) {
+                ojson error_line{{"error", mid_error}};
+                if (!co_await write_line(error_line)) {
+                    co_return after::client_gone;
+                }
+                break;
+            }
+            if (close_mid && i == mid) {
+                co_return after::close_by_server;
+            }
+            if (stall && i == std::min<int>(1, static_cast<int>(tokens.size()))) {
+                co_return co_await wait_for_disconnect(stream);
+            }
+            if (i == static_cast<int>(tokens.size())) {
+                auto j = final_object(static_cast<std::int64_t>(tokens.size()), ns_since(eval_start), "");
+                if (!co_await write_line(j)) {
+                    co_return after::client_gone;
+                }
+                break;
+            }
+            co_await pause(delay);
+            if (!co_await write_line(piece(tokens[static_cast<std::size_t>(i)]))) {
+                co_return after::client_gone;
+            }
+        }
+        co_await net::async_write(stream, http::make_chunk_last(),
+                                  net::redirect_error(net::use_awaitable, ec));
+        co_return ec ? after::client_gone : after::keep;
+    }
+};
+
+fake_ollama::fake_ollama(fake_ollama_options opts) : impl_{std::make_unique<impl>(std::move(opts))} {
+    auto* s = impl_.get();
+    net::co_spawn(s->ioc, s->accept_loop(), [](std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& x) {
+                std::fprintf(stderr, "fake_ollama: accept loop failed: %s\n", x.what());
+            }
+        }
+    });
+    int n = std::max(1, s->opts.threads);
+    for (int i = 0; i < n; ++i) {
+        s->threads.emplace_back([s] { s->ioc.run(); });
+    }
+}
+
+fake_ollama::~fake_ollama() { stop(); }
+
+void fake_ollama::stop() {
+    auto* s = impl_.get();
+    if (s->stopped.exchange(true)) {
+        return;
+    }
+    net::post(s->ioc, [s] {
+        error_code ec;
+        s->acceptor.close(ec);
+    });
+    s->ioc.stop();
+    for (auto& t : s->threads) {
+        t.join();
+    }
+}
+
+std::uint16_t fake_ollama::port() const { return impl_->bound_port; }
+
+std::string fake_ollama::url() const {
+    return "http://" + impl_->opts.host + ":" + std::to_string(impl_->bound_port);
+}
+
+std::uint64_t fake_ollama::requests() const {
+    std::lock_guard lock{impl_->mu};
+    return impl_->requests;
+}
+
+std::uint64_t fake_ollama::connections_accepted() const { return impl_->accepted.load(); }
+
+std::uint64_t fake_ollama::connections_open() const { return impl_->open.load(); }
+
+std::uint64_t fake_ollama::connections_closed_by_client() const {
+    std::lock_guard lock{impl_->mu};
+    return impl_->closed_by_client;
+}
+
+bool fake_ollama::wait_for_client_close(std::uint64_t n, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock{impl_->mu};
+    return impl_->cv.wait_for(lock, timeout, [&] { return impl_->closed_by_client >= n; });
+}
+
+bool fake_ollama::wait_for_requests(std::uint64_t n, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock{impl_->mu};
+    return impl_->cv.wait_for(lock, timeout, [&] { return impl_->requests >= n; });
+}
+
+nlohmann::json fake_ollama::last_request_body() const {
+    std::lock_guard lock{impl_->mu};
+    return impl_->last_request;
+}
+
+nlohmann::json fake_ollama::last_final() const {
+    std::lock_guard lock{impl_->mu};
+    return impl_->last_final;
+}
+
+}  // namespace llmp::testing

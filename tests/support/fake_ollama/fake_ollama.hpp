@@ -1,0 +1,90 @@
+#pragma once
+// fake_ollama: an in-process HTTP server that speaks Ollama's native API the way Ollama does
+// (docs protocols.md §1), for unit tests of the Ollama provider and, through the `fake_ollama`
+// executable, for end-to-end tests and benchmarks.
+//
+// Answers are deterministic and identical to the mock provider's: the text is
+// providers::mock_tokens(prompt_text, n), where prompt_text is the last user message (chat) or
+// the prompt (generate) and n is options.num_predict if > 0, else fake_ollama_options::tokens.
+// prompt_eval_count is providers::mock_prompt_tokens(all_input_text) as the mock reports it.
+//
+// Endpoints: GET|HEAD /, GET /api/version, GET /api/tags, GET /api/ps, POST /api/chat,
+// POST /api/generate (streaming NDJSON by default, or "stream":false). Errors as Ollama:
+// 400 {"error":"model is required"}, 400 on invalid JSON, 404 {"error":"model 'x' not found"}.
+//
+// Failure triggers, anywhere in the prompt text:
+//   [[error-mid]]     after 3 tokens, a {"error":"..."} line, then the body ends (no done line)
+//   [[close-mid]]     after 3 tokens the server closes the TCP connection
+//   [[error-before]]  HTTP 500 {"error":"llama runner process has terminated: signal: killed"}
+//   [[stall]]         1 token, then silence until the client disconnects
+// Per request, options.mock_token_delay_ms overrides the per-token delay.
+//
+// Lifecycle: the constructor binds (port 0 = any free port) and starts the server threads; the
+// destructor (or stop()) stops and joins them. Every accessor is thread-safe.
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace llmp::testing {
+
+struct fake_ollama_options {
+    /// Models listed by /api/tags and accepted by chat/generate (compared as name:tag).
+    std::vector<std::string> models{"llama3.2:latest", "qwen2.5:0.5b", "fake:latest"};
+    /// Tokens per answer unless the request sets options.num_predict > 0.
+    int tokens = 32;
+    /// Delay before each token.
+    std::chrono::milliseconds token_delay{0};
+    /// Address to bind; port 0 picks a free port (read it back with port()).
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+    /// Threads running the server's io_context.
+    int threads = 1;
+    /// Reported by /api/version.
+    std::string version = "0.5.7";
+};
+
+class fake_ollama {
+public:
+    /// Binds and starts serving. Throws std::system_error if it cannot bind.
+    explicit fake_ollama(fake_ollama_options opts = {});
+    ~fake_ollama();
+    fake_ollama(const fake_ollama&) = delete;
+    fake_ollama& operator=(const fake_ollama&) = delete;
+
+    std::uint16_t port() const;
+    /// "http://127.0.0.1:<port>"
+    std::string url() const;
+
+    /// HTTP requests received (all paths).
+    std::uint64_t requests() const;
+    /// TCP connections accepted so far.
+    std::uint64_t connections_accepted() const;
+    /// TCP connections currently open.
+    std::uint64_t connections_open() const;
+    /// Connections that ended because the client closed or reset them.
+    std::uint64_t connections_closed_by_client() const;
+
+    /// Blocks until connections_closed_by_client() >= n or the timeout passes; false on timeout.
+    bool wait_for_client_close(std::uint64_t n, std::chrono::milliseconds timeout) const;
+    /// Blocks until requests() >= n or the timeout passes; false on timeout.
+    bool wait_for_requests(std::uint64_t n, std::chrono::milliseconds timeout) const;
+
+    /// The JSON body of the last POST /api/chat or /api/generate (null before any).
+    nlohmann::json last_request_body() const;
+    /// The last done:true object sent (null before any).
+    nlohmann::json last_final() const;
+
+    /// Stops accepting, drops every connection, joins the threads. Idempotent.
+    void stop();
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace llmp::testing

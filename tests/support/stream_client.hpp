@@ -1,0 +1,47 @@
+#pragma once
+// stream_client: drives one streaming request (SSE) against the API server and records what a
+// client saw, with timings. Used by the end-to-end tests and by bench/loadgen.
+
+#include "common/asio_fwd.hpp"
+#include "http/client.hpp"
+#include "support/sse_parser.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace llmp::testing {
+
+struct stream_result {
+    unsigned status = 0;
+    std::string error;                 ///< transport error, empty when the stream ended normally
+    std::string content_type;
+    std::vector<sse_event> events;
+    std::string body;                  ///< the raw body (non-SSE replies, or for byte checks)
+    double ttft_ms = -1;               ///< until the first "token" event
+    double total_ms = 0;
+    std::size_t tokens = 0;            ///< "token" events
+
+    /// The concatenated "content" of the token events.
+    std::string text() const;
+    const sse_event* find(std::string_view event) const;
+};
+
+/// POSTs `body` to `target` and reads the whole reply, parsing SSE if it is an event stream.
+/// Runs on a strand of the awaiting coroutine's executor.
+net::awaitable<stream_result> run_stream(const http_client::client& c, std::string target, std::string body);
+
+/// Runs `bodies` as concurrent streams against 127.0.0.1:port (one connection each), using
+/// `threads` client threads. Results are in the order of `bodies`.
+std::vector<stream_result> run_concurrent_streams(unsigned port, const std::string& target,
+                                                  const std::vector<std::string>& bodies, int threads = 2);
+
+/// The same, with per-request targets and ports (e.g. spread over several API servers).
+struct stream_request {
+    unsigned port = 0;
+    std::string target;
+    std::string body;
+};
+std::vector<stream_result> run_concurrent_streams(const std::vector<stream_request>& reqs, int threads = 2);
+
+}  // namespace llmp::testing
