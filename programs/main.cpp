@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
     int exit_code = 0;
     llmp::programs::add_api_command(app, exit_code);
     llmp::programs::add_worker_command(app, exit_code);
+    llmp::programs::add_audit_command(app, exit_code);
+    llmp::programs::add_migrate_command(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

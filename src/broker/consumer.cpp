@@ -9,6 +9,22 @@
 
 namespace llmp::broker {
 
+result<void> consumer::carry_out(connection& conn, const command& c) {
+    switch (c.what) {
+    case command::kind::ack:
+        return conn.ack(c.tag);
+    case command::kind::ack_multiple:
+        return conn.ack(c.tag, /*multiple=*/true);
+    case command::kind::reject_requeue:
+        return conn.reject(c.tag, true);
+    case command::kind::reject_drop:
+        return conn.reject(c.tag, false);
+    case command::kind::wake:
+        break;
+    }
+    return ok();
+}
+
 consumer::consumer(broker_config cfg, std::string name, setup_fn setup, delivery_fn on_delivery,
                    state_fn on_state)
     : cfg_{std::move(cfg)},
@@ -44,6 +60,10 @@ void consumer::stop() {
 
 void consumer::ack(std::uint64_t epoch, std::uint64_t tag) {
     commands_.push_unbounded(command{command::kind::ack, epoch, tag});
+}
+
+void consumer::ack_multiple(std::uint64_t epoch, std::uint64_t tag) {
+    commands_.push_unbounded(command{command::kind::ack_multiple, epoch, tag});
 }
 
 void consumer::reject(std::uint64_t epoch, std::uint64_t tag, bool requeue) {
@@ -115,9 +135,7 @@ bool consumer::serve(connection& conn) {
                 if (c.what == command::kind::wake || c.epoch != epoch) {
                     continue;
                 }
-                auto r = c.what == command::kind::ack
-                             ? conn.ack(c.tag)
-                             : conn.reject(c.tag, c.what == command::kind::reject_requeue);
+                auto r = carry_out(conn, c);
                 if (!r) {
                     log->warn("msg=\"ack failed\" consumer={} error=\"{}\"", name_, r.error().message);
                     return false;
@@ -149,9 +167,7 @@ bool consumer::serve(connection& conn) {
     commands_.drain(cmds);
     for (const auto& c : cmds) {
         if (c.what != command::kind::wake && c.epoch == epoch) {
-            (void)(c.what == command::kind::ack
-                       ? conn.ack(c.tag)
-                       : conn.reject(c.tag, c.what == command::kind::reject_requeue));
+            (void)carry_out(conn, c);
         }
     }
     return true;

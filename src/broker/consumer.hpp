@@ -46,17 +46,21 @@ public:
     void stop();
 
     void ack(std::uint64_t epoch, std::uint64_t tag);
+    /// Acks every outstanding delivery of `epoch` up to and including `tag` (basic.ack
+    /// multiple): for consumers that settle deliveries in order, one frame per batch.
+    void ack_multiple(std::uint64_t epoch, std::uint64_t tag);
     void reject(std::uint64_t epoch, std::uint64_t tag, bool requeue);
     bool connected() const { return connected_.load(std::memory_order_relaxed); }
 
 private:
     struct command {
-        enum class kind { ack, reject_requeue, reject_drop, wake } what = kind::wake;
+        enum class kind { ack, ack_multiple, reject_requeue, reject_drop, wake } what = kind::wake;
         std::uint64_t epoch = 0;
         std::uint64_t tag = 0;
     };
     void run();
     bool serve(connection& conn);
+    static result<void> carry_out(connection& conn, const command& c);
 
     broker_config cfg_;
     std::string name_;

@@ -100,7 +100,8 @@ std::string encode(const final_message& m) {
            {"worker_id", m.worker_id},
            {"provider", m.provider},
            {"model", m.model},
-           {"provider_metrics", m.provider_metrics}};
+           {"provider_metrics", m.provider_metrics},
+           {"completed_at_ms", m.completed_at_ms}};
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -121,6 +122,7 @@ result<final_message> decode_final(std::string_view body) {
     m.worker_id = get_or<std::string>(j, "worker_id", "");
     m.provider = get_or<std::string>(j, "provider", "");
     m.model = get_or<std::string>(j, "model", "");
+    m.completed_at_ms = get_or<std::int64_t>(j, "completed_at_ms", 0);
     if (auto it = j.find("provider_metrics"); it != j.end() && it->is_object()) {
         m.provider_metrics = *it;
     }
@@ -129,6 +131,7 @@ result<final_message> decode_final(std::string_view body) {
 
 std::string encode(const error_message& m) {
     json j{{"code", m.code}, {"message", m.message}, {"retryable", m.retryable}, {"worker_id", m.worker_id}};
+    j["completed_at_ms"] = m.completed_at_ms;
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -143,6 +146,7 @@ result<error_message> decode_error(std::string_view body) {
     m.message = get_or<std::string>(j, "message", "");
     m.retryable = get_or<bool>(j, "retryable", false);
     m.worker_id = get_or<std::string>(j, "worker_id", "");
+    m.completed_at_ms = get_or<std::int64_t>(j, "completed_at_ms", 0);
     return m;
 }
 

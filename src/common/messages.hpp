@@ -59,6 +59,7 @@ struct final_message {
     std::string provider;
     std::string model;
     nlohmann::json provider_metrics = nlohmann::json::object();  ///< e.g. Ollama's ns durations
+    std::int64_t completed_at_ms = 0;  ///< wall clock when the generation ended (0 = unknown)
 };
 
 std::string encode(const final_message& m);
@@ -69,6 +70,7 @@ struct error_message {
     std::string message;
     bool retryable = false;
     std::string worker_id;
+    std::int64_t completed_at_ms = 0;  ///< wall clock when the request failed (0 = unknown)
 };
 
 std::string encode(const error_message& m);

@@ -96,6 +96,7 @@ void generation_task::on_complete(providers::completion c) {
     f.provider = std::string{svc_.provider().name()};
     f.model = req_.model;
     f.provider_metrics = std::move(c.provider_metrics);
+    f.completed_at_ms = unix_ms();
     svc_.finished(req_.request_id, f.completion_tokens, true);
     publish_last(broker::final_key(req_.server_id), encode(f), 1);
 }
@@ -108,6 +109,7 @@ void generation_task::on_error(error e) {
     worker::logger()->info("msg=\"generation failed\" request_id={} model={} code={} error=\"{}\"",
                            req_.request_id, req_.model, e.code, e.message);
     error_message m{e.code, e.message, e.retryable, svc_.worker_id()};
+    m.completed_at_ms = unix_ms();
     svc_.finished(req_.request_id, tokens_, false);
     publish_last(broker::error_key(req_.server_id), encode(m), 1);
 }

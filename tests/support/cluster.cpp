@@ -41,6 +41,9 @@ cluster::~cluster() {
     for (auto& p : workers_) {
         p->stop(10s);
     }
+    for (auto& p : audits_) {
+        p->stop(15s);
+    }
     for (auto& p : others_) {
         p->stop(5s);
     }
@@ -71,6 +74,21 @@ child_process& cluster::start_worker(std::vector<std::string> extra_args, std::v
                                                        std::move(env),
                                                        dir_ / ("worker-" + std::to_string(n) + ".log")));
     return *workers_.back();
+}
+
+child_process& cluster::start_audit(const std::string& database_url, std::vector<std::string> extra_args,
+                                    std::vector<std::string> env) {
+    int n = ++counter_;
+    std::vector<std::string> argv{LLMPROXY_BIN, "audit", "--amqp-url", amqp_url_, "--amqp-prefix", prefix_,
+                                  "--database-url", database_url};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    audits_.push_back(std::make_unique<child_process>("audit-" + std::to_string(n), std::move(argv), std::move(env),
+                                                      dir_ / ("audit-" + std::to_string(n) + ".log")));
+    auto& p = *audits_.back();
+    if (!p.wait_for_log("msg=\"audit started\"", 30s)) {
+        throw std::runtime_error("audit did not start; log:\n" + p.log());
+    }
+    return p;
 }
 
 unsigned cluster::start_fake_ollama(std::vector<std::string> extra_args) {
@@ -121,7 +139,7 @@ bool cluster::wait_for_model(unsigned port, const std::string& model, std::chron
 
 std::string cluster::logs() const {
     std::string out;
-    for (const auto* group : {&apis_, &workers_, &others_}) {
+    for (const auto* group : {&apis_, &workers_, &audits_, &others_}) {
         for (const auto& p : *group) {
             out += "----- " + p->name() + " -----\n" + p->log();
         }

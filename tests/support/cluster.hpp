@@ -27,6 +27,10 @@ public:
     unsigned start_api(std::vector<std::string> extra_args = {}, std::vector<std::string> env = {});
     /// Starts `llmproxy worker` with extra args.
     child_process& start_worker(std::vector<std::string> extra_args = {}, std::vector<std::string> env = {});
+    /// Starts `llmproxy audit` storing into `database_url`; returns once it consumes the audit
+    /// queues (throws if it does not start).
+    child_process& start_audit(const std::string& database_url, std::vector<std::string> extra_args = {},
+                               std::vector<std::string> env = {});
     /// Starts the fake Ollama server (tests/support/fake_ollama); returns its port.
     unsigned start_fake_ollama(std::vector<std::string> extra_args = {});
     /// The fake Ollama process listening on `port`.
@@ -40,6 +44,7 @@ public:
     const std::filesystem::path& dir() const { return dir_; }
     std::vector<std::unique_ptr<child_process>>& apis() { return apis_; }
     std::vector<std::unique_ptr<child_process>>& workers() { return workers_; }
+    std::vector<std::unique_ptr<child_process>>& audits() { return audits_; }
     /// Every log, for a failure message.
     std::string logs() const;
 
@@ -49,6 +54,7 @@ private:
     std::filesystem::path dir_;
     std::vector<std::unique_ptr<child_process>> apis_;
     std::vector<std::unique_ptr<child_process>> workers_;
+    std::vector<std::unique_ptr<child_process>> audits_;
     std::vector<std::unique_ptr<child_process>> others_;
     std::vector<std::pair<unsigned, child_process*>> fakes_;
     int counter_ = 0;

@@ -1,0 +1,82 @@
+#include "audit/audit_service.hpp"
+#include "common/logging.hpp"
+#include "programs/commands.hpp"
+#include "programs/common_options.hpp"
+
+#include <csignal>
+#include <pthread.h>
+
+namespace llmp::programs {
+
+void add_database_option(CLI::App& cmd, std::string& url) {
+    cmd.add_option("--database-url", url, "PostgreSQL connection string or URI")
+        ->envname("LLMPROXY_DATABASE_URL")
+        ->capture_default_str();
+}
+
+void add_audit_command(CLI::App& app, int& exit_code) {
+    auto* cmd = app.add_subcommand("audit", "Audit service: stores every request and response in PostgreSQL");
+    auto cfg = std::make_shared<audit::audit_config>();
+    auto common = std::make_shared<common_options>();
+    add_broker_options(*cmd, cfg->broker);
+    add_log_options(*cmd, *common);
+    add_database_option(*cmd, cfg->database_url);
+    cmd->add_option("--batch-rows", cfg->batch_rows, "write a batch when it holds this many rows")
+        ->envname("LLMPROXY_AUDIT_BATCH_ROWS")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    auto batch_ms = std::make_shared<std::int64_t>(cfg->batch_time.count());
+    cmd->add_option("--batch-ms", *batch_ms, "...or when its oldest row has waited this long")
+        ->envname("LLMPROXY_AUDIT_BATCH_MS")
+        ->check(CLI::Range(1, 60000))
+        ->capture_default_str();
+    cmd->add_option("--prefetch", cfg->prefetch, "unacked deliveries per audit queue")
+        ->envname("LLMPROXY_AUDIT_PREFETCH")
+        ->check(CLI::Range(1, 65535))
+        ->capture_default_str();
+    cmd->add_flag("--audit-chunks", cfg->audit_chunks,
+                  "also store every chunk with its arrival time (response_chunks)")
+        ->envname("LLMPROXY_AUDIT_CHUNKS");
+    auto drain_ms = std::make_shared<std::int64_t>(cfg->drain_timeout.count());
+    cmd->add_option("--drain-timeout-ms", *drain_ms, "on SIGTERM, how long the current batch may take to commit")
+        ->envname("LLMPROXY_DRAIN_TIMEOUT_MS")
+        ->capture_default_str();
+    cmd->callback([cfg, common, batch_ms, drain_ms, &exit_code] {
+        llmp::log::setup(common->log_level, "audit");
+        cfg->batch_time = std::chrono::milliseconds{*batch_ms};
+        cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
+        auto log = llmp::log::get("audit");
+        if (auto v = cfg->validate(); !v) {
+            std::fprintf(stderr, "llmproxy audit: %s\n", v.error().message.c_str());
+            exit_code = 2;
+            return;
+        }
+        log->info("msg=\"config\" amqp_url={} prefix={} database_url={} batch_rows={} batch_ms={} prefetch={} "
+                  "audit_chunks={}",
+                  mask_url(cfg->broker.url), cfg->broker.prefix, mask_url(cfg->database_url), cfg->batch_rows,
+                  *batch_ms, cfg->prefetch, cfg->audit_chunks);
+        // Every thread inherits this mask, so only sigwait below sees SIGINT/SIGTERM.
+        sigset_t stop_signals;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGINT);
+        sigaddset(&stop_signals, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+        audit::audit_service svc{*cfg};
+        if (auto r = svc.start(); !r) {
+            log->critical("msg=\"cannot start\" error=\"{}\"", r.error().message);
+            std::fprintf(stderr, "llmproxy audit: %s\n", r.error().message.c_str());
+            exit_code = 1;
+            return;
+        }
+        int sig = 0;
+        sigwait(&stop_signals, &sig);
+        log->info("msg=\"stopping\" signal={}", sig);
+        svc.stop();
+        auto s = svc.stats();
+        log->info("msg=\"audit stopped\" rows={} requests={} responses={} chunks={} dead_lettered={}", s.rows,
+                  s.requests, s.responses, s.chunks, s.dead_lettered);
+        exit_code = 0;
+    });
+}
+
+}  // namespace llmp::programs

@@ -1,0 +1,23 @@
+#include "audit/config.hpp"
+
+#include "audit/pg_connection.hpp"
+
+namespace llmp::audit {
+
+result<void> audit_config::validate() const {
+    if (batch_rows < 1 || batch_rows > 100000) {
+        return fail("bad_config", "batch rows must be between 1 and 100000");
+    }
+    if (batch_time.count() < 1) {
+        return fail("bad_config", "batch time must be at least 1 ms");
+    }
+    if (prefetch < 1 || prefetch > 65535) {
+        return fail("bad_config", "prefetch must be between 1 and 65535");
+    }
+    if (retry_min.count() < 1 || retry_max < retry_min) {
+        return fail("bad_config", "retry bounds must satisfy 1 <= min <= max");
+    }
+    return pg::check_url(database_url);
+}
+
+}  // namespace llmp::audit

@@ -1,0 +1,39 @@
+#pragma once
+// Audit service configuration. Filled by programs/audit.cpp from flags and LLMPROXY_* variables.
+
+#include "broker/config.hpp"
+#include "common/result.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace llmp::audit {
+
+struct audit_config {
+    broker::broker_config broker;
+    /// libpq connection string or URI (env LLMPROXY_DATABASE_URL).
+    std::string database_url = "postgresql://postgres@127.0.0.1:5432/llmproxy";
+    /// A batch is written when it holds this many rows...
+    int batch_rows = 2000;
+    /// ...or when its oldest row has waited this long.
+    std::chrono::milliseconds batch_time{50};
+    /// Unacked deliveries per audit queue (AMQP prefetch). Bounds the memory the service
+    /// holds while PostgreSQL is down; keep it >= batch_rows so batches can fill.
+    int prefetch = 4000;
+    /// Store every chunk with its arrival time (binds "*.chunk" to the response audit queue).
+    bool audit_chunks = false;
+    /// PostgreSQL reconnect backoff bounds.
+    std::chrono::milliseconds retry_min{200};
+    std::chrono::milliseconds retry_max{2000};
+    /// libpq connect_timeout, seconds.
+    int connect_timeout_s = 5;
+    /// On SIGTERM, how long the writer may take to flush what it holds.
+    std::chrono::milliseconds drain_timeout{10000};
+    /// How often the writer logs ingest figures (rows, lag) when it committed anything.
+    std::chrono::milliseconds stats_interval{10000};
+
+    result<void> validate() const;
+};
+
+}  // namespace llmp::audit

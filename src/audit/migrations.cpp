@@ -1,0 +1,153 @@
+#include "audit/migrations.hpp"
+
+#include "audit/logger.hpp"
+#include "audit/pg_connection.hpp"
+
+#include <set>
+#include <string>
+
+namespace llmp::audit {
+namespace {
+
+// Keys and indexed text columns use the "C" collation: btree inserts then compare bytes
+// (memcmp) instead of calling strcoll, which matters at tens of thousands of rows/s.
+// Timestamps come from the events (request received, generation ended), never from insert
+// time; `ingested_at` records the latter separately, which also shows the audit lag.
+constexpr std::string_view v1_sql = R"sql(
+CREATE TABLE requests (
+    request_id   text COLLATE "C" PRIMARY KEY,
+    received_at  timestamptz NOT NULL,
+    server_id    text NOT NULL,
+    api_flavour  text NOT NULL,
+    route        text NOT NULL,
+    kind         text NOT NULL CHECK (kind IN ('chat', 'generate')),
+    model        text COLLATE "C" NOT NULL,
+    stream       boolean NOT NULL,
+    priority     integer NOT NULL DEFAULT 0,
+    messages     jsonb,
+    prompt       text,
+    options      jsonb NOT NULL DEFAULT '{}',
+    extra        jsonb NOT NULL DEFAULT '{}',
+    client_addr  text,
+    user_agent   text,
+    deadline_at  timestamptz,
+    ingested_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX requests_received_at_idx ON requests (received_at);
+CREATE INDEX requests_model_received_at_idx ON requests (model, received_at);
+
+CREATE TABLE responses (
+    request_id         text COLLATE "C" PRIMARY KEY,
+    status             text COLLATE "C" NOT NULL CHECK (status IN ('ok', 'error', 'cancelled')),
+    server_id          text,
+    worker_id          text COLLATE "C",
+    provider           text,
+    model              text COLLATE "C",
+    done_reason        text,
+    text               text NOT NULL DEFAULT '',
+    prompt_tokens      bigint NOT NULL DEFAULT 0,
+    completion_tokens  bigint NOT NULL DEFAULT 0,
+    ttft_ms            double precision,
+    duration_ms        double precision,
+    tokens_per_s       double precision,
+    error_code         text,
+    error_message      text,
+    retryable          boolean,
+    provider_metrics   jsonb,
+    completed_at       timestamptz NOT NULL,
+    ingested_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX responses_completed_at_idx ON responses (completed_at);
+CREATE INDEX responses_model_completed_at_idx ON responses (model, completed_at);
+CREATE INDEX responses_worker_completed_at_idx ON responses (worker_id, completed_at);
+CREATE INDEX responses_status_completed_at_idx ON responses (status, completed_at);
+
+CREATE TABLE response_chunks (
+    request_id   text COLLATE "C" NOT NULL,
+    attempt      integer NOT NULL,
+    seq          bigint NOT NULL,
+    worker_id    text,
+    received_at  timestamptz NOT NULL,
+    text         text NOT NULL,
+    PRIMARY KEY (request_id, attempt, seq)
+);
+CREATE INDEX response_chunks_received_at_idx ON response_chunks (received_at);
+
+CREATE TABLE workers (
+    worker_id       text COLLATE "C" PRIMARY KEY,
+    host            text NOT NULL DEFAULT '',
+    provider        text NOT NULL DEFAULT '',
+    models          text[] NOT NULL DEFAULT '{}',
+    concurrency     integer NOT NULL DEFAULT 0,
+    in_flight       integer NOT NULL DEFAULT 0,
+    tokens_per_s    double precision NOT NULL DEFAULT 0,
+    requests_total  bigint NOT NULL DEFAULT 0,
+    tokens_total    bigint NOT NULL DEFAULT 0,
+    first_seen      timestamptz NOT NULL,
+    last_seen       timestamptz NOT NULL,
+    left_at         timestamptz
+);
+CREATE INDEX workers_last_seen_idx ON workers (last_seen);
+)sql";
+
+constexpr migration migrations[] = {
+    {1, "requests, responses, response_chunks, workers", v1_sql},
+};
+
+// Any constant shared by every migrator of this schema.
+constexpr std::string_view lock_sql = "SELECT pg_advisory_xact_lock(7316270417)";
+
+}  // namespace
+
+std::span<const migration> all_migrations() { return migrations; }
+
+result<int> migrate(pg::connection& conn) {
+    if (auto r = conn.exec("BEGIN"); !r) {
+        return r.error();
+    }
+    auto rollback = [&conn](error e) -> result<int> {
+        (void)conn.exec("ROLLBACK");
+        return e;
+    };
+    if (auto r = conn.exec(lock_sql); !r) {
+        return rollback(r.error());
+    }
+    if (auto r = conn.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                           " version integer PRIMARY KEY, name text NOT NULL,"
+                           " applied_at timestamptz NOT NULL DEFAULT now())");
+        !r) {
+        return rollback(r.error());
+    }
+    auto done = conn.query("SELECT version FROM schema_migrations");
+    if (!done) {
+        return rollback(done.error());
+    }
+    std::set<int> applied;
+    for (const auto& row : done.value().rows) {
+        applied.insert(std::stoi(row[0].value_or("0")));
+    }
+    int count = 0;
+    for (const auto& m : all_migrations()) {
+        if (applied.count(m.version) != 0) {
+            continue;
+        }
+        if (auto r = conn.exec(m.sql); !r) {
+            auto e = r.error();
+            e.message = "migration " + std::to_string(m.version) + " failed: " + e.message;
+            return rollback(std::move(e));
+        }
+        auto ins = conn.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                              {std::to_string(m.version), std::string{m.name}});
+        if (!ins) {
+            return rollback(ins.error());
+        }
+        logger()->info("msg=\"migration applied\" version={} name=\"{}\"", m.version, m.name);
+        ++count;
+    }
+    if (auto r = conn.exec("COMMIT"); !r) {
+        return r.error();
+    }
+    return count;
+}
+
+}  // namespace llmp::audit

@@ -1,0 +1,383 @@
+#include "audit/pg_writer.hpp"
+
+#include "audit/copy_format.hpp"
+#include "audit/logger.hpp"
+#include "audit/migrations.hpp"
+#include "audit/pg_connection.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+
+namespace llmp::audit {
+namespace {
+
+std::string request_id_of(const broker::delivery& d) {
+    return !d.props.message_id.empty() ? d.props.message_id : d.props.correlation_id;
+}
+
+}  // namespace
+
+pg_writer::pg_writer(const audit_config& cfg, intake& in, writer_hooks hooks)
+    : cfg_{cfg},
+      in_{in},
+      hooks_{std::move(hooks)},
+      batcher_{static_cast<std::size_t>(cfg.batch_rows), cfg.batch_time},
+      backoff_{cfg.retry_min} {}
+
+pg_writer::~pg_writer() { stop(); }
+
+void pg_writer::start() {
+    thread_ = std::thread{[this] { run(); }};
+}
+
+void pg_writer::stop() {
+    if (!thread_.joinable()) {
+        return;
+    }
+    stop_deadline_ns_ = (steady::now() + cfg_.drain_timeout).time_since_epoch().count();
+    stopping_ = true;
+    in_.close();
+    {
+        std::lock_guard lock{pause_mu_};
+    }
+    pause_cv_.notify_all();
+    in_.wake();
+    thread_.join();
+}
+
+bool pg_writer::give_up() const {
+    return stopping_ && steady::now().time_since_epoch().count() > stop_deadline_ns_.load();
+}
+
+void pg_writer::pause(std::chrono::milliseconds d) {
+    std::unique_lock lock{pause_mu_};
+    auto until = steady::now() + d;
+    if (stopping_) {
+        until = std::min(until, steady::time_point{steady::duration{stop_deadline_ns_.load()}});
+    }
+    pause_cv_.wait_until(lock, until);
+}
+
+writer_stats pg_writer::stats() const {
+    std::lock_guard lock{stats_mu_};
+    auto s = stats_;
+    s.lag_p50_ms = lag_.quantile(0.50);
+    s.lag_p99_ms = lag_.quantile(0.99);
+    s.lag_max_ms = lag_.quantile(1.0);
+    return s;
+}
+
+void pg_writer::reset_lag() {
+    std::lock_guard lock{stats_mu_};
+    lag_.clear();
+}
+
+void pg_writer::set_state(db_state s, const std::string& why) {
+    if (s == state_) {
+        return;
+    }
+    auto log = logger();
+    if (s == db_state::down) {
+        log->warn("msg=\"PostgreSQL unavailable; ingest paused, messages wait in the audit queues\" error=\"{}\"",
+                  why);
+    } else if (state_ == db_state::down) {
+        log->info("msg=\"PostgreSQL available again; ingest resumed\"");
+    } else {
+        log->info("msg=\"connected to PostgreSQL\"");
+    }
+    state_ = s;
+    std::lock_guard lock{stats_mu_};
+    stats_.db_up = s == db_state::up;
+}
+
+result<void> pg_writer::ensure_connected() {
+    if (conn_ && conn_->healthy()) {
+        return ok();
+    }
+    conn_.reset();
+    auto c = pg::connection::open(cfg_.database_url, cfg_.connect_timeout_s, "llmproxy audit");
+    if (!c) {
+        set_state(db_state::down, c.error().message);
+        return c.error();
+    }
+    auto& conn = *c.value();
+    auto applied = migrate(conn);
+    if (!applied) {
+        set_state(db_state::down, applied.error().message);
+        return applied.error();
+    }
+    if (auto r = conn.exec(copy_format::create_staging_sql); !r) {
+        set_state(db_state::down, r.error().message);
+        return r;
+    }
+    conn_ = std::move(c.value());
+    set_state(db_state::up, "");
+    return ok();
+}
+
+void pg_writer::run() {
+    auto log = logger();
+    try {
+        (void)ensure_connected();  // migrations at start; failures are retried per batch
+        std::vector<intake_item> items;
+        std::vector<worker_heartbeat> heartbeats;
+        while (true) {
+            if (!stopping_ && !batcher_.due(steady::now())) {
+                in_.wait(batcher_.deadline(), batcher_.empty() ? 1 : batcher_.room());
+            }
+            items.clear();
+            heartbeats.clear();
+            in_.pop(items, batcher_.room(), heartbeats);
+            auto now = steady::now();
+            for (auto& it : items) {
+                if (auto* d = std::get_if<dead_item>(&it)) {
+                    settle_dead(*d);
+                } else {
+                    batcher_.add(std::move(std::get<pending_row>(it)), now);
+                }
+            }
+            for (auto& hb : heartbeats) {
+                batcher_.add_heartbeat(std::move(hb), now);
+            }
+            if (batcher_.due(now) || (stopping_ && !batcher_.empty())) {
+                auto b = batcher_.take();
+                if (!write_until_done(b)) {
+                    break;
+                }
+            } else if (stopping_ && in_.size() == 0) {
+                break;
+            }
+            maybe_log_stats();
+        }
+    } catch (const std::exception& e) {
+        // Nothing unacked is lost (the broker requeues it); a supervisor restarts us.
+        log->critical("msg=\"audit writer failed\" error=\"{}\"", e.what());
+        std::abort();
+    }
+    conn_.reset();
+}
+
+void pg_writer::settle_dead(dead_item& d) {
+    logger()->error("msg=\"audit message dead-lettered\" exchange={} routing_key={} request_id={} reason=\"{}\"",
+                    d.original.exchange, d.original.routing_key, request_id_of(d.original), d.reason);
+    bool published = hooks_.dead_letter && hooks_.dead_letter(d.original, d.reason);
+    if (published) {
+        hooks_.ack_one(d.ack);
+    } else {
+        hooks_.reject_one(d.ack);
+    }
+    std::lock_guard lock{stats_mu_};
+    ++stats_.dead_lettered;
+}
+
+result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const std::vector<worker_heartbeat>& workers) {
+    auto& c = *conn_;
+    if (auto r = c.exec("BEGIN"); !r) {
+        return r;
+    }
+    auto fail_tx = [&c](error e) -> result<void> {
+        (void)c.exec("ROLLBACK");
+        return e;
+    };
+    bool any[3] = {false, false, false};
+    for (int kind = 0; kind < 3; ++kind) {
+        copy_buf_.clear();
+        for (const auto* p : rows) {
+            if (static_cast<int>(p->rec.index()) != kind) {
+                continue;
+            }
+            any[kind] = true;
+            std::visit(
+                [this](const auto& v) {
+                    if constexpr (!std::is_same_v<std::decay_t<decltype(v)>, worker_heartbeat>) {
+                        copy_format::append_row(copy_buf_, v);
+                    }
+                },
+                p->rec);
+        }
+        if (!any[kind]) {
+            continue;
+        }
+        const std::string_view copy_sql[] = {copy_format::copy_requests_sql,
+                                                        copy_format::copy_responses_sql,
+                                                        copy_format::copy_chunks_sql};
+        if (auto r = c.copy_in(copy_sql[kind], copy_buf_); !r) {
+            return fail_tx(r.error());
+        }
+    }
+    const std::string_view insert_sql[] = {copy_format::insert_requests_sql,
+                                                      copy_format::insert_responses_sql,
+                                                      copy_format::insert_chunks_sql};
+    for (int kind = 0; kind < 3; ++kind) {
+        if (any[kind]) {
+            if (auto r = c.exec(insert_sql[kind]); !r) {
+                return fail_tx(r.error());
+            }
+        }
+    }
+    for (const auto& hb : workers) {
+        auto r = c.query(copy_format::upsert_worker_sql,
+                         {hb.worker_id, hb.host, hb.provider, nlohmann::json(hb.models).dump(),
+                          std::to_string(hb.concurrency), std::to_string(hb.in_flight),
+                          std::to_string(std::isfinite(hb.tokens_per_s) ? hb.tokens_per_s : 0.0),
+                          std::to_string(hb.requests_total), std::to_string(hb.tokens_total),
+                          std::to_string(hb.sent_at_ms), std::string{hb.leaving ? "true" : "false"}});
+        if (!r) {
+            return fail_tx(r.error());
+        }
+    }
+    return c.exec("COMMIT");
+}
+
+bool pg_writer::write_until_done(batch& b) {
+    std::vector<pending_row*> rows;
+    rows.reserve(b.rows.size());
+    for (auto& r : b.rows) {
+        rows.push_back(&r);
+    }
+    while (true) {
+        if (give_up()) {
+            logger()->warn("msg=\"stopping with rows unwritten; they stay in the audit queues\" rows={}",
+                           b.rows.size());
+            return false;
+        }
+        if (auto c = ensure_connected(); !c) {
+            pause(backoff_);
+            backoff_ = std::min(backoff_ * 2, cfg_.retry_max);
+            continue;
+        }
+        auto t0 = steady::now();
+        auto r = write_once(rows, b.workers);
+        {
+            std::lock_guard lock{stats_mu_};
+            stats_.write_ms += ms_since(t0);
+        }
+        if (r) {
+            backoff_ = cfg_.retry_min;
+            committed(rows, b.workers.size());
+            for (auto a : b.acks) {
+                hooks_.ack_through(a);
+            }
+            return true;
+        }
+        {
+            std::lock_guard lock{stats_mu_};
+            ++stats_.db_failures;
+        }
+        if (r.error().code == pg::data_error) {
+            logger()->warn("msg=\"batch refused by PostgreSQL; writing its rows one by one\" rows={} error=\"{}\"",
+                           b.rows.size(), r.error().message);
+            return write_rows_one_by_one(b);
+        }
+        conn_.reset();
+        set_state(db_state::down, r.error().message);
+        pause(backoff_);
+        backoff_ = std::min(backoff_ * 2, cfg_.retry_max);
+    }
+}
+
+bool pg_writer::write_rows_one_by_one(batch& b) {
+    std::map<std::uint64_t, std::uint64_t> ack_to;  // epoch -> highest tag of a stored row
+    auto write_with_retry = [this](const std::vector<pending_row*>& rows,
+                                   const std::vector<worker_heartbeat>& workers) -> std::optional<result<void>> {
+        while (!give_up()) {
+            if (auto c = ensure_connected(); !c) {
+                pause(backoff_);
+                backoff_ = std::min(backoff_ * 2, cfg_.retry_max);
+                continue;
+            }
+            auto r = write_once(rows, workers);
+            if (r || r.error().code == pg::data_error) {
+                backoff_ = cfg_.retry_min;
+                return r;
+            }
+            conn_.reset();
+            set_state(db_state::down, r.error().message);
+            pause(backoff_);
+            backoff_ = std::min(backoff_ * 2, cfg_.retry_max);
+        }
+        return std::nullopt;
+    };
+    for (auto& row : b.rows) {
+        std::vector<pending_row*> one{&row};
+        auto r = write_with_retry(one, {});
+        if (!r) {
+            return false;
+        }
+        if (*r) {
+            committed(one, 0);
+            auto& top = ack_to[row.ack.epoch];
+            top = std::max(top, row.ack.tag);
+            continue;
+        }
+        dead_item d{std::move(row.original), "refused by PostgreSQL: " + r->error().message, row.ack};
+        settle_dead(d);
+    }
+    if (!b.workers.empty()) {
+        auto r = write_with_retry({}, b.workers);
+        if (!r) {
+            return false;
+        }
+        if (!*r) {
+            logger()->warn("msg=\"heartbeats refused by PostgreSQL; dropped\" error=\"{}\"", r->error().message);
+        }
+    }
+    for (auto [epoch, tag] : ack_to) {
+        hooks_.ack_through(ack_ref{epoch, tag});
+    }
+    return true;
+}
+
+void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t heartbeats) {
+    auto now = unix_ms();
+    std::lock_guard lock{stats_mu_};
+    ++stats_.batches;
+    stats_.heartbeats += heartbeats;
+    for (const auto* p : rows) {
+        ++stats_.rows;
+        switch (p->rec.index()) {
+        case 0:
+            ++stats_.requests;
+            break;
+        case 1:
+            ++stats_.responses;
+            break;
+        default:
+            ++stats_.chunks;
+        }
+        auto lag = now - event_time_ms(p->rec);
+        lag_.add(lag);
+        interval_lag_.add(lag);
+    }
+    interval_rows_ += rows.size();
+}
+
+void pg_writer::maybe_log_stats() {
+    auto now = steady::now();
+    if (now - last_stats_log_ < cfg_.stats_interval) {
+        return;
+    }
+    last_stats_log_ = now;
+    if (interval_rows_ == 0) {
+        return;
+    }
+    std::int64_t p50 = 0;
+    std::int64_t p99 = 0;
+    std::uint64_t total = 0;
+    {
+        std::lock_guard lock{stats_mu_};
+        p50 = interval_lag_.quantile(0.5);
+        p99 = interval_lag_.quantile(0.99);
+        interval_lag_.clear();
+        total = stats_.rows;
+    }
+    logger()->info("msg=\"ingest\" rows={} rows_total={} lag_p50_ms={} lag_p99_ms={}", interval_rows_, total, p50,
+                   p99);
+    interval_rows_ = 0;
+}
+
+}  // namespace llmp::audit

@@ -1,0 +1,123 @@
+#pragma once
+// pg_writer: the thread that owns the audit service's PostgreSQL connection. It takes decoded
+// rows from the intake in delivery order, groups them with a batcher (N rows or T ms), and
+// writes each batch in ONE transaction (COPY into temp staging tables, then INSERT ... SELECT
+// ... ON CONFLICT (request_id) DO NOTHING, plus the workers upsert). Only after COMMIT does it
+// ack the batch's deliveries: one ack(multiple) per consumer epoch.
+//
+// Failure handling:
+//  - PostgreSQL unreachable/restarting ("db_unavailable", or any other non-data error): the
+//    batch is kept, the connection dropped, and the writer reconnects with backoff, logging
+//    once per state change. It takes nothing more from the intake meanwhile, so the consumer's
+//    prefetch fills and the broker keeps the rest in the durable audit queues.
+//  - A batch refused because of its data (SQLSTATE 22/23): rows are retried one transaction
+//    each; a row that still fails is dead-lettered with the PostgreSQL error as the reason.
+//  - Malformed deliveries (dead_item) are dead-lettered as they come, in order, before any
+//    later ack(multiple) could cover them.
+// Migrations run on every (re)connect, so a database created after start is set up too.
+//
+// Lifecycle: constructed and started by audit_service; stop() closes the intake, writes what
+// is held (up to the drain deadline) and joins. The hooks are called on the writer thread.
+
+#include "audit/batcher.hpp"
+#include "audit/config.hpp"
+#include "audit/intake.hpp"
+#include "audit/lag_histogram.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace llmp::audit {
+
+namespace pg {
+class connection;
+}
+
+struct writer_hooks {
+    /// Ack every delivery of `a.epoch` up to `a.tag` (basic.ack multiple).
+    std::function<void(ack_ref a)> ack_through;
+    std::function<void(ack_ref a)> ack_one;
+    /// basic.reject requeue=false: the queue's dead-letter exchange takes it (reason: rejected).
+    std::function<void(ack_ref a)> reject_one;
+    /// Publishes the message to the dead-letter exchange with an x-reason header; true once
+    /// the broker confirmed it. Empty or false = fall back to reject_one.
+    std::function<bool(const broker::delivery& d, const std::string& reason)> dead_letter;
+};
+
+struct writer_stats {
+    std::uint64_t rows = 0;  ///< rows written (inserted or found already there)
+    std::uint64_t requests = 0;
+    std::uint64_t responses = 0;
+    std::uint64_t chunks = 0;
+    std::uint64_t heartbeats = 0;
+    std::uint64_t batches = 0;
+    std::uint64_t dead_lettered = 0;
+    std::uint64_t db_failures = 0;
+    double write_ms = 0;  ///< time spent in PostgreSQL round trips (BEGIN..COMMIT), total
+    std::int64_t lag_p50_ms = -1;  ///< event time -> COMMIT, over every row so far
+    std::int64_t lag_p99_ms = -1;
+    std::int64_t lag_max_ms = -1;
+    bool db_up = false;
+};
+
+class pg_writer {
+public:
+    pg_writer(const audit_config& cfg, intake& in, writer_hooks hooks);
+    ~pg_writer();
+    pg_writer(const pg_writer&) = delete;
+    pg_writer& operator=(const pg_writer&) = delete;
+
+    void start();
+    /// Closes the intake, writes what it holds until done or cfg.drain_timeout, joins.
+    void stop();
+
+    writer_stats stats() const;
+    /// Forgets the lag samples so far (the benchmark measures phases separately).
+    void reset_lag();
+
+private:
+    enum class db_state { unknown, up, down };
+
+    void run();
+    void settle_dead(dead_item& d);
+    /// Writes `b` until it is committed; false if the writer gave up (stopping past deadline).
+    bool write_until_done(batch& b);
+    result<void> ensure_connected();
+    result<void> write_once(const std::vector<pending_row*>& rows, const std::vector<worker_heartbeat>& workers);
+    /// Data error: one transaction per row, dead-lettering the rows PostgreSQL refuses.
+    bool write_rows_one_by_one(batch& b);
+    void committed(const std::vector<pending_row*>& rows, std::size_t heartbeats);
+    void set_state(db_state s, const std::string& why);
+    /// Sleeps up to `d`; returns early when stop() is called.
+    void pause(std::chrono::milliseconds d);
+    bool give_up() const;
+    void maybe_log_stats();
+
+    const audit_config& cfg_;
+    intake& in_;
+    writer_hooks hooks_;
+    batcher batcher_;
+    std::unique_ptr<pg::connection> conn_;
+    db_state state_ = db_state::unknown;
+    std::chrono::milliseconds backoff_;
+    std::string copy_buf_;
+
+    std::atomic<bool> stopping_{false};
+    std::atomic<std::int64_t> stop_deadline_ns_{0};
+    std::mutex pause_mu_;
+    std::condition_variable pause_cv_;
+
+    mutable std::mutex stats_mu_;
+    writer_stats stats_;    // GUARDED_BY(stats_mu_)
+    lag_histogram lag_;     // GUARDED_BY(stats_mu_)
+    lag_histogram interval_lag_;  // GUARDED_BY(stats_mu_)
+    std::uint64_t interval_rows_ = 0;  // writer thread only
+    steady::time_point last_stats_log_ = steady::now();
+    std::thread thread_;
+};
+
+}  // namespace llmp::audit

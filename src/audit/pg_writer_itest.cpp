@@ -1,0 +1,293 @@
+// The writer and the migrations against the real PostgreSQL (scripts/test starts one and sets
+// LLMPROXY_TEST_DATABASE_URL). Each test works in a scratch database of its own.
+
+#include "audit/pg_writer.hpp"
+
+#include "audit/migrations.hpp"
+#include "audit/pg_connection.hpp"
+#include "audit/testing/scratch_database.hpp"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <thread>
+
+namespace llmp::audit {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::scratch_database;
+
+#define LLMP_REQUIRE_DATABASE()                                                        \
+    auto db_url_opt = testing::test_database_url();                                    \
+    if (!db_url_opt) {                                                                 \
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)"; \
+    }                                                                                  \
+    const std::string db_url = *db_url_opt
+
+/// Records what the writer asks the broker to do.
+struct recorder {
+    std::mutex mu;
+    std::vector<ack_ref> through;
+    std::vector<ack_ref> one;
+    std::vector<ack_ref> rejected;
+    std::vector<std::string> reasons;
+
+    writer_hooks hooks() {
+        writer_hooks h;
+        h.ack_through = [this](ack_ref a) {
+            std::lock_guard lock{mu};
+            through.push_back(a);
+        };
+        h.ack_one = [this](ack_ref a) {
+            std::lock_guard lock{mu};
+            one.push_back(a);
+        };
+        h.reject_one = [this](ack_ref a) {
+            std::lock_guard lock{mu};
+            rejected.push_back(a);
+        };
+        h.dead_letter = [this](const broker::delivery&, const std::string& reason) {
+            std::lock_guard lock{mu};
+            reasons.push_back(reason);
+            return true;
+        };
+        return h;
+    }
+    /// The highest tag acked (multiple) for `epoch`.
+    std::uint64_t acked_through(std::uint64_t epoch) {
+        std::lock_guard lock{mu};
+        std::uint64_t top = 0;
+        for (auto a : through) {
+            if (a.epoch == epoch) {
+                top = std::max(top, a.tag);
+            }
+        }
+        return top;
+    }
+};
+
+template <class Pred>
+bool wait_until(Pred p, std::chrono::milliseconds timeout = 20s) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (p()) {
+            return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return p();
+}
+
+pending_row request(const std::string& id, std::uint64_t tag, std::string prompt = "hello") {
+    request_row r;
+    r.request_id = id;
+    r.received_at_ms = 1700000000000 + static_cast<std::int64_t>(tag);
+    r.server_id = "api-1";
+    r.api_flavour = "native";
+    r.route = "/api/generate";
+    r.kind = "generate";
+    r.model = "mock";
+    r.prompt = std::move(prompt);
+    return pending_row{record{std::move(r)}, ack_ref{1, tag}, {}};
+}
+
+pending_row response(const std::string& id, std::uint64_t tag, std::string text = "answer") {
+    response_row r;
+    r.request_id = id;
+    r.status = "ok";
+    r.worker_id = "worker-a";
+    r.model = "mock";
+    r.done_reason = "stop";
+    r.text = std::move(text);
+    r.completion_tokens = 3;
+    r.completed_at_ms = 1700000000500;
+    return pending_row{record{std::move(r)}, ack_ref{1, tag}, {}};
+}
+
+audit_config config_for(const std::string& url) {
+    audit_config cfg;
+    cfg.database_url = url;
+    cfg.batch_rows = 100;
+    cfg.batch_time = 20ms;
+    cfg.retry_min = 50ms;
+    cfg.retry_max = 200ms;
+    return cfg;
+}
+
+TEST(migrations, are_idempotent) {
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto c = db.connect();
+    auto first = migrate(*c);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_EQ(first.value(), static_cast<int>(all_migrations().size()));
+    auto again = migrate(*c);
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(again.value(), 0);
+    EXPECT_EQ(db.count("SELECT count(*) FROM schema_migrations"), static_cast<std::int64_t>(all_migrations().size()));
+    for (const char* t : {"requests", "responses", "workers", "response_chunks"}) {
+        EXPECT_EQ(db.scalar(std::string{"SELECT to_regclass('"} + t + "') IS NOT NULL"), "t") << t;
+    }
+    EXPECT_GE(db.count("SELECT count(*) FROM pg_indexes WHERE tablename = 'responses'"), 5);
+}
+
+TEST(migrations, concurrent_migrators_apply_each_version_once) {
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    std::vector<std::thread> ts;
+    std::atomic<int> applied{0};
+    std::atomic<int> failures{0};
+    for (int i = 0; i < 4; ++i) {
+        ts.emplace_back([&] {
+            auto c = db.connect();
+            auto r = migrate(*c);
+            r ? applied += r.value() : ++failures;
+        });
+    }
+    for (auto& t : ts) {
+        t.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    EXPECT_EQ(applied.load(), static_cast<int>(all_migrations().size()));
+}
+
+TEST(pg_writer, batch_insert_is_idempotent_on_request_id) {
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto cfg = config_for(db.url());
+    intake in;
+    recorder rec;
+    pg_writer w{cfg, in, rec.hooks()};
+    w.start();
+    for (std::uint64_t i = 1; i <= 50; ++i) {
+        in.push(request("r-" + std::to_string(i), i));
+    }
+    // Redelivered copies, one inside the same stream of rows and one later.
+    in.push(request("r-1", 51));
+    in.push(response("r-1", 52));
+    in.push(response("r-1", 53, "a second final for the same request"));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 53; })) << "acks after commit";
+    for (std::uint64_t i = 1; i <= 50; ++i) {
+        in.push(request("r-" + std::to_string(i), 53 + i, "changed"));
+    }
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 103; }));
+    w.stop();
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 50);
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses"), 1);
+    EXPECT_EQ(db.scalar("SELECT text FROM responses WHERE request_id = 'r-1'"), "answer") << "the first one stays";
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE prompt = 'changed'"), 0);
+    EXPECT_EQ(db.scalar("SELECT received_at = to_timestamp(1700000000.001) FROM requests WHERE request_id = 'r-1'"),
+              "t")
+        << "timestamps come from the event";
+    auto s = w.stats();
+    EXPECT_EQ(s.rows, 103u);
+    EXPECT_TRUE(rec.reasons.empty());
+}
+
+TEST(pg_writer, nul_bytes_never_reach_postgresql) {
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto cfg = config_for(db.url());
+    intake in;
+    recorder rec;
+    pg_writer w{cfg, in, rec.hooks()};
+    w.start();
+    request_message m;
+    m.request_id = "r-nul";
+    m.server_id = "api-1";
+    m.model = "mock";
+    m.messages = nlohmann::json::array({{{"role", "user"}, {"content", std::string{"a\0b", 3}}}});
+    broker::delivery d;
+    d.body = encode(m);
+    auto decoded = decode_record(source::requests, d, 1);
+    ASSERT_TRUE(decoded);
+    in.push(pending_row{std::move(decoded.value()), ack_ref{1, 1}, {}});
+    final_message f;
+    f.text = std::string{"x\0y\ttab\\", 8};
+    broker::delivery fd;
+    fd.routing_key = "api-1.final";
+    fd.props.correlation_id = "r-nul";
+    fd.body = encode(f);
+    auto fdec = decode_record(source::responses, fd, 1);
+    ASSERT_TRUE(fdec);
+    in.push(pending_row{std::move(fdec.value()), ack_ref{1, 2}, {}});
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 2; }));
+    w.stop();
+    EXPECT_EQ(db.scalar("SELECT messages->0->>'content' FROM requests"), "ab");
+    EXPECT_EQ(db.scalar("SELECT text FROM responses"), "xy\ttab\\");
+}
+
+TEST(pg_writer, a_row_postgresql_refuses_is_dead_lettered_and_the_rest_stored) {
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto cfg = config_for(db.url());
+    intake in;
+    recorder rec;
+    pg_writer w{cfg, in, rec.hooks()};
+    w.start();
+    in.push(request("good-1", 1));
+    auto bad = request("bad", 2);
+    std::get<request_row>(bad.rec).messages_json = "{not json";
+    in.push(std::move(bad));
+    in.push(request("good-2", 3));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 3; }));
+    w.stop();
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 2);
+    std::lock_guard lock{rec.mu};
+    ASSERT_EQ(rec.reasons.size(), 1u);
+    EXPECT_NE(rec.reasons[0].find("refused by PostgreSQL"), std::string::npos) << rec.reasons[0];
+    ASSERT_EQ(rec.one.size(), 1u);
+    EXPECT_EQ(rec.one[0].tag, 2u);
+}
+
+TEST(pg_writer, waits_for_the_database_and_loses_nothing) {
+    LLMP_REQUIRE_DATABASE();
+    // The database does not exist yet: the writer cannot connect, must not ack, and must pick
+    // everything up (migrations included) once it appears.
+    scratch_database db{db_url, /*create=*/false};
+    auto cfg = config_for(db.url());
+    intake in;
+    recorder rec;
+    pg_writer w{cfg, in, rec.hooks()};
+    w.start();
+    for (std::uint64_t i = 1; i <= 10; ++i) {
+        in.push(request("r-" + std::to_string(i), i));
+    }
+    worker_heartbeat hb{.worker_id = "worker-a", .host = "h", .provider = "mock", .models = {"mock:latest"},
+                        .requests_total = 7, .tokens_total = 70, .sent_at_ms = 1700000000000};
+    in.push_heartbeat(std::move(hb));
+    ASSERT_TRUE(wait_until([&] { return w.stats().db_failures == 0 && !w.stats().db_up; }, 5s));
+    EXPECT_EQ(rec.acked_through(1), 0u);
+    db.create();
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 10; }));
+    w.stop();
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 10);
+    EXPECT_EQ(db.scalar("SELECT requests_total || ' ' || array_to_string(models, ',') FROM workers"),
+              "7 mock:latest");
+}
+
+TEST(pg_writer, workers_table_keeps_the_newest_heartbeat) {
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto cfg = config_for(db.url());
+    intake in;
+    recorder rec;
+    pg_writer w{cfg, in, rec.hooks()};
+    w.start();
+    in.push_heartbeat(worker_heartbeat{.worker_id = "w", .requests_total = 5, .sent_at_ms = 1700000002000});
+    ASSERT_TRUE(wait_until([&] { return w.stats().heartbeats == 1; }));
+    in.push_heartbeat(worker_heartbeat{.worker_id = "w", .requests_total = 1, .sent_at_ms = 1700000001000});
+    ASSERT_TRUE(wait_until([&] { return w.stats().heartbeats == 2; }));
+    in.push_heartbeat(worker_heartbeat{.worker_id = "w", .requests_total = 9, .sent_at_ms = 1700000003000,
+                                       .leaving = true});
+    ASSERT_TRUE(wait_until([&] { return w.stats().heartbeats == 3; }));
+    w.stop();
+    EXPECT_EQ(db.scalar("SELECT requests_total FROM workers"), "9");
+    EXPECT_EQ(db.scalar("SELECT first_seen = to_timestamp(1700000002) FROM workers"), "t")
+        << "an older heartbeat arriving late changes nothing";
+    EXPECT_EQ(db.scalar("SELECT left_at IS NOT NULL FROM workers"), "t");
+}
+
+}  // namespace
+}  // namespace llmp::audit

@@ -1,0 +1,269 @@
+#include "audit/record.hpp"
+
+namespace llmp::audit {
+namespace {
+
+using json = nlohmann::json;
+
+/// Length of the valid UTF-8 sequence at s[i], or 0 if it is invalid (RFC 3629: no overlong
+/// forms, no surrogates, nothing above U+10FFFF).
+std::size_t utf8_len(std::string_view s, std::size_t i) {
+    auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+    unsigned char c = b(i);
+    std::size_t n = s.size() - i;
+    auto cont = [&](std::size_t k) { return k < s.size() && (b(k) & 0xC0) == 0x80; };
+    if (c < 0x80) {
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        return n >= 2 && cont(i + 1) ? 2 : 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || !cont(i + 1) || !cont(i + 2)) {
+            return 0;
+        }
+        unsigned char c1 = b(i + 1);
+        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0)) {
+            return 0;
+        }
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || !cont(i + 1) || !cont(i + 2) || !cont(i + 3)) {
+            return 0;
+        }
+        unsigned char c1 = b(i + 1);
+        if ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90)) {
+            return 0;
+        }
+        return 4;
+    }
+    return 0;
+}
+
+bool needs_cleaning(std::string_view s) {
+    for (std::size_t i = 0; i < s.size();) {
+        if (s[i] == '\0') {
+            return true;
+        }
+        auto n = utf8_len(s, i);
+        if (n == 0) {
+            return true;
+        }
+        i += n;
+    }
+    return false;
+}
+
+std::string status_of(const std::string& code) { return code == "cancelled" ? "cancelled" : "error"; }
+
+template <class T>
+T value_or(const json& j, const char* key, T fallback) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+        return fallback;
+    }
+    try {
+        return it->get<T>();
+    } catch (const json::exception&) {
+        return fallback;
+    }
+}
+
+/// "<server-id>.<kind>" -> {server-id, kind}
+std::pair<std::string, std::string> split_key(const std::string& key) {
+    auto dot = key.rfind('.');
+    if (dot == std::string::npos) {
+        return {"", key};
+    }
+    return {key.substr(0, dot), key.substr(dot + 1)};
+}
+
+std::int64_t fallback_time(const broker::delivery& d, std::int64_t arrival_ms) {
+    return d.props.timestamp > 0 ? d.props.timestamp * 1000 : arrival_ms;
+}
+
+result<record> decode_request_row(const broker::delivery& d, std::int64_t arrival_ms) {
+    auto m = decode_request(d.body);
+    if (!m) {
+        return m.error();
+    }
+    auto& r = m.value();
+    request_row row;
+    row.request_id = clean_text(r.request_id);
+    row.received_at_ms = r.received_at_ms > 0 ? r.received_at_ms : fallback_time(d, arrival_ms);
+    row.server_id = clean_text(r.server_id);
+    row.api_flavour = clean_text(r.api_flavour);
+    row.route = clean_text(r.route);
+    row.kind = std::string{to_string(r.kind)};
+    row.model = clean_text(r.model);
+    row.stream = r.stream;
+    row.priority = r.priority;
+    if (r.kind == request_kind::chat) {
+        row.messages_json = clean_dump(std::move(r.messages));
+    } else {
+        row.prompt = clean_text(r.prompt);
+    }
+    row.options_json = clean_dump(std::move(r.options));
+    row.extra_json = clean_dump(std::move(r.extra));
+    row.client_addr = clean_text(r.client_addr);
+    row.user_agent = clean_text(r.user_agent);
+    row.deadline_ms = r.deadline_ms;
+    return record{std::move(row)};
+}
+
+result<record> decode_response_row(const broker::delivery& d, std::int64_t arrival_ms) {
+    std::string request_id = !d.props.correlation_id.empty() ? d.props.correlation_id : d.props.message_id;
+    if (request_id.empty()) {
+        return fail("malformed_message", "response message has no correlation_id (request id)");
+    }
+    auto [server_id, kind] = split_key(d.routing_key);
+    if (kind == "chunk") {
+        chunk_row c;
+        c.request_id = clean_text(request_id);
+        c.seq = broker::field_int(d.props.headers, "seq", 0);
+        c.attempt = broker::field_int(d.props.headers, "attempt", 1);
+        c.worker_id = clean_text(broker::field_string(d.props.headers, "worker"));
+        c.received_at_ms = arrival_ms;
+        c.text = clean_text(d.body);
+        return record{std::move(c)};
+    }
+    if (kind != "final" && kind != "error") {
+        return fail("malformed_message", "response routing key '" + d.routing_key + "' is not *.final, *.error or *.chunk");
+    }
+    json j = json::parse(d.body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) {
+        return fail("malformed_message", kind + " message body is not a JSON object");
+    }
+    response_row row;
+    row.request_id = clean_text(request_id);
+    row.server_id = clean_text(server_id);
+    row.worker_id = clean_text(value_or<std::string>(j, "worker_id", broker::field_string(d.props.headers, "worker")));
+    row.provider = clean_text(value_or<std::string>(j, "provider", ""));
+    row.model = clean_text(value_or<std::string>(j, "model", ""));
+    row.prompt_tokens = value_or<std::int64_t>(j, "prompt_tokens", 0);
+    row.completion_tokens = value_or<std::int64_t>(j, "completion_tokens", 0);
+    row.ttft_ms = value_or<double>(j, "ttft_ms", 0);
+    row.duration_ms = value_or<double>(j, "duration_ms", 0);
+    auto completed = value_or<std::int64_t>(j, "completed_at_ms", 0);
+    row.completed_at_ms = completed > 0 ? completed : fallback_time(d, arrival_ms);
+    if (kind == "final") {
+        row.status = "ok";
+        row.done_reason = clean_text(value_or<std::string>(j, "done_reason", "stop"));
+        row.text = clean_text(value_or<std::string>(j, "text", ""));
+        row.tokens_per_s = value_or<double>(j, "tokens_per_s", 0);
+        if (auto it = j.find("provider_metrics"); it != j.end() && it->is_object()) {
+            row.provider_metrics_json = clean_dump(std::move(*it));
+        }
+    } else {
+        row.error_code = clean_text(value_or<std::string>(j, "code", "internal_error"));
+        row.status = status_of(row.error_code);
+        row.error_message = clean_text(value_or<std::string>(j, "message", ""));
+        row.retryable = value_or<bool>(j, "retryable", false);
+        row.text = clean_text(value_or<std::string>(j, "partial_text", ""));
+        if (row.completion_tokens == 0) {
+            row.completion_tokens = broker::field_int(d.props.headers, "seq", 0);
+        }
+    }
+    return record{std::move(row)};
+}
+
+}  // namespace
+
+std::string clean_text(std::string_view s) {
+    if (!needs_cleaning(s)) {
+        return std::string{s};
+    }
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        if (s[i] == '\0') {
+            ++i;
+            continue;
+        }
+        auto n = utf8_len(s, i);
+        if (n == 0) {
+            out += "\xEF\xBF\xBD";  // U+FFFD
+            ++i;
+            continue;
+        }
+        out.append(s.substr(i, n));
+        i += n;
+    }
+    return out;
+}
+
+void clean_json(json& j) {
+    if (j.is_string()) {
+        auto& s = j.get_ref<std::string&>();
+        if (needs_cleaning(s)) {
+            s = clean_text(s);
+        }
+    } else if (j.is_array()) {
+        for (auto& e : j) {
+            clean_json(e);
+        }
+    } else if (j.is_object()) {
+        json out = json::object();
+        for (auto& [k, v] : j.items()) {
+            clean_json(v);
+            out[clean_text(k)] = std::move(v);
+        }
+        j = std::move(out);
+    }
+}
+
+std::string clean_dump(json j) {
+    auto text = j.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (text.find("\\u0000") == std::string::npos) {
+        return text;
+    }
+    clean_json(j);
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+result<record> decode_record(source from, const broker::delivery& d, std::int64_t arrival_ms) {
+    switch (from) {
+    case source::requests:
+        return decode_request_row(d, arrival_ms);
+    case source::responses:
+        return decode_response_row(d, arrival_ms);
+    case source::heartbeats: {
+        auto hb = decode_heartbeat(d.body);
+        if (!hb) {
+            return hb.error();
+        }
+        auto& h = hb.value();
+        h.worker_id = clean_text(h.worker_id);
+        h.host = clean_text(h.host);
+        h.provider = clean_text(h.provider);
+        for (auto& m : h.models) {
+            m = clean_text(m);
+        }
+        if (h.sent_at_ms <= 0) {
+            h.sent_at_ms = arrival_ms;
+        }
+        return record{std::move(h)};
+    }
+    }
+    return fail("malformed_message", "unknown source");
+}
+
+std::int64_t event_time_ms(const record& r) {
+    return std::visit(
+        [](const auto& v) -> std::int64_t {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, request_row>) {
+                return v.received_at_ms;
+            } else if constexpr (std::is_same_v<T, response_row>) {
+                return v.completed_at_ms;
+            } else if constexpr (std::is_same_v<T, chunk_row>) {
+                return v.received_at_ms;
+            } else {
+                return v.sent_at_ms;
+            }
+        },
+        r);
+}
+
+}  // namespace llmp::audit

@@ -1,0 +1,92 @@
+#pragma once
+// The record model: what one audit delivery becomes (a row of `requests`, `responses`,
+// `response_chunks`, or a `workers` heartbeat), and the cleaning every text goes through on the
+// way (NUL bytes stripped, invalid UTF-8 replaced: PostgreSQL's text and jsonb refuse both).
+//
+// Pure functions, callable from any thread; decode_record runs on the consumer thread so the
+// writer thread only formats and writes.
+
+#include "broker/message.hpp"
+#include "common/messages.hpp"
+#include "common/result.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace llmp::audit {
+
+/// Which audit queue a delivery came from.
+enum class source { requests, responses, heartbeats };
+
+struct request_row {
+    std::string request_id;
+    std::int64_t received_at_ms = 0;
+    std::string server_id;
+    std::string api_flavour;
+    std::string route;
+    std::string kind;  ///< chat | generate
+    std::string model;
+    bool stream = true;
+    int priority = 0;
+    std::optional<std::string> messages_json;  ///< chat: the messages array as JSON
+    std::optional<std::string> prompt;         ///< generate
+    std::string options_json = "{}";
+    std::string extra_json = "{}";
+    std::string client_addr;
+    std::string user_agent;
+    std::int64_t deadline_ms = 0;  ///< 0 = none
+};
+
+struct response_row {
+    std::string request_id;
+    std::string status;  ///< ok | error | cancelled
+    std::string server_id;
+    std::string worker_id;
+    std::string provider;
+    std::string model;
+    std::string done_reason;
+    std::string text;
+    std::int64_t prompt_tokens = 0;
+    std::int64_t completion_tokens = 0;
+    double ttft_ms = 0;
+    double duration_ms = 0;
+    double tokens_per_s = 0;
+    std::string error_code;
+    std::string error_message;
+    bool retryable = false;
+    std::string provider_metrics_json = "{}";
+    std::int64_t completed_at_ms = 0;
+};
+
+struct chunk_row {
+    std::string request_id;
+    std::int64_t attempt = 1;
+    std::int64_t seq = 0;
+    std::string worker_id;
+    std::int64_t received_at_ms = 0;  ///< when the audit consumer received it
+    std::string text;
+};
+
+using record = std::variant<request_row, response_row, chunk_row, worker_heartbeat>;
+
+/// Decodes one delivery. An error means the message can never be stored (malformed): the
+/// caller dead-letters it with error().message as the reason. `arrival_ms` is the wall clock
+/// at receipt, used for chunks and when an event carries no timestamp of its own.
+result<record> decode_record(source from, const broker::delivery& d, std::int64_t arrival_ms);
+
+/// The event time of a record (wall-clock ms): what the lag is measured from.
+std::int64_t event_time_ms(const record& r);
+
+/// `s` without NUL bytes and with every invalid UTF-8 sequence replaced by U+FFFD.
+std::string clean_text(std::string_view s);
+/// clean_text applied to every string and key of `j`.
+void clean_json(nlohmann::json& j);
+/// Compact JSON text of `j`, cleaned.
+std::string clean_dump(nlohmann::json j);
+
+}  // namespace llmp::audit

@@ -1,0 +1,139 @@
+#include "audit/record.hpp"
+
+#include <gtest/gtest.h>
+
+namespace llmp::audit {
+namespace {
+
+broker::delivery response(std::string key, std::string body, std::string request_id = "r-1") {
+    broker::delivery d;
+    d.routing_key = std::move(key);
+    d.body = std::move(body);
+    d.props.correlation_id = request_id;
+    d.props.message_id = request_id;
+    d.props.headers = {{"seq", std::int64_t{7}}, {"worker", std::string{"worker-a"}}};
+    return d;
+}
+
+TEST(record, request_message_becomes_a_request_row) {
+    request_message m;
+    m.request_id = "r-1";
+    m.server_id = "api-1";
+    m.received_at_ms = 1700000000123;
+    m.model = "mock";
+    m.messages = nlohmann::json::array({{{"role", "user"}, {"content", "hi"}}});
+    m.options = {{"num_predict", 3}};
+    m.route = "/api/chat";
+    m.user_agent = "curl/8";
+    broker::delivery d;
+    d.body = encode(m);
+    auto r = decode_record(source::requests, d, 5);
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& row = std::get<request_row>(r.value());
+    EXPECT_EQ(row.request_id, "r-1");
+    EXPECT_EQ(row.received_at_ms, 1700000000123);
+    EXPECT_EQ(row.kind, "chat");
+    ASSERT_TRUE(row.messages_json);
+    EXPECT_EQ(nlohmann::json::parse(*row.messages_json)[0]["content"], "hi");
+    EXPECT_FALSE(row.prompt);
+    EXPECT_EQ(nlohmann::json::parse(row.options_json)["num_predict"], 3);
+    EXPECT_EQ(row.user_agent, "curl/8");
+    EXPECT_EQ(event_time_ms(r.value()), 1700000000123);
+}
+
+TEST(record, final_and_error_messages_become_response_rows) {
+    final_message f;
+    f.text = "hello";
+    f.prompt_tokens = 4;
+    f.completion_tokens = 2;
+    f.worker_id = "worker-a";
+    f.provider = "mock";
+    f.model = "mock";
+    f.completed_at_ms = 1700000001000;
+    auto r = decode_record(source::responses, response("api-1.final", encode(f)), 5);
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& ok_row = std::get<response_row>(r.value());
+    EXPECT_EQ(ok_row.status, "ok");
+    EXPECT_EQ(ok_row.server_id, "api-1");
+    EXPECT_EQ(ok_row.text, "hello");
+    EXPECT_EQ(ok_row.completion_tokens, 2);
+    EXPECT_EQ(ok_row.completed_at_ms, 1700000001000);
+
+    error_message e{"model_not_found", "no such model", false, "worker-b"};
+    auto er = decode_record(source::responses, response("api-1.error", encode(e), "r-2"), 99);
+    ASSERT_TRUE(er) << er.error().message;
+    const auto& err_row = std::get<response_row>(er.value());
+    EXPECT_EQ(err_row.status, "error");
+    EXPECT_EQ(err_row.error_code, "model_not_found");
+    EXPECT_EQ(err_row.worker_id, "worker-b");
+    EXPECT_EQ(err_row.completed_at_ms, 99) << "no timestamp in the message: arrival time";
+
+    error_message c{"cancelled", "client went away", false, "worker-b"};
+    auto cr = decode_record(source::responses, response("api-1.error", encode(c), "r-3"), 99);
+    ASSERT_TRUE(cr);
+    EXPECT_EQ(std::get<response_row>(cr.value()).status, "cancelled");
+}
+
+TEST(record, chunks_keep_seq_attempt_and_arrival_time) {
+    auto d = response("api-1.chunk", "tok");
+    d.props.headers.emplace_back("attempt", std::int64_t{2});
+    auto r = decode_record(source::responses, d, 1234);
+    ASSERT_TRUE(r);
+    const auto& c = std::get<chunk_row>(r.value());
+    EXPECT_EQ(c.seq, 7);
+    EXPECT_EQ(c.attempt, 2);
+    EXPECT_EQ(c.received_at_ms, 1234);
+    EXPECT_EQ(c.text, "tok");
+}
+
+TEST(record, malformed_messages_are_errors_with_a_reason) {
+    broker::delivery garbage;
+    garbage.body = "\x01not json";
+    auto r = decode_record(source::requests, garbage, 1);
+    ASSERT_FALSE(r);
+    EXPECT_FALSE(r.error().message.empty());
+    EXPECT_FALSE(decode_record(source::responses, response("api-1.final", "[1,2]"), 1));
+    EXPECT_FALSE(decode_record(source::responses, response("api-1.final", "{}", ""), 1)) << "no request id";
+    EXPECT_FALSE(decode_record(source::responses, response("api-1.bogus", "{}"), 1));
+    EXPECT_FALSE(decode_record(source::requests, broker::delivery{.body = R"({"request_id":"x"})"}, 1))
+        << "lacks server_id and model";
+}
+
+TEST(record, nul_bytes_are_stripped_everywhere) {
+    request_message m;
+    m.request_id = "r-1";
+    m.server_id = "api-1";
+    m.model = "mock";
+    m.kind = request_kind::generate;
+    m.prompt = std::string{"a\0b", 3};
+    m.options = {{std::string{"k\0", 2}, std::string{"v\0v", 3}}};
+    broker::delivery d;
+    d.body = encode(m);
+    auto r = decode_record(source::requests, d, 1);
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& row = std::get<request_row>(r.value());
+    EXPECT_EQ(*row.prompt, "ab");
+    EXPECT_EQ(row.options_json.find("\\u0000"), std::string::npos) << row.options_json;
+    EXPECT_EQ(nlohmann::json::parse(row.options_json)["k"], "vv");
+
+    final_message f;
+    f.text = std::string{"x\0y\0", 4};
+    auto fr = decode_record(source::responses, response("api-1.final", encode(f)), 1);
+    ASSERT_TRUE(fr);
+    EXPECT_EQ(std::get<response_row>(fr.value()).text, "xy");
+
+    auto chunk = decode_record(source::responses, response("api-1.chunk", std::string{"\0z", 2}), 1);
+    ASSERT_TRUE(chunk);
+    EXPECT_EQ(std::get<chunk_row>(chunk.value()).text, "z");
+}
+
+TEST(record, invalid_utf8_is_replaced_not_refused) {
+    EXPECT_EQ(clean_text("ok \xC3\xA9"), "ok \xC3\xA9");
+    EXPECT_EQ(clean_text("bad \xC3"), "bad \xEF\xBF\xBD");
+    EXPECT_EQ(clean_text("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD") << "surrogates are invalid";
+    EXPECT_EQ(clean_text("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80");
+    EXPECT_EQ(clean_text(std::string{"\0", 1}), "");
+}
+
+}  // namespace
+}  // namespace llmp::audit
