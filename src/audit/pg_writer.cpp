@@ -184,6 +184,7 @@ result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const 
         return e;
     };
     bool any[3] = {false, false, false};
+    auto t_copy = steady::now();
     for (int kind = 0; kind < 3; ++kind) {
         copy_buf_.clear();
         for (const auto* p : rows) {
@@ -209,6 +210,7 @@ result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const 
             return fail_tx(r.error());
         }
     }
+    auto t_insert = steady::now();
     const std::string_view insert_sql[] = {copy_format::insert_requests_sql,
                                                       copy_format::insert_responses_sql,
                                                       copy_format::insert_chunks_sql};
@@ -230,7 +232,13 @@ result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const 
             return fail_tx(r.error());
         }
     }
-    return c.exec("COMMIT");
+    auto t_commit = steady::now();
+    auto r = c.exec("COMMIT");
+    std::lock_guard lock{stats_mu_};
+    stats_.copy_ms += std::chrono::duration<double, std::milli>(t_insert - t_copy).count();
+    stats_.insert_ms += std::chrono::duration<double, std::milli>(t_commit - t_insert).count();
+    stats_.commit_ms += ms_since(t_commit);
+    return r;
 }
 
 bool pg_writer::write_until_done(batch& b) {

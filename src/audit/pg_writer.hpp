@@ -58,6 +58,9 @@ struct writer_stats {
     std::uint64_t dead_lettered = 0;
     std::uint64_t db_failures = 0;
     double write_ms = 0;  ///< time spent in PostgreSQL round trips (BEGIN..COMMIT), total
+    double copy_ms = 0;    ///< of which COPY into the staging tables
+    double insert_ms = 0;  ///< of which INSERT ... SELECT ... ON CONFLICT
+    double commit_ms = 0;  ///< of which COMMIT
     std::int64_t lag_p50_ms = -1;  ///< event time -> COMMIT, over every row so far
     std::int64_t lag_p99_ms = -1;
     std::int64_t lag_max_ms = -1;
