@@ -1,0 +1,442 @@
+// llmproxy-loadgen: a closed-loop load generator for streaming chat requests (issue 2, item 9).
+//
+// N virtual clients each run one streaming POST /api/chat at a time and start the next as soon
+// as the previous one ends, until R requests are done (after W warm-up requests that are not
+// measured). Two targets speak two wire formats:
+//   --target llmproxy   the llmproxy API server: SSE (event: start / token* / done)
+//   --target ollama     an Ollama server (the fake one for the floor): NDJSON lines
+// Every stream must end properly (an SSE `done` event, an NDJSON `done:true` line) with a 200;
+// anything else counts as an error, with a few messages kept for the report.
+//
+// Threads: the virtual clients are coroutines on one io_context run by --threads threads; each
+// request gets its own strand (see stream_client.hpp and http/client.hpp). Results are written
+// to a per-request slot, so nothing is shared between coroutines except an atomic counter.
+//
+// Measured per request: TTFT (send until the first non-empty token), total time (send until
+// the end of the body) and the number of tokens (for SSE the done event's completion_tokens:
+// the worker may coalesce several tokens into one token event under load). Reported: requests/s and tokens/s over the
+// wall time of the measured phase, TTFT and total-time percentiles, errors, the generator's
+// own CPU time (it shares the machine with what it measures).
+
+#include "http/client.hpp"
+#include "http/ndjson_splitter.hpp"
+#include "providers/ollama/ollama_wire.hpp"
+#include "support/stream_client.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <nlohmann/json.hpp>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace llmp;
+using steady_clock = std::chrono::steady_clock;
+
+struct options {
+    std::string target = "llmproxy";  ///< llmproxy (SSE) or ollama (NDJSON)
+    std::string url;                  ///< http://127.0.0.1:PORT
+    std::string path = "/api/chat";
+    std::string model = "llama3.2:latest";
+    int concurrency = 16;             ///< virtual clients (streams in flight)
+    int requests = 1000;              ///< measured requests
+    int warmup = 0;                   ///< unmeasured requests run first, at the same concurrency
+    int tokens = 64;                  ///< options.num_predict
+    int threads = 1;                  ///< client I/O threads
+    bool keep_alive = true;           ///< reuse connections between a client's requests
+    int timeout_ms = 30000;           ///< longest silence within one response
+    bool json = false;
+};
+
+struct sample {
+    bool ok = false;
+    std::string error;      ///< why it is not ok
+    double ttft_ms = -1;
+    double total_ms = 0;
+    std::size_t tokens = 0;  ///< generated tokens: the done event's count (SSE), content lines (NDJSON)
+    std::size_t chunks = 0;  ///< token events (SSE: the worker coalesces tokens under load) or lines
+};
+
+std::string request_body(const options& o, int index) {
+    nlohmann::json body;
+    body["model"] = o.model;
+    nlohmann::json msg;
+    msg["role"] = "user";
+    msg["content"] = "benchmark request " + std::to_string(index) + ": tell me a story";
+    body["messages"] = nlohmann::json::array({msg});
+    body["stream"] = true;
+    body["options"]["num_predict"] = o.tokens;
+    return body.dump();
+}
+
+std::string shorten(std::string s, std::size_t n = 200) {
+    if (s.size() > n) {
+        s.resize(n);
+        s += "...";
+    }
+    return s;
+}
+
+/// The SSE target: the shared stream client, then the end-of-stream check.
+sample judge_sse(const testing::stream_result& r) {
+    sample s;
+    s.ttft_ms = r.ttft_ms;
+    s.total_ms = r.total_ms;
+    s.chunks = r.tokens;
+    if (!r.error.empty()) {
+        s.error = "transport: " + r.error;
+    } else if (r.status != 200) {
+        s.error = "HTTP " + std::to_string(r.status) + ": " + shorten(r.body);
+    } else if (r.events.empty()) {
+        s.error = "empty event stream";
+    } else if (r.events.back().event == "error") {
+        s.error = "event: error " + shorten(r.events.back().data);
+    } else if (r.events.back().event != "done") {
+        s.error = "stream ended without a done event (last: " + r.events.back().event + ")";
+    } else {
+        auto done = nlohmann::json::parse(r.events.back().data, nullptr, false);
+        auto n = done.is_object() ? done.find("completion_tokens") : done.end();
+        if (done.is_object() && n != done.end() && n->is_number_unsigned()) {
+            s.tokens = n->get<std::size_t>();
+            s.ok = true;
+        } else {
+            s.error = "done event without completion_tokens: " + shorten(r.events.back().data);
+        }
+    }
+    return s;
+}
+
+net::awaitable<sample> run_sse(const http_client::client& c, std::string target, std::string body) {
+    auto r = co_await testing::run_stream(c, std::move(target), std::move(body));
+    co_return judge_sse(r);
+}
+
+/// The NDJSON target: Ollama's native streaming format, parsed as the ollama provider does.
+net::awaitable<sample> run_ndjson(const http_client::client& c, std::string target, std::string body,
+                                  std::chrono::milliseconds timeout) {
+    sample s;
+    const auto t0 = steady_clock::now();
+    auto ms = [&t0] {
+        return std::chrono::duration<double, std::milli>(steady_clock::now() - t0).count();
+    };
+    auto ex = co_await net::this_coro::executor;
+    auto x = c.make_exchange(net::make_strand(ex));
+    http_client::outgoing_request req;
+    req.method = http::verb::post;
+    req.target = std::move(target);
+    req.body = std::move(body);
+    auto head = co_await x->send(req);
+    if (!head) {
+        s.error = "transport: " + head.error().message;
+        s.total_ms = ms();
+        co_return s;
+    }
+    const unsigned status = head.value().status;
+    std::string error_body;
+    http_client::ndjson_splitter splitter;
+    providers::ollama::stream_parser parser;
+    bool done = false;
+    std::string line_error;
+    for (;;) {
+        auto bytes = co_await x->read_some(timeout);
+        if (!bytes) {
+            s.error = "transport: " + bytes.error().message;
+            break;
+        }
+        if (bytes.value().empty()) {
+            break;
+        }
+        if (status != 200) {
+            error_body.append(bytes.value());
+            continue;
+        }
+        auto fed = splitter.feed(bytes.value(), [&](std::string_view line) {
+            if (line.empty() || !line_error.empty()) {
+                return;
+            }
+            if (done) {
+                line_error = "data after the done:true line";
+                return;
+            }
+            auto parsed = parser.parse(line);
+            if (!parsed) {
+                line_error = parsed.error().message;
+                return;
+            }
+            const auto& l = parsed.value();
+            if (l.has_error) {
+                line_error = "error line: " + std::string{l.error};
+                return;
+            }
+            if (!l.delta.empty() && s.tokens++ == 0) {
+                s.ttft_ms = ms();
+            }
+            s.chunks = s.tokens;
+            done = l.done;
+        });
+        if (!fed) {
+            line_error = fed.error().message;
+        }
+    }
+    s.total_ms = ms();
+    if (!s.error.empty()) {
+        co_return s;
+    }
+    if (status != 200) {
+        s.error = "HTTP " + std::to_string(status) + ": " + shorten(error_body);
+    } else if (!line_error.empty()) {
+        s.error = shorten(line_error);
+    } else if (splitter.has_partial()) {
+        s.error = "body ended inside a line";
+    } else if (!done) {
+        s.error = "stream ended without a done:true line";
+    } else {
+        s.ok = true;
+    }
+    co_return s;
+}
+
+struct phase_result {
+    std::vector<sample> samples;
+    double wall_s = 0;
+    double cpu_s = 0;  ///< this process's user+system CPU time during the phase
+};
+
+double process_cpu_s() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+/// Runs `count` requests (numbered from `first`) with `o.concurrency` virtual clients.
+phase_result run_phase(const options& o, const std::shared_ptr<http_client::client>& c, int first, int count) {
+    phase_result out;
+    out.samples.resize(static_cast<std::size_t>(count));
+    if (count == 0) {
+        return out;
+    }
+    std::vector<std::string> bodies;
+    bodies.reserve(out.samples.size());
+    for (int i = 0; i < count; ++i) {
+        bodies.push_back(request_body(o, first + i));
+    }
+    const bool sse = o.target == "llmproxy";
+    const std::chrono::milliseconds timeout{o.timeout_ms};
+    std::atomic<int> next{0};
+    net::io_context ioc{o.threads};
+    auto virtual_client = [&]() -> net::awaitable<void> {
+        for (;;) {
+            const int i = next.fetch_add(1);
+            if (i >= count) {
+                co_return;
+            }
+            auto idx = static_cast<std::size_t>(i);
+            if (sse) {
+                out.samples[idx] = co_await run_sse(*c, o.path, std::move(bodies[idx]));
+            } else {
+                out.samples[idx] = co_await run_ndjson(*c, o.path, std::move(bodies[idx]), timeout);
+            }
+        }
+    };
+    const auto cpu0 = process_cpu_s();
+    const auto t0 = steady_clock::now();
+    for (int v = 0; v < std::min(o.concurrency, count); ++v) {
+        net::co_spawn(ioc, virtual_client, net::detached);
+    }
+    std::vector<std::thread> pool;
+    for (int t = 1; t < o.threads; ++t) {
+        pool.emplace_back([&ioc] { ioc.run(); });
+    }
+    ioc.run();
+    for (auto& t : pool) {
+        t.join();
+    }
+    out.wall_s = std::chrono::duration<double>(steady_clock::now() - t0).count();
+    out.cpu_s = process_cpu_s() - cpu0;
+    return out;
+}
+
+/// Nearest-rank percentile of sorted values (0 when empty).
+double percentile(const std::vector<double>& sorted, double p) {
+    if (sorted.empty()) {
+        return 0;
+    }
+    auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+    rank = std::clamp<std::size_t>(rank, 1, sorted.size());
+    return sorted[rank - 1];
+}
+
+nlohmann::json distribution(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    double sum = 0;
+    for (double x : v) {
+        sum += x;
+    }
+    nlohmann::json j;
+    j["p50"] = percentile(v, 50);
+    j["p90"] = percentile(v, 90);
+    j["p99"] = percentile(v, 99);
+    j["max"] = v.empty() ? 0.0 : v.back();
+    j["mean"] = v.empty() ? 0.0 : sum / static_cast<double>(v.size());
+    return j;
+}
+
+nlohmann::json report(const options& o, const phase_result& ph) {
+    std::vector<double> ttft;
+    std::vector<double> total;
+    std::size_t ok = 0;
+    std::size_t tokens = 0;
+    std::size_t chunks = 0;
+    std::size_t short_streams = 0;
+    std::map<std::string, std::size_t> errors;
+    for (const auto& s : ph.samples) {
+        if (!s.ok) {
+            ++errors[s.error];
+            continue;
+        }
+        ++ok;
+        tokens += s.tokens;
+        chunks += s.chunks;
+        if (s.tokens != static_cast<std::size_t>(o.tokens)) {
+            ++short_streams;
+        }
+        if (s.ttft_ms >= 0) {
+            ttft.push_back(s.ttft_ms);
+        }
+        total.push_back(s.total_ms);
+    }
+    nlohmann::json j;
+    j["target"] = o.target;
+    j["url"] = o.url;
+    j["model"] = o.model;
+    j["concurrency"] = o.concurrency;
+    j["requests"] = o.requests;
+    j["warmup"] = o.warmup;
+    j["tokens_per_request"] = o.tokens;
+    j["ok"] = ok;
+    j["errors"] = ph.samples.size() - ok;
+    j["token_count_mismatches"] = short_streams;
+    nlohmann::json kinds = nlohmann::json::array();
+    for (const auto& [what, n] : errors) {
+        nlohmann::json e;
+        e["count"] = n;
+        e["error"] = what;
+        kinds.push_back(e);
+        if (kinds.size() == 5) {
+            break;
+        }
+    }
+    j["error_kinds"] = kinds;
+    j["wall_s"] = ph.wall_s;
+    j["requests_per_s"] = ph.wall_s > 0 ? static_cast<double>(ok) / ph.wall_s : 0.0;
+    j["tokens_per_s"] = ph.wall_s > 0 ? static_cast<double>(tokens) / ph.wall_s : 0.0;
+    j["tokens"] = tokens;
+    j["chunks"] = chunks;
+    j["tokens_per_chunk"] = chunks > 0 ? static_cast<double>(tokens) / static_cast<double>(chunks) : 0.0;
+    j["ttft_ms"] = distribution(std::move(ttft));
+    j["total_ms"] = distribution(std::move(total));
+    j["client_cpu_s"] = ph.cpu_s;
+    return j;
+}
+
+void print_text(const nlohmann::json& j) {
+    auto d = [](const nlohmann::json& x, const char* k) { return x[k].get<double>(); };
+    std::printf("target      %s %s  model %s\n", j["target"].get<std::string>().c_str(),
+                j["url"].get<std::string>().c_str(), j["model"].get<std::string>().c_str());
+    std::printf("load        concurrency %d, %d requests (+%d warm-up), %d tokens each\n",
+                j["concurrency"].get<int>(), j["requests"].get<int>(), j["warmup"].get<int>(),
+                j["tokens_per_request"].get<int>());
+    std::printf("result      %zu ok, %zu errors, %zu token-count mismatches in %.2f s "
+                "(client CPU %.2f s)\n",
+                j["ok"].get<std::size_t>(), j["errors"].get<std::size_t>(),
+                j["token_count_mismatches"].get<std::size_t>(), d(j, "wall_s"), d(j, "client_cpu_s"));
+    std::printf("throughput  %.1f req/s, %.0f tokens/s (%.2f tokens per streamed chunk)\n",
+                d(j, "requests_per_s"), d(j, "tokens_per_s"), d(j, "tokens_per_chunk"));
+    const auto& t = j["ttft_ms"];
+    std::printf("ttft ms     p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n", d(t, "p50"),
+                d(t, "p90"), d(t, "p99"), d(t, "max"), d(t, "mean"));
+    const auto& l = j["total_ms"];
+    std::printf("total ms    p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n", d(l, "p50"),
+                d(l, "p90"), d(l, "p99"), d(l, "max"), d(l, "mean"));
+    for (const auto& e : j["error_kinds"]) {
+        std::printf("error       %zux %s\n", e["count"].get<std::size_t>(),
+                    e["error"].get<std::string>().c_str());
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    options o;
+    CLI::App app{"llmproxy-loadgen: closed-loop streaming load against llmproxy (SSE) or Ollama (NDJSON)"};
+    app.add_option("--target", o.target, "llmproxy (SSE) or ollama (NDJSON, e.g. the fake Ollama: the floor)")
+        ->check(CLI::IsMember({"llmproxy", "ollama"}))
+        ->capture_default_str();
+    app.add_option("--url", o.url, "base URL, http://127.0.0.1:PORT")->required();
+    app.add_option("--path", o.path, "request path")->capture_default_str();
+    app.add_option("--model", o.model, "model name")->capture_default_str();
+    app.add_option("-c,--concurrency", o.concurrency, "virtual clients, each with one stream in flight")
+        ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    app.add_option("-n,--requests", o.requests, "measured requests")->check(CLI::Range(1, 100000000))->capture_default_str();
+    app.add_option("--warmup", o.warmup, "unmeasured requests first")->check(CLI::Range(0, 100000000))->capture_default_str();
+    app.add_option("--tokens", o.tokens, "tokens per answer (options.num_predict)")
+        ->check(CLI::Range(1, 1000000))
+        ->capture_default_str();
+    app.add_option("--threads", o.threads, "client I/O threads")->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_option("--timeout-ms", o.timeout_ms, "longest silence within a response before it counts as an error")
+        ->check(CLI::Range(1, 3600000))
+        ->capture_default_str();
+    bool no_keep_alive = false;
+    app.add_flag("--no-keep-alive", no_keep_alive, "a new connection for every request");
+    app.add_flag("--json", o.json, "print one JSON object instead of text");
+    CLI11_PARSE(app, argc, argv);
+    o.keep_alive = !no_keep_alive;
+
+    http_client::client_options copts;
+    copts.peer_name = o.target;
+    copts.max_idle_connections = o.keep_alive ? o.concurrency : 0;
+    copts.idle_timeout = std::chrono::milliseconds{o.timeout_ms};
+    copts.max_idle_age = std::chrono::minutes{10};
+    auto client = http_client::client::make(o.url, copts);
+    if (!client) {
+        std::fprintf(stderr, "llmproxy-loadgen: %s\n", client.error().message.c_str());
+        return 2;
+    }
+
+    if (o.warmup > 0) {
+        auto w = run_phase(o, client.value(), 0, o.warmup);
+        std::size_t bad = 0;
+        for (const auto& s : w.samples) {
+            bad += s.ok ? 0 : 1;
+        }
+        if (bad > 0 && !o.json) {
+            std::fprintf(stderr, "llmproxy-loadgen: %zu of %d warm-up requests failed\n", bad, o.warmup);
+        }
+    }
+    auto measured = run_phase(o, client.value(), o.warmup, o.requests);
+    auto j = report(o, measured);
+    if (o.json) {
+        std::cout << j.dump() << std::endl;
+    } else {
+        print_text(j);
+    }
+    return j["errors"].get<std::size_t>() == 0 ? 0 : 1;
+}
