@@ -26,6 +26,8 @@ struct api_config {
     std::chrono::milliseconds request_timeout{600000};
     /// Undelivered text one stream may hold for a slow client before it is cut off.
     std::size_t max_stream_buffer = 4 << 20;
+    /// Open streams this server holds at most; past it new requests get 503. 0 = no limit.
+    std::int64_t max_streams = 10000;
     /// Requests waiting to be published; past it new requests get 503.
     std::size_t max_pending_publishes = 10000;
     /// A worker whose heartbeat is older than this drops out of /api/models (3 heartbeats).

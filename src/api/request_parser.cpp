@@ -102,6 +102,12 @@ result<request_message> parse_generation_request(std::string_view body, request_
         }
         m.priority = prio->get<int>();
     }
+    if (auto t = j.find("timeout_ms"); t != j.end() && !t->is_null()) {
+        if (!t->is_number_integer() || t->get<std::int64_t>() <= 0) {
+            return fail("invalid_field", "timeout_ms must be a positive integer (milliseconds)");
+        }
+        m.timeout_ms = t->get<std::int64_t>();
+    }
     for (const char* key : passthrough_keys) {
         if (auto it = j.find(key); it != j.end() && !it->is_null()) {
             m.extra[key] = std::move(*it);

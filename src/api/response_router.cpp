@@ -26,7 +26,8 @@ void route_delivery(context& ctx, broker::delivery&& d) {
     }
     const std::string& key = d.routing_key;
     if (ends_with(key, ".chunk")) {
-        sink->deliver(chunk_event{broker::field_int(d.props.headers, "seq", 0), std::move(d.body)});
+        sink->deliver(chunk_event{broker::field_int(d.props.headers, "seq", 0), std::move(d.body),
+                                  broker::field_string(d.props.headers, "worker")});
     } else if (ends_with(key, ".final")) {
         if (auto f = decode_final(d.body)) {
             sink->deliver(std::move(f.value()));

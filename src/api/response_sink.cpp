@@ -49,7 +49,7 @@ net::awaitable<std::optional<publish_outcome>> response_sink::wait_published(
 }
 
 net::awaitable<bool> response_sink::wait(std::chrono::steady_clock::time_point deadline) {
-    while (events_.empty() && !overflowed_) {
+    while (events_.empty() && !overflowed_ && !client_gone_) {
         signal_.expires_at(deadline);
         boost::system::error_code ec;
         co_await signal_.async_wait(net::redirect_error(net::use_awaitable, ec));
@@ -57,7 +57,7 @@ net::awaitable<bool> response_sink::wait(std::chrono::steady_clock::time_point d
             break;  // the deadline passed (cancelled = something arrived)
         }
     }
-    co_return !events_.empty() || overflowed_;
+    co_return !events_.empty() || overflowed_ || client_gone_;
 }
 
 }  // namespace llmp::api

@@ -40,6 +40,12 @@ public:
     std::deque<stream_event>& events() { return events_; }
     void consumed(std::size_t bytes) { buffered_ -= bytes < buffered_ ? bytes : buffered_; }
     bool overflowed() const { return overflowed_; }
+    /// The client closed its connection (seen by the relay's socket watch).
+    void mark_client_gone() {
+        client_gone_ = true;
+        signal_.cancel();
+    }
+    bool client_gone() const { return client_gone_; }
 
 private:
     void on_event(sink_input ev);
@@ -51,6 +57,7 @@ private:
     std::size_t buffered_ = 0;
     std::size_t max_buffered_;
     bool overflowed_ = false;
+    bool client_gone_ = false;
 };
 
 }  // namespace llmp::api

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace llmp::api {
 
@@ -26,6 +27,17 @@ public:
         std::lock_guard lock{mu_};
         auto it = streams_.find(request_id);
         return it == streams_.end() ? nullptr : it->second.lock();
+    }
+    /// Every live sink (to end them all: broker lost, shutdown).
+    std::vector<std::shared_ptr<response_sink>> snapshot() const {
+        std::vector<std::shared_ptr<response_sink>> out;
+        std::lock_guard lock{mu_};
+        for (const auto& [id, w] : streams_) {
+            if (auto s = w.lock()) {
+                out.push_back(std::move(s));
+            }
+        }
+        return out;
     }
     std::size_t size() const {
         std::lock_guard lock{mu_};

@@ -43,6 +43,13 @@ bool worker_registry::serves(const std::string& model, clock::time_point now) co
     return false;
 }
 
+bool worker_registry::seen_within(const std::string& id, std::chrono::milliseconds within,
+                                  clock::time_point now) const {
+    std::lock_guard lock{mu_};
+    auto it = workers_.find(id);
+    return it != workers_.end() && now - it->second.seen <= within;
+}
+
 std::vector<worker_heartbeat> worker_registry::live(clock::time_point now) const {
     std::vector<worker_heartbeat> out;
     std::lock_guard lock{mu_};

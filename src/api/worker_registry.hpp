@@ -24,6 +24,9 @@ public:
     std::vector<std::string> models(clock::time_point now = clock::now()) const;
     bool serves(const std::string& model, clock::time_point now = clock::now()) const;
     std::vector<worker_heartbeat> live(clock::time_point now = clock::now()) const;
+    /// True when worker `id` sent a heartbeat within `within` (and has not left).
+    bool seen_within(const std::string& id, std::chrono::milliseconds within,
+                     clock::time_point now = clock::now()) const;
 
 private:
     struct entry {

@@ -41,6 +41,7 @@ std::string encode(const request_message& m) {
            {"extra", m.extra},
            {"stream", m.stream},
            {"priority", m.priority},
+           {"timeout_ms", m.timeout_ms},
            {"api_flavour", m.api_flavour},
            {"route", m.route},
            {"client_addr", m.client_addr},
@@ -82,6 +83,7 @@ result<request_message> decode_request(std::string_view body) {
     }
     m.stream = get_or<bool>(j, "stream", true);
     m.priority = get_or<int>(j, "priority", 0);
+    m.timeout_ms = get_or<std::int64_t>(j, "timeout_ms", 0);
     m.api_flavour = get_or<std::string>(j, "api_flavour", "native");
     m.route = get_or<std::string>(j, "route", "");
     m.client_addr = get_or<std::string>(j, "client_addr", "");
@@ -130,7 +132,17 @@ result<final_message> decode_final(std::string_view body) {
 }
 
 std::string encode(const error_message& m) {
-    json j{{"code", m.code}, {"message", m.message}, {"retryable", m.retryable}, {"worker_id", m.worker_id}};
+    json j{{"code", m.code},
+           {"message", m.message},
+           {"retryable", m.retryable},
+           {"worker_id", m.worker_id},
+           {"partial_text", m.partial_text},
+           {"prompt_tokens", m.prompt_tokens},
+           {"completion_tokens", m.completion_tokens},
+           {"ttft_ms", m.ttft_ms},
+           {"duration_ms", m.duration_ms},
+           {"provider", m.provider},
+           {"model", m.model}};
     j["completed_at_ms"] = m.completed_at_ms;
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -146,6 +158,13 @@ result<error_message> decode_error(std::string_view body) {
     m.message = get_or<std::string>(j, "message", "");
     m.retryable = get_or<bool>(j, "retryable", false);
     m.worker_id = get_or<std::string>(j, "worker_id", "");
+    m.partial_text = get_or<std::string>(j, "partial_text", "");
+    m.prompt_tokens = get_or<std::int64_t>(j, "prompt_tokens", 0);
+    m.completion_tokens = get_or<std::int64_t>(j, "completion_tokens", 0);
+    m.ttft_ms = get_or<double>(j, "ttft_ms", 0);
+    m.duration_ms = get_or<double>(j, "duration_ms", 0);
+    m.provider = get_or<std::string>(j, "provider", "");
+    m.model = get_or<std::string>(j, "model", "");
     m.completed_at_ms = get_or<std::int64_t>(j, "completed_at_ms", 0);
     return m;
 }

@@ -37,6 +37,7 @@ struct request_message {
     nlohmann::json extra = nlohmann::json::object();    ///< passthrough: system, format, think, ...
     bool stream = true;
     int priority = 0;
+    std::int64_t timeout_ms = 0;  ///< per-request deadline asked by the client (0 = default)
     std::string api_flavour = "native";  ///< native | openai | ollama
     std::string route;
     std::string client_addr;
@@ -71,6 +72,14 @@ struct error_message {
     bool retryable = false;
     std::string worker_id;
     std::int64_t completed_at_ms = 0;  ///< wall clock when the request failed (0 = unknown)
+    // What had been generated before the failure or cancellation (for the audit record).
+    std::string partial_text;
+    std::int64_t prompt_tokens = 0;
+    std::int64_t completion_tokens = 0;
+    double ttft_ms = 0;
+    double duration_ms = 0;
+    std::string provider;
+    std::string model;
 };
 
 std::string encode(const error_message& m);

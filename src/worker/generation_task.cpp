@@ -110,6 +110,12 @@ void generation_task::on_error(error e) {
                            req_.request_id, req_.model, e.code, e.message);
     error_message m{e.code, e.message, e.retryable, svc_.worker_id()};
     m.completed_at_ms = unix_ms();
+    m.partial_text = std::move(text_);
+    m.completion_tokens = tokens_;
+    m.duration_ms = ms_since(t0_);
+    m.ttft_ms = ttft_ms_ < 0 ? 0 : ttft_ms_;
+    m.provider = std::string{svc_.provider().name()};
+    m.model = req_.model;
     svc_.finished(req_.request_id, tokens_, false);
     publish_last(broker::error_key(req_.server_id), encode(m), 1);
 }

@@ -1,0 +1,93 @@
+#include "api/native_renderer.hpp"
+
+#include "common/json_escape.hpp"
+#include "http/chunked_response.hpp"
+#include "http/error_response.hpp"
+#include "http/sse.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+namespace llmp::api {
+namespace {
+
+nlohmann::json metrics_json(const final_message& f, const relay_timings& t) {
+    return {{"request_id", t.request_id},
+            {"model", f.model},
+            {"done_reason", f.done_reason},
+            {"prompt_tokens", f.prompt_tokens},
+            {"completion_tokens", f.completion_tokens},
+            {"ttft_ms", t.ttft_ms},
+            {"total_ms", t.total_ms},
+            {"tokens_per_s", f.tokens_per_s},
+            {"worker_id", f.worker_id},
+            {"provider", f.provider}};
+}
+
+class native_renderer final : public stream_renderer {
+public:
+    native_renderer(request_kind kind, bool stream) : kind_{kind}, stream_{stream} {}
+
+    bool streaming() const override { return stream_; }
+    std::string_view content_type() const override { return "text/event-stream"; }
+    std::vector<std::pair<std::string, std::string>> stream_headers() const override {
+        return http_server::sse_headers();
+    }
+
+    void start(std::string& out, const request_message& m) override {
+        std::string data;
+        data.append("{\"request_id\":\"").append(m.request_id).append("\",\"model\":");
+        append_json_string(data, m.model);
+        data.push_back('}');
+        sse::append_event(out, "start", data);
+    }
+
+    void token(std::string& out, std::string_view text, std::int64_t seq) override {
+        scratch_.clear();
+        scratch_.append("{\"content\":");
+        append_json_string(scratch_, text);
+        scratch_.push_back('}');
+        char id[24];
+        auto n = std::snprintf(id, sizeof id, "%lld", static_cast<long long>(seq));
+        sse::append_event(out, "token", scratch_, std::string_view{id, static_cast<std::size_t>(n)});
+    }
+
+    void done(std::string& out, const final_message& f, const relay_timings& t) override {
+        sse::append_event(out, "done", metrics_json(f, t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+
+    void error(std::string& out, const error_message& e) override {
+        nlohmann::json j{{"code", e.code}, {"message", e.message}};
+        sse::append_event(out, "error", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+
+    void keepalive(std::string& out) override { sse::append_comment(out, "keepalive"); }
+
+    http_server::response complete(const final_message& f, const std::string& text,
+                                   const relay_timings& t) override {
+        auto body = metrics_json(f, t);
+        body["done"] = true;
+        if (kind_ == request_kind::chat) {
+            body["message"] = {{"role", "assistant"}, {"content", text}};
+        } else {
+            body["response"] = text;
+        }
+        return http_server::json_response(http::status::ok, body);
+    }
+
+    http_server::response failure(const llmp::error& e) override { return http_server::error_response(e); }
+
+private:
+    request_kind kind_;
+    bool stream_;
+    std::string scratch_;
+};
+
+}  // namespace
+
+std::unique_ptr<stream_renderer> make_native_renderer(request_kind kind, bool stream) {
+    return std::make_unique<native_renderer>(kind, stream);
+}
+
+}  // namespace llmp::api

@@ -1,0 +1,354 @@
+#include "api/relay.hpp"
+
+#include "api/logger.hpp"
+#include "broker/publisher.hpp"
+#include "common/clock.hpp"
+#include "common/ids.hpp"
+#include "http/chunked_response.hpp"
+
+#include <charconv>
+
+namespace llmp::api {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+/// How often a waiting stream re-checks its worker and deadline.
+constexpr auto check_interval = 500ms;
+/// A stream whose worker has not been heard from for this long has lost it (heartbeats come
+/// every 2 s; a worker killed with -9 says nothing).
+constexpr auto worker_silence_limit = 4500ms;
+/// An SSE comment this often keeps idle connections (and proxies) open while a model loads.
+constexpr auto keepalive_interval = 15s;
+
+struct scope_exit {
+    std::function<void()> fn;
+    ~scope_exit() { fn(); }
+};
+
+std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) {
+        if (!out.empty()) {
+            out += ", ";
+        }
+        out += s;
+    }
+    return out;
+}
+
+std::optional<std::int64_t> header_int(const http_server::request& req, std::string_view name) {
+    auto h = req.find(name);
+    if (h == req.end()) {
+        return std::nullopt;
+    }
+    std::int64_t v = 0;
+    auto s = h->value();
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || p != s.data() + s.size()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+void publish_cancel(context& ctx, const std::string& request_id) {
+    broker::publish_job job;
+    job.msg.exchange = ctx.topo.control_exchange;
+    job.msg.routing_key = broker::cancel_key(request_id);
+    ctx.publisher->try_publish(std::move(job));
+}
+
+/// Publishes the request and waits for the broker's answer.
+net::awaitable<result<void>> publish_request(context& ctx, const request_message& m, std::int64_t ttl_ms,
+                                              const std::shared_ptr<response_sink>& sink) {
+    broker::publish_job job;
+    job.msg.exchange = ctx.topo.requests_exchange;
+    job.msg.props.message_id = m.request_id;
+    job.msg.props.content_type = "application/json";
+    job.msg.props.persistent = true;
+    job.msg.props.priority = static_cast<std::uint8_t>(m.priority);
+    job.msg.props.timestamp = m.received_at_ms / 1000;
+    if (ttl_ms > 0) {
+        job.msg.props.expiration = std::to_string(ttl_ms);
+    }
+    job.msg.props.headers = {{"server_id", ctx.server_id}, {"api_flavour", m.api_flavour}};
+    job.msg.body = encode(m);
+    job.done = [sink](broker::publish_status s) {
+        sink->deliver(s == broker::publish_status::confirmed ? publish_outcome::confirmed
+                      : s == broker::publish_status::nacked  ? publish_outcome::queue_full
+                                                             : publish_outcome::broker_unavailable);
+    };
+    if (!ctx.publisher->try_publish(std::move(job))) {
+        co_return fail("overloaded", "too many requests are waiting to be queued; retry shortly", true);
+    }
+    auto outcome = co_await sink->wait_published(clock::now() + 30s);
+    if (!outcome) {
+        co_return fail("broker_unavailable", "the message broker did not confirm the request; retry later", true);
+    }
+    if (*outcome == publish_outcome::queue_full) {
+        co_return fail("queue_full", "the request queue is full; retry later", true);
+    }
+    if (*outcome == publish_outcome::broker_unavailable) {
+        co_return fail("broker_unavailable", "the message broker is unavailable; retry later", true);
+    }
+    co_return ok();
+}
+
+/// Watches the client's socket while the relay only writes: completes when the client closes
+/// its side (or sends something, which an SSE client never does). `alive` is cleared when the
+/// relay ends, so a late completion does nothing.
+void watch_client(beast::tcp_stream& stream, const std::shared_ptr<response_sink>& sink,
+                  const std::shared_ptr<bool>& alive) {
+    stream.socket().async_wait(
+        net::socket_base::wait_read,
+        [&stream, weak = std::weak_ptr<response_sink>{sink}, alive](boost::system::error_code ec) {
+            if (!*alive || ec == net::error::operation_aborted) {
+                return;
+            }
+            boost::system::error_code ec2;
+            auto pending = stream.socket().available(ec2);
+            if (ec || ec2 || pending == 0) {
+                if (auto s = weak.lock()) {
+                    s->mark_client_gone();
+                }
+            }
+        });
+}
+
+}  // namespace
+
+net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message m,
+                                      stream_renderer& out) {
+    const auto t0 = clock::now();
+    auto log = api::logger();
+    ++ctx.stats.requests;
+
+    if (!ctx.workers.serves(m.model)) {
+        auto served = ctx.workers.models();
+        auto e = served.empty()
+                     ? error{"no_workers", "no worker is serving any model right now; retry shortly", true}
+                     : error{"model_not_found", "model '" + m.model + "' is not served by any live worker (served: " +
+                                                    join(served) + ")"};
+        auto res = out.failure(e);
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    if (ctx.cfg.max_streams > 0 && ctx.stats.streams_open.load() >= ctx.cfg.max_streams) {
+        auto res = out.failure({"overloaded", "this server has too many open streams; retry shortly", true});
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    if (auto p = header_int(rc.req, "X-Priority"); p && *p >= 0 && *p <= 9) {
+        m.priority = static_cast<int>(*p);
+    }
+    std::int64_t timeout_ms = ctx.cfg.request_timeout.count();
+    if (auto t = header_int(rc.req, "X-Request-Timeout-Ms"); t && *t > 0) {
+        timeout_ms = *t;
+    }
+    if (m.timeout_ms > 0) {
+        timeout_ms = m.timeout_ms;
+    }
+    m.request_id = new_uuid();
+    m.server_id = ctx.server_id;
+    m.received_at_ms = unix_ms();
+    m.deadline_ms = timeout_ms > 0 ? m.received_at_ms + timeout_ms : 0;
+    m.route = std::string{rc.req.target()};
+    m.client_addr = rc.remote_addr;
+    if (auto ua = rc.req.find(http::field::user_agent); ua != rc.req.end()) {
+        m.user_agent = std::string{ua->value()};
+    }
+    const auto deadline = timeout_ms > 0 ? t0 + std::chrono::milliseconds{timeout_ms} : clock::time_point::max();
+
+    auto sink = std::make_shared<response_sink>(rc.stream.get_executor(), ctx.cfg.max_stream_buffer);
+    ctx.streams.add(m.request_id, sink);
+    ++ctx.stats.streams_open;
+    auto alive = std::make_shared<bool>(true);
+    scope_exit unregister{[&] {
+        *alive = false;
+        ctx.streams.remove(m.request_id);
+        --ctx.stats.streams_open;
+    }};
+
+    if (auto published = co_await publish_request(ctx, m, timeout_ms, sink); !published) {
+        ++ctx.stats.rejected;
+        auto res = out.failure(published.error());
+        res.set("X-Request-Id", m.request_id);
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+
+    std::string buf;
+    http_server::chunked_response stream{rc};
+    const bool streaming = out.streaming();
+    if (streaming) {
+        auto headers = out.stream_headers();
+        headers.emplace_back("X-Request-Id", m.request_id);
+        if (co_await stream.start(http::status::ok, out.content_type(), headers)) {
+            publish_cancel(ctx, m.request_id);
+            co_return;
+        }
+        out.start(buf, m);
+        watch_client(rc.stream, sink, alive);
+    }
+
+    std::string text;  // the whole answer, for non-streamed replies
+    std::string serving_worker;
+    std::int64_t last_seq = 0;
+    std::int64_t relayed = 0;
+    double ttft_ms = -1;
+    auto last_event = clock::now();
+    auto last_write = clock::now();
+    std::optional<final_message> done;
+    std::optional<error_message> failure;
+    bool cancel_worker = false;
+
+    while (!done && !failure) {
+        auto& evs = sink->events();
+        std::size_t drained = 0;
+        if (!evs.empty()) {
+            last_event = clock::now();
+        }
+        while (!evs.empty() && !done && !failure) {
+            auto ev = std::move(evs.front());
+            evs.pop_front();
+            if (auto* c = std::get_if<chunk_event>(&ev)) {
+                drained += c->text.size();
+                if (!serving_worker.empty() && c->worker != serving_worker) {
+                    // The request was redelivered to another worker: its worker died.
+                    if (relayed > 0) {
+                        failure = error_message{"worker_lost",
+                                                "the worker generating this answer stopped mid-stream (worker " +
+                                                    serving_worker + "); retry the request",
+                                                true};
+                        cancel_worker = true;
+                        break;
+                    }
+                    last_seq = 0;
+                }
+                serving_worker = c->worker;
+                if (c->seq != 0 && c->seq <= last_seq) {
+                    continue;  // a duplicate: already relayed
+                }
+                last_seq = c->seq;
+                ++relayed;
+                if (ttft_ms < 0) {
+                    ttft_ms = ms_since(t0);
+                }
+                if (streaming) {
+                    out.token(buf, c->text, c->seq);
+                } else {
+                    text += c->text;
+                }
+            } else if (auto* f = std::get_if<final_message>(&ev)) {
+                done = std::move(*f);
+            } else if (auto* e = std::get_if<error_message>(&ev)) {
+                failure = std::move(*e);
+            }
+        }
+        sink->consumed(drained);
+        if (done || failure) {
+            break;
+        }
+        if (sink->client_gone()) {
+            log->info("msg=\"client went away\" request_id={} tokens_relayed={}", m.request_id, relayed);
+            ++ctx.stats.failed;
+            publish_cancel(ctx, m.request_id);
+            co_return;
+        }
+        if (sink->overflowed()) {
+            log->warn("msg=\"client too slow, stream cut\" request_id={}", m.request_id);
+            failure = error_message{"client_too_slow", "the client did not read the stream fast enough"};
+            cancel_worker = true;
+            break;
+        }
+        if (streaming && !buf.empty()) {
+            if (co_await stream.write(buf)) {
+                log->info("msg=\"client went away\" request_id={} tokens_relayed={}", m.request_id, relayed);
+                ++ctx.stats.failed;
+                publish_cancel(ctx, m.request_id);
+                co_return;
+            }
+            buf.clear();
+            last_write = clock::now();
+        }
+        auto now = clock::now();
+        if (now >= deadline) {
+            failure = error_message{"timeout", "the request did not finish within its deadline of " +
+                                                   std::to_string(timeout_ms) + " ms"};
+            cancel_worker = true;
+            break;
+        }
+        if (now - last_event >= ctx.cfg.stream_idle_timeout) {
+            failure = error_message{"timeout", "no response from a worker for " +
+                                                   std::to_string(ctx.cfg.stream_idle_timeout.count()) + " ms"};
+            cancel_worker = true;
+            break;
+        }
+        if (!serving_worker.empty() && !ctx.workers.seen_within(serving_worker, worker_silence_limit)) {
+            failure = error_message{"worker_lost", "the worker generating this answer (" + serving_worker +
+                                                       ") stopped responding; retry the request",
+                                    true};
+            cancel_worker = true;
+            break;
+        }
+        if (streaming && now - last_write >= keepalive_interval) {
+            out.keepalive(buf);
+            continue;
+        }
+        auto wake = std::min({deadline, last_event + ctx.cfg.stream_idle_timeout, now + check_interval,
+                              last_write + keepalive_interval});
+        co_await sink->wait(wake);
+    }
+    if (cancel_worker) {
+        publish_cancel(ctx, m.request_id);
+    }
+    if (streaming) {
+        *alive = false;
+        boost::system::error_code ignored;
+        rc.stream.socket().cancel(ignored);  // the client watch
+    }
+
+    relay_timings t;
+    t.request_id = m.request_id;
+    t.total_ms = ms_since(t0);
+    t.ttft_ms = ttft_ms < 0 ? t.total_ms : ttft_ms;
+    if (done) {
+        ++ctx.stats.completed;
+        ctx.stats.tokens += done->completion_tokens;
+        if (done->model.empty()) {
+            done->model = m.model;
+        }
+    } else {
+        ++ctx.stats.failed;
+    }
+    log->info("msg=\"request finished\" request_id={} model={} status={} tokens={} ttft_ms={:.1f} total_ms={:.1f}",
+              m.request_id, m.model, done ? "ok" : failure->code, done ? done->completion_tokens : 0, t.ttft_ms,
+              t.total_ms);
+
+    if (streaming) {
+        if (done) {
+            out.done(buf, *done, t);
+        } else {
+            out.error(buf, *failure);
+        }
+        if (!co_await stream.write(buf)) {
+            co_await stream.finish();
+        }
+        co_return;
+    }
+    if (!done) {
+        auto res = out.failure(error{failure->code, failure->message, failure->retryable});
+        res.set("X-Request-Id", m.request_id);
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    if (text.empty()) {
+        text = done->text;
+    }
+    auto res = out.complete(*done, text, t);
+    res.set("X-Request-Id", m.request_id);
+    co_await http_server::send(rc, std::move(res));
+}
+
+}  // namespace llmp::api
