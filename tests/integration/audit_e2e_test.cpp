@@ -291,13 +291,16 @@ TEST(audit_e2e, kill_9_mid_load_then_restart_stores_every_row_exactly_once) {
     expect_rows_match(db, outcomes);
 }
 
-/// The path of scripts/pgctl and the env file of the running test services.
+/// scripts/pgctl (LLMPROXY_TEST_PGCTL, else the source tree's) with the env file of the running
+/// test services (LLMPROXY_TEST_ENV_FILE); nullopt when that is not set.
 std::optional<std::string> pgctl_command() {
     const char* env = std::getenv("LLMPROXY_TEST_ENV_FILE");
     if (env == nullptr || *env == '\0') {
         return std::nullopt;
     }
-    return std::string{LLMPROXY_PGCTL} + " --env '" + env + "'";
+    const char* script = std::getenv("LLMPROXY_TEST_PGCTL");
+    std::string pgctl = script != nullptr && *script != '\0' ? script : LLMPROXY_PGCTL;
+    return "'" + pgctl + "' --env '" + env + "'";
 }
 
 TEST(audit_e2e, postgres_outage_pauses_ingest_without_loss_or_failed_streams) {
