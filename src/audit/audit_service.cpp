@@ -132,7 +132,15 @@ audit_service::audit_service(audit_config cfg) : impl_{std::make_unique<impl>(st
         [&topo, &bcfg](broker::connection& c) { return broker::declare_core(c, topo, bcfg); });
     s.consumer = std::make_unique<broker::consumer>(
         bcfg, "llmproxy audit consumer", [&s](broker::connection& c) { return s.setup(c); },
-        [&s](broker::delivery&& d, std::uint64_t epoch) { s.on_delivery(std::move(d), epoch); });
+        [&s](broker::delivery&& d, std::uint64_t epoch) { s.on_delivery(std::move(d), epoch); },
+        [&s](bool connected) {
+            if (!connected) {
+                auto n = s.in.drop_deliveries();
+                logger()->info("msg=\"RabbitMQ connection lost; queued deliveries dropped, they will be "
+                               "redelivered\" dropped={}",
+                               n);
+            }
+        });
 }
 
 audit_service::~audit_service() { stop(); }

@@ -3,8 +3,9 @@
 // consumer), in delivery order. The writer relies on that order to ack with multiple=true.
 //
 // Bound: nothing is refused here. The deliveries that can be waiting are at most what the
-// broker lets the consumer hold unacked (prefetch per audit queue), and heartbeats are
-// coalesced to the newest per worker, so the memory is bounded by configuration. After close()
+// broker lets the consumer hold unacked (prefetch per audit queue; on a lost connection the
+// consumer drops what is queued, see drop_deliveries), and heartbeats are coalesced to the
+// newest per worker, so the memory is bounded by configuration. After close()
 // pushes are dropped (those deliveries stay unacked and are requeued when the consumer closes).
 
 #include "audit/batcher.hpp"
@@ -90,6 +91,15 @@ public:
             heartbeats.push_back(std::move(hb));
         }
         heartbeats_.clear();
+    }
+    /// Drops the queued deliveries (not the heartbeats): called when the consumer's connection
+    /// is lost, since their acks would be void and the broker redelivers them anyway. Keeps a
+    /// flapping connection during a database outage from piling up copies.
+    std::size_t drop_deliveries() {
+        std::lock_guard lock{mu_};
+        auto n = items_.size();
+        items_.clear();
+        return n;
     }
     void wake() {
         {
