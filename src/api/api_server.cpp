@@ -54,6 +54,23 @@ struct api_server::impl {
     http_server::router routes;
     std::vector<std::thread> threads;
 
+    nlohmann::json workers_json() const {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& w : ctx.workers.live()) {
+            list.push_back({{"worker_id", w.worker_id}, {"host", w.host}, {"provider", w.provider},
+                            {"models", w.models}, {"in_flight", w.in_flight}, {"concurrency", w.concurrency},
+                            {"tokens_per_s", w.tokens_per_s}, {"requests_total", w.requests_total},
+                            {"tokens_total", w.tokens_total}});
+        }
+        return {{"workers", list}};
+    }
+
+    void end_all_streams(const error_message& why) {
+        for (auto& sink : ctx.streams.snapshot()) {
+            sink->deliver(why);
+        }
+    }
+
     void publish_discover() {
         broker::publish_job job;
         job.msg.exchange = ctx.topo.control_exchange;
@@ -75,6 +92,9 @@ struct api_server::impl {
                 models.push_back({{"name", m}, {"model", m}});
             }
             return json_response(http::status::ok, {{"models", models}});
+        }));
+        routes.add(http::verb::get, "/api/workers", plain([this](http_server::request_context&) {
+            return json_response(http::status::ok, workers_json());
         }));
         routes.add(http::verb::get, "/healthz", plain([](http_server::request_context&) {
             return json_response(http::status::ok, {{"status", "ok"}});
@@ -157,7 +177,12 @@ result<void> api_server::start() {
         [this](bool connected) {
             if (connected) {
                 impl_->publish_discover();  // the new control queue missed the last heartbeats
+                return;
             }
+            // The response queue died with the connection: no chunk of an open stream can
+            // arrive any more. End them now rather than let them time out.
+            impl_->end_all_streams(error_message{
+                "broker_unavailable", "lost the connection to the message broker mid-stream; retry the request", true});
         });
     if (auto r = s.consumer->start(); !r) {
         return r;
@@ -202,6 +227,16 @@ int api_server::run() {
             while (s.ctx.stats.streams_open.load() > 0 && std::chrono::steady_clock::now() < deadline) {
                 t.expires_after(std::chrono::milliseconds{50});
                 co_await t.async_wait(net::use_awaitable);
+            }
+            // Past the drain deadline: end what is left with an error event, and give those
+            // writes a moment before the io_context stops.
+            if (s.ctx.stats.streams_open.load() > 0) {
+                s.end_all_streams(error_message{"shutting_down", "the server is shutting down; retry the request", true});
+                auto cut = std::chrono::steady_clock::now() + std::chrono::seconds{2};
+                while (s.ctx.stats.streams_open.load() > 0 && std::chrono::steady_clock::now() < cut) {
+                    t.expires_after(std::chrono::milliseconds{20});
+                    co_await t.async_wait(net::use_awaitable);
+                }
             }
             s.ioc.stop();
         }, net::detached);

@@ -45,8 +45,13 @@ void generation_task::cancel(std::string_view why) {
     }
 }
 
+void generation_task::abandon(std::string_view why) {
+    abandoned_ = true;
+    cancel(why);
+}
+
 void generation_task::on_token(std::string_view delta) {
-    if (ended_ || delta.empty()) {
+    if (ended_ || delta.empty() || abandoned_) {
         return;
     }
     if (ttft_ms_ < 0) {
@@ -72,6 +77,11 @@ void generation_task::on_token(std::string_view delta) {
 
 void generation_task::on_complete(providers::completion c) {
     if (ended_) {
+        return;
+    }
+    if (abandoned_) {
+        ended_ = true;
+        svc_.finished(req_.request_id, tokens_, false);
         return;
     }
     ended_ = true;
@@ -106,6 +116,10 @@ void generation_task::on_error(error e) {
         return;
     }
     ended_ = true;
+    if (abandoned_) {
+        svc_.finished(req_.request_id, tokens_, false);
+        return;
+    }
     worker::logger()->info("msg=\"generation failed\" request_id={} model={} code={} error=\"{}\"",
                            req_.request_id, req_.model, e.code, e.message);
     error_message m{e.code, e.message, e.retryable, svc_.worker_id()};

@@ -10,6 +10,7 @@
 #include "common/messages.hpp"
 #include "providers/provider.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -32,6 +33,9 @@ public:
 
     void start();
     void cancel(std::string_view why);
+    /// Stops generating and publishes nothing: the delivery went back to the queue with its
+    /// connection, and another attempt will answer the client.
+    void abandon(std::string_view why);
     /// Ends the task with an error without calling the provider (expired, unknown model).
     void fail(error e) { on_error(std::move(e)); }
     const request_message& request() const { return req_; }
@@ -52,6 +56,7 @@ private:
     std::int64_t tokens_ = 0;
     std::string text_;
     bool ended_ = false;
+    std::atomic<bool> abandoned_{false};
 };
 
 }  // namespace llmp::worker

@@ -119,6 +119,19 @@ struct worker_service::impl {
         }
     }
 
+    void abandon_all(std::string_view why) {
+        std::vector<std::shared_ptr<generation_task>> all;
+        {
+            std::lock_guard lock{mu};
+            for (auto& [id, t] : tasks) {
+                all.push_back(t);
+            }
+        }
+        for (auto& t : all) {
+            t->abandon(why);
+        }
+    }
+
     void cancel(const std::string& request_id, std::string_view why) {
         std::shared_ptr<generation_task> t;
         {
@@ -261,8 +274,15 @@ result<void> worker_service::start() {
             *this, std::move(req.value()), task_origin{epoch, d.delivery_tag, d.redelivered});
         net::post(s.ioc, [this, task] { dispatch(task); });
     };
+    auto on_state = [this](bool connected) {
+        if (!connected) {
+            // The deliveries of this connection go back to the queue (another worker, or this
+            // one after reconnecting, will redo them): stop generating them here.
+            impl_->abandon_all("lost the broker connection; the request will be redelivered");
+        }
+    };
     s.consumer = std::make_unique<broker::consumer>(bcfg, "llmproxy worker " + s.id + " consumer", setup,
-                                                    on_delivery);
+                                                    on_delivery, on_state);
     if (auto r = s.consumer->start(); !r) {
         return r;
     }

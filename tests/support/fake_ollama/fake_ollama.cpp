@@ -111,6 +111,10 @@ struct fake_ollama::impl {
 
     std::atomic<std::uint64_t> accepted{0};
     std::atomic<std::uint64_t> open{0};
+    // For cross-process tests (GET /_fake/stats): generations begun, and those whose client
+    // (the worker) closed the connection before the answer was complete.
+    std::atomic<std::uint64_t> generations_started{0};
+    std::atomic<std::uint64_t> generations_aborted{0};
 
     mutable std::mutex mu;
     mutable std::condition_variable cv;
@@ -123,6 +127,11 @@ struct fake_ollama::impl {
         std::lock_guard lock{mu};
         ++requests;
         cv.notify_all();
+    }
+
+    std::uint64_t requests_now() const {
+        std::lock_guard lock{mu};
+        return requests;
     }
 
     void count_client_close() {
@@ -185,6 +194,7 @@ struct fake_ollama::impl {
             bool keep_alive = req.keep_alive();
             after how = co_await handle(stream, req);
             if (how == after::client_gone) {
+                ++generations_aborted;
                 count_client_close();
                 co_return;
             }
@@ -285,6 +295,13 @@ struct fake_ollama::impl {
         }
         if (target == "/api/tags" && method == http::verb::get) {
             co_return co_await reply_json(stream, req, http::status::ok, tags());
+        }
+        if (target == "/_fake/stats" && method == http::verb::get) {
+            ojson stats{{"requests", requests_now()},
+                        {"connections_open", open.load()},
+                        {"generations_started", generations_started.load()},
+                        {"generations_aborted", generations_aborted.load()}};
+            co_return co_await reply_json(stream, req, http::status::ok, stats);
         }
         if (target == "/api/ps" && method == http::verb::get) {
             ojson none{{"models", ojson::array()}};
@@ -407,6 +424,7 @@ struct fake_ollama::impl {
                                            "llama runner process has terminated: signal: killed");
         }
 
+        ++generations_started;
         const auto tokens = providers::mock_tokens(prompt, n);
         const std::int64_t prompt_eval_count = providers::mock_prompt_tokens(providers::all_input_text(greq));
         const std::string mid_error = "an error was encountered while running the model: unexpected EOF";
