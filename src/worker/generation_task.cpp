@@ -28,11 +28,25 @@ void generation_task::start() {
     g.prompt = req_.prompt;
     g.options = req_.options;
     g.extra = req_.extra;
-    auto self = shared_from_this();
+    // Weak: the task owns the generation (gen_), and the worker's task table keeps the task
+    // alive until its answer is acked; a strong capture here would be a reference cycle.
+    std::weak_ptr<generation_task> weak = shared_from_this();
     providers::generation_callbacks cb{
-        [self](std::string_view delta) { self->on_token(delta); },
-        [self](providers::completion c) { self->on_complete(std::move(c)); },
-        [self](error e) { self->on_error(std::move(e)); },
+        [weak](std::string_view delta) {
+            if (auto self = weak.lock()) {
+                self->on_token(delta);
+            }
+        },
+        [weak](providers::completion c) {
+            if (auto self = weak.lock()) {
+                self->on_complete(std::move(c));
+            }
+        },
+        [weak](error e) {
+            if (auto self = weak.lock()) {
+                self->on_error(std::move(e));
+            }
+        },
     };
     gen_ = req_.kind == request_kind::chat ? svc_.provider().chat(g, std::move(cb))
                                            : svc_.provider().generate(g, std::move(cb));
@@ -107,7 +121,6 @@ void generation_task::on_complete(providers::completion c) {
     f.model = req_.model;
     f.provider_metrics = std::move(c.provider_metrics);
     f.completed_at_ms = unix_ms();
-    svc_.finished(req_.request_id, f.completion_tokens, true);
     publish_last(broker::final_key(req_.server_id), encode(f), 1);
 }
 
@@ -130,7 +143,6 @@ void generation_task::on_error(error e) {
     m.ttft_ms = ttft_ms_ < 0 ? 0 : ttft_ms_;
     m.provider = std::string{svc_.provider().name()};
     m.model = req_.model;
-    svc_.finished(req_.request_id, tokens_, false);
     publish_last(broker::error_key(req_.server_id), encode(m), 1);
 }
 
@@ -152,6 +164,7 @@ void generation_task::publish_last(std::string routing_key, std::string body, in
             worker::logger()->error("msg=\"cannot publish the final message, requeueing\" request_id={}",
                                     self->req_.request_id);
             self->svc_.requeue(self->origin_.epoch, self->origin_.delivery_tag);
+            self->svc_.finished(self->req_.request_id, self->tokens_, false);
             return;
         }
         auto timer = std::make_shared<net::steady_timer>(self->svc_.executor(), final_retry_delay);
@@ -162,7 +175,10 @@ void generation_task::publish_last(std::string routing_key, std::string body, in
     };
     job.done = [self, retry](broker::publish_status s) mutable {
         if (s == broker::publish_status::confirmed) {
+            // The task counts as in flight until here, so a draining worker stops only after
+            // its last answers are confirmed and their requests acked.
             self->svc_.ack(self->origin_.epoch, self->origin_.delivery_tag);
+            self->svc_.finished(self->req_.request_id, self->tokens_, true);
         } else {
             net::post(self->svc_.executor(), std::move(retry));
         }

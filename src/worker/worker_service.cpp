@@ -340,9 +340,10 @@ int worker_service::run() {
         t.join();
     }
     s.threads.clear();
-    // Unacked deliveries (past the drain deadline) go back to the queue when the consumer closes.
-    s.consumer->stop();
+    // The publisher first: its last confirms queue acks, which the consumer carries out as it
+    // stops. Unacked deliveries (past the drain deadline) go back to the queue when it closes.
     s.publisher->stop();
+    s.consumer->stop();
     log->info("msg=\"worker stopped\" requests={} tokens={}", s.requests_total.load(), s.tokens_total.load());
     return 0;
 }

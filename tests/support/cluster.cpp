@@ -3,6 +3,7 @@
 #include "common/ids.hpp"
 #include "support/sync_http.hpp"
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <csignal>
@@ -28,21 +29,32 @@ cluster::cluster(std::string amqp_url, std::string prefix)
       dir_{test_output_dir()} {}
 
 cluster::~cluster() {
-    // APIs first (they hold the client streams), then workers: the reverse of start order.
-    for (auto& p : apis_) {
+    // Every llmproxy process still running is stopped with SIGTERM and must exit 0: that is the
+    // graceful-shutdown contract, and under ASan/LSan a leak or memory error makes the exit
+    // code non-zero, so this is where those surface. (Processes a test killed on purpose have
+    // already exited and are not checked.)
+    std::vector<child_process*> checked;
+    for (const auto* group : {&apis_, &workers_, &audits_}) {
+        for (const auto& p : *group) {
+            if (p->running()) {
+                checked.push_back(p.get());
+            }
+        }
+    }
+    // APIs first (they hold the client streams), then workers, then audit.
+    for (auto* p : checked) {
         p->signal(SIGTERM);
     }
-    for (auto& p : workers_) {
-        p->signal(SIGTERM);
-    }
-    for (auto& p : apis_) {
-        p->stop(10s);
-    }
-    for (auto& p : workers_) {
-        p->stop(10s);
-    }
-    for (auto& p : audits_) {
-        p->stop(15s);
+    for (auto* p : checked) {
+        // One SIGTERM only: a second one could land after the process has taken down its
+        // signal handling on the way out, and kill it.
+        auto waited = p->wait_exit(20s);
+        int code = waited ? *waited : p->stop(1s);
+        if (code != 0) {
+            auto log = p->log();
+            ADD_FAILURE() << p->name() << " exited with " << code << " after SIGTERM; end of its log:\n"
+                          << log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
+        }
     }
     for (auto& p : others_) {
         p->stop(5s);

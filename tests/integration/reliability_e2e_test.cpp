@@ -1,0 +1,301 @@
+// Reliability (issue 6): each fault is done for real (a client hanging up, kill -9, SIGTERM, a
+// full queue, a stalled upstream) and its defined outcome checked.
+
+#include "e2e_common.hpp"
+#include "support/raw_stream.hpp"
+
+#include <csignal>
+#include <thread>
+
+namespace llmp::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+double ms_between(steady::time_point a, steady::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+/// Polls the fake Ollama's stats until `key` >= n; returns when it was seen, or nullopt.
+std::optional<steady::time_point> wait_fake_stat(unsigned fake_port, const std::string& key, std::uint64_t n,
+                                                 std::chrono::milliseconds timeout) {
+    auto deadline = steady::now() + timeout;
+    while (steady::now() < deadline) {
+        auto r = http_get(fake_port, "/_fake/stats");
+        if (r.status == 200 && json_of(r.body).value(key, std::uint64_t{0}) >= n) {
+            return steady::now();
+        }
+        std::this_thread::sleep_for(5ms);
+    }
+    return std::nullopt;
+}
+
+/// The id of a worker with a request in flight, per the API's view of the heartbeats.
+std::optional<std::string> busy_worker(unsigned api_port, std::chrono::milliseconds timeout) {
+    auto deadline = steady::now() + timeout;
+    while (steady::now() < deadline) {
+        auto j = json_of(http_get(api_port, "/api/workers").body);
+        if (j.is_object()) {
+            for (const auto& w : j["workers"]) {
+                if (w.value("in_flight", 0) > 0) {
+                    return w.value("worker_id", "");
+                }
+            }
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    return std::nullopt;
+}
+
+bool worker_listed(unsigned api_port, const std::string& id, std::chrono::milliseconds timeout) {
+    auto deadline = steady::now() + timeout;
+    while (steady::now() < deadline) {
+        auto j = json_of(http_get(api_port, "/api/workers").body);
+        if (j.is_object()) {
+            for (const auto& w : j["workers"]) {
+                if (w.value("worker_id", "") == id) {
+                    return true;
+                }
+            }
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    return false;
+}
+
+std::string slow_mock_body(const std::string& prompt, int n, double delay_ms, bool stream = true) {
+    nlohmann::json j{{"model", "mock"},
+                     {"prompt", prompt},
+                     {"stream", stream},
+                     {"options", {{"num_predict", n}, {"mock_token_delay_ms", delay_ms}}}};
+    return j.dump();
+}
+
+class reliability_e2e : public ::testing::Test {
+protected:
+    void SetUp() override {
+        url_ = test_amqp_url();
+        if (!url_) {
+            GTEST_SKIP() << "LLMPROXY_TEST_AMQP_URL is not set (scripts/test sets it)";
+        }
+    }
+    std::optional<std::string> url_;
+};
+
+TEST_F(reliability_e2e, client_hanging_up_cancels_the_upstream_generation) {
+    cluster c{*url_};
+    auto fake = c.start_fake_ollama({"--token-delay-ms", "20"});
+    auto port = c.start_api();
+    c.start_worker({"--provider", "ollama", "--ollama-url", "http://127.0.0.1:" + std::to_string(fake)});
+    ASSERT_TRUE(c.wait_for_model(port, "llama3.2:latest")) << c.logs();
+
+    raw_stream s{port, "/api/generate", generate_body("llama3.2", "a very long answer please", 5000)};
+    ASSERT_TRUE(s.read_until("event: token", 10s)) << s.received();
+    auto hung_up = steady::now();
+    s.close();
+    auto aborted = wait_fake_stat(fake, "generations_aborted", 1, 5s);
+    ASSERT_TRUE(aborted) << "the upstream generation was not stopped\n" << c.logs();
+    auto ms = ms_between(hung_up, *aborted);
+    std::cout << "client hang-up -> upstream connection closed: " << ms << " ms\n";
+    EXPECT_LT(ms, 2000) << "target is 100 ms";
+}
+
+TEST_F(reliability_e2e, killing_the_api_server_stops_its_generations) {
+    cluster c{*url_};
+    auto fake = c.start_fake_ollama({"--token-delay-ms", "20"});
+    auto port = c.start_api();
+    c.start_worker({"--provider", "ollama", "--ollama-url", "http://127.0.0.1:" + std::to_string(fake)});
+    ASSERT_TRUE(c.wait_for_model(port, "llama3.2:latest")) << c.logs();
+
+    raw_stream s{port, "/api/generate", generate_body("llama3.2", "keep talking", 5000)};
+    ASSERT_TRUE(s.read_until("event: token", 10s)) << s.received();
+    auto killed = steady::now();
+    c.apis()[0]->signal(SIGKILL);
+    auto aborted = wait_fake_stat(fake, "generations_aborted", 1, 5s);
+    ASSERT_TRUE(aborted) << "the worker kept generating for a dead API server\n" << c.logs();
+    auto ms = ms_between(killed, *aborted);
+    std::cout << "api kill -9 -> upstream connection closed: " << ms << " ms\n";
+    EXPECT_LT(ms, 1000);
+}
+
+TEST_F(reliability_e2e, worker_killed_after_tokens_were_sent_gives_worker_lost) {
+    cluster c{*url_};
+    auto port = c.start_api();
+    c.start_worker({"--worker-id", "w-a"});
+    c.start_worker({"--worker-id", "w-b"});
+    ASSERT_TRUE(worker_listed(port, "w-a", 30s) && worker_listed(port, "w-b", 30s)) << c.logs();
+
+    raw_stream s{port, "/api/generate", slow_mock_body("tell me everything", 400, 25)};
+    ASSERT_TRUE(s.read_until("event: token", 10s)) << s.received();
+    auto busy = busy_worker(port, 10s);
+    ASSERT_TRUE(busy) << c.logs();
+    auto killed = steady::now();
+    c.workers()[*busy == "w-a" ? 0 : 1]->signal(SIGKILL);
+    ASSERT_TRUE(s.read_until("event: error", 10s)) << s.received();
+    auto ms = ms_between(killed, steady::now());
+    std::cout << "worker kill -9 -> client told: " << ms << " ms\n";
+    EXPECT_LT(ms, 5000);
+    EXPECT_NE(s.received().find("worker_lost"), std::string::npos) << s.received();
+    EXPECT_EQ(s.received().find("event: done"), std::string::npos);
+    // No text was sent twice: the tokens relayed are a prefix of the answer.
+    std::vector<sse_event> evs;
+    sse_parser{}.feed(s.received().substr(s.received().find("\r\n\r\n") + 4), evs);
+    std::string text;
+    for (const auto& e : evs) {
+        if (e.event == "token") {
+            auto j = json_of(e.data);
+            if (j.is_object()) {
+                text += j["content"].get<std::string>();
+            }
+        }
+    }
+    auto full = providers::mock_text("tell me everything", 400);
+    EXPECT_EQ(full.substr(0, text.size()), text);
+}
+
+TEST_F(reliability_e2e, worker_killed_before_any_token_is_invisible_to_the_client) {
+    cluster c{*url_};
+    auto port = c.start_api();
+    c.start_worker({"--worker-id", "w-a"});
+    ASSERT_TRUE(worker_listed(port, "w-a", 30s)) << c.logs();
+    // The first token comes after 1.5 s: time to kill the worker while it holds the request.
+    raw_stream s{port, "/api/generate", slow_mock_body("patience", 3, 1500)};
+    ASSERT_TRUE(s.read_until("event: start", 10s)) << s.received();
+    ASSERT_EQ(busy_worker(port, 10s).value_or(""), "w-a") << c.logs();
+    c.start_worker({"--worker-id", "w-b"});
+    ASSERT_TRUE(worker_listed(port, "w-b", 30s)) << c.logs();
+    c.workers()[0]->signal(SIGKILL);
+    ASSERT_TRUE(s.read_to_end(30s)) << s.received();
+    EXPECT_NE(s.received().find("event: done"), std::string::npos) << s.received() << c.logs();
+    EXPECT_EQ(s.received().find("event: error"), std::string::npos) << s.received();
+    EXPECT_NE(s.received().find("w-b"), std::string::npos) << "the other worker finished it";
+}
+
+TEST_F(reliability_e2e, a_full_work_queue_answers_503_at_once) {
+    cluster c{*url_};
+    auto port = c.start_api({"--work-queue-max-length", "2"});
+    c.start_worker({"--concurrency", "1", "--work-queue-max-length", "2"});
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    // One request in flight (unacked: not counted by x-max-length), two waiting: full.
+    std::vector<std::unique_ptr<raw_stream>> held;
+    for (int i = 0; i < 3; ++i) {
+        held.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("hold " + std::to_string(i), 200, 50)));
+        ASSERT_TRUE(held.back()->read_until("event: start", 10s)) << held.back()->received();
+        if (i == 0) {
+            ASSERT_TRUE(busy_worker(port, 10s)) << c.logs();
+        }
+    }
+    auto t0 = steady::now();
+    auto r = http_post(port, "/api/generate", slow_mock_body("one too many", 3, 0, false));
+    auto ms = ms_between(t0, steady::now());
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(json_of(r.body)["error"]["code"], "queue_full") << r.body;
+    EXPECT_EQ(r.headers["retry-after"], "1");
+    EXPECT_LT(ms, 2000) << "answered at once";
+}
+
+TEST_F(reliability_e2e, high_priority_requests_overtake_a_backlog) {
+    cluster c{*url_};
+    auto port = c.start_api();
+    c.start_worker({"--concurrency", "1"});
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    raw_stream busy{port, "/api/generate", slow_mock_body("busy", 20, 25)};
+    ASSERT_TRUE(busy.read_until("event: start", 10s));
+    ASSERT_TRUE(busy_worker(port, 10s)) << c.logs();
+    std::vector<std::unique_ptr<raw_stream>> low, high;
+    for (int i = 0; i < 3; ++i) {
+        low.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("low", 2, 100)));
+        ASSERT_TRUE(low.back()->read_until("event: start", 10s));
+    }
+    for (int i = 0; i < 3; ++i) {
+        high.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("high", 2, 100), "X-Priority: 9\r\n"));
+        ASSERT_TRUE(high.back()->read_until("event: start", 10s));
+    }
+    // Completion order. Each request takes ~200 ms on the one worker, far more than the
+    // readers' scheduling noise.
+    std::vector<std::pair<steady::time_point, std::string>> finished;
+    std::vector<std::thread> readers;
+    std::mutex mu;
+    auto reader = [&](raw_stream* s, std::string label) {
+        s->read_to_end(30s);
+        std::lock_guard lock{mu};
+        finished.emplace_back(steady::now(), label + (s->received().find("event: done") != std::string::npos ? "" : "!"));
+    };
+    for (auto& s : low) readers.emplace_back(reader, s.get(), "low");
+    for (auto& s : high) readers.emplace_back(reader, s.get(), "high");
+    for (auto& t : readers) t.join();
+    std::sort(finished.begin(), finished.end());
+    std::vector<std::string> order;
+    for (auto& f : finished) order.push_back(f.second);
+    EXPECT_EQ(order, (std::vector<std::string>{"high", "high", "high", "low", "low", "low"}));
+}
+
+TEST_F(reliability_e2e, the_deadline_ends_the_stream_with_timeout) {
+    cluster c{*url_};
+    auto port = c.start_api();
+    c.start_worker();
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    nlohmann::json body{{"model", "mock"}, {"prompt", "slow"}, {"timeout_ms", 400},
+                        {"options", {{"num_predict", 5}, {"mock_token_delay_ms", 3000}}}};
+    raw_stream s{port, "/api/generate", body.dump()};
+    auto t0 = steady::now();
+    ASSERT_TRUE(s.read_to_end(10s)) << s.received();
+    auto ms = ms_between(t0, steady::now());
+    EXPECT_NE(s.received().find("event: error"), std::string::npos) << s.received();
+    EXPECT_NE(s.received().find("\"timeout\""), std::string::npos) << s.received();
+    EXPECT_LT(ms, 3000);
+}
+
+TEST_F(reliability_e2e, a_stalled_upstream_hits_the_idle_timeout) {
+    cluster c{*url_};
+    auto fake = c.start_fake_ollama();
+    auto port = c.start_api();
+    c.start_worker({"--provider", "ollama", "--ollama-url", "http://127.0.0.1:" + std::to_string(fake),
+                    "--upstream-idle-timeout-ms", "500"});
+    ASSERT_TRUE(c.wait_for_model(port, "llama3.2:latest")) << c.logs();
+    raw_stream s{port, "/api/generate", generate_body("llama3.2", "then silence [[stall]]", 10)};
+    ASSERT_TRUE(s.read_to_end(10s)) << s.received();
+    EXPECT_NE(s.received().find("event: error"), std::string::npos) << s.received();
+    EXPECT_NE(s.received().find("upstream_timeout"), std::string::npos) << s.received();
+}
+
+TEST_F(reliability_e2e, sigterm_lets_the_api_finish_its_open_streams) {
+    cluster c{*url_};
+    auto port = c.start_api();
+    c.start_worker();
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    std::vector<std::unique_ptr<raw_stream>> streams;
+    for (int i = 0; i < 8; ++i) {
+        streams.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("drain " + std::to_string(i), 30, 20)));
+        ASSERT_TRUE(streams.back()->read_until("event: start", 10s));
+    }
+    c.apis()[0]->signal(SIGTERM);
+    for (auto& s : streams) {
+        ASSERT_TRUE(s->read_to_end(20s)) << s->received();
+        EXPECT_NE(s->received().find("event: done"), std::string::npos) << s->received();
+    }
+    EXPECT_EQ(c.apis()[0]->wait_exit(20s).value_or(-1), 0) << c.logs();
+}
+
+TEST_F(reliability_e2e, sigterm_lets_a_worker_finish_what_it_started) {
+    cluster c{*url_};
+    auto port = c.start_api();
+    c.start_worker();
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    std::vector<std::unique_ptr<raw_stream>> streams;
+    for (int i = 0; i < 8; ++i) {
+        streams.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("finish " + std::to_string(i), 30, 20)));
+        ASSERT_TRUE(streams.back()->read_until("event: start", 10s));
+    }
+    ASSERT_TRUE(busy_worker(port, 10s));
+    c.workers()[0]->signal(SIGTERM);
+    for (auto& s : streams) {
+        ASSERT_TRUE(s->read_to_end(20s)) << s->received();
+        EXPECT_NE(s->received().find("event: done"), std::string::npos) << s->received();
+    }
+    EXPECT_EQ(c.workers()[0]->wait_exit(20s).value_or(-1), 0) << c.logs();
+}
+
+}  // namespace
+}  // namespace llmp::testing
