@@ -4,6 +4,8 @@ add_compile_options(-Wall -Wextra -Wpedantic -Wno-missing-field-initializers)
 add_compile_options(-Wno-mismatched-new-delete)
 # ... and, with inlining, Beast's parser internals (boost::optional) as maybe-uninitialized.
 add_compile_options(-Wno-maybe-uninitialized)
+# ... and at -O3, std::string copies as -Wrestrict (GCC PR 105329).
+add_compile_options(-Wno-restrict)
 if(LLMPROXY_WERROR)
   add_compile_options(-Werror)
 endif()
