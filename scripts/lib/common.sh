@@ -23,6 +23,7 @@ LLMP_PACKAGES=(
     libsimdjson-dev libgtest-dev libgmock-dev googletest libpq-dev uuid-dev
     rabbitmq-server postgresql postgresql-contrib
     curl perl procps iproute2
+    nodejs chromium prometheus
 )
 
 llmp_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
