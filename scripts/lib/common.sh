@@ -58,6 +58,33 @@ llmp_ensure_packages() {
         --no-install-recommends "${missing[@]}"
 }
 
+# npm projects of the repository (each with a package-lock.json): the dashboard's front end
+# (web/, built into web/dist and served by `llmproxy monitor`) and the official client SDKs
+# and browser driver the tests use (tests/clients/). Node.js and npm come with the machine
+# (Debian package nodejs); packages come from the npm registry, pinned by the lock files.
+LLMP_NPM_DIRS=(web tests/clients)
+
+# llmp_npm_install [dir...]: `npm ci` where node_modules is missing or older than the lock
+# file, then `npm run build` where package.json has a build script.
+llmp_npm_install() {
+    local dirs=("$@") d
+    ((${#dirs[@]})) || dirs=("${LLMP_NPM_DIRS[@]}")
+    for d in "${dirs[@]}"; do
+        [[ "$d" = /* ]] || d="$ROOT/$d"
+        [[ -f "$d/package-lock.json" ]] || continue
+        command -v npm >/dev/null || llmp_die "npm not found (needed for $d)"
+        if [[ ! -f "$d/node_modules/.package-lock.json" ||
+            "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]]; then
+            llmp_log "npm ci in ${d#"$ROOT"/}"
+            (cd "$d" && npm ci --no-audit --no-fund --loglevel=error) ||
+                llmp_die "npm ci failed in $d"
+        fi
+        if grep -q '"build"[[:space:]]*:' "$d/package.json"; then
+            (cd "$d" && npm run --silent build) || llmp_die "npm run build failed in $d"
+        fi
+    done
+}
+
 # llmp_build <build-dir> <build-type> [extra cmake args...]
 llmp_build() {
     local dir="$1" type="$2"
