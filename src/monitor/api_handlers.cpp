@@ -1,0 +1,357 @@
+#include "monitor/api_handlers.hpp"
+
+#include "http/error_response.hpp"
+#include "monitor/db_pool.hpp"
+#include "monitor/heartbeat_listener.hpp"
+#include "monitor/live_workers.hpp"
+#include "monitor/query_string.hpp"
+#include "monitor/queue_sampler.hpp"
+#include "monitor/request_queries.hpp"
+#include "monitor/static_files.hpp"
+#include "monitor/stats_queries.hpp"
+#include "monitor/time_window.hpp"
+
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include <charconv>
+
+namespace llmp::monitor {
+namespace {
+
+using nlohmann::json;
+using http_server::request_context;
+using http_server::response;
+namespace pg = audit::pg;
+
+// Every helper below is a plain function: g++ 12 miscompiles braced nlohmann initialisers and
+// ?: on temporaries inside coroutine bodies, so coroutines only parse, await and send.
+
+constexpr std::string_view requests_prefix = "/api/requests/";
+
+std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+response error_reply(const error& e) {
+    if (e.code == "db_unavailable" || e.code == "shutting_down" || e.code == "overloaded") {
+        auto res = http_server::json_error(http::status::service_unavailable, e.code, e.message);
+        res.set(http::field::retry_after, "2");
+        return res;
+    }
+    return http_server::error_response(e);
+}
+
+response json_ok(const json& body) {
+    auto res = http_server::json_response(http::status::ok, body);
+    res.set(http::field::cache_control, "no-store");
+    return res;
+}
+
+/// The work queue's current depth from the latest sample (0 when unknown).
+std::int64_t work_queue_depth(const json& q) {
+    if (!q.value("available", false) || !q["queues"].is_array() || q["queues"].empty()) {
+        return 0;
+    }
+    return q["queues"][0].value("messages", std::int64_t{0});
+}
+
+response overview_reply(monitor_context& m, const db_reply& r, const duration_arg& w) {
+    if (!r.ok) {
+        return error_reply(r.err);
+    }
+    json body = r.body;
+    body["window"] = w.text;
+    body["window_s"] = w.seconds;
+    body["in_flight"] = m.workers.in_flight();
+    auto q = m.queues.latest();
+    body["queue_depth"] = work_queue_depth(q);
+    body["queues_available"] = q.value("available", false);
+    std::int64_t live = 0;
+    for (const auto& wk : m.workers.snapshot()) {
+        live += wk.state == "live" ? 1 : 0;
+    }
+    body["live_workers"] = live;
+    return json_ok(body);
+}
+
+response timeseries_reply(monitor_context& m, const db_reply& r) {
+    if (!r.ok) {
+        return error_reply(r.err);
+    }
+    json body = r.body;
+    auto bucket_ms = body.value("bucket_s", std::int64_t{10}) * 1000;
+    auto& points = body["points"];
+    std::int64_t since = points.empty() ? now_ms() : points.front().value("t", std::int64_t{0}) - 1;
+    auto samples = m.queues.history(since);
+    // The deepest work queue seen in each bucket; null where no sample fell (before the
+    // monitor started, or while the management API was down).
+    std::size_t k = 0;
+    for (auto& p : points) {
+        auto t0 = p.value("t", std::int64_t{0});
+        json depth = nullptr;
+        while (k < samples.size() && samples[k].t_ms < t0) {
+            ++k;
+        }
+        for (std::size_t j = k; j < samples.size() && samples[j].t_ms < t0 + bucket_ms; ++j) {
+            depth = std::max(depth.is_null() ? std::int64_t{0} : depth.get<std::int64_t>(), samples[j].work);
+        }
+        p["queue_depth"] = depth;
+    }
+    return json_ok(body);
+}
+
+json live_worker_json(const live_worker& w) {
+    return {{"worker_id", w.hb.worker_id},
+            {"state", w.state},
+            {"host", w.hb.host},
+            {"provider", w.hb.provider},
+            {"models", w.hb.models},
+            {"in_flight", w.hb.in_flight},
+            {"concurrency", w.hb.concurrency},
+            {"tokens_per_s", w.hb.tokens_per_s},
+            {"requests_total", w.hb.requests_total},
+            {"tokens_total", w.hb.tokens_total},
+            {"last_seen_ms", w.last_seen_ms},
+            {"seen_ago_s", w.seen_ago_s}};
+}
+
+/// Live heartbeats merged with the database's workers table and window totals. When the
+/// database is down the live part is still served, with "database_error" saying why.
+response workers_reply(monitor_context& m, const db_reply& r, const duration_arg& w) {
+    std::map<std::string, json> by_id;
+    for (const auto& lw : m.workers.snapshot()) {
+        json j = live_worker_json(lw);
+        j["live"] = true;
+        by_id[lw.hb.worker_id] = std::move(j);
+    }
+    json body{{"window", w.text}, {"window_s", w.seconds}};
+    if (r.ok) {
+        for (const auto& row : r.body["workers"]) {
+            auto id = row.value("worker_id", "");
+            auto it = by_id.find(id);
+            if (it == by_id.end()) {
+                json j = row;
+                j["live"] = false;
+                // Never heard by this monitor: the table says whether it left.
+                j["state"] = row["left_at_ms"].is_null() ? "offline" : "left";
+                j["in_flight"] = 0;
+                j["last_seen_ms"] = row["db_last_seen_ms"];
+                by_id[id] = std::move(j);
+                continue;
+            }
+            for (const auto& key : {"first_seen_ms", "db_last_seen_ms", "left_at_ms", "window"}) {
+                it->second[key] = row[key];
+            }
+        }
+    } else {
+        body["database_error"] = r.err.message;
+    }
+    json list = json::array();
+    for (auto& [id, j] : by_id) {
+        if (!j.contains("window")) {
+            j["window"] = {{"requests", 0}, {"errors", 0}, {"completion_tokens", 0}, {"mean_tokens_per_s", 0.0},
+                           {"latency_p50_ms", 0.0}};
+        }
+        list.push_back(std::move(j));
+    }
+    body["workers"] = std::move(list);
+    body["heartbeats_connected"] = m.heartbeats.connected();
+    return json_ok(body);
+}
+
+response queues_reply(monitor_context& m) {
+    auto q = m.queues.latest();
+    if (!q.value("available", false)) {
+        auto res = http_server::json_error(http::status::service_unavailable, "rabbitmq_management_unavailable",
+                                           "queue statistics are unavailable: " + q.value("error", std::string{}));
+        res.set(http::field::retry_after, "2");
+        return res;
+    }
+    q["prefix"] = m.cfg.broker.prefix;
+    return json_ok(q);
+}
+
+response status_reply(monitor_context& m) {
+    auto q = m.queues.latest();
+    json body{{"database", {{"available", m.db.available()}}},
+              {"heartbeats", {{"connected", m.heartbeats.connected()}}},
+              {"rabbitmq_management", {{"available", q.value("available", false)}}},
+              {"prefix", m.cfg.broker.prefix},
+              {"now_ms", now_ms()}};
+    if (!q.value("available", false)) {
+        body["rabbitmq_management"]["error"] = q.value("error", std::string{});
+    }
+    return json_ok(body);
+}
+
+result<request_filter> parse_filter(const query_string& q) {
+    request_filter f;
+    auto set = [&](const char* key, std::optional<std::string>& out) {
+        if (auto v = q.get(key); v && !v->empty()) {
+            out = *v;
+        }
+    };
+    set("model", f.model);
+    set("status", f.status);
+    set("worker", f.worker);
+    set("from", f.from);
+    set("to", f.to);
+    set("q", f.text);
+    if (auto c = q.get("cursor"); c && !c->empty()) {
+        auto cur = cursor::decode(*c);
+        if (!cur) {
+            return cur.error();
+        }
+        f.after = cur.value();
+    }
+    if (auto l = q.get("limit"); l && !l->empty()) {
+        auto [end, ec] = std::from_chars(l->data(), l->data() + l->size(), f.limit);
+        if (ec != std::errc{} || end != l->data() + l->size()) {
+            return fail("invalid_field", "limit must be a number");
+        }
+    }
+    if (auto v = validate(f); !v) {
+        return v.error();
+    }
+    return f;
+}
+
+response plain_reply(const db_reply& r) { return r.ok ? json_ok(r.body) : error_reply(r.err); }
+
+response metrics_reply(monitor_context& m) {
+    http_server::response res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = m.metrics_text();
+    return res;
+}
+
+// ---- coroutines: parse, await, send ----
+
+net::awaitable<void> send_error(request_context& ctx, const error& e) { co_await http_server::send(ctx, error_reply(e)); }
+
+net::awaitable<void> handle_overview(monitor_context& m, request_context& ctx) {
+    query_string q{ctx.req.target()};
+    auto w = parse_window(q.get_or("window", "5m"));
+    if (!w) {
+        co_await send_error(ctx, w.error());
+        co_return;
+    }
+    auto seconds = w.value().seconds;
+    db_reply r = co_await m.db.run([seconds](pg::connection& c) { return query_overview(c, seconds); });
+    co_await http_server::send(ctx, overview_reply(m, r, w.value()));
+}
+
+net::awaitable<void> handle_timeseries(monitor_context& m, request_context& ctx) {
+    query_string q{ctx.req.target()};
+    auto w = parse_window(q.get_or("window", "5m"));
+    if (!w) {
+        co_await send_error(ctx, w.error());
+        co_return;
+    }
+    auto fallback = default_bucket(w.value()).text;
+    auto b = parse_bucket(q.get_or("bucket", fallback), w.value());
+    if (!b) {
+        co_await send_error(ctx, b.error());
+        co_return;
+    }
+    auto ws = w.value().seconds;
+    auto bs = b.value().seconds;
+    db_reply r = co_await m.db.run([ws, bs](pg::connection& c) { return query_timeseries(c, ws, bs); });
+    co_await http_server::send(ctx, timeseries_reply(m, r));
+}
+
+net::awaitable<void> handle_models(monitor_context& m, request_context& ctx) {
+    query_string q{ctx.req.target()};
+    auto w = parse_window(q.get_or("window", "5m"));
+    if (!w) {
+        co_await send_error(ctx, w.error());
+        co_return;
+    }
+    auto seconds = w.value().seconds;
+    db_reply r = co_await m.db.run([seconds](pg::connection& c) { return query_models(c, seconds); });
+    co_await http_server::send(ctx, plain_reply(r));
+}
+
+net::awaitable<void> handle_workers(monitor_context& m, request_context& ctx) {
+    query_string q{ctx.req.target()};
+    auto w = parse_window(q.get_or("window", "5m"));
+    if (!w) {
+        co_await send_error(ctx, w.error());
+        co_return;
+    }
+    auto seconds = w.value().seconds;
+    db_reply r = co_await m.db.run([seconds](pg::connection& c) { return query_worker_totals(c, seconds); });
+    co_await http_server::send(ctx, workers_reply(m, r, w.value()));
+}
+
+net::awaitable<void> handle_requests(monitor_context& m, request_context& ctx) {
+    query_string q{ctx.req.target()};
+    auto f = parse_filter(q);
+    if (!f) {
+        co_await send_error(ctx, f.error());
+        co_return;
+    }
+    db_reply r = co_await m.db.run([f = std::move(f.value())](pg::connection& c) { return query_requests(c, f); });
+    co_await http_server::send(ctx, plain_reply(r));
+}
+
+net::awaitable<void> handle_request_detail(monitor_context& m, request_context& ctx, std::string id) {
+    db_reply r = co_await m.db.run([id](pg::connection& c) { return query_request_detail(c, id); });
+    co_await http_server::send(ctx, plain_reply(r));
+}
+
+std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
+    auto r = std::make_shared<http_server::router>();
+    auto get = [&](std::string path, auto fn) {
+        r->add(http::verb::get, std::move(path), [&m, fn](request_context& ctx) { return fn(m, ctx); });
+    };
+    get("/api/overview", handle_overview);
+    get("/api/timeseries", handle_timeseries);
+    get("/api/models", handle_models);
+    get("/api/workers", handle_workers);
+    get("/api/requests", handle_requests);
+    get("/api/queues", [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, queues_reply(mc)); });
+    get("/api/status", [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, status_reply(mc)); });
+    get("/healthz", [](monitor_context&, request_context& ctx) {
+        return http_server::send(ctx, http_server::json_response(http::status::ok, json{{"status", "ok"}}));
+    });
+    if (m.metrics_text) {
+        get("/metrics", [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, metrics_reply(mc)); });
+    }
+    return r;
+}
+
+/// The id of "/api/requests/<id>", or "" for any other path.
+std::string detail_id(std::string_view path) {
+    if (path.size() <= requests_prefix.size() || path.substr(0, requests_prefix.size()) != requests_prefix) {
+        return {};
+    }
+    auto id = percent_decode(path.substr(requests_prefix.size()));
+    return id.find('/') == std::string::npos ? id : std::string{};
+}
+
+bool is_api_path(std::string_view path) {
+    return path.substr(0, 5) == "/api/" || path == "/api" || path == "/healthz" || path == "/metrics";
+}
+
+}  // namespace
+
+http_server::handler make_monitor_handler(monitor_context& m) {
+    auto routes = build_routes(m);
+    return [&m, routes](request_context& ctx) -> net::awaitable<void> {
+        std::string_view target = ctx.req.target();
+        std::string_view path = target.substr(0, target.find('?'));
+        std::string id = detail_id(path);
+        if (!id.empty() && (ctx.req.method() == http::verb::get || ctx.req.method() == http::verb::head)) {
+            co_await handle_request_detail(m, ctx, std::move(id));
+        } else if (is_api_path(path)) {
+            co_await routes->dispatch(ctx);
+        } else {
+            co_await http_server::send(ctx, m.files.serve(ctx.req));
+        }
+    };
+}
+
+}  // namespace llmp::monitor

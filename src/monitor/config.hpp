@@ -1,0 +1,42 @@
+#pragma once
+// monitor_config: everything `llmproxy monitor` needs (style.md §7: a plain struct, bound to
+// CLI flags in programs/monitor.cpp, validated once at start-up).
+
+#include "broker/config.hpp"
+#include "common/result.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace llmp::monitor {
+
+struct monitor_config {
+    /// Address and port of the HTTP server (dashboard and /api/).
+    std::string listen_address = "0.0.0.0";
+    std::uint16_t port = 8081;
+    /// I/O threads of the HTTP server.
+    int io_threads = 1;
+    /// PostgreSQL with the audit schema (env LLMPROXY_DATABASE_URL).
+    std::string database_url = "postgresql://postgres@127.0.0.1:5432/llmproxy";
+    /// RabbitMQ management API base URL, e.g. http://127.0.0.1:15672 (empty = queues unknown).
+    std::string rabbitmq_mgmt_url = "http://127.0.0.1:15672";
+    std::string rabbitmq_mgmt_user = "guest";
+    std::string rabbitmq_mgmt_password = "guest";
+    /// The broker: heartbeats come from its control exchange; the prefix names the queues.
+    broker::broker_config broker;
+    /// Directory of the built dashboard (web/dist); served at /.
+    std::string web_dir;
+    /// How often the queue depths are sampled from the management API.
+    std::chrono::milliseconds queue_poll_interval{2000};
+    /// A worker whose last heartbeat is older than this is shown as "stale".
+    std::chrono::milliseconds worker_stale_after{6000};
+    /// Database connections (one thread each) serving the /api/ queries.
+    int db_threads = 2;
+    /// Longest a query may run (statement_timeout).
+    std::chrono::milliseconds query_timeout{10000};
+
+    result<void> validate() const;
+};
+
+}  // namespace llmp::monitor

@@ -1,0 +1,163 @@
+#include "monitor/db_pool.hpp"
+
+#include "audit/migrations.hpp"
+#include "monitor/logger.hpp"
+
+namespace llmp::monitor {
+
+namespace pg = audit::pg;
+
+db_pool::db_pool(std::string url, int threads, std::chrono::milliseconds statement_timeout, std::size_t max_queued)
+    : url_{std::move(url)}, threads_{threads}, statement_timeout_{statement_timeout}, max_queued_{max_queued} {}
+
+db_pool::~db_pool() { stop(); }
+
+void db_pool::start() {
+    for (int i = 0; i < threads_; ++i) {
+        pool_.emplace_back([this] { thread_main(); });
+    }
+}
+
+void db_pool::drain() {
+    std::deque<task> left;
+    {
+        std::lock_guard lock{mu_};
+        stopping_ = true;
+        left.swap(queue_);
+    }
+    cv_.notify_all();
+    for (auto& t : left) {
+        t.done(db_reply{false, {}, error{"shutting_down", "the monitor is shutting down", true}});
+    }
+}
+
+std::size_t db_pool::pending() const {
+    std::lock_guard lock{mu_};
+    return queue_.size() + running_;
+}
+
+void db_pool::stop() {
+    drain();
+    for (auto& t : pool_) {
+        if (t.joinable()) {
+            t.join();
+        }
+    }
+    pool_.clear();
+}
+
+bool db_pool::available() const {
+    std::lock_guard lock{mu_};
+    return available_;
+}
+
+void db_pool::enqueue(job j, std::function<void(db_reply)> done) {
+    {
+        std::lock_guard lock{mu_};
+        if (!stopping_ && queue_.size() < max_queued_) {
+            queue_.push_back(task{std::move(j), std::move(done)});
+            cv_.notify_one();
+            return;
+        }
+    }
+    done(db_reply{false, {}, error{"overloaded", "too many queries are waiting for the database; retry shortly", true}});
+}
+
+void db_pool::thread_main() {
+    std::unique_ptr<pg::connection> conn;
+    for (;;) {
+        task t;
+        {
+            std::unique_lock lock{mu_};
+            cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (stopping_) {
+                return;
+            }
+            t = std::move(queue_.front());
+            queue_.pop_front();
+            ++running_;
+        }
+        // Counted as running until its answer is handed back.
+        struct running_guard {
+            db_pool& p;
+            ~running_guard() {
+                std::lock_guard lock{p.mu_};
+                --p.running_;
+            }
+        } guard{*this};
+        if (conn && !conn->healthy()) {
+            conn.reset();
+        }
+        if (!conn) {
+            std::string why;
+            bool try_now = false;
+            {
+                std::lock_guard lock{mu_};
+                try_now = std::chrono::steady_clock::now() >= next_connect_;
+                why = last_error_;
+                if (try_now) {
+                    // Other threads answer at once until this attempt is over or a second passes.
+                    next_connect_ = std::chrono::steady_clock::now() + std::chrono::seconds{1};
+                }
+            }
+            if (try_now) {
+                auto opened = pg::connection::open(url_, 3, "llmproxy-monitor");
+                result<void> ready = opened ? result<void>{ok()} : result<void>{opened.error()};
+                if (opened) {
+                    auto& c = *opened.value();
+                    ready = c.exec("SET statement_timeout = " + std::to_string(statement_timeout_.count()));
+                    if (ready) {
+                        auto m = audit::migrate(c);
+                        ready = m ? result<void>{ok()} : result<void>{m.error()};
+                    }
+                }
+                std::lock_guard lock{mu_};
+                if (ready) {
+                    conn = std::move(opened.value());
+                    if (!available_) {
+                        logger()->info("msg=\"database reachable again\"");
+                    }
+                    available_ = true;
+                    last_error_.clear();
+                } else {
+                    if (available_) {
+                        logger()->warn("msg=\"database unavailable\" error=\"{}\"", ready.error().message);
+                    }
+                    available_ = false;
+                    last_error_ = ready.error().message;
+                    why = last_error_;
+                }
+            }
+            if (!conn) {
+                t.done(db_reply{false, {},
+                                error{"db_unavailable", "PostgreSQL is not reachable: " + why + " (retrying)", true}});
+                continue;
+            }
+        }
+        db_reply reply;
+        try {
+            auto r = t.fn(*conn);
+            if (r) {
+                reply.ok = true;
+                reply.body = std::move(r.value());
+            } else {
+                reply.err = r.error();
+                if (reply.err.code == pg::unavailable) {
+                    conn.reset();
+                    std::lock_guard lock{mu_};
+                    available_ = false;
+                    last_error_ = reply.err.message;
+                    reply.err.code = "db_unavailable";
+                    reply.err.message = "PostgreSQL is not reachable: " + reply.err.message + " (retrying)";
+                }
+            }
+        } catch (const std::exception& e) {
+            // A job threw (a malformed row it could not convert): a bug, but not worth the process.
+            logger()->error("msg=\"query failed\" error=\"{}\"", e.what());
+            reply.err = error{"internal", std::string{"query failed: "} + e.what(), false};
+        }
+        t.done(std::move(reply));
+    }
+}
+
+}  // namespace llmp::monitor

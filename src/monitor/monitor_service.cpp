@@ -1,0 +1,134 @@
+#include "monitor/monitor_service.hpp"
+
+#include "broker/connection.hpp"
+#include "broker/topology.hpp"
+#include "http/server.hpp"
+#include "monitor/api_handlers.hpp"
+#include "monitor/db_pool.hpp"
+#include "monitor/heartbeat_listener.hpp"
+#include "monitor/live_workers.hpp"
+#include "monitor/logger.hpp"
+#include "monitor/queue_sampler.hpp"
+#include "monitor/static_files.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <thread>
+#include <vector>
+
+namespace llmp::monitor {
+namespace {
+
+queue_sampler_config sampler_config(const monitor_config& cfg) {
+    queue_sampler_config q;
+    q.mgmt_url = cfg.rabbitmq_mgmt_url;
+    q.user = cfg.rabbitmq_mgmt_user;
+    q.password = cfg.rabbitmq_mgmt_password;
+    if (auto ep = broker::parse_amqp_url(cfg.broker.url)) {
+        q.vhost = ep.value().vhost;
+    }
+    broker::topology t{cfg.broker.prefix};
+    // The work queue first: its depth is the headline number.
+    q.queues = {t.work_queue, t.audit_requests_queue, t.audit_responses_queue, t.dead_queue};
+    q.interval = cfg.queue_poll_interval;
+    return q;
+}
+
+}  // namespace
+
+struct monitor_service::impl {
+    monitor_config cfg;
+    net::io_context ioc;
+    net::signal_set signals{ioc, SIGINT, SIGTERM};
+    live_workers workers{cfg.worker_stale_after, std::chrono::hours{1}};
+    db_pool db{cfg.database_url, cfg.db_threads, cfg.query_timeout};
+    heartbeat_listener heartbeats{cfg.broker, workers};
+    queue_sampler queues{ioc, sampler_config(cfg)};
+    static_files files{cfg.web_dir};
+    monitor_context ctx{cfg, db, workers, queues, heartbeats, files, {}};
+    std::shared_ptr<http_server::listener> listener;
+    std::vector<std::thread> threads;
+
+    explicit impl(monitor_config c) : cfg{std::move(c)} {}
+};
+
+monitor_service::monitor_service(monitor_config cfg) : impl_{std::make_unique<impl>(std::move(cfg))} {}
+
+monitor_service::~monitor_service() {
+    auto& s = *impl_;
+    s.db.stop();
+    s.heartbeats.stop();
+}
+
+void monitor_service::set_metrics_source(std::function<std::string()> text) { impl_->ctx.metrics_text = std::move(text); }
+
+result<void> monitor_service::start() {
+    auto& s = *impl_;
+    boost::system::error_code ec;
+    auto addr = net::ip::make_address(s.cfg.listen_address, ec);
+    if (ec) {
+        return fail("invalid_config", "--listen is not an IP address: " + s.cfg.listen_address);
+    }
+    try {
+        http_server::server_limits limits;
+        limits.body_limit = 64 * 1024;
+        s.listener = std::make_shared<http_server::listener>(s.ioc, net::ip::tcp::endpoint{addr, s.cfg.port},
+                                                             make_monitor_handler(s.ctx), limits);
+    } catch (const boost::system::system_error& e) {
+        return fail("bind_failed", "cannot listen on " + s.cfg.listen_address + ":" + std::to_string(s.cfg.port) +
+                                       ": " + e.code().message());
+    }
+    s.db.start();
+    s.heartbeats.start();
+    s.queues.start();
+    s.listener->start();
+    logger()->info("msg=\"monitor started\" listen={}:{} web_dir=\"{}\"", s.cfg.listen_address, s.listener->port(),
+                   s.files.root().string());
+    return ok();
+}
+
+std::uint16_t monitor_service::port() const { return impl_->listener ? impl_->listener->port() : 0; }
+
+int monitor_service::run() {
+    auto& s = *impl_;
+    auto work = net::make_work_guard(s.ioc);
+    s.signals.async_wait([&s](boost::system::error_code, int sig) {
+        logger()->info("msg=\"stopping\" signal={}", sig);
+        s.listener->stop();
+        s.queues.stop();
+        s.db.drain();
+        // Let running queries answer their clients (briefly), then stop.
+        net::co_spawn(s.ioc, [&s]() -> net::awaitable<void> {
+            net::steady_timer t{s.ioc};
+            auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{2};
+            while (s.db.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
+                t.expires_after(std::chrono::milliseconds{20});
+                co_await t.async_wait(net::use_awaitable);
+            }
+            t.expires_after(std::chrono::milliseconds{50});  // the answers' writes
+            co_await t.async_wait(net::use_awaitable);
+            s.ioc.stop();
+        }, net::detached);
+    });
+    for (int i = 1; i < s.cfg.io_threads; ++i) {
+        s.threads.emplace_back([&s] { s.ioc.run(); });
+    }
+    s.ioc.run();
+    for (auto& t : s.threads) {
+        t.join();
+    }
+    s.threads.clear();
+    s.db.stop();
+    s.heartbeats.stop();
+    logger()->info("msg=\"monitor stopped\"");
+    return 0;
+}
+
+}  // namespace llmp::monitor

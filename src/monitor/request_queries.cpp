@@ -1,0 +1,221 @@
+#include "monitor/request_queries.hpp"
+
+#include "monitor/pg_values.hpp"
+
+#include <algorithm>
+
+namespace llmp::monitor {
+namespace {
+
+using nlohmann::json;
+using params = std::vector<std::optional<std::string>>;
+
+bool all_digits(const std::string& s) {
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+/// A time bound as SQL over parameter $n: unix ms, or anything PostgreSQL reads as timestamptz.
+std::string time_expr(const std::string& v, std::size_t n) {
+    if (all_digits(v)) {
+        return "(timestamptz 'epoch' + $" + std::to_string(n) + "::bigint * interval '1 millisecond')";
+    }
+    return "$" + std::to_string(n) + "::timestamptz";
+}
+
+/// LIKE pattern for a substring: the user's % _ and \ match themselves.
+std::string like_pattern(const std::string& s) {
+    std::string out = "%";
+    for (char c : s) {
+        if (c == '%' || c == '_' || c == '\\') {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out + "%";
+}
+
+// The indexed search text (must stay the exact expression of requests_search_trgm_idx).
+constexpr std::string_view search_text = "(coalesce(q.prompt, '') || ' ' || coalesce(q.messages::text, ''))";
+
+}  // namespace
+
+result<void> validate(const request_filter& f) {
+    if (f.status && *f.status != "ok" && *f.status != "error" && *f.status != "cancelled" && *f.status != "pending") {
+        return fail("invalid_field", "status must be ok, error, cancelled or pending");
+    }
+    if (f.limit < 1 || f.limit > 500) {
+        return fail("invalid_field", "limit must be between 1 and 500");
+    }
+    return ok();
+}
+
+result<json> query_requests(audit::pg::connection& c, const request_filter& f) {
+    params p;
+    std::string where;
+    auto add = [&](const std::string& cond) { where += (where.empty() ? " WHERE " : " AND ") + cond; };
+    auto param = [&](std::string v) {
+        p.emplace_back(std::move(v));
+        return p.size();
+    };
+    if (f.model) {
+        auto n = std::to_string(param(*f.model));
+        add("(q.model = $" + n + " OR r.model = $" + n + ")");
+    }
+    if (f.status) {
+        if (*f.status == "pending") {
+            add("r.request_id IS NULL");
+        } else {
+            add("r.status = $" + std::to_string(param(*f.status)));
+        }
+    }
+    if (f.worker) {
+        add("r.worker_id = $" + std::to_string(param(*f.worker)));
+    }
+    if (f.from) {
+        add("q.received_at >= " + time_expr(*f.from, param(*f.from)));
+    }
+    if (f.to) {
+        add("q.received_at < " + time_expr(*f.to, param(*f.to)));
+    }
+    if (f.text) {
+        add(std::string{search_text} + " ILIKE $" + std::to_string(param(like_pattern(*f.text))));
+    }
+    if (f.after) {
+        auto us = param(std::to_string(f.after->received_us));
+        auto id = param(f.after->request_id);
+        add("(q.received_at, q.request_id) < (timestamptz 'epoch' + $" + std::to_string(us) +
+            "::bigint * interval '1 microsecond', $" + std::to_string(id) + ")");
+    }
+    std::string sql =
+        "SELECT q.request_id, (extract(epoch FROM q.received_at) * 1000000)::bigint, q.model, q.kind, q.route, "
+        "q.stream, q.api_flavour, left(coalesce(q.prompt, q.messages->-1->>'content', ''), " +
+        std::to_string(preview_chars) +
+        "), coalesce(r.status, 'pending'), r.worker_id, r.prompt_tokens, r.completion_tokens, r.ttft_ms, "
+        "r.duration_ms, r.tokens_per_s, r.error_code, (extract(epoch FROM r.completed_at) * 1000)::bigint "
+        "FROM requests q LEFT JOIN responses r USING (request_id)" +
+        where + " ORDER BY q.received_at DESC, q.request_id DESC LIMIT " + std::to_string(f.limit + 1);
+    auto r = c.query(sql, p);
+    if (!r) {
+        return r.error();
+    }
+    auto& rows = r.value().rows;
+    json list = json::array();
+    json next = nullptr;
+    for (std::size_t i = 0; i < rows.size() && i < static_cast<std::size_t>(f.limit); ++i) {
+        const auto& row = rows[i];
+        list.push_back({{"request_id", row[0].value_or("")},
+                        {"received_at_ms", as_int(row[1]) / 1000},
+                        {"model", row[2].value_or("")},
+                        {"kind", row[3].value_or("")},
+                        {"route", row[4].value_or("")},
+                        {"stream", as_bool(row[5])},
+                        {"api_flavour", row[6].value_or("")},
+                        {"preview", row[7].value_or("")},
+                        {"status", row[8].value_or("")},
+                        {"worker_id", text_or_null(row[9])},
+                        {"prompt_tokens", number_or_null(row[10])},
+                        {"completion_tokens", number_or_null(row[11])},
+                        {"ttft_ms", number_or_null(row[12])},
+                        {"duration_ms", number_or_null(row[13])},
+                        {"tokens_per_s", number_or_null(row[14])},
+                        {"error_code", text_or_null(row[15])},
+                        {"completed_at_ms", number_or_null(row[16])}});
+    }
+    if (rows.size() > static_cast<std::size_t>(f.limit)) {
+        const auto& last = rows[static_cast<std::size_t>(f.limit) - 1];
+        next = cursor{as_int(last[1]), last[0].value_or("")}.encode();
+    }
+    return json{{"requests", std::move(list)}, {"next_cursor", std::move(next)}};
+}
+
+result<json> query_request_detail(audit::pg::connection& c, const std::string& request_id) {
+    auto r = c.query(R"sql(
+SELECT q.request_id, (extract(epoch FROM q.received_at) * 1000)::float8, q.server_id, q.api_flavour, q.route, q.kind,
+       q.model, q.stream, q.priority, q.messages::text, q.prompt, q.options::text, q.extra::text, q.client_addr,
+       q.user_agent, (extract(epoch FROM q.deadline_at) * 1000)::float8,
+       r.request_id, r.status, r.server_id, r.worker_id, r.provider, r.model, r.done_reason, r.text, r.prompt_tokens,
+       r.completion_tokens, r.ttft_ms, r.duration_ms, r.tokens_per_s, r.error_code, r.error_message, r.retryable,
+       r.provider_metrics::text, (extract(epoch FROM r.completed_at) * 1000)::float8,
+       (extract(epoch FROM r.ingested_at) * 1000)::float8
+FROM (SELECT $1::text COLLATE "C" AS request_id) k
+LEFT JOIN requests q ON q.request_id = k.request_id
+LEFT JOIN responses r ON r.request_id = k.request_id)sql",
+                     {request_id});
+    if (!r) {
+        return r.error();
+    }
+    const auto& row = r.value().rows.at(0);
+    if (!row[0] && !row[16]) {
+        return fail("not_found", "no request " + request_id + " in the audit database");
+    }
+    auto parse_json = [](const std::optional<std::string>& v) -> json {
+        if (!v) {
+            return nullptr;
+        }
+        return json::parse(*v, nullptr, false);
+    };
+    json out{{"request_id", request_id}};
+    if (row[0]) {
+        out["request"] = {{"received_at_ms", number_or_null(row[1])},
+                          {"server_id", row[2].value_or("")},
+                          {"api_flavour", row[3].value_or("")},
+                          {"route", row[4].value_or("")},
+                          {"kind", row[5].value_or("")},
+                          {"model", row[6].value_or("")},
+                          {"stream", as_bool(row[7])},
+                          {"priority", as_int(row[8])},
+                          {"messages", parse_json(row[9])},
+                          {"prompt", text_or_null(row[10])},
+                          {"options", parse_json(row[11])},
+                          {"extra", parse_json(row[12])},
+                          {"client_addr", text_or_null(row[13])},
+                          {"user_agent", text_or_null(row[14])},
+                          {"deadline_at_ms", number_or_null(row[15])}};
+    } else {
+        out["request"] = nullptr;
+    }
+    if (row[16]) {
+        out["response"] = {{"status", row[17].value_or("")},
+                           {"server_id", text_or_null(row[18])},
+                           {"worker_id", text_or_null(row[19])},
+                           {"provider", text_or_null(row[20])},
+                           {"model", text_or_null(row[21])},
+                           {"done_reason", text_or_null(row[22])},
+                           {"text", row[23].value_or("")},
+                           {"prompt_tokens", as_int(row[24])},
+                           {"completion_tokens", as_int(row[25])},
+                           {"ttft_ms", number_or_null(row[26])},
+                           {"duration_ms", number_or_null(row[27])},
+                           {"tokens_per_s", number_or_null(row[28])},
+                           {"error_code", text_or_null(row[29])},
+                           {"error_message", text_or_null(row[30])},
+                           {"retryable", row[31] ? json(as_bool(row[31])) : json(nullptr)},
+                           {"provider_metrics", parse_json(row[32])},
+                           {"completed_at_ms", number_or_null(row[33])},
+                           {"ingested_at_ms", number_or_null(row[34])}};
+    } else {
+        out["response"] = nullptr;
+    }
+    // Chunk timings exist only while chunk audit is on; offsets are from the request's arrival.
+    auto chunks = c.query(R"sql(
+SELECT c.attempt, c.seq, c.worker_id,
+       (extract(epoch FROM c.received_at - q.received_at) * 1000)::float8, length(c.text)
+FROM response_chunks c LEFT JOIN requests q USING (request_id)
+WHERE c.request_id = $1 ORDER BY c.attempt, c.seq LIMIT 20000)sql",
+                          {request_id});
+    if (!chunks) {
+        return chunks.error();
+    }
+    json list = json::array();
+    for (const auto& ch : chunks.value().rows) {
+        list.push_back({{"attempt", as_int(ch[0])},
+                        {"seq", as_int(ch[1])},
+                        {"worker_id", text_or_null(ch[2])},
+                        {"t_ms", number_or_null(ch[3])},
+                        {"chars", as_int(ch[4])}});
+    }
+    out["chunks"] = std::move(list);
+    return out;
+}
+
+}  // namespace llmp::monitor

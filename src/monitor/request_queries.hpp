@@ -1,0 +1,40 @@
+#pragma once
+// request_queries: the request history (/api/requests) and one request in full
+// (/api/requests/{id}). The list pages with a keyset on (received_at, request_id) — never
+// OFFSET — and carries only a short preview of each prompt; the text search uses the pg_trgm
+// index of audit migration 2. Runs on a db_pool thread.
+
+#include "audit/pg_connection.hpp"
+#include "common/result.hpp"
+#include "monitor/cursor.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+
+namespace llmp::monitor {
+
+struct request_filter {
+    std::optional<std::string> model;
+    std::optional<std::string> status;  ///< ok | error | cancelled | pending (no response yet)
+    std::optional<std::string> worker;
+    std::optional<std::string> from;    ///< received_at >= (ISO 8601 or unix ms)
+    std::optional<std::string> to;      ///< received_at <  (ISO 8601 or unix ms)
+    std::optional<std::string> text;    ///< substring of the prompt or messages, case-insensitive
+    std::optional<cursor> after;        ///< the previous page's next_cursor
+    int limit = 50;
+};
+
+/// Checks values (status name, limit 1..500, times); fails with "invalid_field".
+result<void> validate(const request_filter& f);
+
+/// {"requests": [...], "next_cursor": "..." | null}
+result<nlohmann::json> query_requests(audit::pg::connection& c, const request_filter& f);
+/// The request, its response and chunk timings; error "not_found" when neither row exists.
+result<nlohmann::json> query_request_detail(audit::pg::connection& c, const std::string& request_id);
+
+/// Characters of the prompt preview in list rows.
+inline constexpr int preview_chars = 160;
+
+}  // namespace llmp::monitor

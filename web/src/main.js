@@ -1,0 +1,164 @@
+// The dashboard: every 2 s it reads the monitor's /api/ endpoints and updates tiles, charts and
+// tables in place (no reload). window.__dashboard exposes the last answers and the uPlot
+// instances so the browser test can check what is drawn.
+import './style.css';
+import { getJSON, errorText } from './api.js';
+import { time_chart } from './charts.js';
+import { openDetail, setupDetail } from './detail.js';
+import { clock, ms, num, pct, rate } from './format.js';
+import { renderModels, renderRequests, renderWorkers } from './tables.js';
+
+const refreshMs = 2000;
+const state = {
+  window: '5m',
+  filter: { model: '', status: '', q: '' },
+  nextCursor: null,
+  paged: false,   // the user loaded older pages: stop replacing the first page
+  refreshes: 0,
+  last: {},
+};
+window.__dashboard = state;
+
+const $ = (id) => document.getElementById(id);
+
+const charts = {
+  throughput: new time_chart($('chart-throughput'), [
+    { label: 'requests/s', fill: 'rgba(47,111,222,.08)' },
+    { label: 'errors/s', color: '#d6453d' },
+  ]),
+  tokens: new time_chart($('chart-tokens'), [{ label: 'tokens/s', color: '#1f9d61', fill: 'rgba(31,157,97,.08)' }]),
+  latency: new time_chart($('chart-latency'), [
+    { label: 'TTFT p50', color: '#7b4fd6', spanGaps: true },
+    { label: 'TTFT p95', color: '#7b4fd6', dash: [4, 4], spanGaps: true },
+    { label: 'total p50', color: '#2f6fde', spanGaps: true },
+    { label: 'total p95', color: '#2f6fde', dash: [4, 4], spanGaps: true },
+    { label: 'total p99', color: '#d58a00', dash: [2, 3], spanGaps: true },
+  ], ' ms'),
+  queue: new time_chart($('chart-queue'), [{ label: 'work queue', color: '#d58a00', fill: 'rgba(213,138,0,.08)', spanGaps: true }]),
+};
+state.charts = charts;
+
+function setTile(name, value, sub = '', bad = false) {
+  const el = document.querySelector(`[data-tile="${name}"]`);
+  el.querySelector('.value').textContent = value;
+  el.querySelector('.sub').textContent = sub;
+  el.classList.toggle('bad', bad);
+}
+
+function setHealth(name, up) {
+  const el = document.querySelector(`[data-health="${name}"]`);
+  el.classList.toggle('up', up === true);
+  el.classList.toggle('down', up === false);
+}
+
+function renderOverview(o) {
+  setTile('requests_per_s', rate(o.requests_per_s), `${num(o.requests)} completed in ${o.window}`);
+  setTile('tokens_per_s', rate(o.tokens_per_s), `${num(o.completion_tokens)} tokens in ${o.window}`);
+  setTile('in_flight', num(o.in_flight), `${num(o.live_workers)} live worker${o.live_workers === 1 ? '' : 's'}`);
+  setTile('queue_depth', o.queues_available ? num(o.queue_depth) : '–', o.queues_available ? 'messages waiting' : 'management API unavailable');
+  setTile('error_rate', pct(o.error_rate), `${num(o.errors)} failed`, o.error_rate > 0.05);
+  setTile('latency', `${ms(o.latency_ms.p50)} / ${ms(o.latency_ms.p95)}`, `TTFT p50 ${ms(o.ttft_ms.p50)}, p99 ${ms(o.latency_ms.p99)}`);
+}
+
+function renderTimeseries(ts) {
+  const p = ts.points ?? [];
+  const xs = p.map((x) => x.t);
+  const nullIfNone = (x, v) => (x.requests - x.errors - x.cancelled > 0 ? v : null);
+  charts.throughput.set(xs, [p.map((x) => x.requests_per_s), p.map((x) => x.errors / ts.bucket_s)]);
+  charts.tokens.set(xs, [p.map((x) => x.tokens_per_s)]);
+  charts.latency.set(xs, [
+    p.map((x) => nullIfNone(x, x.ttft_ms.p50)),
+    p.map((x) => nullIfNone(x, x.ttft_ms.p95)),
+    p.map((x) => nullIfNone(x, x.latency_ms.p50)),
+    p.map((x) => nullIfNone(x, x.latency_ms.p95)),
+    p.map((x) => nullIfNone(x, x.latency_ms.p99)),
+  ]);
+  charts.queue.set(xs, [p.map((x) => x.queue_depth)]);
+}
+
+function updateModelFilter(models) {
+  const sel = $('filter-model');
+  const have = new Set([...sel.options].map((o) => o.value));
+  for (const m of models) {
+    if (!have.has(m.model)) sel.add(new Option(m.model, m.model));
+  }
+}
+
+function requestsQuery(cursor) {
+  const p = new URLSearchParams({ limit: '50' });
+  for (const [k, v] of Object.entries(state.filter)) if (v) p.set(k, v);
+  if (cursor) p.set('cursor', cursor);
+  return `/api/requests?${p}`;
+}
+
+async function loadRequests(append) {
+  const r = await getJSON(requestsQuery(append ? state.nextCursor : null));
+  if (!r.ok) {
+    $('requests-note').textContent = errorText(r);
+    return;
+  }
+  state.last.requests = append ? [...(state.last.requests ?? []), ...r.body.requests] : r.body.requests;
+  if (!append) state.nextCursor = r.body.next_cursor;
+  else state.nextCursor = r.body.next_cursor;
+  renderRequests($('requests').querySelector('tbody'), r.body.requests, append);
+  $('more').hidden = !state.nextCursor;
+  $('requests-note').textContent = `${num(state.last.requests.length)} shown`;
+}
+
+async function refresh() {
+  const w = encodeURIComponent(state.window);
+  const [overview, ts, models, workers, status] = await Promise.all([
+    getJSON(`/api/overview?window=${w}`),
+    getJSON(`/api/timeseries?window=${w}`),
+    getJSON(`/api/models?window=${w}`),
+    getJSON(`/api/workers?window=${w}`),
+    getJSON('/api/status'),
+  ]);
+  const problems = [];
+  if (overview.ok) { state.last.overview = overview.body; renderOverview(overview.body); } else problems.push(errorText(overview));
+  if (ts.ok) { state.last.timeseries = ts.body; renderTimeseries(ts.body); }
+  if (models.ok) {
+    state.last.models = models.body;
+    renderModels($('models').querySelector('tbody'), models.body);
+    updateModelFilter(models.body.models);
+  }
+  if (workers.ok) { state.last.workers = workers.body; renderWorkers($('workers').querySelector('tbody'), workers.body); }
+  if (status.ok) {
+    setHealth('database', status.body.database.available);
+    setHealth('heartbeats', status.body.heartbeats.connected);
+    setHealth('rabbitmq', status.body.rabbitmq_management.available);
+    if (!status.body.rabbitmq_management.available) problems.push(`Queue statistics unavailable: ${status.body.rabbitmq_management.error}`);
+  } else {
+    for (const n of ['database', 'heartbeats', 'rabbitmq']) setHealth(n, false);
+  }
+  if (!state.paged) await loadRequests(false);
+  const banner = $('banner');
+  banner.hidden = problems.length === 0;
+  banner.textContent = [...new Set(problems)].join(' · ');
+  state.refreshes += 1;
+  $('updated').textContent = `updated ${clock(Date.now())}`;
+}
+
+async function loop() {
+  try { await refresh(); } catch (e) { console.error(e); }
+  setTimeout(loop, refreshMs);
+}
+
+$('window').addEventListener('change', (e) => { state.window = e.target.value; refresh(); });
+$('filter').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const f = new FormData(e.target);
+  state.filter = { model: f.get('model') ?? '', status: f.get('status') ?? '', q: (f.get('q') ?? '').trim() };
+  state.paged = false;
+  loadRequests(false);
+});
+for (const id of ['filter-model', 'filter-status']) {
+  $(id).addEventListener('change', () => $('filter').requestSubmit());
+}
+$('more').addEventListener('click', () => { state.paged = true; loadRequests(true); });
+$('requests').querySelector('tbody').addEventListener('click', (e) => {
+  const tr = e.target.closest('tr[data-request]');
+  if (tr) openDetail(tr.dataset.request);
+});
+setupDetail();
+loop();
