@@ -1,0 +1,263 @@
+#include "providers/openai/openai_wire.hpp"
+
+namespace llmp::providers::openai {
+namespace {
+
+using json = nlohmann::json;
+
+std::string shorten(std::string_view s, std::size_t max = 300) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) {
+        s.remove_suffix(1);
+    }
+    if (s.size() <= max) {
+        return std::string{s};
+    }
+    return std::string{s.substr(0, max)} + "...";
+}
+
+/// Ollama sends images as bare base64; OpenAI wants a data: URL with a media type, which the
+/// first bytes of the base64 text give away.
+std::string image_url(const std::string& b64) {
+    if (b64.rfind("data:", 0) == 0 || b64.rfind("http://", 0) == 0 || b64.rfind("https://", 0) == 0) {
+        return b64;
+    }
+    std::string_view type = "image/png";
+    if (b64.rfind("/9j/", 0) == 0) {
+        type = "image/jpeg";
+    } else if (b64.rfind("R0lGOD", 0) == 0) {
+        type = "image/gif";
+    } else if (b64.rfind("UklGR", 0) == 0) {
+        type = "image/webp";
+    }
+    return "data:" + std::string{type} + ";base64," + b64;
+}
+
+json map_message(const json& m) {
+    if (!m.is_object()) {
+        return m;
+    }
+    json out = json::object();
+    out["role"] = m.value("role", "user");
+    auto content = m.find("content");
+    json text = content == m.end() || content->is_null() ? json("") : *content;
+    auto images = m.find("images");
+    if (images != m.end() && images->is_array() && !images->empty()) {
+        json parts = json::array();
+        if (text.is_array()) {
+            parts = text;
+        } else if (text.is_string() && !text.get_ref<const std::string&>().empty()) {
+            parts.push_back(json{{"type", "text"}, {"text", text}});
+        }
+        for (const auto& img : *images) {
+            if (img.is_string()) {
+                parts.push_back(json{{"type", "image_url"},
+                                     {"image_url", json{{"url", image_url(img.get<std::string>())}}}});
+            }
+        }
+        out["content"] = std::move(parts);
+    } else {
+        out["content"] = std::move(text);
+    }
+    auto calls = m.find("tool_calls");
+    if (calls != m.end() && calls->is_array() && !calls->empty()) {
+        json mapped = json::array();
+        std::size_t i = 0;
+        for (const auto& c : *calls) {
+            json call = c;
+            if (call.is_object()) {
+                if (!call.contains("type")) {
+                    call["type"] = "function";
+                }
+                if (!call.contains("id")) {
+                    call["id"] = "call_" + std::to_string(i);
+                }
+                auto fn = call.find("function");
+                if (fn != call.end() && fn->is_object()) {
+                    auto args = fn->find("arguments");
+                    if (args != fn->end() && !args->is_string()) {
+                        *args = args->dump();
+                    }
+                }
+            }
+            mapped.push_back(std::move(call));
+            ++i;
+        }
+        out["tool_calls"] = std::move(mapped);
+    }
+    for (const char* key : {"name", "tool_call_id"}) {
+        if (auto it = m.find(key); it != m.end() && it->is_string()) {
+            out[key] = *it;
+        }
+    }
+    if (auto it = m.find("tool_name"); it != m.end() && it->is_string() && !out.contains("name")) {
+        out["name"] = *it;
+    }
+    return out;
+}
+
+std::int64_t int_or(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+}
+
+}  // namespace
+
+std::string request_body(const generation_request& req, const std::string& upstream_model) {
+    json body = json::object();
+    body["model"] = upstream_model;
+    auto sys = req.extra.is_object() ? req.extra.find("system") : req.extra.end();
+    bool has_system_text = req.extra.is_object() && sys != req.extra.end() && sys->is_string();
+    if (req.kind == request_kind::chat) {
+        json messages = json::array();
+        if (req.messages.is_array()) {
+            for (const auto& m : req.messages) {
+                messages.push_back(map_message(m));
+            }
+        }
+        if (has_system_text) {
+            bool has_system = !messages.empty() && messages.front().is_object() &&
+                              messages.front().value("role", "") == "system";
+            if (!has_system) {
+                messages.insert(messages.begin(), json{{"role", "system"}, {"content", *sys}});
+            }
+        }
+        body["messages"] = std::move(messages);
+    } else {
+        std::string prompt = req.prompt;
+        if (has_system_text && !sys->get_ref<const std::string&>().empty()) {
+            prompt = sys->get<std::string>() + "\n\n" + prompt;
+        }
+        body["prompt"] = std::move(prompt);
+        if (auto s = req.extra.find("suffix"); req.extra.is_object() && s != req.extra.end() && s->is_string()) {
+            body["suffix"] = *s;
+        }
+    }
+    if (req.options.is_object()) {
+        if (auto n = req.options.find("num_predict"); n != req.options.end() && n->is_number_integer() &&
+                                                        n->get<std::int64_t>() > 0) {
+            body["max_tokens"] = *n;
+        }
+        for (const char* key : {"temperature", "top_p", "seed"}) {
+            if (auto it = req.options.find(key); it != req.options.end() && it->is_number()) {
+                body[key] = *it;
+            }
+        }
+        if (auto stop = req.options.find("stop"); stop != req.options.end() && (stop->is_string() || stop->is_array())) {
+            if (!stop->empty()) {
+                body["stop"] = *stop;
+            }
+        }
+    }
+    if (req.extra.is_object()) {
+        if (auto f = req.extra.find("format"); f != req.extra.end()) {
+            if (f->is_string() && f->get_ref<const std::string&>() == "json") {
+                body["response_format"] = json{{"type", "json_object"}};
+            } else if (f->is_object()) {
+                body["response_format"] =
+                    json{{"type", "json_schema"}, {"json_schema", json{{"name", "response"}, {"schema", *f}}}};
+            }
+        }
+        for (const char* key : {"tools", "tool_choice"}) {
+            if (auto it = req.extra.find(key); it != req.extra.end() && !it->is_null()) {
+                body[key] = *it;
+            }
+        }
+    }
+    body["stream"] = true;
+    body["stream_options"] = json{{"include_usage", true}};
+    return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+result<stream_chunk> parse_chunk(std::string_view data) {
+    json j = json::parse(data, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) {
+        return fail("upstream_error", "the upstream sent an event that is not a JSON object: " + shorten(data, 200));
+    }
+    stream_chunk out;
+    if (auto e = j.find("error"); e != j.end() && !e->is_null()) {
+        out.has_error = true;
+        out.error = error_text(j.dump());
+        return out;
+    }
+    if (auto c = j.find("choices"); c != j.end() && c->is_array() && !c->empty() && c->front().is_object()) {
+        const auto& choice = c->front();
+        if (auto d = choice.find("delta"); d != choice.end() && d->is_object()) {
+            if (auto t = d->find("content"); t != d->end() && t->is_string()) {
+                out.delta = t->get<std::string>();
+            }
+        } else if (auto t = choice.find("text"); t != choice.end() && t->is_string()) {
+            out.delta = t->get<std::string>();
+        }
+        if (auto f = choice.find("finish_reason"); f != choice.end() && f->is_string()) {
+            out.finish_reason = f->get<std::string>();
+        }
+    }
+    if (auto u = j.find("usage"); u != j.end() && u->is_object()) {
+        out.has_usage = true;
+        out.prompt_tokens = int_or(*u, "prompt_tokens");
+        out.completion_tokens = int_or(*u, "completion_tokens");
+        out.usage = *u;
+    }
+    return out;
+}
+
+std::string error_text(std::string_view body) {
+    json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object()) {
+        auto it = j.find("error");
+        if (it != j.end()) {
+            if (it->is_string()) {
+                return it->get<std::string>();
+            }
+            if (it->is_object()) {
+                auto msg = it->find("message");
+                if (msg != it->end() && msg->is_string()) {
+                    return msg->get<std::string>();
+                }
+            }
+        }
+        if (auto msg = j.find("message"); msg != j.end() && msg->is_string()) {
+            return msg->get<std::string>();
+        }
+    }
+    return shorten(body);
+}
+
+std::string error_code(std::string_view body) {
+    json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) {
+        return {};
+    }
+    auto it = j.find("error");
+    if (it == j.end() || !it->is_object()) {
+        return {};
+    }
+    for (const char* key : {"code", "type"}) {
+        if (auto c = it->find(key); c != it->end() && c->is_string()) {
+            return c->get<std::string>();
+        }
+    }
+    return {};
+}
+
+std::optional<std::vector<std::string>> model_ids(std::string_view body) {
+    json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) {
+        return std::nullopt;
+    }
+    auto data = j.find("data");
+    if (data == j.end() || !data->is_array()) {
+        return std::nullopt;
+    }
+    std::vector<std::string> ids;
+    for (const auto& m : *data) {
+        if (m.is_object()) {
+            if (auto id = m.find("id"); id != m.end() && id->is_string() && !id->get_ref<const std::string&>().empty()) {
+                ids.push_back(id->get<std::string>());
+            }
+        }
+    }
+    return ids;
+}
+
+}  // namespace llmp::providers::openai

@@ -1,0 +1,58 @@
+#pragma once
+// OpenAI wire format helpers used by openai_provider (protocols.md §2): request bodies for
+// /chat/completions and /completions, the chunks of a streamed answer, error objects and the
+// model list. Pure functions; any thread.
+
+#include "common/result.hpp"
+#include "providers/provider.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace llmp::providers::openai {
+
+/// The JSON body of POST /chat/completions (chat) or /completions (generate) for `req`, asking
+/// for `upstream_model`, streamed, with usage in the stream:
+///  - messages: Ollama-shaped {role, content, images?, tool_calls?} become OpenAI messages
+///    (images -> image_url parts with data: URLs; tool_calls arguments -> JSON strings);
+///    a chat `extra.system` becomes a leading system message;
+///  - generate: `prompt` (after `extra.system` and a blank line, if set), `extra.suffix`;
+///  - options: num_predict (> 0) -> max_tokens; temperature, top_p, stop, seed as they are;
+///    every other option is dropped (OpenAI-compatible servers reject unknown fields);
+///  - extra: format "json" -> response_format json_object, a format schema -> json_schema;
+///    tools and tool_choice passed on; everything else dropped.
+std::string request_body(const generation_request& req, const std::string& upstream_model);
+
+/// One parsed `data:` event of a streamed answer.
+struct stream_chunk {
+    bool has_error = false;
+    std::string error;  ///< error.message of a {"error":{...}} event
+    std::string delta;  ///< choices[0].delta.content (chat) or choices[0].text (completions)
+    std::string finish_reason;  ///< "" while the choice is not finished
+    bool has_usage = false;
+    std::int64_t prompt_tokens = 0;
+    std::int64_t completion_tokens = 0;
+    nlohmann::json usage;  ///< the usage object as sent (details included), when has_usage
+};
+
+/// Parses the data of one event (not "[DONE]"). Fails (code "upstream_error") if it is not a
+/// JSON object.
+result<stream_chunk> parse_chunk(std::string_view data);
+
+/// The message of an OpenAI error body {"error":{"message":...}} (or {"error":"..."}, or
+/// {"message":...}); else the body itself, trimmed and shortened.
+std::string error_text(std::string_view body);
+
+/// The error.code / error.type of an error body ("" when absent).
+std::string error_code(std::string_view body);
+
+/// The ids of a GET /models answer {"object":"list","data":[{"id":...}]}; nullopt if the body
+/// is not such a list.
+std::optional<std::vector<std::string>> model_ids(std::string_view body);
+
+}  // namespace llmp::providers::openai

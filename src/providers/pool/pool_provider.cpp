@@ -1,0 +1,290 @@
+#include "providers/pool/pool_provider.hpp"
+
+#include "common/logging.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <algorithm>
+#include <mutex>
+#include <optional>
+
+namespace llmp::providers {
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+/// Errors after which a generation that has sent nothing yet moves to another upstream.
+bool worth_another_upstream(const error& e) {
+    return e.code == "upstream_unavailable" || e.code == "upstream_rate_limited";
+}
+
+struct member_state {
+    std::string label;
+    std::unique_ptr<provider> upstream;  // immutable after construction
+    // GUARDED_BY(pool_state::mu):
+    bool up = false;
+    bool listed = false;              ///< models() has succeeded at least once
+    std::vector<std::string> models;  ///< as of the last successful models()
+    int in_flight = 0;
+    steady::time_point down_since{};
+};
+
+/// Routing state shared by the provider and its generations.
+struct pool_state {
+    pool_state(std::vector<pool_member> ms, std::chrono::milliseconds retry, net::any_io_executor e)
+        : retry_after{retry}, ex{std::move(e)} {
+        for (auto& m : ms) {
+            members.push_back(member_state{std::move(m.label), std::move(m.upstream)});
+        }
+    }
+
+    const std::chrono::milliseconds retry_after;
+    const net::any_io_executor ex;
+    std::vector<member_state> members;  // the vector itself never changes after construction
+
+    std::mutex mu;
+    std::size_t next_first = 0;  // GUARDED_BY(mu): round-robin start for ties
+
+    /// An upstream eligible for `model` now: up (or down long enough for another try) and
+    /// listing it.
+    bool eligible(const member_state& m, const std::string& model, steady::time_point now) const {
+        if (!m.listed || (!m.up && now - m.down_since < retry_after)) {
+            return false;
+        }
+        return std::find(m.models.begin(), m.models.end(), model) != m.models.end();
+    }
+
+    /// The least busy eligible upstream not in `tried` (ties round-robin); counts the
+    /// generation in flight there.
+    std::optional<std::size_t> pick(const std::string& model, const std::vector<std::size_t>& tried) {
+        std::lock_guard lock{mu};
+        const auto now = steady::now();
+        const std::size_t n = members.size();
+        std::optional<std::size_t> best;
+        for (std::size_t k = 0; k < n; ++k) {
+            std::size_t i = (next_first + k) % n;
+            const auto& m = members[i];
+            if (std::find(tried.begin(), tried.end(), i) != tried.end() || !eligible(m, model, now)) {
+                continue;
+            }
+            if (!best || m.in_flight < members[*best].in_flight) {
+                best = i;
+            }
+        }
+        if (best) {
+            ++members[*best].in_flight;
+            next_first = (*best + 1) % n;
+        }
+        return best;
+    }
+
+    /// Why nothing could be picked for `model`.
+    error no_upstream(const std::string& model) {
+        std::lock_guard lock{mu};
+        std::string names;
+        bool any_up = false;
+        for (const auto& m : members) {
+            any_up = any_up || m.up;
+            names += (names.empty() ? "" : ", ") + m.label + (m.up ? "" : " (down)");
+        }
+        if (!any_up) {
+            return {"upstream_unavailable", "no upstream of this worker is answering (" + names + ")", true};
+        }
+        return {"model_not_found", "model '" + model + "' is not served by any live upstream of this worker (" + names + ")",
+                false};
+    }
+
+    void finished(std::size_t i, const error* e) {
+        auto log = log::get("provider");
+        std::lock_guard lock{mu};
+        auto& m = members[i];
+        --m.in_flight;
+        if (e == nullptr) {
+            if (!m.up && m.listed) {
+                log->info("msg=\"upstream back\" upstream=\"{}\"", m.label);
+                m.up = true;
+            }
+        } else if (e->code == "upstream_unavailable") {
+            if (m.up) {
+                log->warn("msg=\"upstream down\" upstream=\"{}\" error=\"{}\"", m.label, e->message);
+            }
+            m.up = false;
+            m.down_since = steady::now();
+        }
+    }
+};
+
+class pool_generation : public generation, public std::enable_shared_from_this<pool_generation> {
+public:
+    pool_generation(std::shared_ptr<pool_state> pool, const generation_request& req, generation_callbacks cb)
+        : pool_{std::move(pool)}, req_{req}, model_{normalize_model_name(req.model)}, cb_{std::move(cb)} {}
+
+    /// Starts on the best upstream, or after `last` failed on the previous one, on the next.
+    void start_next(std::optional<error> last) {
+        auto i = pool_->pick(model_, tried_);
+        bool cancelled = false;
+        {
+            std::lock_guard lock{mu_};
+            cancelled = cancelled_;
+        }
+        if (!i || cancelled) {
+            if (i) {
+                pool_->finished(*i, nullptr);
+            }
+            error e = cancelled ? error{"cancelled", "generation cancelled", false}
+                                : (last ? std::move(*last) : pool_->no_upstream(req_.model));
+            // Never call back from inside chat()/generate(): post to a strand of our own.
+            net::post(net::make_strand(pool_->ex), [self = shared_from_this(), e = std::move(e)]() mutable {
+                self->cb_.on_error(std::move(e));
+            });
+            return;
+        }
+        tried_.push_back(*i);
+        if (last) {
+            log::get("provider")->info("msg=\"trying another upstream\" request_id={} upstream=\"{}\" after=\"{}\"",
+                                       req_.request_id, pool_->members[*i].label, last->message);
+        }
+        auto self = shared_from_this();
+        const std::size_t idx = *i;
+        generation_callbacks inner;
+        inner.on_token = [self](std::string_view delta) {
+            self->sent_token_ = true;
+            self->cb_.on_token(delta);
+        };
+        inner.on_complete = [self, idx](completion c) {
+            self->pool_->finished(idx, nullptr);
+            self->drop_current();
+            self->cb_.on_complete(std::move(c));
+        };
+        inner.on_error = [self, idx](error e) {
+            self->pool_->finished(idx, &e);
+            self->drop_current();
+            if (!self->sent_token_ && worth_another_upstream(e)) {
+                self->start_next(std::move(e));
+                return;
+            }
+            self->cb_.on_error(std::move(e));
+        };
+        auto& up = *pool_->members[idx].upstream;
+        auto g = req_.kind == request_kind::chat ? up.chat(req_, std::move(inner)) : up.generate(req_, std::move(inner));
+        bool cancel_now = false;
+        {
+            std::lock_guard lock{mu_};
+            current_ = g;
+            cancel_now = cancelled_;
+        }
+        if (cancel_now) {
+            g->cancel();
+        }
+    }
+
+    void cancel() override {
+        std::shared_ptr<generation> g;
+        {
+            std::lock_guard lock{mu_};
+            cancelled_ = true;
+            g = current_;
+        }
+        if (g) {
+            g->cancel();
+        }
+    }
+
+private:
+    /// Breaks the generation <-> callbacks reference cycle once an upstream generation ended.
+    void drop_current() {
+        std::lock_guard lock{mu_};
+        current_.reset();
+    }
+
+    std::shared_ptr<pool_state> pool_;
+    generation_request req_;
+    std::string model_;
+    generation_callbacks cb_;
+    std::vector<std::size_t> tried_;  // touched only by the one upstream generation running
+    bool sent_token_ = false;         // likewise
+
+    std::mutex mu_;
+    std::shared_ptr<generation> current_;  // GUARDED_BY(mu_)
+    bool cancelled_ = false;               // GUARDED_BY(mu_)
+};
+
+class pool_provider final : public provider {
+public:
+    pool_provider(std::vector<pool_member> members, std::chrono::milliseconds retry_after, net::any_io_executor ex)
+        : pool_{std::make_shared<pool_state>(std::move(members), retry_after, std::move(ex))} {}
+
+    std::string_view name() const override { return "pool"; }
+
+    net::awaitable<result<void>> init() override {
+        auto m = co_await models();
+        if (!m) {
+            co_return m.error();
+        }
+        co_return ok();
+    }
+
+    net::awaitable<result<std::vector<std::string>>> models() override {
+        auto log = log::get("provider");
+        std::vector<std::string> all;
+        std::string failures;
+        for (auto& m : pool_->members) {
+            auto r = co_await m.upstream->models();
+            std::lock_guard lock{pool_->mu};
+            if (r) {
+                if (!m.up) {
+                    log->info("msg=\"upstream up\" upstream=\"{}\" models={}", m.label, r.value().size());
+                }
+                m.up = true;
+                m.listed = true;
+                m.models = std::move(r.value());
+                all.insert(all.end(), m.models.begin(), m.models.end());
+            } else {
+                if (m.up || !m.listed) {
+                    log->warn("msg=\"upstream down\" upstream=\"{}\" error=\"{}\"", m.label, r.error().message);
+                }
+                if (m.up) {
+                    m.down_since = steady::now();
+                }
+                m.up = false;
+                if (!failures.empty()) {
+                    failures += "; ";
+                }
+                failures += r.error().message;
+            }
+        }
+        if (all.empty() && !failures.empty()) {
+            co_return error{"upstream_unavailable", "no upstream answered: " + failures, true};
+        }
+        std::sort(all.begin(), all.end());
+        all.erase(std::unique(all.begin(), all.end()), all.end());
+        co_return all;
+    }
+
+    std::shared_ptr<generation> chat(const generation_request& req, generation_callbacks cb) override {
+        return start(req, std::move(cb));
+    }
+
+    std::shared_ptr<generation> generate(const generation_request& req, generation_callbacks cb) override {
+        return start(req, std::move(cb));
+    }
+
+private:
+    std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) {
+        auto g = std::make_shared<pool_generation>(pool_, req, std::move(cb));
+        g->start_next(std::nullopt);
+        return g;
+    }
+
+    std::shared_ptr<pool_state> pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<provider> make_pool_provider(std::vector<pool_member> members, std::chrono::milliseconds retry_after,
+                                             net::any_io_executor ex) {
+    return std::make_unique<pool_provider>(std::move(members), retry_after, std::move(ex));
+}
+
+}  // namespace llmp::providers

@@ -1,0 +1,595 @@
+#include "fake_openai/fake_openai.hpp"
+
+#include "common/asio_fwd.hpp"
+#include "providers/mock/mock_text.hpp"
+#include "providers/provider.hpp"
+#include "providers/request_text.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace llmp::testing {
+namespace {
+
+using tcp = net::ip::tcp;
+using boost::system::error_code;
+using ojson = nlohmann::ordered_json;
+using request = http::request<http::string_body>;
+
+constexpr std::string_view trigger_error_mid = "[[error-mid]]";
+constexpr std::string_view trigger_429 = "[[429]]";
+constexpr std::string_view trigger_error_before = "[[error-before]]";
+constexpr std::string_view trigger_close_mid = "[[close-mid]]";
+constexpr std::string_view trigger_stall = "[[stall]]";
+constexpr int tokens_before_mid_failure = 3;
+
+/// How a request left the connection.
+enum class after { keep, close_by_server, client_gone, stopping };
+
+ojson error_object(std::string message, std::string type, const char* code, const char* param = nullptr) {
+    ojson e{{"message", std::move(message)}, {"type", std::move(type)}};
+    e["param"] = param == nullptr ? ojson(nullptr) : ojson(param);
+    e["code"] = code == nullptr ? ojson(nullptr) : ojson(code);
+    return ojson{{"error", std::move(e)}};
+}
+
+std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+}  // namespace
+
+struct fake_openai::impl {
+    explicit impl(fake_openai_options o) : opts{std::move(o)}, acceptor{ioc} {
+        tcp::endpoint ep{net::ip::make_address(opts.host), opts.port};
+        acceptor.open(ep.protocol());
+        acceptor.set_option(net::socket_base::reuse_address(true));
+        acceptor.bind(ep);
+        acceptor.listen(net::socket_base::max_listen_connections);
+        bound_port = acceptor.local_endpoint().port();
+    }
+
+    fake_openai_options opts;
+    net::io_context ioc;
+    tcp::acceptor acceptor;
+    std::uint16_t bound_port = 0;
+    std::vector<std::thread> threads;
+    std::atomic<bool> stopped{false};
+    std::atomic<std::uint64_t> ids{0};
+
+    std::atomic<std::uint64_t> generations_started{0};
+    std::atomic<std::uint64_t> generations_aborted{0};
+
+    mutable std::mutex mu;
+    mutable std::condition_variable cv;
+    std::uint64_t requests = 0;   // GUARDED_BY(mu)
+    std::uint64_t open = 0;       // GUARDED_BY(mu)
+    nlohmann::json last_request;  // GUARDED_BY(mu)
+    nlohmann::json last_headers;  // GUARDED_BY(mu)
+
+    void count_request() {
+        std::lock_guard lock{mu};
+        ++requests;
+        cv.notify_all();
+    }
+
+    void change_open(int d) {
+        std::lock_guard lock{mu};
+        open = static_cast<std::uint64_t>(static_cast<std::int64_t>(open) + d);
+        cv.notify_all();
+    }
+
+    nlohmann::json stats() const {
+        std::lock_guard lock{mu};
+        return nlohmann::json{{"requests", requests},
+                              {"connections_open", open},
+                              {"generations_started", generations_started.load()},
+                              {"generations_aborted", generations_aborted.load()},
+                              {"last_request", last_request},
+                              {"last_headers", last_headers}};
+    }
+
+    bool known_model(const std::string& id) const {
+        return std::find(opts.models.begin(), opts.models.end(), id) != opts.models.end();
+    }
+
+    // -----------------------------------------------------------------------------------------
+
+    net::awaitable<void> accept_loop() {
+        for (;;) {
+            error_code ec;
+            tcp::socket sock =
+                co_await acceptor.async_accept(net::make_strand(ioc), net::redirect_error(net::use_awaitable, ec));
+            if (ec) {
+                if (!acceptor.is_open() || stopped) {
+                    co_return;
+                }
+                continue;
+            }
+            change_open(+1);
+            sock.set_option(tcp::no_delay{true}, ec);
+            auto ex = sock.get_executor();
+            net::co_spawn(ex, session(std::move(sock)), [this](std::exception_ptr e) {
+                change_open(-1);
+                if (e) {
+                    try {
+                        std::rethrow_exception(e);
+                    } catch (const std::exception& x) {
+                        std::fprintf(stderr, "fake_openai: session failed: %s\n", x.what());
+                    }
+                }
+            });
+        }
+    }
+
+    net::awaitable<void> session(tcp::socket sock) {
+        beast::tcp_stream stream{std::move(sock)};
+        beast::flat_buffer buffer;
+        for (;;) {
+            http::request_parser<http::string_body> parser;
+            parser.body_limit(64 * 1024 * 1024);
+            error_code ec;
+            co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+            if (ec) {
+                co_return;
+            }
+            count_request();
+            auto req = parser.release();
+            bool keep_alive = req.keep_alive();
+            after how = co_await handle(stream, req);
+            if (how == after::client_gone) {
+                ++generations_aborted;
+                co_return;
+            }
+            if (how != after::keep || !keep_alive) {
+                stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+                stream.close();
+                co_return;
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+
+    net::awaitable<after> reply(beast::tcp_stream& stream, const request& req, http::status status,
+                                std::string body, std::string_view retry_after = {}) {
+        http::response<http::string_body> res{status, req.version()};
+        res.set(http::field::content_type, "application/json");
+        if (!retry_after.empty()) {
+            res.set(http::field::retry_after, retry_after);
+        }
+        res.keep_alive(req.keep_alive());
+        res.body() = std::move(body);
+        res.prepare_payload();
+        error_code ec;
+        co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+        co_return ec ? after::client_gone : after::keep;
+    }
+
+    net::awaitable<after> reply_json(beast::tcp_stream& stream, const request& req, http::status status,
+                                     const ojson& j, std::string_view retry_after = {}) {
+        return reply(stream, req, status, j.dump(), retry_after);
+    }
+
+    ojson model_object(const std::string& id) const {
+        auto slash = id.find('/');
+        std::string owner = slash == std::string::npos ? std::string{"fake-org"} : id.substr(0, slash);
+        return ojson{{"id", id}, {"object", "model"}, {"created", 1715367049}, {"owned_by", owner}};
+    }
+
+    /// The Authorization check, when the fake requires a key. Empty = allowed.
+    std::optional<ojson> auth_failure(const request& req) const {
+        if (opts.api_key.empty()) {
+            return std::nullopt;
+        }
+        std::string_view auth = req[http::field::authorization];
+        constexpr std::string_view bearer = "Bearer ";
+        if (auth.substr(0, bearer.size()) != bearer) {
+            return error_object(
+                "You didn't provide an API key. You need to provide your API key in an Authorization header "
+                "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                "invalid_request_error", nullptr);
+        }
+        auto key = auth.substr(bearer.size());
+        if (key != opts.api_key) {
+            std::string shown = key.size() > 4 ? "..." + std::string{key.substr(key.size() - 4)} : "***";
+            return error_object("Incorrect API key provided: " + shown + ".", "invalid_request_error",
+                                "invalid_api_key");
+        }
+        return std::nullopt;
+    }
+
+    net::awaitable<after> handle(beast::tcp_stream& stream, const request& req) {
+        std::string_view target = req.target();
+        target = target.substr(0, target.find('?'));
+        auto method = req.method();
+        if (target == "/_fake/stats" && method == http::verb::get) {
+            co_return co_await reply(stream, req, http::status::ok, stats().dump());
+        }
+        if (target.substr(0, 4) == "/v1/") {
+            if (auto denied = auth_failure(req)) {
+                co_return co_await reply_json(stream, req, http::status::unauthorized, *denied);
+            }
+        }
+        if (target == "/v1/models" && method == http::verb::get) {
+            ojson data = ojson::array();
+            for (const auto& m : opts.models) {
+                data.push_back(model_object(m));
+            }
+            ojson list{{"object", "list"}, {"data", std::move(data)}};
+            co_return co_await reply_json(stream, req, http::status::ok, list);
+        }
+        if (target.substr(0, 11) == "/v1/models/" && method == http::verb::get) {
+            std::string id{target.substr(11)};
+            if (known_model(id)) {
+                co_return co_await reply_json(stream, req, http::status::ok, model_object(id));
+            }
+            co_return co_await reply_json(stream, req, http::status::not_found, unknown_model(id));
+        }
+        if ((target == "/v1/chat/completions" || target == "/v1/completions") && method == http::verb::post) {
+            co_return co_await generation(stream, req, target == "/v1/chat/completions");
+        }
+        ojson nf = error_object("Invalid URL (" + std::string{to_string(method)} + " " + std::string{target} + ")",
+                                "invalid_request_error", nullptr);
+        co_return co_await reply_json(stream, req, http::status::not_found, nf);
+    }
+
+    static ojson unknown_model(const std::string& id) {
+        return error_object("The model `" + id + "` does not exist or you do not have access to it.",
+                            "invalid_request_error", "model_not_found");
+    }
+
+    /// Waits until the client closes the connection (or the server stops).
+    net::awaitable<after> wait_for_disconnect(beast::tcp_stream& stream) {
+        stream.expires_never();
+        char c[256];
+        for (;;) {
+            error_code ec;
+            co_await stream.async_read_some(net::buffer(c), net::redirect_error(net::use_awaitable, ec));
+            if (ec) {
+                co_return stopped ? after::stopping : after::client_gone;
+            }
+        }
+    }
+
+    static ojson bad_request(std::string message, const char* param) {
+        return error_object(std::move(message), "invalid_request_error", nullptr, param);
+    }
+
+    net::awaitable<after> generation(beast::tcp_stream& stream, const request& req, bool chat) {
+        auto body = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
+        {
+            std::lock_guard lock{mu};
+            if (body.is_discarded()) {
+                last_request = req.body();
+            } else {
+                last_request = body;
+            }
+            nlohmann::json headers = nlohmann::json::object();
+            for (const auto& f : req) {
+                std::string name{f.name_string()};
+                std::transform(name.begin(), name.end(), name.begin(),
+                               [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+                headers[name] = std::string{f.value()};
+            }
+            last_headers = std::move(headers);
+        }
+        if (body.is_discarded() || !body.is_object()) {
+            co_return co_await reply_json(stream, req, http::status::bad_request,
+                                          bad_request("We could not parse the JSON body of your request.", nullptr));
+        }
+        auto model_it = body.find("model");
+        if (model_it == body.end() || !model_it->is_string() || model_it->get_ref<const std::string&>().empty()) {
+            co_return co_await reply_json(stream, req, http::status::bad_request,
+                                          bad_request("you must provide a model parameter", "model"));
+        }
+        const std::string model = model_it->get<std::string>();
+
+        providers::generation_request greq;
+        greq.kind = chat ? request_kind::chat : request_kind::generate;
+        if (chat) {
+            auto m = body.find("messages");
+            if (m == body.end() || !m->is_array() || m->empty()) {
+                co_return co_await reply_json(stream, req, http::status::bad_request,
+                                              bad_request("'messages' must contain at least one message", "messages"));
+            }
+            greq.messages = *m;
+        } else {
+            auto p = body.find("prompt");
+            if (p != body.end() && p->is_string()) {
+                greq.prompt = p->get<std::string>();
+            } else if (p != body.end() && p->is_array() && !p->empty() && p->front().is_string()) {
+                greq.prompt = p->front().get<std::string>();
+            } else {
+                co_return co_await reply_json(stream, req, http::status::bad_request,
+                                              bad_request("'prompt' is a required property", "prompt"));
+            }
+        }
+        if (!known_model(model)) {
+            co_return co_await reply_json(stream, req, http::status::not_found, unknown_model(model));
+        }
+        bool stream_mode = false;
+        if (auto s = body.find("stream"); s != body.end() && s->is_boolean()) {
+            stream_mode = s->get<bool>();
+        }
+        bool include_usage = false;
+        if (auto so = body.find("stream_options"); so != body.end() && so->is_object()) {
+            if (!stream_mode) {
+                co_return co_await reply_json(
+                    stream, req, http::status::bad_request,
+                    bad_request("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                                "stream_options"));
+            }
+            include_usage = opts.stream_usage && so->value("include_usage", false);
+        }
+        int n = opts.tokens;
+        std::string finish = "stop";
+        for (const char* key : {"max_tokens", "max_completion_tokens"}) {
+            if (auto mt = body.find(key); mt != body.end() && mt->is_number_integer() && mt->get<std::int64_t>() > 0 &&
+                                          mt->get<std::int64_t>() < n) {
+                n = static_cast<int>(mt->get<std::int64_t>());
+                finish = "length";
+            }
+        }
+
+        const std::string prompt = providers::prompt_text(greq);
+        if (prompt.find(trigger_429) != std::string::npos) {
+            ojson e = error_object(
+                "Rate limit reached for fake-model in organization org-fake on requests per min (RPM): Limit 3, "
+                "Used 3, Requested 1. Please try again in 1s.",
+                "requests", "rate_limit_exceeded");
+            co_return co_await reply_json(stream, req, http::status::too_many_requests, e, "1");
+        }
+        if (prompt.find(trigger_error_before) != std::string::npos) {
+            ojson e = error_object("The server had an error while processing your request. Sorry about that!",
+                                   "server_error", nullptr);
+            co_return co_await reply_json(stream, req, http::status::internal_server_error, e);
+        }
+        const bool error_mid = prompt.find(trigger_error_mid) != std::string::npos;
+        const bool close_mid = prompt.find(trigger_close_mid) != std::string::npos;
+        const bool stall = prompt.find(trigger_stall) != std::string::npos;
+
+        ++generations_started;
+        const auto tokens = providers::mock_tokens(prompt, n);
+        const std::int64_t prompt_tokens = providers::mock_prompt_tokens(providers::all_input_text(greq));
+        const std::int64_t completion_tokens = static_cast<std::int64_t>(tokens.size());
+        std::string id = chat ? std::string{"chatcmpl-fake"} : std::string{"cmpl-fake"};
+        id += std::to_string(++ids);
+        const std::int64_t created = unix_now();
+        const char* object = chat ? "chat.completion.chunk" : "text_completion";
+        const char* whole_object = chat ? "chat.completion" : "text_completion";
+        ojson usage{{"prompt_tokens", prompt_tokens},
+                    {"completion_tokens", completion_tokens},
+                    {"total_tokens", prompt_tokens + completion_tokens}};
+
+        net::steady_timer timer{stream.get_executor()};
+        auto pause = [&]() -> net::awaitable<void> {
+            if (opts.token_delay.count() > 0) {
+                timer.expires_after(opts.token_delay);
+                error_code ec;
+                co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+            }
+        };
+
+        if (!stream_mode) {
+            if (close_mid) {
+                co_return after::close_by_server;
+            }
+            if (stall) {
+                co_return co_await wait_for_disconnect(stream);
+            }
+            for (std::size_t i = 0; i < tokens.size(); ++i) {
+                co_await pause();
+            }
+            if (error_mid) {
+                ojson e = error_object("The server had an error while processing your request.", "server_error",
+                                       nullptr);
+                co_return co_await reply_json(stream, req, http::status::internal_server_error, e);
+            }
+            std::string text;
+            for (const auto& t : tokens) {
+                text += t;
+            }
+            ojson choice;
+            if (chat) {
+                choice = ojson{{"index", 0},
+                               {"message", ojson{{"role", "assistant"}, {"content", text}, {"refusal", nullptr}}},
+                               {"logprobs", nullptr},
+                               {"finish_reason", finish}};
+            } else {
+                choice = ojson{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
+            }
+            ojson whole{{"id", id},
+                        {"object", whole_object},
+                        {"created", created},
+                        {"model", model},
+                        {"system_fingerprint", "fp_fake"},
+                        {"choices", ojson::array({std::move(choice)})},
+                        {"usage", usage}};
+            co_return co_await reply_json(stream, req, http::status::ok, whole);
+        }
+
+        http::response<http::empty_body> res{http::status::ok, req.version()};
+        res.set(http::field::content_type, "text/event-stream; charset=utf-8");
+        res.set(http::field::cache_control, "no-cache");
+        res.keep_alive(req.keep_alive());
+        res.chunked(true);
+        http::response_serializer<http::empty_body> sr{res};
+        error_code ec;
+        co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+        if (ec) {
+            co_return after::client_gone;
+        }
+        auto write_event = [&](std::string data) -> net::awaitable<bool> {
+            std::string ev = "data: " + data + "\n\n";
+            error_code wec;
+            co_await net::async_write(stream, http::make_chunk(net::buffer(ev)),
+                                      net::redirect_error(net::use_awaitable, wec));
+            co_return !wec;
+        };
+        // One chunk: a choice with `text` (a delta object for chat), finish_reason null unless set.
+        auto chunk = [&](const ojson* delta, const std::string* text, const char* finish_reason) {
+            ojson choice;
+            if (chat) {
+                choice = ojson{{"index", 0}, {"delta", *delta}, {"logprobs", nullptr}};
+            } else {
+                choice = ojson{{"text", *text}, {"index", 0}, {"logprobs", nullptr}};
+            }
+            choice["finish_reason"] = finish_reason == nullptr ? ojson(nullptr) : ojson(finish_reason);
+            ojson c{{"id", id},
+                    {"object", object},
+                    {"created", created},
+                    {"model", model},
+                    {"system_fingerprint", "fp_fake"},
+                    {"choices", ojson::array({std::move(choice)})}};
+            if (include_usage) {
+                c["usage"] = nullptr;
+            }
+            return c.dump();
+        };
+
+        if (chat) {
+            ojson first{{"role", "assistant"}, {"content", ""}};
+            if (!co_await write_event(chunk(&first, nullptr, nullptr))) {
+                co_return after::client_gone;
+            }
+        }
+        const int mid = std::min<int>(tokens_before_mid_failure, static_cast<int>(tokens.size()));
+        for (int i = 0; i < static_cast<int>(tokens.size()); ++i) {
+            if (error_mid && i == mid) {
+                ojson e = error_object("The server had an error while processing your request.", "server_error",
+                                       nullptr);
+                if (!co_await write_event(e.dump())) {
+                    co_return after::client_gone;
+                }
+                co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(net::use_awaitable, ec));
+                co_return ec ? after::client_gone : after::keep;
+            }
+            if (close_mid && i == mid) {
+                co_return after::close_by_server;
+            }
+            if (stall && i == std::min<int>(1, static_cast<int>(tokens.size()))) {
+                co_return co_await wait_for_disconnect(stream);
+            }
+            co_await pause();
+            const std::string& text = tokens[static_cast<std::size_t>(i)];
+            ojson delta{{"content", text}};
+            if (!co_await write_event(chunk(&delta, &text, nullptr))) {
+                co_return after::client_gone;
+            }
+        }
+        const ojson empty_delta = ojson::object();
+        const std::string empty_text;
+        if (!co_await write_event(chunk(&empty_delta, &empty_text, finish.c_str()))) {
+            co_return after::client_gone;
+        }
+        if (include_usage) {
+            ojson u{{"id", id},         {"object", object},        {"created", created},
+                    {"model", model},   {"system_fingerprint", "fp_fake"}, {"choices", ojson::array()},
+                    {"usage", usage}};
+            if (!co_await write_event(u.dump())) {
+                co_return after::client_gone;
+            }
+        }
+        if (!co_await write_event("[DONE]")) {
+            co_return after::client_gone;
+        }
+        co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(net::use_awaitable, ec));
+        co_return ec ? after::client_gone : after::keep;
+    }
+};
+
+fake_openai::fake_openai(fake_openai_options opts) : impl_{std::make_unique<impl>(std::move(opts))} {
+    auto* s = impl_.get();
+    net::co_spawn(s->ioc, s->accept_loop(), [](std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& x) {
+                std::fprintf(stderr, "fake_openai: accept loop failed: %s\n", x.what());
+            }
+        }
+    });
+    int n = std::max(1, s->opts.threads);
+    for (int i = 0; i < n; ++i) {
+        s->threads.emplace_back([s] { s->ioc.run(); });
+    }
+}
+
+fake_openai::~fake_openai() { stop(); }
+
+void fake_openai::stop() {
+    auto* s = impl_.get();
+    if (s->stopped.exchange(true)) {
+        return;
+    }
+    net::post(s->ioc, [s] {
+        error_code ec;
+        s->acceptor.close(ec);
+    });
+    s->ioc.stop();
+    for (auto& t : s->threads) {
+        t.join();
+    }
+}
+
+std::uint16_t fake_openai::port() const { return impl_->bound_port; }
+
+std::string fake_openai::url() const {
+    return "http://" + impl_->opts.host + ":" + std::to_string(impl_->bound_port) + "/v1";
+}
+
+std::uint64_t fake_openai::requests() const {
+    std::lock_guard lock{impl_->mu};
+    return impl_->requests;
+}
+
+std::uint64_t fake_openai::connections_open() const {
+    std::lock_guard lock{impl_->mu};
+    return impl_->open;
+}
+
+std::uint64_t fake_openai::generations_started() const { return impl_->generations_started.load(); }
+
+std::uint64_t fake_openai::generations_aborted() const { return impl_->generations_aborted.load(); }
+
+bool fake_openai::wait_for_connections_open_at_most(std::uint64_t n, std::chrono::milliseconds timeout) const {
+    std::unique_lock lock{impl_->mu};
+    return impl_->cv.wait_for(lock, timeout, [&] { return impl_->open <= n; });
+}
+
+nlohmann::json fake_openai::last_request_body() const {
+    std::lock_guard lock{impl_->mu};
+    return impl_->last_request;
+}
+
+nlohmann::json fake_openai::last_request_headers() const {
+    std::lock_guard lock{impl_->mu};
+    return impl_->last_headers;
+}
+
+nlohmann::json fake_openai::stats() const { return impl_->stats(); }
+
+}  // namespace llmp::testing
