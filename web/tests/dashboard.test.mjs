@@ -1,0 +1,131 @@
+// Browser test of the dashboard: Debian's Chromium (headless) driven by playwright-core against
+// a running `llmproxy monitor` that has seen a known traffic mix. Run by
+// tests/integration/monitor_e2e_test.cpp, which generates the traffic and passes:
+//   MONITOR_URL   http://127.0.0.1:<port>
+//   EXPECT_JSON   {"requests", "errors", "tokens", "models": {name: requests}, "workers",
+//                  "detail_request_id", "detail_prompt", "detail_text", "search"}
+//   OUTPUT_DIR    where the screenshots go
+// Exit code 0 = every check passed; otherwise the first failure is printed.
+import { chromium } from 'playwright-core';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const url = process.env.MONITOR_URL;
+const expect = JSON.parse(process.env.EXPECT_JSON ?? '{}');
+const outDir = process.env.OUTPUT_DIR ?? '.';
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+if (!url) {
+  console.error('MONITOR_URL is not set');
+  process.exit(2);
+}
+
+const timeout = 20000;
+function check(cond, what) {
+  if (!cond) throw new Error(`check failed: ${what}`);
+  console.log(`ok - ${what}`);
+}
+
+const profile = await mkdtemp(join(tmpdir(), 'llmp-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: chromiumPath,
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1920, height: 1080 },
+});
+const problems = [];
+let code = 0;
+try {
+  const page = context.pages()[0] ?? await context.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  // Nothing but the monitor: the page must work with no network.
+  const origin = new URL(url).origin;
+  await page.route('**/*', (route) => (route.request().url().startsWith(origin) ? route.continue() : route.abort()));
+  const outside = [];
+  page.on('requestfailed', (r) => { if (!r.url().startsWith(origin)) outside.push(r.url()); });
+
+  await page.goto(url, { waitUntil: 'load' });
+  await page.waitForFunction((n) => window.__dashboard?.last?.overview?.requests === n && window.__dashboard.refreshes >= 1,
+    expect.requests, { timeout });
+
+  // Tiles.
+  const tile = async (name, part = '.value') => (await page.locator(`[data-tile="${name}"] ${part}`).textContent()).trim();
+  check((await tile('requests_per_s', '.sub')).startsWith(`${expect.requests} completed`), `requests tile counts ${expect.requests}`);
+  check((await tile('tokens_per_s', '.sub')).startsWith(`${expect.tokens.toLocaleString('en-US')} tokens`), `tokens tile counts ${expect.tokens}`);
+  const errPct = `${(expect.errors / expect.requests * 100).toFixed(1)}%`;
+  check(await tile('error_rate') === errPct, `error rate tile shows ${errPct} (got ${await tile('error_rate')})`);
+  check((await tile('error_rate', '.sub')) === `${expect.errors} failed`, `${expect.errors} failed`);
+  await page.waitForFunction(() => document.querySelector('[data-tile="in_flight"] .value').textContent === '0', null, { timeout });
+  check(true, 'in-flight tile shows 0 after the traffic');
+  check(/^\d+$|^–$/.test(await tile('queue_depth')), 'queue depth tile shows a number (or – without the management API)');
+  check(/ms/.test(await tile('latency')), 'latency tile shows milliseconds');
+
+  // Model and worker tables.
+  for (const [model, n] of Object.entries(expect.models)) {
+    const cell = page.locator(`#models tr[data-model="${model}"] td[data-col="requests"], #models tr[data-model="${model}:latest"] td[data-col="requests"]`);
+    await cell.waitFor({ timeout });
+    check((await cell.textContent()).trim() === String(n), `model ${model}: ${n} requests`);
+  }
+  await page.waitForFunction((n) => document.querySelectorAll('#workers tbody tr[data-worker]').length === n, expect.workers, { timeout });
+  const states = await page.locator('#workers tbody .badge').allTextContents();
+  check(states.length === expect.workers && states.every((s) => s === 'live'), `${expect.workers} live workers`);
+
+  // Charts: uPlot has data and the canvases have pixels on them.
+  const charts = await page.evaluate(() => Object.fromEntries(Object.entries(window.__dashboard.charts).map(([name, c]) => [name, {
+    points: c.plot.data[0].length,
+    nonZero: c.plot.data.slice(1).some((s) => s.some((v) => v !== null && v > 0)),
+    inked: (() => {
+      const cv = c.plot.ctx.canvas;
+      const px = c.plot.ctx.getImageData(0, 0, cv.width, cv.height).data;
+      let n = 0;
+      for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) n += 1;
+      return n;
+    })(),
+  }])));
+  for (const name of ['throughput', 'tokens', 'latency']) {
+    check(charts[name].points >= 30, `${name} chart has ${charts[name].points} buckets`);
+    check(charts[name].nonZero, `${name} chart has traffic in it`);
+    check(charts[name].inked > 500, `${name} chart is drawn (${charts[name].inked} pixels)`);
+  }
+  check(charts.queue.points >= 30 && charts.queue.inked > 0, 'queue chart is drawn');
+
+  // Recent requests, then the filter and the detail view.
+  await page.waitForFunction((n) => document.querySelectorAll('#requests tbody tr[data-request]').length === n, expect.requests, { timeout });
+  check(true, `${expect.requests} recent requests listed`);
+  await page.screenshot({ path: join(outDir, 'dashboard.png'), fullPage: true });
+  await page.setViewportSize({ width: 1366, height: 768 });
+  await page.waitForTimeout(300);  // one layout pass for the ResizeObserver-driven charts
+  await page.screenshot({ path: join(outDir, 'dashboard-1366.png'), fullPage: true });
+  await page.setViewportSize({ width: 1920, height: 1080 });
+
+  await page.fill('#filter-q', expect.search);
+  await page.click('#filter button[type=submit]');
+  await page.waitForFunction(() => document.querySelectorAll('#requests tbody tr[data-request]').length === 1, null, { timeout });
+  check(true, `search "${expect.search}" leaves one request`);
+  await page.selectOption('#filter-status', 'error');
+  await page.waitForFunction(() => document.querySelector('#requests tbody td.empty') !== null, null, { timeout });
+  check(true, 'search + status=error leaves none');
+  await page.selectOption('#filter-status', '');
+  await page.waitForFunction(() => document.querySelectorAll('#requests tbody tr[data-request]').length === 1, null, { timeout });
+
+  await page.click(`#requests tbody tr[data-request="${expect.detail_request_id}"]`);
+  const text = page.locator('#detail [data-field="response-text"]');
+  await text.waitFor({ timeout });
+  check(await page.locator('#detail').isVisible(), 'the detail view opens');
+  check((await text.textContent()) === expect.detail_text, 'detail shows the response text');
+  check((await page.locator('#detail-body').textContent()).includes(expect.detail_prompt), 'detail shows the prompt');
+  await page.screenshot({ path: join(outDir, 'detail.png') });
+
+  check(outside.length === 0, `no request left the monitor (${outside.join(', ')})`);
+  check(problems.length === 0, `no page errors (${problems.join('; ')})`);
+} catch (e) {
+  console.error(e.stack ?? String(e));
+  if (problems.length) console.error(problems.join('\n'));
+  code = 1;
+} finally {
+  await context.close();
+  await rm(profile, { recursive: true, force: true });
+}
+process.exit(code);
