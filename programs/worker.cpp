@@ -1,7 +1,10 @@
 #include "common/logging.hpp"
 #include "programs/commands.hpp"
 #include "programs/common_options.hpp"
+#include "providers/factory.hpp"
 #include "worker/worker_service.hpp"
+
+#include <cstdlib>
 
 namespace llmp::programs {
 
@@ -12,9 +15,9 @@ void add_worker_command(CLI::App& app, int& exit_code) {
     add_broker_options(*cmd, cfg->broker);
     add_log_options(*cmd, *common);
     auto& p = cfg->provider;
-    cmd->add_option("--provider", p.type, "mock or ollama")
+    cmd->add_option("--provider", p.type, "mock, ollama or openai (ignored with --upstream)")
         ->envname("LLMPROXY_PROVIDER")
-        ->check(CLI::IsMember({"mock", "ollama"}))
+        ->check(CLI::IsMember({"mock", "ollama", "openai"}))
         ->capture_default_str();
     cmd->add_option("--concurrency", cfg->concurrency, "generations at once (and AMQP prefetch)")
         ->envname("LLMPROXY_WORKER_CONCURRENCY")
@@ -50,20 +53,58 @@ void add_worker_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--ollama-url", p.ollama.url, "Ollama base URL")
         ->envname("OLLAMA_URL")
         ->capture_default_str();
+    // openai provider (any OpenAI-compatible server)
+    cmd->add_option("--openai-url", p.openai.url,
+                    "OpenAI-compatible base URL (http://host:8000/v1; without a path /v1 is added). "
+                    "API key from LLMPROXY_OPENAI_API_KEY or OPENAI_API_KEY")
+        ->envname("LLMPROXY_OPENAI_URL")
+        ->capture_default_str();
+    // several upstreams (the pool provider)
+    auto upstreams = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("--upstream", *upstreams,
+                    "TYPE=URL, repeatable (ollama=http://a:11434 openai=http://c:8000/v1): spread "
+                    "generations over several upstreams; replaces --provider")
+        ->envname("LLMPROXY_UPSTREAMS")
+        ->delimiter(',');
     auto idle_ms = std::make_shared<std::int64_t>(p.ollama.idle_timeout.count());
     cmd->add_option("--upstream-idle-timeout-ms", *idle_ms, "longest silence from the upstream mid-stream")
         ->envname("LLMPROXY_UPSTREAM_IDLE_TIMEOUT_MS")
         ->capture_default_str();
-    cmd->callback([cfg, common, hb_ms, drain_ms, delay_us, idle_ms, &exit_code] {
+    cmd->callback([cfg, common, hb_ms, drain_ms, delay_us, idle_ms, upstreams, &exit_code] {
         llmp::log::setup(common->log_level, "worker");
         cfg->heartbeat_interval = std::chrono::milliseconds{*hb_ms};
         cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
         cfg->provider.mock.token_delay = std::chrono::microseconds{*delay_us};
         cfg->provider.ollama.idle_timeout = std::chrono::milliseconds{*idle_ms};
+        cfg->provider.openai.idle_timeout = std::chrono::milliseconds{*idle_ms};
+        // The key comes from the environment only (a flag would show in `ps`), and is never logged.
+        for (const char* var : {"LLMPROXY_OPENAI_API_KEY", "OPENAI_API_KEY"}) {
+            if (const char* key = std::getenv(var); key != nullptr && *key != '\0') {
+                cfg->provider.openai.api_key = key;
+                break;
+            }
+        }
         auto log = llmp::log::get("worker");
-        log->info("msg=\"config\" amqp_url={} prefix={} provider={} concurrency={} ollama_url={}",
-                  mask_url(cfg->broker.url), cfg->broker.prefix, cfg->provider.type, cfg->concurrency,
-                  cfg->provider.ollama.url);
+        for (const auto& spec : *upstreams) {
+            auto u = providers::parse_upstream(spec);
+            if (!u) {
+                std::fprintf(stderr, "llmproxy worker: %s\n", u.error().message.c_str());
+                exit_code = 2;
+                return;
+            }
+            cfg->provider.upstreams.push_back(std::move(u).value());
+        }
+        std::string upstream_list;
+        for (const auto& u : cfg->provider.upstreams) {
+            upstream_list += (upstream_list.empty() ? "" : ",") + u.type + "=" + u.url;
+        }
+        const bool has_key = !cfg->provider.openai.api_key.empty();
+        log->info("msg=\"config\" amqp_url={} prefix={} provider={} concurrency={} ollama_url={} openai_url={} "
+                  "openai_api_key={} upstreams={}",
+                  mask_url(cfg->broker.url), cfg->broker.prefix,
+                  cfg->provider.upstreams.empty() ? cfg->provider.type : std::string{"pool"}, cfg->concurrency,
+                  cfg->provider.ollama.url, cfg->provider.openai.url, has_key ? "set" : "none",
+                  upstream_list.empty() ? std::string{"-"} : upstream_list);
         worker::worker_service svc{*cfg};
         if (auto r = svc.start(); !r) {
             log->critical("msg=\"cannot start\" error=\"{}\"", r.error().message);

@@ -454,7 +454,8 @@ net::awaitable<result<response_head>> exchange::send(const outgoing_request& req
         }
         const auto& h = s.parser->get();
         response_head head{h.result_int(), std::string{h.reason()},
-                           std::string{h[http::field::content_type]}};
+                           std::string{h[http::field::content_type]},
+                           std::string{h[http::field::retry_after]}};
         if (s.parser->is_done()) {
             body_done_ = true;
             s.finish(cancelled_);

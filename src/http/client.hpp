@@ -90,6 +90,7 @@ struct response_head {
     unsigned status = 0;
     std::string reason;
     std::string content_type;
+    std::string retry_after;  ///< the Retry-After header, if any (429/503 answers)
 };
 
 struct response {

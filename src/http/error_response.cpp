@@ -41,6 +41,10 @@ http::status status_for(const error& e) {
         {"upstream_error", http::status::bad_gateway},
         {"upstream_unavailable", http::status::bad_gateway},
         {"provider_error", http::status::bad_gateway},
+        // openai provider: the upstream's own limits and refusals
+        {"upstream_rate_limited", http::status::too_many_requests},
+        {"upstream_auth_failed", http::status::bad_gateway},
+        {"upstream_bad_request", http::status::bad_gateway},
     };
     auto it = table.find(e.code);
     return it == table.end() ? http::status::internal_server_error : it->second;

@@ -121,6 +121,23 @@ unsigned cluster::start_fake_ollama(std::vector<std::string> extra_args) {
     return port;
 }
 
+unsigned cluster::start_fake_openai(std::vector<std::string> extra_args, std::vector<std::string> env) {
+    int n = ++counter_;
+    auto port_file = dir_ / ("fake-openai-" + std::to_string(n) + ".port");
+    std::vector<std::string> argv{LLMPROXY_FAKE_OPENAI_BIN, "--port", "0", "--port-file", port_file.string()};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    others_.push_back(std::make_unique<child_process>("fake-openai-" + std::to_string(n), std::move(argv),
+                                                      std::move(env),
+                                                      dir_ / ("fake-openai-" + std::to_string(n) + ".log")));
+    auto& p = *others_.back();
+    auto port = read_port_file(port_file, 30s, &p);
+    if (!port) {
+        throw std::runtime_error("fake openai did not start; log:\n" + p.log());
+    }
+    fakes_.emplace_back(*port, &p);
+    return *port;
+}
+
 child_process& cluster::fake_ollama(unsigned port) {
     for (auto& [p, proc] : fakes_) {
         if (p == port) {

@@ -35,6 +35,12 @@ public:
     unsigned start_fake_ollama(std::vector<std::string> extra_args = {});
     /// The fake Ollama process listening on `port`.
     child_process& fake_ollama(unsigned port);
+    /// Starts the fake OpenAI-compatible server (tests/support/fake_openai) with extra args and
+    /// environment (e.g. FAKE_OPENAI_API_KEY=...); returns its port. Its base URL is
+    /// http://127.0.0.1:<port>/v1.
+    unsigned start_fake_openai(std::vector<std::string> extra_args = {}, std::vector<std::string> env = {});
+    /// The fake OpenAI-compatible process listening on `port`.
+    child_process& fake_openai(unsigned port) { return fake_ollama(port); }
 
     /// Waits until the API on `port` lists `model` (a worker announced it). False on timeout.
     bool wait_for_model(unsigned port, const std::string& model,

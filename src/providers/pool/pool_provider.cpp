@@ -2,8 +2,13 @@
 
 #include "common/logging.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <mutex>
@@ -227,10 +232,13 @@ public:
 
     net::awaitable<result<std::vector<std::string>>> models() override {
         auto log = log::get("provider");
+        // All upstreams at once: a dead one costs its connect timeout once, not once per member.
+        auto lists = co_await ask_all();
         std::vector<std::string> all;
         std::string failures;
-        for (auto& m : pool_->members) {
-            auto r = co_await m.upstream->models();
+        for (std::size_t i = 0; i < pool_->members.size(); ++i) {
+            auto& m = pool_->members[i];
+            auto& r = *lists[i];
             std::lock_guard lock{pool_->mu};
             if (r) {
                 if (!m.up) {
@@ -271,6 +279,49 @@ public:
     }
 
 private:
+    using model_list = result<std::vector<std::string>>;
+
+    /// What the members' models() answered, gathered on one strand.
+    struct gathering {
+        explicit gathering(net::strand<net::any_io_executor> s, std::size_t n)
+            : strand{s}, all_in{s}, lists(n), pending{n} {}
+        net::strand<net::any_io_executor> strand;
+        net::steady_timer all_in;  ///< cancelled when the last answer is in
+        std::vector<std::optional<model_list>> lists;
+        std::size_t pending;
+    };
+
+    /// Calls every member's models() concurrently and returns the answers in member order.
+    net::awaitable<std::vector<std::optional<model_list>>> ask_all() {
+        auto g = std::make_shared<gathering>(net::make_strand(pool_->ex), pool_->members.size());
+        // The waiting runs on g->strand, where the answers are stored, so nothing races.
+        co_return co_await net::co_spawn(g->strand, wait_all(g, pool_), net::use_awaitable);
+    }
+
+    static net::awaitable<std::vector<std::optional<model_list>>> wait_all(std::shared_ptr<gathering> g,
+                                                                           std::shared_ptr<pool_state> pool) {
+        g->all_in.expires_at(net::steady_timer::time_point::max());
+        for (std::size_t i = 0; i < pool->members.size(); ++i) {
+            net::co_spawn(pool->ex, ask_one(g, pool, i), net::detached);
+        }
+        while (g->pending > 0) {
+            boost::system::error_code ec;
+            co_await g->all_in.async_wait(net::redirect_error(net::use_awaitable, ec));
+        }
+        co_return std::move(g->lists);
+    }
+
+    static net::awaitable<void> ask_one(std::shared_ptr<gathering> g, std::shared_ptr<pool_state> pool,
+                                        std::size_t i) {
+        auto r = co_await pool->members[i].upstream->models();
+        net::post(g->strand, [g, i, r = std::move(r)]() mutable {
+            g->lists[i] = std::move(r);
+            if (--g->pending == 0) {
+                g->all_in.cancel();
+            }
+        });
+    }
+
     std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) {
         auto g = std::make_shared<pool_generation>(pool_, req, std::move(cb));
         g->start_next(std::nullopt);

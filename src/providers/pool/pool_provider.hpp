@@ -2,7 +2,7 @@
 // The pool provider: several upstreams behind one worker (--upstream ollama=URL --upstream
 // openai=URL ...), each one an ordinary provider (ollama or openai) of its own.
 //
-// Models: models() asks every upstream (one after the other) and returns the union; an
+// Models: models() asks every upstream (all at once) and returns the union; an
 // upstream that answers is "up" with the models it listed, one that fails is "down" (its
 // models leave the union) until a later models() call finds it answering again. The worker
 // calls models() at start and then every models_refresh (30 s, sooner while it has no models),
