@@ -124,6 +124,13 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
     auto log = api::logger();
     ++ctx.stats.requests;
 
+    // Broker down: say so (the worker registry empties after missed heartbeats, which would
+    // otherwise read as "no workers").
+    if (ctx.publisher != nullptr && !ctx.publisher->connected()) {
+        auto res = out.failure({"broker_unavailable", "the message broker is unavailable; retry later", true});
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
     if (!ctx.workers.serves(m.model)) {
         auto served = ctx.workers.models();
         auto e = served.empty()

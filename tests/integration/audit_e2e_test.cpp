@@ -2,6 +2,7 @@
 // real PostgreSQL (each test stores into a scratch database of its own).
 
 #include "e2e_common.hpp"
+#include "support/raw_stream.hpp"
 
 #include "audit/testing/scratch_database.hpp"
 #include "broker/connection.hpp"
@@ -264,6 +265,45 @@ TEST(audit_e2e, chunk_level_audit_stores_each_chunk_and_can_be_switched_off) {
     auto more = run_load(make_load(port, 6, 100, 5));
     ASSERT_TRUE(wait_until([&] { return count(db, "responses") == n + 6; }, 30s)) << c.logs().substr(0, 20000);
     EXPECT_EQ(count(db, "response_chunks"), chunks_before);
+}
+
+TEST(audit_e2e, a_cancelled_stream_is_stored_as_cancelled_with_its_partial_text) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    cluster c{amqp_url};
+    auto port = c.start_api();
+    c.start_worker();
+    c.start_audit(db.url(), {"--batch-ms", "20"});
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+
+    const std::string prompt = "a long story, then the client leaves";
+    constexpr int asked = 400;
+    nlohmann::json body{{"model", "mock"},
+                        {"prompt", prompt},
+                        {"options", {{"num_predict", asked}, {"mock_token_delay_ms", 10}}}};
+    raw_stream s{port, "/api/generate", body.dump()};
+    ASSERT_TRUE(s.read_until("event: token", 10s)) << s.received();
+    auto start = s.received().find("\"request_id\":\"");
+    ASSERT_NE(start, std::string::npos) << s.received();
+    start += 14;
+    const std::string id = s.received().substr(start, s.received().find('"', start) - start);
+    s.close();
+
+    ASSERT_TRUE(wait_until([&] { return count(db, "responses") == 1; }, 15s)) << c.logs().substr(0, 20000);
+    EXPECT_EQ(db.scalar("SELECT status FROM responses WHERE request_id = '" + id + "'"), "cancelled");
+    EXPECT_EQ(db.scalar("SELECT error_code FROM responses WHERE request_id = '" + id + "'"), "cancelled");
+    const std::string partial = db.scalar("SELECT text FROM responses WHERE request_id = '" + id + "'");
+    const auto tokens = db.count("SELECT completion_tokens FROM responses WHERE request_id = '" + id + "'");
+    const auto full = providers::mock_tokens(prompt, asked);
+    ASSERT_GT(tokens, 0) << "some tokens were generated before the hang-up";
+    ASSERT_LT(tokens, asked) << "the generation stopped early";
+    std::string expected;
+    for (std::int64_t i = 0; i < tokens; ++i) {
+        expected += full[static_cast<std::size_t>(i)];
+    }
+    EXPECT_EQ(partial, expected) << "the partial text is what was generated, token for token";
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE request_id = '" + id + "'"), 1);
 }
 
 TEST(audit_e2e, kill_9_mid_load_then_restart_stores_every_row_exactly_once) {

@@ -101,6 +101,27 @@ TEST_F(reliability_e2e, client_hanging_up_cancels_the_upstream_generation) {
     EXPECT_LT(ms, 2000) << "target is 100 ms";
 }
 
+TEST_F(reliability_e2e, client_hanging_up_before_the_first_token_cancels_the_upstream_call) {
+    cluster c{*url_};
+    auto fake = c.start_fake_ollama();
+    auto port = c.start_api();
+    c.start_worker({"--provider", "ollama", "--ollama-url", "http://127.0.0.1:" + std::to_string(fake)});
+    ASSERT_TRUE(c.wait_for_model(port, "llama3.2:latest")) << c.logs();
+
+    // The upstream accepts the generation and says nothing (a model still loading).
+    raw_stream s{port, "/api/generate", generate_body("llama3.2", "slow to load [[stall-before]]", 50)};
+    ASSERT_TRUE(s.read_until("event: start", 10s)) << s.received();
+    ASSERT_TRUE(wait_fake_stat(fake, "generations_started", 1, 10s)) << c.logs();
+    EXPECT_EQ(s.received().find("event: token"), std::string::npos) << s.received();
+    auto hung_up = steady::now();
+    s.close();
+    auto aborted = wait_fake_stat(fake, "generations_aborted", 1, 5s);
+    ASSERT_TRUE(aborted) << "the upstream call was not stopped\n" << c.logs();
+    auto ms = ms_between(hung_up, *aborted);
+    std::cout << "client hang-up before the first token -> upstream connection closed: " << ms << " ms\n";
+    EXPECT_LT(ms, 2000) << "target is 100 ms";
+}
+
 TEST_F(reliability_e2e, killing_the_api_server_stops_its_generations) {
     cluster c{*url_};
     auto fake = c.start_fake_ollama({"--token-delay-ms", "20"});

@@ -44,6 +44,7 @@ constexpr std::string_view trigger_error_mid = "[[error-mid]]";
 constexpr std::string_view trigger_close_mid = "[[close-mid]]";
 constexpr std::string_view trigger_error_before = "[[error-before]]";
 constexpr std::string_view trigger_stall = "[[stall]]";
+constexpr std::string_view trigger_stall_before = "[[stall-before]]";
 constexpr int tokens_before_mid_failure = 3;
 constexpr std::string_view text_plain = "text/plain; charset=utf-8";
 constexpr std::string_view ndjson = "application/x-ndjson";
@@ -418,6 +419,8 @@ struct fake_ollama::impl {
         const bool error_mid = prompt.find(trigger_error_mid) != std::string::npos;
         const bool close_mid = prompt.find(trigger_close_mid) != std::string::npos;
         const bool stall = prompt.find(trigger_stall) != std::string::npos;
+        // Like a model that is still loading: no header, no token, until the client goes away.
+        const bool stall_before = prompt.find(trigger_stall_before) != std::string::npos;
 
         if (error_before) {
             co_return co_await reply_error(stream, req, http::status::internal_server_error,
@@ -463,6 +466,9 @@ struct fake_ollama::impl {
             }
         };
 
+        if (stall_before) {
+            co_return co_await wait_for_disconnect(stream);
+        }
         if (!stream_mode) {
             if (close_mid) {
                 co_return after::close_by_server;

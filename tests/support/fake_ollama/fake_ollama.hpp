@@ -17,6 +17,7 @@
 //   [[close-mid]]     after 3 tokens the server closes the TCP connection
 //   [[error-before]]  HTTP 500 {"error":"llama runner process has terminated: signal: killed"}
 //   [[stall]]         1 token, then silence until the client disconnects
+//   [[stall-before]]  no response at all (a model still loading) until the client disconnects
 // Per request, options.mock_token_delay_ms overrides the per-token delay.
 //
 // Lifecycle: the constructor binds (port 0 = any free port) and starts the server threads; the

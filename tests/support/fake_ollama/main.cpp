@@ -29,7 +29,7 @@ constexpr const char* usage =
     "                      (default llama3.2:latest,qwen2.5:0.5b,fake:latest)\n"
     "  --threads N         server threads (default 1)\n"
     "\n"
-    "Failure triggers in the prompt: [[error-mid]] [[close-mid]] [[error-before]] [[stall]]\n"
+    "Failure triggers in the prompt: [[error-mid]] [[close-mid]] [[error-before]] [[stall]] [[stall-before]]\n"
     "Per request: options.mock_token_delay_ms overrides --token-delay-ms.\n";
 
 [[noreturn]] void bad_usage(const std::string& why) {
