@@ -3,6 +3,10 @@
 #include "api/context.hpp"
 #include "api/generation_handler.hpp"
 #include "api/logger.hpp"
+#include "api/ollama_renderer.hpp"
+#include "api/ollama_routes.hpp"
+#include "api/openai_renderer.hpp"
+#include "api/openai_routes.hpp"
 #include "api/response_router.hpp"
 #include "broker/connection.hpp"
 #include "broker/consumer.hpp"
@@ -34,6 +38,17 @@ http_server::handler plain(F build) {
     return [build](http_server::request_context& rc) -> net::awaitable<void> {
         co_await http_server::send(rc, build(rc));
     };
+}
+
+/// A request the server could not read (413, 400) answered in its route's error shape.
+http_server::response flavoured_read_error(std::string_view target, const error& e) {
+    if (target.starts_with("/v1/")) {
+        return openai_error_response(e);
+    }
+    if (target.starts_with("/ollama/")) {
+        return ollama_error_response(e);
+    }
+    return http_server::error_response(e);
 }
 
 }  // namespace
@@ -99,6 +114,8 @@ struct api_server::impl {
         routes.add(http::verb::get, "/healthz", plain([](http_server::request_context&) {
             return json_response(http::status::ok, {{"status", "ok"}});
         }));
+        add_openai_routes(routes, ctx);
+        add_ollama_routes(routes, ctx);
         routes.add(http::verb::get, "/readyz", plain([this](http_server::request_context&) {
             bool broker_ok = publisher->connected() && consumer->connected();
             auto live = ctx.workers.live().size();
@@ -196,7 +213,8 @@ result<void> api_server::start() {
         auto addr = net::ip::make_address(s.cfg.listen_address);
         s.listener = std::make_shared<http_server::listener>(
             s.ioc, net::ip::tcp::endpoint{addr, s.cfg.port},
-            [this](http_server::request_context& rc) { return impl_->routes.dispatch(rc); }, limits);
+            [this](http_server::request_context& rc) { return impl_->routes.dispatch(rc); }, limits,
+            flavoured_read_error);
     } catch (const std::exception& e) {
         return fail("bad_config", "cannot listen on " + s.cfg.listen_address + ":" +
                                       std::to_string(s.cfg.port) + ": " + e.what());

@@ -301,6 +301,9 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         }
         if (streaming && now - last_write >= keepalive_interval) {
             out.keepalive(buf);
+            if (buf.empty()) {
+                last_write = now;  // this flavour has no keep-alive (NDJSON): do not spin
+            }
             continue;
         }
         auto wake = std::min({deadline, last_event + ctx.cfg.stream_idle_timeout, now + check_interval,

@@ -19,8 +19,22 @@ namespace {
 
 using tcp = net::ip::tcp;
 
+response read_error_response(const http::request_parser<http::string_body>& parser, const beast::error_code& ec,
+                             const server_limits& limits, const read_error_fn& on_read_error) {
+    error e = ec == http::error::body_limit
+                  ? error{"payload_too_large",
+                          "request body exceeds the limit of " + std::to_string(limits.body_limit) + " bytes"}
+                  : error{"bad_request", "malformed HTTP request: " + ec.message()};
+    if (on_read_error) {
+        // The target is there once the request line was read, even when a header (such as a
+        // Content-Length over the limit) stopped the parse; empty before.
+        return on_read_error(parser.get().target(), e);
+    }
+    return error_response(e);
+}
+
 net::awaitable<void> run_session(tcp::socket socket, handler h, server_limits limits,
-                                 std::shared_ptr<std::atomic<std::int64_t>> open) {
+                                 std::shared_ptr<std::atomic<std::int64_t>> open, read_error_fn on_read_error) {
     struct count_guard {
         std::shared_ptr<std::atomic<std::int64_t>> n;
         explicit count_guard(std::shared_ptr<std::atomic<std::int64_t>> c) : n{std::move(c)} { ++*n; }
@@ -52,12 +66,7 @@ net::awaitable<void> run_session(tcp::socket socket, handler h, server_limits li
             dummy.version(11);
             request_context ctx{dummy, stream, remote, false};
             // Built in a named local: g++ 12 miscompiles a ?: of temporaries inside co_await.
-            response res = ec == http::error::body_limit
-                               ? json_error(http::status::payload_too_large, "payload_too_large",
-                                            "request body exceeds the limit of " +
-                                                std::to_string(limits.body_limit) + " bytes")
-                               : json_error(http::status::bad_request, "bad_request",
-                                            "malformed HTTP request: " + ec.message());
+            response res = read_error_response(parser, ec, limits, on_read_error);
             co_await send(ctx, std::move(res));
             break;
         }
@@ -85,8 +94,13 @@ net::awaitable<void> send(request_context& ctx, response res) {
     }
 }
 
-listener::listener(net::io_context& ioc, const tcp::endpoint& ep, handler h, server_limits limits)
-    : ioc_{ioc}, acceptor_{ioc}, handler_{std::move(h)}, limits_{limits} {
+listener::listener(net::io_context& ioc, const tcp::endpoint& ep, handler h, server_limits limits,
+                   read_error_fn on_read_error)
+    : ioc_{ioc},
+      acceptor_{ioc},
+      handler_{std::move(h)},
+      limits_{limits},
+      on_read_error_{std::move(on_read_error)} {
     acceptor_.open(ep.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(ep);
@@ -118,7 +132,8 @@ net::awaitable<void> listener::accept_loop() {
             }
             continue;  // e.g. EMFILE: keep serving the connections we have
         }
-        net::co_spawn(strand, run_session(std::move(socket), handler_, limits_, open_), net::detached);
+        net::co_spawn(strand, run_session(std::move(socket), handler_, limits_, open_, on_read_error_),
+                      net::detached);
     }
 }
 

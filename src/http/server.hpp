@@ -11,6 +11,7 @@
 // request if ctx.keep_alive is still true.
 
 #include "common/asio_fwd.hpp"
+#include "common/result.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -23,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace llmp::http_server {
 
@@ -47,13 +49,19 @@ struct server_limits {
     std::chrono::seconds read_timeout{30};
 };
 
+/// Builds the answer to a request that could not be read (413 body too large, 400 malformed),
+/// from the request target when its request line arrived (empty otherwise), so that each API
+/// flavour can answer in its own error shape. The default is error_response().
+using read_error_fn = std::function<response(std::string_view target, const error& e)>;
+
 /// Writes a complete response; sets Content-Length and keep-alive from ctx.
 net::awaitable<void> send(request_context& ctx, response res);
 
 class listener : public std::enable_shared_from_this<listener> {
 public:
     /// Binds at once (throws boost::system::system_error on failure: a start-up error).
-    listener(net::io_context& ioc, const net::ip::tcp::endpoint& ep, handler h, server_limits limits);
+    listener(net::io_context& ioc, const net::ip::tcp::endpoint& ep, handler h, server_limits limits,
+             read_error_fn on_read_error = {});
 
     void start();
     /// Stops accepting; open connections carry on.
@@ -69,6 +77,7 @@ private:
     net::ip::tcp::acceptor acceptor_;
     handler handler_;
     server_limits limits_;
+    read_error_fn on_read_error_;
     std::uint16_t port_ = 0;
     std::shared_ptr<std::atomic<std::int64_t>> open_ = std::make_shared<std::atomic<std::int64_t>>(0);
 };

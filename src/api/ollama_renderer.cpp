@@ -1,0 +1,152 @@
+#include "api/ollama_renderer.hpp"
+
+#include "common/json_escape.hpp"
+#include "http/error_response.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <ctime>
+
+namespace llmp::api {
+namespace {
+
+using json = nlohmann::json;
+
+std::int64_t ns_of_ms(double ms) { return ms > 0 ? static_cast<std::int64_t>(std::llround(ms * 1e6)) : 0; }
+
+class ollama_renderer final : public stream_renderer {
+public:
+    ollama_renderer(request_kind kind, bool stream, std::string model)
+        : kind_{kind}, stream_{stream}, model_{std::move(model)} {}
+
+    bool streaming() const override { return stream_; }
+    std::string_view content_type() const override { return "application/x-ndjson"; }
+
+    void start(std::string&, const request_message&) override {
+        // Every line starts the same way: {"model":"...","created_at":"
+        prefix_.assign("{\"model\":");
+        append_json_string(prefix_, model_);
+        prefix_.append(",\"created_at\":\"");
+    }
+
+    void token(std::string& out, std::string_view text, std::int64_t) override {
+        out.append(prefix_).append(ollama_timestamp(std::chrono::system_clock::now())).append("\",");
+        if (kind_ == request_kind::chat) {
+            out.append("\"message\":{\"role\":\"assistant\",\"content\":");
+            append_json_string(out, text);
+            out.push_back('}');
+        } else {
+            out.append("\"response\":");
+            append_json_string(out, text);
+        }
+        out.append(",\"done\":false}\n");
+    }
+
+    void done(std::string& out, const final_message& f, const relay_timings& t) override {
+        out.append(final_object(f, "", t).dump(-1, ' ', false, json::error_handler_t::replace)).push_back('\n');
+    }
+
+    void error(std::string& out, const error_message& e) override {
+        json j = {{"error", e.message}};
+        out.append(j.dump(-1, ' ', false, json::error_handler_t::replace)).push_back('\n');
+    }
+
+    void keepalive(std::string&) override {}  // an empty NDJSON line would break the clients
+
+    http_server::response complete(const final_message& f, const std::string& text,
+                                   const relay_timings& t) override {
+        auto res = http_server::json_response(http::status::ok, final_object(f, text, t));
+        res.set(http::field::content_type, "application/json; charset=utf-8");
+        return res;
+    }
+
+    http_server::response failure(const llmp::error& e) override { return ollama_error_response(e, model_); }
+
+private:
+    json final_object(const final_message& f, const std::string& text, const relay_timings& t) const {
+        json j = {{"model", model_}, {"created_at", ollama_timestamp(std::chrono::system_clock::now())}};
+        if (kind_ == request_kind::chat) {
+            j["message"] = {{"role", "assistant"}, {"content", text}};
+        } else {
+            j["response"] = text;
+        }
+        j["done"] = true;
+        j["done_reason"] = f.done_reason.empty() ? "stop" : f.done_reason;
+        j.update(ollama_final_metrics(f, t));
+        return j;
+    }
+
+    request_kind kind_;
+    bool stream_;
+    std::string model_;
+    std::string prefix_;
+};
+
+}  // namespace
+
+std::unique_ptr<stream_renderer> make_ollama_renderer(request_kind kind, bool stream, std::string model) {
+    return std::make_unique<ollama_renderer>(kind, stream, std::move(model));
+}
+
+std::string ollama_timestamp(std::chrono::system_clock::time_point t) {
+    auto since = t.time_since_epoch();
+    auto secs = std::chrono::floor<std::chrono::seconds>(since);
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(since - secs).count();
+    std::time_t tt = secs.count();
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[64];
+    auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::string out{buf, n};
+    if (ns > 0) {
+        char frac[32];
+        std::snprintf(frac, sizeof frac, ".%09lld", static_cast<long long>(ns));
+        std::string f{frac};
+        while (f.back() == '0') {
+            f.pop_back();
+        }
+        out += f;
+    }
+    out += 'Z';
+    return out;
+}
+
+json ollama_final_metrics(const final_message& f, const relay_timings& t) {
+    // Derived: the whole request as this server saw it; prompt evaluation is the worker's time
+    // to the first token, generation the rest of the worker's time. Nothing is known of loading.
+    double worker_ttft = f.ttft_ms > 0 ? f.ttft_ms : 0;
+    double worker_gen = f.duration_ms > worker_ttft ? f.duration_ms - worker_ttft : 0;
+    json m = {{"total_duration", ns_of_ms(t.total_ms)},
+              {"load_duration", 0},
+              {"prompt_eval_count", f.prompt_tokens},
+              {"prompt_eval_duration", ns_of_ms(worker_ttft)},
+              {"eval_count", f.completion_tokens},
+              {"eval_duration", ns_of_ms(worker_gen)}};
+    // The upstream Ollama's own figures, where the provider passed them on, win.
+    for (auto& [key, value] : m.items()) {
+        if (auto it = f.provider_metrics.find(key); it != f.provider_metrics.end() && it->is_number_integer()) {
+            value = *it;
+        }
+    }
+    return m;
+}
+
+http_server::response ollama_error_response(const llmp::error& e, const std::string& model) {
+    auto status = http_server::status_for(e);
+    std::string message = e.message;
+    if (e.code == "model_not_found" && !model.empty()) {
+        message = "model \"" + model + "\" not found, try pulling it first";
+    } else if (e.code == "shutting_down" || (status == http::status::internal_server_error && e.retryable)) {
+        status = http::status::service_unavailable;
+    }
+    json body = {{"error", message}};
+    auto res = http_server::json_response(status, body);
+    res.set(http::field::content_type, "application/json; charset=utf-8");
+    if (status == http::status::service_unavailable || status == http::status::too_many_requests) {
+        res.set(http::field::retry_after, "1");
+    }
+    return res;
+}
+
+}  // namespace llmp::api

@@ -1,0 +1,123 @@
+#include "api/ollama_renderer.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace llmp::api {
+namespace {
+
+using json = nlohmann::json;
+
+std::vector<json> lines(const std::string& ndjson) {
+    std::vector<json> out;
+    std::size_t pos = 0;
+    while (pos < ndjson.size()) {
+        auto end = ndjson.find('\n', pos);
+        EXPECT_NE(end, std::string::npos) << "unterminated line in " << ndjson;
+        if (end == std::string::npos) {
+            break;
+        }
+        out.push_back(json::parse(ndjson.substr(pos, end - pos)));
+        pos = end + 1;
+    }
+    return out;
+}
+
+final_message finished() {
+    final_message f;
+    f.prompt_tokens = 4;
+    f.completion_tokens = 2;
+    f.ttft_ms = 10;
+    f.duration_ms = 30;
+    return f;
+}
+
+TEST(ollama_renderer, chat_stream_lines_are_ollamas) {
+    auto r = make_ollama_renderer(request_kind::chat, true, "mock");
+    EXPECT_EQ(r->content_type(), "application/x-ndjson");
+    std::string out;
+    request_message m;
+    r->start(out, m);
+    EXPECT_TRUE(out.empty());
+    r->token(out, "Hi", 1);
+    r->keepalive(out);  // none in NDJSON
+    r->token(out, " \"you\"", 2);
+    relay_timings t;
+    t.total_ms = 50;
+    r->done(out, finished(), t);
+    auto l = lines(out);
+    ASSERT_EQ(l.size(), 3u) << out;
+    EXPECT_EQ(l[0]["model"], "mock");
+    EXPECT_TRUE(l[0]["created_at"].is_string());
+    EXPECT_EQ(l[0]["message"], json({{"role", "assistant"}, {"content", "Hi"}}));
+    EXPECT_EQ(l[0]["done"], false);
+    EXPECT_EQ(l[1]["message"]["content"], " \"you\"");
+    const auto& f = l[2];
+    EXPECT_EQ(f["done"], true);
+    EXPECT_EQ(f["done_reason"], "stop");
+    EXPECT_EQ(f["message"]["content"], "");
+    EXPECT_EQ(f["total_duration"], 50'000'000);
+    EXPECT_EQ(f["load_duration"], 0);
+    EXPECT_EQ(f["prompt_eval_count"], 4);
+    EXPECT_EQ(f["prompt_eval_duration"], 10'000'000);
+    EXPECT_EQ(f["eval_count"], 2);
+    EXPECT_EQ(f["eval_duration"], 20'000'000);
+}
+
+TEST(ollama_renderer, generate_lines_carry_response_and_upstream_figures_win) {
+    auto r = make_ollama_renderer(request_kind::generate, true, "mock:latest");
+    std::string out;
+    r->start(out, request_message{});
+    r->token(out, "Once", 1);
+    auto f = finished();
+    f.done_reason = "length";
+    f.provider_metrics = {{"total_duration", 412337500}, {"load_duration", 21874100}, {"eval_duration", 61203000}};
+    r->done(out, f, {});
+    auto l = lines(out);
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[0]["response"], "Once");
+    EXPECT_EQ(l[1]["response"], "");
+    EXPECT_EQ(l[1]["done_reason"], "length");
+    EXPECT_EQ(l[1]["total_duration"], 412337500);
+    EXPECT_EQ(l[1]["load_duration"], 21874100);
+    EXPECT_EQ(l[1]["eval_duration"], 61203000);
+    EXPECT_EQ(l[1]["eval_count"], 2);  // not in provider_metrics: from the counts
+}
+
+TEST(ollama_renderer, an_error_mid_stream_is_one_error_line) {
+    auto r = make_ollama_renderer(request_kind::chat, true, "mock");
+    std::string out;
+    r->start(out, request_message{});
+    r->error(out, error_message{"timeout", "too slow"});
+    EXPECT_EQ(out, "{\"error\":\"too slow\"}\n");
+}
+
+TEST(ollama_renderer, whole_reply_and_errors) {
+    auto r = make_ollama_renderer(request_kind::chat, false, "mock");
+    auto res = r->complete(finished(), "Hello", {});
+    EXPECT_EQ(res[http::field::content_type], "application/json; charset=utf-8");
+    auto j = json::parse(res.body());
+    EXPECT_EQ(j["message"]["content"], "Hello");
+    EXPECT_EQ(j["done"], true);
+    EXPECT_EQ(j["eval_count"], 2);
+
+    auto nf = r->failure({"model_not_found", "model 'x' is not served"});
+    EXPECT_EQ(nf.result_int(), 404u);
+    EXPECT_EQ(json::parse(nf.body()), json({{"error", "model \"mock\" not found, try pulling it first"}}));
+    auto bad = ollama_error_response({"invalid_json", "request body is not valid JSON"});
+    EXPECT_EQ(bad.result_int(), 400u);
+    EXPECT_EQ(json::parse(bad.body())["error"], "request body is not valid JSON");
+    auto busy = ollama_error_response({"queue_full", "full", true});
+    EXPECT_EQ(busy.result_int(), 503u);
+    EXPECT_EQ(busy[http::field::retry_after], "1");
+}
+
+TEST(ollama_renderer, timestamps_are_rfc3339_utc_with_trimmed_nanoseconds) {
+    using namespace std::chrono;
+    system_clock::time_point t{seconds{1741944413} + nanoseconds{565230000}};
+    EXPECT_EQ(ollama_timestamp(t), "2025-03-14T09:26:53.56523Z");
+    EXPECT_EQ(ollama_timestamp(system_clock::time_point{seconds{1741944413}}), "2025-03-14T09:26:53Z");
+}
+
+}  // namespace
+}  // namespace llmp::api

@@ -1,0 +1,170 @@
+#include "api/openai_renderer.hpp"
+
+#include "common/clock.hpp"
+#include "common/json_escape.hpp"
+#include "http/chunked_response.hpp"
+#include "http/error_response.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace llmp::api {
+namespace {
+
+using json = nlohmann::json;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+/// One SSE event the way OpenAI writes it: a single data line and the blank line.
+void append_data(std::string& out, std::string_view payload) {
+    out.append("data: ").append(payload).append("\n\n");
+}
+
+json usage_json(const final_message& f) {
+    return {{"prompt_tokens", f.prompt_tokens},
+            {"completion_tokens", f.completion_tokens},
+            {"total_tokens", f.prompt_tokens + f.completion_tokens}};
+}
+
+json error_object(const llmp::error& e, std::string_view type, std::string_view code) {
+    return {{"error", {{"message", e.message}, {"type", type}, {"param", nullptr}, {"code", code}}}};
+}
+
+class openai_renderer final : public stream_renderer {
+public:
+    explicit openai_renderer(openai_reply_options o) : o_{std::move(o)} {}
+
+    bool streaming() const override { return o_.stream; }
+    std::string_view content_type() const override { return "text/event-stream"; }
+    std::vector<std::pair<std::string, std::string>> stream_headers() const override {
+        return http_server::sse_headers();
+    }
+
+    void start(std::string& out, const request_message& m) override {
+        id_ = id_for(m.request_id);
+        created_ = m.received_at_ms / 1000;
+        // Every chunk starts with the same bytes; only the choice differs.
+        prefix_.clear();
+        prefix_.append("{\"id\":");
+        append_json_string(prefix_, id_);
+        prefix_.append(",\"object\":\"").append(chat() ? "chat.completion.chunk" : "text_completion");
+        prefix_.append("\",\"created\":").append(std::to_string(created_)).append(",\"model\":");
+        append_json_string(prefix_, o_.model);
+        prefix_.append(",\"choices\":");
+        suffix_ = o_.include_usage ? ",\"usage\":null}" : "}";
+        if (chat()) {
+            // The role comes once, in the first delta.
+            choice_chunk(out, R"({"role":"assistant","content":""})", "null");
+        }
+    }
+
+    void token(std::string& out, std::string_view text, std::int64_t) override {
+        scratch_.clear();
+        if (chat()) {
+            scratch_.append("{\"content\":");
+            append_json_string(scratch_, text);
+            scratch_.push_back('}');
+        } else {
+            append_json_string(scratch_, text);
+        }
+        choice_chunk(out, scratch_, "null");
+    }
+
+    void done(std::string& out, const final_message& f, const relay_timings&) override {
+        auto reason = "\"" + openai_finish_reason(f.done_reason) + "\"";
+        choice_chunk(out, chat() ? "{}" : "\"\"", reason);
+        if (o_.include_usage) {
+            std::string chunk = prefix_;
+            chunk.append("[],\"usage\":").append(dump(usage_json(f))).push_back('}');
+            append_data(out, chunk);
+        }
+        append_data(out, "[DONE]");
+    }
+
+    void error(std::string& out, const error_message& e) override {
+        auto body = error_object({e.code, e.message, e.retryable}, "server_error", e.code);
+        append_data(out, dump(body));
+    }
+
+    void keepalive(std::string& out) override { out.append(": keepalive\n\n"); }
+
+    http_server::response complete(const final_message& f, const std::string& text,
+                                   const relay_timings& t) override {
+        json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", openai_finish_reason(f.done_reason)}};
+        if (chat()) {
+            choice["message"] = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
+        } else {
+            choice["text"] = text;
+        }
+        json body = {{"id", id_for(t.request_id)},
+                     {"object", chat() ? "chat.completion" : "text_completion"},
+                     {"created", unix_ms() / 1000},
+                     {"model", o_.model},
+                     {"choices", json::array({choice})},
+                     {"usage", usage_json(f)}};
+        return http_server::json_response(http::status::ok, body);
+    }
+
+    http_server::response failure(const llmp::error& e) override { return openai_error_response(e); }
+
+private:
+    bool chat() const { return o_.kind == request_kind::chat; }
+
+    std::string id_for(const std::string& request_id) const {
+        return (chat() ? "chatcmpl-" : "cmpl-") + request_id;
+    }
+
+    /// A chunk with one choice: `content` is the delta object (chat) or the text literal
+    /// (completions); `finish_reason` a JSON literal.
+    void choice_chunk(std::string& out, std::string_view content, std::string_view finish_reason) {
+        out.append("data: ").append(prefix_);
+        if (chat()) {
+            out.append("[{\"index\":0,\"delta\":").append(content);
+        } else {
+            out.append("[{\"text\":").append(content).append(",\"index\":0");
+        }
+        out.append(",\"logprobs\":null,\"finish_reason\":").append(finish_reason).append("}]");
+        out.append(suffix_).append("\n\n");
+    }
+
+    openai_reply_options o_;
+    std::string id_;
+    std::int64_t created_ = 0;
+    std::string prefix_;
+    std::string suffix_;
+    std::string scratch_;
+};
+
+}  // namespace
+
+std::unique_ptr<stream_renderer> make_openai_renderer(openai_reply_options o) {
+    return std::make_unique<openai_renderer>(std::move(o));
+}
+
+std::string openai_finish_reason(const std::string& done_reason) {
+    return done_reason == "length" ? "length" : "stop";
+}
+
+http_server::response openai_error_response(const llmp::error& e) {
+    auto status = http_server::status_for(e);
+    if (e.code == "queue_full") {
+        status = http::status::too_many_requests;  // what OpenAI clients back off on
+    } else if (e.code == "shutting_down" ||
+               (status == http::status::internal_server_error && e.retryable)) {
+        status = http::status::service_unavailable;
+    }
+    auto code_num = static_cast<unsigned>(status);
+    std::string_view type = code_num == 429 ? "requests" : code_num < 500 ? "invalid_request_error" : "server_error";
+    std::string_view code = e.code;
+    if (code_num == 429) {
+        code = "rate_limit_exceeded";
+    }
+    auto res = http_server::json_response(status, error_object(e, type, code));
+    if (code_num == 429 || code_num == 503) {
+        res.set(http::field::retry_after, "1");
+    } else if (code_num >= 500 && !e.retryable) {
+        res.set("x-should-retry", "false");  // the SDKs would otherwise retry it twice
+    }
+    return res;
+}
+
+}  // namespace llmp::api

@@ -1,0 +1,35 @@
+#pragma once
+// The OpenAI-compatible replies (POST /v1/chat/completions, /v1/completions), exactly as the
+// official SDKs parse them (protocols.md §2):
+//   stream:   data: {chunk}\n\n ... (role first, finish_reason on the last choice chunk, the usage
+//             chunk when include_usage) then data: [DONE]\n\n and the end of the body; no
+//             event:/id: lines; keep-alives are SSE comments; an error after the start is one
+//             data: {"error": {...}} event and the end of the body (no [DONE]).
+//   no stream: one chat.completion / text_completion object with usage.
+//   errors:   {"error": {"message", "type", "param", "code"}} with OpenAI's statuses.
+
+#include "api/stream_renderer.hpp"
+
+#include <memory>
+#include <string>
+
+namespace llmp::api {
+
+struct openai_reply_options {
+    request_kind kind = request_kind::chat;  ///< chat -> chat.completion*, generate -> text_completion
+    bool stream = false;
+    bool include_usage = false;
+    std::string model;  ///< echoed as the client sent it
+};
+
+std::unique_ptr<stream_renderer> make_openai_renderer(openai_reply_options o);
+
+/// An llmp::error as OpenAI's error object and status: 400 invalid_request_error, 404
+/// model_not_found, 413, 429 (queue full, with Retry-After), 503 (broker unavailable, shutting
+/// down, no workers; with Retry-After), 500/502/504 server_error.
+http_server::response openai_error_response(const llmp::error& e);
+
+/// "stop" or "length" (the finish reasons OpenAI clients know) for a provider's done_reason.
+std::string openai_finish_reason(const std::string& done_reason);
+
+}  // namespace llmp::api

@@ -1,0 +1,169 @@
+#include "api/openai_renderer.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace llmp::api {
+namespace {
+
+using json = nlohmann::json;
+
+/// The JSON payloads of the data: events in `sse` (the SDKs' view), failing on anything else.
+std::vector<std::string> data_events(const std::string& sse) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos < sse.size()) {
+        auto end = sse.find("\n\n", pos);
+        EXPECT_NE(end, std::string::npos) << "unterminated event in " << sse;
+        if (end == std::string::npos) {
+            break;
+        }
+        auto ev = sse.substr(pos, end - pos);
+        EXPECT_EQ(ev.rfind("data: ", 0), 0u) << ev;
+        EXPECT_EQ(ev.find('\n'), std::string::npos) << "one line per event: " << ev;
+        out.push_back(ev.substr(6));
+        pos = end + 2;
+    }
+    return out;
+}
+
+request_message started_request() {
+    request_message m;
+    m.request_id = "abc";
+    m.received_at_ms = 1741944413123;
+    m.model = "mock";
+    return m;
+}
+
+final_message finished(std::string reason = "stop") {
+    final_message f;
+    f.done_reason = std::move(reason);
+    f.prompt_tokens = 9;
+    f.completion_tokens = 2;
+    return f;
+}
+
+TEST(openai_renderer, chat_stream_is_what_the_sdk_parses) {
+    auto r = make_openai_renderer({request_kind::chat, true, true, "mock"});
+    EXPECT_TRUE(r->streaming());
+    EXPECT_EQ(r->content_type(), "text/event-stream");
+    std::string out;
+    r->start(out, started_request());
+    r->token(out, "Hi", 1);
+    r->token(out, " \"there\"\n", 2);
+    r->done(out, finished("length"), {});
+    auto ev = data_events(out);
+    ASSERT_EQ(ev.size(), 6u) << out;
+    auto first = json::parse(ev[0]);
+    EXPECT_EQ(first["id"], "chatcmpl-abc");
+    EXPECT_EQ(first["object"], "chat.completion.chunk");
+    EXPECT_EQ(first["created"], 1741944413);
+    EXPECT_EQ(first["model"], "mock");
+    EXPECT_EQ(first["choices"][0]["delta"], json({{"role", "assistant"}, {"content", ""}}));
+    EXPECT_TRUE(first["choices"][0]["finish_reason"].is_null());
+    EXPECT_TRUE(first["choices"][0]["logprobs"].is_null());
+    EXPECT_TRUE(first.contains("usage") && first["usage"].is_null());
+    EXPECT_EQ(json::parse(ev[1])["choices"][0]["delta"]["content"], "Hi");
+    EXPECT_EQ(json::parse(ev[2])["choices"][0]["delta"]["content"], " \"there\"\n");
+    auto last = json::parse(ev[3]);
+    EXPECT_EQ(last["choices"][0]["delta"], json::object());
+    EXPECT_EQ(last["choices"][0]["finish_reason"], "length");
+    auto usage = json::parse(ev[4]);
+    EXPECT_EQ(usage["choices"], json::array());
+    EXPECT_EQ(usage["usage"], json({{"prompt_tokens", 9}, {"completion_tokens", 2}, {"total_tokens", 11}}));
+    EXPECT_EQ(usage["id"], "chatcmpl-abc");
+    EXPECT_EQ(ev[5], "[DONE]");
+}
+
+TEST(openai_renderer, without_include_usage_there_is_no_usage_key_or_chunk) {
+    auto r = make_openai_renderer({request_kind::chat, true, false, "mock"});
+    std::string out;
+    r->start(out, started_request());
+    r->done(out, finished(), {});
+    auto ev = data_events(out);
+    ASSERT_EQ(ev.size(), 3u) << out;
+    EXPECT_FALSE(json::parse(ev[0]).contains("usage"));
+    EXPECT_EQ(json::parse(ev[1])["choices"][0]["finish_reason"], "stop");
+    EXPECT_EQ(ev[2], "[DONE]");
+}
+
+TEST(openai_renderer, completions_stream_text_choices) {
+    auto r = make_openai_renderer({request_kind::generate, true, false, "mock:latest"});
+    std::string out;
+    r->start(out, started_request());
+    r->token(out, "Once", 1);
+    r->done(out, finished(), {});
+    auto ev = data_events(out);
+    ASSERT_EQ(ev.size(), 3u) << out;  // no role chunk for completions
+    auto c = json::parse(ev[0]);
+    EXPECT_EQ(c["id"], "cmpl-abc");
+    EXPECT_EQ(c["object"], "text_completion");
+    EXPECT_EQ(c["model"], "mock:latest");
+    EXPECT_EQ(c["choices"][0]["text"], "Once");
+    EXPECT_EQ(c["choices"][0]["index"], 0);
+    EXPECT_TRUE(c["choices"][0]["finish_reason"].is_null());
+    EXPECT_EQ(json::parse(ev[1])["choices"][0]["finish_reason"], "stop");
+    EXPECT_EQ(ev[2], "[DONE]");
+}
+
+TEST(openai_renderer, an_error_after_the_start_is_an_error_event_and_no_done) {
+    auto r = make_openai_renderer({request_kind::chat, true, true, "mock"});
+    std::string out;
+    r->start(out, started_request());
+    r->keepalive(out);
+    r->error(out, error_message{"worker_lost", "the worker went away", true});
+    EXPECT_NE(out.find("\n\n: keepalive\n\ndata: {\"error\""), std::string::npos) << out;
+    EXPECT_EQ(out.find("[DONE]"), std::string::npos);
+    auto tail = out.substr(out.rfind("data: ") + 6);
+    auto e = json::parse(tail.substr(0, tail.size() - 2));
+    EXPECT_EQ(e["error"]["message"], "the worker went away");
+    EXPECT_EQ(e["error"]["type"], "server_error");
+    EXPECT_EQ(e["error"]["code"], "worker_lost");
+    EXPECT_TRUE(e["error"].contains("param"));
+}
+
+TEST(openai_renderer, whole_replies_carry_usage) {
+    auto r = make_openai_renderer({request_kind::chat, false, false, "mock"});
+    relay_timings t;
+    t.request_id = "r1";
+    auto res = r->complete(finished(), "Hello there", t);
+    EXPECT_EQ(res.result_int(), 200u);
+    auto j = json::parse(res.body());
+    EXPECT_EQ(j["id"], "chatcmpl-r1");
+    EXPECT_EQ(j["object"], "chat.completion");
+    EXPECT_EQ(j["model"], "mock");
+    EXPECT_EQ(j["choices"][0]["message"]["role"], "assistant");
+    EXPECT_EQ(j["choices"][0]["message"]["content"], "Hello there");
+    EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+    EXPECT_EQ(j["usage"]["total_tokens"], 11);
+    auto g = make_openai_renderer({request_kind::generate, false, false, "mock"})->complete(finished(), "x", t);
+    auto gj = json::parse(g.body());
+    EXPECT_EQ(gj["object"], "text_completion");
+    EXPECT_EQ(gj["choices"][0]["text"], "x");
+}
+
+TEST(openai_renderer, errors_use_openai_statuses_and_shape) {
+    auto check = [](const error& e, unsigned status, const char* type, const char* code) {
+        auto res = openai_error_response(e);
+        EXPECT_EQ(res.result_int(), status) << e.code;
+        auto j = json::parse(res.body());
+        EXPECT_EQ(j["error"]["message"], e.message);
+        EXPECT_EQ(j["error"]["type"], type) << e.code;
+        EXPECT_EQ(j["error"]["code"], code) << e.code;
+        EXPECT_TRUE(j["error"]["param"].is_null());
+        return res;
+    };
+    check({"invalid_json", "bad"}, 400, "invalid_request_error", "invalid_json");
+    check({"model_not_found", "no such model"}, 404, "invalid_request_error", "model_not_found");
+    check({"payload_too_large", "big"}, 413, "invalid_request_error", "payload_too_large");
+    auto full = check({"queue_full", "full", true}, 429, "requests", "rate_limit_exceeded");
+    EXPECT_EQ(full[http::field::retry_after], "1");
+    auto down = check({"broker_unavailable", "down", true}, 503, "server_error", "broker_unavailable");
+    EXPECT_EQ(down[http::field::retry_after], "1");
+    check({"shutting_down", "bye", true}, 503, "server_error", "shutting_down");
+    auto internal = check({"provider_crashed", "boom"}, 500, "server_error", "provider_crashed");
+    EXPECT_EQ(internal["x-should-retry"], "false");
+}
+
+}  // namespace
+}  // namespace llmp::api

@@ -1,0 +1,22 @@
+#pragma once
+// Validation of OpenAI-style request bodies (POST /v1/chat/completions, /v1/completions) and
+// their translation into the request_message every provider understands: options in Ollama's
+// names (max_tokens -> num_predict, ...), content parts joined into one string. Pure
+// functions, any thread. Every rejection is an llmp::error whose code maps to 400.
+
+#include "common/messages.hpp"
+#include "common/result.hpp"
+
+#include <string_view>
+
+namespace llmp::api {
+
+struct openai_request {
+    request_message msg;         ///< api_flavour "openai"; ids and client fields left for the caller
+    bool include_usage = false;  ///< stream_options.include_usage: send the usage chunk before [DONE]
+};
+
+/// `kind` chat = /v1/chat/completions (messages), generate = /v1/completions (prompt).
+result<openai_request> parse_openai_request(std::string_view body, request_kind kind);
+
+}  // namespace llmp::api

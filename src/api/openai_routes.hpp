@@ -1,0 +1,13 @@
+#pragma once
+// The OpenAI-compatible routes: POST /v1/chat/completions, POST /v1/completions, GET /v1/models.
+// Generations go through the same relay (queue, workers, cancel, deadlines) as /api/chat; only
+// the parsing (openai_request_parser) and the bytes (openai_renderer) are OpenAI's.
+
+#include "api/context.hpp"
+#include "http/router.hpp"
+
+namespace llmp::api {
+
+void add_openai_routes(http_server::router& routes, context& ctx);
+
+}  // namespace llmp::api

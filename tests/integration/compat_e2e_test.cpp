@@ -1,0 +1,452 @@
+// The OpenAI- and Ollama-compatible front doors (issue 5) end to end: the official client
+// libraries (tests/clients: the `openai` Node SDK and the `ollama` JS client, run with
+// `node --test`) and the real curl against real llmproxy processes and the real broker, with
+// the mock provider's deterministic answers. Also the raw bytes of each stream and the error
+// shapes and statuses of both flavours.
+
+#include "e2e_common.hpp"
+#include "support/raw_stream.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+namespace llmp::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+constexpr const char* model = "mock:latest";  // as GET /v1/models lists it
+
+/// An executable named `name` on PATH, or "".
+std::string find_on_path(const std::string& name) {
+    const char* path = std::getenv("PATH");
+    std::stringstream dirs{path ? path : ""};
+    std::string dir;
+    while (std::getline(dirs, dir, ':')) {
+        auto candidate = (dir.empty() ? std::string{"."} : dir) + "/" + name;
+        if (::access(candidate.c_str(), X_OK) == 0) {
+            return candidate;
+        }
+    }
+    return {};
+}
+
+std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in{p, std::ios::binary};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::string url_of(unsigned port) { return "http://127.0.0.1:" + std::to_string(port); }
+
+/// One response as curl saw it: the head (status line and headers) and the body, byte for byte.
+struct curl_reply {
+    int exit_code = -1;
+    std::string head;
+    std::string body;
+    std::string output;  ///< curl's own messages
+
+    bool has_header(const std::string& line) const { return head.find(line + "\r\n") != std::string::npos; }
+};
+
+/// Runs the real `curl -sSN` (no buffering, the bytes as they come) with a JSON body (or a GET).
+curl_reply run_curl(const std::string& url, const std::string& body, const std::string& method = "POST") {
+    static int n = 0;
+    auto dir = test_output_dir();
+    auto id = std::to_string(++n);
+    auto head = dir / ("curl-" + id + ".head");
+    auto out = dir / ("curl-" + id + ".body");
+    std::vector<std::string> argv{find_on_path("curl"), "-sSN", "--max-time", "30", "-D", head.string(), "-o",
+                                  out.string()};
+    if (method == "HEAD") {
+        argv.push_back("-I");
+    } else if (method == "POST") {
+        argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", body});
+    }
+    argv.push_back(url);
+    child_process p{"curl", argv, {}, dir / ("curl-" + id + ".log")};
+    curl_reply r;
+    r.exit_code = p.wait_exit(40s).value_or(-1);
+    r.head = read_file(head);
+    r.body = read_file(out);
+    r.output = p.log();
+    return r;
+}
+
+/// The events of an OpenAI stream, failing the test on anything the SDKs would choke on:
+/// each event one `data: ` line ended by a blank line, no event:/id: fields.
+std::vector<std::string> openai_events(const std::string& body) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos < body.size()) {
+        auto end = body.find("\n\n", pos);
+        if (end == std::string::npos) {
+            ADD_FAILURE() << "an event without its blank line at byte " << pos << ": " << body.substr(pos);
+            break;
+        }
+        auto ev = body.substr(pos, end - pos);
+        pos = end + 2;
+        if (ev.starts_with(":")) {
+            continue;  // a keep-alive comment
+        }
+        EXPECT_TRUE(ev.starts_with("data: ")) << ev;
+        EXPECT_EQ(ev.find('\n'), std::string::npos) << "an event of more than one line: " << ev;
+        out.push_back(ev.substr(6));
+    }
+    return out;
+}
+
+/// The lines of an NDJSON body, each parsed; fails on a line that is not one JSON object.
+std::vector<json> ndjson_lines(const std::string& body) {
+    std::vector<json> out;
+    EXPECT_TRUE(body.ends_with("\n")) << body;
+    std::stringstream ss{body};
+    std::string line;
+    while (std::getline(ss, line)) {
+        auto j = json::parse(line, nullptr, false);
+        EXPECT_TRUE(j.is_object()) << "not a JSON object line: " << line;
+        out.push_back(std::move(j));
+    }
+    return out;
+}
+
+json chat_request(const std::string& prompt, int n, bool stream) {
+    json j{{"model", model}, {"messages", json::array({{{"role", "user"}, {"content", prompt}}})}, {"stream", stream}};
+    j["max_tokens"] = n;
+    return j;
+}
+
+/// The text the mock sends before failing after `k` of `n` tokens.
+std::string mock_prefix(const std::string& prompt, int n, int k) {
+    std::string out;
+    auto tokens = providers::mock_tokens(prompt, n);
+    for (int i = 0; i < k; ++i) {
+        out += tokens[static_cast<std::size_t>(i)];
+    }
+    return out;
+}
+
+class compat_e2e : public ::testing::Test {
+protected:
+    void SetUp() override {
+        url_ = test_amqp_url();
+        if (!url_) {
+            GTEST_SKIP() << "LLMPROXY_TEST_AMQP_URL is not set (scripts/test sets it)";
+        }
+    }
+
+    /// An API server and two mock workers, ready to serve.
+    unsigned start_cluster(std::vector<std::string> api_args = {}) {
+        cluster_ = std::make_unique<cluster>(*url_);
+        auto port = cluster_->start_api(std::move(api_args));
+        cluster_->start_worker({"--provider", "mock"});
+        cluster_->start_worker({"--provider", "mock"});
+        if (!cluster_->wait_for_model(port, model)) {
+            throw std::runtime_error("no worker announced the mock model:\n" + cluster_->logs());
+        }
+        return port;
+    }
+
+    /// Runs `node --test <file>` from tests/clients against the API on `port`.
+    void run_node_tests(unsigned port, const std::string& file) {
+        auto node = find_on_path("node");
+        ASSERT_FALSE(node.empty()) << "node is not on PATH (scripts/test installs nodejs)";
+        std::filesystem::path dir{LLMPROXY_CLIENT_TESTS_DIR};
+        ASSERT_TRUE(std::filesystem::exists(dir / "node_modules" / "openai"))
+            << "run `npm ci` in " << dir << " (scripts/test does)";
+        const std::string chat_prompt = "Tell me about llamas in three words";
+        const std::string completion_prompt = "Once upon a time";
+        const std::string failing_prompt = "fail for me [[mock:fail-after=3]]";
+        json cases{{"chat", {{"prompt", chat_prompt}, {"max_tokens", 9}, {"text", providers::mock_text(chat_prompt, 9)}}},
+                   {"completion",
+                    {{"prompt", completion_prompt}, {"max_tokens", 6}, {"text", providers::mock_text(completion_prompt, 6)}}},
+                   {"failing",
+                    {{"prompt", failing_prompt}, {"max_tokens", 8}, {"text", mock_prefix(failing_prompt, 8, 3)}}}};
+        auto log = test_output_dir() / (file + ".log");
+        // node_modules is found from the test file's directory, whatever the working directory.
+        child_process p{"node",
+                        {node, "--test", "--test-reporter=spec", (dir / file).string()},
+                        {"LLMPROXY_URL=" + url_of(port), std::string{"LLMPROXY_MODEL="} + model,
+                         "LLMPROXY_CASES=" + cases.dump(), "NO_COLOR=1"},
+                        log};
+        auto code = p.wait_exit(120s);
+        EXPECT_TRUE(code.has_value() && *code == 0)
+            << "node --test " << file << " exited " << (code ? std::to_string(*code) : "(still running)") << ":\n"
+            << p.log();
+        if (HasFailure()) {
+            ADD_FAILURE() << cluster_->logs();
+        }
+    }
+
+    std::optional<std::string> url_;
+    std::unique_ptr<cluster> cluster_;
+};
+
+TEST_F(compat_e2e, openai_node_sdk_streams_chats_completes_lists_and_raises_not_found) {
+    auto port = start_cluster();
+    run_node_tests(port, "openai.test.mjs");
+}
+
+TEST_F(compat_e2e, ollama_js_client_chats_generates_and_lists) {
+    auto port = start_cluster();
+    run_node_tests(port, "ollama.test.mjs");
+}
+
+TEST_F(compat_e2e, curl_sees_an_openai_chat_stream_framed_like_openai) {
+    auto port = start_cluster();
+    const std::string prompt = "how do streams end";
+    constexpr int n = 7;
+    auto body = chat_request(prompt, n, true);
+    body["stream_options"] = {{"include_usage", true}};
+    auto r = run_curl(url_of(port) + "/v1/chat/completions", body.dump());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_TRUE(r.head.starts_with("HTTP/1.1 200")) << r.head;
+    EXPECT_TRUE(r.has_header("Content-Type: text/event-stream")) << r.head;
+    EXPECT_TRUE(r.has_header("Transfer-Encoding: chunked")) << r.head;
+    EXPECT_TRUE(r.body.ends_with("\n\ndata: [DONE]\n\n")) << r.body;
+    EXPECT_EQ(r.body.find("\nevent:"), std::string::npos);
+    EXPECT_EQ(r.body.find("\nid:"), std::string::npos);
+
+    auto events = openai_events(r.body);
+    // role, n tokens, finish, usage, [DONE]
+    ASSERT_EQ(events.size(), static_cast<std::size_t>(n + 4)) << r.body;
+    EXPECT_EQ(events.back(), "[DONE]");
+    std::string text;
+    std::string id;
+    std::int64_t created = 0;
+    for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+        auto c = json::parse(events[i]);
+        if (i == 0) {
+            id = c["id"];
+            created = c["created"];
+            EXPECT_TRUE(id.starts_with("chatcmpl-")) << id;
+        }
+        EXPECT_EQ(c["id"], id);
+        EXPECT_EQ(c["created"], created);
+        EXPECT_EQ(c["object"], "chat.completion.chunk");
+        EXPECT_EQ(c["model"], model);
+        ASSERT_TRUE(c.contains("usage")) << "include_usage: every chunk has the key";
+        if (i + 2 == events.size()) {  // the usage chunk
+            EXPECT_EQ(c["choices"], json::array());
+            EXPECT_EQ(c["usage"]["completion_tokens"], n);
+            EXPECT_EQ(c["usage"]["prompt_tokens"], providers::mock_prompt_tokens(prompt + "\n"));
+            EXPECT_EQ(c["usage"]["total_tokens"], n + providers::mock_prompt_tokens(prompt + "\n"));
+            continue;
+        }
+        EXPECT_TRUE(c["usage"].is_null());
+        ASSERT_EQ(c["choices"].size(), 1u);
+        const auto& choice = c["choices"][0];
+        EXPECT_EQ(choice["index"], 0);
+        EXPECT_TRUE(choice["logprobs"].is_null());
+        if (i == 0) {
+            EXPECT_EQ(choice["delta"], json({{"role", "assistant"}, {"content", ""}}));
+        } else {
+            EXPECT_FALSE(choice["delta"].contains("role")) << events[i];
+        }
+        if (i + 3 == events.size()) {  // the last choice chunk
+            EXPECT_EQ(choice["delta"], json::object());
+            EXPECT_EQ(choice["finish_reason"], "stop");
+        } else {
+            EXPECT_TRUE(choice["finish_reason"].is_null()) << events[i];
+            text += choice["delta"].value("content", "");
+        }
+    }
+    EXPECT_EQ(text, providers::mock_text(prompt, n));
+}
+
+TEST_F(compat_e2e, curl_sees_openai_completions_streamed_and_whole) {
+    auto port = start_cluster();
+    const std::string prompt = "a legacy completion";
+    constexpr int n = 5;
+    json body{{"model", model}, {"prompt", prompt}, {"max_tokens", n}, {"stream", true}};
+    auto r = run_curl(url_of(port) + "/v1/completions", body.dump());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_TRUE(r.head.starts_with("HTTP/1.1 200")) << r.head;
+    EXPECT_TRUE(r.body.ends_with("\n\ndata: [DONE]\n\n")) << r.body;
+    auto events = openai_events(r.body);
+    ASSERT_EQ(events.size(), static_cast<std::size_t>(n + 2)) << r.body;  // n tokens, finish, [DONE]
+    std::string text;
+    for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+        auto c = json::parse(events[i]);
+        EXPECT_TRUE(c["id"].get<std::string>().starts_with("cmpl-"));
+        EXPECT_EQ(c["object"], "text_completion");
+        EXPECT_FALSE(c.contains("usage"));
+        const auto& choice = c["choices"][0];
+        text += choice["text"].get<std::string>();
+        EXPECT_EQ(choice["finish_reason"], i + 2 == events.size() ? json("stop") : json(nullptr)) << events[i];
+    }
+    EXPECT_EQ(text, providers::mock_text(prompt, n));
+
+    body["stream"] = false;
+    auto whole = run_curl(url_of(port) + "/v1/completions", body.dump());
+    ASSERT_TRUE(whole.head.starts_with("HTTP/1.1 200")) << whole.head;
+    auto j = json::parse(whole.body);
+    EXPECT_EQ(j["object"], "text_completion");
+    EXPECT_EQ(j["model"], model);
+    EXPECT_EQ(j["choices"][0]["text"], providers::mock_text(prompt, n));
+    EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+    EXPECT_EQ(j["usage"]["completion_tokens"], n);
+}
+
+/// Checks an Ollama NDJSON stream: done:false lines with the deltas, then one done:true line.
+void check_ollama_stream(const curl_reply& r, const std::string& field, const std::string& expected, int n,
+                         const std::string& asked_model) {
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_TRUE(r.head.starts_with("HTTP/1.1 200")) << r.head;
+    EXPECT_TRUE(r.has_header("Content-Type: application/x-ndjson")) << r.head;
+    auto lines = ndjson_lines(r.body);
+    ASSERT_EQ(lines.size(), static_cast<std::size_t>(n + 1)) << r.body;
+    std::string text;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        const auto& l = lines[i];
+        EXPECT_EQ(l["model"], asked_model);
+        EXPECT_TRUE(l["created_at"].is_string() && l["created_at"].get<std::string>().ends_with("Z")) << l;
+        const auto& delta = field == "message" ? l["message"]["content"] : l["response"];
+        if (field == "message") {
+            EXPECT_EQ(l["message"]["role"], "assistant");
+        }
+        if (i + 1 < lines.size()) {
+            EXPECT_EQ(l["done"], false);
+            EXPECT_EQ(l.size(), 4u) << "model, created_at, " << field << ", done: " << l;
+            text += delta.get<std::string>();
+            continue;
+        }
+        EXPECT_EQ(l["done"], true);
+        EXPECT_EQ(delta, "");
+        EXPECT_EQ(l["done_reason"], "stop");
+        EXPECT_EQ(l["eval_count"], n);
+        EXPECT_GT(l["prompt_eval_count"].get<std::int64_t>(), 0);
+        for (const char* k : {"total_duration", "load_duration", "prompt_eval_duration", "eval_duration"}) {
+            EXPECT_TRUE(l[k].is_number_integer() && l[k].get<std::int64_t>() >= 0) << k << ": " << l;
+        }
+        EXPECT_GT(l["total_duration"].get<std::int64_t>(), 0);
+    }
+    EXPECT_EQ(text, expected);
+}
+
+TEST_F(compat_e2e, curl_sees_ollama_chat_and_generate_as_ndjson) {
+    auto port = start_cluster();
+    const std::string prompt = "why is the sky blue";
+    constexpr int n = 6;
+    json chat{{"model", "mock"},
+              {"messages", json::array({{{"role", "user"}, {"content", prompt}}})},
+              {"options", {{"num_predict", n}}}};
+    check_ollama_stream(run_curl(url_of(port) + "/ollama/api/chat", chat.dump()), "message",
+                        providers::mock_text(prompt, n), n, "mock");
+    json gen{{"model", model}, {"prompt", prompt}, {"options", {{"num_predict", n}}}};
+    check_ollama_stream(run_curl(url_of(port) + "/ollama/api/generate", gen.dump()), "response",
+                        providers::mock_text(prompt, n), n, model);
+
+    gen["stream"] = false;
+    auto whole = run_curl(url_of(port) + "/ollama/api/generate", gen.dump());
+    ASSERT_TRUE(whole.head.starts_with("HTTP/1.1 200")) << whole.head;
+    EXPECT_TRUE(whole.has_header("Content-Type: application/json; charset=utf-8")) << whole.head;
+    auto j = json::parse(whole.body);
+    EXPECT_EQ(j["response"], providers::mock_text(prompt, n));
+    EXPECT_EQ(j["done"], true);
+    EXPECT_EQ(j["eval_count"], n);
+
+    auto root = run_curl(url_of(port) + "/ollama/", "", "GET");
+    EXPECT_TRUE(root.head.starts_with("HTTP/1.1 200")) << root.head;
+    EXPECT_EQ(root.body, "Ollama is running");
+    auto head = run_curl(url_of(port) + "/ollama/", "", "HEAD");
+    EXPECT_TRUE(head.head.starts_with("HTTP/1.1 200")) << head.head;
+    auto version = json::parse(run_curl(url_of(port) + "/ollama/api/version", "", "GET").body);
+    EXPECT_TRUE(version["version"].is_string()) << version;
+    auto tags = json::parse(run_curl(url_of(port) + "/ollama/api/tags", "", "GET").body);
+    ASSERT_EQ(tags["models"].size(), 1u) << tags;
+    EXPECT_EQ(tags["models"][0]["name"], model);
+    EXPECT_EQ(tags["models"][0]["model"], model);
+    EXPECT_TRUE(tags["models"][0]["details"].is_object());
+}
+
+TEST_F(compat_e2e, errors_have_each_flavours_shape_and_status) {
+    auto port = start_cluster({"--body-limit", "4096"});
+    // 400: malformed JSON.
+    auto bad = http_post(port, "/v1/chat/completions", "{\"model\": ");
+    EXPECT_EQ(bad.status, 400u) << bad.body;
+    auto e = json_of(bad.body)["error"];
+    EXPECT_EQ(e["type"], "invalid_request_error") << bad.body;
+    EXPECT_TRUE(e["message"].is_string() && e.contains("param") && e.contains("code")) << bad.body;
+    auto obad = http_post(port, "/ollama/api/chat", "{\"model\": ");
+    EXPECT_EQ(obad.status, 400u) << obad.body;
+    EXPECT_TRUE(json_of(obad.body)["error"].is_string()) << obad.body;
+    // 400: n > 1.
+    auto many = chat_request("x", 2, false);
+    many["n"] = 2;
+    EXPECT_EQ(http_post(port, "/v1/chat/completions", many.dump()).status, 400u);
+
+    // 404: unknown model.
+    auto nf = http_post(port, "/v1/chat/completions", json{{"model", "no-such-model"},
+                                                           {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}}
+                                                          .dump());
+    EXPECT_EQ(nf.status, 404u) << nf.body;
+    EXPECT_EQ(json_of(nf.body)["error"]["code"], "model_not_found") << nf.body;
+    EXPECT_EQ(json_of(nf.body)["error"]["type"], "invalid_request_error") << nf.body;
+    auto onf = http_post(port, "/ollama/api/generate", json{{"model", "no-such-model"}, {"prompt", "hi"}}.dump());
+    EXPECT_EQ(onf.status, 404u) << onf.body;
+    EXPECT_EQ(json_of(onf.body), json({{"error", "model \"no-such-model\" not found, try pulling it first"}}));
+
+    // 413: a body over --body-limit.
+    auto big = chat_request(std::string(8000, 'x'), 1, false).dump();
+    auto tl = http_post(port, "/v1/chat/completions", big);
+    EXPECT_EQ(tl.status, 413u) << tl.body;
+    EXPECT_EQ(json_of(tl.body)["error"]["type"], "invalid_request_error") << tl.body;
+    EXPECT_TRUE(json_of(tl.body)["error"]["message"].is_string()) << tl.body;
+    auto otl = http_post(port, "/ollama/api/chat", big);
+    EXPECT_EQ(otl.status, 413u) << otl.body;
+    EXPECT_TRUE(json_of(otl.body)["error"].is_string()) << otl.body;
+
+    // An error mid-stream: an error event, no [DONE], the end of the body.
+    auto failing = chat_request("fail now [[mock:fail-after=2]]", 5, true);
+    auto r = run_curl(url_of(port) + "/v1/chat/completions", failing.dump());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto events = openai_events(r.body);
+    ASSERT_EQ(events.size(), 4u) << r.body;  // role, 2 tokens, error
+    auto err = json::parse(events.back());
+    EXPECT_TRUE(err["error"]["message"].is_string()) << events.back();
+    EXPECT_EQ(err["error"]["type"], "server_error");
+    EXPECT_EQ(r.body.find("[DONE]"), std::string::npos);
+    json ofailing{{"model", "mock"}, {"prompt", "fail now [[mock:fail-after=2]]"}, {"options", {{"num_predict", 5}}}};
+    auto o = run_curl(url_of(port) + "/ollama/api/generate", ofailing.dump());
+    auto lines = ndjson_lines(o.body);
+    ASSERT_EQ(lines.size(), 3u) << o.body;
+    EXPECT_TRUE(lines.back()["error"].is_string()) << o.body;
+    EXPECT_EQ(lines.back().size(), 1u) << o.body;
+}
+
+TEST_F(compat_e2e, a_full_work_queue_is_429_with_retry_after_on_the_openai_route) {
+    cluster c{*url_};
+    auto port = c.start_api({"--work-queue-max-length", "2"});
+    c.start_worker({"--provider", "mock", "--concurrency", "1", "--work-queue-max-length", "2"});
+    ASSERT_TRUE(c.wait_for_model(port, model)) << c.logs();
+    // One request in flight (unacked: not counted by x-max-length), two waiting: full.
+    std::vector<std::unique_ptr<raw_stream>> held;
+    for (int i = 0; i < 3; ++i) {
+        json slow{{"model", "mock"},
+                  {"prompt", "hold " + std::to_string(i)},
+                  {"options", {{"num_predict", 200}, {"mock_token_delay_ms", 50}}}};
+        held.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow.dump()));
+        ASSERT_TRUE(held.back()->read_until("event: start", 10s)) << held.back()->received();
+        if (i == 0) {
+            // The first is taken by the worker before the next ones queue.
+            ASSERT_TRUE(held.back()->read_until("event: token", 10s)) << held.back()->received();
+        }
+    }
+    auto r = http_post(port, "/v1/chat/completions", chat_request("one too many", 3, false).dump());
+    EXPECT_EQ(r.status, 429u) << r.body;
+    EXPECT_EQ(r.headers["retry-after"], "1");
+    auto e = json_of(r.body)["error"];
+    EXPECT_EQ(e["code"], "rate_limit_exceeded") << r.body;
+    EXPECT_TRUE(e["message"].is_string()) << r.body;
+    auto s = http_post(port, "/v1/chat/completions", chat_request("one too many", 3, true).dump());
+    EXPECT_EQ(s.status, 429u) << "streamed requests too: " << s.body;
+}
+
+}  // namespace
+}  // namespace llmp::testing
