@@ -189,7 +189,7 @@ public:
         {
             std::lock_guard lock{mu_};
             cancelled_ = true;
-            g = current_;
+            g = current_.lock();
         }
         if (g) {
             g->cancel();
@@ -197,7 +197,6 @@ public:
     }
 
 private:
-    /// Breaks the generation <-> callbacks reference cycle once an upstream generation ended.
     void drop_current() {
         std::lock_guard lock{mu_};
         current_.reset();
@@ -211,7 +210,9 @@ private:
     bool sent_token_ = false;         // likewise
 
     std::mutex mu_;
-    std::shared_ptr<generation> current_;  // GUARDED_BY(mu_)
+    // Weak: an upstream generation keeps itself alive while it runs, and holds our callbacks
+    // (so a strong pointer here would be a reference cycle if it never ended, e.g. at shutdown).
+    std::weak_ptr<generation> current_;  // GUARDED_BY(mu_)
     bool cancelled_ = false;               // GUARDED_BY(mu_)
 };
 
