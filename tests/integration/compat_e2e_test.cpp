@@ -7,6 +7,8 @@
 #include "e2e_common.hpp"
 #include "support/raw_stream.hpp"
 
+#include "audit/testing/scratch_database.hpp"
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -446,6 +448,43 @@ TEST_F(compat_e2e, a_full_work_queue_is_429_with_retry_after_on_the_openai_route
     EXPECT_TRUE(e["message"].is_string()) << r.body;
     auto s = http_post(port, "/v1/chat/completions", chat_request("one too many", 3, true).dump());
     EXPECT_EQ(s.status, 429u) << "streamed requests too: " << s.body;
+}
+
+TEST_F(compat_e2e, the_audit_records_each_requests_flavour_route_and_options) {
+    auto db_url = audit::testing::test_database_url();
+    if (!db_url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    audit::testing::scratch_database db{*db_url};
+    auto port = start_cluster();
+    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
+    auto chat = chat_request("audit me", 3, false);
+    chat["temperature"] = 0.25;
+    chat["user"] = "user-42";
+    auto o = http_post(port, "/v1/chat/completions", chat.dump());
+    ASSERT_EQ(o.status, 200u) << o.body;
+    auto g = http_post(port, "/ollama/api/generate",
+                       json{{"model", "mock"}, {"prompt", "audit me too"}, {"stream", false}}.dump());
+    ASSERT_EQ(g.status, 200u) << g.body;
+    auto n = http_post(port, "/api/chat", chat_body("mock", "and me", 2, false));
+    ASSERT_EQ(n.status, 200u) << n.body;
+
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (db.count("SELECT count(*) FROM requests r JOIN responses s USING (request_id)") < 3 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(db.scalar("SELECT string_agg(api_flavour || ' ' || route || ' ' || kind, ', ' ORDER BY api_flavour) "
+                        "FROM requests"),
+              "native /api/chat chat, ollama /ollama/api/generate generate, openai /v1/chat/completions chat")
+        << cluster_->logs();
+    // The OpenAI request as the provider gets it: options in Ollama's names, the user kept.
+    auto openai_id = o.headers["x-request-id"];
+    EXPECT_EQ(db.scalar("SELECT options::text FROM requests WHERE request_id = '" + openai_id + "'"),
+              R"({"num_predict": 3, "temperature": 0.25})");
+    EXPECT_EQ(db.scalar("SELECT extra->>'user' FROM requests WHERE request_id = '" + openai_id + "'"), "user-42");
+    EXPECT_EQ(db.scalar("SELECT text FROM responses WHERE request_id = '" + openai_id + "'"),
+              providers::mock_text("audit me", 3));
 }
 
 }  // namespace
