@@ -20,6 +20,7 @@ void add_audit_command(CLI::App& app, int& exit_code) {
     auto common = std::make_shared<common_options>();
     add_broker_options(*cmd, cfg->broker);
     add_log_options(*cmd, *common);
+    add_metrics_options(*cmd, *common, 9402);
     add_database_option(*cmd, cfg->database_url);
     cmd->add_option("--batch-rows", cfg->batch_rows, "write a batch when it holds this many rows")
         ->envname("LLMPROXY_AUDIT_BATCH_ROWS")
@@ -67,6 +68,17 @@ void add_audit_command(CLI::App& app, int& exit_code) {
             std::fprintf(stderr, "llmproxy audit: %s\n", r.error().message.c_str());
             exit_code = 1;
             return;
+        }
+        auto exporter = start_metrics_exporter(*common, svc.metrics_registry());
+        if (!exporter) {
+            std::fprintf(stderr, "llmproxy audit: %s\n", exporter.error().message.c_str());
+            svc.stop();
+            exit_code = 1;
+            return;
+        }
+        if (exporter.value()) {
+            log->info("msg=\"metrics server started\" listen={}:{}", common->metrics.listen_address,
+                      exporter.value()->port());
         }
         int sig = 0;
         sigwait(&stop_signals, &sig);

@@ -2,16 +2,21 @@
 // Options every process shares: broker and logging.
 
 #include "broker/config.hpp"
+#include "metrics/exporter.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 
 namespace llmp::programs {
 
 struct common_options {
     std::string log_level = "info";
+    /// The /metrics server of worker and audit (add_metrics_options); the API serves its own.
+    metrics::exporter_config metrics;
+    std::string metrics_port_file;
 };
 
 inline void add_broker_options(CLI::App& cmd, broker::broker_config& b) {
@@ -34,6 +39,24 @@ inline void add_log_options(CLI::App& cmd, common_options& o) {
         ->capture_default_str();
 }
 
+/// --metrics-listen, --metrics-port, --metrics-port-file: the /metrics + /healthz server of a
+/// process without an HTTP server of its own (worker, audit). `default_port` differs per process
+/// type; several processes of one type on one host need distinct ports (or 0 = any free port).
+inline void add_metrics_options(CLI::App& cmd, common_options& o, int default_port) {
+    auto& m = o.metrics;
+    auto& port_file = o.metrics_port_file;
+    m.port = default_port;
+    cmd.add_option("--metrics-listen", m.listen_address, "address of the Prometheus /metrics server")
+        ->envname("LLMPROXY_METRICS_LISTEN")
+        ->capture_default_str();
+    cmd.add_option("--metrics-port", m.port, "port of the Prometheus /metrics server (0 = any free port, -1 = off)")
+        ->envname("LLMPROXY_METRICS_PORT")
+        ->check(CLI::Range(-1, 65535))
+        ->capture_default_str();
+    cmd.add_option("--metrics-port-file", port_file, "write the metrics port to this file once listening")
+        ->envname("LLMPROXY_METRICS_PORT_FILE");
+}
+
 /// Writes "<port>\n" to `path` atomically (write a temp file, rename), so a reader never sees
 /// a partial number.
 inline void write_port_file(const std::string& path, unsigned port) {
@@ -43,6 +66,23 @@ inline void write_port_file(const std::string& path, unsigned port) {
         std::fclose(f);
         std::rename(tmp.c_str(), path.c_str());
     }
+}
+
+/// Starts the /metrics server set up by add_metrics_options (nullptr when turned off) and
+/// writes its port file. The exporter must be destroyed before the registry's owner.
+inline result<std::unique_ptr<metrics::exporter>> start_metrics_exporter(const common_options& o,
+                                                                         const metrics::registry& reg) {
+    if (o.metrics.port < 0) {
+        return std::unique_ptr<metrics::exporter>{};
+    }
+    auto e = std::make_unique<metrics::exporter>(o.metrics, reg);
+    if (auto r = e->start(); !r) {
+        return r.error();
+    }
+    if (!o.metrics_port_file.empty()) {
+        write_port_file(o.metrics_port_file, e->port());
+    }
+    return e;
 }
 
 /// The URL with its password masked, for logs.

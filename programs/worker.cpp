@@ -14,6 +14,7 @@ void add_worker_command(CLI::App& app, int& exit_code) {
     auto common = std::make_shared<common_options>();
     add_broker_options(*cmd, cfg->broker);
     add_log_options(*cmd, *common);
+    add_metrics_options(*cmd, *common, 9401);
     auto& p = cfg->provider;
     cmd->add_option("--provider", p.type, "mock, ollama or openai (ignored with --upstream)")
         ->envname("LLMPROXY_PROVIDER")
@@ -111,6 +112,16 @@ void add_worker_command(CLI::App& app, int& exit_code) {
             std::fprintf(stderr, "llmproxy worker: %s\n", r.error().message.c_str());
             exit_code = 1;
             return;
+        }
+        auto exporter = start_metrics_exporter(*common, svc.metrics_registry());
+        if (!exporter) {
+            std::fprintf(stderr, "llmproxy worker: %s\n", exporter.error().message.c_str());
+            exit_code = 1;
+            return;
+        }
+        if (exporter.value()) {
+            log->info("msg=\"metrics server started\" listen={}:{}", common->metrics.listen_address,
+                      exporter.value()->port());
         }
         exit_code = svc.run();
     });

@@ -1,5 +1,6 @@
 #include "api/api_server.hpp"
 
+#include "api/api_metrics.hpp"
 #include "api/context.hpp"
 #include "api/generation_handler.hpp"
 #include "api/logger.hpp"
@@ -14,6 +15,9 @@
 #include "common/ids.hpp"
 #include "http/error_response.hpp"
 #include "http/router.hpp"
+#include "metrics/http_metrics.hpp"
+#include "metrics/process_collector.hpp"
+#include "metrics/registry.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -57,10 +61,22 @@ struct api_server::impl {
     explicit impl(api_config c)
         : cfg{std::move(c)},
           ctx{cfg, cfg.server_id.empty() ? new_component_id("api") : cfg.server_id},
-          signals{ioc, SIGINT, SIGTERM} {}
+          relay_metrics{registry, ctx.stats},
+          request_metrics{registry},
+          signals{ioc, SIGINT, SIGTERM} {
+        ctx.metrics = &relay_metrics;
+        metrics::add_build_info(registry);
+        metrics::add_process_metrics(registry);
+        registry.callback("llmproxy_broker_connected", "1 while both broker connections (publish, consume) are up.",
+                          metrics::metric_type::gauge)
+            .add({}, [this] { return publisher && consumer && publisher->connected() && consumer->connected() ? 1 : 0; });
+    }
 
     api_config cfg;
+    metrics::registry registry;  // before everything that holds children of it
     context ctx;
+    api_metrics relay_metrics;
+    metrics::http_metrics request_metrics;
     net::io_context ioc;
     net::signal_set signals;
     std::unique_ptr<broker::publisher> publisher;
@@ -207,6 +223,15 @@ result<void> api_server::start() {
     s.publish_discover();
 
     s.build_routes();
+    metrics::add_http_route(s.routes, s.registry);
+    // Every route is counted and timed; POST routes are the generation routes (TTFT).
+    s.routes.wrap([&s](http::verb method, std::string_view path, http_server::handler h) {
+        if (method == http::verb::post) {
+            s.relay_metrics.add_generation_route(path);
+        }
+        return h;
+    });
+    s.request_metrics.instrument(s.routes);
     http_server::server_limits limits;
     limits.body_limit = s.cfg.body_limit;
     try {

@@ -17,6 +17,8 @@ class publisher;
 
 namespace llmp::api {
 
+class api_metrics;
+
 struct counters {
     std::atomic<std::int64_t> requests{0};
     std::atomic<std::int64_t> streams_open{0};
@@ -34,6 +36,7 @@ struct context {
     const std::string server_id;
     const broker::topology topo;
     broker::publisher* publisher = nullptr;
+    api_metrics* metrics = nullptr;  ///< set by api_server; never null while serving
     stream_registry streams;
     worker_registry workers;
     counters stats;

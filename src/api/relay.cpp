@@ -1,5 +1,6 @@
 #include "api/relay.hpp"
 
+#include "api/api_metrics.hpp"
 #include "api/logger.hpp"
 #include "broker/publisher.hpp"
 #include "common/clock.hpp"
@@ -57,6 +58,7 @@ void publish_cancel(context& ctx, const std::string& request_id) {
     job.msg.exchange = ctx.topo.control_exchange;
     job.msg.routing_key = broker::cancel_key(request_id);
     ctx.publisher->try_publish(std::move(job));
+    ctx.metrics->cancel_published();
 }
 
 /// Publishes the request and waits for the broker's answer.
@@ -80,16 +82,20 @@ net::awaitable<result<void>> publish_request(context& ctx, const request_message
                                                              : publish_outcome::broker_unavailable);
     };
     if (!ctx.publisher->try_publish(std::move(job))) {
+        ctx.metrics->publish_failed(publish_failure::overloaded);
         co_return fail("overloaded", "too many requests are waiting to be queued; retry shortly", true);
     }
     auto outcome = co_await sink->wait_published(clock::now() + 30s);
     if (!outcome) {
+        ctx.metrics->publish_failed(publish_failure::timeout);
         co_return fail("broker_unavailable", "the message broker did not confirm the request; retry later", true);
     }
     if (*outcome == publish_outcome::queue_full) {
+        ctx.metrics->publish_failed(publish_failure::queue_full);
         co_return fail("queue_full", "the request queue is full; retry later", true);
     }
     if (*outcome == publish_outcome::broker_unavailable) {
+        ctx.metrics->publish_failed(publish_failure::broker_unavailable);
         co_return fail("broker_unavailable", "the message broker is unavailable; retry later", true);
     }
     co_return ok();
@@ -123,6 +129,13 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
     const auto t0 = clock::now();
     auto log = api::logger();
     ++ctx.stats.requests;
+    // Metrics: every exit below sets `outcome` (rejected until the request is queued).
+    relay_outcome outcome = relay_outcome::rejected;
+    std::int64_t tokens_sent = 0;
+    double ttft_ms = -1;
+    scope_exit record_metrics{[&] {
+        ctx.metrics->relay_ended(rc.req.target(), outcome, tokens_sent, ttft_ms < 0 ? -1.0 : ttft_ms / 1000.0);
+    }};
 
     // Broker down: say so (the worker registry empties after missed heartbeats, which would
     // otherwise read as "no workers").
@@ -192,6 +205,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         auto headers = out.stream_headers();
         headers.emplace_back("X-Request-Id", m.request_id);
         if (co_await stream.start(http::status::ok, out.content_type(), headers)) {
+            outcome = relay_outcome::client_gone;
             publish_cancel(ctx, m.request_id);
             co_return;
         }
@@ -203,7 +217,6 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
     std::string serving_worker;
     std::int64_t last_seq = 0;
     std::int64_t relayed = 0;
-    double ttft_ms = -1;
     auto last_event = clock::now();
     auto last_write = clock::now();
     std::optional<final_message> done;
@@ -237,6 +250,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
                 if (c->seq != 0 && c->seq <= last_seq) {
                     continue;  // a duplicate: already relayed
                 }
+                tokens_sent += c->seq > last_seq ? c->seq - last_seq : 1;  // a coalesced chunk holds several
                 last_seq = c->seq;
                 ++relayed;
                 if (ttft_ms < 0) {
@@ -259,6 +273,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         }
         if (sink->client_gone()) {
             log->info("msg=\"client went away\" request_id={} tokens_relayed={}", m.request_id, relayed);
+            outcome = relay_outcome::client_gone;
             ++ctx.stats.failed;
             publish_cancel(ctx, m.request_id);
             co_return;
@@ -272,6 +287,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         if (streaming && !buf.empty()) {
             if (co_await stream.write(buf)) {
                 log->info("msg=\"client went away\" request_id={} tokens_relayed={}", m.request_id, relayed);
+                outcome = relay_outcome::client_gone;
                 ++ctx.stats.failed;
                 publish_cancel(ctx, m.request_id);
                 co_return;
@@ -323,6 +339,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
     t.request_id = m.request_id;
     t.total_ms = ms_since(t0);
     t.ttft_ms = ttft_ms < 0 ? t.total_ms : ttft_ms;
+    outcome = done ? relay_outcome::completed : outcome_of(failure->code);
     if (done) {
         ++ctx.stats.completed;
         ctx.stats.tokens += done->completion_tokens;
@@ -355,6 +372,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
     }
     if (text.empty()) {
         text = done->text;
+        tokens_sent = done->completion_tokens;  // no chunk came: the answer is the final's text
     }
     auto res = out.complete(*done, text, t);
     res.set("X-Request-Id", m.request_id);

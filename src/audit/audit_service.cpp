@@ -1,5 +1,6 @@
 #include "audit/audit_service.hpp"
 
+#include "audit/audit_metrics.hpp"
 #include "audit/intake.hpp"
 #include "audit/logger.hpp"
 #include "audit/record.hpp"
@@ -8,6 +9,7 @@
 #include "broker/publisher.hpp"
 #include "broker/topology.hpp"
 #include "common/clock.hpp"
+#include "metrics/process_collector.hpp"
 
 #include <algorithm>
 #include <future>
@@ -20,10 +22,15 @@ constexpr auto dead_letter_confirm_timeout = std::chrono::seconds{5};
 }  // namespace
 
 struct audit_service::impl {
-    explicit impl(audit_config c) : cfg{std::move(c)}, topo{cfg.broker.prefix} {}
+    explicit impl(audit_config c) : cfg{std::move(c)}, topo{cfg.broker.prefix}, counted{registry} {
+        metrics::add_build_info(registry);
+        metrics::add_process_metrics(registry);
+    }
 
     audit_config cfg;
     broker::topology topo;
+    metrics::registry registry;
+    audit_metrics counted;
     intake in;
     std::unique_ptr<pg_writer> writer;
     std::unique_ptr<broker::publisher> publisher;
@@ -84,6 +91,9 @@ struct audit_service::impl {
             return;
         }
         ack_ref a{epoch, d.delivery_tag};
+        if (d.redelivered) {
+            counted.redeliveries.inc();
+        }
         if (!rec) {
             in.push(dead_item{std::move(d), rec.error().message, a});
             return;
@@ -124,6 +134,7 @@ audit_service::audit_service(audit_config cfg) : impl_{std::make_unique<impl>(st
     hooks.dead_letter = [&s](const broker::delivery& d, const std::string& reason) {
         return s.dead_letter(d, reason);
     };
+    hooks.metrics = &s.counted;
     s.writer = std::make_unique<pg_writer>(s.cfg, s.in, std::move(hooks));
     const auto& topo = s.topo;
     const auto& bcfg = s.cfg.broker;
@@ -172,5 +183,6 @@ void audit_service::stop() {
 
 writer_stats audit_service::stats() const { return impl_->writer->stats(); }
 void audit_service::reset_lag() { impl_->writer->reset_lag(); }
+const metrics::registry& audit_service::metrics_registry() const { return impl_->registry; }
 
 }  // namespace llmp::audit

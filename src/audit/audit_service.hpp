@@ -18,6 +18,7 @@
 #include "audit/config.hpp"
 #include "audit/pg_writer.hpp"
 #include "common/result.hpp"
+#include "metrics/registry.hpp"
 
 #include <memory>
 
@@ -37,6 +38,8 @@ public:
 
     writer_stats stats() const;
     void reset_lag();
+    /// This service's metrics, for an exporter (programs/audit.cpp serves them).
+    const metrics::registry& metrics_registry() const;
 
 private:
     struct impl;

@@ -1,5 +1,6 @@
 #include "audit/pg_writer.hpp"
 
+#include "audit/audit_metrics.hpp"
 #include "audit/copy_format.hpp"
 #include "audit/logger.hpp"
 #include "audit/migrations.hpp"
@@ -90,6 +91,9 @@ void pg_writer::set_state(db_state s, const std::string& why) {
         log->info("msg=\"connected to PostgreSQL\"");
     }
     state_ = s;
+    if (hooks_.metrics) {
+        hooks_.metrics->database_up.set(s == db_state::up ? 1 : 0);
+    }
     std::lock_guard lock{stats_mu_};
     stats_.db_up = s == db_state::up;
 }
@@ -169,6 +173,9 @@ void pg_writer::settle_dead(dead_item& d) {
         hooks_.ack_one(d.ack);
     } else {
         hooks_.reject_one(d.ack);
+    }
+    if (hooks_.metrics) {
+        hooks_.metrics->dead_letters.inc();
     }
     std::lock_guard lock{stats_mu_};
     ++stats_.dead_lettered;
@@ -273,6 +280,9 @@ bool pg_writer::write_until_done(batch& b) {
             return true;
         }
         {
+            if (hooks_.metrics) {
+                hooks_.metrics->database_failures.inc();
+            }
             std::lock_guard lock{stats_mu_};
             ++stats_.db_failures;
         }
@@ -342,6 +352,15 @@ bool pg_writer::write_rows_one_by_one(batch& b) {
 
 void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t heartbeats) {
     auto now = unix_ms();
+    if (auto* m = hooks_.metrics) {
+        m->batch_rows.observe(static_cast<double>(rows.size() + heartbeats));
+        m->workers.inc(heartbeats);
+        for (const auto* p : rows) {
+            auto i = p->rec.index();
+            (i == 0 ? m->requests : i == 1 ? m->responses : m->chunks).inc();
+            m->lag.observe(static_cast<double>(std::max<std::int64_t>(now - event_time_ms(p->rec), 0)) / 1000.0);
+        }
+    }
     std::lock_guard lock{stats_mu_};
     ++stats_.batches;
     stats_.heartbeats += heartbeats;

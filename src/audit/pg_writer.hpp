@@ -36,6 +36,7 @@ namespace llmp::audit {
 namespace pg {
 class connection;
 }
+struct audit_metrics;
 
 struct writer_hooks {
     /// Ack every delivery of `a.epoch` up to `a.tag` (basic.ack multiple).
@@ -46,6 +47,8 @@ struct writer_hooks {
     /// Publishes the message to the dead-letter exchange with an x-reason header; true once
     /// the broker confirmed it. Empty or false = fall back to reject_one.
     std::function<bool(const broker::delivery& d, const std::string& reason)> dead_letter;
+    /// Counted into when set (the audit service's Prometheus metrics).
+    audit_metrics* metrics = nullptr;
 };
 
 struct writer_stats {

@@ -24,6 +24,7 @@ net::awaitable<beast::error_code> chunked_response::start(
     }
     res.keep_alive(ctx_.keep_alive);
     res.chunked(true);
+    ctx_.status = res.result_int();
     http::response_serializer<http::empty_body> sr{res};
     beast::error_code ec;
     co_await http::async_write_header(ctx_.stream, sr, net::redirect_error(net::use_awaitable, ec));

@@ -64,7 +64,7 @@ net::awaitable<void> run_session(tcp::socket socket, handler h, server_limits li
             // A malformed or oversized request: answer it, then close (the framing is lost).
             request dummy;
             dummy.version(11);
-            request_context ctx{dummy, stream, remote, false};
+            request_context ctx{dummy, stream, remote, false, 0};
             // Built in a named local: g++ 12 miscompiles a ?: of temporaries inside co_await.
             response res = read_error_response(parser, ec, limits, on_read_error);
             co_await send(ctx, std::move(res));
@@ -72,7 +72,7 @@ net::awaitable<void> run_session(tcp::socket socket, handler h, server_limits li
         }
         stream.expires_never();
         request req = parser.release();
-        request_context ctx{req, stream, remote, req.keep_alive()};
+        request_context ctx{req, stream, remote, req.keep_alive(), 0};
         co_await h(ctx);
         if (!ctx.keep_alive) {
             break;
@@ -86,6 +86,7 @@ net::awaitable<void> run_session(tcp::socket socket, handler h, server_limits li
 net::awaitable<void> send(request_context& ctx, response res) {
     res.version(ctx.req.version() == 0 ? 11 : ctx.req.version());
     res.keep_alive(ctx.keep_alive);
+    ctx.status = res.result_int();
     res.prepare_payload();
     beast::error_code ec;
     co_await http::async_write(ctx.stream, res, net::redirect_error(net::use_awaitable, ec));

@@ -39,6 +39,17 @@ std::string router::allowed(std::string_view path) const {
     return out;
 }
 
+void router::wrap(const wrapper& w) {
+    for (auto& [path, list] : routes_) {
+        for (auto& [method, h] : list) {
+            h = w(method, path, std::move(h));
+        }
+    }
+    handler inner = unmatched_ ? std::move(unmatched_)
+                               : handler{[this](request_context& ctx) { return reply_unmatched(ctx); }};
+    unmatched_ = w(http::verb::unknown, "", std::move(inner));
+}
+
 net::awaitable<void> router::dispatch(request_context& ctx) const {
     std::string_view target = ctx.req.target();
     std::string_view path = target.substr(0, target.find('?'));
@@ -47,6 +58,18 @@ net::awaitable<void> router::dispatch(request_context& ctx) const {
         co_await (*h)(ctx);
         co_return;
     }
+    if (unmatched_) {
+        co_await unmatched_(ctx);
+        co_return;
+    }
+    co_await reply_unmatched(ctx);
+}
+
+net::awaitable<void> router::reply_unmatched(request_context& ctx) const {
+    std::string_view target = ctx.req.target();
+    std::string_view path = target.substr(0, target.find('?'));
+    http::status why{};
+    find(ctx.req.method(), path, why);
     if (why == http::status::method_not_allowed) {
         auto res = json_error(why, "method_not_allowed",
                               std::string{ctx.req.method_string()} + " is not allowed on " +

@@ -6,6 +6,7 @@
 
 #include <boost/beast/http/verb.hpp>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -17,6 +18,13 @@ class router {
 public:
     router& add(http::verb method, std::string path, handler h);
 
+    /// Replaces every handler added so far with wrapper(method, path, handler), and the handler
+    /// of unmatched requests (404/405) with wrapper(verb::unknown, "", ...). For cross-cutting
+    /// concerns such as request metrics; call it once the routes are added. The router must not
+    /// move afterwards.
+    using wrapper = std::function<handler(http::verb method, std::string_view path, handler inner)>;
+    void wrap(const wrapper& w);
+
     /// The handler that serves every request: routes by ctx.req.
     net::awaitable<void> dispatch(request_context& ctx) const;
 
@@ -25,6 +33,9 @@ public:
     std::string allowed(std::string_view path) const;
 
 private:
+    net::awaitable<void> reply_unmatched(request_context& ctx) const;
+
+    handler unmatched_;  // empty = reply_unmatched
     std::map<std::string, std::vector<std::pair<http::verb, handler>>, std::less<>> routes_;
 };
 

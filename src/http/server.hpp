@@ -36,6 +36,9 @@ struct request_context {
     beast::tcp_stream& stream;
     std::string remote_addr;
     bool keep_alive = true;
+    /// Status of the response once its head is written (send() or chunked_response::start);
+    /// 0 while none was. For request metrics.
+    unsigned status = 0;
 };
 
 using handler = std::function<net::awaitable<void>(request_context&)>;

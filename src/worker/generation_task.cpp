@@ -70,8 +70,14 @@ void generation_task::on_token(std::string_view delta) {
     }
     if (ttft_ms_ < 0) {
         ttft_ms_ = ms_since(t0_);
+        if (metrics_) {
+            metrics_->ttft->observe(ttft_ms_ / 1000.0);
+        }
     }
     ++tokens_;
+    if (metrics_) {
+        metrics_->tokens->inc();
+    }
     text_.append(delta);
     broker::publish_job job;
     job.coalesce = true;
@@ -95,10 +101,17 @@ void generation_task::on_complete(providers::completion c) {
     }
     if (abandoned_) {
         ended_ = true;
+        if (metrics_) {
+            metrics_->ended(generation_outcome::abandoned);
+        }
         svc_.finished(req_.request_id, tokens_, false);
         return;
     }
     ended_ = true;
+    if (metrics_) {
+        metrics_->ended(generation_outcome::completed);
+        metrics_->duration->observe(ms_since(t0_) / 1000.0);
+    }
     final_message f;
     f.done_reason = c.done_reason;
     f.text = std::move(text_);
@@ -129,6 +142,12 @@ void generation_task::on_error(error e) {
         return;
     }
     ended_ = true;
+    if (metrics_) {
+        metrics_->ended(abandoned_ ? generation_outcome::abandoned
+                        : rejected_ ? generation_outcome::rejected
+                        : e.code == "cancelled" ? generation_outcome::cancelled
+                                                : generation_outcome::error);
+    }
     if (abandoned_) {
         svc_.finished(req_.request_id, tokens_, false);
         return;
@@ -164,6 +183,7 @@ void generation_task::publish_last(std::string routing_key, std::string body, in
             worker::logger()->error("msg=\"cannot publish the final message, requeueing\" request_id={}",
                                     self->req_.request_id);
             self->svc_.requeue(self->origin_.epoch, self->origin_.delivery_tag);
+            self->svc_.metrics().requeued().inc();
             self->svc_.finished(self->req_.request_id, self->tokens_, false);
             return;
         }

@@ -9,6 +9,7 @@
 
 #include "common/messages.hpp"
 #include "providers/provider.hpp"
+#include "worker/worker_metrics.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -37,7 +38,12 @@ public:
     /// connection, and another attempt will answer the client.
     void abandon(std::string_view why);
     /// Ends the task with an error without calling the provider (expired, unknown model).
-    void fail(error e) { on_error(std::move(e)); }
+    void fail(error e) {
+        rejected_ = true;
+        on_error(std::move(e));
+    }
+    /// The metrics of the request's model; set before start() or fail().
+    void set_metrics(model_metrics* m) { metrics_ = m; }
     const request_message& request() const { return req_; }
     const std::string& request_id() const { return req_.request_id; }
 
@@ -56,6 +62,8 @@ private:
     std::int64_t tokens_ = 0;
     std::string text_;
     bool ended_ = false;
+    bool rejected_ = false;
+    model_metrics* metrics_ = nullptr;
     std::atomic<bool> abandoned_{false};
 };
 

@@ -5,6 +5,7 @@
 #include "broker/topology.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
+#include "metrics/process_collector.hpp"
 #include "providers/factory.hpp"
 #include "worker/generation_task.hpp"
 #include "worker/logger.hpp"
@@ -30,7 +31,10 @@ struct worker_service::impl {
         : cfg{std::move(c)},
           id{cfg.worker_id.empty() ? new_component_id("worker") : cfg.worker_id},
           topo{cfg.broker.prefix},
-          signals{ioc, SIGINT, SIGTERM} {}
+          signals{ioc, SIGINT, SIGTERM} {
+        metrics::add_build_info(registry);
+        metrics::add_process_metrics(registry);
+    }
 
     worker_config cfg;
     std::string id;
@@ -50,6 +54,8 @@ struct worker_service::impl {
     std::atomic<int> in_flight{0};
     std::atomic<std::int64_t> requests_total{0};
     std::atomic<std::int64_t> tokens_total{0};
+    metrics::registry registry;
+    worker_metrics gen_metrics{registry, in_flight};
     std::int64_t tokens_at_last_beat = 0;  // heartbeat coroutine only
     steady::time_point last_beat = steady::now();
 
@@ -91,6 +97,9 @@ struct worker_service::impl {
             std::lock_guard lock{mu};
             if (models != m.value()) {
                 worker::logger()->info("msg=\"models\" provider={} count={}", provider->name(), m.value().size());
+                for (const auto& name : m.value()) {
+                    gen_metrics.for_model(name);  // every served model shows, at 0, from the start
+                }
             }
             models = std::move(m.value());
         } else {
@@ -172,6 +181,8 @@ const std::string& worker_service::responses_exchange() const { return impl_->to
 void worker_service::ack(std::uint64_t epoch, std::uint64_t tag) { impl_->consumer->ack(epoch, tag); }
 void worker_service::requeue(std::uint64_t epoch, std::uint64_t tag) { impl_->consumer->reject(epoch, tag, true); }
 net::any_io_executor worker_service::executor() { return impl_->ioc.get_executor(); }
+worker_metrics& worker_service::metrics() { return impl_->gen_metrics; }
+const metrics::registry& worker_service::metrics_registry() const { return impl_->registry; }
 
 void worker_service::finished(const std::string& request_id, std::int64_t tokens, bool) {
     auto& s = *impl_;
@@ -299,11 +310,14 @@ void worker_service::dispatch(const std::shared_ptr<generation_task>& task) {
         s.tasks[task->request_id()] = task;
     }
     const auto& req = task->request();
+    const bool served = s.serves(req.model);
+    // Only served models become label values: a client cannot grow the label set.
+    task->set_metrics(&s.gen_metrics.for_model(served ? normalize_model_name(req.model) : "unserved"));
     if (req.deadline_ms != 0 && unix_ms() > req.deadline_ms) {
         task->fail({"timeout", "the request's deadline passed before a worker could start it", false});
         return;
     }
-    if (!s.serves(req.model)) {
+    if (!served) {
         task->fail({"model_not_found", "model '" + req.model + "' is not served by worker " + s.id, false});
         return;
     }

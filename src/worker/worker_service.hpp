@@ -14,6 +14,7 @@
 #include "common/messages.hpp"
 #include "common/result.hpp"
 #include "worker/config.hpp"
+#include "worker/worker_metrics.hpp"
 
 #include <atomic>
 #include <memory>
@@ -46,6 +47,9 @@ public:
     void requeue(std::uint64_t epoch, std::uint64_t tag);
     void finished(const std::string& request_id, std::int64_t tokens, bool ok);
     net::any_io_executor executor();
+    worker_metrics& metrics();
+    /// This worker's metrics, for an exporter (programs/worker.cpp serves them).
+    const metrics::registry& metrics_registry() const;
 
 private:
     void dispatch(const std::shared_ptr<generation_task>& task);

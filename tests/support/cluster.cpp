@@ -77,14 +77,46 @@ unsigned cluster::start_api(std::vector<std::string> extra_args, std::vector<std
     return *port;
 }
 
+namespace {
+
+/// Unless the test chose one, a free metrics port (the default one would collide between
+/// processes and tests); returns the port file to read it from (empty when the test chose).
+std::filesystem::path add_metrics_port(std::vector<std::string>& argv, const std::filesystem::path& file) {
+    for (const auto& a : argv) {
+        if (a == "--metrics-port" || a.rfind("--metrics-port=", 0) == 0) {
+            return {};
+        }
+    }
+    argv.insert(argv.end(), {"--metrics-listen", "127.0.0.1", "--metrics-port", "0", "--metrics-port-file",
+                             file.string()});
+    return file;
+}
+
+}  // namespace
+
+unsigned cluster::metrics_port(child_process& p) {
+    for (const auto& [proc, file] : metrics_port_files_) {
+        if (proc == &p && !file.empty()) {
+            auto port = read_port_file(file, 30s, &p);
+            if (!port) {
+                throw std::runtime_error(p.name() + " did not write its metrics port; log:\n" + p.log());
+            }
+            return *port;
+        }
+    }
+    throw std::logic_error(p.name() + " has no metrics port file (the test chose --metrics-port)");
+}
+
 child_process& cluster::start_worker(std::vector<std::string> extra_args, std::vector<std::string> env) {
     int n = ++counter_;
     std::vector<std::string> argv{LLMPROXY_BIN, "worker", "--amqp-url", amqp_url_, "--amqp-prefix", prefix_,
                                   "--heartbeat-ms", "500"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    auto metrics_file = add_metrics_port(argv, dir_ / ("worker-" + std::to_string(n) + ".metrics-port"));
     workers_.push_back(std::make_unique<child_process>("worker-" + std::to_string(n), std::move(argv),
                                                        std::move(env),
                                                        dir_ / ("worker-" + std::to_string(n) + ".log")));
+    metrics_port_files_.emplace_back(workers_.back().get(), metrics_file);
     return *workers_.back();
 }
 
@@ -94,9 +126,11 @@ child_process& cluster::start_audit(const std::string& database_url, std::vector
     std::vector<std::string> argv{LLMPROXY_BIN, "audit", "--amqp-url", amqp_url_, "--amqp-prefix", prefix_,
                                   "--database-url", database_url};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    auto metrics_file = add_metrics_port(argv, dir_ / ("audit-" + std::to_string(n) + ".metrics-port"));
     audits_.push_back(std::make_unique<child_process>("audit-" + std::to_string(n), std::move(argv), std::move(env),
                                                       dir_ / ("audit-" + std::to_string(n) + ".log")));
     auto& p = *audits_.back();
+    metrics_port_files_.emplace_back(&p, metrics_file);
     if (!p.wait_for_log("msg=\"audit started\"", 30s)) {
         throw std::runtime_error("audit did not start; log:\n" + p.log());
     }

@@ -42,6 +42,10 @@ public:
     /// The fake OpenAI-compatible process listening on `port`.
     child_process& fake_openai(unsigned port) { return fake_ollama(port); }
 
+    /// The port of the /metrics server of a worker or audit process started here (each gets a
+    /// free one unless the test passed --metrics-port itself); waits for its port file.
+    unsigned metrics_port(child_process& p);
+
     /// Waits until the API on `port` lists `model` (a worker announced it). False on timeout.
     bool wait_for_model(unsigned port, const std::string& model,
                         std::chrono::milliseconds timeout = std::chrono::seconds{30});
@@ -63,6 +67,7 @@ private:
     std::vector<std::unique_ptr<child_process>> audits_;
     std::vector<std::unique_ptr<child_process>> others_;
     std::vector<std::pair<unsigned, child_process*>> fakes_;
+    std::vector<std::pair<const child_process*, std::filesystem::path>> metrics_port_files_;
     int counter_ = 0;
 };
 

@@ -1,0 +1,77 @@
+#include "api/api_metrics.hpp"
+
+namespace llmp::api {
+namespace {
+
+constexpr std::array<const char*, static_cast<std::size_t>(relay_outcome::count_)> outcome_names{
+    "completed", "rejected", "worker_error", "worker_lost", "timeout",
+    "client_gone", "client_too_slow", "broker_unavailable", "shutting_down"};
+
+constexpr std::array<const char*, static_cast<std::size_t>(publish_failure::count_)> publish_failure_names{
+    "queue_full", "overloaded", "broker_unavailable", "timeout"};
+
+}  // namespace
+
+relay_outcome outcome_of(std::string_view code) {
+    for (auto o : {relay_outcome::worker_lost, relay_outcome::timeout, relay_outcome::client_too_slow,
+                   relay_outcome::broker_unavailable, relay_outcome::shutting_down}) {
+        if (code == outcome_names[static_cast<std::size_t>(o)]) {
+            return o;
+        }
+    }
+    return relay_outcome::worker_error;
+}
+
+api_metrics::api_metrics(metrics::registry& reg, const counters& stats)
+    : ttft_family_{reg.histograms("llmproxy_time_to_first_token_seconds",
+                                  "Time from a generation request's arrival to its first token sent to the client, "
+                                  "by route.",
+                                  metrics::buckets::latency_short(), {"route"})},
+      tokens_{reg.counter_metric("llmproxy_tokens_relayed_total", "Tokens streamed or returned to clients.")},
+      cancels_{reg.counter_metric("llmproxy_cancels_published_total",
+                                  "Cancel messages sent to workers (client gone, deadline, worker lost).")} {
+    reg.callback("llmproxy_streams_in_flight", "Generation requests open on this API server.",
+                 metrics::metric_type::gauge)
+        .add({}, [&stats] { return static_cast<double>(stats.streams_open.load(std::memory_order_relaxed)); });
+    auto& outcomes = reg.counters("llmproxy_generations_total", "Generation requests by how they ended.", {"outcome"});
+    for (std::size_t i = 0; i < outcomes_.size(); ++i) {
+        outcomes_[i] = &outcomes.with({outcome_names[i]});
+    }
+    auto& failures = reg.counters("llmproxy_publish_failures_total",
+                                  "Requests the message broker did not take: queue_full (the work queue refused it), "
+                                  "overloaded (the local publish queue was full), broker_unavailable, timeout (no "
+                                  "confirm in time).",
+                                  {"reason"});
+    for (std::size_t i = 0; i < publish_failures_.size(); ++i) {
+        publish_failures_[i] = &failures.with({publish_failure_names[i]});
+    }
+}
+
+void api_metrics::add_generation_route(std::string_view route) {
+    for (const auto& [r, h] : ttft_) {
+        if (r == route) {
+            return;
+        }
+    }
+    ttft_.emplace_back(std::string{route}, &ttft_family_.with({std::string{route}}));
+}
+
+void api_metrics::relay_ended(std::string_view route, relay_outcome outcome, std::int64_t tokens, double ttft_s) {
+    outcomes_[static_cast<std::size_t>(outcome)]->inc();
+    if (tokens > 0) {
+        tokens_.inc(static_cast<std::uint64_t>(tokens));
+    }
+    if (ttft_s < 0) {
+        return;
+    }
+    route = route.substr(0, route.find('?'));
+    // A few generation routes: a scan of a small read-only vector, no lock.
+    for (const auto& [r, h] : ttft_) {
+        if (r == route) {
+            h->observe(ttft_s);
+            return;
+        }
+    }
+}
+
+}  // namespace llmp::api

@@ -1,0 +1,65 @@
+#pragma once
+// api_metrics: what the API server counts for Prometheus, beyond the per-route request
+// counts and durations of metrics::http_metrics:
+//   llmproxy_time_to_first_token_seconds{route}   request arrival -> first token relayed
+//   llmproxy_streams_in_flight                     generations open now
+//   llmproxy_tokens_relayed_total                  tokens sent to clients
+//   llmproxy_generations_total{outcome}            how each generation request ended
+//   llmproxy_publish_failures_total{reason}        requests the broker did not take
+//   llmproxy_cancels_published_total               cancel messages sent to workers
+//
+// Built by api_server with its registry; every child is created here, up front, so the relay's
+// hooks are an atomic add each. Thread-safety: add_generation_route at start-up only; the rest
+// from any thread.
+
+#include "api/context.hpp"
+#include "metrics/registry.hpp"
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace llmp::api {
+
+enum class publish_failure { queue_full, overloaded, broker_unavailable, timeout, count_ };
+
+enum class relay_outcome {
+    completed,           ///< the worker's final message was relayed
+    rejected,            ///< never queued: no worker/model, overloaded, or the publish failed
+    worker_error,        ///< the worker answered with an error
+    worker_lost,         ///< the serving worker died or went silent mid-stream
+    timeout,             ///< deadline or idle timeout
+    client_gone,         ///< the client hung up
+    client_too_slow,     ///< the client did not read fast enough
+    broker_unavailable,  ///< the response queue was lost with the broker
+    shutting_down,       ///< cut at the end of the drain
+    count_
+};
+
+/// The outcome an error code ends a stream with (worker codes not listed -> worker_error).
+relay_outcome outcome_of(std::string_view error_code);
+
+class api_metrics {
+public:
+    api_metrics(metrics::registry& reg, const counters& stats);
+
+    /// Registers the TTFT histogram of a generation route (a POST route).
+    void add_generation_route(std::string_view route);
+
+    void publish_failed(publish_failure why) { publish_failures_[static_cast<std::size_t>(why)]->inc(); }
+    void cancel_published() { cancels_.inc(); }
+    /// Once per generation request. `route` is the request path; `ttft_s` < 0 = no token came.
+    void relay_ended(std::string_view route, relay_outcome outcome, std::int64_t tokens, double ttft_s);
+
+private:
+    metrics::family<metrics::histogram>& ttft_family_;
+    std::vector<std::pair<std::string, metrics::histogram*>> ttft_;  // read-only once serving
+    metrics::counter& tokens_;
+    metrics::counter& cancels_;
+    std::array<metrics::counter*, static_cast<std::size_t>(relay_outcome::count_)> outcomes_{};
+    std::array<metrics::counter*, static_cast<std::size_t>(publish_failure::count_)> publish_failures_{};
+};
+
+}  // namespace llmp::api
