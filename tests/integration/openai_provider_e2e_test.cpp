@@ -2,6 +2,7 @@
 // worker) against the real broker, with fake_openai / fake_ollama processes as the upstreams.
 
 #include "e2e_common.hpp"
+#include "support/sse_parser.hpp"
 
 #include <csignal>
 #include <thread>
@@ -65,6 +66,57 @@ TEST(openai_provider_e2e, chat_streams_the_exact_text_with_the_api_key_sent_and_
     EXPECT_EQ(worker.log().find(key), std::string::npos);
     EXPECT_EQ(c.logs().find("NEVER-LOG-ME"), std::string::npos);
     EXPECT_NE(worker.log().find("openai_api_key=set"), std::string::npos);
+}
+
+TEST(openai_provider_e2e, openai_route_to_openai_upstream_keeps_text_usage_and_finish_reason) {
+    LLMP_REQUIRE_BROKER();
+    cluster c{amqp_url};
+    auto fake = c.start_fake_openai();
+    auto port = c.start_api();
+    c.start_worker({"--provider", "openai", "--openai-url", openai_url(fake)});
+    ASSERT_TRUE(c.wait_for_model(port, "gpt-4o-mini:latest")) << c.logs();
+    nlohmann::json req{{"model", "gpt-4o-mini"},
+                       {"messages", nlohmann::json::array({{{"role", "user"}, {"content", "Hello proxy"}}})},
+                       {"max_tokens", 6},
+                       {"seed", 7},
+                       {"stream", true},
+                       {"stream_options", {{"include_usage", true}}}};
+    auto r = http_post(port, "/v1/chat/completions", req.dump());
+    ASSERT_EQ(r.status, 200u) << r.body;
+    std::vector<sse_event> events;
+    sse_parser parser;
+    parser.feed(r.body, events);
+    ASSERT_FALSE(events.empty()) << r.body;
+    EXPECT_EQ(events.back().data, "[DONE]");
+    std::string text;
+    std::string finish;
+    nlohmann::json usage;
+    for (const auto& e : events) {
+        if (e.data == "[DONE]") {
+            continue;
+        }
+        auto j = json_of(e.data);
+        if (j.contains("choices") && !j["choices"].empty()) {
+            const auto& ch = j["choices"][0];
+            if (ch["delta"].contains("content") && ch["delta"]["content"].is_string()) {
+                text += ch["delta"]["content"].get<std::string>();
+            }
+            if (ch["finish_reason"].is_string()) {
+                finish = ch["finish_reason"].get<std::string>();
+            }
+        }
+        if (j.contains("usage") && j["usage"].is_object()) {
+            usage = j["usage"];
+        }
+    }
+    EXPECT_EQ(text, providers::mock_text("Hello proxy", 6));
+    EXPECT_EQ(finish, "length");
+    EXPECT_EQ(usage["completion_tokens"], 6) << usage;
+    EXPECT_EQ(usage["prompt_tokens"], 2) << usage;  // the fake's count, passed through
+    auto upstream = fake_stats(fake)["last_request"];
+    EXPECT_EQ(upstream["model"], "gpt-4o-mini");
+    EXPECT_EQ(upstream["max_tokens"], 6);
+    EXPECT_EQ(upstream["seed"], 7);
 }
 
 TEST(openai_provider_e2e, upstream_errors_reach_the_client) {
