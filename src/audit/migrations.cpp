@@ -90,8 +90,20 @@ CREATE TABLE workers (
 CREATE INDEX workers_last_seen_idx ON workers (last_seen);
 )sql";
 
+// The monitor's reads (src/monitor): keyset paging of the history on (received_at, request_id),
+// and substring search in prompts and messages with trigrams (pg_trgm ships with PostgreSQL's
+// contrib and is a trusted extension: the database owner may create it). The indexed
+// expression must stay identical to monitor/request_queries.cpp's search_text.
+constexpr std::string_view v2_sql = R"sql(
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX requests_received_at_request_id_idx ON requests (received_at, request_id);
+CREATE INDEX requests_search_trgm_idx ON requests
+    USING gin ((coalesce(prompt, '') || ' ' || coalesce(messages::text, '')) gin_trgm_ops);
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
+    {2, "monitor: history keyset index, trigram search index", v2_sql},
 };
 
 // Any constant shared by every migrator of this schema.

@@ -227,6 +227,30 @@ response metrics_reply(monitor_context& m) {
     return res;
 }
 
+// The database jobs. Built here, in plain functions: a lambda with non-trivial captures
+// created inside a coroutine body is destroyed twice by g++ 12 (seen as a double free).
+db_pool::job overview_job(std::int64_t s) {
+    return [s](pg::connection& c) { return query_overview(c, s); };
+}
+db_pool::job timeseries_job(std::int64_t ws, std::int64_t bs) {
+    return [ws, bs](pg::connection& c) { return query_timeseries(c, ws, bs); };
+}
+db_pool::job models_job(std::int64_t s) {
+    return [s](pg::connection& c) { return query_models(c, s); };
+}
+db_pool::job workers_job(std::int64_t s) {
+    return [s](pg::connection& c) { return query_worker_totals(c, s); };
+}
+db_pool::job requests_job(request_filter f) {
+    return [f = std::move(f)](pg::connection& c) { return query_requests(c, f); };
+}
+std::string detail_id(std::string_view path);
+db_pool::job detail_job(const request_context& ctx) {
+    std::string_view target = ctx.req.target();
+    std::string id = detail_id(target.substr(0, target.find('?')));
+    return [id = std::move(id)](pg::connection& c) { return query_request_detail(c, id); };
+}
+
 // ---- coroutines: parse, await, send ----
 
 net::awaitable<void> send_error(request_context& ctx, const error& e) { co_await http_server::send(ctx, error_reply(e)); }
@@ -238,8 +262,8 @@ net::awaitable<void> handle_overview(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, w.error());
         co_return;
     }
-    auto seconds = w.value().seconds;
-    db_reply r = co_await m.db.run([seconds](pg::connection& c) { return query_overview(c, seconds); });
+    db_pool::job job = overview_job(w.value().seconds);
+    db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, overview_reply(m, r, w.value()));
 }
 
@@ -256,9 +280,8 @@ net::awaitable<void> handle_timeseries(monitor_context& m, request_context& ctx)
         co_await send_error(ctx, b.error());
         co_return;
     }
-    auto ws = w.value().seconds;
-    auto bs = b.value().seconds;
-    db_reply r = co_await m.db.run([ws, bs](pg::connection& c) { return query_timeseries(c, ws, bs); });
+    db_pool::job job = timeseries_job(w.value().seconds, b.value().seconds);
+    db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, timeseries_reply(m, r));
 }
 
@@ -269,8 +292,8 @@ net::awaitable<void> handle_models(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, w.error());
         co_return;
     }
-    auto seconds = w.value().seconds;
-    db_reply r = co_await m.db.run([seconds](pg::connection& c) { return query_models(c, seconds); });
+    db_pool::job job = models_job(w.value().seconds);
+    db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, plain_reply(r));
 }
 
@@ -281,8 +304,8 @@ net::awaitable<void> handle_workers(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, w.error());
         co_return;
     }
-    auto seconds = w.value().seconds;
-    db_reply r = co_await m.db.run([seconds](pg::connection& c) { return query_worker_totals(c, seconds); });
+    db_pool::job job = workers_job(w.value().seconds);
+    db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, workers_reply(m, r, w.value()));
 }
 
@@ -293,12 +316,14 @@ net::awaitable<void> handle_requests(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, f.error());
         co_return;
     }
-    db_reply r = co_await m.db.run([f = std::move(f.value())](pg::connection& c) { return query_requests(c, f); });
+    db_pool::job job = requests_job(std::move(f.value()));
+    db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, plain_reply(r));
 }
 
-net::awaitable<void> handle_request_detail(monitor_context& m, request_context& ctx, std::string id) {
-    db_reply r = co_await m.db.run([id](pg::connection& c) { return query_request_detail(c, id); });
+net::awaitable<void> handle_request_detail(monitor_context& m, request_context& ctx) {
+    db_pool::job job = detail_job(ctx);
+    db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, plain_reply(r));
 }
 
@@ -336,20 +361,38 @@ bool is_api_path(std::string_view path) {
     return path.substr(0, 5) == "/api/" || path == "/api" || path == "/healthz" || path == "/metrics";
 }
 
+enum class route_kind { detail, api, file };
+
+route_kind classify(const request_context& ctx) {
+    std::string_view target = ctx.req.target();
+    std::string_view path = target.substr(0, target.find('?'));
+    bool get = ctx.req.method() == http::verb::get || ctx.req.method() == http::verb::head;
+    if (get && !detail_id(path).empty()) {
+        return route_kind::detail;
+    }
+    return is_api_path(path) ? route_kind::api : route_kind::file;
+}
+
+net::awaitable<void> serve_file(monitor_context& m, request_context& ctx) {
+    response res = m.files.serve(ctx.req);
+    co_await http_server::send(ctx, std::move(res));
+}
+
 }  // namespace
 
 http_server::handler make_monitor_handler(monitor_context& m) {
     auto routes = build_routes(m);
     return [&m, routes](request_context& ctx) -> net::awaitable<void> {
-        std::string_view target = ctx.req.target();
-        std::string_view path = target.substr(0, target.find('?'));
-        std::string id = detail_id(path);
-        if (!id.empty() && (ctx.req.method() == http::verb::get || ctx.req.method() == http::verb::head)) {
-            co_await handle_request_detail(m, ctx, std::move(id));
-        } else if (is_api_path(path)) {
+        switch (classify(ctx)) {
+        case route_kind::detail:
+            co_await handle_request_detail(m, ctx);
+            break;
+        case route_kind::api:
             co_await routes->dispatch(ctx);
-        } else {
-            co_await http_server::send(ctx, m.files.serve(ctx.req));
+            break;
+        case route_kind::file:
+            co_await serve_file(m, ctx);
+            break;
         }
     };
 }

@@ -114,6 +114,7 @@ void db_pool::thread_main() {
                 std::lock_guard lock{mu_};
                 if (ready) {
                     conn = std::move(opened.value());
+                    next_connect_ = {};  // the server is back: the other threads connect at once
                     if (!available_) {
                         logger()->info("msg=\"database reachable again\"");
                     }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <stdexcept>
@@ -34,7 +35,7 @@ cluster::~cluster() {
     // code non-zero, so this is where those surface. (Processes a test killed on purpose have
     // already exited and are not checked.)
     std::vector<child_process*> checked;
-    for (const auto* group : {&apis_, &workers_, &audits_}) {
+    for (const auto* group : {&apis_, &workers_, &audits_, &monitors_}) {
         for (const auto& p : *group) {
             if (p->running()) {
                 checked.push_back(p.get());
@@ -137,6 +138,28 @@ child_process& cluster::start_audit(const std::string& database_url, std::vector
     return p;
 }
 
+unsigned cluster::start_monitor(const std::string& database_url, std::vector<std::string> extra_args,
+                               std::vector<std::string> env) {
+    int n = ++counter_;
+    auto port_file = dir_ / ("monitor-" + std::to_string(n) + ".port");
+    const char* mgmt = std::getenv("LLMPROXY_TEST_RABBITMQ_MGMT_URL");
+    std::vector<std::string> argv{LLMPROXY_BIN, "monitor", "--port", "0", "--listen", "127.0.0.1",
+                                  "--port-file", port_file.string(), "--amqp-url", amqp_url_,
+                                  "--amqp-prefix", prefix_, "--database-url", database_url};
+    if (std::find(extra_args.begin(), extra_args.end(), "--rabbitmq-mgmt-url") == extra_args.end()) {
+        argv.insert(argv.end(), {"--rabbitmq-mgmt-url", mgmt != nullptr ? mgmt : ""});
+    }
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    monitors_.push_back(std::make_unique<child_process>("monitor-" + std::to_string(n), std::move(argv),
+                                                        std::move(env),
+                                                        dir_ / ("monitor-" + std::to_string(n) + ".log")));
+    auto port = read_port_file(port_file, 30s, monitors_.back().get());
+    if (!port) {
+        throw std::runtime_error("monitor did not start; log:\n" + monitors_.back()->log());
+    }
+    return *port;
+}
+
 unsigned cluster::start_fake_ollama(std::vector<std::string> extra_args) {
     int n = ++counter_;
     std::vector<std::string> argv{LLMPROXY_FAKE_OLLAMA_BIN, "--port", "0"};
@@ -202,7 +225,7 @@ bool cluster::wait_for_model(unsigned port, const std::string& model, std::chron
 
 std::string cluster::logs() const {
     std::string out;
-    for (const auto* group : {&apis_, &workers_, &audits_, &others_}) {
+    for (const auto* group : {&apis_, &workers_, &audits_, &monitors_, &others_}) {
         for (const auto& p : *group) {
             out += "----- " + p->name() + " -----\n" + p->log();
         }

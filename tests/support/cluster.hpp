@@ -31,6 +31,10 @@ public:
     /// queues (throws if it does not start).
     child_process& start_audit(const std::string& database_url, std::vector<std::string> extra_args = {},
                                std::vector<std::string> env = {});
+    /// Starts `llmproxy monitor` reading `database_url` (and the test broker's heartbeats and,
+    /// with LLMPROXY_TEST_RABBITMQ_MGMT_URL, its management API); returns its port once it listens.
+    unsigned start_monitor(const std::string& database_url, std::vector<std::string> extra_args = {},
+                           std::vector<std::string> env = {});
     /// Starts the fake Ollama server (tests/support/fake_ollama); returns its port.
     unsigned start_fake_ollama(std::vector<std::string> extra_args = {});
     /// The fake Ollama process listening on `port`.
@@ -55,6 +59,7 @@ public:
     std::vector<std::unique_ptr<child_process>>& apis() { return apis_; }
     std::vector<std::unique_ptr<child_process>>& workers() { return workers_; }
     std::vector<std::unique_ptr<child_process>>& audits() { return audits_; }
+    std::vector<std::unique_ptr<child_process>>& monitors() { return monitors_; }
     /// Every log, for a failure message.
     std::string logs() const;
 
@@ -65,6 +70,7 @@ private:
     std::vector<std::unique_ptr<child_process>> apis_;
     std::vector<std::unique_ptr<child_process>> workers_;
     std::vector<std::unique_ptr<child_process>> audits_;
+    std::vector<std::unique_ptr<child_process>> monitors_;
     std::vector<std::unique_ptr<child_process>> others_;
     std::vector<std::pair<unsigned, child_process*>> fakes_;
     std::vector<std::pair<const child_process*, std::filesystem::path>> metrics_port_files_;

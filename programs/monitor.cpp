@@ -1,0 +1,92 @@
+#include "common/logging.hpp"
+#include "metrics/process_collector.hpp"
+#include "monitor/monitor_service.hpp"
+#include "programs/commands.hpp"
+#include "programs/common_options.hpp"
+
+#ifndef LLMPROXY_WEB_DIR
+#define LLMPROXY_WEB_DIR "web/dist"
+#endif
+
+namespace llmp::programs {
+
+void add_monitor_command(CLI::App& app, int& exit_code) {
+    auto* cmd = app.add_subcommand(
+        "monitor", "Monitoring service: dashboard and JSON API over the audit database, RabbitMQ and heartbeats");
+    auto cfg = std::make_shared<monitor::monitor_config>();
+    cfg->web_dir = LLMPROXY_WEB_DIR;
+    auto common = std::make_shared<common_options>();
+    add_broker_options(*cmd, cfg->broker);
+    add_log_options(*cmd, *common);
+    add_database_option(*cmd, cfg->database_url);
+    cmd->add_option("--listen", cfg->listen_address, "address to listen on")
+        ->envname("LLMPROXY_MONITOR_LISTEN")
+        ->capture_default_str();
+    cmd->add_option("--port", cfg->port, "port to listen on (0 = any free port)")
+        ->envname("LLMPROXY_MONITOR_PORT")
+        ->capture_default_str();
+    auto port_file = std::make_shared<std::string>();
+    cmd->add_option("--port-file", *port_file, "write the bound port to this file once listening (for scripts and tests)")
+        ->envname("LLMPROXY_MONITOR_PORT_FILE");
+    cmd->add_option("--rabbitmq-mgmt-url", cfg->rabbitmq_mgmt_url,
+                    "RabbitMQ management API base URL (queue depths and rates; empty = none)")
+        ->envname("LLMPROXY_RABBITMQ_MGMT_URL")
+        ->capture_default_str();
+    cmd->add_option("--rabbitmq-mgmt-user", cfg->rabbitmq_mgmt_user, "management API user")
+        ->envname("LLMPROXY_RABBITMQ_MGMT_USER")
+        ->capture_default_str();
+    cmd->add_option("--rabbitmq-mgmt-password", cfg->rabbitmq_mgmt_password, "management API password")
+        ->envname("LLMPROXY_RABBITMQ_MGMT_PASSWORD");
+    cmd->add_option("--web-dir", cfg->web_dir, "directory of the built dashboard (npm run build in web/)")
+        ->envname("LLMPROXY_MONITOR_WEB_DIR")
+        ->capture_default_str();
+    cmd->add_option("--io-threads", cfg->io_threads, "I/O threads")
+        ->envname("LLMPROXY_MONITOR_IO_THREADS")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    cmd->add_option("--db-threads", cfg->db_threads, "database connections (one thread each) for queries")
+        ->envname("LLMPROXY_MONITOR_DB_THREADS")
+        ->check(CLI::Range(1, 32))
+        ->capture_default_str();
+    auto poll_ms = std::make_shared<std::int64_t>(cfg->queue_poll_interval.count());
+    cmd->add_option("--queue-poll-ms", *poll_ms, "how often queue depths are read from the management API")
+        ->envname("LLMPROXY_MONITOR_QUEUE_POLL_MS")
+        ->capture_default_str();
+    auto query_ms = std::make_shared<std::int64_t>(cfg->query_timeout.count());
+    cmd->add_option("--query-timeout-ms", *query_ms, "longest a dashboard query may run (statement_timeout)")
+        ->envname("LLMPROXY_MONITOR_QUERY_TIMEOUT_MS")
+        ->capture_default_str();
+    cmd->callback([cfg, common, port_file, poll_ms, query_ms, &exit_code] {
+        llmp::log::setup(common->log_level, "monitor");
+        cfg->queue_poll_interval = std::chrono::milliseconds{*poll_ms};
+        cfg->query_timeout = std::chrono::milliseconds{*query_ms};
+        auto log = llmp::log::get("monitor");
+        if (auto v = cfg->validate(); !v) {
+            std::fprintf(stderr, "llmproxy monitor: %s\n", v.error().message.c_str());
+            exit_code = 2;
+            return;
+        }
+        log->info("msg=\"config\" listen={}:{} database_url={} rabbitmq_mgmt_url={} amqp_url={} prefix={} "
+                  "web_dir=\"{}\"",
+                  cfg->listen_address, cfg->port, mask_url(cfg->database_url), cfg->rabbitmq_mgmt_url,
+                  mask_url(cfg->broker.url), cfg->broker.prefix, cfg->web_dir);
+        // GET /metrics: process basics and build info (declared before svc: it outlives it).
+        metrics::registry registry;
+        metrics::add_build_info(registry);
+        metrics::add_process_metrics(registry);
+        monitor::monitor_service svc{*cfg};
+        svc.set_metrics_source([&registry] { return registry.render(); });
+        if (auto r = svc.start(); !r) {
+            log->critical("msg=\"cannot start\" error=\"{}\"", r.error().message);
+            std::fprintf(stderr, "llmproxy monitor: %s\n", r.error().message.c_str());
+            exit_code = 1;
+            return;
+        }
+        if (!port_file->empty()) {
+            write_port_file(*port_file, svc.port());
+        }
+        exit_code = svc.run();
+    });
+}
+
+}  // namespace llmp::programs

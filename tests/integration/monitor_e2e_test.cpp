@@ -1,0 +1,677 @@
+// The monitor end to end: api + mock workers + audit + monitor processes against the real
+// RabbitMQ and a scratch PostgreSQL database. A known traffic mix goes through the API; the
+// monitor's REST answers must match what the clients saw, and the dashboard (headless Chromium
+// driven by web/tests/dashboard.test.mjs) must show it.
+
+#include "e2e_common.hpp"
+
+#include "audit/testing/scratch_database.hpp"
+#include "common/messages.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+namespace llmp::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using audit::testing::scratch_database;
+using nlohmann::json;
+
+#define LLMP_REQUIRE_DATABASE()                                                          \
+    auto db_url_opt = ::llmp::audit::testing::test_database_url();                       \
+    if (!db_url_opt) {                                                                   \
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";  \
+    }                                                                                    \
+    const std::string db_url = *db_url_opt
+
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) {
+            return true;
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    return pred();
+}
+
+struct api_answer {
+    unsigned status = 0;
+    json body;
+    std::string raw;
+};
+
+api_answer get(unsigned port, const std::string& target) {
+    auto r = http_get(port, target);
+    return {r.status, json::parse(r.body, nullptr, false), r.body};
+}
+
+std::string url_encode(const std::string& s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
+// The traffic mix: model alpha answers chats with 4 tokens, beta generates 16 tokens, and some
+// alpha chats fail on purpose ([[mock:fail]] fails before the first token). Every mock token
+// waits `token_delay_ms`, so a generation takes at least tokens x delay.
+constexpr int token_delay_ms = 3;
+constexpr int alpha_tokens = 4;
+constexpr int beta_tokens = 16;
+
+struct sent {
+    std::string model;  ///< as the client named it
+    std::string prompt;
+    bool fails = false;
+    bool chat = true;
+    stream_result result;
+    std::string request_id;
+    std::string worker_id;
+    std::int64_t completion_tokens = 0;
+    double api_total_ms = 0;  ///< total_ms of the done event (measured at the API)
+};
+
+/// `ok_alpha` successful alpha chats, `ok_beta` beta generates, `failing` failing alpha chats.
+/// Prompt words: every 5th alpha chat mentions a walrus, every 4th beta prompt a giraffe, and
+/// each prompt carries a unique "needle-<i>".
+std::vector<sent> run_mix(unsigned port, int ok_alpha, int ok_beta, int failing) {
+    std::vector<sent> mix;
+    int i = 0;
+    for (int k = 0; k < ok_alpha; ++k, ++i) {
+        mix.push_back({"alpha", "alpha chat needle-" + std::to_string(i) + (k % 5 == 0 ? " about a Walrus" : ""),
+                       false, true});
+    }
+    for (int k = 0; k < ok_beta; ++k, ++i) {
+        mix.push_back({"beta", "beta prompt needle-" + std::to_string(i) + (k % 4 == 0 ? " with a giraffe" : ""),
+                       false, false});
+    }
+    for (int k = 0; k < failing; ++k, ++i) {
+        mix.push_back({"alpha", "[[mock:fail]] failing needle-" + std::to_string(i), true, true});
+    }
+    std::vector<stream_request> reqs;
+    for (const auto& s : mix) {
+        int n = s.model == "alpha" ? alpha_tokens : beta_tokens;
+        reqs.push_back({port, s.chat ? "/api/chat" : "/api/generate",
+                        s.chat ? chat_body(s.model, s.prompt, n) : generate_body(s.model, s.prompt, n)});
+    }
+    auto results = run_concurrent_streams(reqs, 2);
+    for (std::size_t k = 0; k < mix.size(); ++k) {
+        auto& s = mix[k];
+        s.result = std::move(results[k]);
+        if (const auto* start = s.result.find("start")) {
+            s.request_id = json_of(start->data).value("request_id", "");
+        }
+        if (const auto* done = s.result.find("done")) {
+            auto d = json_of(done->data);
+            s.worker_id = d.value("worker_id", "");
+            s.completion_tokens = d.value("completion_tokens", std::int64_t{0});
+            s.api_total_ms = d.value("total_ms", 0.0);
+            if (s.request_id.empty()) {
+                s.request_id = d.value("request_id", "");
+            }
+        }
+    }
+    return mix;
+}
+
+/// percentile_cont: linear interpolation between the closest ranks.
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) {
+        return 0;
+    }
+    std::sort(v.begin(), v.end());
+    double pos = p * static_cast<double>(v.size() - 1);
+    auto lo = static_cast<std::size_t>(std::floor(pos));
+    auto hi = static_cast<std::size_t>(std::ceil(pos));
+    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+/// The monitor's latency percentiles lie between what the work itself takes (tokens x delay)
+/// and what the clients measured at the API (which includes queueing and relaying).
+void expect_latency_within(const json& latency, const std::vector<double>& client_ms, double floor_ms,
+                           const std::string& what) {
+    for (auto [key, p] : {std::pair{"p50", 0.5}, std::pair{"p95", 0.95}, std::pair{"p99", 0.99}}) {
+        double got = latency.value(key, -1.0);
+        double client = percentile(client_ms, p);
+        EXPECT_GE(got, floor_ms * 0.9) << what << " " << key;
+        EXPECT_LE(got, client + 2.0) << what << " " << key << " (clients measured " << client << " ms)";
+    }
+}
+
+/// Every page of /api/requests with `query`, following next_cursor; fails on a repeated id.
+std::vector<json> all_pages(unsigned port, const std::string& query, int limit, int* pages = nullptr) {
+    std::vector<json> rows;
+    std::set<std::string> seen;
+    std::string cursor;
+    int n = 0;
+    for (;;) {
+        std::string target = "/api/requests?limit=" + std::to_string(limit) + query;
+        if (!cursor.empty()) {
+            target += "&cursor=" + url_encode(cursor);
+        }
+        auto r = get(port, target);
+        EXPECT_EQ(r.status, 200u) << target << ": " << r.raw;
+        if (r.status != 200) {
+            break;
+        }
+        ++n;
+        EXPECT_LE(r.body["requests"].size(), static_cast<std::size_t>(limit));
+        for (const auto& row : r.body["requests"]) {
+            auto id = row.value("request_id", "");
+            EXPECT_TRUE(seen.insert(id).second) << "request " << id << " repeated across pages";
+            EXPECT_FALSE(row.contains("messages") || row.contains("text")) << "list rows carry no bodies";
+            EXPECT_LE(row.value("preview", "").size(), 160u * 4);
+            rows.push_back(row);
+        }
+        if (r.body["next_cursor"].is_null()) {
+            break;
+        }
+        cursor = r.body["next_cursor"].get<std::string>();
+        if (n > 1000) {
+            ADD_FAILURE() << "paging does not end";
+            break;
+        }
+    }
+    if (pages != nullptr) {
+        *pages = n;
+    }
+    return rows;
+}
+
+std::set<std::string> ids_of(const std::vector<json>& rows) {
+    std::set<std::string> out;
+    for (const auto& r : rows) {
+        out.insert(r.value("request_id", ""));
+    }
+    return out;
+}
+
+/// A TCP port nothing listens on (bound, then released).
+unsigned closed_port() {
+    net::io_context ioc;
+    net::ip::tcp::acceptor a{ioc, {net::ip::make_address("127.0.0.1"), 0}};
+    auto port = a.local_endpoint().port();
+    a.close();
+    return port;
+}
+
+struct running_cluster {
+    scratch_database db;
+    cluster c;
+    unsigned api = 0;
+    unsigned monitor = 0;
+
+    running_cluster(const std::string& db_url, const std::string& amqp_url, std::vector<std::string> audit_args)
+        : db{db_url}, c{amqp_url} {
+        api = c.start_api();
+        for (int i = 0; i < 2; ++i) {
+            c.start_worker({"--mock-models", "alpha,beta", "--mock-token-delay-us",
+                            std::to_string(token_delay_ms * 1000)});
+        }
+        c.start_audit(db.url(), std::move(audit_args));
+        monitor = c.start_monitor(db.url());
+    }
+};
+
+/// Waits until the monitor's overview counts `n` completed requests (the audit has stored them).
+bool wait_for_stored(unsigned monitor, std::int64_t n) {
+    return wait_until(
+        [&] {
+            auto r = get(monitor, "/api/overview?window=5m");
+            return r.status == 200 && r.body.value("requests", std::int64_t{-1}) == n &&
+                   r.body.value("received", std::int64_t{-1}) == n;
+        },
+        30s);
+}
+
+TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    running_cluster rc{db_url, amqp_url, {"--batch-ms", "20", "--audit-chunks"}};
+    auto& c = rc.c;
+    const unsigned mon = rc.monitor;
+    ASSERT_TRUE(c.wait_for_model(rc.api, "alpha:latest")) << c.logs();
+    ASSERT_TRUE(c.wait_for_model(rc.api, "beta:latest")) << c.logs();
+
+    constexpr int ok_alpha = 20, ok_beta = 12, failing = 6, total = ok_alpha + ok_beta + failing;
+    auto mix = run_mix(rc.api, ok_alpha, ok_beta, failing);
+    std::map<std::string, const sent*> by_id;
+    for (const auto& s : mix) {
+        ASSERT_EQ(s.result.status, 200u) << s.result.body.substr(0, 300);
+        ASSERT_FALSE(s.request_id.empty()) << "no request id for " << s.prompt;
+        if (s.fails) {
+            ASSERT_NE(s.result.find("error"), nullptr) << s.prompt;
+        } else {
+            ASSERT_NE(s.result.find("done"), nullptr) << s.prompt << ": " << s.result.body.substr(0, 300);
+        }
+        by_id[s.request_id] = &s;
+    }
+    ASSERT_TRUE(wait_for_stored(mon, total)) << get(mon, "/api/overview?window=5m").raw << "\n"
+                                             << c.logs().substr(0, 20000);
+
+    // ---- overview: counts, rates over the window, error rate, percentiles, in-flight ----
+    constexpr std::int64_t tokens = ok_alpha * alpha_tokens + ok_beta * beta_tokens;
+    std::vector<double> client_all;
+    std::map<std::string, std::vector<double>> client_by_model;
+    for (const auto& s : mix) {
+        if (!s.fails) {
+            client_all.push_back(s.api_total_ms);
+            client_by_model[s.model].push_back(s.api_total_ms);
+        }
+    }
+    // In-flight comes from the heartbeats: 0 once both workers reported after the traffic.
+    ASSERT_TRUE(wait_until([&] { return get(mon, "/api/overview?window=5m").body.value("in_flight", -1) == 0; }, 10s));
+    auto ov = get(mon, "/api/overview?window=5m");
+    ASSERT_EQ(ov.status, 200u) << ov.raw;
+    EXPECT_EQ(ov.body["window"], "5m");
+    EXPECT_EQ(ov.body["requests"], total);
+    EXPECT_EQ(ov.body["errors"], failing);
+    EXPECT_EQ(ov.body["completion_tokens"], tokens);
+    EXPECT_NEAR(ov.body["error_rate"].get<double>(), static_cast<double>(failing) / total, 1e-9);
+    EXPECT_NEAR(ov.body["requests_per_s"].get<double>(), total / 300.0, 1e-9);
+    EXPECT_NEAR(ov.body["tokens_per_s"].get<double>(), static_cast<double>(tokens) / 300.0, 1e-9);
+    EXPECT_EQ(ov.body["live_workers"], 2);
+    expect_latency_within(ov.body["latency_ms"], client_all, alpha_tokens * token_delay_ms, "overview latency");
+    EXPECT_GT(ov.body["ttft_ms"]["p50"].get<double>(), 0.0);
+    EXPECT_LE(ov.body["ttft_ms"]["p99"].get<double>(), ov.body["latency_ms"]["p99"].get<double>() + 1e-6);
+    auto hour = get(mon, "/api/overview?window=1h");
+    EXPECT_EQ(hour.body["requests"], total);
+    EXPECT_NEAR(hour.body["requests_per_s"].get<double>(), total / 3600.0, 1e-9);
+    EXPECT_EQ(get(mon, "/api/overview?window=24h").body["requests"], total);
+
+    // ---- time series: every bucket present, sums match, empty buckets are zeros ----
+    auto ts = get(mon, "/api/timeseries?window=5m&bucket=10s");
+    ASSERT_EQ(ts.status, 200u) << ts.raw;
+    const auto& points = ts.body["points"];
+    ASSERT_GE(points.size(), 30u);
+    ASSERT_LE(points.size(), 32u);
+    std::int64_t sum_requests = 0, sum_errors = 0, sum_tokens = 0;
+    int empty = 0;
+    for (std::size_t k = 0; k < points.size(); ++k) {
+        const auto& p = points[k];
+        if (k > 0) {
+            EXPECT_EQ(p["t"].get<std::int64_t>() - points[k - 1]["t"].get<std::int64_t>(), 10000);
+        }
+        sum_requests += p["requests"].get<std::int64_t>();
+        sum_errors += p["errors"].get<std::int64_t>();
+        sum_tokens += p["completion_tokens"].get<std::int64_t>();
+        EXPECT_NEAR(p["requests_per_s"].get<double>(), p["requests"].get<double>() / 10.0, 1e-9);
+        if (p["requests"] == 0) {
+            ++empty;
+            EXPECT_EQ(p["tokens_per_s"], 0.0);
+            EXPECT_EQ(p["latency_ms"]["p50"], 0.0);
+        }
+    }
+    EXPECT_EQ(sum_requests, total);
+    EXPECT_EQ(sum_errors, failing);
+    EXPECT_EQ(sum_tokens, tokens);
+    EXPECT_GT(empty, 20) << "the traffic took a few seconds of a 5 minute window";
+    auto ts_minute = get(mon, "/api/timeseries?window=1h&bucket=1m");
+    ASSERT_EQ(ts_minute.status, 200u);
+    EXPECT_GE(ts_minute.body["points"].size(), 60u);
+    EXPECT_EQ(get(mon, "/api/timeseries?window=24h&bucket=10s").status, 400u) << "too many buckets";
+
+    // ---- models ----
+    auto models = get(mon, "/api/models?window=5m");
+    ASSERT_EQ(models.status, 200u) << models.raw;
+    std::map<std::string, json> by_model;
+    for (const auto& m : models.body["models"]) {
+        by_model[normalize_model_name(m["model"].get<std::string>())] = m;
+    }
+    ASSERT_EQ(by_model.size(), 2u) << models.raw;
+    const auto& alpha = by_model["alpha:latest"];
+    const auto& beta = by_model["beta:latest"];
+    EXPECT_EQ(alpha["requests"], ok_alpha + failing);
+    EXPECT_EQ(alpha["errors"], failing);
+    EXPECT_EQ(alpha["completion_tokens"], ok_alpha * alpha_tokens);
+    EXPECT_EQ(beta["requests"], ok_beta);
+    EXPECT_EQ(beta["errors"], 0);
+    EXPECT_EQ(beta["completion_tokens"], ok_beta * beta_tokens);
+    EXPECT_GT(beta["mean_generation_tokens_per_s"].get<double>(), 0.0);
+    EXPECT_LT(beta["mean_generation_tokens_per_s"].get<double>(), 1000.0 / token_delay_ms * 1.1)
+        << "a mock token takes at least " << token_delay_ms << " ms";
+    expect_latency_within(alpha["latency_ms"], client_by_model["alpha"], alpha_tokens * token_delay_ms, "alpha");
+    expect_latency_within(beta["latency_ms"], client_by_model["beta"], beta_tokens * token_delay_ms, "beta");
+    EXPECT_GT(beta["latency_ms"]["p50"].get<double>(), alpha["latency_ms"]["p50"].get<double>());
+
+    // ---- workers: live state from heartbeats + totals ----
+    std::map<std::string, std::int64_t> served;
+    for (const auto& s : mix) {
+        if (!s.fails) {
+            ++served[s.worker_id];
+        }
+    }
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto w = get(mon, "/api/workers?window=5m");
+            std::int64_t hb_total = 0;
+            for (const auto& x : w.body["workers"]) {
+                hb_total += x.value("requests_total", std::int64_t{0});
+            }
+            return hb_total == total;
+        },
+        10s))
+        << get(mon, "/api/workers?window=5m").raw;
+    auto workers = get(mon, "/api/workers?window=5m");
+    ASSERT_EQ(workers.status, 200u) << workers.raw;
+    ASSERT_EQ(workers.body["workers"].size(), 2u) << workers.raw;
+    EXPECT_EQ(workers.body["heartbeats_connected"], true);
+    std::int64_t window_sum = 0;
+    for (const auto& w : workers.body["workers"]) {
+        EXPECT_EQ(w["state"], "live");
+        EXPECT_EQ(w["live"], true);
+        EXPECT_EQ(w["in_flight"], 0);
+        EXPECT_EQ(w["models"], json({"alpha:latest", "beta:latest"}));
+        EXPECT_LT(w["seen_ago_s"].get<double>(), 5.0);
+        EXPECT_FALSE(w["first_seen_ms"].is_null()) << "the workers table knows it";
+        auto id = w["worker_id"].get<std::string>();
+        EXPECT_EQ(w["window"]["requests"].get<std::int64_t>() - w["window"]["errors"].get<std::int64_t>(), served[id])
+            << id;
+        window_sum += w["window"]["requests"].get<std::int64_t>();
+    }
+    EXPECT_EQ(window_sum, total);
+
+    // ---- queues (RabbitMQ management API) ----
+    if (std::getenv("LLMPROXY_TEST_RABBITMQ_MGMT_URL") != nullptr) {
+        ASSERT_TRUE(wait_until([&] { return get(mon, "/api/queues").status == 200; }, 10s))
+            << get(mon, "/api/queues").raw;
+        ASSERT_TRUE(wait_until(
+            [&] {
+                auto q = get(mon, "/api/queues");
+                return q.status == 200 && q.body["queues"].size() == 4 && q.body["queues"][0]["consumers"] == 2;
+            },
+            15s))
+            << get(mon, "/api/queues").raw;
+        auto q = get(mon, "/api/queues");
+        EXPECT_EQ(q.body["available"], true);
+        std::vector<std::string> names;
+        for (const auto& x : q.body["queues"]) {
+            names.push_back(x["name"]);
+            for (const auto* key : {"messages", "ready", "unacked", "consumers", "publish_rate", "deliver_rate"}) {
+                EXPECT_TRUE(x[key].is_number()) << key << " in " << x.dump();
+            }
+            EXPECT_EQ(x["exists"], true);
+        }
+        const auto& p = c.prefix();
+        EXPECT_EQ(names, (std::vector<std::string>{p + ".requests.work", p + ".audit.requests",
+                                                   p + ".audit.responses", p + ".dead"}));
+        EXPECT_EQ(q.body["queues"][1]["consumers"], 1) << "the audit service";
+        EXPECT_EQ(q.body["queues"][0]["messages"], 0);
+    }
+
+    // ---- request history: paging without duplicates or gaps ----
+    int pages = 0;
+    auto rows = all_pages(mon, "", 7, &pages);
+    EXPECT_EQ(pages, (total + 6) / 7);
+    ASSERT_EQ(rows.size(), static_cast<std::size_t>(total));
+    std::set<std::string> client_ids;
+    for (const auto& s : mix) {
+        client_ids.insert(s.request_id);
+    }
+    EXPECT_EQ(ids_of(rows), client_ids);
+    for (std::size_t k = 1; k < rows.size(); ++k) {
+        auto a = rows[k - 1]["received_at_ms"].get<std::int64_t>();
+        auto b = rows[k]["received_at_ms"].get<std::int64_t>();
+        EXPECT_TRUE(a > b || (a == b && rows[k - 1]["request_id"] > rows[k]["request_id"]))
+            << "newest first, ties by id";
+    }
+    for (const auto& row : rows) {
+        const auto* s = by_id.at(row["request_id"].get<std::string>());
+        EXPECT_EQ(row["status"], s->fails ? "error" : "ok");
+        EXPECT_EQ(row["preview"], s->prompt);
+        EXPECT_EQ(row["model"], s->model);
+        if (!s->fails) {
+            EXPECT_EQ(row["completion_tokens"], s->completion_tokens);
+            EXPECT_EQ(row["worker_id"], s->worker_id);
+        } else {
+            EXPECT_EQ(row["error_code"], "provider_error");
+        }
+    }
+
+    // ---- every filter ----
+    auto count_where = [&](auto pred) {
+        return static_cast<std::size_t>(std::count_if(mix.begin(), mix.end(), pred));
+    };
+    auto alpha_rows = all_pages(mon, "&model=alpha", 10);
+    EXPECT_EQ(alpha_rows.size(), count_where([](const sent& s) { return s.model == "alpha"; }));
+    for (const auto& r : alpha_rows) {
+        EXPECT_EQ(r["model"], "alpha");
+    }
+    EXPECT_EQ(all_pages(mon, "&status=error", 4).size(), static_cast<std::size_t>(failing));
+    EXPECT_EQ(all_pages(mon, "&status=ok", 50).size(), static_cast<std::size_t>(ok_alpha + ok_beta));
+    EXPECT_EQ(all_pages(mon, "&status=pending", 50).size(), 0u);
+    EXPECT_EQ(all_pages(mon, "&model=alpha&status=error", 50).size(), static_cast<std::size_t>(failing));
+    for (const auto& [worker, n] : served) {
+        auto w = all_pages(mon, "&worker=" + url_encode(worker) + "&status=ok", 5);
+        EXPECT_EQ(w.size(), static_cast<std::size_t>(n)) << worker;
+        for (const auto& r : w) {
+            EXPECT_EQ(r["worker_id"], worker);
+        }
+    }
+    // Time range: split the history at a row's received_at (unix ms; "from" includes it).
+    auto pivot = rows[rows.size() / 2]["received_at_ms"].get<std::int64_t>();
+    auto at_or_after = static_cast<std::size_t>(std::count_if(
+        rows.begin(), rows.end(), [&](const json& r) { return r["received_at_ms"].get<std::int64_t>() >= pivot; }));
+    auto from_rows = all_pages(mon, "&from=" + std::to_string(pivot), 5);
+    auto to_rows = all_pages(mon, "&to=" + std::to_string(pivot), 5);
+    EXPECT_GE(from_rows.size(), at_or_after) << "from is inclusive (ms are truncated, so maybe a few more)";
+    EXPECT_EQ(from_rows.size() + to_rows.size(), rows.size() + (from_rows.size() - at_or_after));
+    EXPECT_EQ(all_pages(mon, "&to=" + std::to_string(pivot - 3600 * 1000), 5).size(), 0u);
+    EXPECT_EQ(all_pages(mon, "&from=" + url_encode("2000-01-01T00:00:00Z"), 50).size(), rows.size())
+        << "ISO 8601 bounds work too";
+
+    // ---- text search: prompts (generate) and messages (chat), case-insensitive ----
+    EXPECT_EQ(all_pages(mon, "&q=walrus", 50).size(), count_where([](const sent& s) {
+                  return s.prompt.find("Walrus") != std::string::npos;
+              }));
+    EXPECT_EQ(all_pages(mon, "&q=GIRAFFE", 50).size(), count_where([](const sent& s) {
+                  return s.prompt.find("giraffe") != std::string::npos;
+              }));
+    auto needle = all_pages(mon, "&q=needle-17", 50);
+    ASSERT_EQ(needle.size(), 1u);
+    EXPECT_EQ(needle[0]["preview"], mix[17].prompt);
+    EXPECT_EQ(all_pages(mon, "&q=" + url_encode("100%_sure"), 50).size(), 0u) << "% and _ match themselves";
+    EXPECT_EQ(all_pages(mon, "&q=needle&model=beta&status=ok", 50).size(), static_cast<std::size_t>(ok_beta));
+
+    // ---- detail ----
+    const sent& chat_ok = mix[1];
+    auto d = get(mon, "/api/requests/" + chat_ok.request_id);
+    ASSERT_EQ(d.status, 200u) << d.raw;
+    EXPECT_EQ(d.body["request"]["messages"][0]["content"], chat_ok.prompt);
+    EXPECT_EQ(d.body["request"]["options"]["num_predict"], alpha_tokens);
+    EXPECT_EQ(d.body["response"]["status"], "ok");
+    EXPECT_EQ(d.body["response"]["text"], chat_ok.result.text());
+    EXPECT_EQ(d.body["response"]["completion_tokens"], alpha_tokens);
+    EXPECT_EQ(d.body["response"]["worker_id"], chat_ok.worker_id);
+    EXPECT_LE(d.body["response"]["ttft_ms"].get<double>(), d.body["response"]["duration_ms"].get<double>());
+    // Chunk audit is on: the chunks' seq rises to the token count, offsets are non-negative.
+    ASSERT_TRUE(wait_until([&] { return !get(mon, "/api/requests/" + chat_ok.request_id).body["chunks"].empty(); }, 10s));
+    d = get(mon, "/api/requests/" + chat_ok.request_id);
+    const auto& chunks = d.body["chunks"];
+    EXPECT_EQ(chunks.back()["seq"], alpha_tokens);
+    for (const auto& ch : chunks) {
+        EXPECT_GE(ch["t_ms"].get<double>(), 0.0);
+    }
+    const sent& gen_ok = mix[ok_alpha];
+    auto g = get(mon, "/api/requests/" + gen_ok.request_id);
+    EXPECT_EQ(g.body["request"]["prompt"], gen_ok.prompt);
+    EXPECT_EQ(g.body["response"]["text"], gen_ok.result.text());
+    const sent& bad = mix.back();
+    auto e = get(mon, "/api/requests/" + bad.request_id);
+    EXPECT_EQ(e.body["response"]["status"], "error");
+    EXPECT_EQ(e.body["response"]["error_code"], "provider_error");
+    EXPECT_EQ(get(mon, "/api/requests/no-such-request").status, 404u);
+
+    // ---- bad input is a 400 with a message ----
+    for (const auto* target : {"/api/overview?window=5", "/api/overview?window=9d", "/api/requests?status=maybe",
+                               "/api/requests?limit=0", "/api/requests?cursor=garbage", "/api/models?window=x"}) {
+        auto r = get(mon, target);
+        EXPECT_EQ(r.status, 400u) << target;
+        EXPECT_EQ(r.body["error"]["code"], "invalid_field") << target;
+    }
+    EXPECT_EQ(get(mon, "/api/nothing").status, 404u);
+}
+
+TEST(monitor_e2e, serves_the_dashboard_files_and_nothing_outside_them) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    cluster c{amqp_url};
+    // A dist of our own, so the test does not depend on the npm build.
+    auto web = c.dir() / "web";
+    std::filesystem::create_directories(web / "assets");
+    std::ofstream{web / "index.html"} << "<!doctype html><title>t</title>";
+    std::ofstream{web / "assets" / "app.js"} << "console.log(1)";
+    std::ofstream{web / "assets" / "app.css"} << "body{}";
+    std::ofstream{c.dir() / "secret.txt"} << "secret";
+    auto mon = c.start_monitor(db.url(), {"--web-dir", web.string()});
+    auto index = http_get(mon, "/");
+    EXPECT_EQ(index.status, 200u);
+    EXPECT_EQ(index.headers["content-type"], "text/html; charset=utf-8");
+    EXPECT_EQ(index.body, "<!doctype html><title>t</title>");
+    auto js = http_get(mon, "/assets/app.js");
+    EXPECT_EQ(js.headers["content-type"], "text/javascript; charset=utf-8");
+    EXPECT_EQ(http_get(mon, "/assets/app.css").headers["content-type"], "text/css; charset=utf-8");
+    for (const auto* evil : {"/../secret.txt", "/assets/../../secret.txt", "/%2e%2e/secret.txt",
+                             "/assets/%2e%2e%2f%2e%2e%2fsecret.txt", "/..%5csecret.txt"}) {
+        auto r = http_get(mon, evil);
+        EXPECT_EQ(r.status, 404u) << evil;
+        EXPECT_EQ(r.body.find("secret\n"), std::string::npos);
+        EXPECT_NE(r.body, "secret") << evil;
+    }
+    EXPECT_EQ(http_request(mon, "POST", "/index.html", "x").status, 405u);
+    EXPECT_EQ(http_get(mon, "/healthz").status, 200u);
+}
+
+TEST(monitor_e2e, says_clearly_when_postgres_or_the_management_api_is_down_and_recovers) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    // The database does not exist yet: the monitor answers 503 and keeps trying.
+    scratch_database db{db_url, /*create=*/false};
+    cluster c{amqp_url};
+    c.start_worker({"--mock-models", "alpha"});
+    auto mgmt_down = "http://127.0.0.1:" + std::to_string(closed_port());
+    auto mon = c.start_monitor(db.url(), {"--rabbitmq-mgmt-url", mgmt_down, "--queue-poll-ms", "200"});
+    for (const auto* target : {"/api/overview", "/api/timeseries", "/api/models", "/api/requests",
+                               "/api/requests/some-id"}) {
+        auto r = get(mon, target);
+        EXPECT_EQ(r.status, 503u) << target << ": " << r.raw;
+        EXPECT_EQ(r.body["error"]["code"], "db_unavailable") << target;
+        EXPECT_NE(r.body["error"]["message"].get<std::string>().find("PostgreSQL"), std::string::npos);
+    }
+    // Workers: the live half still answers, and says what is missing.
+    ASSERT_TRUE(wait_until([&] { return get(mon, "/api/workers").body["workers"].size() == 1; }, 10s))
+        << get(mon, "/api/workers").raw;
+    auto w = get(mon, "/api/workers");
+    EXPECT_EQ(w.status, 200u);
+    EXPECT_TRUE(w.body.contains("database_error"));
+    EXPECT_EQ(w.body["workers"][0]["state"], "live");
+    // The management API is unreachable: /api/queues says so.
+    ASSERT_TRUE(wait_until([&] { return get(mon, "/api/queues").body["error"].is_object(); }, 10s));
+    auto q = get(mon, "/api/queues");
+    EXPECT_EQ(q.status, 503u);
+    EXPECT_EQ(q.body["error"]["code"], "rabbitmq_management_unavailable");
+    EXPECT_NE(q.body["error"]["message"].get<std::string>().find(mgmt_down), std::string::npos) << q.raw;
+    auto st = get(mon, "/api/status");
+    EXPECT_EQ(st.body["database"]["available"], false);
+    EXPECT_EQ(st.body["rabbitmq_management"]["available"], false);
+
+    // The database appears: the monitor reconnects (and applies the schema) on its own.
+    db.create();
+    ASSERT_TRUE(wait_until([&] { return get(mon, "/api/overview").status == 200; }, 15s))
+        << get(mon, "/api/overview").raw;
+    EXPECT_EQ(get(mon, "/api/overview").body["requests"], 0);
+    EXPECT_EQ(get(mon, "/api/requests").body["requests"].size(), 0u);
+    EXPECT_EQ(get(mon, "/api/status").body["database"]["available"], true);
+}
+
+/// `name` found on PATH ("" when absent).
+std::string on_path(const std::string& name) {
+    const char* path = std::getenv("PATH");
+    std::string_view rest = path != nullptr ? path : "/usr/bin";
+    while (!rest.empty()) {
+        auto colon = rest.find(':');
+        std::filesystem::path candidate = std::filesystem::path{std::string{rest.substr(0, colon)}} / name;
+        if (::access(candidate.c_str(), X_OK) == 0) {
+            return candidate.string();
+        }
+        rest = colon == std::string_view::npos ? std::string_view{} : rest.substr(colon + 1);
+    }
+    return {};
+}
+
+/// Runs `node web/tests/dashboard.test.mjs` with `env` (2 minutes at most); returns its exit
+/// code and output.
+std::pair<int, std::string> run_node(std::vector<std::string> env, const std::filesystem::path& log) {
+    auto node = on_path("node");
+    if (node.empty()) {
+        return {127, "node is not on PATH"};
+    }
+    child_process p{"node", {node, std::string{LLMPROXY_SOURCE_DIR} + "/web/tests/dashboard.test.mjs"}, std::move(env),
+                    log};
+    auto code = p.wait_exit(120s);
+    if (!code) {
+        p.stop(1s);
+        return {124, "the browser test did not finish within 2 minutes\n" + p.log()};
+    }
+    return {*code, p.log()};
+}
+
+TEST(monitor_e2e, dashboard_in_headless_chromium_shows_the_traffic) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    auto dist = std::filesystem::path{LLMPROXY_SOURCE_DIR} / "web" / "dist" / "index.html";
+    ASSERT_TRUE(std::filesystem::exists(dist)) << "build the dashboard first: cd web && npm ci && npm run build";
+    ASSERT_TRUE(std::filesystem::exists(std::filesystem::path{LLMPROXY_SOURCE_DIR} / "web" / "node_modules" /
+                                        "playwright-core"))
+        << "cd web && npm ci";
+    running_cluster rc{db_url, amqp_url, {"--batch-ms", "20", "--audit-chunks"}};
+    ASSERT_TRUE(rc.c.wait_for_model(rc.api, "beta:latest")) << rc.c.logs();
+    constexpr int ok_alpha = 9, ok_beta = 5, failing = 3, total = ok_alpha + ok_beta + failing;
+    auto mix = run_mix(rc.api, ok_alpha, ok_beta, failing);
+    ASSERT_TRUE(wait_for_stored(rc.monitor, total)) << rc.c.logs().substr(0, 20000);
+    ASSERT_TRUE(wait_until([&] { return get(rc.monitor, "/api/overview").body.value("in_flight", -1) == 0; }, 10s));
+    const sent& pick = mix[2];
+    json expect{{"requests", total},
+                {"errors", failing},
+                {"tokens", ok_alpha * alpha_tokens + ok_beta * beta_tokens},
+                {"models", {{"alpha", ok_alpha + failing}, {"beta", ok_beta}}},
+                {"workers", 2},
+                {"detail_request_id", pick.request_id},
+                {"detail_prompt", pick.prompt},
+                {"detail_text", pick.result.text()},
+                {"search", "needle-2"}};
+    auto out_dir = rc.c.dir() / "browser";
+    std::filesystem::create_directories(out_dir);
+    auto [code, output] = run_node({"MONITOR_URL=http://127.0.0.1:" + std::to_string(rc.monitor),
+                                    "EXPECT_JSON=" + expect.dump(), "OUTPUT_DIR=" + out_dir.string()},
+                                   out_dir / "node.log");
+    EXPECT_EQ(code, 0) << output;
+    EXPECT_TRUE(std::filesystem::exists(out_dir / "dashboard.png")) << output;
+    EXPECT_TRUE(std::filesystem::exists(out_dir / "detail.png")) << output;
+}
+
+}  // namespace
+}  // namespace llmp::testing
