@@ -36,7 +36,7 @@ export class time_chart {
           dash: s.dash,
           fill: s.fill,
           spanGaps: s.spanGaps ?? false,
-          points: { show: false },
+          points: s.points ? { show: true, size: 5, fill: s.color } : { show: false },
           value: (u, v) => (v === null || v === undefined ? '–' : `${+v.toFixed(2)}${unit}`),
         })),
       ],

@@ -20,7 +20,7 @@ function chunksHTML(chunks) {
   if (!chunks.length) return '<p class="note">No chunk timings (chunk audit is off, or the request was not streamed).</p>';
   const rows = chunks.slice(0, 200).map((c) => `<tr><td class="num">${c.attempt}</td><td class="num">${num(c.seq)}</td><td class="num">${ms(c.t_ms)}</td><td class="num">${num(c.chars)}</td></tr>`);
   const more = chunks.length > 200 ? `<p class="note">…and ${chunks.length - 200} more</p>` : '';
-  return `<table class="grid"><thead><tr><th class="num">Attempt</th><th class="num">Seq (tokens)</th><th class="num">Arrived after</th><th class="num">Chars</th></tr></thead><tbody>${rows.join('')}</tbody></table>${more}`;
+  return `<table class="grid"><thead><tr><th class="num">Attempt</th><th class="num">Seq (tokens)</th><th class="num">At the audit after</th><th class="num">Chars</th></tr></thead><tbody>${rows.join('')}</tbody></table>${more}`;
 }
 
 export async function openDetail(id) {
@@ -60,7 +60,7 @@ export async function openDetail(id) {
   } else {
     html += '<h3>Response</h3><p>No response stored yet (pending).</p>';
   }
-  html += `<h3>Chunk timings</h3>${chunksHTML(d.chunks ?? [])}`;
+  html += `<h3>Chunk timings <small>(arrival at the audit service, from the request's arrival at the API)</small></h3>${chunksHTML(d.chunks ?? [])}`;
   body.innerHTML = html;
 }
 

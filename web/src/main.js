@@ -28,11 +28,12 @@ const charts = {
   ]),
   tokens: new time_chart($('chart-tokens'), [{ label: 'tokens/s', color: '#1f9d61', fill: 'rgba(31,157,97,.08)' }]),
   latency: new time_chart($('chart-latency'), [
-    { label: 'TTFT p50', color: '#7b4fd6', spanGaps: true },
-    { label: 'TTFT p95', color: '#7b4fd6', dash: [4, 4], spanGaps: true },
-    { label: 'total p50', color: '#2f6fde', spanGaps: true },
-    { label: 'total p95', color: '#2f6fde', dash: [4, 4], spanGaps: true },
-    { label: 'total p99', color: '#d58a00', dash: [2, 3], spanGaps: true },
+    // Buckets without successful requests have no percentile: points keep a lone one visible.
+    { label: 'TTFT p50', color: '#7b4fd6', spanGaps: true, points: true },
+    { label: 'TTFT p95', color: '#7b4fd6', dash: [4, 4], spanGaps: true, points: true },
+    { label: 'total p50', color: '#2f6fde', spanGaps: true, points: true },
+    { label: 'total p95', color: '#2f6fde', dash: [4, 4], spanGaps: true, points: true },
+    { label: 'total p99', color: '#d58a00', dash: [2, 3], spanGaps: true, points: true },
   ], ' ms'),
   queue: new time_chart($('chart-queue'), [{ label: 'work queue', color: '#d58a00', fill: 'rgba(213,138,0,.08)', spanGaps: true }]),
 };
@@ -57,7 +58,7 @@ function renderOverview(o) {
   setTile('in_flight', num(o.in_flight), `${num(o.live_workers)} live worker${o.live_workers === 1 ? '' : 's'}`);
   setTile('queue_depth', o.queues_available ? num(o.queue_depth) : '–', o.queues_available ? 'messages waiting' : 'management API unavailable');
   setTile('error_rate', pct(o.error_rate), `${num(o.errors)} failed`, o.error_rate > 0.05);
-  setTile('latency', `${ms(o.latency_ms.p50)} / ${ms(o.latency_ms.p95)}`, `TTFT p50 ${ms(o.ttft_ms.p50)}, p99 ${ms(o.latency_ms.p99)}`);
+  setTile('latency', ms(o.latency_ms.p50), `p95 ${ms(o.latency_ms.p95)} · p99 ${ms(o.latency_ms.p99)}`);
 }
 
 function renderTimeseries(ts) {

@@ -60,7 +60,7 @@ try {
   await page.waitForFunction(() => document.querySelector('[data-tile="in_flight"] .value').textContent === '0', null, { timeout });
   check(true, 'in-flight tile shows 0 after the traffic');
   check(/^\d+$|^–$/.test(await tile('queue_depth')), 'queue depth tile shows a number (or – without the management API)');
-  check(/ms/.test(await tile('latency')), 'latency tile shows milliseconds');
+  check(/ms$/.test(await tile('latency')) && /p95 .* p99 /.test(await tile('latency', '.sub')), 'latency tile shows p50 and p95/p99 in milliseconds');
 
   // Model and worker tables.
   for (const [model, n] of Object.entries(expect.models)) {
