@@ -239,9 +239,8 @@ registry::entry& registry::find_or_add(const std::string& name, metric_type type
 family<counter>& registry::counters(std::string name, std::string help, std::vector<std::string> label_names) {
     std::lock_guard lock{mu_};
     auto& e = find_or_add(name, metric_type::counter, label_names, false);
-    if (std::holds_alternative<std::unique_ptr<family<counter>>>(e.fam) &&
-        std::get<std::unique_ptr<family<counter>>>(e.fam)) {
-        return *std::get<std::unique_ptr<family<counter>>>(e.fam);
+    if (auto* p = std::get_if<std::unique_ptr<family<counter>>>(&e.fam); p && *p) {
+        return **p;
     }
     auto* f = new family<counter>(std::move(name), std::move(help), metric_type::counter, std::move(label_names), {});
     e.fam = std::unique_ptr<family<counter>>(f);

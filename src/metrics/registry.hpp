@@ -8,7 +8,9 @@
 // walk their children; it never blocks an increment.
 //
 // Callback metrics (registry::callback) are read when rendered: for values the program already
-// keeps (in-flight counts, /proc figures), so nothing has to mirror them.
+// keeps (in-flight counts, /proc figures), so nothing has to mirror them. They run on the
+// scraping thread with the registry locked: they must be thread-safe, quick, and must not
+// register metrics.
 //
 // Ownership: one registry per process component (api_server, worker_service, audit_service),
 // built with it and passed by reference (no global registry). Thread-safety: every member may
