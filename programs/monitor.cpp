@@ -1,5 +1,4 @@
 #include "common/logging.hpp"
-#include "metrics/process_collector.hpp"
 #include "monitor/monitor_service.hpp"
 #include "programs/commands.hpp"
 #include "programs/common_options.hpp"
@@ -70,12 +69,9 @@ void add_monitor_command(CLI::App& app, int& exit_code) {
                   "web_dir=\"{}\"",
                   cfg->listen_address, cfg->port, mask_url(cfg->database_url), cfg->rabbitmq_mgmt_url,
                   mask_url(cfg->broker.url), cfg->broker.prefix, cfg->web_dir);
-        // GET /metrics: process basics and build info (declared before svc: it outlives it).
-        metrics::registry registry;
-        metrics::add_build_info(registry);
-        metrics::add_process_metrics(registry);
+        // GET /metrics (process basics, build info, /api/ requests by route and status, the
+        // monitor's own gauges) is served by the service from its registry.
         monitor::monitor_service svc{*cfg};
-        svc.set_metrics_source([&registry] { return registry.render(); });
         if (auto r = svc.start(); !r) {
             log->critical("msg=\"cannot start\" error=\"{}\"", r.error().message);
             std::fprintf(stderr, "llmproxy monitor: %s\n", r.error().message.c_str());

@@ -1,6 +1,7 @@
 #include "monitor/api_handlers.hpp"
 
 #include "http/error_response.hpp"
+#include "metrics/http_metrics.hpp"
 #include "monitor/db_pool.hpp"
 #include "monitor/heartbeat_listener.hpp"
 #include "monitor/live_workers.hpp"
@@ -220,13 +221,6 @@ result<request_filter> parse_filter(const query_string& q) {
 
 response plain_reply(const db_reply& r) { return r.ok ? json_ok(r.body) : error_reply(r.err); }
 
-response metrics_reply(monitor_context& m) {
-    http_server::response res{http::status::ok, 11};
-    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    res.body() = m.metrics_text();
-    return res;
-}
-
 // The database jobs. Built here, in plain functions: a lambda with non-trivial captures
 // created inside a coroutine body is destroyed twice by g++ 12 (seen as a double free).
 db_pool::job overview_job(std::int64_t s) {
@@ -342,9 +336,8 @@ std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
     get("/healthz", [](monitor_context&, request_context& ctx) {
         return http_server::send(ctx, http_server::json_response(http::status::ok, json{{"status", "ok"}}));
     });
-    if (m.metrics_text) {
-        get("/metrics", [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, metrics_reply(mc)); });
-    }
+    metrics::add_http_route(*r, m.registry);
+    m.http.instrument(*r);
     return r;
 }
 

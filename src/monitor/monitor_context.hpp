@@ -4,8 +4,6 @@
 
 #include "monitor/config.hpp"
 
-#include <functional>
-#include <string>
 
 namespace llmp::monitor {
 
@@ -14,6 +12,14 @@ class live_workers;
 class queue_sampler;
 class heartbeat_listener;
 class static_files;
+}  // namespace llmp::monitor
+
+namespace llmp::metrics {
+class registry;
+class http_metrics;
+}  // namespace llmp::metrics
+
+namespace llmp::monitor {
 
 struct monitor_context {
     const monitor_config& cfg;
@@ -22,8 +28,9 @@ struct monitor_context {
     queue_sampler& queues;
     heartbeat_listener& heartbeats;
     const static_files& files;
-    /// Prometheus text for GET /metrics; empty function = no /metrics route (see README).
-    std::function<std::string()> metrics_text;
+    /// GET /metrics renders this registry; `http` counts and times every /api/ route.
+    metrics::registry& registry;
+    metrics::http_metrics& http;
 };
 
 }  // namespace llmp::monitor

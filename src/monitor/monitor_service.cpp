@@ -3,6 +3,9 @@
 #include "broker/connection.hpp"
 #include "broker/topology.hpp"
 #include "http/server.hpp"
+#include "metrics/http_metrics.hpp"
+#include "metrics/process_collector.hpp"
+#include "metrics/registry.hpp"
 #include "monitor/api_handlers.hpp"
 #include "monitor/db_pool.hpp"
 #include "monitor/heartbeat_listener.hpp"
@@ -45,6 +48,8 @@ queue_sampler_config sampler_config(const monitor_config& cfg) {
 
 struct monitor_service::impl {
     monitor_config cfg;
+    metrics::registry registry;  // before everything that holds children of it
+    metrics::http_metrics request_metrics{registry};
     net::io_context ioc;
     net::signal_set signals{ioc, SIGINT, SIGTERM};
     live_workers workers{cfg.worker_stale_after, std::chrono::hours{1}};
@@ -52,11 +57,32 @@ struct monitor_service::impl {
     heartbeat_listener heartbeats{cfg.broker, workers};
     queue_sampler queues{ioc, sampler_config(cfg)};
     static_files files{cfg.web_dir};
-    monitor_context ctx{cfg, db, workers, queues, heartbeats, files, {}};
+    monitor_context ctx{cfg, db, workers, queues, heartbeats, files, registry, request_metrics};
     std::shared_ptr<http_server::listener> listener;
     std::vector<std::thread> threads;
 
-    explicit impl(monitor_config c) : cfg{std::move(c)} {}
+    explicit impl(monitor_config c) : cfg{std::move(c)} {
+        metrics::add_build_info(registry);
+        metrics::add_process_metrics(registry);
+        registry
+            .callback("llmproxy_monitor_database_up", "1 while the monitor's last database attempt succeeded.",
+                      metrics::metric_type::gauge)
+            .add({}, [this] { return db.available() ? 1.0 : 0.0; });
+        registry
+            .callback("llmproxy_monitor_heartbeats_connected", "1 while the heartbeat consumer is connected.",
+                      metrics::metric_type::gauge)
+            .add({}, [this] { return heartbeats.connected() ? 1.0 : 0.0; });
+        registry
+            .callback("llmproxy_monitor_live_workers", "Workers whose last heartbeat is recent.",
+                      metrics::metric_type::gauge)
+            .add({}, [this] {
+                double n = 0;
+                for (const auto& w : workers.snapshot()) {
+                    n += w.state == "live" ? 1 : 0;
+                }
+                return n;
+            });
+    }
 };
 
 monitor_service::monitor_service(monitor_config cfg) : impl_{std::make_unique<impl>(std::move(cfg))} {}
@@ -66,8 +92,6 @@ monitor_service::~monitor_service() {
     s.db.stop();
     s.heartbeats.stop();
 }
-
-void monitor_service::set_metrics_source(std::function<std::string()> text) { impl_->ctx.metrics_text = std::move(text); }
 
 result<void> monitor_service::start() {
     auto& s = *impl_;

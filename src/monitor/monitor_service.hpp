@@ -12,7 +12,6 @@
 #include "monitor/config.hpp"
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,8 +22,6 @@ public:
     explicit monitor_service(monitor_config cfg);
     ~monitor_service();
 
-    /// The Prometheus text served at /metrics (set before start(); none = no /metrics route).
-    void set_metrics_source(std::function<std::string()> text);
     result<void> start();
     std::uint16_t port() const;
     /// Blocks until a stop signal; returns the exit code.
