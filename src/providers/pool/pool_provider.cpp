@@ -171,13 +171,21 @@ public:
             }
             self->cb_.on_error(std::move(e));
         };
+        std::size_t attempt = 0;
+        {
+            std::lock_guard lock{mu_};
+            attempt = ++attempts_;
+        }
         auto& up = *pool_->members[idx].upstream;
         auto g = req_.kind == request_kind::chat ? up.chat(req_, std::move(inner)) : up.generate(req_, std::move(inner));
         bool cancel_now = false;
         {
             std::lock_guard lock{mu_};
-            current_ = g;
-            cancel_now = cancelled_;
+            // If this attempt already failed over (on another thread), the next one is current.
+            if (attempts_ == attempt) {
+                current_ = g;
+                cancel_now = cancelled_;
+            }
         }
         if (cancel_now) {
             g->cancel();
@@ -213,6 +221,7 @@ private:
     // Weak: an upstream generation keeps itself alive while it runs, and holds our callbacks
     // (so a strong pointer here would be a reference cycle if it never ended, e.g. at shutdown).
     std::weak_ptr<generation> current_;  // GUARDED_BY(mu_)
+    std::size_t attempts_ = 0;           // GUARDED_BY(mu_): upstream generations started
     bool cancelled_ = false;               // GUARDED_BY(mu_)
 };
 
