@@ -8,6 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+#include <optional>
+#include <string_view>
+
 namespace llmp::api {
 namespace {
 
@@ -31,16 +35,59 @@ net::awaitable<void> handle_openai_generation(context& ctx, http_server::request
     co_await relay_generation(ctx, rc, std::move(parsed.value().msg), *renderer);
 }
 
+/// Workers do not say when a model was made; the server's start stands in for it.
+std::int64_t models_created() {
+    static const std::int64_t created = unix_ms() / 1000;
+    return created;
+}
+
+nlohmann::json model_object(const std::string& id) {
+    return {{"id", id}, {"object", "model"}, {"created", models_created()}, {"owned_by", "llmproxy"}};
+}
+
 /// GET /v1/models: the models live workers serve, by the names clients send back.
 http_server::response models_list(const context& ctx) {
-    // Workers do not say when a model was made; the server's start stands in for it.
-    static const std::int64_t created = unix_ms() / 1000;
     nlohmann::json data = nlohmann::json::array();
     for (const auto& m : ctx.workers.models()) {
-        data.push_back({{"id", m}, {"object", "model"}, {"created", created}, {"owned_by", "llmproxy"}});
+        data.push_back(model_object(m));
     }
     nlohmann::json body = {{"object", "list"}, {"data", std::move(data)}};
     return http_server::json_response(http::status::ok, body);
+}
+
+/// %XX escapes decoded (the SDKs encode the id: "llama3.2%3Alatest"); nullopt when malformed.
+std::optional<std::string> percent_decoded(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out.push_back(s[i]);
+            continue;
+        }
+        unsigned v = 0;
+        if (i + 2 >= s.size() ||
+            std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16).ptr != s.data() + i + 3) {
+            return std::nullopt;
+        }
+        out.push_back(static_cast<char>(v));
+        i += 2;
+    }
+    return out;
+}
+
+/// GET /v1/models/{id}: the model object if a live worker serves it, else 404.
+http_server::response model_retrieve(const context& ctx, const http_server::request& req) {
+    constexpr std::string_view prefix = "/v1/models/";
+    std::string_view target = req.target();
+    auto path = target.substr(0, target.find('?'));
+    auto id = percent_decoded(path.substr(prefix.size()));
+    if (!id) {
+        return openai_error_response({"invalid_field", "the model id in the path is not validly %-encoded"});
+    }
+    if (!ctx.workers.serves(*id)) {
+        return openai_error_response(
+            {"model_not_found", "The model `" + *id + "` does not exist or is not served by any live worker."});
+    }
+    return http_server::json_response(http::status::ok, model_object(*id));
 }
 
 }  // namespace
@@ -54,6 +101,9 @@ void add_openai_routes(http_server::router& routes, context& ctx) {
     });
     routes.add(http::verb::get, "/v1/models", [&ctx](http_server::request_context& rc) -> net::awaitable<void> {
         co_await http_server::send(rc, models_list(ctx));
+    });
+    routes.add(http::verb::get, "/v1/models/*", [&ctx](http_server::request_context& rc) -> net::awaitable<void> {
+        co_await http_server::send(rc, model_retrieve(ctx, rc.req));
     });
 }
 

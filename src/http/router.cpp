@@ -9,8 +9,23 @@ router& router::add(http::verb method, std::string path, handler h) {
     return *this;
 }
 
+router::route_map::const_iterator router::match(std::string_view path) const {
+    if (auto it = routes_.find(path); it != routes_.end()) {
+        return it;
+    }
+    auto best = routes_.end();
+    for (auto it = routes_.begin(); it != routes_.end(); ++it) {
+        std::string_view key = it->first;
+        if (key.ends_with("/*") && path.size() > key.size() - 1 && path.starts_with(key.substr(0, key.size() - 1)) &&
+            (best == routes_.end() || key.size() > best->first.size())) {
+            best = it;
+        }
+    }
+    return best;
+}
+
 const handler* router::find(http::verb method, std::string_view path, http::status& why) const {
-    auto it = routes_.find(path);
+    auto it = match(path);
     if (it == routes_.end()) {
         why = http::status::not_found;
         return nullptr;
@@ -26,7 +41,7 @@ const handler* router::find(http::verb method, std::string_view path, http::stat
 
 std::string router::allowed(std::string_view path) const {
     std::string out;
-    auto it = routes_.find(path);
+    auto it = match(path);
     if (it == routes_.end()) {
         return out;
     }

@@ -1,6 +1,8 @@
 #pragma once
 // router: exact-path routing to handlers, with 404 for an unknown path and 405 (and Allow) for
-// a known path with the wrong method. Built once at start-up, then read-only (any thread).
+// a known path with the wrong method. A path ending in "/*" matches everything below it
+// (e.g. "/v1/models/*" for "/v1/models/{id}") when no exact path does; the longest wins.
+// Built once at start-up, then read-only (any thread).
 
 #include "http/server.hpp"
 
@@ -33,10 +35,13 @@ public:
     std::string allowed(std::string_view path) const;
 
 private:
+    using route_map = std::map<std::string, std::vector<std::pair<http::verb, handler>>, std::less<>>;
+    /// The exact route of `path`, else the longest "/*" route above it, else end().
+    route_map::const_iterator match(std::string_view path) const;
     net::awaitable<void> reply_unmatched(request_context& ctx) const;
 
     handler unmatched_;  // empty = reply_unmatched
-    std::map<std::string, std::vector<std::pair<http::verb, handler>>, std::less<>> routes_;
+    route_map routes_;
 };
 
 }  // namespace llmp::http_server

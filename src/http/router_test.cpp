@@ -39,5 +39,26 @@ TEST(router, wrap_sees_every_route_and_the_unmatched_handler) {
     EXPECT_EQ(seen, want);
 }
 
+TEST(router, a_star_route_serves_the_paths_below_it_unless_an_exact_one_does) {
+    router r;
+    handler h = [](request_context&) -> net::awaitable<void> { co_return; };
+    r.add(http::verb::get, "/v1/models", h)
+        .add(http::verb::get, "/v1/models/*", h)
+        .add(http::verb::get, "/v1/models/special", h)
+        .add(http::verb::get, "/v1/*", h);
+    http::status why{};
+    auto found = [&](std::string_view path) -> const handler* { return r.find(http::verb::get, path, why); };
+    ASSERT_NE(found("/v1/models/hf.co/org/m:latest"), nullptr);
+    EXPECT_EQ(found("/v1/models/hf.co/org/m:latest"), found("/v1/models/x"));
+    EXPECT_NE(found("/v1/models/special"), found("/v1/models/x"));
+    EXPECT_NE(found("/v1/models"), found("/v1/models/x"));
+    EXPECT_NE(found("/v1/other"), found("/v1/models/x"));  // the longest prefix wins
+    EXPECT_EQ(found("/v2/models/x"), nullptr);
+    EXPECT_EQ(why, http::status::not_found);
+    EXPECT_EQ(r.find(http::verb::post, "/v1/models/x", why), nullptr);
+    EXPECT_EQ(why, http::status::method_not_allowed);
+    EXPECT_EQ(r.allowed("/v1/models/x"), "GET");
+}
+
 }  // namespace
 }  // namespace llmp::http_server

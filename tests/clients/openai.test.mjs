@@ -69,13 +69,17 @@ test('completions, streaming and not', async () => {
   assert.equal(finish, 'stop');
 });
 
-test('models.list() has the model', async () => {
+test('models.list() has the model, models.retrieve() finds it', async () => {
   const ids = [];
   for await (const m of client.models.list()) {
     assert.equal(m.object, 'model');
     ids.push(m.id);
   }
   assert.ok(ids.includes(model), `${model} not in ${JSON.stringify(ids)}`);
+  const one = await client.models.retrieve(model);
+  assert.equal(one.id, model);
+  assert.equal(one.object, 'model');
+  await assert.rejects(client.models.retrieve('no-such-model'), OpenAI.NotFoundError);
 });
 
 test('an unknown model raises NotFoundError', async () => {

@@ -215,8 +215,9 @@ TEST_F(compat_e2e, curl_sees_an_openai_chat_stream_framed_like_openai) {
     EXPECT_EQ(r.body.find("\nid:"), std::string::npos);
 
     auto events = openai_events(r.body);
-    // role, n tokens, finish, usage, [DONE]
-    ASSERT_EQ(events.size(), static_cast<std::size_t>(n + 4)) << r.body;
+    // role, the tokens (a worker may send several in one chunk), finish, usage, [DONE]
+    ASSERT_GE(events.size(), 5u) << r.body;
+    ASSERT_LE(events.size(), static_cast<std::size_t>(n + 4)) << r.body;
     EXPECT_EQ(events.back(), "[DONE]");
     std::string text;
     std::string id;
@@ -271,7 +272,9 @@ TEST_F(compat_e2e, curl_sees_openai_completions_streamed_and_whole) {
     ASSERT_TRUE(r.head.starts_with("HTTP/1.1 200")) << r.head;
     EXPECT_TRUE(r.body.ends_with("\n\ndata: [DONE]\n\n")) << r.body;
     auto events = openai_events(r.body);
-    ASSERT_EQ(events.size(), static_cast<std::size_t>(n + 2)) << r.body;  // n tokens, finish, [DONE]
+    // the tokens (several may share a chunk), finish, [DONE]
+    ASSERT_GE(events.size(), 3u) << r.body;
+    ASSERT_LE(events.size(), static_cast<std::size_t>(n + 2)) << r.body;
     std::string text;
     for (std::size_t i = 0; i + 1 < events.size(); ++i) {
         auto c = json::parse(events[i]);
@@ -302,7 +305,9 @@ void check_ollama_stream(const curl_reply& r, const std::string& field, const st
     ASSERT_TRUE(r.head.starts_with("HTTP/1.1 200")) << r.head;
     EXPECT_TRUE(r.has_header("Content-Type: application/x-ndjson")) << r.head;
     auto lines = ndjson_lines(r.body);
-    ASSERT_EQ(lines.size(), static_cast<std::size_t>(n + 1)) << r.body;
+    // The deltas (a worker may send several tokens in one chunk), then the final object.
+    ASSERT_GE(lines.size(), 2u) << r.body;
+    ASSERT_LE(lines.size(), static_cast<std::size_t>(n + 1)) << r.body;
     std::string text;
     for (std::size_t i = 0; i < lines.size(); ++i) {
         const auto& l = lines[i];
@@ -409,7 +414,13 @@ TEST_F(compat_e2e, errors_have_each_flavours_shape_and_status) {
     auto r = run_curl(url_of(port) + "/v1/chat/completions", failing.dump());
     ASSERT_EQ(r.exit_code, 0) << r.output;
     auto events = openai_events(r.body);
-    ASSERT_EQ(events.size(), 4u) << r.body;  // role, 2 tokens, error
+    ASSERT_GE(events.size(), 3u) << r.body;  // role, the 2 tokens (1 or 2 chunks), error
+    ASSERT_LE(events.size(), 4u) << r.body;
+    std::string before;
+    for (std::size_t i = 1; i + 1 < events.size(); ++i) {
+        before += json::parse(events[i])["choices"][0]["delta"]["content"].get<std::string>();
+    }
+    EXPECT_EQ(before, mock_prefix("fail now [[mock:fail-after=2]]", 5, 2));
     auto err = json::parse(events.back());
     EXPECT_TRUE(err["error"]["message"].is_string()) << events.back();
     EXPECT_EQ(err["error"]["type"], "server_error");
@@ -417,7 +428,8 @@ TEST_F(compat_e2e, errors_have_each_flavours_shape_and_status) {
     json ofailing{{"model", "mock"}, {"prompt", "fail now [[mock:fail-after=2]]"}, {"options", {{"num_predict", 5}}}};
     auto o = run_curl(url_of(port) + "/ollama/api/generate", ofailing.dump());
     auto lines = ndjson_lines(o.body);
-    ASSERT_EQ(lines.size(), 3u) << o.body;
+    ASSERT_GE(lines.size(), 2u) << o.body;
+    ASSERT_LE(lines.size(), 3u) << o.body;
     EXPECT_TRUE(lines.back()["error"].is_string()) << o.body;
     EXPECT_EQ(lines.back().size(), 1u) << o.body;
 }
