@@ -2,6 +2,7 @@
 // real PostgreSQL (each test stores into a scratch database of its own).
 
 #include "e2e_common.hpp"
+#include "e2e_database.hpp"
 #include "support/raw_stream.hpp"
 
 #include "audit/testing/scratch_database.hpp"
@@ -23,26 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using audit::testing::scratch_database;
-
-#define LLMP_REQUIRE_DATABASE()                                                          \
-    auto db_url_opt = ::llmp::audit::testing::test_database_url();                       \
-    if (!db_url_opt) {                                                                   \
-        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";  \
-    }                                                                                    \
-    const std::string db_url = *db_url_opt
-
-/// Polls `pred` until it holds or `timeout` passes (every wait has a deadline).
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) {
-            return true;
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return pred();
-}
 
 /// What one client saw.
 struct outcome {

@@ -7,7 +7,7 @@
 
 #include "e2e_common.hpp"
 
-#include "audit/testing/scratch_database.hpp"
+#include "e2e_database.hpp"
 #include "support/raw_stream.hpp"
 
 #include <cstdlib>
@@ -63,12 +63,12 @@ std::vector<std::string> bodies(const std::string& tag, int n) {
 
 TEST(broker_restart_e2e, streams_end_cleanly_503_while_down_and_service_resumes_within_10s) {
     LLMP_REQUIRE_BROKER();
-    auto db_url = audit::testing::test_database_url();
+    LLMP_REQUIRE_DATABASE();
     auto ctl = rabbitctl_command();
-    if (!db_url || !ctl) {
-        GTEST_SKIP() << "needs LLMPROXY_TEST_DATABASE_URL and LLMPROXY_TEST_ENV_FILE (scripts/test sets them)";
+    if (!ctl) {
+        GTEST_SKIP() << "LLMPROXY_TEST_ENV_FILE is not set (scripts/test sets it)";
     }
-    audit::testing::scratch_database db{*db_url};
+    audit::testing::scratch_database db{db_url};
     cluster c{amqp_url};
     auto port = c.start_api();
     c.start_worker();
@@ -132,10 +132,7 @@ TEST(broker_restart_e2e, streams_end_cleanly_503_while_down_and_service_resumes_
     auto stored = [&] {
         return db.count("SELECT count(*) FROM responses WHERE status = 'ok' AND request_id IN (" + in_list + ")");
     };
-    auto deadline = steady::now() + 30s;
-    while (stored() < 40 && steady::now() < deadline) {
-        std::this_thread::sleep_for(50ms);
-    }
+    wait_until([&] { return stored() >= 40; }, 30s);
     EXPECT_EQ(stored(), 40) << c.logs().substr(0, 30000);
     EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE request_id IN (" + in_list + ")"), 40);
 }

@@ -9,7 +9,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 namespace llmp::testing {
 
@@ -31,6 +33,19 @@ inline std::string chat_body(const std::string& model, const std::string& prompt
 inline std::string generate_body(const std::string& model, const std::string& prompt, int n, bool stream = true) {
     nlohmann::json j{{"model", model}, {"prompt", prompt}, {"options", {{"num_predict", n}}}, {"stream", stream}};
     return j.dump();
+}
+
+/// Polls `pred` until it holds or `timeout` passes (every wait in a test has a deadline).
+template <class Pred>
+bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (pred()) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+    return pred();
 }
 
 inline nlohmann::json json_of(const std::string& s) { return nlohmann::json::parse(s, nullptr, false); }

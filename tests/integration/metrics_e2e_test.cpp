@@ -3,6 +3,7 @@
 // at, passed through `promtool check metrics`, and scraped by a real Prometheus server.
 
 #include "e2e_common.hpp"
+#include "e2e_database.hpp"
 
 #include "audit/testing/scratch_database.hpp"
 
@@ -23,25 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using audit::testing::scratch_database;
-
-#define LLMP_REQUIRE_DATABASE()                                                          \
-    auto db_url_opt = ::llmp::audit::testing::test_database_url();                       \
-    if (!db_url_opt) {                                                                   \
-        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";  \
-    }                                                                                    \
-    const std::string db_url = *db_url_opt
-
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) {
-            return true;
-        }
-        std::this_thread::sleep_for(50ms);
-    }
-    return pred();
-}
 
 /// A program on PATH (the Debian prometheus package puts promtool and prometheus in /usr/bin).
 std::optional<std::string> find_program(const std::string& name) {

@@ -4,6 +4,7 @@
 // driven by web/tests/dashboard.test.mjs) must show it.
 
 #include "e2e_common.hpp"
+#include "e2e_database.hpp"
 
 #include "audit/testing/scratch_database.hpp"
 #include "common/messages.hpp"
@@ -28,25 +29,6 @@ namespace {
 using namespace std::chrono_literals;
 using audit::testing::scratch_database;
 using nlohmann::json;
-
-#define LLMP_REQUIRE_DATABASE()                                                          \
-    auto db_url_opt = ::llmp::audit::testing::test_database_url();                       \
-    if (!db_url_opt) {                                                                   \
-        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";  \
-    }                                                                                    \
-    const std::string db_url = *db_url_opt
-
-template <class Pred>
-bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (pred()) {
-            return true;
-        }
-        std::this_thread::sleep_for(50ms);
-    }
-    return pred();
-}
 
 struct api_answer {
     unsigned status = 0;

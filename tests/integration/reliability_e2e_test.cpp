@@ -31,6 +31,18 @@ std::optional<steady::time_point> wait_fake_stat(unsigned fake_port, const std::
     return std::nullopt;
 }
 
+/// Closes the client's connection and expects the fake Ollama to see its upstream call end
+/// (the cancel reached the worker, which closed the connection); prints how long it took.
+void expect_hang_up_closes_upstream(raw_stream& s, unsigned fake, const cluster& c, const std::string& what) {
+    auto hung_up = steady::now();
+    s.close();
+    auto aborted = wait_fake_stat(fake, "generations_aborted", 1, 5s);
+    ASSERT_TRUE(aborted) << "the upstream call was not stopped\n" << c.logs();
+    auto ms = ms_between(hung_up, *aborted);
+    std::cout << what << " -> upstream connection closed: " << ms << " ms\n";
+    EXPECT_LT(ms, 2000) << "target is 100 ms";
+}
+
 /// The id of a worker with a request in flight, per the API's view of the heartbeats.
 std::optional<std::string> busy_worker(unsigned api_port, std::chrono::milliseconds timeout) {
     auto deadline = steady::now() + timeout;
@@ -92,13 +104,7 @@ TEST_F(reliability_e2e, client_hanging_up_cancels_the_upstream_generation) {
 
     raw_stream s{port, "/api/generate", generate_body("llama3.2", "a very long answer please", 5000)};
     ASSERT_TRUE(s.read_until("event: token", 10s)) << s.received();
-    auto hung_up = steady::now();
-    s.close();
-    auto aborted = wait_fake_stat(fake, "generations_aborted", 1, 5s);
-    ASSERT_TRUE(aborted) << "the upstream generation was not stopped\n" << c.logs();
-    auto ms = ms_between(hung_up, *aborted);
-    std::cout << "client hang-up -> upstream connection closed: " << ms << " ms\n";
-    EXPECT_LT(ms, 2000) << "target is 100 ms";
+    expect_hang_up_closes_upstream(s, fake, c, "client hang-up mid-stream");
 }
 
 TEST_F(reliability_e2e, client_hanging_up_before_the_first_token_cancels_the_upstream_call) {
@@ -113,13 +119,7 @@ TEST_F(reliability_e2e, client_hanging_up_before_the_first_token_cancels_the_ups
     ASSERT_TRUE(s.read_until("event: start", 10s)) << s.received();
     ASSERT_TRUE(wait_fake_stat(fake, "generations_started", 1, 10s)) << c.logs();
     EXPECT_EQ(s.received().find("event: token"), std::string::npos) << s.received();
-    auto hung_up = steady::now();
-    s.close();
-    auto aborted = wait_fake_stat(fake, "generations_aborted", 1, 5s);
-    ASSERT_TRUE(aborted) << "the upstream call was not stopped\n" << c.logs();
-    auto ms = ms_between(hung_up, *aborted);
-    std::cout << "client hang-up before the first token -> upstream connection closed: " << ms << " ms\n";
-    EXPECT_LT(ms, 2000) << "target is 100 ms";
+    expect_hang_up_closes_upstream(s, fake, c, "client hang-up before the first token");
 }
 
 TEST_F(reliability_e2e, killing_the_api_server_stops_its_generations) {
