@@ -5,6 +5,10 @@
 //     sizes) are published straight to the audit queues while no audit consumer runs; then the
 //     audit service (in this process, the same code as `llmproxy audit`) starts and drains them.
 //     records/s = M / (time from start to the last commit).
+//   baseline (broker ceiling): the same M records are published to the audit queues of a
+//     second prefix and drained by a bare consumer (same prefetch, one ack(multiple) per
+//     batch-rows deliveries, nothing else): what RabbitMQ alone delivers on this machine. The
+//     throughput is also printed as a ratio of it.
 //   phase 2 (lag): with the service running, records are published at a steady rate; each
 //     carries its publish time (received_at_ms / completed_at_ms), and the writer measures
 //     COMMIT time minus that for every row: p50/p99/max.
@@ -15,6 +19,7 @@
 #include "audit/audit_service.hpp"
 #include "audit/pg_connection.hpp"
 #include "broker/connection.hpp"
+#include "broker/consumer.hpp"
 #include "broker/publisher.hpp"
 #include "broker/topology.hpp"
 #include "common/clock.hpp"
@@ -24,6 +29,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <thread>
@@ -39,6 +45,7 @@ struct options {
     int records = 200000;
     int rate = 20000;
     int lag_seconds = 10;
+    bool transient = false;
     audit::audit_config audit;
 };
 
@@ -54,8 +61,9 @@ std::string lorem(std::size_t n, int seed) {
 
 class bench_publisher {
 public:
-    bench_publisher(const broker::broker_config& cfg, const broker::topology& topo)
+    bench_publisher(const broker::broker_config& cfg, const broker::topology& topo, bool persistent)
         : topo_{topo},
+          persistent_{persistent},
           pub_{cfg, "audit bench publisher",
                [&cfg, &topo](broker::connection& c) { return broker::declare_core(c, topo, cfg); }} {}
 
@@ -82,7 +90,7 @@ public:
         m.exchange = "";  // default exchange: straight into the audit queue
         m.routing_key = topo_.audit_requests_queue;
         m.props.message_id = id;
-        m.props.persistent = true;
+        m.props.persistent = persistent_;
         m.props.content_type = "application/json";
         m.body = encode(r);
         send(std::move(m));
@@ -104,7 +112,7 @@ public:
         fm.routing_key = "bench.final";
         fm.props.correlation_id = id;
         fm.props.message_id = id;
-        fm.props.persistent = true;
+        fm.props.persistent = persistent_;
         fm.props.headers = {{"seq", std::int64_t{96}}, {"worker", std::string{"worker-bench"}}};
         fm.body = encode(f);
         send(std::move(fm));
@@ -126,6 +134,7 @@ private:
     }
 
     const broker::topology& topo_;
+    bool persistent_;
     broker::publisher pub_;
     std::string run_id_ = new_component_id("r");
     std::atomic<std::int64_t> confirmed_{0};
@@ -144,6 +153,46 @@ bool wait_until(Pred p, std::chrono::milliseconds timeout, std::chrono::millisec
     return p();
 }
 
+/// The broker ceiling: drains `records` messages from the audit queues of `topo` with a bare
+/// consumer that only acks (multiple, every `ack_every`). Returns seconds from start to the
+/// last delivery, or -1 on failure.
+double drain_bare(const broker::broker_config& cfg, const broker::topology& topo, int records, int prefetch,
+                  int ack_every) {
+    std::atomic<std::int64_t> delivered{0};
+    std::uint64_t since_ack = 0;
+    broker::consumer* self = nullptr;
+    broker::consumer c{
+        cfg, "audit bench bare consumer",
+        [&topo, prefetch](broker::connection& conn) -> result<void> {
+            if (auto q = conn.set_prefetch(static_cast<std::uint16_t>(std::clamp(prefetch, 1, 65535))); !q) {
+                return q;
+            }
+            for (const auto* q : {&topo.audit_requests_queue, &topo.audit_responses_queue}) {
+                if (auto r = conn.consume(*q, /*no_ack=*/false); !r) {
+                    return r.error();
+                }
+            }
+            return ok();
+        },
+        [&](broker::delivery&& d, std::uint64_t epoch) {
+            auto n = delivered.fetch_add(1) + 1;
+            if (++since_ack >= static_cast<std::uint64_t>(ack_every) || n == records) {
+                self->ack_multiple(epoch, d.delivery_tag);
+                since_ack = 0;
+            }
+        }};
+    self = &c;
+    auto t0 = steady::now();
+    if (auto r = c.start(); !r) {
+        std::fprintf(stderr, "bare consumer: %s\n", r.error().message.c_str());
+        return -1;
+    }
+    bool done = wait_until([&] { return delivered.load() >= records; }, 300s, 1ms);
+    double s = ms_since(t0) / 1000.0;
+    c.stop();
+    return done ? s : -1;
+}
+
 int run(options& o) {
     llmp::log::setup("warn", "audit-bench");
     auto db_name = "bench_" + new_component_id("a").substr(2);
@@ -156,15 +205,42 @@ int run(options& o) {
     o.audit.broker.url = o.amqp_url;
     o.audit.broker.prefix = new_component_id("bench");
     broker::topology topo{o.audit.broker.prefix};
-    bench_publisher pub{o.audit.broker, topo};
+    bench_publisher pub{o.audit.broker, topo, !o.transient};
     if (auto r = pub.start(); !r) {
         std::fprintf(stderr, "cannot connect to RabbitMQ: %s\n", r.error().message.c_str());
         return 1;
     }
     int exit_code = 0;
+    const int pairs = o.records / 2;
+    double bare_rate = 0;
+    {
+        // Baseline: the broker alone, on queues of their own (so phase 1 starts from empty ones).
+        auto bcfg = o.audit.broker;
+        bcfg.prefix = new_component_id("bench-bare");
+        broker::topology btopo{bcfg.prefix};
+        bench_publisher bpub{bcfg, btopo, !o.transient};
+        if (auto r = bpub.start(); !r) {
+            std::fprintf(stderr, "cannot connect to RabbitMQ: %s\n", r.error().message.c_str());
+            return 1;
+        }
+        for (int i = 0; i < pairs; ++i) {
+            bpub.publish_pair(i);
+        }
+        wait_until([&] { return bpub.confirmed() + bpub.refused() == 2LL * pairs; }, 300s, 10ms);
+        bpub.stop();
+        std::printf("baseline prefill: %d records published and confirmed\n", 2 * pairs);
+        std::fflush(stdout);
+        double s = drain_bare(bcfg, btopo, 2 * pairs, o.audit.prefetch, o.audit.batch_rows);
+        if (s <= 0) {
+            return 1;
+        }
+        bare_rate = 2 * pairs / s;
+        std::printf("baseline: %d records drained by a bare consumer (ack only) in %.2f s = %.0f records/s\n",
+                    2 * pairs, s, bare_rate);
+        std::fflush(stdout);
+    }
     {
         // The audit queues must exist before the prefill (declare_core ran in pub.start()).
-        const int pairs = o.records / 2;
         auto t0 = steady::now();
         for (int i = 0; i < pairs; ++i) {
             pub.publish_pair(i);
@@ -173,6 +249,7 @@ int run(options& o) {
         double publish_s = ms_since(t0) / 1000.0;
         std::printf("prefill: %d records published and confirmed in %.2f s (%.0f/s), refused %lld\n", 2 * pairs,
                     publish_s, 2 * pairs / publish_s, static_cast<long long>(pub.refused()));
+        std::fflush(stdout);  // the drain starts now: visible to a profiler waiting on this line
 
         audit::audit_service svc{o.audit};
         auto t1 = steady::now();
@@ -193,8 +270,10 @@ int run(options& o) {
                     static_cast<unsigned long long>(s1.batches),
                     static_cast<double>(s1.rows) / static_cast<double>(std::max<std::uint64_t>(s1.batches, 1)),
                     s1.write_ms / 1000.0);
-        std::printf("  in PostgreSQL: COPY %.2f s, INSERT %.2f s, COMMIT %.2f s\n", s1.copy_ms / 1000.0,
-                    s1.insert_ms / 1000.0, s1.commit_ms / 1000.0);
+        std::printf("  = %.2f x the baseline (RabbitMQ alone)\n", static_cast<double>(s1.rows) / drain_s / bare_rate);
+        std::printf("  in PostgreSQL: COPY %.2f s, INSERT from staging %.2f s (%llu batches staged), COMMIT %.2f s\n",
+                    s1.copy_ms / 1000.0, s1.insert_ms / 1000.0, static_cast<unsigned long long>(s1.staged_batches),
+                    s1.commit_ms / 1000.0);
 
         // Phase 2: steady publishing at o.rate records/s.
         svc.reset_lag();
@@ -241,6 +320,9 @@ int main(int argc, char** argv) {
     app.add_option("--records", o.records, "records for the throughput phase")->capture_default_str();
     app.add_option("--rate", o.rate, "records/s offered in the lag phase")->capture_default_str();
     app.add_option("--lag-seconds", o.lag_seconds, "duration of the lag phase")->capture_default_str();
+    app.add_flag("--transient", o.transient,
+                 "publish non-persistent messages (comparison only: the API and workers publish audit copies "
+                 "persistent, and nothing else survives a broker restart)");
     app.add_option("--batch-rows", o.audit.batch_rows)->capture_default_str();
     auto batch_ms = std::make_shared<std::int64_t>(o.audit.batch_time.count());
     app.add_option("--batch-ms", *batch_ms)->capture_default_str();

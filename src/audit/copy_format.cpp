@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cmath>
 
 namespace llmp::audit::copy_format {
@@ -42,9 +43,20 @@ void append_field(std::string& out, std::string_view value) {
     }
 }
 
+void append_timestamp(std::string& out, std::int64_t ms) {
+    using namespace std::chrono;
+    const sys_time<milliseconds> t{milliseconds{ms}};
+    const auto day = floor<days>(t);
+    const year_month_day ymd{day};
+    const hh_mm_ss hms{t - day};
+    fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}+00", static_cast<int>(ymd.year()),
+                   static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hms.hours().count(),
+                   hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
+}
+
 void append_row(std::string& out, const request_row& r) {
     append_field(out, r.request_id), sep(out);
-    num(out, r.received_at_ms), sep(out);
+    append_timestamp(out, r.received_at_ms), sep(out);
     append_field(out, r.server_id), sep(out);
     append_field(out, r.api_flavour), sep(out);
     append_field(out, r.route), sep(out);
@@ -60,7 +72,7 @@ void append_row(std::string& out, const request_row& r) {
     append_field(out, r.extra_json), sep(out);
     append_field(out, r.client_addr), sep(out);
     append_field(out, r.user_agent), sep(out);
-    r.deadline_ms > 0 ? num(out, r.deadline_ms) : null(out);
+    r.deadline_ms > 0 ? append_timestamp(out, r.deadline_ms) : null(out);
     end(out);
 }
 
@@ -87,7 +99,7 @@ void append_row(std::string& out, const response_row& r) {
         boolean(out, r.retryable), sep(out);
     }
     append_field(out, r.provider_metrics_json), sep(out);
-    num(out, r.completed_at_ms);
+    append_timestamp(out, r.completed_at_ms);
     end(out);
 }
 
@@ -96,59 +108,46 @@ void append_row(std::string& out, const chunk_row& r) {
     num(out, r.attempt), sep(out);
     num(out, r.seq), sep(out);
     append_field(out, r.worker_id), sep(out);
-    num(out, r.received_at_ms), sep(out);
+    append_timestamp(out, r.received_at_ms), sep(out);
     append_field(out, r.text);
     end(out);
 }
 
+namespace {
+
+table_statements make_statements(std::string_view table, std::string_view columns, std::string_view key) {
+    const auto t = std::string{table};
+    const auto cols = std::string{columns};
+    return {"COPY " + t + " (" + cols + ") FROM STDIN", "COPY stage_" + t + " (" + cols + ") FROM STDIN",
+            "INSERT INTO " + t + " (" + cols + ") SELECT " + cols + " FROM stage_" + t + " ON CONFLICT (" +
+                std::string{key} + ") DO NOTHING"};
+}
+
+}  // namespace
+
+const table_statements& statements(std::size_t record_index) {
+    static const table_statements all[] = {
+        make_statements("requests",
+                        "request_id, received_at, server_id, api_flavour, route, kind, model, stream, priority, "
+                        "messages, prompt, options, extra, client_addr, user_agent, deadline_at",
+                        "request_id"),
+        make_statements("responses",
+                        "request_id, status, server_id, worker_id, provider, model, done_reason, text, "
+                        "prompt_tokens, completion_tokens, ttft_ms, duration_ms, tokens_per_s, error_code, "
+                        "error_message, retryable, provider_metrics, completed_at",
+                        "request_id"),
+        make_statements("response_chunks", "request_id, attempt, seq, worker_id, received_at, text",
+                        "request_id, attempt, seq"),
+    };
+    return all[record_index];
+}
+
+// LIKE copies the columns, their NOT NULL constraints and defaults (ingested_at), nothing else:
+// no keys or indexes, so duplicates are caught only by the INSERT's ON CONFLICT.
 const std::string_view create_staging_sql = R"sql(
-CREATE TEMP TABLE IF NOT EXISTS stage_requests (
-    request_id text, received_at_ms bigint, server_id text, api_flavour text, route text,
-    kind text, model text, stream boolean, priority integer, messages jsonb, prompt text,
-    options jsonb, extra jsonb, client_addr text, user_agent text, deadline_ms bigint
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_responses (
-    request_id text, status text, server_id text, worker_id text, provider text, model text,
-    done_reason text, text text, prompt_tokens bigint, completion_tokens bigint,
-    ttft_ms double precision, duration_ms double precision, tokens_per_s double precision,
-    error_code text, error_message text, retryable boolean, provider_metrics jsonb,
-    completed_at_ms bigint
-) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_chunks (
-    request_id text, attempt integer, seq bigint, worker_id text, received_at_ms bigint, text text
-) ON COMMIT DELETE ROWS;
-)sql";
-
-const std::string_view copy_requests_sql = "COPY stage_requests FROM STDIN";
-const std::string_view copy_responses_sql = "COPY stage_responses FROM STDIN";
-const std::string_view copy_chunks_sql = "COPY stage_chunks FROM STDIN";
-
-const std::string_view insert_requests_sql = R"sql(
-INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream,
-                      priority, messages, prompt, options, extra, client_addr, user_agent, deadline_at)
-SELECT request_id, to_timestamp(received_at_ms / 1000.0), server_id, api_flavour, route, kind, model,
-       stream, priority, messages, prompt, options, extra, client_addr, user_agent,
-       to_timestamp(deadline_ms / 1000.0)
-FROM stage_requests
-ON CONFLICT (request_id) DO NOTHING
-)sql";
-
-const std::string_view insert_responses_sql = R"sql(
-INSERT INTO responses (request_id, status, server_id, worker_id, provider, model, done_reason, text,
-                       prompt_tokens, completion_tokens, ttft_ms, duration_ms, tokens_per_s,
-                       error_code, error_message, retryable, provider_metrics, completed_at)
-SELECT request_id, status, server_id, worker_id, provider, model, done_reason, text,
-       prompt_tokens, completion_tokens, ttft_ms, duration_ms, tokens_per_s,
-       error_code, error_message, retryable, provider_metrics, to_timestamp(completed_at_ms / 1000.0)
-FROM stage_responses
-ON CONFLICT (request_id) DO NOTHING
-)sql";
-
-const std::string_view insert_chunks_sql = R"sql(
-INSERT INTO response_chunks (request_id, attempt, seq, worker_id, received_at, text)
-SELECT request_id, attempt, seq, worker_id, to_timestamp(received_at_ms / 1000.0), text
-FROM stage_chunks
-ON CONFLICT (request_id, attempt, seq) DO NOTHING
+CREATE TEMP TABLE IF NOT EXISTS stage_requests (LIKE requests INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_responses (LIKE responses INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_response_chunks (LIKE response_chunks INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
 )sql";
 
 const std::string_view upsert_worker_sql = R"sql(

@@ -11,7 +11,28 @@ TEST(copy_format, escapes_backslash_tab_newline_and_carriage_return) {
     EXPECT_EQ(out, "a\\\\b\\tc\\nd\\re");
 }
 
-TEST(copy_format, request_row_has_one_field_per_staging_column) {
+TEST(copy_format, timestamps_are_utc_iso_8601_to_the_millisecond) {
+    std::string out;
+    copy_format::append_timestamp(out, 0);
+    EXPECT_EQ(out, "1970-01-01 00:00:00.000+00");
+    out.clear();
+    copy_format::append_timestamp(out, 1795791854123);
+    EXPECT_EQ(out, "2026-11-27 15:04:14.123+00");
+    out.clear();
+    copy_format::append_timestamp(out, 951825600007);  // a leap day
+    EXPECT_EQ(out, "2000-02-29 12:00:00.007+00");
+}
+
+TEST(copy_format, statements_name_the_same_columns_for_the_table_and_its_staging_copy) {
+    const auto& requests = copy_format::statements(0);
+    EXPECT_EQ(requests.copy.rfind("COPY requests (request_id, received_at,", 0), 0u) << requests.copy;
+    EXPECT_EQ(requests.copy_staging.substr(requests.copy_staging.find('(')), requests.copy.substr(requests.copy.find('(')));
+    EXPECT_NE(requests.insert_from_staging.find("ON CONFLICT (request_id) DO NOTHING"), std::string::npos);
+    EXPECT_NE(copy_format::statements(2).insert_from_staging.find("ON CONFLICT (request_id, attempt, seq)"),
+              std::string::npos);
+}
+
+TEST(copy_format, request_row_has_one_field_per_column) {
     request_row r;
     r.request_id = "r-1";
     r.received_at_ms = 42;

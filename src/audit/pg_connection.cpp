@@ -34,6 +34,10 @@ error classify(PGconn* conn, const PGresult* r) {
         text = trimmed(PQerrorMessage(conn));
     }
     std::string klass = sqlstate.substr(0, 2);
+    if (sqlstate == "57014" && PQstatus(conn) == CONNECTION_OK) {
+        // query_canceled: the session's statement_timeout ran out. The connection is fine.
+        return error{std::string{timed_out}, "PostgreSQL: " + text, false};
+    }
     if (PQstatus(conn) != CONNECTION_OK || sqlstate.empty() || klass == "08" || klass == "57" || klass == "53" ||
         klass == "58" || klass == "40") {
         return error{std::string{unavailable}, "PostgreSQL: " + text, true};

@@ -7,7 +7,8 @@
 // migrate command's main thread). Every call returns a result; an error whose `code` is
 // "db_unavailable" means the connection is gone or the server is not accepting work and the
 // owner should reconnect; "db_data_error" means the statement was refused because of the data
-// (SQLSTATE classes 22 and 23) and retrying it as is will fail again.
+// (SQLSTATE classes 22 and 23) and retrying it as is will fail again; "db_timeout" means the
+// statement ran past the session's statement_timeout (the connection stays usable).
 
 #include "common/result.hpp"
 
@@ -22,6 +23,7 @@ namespace llmp::audit::pg {
 
 inline constexpr std::string_view unavailable = "db_unavailable";
 inline constexpr std::string_view data_error = "db_data_error";
+inline constexpr std::string_view timed_out = "db_timeout";
 
 using row = std::vector<std::optional<std::string>>;
 

@@ -181,7 +181,8 @@ void pg_writer::settle_dead(dead_item& d) {
     ++stats_.dead_lettered;
 }
 
-result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const std::vector<worker_heartbeat>& workers) {
+result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const std::vector<worker_heartbeat>& workers,
+                                   write_path path) {
     auto& c = *conn_;
     if (auto r = c.exec("BEGIN"); !r) {
         return r;
@@ -192,10 +193,10 @@ result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const 
     };
     bool any[3] = {false, false, false};
     auto t_copy = steady::now();
-    for (int kind = 0; kind < 3; ++kind) {
+    for (std::size_t kind = 0; kind < 3; ++kind) {
         copy_buf_.clear();
         for (const auto* p : rows) {
-            if (static_cast<int>(p->rec.index()) != kind) {
+            if (p->rec.index() != kind) {
                 continue;
             }
             any[kind] = true;
@@ -210,20 +211,15 @@ result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const 
         if (!any[kind]) {
             continue;
         }
-        const std::string_view copy_sql[] = {copy_format::copy_requests_sql,
-                                                        copy_format::copy_responses_sql,
-                                                        copy_format::copy_chunks_sql};
-        if (auto r = c.copy_in(copy_sql[kind], copy_buf_); !r) {
+        const auto& sql = copy_format::statements(kind);
+        if (auto r = c.copy_in(path == write_path::direct ? sql.copy : sql.copy_staging, copy_buf_); !r) {
             return fail_tx(r.error());
         }
     }
     auto t_insert = steady::now();
-    const std::string_view insert_sql[] = {copy_format::insert_requests_sql,
-                                                      copy_format::insert_responses_sql,
-                                                      copy_format::insert_chunks_sql};
-    for (int kind = 0; kind < 3; ++kind) {
-        if (any[kind]) {
-            if (auto r = c.exec(insert_sql[kind]); !r) {
+    for (std::size_t kind = 0; kind < 3; ++kind) {
+        if (any[kind] && path == write_path::staged) {
+            if (auto r = c.exec(copy_format::statements(kind).insert_from_staging); !r) {
                 return fail_tx(r.error());
             }
         }
@@ -266,7 +262,15 @@ bool pg_writer::write_until_done(batch& b) {
             continue;
         }
         auto t0 = steady::now();
-        auto r = write_once(rows, b.workers);
+        auto r = write_once(rows, b.workers, write_path::direct);
+        if (!r && r.error().code == pg::data_error) {
+            // Most often a request id already stored (a redelivery after a crash or a lost
+            // ack): the staged path skips those rows. A row refused for its own data fails
+            // again there and is then isolated below.
+            r = write_once(rows, b.workers, write_path::staged);
+            std::lock_guard lock{stats_mu_};
+            ++stats_.staged_batches;
+        }
         {
             std::lock_guard lock{stats_mu_};
             stats_.write_ms += ms_since(t0);
@@ -308,7 +312,7 @@ bool pg_writer::write_rows_one_by_one(batch& b) {
                 backoff_ = std::min(backoff_ * 2, cfg_.retry_max);
                 continue;
             }
-            auto r = write_once(rows, workers);
+            auto r = write_once(rows, workers, write_path::staged);
             if (r || r.error().code == pg::data_error) {
                 backoff_ = cfg_.retry_min;
                 return r;

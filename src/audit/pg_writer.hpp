@@ -1,9 +1,11 @@
 #pragma once
 // pg_writer: the thread that owns the audit service's PostgreSQL connection. It takes decoded
 // rows from the intake in delivery order, groups them with a batcher (N rows or T ms), and
-// writes each batch in ONE transaction (COPY into temp staging tables, then INSERT ... SELECT
-// ... ON CONFLICT (request_id) DO NOTHING, plus the workers upsert). Only after COMMIT does it
-// ack the batch's deliveries: one ack(multiple) per consumer epoch.
+// writes each batch in ONE transaction: COPY straight into the tables, plus the workers
+// upsert. If PostgreSQL refuses that COPY because of the data (usually a request id already
+// stored: a redelivery), the batch is written again through temp staging tables with INSERT ...
+// SELECT ... ON CONFLICT DO NOTHING, so a redelivered message never makes a second row. Only
+// after COMMIT does it ack the batch's deliveries: one ack(multiple) per consumer epoch.
 //
 // Failure handling:
 //  - PostgreSQL unreachable/restarting ("db_unavailable", or any other non-data error): the
@@ -58,11 +60,12 @@ struct writer_stats {
     std::uint64_t chunks = 0;
     std::uint64_t heartbeats = 0;
     std::uint64_t batches = 0;
+    std::uint64_t staged_batches = 0;  ///< batches written again through the staging tables
     std::uint64_t dead_lettered = 0;
     std::uint64_t db_failures = 0;
     double write_ms = 0;  ///< time spent in PostgreSQL round trips (BEGIN..COMMIT), total
-    double copy_ms = 0;    ///< of which COPY into the staging tables
-    double insert_ms = 0;  ///< of which INSERT ... SELECT ... ON CONFLICT
+    double copy_ms = 0;    ///< of which COPY (into the tables, or the staging tables)
+    double insert_ms = 0;  ///< of which INSERT ... SELECT ... ON CONFLICT from staging
     double commit_ms = 0;  ///< of which COMMIT
     std::int64_t lag_p50_ms = -1;  ///< event time -> COMMIT, over every row so far
     std::int64_t lag_p99_ms = -1;
@@ -87,13 +90,15 @@ public:
 
 private:
     enum class db_state { unknown, up, down };
+    enum class write_path { direct, staged };
 
     void run();
     void settle_dead(dead_item& d);
     /// Writes `b` until it is committed; false if the writer gave up (stopping past deadline).
     bool write_until_done(batch& b);
     result<void> ensure_connected();
-    result<void> write_once(const std::vector<pending_row*>& rows, const std::vector<worker_heartbeat>& workers);
+    result<void> write_once(const std::vector<pending_row*>& rows, const std::vector<worker_heartbeat>& workers,
+                            write_path path);
     /// Data error: one transaction per row, dead-lettering the rows PostgreSQL refuses.
     bool write_rows_one_by_one(batch& b);
     void committed(const std::vector<pending_row*>& rows, std::size_t heartbeats);

@@ -152,6 +152,21 @@ TEST(migrations, concurrent_migrators_apply_each_version_once) {
     EXPECT_EQ(applied.load(), static_cast<int>(all_migrations().size()));
 }
 
+TEST(pg_connection, a_statement_timeout_is_its_own_error_and_the_connection_stays_usable) {
+    LLMP_REQUIRE_DATABASE();
+    auto c = pg::connection::open(db_url);
+    ASSERT_TRUE(c) << c.error().message;
+    auto& conn = *c.value();
+    ASSERT_TRUE(conn.exec("SET statement_timeout = 50"));
+    auto slow = conn.query("SELECT pg_sleep(5)");
+    ASSERT_FALSE(slow);
+    EXPECT_EQ(slow.error().code, pg::timed_out) << slow.error().message;
+    EXPECT_TRUE(conn.healthy());
+    auto next = conn.query("SELECT 1");
+    ASSERT_TRUE(next) << next.error().message;
+    EXPECT_EQ(next.value().rows.at(0).at(0).value_or(""), "1");
+}
+
 TEST(pg_writer, batch_insert_is_idempotent_on_request_id) {
     LLMP_REQUIRE_DATABASE();
     scratch_database db{db_url};
@@ -182,7 +197,38 @@ TEST(pg_writer, batch_insert_is_idempotent_on_request_id) {
         << "timestamps come from the event";
     auto s = w.stats();
     EXPECT_EQ(s.rows, 103u);
+    EXPECT_GE(s.staged_batches, 1u) << "batches holding stored ids go through the staging tables";
     EXPECT_TRUE(rec.reasons.empty());
+}
+
+TEST(pg_writer, new_rows_are_copied_straight_into_the_tables_with_exact_timestamps) {
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto cfg = config_for(db.url());
+    intake in;
+    recorder rec;
+    pg_writer w{cfg, in, rec.hooks()};
+    w.start();
+    for (std::uint64_t i = 1; i <= 20; ++i) {
+        auto row = request("n-" + std::to_string(i), 2 * i - 1);
+        std::get<request_row>(row.rec).deadline_ms = 1700000060000 + static_cast<std::int64_t>(i);
+        in.push(std::move(row));
+        in.push(response("n-" + std::to_string(i), 2 * i));
+    }
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 40; }));
+    w.stop();
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 20);
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses"), 20);
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE received_at = timestamptz 'epoch' + "
+                       "(1700000000000 + 2 * substr(request_id, 3)::int - 1) * interval '1 millisecond' AND "
+                       "deadline_at = timestamptz 'epoch' + (1700000060000 + substr(request_id, 3)::int) * "
+                       "interval '1 millisecond'"),
+              20)
+        << "event times to the millisecond";
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses WHERE completed_at = timestamptz 'epoch' + 1700000000500 * "
+                       "interval '1 millisecond' AND ingested_at >= completed_at"),
+              20);
+    EXPECT_EQ(w.stats().staged_batches, 0u) << "no duplicates: the direct COPY path";
 }
 
 TEST(pg_writer, nul_bytes_never_reach_postgresql) {

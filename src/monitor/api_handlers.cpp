@@ -41,6 +41,13 @@ response error_reply(const error& e) {
         res.set(http::field::retry_after, "2");
         return res;
     }
+    if (e.code == "db_timeout") {
+        // Text search without a time window scans the whole history; say how to narrow it.
+        return http_server::json_error(http::status::gateway_timeout, "query_timeout",
+                                       "the query ran past the monitor's --query-timeout-ms; narrow the time window "
+                                       "(from/to) or the filters: " +
+                                           e.message);
+    }
     return http_server::error_response(e);
 }
 

@@ -34,7 +34,7 @@ std::string like_pattern(const std::string& s) {
     return out + "%";
 }
 
-// The indexed search text (must stay the exact expression of requests_search_trgm_idx).
+// What the text search matches: the prompt and the messages (roles and contents) as JSON text.
 constexpr std::string_view search_text = "(coalesce(q.prompt, '') || ' ' || coalesce(q.messages::text, ''))";
 
 }  // namespace

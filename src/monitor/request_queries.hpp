@@ -1,8 +1,11 @@
 #pragma once
 // request_queries: the request history (/api/requests) and one request in full
 // (/api/requests/{id}). The list pages with a keyset on (received_at, request_id) — never
-// OFFSET — and carries only a short preview of each prompt; the text search uses the pg_trgm
-// index of audit migration 2. Runs on a db_pool thread.
+// OFFSET — and carries only a short preview of each prompt. The text search (ILIKE) walks the
+// history newest first within the other filters and stops at a page of matches: no index of its
+// own, since a trigram index cost the audit ingest a third of its rate (audit migration 3). A
+// rare term over a long history is bounded by the pool's statement_timeout (504 query_timeout).
+// Runs on a db_pool thread.
 
 #include "audit/pg_connection.hpp"
 #include "common/result.hpp"
