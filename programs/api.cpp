@@ -1,5 +1,6 @@
 #include "api/api_server.hpp"
 #include "common/logging.hpp"
+#include "common/stop_signals.hpp"
 #include "programs/commands.hpp"
 #include "programs/common_options.hpp"
 
@@ -51,6 +52,7 @@ void add_api_command(CLI::App& app, int& exit_code) {
                   mask_url(cfg->broker.url), cfg->broker.prefix, cfg->listen_address, cfg->port,
                   cfg->body_limit, *timeout_ms);
         api::api_server server{*cfg};
+        unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully
         if (auto r = server.start(); !r) {
             log->critical("msg=\"cannot start\" error=\"{}\"", r.error().message);
             std::fprintf(stderr, "llmproxy api: %s\n", r.error().message.c_str());

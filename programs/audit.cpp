@@ -1,5 +1,6 @@
 #include "audit/audit_service.hpp"
 #include "common/logging.hpp"
+#include "common/stop_signals.hpp"
 #include "programs/commands.hpp"
 #include "programs/common_options.hpp"
 
@@ -56,12 +57,13 @@ void add_audit_command(CLI::App& app, int& exit_code) {
                   "audit_chunks={}",
                   mask_url(cfg->broker.url), cfg->broker.prefix, mask_url(cfg->database_url), cfg->batch_rows,
                   *batch_ms, cfg->prefetch, cfg->audit_chunks);
-        // Every thread inherits this mask, so only sigwait below sees SIGINT/SIGTERM.
+        // main() blocked SIGINT/SIGTERM and every thread inherits that mask, so only sigwait
+        // below sees them (common/stop_signals.hpp); blocked again here for clarity.
+        block_stop_signals();
         sigset_t stop_signals;
         sigemptyset(&stop_signals);
         sigaddset(&stop_signals, SIGINT);
         sigaddset(&stop_signals, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
         audit::audit_service svc{*cfg};
         if (auto r = svc.start(); !r) {
             log->critical("msg=\"cannot start\" error=\"{}\"", r.error().message);

@@ -2,6 +2,7 @@
 // Each run_x() parses nothing itself: the CLI11 options are bound in add_x_command(), and the
 // callback builds the component, starts it and waits for a signal.
 
+#include "common/stop_signals.hpp"
 #include "programs/commands.hpp"
 
 #include <CLI/CLI.hpp>
@@ -10,6 +11,8 @@
 #include <exception>
 
 int main(int argc, char** argv) {
+    // Until the chosen command has its handler (common/stop_signals.hpp).
+    llmp::block_stop_signals();
     CLI::App app{"llmproxy: a self-hosted LLM proxy (HTTP API -> RabbitMQ -> workers -> LLM providers)",
                  "llmproxy"};
     app.set_version_flag("--version", "llmproxy 0.1.0");

@@ -1,6 +1,7 @@
 #include "audit/migrations.hpp"
 #include "audit/pg_connection.hpp"
 #include "common/logging.hpp"
+#include "common/stop_signals.hpp"
 #include "programs/commands.hpp"
 #include "programs/common_options.hpp"
 
@@ -14,6 +15,7 @@ void add_migrate_command(CLI::App& app, int& exit_code) {
     add_database_option(*cmd, *url);
     cmd->callback([url, common, &exit_code] {
         llmp::log::setup(common->log_level, "migrate");
+        unblock_stop_signals();  // no handler: SIGINT/SIGTERM end it at once (the transaction rolls back)
         if (auto v = audit::pg::check_url(*url); !v) {
             std::fprintf(stderr, "llmproxy migrate: %s\n", v.error().message.c_str());
             exit_code = 2;

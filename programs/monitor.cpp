@@ -1,4 +1,5 @@
 #include "common/logging.hpp"
+#include "common/stop_signals.hpp"
 #include "monitor/monitor_service.hpp"
 #include "programs/commands.hpp"
 #include "programs/common_options.hpp"
@@ -72,6 +73,7 @@ void add_monitor_command(CLI::App& app, int& exit_code) {
         // GET /metrics (process basics, build info, /api/ requests by route and status, the
         // monitor's own gauges) is served by the service from its registry.
         monitor::monitor_service svc{*cfg};
+        unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully
         if (auto r = svc.start(); !r) {
             log->critical("msg=\"cannot start\" error=\"{}\"", r.error().message);
             std::fprintf(stderr, "llmproxy monitor: %s\n", r.error().message.c_str());

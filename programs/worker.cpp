@@ -1,4 +1,5 @@
 #include "common/logging.hpp"
+#include "common/stop_signals.hpp"
 #include "programs/commands.hpp"
 #include "programs/common_options.hpp"
 #include "providers/factory.hpp"
@@ -107,6 +108,7 @@ void add_worker_command(CLI::App& app, int& exit_code) {
                   cfg->provider.ollama.url, cfg->provider.openai.url, has_key ? "set" : "none",
                   upstream_list.empty() ? std::string{"-"} : upstream_list);
         worker::worker_service svc{*cfg};
+        unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully
         if (auto r = svc.start(); !r) {
             log->critical("msg=\"cannot start\" error=\"{}\"", r.error().message);
             std::fprintf(stderr, "llmproxy worker: %s\n", r.error().message.c_str());

@@ -4,6 +4,8 @@
 #include "e2e_common.hpp"
 #include "support/raw_stream.hpp"
 
+#include <pthread.h>
+
 #include <csignal>
 #include <thread>
 
@@ -316,6 +318,45 @@ TEST_F(reliability_e2e, sigterm_lets_a_worker_finish_what_it_started) {
         EXPECT_NE(s->received().find("event: done"), std::string::npos) << s->received();
     }
     EXPECT_EQ(c.workers()[0]->wait_exit(20s).value_or(-1), 0) << c.logs();
+}
+
+/// Starts `argv` with SIGINT/SIGTERM blocked (posix_spawn hands the caller's mask to the
+/// child), as if the signal arrived while the process was still starting.
+std::unique_ptr<child_process> spawn_with_stop_signals_blocked(const std::string& name, std::vector<std::string> argv,
+                                                               const std::filesystem::path& log) {
+    sigset_t set;
+    sigset_t old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    auto p = std::make_unique<child_process>(name, std::move(argv), std::vector<std::string>{}, log);
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return p;
+}
+
+TEST_F(reliability_e2e, sigterm_during_start_up_is_held_until_the_handler_exists_then_stops_gracefully) {
+    // The SIGTERM is sent at once and stays pending while the process starts: api and worker
+    // must take it once their handler exists and stop gracefully (exit 0), not die of it
+    // (143) nor ignore it.
+    cluster c{*url_};
+    std::vector<std::unique_ptr<child_process>> procs;
+    procs.push_back(spawn_with_stop_signals_blocked(
+        "worker-early-term",
+        {LLMPROXY_BIN, "worker", "--amqp-url", c.amqp_url(), "--amqp-prefix", c.prefix(), "--metrics-port", "0"},
+        c.dir() / "worker-early-term.log"));
+    procs.push_back(spawn_with_stop_signals_blocked(
+        "api-early-term",
+        {LLMPROXY_BIN, "api", "--amqp-url", c.amqp_url(), "--amqp-prefix", c.prefix(), "--port", "0", "--listen",
+         "127.0.0.1"},
+        c.dir() / "api-early-term.log"));
+    for (auto& p : procs) {
+        p->signal(SIGTERM);
+    }
+    for (auto& p : procs) {
+        EXPECT_EQ(p->wait_exit(30s).value_or(-1), 0) << p->name() << ":\n" << p->log();
+        EXPECT_NE(p->log().find("msg=\"stopping\""), std::string::npos) << p->name() << ":\n" << p->log();
+    }
 }
 
 }  // namespace

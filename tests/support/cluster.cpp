@@ -118,9 +118,10 @@ child_process& cluster::start_worker(std::vector<std::string> extra_args, std::v
                                                        std::move(env),
                                                        dir_ / ("worker-" + std::to_string(n) + ".log")));
     metrics_port_files_.emplace_back(workers_.back().get(), metrics_file);
-    // A worker installs its SIGTERM handling before it logs "worker started"; until then a
-    // SIGTERM (a short test ending) kills it with 143. Waiting here keeps every test's shutdown
-    // graceful. A worker that fails to start ends the wait early (it has exited).
+    // From main() on a worker holds SIGTERM until its handler exists (common/stop_signals.hpp),
+    // but one that arrives before main() (exec, dynamic loading) still kills it with 143. Waiting
+    // for "worker started" keeps every test's shutdown graceful and every test starting from a
+    // ready worker. A worker that fails to start ends the wait early (it has exited).
     workers_.back()->wait_for_log("msg=\"worker started\"", 15s);
     return *workers_.back();
 }
