@@ -21,8 +21,20 @@ void boolean(std::string& out, bool v) { out.push_back(v ? 't' : 'f'); }
 }  // namespace
 
 void append_field(std::string& out, std::string_view value) {
-    for (char c : value) {
-        switch (c) {
+    // Runs of ordinary bytes are appended whole; only \ TAB LF CR are escaped (NULs were
+    // stripped when the record was decoded, and are dropped here too: never sent).
+    const char* p = value.data();
+    const char* end = p + value.size();
+    while (p < end) {
+        const char* q = p;
+        while (q < end && *q != '\\' && *q != '\t' && *q != '\n' && *q != '\r' && *q != '\0') {
+            ++q;
+        }
+        out.append(p, q);
+        if (q == end) {
+            break;
+        }
+        switch (*q) {
         case '\\':
             out.append("\\\\");
             break;
@@ -35,11 +47,10 @@ void append_field(std::string& out, std::string_view value) {
         case '\r':
             out.append("\\r");
             break;
-        case '\0':
-            break;  // cleaned before; never sent
         default:
-            out.push_back(c);
+            break;  // NUL
         }
+        p = q + 1;
     }
 }
 

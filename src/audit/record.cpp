@@ -1,5 +1,7 @@
 #include "audit/record.hpp"
 
+#include "audit/fast_decode.hpp"
+
 namespace llmp::audit {
 namespace {
 
@@ -83,7 +85,15 @@ std::int64_t fallback_time(const broker::delivery& d, std::int64_t arrival_ms) {
     return d.props.timestamp > 0 ? d.props.timestamp * 1000 : arrival_ms;
 }
 
-result<record> decode_request_row(const broker::delivery& d, std::int64_t arrival_ms) {
+result<record> decode_request_row(const broker::delivery& d, std::int64_t arrival_ms, bool fast) {
+    if (fast) {
+        if (auto row = fast_decode::request(d.body)) {
+            if (row->received_at_ms <= 0) {
+                row->received_at_ms = fallback_time(d, arrival_ms);
+            }
+            return record{std::move(*row)};
+        }
+    }
     auto m = decode_request(d.body);
     if (!m) {
         return m.error();
@@ -112,7 +122,7 @@ result<record> decode_request_row(const broker::delivery& d, std::int64_t arriva
     return record{std::move(row)};
 }
 
-result<record> decode_response_row(const broker::delivery& d, std::int64_t arrival_ms) {
+result<record> decode_response_row(const broker::delivery& d, std::int64_t arrival_ms, bool fast) {
     std::string request_id = !d.props.correlation_id.empty() ? d.props.correlation_id : d.props.message_id;
     if (request_id.empty()) {
         return fail("malformed_message", "response message has no correlation_id (request id)");
@@ -130,6 +140,20 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
     }
     if (kind != "final" && kind != "error") {
         return fail("malformed_message", "response routing key '" + d.routing_key + "' is not *.final, *.error or *.chunk");
+    }
+    if (fast && kind == "final") {
+        if (auto f = fast_decode::final(d.body)) {
+            auto& row = f->row;
+            row.request_id = clean_text(request_id);
+            row.server_id = clean_text(server_id);
+            if (!f->worker_id_given) {
+                row.worker_id = clean_text(broker::field_string(d.props.headers, "worker"));
+            }
+            if (row.completed_at_ms <= 0) {
+                row.completed_at_ms = fallback_time(d, arrival_ms);
+            }
+            return record{std::move(row)};
+        }
     }
     json j = json::parse(d.body, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) {
@@ -222,12 +246,14 @@ std::string clean_dump(json j) {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-result<record> decode_record(source from, const broker::delivery& d, std::int64_t arrival_ms) {
+namespace {
+
+result<record> decode_any(source from, const broker::delivery& d, std::int64_t arrival_ms, bool fast) {
     switch (from) {
     case source::requests:
-        return decode_request_row(d, arrival_ms);
+        return decode_request_row(d, arrival_ms, fast);
     case source::responses:
-        return decode_response_row(d, arrival_ms);
+        return decode_response_row(d, arrival_ms, fast);
     case source::heartbeats: {
         auto hb = decode_heartbeat(d.body);
         if (!hb) {
@@ -247,6 +273,16 @@ result<record> decode_record(source from, const broker::delivery& d, std::int64_
     }
     }
     return fail("malformed_message", "unknown source");
+}
+
+}  // namespace
+
+result<record> decode_record(source from, const broker::delivery& d, std::int64_t arrival_ms) {
+    return decode_any(from, d, arrival_ms, /*fast=*/true);
+}
+
+result<record> decode_record_reference(source from, const broker::delivery& d, std::int64_t arrival_ms) {
+    return decode_any(from, d, arrival_ms, /*fast=*/false);
 }
 
 std::int64_t event_time_ms(const record& r) {

@@ -78,6 +78,9 @@ using record = std::variant<request_row, response_row, chunk_row, worker_heartbe
 /// caller dead-letters it with error().message as the reason. `arrival_ms` is the wall clock
 /// at receipt, used for chunks and when an event carries no timestamp of its own.
 result<record> decode_record(source from, const broker::delivery& d, std::int64_t arrival_ms);
+/// decode_record without the simdjson fast path (audit/fast_decode.hpp): the nlohmann decoder
+/// that path falls back to and must agree with (record_test holds the two to the same rows).
+result<record> decode_record_reference(source from, const broker::delivery& d, std::int64_t arrival_ms);
 
 /// The event time of a record (wall-clock ms): what the lag is measured from.
 std::int64_t event_time_ms(const record& r);
