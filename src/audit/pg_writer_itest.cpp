@@ -115,6 +115,19 @@ audit_config config_for(const std::string& url) {
     return cfg;
 }
 
+/// A started writer over a scratch database of its own (not created yet when `create` is false).
+struct writer_under_test {
+    explicit writer_under_test(const std::string& url, bool create = true)
+        : db{url, create}, cfg{config_for(db.url())}, w{cfg, in, rec.hooks()} {
+        w.start();
+    }
+    scratch_database db;
+    audit_config cfg;
+    intake in;
+    recorder rec;
+    pg_writer w;
+};
+
 TEST(migrations, are_idempotent) {
     LLMP_REQUIRE_DATABASE();
     scratch_database db{db_url};
@@ -169,12 +182,8 @@ TEST(pg_connection, a_statement_timeout_is_its_own_error_and_the_connection_stay
 
 TEST(pg_writer, batch_insert_is_idempotent_on_request_id) {
     LLMP_REQUIRE_DATABASE();
-    scratch_database db{db_url};
-    auto cfg = config_for(db.url());
-    intake in;
-    recorder rec;
-    pg_writer w{cfg, in, rec.hooks()};
-    w.start();
+    writer_under_test t{db_url};
+    auto& [db, cfg, in, rec, w] = t;
     for (std::uint64_t i = 1; i <= 50; ++i) {
         in.push(request("r-" + std::to_string(i), i));
     }
@@ -203,12 +212,8 @@ TEST(pg_writer, batch_insert_is_idempotent_on_request_id) {
 
 TEST(pg_writer, new_rows_are_copied_straight_into_the_tables_with_exact_timestamps) {
     LLMP_REQUIRE_DATABASE();
-    scratch_database db{db_url};
-    auto cfg = config_for(db.url());
-    intake in;
-    recorder rec;
-    pg_writer w{cfg, in, rec.hooks()};
-    w.start();
+    writer_under_test t{db_url};
+    auto& [db, cfg, in, rec, w] = t;
     for (std::uint64_t i = 1; i <= 20; ++i) {
         auto row = request("n-" + std::to_string(i), 2 * i - 1);
         std::get<request_row>(row.rec).deadline_ms = 1700000060000 + static_cast<std::int64_t>(i);
@@ -233,12 +238,8 @@ TEST(pg_writer, new_rows_are_copied_straight_into_the_tables_with_exact_timestam
 
 TEST(pg_writer, nul_bytes_never_reach_postgresql) {
     LLMP_REQUIRE_DATABASE();
-    scratch_database db{db_url};
-    auto cfg = config_for(db.url());
-    intake in;
-    recorder rec;
-    pg_writer w{cfg, in, rec.hooks()};
-    w.start();
+    writer_under_test t{db_url};
+    auto& [db, cfg, in, rec, w] = t;
     request_message m;
     m.request_id = "r-nul";
     m.server_id = "api-1";
@@ -266,12 +267,8 @@ TEST(pg_writer, nul_bytes_never_reach_postgresql) {
 
 TEST(pg_writer, a_row_postgresql_refuses_is_dead_lettered_and_the_rest_stored) {
     LLMP_REQUIRE_DATABASE();
-    scratch_database db{db_url};
-    auto cfg = config_for(db.url());
-    intake in;
-    recorder rec;
-    pg_writer w{cfg, in, rec.hooks()};
-    w.start();
+    writer_under_test t{db_url};
+    auto& [db, cfg, in, rec, w] = t;
     in.push(request("good-1", 1));
     auto bad = request("bad", 2);
     std::get<request_row>(bad.rec).messages_json = "{not json";
@@ -291,12 +288,8 @@ TEST(pg_writer, waits_for_the_database_and_loses_nothing) {
     LLMP_REQUIRE_DATABASE();
     // The database does not exist yet: the writer cannot connect, must not ack, and must pick
     // everything up (migrations included) once it appears.
-    scratch_database db{db_url, /*create=*/false};
-    auto cfg = config_for(db.url());
-    intake in;
-    recorder rec;
-    pg_writer w{cfg, in, rec.hooks()};
-    w.start();
+    writer_under_test t{db_url, /*create=*/false};
+    auto& [db, cfg, in, rec, w] = t;
     for (std::uint64_t i = 1; i <= 10; ++i) {
         in.push(request("r-" + std::to_string(i), i));
     }
@@ -315,12 +308,8 @@ TEST(pg_writer, waits_for_the_database_and_loses_nothing) {
 
 TEST(pg_writer, workers_table_keeps_the_newest_heartbeat) {
     LLMP_REQUIRE_DATABASE();
-    scratch_database db{db_url};
-    auto cfg = config_for(db.url());
-    intake in;
-    recorder rec;
-    pg_writer w{cfg, in, rec.hooks()};
-    w.start();
+    writer_under_test t{db_url};
+    auto& [db, cfg, in, rec, w] = t;
     in.push_heartbeat(worker_heartbeat{.worker_id = "w", .requests_total = 5, .sent_at_ms = 1700000002000});
     ASSERT_TRUE(wait_until([&] { return w.stats().heartbeats == 1; }));
     in.push_heartbeat(worker_heartbeat{.worker_id = "w", .requests_total = 1, .sent_at_ms = 1700000001000});
