@@ -3,13 +3,12 @@
 #include "common/logging.hpp"
 #include "http/client.hpp"
 #include "http/sse_reader.hpp"
+#include "providers/http_stream_generation.hpp"
 #include "providers/openai/openai_wire.hpp"
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
-#include <exception>
 #include <mutex>
 #include <unordered_map>
 
@@ -18,28 +17,8 @@ namespace {
 
 using http_client::client;
 using http_client::outgoing_request;
-namespace client_errc = http_client::client_errc;
 
-constexpr std::size_t max_error_body = 64 * 1024;
 constexpr std::size_t max_models_body = 16 * 1024 * 1024;
-constexpr std::chrono::milliseconds drain_timeout{2000};
-
-/// Client failures (connect, timeouts, closed streams) as provider errors.
-error upstream_failure(const error& e) {
-    if (e.code == client_errc::connect_failed || e.code == client_errc::connect_timeout) {
-        return {"upstream_unavailable", e.message, true};
-    }
-    if (e.code == client_errc::idle_timeout) {
-        return {"upstream_timeout", e.message, true};
-    }
-    if (e.code == client_errc::cancelled) {
-        return {"cancelled", "generation cancelled", false};
-    }
-    if (e.code == client_errc::connection_closed) {
-        return {"upstream_error", "the upstream closed the stream before it was done: " + e.message, true};
-    }
-    return {"upstream_error", e.message, e.retryable};
-}
 
 /// A non-200 answer as a provider error, with the upstream's own message.
 error status_failure(const http_client::response_head& head, std::string_view body, const std::string& where,
@@ -103,58 +82,18 @@ private:
     std::unordered_map<std::string, std::string> ids_;  // GUARDED_BY(mu_)
 };
 
-class openai_generation : public generation, public std::enable_shared_from_this<openai_generation> {
+class openai_generation final : public http_stream_generation {
 public:
     openai_generation(std::shared_ptr<const client> c, std::string auth, net::any_io_executor ex,
                       const generation_request& req, const std::string& upstream_model, generation_callbacks cb)
-        : client_{std::move(c)},
+        : http_stream_generation{std::move(c), std::move(ex), req.request_id, "openai", "OpenAI-compatible server",
+                                 std::move(cb)},
           auth_{std::move(auth)},
-          strand_{net::make_strand(ex)},
-          exchange_{client_->make_exchange(strand_)},
-          request_id_{req.request_id},
           path_{req.kind == request_kind::chat ? "/chat/completions" : "/completions"},
-          body_{openai::request_body(req, upstream_model)},
-          cb_{std::move(cb)} {}
-
-    void start() {
-        auto self = shared_from_this();
-        net::co_spawn(strand_, run(self), [self](std::exception_ptr e) {
-            if (!e) {
-                return;
-            }
-            std::string what = "unknown exception";
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                what = ex.what();
-            }
-            log::get("provider")->error("msg=\"openai generation failed\" request_id={} error=\"{}\"",
-                                        self->request_id_, what);
-            if (!self->finished_) {
-                self->finish_error({"internal_error", "OpenAI provider failure: " + what, false});
-            }
-        });
-    }
-
-    void cancel() override {
-        net::post(strand_, [self = shared_from_this()] {
-            if (self->finished_ || self->cancel_requested_) {
-                return;
-            }
-            self->cancel_requested_ = true;
-            if (self->exchange_) {
-                self->exchange_->cancel();
-            }
-        });
-    }
+          body_{openai::request_body(req, upstream_model)} {}
 
 private:
-    static net::awaitable<void> run(std::shared_ptr<openai_generation> self) {
-        co_await self->stream();
-        self->exchange_.reset();  // closes the connection unless it went back to the pool
-    }
-
-    net::awaitable<void> stream() {
+    outgoing_request make_request() override {
         outgoing_request req;
         req.method = http::verb::post;
         req.target = path_;
@@ -163,64 +102,41 @@ private:
         if (!auth_.empty()) {
             req.headers.emplace_back("Authorization", auth_);
         }
-        auto head = co_await exchange_->send(req);
-        if (!head) {
-            finish_error(upstream_failure(head.error()));
-            co_return;
+        return req;
+    }
+
+    error status_error(const http_client::response_head& head, std::string_view body) override {
+        return status_failure(head, body, where(), "POST " + path_);
+    }
+
+    result<void> feed(std::string_view piece) override {
+        return reader_.feed(piece, [this](const http_client::sse_event& e) {
+            if (!finished_ && !end_seen_) {
+                handle_event(e.data);
+            }
+        });
+    }
+
+    void body_ended() override {
+        if (finish_seen_) {
+            finish_complete();  // no [DONE], but the answer was complete
+        } else {
+            finish_error({"upstream_error",
+                          "the upstream closed the stream before it was done (" + where() +
+                              ", no finish_reason and no [DONE])",
+                          true});
         }
-        if (head.value().status != 200) {
-            auto body = co_await exchange_->read_all(max_error_body);
-            if (cancel_requested_) {
-                finish_cancelled();
-                co_return;
-            }
-            finish_error(status_failure(head.value(), body ? std::string_view{body.value()} : std::string_view{},
-                                        where(), "POST " + path_));
-            co_return;
+    }
+
+    completion take_completion() override {
+        if (usage_.is_null()) {
+            completion_.prompt_tokens = 0;
+            completion_.completion_tokens = deltas_;
+            completion_.provider_metrics = nlohmann::json{{"usage", "estimated"}, {"chunks", deltas_}};
+        } else {
+            completion_.provider_metrics = nlohmann::json{{"usage", "upstream"}, {"upstream_usage", std::move(usage_)}};
         }
-        for (;;) {
-            // After [DONE] only the end of the body is missing; wait briefly for it so the
-            // connection can go back to the pool.
-            auto piece = co_await exchange_->read_some(done_seen_ ? std::optional{drain_timeout} : std::nullopt);
-            if (done_seen_) {
-                if (!piece || piece.value().empty()) {
-                    finish_complete();
-                    co_return;
-                }
-                continue;
-            }
-            if (cancel_requested_) {
-                finish_cancelled();
-                co_return;
-            }
-            if (!piece) {
-                finish_error(upstream_failure(piece.error()));
-                co_return;
-            }
-            if (piece.value().empty()) {  // end of body
-                if (finish_seen_) {
-                    finish_complete();  // no [DONE], but the answer was complete
-                } else {
-                    finish_error({"upstream_error",
-                                  "the upstream closed the stream before it was done (" + where() +
-                                      ", no finish_reason and no [DONE])",
-                                  true});
-                }
-                co_return;
-            }
-            auto fed = reader_.feed(piece.value(), [this](const http_client::sse_event& e) {
-                if (!finished_ && !done_seen_) {
-                    handle_event(e.data);
-                }
-            });
-            if (finished_) {
-                co_return;  // an error event ended it
-            }
-            if (!fed) {
-                finish_error({"upstream_error", fed.error().message, false});
-                co_return;
-            }
-        }
+        return std::move(completion_);
     }
 
     void handle_event(std::string_view data) {
@@ -228,7 +144,7 @@ private:
             return;
         }
         if (data == "[DONE]") {
-            done_seen_ = true;
+            end_seen_ = true;
             return;
         }
         auto parsed = openai::parse_chunk(data);
@@ -242,8 +158,7 @@ private:
             return;
         }
         if (!c.delta.empty()) {
-            ++deltas_;
-            cb_.on_token(c.delta);
+            emit_token(c.delta);
         }
         if (!c.finish_reason.empty()) {
             finish_seen_ = true;
@@ -256,50 +171,13 @@ private:
         }
     }
 
-    std::string where() const { return "OpenAI-compatible server at " + client_->url().text; }
-
-    void finish_complete() {
-        finished_ = true;
-        if (usage_.is_null()) {
-            completion_.prompt_tokens = 0;
-            completion_.completion_tokens = deltas_;
-            completion_.provider_metrics = nlohmann::json{{"usage", "estimated"}, {"chunks", deltas_}};
-        } else {
-            completion_.provider_metrics = nlohmann::json{{"usage", "upstream"}, {"upstream_usage", std::move(usage_)}};
-        }
-        cb_.on_complete(std::move(completion_));
-    }
-
-    void finish_cancelled() { finish_error({"cancelled", "generation cancelled", false}); }
-
-    void finish_error(error e) {
-        if (finished_) {
-            return;
-        }
-        finished_ = true;
-        if (e.code != "cancelled") {
-            log::get("provider")->debug("msg=\"openai generation failed\" request_id={} code={} error=\"{}\"",
-                                        request_id_, e.code, e.message);
-        }
-        cb_.on_error(std::move(e));
-    }
-
-    std::shared_ptr<const client> client_;
     std::string auth_;
-    net::strand<net::any_io_executor> strand_;
-    std::unique_ptr<http_client::exchange> exchange_;
-    std::string request_id_;
     std::string path_;
     std::string body_;
-    generation_callbacks cb_;
     http_client::sse_reader reader_;
     completion completion_;
     nlohmann::json usage_;
-    std::int64_t deltas_ = 0;
     bool finish_seen_ = false;
-    bool done_seen_ = false;
-    bool cancel_requested_ = false;
-    bool finished_ = false;
 };
 
 /// A generation that fails at once (the provider's configuration is unusable).
@@ -351,7 +229,7 @@ public:
         }
         auto r = co_await client_->fetch(std::move(req), max_models_body);
         if (!r) {
-            co_return upstream_failure(r.error());
+            co_return upstream_failure(r.error(), "the upstream");
         }
         const std::string where = "OpenAI-compatible server at " + client_->url().text;
         if (r.value().status != 200) {
