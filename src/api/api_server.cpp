@@ -13,6 +13,7 @@
 #include "broker/consumer.hpp"
 #include "broker/publisher.hpp"
 #include "common/ids.hpp"
+#include "common/run_io_context.hpp"
 #include "http/error_response.hpp"
 #include "http/router.hpp"
 #include "metrics/http_metrics.hpp"
@@ -83,7 +84,6 @@ struct api_server::impl {
     std::unique_ptr<broker::consumer> consumer;
     std::shared_ptr<http_server::listener> listener;
     http_server::router routes;
-    std::vector<std::thread> threads;
 
     nlohmann::json workers_json() const {
         nlohmann::json list = nlohmann::json::array();
@@ -148,11 +148,6 @@ api_server::api_server(api_config cfg) : impl_{std::make_unique<impl>(std::move(
 api_server::~api_server() {
     auto& s = *impl_;
     s.ioc.stop();
-    for (auto& t : s.threads) {
-        if (t.joinable()) {
-            t.join();
-        }
-    }
     if (s.consumer) {
         s.consumer->stop();
     }
@@ -284,14 +279,7 @@ int api_server::run() {
             s.ioc.stop();
         }, net::detached);
     });
-    for (int i = 1; i < s.cfg.io_threads; ++i) {
-        s.threads.emplace_back([&s] { s.ioc.run(); });
-    }
-    s.ioc.run();
-    for (auto& t : s.threads) {
-        t.join();
-    }
-    s.threads.clear();
+    run_io_context(s.ioc, s.cfg.io_threads);
     s.consumer->stop();
     s.publisher->stop();
     log->info("msg=\"api server stopped\" completed={} failed={}", s.ctx.stats.completed.load(),

@@ -2,6 +2,7 @@
 
 #include "broker/connection.hpp"
 #include "broker/topology.hpp"
+#include "common/run_io_context.hpp"
 #include "http/server.hpp"
 #include "metrics/http_metrics.hpp"
 #include "metrics/process_collector.hpp"
@@ -59,7 +60,6 @@ struct monitor_service::impl {
     static_files files{cfg.web_dir};
     monitor_context ctx{cfg, db, workers, queues, heartbeats, files, registry, request_metrics};
     std::shared_ptr<http_server::listener> listener;
-    std::vector<std::thread> threads;
 
     explicit impl(monitor_config c) : cfg{std::move(c)} {
         metrics::add_build_info(registry);
@@ -141,14 +141,7 @@ int monitor_service::run() {
             s.ioc.stop();
         }, net::detached);
     });
-    for (int i = 1; i < s.cfg.io_threads; ++i) {
-        s.threads.emplace_back([&s] { s.ioc.run(); });
-    }
-    s.ioc.run();
-    for (auto& t : s.threads) {
-        t.join();
-    }
-    s.threads.clear();
+    run_io_context(s.ioc, s.cfg.io_threads);
     s.db.stop();
     s.heartbeats.stop();
     logger()->info("msg=\"monitor stopped\"");

@@ -5,6 +5,7 @@
 #include "broker/topology.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
+#include "common/run_io_context.hpp"
 #include "metrics/process_collector.hpp"
 #include "providers/factory.hpp"
 #include "worker/generation_task.hpp"
@@ -44,7 +45,6 @@ struct worker_service::impl {
     std::unique_ptr<providers::provider> provider;
     std::unique_ptr<broker::publisher> publisher;
     std::unique_ptr<broker::consumer> consumer;
-    std::vector<std::thread> threads;
 
     std::mutex mu;
     std::unordered_map<std::string, std::shared_ptr<generation_task>> tasks;  // GUARDED_BY(mu)
@@ -160,11 +160,6 @@ worker_service::worker_service(worker_config cfg) : impl_{std::make_unique<impl>
 worker_service::~worker_service() {
     auto& s = *impl_;
     s.ioc.stop();
-    for (auto& t : s.threads) {
-        if (t.joinable()) {
-            t.join();
-        }
-    }
     if (s.consumer) {
         s.consumer->stop();
     }
@@ -346,14 +341,7 @@ int worker_service::run() {
             s.ioc.stop();
         }, net::detached);
     });
-    for (int i = 1; i < s.cfg.io_threads; ++i) {
-        s.threads.emplace_back([&s] { s.ioc.run(); });
-    }
-    s.ioc.run();
-    for (auto& t : s.threads) {
-        t.join();
-    }
-    s.threads.clear();
+    run_io_context(s.ioc, s.cfg.io_threads);
     // The publisher first: its last confirms queue acks, which the consumer carries out as it
     // stops. Unacked deliveries (past the drain deadline) go back to the queue when it closes.
     s.publisher->stop();
