@@ -46,6 +46,7 @@ struct options {
     int rate = 20000;
     int lag_seconds = 10;
     bool transient = false;
+    bool no_ack_baseline = false;
     audit::audit_config audit;
 };
 
@@ -154,21 +155,22 @@ bool wait_until(Pred p, std::chrono::milliseconds timeout, std::chrono::millisec
 }
 
 /// The broker ceiling: drains `records` messages from the audit queues of `topo` with a bare
-/// consumer that only acks (multiple, every `ack_every`). Returns seconds from start to the
-/// last delivery, or -1 on failure.
+/// consumer that only acks (multiple, every `ack_every`; with `no_ack` the broker forgets each
+/// message as it sends it, which the audit service must not do). Returns seconds from start to
+/// the last delivery, or -1 on failure.
 double drain_bare(const broker::broker_config& cfg, const broker::topology& topo, int records, int prefetch,
-                  int ack_every) {
+                  int ack_every, bool no_ack) {
     std::atomic<std::int64_t> delivered{0};
     std::uint64_t since_ack = 0;
     broker::consumer* self = nullptr;
     broker::consumer c{
         cfg, "audit bench bare consumer",
-        [&topo, prefetch](broker::connection& conn) -> result<void> {
+        [&topo, prefetch, no_ack](broker::connection& conn) -> result<void> {
             if (auto q = conn.set_prefetch(static_cast<std::uint16_t>(std::clamp(prefetch, 1, 65535))); !q) {
                 return q;
             }
             for (const auto* q : {&topo.audit_requests_queue, &topo.audit_responses_queue}) {
-                if (auto r = conn.consume(*q, /*no_ack=*/false); !r) {
+                if (auto r = conn.consume(*q, no_ack); !r) {
                     return r.error();
                 }
             }
@@ -176,7 +178,7 @@ double drain_bare(const broker::broker_config& cfg, const broker::topology& topo
         },
         [&](broker::delivery&& d, std::uint64_t epoch) {
             auto n = delivered.fetch_add(1) + 1;
-            if (++since_ack >= static_cast<std::uint64_t>(ack_every) || n == records) {
+            if (!no_ack && (++since_ack >= static_cast<std::uint64_t>(ack_every) || n == records)) {
                 self->ack_multiple(epoch, d.delivery_tag);
                 since_ack = 0;
             }
@@ -230,13 +232,13 @@ int run(options& o) {
         bpub.stop();
         std::printf("baseline prefill: %d records published and confirmed\n", 2 * pairs);
         std::fflush(stdout);
-        double s = drain_bare(bcfg, btopo, 2 * pairs, o.audit.prefetch, o.audit.batch_rows);
+        double s = drain_bare(bcfg, btopo, 2 * pairs, o.audit.prefetch, o.audit.batch_rows, o.no_ack_baseline);
         if (s <= 0) {
             return 1;
         }
         bare_rate = 2 * pairs / s;
-        std::printf("baseline: %d records drained by a bare consumer (ack only) in %.2f s = %.0f records/s\n",
-                    2 * pairs, s, bare_rate);
+        std::printf("baseline: %d records drained by a bare consumer (%s) in %.2f s = %.0f records/s\n", 2 * pairs,
+                    o.no_ack_baseline ? "no_ack" : "ack only", s, bare_rate);
         std::fflush(stdout);
     }
     {
@@ -324,6 +326,9 @@ int main(int argc, char** argv) {
     app.add_flag("--transient", o.transient,
                  "publish non-persistent messages (comparison only: the API and workers publish audit copies "
                  "persistent, and nothing else survives a broker restart)");
+    app.add_flag("--no-ack-baseline", o.no_ack_baseline,
+                 "the baseline consumer takes its messages with no_ack (comparison only: the audit service "
+                 "acks after COMMIT)");
     app.add_option("--batch-rows", o.audit.batch_rows)->capture_default_str();
     auto batch_ms = std::make_shared<std::int64_t>(o.audit.batch_time.count());
     app.add_option("--batch-ms", *batch_ms)->capture_default_str();
