@@ -145,6 +145,29 @@ TEST(migrations, are_idempotent) {
     EXPECT_GE(db.count("SELECT count(*) FROM pg_indexes WHERE tablename = 'responses'"), 5);
 }
 
+TEST(migrations, a_database_at_version_2_loses_the_trigram_index_and_keeps_its_rows) {
+    // An operator's database from before migration 3: rebuild version 2's state, then migrate.
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto c = db.connect();
+    ASSERT_TRUE(migrate(*c));
+    ASSERT_TRUE(c->exec("DELETE FROM schema_migrations WHERE version >= 3;"
+                        "CREATE INDEX requests_received_at_idx ON requests (received_at);"
+                        "CREATE INDEX requests_search_trgm_idx ON requests USING gin "
+                        "((coalesce(prompt, '') || ' ' || coalesce(messages::text, '')) gin_trgm_ops);"
+                        "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model,"
+                        " stream, prompt) VALUES ('old-1', now(), 'api-1', 'native', '/api/generate', 'generate',"
+                        " 'mock', true, 'kept across the upgrade')"));
+    auto r = migrate(*c);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r.value(), static_cast<int>(all_migrations().size()) - 2);
+    EXPECT_EQ(db.count("SELECT count(*) FROM pg_indexes WHERE indexname IN "
+                       "('requests_search_trgm_idx', 'requests_received_at_idx')"),
+              0);
+    EXPECT_EQ(db.count("SELECT count(*) FROM pg_indexes WHERE indexname = 'requests_received_at_request_id_idx'"), 1);
+    EXPECT_EQ(db.scalar("SELECT prompt FROM requests WHERE request_id = 'old-1'"), "kept across the upgrade");
+}
+
 TEST(migrations, concurrent_migrators_apply_each_version_once) {
     LLMP_REQUIRE_DATABASE();
     scratch_database db{db_url};
