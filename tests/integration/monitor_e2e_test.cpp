@@ -6,6 +6,8 @@
 #include "e2e_common.hpp"
 #include "e2e_database.hpp"
 
+#include "audit/migrations.hpp"
+#include "audit/pg_connection.hpp"
 #include "audit/testing/scratch_database.hpp"
 #include "common/messages.hpp"
 
@@ -548,6 +550,30 @@ TEST(monitor_e2e, serves_the_dashboard_files_and_nothing_outside_them) {
     }
     EXPECT_EQ(http_request(mon, "POST", "/index.html", "x").status, 405u);
     EXPECT_EQ(http_get(mon, "/healthz").status, 200u);
+}
+
+TEST(monitor_e2e, a_search_past_the_query_timeout_answers_504_and_is_not_taken_for_postgres_down) {
+    // The text search has no index (audit migration 3): over a long history a rare term runs
+    // into --query-timeout-ms. A 1 ms timeout and 200,000 stored requests make that certain.
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    {
+        auto conn = db.connect();
+        ASSERT_TRUE(audit::migrate(*conn));
+        ASSERT_TRUE(conn->exec("INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind,"
+                               " model, stream, prompt) SELECT 'h-' || i, now() - i * interval '1 second', 'api-1',"
+                               " 'native', '/api/generate', 'generate', 'alpha', true,"
+                               " repeat('a long prompt about nothing in particular ', 4) || i"
+                               " FROM generate_series(1, 200000) AS i"));
+    }
+    cluster c{amqp_url};
+    auto mon = c.start_monitor(db.url(), {"--query-timeout-ms", "1"});
+    auto r = get(mon, "/api/requests?limit=50&q=zebra-that-is-not-there");
+    EXPECT_EQ(r.status, 504u) << r.body.dump();
+    EXPECT_EQ(r.body["error"]["code"], "query_timeout") << r.body.dump();
+    EXPECT_NE(r.body["error"]["message"].get<std::string>().find("narrow the time window"), std::string::npos);
+    EXPECT_EQ(c.logs().find("database unavailable"), std::string::npos) << c.logs();
 }
 
 TEST(monitor_e2e, says_clearly_when_postgres_or_the_management_api_is_down_and_recovers) {
