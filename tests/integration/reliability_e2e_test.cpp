@@ -223,7 +223,12 @@ TEST_F(reliability_e2e, high_priority_requests_overtake_a_backlog) {
     auto port = c.start_api();
     c.start_worker({"--concurrency", "1"});
     ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
-    raw_stream busy{port, "/api/generate", slow_mock_body("busy", 20, 25)};
+    // The one worker stays busy (10 s of tokens) until all six requests are queued: "event:
+    // start" comes after the broker confirmed the publish. Then the busy client hangs up, the
+    // worker is cancelled and takes the queue's next message by priority. (A busy request of a
+    // fixed 500 ms ended before the six were queued under ASan on a loaded machine: a low one
+    // went first, seen in CI.)
+    raw_stream busy{port, "/api/generate", slow_mock_body("busy", 400, 25)};
     ASSERT_TRUE(busy.read_until("event: start", 10s));
     ASSERT_TRUE(busy_worker(port, 10s)) << c.logs();
     std::vector<std::unique_ptr<raw_stream>> low, high;
@@ -235,6 +240,7 @@ TEST_F(reliability_e2e, high_priority_requests_overtake_a_backlog) {
         high.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("high", 2, 100), "X-Priority: 9\r\n"));
         ASSERT_TRUE(high.back()->read_until("event: start", 10s));
     }
+    busy.close();
     // Completion order. Each request takes ~200 ms on the one worker, far more than the
     // readers' scheduling noise.
     std::vector<std::pair<steady::time_point, std::string>> finished;
