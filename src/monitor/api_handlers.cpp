@@ -1,5 +1,6 @@
 #include "monitor/api_handlers.hpp"
 
+#include "audit/pg_connection.hpp"
 #include "http/error_response.hpp"
 #include "metrics/http_metrics.hpp"
 #include "monitor/db_pool.hpp"
@@ -41,7 +42,7 @@ response error_reply(const error& e) {
         res.set(http::field::retry_after, "2");
         return res;
     }
-    if (e.code == "db_timeout") {
+    if (e.code == audit::pg::timed_out) {
         // Text search without a time window scans the whole history; say how to narrow it.
         return http_server::json_error(http::status::gateway_timeout, "query_timeout",
                                        "the query ran past the monitor's --query-timeout-ms; narrow the time window "
