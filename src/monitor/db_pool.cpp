@@ -105,10 +105,12 @@ void db_pool::thread_main() {
                 result<void> ready = opened ? result<void>{ok()} : result<void>{opened.error()};
                 if (opened) {
                     auto& c = *opened.value();
-                    ready = c.exec("SET statement_timeout = " + std::to_string(statement_timeout_.count()));
+                    // Migrations first: the statement timeout is for the dashboard's queries, and a
+                    // migration (or its version check on a busy server) may take longer than that.
+                    auto m = audit::migrate(c);
+                    ready = m ? result<void>{ok()} : result<void>{m.error()};
                     if (ready) {
-                        auto m = audit::migrate(c);
-                        ready = m ? result<void>{ok()} : result<void>{m.error()};
+                        ready = c.exec("SET statement_timeout = " + std::to_string(statement_timeout_.count()));
                     }
                 }
                 std::lock_guard lock{mu_};

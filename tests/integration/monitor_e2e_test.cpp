@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -567,9 +568,25 @@ TEST(monitor_e2e, a_search_past_the_query_timeout_answers_504_and_is_not_taken_f
                                " repeat('a long prompt about nothing in particular ', 4) || i"
                                " FROM generate_series(1, 200000) AS i"));
     }
+    // The monitor's connection runs the migrations, which may well take longer than the query
+    // timeout: hold their lock until the monitor waits on it, so that they certainly do.
+    auto holder = db.connect();
+    ASSERT_TRUE(holder->exec("BEGIN; SELECT pg_advisory_xact_lock(7316270417)"));
     cluster c{amqp_url};
     auto mon = c.start_monitor(db.url(), {"--query-timeout-ms", "1"});
-    auto r = get(mon, "/api/requests?limit=50&q=zebra-that-is-not-there");
+    auto search = std::async(std::launch::async,
+                             [&] { return get(mon, "/api/requests?limit=50&q=zebra-that-is-not-there"); });
+    auto watcher = db.connect();
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto w = watcher->query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                    " AND application_name = 'llmproxy-monitor'");
+            return w && w.value().rows.at(0).at(0) == std::optional<std::string>{"1"};
+        },
+        10s))
+        << "the monitor never waited for the migration lock";
+    ASSERT_TRUE(holder->exec("COMMIT"));
+    auto r = search.get();
     EXPECT_EQ(r.status, 504u) << r.body.dump();
     EXPECT_EQ(r.body["error"]["code"], "query_timeout") << r.body.dump();
     EXPECT_NE(r.body["error"]["message"].get<std::string>().find("narrow the time window"), std::string::npos);
