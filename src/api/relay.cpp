@@ -61,6 +61,49 @@ void publish_cancel(context& ctx, const std::string& request_id) {
     ctx.metrics->cancel_published();
 }
 
+/// Tells the audit what the client was told when the relay, not the worker, ended the stream:
+/// the stored outcome must be the client's even if the worker finished meanwhile or never
+/// reports (broker::verdict_type). Straight into the audit queue, so no API server receives it.
+void publish_verdict(context& ctx, const request_message& m, error_message v, const std::string& serving_worker,
+                     std::int64_t tokens_sent, double ttft_ms, double total_ms) {
+    v.worker_id = serving_worker;
+    v.model = m.model;
+    v.completion_tokens = tokens_sent;
+    v.ttft_ms = ttft_ms < 0 ? 0 : ttft_ms;
+    v.duration_ms = total_ms;
+    v.completed_at_ms = unix_ms();
+    broker::publish_job job;
+    job.msg.exchange = "";  // the default exchange: routing key = queue name
+    job.msg.routing_key = ctx.topo.audit_responses_queue;
+    job.msg.props.type = std::string{broker::verdict_type};
+    job.msg.props.correlation_id = m.request_id;
+    job.msg.props.message_id = m.request_id;
+    job.msg.props.content_type = "application/json";
+    job.msg.props.persistent = true;
+    job.msg.props.timestamp = v.completed_at_ms / 1000;
+    job.msg.props.headers = {{"server_id", ctx.server_id}};
+    job.msg.body = encode(v);
+    job.done = [id = m.request_id, code = v.code](broker::publish_status s) {
+        if (s != broker::publish_status::confirmed) {
+            api::logger()->warn("msg=\"verdict not audited; the audit keeps the worker's report\" request_id={} "
+                                "outcome={}",
+                                id, code);
+        }
+    };
+    if (!ctx.publisher->try_publish(std::move(job))) {
+        api::logger()->warn("msg=\"verdict not audited (publisher queue full)\" request_id={} outcome={}", m.request_id,
+                            v.code);
+    }
+}
+
+/// The client hung up: the worker stops, and the audit says so.
+void client_went_away(context& ctx, const request_message& m, const std::string& serving_worker,
+                      std::int64_t tokens_sent, double ttft_ms, double total_ms) {
+    publish_cancel(ctx, m.request_id);
+    publish_verdict(ctx, m, error_message{"cancelled", "the client went away"}, serving_worker, tokens_sent, ttft_ms,
+                    total_ms);
+}
+
 /// Publishes the request and waits for the broker's answer.
 net::awaitable<result<void>> publish_request(context& ctx, const request_message& m, std::int64_t ttl_ms,
                                               const std::shared_ptr<response_sink>& sink) {
@@ -206,7 +249,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         headers.emplace_back("X-Request-Id", m.request_id);
         if (co_await stream.start(http::status::ok, out.content_type(), headers)) {
             outcome = relay_outcome::client_gone;
-            publish_cancel(ctx, m.request_id);
+            client_went_away(ctx, m, {}, 0, -1, ms_since(t0));
             co_return;
         }
         out.start(buf, m);
@@ -275,7 +318,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
             log->info("msg=\"client went away\" request_id={} tokens_relayed={}", m.request_id, relayed);
             outcome = relay_outcome::client_gone;
             ++ctx.stats.failed;
-            publish_cancel(ctx, m.request_id);
+            client_went_away(ctx, m, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
             co_return;
         }
         if (sink->overflowed()) {
@@ -289,7 +332,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
                 log->info("msg=\"client went away\" request_id={} tokens_relayed={}", m.request_id, relayed);
                 outcome = relay_outcome::client_gone;
                 ++ctx.stats.failed;
-                publish_cancel(ctx, m.request_id);
+                client_went_away(ctx, m, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
                 co_return;
             }
             buf.clear();
@@ -326,8 +369,9 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
                               last_write + keepalive_interval});
         co_await sink->wait(wake);
     }
-    if (cancel_worker) {
+    if (cancel_worker) {  // the relay ended it: worker lost, deadline, client too slow
         publish_cancel(ctx, m.request_id);
+        publish_verdict(ctx, m, *failure, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
     }
     if (streaming) {
         *alive = false;

@@ -110,7 +110,8 @@ void append_row(std::string& out, const response_row& r) {
         boolean(out, r.retryable), sep(out);
     }
     append_field(out, r.provider_metrics_json), sep(out);
-    append_timestamp(out, r.completed_at_ms);
+    append_timestamp(out, r.completed_at_ms), sep(out);
+    append_field(out, r.reported_by);
     end(out);
 }
 
@@ -134,6 +135,39 @@ table_statements make_statements(std::string_view table, std::string_view column
                 std::string{key} + ") DO NOTHING"};
 }
 
+/// `responses` from staging: a worker's report and an API server's verdict (reported_by 'api')
+/// merge into one row whichever is stored first; among reports of one kind the first stays (a
+/// redelivery changes nothing). DISTINCT ON because an upsert may touch a row once per
+/// statement; ctid order is COPY order, so the batch's first copy wins.
+std::string responses_from_staging(const std::string& cols) {
+    const std::string from = "SELECT DISTINCT ON (request_id) " + cols + " FROM stage_responses WHERE reported_by = ";
+    return "INSERT INTO responses AS r (" + cols + ") " + from +
+           "'worker' ORDER BY request_id, ctid"
+           " ON CONFLICT (request_id) DO UPDATE SET worker_id = EXCLUDED.worker_id, provider = EXCLUDED.provider,"
+           " model = EXCLUDED.model, text = EXCLUDED.text, prompt_tokens = EXCLUDED.prompt_tokens,"
+           " completion_tokens = EXCLUDED.completion_tokens, ttft_ms = EXCLUDED.ttft_ms,"
+           " duration_ms = EXCLUDED.duration_ms, tokens_per_s = EXCLUDED.tokens_per_s,"
+           " provider_metrics = EXCLUDED.provider_metrics, reported_by = 'both'"
+           " WHERE r.reported_by = 'api';"
+           " INSERT INTO responses AS r (" +
+           cols + ") " + from +
+           "'api' ORDER BY request_id, ctid"
+           " ON CONFLICT (request_id) DO UPDATE SET status = EXCLUDED.status, done_reason = NULL,"
+           " error_code = EXCLUDED.error_code, error_message = EXCLUDED.error_message,"
+           " retryable = EXCLUDED.retryable, reported_by = 'both'"
+           " WHERE r.reported_by = 'worker'";
+}
+
+table_statements responses_statements() {
+    const std::string cols =
+        "request_id, status, server_id, worker_id, provider, model, done_reason, text, prompt_tokens, "
+        "completion_tokens, ttft_ms, duration_ms, tokens_per_s, error_code, error_message, retryable, "
+        "provider_metrics, completed_at, reported_by";
+    auto s = make_statements("responses", cols, "request_id");
+    s.insert_from_staging = responses_from_staging(cols);
+    return s;
+}
+
 }  // namespace
 
 const table_statements& statements(std::size_t record_index) {
@@ -142,11 +176,7 @@ const table_statements& statements(std::size_t record_index) {
                         "request_id, received_at, server_id, api_flavour, route, kind, model, stream, priority, "
                         "messages, prompt, options, extra, client_addr, user_agent, deadline_at",
                         "request_id"),
-        make_statements("responses",
-                        "request_id, status, server_id, worker_id, provider, model, done_reason, text, "
-                        "prompt_tokens, completion_tokens, ttft_ms, duration_ms, tokens_per_s, error_code, "
-                        "error_message, retryable, provider_metrics, completed_at",
-                        "request_id"),
+        responses_statements(),
         make_statements("response_chunks", "request_id, attempt, seq, worker_id, received_at, text",
                         "request_id, attempt, seq"),
     };

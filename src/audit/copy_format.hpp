@@ -7,7 +7,8 @@
 //    and one index insert per row and index: the fast path, taken first.
 //  - staged: COPY into a temp table shaped like the real one, then INSERT ... SELECT ...
 //    ON CONFLICT DO NOTHING, so a request id already stored (a redelivered message) is skipped
-//    instead of failing the batch. Taken when the direct COPY was refused.
+//    instead of failing the batch. Taken when the direct COPY was refused. `responses` merges
+//    instead where an API server's verdict meets its worker's report (record.hpp, reported_by).
 // Both take the same rows in the same column order.
 //
 // Pure functions, any thread.
@@ -33,7 +34,7 @@ void append_row(std::string& out, const chunk_row& r);
 struct table_statements {
     std::string copy;                 ///< COPY <table> (columns) FROM STDIN
     std::string copy_staging;         ///< COPY stage_<table> (columns) FROM STDIN
-    std::string insert_from_staging;  ///< INSERT INTO <table> ... SELECT ... ON CONFLICT DO NOTHING
+    std::string insert_from_staging;  ///< INSERT INTO <table> ... SELECT ... ON CONFLICT ...
 };
 
 /// Indexed like the record variant: 0 requests, 1 responses, 2 response_chunks.

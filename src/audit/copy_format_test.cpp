@@ -30,6 +30,10 @@ TEST(copy_format, statements_name_the_same_columns_for_the_table_and_its_staging
     EXPECT_NE(requests.insert_from_staging.find("ON CONFLICT (request_id) DO NOTHING"), std::string::npos);
     EXPECT_NE(copy_format::statements(2).insert_from_staging.find("ON CONFLICT (request_id, attempt, seq)"),
               std::string::npos);
+    const auto& responses = copy_format::statements(1);
+    EXPECT_EQ(responses.copy_staging.substr(responses.copy_staging.find('(')),
+              responses.copy.substr(responses.copy.find('(')));
+    EXPECT_NE(responses.copy.find("completed_at, reported_by)"), std::string::npos) << responses.copy;
 }
 
 TEST(copy_format, request_row_has_one_field_per_column) {
@@ -54,8 +58,9 @@ TEST(copy_format, response_and_chunk_rows) {
     ok_row.ttft_ms = 1.5;
     std::string out;
     copy_format::append_row(out, ok_row);
-    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 17) << "18 columns";
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 18) << "19 columns";
     EXPECT_NE(out.find("\t1.5\t"), std::string::npos);
+    EXPECT_NE(out.find("\tworker\n"), std::string::npos) << "reported_by last";
     chunk_row c;
     c.request_id = "r";
     c.text = "\t";

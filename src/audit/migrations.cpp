@@ -111,10 +111,20 @@ DROP INDEX IF EXISTS requests_search_trgm_idx;
 DROP INDEX IF EXISTS requests_received_at_idx;
 )sql";
 
+// Who decided a response's outcome. The worker reports what it generated; the API server
+// reports what its client was told when it ended the stream itself (worker lost, deadline, client
+// gone or too slow). The client's view decides status and error; the worker's report fills in the
+// text, counts and timings: 'both' once both are merged (pg_writer's staged path).
+constexpr std::string_view v4_sql = R"sql(
+ALTER TABLE responses ADD COLUMN reported_by text COLLATE "C" NOT NULL DEFAULT 'worker'
+    CHECK (reported_by IN ('worker', 'api', 'both'));
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
     {3, "ingest: drop the trigram search index and the index the keyset index covers", v3_sql},
+    {4, "responses.reported_by: the API server's verdict over the worker's outcome", v4_sql},
 };
 
 // Any constant shared by every migrator of this schema.

@@ -145,19 +145,22 @@ TEST(migrations, are_idempotent) {
     EXPECT_GE(db.count("SELECT count(*) FROM pg_indexes WHERE tablename = 'responses'"), 5);
 }
 
-TEST(migrations, a_database_at_version_2_loses_the_trigram_index_and_keeps_its_rows) {
+TEST(migrations, a_database_at_version_2_loses_the_trigram_index_keeps_its_rows_and_gains_reported_by) {
     // An operator's database from before migration 3: rebuild version 2's state, then migrate.
     LLMP_REQUIRE_DATABASE();
     scratch_database db{db_url};
     auto c = db.connect();
     ASSERT_TRUE(migrate(*c));
     ASSERT_TRUE(c->exec("DELETE FROM schema_migrations WHERE version >= 3;"
+                        "ALTER TABLE responses DROP COLUMN reported_by;"
                         "CREATE INDEX requests_received_at_idx ON requests (received_at);"
                         "CREATE INDEX requests_search_trgm_idx ON requests USING gin "
                         "((coalesce(prompt, '') || ' ' || coalesce(messages::text, '')) gin_trgm_ops);"
                         "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model,"
                         " stream, prompt) VALUES ('old-1', now(), 'api-1', 'native', '/api/generate', 'generate',"
-                        " 'mock', true, 'kept across the upgrade')"));
+                        " 'mock', true, 'kept across the upgrade');"
+                        "INSERT INTO responses (request_id, status, text, completed_at)"
+                        " VALUES ('old-1', 'ok', 'an answer from before', now())"));
     auto r = migrate(*c);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r.value(), static_cast<int>(all_migrations().size()) - 2);
@@ -166,6 +169,9 @@ TEST(migrations, a_database_at_version_2_loses_the_trigram_index_and_keeps_its_r
               0);
     EXPECT_EQ(db.count("SELECT count(*) FROM pg_indexes WHERE indexname = 'requests_received_at_request_id_idx'"), 1);
     EXPECT_EQ(db.scalar("SELECT prompt FROM requests WHERE request_id = 'old-1'"), "kept across the upgrade");
+    // Migration 4: a stored response was reported by its worker.
+    EXPECT_EQ(db.scalar("SELECT text || ' / ' || reported_by FROM responses WHERE request_id = 'old-1'"),
+              "an answer from before / worker");
 }
 
 TEST(migrations, concurrent_migrators_apply_each_version_once) {
@@ -257,6 +263,54 @@ TEST(pg_writer, new_rows_are_copied_straight_into_the_tables_with_exact_timestam
                        "interval '1 millisecond' AND ingested_at >= completed_at"),
               20);
     EXPECT_EQ(w.stats().staged_batches, 0u) << "no duplicates: the direct COPY path";
+}
+
+pending_row verdict(const std::string& id, std::uint64_t tag, std::string code) {
+    response_row r;
+    r.request_id = id;
+    r.reported_by = "api";
+    r.status = code == "cancelled" ? "cancelled" : "error";
+    r.error_code = std::move(code);
+    r.error_message = "what the client was told";
+    r.worker_id = "worker-a";
+    r.model = "mock";
+    r.completion_tokens = 2;
+    r.completed_at_ms = 1700000000400;
+    return pending_row{record{std::move(r)}, ack_ref{1, tag}, {}};
+}
+
+TEST(pg_writer, an_api_verdict_and_the_workers_report_merge_in_either_order) {
+    // The API server's verdict decides status and error; the worker's report keeps the text and
+    // counts; further copies of either change nothing.
+    LLMP_REQUIRE_DATABASE();
+    writer_under_test t{db_url};
+    auto& [db, cfg, in, rec, w] = t;
+    in.push(response("report-first", 1));
+    in.push(verdict("verdict-first", 2, "timeout"));
+    in.push(verdict("verdict-alone", 3, "worker_lost"));
+    in.push(verdict("cancelled", 4, "cancelled"));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 4; }));
+    in.push(verdict("report-first", 5, "worker_lost"));
+    in.push(response("verdict-first", 6, "partial"));
+    in.push(verdict("same-batch", 7, "client_too_slow"));
+    in.push(response("same-batch", 8, "cut off"));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 8; }));
+    in.push(response("report-first", 9, "a redelivered report"));
+    in.push(verdict("verdict-first", 10, "worker_lost"));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 10; }));
+    w.stop();
+    auto row = [&](const char* id) {
+        return db.scalar(std::string{"SELECT concat_ws('|', status, error_code, coalesce(done_reason, '-'), text, "
+                                     "completion_tokens, reported_by) FROM responses WHERE request_id = '"} +
+                         id + "'");
+    };
+    EXPECT_EQ(row("report-first"), "error|worker_lost|-|answer|3|both");
+    EXPECT_EQ(row("verdict-first"), "error|timeout|-|partial|3|both");
+    EXPECT_EQ(row("same-batch"), "error|client_too_slow|-|cut off|3|both");
+    EXPECT_EQ(row("verdict-alone"), "error|worker_lost|-||2|api");
+    EXPECT_EQ(row("cancelled"), "cancelled|cancelled|-||2|api");
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses"), 5);
+    EXPECT_TRUE(rec.reasons.empty());
 }
 
 TEST(pg_writer, nul_bytes_never_reach_postgresql) {

@@ -1,6 +1,7 @@
 #include "audit/record.hpp"
 
 #include "audit/fast_decode.hpp"
+#include "broker/topology.hpp"
 
 namespace llmp::audit {
 namespace {
@@ -127,7 +128,9 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
     if (request_id.empty()) {
         return fail("malformed_message", "response message has no correlation_id (request id)");
     }
-    auto [server_id, kind] = split_key(d.routing_key);
+    const bool verdict = d.props.type == broker::verdict_type;
+    auto [server_id, kind] = verdict ? std::pair{broker::field_string(d.props.headers, "server_id"), std::string{"error"}}
+                                     : split_key(d.routing_key);
     if (kind == "chunk") {
         chunk_row c;
         c.request_id = clean_text(request_id);
@@ -184,6 +187,9 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
         row.status = status_of(row.error_code);
         row.error_message = clean_text(value_or<std::string>(j, "message", ""));
         row.retryable = value_or<bool>(j, "retryable", false);
+        if (verdict) {
+            row.reported_by = "api";
+        }
         row.text = clean_text(value_or<std::string>(j, "partial_text", ""));
         if (row.completion_tokens == 0) {
             row.completion_tokens = broker::field_int(d.props.headers, "seq", 0);

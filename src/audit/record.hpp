@@ -61,6 +61,9 @@ struct response_row {
     bool retryable = false;
     std::string provider_metrics_json = "{}";
     std::int64_t completed_at_ms = 0;
+    /// "worker", or "api" for an API server's verdict (broker::verdict_type): what its client
+    /// was told decides status and error; the worker's report keeps the text, counts and timings.
+    std::string reported_by = "worker";
 };
 
 struct chunk_row {

@@ -1,4 +1,5 @@
 #include "audit/record.hpp"
+#include "broker/topology.hpp"
 
 #include <gtest/gtest.h>
 
@@ -72,6 +73,33 @@ TEST(record, final_and_error_messages_become_response_rows) {
     auto cr = decode_record(source::responses, response("api-1.error", encode(c), "r-3"), 99);
     ASSERT_TRUE(cr);
     EXPECT_EQ(std::get<response_row>(cr.value()).status, "cancelled");
+}
+
+TEST(record, an_api_servers_verdict_is_an_error_row_reported_by_the_api) {
+    // What relay publishes when it ends a stream itself: straight into the audit queue (no
+    // routing key of the responses exchange), typed, with its server id in a header.
+    error_message v{"worker_lost", "the worker generating this answer stopped mid-stream (worker w-a)", true, "w-a"};
+    v.completion_tokens = 12;
+    v.completed_at_ms = 1700000002000;
+    broker::delivery d = response("llmproxy.audit.responses", encode(v), "r-4");
+    d.props.type = std::string{broker::verdict_type};
+    d.props.headers = {{"server_id", std::string{"api-9"}}};
+    auto r = decode_record(source::responses, d, 5);
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& row = std::get<response_row>(r.value());
+    EXPECT_EQ(row.reported_by, "api");
+    EXPECT_EQ(row.status, "error");
+    EXPECT_EQ(row.error_code, "worker_lost");
+    EXPECT_EQ(row.server_id, "api-9");
+    EXPECT_EQ(row.worker_id, "w-a");
+    EXPECT_EQ(row.completion_tokens, 12);
+    EXPECT_EQ(row.completed_at_ms, 1700000002000);
+    v.code = "cancelled";
+    d.body = encode(v);
+    EXPECT_EQ(std::get<response_row>(decode_record(source::responses, d, 5).value()).status, "cancelled");
+    // A worker's messages stay the worker's.
+    auto w = decode_record(source::responses, response("api-1.error", encode(v)), 5);
+    EXPECT_EQ(std::get<response_row>(w.value()).reported_by, "worker");
 }
 
 TEST(record, chunks_keep_seq_attempt_and_arrival_time) {

@@ -43,6 +43,12 @@ std::string chunk_key(std::string_view server_id);
 std::string final_key(std::string_view server_id);
 std::string error_key(std::string_view server_id);
 
+/// The `type` of a message an API server publishes straight into the audit responses queue
+/// (default exchange) when it ended a stream itself: an error_message saying what its client was
+/// told (worker_lost, timeout, cancelled, client_too_slow). Header `server_id`; correlation_id =
+/// request id. The audit lets it decide the stored outcome over the worker's own report.
+inline constexpr std::string_view verdict_type = "verdict";
+
 /// Routing keys on the control exchange.
 inline constexpr std::string_view heartbeat_key = "worker.heartbeat";
 inline constexpr std::string_view discover_key = "discover";

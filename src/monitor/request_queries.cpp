@@ -136,7 +136,7 @@ SELECT q.request_id, (extract(epoch FROM q.received_at) * 1000)::float8, q.serve
        r.request_id, r.status, r.server_id, r.worker_id, r.provider, r.model, r.done_reason, r.text, r.prompt_tokens,
        r.completion_tokens, r.ttft_ms, r.duration_ms, r.tokens_per_s, r.error_code, r.error_message, r.retryable,
        r.provider_metrics::text, (extract(epoch FROM r.completed_at) * 1000)::float8,
-       (extract(epoch FROM r.ingested_at) * 1000)::float8
+       (extract(epoch FROM r.ingested_at) * 1000)::float8, r.reported_by
 FROM (SELECT $1::text COLLATE "C" AS request_id) k
 LEFT JOIN requests q ON q.request_id = k.request_id
 LEFT JOIN responses r ON r.request_id = k.request_id)sql",
@@ -192,7 +192,8 @@ LEFT JOIN responses r ON r.request_id = k.request_id)sql",
                            {"retryable", row[31] ? json(as_bool(row[31])) : json(nullptr)},
                            {"provider_metrics", parse_json(row[32])},
                            {"completed_at_ms", number_or_null(row[33])},
-                           {"ingested_at_ms", number_or_null(row[34])}};
+                           {"ingested_at_ms", number_or_null(row[34])},
+                           {"reported_by", row[35].value_or("worker")}};
     } else {
         out["response"] = nullptr;
     }

@@ -110,7 +110,7 @@ std::vector<outcome> run_load(const std::vector<load_item>& items, std::size_t w
     return out;
 }
 
-/// Rows in `table`; -1 while the audit service has not created it yet.
+/// Rows of `table` (which may carry a WHERE clause); -1 until the audit has created the tables.
 std::int64_t count(const scratch_database& db, const std::string& table) {
     try {
         return db.count("SELECT count(*) FROM " + table);
@@ -271,7 +271,12 @@ TEST(audit_e2e, a_cancelled_stream_is_stored_as_cancelled_with_its_partial_text)
     const std::string id = s.received().substr(start, s.received().find('"', start) - start);
     s.close();
 
-    ASSERT_TRUE(wait_until([&] { return count(db, "responses") == 1; }, 15s)) << c.logs().substr(0, 20000);
+    // The API's verdict (the client went away) and the worker's report (what it generated) meet
+    // in one row.
+    ASSERT_TRUE(wait_until([&] { return count(db, "responses WHERE reported_by = 'both'") == 1; },
+                           15s))
+        << c.logs().substr(0, 20000);
+    EXPECT_EQ(count(db, "responses"), 1);
     EXPECT_EQ(db.scalar("SELECT status FROM responses WHERE request_id = '" + id + "'"), "cancelled");
     EXPECT_EQ(db.scalar("SELECT error_code FROM responses WHERE request_id = '" + id + "'"), "cancelled");
     const std::string partial = db.scalar("SELECT text FROM responses WHERE request_id = '" + id + "'");
@@ -285,6 +290,74 @@ TEST(audit_e2e, a_cancelled_stream_is_stored_as_cancelled_with_its_partial_text)
     }
     EXPECT_EQ(partial, expected) << "the partial text is what was generated, token for token";
     EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE request_id = '" + id + "'"), 1);
+}
+
+/// The request id from a stream's `event: start`.
+std::string request_id_of(const raw_stream& s) {
+    auto start = s.received().find("\"request_id\":\"");
+    if (start == std::string::npos) {
+        return {};
+    }
+    start += 14;
+    return s.received().substr(start, s.received().find('"', start) - start);
+}
+
+TEST(audit_e2e, a_deadline_the_api_enforced_is_stored_as_the_clients_timeout) {
+    // The worker only hears "cancel"; the client was told `timeout`, and so is the audit.
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    cluster c{amqp_url};
+    auto port = c.start_api();
+    c.start_worker();
+    c.start_audit(db.url(), {"--batch-ms", "20"});
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    auto body = json_of(slow_mock_body("slower than its deadline", 400, 10));
+    body["timeout_ms"] = 400;
+    raw_stream s{port, "/api/generate", body.dump()};
+    ASSERT_TRUE(s.read_to_end(10s)) << s.received();
+    ASSERT_NE(s.received().find("\"timeout\""), std::string::npos) << s.received();
+    const auto id = request_id_of(s);
+    ASSERT_FALSE(id.empty()) << s.received();
+    ASSERT_TRUE(wait_until([&] { return count(db, "responses WHERE reported_by = 'both'") == 1; },
+                           15s))
+        << c.logs().substr(0, 20000);
+    EXPECT_EQ(db.scalar("SELECT status || '|' || error_code FROM responses WHERE request_id = '" + id + "'"),
+              "error|timeout");
+    EXPECT_NE(db.scalar("SELECT error_message FROM responses WHERE request_id = '" + id + "'").find("deadline"),
+              std::string::npos);
+    EXPECT_GT(db.count("SELECT completion_tokens FROM responses WHERE request_id = '" + id + "'"), 0)
+        << "the worker's partial answer is kept";
+}
+
+TEST(audit_e2e, a_worker_killed_mid_stream_is_stored_as_worker_lost_whatever_the_retry_did) {
+    // The request is redelivered to the other worker; the client is told `worker_lost`. Whether
+    // the second attempt is cancelled or finishes first, the stored outcome is the client's.
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    cluster c{amqp_url};
+    auto port = c.start_api();
+    c.start_worker({"--worker-id", "w-a"});
+    c.start_worker({"--worker-id", "w-b"});
+    c.start_audit(db.url(), {"--batch-ms", "20"});
+    ASSERT_TRUE(worker_listed(port, "w-a", 30s) && worker_listed(port, "w-b", 30s)) << c.logs();
+    raw_stream s{port, "/api/generate", slow_mock_body("tell me everything", 400, 25)};
+    ASSERT_TRUE(s.read_until("event: token", 10s)) << s.received();
+    const auto id = request_id_of(s);
+    auto busy = busy_worker(port, 10s);
+    ASSERT_TRUE(busy) << c.logs();
+    c.workers()[*busy == "w-a" ? 0 : 1]->signal(SIGKILL);
+    ASSERT_TRUE(s.read_to_end(10s)) << s.received();
+    ASSERT_NE(s.received().find("worker_lost"), std::string::npos) << s.received();
+    ASSERT_TRUE(wait_until([&] { return count(db, "responses WHERE reported_by = 'both'") == 1; },
+                           15s))
+        << c.logs().substr(0, 20000);
+    EXPECT_EQ(db.scalar("SELECT status || '|' || error_code FROM responses WHERE request_id = '" + id + "'"),
+              "error|worker_lost");
+    EXPECT_NE(db.scalar("SELECT error_message FROM responses WHERE request_id = '" + id + "'").find(*busy),
+              std::string::npos)
+        << "the message names the lost worker";
 }
 
 TEST(audit_e2e, kill_9_mid_load_then_restart_stores_every_row_exactly_once) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -49,5 +50,48 @@ bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
 }
 
 inline nlohmann::json json_of(const std::string& s) { return nlohmann::json::parse(s, nullptr, false); }
+
+/// The id of a worker with a request in flight, per the API's view of the heartbeats.
+inline std::optional<std::string> busy_worker(unsigned api_port, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto j = json_of(http_get(api_port, "/api/workers").body);
+        if (j.is_object()) {
+            for (const auto& w : j["workers"]) {
+                if (w.value("in_flight", 0) > 0) {
+                    return w.value("worker_id", "");
+                }
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+    return std::nullopt;
+}
+
+/// Whether the API lists worker `id` (from its heartbeats) within `timeout`.
+inline bool worker_listed(unsigned api_port, const std::string& id, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto j = json_of(http_get(api_port, "/api/workers").body);
+        if (j.is_object()) {
+            for (const auto& w : j["workers"]) {
+                if (w.value("worker_id", "") == id) {
+                    return true;
+                }
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+    return false;
+}
+
+/// A mock generation of `n` tokens, `delay_ms` apart.
+inline std::string slow_mock_body(const std::string& prompt, int n, double delay_ms, bool stream = true) {
+    nlohmann::json j{{"model", "mock"},
+                     {"prompt", prompt},
+                     {"stream", stream},
+                     {"options", {{"num_predict", n}, {"mock_token_delay_ms", delay_ms}}}};
+    return j.dump();
+}
 
 }  // namespace llmp::testing

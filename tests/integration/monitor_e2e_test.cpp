@@ -510,6 +510,7 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
     auto e = get(mon, "/api/requests/" + bad.request_id);
     EXPECT_EQ(e.body["response"]["status"], "error");
     EXPECT_EQ(e.body["response"]["error_code"], "provider_error");
+    EXPECT_EQ(e.body["response"]["reported_by"], "worker") << "the worker's own error";
     EXPECT_EQ(get(mon, "/api/requests/no-such-request").status, 404u);
 
     // ---- bad input is a 400 with a message ----

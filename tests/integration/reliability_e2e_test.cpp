@@ -45,47 +45,6 @@ void expect_hang_up_closes_upstream(raw_stream& s, unsigned fake, const cluster&
     EXPECT_LT(ms, 2000) << "target is 100 ms";
 }
 
-/// The id of a worker with a request in flight, per the API's view of the heartbeats.
-std::optional<std::string> busy_worker(unsigned api_port, std::chrono::milliseconds timeout) {
-    auto deadline = steady::now() + timeout;
-    while (steady::now() < deadline) {
-        auto j = json_of(http_get(api_port, "/api/workers").body);
-        if (j.is_object()) {
-            for (const auto& w : j["workers"]) {
-                if (w.value("in_flight", 0) > 0) {
-                    return w.value("worker_id", "");
-                }
-            }
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return std::nullopt;
-}
-
-bool worker_listed(unsigned api_port, const std::string& id, std::chrono::milliseconds timeout) {
-    auto deadline = steady::now() + timeout;
-    while (steady::now() < deadline) {
-        auto j = json_of(http_get(api_port, "/api/workers").body);
-        if (j.is_object()) {
-            for (const auto& w : j["workers"]) {
-                if (w.value("worker_id", "") == id) {
-                    return true;
-                }
-            }
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return false;
-}
-
-std::string slow_mock_body(const std::string& prompt, int n, double delay_ms, bool stream = true) {
-    nlohmann::json j{{"model", "mock"},
-                     {"prompt", prompt},
-                     {"stream", stream},
-                     {"options", {{"num_predict", n}, {"mock_token_delay_ms", delay_ms}}}};
-    return j.dump();
-}
-
 class reliability_e2e : public ::testing::Test {
 protected:
     void SetUp() override {

@@ -55,6 +55,10 @@ export async function openDetail(id) {
       ['Tokens/s', rate(s.tokens_per_s)],
       ['Completed', dateTime(s.completed_at_ms)],
       ...(s.error_code ? [['Error', `<span class="mono">${esc(s.error_code)}</span>: ${esc(s.error_message ?? '')}`]] : []),
+      ...(s.reported_by && s.reported_by !== 'worker'
+        ? [['Outcome', 'as the API server ended the stream for its client' +
+            (s.reported_by === 'both' ? '; text and counts from the worker' : '; no worker report')]]
+        : []),
     ]);
     html += `<h3>Response text</h3><div class="textblock" data-field="response-text">${esc(s.text)}</div>`;
   } else {
