@@ -119,6 +119,22 @@ public:
         send(std::move(fm));
     }
 
+    /// Publishes pairs [0, n) and waits (up to 5 minutes) until the broker has answered for
+    /// every record; false if it did not.
+    bool publish_pairs(int n) {
+        for (int i = 0; i < n; ++i) {
+            publish_pair(i);
+        }
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes{5};
+        while (confirmed() + refused() < 2LL * n) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                std::fprintf(stderr, "the broker did not confirm the prefill within 5 minutes\n");
+                return false;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds{10});
+        }
+        return true;
+    }
     std::int64_t confirmed() const { return confirmed_.load(); }
     std::int64_t refused() const { return refused_.load(); }
 
@@ -225,10 +241,9 @@ int run(options& o) {
             std::fprintf(stderr, "cannot connect to RabbitMQ: %s\n", r.error().message.c_str());
             return 1;
         }
-        for (int i = 0; i < pairs; ++i) {
-            bpub.publish_pair(i);
+        if (!bpub.publish_pairs(pairs)) {
+            return 1;
         }
-        wait_until([&] { return bpub.confirmed() + bpub.refused() == 2LL * pairs; }, 300s, 10ms);
         bpub.stop();
         std::printf("baseline prefill: %d records published and confirmed\n", 2 * pairs);
         std::fflush(stdout);
@@ -244,10 +259,9 @@ int run(options& o) {
     {
         // The audit queues must exist before the prefill (declare_core ran in pub.start()).
         auto t0 = steady::now();
-        for (int i = 0; i < pairs; ++i) {
-            pub.publish_pair(i);
+        if (!pub.publish_pairs(pairs)) {
+            return 1;
         }
-        wait_until([&] { return pub.confirmed() + pub.refused() == 2LL * pairs; }, 300s, 10ms);
         double publish_s = ms_since(t0) / 1000.0;
         std::printf("prefill: %d records published and confirmed in %.2f s (%.0f/s), refused %lld\n", 2 * pairs,
                     publish_s, 2 * pairs / publish_s, static_cast<long long>(pub.refused()));

@@ -57,13 +57,9 @@ void add_audit_command(CLI::App& app, int& exit_code) {
                   "audit_chunks={}",
                   mask_url(cfg->broker.url), cfg->broker.prefix, mask_url(cfg->database_url), cfg->batch_rows,
                   *batch_ms, cfg->prefetch, cfg->audit_chunks);
-        // main() blocked SIGINT/SIGTERM and every thread inherits that mask, so only sigwait
-        // below sees them (common/stop_signals.hpp); blocked again here for clarity.
+        // main() blocked SIGINT/SIGTERM and every thread inherits that mask, so only the
+        // sigwait below sees them (common/stop_signals.hpp); blocked again here for clarity.
         block_stop_signals();
-        sigset_t stop_signals;
-        sigemptyset(&stop_signals);
-        sigaddset(&stop_signals, SIGINT);
-        sigaddset(&stop_signals, SIGTERM);
         audit::audit_service svc{*cfg};
         if (auto r = svc.start(); !r) {
             log->critical("msg=\"cannot start\" error=\"{}\"", r.error().message);
@@ -82,9 +78,7 @@ void add_audit_command(CLI::App& app, int& exit_code) {
             log->info("msg=\"metrics server started\" listen={}:{}", common->metrics.listen_address,
                       exporter.value()->port());
         }
-        int sig = 0;
-        sigwait(&stop_signals, &sig);
-        log->info("msg=\"stopping\" signal={}", sig);
+        log->info("msg=\"stopping\" signal={}", wait_for_stop_signal());
         svc.stop();
         auto s = svc.stats();
         log->info("msg=\"audit stopped\" rows={} requests={} responses={} chunks={} dead_lettered={}", s.rows,

@@ -7,11 +7,19 @@
 // in the service object; the audit command sigwait()s instead and leaves them blocked). A
 // signal that came meanwhile is delivered at that moment and handled like any other.
 
+#include <csignal>
+
 namespace llmp {
 
-/// Blocks SIGINT and SIGTERM in the calling thread (and so in the threads it starts later).
-void block_stop_signals();
+/// Blocks SIGINT and SIGTERM in the calling thread (and so in the threads it starts later);
+/// returns the mask before, for restore_signal_mask.
+sigset_t block_stop_signals();
 /// Unblocks them in the calling thread; a pending one is delivered now.
 void unblock_stop_signals();
+/// Sets the calling thread's mask back to what block_stop_signals returned.
+void restore_signal_mask(const sigset_t& mask);
+/// For a process whose every thread has them blocked: waits for SIGINT or SIGTERM (sigwait)
+/// and returns which came.
+int wait_for_stop_signal();
 
 }  // namespace llmp

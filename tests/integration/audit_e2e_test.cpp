@@ -248,6 +248,22 @@ TEST(audit_e2e, chunk_level_audit_stores_each_chunk_and_can_be_switched_off) {
     EXPECT_EQ(count(db, "response_chunks"), chunks_before);
 }
 
+/// The request id from a stream's `event: start`.
+std::string request_id_of(const raw_stream& s) {
+    auto start = s.received().find("\"request_id\":\"");
+    if (start == std::string::npos) {
+        return {};
+    }
+    start += 14;
+    return s.received().substr(start, s.received().find('"', start) - start);
+}
+
+/// Waits until the API server's verdict and the worker's report for the one request are merged
+/// into its row (reported_by 'both').
+bool merged_row_stored(const scratch_database& db) {
+    return wait_until([&] { return count(db, "responses WHERE reported_by = 'both'") == 1; }, 15s);
+}
+
 TEST(audit_e2e, a_cancelled_stream_is_stored_as_cancelled_with_its_partial_text) {
     LLMP_REQUIRE_BROKER();
     LLMP_REQUIRE_DATABASE();
@@ -265,17 +281,13 @@ TEST(audit_e2e, a_cancelled_stream_is_stored_as_cancelled_with_its_partial_text)
                         {"options", {{"num_predict", asked}, {"mock_token_delay_ms", 10}}}};
     raw_stream s{port, "/api/generate", body.dump()};
     ASSERT_TRUE(s.read_until("event: token", 10s)) << s.received();
-    auto start = s.received().find("\"request_id\":\"");
-    ASSERT_NE(start, std::string::npos) << s.received();
-    start += 14;
-    const std::string id = s.received().substr(start, s.received().find('"', start) - start);
+    const std::string id = request_id_of(s);
+    ASSERT_FALSE(id.empty()) << s.received();
     s.close();
 
     // The API's verdict (the client went away) and the worker's report (what it generated) meet
     // in one row.
-    ASSERT_TRUE(wait_until([&] { return count(db, "responses WHERE reported_by = 'both'") == 1; },
-                           15s))
-        << c.logs().substr(0, 20000);
+    ASSERT_TRUE(merged_row_stored(db)) << c.logs().substr(0, 20000);
     EXPECT_EQ(count(db, "responses"), 1);
     EXPECT_EQ(db.scalar("SELECT status FROM responses WHERE request_id = '" + id + "'"), "cancelled");
     EXPECT_EQ(db.scalar("SELECT error_code FROM responses WHERE request_id = '" + id + "'"), "cancelled");
@@ -290,16 +302,6 @@ TEST(audit_e2e, a_cancelled_stream_is_stored_as_cancelled_with_its_partial_text)
     }
     EXPECT_EQ(partial, expected) << "the partial text is what was generated, token for token";
     EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE request_id = '" + id + "'"), 1);
-}
-
-/// The request id from a stream's `event: start`.
-std::string request_id_of(const raw_stream& s) {
-    auto start = s.received().find("\"request_id\":\"");
-    if (start == std::string::npos) {
-        return {};
-    }
-    start += 14;
-    return s.received().substr(start, s.received().find('"', start) - start);
 }
 
 TEST(audit_e2e, a_deadline_the_api_enforced_is_stored_as_the_clients_timeout) {
@@ -319,9 +321,7 @@ TEST(audit_e2e, a_deadline_the_api_enforced_is_stored_as_the_clients_timeout) {
     ASSERT_NE(s.received().find("\"timeout\""), std::string::npos) << s.received();
     const auto id = request_id_of(s);
     ASSERT_FALSE(id.empty()) << s.received();
-    ASSERT_TRUE(wait_until([&] { return count(db, "responses WHERE reported_by = 'both'") == 1; },
-                           15s))
-        << c.logs().substr(0, 20000);
+    ASSERT_TRUE(merged_row_stored(db)) << c.logs().substr(0, 20000);
     EXPECT_EQ(db.scalar("SELECT status || '|' || error_code FROM responses WHERE request_id = '" + id + "'"),
               "error|timeout");
     EXPECT_NE(db.scalar("SELECT error_message FROM responses WHERE request_id = '" + id + "'").find("deadline"),
@@ -350,9 +350,7 @@ TEST(audit_e2e, a_worker_killed_mid_stream_is_stored_as_worker_lost_whatever_the
     c.workers()[*busy == "w-a" ? 0 : 1]->signal(SIGKILL);
     ASSERT_TRUE(s.read_to_end(10s)) << s.received();
     ASSERT_NE(s.received().find("worker_lost"), std::string::npos) << s.received();
-    ASSERT_TRUE(wait_until([&] { return count(db, "responses WHERE reported_by = 'both'") == 1; },
-                           15s))
-        << c.logs().substr(0, 20000);
+    ASSERT_TRUE(merged_row_stored(db)) << c.logs().substr(0, 20000);
     EXPECT_EQ(db.scalar("SELECT status || '|' || error_code FROM responses WHERE request_id = '" + id + "'"),
               "error|worker_lost");
     EXPECT_NE(db.scalar("SELECT error_message FROM responses WHERE request_id = '" + id + "'").find(*busy),

@@ -4,7 +4,7 @@
 #include "e2e_common.hpp"
 #include "support/raw_stream.hpp"
 
-#include <pthread.h>
+#include "common/stop_signals.hpp"
 
 #include <csignal>
 #include <thread>
@@ -289,14 +289,9 @@ TEST_F(reliability_e2e, sigterm_lets_a_worker_finish_what_it_started) {
 /// child), as if the signal arrived while the process was still starting.
 std::unique_ptr<child_process> spawn_with_stop_signals_blocked(const std::string& name, std::vector<std::string> argv,
                                                                const std::filesystem::path& log) {
-    sigset_t set;
-    sigset_t old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, &old);
+    const auto old = block_stop_signals();
     auto p = std::make_unique<child_process>(name, std::move(argv), std::vector<std::string>{}, log);
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    restore_signal_mask(old);
     return p;
 }
 

@@ -2,6 +2,7 @@
 // end-to-end tests and benchmarks. Prints "listening on 127.0.0.1:<port>" once it accepts
 // connections, then serves until SIGINT or SIGTERM.
 
+#include "common/stop_signals.hpp"
 #include "fake_ollama/fake_ollama.hpp"
 
 #include <csignal>
@@ -97,18 +98,13 @@ int main(int argc, char** argv) {
         }
     }
 
-    // Block the stop signals before any thread starts, so only sigwait() below sees them.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    // Block the stop signals before any thread starts, so only the sigwait below sees them.
+    llmp::block_stop_signals();
 
     try {
         llmp::testing::fake_ollama server{opts};
         std::cout << "listening on " << opts.host << ":" << server.port() << std::endl;
-        int sig = 0;
-        sigwait(&stop_signals, &sig);
+        llmp::wait_for_stop_signal();
         server.stop();
     } catch (const std::exception& e) {
         std::cerr << "fake_ollama: " << e.what() << "\n";

@@ -2,6 +2,7 @@
 // server, for end-to-end tests. Prints "listening on 127.0.0.1:<port>" (and writes the port to
 // --port-file) once it accepts connections, then serves until SIGINT or SIGTERM.
 
+#include "common/stop_signals.hpp"
 #include "fake_openai/fake_openai.hpp"
 
 #include <csignal>
@@ -108,12 +109,8 @@ int main(int argc, char** argv) {
         ++i;
     }
 
-    // Block the stop signals before any thread starts, so only sigwait() below sees them.
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    // Block the stop signals before any thread starts, so only the sigwait below sees them.
+    llmp::block_stop_signals();
 
     try {
         llmp::testing::fake_openai server{opts};
@@ -124,8 +121,7 @@ int main(int argc, char** argv) {
             std::rename(tmp.c_str(), port_file.c_str());
         }
         std::cout << "listening on " << opts.host << ":" << server.port() << std::endl;
-        int sig = 0;
-        sigwait(&stop_signals, &sig);
+        llmp::wait_for_stop_signal();
         server.stop();
     } catch (const std::exception& e) {
         std::cerr << "fake_openai: " << e.what() << "\n";
