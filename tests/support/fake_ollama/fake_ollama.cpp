@@ -1,5 +1,7 @@
 #include "fake_ollama/fake_ollama.hpp"
 
+#include "fake_server/fake_http_server.hpp"
+
 #include "common/asio_fwd.hpp"
 #include "common/messages.hpp"
 #include "providers/mock/mock_text.hpp"
@@ -78,133 +80,26 @@ std::int64_t ns_since(steady_clock::time_point t0) {
     return std::max<std::int64_t>(d, 1);
 }
 
-bool peer_gone(const error_code& ec) {
-    return ec == http::error::end_of_stream || ec == net::error::eof ||
-           ec == net::error::connection_reset || ec == net::error::broken_pipe ||
-           ec == http::error::partial_message;
-}
-
-/// How a request left the connection.
-enum class after { keep, close_by_server, client_gone, stopping };
-
 }  // namespace
 
 struct fake_ollama::impl {
-    explicit impl(fake_ollama_options o) : opts{std::move(o)}, acceptor{ioc} {
+    impl(fake_ollama_options o, fake_http_server& srv) : opts{std::move(o)}, server{srv} {
         for (const auto& m : opts.models) {
             normalized.push_back(normalize_model_name(m));
         }
-        tcp::endpoint ep{net::ip::make_address(opts.host), opts.port};
-        acceptor.open(ep.protocol());
-        acceptor.set_option(net::socket_base::reuse_address(true));
-        acceptor.bind(ep);
-        acceptor.listen(net::socket_base::max_listen_connections);
-        bound_port = acceptor.local_endpoint().port();
     }
 
     fake_ollama_options opts;
     std::vector<std::string> normalized;
-    net::io_context ioc;
-    tcp::acceptor acceptor;
-    std::uint16_t bound_port = 0;
-    std::vector<std::thread> threads;
-    std::atomic<bool> stopped{false};
-
-    std::atomic<std::uint64_t> accepted{0};
-    std::atomic<std::uint64_t> open{0};
-    // For cross-process tests (GET /_fake/stats): generations begun, and those whose client
-    // (the worker) closed the connection before the answer was complete.
-    std::atomic<std::uint64_t> generations_started{0};
-    std::atomic<std::uint64_t> generations_aborted{0};
+    fake_http_server& server;  // the fake_ollama itself
 
     mutable std::mutex mu;
-    mutable std::condition_variable cv;
-    std::uint64_t requests = 0;          // GUARDED_BY(mu)
-    std::uint64_t closed_by_client = 0;  // GUARDED_BY(mu)
-    nlohmann::json last_request;         // GUARDED_BY(mu)
-    nlohmann::json last_final;           // GUARDED_BY(mu)
-
-    void count_request() {
-        std::lock_guard lock{mu};
-        ++requests;
-        cv.notify_all();
-    }
-
-    std::uint64_t requests_now() const {
-        std::lock_guard lock{mu};
-        return requests;
-    }
-
-    void count_client_close() {
-        std::lock_guard lock{mu};
-        ++closed_by_client;
-        cv.notify_all();
-    }
+    nlohmann::json last_request;  // GUARDED_BY(mu)
+    nlohmann::json last_final;    // GUARDED_BY(mu)
 
     bool known_model(std::string_view name) const {
         auto n = normalize_model_name(name);
         return std::find(normalized.begin(), normalized.end(), n) != normalized.end();
-    }
-
-    // -----------------------------------------------------------------------------------------
-
-    net::awaitable<void> accept_loop() {
-        for (;;) {
-            error_code ec;
-            tcp::socket sock = co_await acceptor.async_accept(
-                net::make_strand(ioc), net::redirect_error(net::use_awaitable, ec));
-            if (ec) {
-                if (!acceptor.is_open() || stopped) {
-                    co_return;
-                }
-                continue;
-            }
-            accepted.fetch_add(1);
-            open.fetch_add(1);
-            sock.set_option(tcp::no_delay{true}, ec);
-            auto ex = sock.get_executor();
-            net::co_spawn(ex, session(std::move(sock)), [this](std::exception_ptr e) {
-                open.fetch_sub(1);
-                if (e) {
-                    try {
-                        std::rethrow_exception(e);
-                    } catch (const std::exception& x) {
-                        std::fprintf(stderr, "fake_ollama: session failed: %s\n", x.what());
-                    }
-                }
-            });
-        }
-    }
-
-    net::awaitable<void> session(tcp::socket sock) {
-        beast::tcp_stream stream{std::move(sock)};
-        beast::flat_buffer buffer;
-        for (;;) {
-            http::request_parser<http::string_body> parser;
-            parser.body_limit(64 * 1024 * 1024);
-            error_code ec;
-            co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
-            if (ec) {
-                if (peer_gone(ec)) {
-                    count_client_close();
-                }
-                co_return;
-            }
-            count_request();
-            auto req = parser.release();
-            bool keep_alive = req.keep_alive();
-            after how = co_await handle(stream, req);
-            if (how == after::client_gone) {
-                ++generations_aborted;
-                count_client_close();
-                co_return;
-            }
-            if (how != after::keep || !keep_alive) {
-                stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-                stream.close();
-                co_return;
-            }
-        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -298,11 +193,8 @@ struct fake_ollama::impl {
             co_return co_await reply_json(stream, req, http::status::ok, tags());
         }
         if (target == "/_fake/stats" && method == http::verb::get) {
-            ojson stats{{"requests", requests_now()},
-                        {"connections_open", open.load()},
-                        {"generations_started", generations_started.load()},
-                        {"generations_aborted", generations_aborted.load()}};
-            co_return co_await reply_json(stream, req, http::status::ok, stats);
+            co_return co_await reply(stream, req, http::status::ok, "application/json; charset=utf-8",
+                                     server.stats().dump());
         }
         if (target == "/api/ps" && method == http::verb::get) {
             ojson none{{"models", ojson::array()}};
@@ -313,19 +205,6 @@ struct fake_ollama::impl {
         }
         co_return co_await reply(stream, req, http::status::not_found, text_plain,
                                  std::string{"404 page not found"});
-    }
-
-    /// Waits until the client closes the connection (or the server stops).
-    net::awaitable<after> wait_for_disconnect(beast::tcp_stream& stream) {
-        stream.expires_never();
-        char c[256];
-        for (;;) {
-            error_code ec;
-            co_await stream.async_read_some(net::buffer(c), net::redirect_error(net::use_awaitable, ec));
-            if (ec) {
-                co_return stopped ? after::stopping : after::client_gone;
-            }
-        }
     }
 
     net::awaitable<after> generation(beast::tcp_stream& stream,
@@ -427,7 +306,7 @@ struct fake_ollama::impl {
                                            "llama runner process has terminated: signal: killed");
         }
 
-        ++generations_started;
+        server.generation_started();
         const auto tokens = providers::mock_tokens(prompt, n);
         const std::int64_t prompt_eval_count = providers::mock_prompt_tokens(providers::all_input_text(greq));
         const std::string mid_error = "an error was encountered while running the model: unexpected EOF";
@@ -467,14 +346,14 @@ struct fake_ollama::impl {
         };
 
         if (stall_before) {
-            co_return co_await wait_for_disconnect(stream);
+            co_return co_await server.wait_for_disconnect(stream);
         }
         if (!stream_mode) {
             if (close_mid) {
                 co_return after::close_by_server;
             }
             if (stall) {
-                co_return co_await wait_for_disconnect(stream);
+                co_return co_await server.wait_for_disconnect(stream);
             }
             co_await pause(delay * static_cast<int>(tokens.size()));
             if (error_mid) {
@@ -523,7 +402,7 @@ struct fake_ollama::impl {
                 co_return after::close_by_server;
             }
             if (stall && i == std::min<int>(1, static_cast<int>(tokens.size()))) {
-                co_return co_await wait_for_disconnect(stream);
+                co_return co_await server.wait_for_disconnect(stream);
             }
             if (i == static_cast<int>(tokens.size())) {
                 auto j = final_object(static_cast<std::int64_t>(tokens.size()), ns_since(eval_start), "");
@@ -543,69 +422,15 @@ struct fake_ollama::impl {
     }
 };
 
-fake_ollama::fake_ollama(fake_ollama_options opts) : impl_{std::make_unique<impl>(std::move(opts))} {
+fake_ollama::fake_ollama(fake_ollama_options opts)
+    : fake_http_server{"fake_ollama", opts.host, opts.port}, impl_{std::make_unique<impl>(std::move(opts), *this)} {
     auto* s = impl_.get();
-    net::co_spawn(s->ioc, s->accept_loop(), [](std::exception_ptr e) {
-        if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& x) {
-                std::fprintf(stderr, "fake_ollama: accept loop failed: %s\n", x.what());
-            }
-        }
-    });
-    int n = std::max(1, s->opts.threads);
-    for (int i = 0; i < n; ++i) {
-        s->threads.emplace_back([s] { s->ioc.run(); });
-    }
+    start([s](beast::tcp_stream& stream, const fake_request& req) { return s->handle(stream, req); }, s->opts.threads);
 }
 
-fake_ollama::~fake_ollama() { stop(); }
+fake_ollama::~fake_ollama() { stop(); }  // before impl_ goes: the handler uses it
 
-void fake_ollama::stop() {
-    auto* s = impl_.get();
-    if (s->stopped.exchange(true)) {
-        return;
-    }
-    net::post(s->ioc, [s] {
-        error_code ec;
-        s->acceptor.close(ec);
-    });
-    s->ioc.stop();
-    for (auto& t : s->threads) {
-        t.join();
-    }
-}
-
-std::uint16_t fake_ollama::port() const { return impl_->bound_port; }
-
-std::string fake_ollama::url() const {
-    return "http://" + impl_->opts.host + ":" + std::to_string(impl_->bound_port);
-}
-
-std::uint64_t fake_ollama::requests() const {
-    std::lock_guard lock{impl_->mu};
-    return impl_->requests;
-}
-
-std::uint64_t fake_ollama::connections_accepted() const { return impl_->accepted.load(); }
-
-std::uint64_t fake_ollama::connections_open() const { return impl_->open.load(); }
-
-std::uint64_t fake_ollama::connections_closed_by_client() const {
-    std::lock_guard lock{impl_->mu};
-    return impl_->closed_by_client;
-}
-
-bool fake_ollama::wait_for_client_close(std::uint64_t n, std::chrono::milliseconds timeout) const {
-    std::unique_lock lock{impl_->mu};
-    return impl_->cv.wait_for(lock, timeout, [&] { return impl_->closed_by_client >= n; });
-}
-
-bool fake_ollama::wait_for_requests(std::uint64_t n, std::chrono::milliseconds timeout) const {
-    std::unique_lock lock{impl_->mu};
-    return impl_->cv.wait_for(lock, timeout, [&] { return impl_->requests >= n; });
-}
+std::string fake_ollama::url() const { return "http://" + impl_->opts.host + ":" + std::to_string(port()); }
 
 nlohmann::json fake_ollama::last_request_body() const {
     std::lock_guard lock{impl_->mu};

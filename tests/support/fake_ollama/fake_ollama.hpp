@@ -21,7 +21,10 @@
 // Per request, options.mock_token_delay_ms overrides the per-token delay.
 //
 // Lifecycle: the constructor binds (port 0 = any free port) and starts the server threads; the
-// destructor (or stop()) stops and joins them. Every accessor is thread-safe.
+// destructor (or stop()) stops and joins them (fake_server/fake_http_server.hpp). Every accessor
+// is thread-safe.
+
+#include "fake_server/fake_http_server.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -49,39 +52,21 @@ struct fake_ollama_options {
     std::string version = "0.5.7";
 };
 
-class fake_ollama {
+/// The counters and waits (requests(), connections_open(), wait_for_client_close(), ...) come
+/// from the shared server half.
+class fake_ollama : public fake_http_server {
 public:
     /// Binds and starts serving. Throws std::system_error if it cannot bind.
     explicit fake_ollama(fake_ollama_options opts = {});
     ~fake_ollama();
-    fake_ollama(const fake_ollama&) = delete;
-    fake_ollama& operator=(const fake_ollama&) = delete;
 
-    std::uint16_t port() const;
     /// "http://127.0.0.1:<port>"
     std::string url() const;
-
-    /// HTTP requests received (all paths).
-    std::uint64_t requests() const;
-    /// TCP connections accepted so far.
-    std::uint64_t connections_accepted() const;
-    /// TCP connections currently open.
-    std::uint64_t connections_open() const;
-    /// Connections that ended because the client closed or reset them.
-    std::uint64_t connections_closed_by_client() const;
-
-    /// Blocks until connections_closed_by_client() >= n or the timeout passes; false on timeout.
-    bool wait_for_client_close(std::uint64_t n, std::chrono::milliseconds timeout) const;
-    /// Blocks until requests() >= n or the timeout passes; false on timeout.
-    bool wait_for_requests(std::uint64_t n, std::chrono::milliseconds timeout) const;
 
     /// The JSON body of the last POST /api/chat or /api/generate (null before any).
     nlohmann::json last_request_body() const;
     /// The last done:true object sent (null before any).
     nlohmann::json last_final() const;
-
-    /// Stops accepting, drops every connection, joins the threads. Idempotent.
-    void stop();
 
 private:
     struct impl;

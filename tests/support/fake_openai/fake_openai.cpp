@@ -1,5 +1,7 @@
 #include "fake_openai/fake_openai.hpp"
 
+#include "fake_server/fake_http_server.hpp"
+
 #include "common/asio_fwd.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/provider.hpp"
@@ -47,9 +49,6 @@ constexpr std::string_view trigger_close_mid = "[[close-mid]]";
 constexpr std::string_view trigger_stall = "[[stall]]";
 constexpr int tokens_before_mid_failure = 3;
 
-/// How a request left the connection.
-enum class after { keep, close_by_server, client_gone, stopping };
-
 ojson error_object(std::string message, std::string type, const char* code, const char* param = nullptr) {
     ojson e{{"message", std::move(message)}, {"type", std::move(type)}};
     e["param"] = param == nullptr ? ojson(nullptr) : ojson(param);
@@ -62,113 +61,26 @@ std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); 
 }  // namespace
 
 struct fake_openai::impl {
-    explicit impl(fake_openai_options o) : opts{std::move(o)}, acceptor{ioc} {
-        tcp::endpoint ep{net::ip::make_address(opts.host), opts.port};
-        acceptor.open(ep.protocol());
-        acceptor.set_option(net::socket_base::reuse_address(true));
-        acceptor.bind(ep);
-        acceptor.listen(net::socket_base::max_listen_connections);
-        bound_port = acceptor.local_endpoint().port();
-    }
+    impl(fake_openai_options o, fake_http_server& srv) : opts{std::move(o)}, server{srv} {}
 
     fake_openai_options opts;
-    net::io_context ioc;
-    tcp::acceptor acceptor;
-    std::uint16_t bound_port = 0;
-    std::vector<std::thread> threads;
-    std::atomic<bool> stopped{false};
+    fake_http_server& server;  // the fake_openai itself
     std::atomic<std::uint64_t> ids{0};
 
-    std::atomic<std::uint64_t> generations_started{0};
-    std::atomic<std::uint64_t> generations_aborted{0};
-
     mutable std::mutex mu;
-    mutable std::condition_variable cv;
-    std::uint64_t requests = 0;   // GUARDED_BY(mu)
-    std::uint64_t open = 0;       // GUARDED_BY(mu)
     nlohmann::json last_request;  // GUARDED_BY(mu)
     nlohmann::json last_headers;  // GUARDED_BY(mu)
 
-    void count_request() {
-        std::lock_guard lock{mu};
-        ++requests;
-        cv.notify_all();
-    }
-
-    void change_open(int d) {
-        std::lock_guard lock{mu};
-        open = static_cast<std::uint64_t>(static_cast<std::int64_t>(open) + d);
-        cv.notify_all();
-    }
-
     nlohmann::json stats() const {
+        auto j = server.stats();
         std::lock_guard lock{mu};
-        return nlohmann::json{{"requests", requests},
-                              {"connections_open", open},
-                              {"generations_started", generations_started.load()},
-                              {"generations_aborted", generations_aborted.load()},
-                              {"last_request", last_request},
-                              {"last_headers", last_headers}};
+        j["last_request"] = last_request;
+        j["last_headers"] = last_headers;
+        return j;
     }
 
     bool known_model(const std::string& id) const {
         return std::find(opts.models.begin(), opts.models.end(), id) != opts.models.end();
-    }
-
-    // -----------------------------------------------------------------------------------------
-
-    net::awaitable<void> accept_loop() {
-        for (;;) {
-            error_code ec;
-            tcp::socket sock =
-                co_await acceptor.async_accept(net::make_strand(ioc), net::redirect_error(net::use_awaitable, ec));
-            if (ec) {
-                if (!acceptor.is_open() || stopped) {
-                    co_return;
-                }
-                continue;
-            }
-            change_open(+1);
-            sock.set_option(tcp::no_delay{true}, ec);
-            auto ex = sock.get_executor();
-            net::co_spawn(ex, session(std::move(sock)), [this](std::exception_ptr e) {
-                change_open(-1);
-                if (e) {
-                    try {
-                        std::rethrow_exception(e);
-                    } catch (const std::exception& x) {
-                        std::fprintf(stderr, "fake_openai: session failed: %s\n", x.what());
-                    }
-                }
-            });
-        }
-    }
-
-    net::awaitable<void> session(tcp::socket sock) {
-        beast::tcp_stream stream{std::move(sock)};
-        beast::flat_buffer buffer;
-        for (;;) {
-            http::request_parser<http::string_body> parser;
-            parser.body_limit(64 * 1024 * 1024);
-            error_code ec;
-            co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
-            if (ec) {
-                co_return;
-            }
-            count_request();
-            auto req = parser.release();
-            bool keep_alive = req.keep_alive();
-            after how = co_await handle(stream, req);
-            if (how == after::client_gone) {
-                ++generations_aborted;
-                co_return;
-            }
-            if (how != after::keep || !keep_alive) {
-                stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-                stream.close();
-                co_return;
-            }
-        }
     }
 
     // -----------------------------------------------------------------------------------------
@@ -259,19 +171,6 @@ struct fake_openai::impl {
     static ojson unknown_model(const std::string& id) {
         return error_object("The model `" + id + "` does not exist or you do not have access to it.",
                             "invalid_request_error", "model_not_found");
-    }
-
-    /// Waits until the client closes the connection (or the server stops).
-    net::awaitable<after> wait_for_disconnect(beast::tcp_stream& stream) {
-        stream.expires_never();
-        char c[256];
-        for (;;) {
-            error_code ec;
-            co_await stream.async_read_some(net::buffer(c), net::redirect_error(net::use_awaitable, ec));
-            if (ec) {
-                co_return stopped ? after::stopping : after::client_gone;
-            }
-        }
     }
 
     static ojson bad_request(std::string message, const char* param) {
@@ -371,7 +270,7 @@ struct fake_openai::impl {
         const bool close_mid = prompt.find(trigger_close_mid) != std::string::npos;
         const bool stall = prompt.find(trigger_stall) != std::string::npos;
 
-        ++generations_started;
+        server.generation_started();
         const auto tokens = providers::mock_tokens(prompt, n);
         const std::int64_t prompt_tokens = providers::mock_prompt_tokens(providers::all_input_text(greq));
         const std::int64_t completion_tokens = static_cast<std::int64_t>(tokens.size());
@@ -398,7 +297,7 @@ struct fake_openai::impl {
                 co_return after::close_by_server;
             }
             if (stall) {
-                co_return co_await wait_for_disconnect(stream);
+                co_return co_await server.wait_for_disconnect(stream);
             }
             for (std::size_t i = 0; i < tokens.size(); ++i) {
                 co_await pause();
@@ -491,7 +390,7 @@ struct fake_openai::impl {
                 co_return after::close_by_server;
             }
             if (stall && i == std::min<int>(1, static_cast<int>(tokens.size()))) {
-                co_return co_await wait_for_disconnect(stream);
+                co_return co_await server.wait_for_disconnect(stream);
             }
             co_await pause();
             const std::string& text = tokens[static_cast<std::size_t>(i)];
@@ -521,63 +420,16 @@ struct fake_openai::impl {
     }
 };
 
-fake_openai::fake_openai(fake_openai_options opts) : impl_{std::make_unique<impl>(std::move(opts))} {
+fake_openai::fake_openai(fake_openai_options opts)
+    : fake_http_server{"fake_openai", opts.host, opts.port}, impl_{std::make_unique<impl>(std::move(opts), *this)} {
     auto* s = impl_.get();
-    net::co_spawn(s->ioc, s->accept_loop(), [](std::exception_ptr e) {
-        if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& x) {
-                std::fprintf(stderr, "fake_openai: accept loop failed: %s\n", x.what());
-            }
-        }
-    });
-    int n = std::max(1, s->opts.threads);
-    for (int i = 0; i < n; ++i) {
-        s->threads.emplace_back([s] { s->ioc.run(); });
-    }
+    start([s](beast::tcp_stream& stream, const fake_request& req) { return s->handle(stream, req); }, s->opts.threads);
 }
 
-fake_openai::~fake_openai() { stop(); }
-
-void fake_openai::stop() {
-    auto* s = impl_.get();
-    if (s->stopped.exchange(true)) {
-        return;
-    }
-    net::post(s->ioc, [s] {
-        error_code ec;
-        s->acceptor.close(ec);
-    });
-    s->ioc.stop();
-    for (auto& t : s->threads) {
-        t.join();
-    }
-}
-
-std::uint16_t fake_openai::port() const { return impl_->bound_port; }
+fake_openai::~fake_openai() { stop(); }  // before impl_ goes: the handler uses it
 
 std::string fake_openai::url() const {
-    return "http://" + impl_->opts.host + ":" + std::to_string(impl_->bound_port) + "/v1";
-}
-
-std::uint64_t fake_openai::requests() const {
-    std::lock_guard lock{impl_->mu};
-    return impl_->requests;
-}
-
-std::uint64_t fake_openai::connections_open() const {
-    std::lock_guard lock{impl_->mu};
-    return impl_->open;
-}
-
-std::uint64_t fake_openai::generations_started() const { return impl_->generations_started.load(); }
-
-std::uint64_t fake_openai::generations_aborted() const { return impl_->generations_aborted.load(); }
-
-bool fake_openai::wait_for_connections_open_at_most(std::uint64_t n, std::chrono::milliseconds timeout) const {
-    std::unique_lock lock{impl_->mu};
-    return impl_->cv.wait_for(lock, timeout, [&] { return impl_->open <= n; });
+    return "http://" + impl_->opts.host + ":" + std::to_string(port()) + "/v1";
 }
 
 nlohmann::json fake_openai::last_request_body() const {

@@ -30,6 +30,8 @@
 // Lifecycle: the constructor binds (port 0 = any free port) and starts the server threads; the
 // destructor (or stop()) stops and joins them. Every accessor is thread-safe.
 
+#include "fake_server/fake_http_server.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -58,36 +60,22 @@ struct fake_openai_options {
     int threads = 1;
 };
 
-class fake_openai {
+/// The counters and waits (requests(), connections_open(), generations_aborted(), ...) come
+/// from the shared server half.
+class fake_openai : public fake_http_server {
 public:
     /// Binds and starts serving. Throws std::system_error if it cannot bind.
     explicit fake_openai(fake_openai_options opts = {});
     ~fake_openai();
-    fake_openai(const fake_openai&) = delete;
-    fake_openai& operator=(const fake_openai&) = delete;
 
-    std::uint16_t port() const;
     /// "http://127.0.0.1:<port>/v1"
     std::string url() const;
-
-    /// HTTP requests received (all paths).
-    std::uint64_t requests() const;
-    /// TCP connections currently open.
-    std::uint64_t connections_open() const;
-    /// Generations begun / ended early because the client went away.
-    std::uint64_t generations_started() const;
-    std::uint64_t generations_aborted() const;
-    /// Blocks until connections_open() <= n or the timeout passes; false on timeout.
-    bool wait_for_connections_open_at_most(std::uint64_t n, std::chrono::milliseconds timeout) const;
 
     /// The JSON body of the last POST (null before any) and its headers (lower-case names).
     nlohmann::json last_request_body() const;
     nlohmann::json last_request_headers() const;
-    /// GET /_fake/stats as JSON.
+    /// GET /_fake/stats as JSON: the server's counters, the last request and its headers.
     nlohmann::json stats() const;
-
-    /// Stops accepting, drops every connection, joins the threads. Idempotent.
-    void stop();
 
 private:
     struct impl;

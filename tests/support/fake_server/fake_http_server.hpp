@@ -1,0 +1,75 @@
+#pragma once
+// The server half both fake LLM upstreams share (fake_ollama, fake_openai): bind, accept, one
+// keep-alive session per connection, the counters tests wait on, and stop. A fake supplies only
+// its handler: how it answers one request, and how that request left the connection.
+//
+// Lifecycle: the constructor binds (port 0 = any free port); start() runs the accept loop on
+// its own threads; stop() (or the destructor) closes everything and joins them. A handler may
+// capture its fake: the fake stops the server before its own members go. Every accessor is
+// thread-safe.
+
+#include "common/asio_fwd.hpp"
+
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace llmp::testing {
+
+/// How a request left the connection.
+enum class after { keep, close_by_server, client_gone, stopping };
+
+using fake_request = http::request<http::string_body>;
+
+class fake_http_server {
+public:
+    using handler = std::function<net::awaitable<after>(beast::tcp_stream&, const fake_request&)>;
+
+    /// Binds `host`:`port`; `name` prefixes its error lines. Throws std::system_error if it cannot.
+    fake_http_server(std::string name, const std::string& host, std::uint16_t port);
+    ~fake_http_server();
+    fake_http_server(const fake_http_server&) = delete;
+    fake_http_server& operator=(const fake_http_server&) = delete;
+
+    /// Serves every request with `h` on `threads` threads (at least one).
+    void start(handler h, int threads);
+    /// Stops accepting, drops every connection, joins the threads. Idempotent.
+    void stop();
+    bool stopping() const;
+    std::uint16_t port() const;
+
+    /// HTTP requests received (all paths).
+    std::uint64_t requests() const;
+    std::uint64_t connections_accepted() const;
+    std::uint64_t connections_open() const;
+    /// Connections that ended because the client closed or reset them.
+    std::uint64_t connections_closed_by_client() const;
+    /// Generations begun (the fake counts them), and those the client left before the end.
+    void generation_started();
+    std::uint64_t generations_started() const;
+    std::uint64_t generations_aborted() const;
+    /// GET /_fake/stats's counters: requests, connections_open, generations_started/aborted.
+    nlohmann::json stats() const;
+
+    /// Block until the counter reaches the bound or the timeout passes; false on timeout.
+    bool wait_for_requests(std::uint64_t n, std::chrono::milliseconds timeout) const;
+    bool wait_for_client_close(std::uint64_t n, std::chrono::milliseconds timeout) const;
+    bool wait_for_connections_open_at_most(std::uint64_t n, std::chrono::milliseconds timeout) const;
+
+    /// For a handler that stalls: waits until the client closes the connection (client_gone)
+    /// or the server stops (stopping).
+    net::awaitable<after> wait_for_disconnect(beast::tcp_stream& stream);
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace llmp::testing
