@@ -1,5 +1,7 @@
 #include "api/openai_request_parser.hpp"
 
+#include "api/json_body.hpp"
+
 #include <algorithm>
 
 namespace llmp::api {
@@ -104,18 +106,11 @@ result<void> number_in(const json& j, const char* name, double lo, double hi, js
 }  // namespace
 
 result<openai_request> parse_openai_request(std::string_view body, request_kind kind) {
-    if (body.empty()) {
-        return fail("bad_request", "missing request body: send a JSON object");
+    auto parsed = parse_json_object(body);
+    if (!parsed) {
+        return parsed.error();
     }
-    json j;
-    try {
-        j = json::parse(body);
-    } catch (const json::parse_error& e) {
-        return fail("invalid_json", "request body is not valid JSON (at byte " + std::to_string(e.byte) + ")");
-    }
-    if (!j.is_object()) {
-        return fail("invalid_json", "request body must be a JSON object");
-    }
+    json j = std::move(parsed.value());
     openai_request r;
     auto& m = r.msg;
     m.kind = kind;

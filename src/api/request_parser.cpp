@@ -1,5 +1,7 @@
 #include "api/request_parser.hpp"
 
+#include "api/json_body.hpp"
+
 #include <array>
 
 namespace llmp::api {
@@ -44,18 +46,11 @@ result<void> validate_messages(const json& messages) {
 }  // namespace
 
 result<request_message> parse_generation_request(std::string_view body, request_kind kind) {
-    if (body.empty()) {
-        return fail("bad_request", "missing request body: send a JSON object");
+    auto parsed = parse_json_object(body);
+    if (!parsed) {
+        return parsed.error();
     }
-    json j;
-    try {
-        j = json::parse(body);
-    } catch (const json::parse_error& e) {
-        return fail("invalid_json", "request body is not valid JSON (at byte " + std::to_string(e.byte) + ")");
-    }
-    if (!j.is_object()) {
-        return fail("invalid_json", "request body must be a JSON object");
-    }
+    json j = std::move(parsed.value());
     request_message m;
     m.kind = kind;
     auto model = j.find("model");

@@ -2,6 +2,7 @@
 
 #include "broker/connection.hpp"
 #include "broker/logger.hpp"
+#include "broker/reconnect.hpp"
 
 #include <poll.h>
 
@@ -72,7 +73,6 @@ void consumer::reject(std::uint64_t epoch, std::uint64_t tag, bool requeue) {
 }
 
 void consumer::run() {
-    auto log = broker::logger();
     std::unique_ptr<connection> conn = std::move(initial_);
     auto backoff = cfg_.reconnect_min;
     std::vector<command> dropped;
@@ -85,25 +85,17 @@ void consumer::run() {
             if (stopping_) {
                 break;
             }
-            auto c = connection::open(cfg_, name_);
-            if (c) {
-                auto s = setup_(*c.value());
-                if (s) {
-                    conn = std::move(c.value());
-                    epoch_.fetch_add(1);
-                    connected_ = true;
-                    backoff = cfg_.reconnect_min;
-                    log->info("msg=\"reconnected to RabbitMQ\" consumer={}", name_);
-                    if (on_state_) {
-                        on_state_(true);
-                    }
-                    continue;
-                }
-                log->warn("msg=\"broker setup failed\" consumer={} error=\"{}\"", name_, s.error().message);
-            } else {
-                log->debug("msg=\"reconnect failed\" consumer={} error=\"{}\"", name_, c.error().message);
+            conn = reconnect_once(cfg_, "consumer", name_, setup_);
+            if (!conn) {
+                backoff = std::min(backoff * 2, cfg_.reconnect_max);
+                continue;
             }
-            backoff = std::min(backoff * 2, cfg_.reconnect_max);
+            epoch_.fetch_add(1);
+            connected_ = true;
+            backoff = cfg_.reconnect_min;
+            if (on_state_) {
+                on_state_(true);
+            }
             continue;
         }
         if (!serve(*conn) && !stopping_) {

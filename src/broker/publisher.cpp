@@ -2,6 +2,7 @@
 
 #include "broker/connection.hpp"
 #include "broker/logger.hpp"
+#include "broker/reconnect.hpp"
 
 #include <poll.h>
 
@@ -72,7 +73,6 @@ void publisher::fail_all(publish_status why) {
 }
 
 void publisher::run() {
-    auto log = broker::logger();
     std::unique_ptr<connection> conn = std::move(initial_);
     auto backoff = cfg_.reconnect_min;
     std::vector<publish_job> rejected;
@@ -91,25 +91,19 @@ void publisher::run() {
             if (stopping_) {
                 break;
             }
-            auto c = connection::open(cfg_, name_);
-            if (c) {
-                auto confirms = c.value()->enable_confirms();
-                auto s = confirms ? (setup_ ? setup_(*c.value()) : result<void>{ok()}) : confirms;
-                if (s) {
-                    conn = std::move(c.value());
-                    connected_ = true;
-                    backoff = cfg_.reconnect_min;
-                    log->info("msg=\"reconnected to RabbitMQ\" publisher={}", name_);
-                    if (on_state_) {
-                        on_state_(true);
-                    }
-                    continue;
-                }
-                log->warn("msg=\"broker setup failed\" publisher={} error=\"{}\"", name_, s.error().message);
-            } else {
-                log->debug("msg=\"reconnect failed\" publisher={} error=\"{}\"", name_, c.error().message);
+            conn = reconnect_once(cfg_, "publisher", name_, [this](connection& c) {
+                auto confirms = c.enable_confirms();
+                return confirms && setup_ ? setup_(c) : confirms;
+            });
+            if (!conn) {
+                backoff = std::min(backoff * 2, cfg_.reconnect_max);
+                continue;
             }
-            backoff = std::min(backoff * 2, cfg_.reconnect_max);
+            connected_ = true;
+            backoff = cfg_.reconnect_min;
+            if (on_state_) {
+                on_state_(true);
+            }
             continue;
         }
         serve(*conn);
