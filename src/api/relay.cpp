@@ -308,6 +308,9 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
                 done = std::move(*f);
             } else if (auto* e = std::get_if<error_message>(&ev)) {
                 failure = std::move(*e);
+                // This server ending its streams on SIGTERM (past the drain timeout): the
+                // worker stops too, and the audit hears what the client was told.
+                cancel_worker = failure->code == "shutting_down";
             }
         }
         sink->consumed(drained);
@@ -369,7 +372,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
                               last_write + keepalive_interval});
         co_await sink->wait(wake);
     }
-    if (cancel_worker) {  // the relay ended it: worker lost, deadline, client too slow
+    if (cancel_worker) {  // this server ended it: worker lost, deadline, client too slow, shutdown
         publish_cancel(ctx, m.request_id);
         publish_verdict(ctx, m, *failure, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
     }

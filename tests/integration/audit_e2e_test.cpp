@@ -358,6 +358,31 @@ TEST(audit_e2e, a_worker_killed_mid_stream_is_stored_as_worker_lost_whatever_the
         << "the message names the lost worker";
 }
 
+TEST(audit_e2e, sigterm_past_the_drain_timeout_ends_streams_as_shutting_down_and_stops_the_worker) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    cluster c{amqp_url};
+    auto port = c.start_api({"--drain-timeout-ms", "300"});
+    c.start_worker();
+    c.start_audit(db.url(), {"--batch-ms", "20"});
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    constexpr int asked = 400;
+    raw_stream s{port, "/api/generate", slow_mock_body("longer than the drain", asked, 25)};
+    ASSERT_TRUE(s.read_until("event: token", 10s)) << s.received();
+    const auto id = request_id_of(s);
+    c.apis()[0]->signal(SIGTERM);
+    ASSERT_TRUE(s.read_to_end(10s)) << s.received();
+    EXPECT_NE(s.received().find("event: error"), std::string::npos) << s.received();
+    EXPECT_NE(s.received().find("shutting_down"), std::string::npos) << s.received();
+    EXPECT_EQ(c.apis()[0]->wait_exit(10s).value_or(-1), 0) << c.logs();
+    ASSERT_TRUE(merged_row_stored(db)) << c.logs().substr(0, 20000);
+    EXPECT_EQ(db.scalar("SELECT status || '|' || error_code FROM responses WHERE request_id = '" + id + "'"),
+              "error|shutting_down");
+    EXPECT_LT(db.count("SELECT completion_tokens FROM responses WHERE request_id = '" + id + "'"), asked)
+        << "the worker stopped generating for the client that is gone";
+}
+
 TEST(audit_e2e, kill_9_mid_load_then_restart_stores_every_row_exactly_once) {
     LLMP_REQUIRE_BROKER();
     LLMP_REQUIRE_DATABASE();
