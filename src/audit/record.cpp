@@ -2,6 +2,7 @@
 
 #include "audit/fast_decode.hpp"
 #include "broker/topology.hpp"
+#include "common/json_get.hpp"
 
 namespace llmp::audit {
 namespace {
@@ -59,19 +60,6 @@ bool needs_cleaning(std::string_view s) {
 }
 
 std::string status_of(const std::string& code) { return code == "cancelled" ? "cancelled" : "error"; }
-
-template <class T>
-T value_or(const json& j, const char* key, T fallback) {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) {
-        return fallback;
-    }
-    try {
-        return it->get<T>();
-    } catch (const json::exception&) {
-        return fallback;
-    }
-}
 
 /// "<server-id>.<kind>" -> {server-id, kind}
 std::pair<std::string, std::string> split_key(const std::string& key) {
@@ -165,32 +153,32 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
     response_row row;
     row.request_id = clean_text(request_id);
     row.server_id = clean_text(server_id);
-    row.worker_id = clean_text(value_or<std::string>(j, "worker_id", broker::field_string(d.props.headers, "worker")));
-    row.provider = clean_text(value_or<std::string>(j, "provider", ""));
-    row.model = clean_text(value_or<std::string>(j, "model", ""));
-    row.prompt_tokens = value_or<std::int64_t>(j, "prompt_tokens", 0);
-    row.completion_tokens = value_or<std::int64_t>(j, "completion_tokens", 0);
-    row.ttft_ms = value_or<double>(j, "ttft_ms", 0);
-    row.duration_ms = value_or<double>(j, "duration_ms", 0);
-    auto completed = value_or<std::int64_t>(j, "completed_at_ms", 0);
+    row.worker_id = clean_text(get_or<std::string>(j, "worker_id", broker::field_string(d.props.headers, "worker")));
+    row.provider = clean_text(get_or<std::string>(j, "provider", ""));
+    row.model = clean_text(get_or<std::string>(j, "model", ""));
+    row.prompt_tokens = get_or<std::int64_t>(j, "prompt_tokens", 0);
+    row.completion_tokens = get_or<std::int64_t>(j, "completion_tokens", 0);
+    row.ttft_ms = get_or<double>(j, "ttft_ms", 0);
+    row.duration_ms = get_or<double>(j, "duration_ms", 0);
+    auto completed = get_or<std::int64_t>(j, "completed_at_ms", 0);
     row.completed_at_ms = completed > 0 ? completed : fallback_time(d, arrival_ms);
     if (kind == "final") {
         row.status = "ok";
-        row.done_reason = clean_text(value_or<std::string>(j, "done_reason", "stop"));
-        row.text = clean_text(value_or<std::string>(j, "text", ""));
-        row.tokens_per_s = value_or<double>(j, "tokens_per_s", 0);
+        row.done_reason = clean_text(get_or<std::string>(j, "done_reason", "stop"));
+        row.text = clean_text(get_or<std::string>(j, "text", ""));
+        row.tokens_per_s = get_or<double>(j, "tokens_per_s", 0);
         if (auto it = j.find("provider_metrics"); it != j.end() && it->is_object()) {
             row.provider_metrics_json = clean_dump(std::move(*it));
         }
     } else {
-        row.error_code = clean_text(value_or<std::string>(j, "code", "internal_error"));
+        row.error_code = clean_text(get_or<std::string>(j, "code", "internal_error"));
         row.status = status_of(row.error_code);
-        row.error_message = clean_text(value_or<std::string>(j, "message", ""));
-        row.retryable = value_or<bool>(j, "retryable", false);
+        row.error_message = clean_text(get_or<std::string>(j, "message", ""));
+        row.retryable = get_or<bool>(j, "retryable", false);
         if (verdict) {
             row.reported_by = "api";
         }
-        row.text = clean_text(value_or<std::string>(j, "partial_text", ""));
+        row.text = clean_text(get_or<std::string>(j, "partial_text", ""));
         if (row.completion_tokens == 0) {
             row.completion_tokens = broker::field_int(d.props.headers, "seq", 0);
         }

@@ -1,5 +1,7 @@
 #include "common/messages.hpp"
 
+#include "common/json_get.hpp"
+
 namespace llmp {
 namespace {
 
@@ -11,19 +13,6 @@ result<json> parse_object(std::string_view body, std::string_view what) {
         return fail("malformed_message", std::string{what} + " is not a JSON object");
     }
     return j;
-}
-
-template <class T>
-T get_or(const json& j, const char* key, T fallback) {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) {
-        return fallback;
-    }
-    try {
-        return it->get<T>();
-    } catch (const json::exception&) {
-        return fallback;
-    }
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #include "fake_ollama/fake_ollama.hpp"
 
-#include "fake_server/fake_http_server.hpp"
+#include "fake_server/fake_http_handler.hpp"
 
 #include "common/asio_fwd.hpp"
 #include "common/messages.hpp"
@@ -82,7 +82,7 @@ std::int64_t ns_since(steady_clock::time_point t0) {
 
 }  // namespace
 
-struct fake_ollama::impl {
+struct fake_ollama::impl final : fake_http_handler {
     impl(fake_ollama_options o, fake_http_server& srv) : opts{std::move(o)}, server{srv} {
         for (const auto& m : opts.models) {
             normalized.push_back(normalize_model_name(m));
@@ -178,7 +178,7 @@ struct fake_ollama::impl {
         return ojson{{"models", std::move(list)}};
     }
 
-    net::awaitable<after> handle(beast::tcp_stream& stream, const http::request<http::string_body>& req) {
+    net::awaitable<after> handle(beast::tcp_stream& stream, const fake_request& req) override {
         std::string_view target = req.target();
         target = target.substr(0, target.find('?'));
         auto method = req.method();
@@ -346,14 +346,14 @@ struct fake_ollama::impl {
         };
 
         if (stall_before) {
-            co_return co_await server.wait_for_disconnect(stream);
+            co_return co_await wait_for_disconnect(server, stream);
         }
         if (!stream_mode) {
             if (close_mid) {
                 co_return after::close_by_server;
             }
             if (stall) {
-                co_return co_await server.wait_for_disconnect(stream);
+                co_return co_await wait_for_disconnect(server, stream);
             }
             co_await pause(delay * static_cast<int>(tokens.size()));
             if (error_mid) {
@@ -402,7 +402,7 @@ struct fake_ollama::impl {
                 co_return after::close_by_server;
             }
             if (stall && i == std::min<int>(1, static_cast<int>(tokens.size()))) {
-                co_return co_await server.wait_for_disconnect(stream);
+                co_return co_await wait_for_disconnect(server, stream);
             }
             if (i == static_cast<int>(tokens.size())) {
                 auto j = final_object(static_cast<std::int64_t>(tokens.size()), ns_since(eval_start), "");
@@ -424,8 +424,7 @@ struct fake_ollama::impl {
 
 fake_ollama::fake_ollama(fake_ollama_options opts)
     : fake_http_server{"fake_ollama", opts.host, opts.port}, impl_{std::make_unique<impl>(std::move(opts), *this)} {
-    auto* s = impl_.get();
-    start([s](beast::tcp_stream& stream, const fake_request& req) { return s->handle(stream, req); }, s->opts.threads);
+    start(*impl_, impl_->opts.threads);
 }
 
 fake_ollama::~fake_ollama() { stop(); }  // before impl_ goes: the handler uses it

@@ -1,6 +1,6 @@
 #include "fake_openai/fake_openai.hpp"
 
-#include "fake_server/fake_http_server.hpp"
+#include "fake_server/fake_http_handler.hpp"
 
 #include "common/asio_fwd.hpp"
 #include "providers/mock/mock_text.hpp"
@@ -60,7 +60,7 @@ std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); 
 
 }  // namespace
 
-struct fake_openai::impl {
+struct fake_openai::impl final : fake_http_handler {
     impl(fake_openai_options o, fake_http_server& srv) : opts{std::move(o)}, server{srv} {}
 
     fake_openai_options opts;
@@ -133,7 +133,7 @@ struct fake_openai::impl {
         return std::nullopt;
     }
 
-    net::awaitable<after> handle(beast::tcp_stream& stream, const request& req) {
+    net::awaitable<after> handle(beast::tcp_stream& stream, const request& req) override {
         std::string_view target = req.target();
         target = target.substr(0, target.find('?'));
         auto method = req.method();
@@ -297,7 +297,7 @@ struct fake_openai::impl {
                 co_return after::close_by_server;
             }
             if (stall) {
-                co_return co_await server.wait_for_disconnect(stream);
+                co_return co_await wait_for_disconnect(server, stream);
             }
             for (std::size_t i = 0; i < tokens.size(); ++i) {
                 co_await pause();
@@ -390,7 +390,7 @@ struct fake_openai::impl {
                 co_return after::close_by_server;
             }
             if (stall && i == std::min<int>(1, static_cast<int>(tokens.size()))) {
-                co_return co_await server.wait_for_disconnect(stream);
+                co_return co_await wait_for_disconnect(server, stream);
             }
             co_await pause();
             const std::string& text = tokens[static_cast<std::size_t>(i)];
@@ -422,8 +422,7 @@ struct fake_openai::impl {
 
 fake_openai::fake_openai(fake_openai_options opts)
     : fake_http_server{"fake_openai", opts.host, opts.port}, impl_{std::make_unique<impl>(std::move(opts), *this)} {
-    auto* s = impl_.get();
-    start([s](beast::tcp_stream& stream, const fake_request& req) { return s->handle(stream, req); }, s->opts.threads);
+    start(*impl_, impl_->opts.threads);
 }
 
 fake_openai::~fake_openai() { stop(); }  // before impl_ goes: the handler uses it

@@ -1,5 +1,7 @@
 #include "fake_server/fake_http_server.hpp"
 
+#include "fake_server/fake_http_handler.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -56,7 +58,7 @@ struct fake_http_server::impl {
     net::io_context ioc;
     tcp::acceptor acceptor;
     std::uint16_t bound_port = 0;
-    handler handle;
+    fake_http_handler* handler = nullptr;
     std::vector<std::thread> threads;
     std::atomic<bool> stopped{false};
     std::atomic<std::uint64_t> generations_started{0};
@@ -123,7 +125,7 @@ struct fake_http_server::impl {
             count([this] { ++requests; });
             auto req = parser.release();
             const bool keep_alive = req.keep_alive();
-            after how = co_await handle(stream, req);
+            after how = co_await handler->handle(stream, req);
             if (how == after::client_gone) {
                 ++generations_aborted;
                 count([this] { ++closed_by_client; });
@@ -143,9 +145,9 @@ fake_http_server::fake_http_server(std::string name, const std::string& host, st
 
 fake_http_server::~fake_http_server() { stop(); }
 
-void fake_http_server::start(handler h, int threads) {
+void fake_http_server::start(fake_http_handler& h, int threads) {
     auto* s = impl_.get();
-    s->handle = std::move(h);
+    s->handler = &h;
     net::co_spawn(s->ioc, s->accept_loop(), [s](std::exception_ptr e) { report(s->name, "accept loop", e); });
     for (int i = 0; i < std::max(1, threads); ++i) {
         s->threads.emplace_back([s] { s->ioc.run(); });
@@ -217,14 +219,14 @@ bool fake_http_server::wait_for_connections_open_at_most(std::uint64_t n, std::c
     return impl_->wait([&] { return impl_->open <= n; }, timeout);
 }
 
-net::awaitable<after> fake_http_server::wait_for_disconnect(beast::tcp_stream& stream) {
+net::awaitable<after> wait_for_disconnect(const fake_http_server& server, beast::tcp_stream& stream) {
     stream.expires_never();
     char c[256];
     for (;;) {
         error_code ec;
         co_await stream.async_read_some(net::buffer(c), net::redirect_error(net::use_awaitable, ec));
         if (ec) {
-            co_return impl_->stopped ? after::stopping : after::client_gone;
+            co_return server.stopping() ? after::stopping : after::client_gone;
         }
     }
 }

@@ -4,42 +4,32 @@
 // its handler: how it answers one request, and how that request left the connection.
 //
 // Lifecycle: the constructor binds (port 0 = any free port); start() runs the accept loop on
-// its own threads; stop() (or the destructor) closes everything and joins them. A handler may
-// capture its fake: the fake stops the server before its own members go. Every accessor is
-// thread-safe.
+// its own threads; stop() (or the destructor) closes everything and joins them. The fake that
+// derives from it stops it before its handler goes. Every accessor is thread-safe.
 
-#include "common/asio_fwd.hpp"
-
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 
 namespace llmp::testing {
 
-/// How a request left the connection.
-enum class after { keep, close_by_server, client_gone, stopping };
-
-using fake_request = http::request<http::string_body>;
+class fake_http_handler;  // fake_server/fake_http_handler.hpp: kept out of this header, so the
+                          // tests that only drive a fake do not compile Beast for it
 
 class fake_http_server {
 public:
-    using handler = std::function<net::awaitable<after>(beast::tcp_stream&, const fake_request&)>;
-
     /// Binds `host`:`port`; `name` prefixes its error lines. Throws std::system_error if it cannot.
     fake_http_server(std::string name, const std::string& host, std::uint16_t port);
     ~fake_http_server();
     fake_http_server(const fake_http_server&) = delete;
     fake_http_server& operator=(const fake_http_server&) = delete;
 
-    /// Serves every request with `h` on `threads` threads (at least one).
-    void start(handler h, int threads);
+    /// Serves every request with `h` on `threads` threads (at least one); `h` must outlive
+    /// them: stop() before it goes.
+    void start(fake_http_handler& h, int threads);
     /// Stops accepting, drops every connection, joins the threads. Idempotent.
     void stop();
     bool stopping() const;
@@ -62,10 +52,6 @@ public:
     bool wait_for_requests(std::uint64_t n, std::chrono::milliseconds timeout) const;
     bool wait_for_client_close(std::uint64_t n, std::chrono::milliseconds timeout) const;
     bool wait_for_connections_open_at_most(std::uint64_t n, std::chrono::milliseconds timeout) const;
-
-    /// For a handler that stalls: waits until the client closes the connection (client_gone)
-    /// or the server stops (stopping).
-    net::awaitable<after> wait_for_disconnect(beast::tcp_stream& stream);
 
 private:
     struct impl;

@@ -1,0 +1,30 @@
+#pragma once
+// What a fake upstream implements: how it answers one request on a fake_http_server, and how
+// that request left the connection. Only the fakes' own sources include this (it brings Beast).
+
+#include "common/asio_fwd.hpp"
+#include "fake_server/fake_http_server.hpp"
+
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+namespace llmp::testing {
+
+/// How a request left the connection.
+enum class after { keep, close_by_server, client_gone, stopping };
+
+using fake_request = http::request<http::string_body>;
+
+class fake_http_handler {
+public:
+    virtual ~fake_http_handler() = default;
+    /// Answers `req` on `stream` (keep-alive, closing and counting are the server's).
+    virtual net::awaitable<after> handle(beast::tcp_stream& stream, const fake_request& req) = 0;
+};
+
+/// For a handler that stalls: waits until the client closes the connection (client_gone) or
+/// `server` stops (stopping).
+net::awaitable<after> wait_for_disconnect(const fake_http_server& server, beast::tcp_stream& stream);
+
+}  // namespace llmp::testing
