@@ -17,8 +17,10 @@ using namespace std::chrono_literals;
 
 /// How often a waiting stream re-checks its worker and deadline.
 constexpr auto check_interval = 500ms;
-/// A stream whose worker has not been heard from for this long has lost it (heartbeats come
-/// every 2 s; a worker killed with -9 says nothing).
+/// A stream whose worker has not been heard from for this long — no chunk on the stream and no
+/// heartbeat — has lost it (heartbeats come every 2 s; a worker killed with -9 says nothing).
+/// Chunks count: right after a broker restart a worker streams before its first heartbeat
+/// reaches this server again.
 constexpr auto worker_silence_limit = 4500ms;
 /// An SSE comment this often keeps idle connections (and proxies) open while a model loads.
 constexpr auto keepalive_interval = 15s;
@@ -354,7 +356,8 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
             cancel_worker = true;
             break;
         }
-        if (!serving_worker.empty() && !ctx.workers.seen_within(serving_worker, worker_silence_limit)) {
+        if (!serving_worker.empty() && now - last_event >= worker_silence_limit &&
+            !ctx.workers.seen_within(serving_worker, worker_silence_limit)) {
             failure = error_message{"worker_lost", "the worker generating this answer (" + serving_worker +
                                                        ") stopped responding; retry the request",
                                     true};

@@ -248,6 +248,20 @@ TEST_F(reliability_e2e, a_stalled_upstream_hits_the_idle_timeout) {
     EXPECT_NE(s.received().find("upstream_timeout"), std::string::npos) << s.received();
 }
 
+TEST_F(reliability_e2e, a_worker_streaming_between_heartbeats_is_not_taken_for_lost) {
+    // CI, after a broker restart: workers streamed before their first heartbeat reached the
+    // API again, and the API cut those streams as worker_lost. Here heartbeats are a minute
+    // apart; the 8 s stream must still finish, its chunks being the sign of life.
+    cluster c{*url_};
+    auto port = c.start_api();
+    c.start_worker({"--heartbeat-ms", "60000"});
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    raw_stream s{port, "/api/generate", slow_mock_body("steady but quiet", 80, 100)};
+    ASSERT_TRUE(s.read_to_end(30s)) << s.received();
+    EXPECT_NE(s.received().find("event: done"), std::string::npos) << s.received().substr(0, 2000);
+    EXPECT_EQ(s.received().find("worker_lost"), std::string::npos);
+}
+
 TEST_F(reliability_e2e, sigterm_lets_the_api_finish_its_open_streams) {
     cluster c{*url_};
     auto port = c.start_api();

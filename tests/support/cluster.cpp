@@ -110,8 +110,10 @@ unsigned cluster::metrics_port(child_process& p) {
 
 child_process& cluster::start_worker(std::vector<std::string> extra_args, std::vector<std::string> env) {
     int n = ++counter_;
-    std::vector<std::string> argv{LLMPROXY_BIN, "worker", "--amqp-url", amqp_url_, "--amqp-prefix", prefix_,
-                                  "--heartbeat-ms", "500"};
+    std::vector<std::string> argv{LLMPROXY_BIN, "worker", "--amqp-url", amqp_url_, "--amqp-prefix", prefix_};
+    if (std::find(extra_args.begin(), extra_args.end(), "--heartbeat-ms") == extra_args.end()) {
+        argv.insert(argv.end(), {"--heartbeat-ms", "500"});
+    }
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     auto metrics_file = add_metrics_port(argv, dir_ / ("worker-" + std::to_string(n) + ".metrics-port"));
     workers_.push_back(std::make_unique<child_process>("worker-" + std::to_string(n), std::move(argv),
