@@ -98,13 +98,15 @@ void publish_verdict(context& ctx, const request_message& m, error_message v, co
     }
 }
 
-/// The client hung up: the worker stops, and the audit says so.
-void client_went_away(context& ctx, const request_message& m, const std::string& serving_worker,
-                      std::int64_t tokens_sent, double ttft_ms, double total_ms) {
+/// This server ended the stream (client gone or too slow, deadline, worker lost, shutdown): the
+/// worker stops, and the audit hears what the client was told.
+void ended_here(context& ctx, const request_message& m, const error_message& told, const std::string& serving_worker,
+                std::int64_t tokens_sent, double ttft_ms, double total_ms) {
     publish_cancel(ctx, m.request_id);
-    publish_verdict(ctx, m, error_message{"cancelled", "the client went away"}, serving_worker, tokens_sent, ttft_ms,
-                    total_ms);
+    publish_verdict(ctx, m, told, serving_worker, tokens_sent, ttft_ms, total_ms);
 }
+
+const error_message client_went_away{"cancelled", "the client went away"};
 
 /// Publishes the request and waits for the broker's answer.
 net::awaitable<result<void>> publish_request(context& ctx, const request_message& m, std::int64_t ttl_ms,
@@ -251,7 +253,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         headers.emplace_back("X-Request-Id", m.request_id);
         if (co_await stream.start(http::status::ok, out.content_type(), headers)) {
             outcome = relay_outcome::client_gone;
-            client_went_away(ctx, m, {}, 0, -1, ms_since(t0));
+            ended_here(ctx, m, client_went_away, {}, 0, -1, ms_since(t0));
             co_return;
         }
         out.start(buf, m);
@@ -323,7 +325,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
             log->info("msg=\"client went away\" request_id={} tokens_relayed={}", m.request_id, relayed);
             outcome = relay_outcome::client_gone;
             ++ctx.stats.failed;
-            client_went_away(ctx, m, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
+            ended_here(ctx, m, client_went_away, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
             co_return;
         }
         if (sink->overflowed()) {
@@ -337,7 +339,7 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
                 log->info("msg=\"client went away\" request_id={} tokens_relayed={}", m.request_id, relayed);
                 outcome = relay_outcome::client_gone;
                 ++ctx.stats.failed;
-                client_went_away(ctx, m, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
+                ended_here(ctx, m, client_went_away, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
                 co_return;
             }
             buf.clear();
@@ -375,9 +377,8 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
                               last_write + keepalive_interval});
         co_await sink->wait(wake);
     }
-    if (cancel_worker) {  // this server ended it: worker lost, deadline, client too slow, shutdown
-        publish_cancel(ctx, m.request_id);
-        publish_verdict(ctx, m, *failure, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
+    if (cancel_worker) {
+        ended_here(ctx, m, *failure, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
     }
     if (streaming) {
         *alive = false;

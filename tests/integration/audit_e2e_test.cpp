@@ -248,6 +248,15 @@ TEST(audit_e2e, chunk_level_audit_stores_each_chunk_and_can_be_switched_off) {
     EXPECT_EQ(count(db, "response_chunks"), chunks_before);
 }
 
+/// One api (with `api_args`), one mock worker and an audit storing into `db`; returns the API's
+/// port (the caller waits for the model).
+unsigned start_api_worker_and_audit(cluster& c, const scratch_database& db, std::vector<std::string> api_args = {}) {
+    auto port = c.start_api(std::move(api_args));
+    c.start_worker();
+    c.start_audit(db.url(), {"--batch-ms", "20"});
+    return port;
+}
+
 /// The request id from a stream's `event: start`.
 std::string request_id_of(const raw_stream& s) {
     auto start = s.received().find("\"request_id\":\"");
@@ -269,9 +278,7 @@ TEST(audit_e2e, a_cancelled_stream_is_stored_as_cancelled_with_its_partial_text)
     LLMP_REQUIRE_DATABASE();
     scratch_database db{db_url};
     cluster c{amqp_url};
-    auto port = c.start_api();
-    c.start_worker();
-    c.start_audit(db.url(), {"--batch-ms", "20"});
+    auto port = start_api_worker_and_audit(c, db);
     ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
 
     const std::string prompt = "a long story, then the client leaves";
@@ -310,9 +317,7 @@ TEST(audit_e2e, a_deadline_the_api_enforced_is_stored_as_the_clients_timeout) {
     LLMP_REQUIRE_DATABASE();
     scratch_database db{db_url};
     cluster c{amqp_url};
-    auto port = c.start_api();
-    c.start_worker();
-    c.start_audit(db.url(), {"--batch-ms", "20"});
+    auto port = start_api_worker_and_audit(c, db);
     ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
     auto body = json_of(slow_mock_body("slower than its deadline", 400, 10));
     body["timeout_ms"] = 400;
@@ -363,9 +368,7 @@ TEST(audit_e2e, sigterm_past_the_drain_timeout_ends_streams_as_shutting_down_and
     LLMP_REQUIRE_DATABASE();
     scratch_database db{db_url};
     cluster c{amqp_url};
-    auto port = c.start_api({"--drain-timeout-ms", "300"});
-    c.start_worker();
-    c.start_audit(db.url(), {"--batch-ms", "20"});
+    auto port = start_api_worker_and_audit(c, db, {"--drain-timeout-ms", "300"});
     ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
     constexpr int asked = 400;
     raw_stream s{port, "/api/generate", slow_mock_body("longer than the drain", asked, 25)};

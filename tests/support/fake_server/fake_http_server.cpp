@@ -78,6 +78,11 @@ struct fake_http_server::impl {
         cv.notify_all();
     }
 
+    std::uint64_t read(const std::uint64_t& counter) const {
+        std::lock_guard lock{mu};
+        return counter;
+    }
+
     template <class Pred>
     bool wait(Pred pred, std::chrono::milliseconds timeout) const {
         std::unique_lock lock{mu};
@@ -173,25 +178,13 @@ bool fake_http_server::stopping() const { return impl_->stopped.load(); }
 
 std::uint16_t fake_http_server::port() const { return impl_->bound_port; }
 
-std::uint64_t fake_http_server::requests() const {
-    std::lock_guard lock{impl_->mu};
-    return impl_->requests;
-}
+std::uint64_t fake_http_server::requests() const { return impl_->read(impl_->requests); }
 
-std::uint64_t fake_http_server::connections_accepted() const {
-    std::lock_guard lock{impl_->mu};
-    return impl_->accepted;
-}
+std::uint64_t fake_http_server::connections_accepted() const { return impl_->read(impl_->accepted); }
 
-std::uint64_t fake_http_server::connections_open() const {
-    std::lock_guard lock{impl_->mu};
-    return impl_->open;
-}
+std::uint64_t fake_http_server::connections_open() const { return impl_->read(impl_->open); }
 
-std::uint64_t fake_http_server::connections_closed_by_client() const {
-    std::lock_guard lock{impl_->mu};
-    return impl_->closed_by_client;
-}
+std::uint64_t fake_http_server::connections_closed_by_client() const { return impl_->read(impl_->closed_by_client); }
 
 void fake_http_server::generation_started() { ++impl_->generations_started; }
 
