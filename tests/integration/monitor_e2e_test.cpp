@@ -339,7 +339,6 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
         << "a mock token takes at least " << token_delay_ms << " ms";
     expect_latency_within(alpha["latency_ms"], client_by_model["alpha"], alpha_tokens * token_delay_ms, "alpha");
     expect_latency_within(beta["latency_ms"], client_by_model["beta"], beta_tokens * token_delay_ms, "beta");
-    EXPECT_GT(beta["latency_ms"]["p50"].get<double>(), alpha["latency_ms"]["p50"].get<double>());
 
     // ---- workers: live state from heartbeats + totals ----
     std::map<std::string, std::int64_t> served;
