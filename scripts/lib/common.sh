@@ -22,7 +22,7 @@ LLMP_PACKAGES=(
     libboost-dev librabbitmq-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
     libsimdjson-dev libgtest-dev libgmock-dev googletest libpq-dev uuid-dev
     rabbitmq-server postgresql postgresql-contrib
-    curl perl procps iproute2
+    curl perl procps iproute2 ccache
     nodejs chromium prometheus
 )
 
@@ -86,11 +86,18 @@ llmp_npm_install() {
 }
 
 # llmp_build <build-dir> <build-type> [extra cmake args...]
+# Compiles through ccache when it is installed (LLMPROXY_CCACHE=0 turns it off). Paths are
+# hashed relative to the checkout, so a second checkout on the same machine (a CI clone, a git
+# worktree) reuses the objects of the first; a cold cache only costs the cache's own writes.
 llmp_build() {
-    local dir="$1" type="$2"
+    local dir="$1" type="$2" launcher=()
     shift 2
     [[ "$dir" = /* ]] || dir="$ROOT/$dir"
-    cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@"
+    if [[ "${LLMPROXY_CCACHE:-1}" != 0 ]] && command -v ccache >/dev/null; then
+        export CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1
+        launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+    fi
+    cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "${launcher[@]}" "$@"
     cmake --build "$dir" -j"$(nproc)"
 }
 
