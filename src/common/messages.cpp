@@ -1,6 +1,7 @@
 #include "common/messages.hpp"
 
 #include "common/json_get.hpp"
+#include "common/json_limits.hpp"
 
 namespace llmp {
 namespace {
@@ -8,8 +9,11 @@ namespace {
 using json = nlohmann::json;
 
 result<json> parse_object(std::string_view body, std::string_view what) {
-    json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) {
+    auto j = parse_json_bounded(body, max_message_json_depth);
+    if (!j) {
+        return fail("malformed_message", std::string{what} + " is " + j.error().message);
+    }
+    if (!j.value().is_object()) {
         return fail("malformed_message", std::string{what} + " is not a JSON object");
     }
     return j;
@@ -72,6 +76,9 @@ result<request_message> decode_request(std::string_view body) {
     }
     m.stream = get_or<bool>(j, "stream", true);
     m.priority = get_or<int>(j, "priority", 0);
+    if (m.priority < 0 || m.priority > 9) {
+        m.priority = 0;  // it becomes an AMQP priority (one byte) and an audit column
+    }
     m.timeout_ms = get_or<std::int64_t>(j, "timeout_ms", 0);
     m.api_flavour = get_or<std::string>(j, "api_flavour", "native");
     m.route = get_or<std::string>(j, "route", "");
