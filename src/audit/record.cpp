@@ -149,8 +149,8 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
     }
     auto parsed = parse_json_bounded(d.body, max_message_json_depth);
     if (!parsed || !parsed.value().is_object()) {
-        return fail("malformed_message", kind + " message body is " +
-                                             (parsed ? std::string{"not a JSON object"} : parsed.error().message));
+        return fail("malformed_message", kind + " message body is not a JSON object" +
+                                             (parsed ? "" : ": " + parsed.error().message));
     }
     json& j = parsed.value();
     response_row row;

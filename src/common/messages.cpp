@@ -10,11 +10,9 @@ using json = nlohmann::json;
 
 result<json> parse_object(std::string_view body, std::string_view what) {
     auto j = parse_json_bounded(body, max_message_json_depth);
-    if (!j) {
-        return fail("malformed_message", std::string{what} + " is " + j.error().message);
-    }
-    if (!j.value().is_object()) {
-        return fail("malformed_message", std::string{what} + " is not a JSON object");
+    if (!j || !j.value().is_object()) {
+        return fail("malformed_message",
+                    std::string{what} + " is not a JSON object" + (j ? "" : ": " + j.error().message));
     }
     return j;
 }
