@@ -74,9 +74,6 @@ result<request_message> decode_request(std::string_view body) {
     }
     m.stream = get_or<bool>(j, "stream", true);
     m.priority = get_or<int>(j, "priority", 0);
-    if (m.priority < 0 || m.priority > 9) {
-        m.priority = 0;  // it becomes an AMQP priority (one byte) and an audit column
-    }
     m.timeout_ms = get_or<std::int64_t>(j, "timeout_ms", 0);
     m.api_flavour = get_or<std::string>(j, "api_flavour", "native");
     m.route = get_or<std::string>(j, "route", "");

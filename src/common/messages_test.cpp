@@ -176,11 +176,12 @@ TEST(messages, out_of_range_numbers_read_as_the_fallback) {
     EXPECT_EQ(e.value().model, "");
 }
 
-TEST(messages, a_request_priority_outside_0_to_9_reads_as_0) {
-    for (const char* v : {"10", "-1", "4294967299", "18446744073709551615", "1e308", "3.5", "true", "\"5\""}) {
+// The audit's fast decoder (simdjson) must agree: it leaves these to this decoder.
+TEST(messages, a_request_priority_that_is_not_an_int_reads_as_0) {
+    for (const char* v : {"4294967299", "18446744073709551615", "1e308", "3.5", "true", "\"5\""}) {
         auto d = decode_request(std::string{R"({"request_id":"r","server_id":"s","model":"m","priority":)"} + v + "}");
         ASSERT_TRUE(d) << v;
-        EXPECT_EQ(d.value().priority, 0) << v;
+        EXPECT_EQ(d.value().priority, 0) << v;  // 4294967299 used to wrap to 3
     }
     auto d = decode_request(R"({"request_id":"r","server_id":"s","model":"m","priority":9,"deadline_ms":1e308,
                                 "received_at_ms":18446744073709551615,"timeout_ms":"5","stream":1})");
