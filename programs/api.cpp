@@ -1,4 +1,5 @@
 #include "api/api_server.hpp"
+#include "api/request_timeout.hpp"
 #include "common/logging.hpp"
 #include "common/stop_signals.hpp"
 #include "programs/commands.hpp"
@@ -35,6 +36,13 @@ void add_api_command(CLI::App& app, int& exit_code) {
     auto timeout_ms = std::make_shared<std::int64_t>(cfg->request_timeout.count());
     cmd->add_option("--request-timeout-ms", *timeout_ms, "per-request deadline (0 = none)")
         ->envname("LLMPROXY_REQUEST_TIMEOUT_MS")
+        ->check(CLI::Range(std::int64_t{0}, api::max_message_ttl_ms))
+        ->capture_default_str();
+    auto max_timeout_ms = std::make_shared<std::int64_t>(cfg->max_request_timeout.count());
+    cmd->add_option("--max-request-timeout-ms", *max_timeout_ms,
+                    "largest deadline a client may ask for (X-Request-Timeout-Ms, body timeout_ms; 400 beyond)")
+        ->envname("LLMPROXY_MAX_REQUEST_TIMEOUT_MS")
+        ->check(CLI::Range(std::int64_t{1}, api::max_message_ttl_ms))
         ->capture_default_str();
     auto drain_ms = std::make_shared<std::int64_t>(cfg->drain_timeout.count());
     cmd->add_option("--drain-timeout-ms", *drain_ms, "on SIGTERM, how long open streams may finish")
@@ -42,15 +50,23 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cmd->add_option("--server-id", cfg->server_id, "unique id of this server (default: generated)")
         ->envname("LLMPROXY_SERVER_ID");
-    cmd->callback([cfg, common, idle_ms, timeout_ms, drain_ms, port_file, &exit_code] {
+    cmd->callback([cfg, common, idle_ms, timeout_ms, max_timeout_ms, drain_ms, port_file, &exit_code] {
+        if (*timeout_ms > *max_timeout_ms) {
+            std::fprintf(stderr, "llmproxy api: --request-timeout-ms (%lld) exceeds --max-request-timeout-ms (%lld)\n",
+                         static_cast<long long>(*timeout_ms), static_cast<long long>(*max_timeout_ms));
+            exit_code = 2;
+            return;
+        }
         llmp::log::setup(common->log_level, "api");
         cfg->stream_idle_timeout = std::chrono::milliseconds{*idle_ms};
         cfg->request_timeout = std::chrono::milliseconds{*timeout_ms};
+        cfg->max_request_timeout = std::chrono::milliseconds{*max_timeout_ms};
         cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
         auto log = llmp::log::get("api");
-        log->info("msg=\"config\" amqp_url={} prefix={} listen={}:{} body_limit={} request_timeout_ms={}",
+        log->info("msg=\"config\" amqp_url={} prefix={} listen={}:{} body_limit={} request_timeout_ms={} "
+                  "max_request_timeout_ms={}",
                   mask_url(cfg->broker.url), cfg->broker.prefix, cfg->listen_address, cfg->port,
-                  cfg->body_limit, *timeout_ms);
+                  cfg->body_limit, *timeout_ms, *max_timeout_ms);
         api::api_server server{*cfg};
         unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully
         if (auto r = server.start(); !r) {

@@ -24,6 +24,9 @@ struct api_config {
     std::chrono::milliseconds stream_idle_timeout{300000};
     /// Per-request deadline, carried to the worker (message expiration). 0 = none.
     std::chrono::milliseconds request_timeout{600000};
+    /// Largest deadline a client may ask for (X-Request-Timeout-Ms, body timeout_ms; 400
+    /// beyond). At most 2^32-1: it becomes the AMQP message expiration.
+    std::chrono::milliseconds max_request_timeout{3600000};
     /// Undelivered text one stream may hold for a slow client before it is cut off.
     std::size_t max_stream_buffer = 4 << 20;
     /// Open streams this server holds at most; past it new requests get 503. 0 = no limit.

@@ -1,6 +1,6 @@
 #include "api/json_body.hpp"
 
-#include <string>
+#include "common/json_limits.hpp"
 
 namespace llmp::api {
 
@@ -8,13 +8,11 @@ result<nlohmann::json> parse_json_object(std::string_view body) {
     if (body.empty()) {
         return fail("bad_request", "missing request body: send a JSON object");
     }
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(body);
-    } catch (const nlohmann::json::parse_error& e) {
-        return fail("invalid_json", "request body is not valid JSON (at byte " + std::to_string(e.byte) + ")");
+    auto j = parse_json_bounded(body, max_request_json_depth);
+    if (!j) {
+        return fail("invalid_json", "request body is " + j.error().message);
     }
-    if (!j.is_object()) {
+    if (!j.value().is_object()) {
         return fail("invalid_json", "request body must be a JSON object");
     }
     return j;

@@ -11,7 +11,8 @@
 namespace llmp::api {
 
 /// The body as a JSON object; "bad_request" when empty, "invalid_json" (with the byte offset)
-/// when it does not parse or is not an object.
+/// when it does not parse or is not an object, or when it nests deeper than
+/// max_request_json_depth (64) levels.
 result<nlohmann::json> parse_json_object(std::string_view body);
 
 }  // namespace llmp::api

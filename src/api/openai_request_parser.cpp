@@ -1,8 +1,11 @@
 #include "api/openai_request_parser.hpp"
 
+#include "api/field_checks.hpp"
 #include "api/json_body.hpp"
+#include "common/json_get.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace llmp::api {
 namespace {
@@ -89,17 +92,46 @@ result<std::string> prompt_of(const json& prompt) {
     return invalid("prompt must be a string (or an array holding one string; token arrays are not supported)");
 }
 
-result<void> number_in(const json& j, const char* name, double lo, double hi, json& options,
-                       const char* option) {
-    auto it = j.find(name);
-    if (it == j.end() || it->is_null()) {
-        return ok();
+/// response_format -> Ollama's format: "json" for JSON mode, the schema itself for
+/// json_schema, null for text.
+result<json> format_of(const json& rf) {
+    auto type = rf.find("type");  // end() unless rf is an object
+    if (type == rf.end() || !type->is_string()) {
+        return invalid("response_format must be {\"type\": \"text\" | \"json_object\" | \"json_schema\"}");
     }
-    if (!it->is_number() || it->get<double>() < lo || it->get<double>() > hi) {
-        return invalid(std::string{name} + " must be a number from " + std::to_string(static_cast<int>(lo)) +
-                       " to " + std::to_string(static_cast<int>(hi)));
+    const auto& t = type->get_ref<const std::string&>();
+    if (t == "text") {
+        return json{};
     }
-    options[option] = *it;
+    if (t == "json_object") {
+        return json("json");
+    }
+    if (t != "json_schema") {
+        return invalid("response_format.type '" + t + "' is not one of text, json_object, json_schema");
+    }
+    auto js = rf.find("json_schema");
+    if (js == rf.end() || !js->is_object() || !js->contains("schema") || !(*js)["schema"].is_object()) {
+        return invalid("response_format.json_schema.schema must be an object (a JSON Schema)");
+    }
+    return (*js)["schema"];
+}
+
+/// The sampling numbers, with OpenAI's ranges, under their Ollama option names (the same).
+result<void> copy_sampling_options(const json& j, json& options) {
+    struct range {
+        const char* name;
+        double lo, hi;
+    };
+    for (auto r : {range{"temperature", 0, 2}, range{"top_p", 0, 1}, range{"presence_penalty", -2, 2},
+                   range{"frequency_penalty", -2, 2}}) {
+        auto v = number_field(j, r.name, r.lo, r.hi);
+        if (!v) {
+            return v.error();
+        }
+        if (v.value()) {
+            options[r.name] = *j.find(r.name);  // as sent: 0.5 stays 0.5, 1 stays 1
+        }
+    }
     return ok();
 }
 
@@ -152,31 +184,21 @@ result<openai_request> parse_openai_request(std::string_view body, request_kind 
     }
 
     if (auto n = j.find("n"); n != j.end() && !n->is_null()) {
-        if (!n->is_number_integer() || n->get<std::int64_t>() != 1) {
+        if (integer_of<std::int64_t>(*n) != 1) {
             return invalid("n must be 1: this server generates one choice per request");
         }
     }
     // max_completion_tokens is the newer name; it wins when both are sent.
     for (const char* name : {"max_tokens", "max_completion_tokens"}) {
-        auto it = j.find(name);
-        if (it == j.end() || it->is_null()) {
-            continue;
+        auto v = integer_field(j, name, 1, int32_max);
+        if (!v) {
+            return v.error();
         }
-        if (!it->is_number_integer() || it->get<std::int64_t>() <= 0) {
-            return invalid(std::string{name} + " must be a positive integer");
+        if (v.value()) {
+            m.options["num_predict"] = *v.value();
         }
-        m.options["num_predict"] = it->get<std::int64_t>();
     }
-    if (auto v = number_in(j, "temperature", 0, 2, m.options, "temperature"); !v) {
-        return v.error();
-    }
-    if (auto v = number_in(j, "top_p", 0, 1, m.options, "top_p"); !v) {
-        return v.error();
-    }
-    if (auto v = number_in(j, "presence_penalty", -2, 2, m.options, "presence_penalty"); !v) {
-        return v.error();
-    }
-    if (auto v = number_in(j, "frequency_penalty", -2, 2, m.options, "frequency_penalty"); !v) {
+    if (auto v = copy_sampling_options(j, m.options); !v) {
         return v.error();
     }
     if (auto stop = j.find("stop"); stop != j.end() && !stop->is_null()) {
@@ -191,11 +213,13 @@ result<openai_request> parse_openai_request(std::string_view body, request_kind 
         }
         m.options["stop"] = std::move(list);
     }
-    if (auto seed = j.find("seed"); seed != j.end() && !seed->is_null()) {
-        if (!seed->is_number_integer()) {
-            return invalid("seed must be an integer");
-        }
-        m.options["seed"] = *seed;
+    auto seed = integer_field(j, "seed", std::numeric_limits<std::int64_t>::min(),
+                              std::numeric_limits<std::int64_t>::max());
+    if (!seed) {
+        return seed.error();
+    }
+    if (seed.value()) {
+        m.options["seed"] = *seed.value();
     }
     if (auto stream = j.find("stream"); stream != j.end() && !stream->is_null()) {
         if (!stream->is_boolean()) {
@@ -224,15 +248,12 @@ result<openai_request> parse_openai_request(std::string_view body, request_kind 
         m.extra["user"] = *user;  // kept with the request for the audit
     }
     if (auto rf = j.find("response_format"); rf != j.end() && !rf->is_null()) {
-        // JSON mode -> Ollama's format: "json", or the schema itself.
-        auto type = rf->is_object() ? rf->value("type", std::string{}) : std::string{};
-        if (type == "json_object") {
-            m.extra["format"] = "json";
-        } else if (type == "json_schema" && (*rf)["json_schema"].is_object() &&
-                   (*rf)["json_schema"].contains("schema")) {
-            m.extra["format"] = (*rf)["json_schema"]["schema"];
-        } else if (type != "text") {
-            return invalid("response_format must be {\"type\": \"text\" | \"json_object\" | \"json_schema\"}");
+        auto format = format_of(*rf);
+        if (!format) {
+            return format.error();
+        }
+        if (!format.value().is_null()) {
+            m.extra["format"] = std::move(format.value());
         }
     }
     return r;

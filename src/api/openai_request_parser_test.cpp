@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 namespace llmp::api {
 namespace {
 
@@ -97,6 +101,90 @@ TEST(openai_request_parser, rejects_what_it_cannot_serve_with_a_reason) {
                            "stream_options":{"include_usage":true}})")
                   .code,
               "invalid_field");
+}
+
+std::string chat_with(const std::string& fields) {
+    return R"({"model":"m","messages":[{"role":"user","content":"x"}],)" + fields + "}";
+}
+
+std::string deep_array(std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); }
+
+const char* const boundaries[] = {"0", "-1", "2147483647", "2147483648", "9007199254740992", "9223372036854775807",
+                                  "9223372036854775808", "18446744073709551615", "18446744073709551616",
+                                  "-9223372036854775808", "1e308", "-1e308", "3.5", "true", "\"5\"", "[]", "{}"};
+
+/// The boundaries `field` accepts; each other one must be a 400 naming the field.
+std::vector<std::string> accepted(const std::string& field) {
+    std::vector<std::string> ok;
+    for (const char* v : boundaries) {
+        auto body = chat_with("\"" + field + "\":" + v);
+        auto r = parse_openai_request(body, request_kind::chat);
+        if (r) {
+            ok.emplace_back(v);
+        } else {
+            EXPECT_EQ(r.error().code, "invalid_field") << body;
+            EXPECT_NE(r.error().message.find(field), std::string::npos) << r.error().message;
+        }
+    }
+    return ok;
+}
+
+using strings = std::vector<std::string>;
+
+TEST(openai_request_parser, deep_nesting_is_refused_while_parsing) {
+    for (const auto& body :
+         {chat_with(R"("response_format":{"type":"json_schema","json_schema":{"schema":)" + deep_array(200000) + "}}"),
+          chat_with(R"("tools":)" + deep_array(200000)),
+          R"({"model":"m","messages":[{"role":"user","content":)" + deep_array(200000) + "}]}"}) {
+        auto e = rejected(body);
+        EXPECT_EQ(e.code, "invalid_json");
+        EXPECT_EQ(e.message, "request body is nested deeper than 64 levels");
+    }
+}
+
+TEST(openai_request_parser, integer_fields_are_typed_and_ranged) {
+    EXPECT_EQ(accepted("max_tokens"), (strings{"2147483647"}));
+    EXPECT_EQ(accepted("max_completion_tokens"), (strings{"2147483647"}));
+    EXPECT_EQ(accepted("n"), strings{});
+    EXPECT_EQ(accepted("seed"), (strings{"0", "-1", "2147483647", "2147483648", "9007199254740992",
+                                         "9223372036854775807", "-9223372036854775808"}));
+    auto r = parse_openai_request(chat_with(R"("max_tokens":1,"n":1,"seed":9223372036854775807)"), request_kind::chat);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r.value().msg.options["num_predict"], 1);
+    EXPECT_EQ(r.value().msg.options["seed"], INT64_MAX);
+    EXPECT_EQ(rejected(chat_with(R"("max_tokens":2147483648)")).message,
+              "max_tokens must be an integer from 1 to 2147483647");
+    EXPECT_EQ(rejected(chat_with(R"("seed":18446744073709551615)")).code, "invalid_field");  // was passed on
+}
+
+TEST(openai_request_parser, sampling_numbers_are_ranged) {
+    EXPECT_EQ(accepted("temperature"), (strings{"0"}));
+    EXPECT_EQ(accepted("top_p"), (strings{"0"}));
+    EXPECT_EQ(accepted("presence_penalty"), (strings{"0", "-1"}));
+    EXPECT_EQ(accepted("frequency_penalty"), (strings{"0", "-1"}));
+    EXPECT_EQ(rejected(chat_with(R"("temperature":2.5)")).message, "temperature must be a number from 0 to 2");
+}
+
+// A non-string type used to throw out of the parser and drop the connection.
+TEST(openai_request_parser, response_format_of_any_shape_is_a_400_or_a_format) {
+    for (const char* rf : {R"({"type":5})", R"({"type":["json_object"]})", R"({"type":{"a":1}})", R"({"type":null})",
+                           R"({"type":true})", R"({})", R"("json_object")", R"(5)", R"([])", R"({"type":"yaml"})",
+                           R"({"type":"json_schema"})", R"({"type":"json_schema","json_schema":5})",
+                           R"({"type":"json_schema","json_schema":{"schema":"s"}})",
+                           R"({"type":"json_schema","json_schema":{"name":"x"}})"}) {
+        auto r = parse_openai_request(chat_with(std::string{R"("response_format":)"} + rf), request_kind::chat);
+        ASSERT_FALSE(r) << rf;
+        EXPECT_EQ(r.error().code, "invalid_field") << rf;
+        EXPECT_NE(r.error().message.find("response_format"), std::string::npos) << r.error().message;
+    }
+    auto schema = parse_openai_request(
+        chat_with(R"("response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object"}}})"),
+        request_kind::chat);
+    ASSERT_TRUE(schema) << schema.error().message;
+    EXPECT_EQ(schema.value().msg.extra["format"], nlohmann::json({{"type", "object"}}));
+    auto text = parse_openai_request(chat_with(R"("response_format":{"type":"text"})"), request_kind::chat);
+    ASSERT_TRUE(text);
+    EXPECT_FALSE(text.value().msg.extra.contains("format"));
 }
 
 }  // namespace

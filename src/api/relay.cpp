@@ -2,12 +2,11 @@
 
 #include "api/api_metrics.hpp"
 #include "api/logger.hpp"
+#include "api/request_timeout.hpp"
 #include "broker/publisher.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
 #include "http/chunked_response.hpp"
-
-#include <charconv>
 
 namespace llmp::api {
 namespace {
@@ -41,18 +40,9 @@ std::string join(const std::vector<std::string>& v) {
     return out;
 }
 
-std::optional<std::int64_t> header_int(const http_server::request& req, std::string_view name) {
+std::optional<std::string_view> header(const http_server::request& req, std::string_view name) {
     auto h = req.find(name);
-    if (h == req.end()) {
-        return std::nullopt;
-    }
-    std::int64_t v = 0;
-    auto s = h->value();
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc{} || p != s.data() + s.size()) {
-        return std::nullopt;
-    }
-    return v;
+    return h == req.end() ? std::nullopt : std::optional<std::string_view>{h->value()};
 }
 
 void publish_cancel(context& ctx, const std::string& request_id) {
@@ -184,6 +174,18 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         ctx.metrics->relay_ended(rc.req.target(), outcome, tokens_sent, ttft_ms < 0 ? -1.0 : ttft_ms / 1000.0);
     }};
 
+    // The client's numbers first: a 400 does not depend on the broker or the model.
+    auto timeout = request_timeout_ms(m.timeout_ms, header(rc.req, "X-Request-Timeout-Ms"),
+                                      ctx.cfg.request_timeout.count(), ctx.cfg.max_request_timeout.count());
+    auto priority = header_priority(header(rc.req, "X-Priority"));
+    if (!timeout || !priority) {
+        auto res = out.failure(!timeout ? timeout.error() : priority.error());
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    const std::int64_t timeout_ms = timeout.value();
+    m.priority = priority.value().value_or(m.priority);
+
     // Broker down: say so (the worker registry empties after missed heartbeats, which would
     // otherwise read as "no workers").
     if (ctx.publisher != nullptr && !ctx.publisher->connected()) {
@@ -205,16 +207,6 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         auto res = out.failure({"overloaded", "this server has too many open streams; retry shortly", true});
         co_await http_server::send(rc, std::move(res));
         co_return;
-    }
-    if (auto p = header_int(rc.req, "X-Priority"); p && *p >= 0 && *p <= 9) {
-        m.priority = static_cast<int>(*p);
-    }
-    std::int64_t timeout_ms = ctx.cfg.request_timeout.count();
-    if (auto t = header_int(rc.req, "X-Request-Timeout-Ms"); t && *t > 0) {
-        timeout_ms = *t;
-    }
-    if (m.timeout_ms > 0) {
-        timeout_ms = m.timeout_ms;
     }
     m.request_id = new_uuid();
     m.server_id = ctx.server_id;

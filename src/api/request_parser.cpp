@@ -1,6 +1,8 @@
 #include "api/request_parser.hpp"
 
+#include "api/field_checks.hpp"
 #include "api/json_body.hpp"
+#include "common/json_get.hpp"
 
 #include <array>
 
@@ -83,6 +85,9 @@ result<request_message> parse_generation_request(std::string_view body, request_
         if (!opts->is_object()) {
             return fail("invalid_field", "options must be an object");
         }
+        if (auto v = check_ollama_options(*opts); !v) {
+            return v.error();
+        }
         m.options = std::move(*opts);
     }
     if (auto stream = j.find("stream"); stream != j.end() && !stream->is_null()) {
@@ -91,17 +96,18 @@ result<request_message> parse_generation_request(std::string_view body, request_
         }
         m.stream = stream->get<bool>();
     }
-    if (auto prio = j.find("priority"); prio != j.end() && !prio->is_null()) {
-        if (!prio->is_number_integer() || prio->get<int>() < 0 || prio->get<int>() > 9) {
-            return fail("invalid_field", "priority must be an integer from 0 to 9");
-        }
-        m.priority = prio->get<int>();
+    auto prio = integer_field(j, "priority", 0, 9);
+    if (!prio) {
+        return prio.error();
     }
+    m.priority = static_cast<int>(prio.value().value_or(0));
+    // The upper bound is the server's --max-request-timeout-ms, checked by the relay.
     if (auto t = j.find("timeout_ms"); t != j.end() && !t->is_null()) {
-        if (!t->is_number_integer() || t->get<std::int64_t>() <= 0) {
+        auto v = integer_of<std::int64_t>(*t);
+        if (!v || *v <= 0) {
             return fail("invalid_field", "timeout_ms must be a positive integer (milliseconds)");
         }
-        m.timeout_ms = t->get<std::int64_t>();
+        m.timeout_ms = *v;
     }
     for (const char* key : passthrough_keys) {
         if (auto it = j.find(key); it != j.end() && !it->is_null()) {

@@ -1,5 +1,7 @@
 #include "audit/fast_decode.hpp"
 
+#include "common/json_limits.hpp"
+
 #include <simdjson.h>
 
 #include <cstdint>
@@ -19,8 +21,15 @@ simdjson::dom::parser& parser() {
 
 /// The document's top-level object, or nullopt (not JSON, not an object, trailing content).
 std::optional<simdjson::dom::object> parse_object(std::string_view body) {
+    // The reference decoder's depth limit (simdjson's default is 1024): what nests deeper is
+    // left to it, and it refuses it. parse() grows the buffers and keeps the depth.
+    auto& p = parser();
+    if (p.max_depth() != max_message_json_depth &&
+        p.allocate(1 << 16, max_message_json_depth) != simdjson::SUCCESS) {
+        return std::nullopt;
+    }
     element doc;
-    if (parser().parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS) {
+    if (p.parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS) {
         return std::nullopt;
     }
     simdjson::dom::object obj;

@@ -137,6 +137,9 @@ TEST(fast_decode, leaves_anything_unusual_to_the_reference) {
         R"([1,2])",
         "not json",
     };
+    // Nested deeper than the reference decoder allows (simdjson's own limit is 1024).
+    const std::string deep = std::string(67, '[') + std::string(67, ']');
+    EXPECT_FALSE(check_request(R"({"request_id":"r","server_id":"s","model":"m","options":{"x":)" + deep + "}}"));
     for (const char* b : bodies) {
         EXPECT_FALSE(check_request(b)) << b;
     }

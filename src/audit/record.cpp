@@ -3,6 +3,7 @@
 #include "audit/fast_decode.hpp"
 #include "broker/topology.hpp"
 #include "common/json_get.hpp"
+#include "common/json_limits.hpp"
 
 namespace llmp::audit {
 namespace {
@@ -146,10 +147,12 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
             return record{std::move(row)};
         }
     }
-    json j = json::parse(d.body, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) {
-        return fail("malformed_message", kind + " message body is not a JSON object");
+    auto parsed = parse_json_bounded(d.body, max_message_json_depth);
+    if (!parsed || !parsed.value().is_object()) {
+        return fail("malformed_message", kind + " message body is not a JSON object" +
+                                             (parsed ? "" : ": " + parsed.error().message));
     }
+    json& j = parsed.value();
     response_row row;
     row.request_id = clean_text(request_id);
     row.server_id = clean_text(server_id);

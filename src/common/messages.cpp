@@ -1,6 +1,7 @@
 #include "common/messages.hpp"
 
 #include "common/json_get.hpp"
+#include "common/json_limits.hpp"
 
 namespace llmp {
 namespace {
@@ -8,9 +9,10 @@ namespace {
 using json = nlohmann::json;
 
 result<json> parse_object(std::string_view body, std::string_view what) {
-    json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) {
-        return fail("malformed_message", std::string{what} + " is not a JSON object");
+    auto j = parse_json_bounded(body, max_message_json_depth);
+    if (!j || !j.value().is_object()) {
+        return fail("malformed_message",
+                    std::string{what} + " is not a JSON object" + (j ? "" : ": " + j.error().message));
     }
     return j;
 }

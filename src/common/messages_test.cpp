@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <string>
+
 namespace llmp {
 namespace {
 
@@ -100,6 +103,94 @@ TEST(messages, error_and_heartbeat_round_trip) {
     EXPECT_EQ(h.value().in_flight, 4);
     EXPECT_TRUE(h.value().leaving);
     EXPECT_FALSE(decode_heartbeat("{}"));
+}
+
+std::string deep_array(std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); }
+
+// nlohmann copies and dumps recursively: a broker message nesting 200,000 levels used to be
+// decoded and copied (options, provider_metrics), overflowing the stack.
+TEST(messages, every_decoder_refuses_200000_levels_of_nesting) {
+    const auto deep = deep_array(200000);
+    auto check = [](const auto& decoded) {
+        ASSERT_FALSE(decoded);
+        EXPECT_EQ(decoded.error().code, "malformed_message");
+        EXPECT_NE(decoded.error().message.find("nested deeper than"), std::string::npos) << decoded.error().message;
+    };
+    check(decode_request(R"({"request_id":"r","server_id":"s","model":"m","options":{"x":)" + deep + "}}"));
+    check(decode_request(R"({"request_id":"r","server_id":"s","model":"m","messages":)" + deep + "}"));
+    check(decode_final(R"({"text":"t","provider_metrics":{"x":)" + deep + "}}"));
+    check(decode_error(R"({"code":"c","message":)" + deep + "}"));
+    check(decode_heartbeat(R"({"worker_id":"w","models":)" + deep + "}"));
+}
+
+TEST(messages, a_request_the_api_accepted_still_decodes) {
+    // A client body may nest 64 levels; the envelope moves pass-through keys one level down.
+    auto body = nlohmann::json::parse(deep_array(63));
+    request_message m;
+    m.request_id = "r";
+    m.server_id = "s";
+    m.model = "m";
+    m.extra["format"] = body;
+    m.options["x"] = body;
+    auto d = decode_request(encode(m));
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d.value().extra["format"], body);
+}
+
+// Numbers of the wrong type or out of range read as the fallback: no wrap-around, no
+// float-to-int conversion out of range (undefined behaviour).
+TEST(messages, out_of_range_numbers_read_as_the_fallback) {
+    for (const char* v : {"2147483648", "-2147483649", "9223372036854775807", "18446744073709551615",
+                          "18446744073709551616", "1e308", "-1e308", "3.5", "true", "\"5\"", "[]", "{}"}) {
+        auto h = decode_heartbeat(std::string{R"({"worker_id":"w","in_flight":)"} + v + R"(,"concurrency":)" + v + "}");
+        ASSERT_TRUE(h) << v;
+        EXPECT_EQ(h.value().in_flight, 0) << v;
+        EXPECT_EQ(h.value().concurrency, 0) << v;
+    }
+    auto h = decode_heartbeat(R"({"worker_id":"w","in_flight":2147483647,"concurrency":-2147483648})");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h.value().in_flight, 2147483647);
+    EXPECT_EQ(h.value().concurrency, -2147483648LL);
+
+    for (const char* v : {"9223372036854775808", "18446744073709551615", "1e308", "-1e308", "2.5", "false", "\"1\""}) {
+        auto f = decode_final(std::string{R"({"prompt_tokens":)"} + v + R"(,"completed_at_ms":)" + v +
+                              R"(,"ttft_ms":"x","text":5})");
+        ASSERT_TRUE(f) << v;
+        EXPECT_EQ(f.value().prompt_tokens, 0) << v;
+        EXPECT_EQ(f.value().completed_at_ms, 0) << v;
+        EXPECT_EQ(f.value().ttft_ms, 0) << v;
+        EXPECT_EQ(f.value().text, "") << v;
+    }
+    auto big = decode_final(R"({"prompt_tokens":9223372036854775807,"completion_tokens":-9223372036854775808,
+                                "duration_ms":1e308})");
+    ASSERT_TRUE(big);
+    EXPECT_EQ(big.value().prompt_tokens, INT64_MAX);
+    EXPECT_EQ(big.value().completion_tokens, INT64_MIN);
+    EXPECT_EQ(big.value().duration_ms, 1e308);
+
+    auto e = decode_error(R"({"code":7,"retryable":"yes","completion_tokens":1e300,"model":["m"]})");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e.value().code, "internal_error");
+    EXPECT_FALSE(e.value().retryable);
+    EXPECT_EQ(e.value().completion_tokens, 0);
+    EXPECT_EQ(e.value().model, "");
+}
+
+// The audit's fast decoder (simdjson) must agree: it leaves these to this decoder.
+TEST(messages, a_request_priority_that_is_not_an_int_reads_as_0) {
+    for (const char* v : {"4294967299", "18446744073709551615", "1e308", "3.5", "true", "\"5\""}) {
+        auto d = decode_request(std::string{R"({"request_id":"r","server_id":"s","model":"m","priority":)"} + v + "}");
+        ASSERT_TRUE(d) << v;
+        EXPECT_EQ(d.value().priority, 0) << v;  // 4294967299 used to wrap to 3
+    }
+    auto d = decode_request(R"({"request_id":"r","server_id":"s","model":"m","priority":9,"deadline_ms":1e308,
+                                "received_at_ms":18446744073709551615,"timeout_ms":"5","stream":1})");
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d.value().priority, 9);
+    EXPECT_EQ(d.value().deadline_ms, 0);
+    EXPECT_EQ(d.value().received_at_ms, 0);
+    EXPECT_EQ(d.value().timeout_ms, 0);
+    EXPECT_TRUE(d.value().stream);
 }
 
 TEST(messages, model_names_default_to_latest) {

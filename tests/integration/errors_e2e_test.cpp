@@ -79,6 +79,62 @@ TEST_F(errors_e2e, oversized_body_is_413_wrong_method_405_unknown_path_404) {
     EXPECT_EQ(http_get(port_, "/healthz").status, 200);
 }
 
+// Hostile numbers and nesting (issue 11): a 400 in each front door's own error shape, before
+// anything is queued. The timeout used to become the AMQP expiration as sent (RabbitMQ closes
+// the channel above 2^32-1) and to overflow received_at_ms + timeout_ms.
+TEST_F(errors_e2e, hostile_numbers_and_nesting_get_400_in_each_flavour) {
+    using headers = std::vector<std::pair<std::string, std::string>>;
+    const headers huge_timeout{{"Content-Type", "application/json"}, {"X-Request-Timeout-Ms", "99999999999999"}};
+    const std::string deep = std::string(1000, '[') + std::string(1000, ']');
+    const std::string messages = R"("messages":[{"role":"user","content":"hi"}])";
+    struct door {
+        std::string path;
+        std::string body;  // a valid body without the closing brace
+        std::string shape;  // native, openai, ollama
+    };
+    for (const auto& d : {door{"/api/chat", R"({"model":"mock",)" + messages, "native"},
+                          door{"/v1/chat/completions", R"({"model":"mock",)" + messages, "openai"},
+                          door{"/ollama/api/chat", R"({"model":"mock",)" + messages, "ollama"}}) {
+        SCOPED_TRACE(d.path);
+        auto check = [&](const http_reply& r, const std::string& code, const std::string& says) {
+            EXPECT_EQ(r.status, 400) << r.body << r.error;
+            auto j = json_of(r.body);
+            if (d.shape == "ollama") {
+                ASSERT_TRUE(j.is_object() && j["error"].is_string()) << r.body;
+                EXPECT_NE(j["error"].get<std::string>().find(says), std::string::npos) << r.body;
+                return;
+            }
+            ASSERT_TRUE(j.is_object() && j["error"].is_object()) << r.body;
+            EXPECT_EQ(j["error"]["code"], code) << r.body;
+            EXPECT_NE(j["error"]["message"].get<std::string>().find(says), std::string::npos) << r.body;
+            if (d.shape == "openai") {
+                EXPECT_EQ(j["error"]["type"], "invalid_request_error") << r.body;
+            }
+        };
+        check(http_request(port_, "POST", d.path, d.body + "}", huge_timeout), "invalid_field", "X-Request-Timeout-Ms");
+        check(http_request(port_, "POST", d.path, d.body + "}",
+                           headers{{"Content-Type", "application/json"}, {"X-Priority", "256"}}),
+              "invalid_field", "X-Priority");
+        check(http_post(port_, d.path, d.body + R"(,"tools":)" + deep + "}"), "invalid_json", "deeper than 64");
+        if (d.shape == "openai") {
+            check(http_post(port_, d.path, d.body + R"(,"response_format":{"type":5}})"), "invalid_field",
+                  "response_format");
+            check(http_post(port_, d.path, d.body + R"(,"max_tokens":2147483648})"), "invalid_field", "max_tokens");
+        } else {
+            check(http_post(port_, d.path, d.body + R"(,"timeout_ms":99999999999999})"), "invalid_field",
+                  "timeout_ms");
+            check(http_post(port_, d.path, d.body + R"(,"priority":4294967296})"), "invalid_field", "priority");
+            check(http_post(port_, d.path, d.body + R"(,"options":{"num_predict":"5"}})"), "invalid_field",
+                  "num_predict");
+        }
+        // The connection-level picture is intact: a normal request on the same door completes.
+        auto fine = http_request(port_, "POST", d.path, d.body + R"(,"stream":false})",
+                                 headers{{"Content-Type", "application/json"}, {"X-Request-Timeout-Ms", "60000"}});
+        EXPECT_EQ(fine.status, 200) << fine.body << fine.error;
+    }
+    EXPECT_EQ(http_get(port_, "/healthz").status, 200);
+}
+
 TEST_F(errors_e2e, provider_failure_mid_stream_reaches_the_client_as_an_error_event) {
     auto results = run_concurrent_streams(
         port_, "/api/chat",
@@ -173,6 +229,26 @@ TEST(errors_e2e_startup, unreachable_broker_is_a_clear_nonzero_exit) {
         ASSERT_TRUE(code.has_value()) << sub << " did not exit";
         EXPECT_EQ(*code, 1) << p.log();
         EXPECT_NE(p.log().find("cannot connect to RabbitMQ at 127.0.0.1:" + std::to_string(port)), std::string::npos)
+            << p.log();
+    }
+}
+
+TEST(errors_e2e_startup, a_deadline_beyond_the_maximum_is_refused_at_startup) {
+    auto dir = test_output_dir();
+    // Above 2^32-1 (RabbitMQ's limit for the expiration the deadline becomes), or a default
+    // above the maximum: a clear exit before anything listens.
+    for (const auto& [name, args] :
+         {std::pair<std::string, std::vector<std::string>>{"max", {"--max-request-timeout-ms", "4294967296"}},
+          {"default", {"--request-timeout-ms", "3600001"}}}) {
+        std::vector<std::string> argv{LLMPROXY_BIN, "api", "--amqp-url", "amqp://guest:guest@127.0.0.1:1/"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        child_process p{"api-" + name, argv, {}, dir / ("api-timeout-" + name + ".log")};
+        auto code = p.wait_exit(30s);
+        ASSERT_TRUE(code.has_value()) << name << " did not exit";
+        EXPECT_NE(*code, 0) << p.log();
+        EXPECT_NE(*code, 1) << "refused as configuration, before connecting: " << p.log();
+        EXPECT_NE(p.log().find(name == "max" ? "--max-request-timeout-ms" : "exceeds --max-request-timeout-ms"),
+                  std::string::npos)
             << p.log();
     }
 }
