@@ -2,6 +2,7 @@
 // Options every process shares: broker and logging.
 
 #include "broker/config.hpp"
+#include "common/secret_mask.hpp"
 #include "metrics/exporter.hpp"
 
 #include <CLI/CLI.hpp>
@@ -85,18 +86,7 @@ inline result<std::unique_ptr<metrics::exporter>> start_metrics_exporter(const c
     return e;
 }
 
-/// The URL with its password masked, for logs.
-inline std::string mask_url(const std::string& url) {
-    auto scheme = url.find("://");
-    auto at = url.rfind('@');
-    if (scheme == std::string::npos || at == std::string::npos || at < scheme) {
-        return url;
-    }
-    auto colon = url.find(':', scheme + 3);
-    if (colon == std::string::npos || colon > at) {
-        return url;
-    }
-    return url.substr(0, colon + 1) + "***" + url.substr(at);
-}
+/// A URL or connection string with its secrets masked, for logs (common/secret_mask.hpp).
+inline std::string mask_url(const std::string& url) { return mask_secrets(url); }
 
 }  // namespace llmp::programs

@@ -1,5 +1,7 @@
 #include "audit/pg_connection.hpp"
 
+#include "common/secret_mask.hpp"
+
 #include <libpq-fe.h>
 
 #include <algorithm>
@@ -60,7 +62,19 @@ result<void> check_url(const std::string& url) {
     if (opts == nullptr) {
         std::string msg = err != nullptr ? trimmed(err) : "out of memory";
         PQfreemem(err);
-        return fail("bad_config", "invalid database URL: " + msg);
+        // libpq quotes the token it stumbled on, which may be a piece of a password
+        // ("password=two words": missing "=" after "words"): those go, the structure stays.
+        std::string safe;
+        bool quoted = false;
+        for (char ch : msg) {
+            if (ch == '"') {
+                safe += quoted ? "***\"" : "\"";
+                quoted = !quoted;
+            } else if (!quoted) {
+                safe += ch;
+            }
+        }
+        return fail("bad_config", "invalid database URL '" + mask_secrets(url) + "': " + safe);
     }
     PQconninfoFree(opts);
     return ok();

@@ -1,5 +1,7 @@
 #include "broker/connection.hpp"
 
+#include "common/secret_mask.hpp"
+
 #include <amqp.h>
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
@@ -141,7 +143,8 @@ result<amqp_endpoint> parse_amqp_url(std::string_view url) {
     amqp_endpoint ep;
     constexpr std::string_view scheme = "amqp://";
     if (url.substr(0, scheme.size()) != scheme) {
-        return fail("bad_config", "AMQP URL must start with amqp:// (got '" + std::string{url} + "')");
+        // Never the URL as given: it carries the password (mask_secrets keeps the rest).
+        return fail("bad_config", "AMQP URL must start with amqp:// (got '" + mask_secrets(url) + "')");
     }
     std::string_view rest = url.substr(scheme.size());
     std::string_view authority = rest.substr(0, rest.find('/'));
@@ -157,7 +160,7 @@ result<amqp_endpoint> parse_amqp_url(std::string_view url) {
         auto port = authority.substr(colon + 1);
         auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), ep.port);
         if (ec != std::errc{} || p != port.data() + port.size() || ep.port <= 0 || ep.port > 65535) {
-            return fail("bad_config", "bad port in AMQP URL '" + std::string{url} + "'");
+            return fail("bad_config", "bad port in AMQP URL '" + mask_secrets(url) + "'");
         }
         authority = authority.substr(0, colon);
     }
