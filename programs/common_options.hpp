@@ -32,6 +32,14 @@ inline void add_broker_options(CLI::App& cmd, broker::broker_config& b) {
                    "bound of the work queue; past it requests get 503 (fixed once the queue exists)")
         ->envname("LLMPROXY_WORK_QUEUE_MAX_LENGTH")
         ->capture_default_str();
+    // Every process declares the topology, so every process takes this flag: give them all the
+    // same value (a queue found with another bound is kept as it is, with a warning).
+    cmd.add_option("--audit-queue-max-length", b.audit_queue_max_length,
+                   "bound of each audit queue; past it publishes are refused (requests get 503), never "
+                   "dropped; 0 = unbounded (fixed once the queue exists)")
+        ->envname("LLMPROXY_AUDIT_QUEUE_MAX_LENGTH")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
 }
 
 inline void add_log_options(CLI::App& cmd, common_options& o) {

@@ -38,7 +38,7 @@ error classify(PGconn* conn, const PGresult* r) {
     std::string klass = sqlstate.substr(0, 2);
     if (sqlstate == "57014" && PQstatus(conn) == CONNECTION_OK) {
         // query_canceled: the session's statement_timeout ran out. The connection is fine.
-        return error{std::string{timed_out}, "PostgreSQL: " + text, false};
+        return error{std::string{timed_out}, "PostgreSQL 57014: " + text, false};
     }
     if (PQstatus(conn) != CONNECTION_OK || sqlstate.empty() || klass == "08" || klass == "57" || klass == "53" ||
         klass == "58" || klass == "40") {
@@ -47,7 +47,10 @@ error classify(PGconn* conn, const PGresult* r) {
     if (klass == "22" || klass == "23") {
         return error{std::string{data_error}, "PostgreSQL " + sqlstate + ": " + text, false};
     }
-    return error{"db_error", "PostgreSQL " + sqlstate + ": " + text, true};
+    if (klass == "42") {
+        return error{std::string{schema_error}, "PostgreSQL " + sqlstate + ": " + text, true};
+    }
+    return error{std::string{other_error}, "PostgreSQL " + sqlstate + ": " + text, true};
 }
 
 bool is_uri(const std::string& url) {

@@ -265,6 +265,33 @@ result<std::string> connection::declare_queue(std::string_view name, const queue
     return to_string(okp->queue);
 }
 
+result<void> connection::declare_queue_kept(std::string_view name, const queue_options& opts) {
+    amqp_channel_open(impl_->conn, scratch_channel);
+    if (auto c = impl_->check_rpc("channel.open"); !c) {
+        return c.error();
+    }
+    auto args = impl_->tables.build(opts.arguments);
+    amqp_queue_declare(impl_->conn, scratch_channel, bytes_of(name), 0, opts.durable, opts.exclusive,
+                       opts.auto_delete, args);
+    auto r = amqp_get_rpc_reply(impl_->conn);
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        auto text = describe(r);
+        auto code = static_cast<amqp_channel_close_t*>(r.reply.decoded)->reply_code;
+        // The broker closed the scratch channel; acknowledge so it can be reused.
+        amqp_channel_close_ok_t close_ok{};
+        amqp_send_method(impl_->conn, scratch_channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        if (code == AMQP_PRECONDITION_FAILED) {
+            return fail("precondition_failed", "queue.declare " + std::string{name} + ": " + text);
+        }
+        return broker_error("queue.declare " + std::string{name} + ": " + text);
+    }
+    if (auto text = describe(r); !text.empty()) {
+        return broker_error("queue.declare " + std::string{name} + ": " + text);
+    }
+    amqp_channel_close(impl_->conn, scratch_channel, AMQP_REPLY_SUCCESS);
+    return ok();
+}
+
 result<void> connection::bind_queue(std::string_view queue, std::string_view exchange,
                                     std::string_view key) {
     amqp_queue_bind(impl_->conn, main_channel, bytes_of(queue), bytes_of(exchange), bytes_of(key),
