@@ -43,9 +43,20 @@ void add_audit_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--drain-timeout-ms", *drain_ms, "on SIGTERM, how long the current batch may take to commit")
         ->envname("LLMPROXY_DRAIN_TIMEOUT_MS")
         ->capture_default_str();
-    cmd->callback([cfg, common, batch_ms, drain_ms, &exit_code] {
+    cmd->add_option("--backlog-alarm", cfg->backlog_alarm_messages,
+                    "llmproxy_audit_backlog_alarm is 1 while an audit queue holds this many messages (0 = never)")
+        ->envname("LLMPROXY_AUDIT_BACKLOG_ALARM")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    auto backlog_ms = std::make_shared<std::int64_t>(cfg->backlog_interval.count());
+    cmd->add_option("--backlog-sample-ms", *backlog_ms, "how often the audit queues' depths are read")
+        ->envname("LLMPROXY_AUDIT_BACKLOG_SAMPLE_MS")
+        ->check(CLI::Range(100, 600000))
+        ->capture_default_str();
+    cmd->callback([cfg, common, batch_ms, drain_ms, backlog_ms, &exit_code] {
         llmp::log::setup(common->log_level, "audit");
         cfg->batch_time = std::chrono::milliseconds{*batch_ms};
+        cfg->backlog_interval = std::chrono::milliseconds{*backlog_ms};
         cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
         auto log = llmp::log::get("audit");
         if (auto v = cfg->validate(); !v) {
@@ -54,9 +65,10 @@ void add_audit_command(CLI::App& app, int& exit_code) {
             return;
         }
         log->info("msg=\"config\" amqp_url={} prefix={} database_url={} batch_rows={} batch_ms={} prefetch={} "
-                  "audit_chunks={}",
+                  "audit_chunks={} audit_queue_max_length={} backlog_alarm={}",
                   mask_url(cfg->broker.url), cfg->broker.prefix, mask_url(cfg->database_url), cfg->batch_rows,
-                  *batch_ms, cfg->prefetch, cfg->audit_chunks);
+                  *batch_ms, cfg->prefetch, cfg->audit_chunks, cfg->broker.audit_queue_max_length,
+                  cfg->backlog_alarm_messages);
         // main() blocked SIGINT/SIGTERM and every thread inherits that mask, so only the
         // sigwait below sees them (common/stop_signals.hpp); blocked again here for clarity.
         block_stop_signals();

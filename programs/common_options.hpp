@@ -2,6 +2,7 @@
 // Options every process shares: broker and logging.
 
 #include "broker/config.hpp"
+#include "common/secret_mask.hpp"
 #include "metrics/exporter.hpp"
 
 #include <CLI/CLI.hpp>
@@ -30,6 +31,14 @@ inline void add_broker_options(CLI::App& cmd, broker::broker_config& b) {
     cmd.add_option("--work-queue-max-length", b.work_queue_max_length,
                    "bound of the work queue; past it requests get 503 (fixed once the queue exists)")
         ->envname("LLMPROXY_WORK_QUEUE_MAX_LENGTH")
+        ->capture_default_str();
+    // Every process declares the topology, so every process takes this flag: give them all the
+    // same value (a queue found with another bound is kept as it is, with a warning).
+    cmd.add_option("--audit-queue-max-length", b.audit_queue_max_length,
+                   "bound of each audit queue; past it publishes are refused (requests get 503), never "
+                   "dropped; 0 = unbounded (fixed once the queue exists)")
+        ->envname("LLMPROXY_AUDIT_QUEUE_MAX_LENGTH")
+        ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
 }
 
@@ -85,18 +94,7 @@ inline result<std::unique_ptr<metrics::exporter>> start_metrics_exporter(const c
     return e;
 }
 
-/// The URL with its password masked, for logs.
-inline std::string mask_url(const std::string& url) {
-    auto scheme = url.find("://");
-    auto at = url.rfind('@');
-    if (scheme == std::string::npos || at == std::string::npos || at < scheme) {
-        return url;
-    }
-    auto colon = url.find(':', scheme + 3);
-    if (colon == std::string::npos || colon > at) {
-        return url;
-    }
-    return url.substr(0, colon + 1) + "***" + url.substr(at);
-}
+/// A URL or connection string with its secrets masked, for logs (common/secret_mask.hpp).
+inline std::string mask_url(const std::string& url) { return mask_secrets(url); }
 
 }  // namespace llmp::programs

@@ -68,7 +68,7 @@ void add_monitor_command(CLI::App& app, int& exit_code) {
         }
         log->info("msg=\"config\" listen={}:{} database_url={} rabbitmq_mgmt_url={} amqp_url={} prefix={} "
                   "web_dir=\"{}\"",
-                  cfg->listen_address, cfg->port, mask_url(cfg->database_url), cfg->rabbitmq_mgmt_url,
+                  cfg->listen_address, cfg->port, mask_url(cfg->database_url), mask_url(cfg->rabbitmq_mgmt_url),
                   mask_url(cfg->broker.url), cfg->broker.prefix, cfg->web_dir);
         // GET /metrics (process basics, build info, /api/ requests by route and status, the
         // monitor's own gauges) is served by the service from its registry.

@@ -98,14 +98,14 @@ void add_worker_command(CLI::App& app, int& exit_code) {
         }
         std::string upstream_list;
         for (const auto& u : cfg->provider.upstreams) {
-            upstream_list += (upstream_list.empty() ? "" : ",") + u.type + "=" + u.url;
+            upstream_list += (upstream_list.empty() ? "" : ",") + u.type + "=" + mask_url(u.url);
         }
         const bool has_key = !cfg->provider.openai.api_key.empty();
         log->info("msg=\"config\" amqp_url={} prefix={} provider={} concurrency={} ollama_url={} openai_url={} "
                   "openai_api_key={} upstreams={}",
                   mask_url(cfg->broker.url), cfg->broker.prefix,
                   cfg->provider.upstreams.empty() ? cfg->provider.type : std::string{"pool"}, cfg->concurrency,
-                  cfg->provider.ollama.url, cfg->provider.openai.url, has_key ? "set" : "none",
+                  mask_url(cfg->provider.ollama.url), mask_url(cfg->provider.openai.url), has_key ? "set" : "none",
                   upstream_list.empty() ? std::string{"-"} : upstream_list);
         worker::worker_service svc{*cfg};
         unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully

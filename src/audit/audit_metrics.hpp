@@ -8,9 +8,14 @@
 //   llmproxy_audit_redeliveries_total            deliveries the broker marked redelivered
 //   llmproxy_audit_database_failures_total       failed batch transactions (retried)
 //   llmproxy_audit_database_up                   1 while the writer's PostgreSQL connection works
+//   llmproxy_audit_queue_messages{queue}         ready messages in <p>.audit.requests / .responses
+//                                                (backlog_sampler, every --backlog-sample-ms)
+//   llmproxy_audit_backlog_alarm                 1 while an audit queue holds --backlog-alarm
+//                                                messages or more (they are bounded: see topology)
 //
 // Built by audit_service with its registry; every child exists from the start. Updated from
-// the consumer thread (redeliveries) and the writer thread (the rest); lock-free.
+// the consumer thread (redeliveries), the backlog sampler (queue gauges) and the writer thread
+// (the rest); lock-free.
 
 #include "metrics/registry.hpp"
 
@@ -40,7 +45,14 @@ struct audit_metrics {
           database_failures{reg.counter_metric("llmproxy_audit_database_failures_total",
                                                "Batch transactions that failed (and were retried).")},
           database_up{reg.gauge_metric("llmproxy_audit_database_up",
-                                       "1 while the writer's PostgreSQL connection works, else 0.")} {}
+                                       "1 while the writer's PostgreSQL connection works, else 0.")},
+          queue_messages{reg.gauges("llmproxy_audit_queue_messages",
+                                    "Ready messages waiting in an audit queue (sampled).", {"queue"})},
+          backlog_alarm{reg.gauge_metric("llmproxy_audit_backlog_alarm",
+                                         "1 while an audit queue holds --backlog-alarm messages or more, else 0.")} {
+        queue_messages.with({"requests"});
+        queue_messages.with({"responses"});
+    }
 
     metrics::family<metrics::counter>& rows_family;
     metrics::counter& requests;
@@ -53,6 +65,8 @@ struct audit_metrics {
     metrics::counter& redeliveries;
     metrics::counter& database_failures;
     metrics::gauge& database_up;
+    metrics::family<metrics::gauge>& queue_messages;
+    metrics::gauge& backlog_alarm;
 };
 
 }  // namespace llmp::audit

@@ -1,6 +1,7 @@
 #include "audit/audit_service.hpp"
 
 #include "audit/audit_metrics.hpp"
+#include "audit/backlog_sampler.hpp"
 #include "audit/intake.hpp"
 #include "audit/logger.hpp"
 #include "audit/record.hpp"
@@ -35,6 +36,7 @@ struct audit_service::impl {
     std::unique_ptr<pg_writer> writer;
     std::unique_ptr<broker::publisher> publisher;
     std::unique_ptr<broker::consumer> consumer;
+    std::unique_ptr<backlog_sampler> backlog;
     // Consumer tags of the current connection: written by setup, read by on_delivery, both on
     // the consumer thread (the first setup runs in start() before that thread exists).
     std::string requests_tag;
@@ -141,6 +143,10 @@ audit_service::audit_service(audit_config cfg) : impl_{std::make_unique<impl>(st
     s.publisher = std::make_unique<broker::publisher>(
         bcfg, "llmproxy audit dead-letter publisher",
         [&topo, &bcfg](broker::connection& c) { return broker::declare_core(c, topo, bcfg); });
+    s.backlog = std::make_unique<backlog_sampler>(
+        bcfg, std::vector<backlog_sampler::queue>{{"requests", topo.audit_requests_queue},
+                                                  {"responses", topo.audit_responses_queue}},
+        s.cfg.backlog_interval, s.cfg.backlog_alarm_messages, s.counted);
     s.consumer = std::make_unique<broker::consumer>(
         bcfg, "llmproxy audit consumer", [&s](broker::connection& c) { return s.setup(c); },
         [&s](broker::delivery&& d, std::uint64_t epoch) { s.on_delivery(std::move(d), epoch); },
@@ -168,6 +174,7 @@ result<void> audit_service::start() {
     if (auto r = s.consumer->start(); !r) {
         return r;
     }
+    s.backlog->start();
     logger()->info("msg=\"audit started\" prefix={} batch_rows={} batch_ms={} prefetch={} audit_chunks={}",
                    s.cfg.broker.prefix, s.cfg.batch_rows, s.cfg.batch_time.count(), s.cfg.prefetch,
                    s.cfg.audit_chunks);
@@ -176,6 +183,7 @@ result<void> audit_service::start() {
 
 void audit_service::stop() {
     auto& s = *impl_;
+    s.backlog->stop();
     s.writer->stop();
     s.consumer->stop();
     s.publisher->stop();

@@ -17,6 +17,9 @@ result<void> audit_config::validate() const {
     if (retry_min.count() < 1 || retry_max < retry_min) {
         return fail("bad_config", "retry bounds must satisfy 1 <= min <= max");
     }
+    if (backlog_interval.count() < 100) {
+        return fail("bad_config", "backlog sample interval must be at least 100 ms");
+    }
     return pg::check_url(database_url);
 }
 

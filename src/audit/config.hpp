@@ -30,6 +30,11 @@ struct audit_config {
     int connect_timeout_s = 5;
     /// On SIGTERM, how long the writer may take to flush what it holds.
     std::chrono::milliseconds drain_timeout{10000};
+    /// How often the backlog sampler reads the audit queues' depths (passive declares).
+    std::chrono::milliseconds backlog_interval{5000};
+    /// llmproxy_audit_backlog_alarm is 1 while an audit queue holds this many ready messages
+    /// (0 = never). Keep it well under broker.audit_queue_max_length.
+    std::int64_t backlog_alarm_messages = 100000;
     /// How often the writer logs ingest figures (rows, lag) when it committed anything.
     std::chrono::milliseconds stats_interval{10000};
 

@@ -1,5 +1,7 @@
 #include "audit/pg_connection.hpp"
 
+#include "common/secret_mask.hpp"
+
 #include <libpq-fe.h>
 
 #include <algorithm>
@@ -36,7 +38,7 @@ error classify(PGconn* conn, const PGresult* r) {
     std::string klass = sqlstate.substr(0, 2);
     if (sqlstate == "57014" && PQstatus(conn) == CONNECTION_OK) {
         // query_canceled: the session's statement_timeout ran out. The connection is fine.
-        return error{std::string{timed_out}, "PostgreSQL: " + text, false};
+        return error{std::string{timed_out}, "PostgreSQL 57014: " + text, false};
     }
     if (PQstatus(conn) != CONNECTION_OK || sqlstate.empty() || klass == "08" || klass == "57" || klass == "53" ||
         klass == "58" || klass == "40") {
@@ -45,7 +47,10 @@ error classify(PGconn* conn, const PGresult* r) {
     if (klass == "22" || klass == "23") {
         return error{std::string{data_error}, "PostgreSQL " + sqlstate + ": " + text, false};
     }
-    return error{"db_error", "PostgreSQL " + sqlstate + ": " + text, true};
+    if (klass == "42") {
+        return error{std::string{schema_error}, "PostgreSQL " + sqlstate + ": " + text, true};
+    }
+    return error{std::string{other_error}, "PostgreSQL " + sqlstate + ": " + text, true};
 }
 
 bool is_uri(const std::string& url) {
@@ -60,7 +65,19 @@ result<void> check_url(const std::string& url) {
     if (opts == nullptr) {
         std::string msg = err != nullptr ? trimmed(err) : "out of memory";
         PQfreemem(err);
-        return fail("bad_config", "invalid database URL: " + msg);
+        // libpq quotes the token it stumbled on, which may be a piece of a password
+        // ("password=two words": missing "=" after "words"): those go, the structure stays.
+        std::string safe;
+        bool quoted = false;
+        for (char ch : msg) {
+            if (ch == '"') {
+                safe += quoted ? "***\"" : "\"";
+                quoted = !quoted;
+            } else if (!quoted) {
+                safe += ch;
+            }
+        }
+        return fail("bad_config", "invalid database URL '" + mask_secrets(url) + "': " + safe);
     }
     PQconninfoFree(opts);
     return ok();

@@ -8,7 +8,11 @@
 // "db_unavailable" means the connection is gone or the server is not accepting work and the
 // owner should reconnect; "db_data_error" means the statement was refused because of the data
 // (SQLSTATE classes 22 and 23) and retrying it as is will fail again; "db_timeout" means the
-// statement ran past the session's statement_timeout (the connection stays usable).
+// statement ran past the session's statement_timeout (the connection stays usable);
+// "db_schema_error" (class 42: undefined table or column, insufficient privilege) means the
+// database is not set up for the statement, whatever the data; "db_error" is anything else
+// (e.g. class 54, program limits such as the stack depth a deeply nested jsonb runs into).
+// Every message starts with "PostgreSQL <SQLSTATE>: " when the server gave one.
 
 #include "common/result.hpp"
 
@@ -24,6 +28,8 @@ namespace llmp::audit::pg {
 inline constexpr std::string_view unavailable = "db_unavailable";
 inline constexpr std::string_view data_error = "db_data_error";
 inline constexpr std::string_view timed_out = "db_timeout";
+inline constexpr std::string_view schema_error = "db_schema_error";
+inline constexpr std::string_view other_error = "db_error";
 
 using row = std::vector<std::optional<std::string>>;
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -244,12 +245,21 @@ result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const 
     return r;
 }
 
+namespace {
+
+/// The database, not the batch, is at fault (down, restarting, out of resources, a schema or a
+/// privilege missing): keep the batch and retry; never dead-letter for it.
+bool holds_batch(const error& e) { return e.code == pg::unavailable || e.code == pg::schema_error; }
+
+}  // namespace
+
 bool pg_writer::write_until_done(batch& b) {
     std::vector<pending_row*> rows;
     rows.reserve(b.rows.size());
     for (auto& r : b.rows) {
         rows.push_back(&r);
     }
+    int refusals = 0;  // failures of this batch that the database's state does not explain
     while (true) {
         if (give_up()) {
             logger()->warn("msg=\"stopping with rows unwritten; they stay in the audit queues\" rows={}",
@@ -267,6 +277,7 @@ bool pg_writer::write_until_done(batch& b) {
             // Most often a request id already stored (a redelivery after a crash or a lost
             // ack): the staged path skips those rows. A row refused for its own data fails
             // again there and is then isolated below.
+            ++refusals;
             r = write_once(rows, b.workers, write_path::staged);
             std::lock_guard lock{stats_mu_};
             ++stats_.staged_batches;
@@ -283,75 +294,143 @@ bool pg_writer::write_until_done(batch& b) {
             }
             return true;
         }
-        {
-            if (hooks_.metrics) {
-                hooks_.metrics->database_failures.inc();
-            }
-            std::lock_guard lock{stats_mu_};
-            ++stats_.db_failures;
+        count_failure();
+        if (holds_batch(r.error())) {
+            conn_.reset();
+            set_state(db_state::down, r.error().message);
+            pause(backoff_);
+            backoff_ = std::min(backoff_ * 2, cfg_.retry_max);
+            continue;
         }
-        if (r.error().code == pg::data_error) {
-            logger()->warn("msg=\"batch refused by PostgreSQL; writing its rows one by one\" rows={} error=\"{}\"",
+        // Refused for what it holds, or for a reason that may pass (a timeout, a lock): once is
+        // chance, twice is a row PostgreSQL will not take (54001 for a jsonb nested too deep
+        // would otherwise stall the audit queues for good). Find it instead of retrying.
+        if (++refusals >= 2) {
+            logger()->warn("msg=\"batch refused by PostgreSQL twice; splitting it to find the rows it refuses\" "
+                           "rows={} error=\"{}\"",
                            b.rows.size(), r.error().message);
-            return write_rows_one_by_one(b);
+            return isolate_refused_rows(b, r.error());
+        }
+        logger()->warn("msg=\"batch refused by PostgreSQL; retrying it once\" rows={} error=\"{}\"", b.rows.size(),
+                       r.error().message);
+        pause(cfg_.retry_min);
+    }
+}
+
+void pg_writer::count_failure() {
+    if (hooks_.metrics) {
+        hooks_.metrics->database_failures.inc();
+    }
+    std::lock_guard lock{stats_mu_};
+    ++stats_.db_failures;
+}
+
+std::optional<result<void>> pg_writer::write_holding(std::span<pending_row* const> rows,
+                                                     const std::vector<worker_heartbeat>& workers) {
+    std::vector<pending_row*> part(rows.begin(), rows.end());
+    while (!give_up()) {
+        if (auto c = ensure_connected(); !c) {
+            pause(backoff_);
+            backoff_ = std::min(backoff_ * 2, cfg_.retry_max);
+            continue;
+        }
+        auto r = write_once(part, workers, write_path::staged);
+        if (r) {
+            backoff_ = cfg_.retry_min;
+            return r;
+        }
+        count_failure();
+        if (!holds_batch(r.error())) {
+            backoff_ = cfg_.retry_min;
+            return r;
         }
         conn_.reset();
         set_state(db_state::down, r.error().message);
         pause(backoff_);
         backoff_ = std::min(backoff_ * 2, cfg_.retry_max);
     }
+    return std::nullopt;
 }
 
-bool pg_writer::write_rows_one_by_one(batch& b) {
+bool pg_writer::isolate_refused_rows(batch& b, const error& why) {
+    std::vector<pending_row*> rows;
+    rows.reserve(b.rows.size());
+    for (auto& r : b.rows) {
+        rows.push_back(&r);
+    }
     std::map<std::uint64_t, std::uint64_t> ack_to;  // epoch -> highest tag of a stored row
-    auto write_with_retry = [this](const std::vector<pending_row*>& rows,
-                                   const std::vector<worker_heartbeat>& workers) -> std::optional<result<void>> {
-        while (!give_up()) {
-            if (auto c = ensure_connected(); !c) {
-                pause(backoff_);
-                backoff_ = std::min(backoff_ * 2, cfg_.retry_max);
-                continue;
-            }
-            auto r = write_once(rows, workers, write_path::staged);
-            if (r || r.error().code == pg::data_error) {
-                backoff_ = cfg_.retry_min;
-                return r;
-            }
-            conn_.reset();
-            set_state(db_state::down, r.error().message);
-            pause(backoff_);
-            backoff_ = std::min(backoff_ * 2, cfg_.retry_max);
-        }
-        return std::nullopt;
-    };
-    for (auto& row : b.rows) {
-        std::vector<pending_row*> one{&row};
-        auto r = write_with_retry(one, {});
+    if (!rows.empty() && !bisect(rows, why, ack_to)) {
+        return false;
+    }
+    if (!b.workers.empty()) {
+        auto r = write_holding({}, b.workers);
         if (!r) {
             return false;
         }
         if (*r) {
-            committed(one, 0);
-            auto& top = ack_to[row.ack.epoch];
-            top = std::max(top, row.ack.tag);
-            continue;
-        }
-        dead_item d{std::move(row.original), "refused by PostgreSQL: " + r->error().message, row.ack};
-        settle_dead(d);
-    }
-    if (!b.workers.empty()) {
-        auto r = write_with_retry({}, b.workers);
-        if (!r) {
-            return false;
-        }
-        if (!*r) {
+            committed({}, b.workers.size());
+        } else {
             logger()->warn("msg=\"heartbeats refused by PostgreSQL; dropped\" error=\"{}\"", r->error().message);
         }
     }
+    // Dead-lettered rows were settled one by one already; these cover the stored ones.
     for (auto [epoch, tag] : ack_to) {
         hooks_.ack_through(ack_ref{epoch, tag});
     }
     return true;
+}
+
+bool pg_writer::bisect(std::span<pending_row* const> rows, const error& why,
+                       std::map<std::uint64_t, std::uint64_t>& ack_to) {
+    // `rows` were just refused together, with `why`. Halve until each refused row is alone:
+    // about 2 log2(n) transactions per bad row, the good rows stored along the way.
+    if (rows.size() == 1) {
+        return settle_refused_row(*rows[0], why, ack_to);
+    }
+    auto half = rows.size() / 2;
+    for (auto part : {rows.first(half), rows.subspan(half)}) {
+        auto r = write_holding(part, {});
+        if (!r) {
+            return false;
+        }
+        if (*r) {
+            stored(part, ack_to);
+        } else if (!bisect(part, r->error(), ack_to)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool pg_writer::settle_refused_row(pending_row& row, const error& why,
+                                   std::map<std::uint64_t, std::uint64_t>& ack_to) {
+    error last = why;
+    if (why.code != pg::data_error) {
+        // Not a data error: it might be passing (a timeout under load). Refused alone twice,
+        // it is the row.
+        std::array<pending_row*, 1> one{&row};
+        auto r = write_holding(one, {});
+        if (!r) {
+            return false;
+        }
+        if (*r) {
+            stored(one, ack_to);
+            return true;
+        }
+        last = r->error();
+    }
+    // The reason carries the SQLSTATE ("PostgreSQL 54001: ..."): what an operator replays by.
+    dead_item d{std::move(row.original), "refused by PostgreSQL: " + last.message, row.ack};
+    settle_dead(d);
+    return true;
+}
+
+void pg_writer::stored(std::span<pending_row* const> rows, std::map<std::uint64_t, std::uint64_t>& ack_to) {
+    committed(std::vector<pending_row*>(rows.begin(), rows.end()), 0);
+    for (const auto* p : rows) {
+        auto& top = ack_to[p->ack.epoch];
+        top = std::max(top, p->ack.tag);
+    }
 }
 
 void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t heartbeats) {

@@ -8,12 +8,15 @@
 // after COMMIT does it ack the batch's deliveries: one ack(multiple) per consumer epoch.
 //
 // Failure handling:
-//  - PostgreSQL unreachable/restarting ("db_unavailable", or any other non-data error): the
-//    batch is kept, the connection dropped, and the writer reconnects with backoff, logging
-//    once per state change. It takes nothing more from the intake meanwhile, so the consumer's
-//    prefetch fills and the broker keeps the rest in the durable audit queues.
-//  - A batch refused because of its data (SQLSTATE 22/23): rows are retried one transaction
-//    each; a row that still fails is dead-lettered with the PostgreSQL error as the reason.
+//  - PostgreSQL unreachable/restarting/out of resources ("db_unavailable"), or not set up for
+//    the statements ("db_schema_error": a table, column or privilege missing): the batch is
+//    kept, the connection dropped, and the writer reconnects with backoff, logging once per
+//    state change. Nothing is dead-lettered for it. It takes nothing more from the intake
+//    meanwhile, so the consumer's prefetch fills and the rest waits in the audit queues.
+//  - Any other refusal (data errors, SQLSTATE 22/23, after the staged retry; program limits
+//    such as 54001 for a jsonb nested too deep; timeouts): a batch refused twice is bisected.
+//    The good rows are stored; a row refused alone (twice, unless a data error) is
+//    dead-lettered with "refused by PostgreSQL: PostgreSQL <SQLSTATE>: <message>" as reason.
 //  - Malformed deliveries (dead_item) are dead-lettered as they come, in order, before any
 //    later ack(multiple) could cover them.
 // Migrations run on every (re)connect, so a database created after start is set up too.
@@ -29,8 +32,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <thread>
 
 namespace llmp::audit {
@@ -99,8 +105,16 @@ private:
     result<void> ensure_connected();
     result<void> write_once(const std::vector<pending_row*>& rows, const std::vector<worker_heartbeat>& workers,
                             write_path path);
-    /// Data error: one transaction per row, dead-lettering the rows PostgreSQL refuses.
-    bool write_rows_one_by_one(batch& b);
+    /// Staged write of `rows` (and `workers`), holding through outages (reconnect, backoff);
+    /// nullopt if the writer gave up (stopping past its deadline), else stored or refused.
+    std::optional<result<void>> write_holding(std::span<pending_row* const> rows,
+                                              const std::vector<worker_heartbeat>& workers);
+    /// A batch refused twice: bisect it, store the good rows, dead-letter the refused ones.
+    bool isolate_refused_rows(batch& b, const error& why);
+    bool bisect(std::span<pending_row* const> rows, const error& why, std::map<std::uint64_t, std::uint64_t>& ack_to);
+    bool settle_refused_row(pending_row& row, const error& why, std::map<std::uint64_t, std::uint64_t>& ack_to);
+    void stored(std::span<pending_row* const> rows, std::map<std::uint64_t, std::uint64_t>& ack_to);
+    void count_failure();
     void committed(const std::vector<pending_row*>& rows, std::size_t heartbeats);
     void set_state(db_state s, const std::string& why);
     /// Sleeps up to `d`; returns early when stop() is called.

@@ -361,6 +361,71 @@ TEST(pg_writer, a_row_postgresql_refuses_is_dead_lettered_and_the_rest_stored) {
     EXPECT_EQ(rec.one[0].tag, 2u);
 }
 
+TEST(pg_writer, a_row_past_postgresqls_limits_is_dead_lettered_with_its_sqlstate_and_the_rest_stored) {
+    // 54001 (stack depth limit exceeded) is outside the data classes 22/23: it used to be
+    // retried forever, stalling the audit queues. Batches are split until the row is alone.
+    LLMP_REQUIRE_DATABASE();
+    writer_under_test t{db_url};
+    auto& [db, cfg, in, rec, w] = t;
+    constexpr std::size_t depth = 200000;  // far past max_stack_depth for PostgreSQL's JSON parser
+    for (std::uint64_t i = 1; i <= 9; ++i) {
+        auto row = request("deep-" + std::to_string(i), i);
+        if (i == 6) {
+            std::get<request_row>(row.rec).messages_json = std::string(depth, '[') + std::string(depth, ']');
+        }
+        in.push(std::move(row));
+    }
+    in.push(response("deep-1", 10));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 10; })) << "the writer is stuck on the batch";
+    // The writer goes on with the next batch.
+    in.push(request("after", 11));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 11; }));
+    w.stop();
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 9) << "8 good ones and the one after";
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE request_id = 'deep-6'"), 0);
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses"), 1);
+    std::lock_guard lock{rec.mu};
+    ASSERT_EQ(rec.reasons.size(), 1u);
+    EXPECT_NE(rec.reasons[0].find("54001"), std::string::npos) << rec.reasons[0];
+    EXPECT_NE(rec.reasons[0].find("stack depth"), std::string::npos) << rec.reasons[0];
+    ASSERT_EQ(rec.one.size(), 1u);
+    EXPECT_EQ(rec.one[0].tag, 6u) << "the dead-lettered delivery is settled on its own";
+    EXPECT_EQ(w.stats().dead_lettered, 1u);
+}
+
+TEST(pg_writer, a_database_refusing_every_row_holds_the_batch_and_dead_letters_nothing) {
+    // A schema or privilege problem (SQLSTATE class 42) is the database's fault, not the rows':
+    // splitting the batch would dead-letter every one of them. Hold and retry until it is fixed.
+    LLMP_REQUIRE_DATABASE();
+    writer_under_test t{db_url};
+    auto& [db, cfg, in, rec, w] = t;
+    in.push(request("before", 1));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 1; }));
+    auto admin = db.connect();
+    // What a revoked privilege looks like to the writer (the test role is a superuser).
+    ASSERT_TRUE(admin->exec("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                            "$$ BEGIN RAISE EXCEPTION 'permission denied for table requests' USING ERRCODE = '42501'; "
+                            "END $$;"
+                            "CREATE TRIGGER refuse BEFORE INSERT ON requests FOR EACH ROW EXECUTE FUNCTION refuse()"));
+    for (std::uint64_t i = 2; i <= 4; ++i) {
+        in.push(request("held-" + std::to_string(i), i));
+    }
+    ASSERT_TRUE(wait_until([&] { return w.stats().db_failures >= 3; }));
+    EXPECT_EQ(rec.acked_through(1), 1u);
+    {
+        std::lock_guard lock{rec.mu};
+        EXPECT_TRUE(rec.reasons.empty()) << rec.reasons.front();
+        EXPECT_TRUE(rec.one.empty());
+        EXPECT_TRUE(rec.rejected.empty());
+    }
+    ASSERT_TRUE(admin->exec("DROP TRIGGER refuse ON requests"));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 4; }));
+    w.stop();
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 4);
+    std::lock_guard lock{rec.mu};
+    EXPECT_TRUE(rec.reasons.empty());
+}
+
 TEST(pg_writer, waits_for_the_database_and_loses_nothing) {
     LLMP_REQUIRE_DATABASE();
     // The database does not exist yet: the writer cannot connect, must not ack, and must pick

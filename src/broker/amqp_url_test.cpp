@@ -30,5 +30,15 @@ TEST(amqp_url, rejects_bad_input) {
     EXPECT_FALSE(parse_amqp_url("amqp://host:abc/"));
 }
 
+TEST(amqp_url, errors_never_echo_the_password) {
+    for (const char* url : {"amqp://alice:hunter2@rabbit.local:notaport/", "amqps://alice:hunter2@rabbit.local/",
+                            "http://alice:hunter2@rabbit.local:5672/", "amqp://alice:hunter2@rabbit.local:70000"}) {
+        auto ep = parse_amqp_url(url);
+        ASSERT_FALSE(ep) << url;
+        EXPECT_EQ(ep.error().message.find("hunter2"), std::string::npos) << ep.error().message;
+        EXPECT_NE(ep.error().message.find("rabbit.local"), std::string::npos) << "still says which URL";
+    }
+}
+
 }  // namespace
 }  // namespace llmp::broker

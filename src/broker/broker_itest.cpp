@@ -155,6 +155,75 @@ TEST_F(broker_itest, full_work_queue_nacks_the_publish) {
                                                 publish_status::nacked}));
 }
 
+/// Publishes `jobs` messages to `exchange`/`key` and returns each confirm, in order.
+std::vector<publish_status> publish_all(publisher& pub, const std::string& exchange, const std::string& key, int jobs) {
+    std::vector<std::promise<publish_status>> outcomes(static_cast<std::size_t>(jobs));
+    for (auto& p : outcomes) {
+        publish_job job;
+        job.msg.exchange = exchange;
+        job.msg.routing_key = key;
+        job.msg.props.persistent = true;
+        job.msg.body = "x";
+        job.done = [&p](publish_status s) { p.set_value(s); };
+        EXPECT_TRUE(pub.try_publish(std::move(job)));
+    }
+    std::vector<publish_status> got;
+    for (auto& p : outcomes) {
+        auto f = p.get_future();
+        if (f.wait_for(10s) != std::future_status::ready) {
+            ADD_FAILURE() << "no confirm";
+            break;
+        }
+        got.push_back(f.get());
+    }
+    return got;
+}
+
+TEST_F(broker_itest, a_full_audit_queue_nacks_the_publish_and_keeps_what_it_holds) {
+    // Unbounded, the audit queues grew until RabbitMQ's memory alarm blocked every publisher.
+    // Bounded with reject-publish, the publish is refused (the API answers 503), never dropped.
+    cfg.audit_queue_max_length = 2;
+    topology topo{cfg.prefix};
+    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
+    ASSERT_TRUE(pub.start());
+    const std::vector<publish_status> two_then_refused{publish_status::confirmed, publish_status::confirmed,
+                                                       publish_status::nacked};
+    EXPECT_EQ(publish_all(pub, topo.requests_exchange, "", 3), two_then_refused) << "requests";
+    EXPECT_EQ(publish_all(pub, topo.responses_exchange, final_key("api-1"), 3), two_then_refused) << "responses";
+    auto conn = connection::open(cfg, "itest inspect");
+    ASSERT_TRUE(conn);
+    EXPECT_EQ(conn.value()->inspect_queue(topo.audit_requests_queue).value().messages, 2u);
+    EXPECT_EQ(conn.value()->inspect_queue(topo.audit_responses_queue).value().messages, 2u);
+    EXPECT_EQ(conn.value()->inspect_queue(topo.dead_queue).value().messages, 0u) << "nothing dead-lettered";
+}
+
+TEST_F(broker_itest, an_audit_queue_declared_without_a_bound_is_kept_and_the_topology_still_declares) {
+    // An upgrade: the audit queues exist from a version without the bound. RabbitMQ refuses to
+    // change a queue's arguments; every process must start anyway.
+    topology topo{cfg.prefix};
+    {
+        auto old = connection::open(cfg, "itest old version");
+        ASSERT_TRUE(old);
+        ASSERT_TRUE(old.value()->declare_exchange(topo.dead_exchange, "fanout"));
+        queue_options unbounded;
+        unbounded.arguments = {{"x-dead-letter-exchange", topo.dead_exchange}};
+        ASSERT_TRUE(old.value()->declare_queue(topo.audit_requests_queue, unbounded));
+        ASSERT_TRUE(old.value()->declare_queue(topo.audit_responses_queue, unbounded));
+    }
+    cfg.audit_queue_max_length = 2;
+    auto conn = connection::open(cfg, "itest new version");
+    ASSERT_TRUE(conn);
+    auto r = declare_core(*conn.value(), topo, cfg);
+    ASSERT_TRUE(r) << r.error().message;
+    // The same connection goes on working (the refused declare used a channel of its own).
+    EXPECT_TRUE(conn.value()->inspect_queue(topo.work_queue));
+    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
+    ASSERT_TRUE(pub.start());
+    EXPECT_EQ(publish_all(pub, topo.requests_exchange, "", 3),
+              (std::vector<publish_status>(3, publish_status::confirmed)))
+        << "the old queue keeps its (lack of) bound";
+}
+
 TEST_F(broker_itest, coalesced_chunks_keep_order_and_content) {
     topology topo{cfg.prefix};
     const std::string server = "api-x";

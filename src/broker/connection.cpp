@@ -1,5 +1,7 @@
 #include "broker/connection.hpp"
 
+#include "common/secret_mask.hpp"
+
 #include <amqp.h>
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
@@ -141,7 +143,8 @@ result<amqp_endpoint> parse_amqp_url(std::string_view url) {
     amqp_endpoint ep;
     constexpr std::string_view scheme = "amqp://";
     if (url.substr(0, scheme.size()) != scheme) {
-        return fail("bad_config", "AMQP URL must start with amqp:// (got '" + std::string{url} + "')");
+        // Never the URL as given: it carries the password (mask_secrets keeps the rest).
+        return fail("bad_config", "AMQP URL must start with amqp:// (got '" + mask_secrets(url) + "')");
     }
     std::string_view rest = url.substr(scheme.size());
     std::string_view authority = rest.substr(0, rest.find('/'));
@@ -157,7 +160,7 @@ result<amqp_endpoint> parse_amqp_url(std::string_view url) {
         auto port = authority.substr(colon + 1);
         auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), ep.port);
         if (ec != std::errc{} || p != port.data() + port.size() || ep.port <= 0 || ep.port > 65535) {
-            return fail("bad_config", "bad port in AMQP URL '" + std::string{url} + "'");
+            return fail("bad_config", "bad port in AMQP URL '" + mask_secrets(url) + "'");
         }
         authority = authority.substr(0, colon);
     }
@@ -260,6 +263,33 @@ result<std::string> connection::declare_queue(std::string_view name, const queue
         return c.error();
     }
     return to_string(okp->queue);
+}
+
+result<void> connection::declare_queue_kept(std::string_view name, const queue_options& opts) {
+    amqp_channel_open(impl_->conn, scratch_channel);
+    if (auto c = impl_->check_rpc("channel.open"); !c) {
+        return c.error();
+    }
+    auto args = impl_->tables.build(opts.arguments);
+    amqp_queue_declare(impl_->conn, scratch_channel, bytes_of(name), 0, opts.durable, opts.exclusive,
+                       opts.auto_delete, args);
+    auto r = amqp_get_rpc_reply(impl_->conn);
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        auto text = describe(r);
+        auto code = static_cast<amqp_channel_close_t*>(r.reply.decoded)->reply_code;
+        // The broker closed the scratch channel; acknowledge so it can be reused.
+        amqp_channel_close_ok_t close_ok{};
+        amqp_send_method(impl_->conn, scratch_channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        if (code == AMQP_PRECONDITION_FAILED) {
+            return fail("precondition_failed", "queue.declare " + std::string{name} + ": " + text);
+        }
+        return broker_error("queue.declare " + std::string{name} + ": " + text);
+    }
+    if (auto text = describe(r); !text.empty()) {
+        return broker_error("queue.declare " + std::string{name} + ": " + text);
+    }
+    amqp_channel_close(impl_->conn, scratch_channel, AMQP_REPLY_SUCCESS);
+    return ok();
 }
 
 result<void> connection::bind_queue(std::string_view queue, std::string_view exchange,

@@ -37,6 +37,9 @@ public:
     result<void> declare_exchange(std::string_view name, std::string_view type);
     /// Declares a queue (name "" = server-named) and returns its name.
     result<std::string> declare_queue(std::string_view name, const queue_options& opts);
+    /// Declares a named queue on a throwaway channel, so that a queue which already exists with
+    /// other arguments answers "precondition_failed" and leaves this connection usable.
+    result<void> declare_queue_kept(std::string_view name, const queue_options& opts);
     result<void> bind_queue(std::string_view queue, std::string_view exchange, std::string_view key);
     result<void> unbind_queue(std::string_view queue, std::string_view exchange, std::string_view key);
     result<void> set_prefetch(std::uint16_t count);

@@ -1,6 +1,7 @@
 #include "broker/topology.hpp"
 
 #include "broker/connection.hpp"
+#include "broker/logger.hpp"
 
 namespace llmp::broker {
 
@@ -22,6 +23,35 @@ std::string chunk_key(std::string_view server_id) { return std::string{server_id
 std::string final_key(std::string_view server_id) { return std::string{server_id} + ".final"; }
 std::string error_key(std::string_view server_id) { return std::string{server_id} + ".error"; }
 std::string cancel_key(std::string_view request_id) { return "cancel." + std::string{request_id}; }
+
+namespace {
+
+/// An audit queue, bounded with reject-publish: a full queue makes the publisher's confirm a
+/// nack (the API answers 503), so a record is refused where it is made, never dropped here.
+/// A queue declared before (by an older llmproxy, unbounded, or with another bound) keeps its
+/// arguments: RabbitMQ cannot change them, and refusing to start over it would stop the
+/// whole proxy at an upgrade. That is logged; a policy or re-creating the queue applies it.
+result<void> declare_audit_queue(connection& conn, const std::string& name, const topology& t,
+                                 const broker_config& cfg) {
+    queue_options audit;
+    audit.arguments = {{"x-dead-letter-exchange", t.dead_exchange}};
+    if (cfg.audit_queue_max_length > 0) {
+        audit.arguments.emplace_back("x-max-length", std::int64_t{cfg.audit_queue_max_length});
+        audit.arguments.emplace_back("x-overflow", std::string{"reject-publish"});
+    }
+    auto r = conn.declare_queue_kept(name, audit);
+    if (!r && r.error().code == "precondition_failed") {
+        logger()->warn("msg=\"audit queue exists with other arguments; kept as it is\" queue={} "
+                       "audit_queue_max_length={} hint=\"delete the queue once it is empty (the next start "
+                       "re-creates it bounded), or bound it with a RabbitMQ policy (max-length, overflow "
+                       "reject-publish)\" error=\"{}\"",
+                       name, cfg.audit_queue_max_length, r.error().message);
+        return ok();
+    }
+    return r;
+}
+
+}  // namespace
 
 result<void> declare_core(connection& conn, const topology& t, const broker_config& cfg) {
     for (auto [name, type] : {std::pair{&t.requests_exchange, "fanout"},
@@ -52,16 +82,14 @@ result<void> declare_core(connection& conn, const topology& t, const broker_conf
         return r;
     }
 
-    queue_options audit;
-    audit.arguments = {{"x-dead-letter-exchange", t.dead_exchange}};
-    if (auto r = conn.declare_queue(t.audit_requests_queue, audit); !r) {
-        return r.error();
+    if (auto r = declare_audit_queue(conn, t.audit_requests_queue, t, cfg); !r) {
+        return r;
     }
     if (auto r = conn.bind_queue(t.audit_requests_queue, t.requests_exchange, ""); !r) {
         return r;
     }
-    if (auto r = conn.declare_queue(t.audit_responses_queue, audit); !r) {
-        return r.error();
+    if (auto r = declare_audit_queue(conn, t.audit_responses_queue, t, cfg); !r) {
+        return r;
     }
     for (const char* key : {"*.final", "*.error"}) {
         if (auto r = conn.bind_queue(t.audit_responses_queue, t.responses_exchange, key); !r) {

@@ -2,15 +2,18 @@
 // The broker topology of design.md, in one place:
 //
 //   <p>.requests  fanout  -> <p>.requests.work (bounded, priority, DLX <p>.dead)
-//                         -> <p>.audit.requests
+//                         -> <p>.audit.requests  (bounded, reject-publish, DLX <p>.dead)
 //   <p>.responses topic   -> <p>.responses.<server-id>  (exclusive, auto-delete, "<server-id>.#")
-//                         -> <p>.audit.responses        ("*.final", "*.error")
+//                         -> <p>.audit.responses        ("*.final", "*.error"; bounded like
+//                                                         <p>.audit.requests)
 //   <p>.control   topic   -> per-consumer exclusive queues (worker.heartbeat, cancel.*, discover)
 //   <p>.dead      fanout  -> <p>.dead
 //
 // declare_core() is idempotent; every process calls it on each (re)connect, so whichever starts
 // first creates the topology. Queue arguments are fixed once a queue exists (RabbitMQ refuses a
-// redeclare with other arguments), so they live here and nowhere else.
+// redeclare with other arguments), so they live here and nowhere else. The audit queues are
+// the exception that is tolerated: one found with other arguments (an upgrade from before
+// their bound) is kept as it is, with a warning, instead of failing every process.
 
 #include "broker/config.hpp"
 #include "common/result.hpp"

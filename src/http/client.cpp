@@ -1,5 +1,7 @@
 #include "http/client.hpp"
 
+#include "common/secret_mask.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -156,7 +158,7 @@ struct client_state {
 result<base_url> base_url::parse(std::string_view url) {
     auto bad = [&](std::string why) {
         return fail(std::string{client_errc::bad_url},
-                    "invalid URL '" + std::string{url} + "': " + why +
+                    "invalid URL '" + mask_secrets(url) + "': " + why +
                         " (expected http://host:port, e.g. http://127.0.0.1:11434)");
     };
     std::string_view rest = url;

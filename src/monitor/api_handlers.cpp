@@ -46,8 +46,7 @@ response error_reply(const error& e) {
         // Text search without a time window scans the whole history; say how to narrow it.
         return http_server::json_error(http::status::gateway_timeout, "query_timeout",
                                        "the query ran past the monitor's --query-timeout-ms; narrow the time window "
-                                       "(from/to) or the filters: " +
-                                           e.message);
+                                       "(from/to) or the filters");
     }
     return http_server::error_response(e);
 }

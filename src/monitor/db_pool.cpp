@@ -7,6 +7,22 @@ namespace llmp::monitor {
 
 namespace pg = audit::pg;
 
+error for_client(const error& e) {
+    // PostgreSQL's own text names tables, columns, values, hosts and users: it goes to the log,
+    // the client gets a code and a sentence.
+    if (e.code == pg::unavailable) {
+        return error{"db_unavailable", "PostgreSQL is not reachable (retrying)", true};
+    }
+    if (e.code == pg::timed_out) {
+        return error{e.code, "the query ran past the statement timeout", false};
+    }
+    if (e.code.rfind("db_", 0) == 0) {  // data_error, schema_error, other_error, any later one
+        return error{"db_error", "the database could not answer this query; the monitor's log has the details",
+                     false};
+    }
+    return e;
+}
+
 db_pool::db_pool(std::string url, int threads, std::chrono::milliseconds statement_timeout, std::size_t max_queued)
     : url_{std::move(url)}, threads_{threads}, statement_timeout_{statement_timeout}, max_queued_{max_queued} {}
 
@@ -132,8 +148,8 @@ void db_pool::thread_main() {
                 }
             }
             if (!conn) {
-                t.done(db_reply{false, {},
-                                error{"db_unavailable", "PostgreSQL is not reachable: " + why + " (retrying)", true}});
+                // `why` is in the log (once per state change), never in the answer.
+                t.done(db_reply{false, {}, for_client(error{std::string{pg::unavailable}, why, true})});
                 continue;
             }
         }
@@ -144,20 +160,24 @@ void db_pool::thread_main() {
                 reply.ok = true;
                 reply.body = std::move(r.value());
             } else {
-                reply.err = r.error();
-                if (reply.err.code == pg::unavailable) {
+                const auto& e = r.error();
+                if (e.code == pg::unavailable) {
                     conn.reset();
                     std::lock_guard lock{mu_};
+                    if (available_) {
+                        logger()->warn("msg=\"database unavailable\" error=\"{}\"", e.message);
+                    }
                     available_ = false;
-                    last_error_ = reply.err.message;
-                    reply.err.code = "db_unavailable";
-                    reply.err.message = "PostgreSQL is not reachable: " + reply.err.message + " (retrying)";
+                    last_error_ = e.message;
+                } else if (e.code.rfind("db_", 0) == 0) {
+                    logger()->warn("msg=\"query failed\" code={} error=\"{}\"", e.code, e.message);
                 }
+                reply.err = for_client(e);
             }
         } catch (const std::exception& e) {
             // A job threw (a malformed row it could not convert): a bug, but not worth the process.
             logger()->error("msg=\"query failed\" error=\"{}\"", e.what());
-            reply.err = error{"internal", std::string{"query failed: "} + e.what(), false};
+            reply.err = error{"internal", "the query's answer could not be read; the monitor's log has the details", false};
         }
         t.done(std::move(reply));
     }

@@ -2,6 +2,7 @@
 // values, live worker states, static file resolution (path traversal), base64.
 
 #include "monitor/cursor.hpp"
+#include "monitor/db_pool.hpp"
 #include "monitor/live_workers.hpp"
 #include "monitor/pg_values.hpp"
 #include "monitor/query_string.hpp"
@@ -9,6 +10,7 @@
 #include "monitor/static_files.hpp"
 #include "monitor/time_window.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -128,6 +130,35 @@ TEST(base64, encodes_rfc4648_vectors) {
     EXPECT_EQ(base64("fo"), "Zm8=");
     EXPECT_EQ(base64("foo"), "Zm9v");
     EXPECT_EQ(base64("guest:guest"), "Z3Vlc3Q6Z3Vlc3Q=");
+}
+
+TEST(db_errors, a_client_never_sees_postgresql_text) {
+    const std::string pg_text = "PostgreSQL 42P01: ERROR:  relation \"secret_table\" does not exist";
+    auto e = for_client(error{"db_error", pg_text, true});
+    EXPECT_EQ(e.code, "db_error");
+    EXPECT_EQ(e.message.find("secret_table"), std::string::npos) << e.message;
+    auto down = for_client(error{"db_unavailable", "PostgreSQL: connection to server at \"10.0.0.7\" failed", true});
+    EXPECT_EQ(down.code, "db_unavailable");
+    EXPECT_EQ(down.message.find("10.0.0.7"), std::string::npos) << down.message;
+    EXPECT_NE(down.message.find("PostgreSQL"), std::string::npos);
+    auto data = for_client(error{"db_data_error", "PostgreSQL 22P02: invalid input syntax: 'x'", false});
+    EXPECT_EQ(data.code, "db_error");
+    EXPECT_EQ(data.message.find("22P02"), std::string::npos);
+    auto slow = for_client(error{"db_timeout", "PostgreSQL: canceling statement due to statement timeout", false});
+    EXPECT_EQ(slow.code, "db_timeout");
+    EXPECT_EQ(slow.message.find("canceling"), std::string::npos);
+    auto own = for_client(error{"not_found", "no request r-1 in the audit database", false});
+    EXPECT_EQ(own.message, "no request r-1 in the audit database") << "the monitor's own errors pass";
+}
+
+TEST(queue_sampler, a_management_url_with_a_password_is_never_echoed) {
+    net::io_context ioc;
+    queue_sampler_config cfg;
+    cfg.mgmt_url = "http://guest:hunter2@127.0.0.1:15672";
+    queue_sampler s{ioc, cfg};
+    auto why = s.latest().value("error", std::string{});
+    EXPECT_FALSE(why.empty());
+    EXPECT_EQ(why.find("hunter2"), std::string::npos) << why;
 }
 
 }  // namespace

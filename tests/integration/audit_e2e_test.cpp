@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <future>
 #include <map>
+#include <optional>
 #include <thread>
 
 namespace llmp::testing {
@@ -483,6 +484,48 @@ TEST(audit_e2e, postgres_outage_pauses_ingest_without_loss_or_failed_streams) {
     };
     EXPECT_EQ(occurrences("PostgreSQL unavailable"), 1) << "logged once per state change";
     EXPECT_EQ(occurrences("PostgreSQL available again"), 1);
+}
+
+TEST(audit_e2e, full_audit_queues_refuse_new_requests_with_503_and_lose_nothing_they_hold) {
+    // No audit service running: the audit queues fill. Bounded (reject-publish), the next
+    // request is refused at once instead of the queues growing into RabbitMQ's memory alarm;
+    // what they hold is stored once the audit service runs, and requests pass again.
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    cluster c{amqp_url};
+    const std::vector<std::string> bound{"--audit-queue-max-length", "2"};
+    auto port = c.start_api(bound);
+    c.start_worker(bound);
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    std::vector<std::string> ids;
+    for (int i = 0; i < 2; ++i) {
+        auto r = http_post(port, "/api/generate", generate_body("mock", "kept " + std::to_string(i), 3, false));
+        ASSERT_EQ(r.status, 200u) << r.body;
+        ids.push_back(json_of(r.body)["request_id"]);
+    }
+    auto refused = http_post(port, "/api/generate", generate_body("mock", "one too many", 3, false));
+    EXPECT_EQ(refused.status, 503u) << refused.body;
+    EXPECT_EQ(json_of(refused.body)["error"]["code"], "queue_full") << refused.body;
+
+    auto& audit = c.start_audit(db.url(), {"--audit-queue-max-length", "2", "--batch-ms", "20"});
+    const std::string kept = "request_id IN ('" + ids[0] + "', '" + ids[1] + "')";
+    ASSERT_TRUE(wait_until([&] { return count(db, "requests WHERE " + kept) == 2 && count(db, "responses WHERE " + kept) == 2; },
+                           30s))
+        << audit.log();
+    std::optional<std::string> later;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto r = http_post(port, "/api/generate", generate_body("mock", "after the backlog", 3, false));
+            if (r.status == 200) {
+                later = json_of(r.body)["request_id"];
+            }
+            return later.has_value();
+        },
+        30s))
+        << "requests pass again once the audit drained its queues";
+    ASSERT_TRUE(wait_until([&] { return count(db, "requests WHERE request_id = '" + *later + "'") == 1; }, 30s))
+        << audit.log();
 }
 
 TEST(audit_e2e, malformed_message_is_dead_lettered_with_a_reason_and_ingest_carries_on) {
