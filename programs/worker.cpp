@@ -3,6 +3,7 @@
 #include "programs/commands.hpp"
 #include "programs/common_options.hpp"
 #include "providers/factory.hpp"
+#include "providers/upstream_policy.hpp"
 #include "worker/worker_service.hpp"
 
 #include <cstdlib>
@@ -72,7 +73,43 @@ void add_worker_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--upstream-idle-timeout-ms", *idle_ms, "longest silence from the upstream mid-stream")
         ->envname("LLMPROXY_UPSTREAM_IDLE_TIMEOUT_MS")
         ->capture_default_str();
-    cmd->callback([cfg, common, hb_ms, drain_ms, delay_us, idle_ms, upstreams, &exit_code] {
+    // What a client may ask of the upstream (providers/upstream_policy.hpp).
+    auto& policy = p.policy;
+    cmd->add_option("--max-tokens", policy.max_tokens,
+                    "most tokens one generation may produce: a larger num_predict / max_tokens, Ollama's "
+                    "unbounded -1/-2, or none at all is clamped to it (done_reason \"length\" when it cuts)")
+        ->envname("LLMPROXY_MAX_TOKENS")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30))
+        ->capture_default_str();
+    auto max_tokens_for = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("--max-tokens-for", *max_tokens_for,
+                    "MODEL=N, repeatable: a per-model --max-tokens (e.g. llama3.2=8192)")
+        ->envname("LLMPROXY_MAX_TOKENS_FOR")
+        ->delimiter(',');
+    cmd->add_option("--max-num-ctx", policy.max_num_ctx,
+                    "ceiling for a client's options.num_ctx (context window = upstream KV cache size)")
+        ->envname("LLMPROXY_MAX_NUM_CTX")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 30))
+        ->capture_default_str();
+    cmd->add_option("--allow-client-options", policy.allowed_client_options,
+                    "load/hardware options and pass-through keys clients may set (e.g. "
+                    "keep_alive,num_gpu,num_thread); by default only sampling options pass")
+        ->envname("LLMPROXY_ALLOW_CLIENT_OPTIONS")
+        ->delimiter(',');
+    cmd->add_flag("--allow-remote-images", policy.allow_remote_images,
+                  "pass http(s) image URLs to the upstream (which would fetch them); by default only "
+                  "data: URLs and base64 images")
+        ->envname("LLMPROXY_ALLOW_REMOTE_IMAGES");
+    cmd->add_option("--max-deliveries", cfg->max_deliveries,
+                    "deliveries of one request before it is dead-lettered as a poison message")
+        ->envname("LLMPROXY_MAX_DELIVERIES")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
+    // No environment variable on purpose: a deployment cannot switch it on by accident.
+    cmd->add_flag("--enable-test-triggers", p.mock.test_triggers,
+                  "TESTS ONLY: the mock obeys [[mock:abort]] / [[mock:throw]] in prompts (a client could "
+                  "then kill this worker)");
+    cmd->callback([cfg, common, hb_ms, drain_ms, delay_us, idle_ms, upstreams, max_tokens_for, &exit_code] {
         llmp::log::setup(common->log_level, "worker");
         cfg->heartbeat_interval = std::chrono::milliseconds{*hb_ms};
         cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
@@ -96,6 +133,15 @@ void add_worker_command(CLI::App& app, int& exit_code) {
             }
             cfg->provider.upstreams.push_back(std::move(u).value());
         }
+        for (const auto& spec : *max_tokens_for) {
+            auto cap = providers::parse_model_cap(spec);
+            if (!cap) {
+                std::fprintf(stderr, "llmproxy worker: %s\n", cap.error().message.c_str());
+                exit_code = 2;
+                return;
+            }
+            cfg->provider.policy.max_tokens_for.push_back(std::move(cap).value());
+        }
         std::string upstream_list;
         for (const auto& u : cfg->provider.upstreams) {
             upstream_list += (upstream_list.empty() ? "" : ",") + u.type + "=" + mask_url(u.url);
@@ -107,6 +153,20 @@ void add_worker_command(CLI::App& app, int& exit_code) {
                   cfg->provider.upstreams.empty() ? cfg->provider.type : std::string{"pool"}, cfg->concurrency,
                   mask_url(cfg->provider.ollama.url), mask_url(cfg->provider.openai.url), has_key ? "set" : "none",
                   upstream_list.empty() ? std::string{"-"} : upstream_list);
+        const auto& pol = cfg->provider.policy;
+        std::string caps;
+        for (const auto& [model, n] : pol.max_tokens_for) {
+            caps += (caps.empty() ? "" : ",") + model + "=" + std::to_string(n);
+        }
+        std::string allowed;
+        for (const auto& o : pol.allowed_client_options) {
+            allowed += (allowed.empty() ? "" : ",") + o;
+        }
+        log->info("msg=\"upstream policy\" max_tokens={} max_tokens_for={} max_num_ctx={} allow_client_options={} "
+                  "allow_remote_images={} max_deliveries={} test_triggers={}",
+                  pol.max_tokens, caps.empty() ? std::string{"-"} : caps, pol.max_num_ctx,
+                  allowed.empty() ? std::string{"-"} : allowed, pol.allow_remote_images, cfg->max_deliveries,
+                  cfg->provider.mock.test_triggers);
         worker::worker_service svc{*cfg};
         unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully
         if (auto r = svc.start(); !r) {

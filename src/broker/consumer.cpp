@@ -21,9 +21,28 @@ result<void> consumer::carry_out(connection& conn, const command& c) {
     case command::kind::reject_drop:
         return conn.reject(c.tag, false);
     case command::kind::wake:
+    case command::kind::call:
         break;
     }
     return ok();
+}
+
+bool consumer::carry_out_all(connection* conn, std::uint64_t epoch, std::vector<command>& cmds) {
+    bool healthy = true;
+    for (auto& c : cmds) {
+        if (c.what == command::kind::call) {
+            c.fn();
+            continue;
+        }
+        if (!healthy || conn == nullptr || c.what == command::kind::wake || c.epoch != epoch) {
+            continue;  // acks for a dead connection are void (the broker requeued those deliveries)
+        }
+        if (auto r = carry_out(*conn, c); !r) {
+            broker::logger()->warn("msg=\"ack failed\" consumer={} error=\"{}\"", name_, r.error().message);
+            healthy = false;
+        }
+    }
+    return healthy;
 }
 
 consumer::consumer(broker_config cfg, std::string name, setup_fn setup, delivery_fn on_delivery,
@@ -72,6 +91,11 @@ void consumer::reject(std::uint64_t epoch, std::uint64_t tag, bool requeue) {
         command{requeue ? command::kind::reject_requeue : command::kind::reject_drop, epoch, tag});
 }
 
+void consumer::after_pending(std::function<void()> fn) {
+    command c{command::kind::call, 0, 0, std::move(fn)};
+    commands_.push_unbounded(std::move(c));
+}
+
 void consumer::run() {
     std::unique_ptr<connection> conn = std::move(initial_);
     auto backoff = cfg_.reconnect_min;
@@ -81,7 +105,8 @@ void consumer::run() {
             pollfd pfd{commands_.fd(), POLLIN, 0};
             ::poll(&pfd, 1, static_cast<int>(backoff.count()));
             dropped.clear();
-            commands_.drain(dropped);  // acks for a dead connection are void
+            commands_.drain(dropped);
+            carry_out_all(nullptr, 0, dropped);  // acks for a dead connection are void; calls run
             if (stopping_) {
                 break;
             }
@@ -123,15 +148,8 @@ bool consumer::serve(connection& conn) {
         if (fds[1].revents & POLLIN) {
             cmds.clear();
             commands_.drain(cmds);
-            for (const auto& c : cmds) {
-                if (c.what == command::kind::wake || c.epoch != epoch) {
-                    continue;
-                }
-                auto r = carry_out(conn, c);
-                if (!r) {
-                    log->warn("msg=\"ack failed\" consumer={} error=\"{}\"", name_, r.error().message);
-                    return false;
-                }
+            if (!carry_out_all(&conn, epoch, cmds)) {
+                return false;
             }
         }
         // Read what has arrived (bounded, so acks queued meanwhile are not starved).
@@ -157,11 +175,7 @@ bool consumer::serve(connection& conn) {
     // Stopping: carry out the acks already asked for, so finished work is not redelivered.
     cmds.clear();
     commands_.drain(cmds);
-    for (const auto& c : cmds) {
-        if (c.what != command::kind::wake && c.epoch == epoch) {
-            (void)carry_out(conn, c);
-        }
-    }
+    (void)carry_out_all(&conn, epoch, cmds);
     return true;
 }
 

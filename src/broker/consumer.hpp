@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace llmp::broker {
 
@@ -50,14 +51,24 @@ public:
     /// multiple): for consumers that settle deliveries in order, one frame per batch.
     void ack_multiple(std::uint64_t epoch, std::uint64_t tag);
     void reject(std::uint64_t epoch, std::uint64_t tag, bool requeue);
+    /// Runs `fn` on the consumer thread once the acks and rejects queued before it have been
+    /// carried out (written to the socket), or dropped with their connection. For a caller
+    /// that must not act until the broker has been told (the worker runs a copy of a request
+    /// only after the original is acked). `fn` must not block.
+    void after_pending(std::function<void()> fn);
     bool connected() const { return connected_.load(std::memory_order_relaxed); }
 
 private:
     struct command {
-        enum class kind { ack, ack_multiple, reject_requeue, reject_drop, wake } what = kind::wake;
+        enum class kind { ack, ack_multiple, reject_requeue, reject_drop, wake, call } what = kind::wake;
         std::uint64_t epoch = 0;
         std::uint64_t tag = 0;
+        std::function<void()> fn;  ///< kind::call only
     };
+    /// Carries out `cmds` in order: connection commands of `epoch` on `conn` (none when
+    /// `conn` is null: the connection is gone), calls whatever the connection. False if an
+    /// ack failed (the connection is broken).
+    bool carry_out_all(connection* conn, std::uint64_t epoch, std::vector<command>& cmds);
     void run();
     bool serve(connection& conn);
     static result<void> carry_out(connection& conn, const command& c);

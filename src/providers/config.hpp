@@ -3,7 +3,9 @@
 // Filled by programs/worker.cpp from flags and environment.
 
 #include <chrono>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace llmp::providers {
@@ -15,6 +17,28 @@ struct mock_config {
     int tokens = 32;
     /// Delay before each token (and before the first). 0 = as fast as possible.
     std::chrono::microseconds token_delay{std::chrono::milliseconds{5}};
+    /// Test only (--enable-test-triggers): `[[mock:abort]]` in a prompt aborts the process and
+    /// `[[mock:throw]]` throws std::bad_alloc, so tests can play a poison message. Off by
+    /// default: a client must never be able to kill a production worker.
+    bool test_triggers = false;
+};
+
+/// What the operator lets a client's request ask of the upstream (providers/upstream_policy.hpp).
+/// A client's options can otherwise force model reloads, VRAM exhaustion or, through image
+/// URLs, make an OpenAI-compatible server fetch arbitrary addresses.
+struct upstream_policy {
+    /// Most tokens one generation may produce; num_predict / max_tokens above it (or Ollama's
+    /// unbounded -1 / -2, or none at all) are clamped to it and sent to the upstream.
+    std::int64_t max_tokens = 4096;
+    /// Per-model caps ("name:tag" as normalize_model_name gives it) overriding max_tokens.
+    std::vector<std::pair<std::string, std::int64_t>> max_tokens_for;
+    /// Ceiling for options.num_ctx (the context window, which sizes the upstream's KV cache).
+    std::int64_t max_num_ctx = 8192;
+    /// Load/hardware options (num_gpu, main_gpu, num_thread, use_mmap, ...) and pass-through keys
+    /// (keep_alive, template, raw, context) a client may set; every other one is dropped.
+    std::vector<std::string> allowed_client_options;
+    /// Pass http:// and https:// image URLs on; otherwise only data: URLs and base64 images.
+    bool allow_remote_images = false;
 };
 
 struct ollama_config {
@@ -60,6 +84,8 @@ struct provider_config {
     std::vector<upstream_config> upstreams;
     /// Pool: an upstream that refused a connection is skipped for this long, then tried again.
     std::chrono::milliseconds upstream_retry_after{5000};
+    /// Applied by the worker to every request before any provider sees it.
+    upstream_policy policy;
 };
 
 }  // namespace llmp::providers

@@ -34,6 +34,9 @@ struct generation_request {
     std::string prompt;                                 ///< generate
     nlohmann::json options = nlohmann::json::object();  ///< Ollama options (num_predict, ...)
     nlohmann::json extra = nlohmann::json::object();    ///< system, format, think, ... passthrough
+    /// The operator's cap on generated tokens (apply_upstream_policy sets it per model): no
+    /// provider asks its upstream for more (providers/upstream_policy.hpp, token_limit_for).
+    std::int64_t max_tokens = 4096;
 };
 
 /// What a provider reports when a generation finishes.

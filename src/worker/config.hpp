@@ -22,6 +22,9 @@ struct worker_config {
     std::chrono::milliseconds models_refresh{30000};
     /// How long SIGTERM waits for generations in flight before handing them back.
     std::chrono::milliseconds drain_timeout{30000};
+    /// Deliveries of one request before it is dead-lettered as a poison message (one that kills
+    /// every worker taking it). Counted in the header x-llmp-deliveries (worker_service.cpp).
+    int max_deliveries = 3;
     /// Unique id of this worker; empty = generated.
     std::string worker_id;
 };

@@ -2,10 +2,13 @@
 
 #include "broker/topology.hpp"
 #include "common/clock.hpp"
+#include "providers/upstream_policy.hpp"
 #include "worker/logger.hpp"
 #include "worker/worker_service.hpp"
 
 #include <boost/asio/steady_timer.hpp>
+
+#include <exception>
 
 namespace llmp::worker {
 namespace {
@@ -19,6 +22,35 @@ generation_task::generation_task(worker_service& svc, request_message req, task_
     : svc_{svc}, req_{std::move(req)}, origin_{origin} {}
 
 void generation_task::start() {
+    try {
+        start_unguarded();
+    } catch (const std::exception& e) {
+        internal_failure(e.what());
+    }
+}
+
+template <class F>
+void generation_task::guarded(F&& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        internal_failure(e.what());
+    }
+}
+
+void generation_task::internal_failure(std::string_view what) {
+    worker::logger()->error("msg=\"generation threw; ending it with internal_error\" request_id={} model={} error=\"{}\"",
+                            req_.request_id, req_.model, what);
+    if (gen_) {
+        gen_->cancel();  // its own end (cancelled) is ignored: this task has ended below
+    }
+    if (!answered_) {
+        ended_ = false;  // it threw while ending, before its answer was handed to the publisher
+    }
+    on_error({"internal_error", "the worker failed on this request (" + std::string{what} + ")", false});
+}
+
+void generation_task::start_unguarded() {
     t0_ = std::chrono::steady_clock::now();
     providers::generation_request g;
     g.request_id = req_.request_id;
@@ -28,23 +60,30 @@ void generation_task::start() {
     g.prompt = req_.prompt;
     g.options = req_.options;
     g.extra = req_.extra;
+    // What the client may ask of the upstream, and the generation length cap, decided once here
+    // for every provider.
+    const bool mock = svc_.provider().name() == "mock";
+    if (auto r = providers::apply_upstream_policy(g, svc_.config().provider.policy, mock); !r) {
+        fail(r.error());
+        return;
+    }
     // Weak: the task owns the generation (gen_), and the worker's task table keeps the task
     // alive until its answer is acked; a strong capture here would be a reference cycle.
     std::weak_ptr<generation_task> weak = shared_from_this();
     providers::generation_callbacks cb{
         [weak](std::string_view delta) {
             if (auto self = weak.lock()) {
-                self->on_token(delta);
+                self->guarded([&] { self->on_token(delta); });
             }
         },
         [weak](providers::completion c) {
             if (auto self = weak.lock()) {
-                self->on_complete(std::move(c));
+                self->guarded([&] { self->on_complete(std::move(c)); });
             }
         },
         [weak](error e) {
             if (auto self = weak.lock()) {
-                self->on_error(std::move(e));
+                self->guarded([&] { self->on_error(std::move(e)); });
             }
         },
     };
@@ -87,7 +126,7 @@ void generation_task::on_token(std::string_view delta) {
     job.msg.props.correlation_id = req_.request_id;
     job.msg.props.headers = {{"seq", tokens_},
                              {"worker", svc_.worker_id()},
-                             {"attempt", std::int64_t{origin_.redelivered ? 2 : 1}}};
+                             {"attempt", origin_.attempt}};
     job.msg.body.assign(delta);
     if (!svc_.publish(std::move(job))) {
         // The publish queue is full: a gap in the stream would corrupt the answer, so stop.
@@ -176,6 +215,7 @@ void generation_task::publish_last(std::string routing_key, std::string body, in
     job.msg.props.message_id = req_.request_id;
     job.msg.props.headers = {{"seq", tokens_}, {"worker", svc_.worker_id()}};
     job.msg.body = body;
+    answered_ = true;
     auto self = shared_from_this();
     auto retry = [self, routing_key, body, attempt]() mutable {
         if (attempt >= max_final_attempts) {

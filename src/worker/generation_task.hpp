@@ -4,7 +4,9 @@
 // end becomes a final or error message; when that last message is confirmed, the request is acked.
 //
 // Lifecycle: made by worker_service when a delivery arrives, started on the io_context; it
-// removes itself from the service's table when it ends. Provider callbacks arrive on the
+// removes itself from the service's table when it ends. An exception from the provider's start
+// or from any callback ends the task with an `internal_error` message (acked, not requeued: a
+// request that throws would throw again) and the worker keeps serving. Provider callbacks arrive on the
 // generation's strand; cancel() is safe from any thread.
 
 #include "common/messages.hpp"
@@ -25,7 +27,9 @@ class worker_service;
 struct task_origin {
     std::uint64_t epoch = 0;  ///< consumer connection epoch of the delivery
     std::uint64_t delivery_tag = 0;
-    bool redelivered = false;
+    /// Which delivery of the request this is (1 = first), from x-llmp-deliveries and the
+    /// redelivered flag; sent as the chunks' `attempt` header.
+    std::int64_t attempt = 1;
 };
 
 class generation_task : public std::enable_shared_from_this<generation_task> {
@@ -48,6 +52,12 @@ public:
     const std::string& request_id() const { return req_.request_id; }
 
 private:
+    void start_unguarded();
+    /// Runs a provider callback; an exception from it (std::bad_alloc included) ends the task
+    /// with internal_error instead of escaping into the provider's io_context handler.
+    template <class F>
+    void guarded(F&& f);
+    void internal_failure(std::string_view what);
     void on_token(std::string_view delta);
     void on_complete(providers::completion c);
     void on_error(error e);
@@ -62,6 +72,7 @@ private:
     std::int64_t tokens_ = 0;
     std::string text_;
     bool ended_ = false;
+    bool answered_ = false;  ///< a final or error message was handed to the publisher
     bool rejected_ = false;
     model_metrics* metrics_ = nullptr;
     std::atomic<bool> abandoned_{false};

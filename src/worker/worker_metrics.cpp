@@ -22,7 +22,13 @@ worker_metrics::worker_metrics(metrics::registry& reg, const std::atomic<int>& i
                                metrics::buckets::latency_long(), {"model"})},
       requeued_{reg.counter_metric("llmproxy_worker_requeued_total",
                                    "Requests handed back to the queue because their final message could not be "
-                                   "published.")} {
+                                   "published.")},
+      redeliveries_counted_{reg.counter_metric("llmproxy_worker_redeliveries_counted_total",
+                                               "Redelivered requests put back on the work queue with their "
+                                               "delivery count (x-llmp-deliveries).")},
+      dead_lettered_{reg.counter_metric("llmproxy_worker_dead_lettered_total",
+                                        "Requests dead-lettered after too many deliveries (each worker "
+                                        "holding them stopped, e.g. crashed).")} {
     reg.callback("llmproxy_worker_generations_in_flight", "Generations accepted and not yet acked.",
                  metrics::metric_type::gauge)
         .add({}, [&in_flight] { return static_cast<double>(in_flight.load(std::memory_order_relaxed)); });

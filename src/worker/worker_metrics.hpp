@@ -8,6 +8,9 @@
 //   llmproxy_worker_generation_duration_seconds{model}      start -> end of the generation
 //   llmproxy_worker_generations_in_flight                   accepted and not yet acked
 //   llmproxy_worker_requeued_total                          final not publishable: handed back
+//   llmproxy_worker_redeliveries_counted_total              redelivered requests put back with their
+//       delivery count (x-llmp-deliveries), see worker_service.cpp
+//   llmproxy_worker_dead_lettered_total                     requests set aside after too many deliveries
 //
 // One model_metrics per model, created when the model is first seen (model list refresh or a
 // request) and kept for the life of the process; a generation_task holds a pointer to its
@@ -43,6 +46,8 @@ public:
     /// not serve, so clients cannot grow the label set).
     model_metrics& for_model(const std::string& model);
     metrics::counter& requeued() { return requeued_; }
+    metrics::counter& redeliveries_counted() { return redeliveries_counted_; }
+    metrics::counter& dead_lettered() { return dead_lettered_; }
 
 private:
     metrics::family<metrics::counter>& generations_;
@@ -50,6 +55,8 @@ private:
     metrics::family<metrics::histogram>& ttft_;
     metrics::family<metrics::histogram>& duration_;
     metrics::counter& requeued_;
+    metrics::counter& redeliveries_counted_;
+    metrics::counter& dead_lettered_;
     std::mutex mu_;
     std::map<std::string, model_metrics, std::less<>> models_;  // GUARDED_BY(mu_); node-based: stable
 };

@@ -5,7 +5,6 @@
 #include "broker/topology.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
-#include "common/run_io_context.hpp"
 #include "metrics/process_collector.hpp"
 #include "providers/factory.hpp"
 #include "worker/generation_task.hpp"
@@ -49,6 +48,19 @@ struct worker_service::impl {
     std::mutex mu;
     std::unordered_map<std::string, std::shared_ptr<generation_task>> tasks;  // GUARDED_BY(mu)
     std::vector<std::string> models;                                          // GUARDED_BY(mu)
+
+    /// Requests whose redelivered original this worker is putting back with its count (until
+    /// the original's ack is written), and copies of them that arrived here meanwhile: such a
+    /// copy runs only after that ack, so that if it crashes this worker the original is not
+    /// redelivered too (a second copy, with the old count).
+    struct parked_copy {
+        request_message req;
+        std::uint64_t epoch = 0;
+        std::uint64_t tag = 0;
+        std::int64_t attempt = 1;
+    };
+    std::mutex put_back_mu;
+    std::unordered_map<std::string, std::vector<parked_copy>> putting_back;  // GUARDED_BY(put_back_mu)
 
     std::atomic<bool> stopping{false};
     std::atomic<int> in_flight{0};
@@ -274,11 +286,7 @@ result<void> worker_service::start() {
             s.consumer->reject(epoch, d.delivery_tag, false);
             return;
         }
-        ++s.in_flight;
-        ++s.requests_total;
-        auto task = std::make_shared<generation_task>(
-            *this, std::move(req.value()), task_origin{epoch, d.delivery_tag, d.redelivered});
-        net::post(s.ioc, [this, task] { dispatch(task); });
+        accept(std::move(d), std::move(req.value()), epoch);
     };
     auto on_state = [this](bool connected) {
         if (!connected) {
@@ -296,6 +304,196 @@ result<void> worker_service::start() {
     log->info("msg=\"worker started\" worker_id={} provider={} concurrency={} io_threads={}", s.id,
               s.provider->name(), s.cfg.concurrency, s.cfg.io_threads);
     return ok();
+}
+
+namespace {
+
+constexpr std::string_view deliveries_header = "x-llmp-deliveries";
+
+/// Which delivery of its request `d` is: the count carried in x-llmp-deliveries (1 when absent:
+/// the API's original), plus one if the broker redelivered this copy (someone held it before).
+std::int64_t delivery_attempt(const broker::delivery& d) {
+    auto counted = std::max<std::int64_t>(1, broker::field_int(d.props.headers, deliveries_header, 1));
+    return counted + (d.redelivered ? 1 : 0);
+}
+
+void set_header(broker::field_table& headers, std::string_view key, broker::field_value v) {
+    for (auto& [k, value] : headers) {
+        if (k == key) {
+            value = std::move(v);
+            return;
+        }
+    }
+    headers.emplace_back(std::string{key}, std::move(v));
+}
+
+/// The request's remaining time to live, as an AMQP expiration: a copy must not outlive it.
+/// Empty when it has no deadline (the original's TTL, if any, is kept).
+std::optional<std::string> remaining_ttl(const request_message& req) {
+    if (req.deadline_ms == 0) {
+        return std::nullopt;
+    }
+    return std::to_string(std::max<std::int64_t>(1, req.deadline_ms - unix_ms()));
+}
+
+}  // namespace
+
+void worker_service::accept(broker::delivery&& d, request_message&& req, std::uint64_t epoch) {
+    auto& s = *impl_;
+    const auto attempt = delivery_attempt(d);
+    const bool expired = req.deadline_ms != 0 && unix_ms() > req.deadline_ms;
+    // A redelivery means whoever held the request before did not answer it: it crashed (or
+    // lost its connection, or stopped). The `redelivered` flag cannot count past one, so the
+    // count is made durable in a fresh copy before the request runs again. An expired request
+    // runs at once: it ends as `timeout` without reaching the provider, so it cannot crash us.
+    if (d.redelivered && !expired) {
+        if (attempt > s.cfg.max_deliveries) {
+            dead_letter(std::move(d), req, epoch, attempt);
+        } else {
+            put_back_counted(std::move(d), std::move(req), epoch, attempt);
+        }
+        return;
+    }
+    {
+        std::lock_guard lock{s.put_back_mu};
+        if (auto it = s.putting_back.find(req.request_id); it != s.putting_back.end()) {
+            it->second.push_back({std::move(req), epoch, d.delivery_tag, attempt});
+            return;
+        }
+    }
+    run_task(std::move(req), epoch, d.delivery_tag, attempt);
+}
+
+void worker_service::release_parked(const std::string& request_id) {
+    auto& s = *impl_;
+    std::vector<impl::parked_copy> copies;
+    {
+        std::lock_guard lock{s.put_back_mu};
+        if (auto it = s.putting_back.find(request_id); it != s.putting_back.end()) {
+            copies = std::move(it->second);
+            s.putting_back.erase(it);
+        }
+    }
+    for (auto& c : copies) {
+        run_task(std::move(c.req), c.epoch, c.tag, c.attempt);
+    }
+}
+
+void worker_service::run_task(request_message&& req, std::uint64_t epoch, std::uint64_t tag,
+                              std::int64_t attempt) {
+    auto& s = *impl_;
+    ++s.in_flight;
+    ++s.requests_total;
+    auto task = std::make_shared<generation_task>(*this, std::move(req), task_origin{epoch, tag, attempt});
+    net::post(s.ioc, [this, task] { dispatch(task); });
+}
+
+void worker_service::put_back_counted(broker::delivery&& d, request_message&& req, std::uint64_t epoch,
+                                      std::int64_t attempt) {
+    auto& s = *impl_;
+    worker::logger()->warn("msg=\"redelivered request put back with its delivery count\" request_id={} deliveries={} "
+                           "max_deliveries={}",
+                           req.request_id, attempt, s.cfg.max_deliveries);
+    broker::publish_job job;
+    // The default exchange: straight back to the work queue (not through the requests fanout,
+    // which would store the request in the audit a second time). Same priority, message id,
+    // persistence; the remaining TTL.
+    job.msg.exchange = "";
+    job.msg.routing_key = s.topo.work_queue;
+    job.msg.props = d.props;
+    job.msg.props.persistent = true;
+    if (auto ttl = remaining_ttl(req)) {
+        job.msg.props.expiration = *ttl;
+    }
+    set_header(job.msg.props.headers, deliveries_header, attempt);
+    job.msg.body = std::move(d.body);
+    const auto tag = d.delivery_tag;
+    // If the copy cannot be placed (full queue, broker trouble), run the request here rather
+    // than bounce it: this delivery is counted, only the next crash would go uncounted.
+    auto fallback = std::make_shared<request_message>(std::move(req));
+    const std::string id = fallback->request_id;
+    {
+        std::lock_guard lock{s.put_back_mu};
+        s.putting_back.try_emplace(id);
+    }
+    job.done = [this, epoch, tag, attempt, fallback, id](broker::publish_status st) {
+        auto& s = *impl_;
+        if (st == broker::publish_status::confirmed) {
+            s.gen_metrics.redeliveries_counted().inc();
+            s.consumer->ack(epoch, tag);
+            s.consumer->after_pending([this, id] { release_parked(id); });
+            return;
+        }
+        worker::logger()->warn("msg=\"could not put the redelivered request back; running it here\" request_id={}",
+                               id);
+        release_parked(id);
+        run_task(std::move(*fallback), epoch, tag, attempt);
+    };
+    if (!s.publisher->try_publish(std::move(job))) {
+        worker::logger()->warn("msg=\"publish queue full; running the redelivered request here\" request_id={}", id);
+        release_parked(id);
+        run_task(std::move(*fallback), epoch, tag, attempt);
+    }
+}
+
+void worker_service::dead_letter(broker::delivery&& d, const request_message& req, std::uint64_t epoch,
+                                 std::int64_t attempt) {
+    auto& s = *impl_;
+    const std::string reason = "delivered " + std::to_string(attempt) + " times (limit " +
+                               std::to_string(s.cfg.max_deliveries) +
+                               "): every worker holding it stopped before answering (crashed?)";
+    worker::logger()->error("msg=\"poison request dead-lettered\" request_id={} model={} deliveries={} reason=\"{}\"",
+                            req.request_id, req.model, attempt, reason);
+    s.gen_metrics.dead_lettered().inc();
+
+    // The client is told at once (else it would wait for its deadline).
+    error_message m{"poison_request",
+                    "this request was given to " + std::to_string(attempt - 1) +
+                        " workers and each stopped while holding it (a crash); it was set aside in the "
+                        "dead-letter queue and will not be retried",
+                    false, s.id};
+    m.completed_at_ms = unix_ms();
+    m.provider = std::string{s.provider->name()};
+    m.model = req.model;
+    broker::publish_job err;
+    err.msg.exchange = s.topo.responses_exchange;
+    err.msg.routing_key = broker::error_key(req.server_id);
+    err.msg.mandatory = true;
+    err.msg.props.persistent = true;  // the audit stores it
+    err.msg.props.content_type = "application/json";
+    err.msg.props.correlation_id = req.request_id;
+    err.msg.props.message_id = req.request_id;
+    err.msg.props.headers = {{"seq", std::int64_t{0}}, {"worker", s.id}};
+    err.msg.body = encode(m);
+    if (!s.publisher->try_publish(std::move(err))) {
+        worker::logger()->warn("msg=\"publish queue full; the client of a dead-lettered request is not told\" "
+                               "request_id={}",
+                               req.request_id);
+    }
+
+    // The copy in <p>.dead carries the reason; the original is acked once it is confirmed. If it
+    // cannot be placed, rejecting the original dead-letters it through the queue's DLX (with
+    // x-death, without our reason): either way it is never delivered again.
+    broker::publish_job dead;
+    dead.msg.exchange = s.topo.dead_exchange;
+    dead.msg.routing_key = s.topo.work_queue;
+    dead.msg.props = d.props;
+    dead.msg.props.persistent = true;
+    dead.msg.props.expiration.clear();  // kept for inspection, not dropped by the request's TTL
+    set_header(dead.msg.props.headers, deliveries_header, attempt);
+    set_header(dead.msg.props.headers, "x-reason", reason);
+    dead.msg.body = std::move(d.body);
+    const auto tag = d.delivery_tag;
+    dead.done = [this, epoch, tag](broker::publish_status st) {
+        if (st == broker::publish_status::confirmed) {
+            impl_->consumer->ack(epoch, tag);
+        } else {
+            impl_->consumer->reject(epoch, tag, false);
+        }
+    };
+    if (!s.publisher->try_publish(std::move(dead))) {
+        s.consumer->reject(epoch, tag, false);
+    }
 }
 
 void worker_service::dispatch(const std::shared_ptr<generation_task>& task) {
@@ -341,7 +539,27 @@ int worker_service::run() {
             s.ioc.stop();
         }, net::detached);
     });
-    run_io_context(s.ioc, s.cfg.io_threads);
+    // Last resort: generation_task and the providers catch what their handlers throw; anything
+    // else escaping a handler is logged and the thread goes back to serving, instead of
+    // std::terminate taking every generation of this worker down with it.
+    auto serve = [&s, log] {
+        for (;;) {
+            try {
+                s.ioc.run();
+                return;
+            } catch (const std::exception& e) {
+                log->error("msg=\"handler threw; io thread continues\" error=\"{}\"", e.what());
+            }
+        }
+    };
+    std::vector<std::thread> extra;
+    for (int i = 1; i < s.cfg.io_threads; ++i) {
+        extra.emplace_back(serve);
+    }
+    serve();
+    for (auto& t : extra) {
+        t.join();
+    }
     // The publisher first: its last confirms queue acks, which the consumer carries out as it
     // stops. Unacked deliveries (past the drain deadline) go back to the queue when it closes.
     s.publisher->stop();

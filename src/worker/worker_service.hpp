@@ -8,6 +8,13 @@
 //
 // Lifecycle (main thread): construct -> start() -> run() until SIGINT/SIGTERM -> drain the
 // generations in flight up to cfg.drain_timeout -> stop in reverse order.
+//
+// Poison messages: a request that kills the worker holding it (abort, SIGSEGV, OOM kill) comes
+// back redelivered. The work queue is a classic priority queue (no x-delivery-count), so the
+// worker counts deliveries itself in the header x-llmp-deliveries: a redelivered request is
+// first put back on the work queue (default exchange) with its count raised, the original acked
+// after that copy is confirmed; past cfg.max_deliveries it goes to <p>.dead with an x-reason
+// and its client gets an error message. Details in docs/architecture.md.
 
 #include "broker/publisher.hpp"
 #include "common/asio_fwd.hpp"
@@ -53,6 +60,13 @@ public:
 
 private:
     void dispatch(const std::shared_ptr<generation_task>& task);
+    /// A request from the work queue (consumer thread): run it, or first count a redelivery.
+    void accept(broker::delivery&& d, request_message&& req, std::uint64_t epoch);
+    void run_task(request_message&& req, std::uint64_t epoch, std::uint64_t tag, std::int64_t attempt);
+    void put_back_counted(broker::delivery&& d, request_message&& req, std::uint64_t epoch, std::int64_t attempt);
+    void dead_letter(broker::delivery&& d, const request_message& req, std::uint64_t epoch, std::int64_t attempt);
+    /// Runs the copies of `request_id` that waited for its original's ack (any thread).
+    void release_parked(const std::string& request_id);
     struct impl;
     std::unique_ptr<impl> impl_;
 };

@@ -2,18 +2,30 @@
 
 #include "providers/mock/mock_text.hpp"
 #include "providers/request_text.hpp"
+#include "providers/upstream_policy.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdlib>
+#include <exception>
+#include <new>
 
 namespace llmp::providers {
 namespace {
 
 constexpr std::string_view fail_marker = "[[mock:fail]]";
 constexpr std::string_view fail_after_marker = "[[mock:fail-after=";
+// Test triggers (mock_config::test_triggers only): a poison message, and an exception.
+constexpr std::string_view abort_marker = "[[mock:abort]]";
+constexpr std::string_view throw_marker = "[[mock:throw]]";
+constexpr std::string_view throw_mid_marker = "[[mock:throw-mid]]";
+/// options.mock_token_delay_ms is clamped to this: a client's 1e300 must not become a
+/// timer overflow (or a generation that holds a slot for years).
+constexpr double max_token_delay_ms = 60'000;
 
 /// -1: no failure requested; otherwise the number of tokens to send before failing.
 int requested_failure(std::string_view prompt) {
@@ -30,25 +42,18 @@ int requested_failure(std::string_view prompt) {
     return ec == std::errc{} ? n : 0;
 }
 
-template <class T>
-T option_or(const nlohmann::json& options, const char* key, T fallback) {
-    auto it = options.find(key);
-    if (it == options.end() || !it->is_number()) {
-        return fallback;
-    }
-    return it->get<T>();
-}
-
 class mock_generation : public generation, public std::enable_shared_from_this<mock_generation> {
 public:
-    mock_generation(net::any_io_executor ex, std::vector<std::string> tokens,
-                    std::chrono::microseconds delay, int fail_after, std::int64_t prompt_tokens,
-                    generation_callbacks cb)
+    mock_generation(net::any_io_executor ex, mock_token_stream tokens, bool capped,
+                    std::chrono::microseconds delay, int fail_after, bool throw_mid,
+                    std::int64_t prompt_tokens, generation_callbacks cb)
         : strand_{net::make_strand(ex)},
           timer_{strand_},
           tokens_{std::move(tokens)},
+          capped_{capped},
           delay_{delay},
           fail_after_{fail_after},
+          throw_mid_{throw_mid},
           prompt_tokens_{prompt_tokens},
           cb_{std::move(cb)} {}
 
@@ -88,9 +93,24 @@ private:
         });
     }
 
+    /// A handler on the io_context: nothing may escape it (it would end the worker's
+    /// io_context thread), so an exception ends this generation with internal_error.
     void step() {
+        try {
+            step_unguarded();
+        } catch (const std::exception& e) {
+            if (!done_) {
+                finish_error({"internal_error", std::string{"mock provider failure: "} + e.what(), false});
+            }
+        }
+    }
+
+    void step_unguarded() {
         if (done_) {
             return;
+        }
+        if (throw_mid_ && sent_ == 1) {
+            throw std::bad_alloc{};
         }
         if (fail_after_ >= 0 && sent_ == static_cast<std::size_t>(fail_after_)) {
             finish_error({"provider_error",
@@ -98,16 +118,17 @@ private:
                           false});
             return;
         }
-        if (sent_ == tokens_.size()) {
+        if (tokens_.done()) {
             completion c;
-            c.done_reason = "stop";
+            c.done_reason = capped_ ? "length" : "stop";
             c.prompt_tokens = prompt_tokens_;
-            c.completion_tokens = static_cast<std::int64_t>(tokens_.size());
+            c.completion_tokens = tokens_.size();
             done_ = true;
             cb_.on_complete(std::move(c));
             return;
         }
-        cb_.on_token(tokens_[sent_++]);
+        ++sent_;
+        cb_.on_token(tokens_.next());
         schedule();
     }
 
@@ -118,9 +139,11 @@ private:
 
     net::strand<net::any_io_executor> strand_;
     net::steady_timer timer_;
-    std::vector<std::string> tokens_;
+    mock_token_stream tokens_;
+    bool capped_;  ///< the operator's cap cut the answer: done_reason "length"
     std::chrono::microseconds delay_;
     int fail_after_;
+    bool throw_mid_;
     std::int64_t prompt_tokens_;
     generation_callbacks cb_;
     std::size_t sent_ = 0;
@@ -154,19 +177,27 @@ public:
 private:
     std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) {
         std::string prompt = prompt_text(req);
-        int n = option_or<int>(req.options, "num_predict", cfg_.tokens);
-        if (n <= 0) {
-            n = cfg_.tokens;
+        const std::string input = all_input_text(req);
+        bool throw_mid = false;
+        if (cfg_.test_triggers) {
+            if (input.find(abort_marker) != std::string::npos) {
+                std::abort();  // a poison message: what no catch can stop (tests only)
+            }
+            if (input.find(throw_marker) != std::string::npos) {
+                throw std::bad_alloc{};
+            }
+            throw_mid = input.find(throw_mid_marker) != std::string::npos;
         }
+        // The answer's length: options.num_predict within the operator's cap, else --mock-tokens.
+        auto limit = token_limit_for(req, cfg_.tokens);
         auto delay = cfg_.token_delay;
-        if (req.options.contains("mock_token_delay_ms")) {
-            delay = std::chrono::microseconds{static_cast<std::int64_t>(
-                option_or<double>(req.options, "mock_token_delay_ms", 0) * 1000.0)};
+        if (auto d = req.options.find("mock_token_delay_ms"); d != req.options.end() && d->is_number()) {
+            double ms = std::clamp(d->get<double>(), 0.0, max_token_delay_ms);
+            delay = std::chrono::microseconds{static_cast<std::int64_t>(ms * 1000.0)};
         }
-        auto g = std::make_shared<mock_generation>(ex_, mock_tokens(prompt, n), delay,
-                                                   requested_failure(all_input_text(req)),
-                                                   mock_prompt_tokens(all_input_text(req)),
-                                                   std::move(cb));
+        auto g = std::make_shared<mock_generation>(ex_, mock_token_stream{prompt, limit.n}, limit.capped, delay,
+                                                   requested_failure(input), throw_mid,
+                                                   mock_prompt_tokens(input), std::move(cb));
         g->start();
         return g;
     }

@@ -87,6 +87,90 @@ TEST(mock_provider, num_predict_overrides_and_generate_works) {
     EXPECT_EQ(out.tokens, mock_tokens("why", 3));
 }
 
+TEST(mock_provider, a_huge_num_predict_is_cut_at_the_cap_without_allocating_for_it) {
+    // Before the cap, the mock reserved num_predict tokens up front: 2^31-1 of them is tens of
+    // GB, a bad_alloc (an ASan abort here) that killed the worker on every redelivery.
+    net::io_context ioc;
+    mock_config cfg;
+    cfg.token_delay = std::chrono::microseconds{0};
+    auto p = make_mock_provider(cfg, ioc.get_executor());
+    for (nlohmann::json asked : {nlohmann::json(2147483647), nlohmann::json(9223372036854775807LL),
+                                 nlohmann::json(18446744073709551615ULL), nlohmann::json(1e300),
+                                 nlohmann::json(-1), nlohmann::json(-2)}) {
+        auto req = chat("go on forever");
+        req.max_tokens = 40;
+        req.options = {{"num_predict", asked}};
+        auto out = run(*p, ioc, req);
+        ASSERT_TRUE(out.done) << asked;
+        EXPECT_EQ(out.tokens.size(), 40u) << asked;
+        EXPECT_EQ(out.done->completion_tokens, 40) << asked;
+        EXPECT_EQ(out.done->done_reason, "length") << asked;
+    }
+    // At the default cap too (4096 tokens, no delay): quick, and the same deterministic text.
+    auto req = chat("go on forever");
+    req.options = {{"num_predict", 2147483647}};
+    auto out = run(*p, ioc, req);
+    ASSERT_TRUE(out.done);
+    EXPECT_EQ(out.tokens.size(), 4096u);
+    EXPECT_EQ(out.tokens, mock_tokens("go on forever", 4096));
+}
+
+TEST(mock_provider, within_the_cap_the_answer_is_what_was_asked) {
+    net::io_context ioc;
+    mock_config cfg;
+    cfg.tokens = 12;
+    cfg.token_delay = std::chrono::microseconds{0};
+    auto p = make_mock_provider(cfg, ioc.get_executor());
+    auto req = chat("exact");
+    req.max_tokens = 40;
+    req.options = {{"num_predict", 40}};
+    auto out = run(*p, ioc, req);
+    ASSERT_TRUE(out.done);
+    EXPECT_EQ(out.tokens.size(), 40u);
+    EXPECT_EQ(out.done->done_reason, "stop");
+    // None asked: --mock-tokens, itself under the cap.
+    req.options = nlohmann::json::object();
+    out = run(*p, ioc, req);
+    ASSERT_TRUE(out.done);
+    EXPECT_EQ(out.tokens.size(), 12u);
+    EXPECT_EQ(out.done->done_reason, "stop");
+    req.max_tokens = 5;
+    out = run(*p, ioc, req);
+    ASSERT_TRUE(out.done);
+    EXPECT_EQ(out.tokens.size(), 5u);
+    EXPECT_EQ(out.done->done_reason, "length");
+}
+
+TEST(mock_provider, test_triggers_are_plain_text_unless_enabled) {
+    // A client must not be able to kill or break a production worker with a prompt.
+    net::io_context ioc;
+    mock_config cfg;
+    cfg.tokens = 3;
+    cfg.token_delay = std::chrono::microseconds{0};
+    auto p = make_mock_provider(cfg, ioc.get_executor());
+    for (const char* prompt : {"die [[mock:abort]]", "throw [[mock:throw]]", "later [[mock:throw-mid]]"}) {
+        auto out = run(*p, ioc, chat(prompt));
+        ASSERT_TRUE(out.done) << prompt;
+        EXPECT_EQ(out.tokens, mock_tokens(prompt, 3));
+    }
+}
+
+TEST(mock_provider, enabled_test_triggers_throw_from_start_or_fail_mid_stream) {
+    net::io_context ioc;
+    mock_config cfg;
+    cfg.tokens = 5;
+    cfg.token_delay = std::chrono::microseconds{0};
+    cfg.test_triggers = true;
+    auto p = make_mock_provider(cfg, ioc.get_executor());
+    EXPECT_THROW(run(*p, ioc, chat("throw [[mock:throw]]")), std::bad_alloc);
+    // Thrown inside the mock's own handler: it must not escape into the io_context.
+    auto out = run(*p, ioc, chat("later [[mock:throw-mid]]"));
+    ASSERT_TRUE(out.failed);
+    EXPECT_EQ(out.failed->code, "internal_error");
+    EXPECT_EQ(out.tokens.size(), 1u);
+    EXPECT_EQ(out.terminal_calls, 1);
+}
+
 TEST(mock_provider, fails_on_demand) {
     net::io_context ioc;
     mock_config cfg;

@@ -23,33 +23,35 @@ std::uint64_t fnv1a(std::string_view s) {
 
 }  // namespace
 
+mock_token_stream::mock_token_stream(std::string_view prompt, std::int64_t n)
+    : state_{fnv1a(prompt)}, n_{n < 0 ? 0 : n} {}
+
+std::string mock_token_stream::next() {
+    // xorshift64*: cheap, deterministic, portable.
+    state_ ^= state_ >> 12;
+    state_ ^= state_ << 25;
+    state_ ^= state_ >> 27;
+    std::uint64_t r = state_ * 2685821657736338717ULL;
+    std::string tok = i_ == 0 ? std::string{} : std::string{" "};
+    tok += words[r % words.size()];
+    if (++i_ == n_) {
+        tok += '.';
+    }
+    return tok;
+}
+
 std::vector<std::string> mock_tokens(std::string_view prompt, int n) {
     std::vector<std::string> out;
-    if (n <= 0) {
-        return out;
-    }
-    out.reserve(static_cast<std::size_t>(n));
-    std::uint64_t state = fnv1a(prompt);
-    for (int i = 0; i < n; ++i) {
-        // xorshift64*: cheap, deterministic, portable.
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        std::uint64_t r = state * 2685821657736338717ULL;
-        std::string tok = i == 0 ? std::string{} : std::string{" "};
-        tok += words[r % words.size()];
-        if (i + 1 == n) {
-            tok += '.';
-        }
-        out.push_back(std::move(tok));
+    for (mock_token_stream s{prompt, n}; !s.done();) {
+        out.push_back(s.next());
     }
     return out;
 }
 
 std::string mock_text(std::string_view prompt, int n) {
     std::string out;
-    for (auto& t : mock_tokens(prompt, n)) {
-        out += t;
+    for (mock_token_stream s{prompt, n}; !s.done();) {
+        out += s.next();
     }
     return out;
 }

@@ -10,6 +10,22 @@
 
 namespace llmp::providers {
 
+/// The tokens of mock_tokens(prompt, n), one at a time: the mock streams answers of any
+/// length without holding them (an answer is never allocated up front from a client's number).
+class mock_token_stream {
+public:
+    mock_token_stream(std::string_view prompt, std::int64_t n);
+    bool done() const { return i_ >= n_; }
+    std::int64_t size() const { return n_; }
+    /// The next token; only while !done().
+    std::string next();
+
+private:
+    std::uint64_t state_;
+    std::int64_t n_;
+    std::int64_t i_ = 0;
+};
+
 /// n tokens derived from the prompt: the first is a word, later ones start with a space, so the
 /// concatenation reads as a sentence. Same prompt and n, same tokens, on every host.
 std::vector<std::string> mock_tokens(std::string_view prompt, int n);

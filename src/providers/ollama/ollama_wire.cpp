@@ -1,5 +1,7 @@
 #include "providers/ollama/ollama_wire.hpp"
 
+#include "providers/upstream_policy.hpp"
+
 #include <simdjson.h>
 
 #include <array>
@@ -63,9 +65,11 @@ std::string request_body(const generation_request& req) {
             body[key] = value;
         }
     }
-    if (req.options.is_object() && !req.options.empty()) {
-        body["options"] = req.options;
-    }
+    json options = req.options.is_object() ? req.options : json::object();
+    // Always bounded: Ollama's own default (-1, or a missing num_predict) generates until the
+    // context is full, which the proxy never asks for.
+    options["num_predict"] = token_limit_for(req, req.max_tokens).n;
+    body["options"] = std::move(options);
     body["stream"] = true;
     return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }

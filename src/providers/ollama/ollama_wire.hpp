@@ -15,7 +15,9 @@
 
 namespace llmp::providers::ollama {
 
-/// The JSON body of POST /api/chat or /api/generate for `req` (always stream:true).
+/// The JSON body of POST /api/chat or /api/generate for `req` (always stream:true, and always
+/// options.num_predict = token_limit_for(req, req.max_tokens)). `req` has been through
+/// apply_upstream_policy: its options and extra keys are passed on as they are.
 std::string request_body(const generation_request& req);
 
 /// One parsed line of a streamed answer. Views are valid until the next parse().

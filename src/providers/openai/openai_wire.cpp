@@ -1,5 +1,7 @@
 #include "providers/openai/openai_wire.hpp"
 
+#include "providers/upstream_policy.hpp"
+
 namespace llmp::providers::openai {
 namespace {
 
@@ -17,6 +19,7 @@ std::string shorten(std::string_view s, std::size_t max = 300) {
 
 /// Ollama sends images as bare base64; OpenAI wants a data: URL with a media type, which the
 /// first bytes of the base64 text give away.
+/// Remote URLs reach here only when the operator allowed them (apply_upstream_policy).
 std::string image_url(const std::string& b64) {
     if (b64.rfind("data:", 0) == 0 || b64.rfind("http://", 0) == 0 || b64.rfind("https://", 0) == 0) {
         return b64;
@@ -132,11 +135,10 @@ std::string request_body(const generation_request& req, const std::string& upstr
             body["suffix"] = *s;
         }
     }
+    // Always bounded: without max_tokens an OpenAI-compatible server generates up to the
+    // model's context length.
+    body["max_tokens"] = token_limit_for(req, req.max_tokens).n;
     if (req.options.is_object()) {
-        if (auto n = req.options.find("num_predict"); n != req.options.end() && n->is_number_integer() &&
-                                                        n->get<std::int64_t>() > 0) {
-            body["max_tokens"] = *n;
-        }
         for (const char* key : {"temperature", "top_p", "seed"}) {
             if (auto it = req.options.find(key); it != req.options.end() && it->is_number()) {
                 body[key] = *it;

@@ -22,7 +22,8 @@ namespace llmp::providers::openai {
 ///    (images -> image_url parts with data: URLs; tool_calls arguments -> JSON strings);
 ///    a chat `extra.system` becomes a leading system message;
 ///  - generate: `prompt` (after `extra.system` and a blank line, if set), `extra.suffix`;
-///  - options: num_predict (> 0) -> max_tokens; temperature, top_p, stop, seed as they are;
+///  - max_tokens: always, token_limit_for(req, req.max_tokens) (num_predict within the cap);
+///  - options: temperature, top_p, stop, seed as they are;
 ///    every other option is dropped (OpenAI-compatible servers reject unknown fields);
 ///  - extra: format "json" -> response_format json_object, a format schema -> json_schema;
 ///    tools and tool_choice passed on; everything else dropped.

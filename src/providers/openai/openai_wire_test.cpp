@@ -55,7 +55,7 @@ TEST(openai_wire, generate_body) {
     auto body = json::parse(request_body(r, "m"));
     EXPECT_EQ(body["prompt"], "S\n\nOnce");
     EXPECT_EQ(body["suffix"], "end");
-    EXPECT_FALSE(body.contains("max_tokens"));  // -1 = no limit
+    EXPECT_EQ(body["max_tokens"], 4096);  // -1 = no limit: the cap (req.max_tokens) instead
     EXPECT_FALSE(body.contains("messages"));
 }
 
