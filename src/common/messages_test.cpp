@@ -176,6 +176,13 @@ TEST(messages, out_of_range_numbers_read_as_the_fallback) {
     EXPECT_EQ(e.value().model, "");
 }
 
+// The input libFuzzer found (float-to-integer overflow in every decoder before integer_of).
+TEST(messages, the_fuzzers_float_to_integer_input_decodes) {
+    auto h = decode_heartbeat(R"({"worker_id":"w","requests_total":1e30})");
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h.value().requests_total, 0);
+}
+
 // The audit's fast decoder (simdjson) must agree: it leaves these to this decoder.
 TEST(messages, a_request_priority_that_is_not_an_int_reads_as_0) {
     for (const char* v : {"4294967299", "18446744073709551615", "1e308", "3.5", "true", "\"5\""}) {

@@ -9,9 +9,6 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace llmp;
     auto body = fuzz::as_text(data, size);
-    if (fuzz::known_crash_number_overflow(body)) {
-        return 0;
-    }
     for (auto kind : {request_kind::chat, request_kind::generate}) {
         auto parsed = api::parse_generation_request(body, kind);
         if (!parsed) {

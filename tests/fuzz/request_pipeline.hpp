@@ -6,7 +6,6 @@
 // take whatever the parser let through: a rejected request is the parser's job, not theirs.
 
 #include "fuzz_check.hpp"
-#include "known_crashes.hpp"
 
 #include "api/stream_renderer.hpp"
 #include "audit/record.hpp"
