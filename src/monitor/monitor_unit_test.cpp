@@ -1,6 +1,7 @@
 // Unit tests of the monitor's pure parts: query strings, windows, cursors, PostgreSQL text
 // values, live worker states, static file resolution (path traversal), base64.
 
+#include "monitor/config.hpp"
 #include "monitor/cursor.hpp"
 #include "monitor/live_workers.hpp"
 #include "monitor/pg_values.hpp"
@@ -128,6 +129,10 @@ TEST(base64, encodes_rfc4648_vectors) {
     EXPECT_EQ(base64("fo"), "Zm8=");
     EXPECT_EQ(base64("foo"), "Zm9v");
     EXPECT_EQ(base64("guest:guest"), "Z3Vlc3Q6Z3Vlc3Q=");
+}
+
+TEST(monitor_config, listens_on_loopback_unless_told_otherwise) {
+    EXPECT_EQ(monitor_config{}.listen_address, "127.0.0.1");
 }
 
 }  // namespace
