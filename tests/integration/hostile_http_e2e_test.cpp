@@ -83,11 +83,20 @@ double metric(unsigned port, const std::string& name, const std::string& label =
     return sum;
 }
 
-/// A long mock stream (20,000 tokens, `delay_ms` apart): the worker is still generating when
-/// the relay gives up on the client.
-std::string long_stream_body(double delay_ms) {
-    return slow_mock_body("talk for a long time to a client who never listens", 20000, delay_ms);
+/// A long stream: OpenAI chunks are the largest events (~250 bytes a token), so the kernel's
+/// socket buffers (several MB on loopback: the sender's grows up to tcp_wmem's 4 MB) fill after
+/// some 20,000 one-token events, many more when a backlog merges chunks; the worker (a token
+/// every 20 us, 400,000 of them) is still generating when the relay gives up on the client.
+std::string long_stream_body() {
+    nlohmann::json message{{"role", "user"}, {"content", "talk to a client who never listens"}};
+    nlohmann::json j{{"model", "mock"},
+                     {"messages", nlohmann::json::array({message})},
+                     {"max_tokens", 400000},
+                     {"stream", true}};
+    return j.dump();
 }
+constexpr const char* long_stream_target = "/v1/chat/completions";
+const std::vector<std::string> token_every_20us{"--mock-token-delay-us", "20"};
 
 /// What a user checks after a stream was cut for a slow client: the API counted it as
 /// client_too_slow and freed its slot, the worker stopped generating, and the server serves
@@ -102,7 +111,7 @@ void expect_cut_for_a_slow_client(cluster& c, unsigned api, child_process& worke
     EXPECT_TRUE(wait_until([&] { return metric(wport, "llmproxy_worker_generations_total", "cancelled") >= 1; }, 10s))
         << "the worker kept generating for a client that was cut off\n" << c.logs().substr(0, 20000);
     EXPECT_TRUE(slow.drain_to_close(5s)) << "the slow client's connection was left open";
-    EXPECT_EQ(slow.received().find("event: done"), std::string::npos);
+    EXPECT_EQ(slow.received().find("[DONE]"), std::string::npos);
 
     EXPECT_EQ(http_get(api, "/healthz").status, 200u);
     auto normal = run_concurrent_streams(api, "/api/chat", {chat_body("mock", "and now a normal client", 5)});
@@ -117,13 +126,13 @@ TEST(hostile_http_e2e, a_client_that_stops_reading_is_cut_after_the_write_timeou
     scratch_database db{db_url};
     cluster c{amqp_url};
     auto api = c.start_api({"--write-timeout-ms", "1000"});
-    auto& worker = c.start_worker();
+    auto& worker = c.start_worker(token_every_20us);
     c.start_audit(db.url(), {"--batch-ms", "20"});
     ASSERT_TRUE(c.wait_for_model(api, "mock:latest")) << c.logs();
 
-    non_reading_client slow{api, "/api/generate", long_stream_body(1)};
+    non_reading_client slow{api, long_stream_target, long_stream_body()};
     ASSERT_TRUE(slow.sent());
-    expect_cut_for_a_slow_client(c, api, worker, slow, 20s);
+    expect_cut_for_a_slow_client(c, api, worker, slow, 60s);
     EXPECT_TRUE(wait_until(
         [&] { return db.count("SELECT count(*) FROM responses WHERE error_code = 'client_too_slow'") == 1; }, 15s))
         << "the audit does not say the client was too slow\n" << c.logs().substr(0, 20000);
@@ -134,12 +143,12 @@ TEST(hostile_http_e2e, a_stream_whose_buffer_overflows_is_cut_at_once_even_while
     cluster c{amqp_url};
     // The write timeout is far away: only the overflow can end this stream in time.
     auto api = c.start_api({"--write-timeout-ms", "600000", "--max-stream-buffer", "4096"});
-    auto& worker = c.start_worker();
+    auto& worker = c.start_worker(token_every_20us);
     ASSERT_TRUE(c.wait_for_model(api, "mock:latest")) << c.logs();
 
-    non_reading_client slow{api, "/api/generate", long_stream_body(0.2)};
+    non_reading_client slow{api, long_stream_target, long_stream_body()};
     ASSERT_TRUE(slow.sent());
-    expect_cut_for_a_slow_client(c, api, worker, slow, 20s);
+    expect_cut_for_a_slow_client(c, api, worker, slow, 60s);
 }
 
 TEST(hostile_http_e2e, a_post_that_is_not_json_gets_415_in_the_shape_of_its_route) {
