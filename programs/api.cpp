@@ -13,7 +13,8 @@ void add_api_command(CLI::App& app, int& exit_code) {
     auto common = std::make_shared<common_options>();
     add_broker_options(*cmd, cfg->broker);
     add_log_options(*cmd, *common);
-    cmd->add_option("--listen", cfg->listen_address, "address to listen on")
+    cmd->add_option("--listen", cfg->listen_address,
+                    "address to listen on (default loopback only; 0.0.0.0 serves every interface)")
         ->envname("LLMPROXY_API_LISTEN")
         ->capture_default_str();
     cmd->add_option("--port", cfg->port, "port to listen on (0 = any free port)")
@@ -48,9 +49,45 @@ void add_api_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--drain-timeout-ms", *drain_ms, "on SIGTERM, how long open streams may finish")
         ->envname("LLMPROXY_DRAIN_TIMEOUT_MS")
         ->capture_default_str();
+    cmd->add_option("--max-stream-buffer", cfg->max_stream_buffer,
+                    "bytes of answer one stream may hold for a client that reads too slowly; past it the "
+                    "stream ends (client_too_slow)")
+        ->envname("LLMPROXY_MAX_STREAM_BUFFER")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    auto write_ms = std::make_shared<std::int64_t>(cfg->write_timeout.count());
+    cmd->add_option("--write-timeout-ms", *write_ms,
+                    "a response write that makes no progress this long ends the stream (client_too_slow)")
+        ->envname("LLMPROXY_WRITE_TIMEOUT_MS")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{3600000}))
+        ->capture_default_str();
+    auto read_ms = std::make_shared<std::int64_t>(cfg->read_timeout.count());
+    cmd->add_option("--read-timeout-ms", *read_ms,
+                    "how long a request's head and body may take to arrive (from connect, or from the first "
+                    "byte of a keep-alive request)")
+        ->envname("LLMPROXY_READ_TIMEOUT_MS")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{3600000}))
+        ->capture_default_str();
+    auto keepalive_ms = std::make_shared<std::int64_t>(cfg->idle_timeout.count());
+    cmd->add_option("--idle-timeout-ms", *keepalive_ms, "how long an idle keep-alive connection is kept open")
+        ->envname("LLMPROXY_IDLE_TIMEOUT_MS")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{3600000}))
+        ->capture_default_str();
+    cmd->add_option("--max-connections", cfg->max_connections,
+                    "connections open at once; past it a new one gets 503 and is closed (0 = no cap)")
+        ->envname("LLMPROXY_MAX_CONNECTIONS")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--max-connections-per-ip", cfg->max_connections_per_ip,
+                    "connections open at once from one client address, 429 past it (0 = no cap; behind a "
+                    "reverse proxy every client has its address)")
+        ->envname("LLMPROXY_MAX_CONNECTIONS_PER_IP")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     cmd->add_option("--server-id", cfg->server_id, "unique id of this server (default: generated)")
         ->envname("LLMPROXY_SERVER_ID");
-    cmd->callback([cfg, common, idle_ms, timeout_ms, max_timeout_ms, drain_ms, port_file, &exit_code] {
+    cmd->callback([cfg, common, idle_ms, timeout_ms, max_timeout_ms, drain_ms, write_ms, read_ms, keepalive_ms,
+                   port_file, &exit_code] {
         if (*timeout_ms > *max_timeout_ms) {
             std::fprintf(stderr, "llmproxy api: --request-timeout-ms (%lld) exceeds --max-request-timeout-ms (%lld)\n",
                          static_cast<long long>(*timeout_ms), static_cast<long long>(*max_timeout_ms));
@@ -59,14 +96,19 @@ void add_api_command(CLI::App& app, int& exit_code) {
         }
         llmp::log::setup(common->log_level, "api");
         cfg->stream_idle_timeout = std::chrono::milliseconds{*idle_ms};
+        cfg->write_timeout = std::chrono::milliseconds{*write_ms};
+        cfg->read_timeout = std::chrono::milliseconds{*read_ms};
+        cfg->idle_timeout = std::chrono::milliseconds{*keepalive_ms};
         cfg->request_timeout = std::chrono::milliseconds{*timeout_ms};
         cfg->max_request_timeout = std::chrono::milliseconds{*max_timeout_ms};
         cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
         auto log = llmp::log::get("api");
         log->info("msg=\"config\" amqp_url={} prefix={} listen={}:{} body_limit={} request_timeout_ms={} "
-                  "max_request_timeout_ms={}",
+                  "max_request_timeout_ms={} write_timeout_ms={} read_timeout_ms={} idle_timeout_ms={} "
+                  "max_connections={} max_connections_per_ip={}",
                   mask_url(cfg->broker.url), cfg->broker.prefix, cfg->listen_address, cfg->port,
-                  cfg->body_limit, *timeout_ms, *max_timeout_ms);
+                  cfg->body_limit, *timeout_ms, *max_timeout_ms, *write_ms, *read_ms, *keepalive_ms,
+                  cfg->max_connections, cfg->max_connections_per_ip);
         api::api_server server{*cfg};
         unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully
         if (auto r = server.start(); !r) {

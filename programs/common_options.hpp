@@ -55,7 +55,7 @@ inline void add_metrics_options(CLI::App& cmd, common_options& o, int default_po
     auto& m = o.metrics;
     auto& port_file = o.metrics_port_file;
     m.port = default_port;
-    cmd.add_option("--metrics-listen", m.listen_address, "address of the Prometheus /metrics server")
+    cmd.add_option("--metrics-listen", m.listen_address, "address of the Prometheus /metrics server (default loopback only; 0.0.0.0 = every interface)")
         ->envname("LLMPROXY_METRICS_LISTEN")
         ->capture_default_str();
     cmd.add_option("--metrics-port", m.port, "port of the Prometheus /metrics server (0 = any free port, -1 = off)")

@@ -19,7 +19,8 @@ void add_monitor_command(CLI::App& app, int& exit_code) {
     add_broker_options(*cmd, cfg->broker);
     add_log_options(*cmd, *common);
     add_database_option(*cmd, cfg->database_url);
-    cmd->add_option("--listen", cfg->listen_address, "address to listen on")
+    cmd->add_option("--listen", cfg->listen_address,
+                    "address to listen on (default loopback only; 0.0.0.0 serves every interface)")
         ->envname("LLMPROXY_MONITOR_LISTEN")
         ->capture_default_str();
     cmd->add_option("--port", cfg->port, "port to listen on (0 = any free port)")

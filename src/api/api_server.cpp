@@ -15,6 +15,7 @@
 #include "common/ids.hpp"
 #include "common/run_io_context.hpp"
 #include "http/error_response.hpp"
+#include "http/media_type.hpp"
 #include "http/router.hpp"
 #include "metrics/http_metrics.hpp"
 #include "metrics/process_collector.hpp"
@@ -45,8 +46,9 @@ http_server::handler plain(F build) {
     };
 }
 
-/// A request the server could not read (413, 400) answered in its route's error shape.
-http_server::response flavoured_read_error(std::string_view target, const error& e) {
+/// An error answered in the shape of the route of `target`: a request the server could not read
+/// (413, 400), a POST body that is not JSON (415).
+http_server::response flavoured_error(std::string_view target, const error& e) {
     if (target.starts_with("/v1/")) {
         return openai_error_response(e);
     }
@@ -54,6 +56,23 @@ http_server::response flavoured_read_error(std::string_view target, const error&
         return ollama_error_response(e);
     }
     return http_server::error_response(e);
+}
+
+/// The generation routes take JSON only: a text/plain or form-encoded POST is what a web page
+/// can send cross-site without a CORS preflight. 415 in the route's shape otherwise.
+http_server::handler json_only(http_server::handler inner) {
+    return [inner = std::move(inner)](http_server::request_context& rc) -> net::awaitable<void> {
+        if (!http_server::has_json_body(rc.req)) {
+            auto ct = rc.req.find(http::field::content_type);
+            std::string got = ct == rc.req.end() ? "none" : std::string{ct->value()};
+            auto res = flavoured_error(rc.req.target(), {"unsupported_media_type",
+                                                         "the request body must be JSON: send Content-Type: "
+                                                         "application/json (got: " + got + ")"});
+            co_await http_server::send(rc, std::move(res));
+            co_return;
+        }
+        co_await inner(rc);
+    };
 }
 
 }  // namespace
@@ -71,6 +90,22 @@ struct api_server::impl {
         registry.callback("llmproxy_broker_connected", "1 while both broker connections (publish, consume) are up.",
                           metrics::metric_type::gauge)
             .add({}, [this] { return publisher && consumer && publisher->connected() && consumer->connected() ? 1 : 0; });
+        auto listener_stat = [this](auto field) {
+            return [this, field] { return listener ? static_cast<double>(listener->stats().*field) : 0.0; };
+        };
+        registry.callback("llmproxy_http_connections_open", "HTTP connections open now.", metrics::metric_type::gauge)
+            .add({}, listener_stat(&http_server::listener_stats::open_connections));
+        registry
+            .callback("llmproxy_http_connections_refused_total",
+                      "Connections closed at once because --max-connections or --max-connections-per-ip was "
+                      "reached.",
+                      metrics::metric_type::counter)
+            .add({}, listener_stat(&http_server::listener_stats::refused_connections));
+        registry
+            .callback("llmproxy_http_accept_backoffs_total",
+                      "Accept failures for lack of file descriptors or memory, each followed by a pause.",
+                      metrics::metric_type::counter)
+            .add({}, listener_stat(&http_server::listener_stats::accept_backoffs));
     }
 
     api_config cfg;
@@ -223,18 +258,24 @@ result<void> api_server::start() {
     s.routes.wrap([&s](http::verb method, std::string_view path, http_server::handler h) {
         if (method == http::verb::post) {
             s.relay_metrics.add_generation_route(path);
+            return json_only(std::move(h));
         }
         return h;
     });
     s.request_metrics.instrument(s.routes);
     http_server::server_limits limits;
     limits.body_limit = s.cfg.body_limit;
+    limits.write_timeout = s.cfg.write_timeout;
+    limits.read_timeout = s.cfg.read_timeout;
+    limits.idle_timeout = s.cfg.idle_timeout;
+    limits.max_connections = s.cfg.max_connections;
+    limits.max_connections_per_address = s.cfg.max_connections_per_ip;
     try {
         auto addr = net::ip::make_address(s.cfg.listen_address);
         s.listener = std::make_shared<http_server::listener>(
             s.ioc, net::ip::tcp::endpoint{addr, s.cfg.port},
             [this](http_server::request_context& rc) { return impl_->routes.dispatch(rc); }, limits,
-            flavoured_read_error);
+            flavoured_error);
     } catch (const std::exception& e) {
         return fail("bad_config", "cannot listen on " + s.cfg.listen_address + ":" +
                                       std::to_string(s.cfg.port) + ": " + e.what());

@@ -12,8 +12,9 @@ namespace llmp::api {
 
 struct api_config {
     broker::broker_config broker;
-    /// Address and port to listen on (port 0 = pick a free one; the log says which).
-    std::string listen_address = "0.0.0.0";
+    /// Address and port to listen on (port 0 = pick a free one; the log says which). Loopback
+    /// by default: serving other hosts is an explicit choice (--listen 0.0.0.0).
+    std::string listen_address = "127.0.0.1";
     std::uint16_t port = 8080;
     /// I/O threads running the io_context.
     int io_threads = 2;
@@ -29,6 +30,17 @@ struct api_config {
     std::chrono::milliseconds max_request_timeout{3600000};
     /// Undelivered text one stream may hold for a slow client before it is cut off.
     std::size_t max_stream_buffer = 4 << 20;
+    /// A response write that makes no progress this long ends the stream (client_too_slow).
+    std::chrono::milliseconds write_timeout{10000};
+    /// How long a request's head and body may take to arrive (slowloris bound).
+    std::chrono::milliseconds read_timeout{20000};
+    /// How long an idle keep-alive connection may wait for its next request.
+    std::chrono::milliseconds idle_timeout{60000};
+    /// Connections open at once; past it a new connection gets 503 and is closed. 0 = no cap.
+    std::int64_t max_connections = 10000;
+    /// Connections open at once from one client address (429 past it). 0 = no cap: behind a
+    /// reverse proxy every client has the proxy's address.
+    std::int64_t max_connections_per_ip = 0;
     /// Open streams this server holds at most; past it new requests get 503. 0 = no limit.
     std::int64_t max_streams = 10000;
     /// Requests waiting to be published; past it new requests get 503.

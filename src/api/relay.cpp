@@ -98,6 +98,12 @@ void ended_here(context& ctx, const request_message& m, const error_message& tol
 
 const error_message client_went_away{"cancelled", "the client went away"};
 
+error_message client_too_slow(const std::shared_ptr<spdlog::logger>& log, const std::string& request_id,
+                              std::string_view why) {
+    log->warn("msg=\"client too slow, stream cut\" request_id={} reason=\"{}\"", request_id, why);
+    return {"client_too_slow", "the client did not read the stream fast enough"};
+}
+
 /// Publishes the request and waits for the broker's answer.
 net::awaitable<result<void>> publish_request(context& ctx, const request_message& m, std::int64_t ttl_ms,
                                               const std::shared_ptr<response_sink>& sink) {
@@ -250,6 +256,13 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         }
         out.start(buf, m);
         watch_client(rc.stream, sink, alive);
+        // Past the buffer cap the client is not keeping up: a write blocked on it is cancelled
+        // at once rather than after the write timeout.
+        sink->on_overflow([&stream = rc.stream, alive] {
+            if (*alive) {
+                stream.cancel();
+            }
+        });
     }
 
     std::string text;  // the whole answer, for non-streamed replies
@@ -321,13 +334,19 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
             co_return;
         }
         if (sink->overflowed()) {
-            log->warn("msg=\"client too slow, stream cut\" request_id={}", m.request_id);
-            failure = error_message{"client_too_slow", "the client did not read the stream fast enough"};
+            failure = client_too_slow(log, m.request_id, "its stream buffer overflowed");
             cancel_worker = true;
             break;
         }
         if (streaming && !buf.empty()) {
-            if (co_await stream.write(buf)) {
+            if (auto ec = co_await stream.write(buf)) {
+                if (ec == beast::error::timeout || sink->overflowed()) {
+                    failure = client_too_slow(log, m.request_id,
+                                              ec == beast::error::timeout ? "a write made no progress"
+                                                                          : "its stream buffer overflowed");
+                    cancel_worker = true;
+                    break;
+                }
                 log->info("msg=\"client went away\" request_id={} tokens_relayed={}", m.request_id, relayed);
                 outcome = relay_outcome::client_gone;
                 ++ctx.stats.failed;
@@ -377,6 +396,13 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         boost::system::error_code ignored;
         rc.stream.socket().cancel(ignored);  // the client watch
     }
+    // A client that does not read gets no closing event (writing it could block again): the
+    // connection is closed, which frees the stream's slot now; the audit has the verdict.
+    const bool client_unreadable = failure && failure->code == "client_too_slow";
+    if (client_unreadable) {
+        rc.keep_alive = false;
+        rc.stream.close();
+    }
 
     relay_timings t;
     t.request_id = m.request_id;
@@ -396,6 +422,9 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
               m.request_id, m.model, done ? "ok" : failure->code, done ? done->completion_tokens : 0, t.ttft_ms,
               t.total_ms);
 
+    if (client_unreadable) {
+        co_return;
+    }
     if (streaming) {
         if (done) {
             out.done(buf, *done, t);

@@ -22,10 +22,17 @@ void response_sink::on_event(sink_input ev) {
             if constexpr (std::is_same_v<T, publish_outcome>) {
                 published_ = e;
             } else {
+                if (overflowed_) {
+                    return;  // the stream is being cut off: nothing more is relayed
+                }
                 if constexpr (std::is_same_v<T, chunk_event>) {
                     buffered_ += e.text.size();
                     if (buffered_ > max_buffered_) {
                         overflowed_ = true;
+                        if (on_overflow_) {
+                            on_overflow_();
+                        }
+                        return;
                     }
                 }
                 events_.emplace_back(std::move(e));

@@ -9,7 +9,9 @@
 // late message for a finished stream is dropped.
 //
 // Bounded: past `max_buffered_bytes` of undrained text (a client that cannot keep up) the sink
-// marks itself overflowed and the handler ends the stream.
+// marks itself overflowed, calls the on_overflow hook once (the relay cancels its pending write
+// there, which may be blocked on that very client) and drops every later event: what it holds
+// never grows past the cap plus one chunk.
 
 #include "api/stream_event.hpp"
 #include "common/asio_fwd.hpp"
@@ -19,6 +21,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -40,6 +43,8 @@ public:
     std::deque<stream_event>& events() { return events_; }
     void consumed(std::size_t bytes) { buffered_ -= bytes < buffered_ ? bytes : buffered_; }
     bool overflowed() const { return overflowed_; }
+    /// Called once, on the strand, when the sink overflows.
+    void on_overflow(std::function<void()> fn) { on_overflow_ = std::move(fn); }
     /// The client closed its connection (seen by the relay's socket watch).
     void mark_client_gone() {
         client_gone_ = true;
@@ -57,6 +62,7 @@ private:
     std::size_t buffered_ = 0;
     std::size_t max_buffered_;
     bool overflowed_ = false;
+    std::function<void()> on_overflow_;
     bool client_gone_ = false;
 };
 

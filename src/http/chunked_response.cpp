@@ -1,6 +1,7 @@
 #include "http/chunked_response.hpp"
 
 #include <boost/asio/redirect_error.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
@@ -9,6 +10,26 @@
 #include <boost/beast/http/write.hpp>
 
 namespace llmp::http_server {
+namespace {
+
+/// Writes all of `buffers`, failing with beast::error::timeout (the socket then closed) when one
+/// write makes no progress for `timeout`: a slow reader may take its time, one that stopped
+/// reading cannot hold the stream forever.
+template <class ConstBufferSequence>
+net::awaitable<beast::error_code> write_all(beast::tcp_stream& stream, const ConstBufferSequence& buffers,
+                                            std::chrono::milliseconds timeout) {
+    beast::buffers_suffix<ConstBufferSequence> rest{buffers};
+    beast::error_code ec;
+    while (!ec && beast::buffer_bytes(rest) > 0) {
+        stream.expires_after(timeout);
+        auto n = co_await stream.async_write_some(rest, net::redirect_error(net::use_awaitable, ec));
+        rest.consume(n);
+    }
+    stream.expires_never();
+    co_return ec;
+}
+
+}  // namespace
 
 std::vector<std::pair<std::string, std::string>> sse_headers() {
     return {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}};
@@ -27,7 +48,9 @@ net::awaitable<beast::error_code> chunked_response::start(
     ctx_.status = res.result_int();
     http::response_serializer<http::empty_body> sr{res};
     beast::error_code ec;
+    ctx_.stream.expires_after(ctx_.write_timeout);
     co_await http::async_write_header(ctx_.stream, sr, net::redirect_error(net::use_awaitable, ec));
+    ctx_.stream.expires_never();
     started_ = !ec;
     if (ec) {
         ctx_.keep_alive = false;
@@ -40,8 +63,8 @@ net::awaitable<beast::error_code> chunked_response::write(std::string_view data)
     if (data.empty()) {
         co_return ec;  // an empty chunk would end the body
     }
-    co_await net::async_write(ctx_.stream, http::make_chunk(net::const_buffer{data.data(), data.size()}),
-                              net::redirect_error(net::use_awaitable, ec));
+    ec = co_await write_all(ctx_.stream, http::make_chunk(net::const_buffer{data.data(), data.size()}),
+                            ctx_.write_timeout);
     if (ec) {
         ctx_.keep_alive = false;
     }
@@ -49,9 +72,7 @@ net::awaitable<beast::error_code> chunked_response::write(std::string_view data)
 }
 
 net::awaitable<beast::error_code> chunked_response::finish() {
-    beast::error_code ec;
-    co_await net::async_write(ctx_.stream, http::make_chunk_last(),
-                              net::redirect_error(net::use_awaitable, ec));
+    auto ec = co_await write_all(ctx_.stream, http::make_chunk_last(), ctx_.write_timeout);
     if (ec) {
         ctx_.keep_alive = false;
     }

@@ -2,6 +2,8 @@
 // chunked_response: a streamed HTTP/1.1 response body (SSE or NDJSON), written as chunks as the
 // data arrives. Never sets Content-Length; each write() is one chunk, flushed at once.
 // Used from the connection's strand only (one write at a time: the caller awaits each).
+// A write that makes no progress for ctx.write_timeout fails with beast::error::timeout (the
+// socket is closed); a write cancelled by cancel() fails with operation_aborted.
 
 #include "http/server.hpp"
 

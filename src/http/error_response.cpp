@@ -32,6 +32,8 @@ http::status status_for(const error& e) {
         {"not_found", http::status::not_found},
         {"method_not_allowed", http::status::method_not_allowed},
         {"payload_too_large", http::status::payload_too_large},
+        {"unsupported_media_type", http::status::unsupported_media_type},
+        {"too_many_connections", http::status::too_many_requests},
         {"overloaded", http::status::service_unavailable},
         {"queue_full", http::status::service_unavailable},
         {"broker_unavailable", http::status::service_unavailable},

@@ -1,18 +1,24 @@
 #include "http/server.hpp"
 
+#include "common/logging.hpp"
+#include "http/accept_backoff.hpp"
 #include "http/error_response.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
+
+#include <sstream>
 
 namespace llmp::http_server {
 namespace {
@@ -33,28 +39,53 @@ response read_error_response(const http::request_parser<http::string_body>& pars
     return error_response(e);
 }
 
-net::awaitable<void> run_session(tcp::socket socket, handler h, server_limits limits,
-                                 std::shared_ptr<std::atomic<std::int64_t>> open, read_error_fn on_read_error) {
-    struct count_guard {
-        std::shared_ptr<std::atomic<std::int64_t>> n;
-        explicit count_guard(std::shared_ptr<std::atomic<std::int64_t>> c) : n{std::move(c)} { ++*n; }
-        ~count_guard() { --*n; }
-    } guard{std::move(open)};
+/// The bytes of a complete "Connection: close" error response, for a connection refused before
+/// anything was read from it (so in the native shape: the route is unknown).
+std::string canned_reply(http::status status, std::string_view code, std::string_view message) {
+    response res = json_error(status, code, message);
+    res.keep_alive(false);
+    res.prepare_payload();
+    std::ostringstream out;
+    out << res;
+    return out.str();
+}
+
+/// Waits for the first byte of a keep-alive connection's next request, up to `idle`; true when
+/// one is in `buffer`. (Only then does the request's own read_timeout start.)
+net::awaitable<bool> wait_next_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                       std::chrono::milliseconds idle) {
+    if (buffer.size() > 0) {
+        co_return true;  // pipelined: already here
+    }
+    beast::error_code ec;
+    stream.expires_after(idle);
+    auto n = co_await stream.async_read_some(buffer.prepare(4096), net::redirect_error(net::use_awaitable, ec));
+    buffer.commit(n);
+    co_return !ec && n > 0;
+}
+
+net::awaitable<void> run_session(tcp::socket socket, std::string remote, handler h, server_limits limits,
+                                 std::shared_ptr<connection_limiter> limiter, read_error_fn on_read_error) {
+    struct release_guard {
+        std::shared_ptr<connection_limiter> l;
+        std::string address;
+        ~release_guard() { l->release(address); }
+    } guard{std::move(limiter), remote};
 
     beast::error_code ec;
-    std::string remote;
-    if (auto ep = socket.remote_endpoint(ec); !ec) {
-        remote = ep.address().to_string();
-    }
     socket.set_option(tcp::no_delay{true}, ec);
     beast::tcp_stream stream{std::move(socket)};
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
+        if (!first && !co_await wait_next_request(stream, buffer, limits.idle_timeout)) {
+            break;
+        }
+        first = false;
         http::request_parser<http::string_body> parser;
         parser.body_limit(limits.body_limit);
-        stream.expires_after(first ? limits.read_timeout : limits.idle_timeout);
-        first = false;
+        // One deadline for the whole head and body: a client trickling bytes does not extend it.
+        stream.expires_after(limits.read_timeout);
         co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
         if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
             ec == beast::error::timeout || ec == net::error::connection_reset || ec == net::error::eof) {
@@ -64,7 +95,7 @@ net::awaitable<void> run_session(tcp::socket socket, handler h, server_limits li
             // A malformed or oversized request: answer it, then close (the framing is lost).
             request dummy;
             dummy.version(11);
-            request_context ctx{dummy, stream, remote, false, 0};
+            request_context ctx{dummy, stream, remote, false, 0, limits.write_timeout};
             // Built in a named local: g++ 12 miscompiles a ?: of temporaries inside co_await.
             response res = read_error_response(parser, ec, limits, on_read_error);
             co_await send(ctx, std::move(res));
@@ -72,7 +103,7 @@ net::awaitable<void> run_session(tcp::socket socket, handler h, server_limits li
         }
         stream.expires_never();
         request req = parser.release();
-        request_context ctx{req, stream, remote, req.keep_alive(), 0};
+        request_context ctx{req, stream, remote, req.keep_alive(), 0, limits.write_timeout};
         co_await h(ctx);
         if (!ctx.keep_alive) {
             break;
@@ -88,8 +119,22 @@ net::awaitable<void> send(request_context& ctx, response res) {
     res.keep_alive(ctx.keep_alive);
     ctx.status = res.result_int();
     res.prepare_payload();
+    http::response_serializer<http::string_body> sr{res};
+    // HEAD: the head of the GET response (its Content-Length included), never its body, or the
+    // next request on the connection would be read from the body's bytes.
+    const bool head_only = ctx.req.method() == http::verb::head;
     beast::error_code ec;
-    co_await http::async_write(ctx.stream, res, net::redirect_error(net::use_awaitable, ec));
+    // Piece by piece, each with its own deadline: a slow reader may take its time, one that
+    // stopped reading is cut off after write_timeout.
+    while (!ec && !(head_only ? sr.is_header_done() : sr.is_done())) {
+        ctx.stream.expires_after(ctx.write_timeout);
+        if (head_only) {
+            co_await http::async_write_header(ctx.stream, sr, net::redirect_error(net::use_awaitable, ec));
+        } else {
+            co_await http::async_write_some(ctx.stream, sr, net::redirect_error(net::use_awaitable, ec));
+        }
+    }
+    ctx.stream.expires_never();
     if (ec) {
         ctx.keep_alive = false;
     }
@@ -101,7 +146,12 @@ listener::listener(net::io_context& ioc, const tcp::endpoint& ep, handler h, ser
       acceptor_{ioc},
       handler_{std::move(h)},
       limits_{limits},
-      on_read_error_{std::move(on_read_error)} {
+      on_read_error_{std::move(on_read_error)},
+      limiter_{std::make_shared<connection_limiter>(limits.max_connections, limits.max_connections_per_address)},
+      overloaded_reply_{canned_reply(http::status::service_unavailable, "overloaded",
+                                     "this server has too many open connections; retry shortly")},
+      per_address_reply_{canned_reply(http::status::too_many_requests, "too_many_connections",
+                                      "too many open connections from your address; close some and retry")} {
     acceptor_.open(ep.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(ep);
@@ -121,7 +171,26 @@ void listener::stop() {
     });
 }
 
+listener_stats listener::stats() const {
+    return {limiter_->open(), refused_.load(), accept_backoffs_.load()};
+}
+
+void listener::refuse(tcp::socket& socket, connection_limiter::verdict why) {
+    ++refused_;
+    const std::string& reply = why == connection_limiter::verdict::too_many ? overloaded_reply_ : per_address_reply_;
+    // One non-blocking write into the new socket's empty send buffer: it fits, and nothing here
+    // can wait on the client.
+    beast::error_code ec;
+    socket.non_blocking(true, ec);
+    socket.write_some(net::buffer(reply), ec);
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    socket.close(ec);
+}
+
 net::awaitable<void> listener::accept_loop() {
+    auto log = llmp::log::get("http");
+    net::steady_timer pause{acceptor_.get_executor()};
+    accept_backoff backoff{limits_.accept_backoff};
     for (;;) {
         beast::error_code ec;
         auto strand = net::make_strand(ioc_);
@@ -131,9 +200,33 @@ net::awaitable<void> listener::accept_loop() {
             if (!acceptor_.is_open()) {
                 co_return;
             }
-            continue;  // e.g. EMFILE: keep serving the connections we have
+            auto wait = backoff.on_error(ec);
+            if (wait.count() == 0) {
+                continue;  // this connection failed (e.g. reset before accept); the next may not
+            }
+            // Out of descriptors or memory: pause (keep serving the connections we have).
+            accept_backoffs_ = backoff.pauses();
+            if (backoff.period_started()) {
+                log->warn("msg=\"cannot accept connections, pausing\" error=\"{}\" open_connections={} pause_ms={}",
+                          ec.message(), limiter_->open(), wait.count());
+            }
+            pause.expires_after(wait);
+            co_await pause.async_wait(net::redirect_error(net::use_awaitable, ec));
+            continue;
         }
-        net::co_spawn(strand, run_session(std::move(socket), handler_, limits_, open_, on_read_error_),
+        if (backoff.on_accept()) {
+            log->info("msg=\"accepting connections again\" pauses_total={}", backoff.pauses());
+        }
+        std::string remote;
+        if (auto ep = socket.remote_endpoint(ec); !ec) {
+            remote = ep.address().to_string();
+        }
+        if (auto v = limiter_->admit(remote); v != connection_limiter::verdict::admitted) {
+            refuse(socket, v);
+            continue;
+        }
+        net::co_spawn(strand,
+                      run_session(std::move(socket), std::move(remote), handler_, limits_, limiter_, on_read_error_),
                       net::detached);
     }
 }

@@ -9,9 +9,15 @@
 // A handler receives a request_context and writes its response itself (send() for a plain
 // response, chunked_response for a stream). After it returns, the connection reads the next
 // request if ctx.keep_alive is still true.
+//
+// Hostile clients are bounded by server_limits: a cap on open connections (in all and per
+// address; past it a canned reply and close, nothing read), one deadline for each request's head
+// and body, a no-progress timeout on every write, and an accept loop that pauses instead of
+// spinning when the process runs out of descriptors.
 
 #include "common/asio_fwd.hpp"
 #include "common/result.hpp"
+#include "http/connection_limiter.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -39,6 +45,9 @@ struct request_context {
     /// Status of the response once its head is written (send() or chunked_response::start);
     /// 0 while none was. For request metrics.
     unsigned status = 0;
+    /// A response write that makes no progress for this long fails with beast::error::timeout
+    /// and the connection is closed (a client that stopped reading). From server_limits.
+    std::chrono::milliseconds write_timeout{10000};
 };
 
 using handler = std::function<net::awaitable<void>(request_context&)>;
@@ -46,10 +55,30 @@ using handler = std::function<net::awaitable<void>(request_context&)>;
 struct server_limits {
     /// Largest accepted request body (413 beyond it).
     std::uint64_t body_limit = 1 << 20;
-    /// How long an idle keep-alive connection may wait for its next request.
-    std::chrono::seconds idle_timeout{60};
-    /// How long one request's headers and body may take to arrive.
-    std::chrono::seconds read_timeout{30};
+    /// How long an idle keep-alive connection may wait for the first byte of its next request.
+    std::chrono::milliseconds idle_timeout{60000};
+    /// How long one request's head and body may take to arrive, counted from the connect (first
+    /// request) or from the request's first byte (later ones). Bounds a connection that sends
+    /// nothing, or a header a byte at a time (slowloris), whatever the idle timeout.
+    std::chrono::milliseconds read_timeout{20000};
+    /// How long a response write may make no progress (see request_context::write_timeout).
+    std::chrono::milliseconds write_timeout{10000};
+    /// Connections open at once; a connection past it gets a canned 503 and is closed. 0 = no cap.
+    std::int64_t max_connections = 10000;
+    /// Connections open at once from one client address; past it a canned 429. 0 = no cap.
+    std::int64_t max_connections_per_address = 0;
+    /// How long the accept loop pauses when accept fails for lack of descriptors or memory
+    /// (EMFILE, ENFILE, ENOBUFS, ENOMEM): retrying at once would spin on the pending connection.
+    std::chrono::milliseconds accept_backoff{100};
+};
+
+/// What a listener counted; read from any thread (metrics).
+struct listener_stats {
+    std::int64_t open_connections = 0;
+    /// Connections closed at once because a cap (total or per address) was reached.
+    std::uint64_t refused_connections = 0;
+    /// Accept failures for lack of descriptors or memory, each followed by a pause.
+    std::uint64_t accept_backoffs = 0;
 };
 
 /// Builds the answer to a request that could not be read (413 body too large, 400 malformed),
@@ -57,7 +86,9 @@ struct server_limits {
 /// flavour can answer in its own error shape. The default is error_response().
 using read_error_fn = std::function<response(std::string_view target, const error& e)>;
 
-/// Writes a complete response; sets Content-Length and keep-alive from ctx.
+/// Writes a complete response; sets Content-Length and keep-alive from ctx. To a HEAD request
+/// only the head goes out (with the Content-Length of the body it would have had). A write that
+/// makes no progress for ctx.write_timeout closes the connection (ctx.keep_alive = false).
 net::awaitable<void> send(request_context& ctx, response res);
 
 class listener : public std::enable_shared_from_this<listener> {
@@ -71,10 +102,13 @@ public:
     void stop();
     std::uint16_t port() const { return port_; }
     /// Connections open now.
-    std::int64_t open_connections() const { return open_->load(); }
+    std::int64_t open_connections() const { return limiter_->open(); }
+    listener_stats stats() const;
 
 private:
     net::awaitable<void> accept_loop();
+    /// Answers a connection over a cap with a canned response and closes it, without reading.
+    void refuse(net::ip::tcp::socket& socket, connection_limiter::verdict why);
 
     net::io_context& ioc_;
     net::ip::tcp::acceptor acceptor_;
@@ -82,7 +116,12 @@ private:
     server_limits limits_;
     read_error_fn on_read_error_;
     std::uint16_t port_ = 0;
-    std::shared_ptr<std::atomic<std::int64_t>> open_ = std::make_shared<std::atomic<std::int64_t>>(0);
+    // Shared with the sessions, which may outlive the listener.
+    std::shared_ptr<connection_limiter> limiter_;
+    std::atomic<std::uint64_t> refused_{0};
+    std::atomic<std::uint64_t> accept_backoffs_{0};
+    std::string overloaded_reply_;    ///< the canned 503 (serialized once)
+    std::string per_address_reply_;   ///< the canned 429
 };
 
 }  // namespace llmp::http_server

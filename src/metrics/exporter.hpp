@@ -15,8 +15,9 @@
 namespace llmp::metrics {
 
 struct exporter_config {
-    /// Address to listen on.
-    std::string listen_address = "0.0.0.0";
+    /// Address to listen on. Loopback by default: a scraper on another host needs an explicit
+    /// --metrics-listen.
+    std::string listen_address = "127.0.0.1";
     /// Port (0 = pick a free one; port() says which). Negative = no exporter.
     int port = -1;
 };

@@ -1,5 +1,6 @@
 #include "metrics/registry.hpp"
 
+#include "metrics/exporter.hpp"
 #include "metrics/text_format.hpp"
 
 #include <gtest/gtest.h>
@@ -156,6 +157,10 @@ TEST(metrics_registry, build_info) {
     add_build_info(r);
     auto out = r.render();
     EXPECT_NE(out.find("# TYPE llmproxy_build_info gauge\nllmproxy_build_info{version=\""), std::string::npos) << out;
+}
+
+TEST(exporter_config, listens_on_loopback_unless_told_otherwise) {
+    EXPECT_EQ(exporter_config{}.listen_address, "127.0.0.1");
 }
 
 }  // namespace

@@ -12,8 +12,9 @@
 namespace llmp::monitor {
 
 struct monitor_config {
-    /// Address and port of the HTTP server (dashboard and /api/).
-    std::string listen_address = "0.0.0.0";
+    /// Address and port of the HTTP server (dashboard and /api/). Loopback by default: serving
+    /// other hosts is an explicit choice (--listen 0.0.0.0).
+    std::string listen_address = "127.0.0.1";
     std::uint16_t port = 8081;
     /// I/O threads of the HTTP server.
     int io_threads = 1;

@@ -1,6 +1,7 @@
 // Unit tests of the monitor's pure parts: query strings, windows, cursors, PostgreSQL text
 // values, live worker states, static file resolution (path traversal), base64.
 
+#include "monitor/config.hpp"
 #include "monitor/cursor.hpp"
 #include "monitor/db_pool.hpp"
 #include "monitor/live_workers.hpp"
@@ -159,6 +160,10 @@ TEST(queue_sampler, a_management_url_with_a_password_is_never_echoed) {
     auto why = s.latest().value("error", std::string{});
     EXPECT_FALSE(why.empty());
     EXPECT_EQ(why.find("hunter2"), std::string::npos) << why;
+}
+
+TEST(monitor_config, listens_on_loopback_unless_told_otherwise) {
+    EXPECT_EQ(monitor_config{}.listen_address, "127.0.0.1");
 }
 
 }  // namespace
