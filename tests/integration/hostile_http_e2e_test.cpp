@@ -96,7 +96,8 @@ std::string long_stream_body() {
     return j.dump();
 }
 constexpr const char* long_stream_target = "/v1/chat/completions";
-const std::vector<std::string> token_every_20us{"--mock-token-delay-us", "20"};
+// The worker's generation cap (--max-tokens, 4096 by default) is raised for this one long stream.
+const std::vector<std::string> token_every_20us{"--mock-token-delay-us", "20", "--max-tokens", "400000"};
 
 /// What a user checks after a stream was cut for a slow client: the API counted it as
 /// client_too_slow and freed its slot, the worker stopped generating, and the server serves
