@@ -1,5 +1,6 @@
 #include "http/client.hpp"
 
+#include "common/ascii.hpp"
 #include "common/secret_mask.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -60,17 +61,6 @@ bool still_open(int fd) {
     return errno == EAGAIN || errno == EWOULDBLOCK;
 }
 
-bool iequals_prefix(std::string_view s, std::string_view prefix) {
-    if (s.size() < prefix.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < prefix.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) {
-            return false;
-        }
-    }
-    return true;
-}
 
 }  // namespace
 
@@ -162,10 +152,10 @@ result<base_url> base_url::parse(std::string_view url) {
                         " (expected http://host:port, e.g. http://127.0.0.1:11434)");
     };
     std::string_view rest = url;
-    if (iequals_prefix(rest, "https://")) {
+    if (starts_with_nocase(rest, "https://")) {
         return bad("https is not supported; use http:// (put a TLS proxy in front if needed)");
     }
-    if (!iequals_prefix(rest, "http://")) {
+    if (!starts_with_nocase(rest, "http://")) {
         return bad("it must start with http://");
     }
     rest.remove_prefix(7);

@@ -1,5 +1,7 @@
 #include "http/media_type.hpp"
 
+#include "common/ascii.hpp"
+
 #include <cctype>
 
 namespace llmp::http_server {
@@ -14,15 +16,7 @@ bool is_json_media_type(std::string_view v) {
         v.remove_suffix(1);
     }
     constexpr std::string_view json = "application/json";
-    if (v.size() != json.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(v[i])) != json[i]) {
-            return false;
-        }
-    }
-    return true;
+    return equals_nocase(v, json);
 }
 
 bool has_json_body(const request& req) {

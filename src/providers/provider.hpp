@@ -39,6 +39,19 @@ struct generation_request {
     std::int64_t max_tokens = 4096;
 };
 
+/// The generation a request message asks for (before the upstream policy is applied).
+inline generation_request generation_request_of(const request_message& m) {
+    generation_request g;
+    g.request_id = m.request_id;
+    g.kind = m.kind;
+    g.model = m.model;
+    g.messages = m.messages;
+    g.prompt = m.prompt;
+    g.options = m.options;
+    g.extra = m.extra;
+    return g;
+}
+
 /// What a provider reports when a generation finishes.
 struct completion {
     std::string done_reason = "stop";  ///< stop | length | ...

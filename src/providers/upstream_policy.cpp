@@ -1,5 +1,7 @@
 #include "providers/upstream_policy.hpp"
 
+#include "common/ascii.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -38,17 +40,6 @@ bool allowed_by_operator(const upstream_policy& p, std::string_view key) {
            p.allowed_client_options.end();
 }
 
-bool starts_with_nocase(std::string_view s, std::string_view prefix) {
-    if (s.size() < prefix.size()) {
-        return false;
-    }
-    for (std::size_t i = 0; i < prefix.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) {
-            return false;
-        }
-    }
-    return true;
-}
 
 /// An image the upstream would have to fetch (rather than data it is given).
 bool remote_url(std::string_view s) {

@@ -52,14 +52,7 @@ void generation_task::internal_failure(std::string_view what) {
 
 void generation_task::start_unguarded() {
     t0_ = std::chrono::steady_clock::now();
-    providers::generation_request g;
-    g.request_id = req_.request_id;
-    g.kind = req_.kind;
-    g.model = req_.model;
-    g.messages = req_.messages;
-    g.prompt = req_.prompt;
-    g.options = req_.options;
-    g.extra = req_.extra;
+    auto g = providers::generation_request_of(req_);
     // What the client may ask of the upstream, and the generation length cap, decided once here
     // for every provider.
     const bool mock = svc_.provider().name() == "mock";

@@ -36,14 +36,7 @@ inline void follow_accepted_request(request_message m, api::stream_renderer& ren
                     "the worker decodes other fields than the API encoded");
     LLMP_FUZZ_CHECK(w.messages == m.messages && w.options == m.options && w.extra == m.extra,
                     "the worker decodes other JSON than the API encoded");
-    providers::generation_request g;
-    g.request_id = w.request_id;
-    g.kind = w.kind;
-    g.model = w.model;
-    g.messages = w.messages;
-    g.prompt = w.prompt;
-    g.options = w.options;
-    g.extra = w.extra;
+    auto g = providers::generation_request_of(w);
     (void)providers::ollama::request_body(g);
     (void)providers::openai::request_body(g, "upstream-model");
 
