@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
@@ -301,7 +302,7 @@ TEST(attack_e2e, hostile_strings_and_shapes_get_a_defined_answer) {
         std::string name;
         std::string body;
         bool may_succeed;  ///< a bounded 200 is also a defined answer
-        std::string only_on = {};  ///< a route prefix: fields only that dialect reads
+        std::vector<std::string> only_on = {};  ///< route prefixes: fields only those dialects read
     };
     std::string many_messages = "[";
     for (int i = 0; i < 20000; ++i) {
@@ -324,10 +325,10 @@ TEST(attack_e2e, hostile_strings_and_shapes_get_a_defined_answer) {
         {"role as a number", R"({"model":"mock","messages":[{"role":1,"content":"hi"}]})", false},
         {"content as a number", R"({"model":"mock","messages":[{"role":"user","content":5}]})", false},
         {"stream as a string", chat_with(R"("stream":"yes")"), false},
-        {"options as an array", chat_with(R"("options":[1,2])"), false},
-        {"response_format.type as a number", chat_with(R"("response_format":{"type":5})"), false, "/v1/"},
-        {"response_format as a string", chat_with(R"("response_format":"json")"), false, "/v1/"},
-        {"stop as an object", chat_with(R"("stop":{"a":1})"), false, "/v1/"},
+        {"options as an array", chat_with(R"("options":[1,2])"), false, {"/api/", "/ollama/"}},
+        {"response_format.type as a number", chat_with(R"("response_format":{"type":5})"), false, {"/v1/"}},
+        {"response_format as a string", chat_with(R"("response_format":"json")"), false, {"/v1/"}},
+        {"stop as an object", chat_with(R"("stop":{"a":1})"), false, {"/v1/"}},
         {"truncated JSON", R"({"model":"mock","messages":[{"role":"us)", false},
         {"trailing garbage", chat_with({}) + "}}}", false},
         {"a JSON array body", R"([{"model":"mock"}])", false},
@@ -337,7 +338,9 @@ TEST(attack_e2e, hostile_strings_and_shapes_get_a_defined_answer) {
     };
     for (const auto& route : chat_routes) {
         for (const auto& at : attacks) {
-            if (!at.only_on.empty() && route.rfind(at.only_on, 0) != 0) {
+            if (!at.only_on.empty() &&
+                std::none_of(at.only_on.begin(), at.only_on.end(),
+                             [&](const std::string& prefix) { return route.rfind(prefix, 0) == 0; })) {
                 continue;
             }
             SCOPED_TRACE(route + ": " + at.name);

@@ -141,13 +141,15 @@ TEST_F(reliability_e2e, worker_killed_before_any_token_is_invisible_to_the_clien
     auto port = c.start_api();
     c.start_worker({"--worker-id", "w-a"});
     ASSERT_TRUE(worker_listed(port, "w-a", 30s)) << c.logs();
-    // The first token comes after 1.5 s: time to kill the worker while it holds the request.
-    raw_stream s{port, "/api/generate", slow_mock_body("patience", 3, 1500)};
+    // The first token comes after 2 s: time to kill the worker while it holds the request. It is
+    // killed as soon as it reports the request (a heartbeat), and only then is the second worker
+    // started: starting a sanitized process first took longer than the token delay under load.
+    raw_stream s{port, "/api/generate", slow_mock_body("patience", 3, 2000)};
     ASSERT_TRUE(s.read_until("event: start", 10s)) << s.received();
     ASSERT_EQ(busy_worker(port, 10s).value_or(""), "w-a") << c.logs();
-    c.start_worker({"--worker-id", "w-b"});
-    ASSERT_TRUE(worker_listed(port, "w-b", 30s)) << c.logs();
     c.workers()[0]->signal(SIGKILL);
+    ASSERT_EQ(s.received().find("event: token"), std::string::npos) << "w-a sent a token before it was killed";
+    c.start_worker({"--worker-id", "w-b"});
     ASSERT_TRUE(s.read_to_end(30s)) << s.received();
     EXPECT_NE(s.received().find("event: done"), std::string::npos) << s.received() << c.logs();
     EXPECT_EQ(s.received().find("event: error"), std::string::npos) << s.received();
