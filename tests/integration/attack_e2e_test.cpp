@@ -95,10 +95,16 @@ unsigned status_of(const std::string& reply) {
 /// One cluster shared by the attacks of a test.
 class attacked_cluster {
 public:
+    static constexpr int max_tokens = 64;
+
     attacked_cluster(const std::string& amqp_url, const std::string& db_url) : db_{db_url}, c_{amqp_url} {
         port_ = c_.start_api();
-        c_.start_worker();
-        c_.start_worker();
+        // A small generation cap: accepted attacks with huge lengths end quickly, and the test
+        // checks the cap holds (what an operator sets with --max-tokens).
+        const std::vector<std::string> worker_args{"--max-tokens", std::to_string(max_tokens),
+                                                   "--mock-token-delay-us", "200"};
+        c_.start_worker(worker_args);
+        c_.start_worker(worker_args);
         c_.start_audit(db_.url(), {"--batch-ms", "20"});
         ready_ = c_.wait_for_model(port_, "mock:latest");
     }
@@ -287,7 +293,13 @@ TEST(attack_e2e, numbers_at_every_boundary_get_a_defined_answer) {
                                                              : R"("options":{"num_predict":2147483647})";
         auto r = http_post(a.port(), route, chat_with(extra));
         SCOPED_TRACE(route + " with a huge generation length");
-        EXPECT_EQ(r.status, 200u) << r.body.substr(0, 500);
+        ASSERT_EQ(r.status, 200u) << r.body.substr(0, 500);
+        auto j = json_of(r.body);
+        auto generated = route == "/v1/chat/completions" ? j["usage"]["completion_tokens"]
+                         : route == "/ollama/api/chat"   ? j["eval_count"]
+                                                         : j["completion_tokens"];
+        ASSERT_TRUE(generated.is_number_integer()) << r.body.substr(0, 500);
+        EXPECT_EQ(generated.get<int>(), attacked_cluster::max_tokens) << "the worker's cap holds";
     }
     LLMP_EXPECT_WHOLE(a, "huge generation lengths");
 }
