@@ -12,6 +12,7 @@
 #include "common/messages.hpp"
 #include "providers/ollama/ollama_wire.hpp"
 #include "providers/openai/openai_wire.hpp"
+#include "providers/upstream_policy.hpp"
 
 #include <string>
 
@@ -36,9 +37,13 @@ inline void follow_accepted_request(request_message m, api::stream_renderer& ren
                     "the worker decodes other fields than the API encoded");
     LLMP_FUZZ_CHECK(w.messages == m.messages && w.options == m.options && w.extra == m.extra,
                     "the worker decodes other JSON than the API encoded");
+    // As the worker does: the operator's policy first (default flags), then the upstream bodies.
     auto g = providers::generation_request_of(w);
-    (void)providers::ollama::request_body(g);
-    (void)providers::openai::request_body(g, "upstream-model");
+    if (providers::apply_upstream_policy(g, providers::upstream_policy{}, /*keep_mock_options=*/false)) {
+        LLMP_FUZZ_CHECK(g.max_tokens >= 1, "the policy left no generation cap");
+        (void)providers::ollama::request_body(g);
+        (void)providers::openai::request_body(g, "upstream-model");
+    }
 
     // The audit's copy of the request.
     broker::delivery d;
