@@ -40,28 +40,10 @@ public:
     ~non_reading_client() { ::close(fd_); }
     bool sent() const { return sent_; }
 
-    /// Reads everything now (the client wakes up); true when the server had closed the
-    /// connection, false if it is still open after `timeout`.
-    bool drain_to_close(std::chrono::milliseconds timeout) {
-        timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-        ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        char b[65536];
-        for (;;) {
-            auto n = ::recv(fd_, b, sizeof b, 0);
-            if (n > 0) {
-                data_.append(b, static_cast<std::size_t>(n));
-                continue;
-            }
-            return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
-        }
-    }
-    const std::string& received() const { return data_; }
-
 private:
     int fd_;
     bool connected_ = false;
     bool sent_ = false;
-    std::string data_;
 };
 
 /// The sum of the samples of `name` on `port`'s /metrics whose labels contain `label`.
@@ -102,8 +84,7 @@ const std::vector<std::string> token_every_20us{"--mock-token-delay-us", "20", "
 /// What a user checks after a stream was cut for a slow client: the API counted it as
 /// client_too_slow and freed its slot, the worker stopped generating, and the server serves
 /// the next client normally.
-void expect_cut_for_a_slow_client(cluster& c, unsigned api, child_process& worker, non_reading_client& slow,
-                                  std::chrono::milliseconds within) {
+void expect_cut_for_a_slow_client(cluster& c, unsigned api, child_process& worker, std::chrono::milliseconds within) {
     ASSERT_TRUE(wait_until([&] { return metric(api, "llmproxy_generations_total", "client_too_slow") == 1; }, within))
         << "the stream of a client that reads nothing was not ended\n" << c.logs().substr(0, 20000);
     EXPECT_TRUE(wait_until([&] { return metric(api, "llmproxy_streams_in_flight") == 0; }, 5s))
@@ -111,8 +92,12 @@ void expect_cut_for_a_slow_client(cluster& c, unsigned api, child_process& worke
     auto wport = c.metrics_port(worker);
     EXPECT_TRUE(wait_until([&] { return metric(wport, "llmproxy_worker_generations_total", "cancelled") >= 1; }, 10s))
         << "the worker kept generating for a client that was cut off\n" << c.logs().substr(0, 20000);
-    EXPECT_TRUE(slow.drain_to_close(5s)) << "the slow client's connection was left open";
-    EXPECT_EQ(slow.received().find("[DONE]"), std::string::npos);
+    // Closed on the server's side: the only connection left open is this scrape's own. (Reading
+    // the slow client's socket to EOF is no test of that: with its 4 KB window below loopback's
+    // MSS the kernel sends the rest only at the pace of its persist probes, which back off to
+    // many seconds after a long zero window; seen in CI.)
+    EXPECT_TRUE(wait_until([&] { return metric(api, "llmproxy_http_connections_open") <= 1; }, 10s))
+        << "the slow client's connection was left open";
 
     EXPECT_EQ(http_get(api, "/healthz").status, 200u);
     auto normal = run_concurrent_streams(api, "/api/chat", {chat_body("mock", "and now a normal client", 5)});
@@ -133,7 +118,7 @@ TEST(hostile_http_e2e, a_client_that_stops_reading_is_cut_after_the_write_timeou
 
     non_reading_client slow{api, long_stream_target, long_stream_body()};
     ASSERT_TRUE(slow.sent());
-    expect_cut_for_a_slow_client(c, api, worker, slow, 60s);
+    expect_cut_for_a_slow_client(c, api, worker, 60s);
     EXPECT_TRUE(wait_until(
         [&] { return db.count("SELECT count(*) FROM responses WHERE error_code = 'client_too_slow'") == 1; }, 15s))
         << "the audit does not say the client was too slow\n" << c.logs().substr(0, 20000);
@@ -149,7 +134,7 @@ TEST(hostile_http_e2e, a_stream_whose_buffer_overflows_is_cut_at_once_even_while
 
     non_reading_client slow{api, long_stream_target, long_stream_body()};
     ASSERT_TRUE(slow.sent());
-    expect_cut_for_a_slow_client(c, api, worker, slow, 60s);
+    expect_cut_for_a_slow_client(c, api, worker, 60s);
 }
 
 TEST(hostile_http_e2e, a_post_that_is_not_json_gets_415_in_the_shape_of_its_route) {

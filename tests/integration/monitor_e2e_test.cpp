@@ -386,7 +386,7 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
                 auto q = get(mon, "/api/queues");
                 // The management API's figures lag by its collection interval (5 s by default).
                 return q.status == 200 && q.body["queues"].size() == 4 && q.body["queues"][0]["consumers"] == 2 &&
-                       q.body["queues"][0]["messages"] == 0;
+                       q.body["queues"][0]["messages"] == 0 && q.body["queues"][1]["consumers"] == 1;
             },
             15s))
             << get(mon, "/api/queues").raw;
