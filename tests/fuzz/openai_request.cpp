@@ -5,7 +5,6 @@
 #include "api/openai_renderer.hpp"
 #include "api/openai_request_parser.hpp"
 
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace llmp;
     auto body = fuzz::as_text(data, size);
