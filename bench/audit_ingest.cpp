@@ -51,8 +51,8 @@ struct options {
 };
 
 std::string lorem(std::size_t n, int seed) {
-    static constexpr std::string_view words[] = {"the ", "quick ", "model ", "answers ", "every ", "question ",
-                                                 "with ", "care, ", "token ", "by ", "token.\n"};
+    static constexpr std::string_view words[] = {"the ",  "quick ", "model ", "answers ", "every ",  "question ",
+                                                 "with ", "care, ", "token ", "by ",      "token.\n"};
     std::string s;
     for (std::size_t i = 0; s.size() < n; ++i) {
         s += words[(i * 7 + static_cast<std::size_t>(seed)) % std::size(words)];
@@ -83,9 +83,8 @@ public:
         r.route = "/api/chat";
         r.user_agent = "audit-bench/1";
         r.client_addr = "127.0.0.1";
-        r.messages = nlohmann::json::array(
-            {{{"role", "system"}, {"content", "You are a helpful assistant."}},
-             {{"role", "user"}, {"content", lorem(180, i)}}});
+        r.messages = nlohmann::json::array({{{"role", "system"}, {"content", "You are a helpful assistant."}},
+                                            {{"role", "user"}, {"content", lorem(180, i)}}});
         r.options = {{"temperature", 0.7}, {"num_predict", 128}};
         broker::outgoing_message m;
         m.exchange = "";  // default exchange: straight into the audit queue
@@ -179,26 +178,26 @@ double drain_bare(const broker::broker_config& cfg, const broker::topology& topo
     std::atomic<std::int64_t> delivered{0};
     std::uint64_t since_ack = 0;
     broker::consumer* self = nullptr;
-    broker::consumer c{
-        cfg, "audit bench bare consumer",
-        [&topo, prefetch, no_ack](broker::connection& conn) -> result<void> {
-            if (auto q = conn.set_prefetch(static_cast<std::uint16_t>(std::clamp(prefetch, 1, 65535))); !q) {
-                return q;
-            }
-            for (const auto* q : {&topo.audit_requests_queue, &topo.audit_responses_queue}) {
-                if (auto r = conn.consume(*q, no_ack); !r) {
-                    return r.error();
-                }
-            }
-            return ok();
-        },
-        [&](broker::delivery&& d, std::uint64_t epoch) {
-            auto n = delivered.fetch_add(1) + 1;
-            if (!no_ack && (++since_ack >= static_cast<std::uint64_t>(ack_every) || n == records)) {
-                self->ack_multiple(epoch, d.delivery_tag);
-                since_ack = 0;
-            }
-        }};
+    broker::consumer c{cfg, "audit bench bare consumer",
+                       [&topo, prefetch, no_ack](broker::connection& conn) -> result<void> {
+                           if (auto q = conn.set_prefetch(static_cast<std::uint16_t>(std::clamp(prefetch, 1, 65535)));
+                               !q) {
+                               return q;
+                           }
+                           for (const auto* q : {&topo.audit_requests_queue, &topo.audit_responses_queue}) {
+                               if (auto r = conn.consume(*q, no_ack); !r) {
+                                   return r.error();
+                               }
+                           }
+                           return ok();
+                       },
+                       [&](broker::delivery&& d, std::uint64_t epoch) {
+                           auto n = delivered.fetch_add(1) + 1;
+                           if (!no_ack && (++since_ack >= static_cast<std::uint64_t>(ack_every) || n == records)) {
+                               self->ack_multiple(epoch, d.delivery_tag);
+                               since_ack = 0;
+                           }
+                       }};
     self = &c;
     auto t0 = steady::now();
     if (auto r = c.start(); !r) {
@@ -281,12 +280,13 @@ int run(options& o) {
         }
         double drain_s = ms_since(t1) / 1000.0;
         auto s1 = svc.stats();
-        std::printf("throughput: %llu records drained into PostgreSQL in %.2f s = %.0f records/s (%llu batches, "
-                    "%.0f rows/batch, %.2f s inside BEGIN..COMMIT)\n",
-                    static_cast<unsigned long long>(s1.rows), drain_s, static_cast<double>(s1.rows) / drain_s,
-                    static_cast<unsigned long long>(s1.batches),
-                    static_cast<double>(s1.rows) / static_cast<double>(std::max<std::uint64_t>(s1.batches, 1)),
-                    s1.write_ms / 1000.0);
+        std::printf(
+            "throughput: %llu records drained into PostgreSQL in %.2f s = %.0f records/s (%llu batches, "
+            "%.0f rows/batch, %.2f s inside BEGIN..COMMIT)\n",
+            static_cast<unsigned long long>(s1.rows), drain_s, static_cast<double>(s1.rows) / drain_s,
+            static_cast<unsigned long long>(s1.batches),
+            static_cast<double>(s1.rows) / static_cast<double>(std::max<std::uint64_t>(s1.batches, 1)),
+            s1.write_ms / 1000.0);
         std::printf("  = %.2f x the baseline (RabbitMQ alone)\n", static_cast<double>(s1.rows) / drain_s / bare_rate);
         std::printf("  in PostgreSQL: COPY %.2f s, INSERT from staging %.2f s (%llu batches staged), COMMIT %.2f s\n",
                     s1.copy_ms / 1000.0, s1.insert_ms / 1000.0, static_cast<unsigned long long>(s1.staged_batches),
@@ -307,11 +307,11 @@ int run(options& o) {
         double pub_s = ms_since(t2) / 1000.0;
         wait_until([&] { return svc.stats().rows >= want + static_cast<std::uint64_t>(2 * lag_pairs); }, 120s, 10ms);
         auto s2 = svc.stats();
-        std::printf("lag: %d records at %.0f records/s offered (%.0f achieved): publish->commit p50 %lld ms, "
-                    "p99 %lld ms, max %lld ms\n",
-                    2 * lag_pairs, static_cast<double>(o.rate), 2 * lag_pairs / pub_s,
-                    static_cast<long long>(s2.lag_p50_ms), static_cast<long long>(s2.lag_p99_ms),
-                    static_cast<long long>(s2.lag_max_ms));
+        std::printf(
+            "lag: %d records at %.0f records/s offered (%.0f achieved): publish->commit p50 %lld ms, "
+            "p99 %lld ms, max %lld ms\n",
+            2 * lag_pairs, static_cast<double>(o.rate), 2 * lag_pairs / pub_s, static_cast<long long>(s2.lag_p50_ms),
+            static_cast<long long>(s2.lag_p99_ms), static_cast<long long>(s2.lag_max_ms));
         svc.stop();
         auto check = audit::pg::connection::open(o.audit.database_url);
         if (check) {

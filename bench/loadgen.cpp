@@ -54,19 +54,19 @@ struct options {
     std::string url;                  ///< http://127.0.0.1:PORT
     std::string path = "/api/chat";
     std::string model = "llama3.2:latest";
-    int concurrency = 16;             ///< virtual clients (streams in flight)
-    int requests = 1000;              ///< measured requests
-    int warmup = 0;                   ///< unmeasured requests run first, at the same concurrency
-    int tokens = 64;                  ///< options.num_predict
-    int threads = 1;                  ///< client I/O threads
-    bool keep_alive = true;           ///< reuse connections between a client's requests
-    int timeout_ms = 30000;           ///< longest silence within one response
+    int concurrency = 16;    ///< virtual clients (streams in flight)
+    int requests = 1000;     ///< measured requests
+    int warmup = 0;          ///< unmeasured requests run first, at the same concurrency
+    int tokens = 64;         ///< options.num_predict
+    int threads = 1;         ///< client I/O threads
+    bool keep_alive = true;  ///< reuse connections between a client's requests
+    int timeout_ms = 30000;  ///< longest silence within one response
     bool json = false;
 };
 
 struct sample {
     bool ok = false;
-    std::string error;      ///< why it is not ok
+    std::string error;  ///< why it is not ok
     double ttft_ms = -1;
     double total_ms = 0;
     std::size_t tokens = 0;  ///< generated tokens: the done event's count (SSE), content lines (NDJSON)
@@ -132,9 +132,7 @@ net::awaitable<sample> run_ndjson(const http_client::client& c, std::string targ
                                   std::chrono::milliseconds timeout) {
     sample s;
     const auto t0 = steady_clock::now();
-    auto ms = [&t0] {
-        return std::chrono::duration<double, std::milli>(steady_clock::now() - t0).count();
-    };
+    auto ms = [&t0] { return std::chrono::duration<double, std::milli>(steady_clock::now() - t0).count(); };
     auto ex = co_await net::this_coro::executor;
     auto x = c.make_exchange(net::make_strand(ex));
     http_client::outgoing_request req;
@@ -360,24 +358,23 @@ void print_text(const nlohmann::json& j) {
     auto d = [](const nlohmann::json& x, const char* k) { return x[k].get<double>(); };
     std::printf("target      %s %s  model %s\n", j["target"].get<std::string>().c_str(),
                 j["url"].get<std::string>().c_str(), j["model"].get<std::string>().c_str());
-    std::printf("load        concurrency %d, %d requests (+%d warm-up), %d tokens each\n",
-                j["concurrency"].get<int>(), j["requests"].get<int>(), j["warmup"].get<int>(),
-                j["tokens_per_request"].get<int>());
-    std::printf("result      %zu ok, %zu errors, %zu token-count mismatches in %.2f s "
-                "(client CPU %.2f s)\n",
-                j["ok"].get<std::size_t>(), j["errors"].get<std::size_t>(),
-                j["token_count_mismatches"].get<std::size_t>(), d(j, "wall_s"), d(j, "client_cpu_s"));
-    std::printf("throughput  %.1f req/s, %.0f tokens/s (%.2f tokens per streamed chunk)\n",
-                d(j, "requests_per_s"), d(j, "tokens_per_s"), d(j, "tokens_per_chunk"));
+    std::printf("load        concurrency %d, %d requests (+%d warm-up), %d tokens each\n", j["concurrency"].get<int>(),
+                j["requests"].get<int>(), j["warmup"].get<int>(), j["tokens_per_request"].get<int>());
+    std::printf(
+        "result      %zu ok, %zu errors, %zu token-count mismatches in %.2f s "
+        "(client CPU %.2f s)\n",
+        j["ok"].get<std::size_t>(), j["errors"].get<std::size_t>(), j["token_count_mismatches"].get<std::size_t>(),
+        d(j, "wall_s"), d(j, "client_cpu_s"));
+    std::printf("throughput  %.1f req/s, %.0f tokens/s (%.2f tokens per streamed chunk)\n", d(j, "requests_per_s"),
+                d(j, "tokens_per_s"), d(j, "tokens_per_chunk"));
     const auto& t = j["ttft_ms"];
-    std::printf("ttft ms     p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n", d(t, "p50"),
-                d(t, "p90"), d(t, "p99"), d(t, "max"), d(t, "mean"));
+    std::printf("ttft ms     p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n", d(t, "p50"), d(t, "p90"),
+                d(t, "p99"), d(t, "max"), d(t, "mean"));
     const auto& l = j["total_ms"];
-    std::printf("total ms    p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n", d(l, "p50"),
-                d(l, "p90"), d(l, "p99"), d(l, "max"), d(l, "mean"));
+    std::printf("total ms    p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n", d(l, "p50"), d(l, "p90"),
+                d(l, "p99"), d(l, "max"), d(l, "mean"));
     for (const auto& e : j["error_kinds"]) {
-        std::printf("error       %zux %s\n", e["count"].get<std::size_t>(),
-                    e["error"].get<std::string>().c_str());
+        std::printf("error       %zux %s\n", e["count"].get<std::size_t>(), e["error"].get<std::string>().c_str());
     }
 }
 
@@ -395,8 +392,12 @@ int main(int argc, char** argv) {
     app.add_option("-c,--concurrency", o.concurrency, "virtual clients, each with one stream in flight")
         ->check(CLI::Range(1, 100000))
         ->capture_default_str();
-    app.add_option("-n,--requests", o.requests, "measured requests")->check(CLI::Range(1, 100000000))->capture_default_str();
-    app.add_option("--warmup", o.warmup, "unmeasured requests first")->check(CLI::Range(0, 100000000))->capture_default_str();
+    app.add_option("-n,--requests", o.requests, "measured requests")
+        ->check(CLI::Range(1, 100000000))
+        ->capture_default_str();
+    app.add_option("--warmup", o.warmup, "unmeasured requests first")
+        ->check(CLI::Range(0, 100000000))
+        ->capture_default_str();
     app.add_option("--tokens", o.tokens, "tokens per answer (options.num_predict)")
         ->check(CLI::Range(1, 1000000))
         ->capture_default_str();

@@ -21,7 +21,8 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_API_PORT")
         ->capture_default_str();
     auto port_file = std::make_shared<std::string>();
-    cmd->add_option("--port-file", *port_file, "write the bound port to this file once listening (for scripts and tests)")
+    cmd->add_option("--port-file", *port_file,
+                    "write the bound port to this file once listening (for scripts and tests)")
         ->envname("LLMPROXY_API_PORT_FILE");
     cmd->add_option("--io-threads", cfg->io_threads, "I/O threads")
         ->envname("LLMPROXY_API_IO_THREADS")
@@ -103,12 +104,12 @@ void add_api_command(CLI::App& app, int& exit_code) {
         cfg->max_request_timeout = std::chrono::milliseconds{*max_timeout_ms};
         cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
         auto log = llmp::log::get("api");
-        log->info("msg=\"config\" amqp_url={} prefix={} listen={}:{} body_limit={} request_timeout_ms={} "
-                  "max_request_timeout_ms={} write_timeout_ms={} read_timeout_ms={} idle_timeout_ms={} "
-                  "max_connections={} max_connections_per_ip={}",
-                  mask_url(cfg->broker.url), cfg->broker.prefix, cfg->listen_address, cfg->port,
-                  cfg->body_limit, *timeout_ms, *max_timeout_ms, *write_ms, *read_ms, *keepalive_ms,
-                  cfg->max_connections, cfg->max_connections_per_ip);
+        log->info(
+            "msg=\"config\" amqp_url={} prefix={} listen={}:{} body_limit={} request_timeout_ms={} "
+            "max_request_timeout_ms={} write_timeout_ms={} read_timeout_ms={} idle_timeout_ms={} "
+            "max_connections={} max_connections_per_ip={}",
+            mask_url(cfg->broker.url), cfg->broker.prefix, cfg->listen_address, cfg->port, cfg->body_limit, *timeout_ms,
+            *max_timeout_ms, *write_ms, *read_ms, *keepalive_ms, cfg->max_connections, cfg->max_connections_per_ip);
         api::api_server server{*cfg};
         unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully
         if (auto r = server.start(); !r) {

@@ -36,8 +36,7 @@ void add_audit_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_AUDIT_PREFETCH")
         ->check(CLI::Range(1, 65535))
         ->capture_default_str();
-    cmd->add_flag("--audit-chunks", cfg->audit_chunks,
-                  "also store every chunk with its arrival time (response_chunks)")
+    cmd->add_flag("--audit-chunks", cfg->audit_chunks, "also store every chunk with its arrival time (response_chunks)")
         ->envname("LLMPROXY_AUDIT_CHUNKS");
     auto drain_ms = std::make_shared<std::int64_t>(cfg->drain_timeout.count());
     cmd->add_option("--drain-timeout-ms", *drain_ms, "on SIGTERM, how long the current batch may take to commit")
@@ -64,11 +63,11 @@ void add_audit_command(CLI::App& app, int& exit_code) {
             exit_code = 2;
             return;
         }
-        log->info("msg=\"config\" amqp_url={} prefix={} database_url={} batch_rows={} batch_ms={} prefetch={} "
-                  "audit_chunks={} audit_queue_max_length={} backlog_alarm={}",
-                  mask_url(cfg->broker.url), cfg->broker.prefix, mask_url(cfg->database_url), cfg->batch_rows,
-                  *batch_ms, cfg->prefetch, cfg->audit_chunks, cfg->broker.audit_queue_max_length,
-                  cfg->backlog_alarm_messages);
+        log->info(
+            "msg=\"config\" amqp_url={} prefix={} database_url={} batch_rows={} batch_ms={} prefetch={} "
+            "audit_chunks={} audit_queue_max_length={} backlog_alarm={}",
+            mask_url(cfg->broker.url), cfg->broker.prefix, mask_url(cfg->database_url), cfg->batch_rows, *batch_ms,
+            cfg->prefetch, cfg->audit_chunks, cfg->broker.audit_queue_max_length, cfg->backlog_alarm_messages);
         // main() blocked SIGINT/SIGTERM and every thread inherits that mask, so only the
         // sigwait below sees them (common/stop_signals.hpp); blocked again here for clarity.
         block_stop_signals();

@@ -55,7 +55,8 @@ inline void add_metrics_options(CLI::App& cmd, common_options& o, int default_po
     auto& m = o.metrics;
     auto& port_file = o.metrics_port_file;
     m.port = default_port;
-    cmd.add_option("--metrics-listen", m.listen_address, "address of the Prometheus /metrics server (default loopback only; 0.0.0.0 = every interface)")
+    cmd.add_option("--metrics-listen", m.listen_address,
+                   "address of the Prometheus /metrics server (default loopback only; 0.0.0.0 = every interface)")
         ->envname("LLMPROXY_METRICS_LISTEN")
         ->capture_default_str();
     cmd.add_option("--metrics-port", m.port, "port of the Prometheus /metrics server (0 = any free port, -1 = off)")
@@ -95,6 +96,8 @@ inline result<std::unique_ptr<metrics::exporter>> start_metrics_exporter(const c
 }
 
 /// A URL or connection string with its secrets masked, for logs (common/secret_mask.hpp).
-inline std::string mask_url(const std::string& url) { return mask_secrets(url); }
+inline std::string mask_url(const std::string& url) {
+    return mask_secrets(url);
+}
 
 }  // namespace llmp::programs

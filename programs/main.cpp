@@ -13,8 +13,7 @@
 int main(int argc, char** argv) {
     // Until the chosen command has its handler (common/stop_signals.hpp).
     llmp::block_stop_signals();
-    CLI::App app{"llmproxy: a self-hosted LLM proxy (HTTP API -> RabbitMQ -> workers -> LLM providers)",
-                 "llmproxy"};
+    CLI::App app{"llmproxy: a self-hosted LLM proxy (HTTP API -> RabbitMQ -> workers -> LLM providers)", "llmproxy"};
     app.set_version_flag("--version", "llmproxy 0.1.0");
     app.require_subcommand(1);
     int exit_code = 0;

@@ -27,7 +27,8 @@ void add_monitor_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_MONITOR_PORT")
         ->capture_default_str();
     auto port_file = std::make_shared<std::string>();
-    cmd->add_option("--port-file", *port_file, "write the bound port to this file once listening (for scripts and tests)")
+    cmd->add_option("--port-file", *port_file,
+                    "write the bound port to this file once listening (for scripts and tests)")
         ->envname("LLMPROXY_MONITOR_PORT_FILE");
     cmd->add_option("--rabbitmq-mgmt-url", cfg->rabbitmq_mgmt_url,
                     "RabbitMQ management API base URL (queue depths and rates; empty = none)")
@@ -67,10 +68,11 @@ void add_monitor_command(CLI::App& app, int& exit_code) {
             exit_code = 2;
             return;
         }
-        log->info("msg=\"config\" listen={}:{} database_url={} rabbitmq_mgmt_url={} amqp_url={} prefix={} "
-                  "web_dir=\"{}\"",
-                  cfg->listen_address, cfg->port, mask_url(cfg->database_url), mask_url(cfg->rabbitmq_mgmt_url),
-                  mask_url(cfg->broker.url), cfg->broker.prefix, cfg->web_dir);
+        log->info(
+            "msg=\"config\" listen={}:{} database_url={} rabbitmq_mgmt_url={} amqp_url={} prefix={} "
+            "web_dir=\"{}\"",
+            cfg->listen_address, cfg->port, mask_url(cfg->database_url), mask_url(cfg->rabbitmq_mgmt_url),
+            mask_url(cfg->broker.url), cfg->broker.prefix, cfg->web_dir);
         // GET /metrics (process basics, build info, /api/ requests by route and status, the
         // monitor's own gauges) is served by the service from its registry.
         monitor::monitor_service svc{*cfg};

@@ -53,9 +53,7 @@ void add_worker_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_MOCK_TOKEN_DELAY_US")
         ->capture_default_str();
     // ollama provider
-    cmd->add_option("--ollama-url", p.ollama.url, "Ollama base URL")
-        ->envname("OLLAMA_URL")
-        ->capture_default_str();
+    cmd->add_option("--ollama-url", p.ollama.url, "Ollama base URL")->envname("OLLAMA_URL")->capture_default_str();
     // openai provider (any OpenAI-compatible server)
     cmd->add_option("--openai-url", p.openai.url,
                     "OpenAI-compatible base URL (http://host:8000/v1; without a path /v1 is added). "
@@ -147,12 +145,13 @@ void add_worker_command(CLI::App& app, int& exit_code) {
             upstream_list += (upstream_list.empty() ? "" : ",") + u.type + "=" + mask_url(u.url);
         }
         const bool has_key = !cfg->provider.openai.api_key.empty();
-        log->info("msg=\"config\" amqp_url={} prefix={} provider={} concurrency={} ollama_url={} openai_url={} "
-                  "openai_api_key={} upstreams={}",
-                  mask_url(cfg->broker.url), cfg->broker.prefix,
-                  cfg->provider.upstreams.empty() ? cfg->provider.type : std::string{"pool"}, cfg->concurrency,
-                  mask_url(cfg->provider.ollama.url), mask_url(cfg->provider.openai.url), has_key ? "set" : "none",
-                  upstream_list.empty() ? std::string{"-"} : upstream_list);
+        log->info(
+            "msg=\"config\" amqp_url={} prefix={} provider={} concurrency={} ollama_url={} openai_url={} "
+            "openai_api_key={} upstreams={}",
+            mask_url(cfg->broker.url), cfg->broker.prefix,
+            cfg->provider.upstreams.empty() ? cfg->provider.type : std::string{"pool"}, cfg->concurrency,
+            mask_url(cfg->provider.ollama.url), mask_url(cfg->provider.openai.url), has_key ? "set" : "none",
+            upstream_list.empty() ? std::string{"-"} : upstream_list);
         const auto& pol = cfg->provider.policy;
         std::string caps;
         for (const auto& [model, n] : pol.max_tokens_for) {
@@ -162,11 +161,12 @@ void add_worker_command(CLI::App& app, int& exit_code) {
         for (const auto& o : pol.allowed_client_options) {
             allowed += (allowed.empty() ? "" : ",") + o;
         }
-        log->info("msg=\"upstream policy\" max_tokens={} max_tokens_for={} max_num_ctx={} allow_client_options={} "
-                  "allow_remote_images={} max_deliveries={} test_triggers={}",
-                  pol.max_tokens, caps.empty() ? std::string{"-"} : caps, pol.max_num_ctx,
-                  allowed.empty() ? std::string{"-"} : allowed, pol.allow_remote_images, cfg->max_deliveries,
-                  cfg->provider.mock.test_triggers);
+        log->info(
+            "msg=\"upstream policy\" max_tokens={} max_tokens_for={} max_num_ctx={} allow_client_options={} "
+            "allow_remote_images={} max_deliveries={} test_triggers={}",
+            pol.max_tokens, caps.empty() ? std::string{"-"} : caps, pol.max_num_ctx,
+            allowed.empty() ? std::string{"-"} : allowed, pol.allow_remote_images, cfg->max_deliveries,
+            cfg->provider.mock.test_triggers);
         worker::worker_service svc{*cfg};
         unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully
         if (auto r = svc.start(); !r) {

@@ -67,7 +67,8 @@ http_server::handler json_only(http_server::handler inner) {
             std::string got = ct == rc.req.end() ? "none" : std::string{ct->value()};
             auto res = flavoured_error(rc.req.target(), {"unsupported_media_type",
                                                          "the request body must be JSON: send Content-Type: "
-                                                         "application/json (got: " + got + ")"});
+                                                         "application/json (got: " +
+                                                             got + ")"});
             co_await http_server::send(rc, std::move(res));
             co_return;
         }
@@ -87,9 +88,11 @@ struct api_server::impl {
         ctx.metrics = &relay_metrics;
         metrics::add_build_info(registry);
         metrics::add_process_metrics(registry);
-        registry.callback("llmproxy_broker_connected", "1 while both broker connections (publish, consume) are up.",
-                          metrics::metric_type::gauge)
-            .add({}, [this] { return publisher && consumer && publisher->connected() && consumer->connected() ? 1 : 0; });
+        registry
+            .callback("llmproxy_broker_connected", "1 while both broker connections (publish, consume) are up.",
+                      metrics::metric_type::gauge)
+            .add({},
+                 [this] { return publisher && consumer && publisher->connected() && consumer->connected() ? 1 : 0; });
         auto listener_stat = [this](auto field) {
             return [this, field] { return listener ? static_cast<double>(listener->stats().*field) : 0.0; };
         };
@@ -123,9 +126,14 @@ struct api_server::impl {
     nlohmann::json workers_json() const {
         nlohmann::json list = nlohmann::json::array();
         for (const auto& w : ctx.workers.live()) {
-            list.push_back({{"worker_id", w.worker_id}, {"host", w.host}, {"provider", w.provider},
-                            {"models", w.models}, {"in_flight", w.in_flight}, {"concurrency", w.concurrency},
-                            {"tokens_per_s", w.tokens_per_s}, {"requests_total", w.requests_total},
+            list.push_back({{"worker_id", w.worker_id},
+                            {"host", w.host},
+                            {"provider", w.provider},
+                            {"models", w.models},
+                            {"in_flight", w.in_flight},
+                            {"concurrency", w.concurrency},
+                            {"tokens_per_s", w.tokens_per_s},
+                            {"requests_total", w.requests_total},
                             {"tokens_total", w.tokens_total}});
         }
         return {{"workers", list}};
@@ -146,35 +154,34 @@ struct api_server::impl {
     }
 
     void build_routes() {
-        routes.add(http::verb::post, "/api/chat", [this](http_server::request_context& rc) {
-            return handle_generation(ctx, rc, request_kind::chat);
-        });
+        routes.add(http::verb::post, "/api/chat",
+                   [this](http_server::request_context& rc) { return handle_generation(ctx, rc, request_kind::chat); });
         routes.add(http::verb::post, "/api/generate", [this](http_server::request_context& rc) {
             return handle_generation(ctx, rc, request_kind::generate);
         });
         routes.add(http::verb::get, "/api/models", plain([this](http_server::request_context&) {
-            nlohmann::json models = nlohmann::json::array();
-            for (const auto& m : ctx.workers.models()) {
-                models.push_back({{"name", m}, {"model", m}});
-            }
-            return json_response(http::status::ok, {{"models", models}});
-        }));
+                       nlohmann::json models = nlohmann::json::array();
+                       for (const auto& m : ctx.workers.models()) {
+                           models.push_back({{"name", m}, {"model", m}});
+                       }
+                       return json_response(http::status::ok, {{"models", models}});
+                   }));
         routes.add(http::verb::get, "/api/workers", plain([this](http_server::request_context&) {
-            return json_response(http::status::ok, workers_json());
-        }));
+                       return json_response(http::status::ok, workers_json());
+                   }));
         routes.add(http::verb::get, "/healthz", plain([](http_server::request_context&) {
-            return json_response(http::status::ok, {{"status", "ok"}});
-        }));
+                       return json_response(http::status::ok, {{"status", "ok"}});
+                   }));
         add_openai_routes(routes, ctx);
         add_ollama_routes(routes, ctx);
         routes.add(http::verb::get, "/readyz", plain([this](http_server::request_context&) {
-            bool broker_ok = publisher->connected() && consumer->connected();
-            auto live = ctx.workers.live().size();
-            auto status = broker_ok && live > 0 ? http::status::ok : http::status::service_unavailable;
-            return json_response(status, {{"broker", broker_ok},
-                                          {"workers", live},
-                                          {"status", status == http::status::ok ? "ready" : "not ready"}});
-        }));
+                       bool broker_ok = publisher->connected() && consumer->connected();
+                       auto live = ctx.workers.live().size();
+                       auto status = broker_ok && live > 0 ? http::status::ok : http::status::service_unavailable;
+                       return json_response(status, {{"broker", broker_ok},
+                                                     {"workers", live},
+                                                     {"status", status == http::status::ok ? "ready" : "not ready"}});
+                   }));
     }
 };
 
@@ -274,19 +281,20 @@ result<void> api_server::start() {
         auto addr = net::ip::make_address(s.cfg.listen_address);
         s.listener = std::make_shared<http_server::listener>(
             s.ioc, net::ip::tcp::endpoint{addr, s.cfg.port},
-            [this](http_server::request_context& rc) { return impl_->routes.dispatch(rc); }, limits,
-            flavoured_error);
+            [this](http_server::request_context& rc) { return impl_->routes.dispatch(rc); }, limits, flavoured_error);
     } catch (const std::exception& e) {
-        return fail("bad_config", "cannot listen on " + s.cfg.listen_address + ":" +
-                                      std::to_string(s.cfg.port) + ": " + e.what());
+        return fail("bad_config",
+                    "cannot listen on " + s.cfg.listen_address + ":" + std::to_string(s.cfg.port) + ": " + e.what());
     }
     s.listener->start();
-    log->info("msg=\"api server started\" server_id={} listen={}:{} io_threads={} amqp_prefix={}",
-              s.ctx.server_id, s.cfg.listen_address, s.listener->port(), s.cfg.io_threads, bcfg.prefix);
+    log->info("msg=\"api server started\" server_id={} listen={}:{} io_threads={} amqp_prefix={}", s.ctx.server_id,
+              s.cfg.listen_address, s.listener->port(), s.cfg.io_threads, bcfg.prefix);
     return ok();
 }
 
-std::uint16_t api_server::port() const { return impl_->listener ? impl_->listener->port() : 0; }
+std::uint16_t api_server::port() const {
+    return impl_->listener ? impl_->listener->port() : 0;
+}
 
 void api_server::request_stop() {
     net::post(impl_->ioc, [this] { impl_->signals.cancel(); });
@@ -301,24 +309,28 @@ int api_server::run() {
         s.listener->stop();
         // Drain: poll until the open streams end or the deadline passes.
         auto deadline = std::chrono::steady_clock::now() + s.cfg.drain_timeout;
-        net::co_spawn(s.ioc, [&s, deadline]() -> net::awaitable<void> {
-            net::steady_timer t{s.ioc};
-            while (s.ctx.stats.streams_open.load() > 0 && std::chrono::steady_clock::now() < deadline) {
-                t.expires_after(std::chrono::milliseconds{50});
-                co_await t.async_wait(net::use_awaitable);
-            }
-            // Past the drain deadline: end what is left with an error event, and give those
-            // writes a moment before the io_context stops.
-            if (s.ctx.stats.streams_open.load() > 0) {
-                s.end_all_streams(error_message{"shutting_down", "the server is shutting down; retry the request", true});
-                auto cut = std::chrono::steady_clock::now() + std::chrono::seconds{2};
-                while (s.ctx.stats.streams_open.load() > 0 && std::chrono::steady_clock::now() < cut) {
-                    t.expires_after(std::chrono::milliseconds{20});
+        net::co_spawn(
+            s.ioc,
+            [&s, deadline]() -> net::awaitable<void> {
+                net::steady_timer t{s.ioc};
+                while (s.ctx.stats.streams_open.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+                    t.expires_after(std::chrono::milliseconds{50});
                     co_await t.async_wait(net::use_awaitable);
                 }
-            }
-            s.ioc.stop();
-        }, net::detached);
+                // Past the drain deadline: end what is left with an error event, and give those
+                // writes a moment before the io_context stops.
+                if (s.ctx.stats.streams_open.load() > 0) {
+                    s.end_all_streams(
+                        error_message{"shutting_down", "the server is shutting down; retry the request", true});
+                    auto cut = std::chrono::steady_clock::now() + std::chrono::seconds{2};
+                    while (s.ctx.stats.streams_open.load() > 0 && std::chrono::steady_clock::now() < cut) {
+                        t.expires_after(std::chrono::milliseconds{20});
+                        co_await t.async_wait(net::use_awaitable);
+                    }
+                }
+                s.ioc.stop();
+            },
+            net::detached);
     });
     run_io_context(s.ioc, s.cfg.io_threads);
     s.consumer->stop();

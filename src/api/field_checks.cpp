@@ -59,7 +59,9 @@ constexpr option_rule integer_option(const char* name, std::int64_t lo, std::int
 constexpr option_rule number_option(const char* name, double lo = -float32_max, double hi = float32_max) {
     return {name, option_type::number, lo, hi};
 }
-constexpr option_rule boolean_option(const char* name) { return {name, option_type::boolean}; }
+constexpr option_rule boolean_option(const char* name) {
+    return {name, option_type::boolean};
+}
 
 // Ollama's Options and Runner fields (api/types.go). Ollama decodes the integers into Go ints
 // that llama.cpp narrows to 32 bits and the numbers into float32; negative values keep the

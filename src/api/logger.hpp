@@ -3,5 +3,7 @@
 
 namespace llmp::api {
 /// The "api" component logger.
-inline std::shared_ptr<spdlog::logger> logger() { return llmp::log::get("api"); }
+inline std::shared_ptr<spdlog::logger> logger() {
+    return llmp::log::get("api");
+}
 }  // namespace llmp::api

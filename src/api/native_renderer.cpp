@@ -54,7 +54,8 @@ public:
     }
 
     void done(std::string& out, const final_message& f, const relay_timings& t) override {
-        sse::append_event(out, "done", metrics_json(f, t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        sse::append_event(out, "done",
+                          metrics_json(f, t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
 
     void error(std::string& out, const error_message& e) override {
@@ -64,8 +65,7 @@ public:
 
     void keepalive(std::string& out) override { sse::append_comment(out, "keepalive"); }
 
-    http_server::response complete(const final_message& f, const std::string& text,
-                                   const relay_timings& t) override {
+    http_server::response complete(const final_message& f, const std::string& text, const relay_timings& t) override {
         auto body = metrics_json(f, t);
         body["done"] = true;
         if (kind_ == request_kind::chat) {

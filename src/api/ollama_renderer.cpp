@@ -13,7 +13,9 @@ namespace {
 
 using json = nlohmann::json;
 
-std::int64_t ns_of_ms(double ms) { return ms > 0 ? static_cast<std::int64_t>(std::llround(ms * 1e6)) : 0; }
+std::int64_t ns_of_ms(double ms) {
+    return ms > 0 ? static_cast<std::int64_t>(std::llround(ms * 1e6)) : 0;
+}
 
 class ollama_renderer final : public stream_renderer {
 public:
@@ -54,8 +56,7 @@ public:
 
     void keepalive(std::string&) override {}  // an empty NDJSON line would break the clients
 
-    http_server::response complete(const final_message& f, const std::string& text,
-                                   const relay_timings& t) override {
+    http_server::response complete(const final_message& f, const std::string& text, const relay_timings& t) override {
         auto res = http_server::json_response(http::status::ok, final_object(f, text, t));
         res.set(http::field::content_type, "application/json; charset=utf-8");
         return res;
@@ -117,12 +118,9 @@ json ollama_final_metrics(const final_message& f, const relay_timings& t) {
     // to the first token, generation the rest of the worker's time. Nothing is known of loading.
     double worker_ttft = f.ttft_ms > 0 ? f.ttft_ms : 0;
     double worker_gen = f.duration_ms > worker_ttft ? f.duration_ms - worker_ttft : 0;
-    json m = {{"total_duration", ns_of_ms(t.total_ms)},
-              {"load_duration", 0},
-              {"prompt_eval_count", f.prompt_tokens},
-              {"prompt_eval_duration", ns_of_ms(worker_ttft)},
-              {"eval_count", f.completion_tokens},
-              {"eval_duration", ns_of_ms(worker_gen)}};
+    json m = {{"total_duration", ns_of_ms(t.total_ms)}, {"load_duration", 0},
+              {"prompt_eval_count", f.prompt_tokens},   {"prompt_eval_duration", ns_of_ms(worker_ttft)},
+              {"eval_count", f.completion_tokens},      {"eval_duration", ns_of_ms(worker_gen)}};
     // The upstream Ollama's own figures, where the provider passed them on, win.
     for (auto& [key, value] : m.items()) {
         if (auto it = f.provider_metrics.find(key); it != f.provider_metrics.end() && it->is_number_integer()) {

@@ -38,10 +38,14 @@ http_server::response tags(const context& ctx) {
     static const std::string modified_at = ollama_timestamp(std::chrono::system_clock::now());
     json models = json::array();
     for (const auto& name : ctx.workers.models()) {
-        json details = {{"parent_model", ""}, {"format", ""}, {"family", ""}, {"families", json::array()},
-                        {"parameter_size", ""}, {"quantization_level", ""}};
-        models.push_back({{"name", name}, {"model", name}, {"modified_at", modified_at}, {"size", 0},
-                          {"digest", ""}, {"details", std::move(details)}});
+        json details = {{"parent_model", ""},        {"format", ""},         {"family", ""},
+                        {"families", json::array()}, {"parameter_size", ""}, {"quantization_level", ""}};
+        models.push_back({{"name", name},
+                          {"model", name},
+                          {"modified_at", modified_at},
+                          {"size", 0},
+                          {"digest", ""},
+                          {"details", std::move(details)}});
     }
     json body = {{"models", std::move(models)}};
     return ollama_json(body);

@@ -12,7 +12,9 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 /// One SSE event the way OpenAI writes it: a single data line and the blank line.
 void append_data(std::string& out, std::string_view payload) {
@@ -87,20 +89,16 @@ public:
 
     void keepalive(std::string& out) override { out.append(": keepalive\n\n"); }
 
-    http_server::response complete(const final_message& f, const std::string& text,
-                                   const relay_timings& t) override {
+    http_server::response complete(const final_message& f, const std::string& text, const relay_timings& t) override {
         json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", openai_finish_reason(f.done_reason)}};
         if (chat()) {
             choice["message"] = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
         } else {
             choice["text"] = text;
         }
-        json body = {{"id", id_for(t.request_id)},
-                     {"object", chat() ? "chat.completion" : "text_completion"},
-                     {"created", unix_ms() / 1000},
-                     {"model", o_.model},
-                     {"choices", json::array({choice})},
-                     {"usage", usage_json(f)}};
+        json body = {{"id", id_for(t.request_id)},       {"object", chat() ? "chat.completion" : "text_completion"},
+                     {"created", unix_ms() / 1000},      {"model", o_.model},
+                     {"choices", json::array({choice})}, {"usage", usage_json(f)}};
         return http_server::json_response(http::status::ok, body);
     }
 
@@ -109,9 +107,7 @@ public:
 private:
     bool chat() const { return o_.kind == request_kind::chat; }
 
-    std::string id_for(const std::string& request_id) const {
-        return (chat() ? "chatcmpl-" : "cmpl-") + request_id;
-    }
+    std::string id_for(const std::string& request_id) const { return (chat() ? "chatcmpl-" : "cmpl-") + request_id; }
 
     /// A chunk with one choice: `content` is the delta object (chat) or the text literal
     /// (completions); `finish_reason` a JSON literal.
@@ -148,8 +144,7 @@ http_server::response openai_error_response(const llmp::error& e) {
     auto status = http_server::status_for(e);
     if (e.code == "queue_full") {
         status = http::status::too_many_requests;  // what OpenAI clients back off on
-    } else if (e.code == "shutting_down" ||
-               (status == http::status::internal_server_error && e.retryable)) {
+    } else if (e.code == "shutting_down" || (status == http::status::internal_server_error && e.retryable)) {
         status = http::status::service_unavailable;
     }
     auto code_num = static_cast<unsigned>(status);

@@ -12,7 +12,9 @@ namespace {
 
 using json = nlohmann::json;
 
-auto invalid(const std::string& what) { return fail("invalid_field", what); }
+auto invalid(const std::string& what) {
+    return fail("invalid_field", what);
+}
 
 /// A message's content as one string: a string as it is, an array of {type:"text", text}
 /// parts joined (the providers take text only), null as "".
@@ -213,8 +215,8 @@ result<openai_request> parse_openai_request(std::string_view body, request_kind 
         }
         m.options["stop"] = std::move(list);
     }
-    auto seed = integer_field(j, "seed", std::numeric_limits<std::int64_t>::min(),
-                              std::numeric_limits<std::int64_t>::max());
+    auto seed =
+        integer_field(j, "seed", std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max());
     if (!seed) {
         return seed.error();
     }

@@ -91,11 +91,9 @@ TEST(openai_request_parser, rejects_what_it_cannot_serve_with_a_reason) {
               "invalid_field");
     EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":3})").code,
               "invalid_field");
-    EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]})")
-                  .code,
+    EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]})").code,
               "invalid_field");
-    EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],"seed":"x"})").code,
-              "invalid_field");
+    EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],"seed":"x"})").code, "invalid_field");
     // stream_options only with stream: true (as OpenAI answers).
     EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],
                            "stream_options":{"include_usage":true}})")
@@ -107,11 +105,27 @@ std::string chat_with(const std::string& fields) {
     return R"({"model":"m","messages":[{"role":"user","content":"x"}],)" + fields + "}";
 }
 
-std::string deep_array(std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); }
+std::string deep_array(std::size_t levels) {
+    return std::string(levels, '[') + std::string(levels, ']');
+}
 
-const char* const boundaries[] = {"0", "-1", "2147483647", "2147483648", "9007199254740992", "9223372036854775807",
-                                  "9223372036854775808", "18446744073709551615", "18446744073709551616",
-                                  "-9223372036854775808", "1e308", "-1e308", "3.5", "true", "\"5\"", "[]", "{}"};
+const char* const boundaries[] = {"0",
+                                  "-1",
+                                  "2147483647",
+                                  "2147483648",
+                                  "9007199254740992",
+                                  "9223372036854775807",
+                                  "9223372036854775808",
+                                  "18446744073709551615",
+                                  "18446744073709551616",
+                                  "-9223372036854775808",
+                                  "1e308",
+                                  "-1e308",
+                                  "3.5",
+                                  "true",
+                                  "\"5\"",
+                                  "[]",
+                                  "{}"};
 
 /// The boundaries `field` accepts; each other one must be a 400 naming the field.
 std::vector<std::string> accepted(const std::string& field) {
@@ -167,11 +181,11 @@ TEST(openai_request_parser, sampling_numbers_are_ranged) {
 
 // A non-string type used to throw out of the parser and drop the connection.
 TEST(openai_request_parser, response_format_of_any_shape_is_a_400_or_a_format) {
-    for (const char* rf : {R"({"type":5})", R"({"type":["json_object"]})", R"({"type":{"a":1}})", R"({"type":null})",
-                           R"({"type":true})", R"({})", R"("json_object")", R"(5)", R"([])", R"({"type":"yaml"})",
-                           R"({"type":"json_schema"})", R"({"type":"json_schema","json_schema":5})",
-                           R"({"type":"json_schema","json_schema":{"schema":"s"}})",
-                           R"({"type":"json_schema","json_schema":{"name":"x"}})"}) {
+    for (const char* rf :
+         {R"({"type":5})", R"({"type":["json_object"]})", R"({"type":{"a":1}})", R"({"type":null})", R"({"type":true})",
+          R"({})", R"("json_object")", R"(5)", R"([])", R"({"type":"yaml"})", R"({"type":"json_schema"})",
+          R"({"type":"json_schema","json_schema":5})", R"({"type":"json_schema","json_schema":{"schema":"s"}})",
+          R"({"type":"json_schema","json_schema":{"name":"x"}})"}) {
         auto r = parse_openai_request(chat_with(std::string{R"("response_format":)"} + rf), request_kind::chat);
         ASSERT_FALSE(r) << rf;
         EXPECT_EQ(r.error().code, "invalid_field") << rf;

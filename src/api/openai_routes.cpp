@@ -64,8 +64,7 @@ std::optional<std::string> percent_decoded(std::string_view s) {
             continue;
         }
         unsigned v = 0;
-        if (i + 2 >= s.size() ||
-            std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16).ptr != s.data() + i + 3) {
+        if (i + 2 >= s.size() || std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16).ptr != s.data() + i + 3) {
             return std::nullopt;
         }
         out.push_back(static_cast<char>(v));

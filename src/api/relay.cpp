@@ -77,9 +77,10 @@ void publish_verdict(context& ctx, const request_message& m, error_message v, co
     job.msg.body = encode(v);
     job.done = [id = m.request_id, code = v.code](broker::publish_status s) {
         if (s != broker::publish_status::confirmed) {
-            api::logger()->warn("msg=\"verdict not audited; the audit keeps the worker's report\" request_id={} "
-                                "outcome={}",
-                                id, code);
+            api::logger()->warn(
+                "msg=\"verdict not audited; the audit keeps the worker's report\" request_id={} "
+                "outcome={}",
+                id, code);
         }
     };
     if (!ctx.publisher->try_publish(std::move(job))) {
@@ -106,7 +107,7 @@ error_message client_too_slow(const std::shared_ptr<spdlog::logger>& log, const 
 
 /// Publishes the request and waits for the broker's answer.
 net::awaitable<result<void>> publish_request(context& ctx, const request_message& m, std::int64_t ttl_ms,
-                                              const std::shared_ptr<response_sink>& sink) {
+                                             const std::shared_ptr<response_sink>& sink) {
     broker::publish_job job;
     job.msg.exchange = ctx.topo.requests_exchange;
     job.msg.props.message_id = m.request_id;
@@ -149,20 +150,19 @@ net::awaitable<result<void>> publish_request(context& ctx, const request_message
 /// relay ends, so a late completion does nothing.
 void watch_client(beast::tcp_stream& stream, const std::shared_ptr<response_sink>& sink,
                   const std::shared_ptr<bool>& alive) {
-    stream.socket().async_wait(
-        net::socket_base::wait_read,
-        [&stream, weak = std::weak_ptr<response_sink>{sink}, alive](boost::system::error_code ec) {
-            if (!*alive || ec == net::error::operation_aborted) {
-                return;
+    stream.socket().async_wait(net::socket_base::wait_read, [&stream, weak = std::weak_ptr<response_sink>{sink},
+                                                             alive](boost::system::error_code ec) {
+        if (!*alive || ec == net::error::operation_aborted) {
+            return;
+        }
+        boost::system::error_code ec2;
+        auto pending = stream.socket().available(ec2);
+        if (ec || ec2 || pending == 0) {
+            if (auto s = weak.lock()) {
+                s->mark_client_gone();
             }
-            boost::system::error_code ec2;
-            auto pending = stream.socket().available(ec2);
-            if (ec || ec2 || pending == 0) {
-                if (auto s = weak.lock()) {
-                    s->mark_client_gone();
-                }
-            }
-        });
+        }
+    });
 }
 
 }  // namespace
@@ -203,8 +203,8 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         auto served = ctx.workers.models();
         auto e = served.empty()
                      ? error{"no_workers", "no worker is serving any model right now; retry shortly", true}
-                     : error{"model_not_found", "model '" + m.model + "' is not served by any live worker (served: " +
-                                                    join(served) + ")"};
+                     : error{"model_not_found",
+                             "model '" + m.model + "' is not served by any live worker (served: " + join(served) + ")"};
         auto res = out.failure(e);
         co_await http_server::send(rc, std::move(res));
         co_return;
@@ -341,9 +341,9 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         if (streaming && !buf.empty()) {
             if (auto ec = co_await stream.write(buf)) {
                 if (ec == beast::error::timeout || sink->overflowed()) {
-                    failure = client_too_slow(log, m.request_id,
-                                              ec == beast::error::timeout ? "a write made no progress"
-                                                                          : "its stream buffer overflowed");
+                    failure = client_too_slow(
+                        log, m.request_id,
+                        ec == beast::error::timeout ? "a write made no progress" : "its stream buffer overflowed");
                     cancel_worker = true;
                     break;
                 }
@@ -358,8 +358,8 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         }
         auto now = clock::now();
         if (now >= deadline) {
-            failure = error_message{"timeout", "the request did not finish within its deadline of " +
-                                                   std::to_string(timeout_ms) + " ms"};
+            failure = error_message{
+                "timeout", "the request did not finish within its deadline of " + std::to_string(timeout_ms) + " ms"};
             cancel_worker = true;
             break;
         }
@@ -371,9 +371,10 @@ net::awaitable<void> relay_generation(context& ctx, http_server::request_context
         }
         if (!serving_worker.empty() && now - last_event >= worker_silence_limit &&
             !ctx.workers.seen_within(serving_worker, worker_silence_limit)) {
-            failure = error_message{"worker_lost", "the worker generating this answer (" + serving_worker +
-                                                       ") stopped responding; retry the request",
-                                    true};
+            failure = error_message{
+                "worker_lost",
+                "the worker generating this answer (" + serving_worker + ") stopped responding; retry the request",
+                true};
             cancel_worker = true;
             break;
         }

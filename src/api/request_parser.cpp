@@ -12,8 +12,8 @@ namespace {
 using json = nlohmann::json;
 
 // Keys passed through to the provider untouched (Ollama semantics).
-constexpr std::array<const char*, 10> passthrough_keys{
-    "format", "keep_alive", "think", "tools", "system", "suffix", "images", "raw", "template", "context"};
+constexpr std::array<const char*, 10> passthrough_keys{"format", "keep_alive", "think", "tools",    "system",
+                                                       "suffix", "images",     "raw",   "template", "context"};
 
 result<void> validate_messages(const json& messages) {
     if (!messages.is_array()) {
@@ -34,8 +34,7 @@ result<void> validate_messages(const json& messages) {
         }
         auto r = role->get_ref<const std::string&>();
         if (r != "system" && r != "user" && r != "assistant" && r != "tool" && r != "developer") {
-            return fail("invalid_field", where + ".role '" + r +
-                                             "' is not one of system, user, assistant, tool");
+            return fail("invalid_field", where + ".role '" + r + "' is not one of system, user, assistant, tool");
         }
         auto content = m.find("content");
         if (content != m.end() && !content->is_string() && !content->is_array() && !content->is_null()) {

@@ -65,12 +65,28 @@ std::string chat_with(const std::string& fields) {
     return R"({"model":"m","messages":[{"role":"user","content":"x"}],)" + fields + "}";
 }
 
-std::string deep_array(std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); }
+std::string deep_array(std::size_t levels) {
+    return std::string(levels, '[') + std::string(levels, ']');
+}
 
 // Every integer boundary a client can write, and the wrong types.
-const char* const boundaries[] = {"0", "-1", "2147483647", "2147483648", "9007199254740992", "9223372036854775807",
-                                  "9223372036854775808", "18446744073709551615", "18446744073709551616",
-                                  "-9223372036854775808", "1e308", "-1e308", "3.5", "true", "\"5\"", "[]", "{}"};
+const char* const boundaries[] = {"0",
+                                  "-1",
+                                  "2147483647",
+                                  "2147483648",
+                                  "9007199254740992",
+                                  "9223372036854775807",
+                                  "9223372036854775808",
+                                  "18446744073709551615",
+                                  "18446744073709551616",
+                                  "-9223372036854775808",
+                                  "1e308",
+                                  "-1e308",
+                                  "3.5",
+                                  "true",
+                                  "\"5\"",
+                                  "[]",
+                                  "{}"};
 
 /// The boundaries `field` accepts (as sent) among `boundaries`; each other one must be a 400
 /// naming the field.
@@ -102,10 +118,9 @@ TEST(request_parser, a_number_beyond_double_is_a_400_not_a_crash) {
 
 TEST(request_parser, deep_nesting_is_refused_while_parsing) {
     // 200,000 levels anywhere: options, a pass-through key, the content, the top level.
-    for (const auto& body : {chat_with(R"("options":{"x":)" + deep_array(200000) + "}"),
-                             chat_with(R"("format":)" + deep_array(200000)),
-                             R"({"model":"m","messages":[{"role":"user","content":)" + deep_array(200000) + "}]}",
-                             deep_array(200000)}) {
+    for (const auto& body :
+         {chat_with(R"("options":{"x":)" + deep_array(200000) + "}"), chat_with(R"("format":)" + deep_array(200000)),
+          R"({"model":"m","messages":[{"role":"user","content":)" + deep_array(200000) + "}]}", deep_array(200000)}) {
         auto e = rejected(body);
         EXPECT_EQ(e.code, "invalid_json");
         EXPECT_EQ(e.message, "request body is nested deeper than 64 levels");
@@ -128,8 +143,7 @@ TEST(request_parser, priority_is_an_integer_from_0_to_9) {
 
 TEST(request_parser, timeout_ms_is_a_positive_integer) {
     // The upper bound is the server's (the relay checks it): here only type and sign.
-    EXPECT_EQ(accepted("timeout_ms"),
-              (strings{"2147483647", "2147483648", "9007199254740992", "9223372036854775807"}));
+    EXPECT_EQ(accepted("timeout_ms"), (strings{"2147483647", "2147483648", "9007199254740992", "9223372036854775807"}));
     auto r = parse_generation_request(chat_with("\"timeout_ms\":1"), request_kind::chat);
     ASSERT_TRUE(r);
     EXPECT_EQ(r.value().timeout_ms, 1);
@@ -138,13 +152,12 @@ TEST(request_parser, timeout_ms_is_a_positive_integer) {
 TEST(request_parser, ollama_options_are_typed_and_ranged) {
     EXPECT_EQ(accepted("num_predict", "options"), (strings{"0", "-1", "2147483647"}));
     EXPECT_EQ(accepted("num_ctx", "options"), (strings{"2147483647"}));
-    EXPECT_EQ(accepted("seed", "options"),
+    EXPECT_EQ(accepted("seed", "options"), (strings{"0", "-1", "2147483647", "2147483648", "9007199254740992",
+                                                    "9223372036854775807", "-9223372036854775808"}));
+    EXPECT_EQ(accepted("temperature", "options"),
               (strings{"0", "-1", "2147483647", "2147483648", "9007199254740992", "9223372036854775807",
-                       "-9223372036854775808"}));
-    EXPECT_EQ(accepted("temperature", "options"), (strings{"0", "-1", "2147483647", "2147483648", "9007199254740992",
-                                                           "9223372036854775807", "9223372036854775808",
-                                                           "18446744073709551615", "18446744073709551616",
-                                                           "-9223372036854775808", "3.5"}));
+                       "9223372036854775808", "18446744073709551615", "18446744073709551616", "-9223372036854775808",
+                       "3.5"}));
     EXPECT_EQ(accepted("top_p", "options"), (strings{"0"}));
     EXPECT_EQ(accepted("use_mmap", "options"), (strings{"true"}));
     for (const char* ok : {R"("num_predict":-2)", R"("num_predict":128,"top_k":40,"top_p":0.9,"mirostat":2)",
@@ -161,8 +174,7 @@ TEST(request_parser, ollama_options_are_typed_and_ranged) {
 TEST(request_parser, the_ollama_front_door_and_generate_share_the_checks) {
     EXPECT_EQ(rejected(R"({"model":"m","prompt":"p","options":{"num_predict":1e308}})", request_kind::generate).code,
               "invalid_field");
-    EXPECT_EQ(rejected(R"({"model":"m","prompt":"p","priority":3.5})", request_kind::generate).code,
-              "invalid_field");
+    EXPECT_EQ(rejected(R"({"model":"m","prompt":"p","priority":3.5})", request_kind::generate).code, "invalid_field");
     EXPECT_EQ(rejected(R"({"model":"m","prompt":)" + deep_array(200000) + "}", request_kind::generate).code,
               "invalid_json");
 }

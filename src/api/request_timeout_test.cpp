@@ -28,9 +28,9 @@ TEST(request_timeout, the_body_wins_over_the_header_which_wins_over_the_default)
 // The value becomes the AMQP expiration (RabbitMQ closes the channel above 2^32-1) and
 // received_at_ms + timeout_ms (int64 overflow near 2^63): it used to be taken as sent.
 TEST(request_timeout, a_header_outside_1_to_the_maximum_is_refused) {
-    for (const char* h : {"0", "-1", "3600001", "4294967296", "99999999999999", "9223372036854775807",
-                          "9223372036854775808", "18446744073709551616", "-9223372036854775808", "1e3", "3.5",
-                          "", " 5", "5 ", "+5", "0x10", "five", "true"}) {
+    for (const char* h :
+         {"0", "-1", "3600001", "4294967296", "99999999999999", "9223372036854775807", "9223372036854775808",
+          "18446744073709551616", "-9223372036854775808", "1e3", "3.5", "", " 5", "5 ", "+5", "0x10", "five", "true"}) {
         auto r = with_header(h);
         ASSERT_FALSE(r) << h;
         EXPECT_EQ(r.error().code, "invalid_field");

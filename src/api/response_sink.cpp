@@ -10,9 +10,7 @@ response_sink::response_sink(net::any_io_executor strand, std::size_t max_buffer
     : strand_{std::move(strand)}, signal_{strand_}, max_buffered_{max_buffered_bytes} {}
 
 void response_sink::deliver(sink_input ev) {
-    net::post(strand_, [self = shared_from_this(), ev = std::move(ev)]() mutable {
-        self->on_event(std::move(ev));
-    });
+    net::post(strand_, [self = shared_from_this(), ev = std::move(ev)]() mutable { self->on_event(std::move(ev)); });
 }
 
 void response_sink::on_event(sink_input ev) {

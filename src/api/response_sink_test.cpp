@@ -7,7 +7,9 @@
 namespace llmp::api {
 namespace {
 
-chunk_event chunk(std::int64_t seq, std::size_t bytes) { return {seq, std::string(bytes, 'x'), "w"}; }
+chunk_event chunk(std::int64_t seq, std::size_t bytes) {
+    return {seq, std::string(bytes, 'x'), "w"};
+}
 
 TEST(response_sink, past_its_cap_it_calls_the_overflow_hook_once_and_holds_no_more) {
     net::io_context ioc;

@@ -12,7 +12,7 @@ namespace llmp::api {
 struct chunk_event {
     std::int64_t seq = 0;  ///< tokens sent so far by the worker, including this chunk's
     std::string text;
-    std::string worker;    ///< the worker that generated it
+    std::string worker;  ///< the worker that generated it
 };
 
 /// The outcome of publishing the request (publisher thread -> stream).

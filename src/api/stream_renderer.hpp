@@ -44,8 +44,7 @@ public:
     virtual void keepalive(std::string& out) = 0;
 
     // Whole replies:
-    virtual http_server::response complete(const final_message& f, const std::string& text,
-                                           const relay_timings& t) = 0;
+    virtual http_server::response complete(const final_message& f, const std::string& text, const relay_timings& t) = 0;
     /// An error before the stream started, or any error of a non-streamed request.
     virtual http_server::response failure(const llmp::error& e) = 0;
 };

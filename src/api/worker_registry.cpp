@@ -35,8 +35,7 @@ bool worker_registry::serves(const std::string& model, clock::time_point now) co
     auto name = normalize_model_name(model);
     std::lock_guard lock{mu_};
     for (const auto& [id, e] : workers_) {
-        if (now - e.seen <= ttl_ &&
-            std::find(e.hb.models.begin(), e.hb.models.end(), name) != e.hb.models.end()) {
+        if (now - e.seen <= ttl_ && std::find(e.hb.models.begin(), e.hb.models.end(), name) != e.hb.models.end()) {
             return true;
         }
     }

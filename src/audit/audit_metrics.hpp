@@ -30,9 +30,9 @@ struct audit_metrics {
           responses{rows_family.with({"responses"})},
           chunks{rows_family.with({"response_chunks"})},
           workers{rows_family.with({"workers"})},
-          batch_rows{reg.histograms("llmproxy_audit_batch_rows", "Rows per committed transaction.",
-                                    metrics::buckets::sizes())
-                         .get()},
+          batch_rows{
+              reg.histograms("llmproxy_audit_batch_rows", "Rows per committed transaction.", metrics::buckets::sizes())
+                  .get()},
           lag{reg.histograms("llmproxy_audit_lag_seconds",
                              "Time from an event (request received, response completed, chunk published) to the "
                              "COMMIT that stored it.",
@@ -40,8 +40,8 @@ struct audit_metrics {
                   .get()},
           dead_letters{reg.counter_metric("llmproxy_audit_dead_letters_total",
                                           "Messages dead-lettered (malformed, or refused by PostgreSQL).")},
-          redeliveries{reg.counter_metric("llmproxy_audit_redeliveries_total",
-                                          "Deliveries the broker marked as redelivered.")},
+          redeliveries{
+              reg.counter_metric("llmproxy_audit_redeliveries_total", "Deliveries the broker marked as redelivered.")},
           database_failures{reg.counter_metric("llmproxy_audit_database_failures_total",
                                                "Batch transactions that failed (and were retried).")},
           database_up{reg.gauge_metric("llmproxy_audit_database_up",

@@ -133,9 +133,7 @@ audit_service::audit_service(audit_config cfg) : impl_{std::make_unique<impl>(st
     hooks.ack_through = [&s](ack_ref a) { s.consumer->ack_multiple(a.epoch, a.tag); };
     hooks.ack_one = [&s](ack_ref a) { s.consumer->ack(a.epoch, a.tag); };
     hooks.reject_one = [&s](ack_ref a) { s.consumer->reject(a.epoch, a.tag, /*requeue=*/false); };
-    hooks.dead_letter = [&s](const broker::delivery& d, const std::string& reason) {
-        return s.dead_letter(d, reason);
-    };
+    hooks.dead_letter = [&s](const broker::delivery& d, const std::string& reason) { return s.dead_letter(d, reason); };
     hooks.metrics = &s.counted;
     s.writer = std::make_unique<pg_writer>(s.cfg, s.in, std::move(hooks));
     const auto& topo = s.topo;
@@ -144,8 +142,9 @@ audit_service::audit_service(audit_config cfg) : impl_{std::make_unique<impl>(st
         bcfg, "llmproxy audit dead-letter publisher",
         [&topo, &bcfg](broker::connection& c) { return broker::declare_core(c, topo, bcfg); });
     s.backlog = std::make_unique<backlog_sampler>(
-        bcfg, std::vector<backlog_sampler::queue>{{"requests", topo.audit_requests_queue},
-                                                  {"responses", topo.audit_responses_queue}},
+        bcfg,
+        std::vector<backlog_sampler::queue>{{"requests", topo.audit_requests_queue},
+                                            {"responses", topo.audit_responses_queue}},
         s.cfg.backlog_interval, s.cfg.backlog_alarm_messages, s.counted);
     s.consumer = std::make_unique<broker::consumer>(
         bcfg, "llmproxy audit consumer", [&s](broker::connection& c) { return s.setup(c); },
@@ -153,14 +152,17 @@ audit_service::audit_service(audit_config cfg) : impl_{std::make_unique<impl>(st
         [&s](bool connected) {
             if (!connected) {
                 auto n = s.in.drop_deliveries();
-                logger()->info("msg=\"RabbitMQ connection lost; queued deliveries dropped, they will be "
-                               "redelivered\" dropped={}",
-                               n);
+                logger()->info(
+                    "msg=\"RabbitMQ connection lost; queued deliveries dropped, they will be "
+                    "redelivered\" dropped={}",
+                    n);
             }
         });
 }
 
-audit_service::~audit_service() { stop(); }
+audit_service::~audit_service() {
+    stop();
+}
 
 result<void> audit_service::start() {
     auto& s = *impl_;
@@ -176,8 +178,7 @@ result<void> audit_service::start() {
     }
     s.backlog->start();
     logger()->info("msg=\"audit started\" prefix={} batch_rows={} batch_ms={} prefetch={} audit_chunks={}",
-                   s.cfg.broker.prefix, s.cfg.batch_rows, s.cfg.batch_time.count(), s.cfg.prefetch,
-                   s.cfg.audit_chunks);
+                   s.cfg.broker.prefix, s.cfg.batch_rows, s.cfg.batch_time.count(), s.cfg.prefetch, s.cfg.audit_chunks);
     return ok();
 }
 
@@ -189,8 +190,14 @@ void audit_service::stop() {
     s.publisher->stop();
 }
 
-writer_stats audit_service::stats() const { return impl_->writer->stats(); }
-void audit_service::reset_lag() { impl_->writer->reset_lag(); }
-const metrics::registry& audit_service::metrics_registry() const { return impl_->registry; }
+writer_stats audit_service::stats() const {
+    return impl_->writer->stats();
+}
+void audit_service::reset_lag() {
+    impl_->writer->reset_lag();
+}
+const metrics::registry& audit_service::metrics_registry() const {
+    return impl_->registry;
+}
 
 }  // namespace llmp::audit

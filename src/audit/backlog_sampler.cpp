@@ -17,7 +17,9 @@ backlog_sampler::backlog_sampler(broker::broker_config cfg, std::vector<queue> q
       alarm_messages_{alarm_messages},
       metrics_{metrics} {}
 
-backlog_sampler::~backlog_sampler() { stop(); }
+backlog_sampler::~backlog_sampler() {
+    stop();
+}
 
 void backlog_sampler::start() {
     thread_ = std::thread{[this] { run(); }};
@@ -74,9 +76,10 @@ void backlog_sampler::run() {
             bool alarm = alarm_messages_ > 0 && deepest >= alarm_messages_;
             if (alarm != alarmed) {
                 if (alarm) {
-                    logger()->warn("msg=\"audit backlog alarm: the audit queues are filling; publishers are refused "
-                                   "once they are full\" messages={} alarm_at={}",
-                                   deepest, alarm_messages_);
+                    logger()->warn(
+                        "msg=\"audit backlog alarm: the audit queues are filling; publishers are refused "
+                        "once they are full\" messages={} alarm_at={}",
+                        deepest, alarm_messages_);
                 } else {
                     logger()->info("msg=\"audit backlog back under the alarm\" messages={}", deepest);
                 }

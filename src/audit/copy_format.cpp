@@ -8,15 +8,25 @@
 namespace llmp::audit::copy_format {
 namespace {
 
-void sep(std::string& out) { out.push_back('\t'); }
-void end(std::string& out) { out.push_back('\n'); }
-void null(std::string& out) { out.append("\\N"); }
+void sep(std::string& out) {
+    out.push_back('\t');
+}
+void end(std::string& out) {
+    out.push_back('\n');
+}
+void null(std::string& out) {
+    out.append("\\N");
+}
 
-void num(std::string& out, std::int64_t v) { fmt::format_to(std::back_inserter(out), "{}", v); }
+void num(std::string& out, std::int64_t v) {
+    fmt::format_to(std::back_inserter(out), "{}", v);
+}
 void num(std::string& out, double v) {
     fmt::format_to(std::back_inserter(out), "{}", std::isfinite(v) ? v : 0.0);
 }
-void boolean(std::string& out, bool v) { out.push_back(v ? 't' : 'f'); }
+void boolean(std::string& out, bool v) {
+    out.push_back(v ? 't' : 'f');
+}
 
 }  // namespace
 
@@ -35,20 +45,20 @@ void append_field(std::string& out, std::string_view value) {
             break;
         }
         switch (*q) {
-        case '\\':
-            out.append("\\\\");
-            break;
-        case '\t':
-            out.append("\\t");
-            break;
-        case '\n':
-            out.append("\\n");
-            break;
-        case '\r':
-            out.append("\\r");
-            break;
-        default:
-            break;  // NUL
+            case '\\':
+                out.append("\\\\");
+                break;
+            case '\t':
+                out.append("\\t");
+                break;
+            case '\n':
+                out.append("\\n");
+                break;
+            case '\r':
+                out.append("\\r");
+                break;
+            default:
+                break;  // NUL
         }
         p = q + 1;
     }
@@ -60,9 +70,9 @@ void append_timestamp(std::string& out, std::int64_t ms) {
     const auto day = floor<days>(t);
     const year_month_day ymd{day};
     const hh_mm_ss hms{t - day};
-    fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}+00", static_cast<int>(ymd.year()),
-                   static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hms.hours().count(),
-                   hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
+    fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:03}+00",
+                   static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                   hms.hours().count(), hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
 }
 
 void append_row(std::string& out, const request_row& r) {

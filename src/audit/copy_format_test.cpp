@@ -26,7 +26,8 @@ TEST(copy_format, timestamps_are_utc_iso_8601_to_the_millisecond) {
 TEST(copy_format, statements_name_the_same_columns_for_the_table_and_its_staging_copy) {
     const auto& requests = copy_format::statements(0);
     EXPECT_EQ(requests.copy.rfind("COPY requests (request_id, received_at,", 0), 0u) << requests.copy;
-    EXPECT_EQ(requests.copy_staging.substr(requests.copy_staging.find('(')), requests.copy.substr(requests.copy.find('(')));
+    EXPECT_EQ(requests.copy_staging.substr(requests.copy_staging.find('(')),
+              requests.copy.substr(requests.copy.find('(')));
     EXPECT_NE(requests.insert_from_staging.find("ON CONFLICT (request_id) DO NOTHING"), std::string::npos);
     EXPECT_NE(copy_format::statements(2).insert_from_staging.find("ON CONFLICT (request_id, attempt, seq)"),
               std::string::npos);

@@ -24,8 +24,7 @@ std::optional<simdjson::dom::object> parse_object(std::string_view body) {
     // The reference decoder's depth limit (simdjson's default is 1024): what nests deeper is
     // left to it, and it refuses it. parse() grows the buffers and keeps the depth.
     auto& p = parser();
-    if (p.max_depth() != max_message_json_depth &&
-        p.allocate(1 << 16, max_message_json_depth) != simdjson::SUCCESS) {
+    if (p.max_depth() != max_message_json_depth && p.allocate(1 << 16, max_message_json_depth) != simdjson::SUCCESS) {
         return std::nullopt;
     }
     element doc;
@@ -131,14 +130,14 @@ bool for_each_member(simdjson::dom::object obj, const std::string_view (&keys)[N
     return true;
 }
 
-constexpr std::string_view request_keys[] = {"request_id", "server_id",   "model",      "received_at_ms", "deadline_ms",
-                                             "kind",       "messages",    "prompt",     "options",        "extra",
-                                             "stream",     "priority",    "timeout_ms", "api_flavour",    "route",
+constexpr std::string_view request_keys[] = {"request_id",  "server_id", "model",      "received_at_ms", "deadline_ms",
+                                             "kind",        "messages",  "prompt",     "options",        "extra",
+                                             "stream",      "priority",  "timeout_ms", "api_flavour",    "route",
                                              "client_addr", "user_agent"};
 
-constexpr std::string_view final_keys[] = {"done_reason", "text",     "prompt_tokens", "completion_tokens",
-                                           "ttft_ms",     "duration_ms", "tokens_per_s", "worker_id",
-                                           "provider",    "model",    "provider_metrics", "completed_at_ms"};
+constexpr std::string_view final_keys[] = {"done_reason", "text",        "prompt_tokens",    "completion_tokens",
+                                           "ttft_ms",     "duration_ms", "tokens_per_s",     "worker_id",
+                                           "provider",    "model",       "provider_metrics", "completed_at_ms"};
 
 }  // namespace
 
@@ -155,23 +154,40 @@ std::optional<request_row> request(std::string_view body) {
     std::int64_t timeout_ms = 0;
     bool ok = for_each_member(*obj, request_keys, [&](int i, element v) {
         switch (i) {
-        case 0: return read(v, row.request_id);
-        case 1: return read(v, row.server_id);
-        case 2: return read(v, row.model);
-        case 3: return read(v, row.received_at_ms);
-        case 4: return read(v, row.deadline_ms);
-        case 5: return read(v, kind);
-        case 6: return read_json(v, element_type::ARRAY, messages, "[]");
-        case 7: return read(v, prompt);
-        case 8: return read_json(v, element_type::OBJECT, row.options_json, "{}");
-        case 9: return read_json(v, element_type::OBJECT, row.extra_json, "{}");
-        case 10: return read(v, row.stream);
-        case 11: return read(v, row.priority);
-        case 12: return read(v, timeout_ms);
-        case 13: return read(v, row.api_flavour);
-        case 14: return read(v, row.route);
-        case 15: return read(v, row.client_addr);
-        default: return read(v, row.user_agent);
+            case 0:
+                return read(v, row.request_id);
+            case 1:
+                return read(v, row.server_id);
+            case 2:
+                return read(v, row.model);
+            case 3:
+                return read(v, row.received_at_ms);
+            case 4:
+                return read(v, row.deadline_ms);
+            case 5:
+                return read(v, kind);
+            case 6:
+                return read_json(v, element_type::ARRAY, messages, "[]");
+            case 7:
+                return read(v, prompt);
+            case 8:
+                return read_json(v, element_type::OBJECT, row.options_json, "{}");
+            case 9:
+                return read_json(v, element_type::OBJECT, row.extra_json, "{}");
+            case 10:
+                return read(v, row.stream);
+            case 11:
+                return read(v, row.priority);
+            case 12:
+                return read(v, timeout_ms);
+            case 13:
+                return read(v, row.api_flavour);
+            case 14:
+                return read(v, row.route);
+            case 15:
+                return read(v, row.client_addr);
+            default:
+                return read(v, row.user_agent);
         }
     });
     if (!ok || row.request_id.empty() || row.server_id.empty() || row.model.empty()) {
@@ -198,20 +214,31 @@ std::optional<final_row> final(std::string_view body) {
     row.done_reason = "stop";
     bool ok = for_each_member(*obj, final_keys, [&](int i, element v) {
         switch (i) {
-        case 0: return read(v, row.done_reason);
-        case 1: return read(v, row.text);
-        case 2: return read(v, row.prompt_tokens);
-        case 3: return read(v, row.completion_tokens);
-        case 4: return read(v, row.ttft_ms);
-        case 5: return read(v, row.duration_ms);
-        case 6: return read(v, row.tokens_per_s);
-        case 7:
-            out.worker_id_given = !v.is_null();
-            return read(v, row.worker_id);
-        case 8: return read(v, row.provider);
-        case 9: return read(v, row.model);
-        case 10: return read_json(v, element_type::OBJECT, row.provider_metrics_json, "{}");
-        default: return read(v, row.completed_at_ms);
+            case 0:
+                return read(v, row.done_reason);
+            case 1:
+                return read(v, row.text);
+            case 2:
+                return read(v, row.prompt_tokens);
+            case 3:
+                return read(v, row.completion_tokens);
+            case 4:
+                return read(v, row.ttft_ms);
+            case 5:
+                return read(v, row.duration_ms);
+            case 6:
+                return read(v, row.tokens_per_s);
+            case 7:
+                out.worker_id_given = !v.is_null();
+                return read(v, row.worker_id);
+            case 8:
+                return read(v, row.provider);
+            case 9:
+                return read(v, row.model);
+            case 10:
+                return read_json(v, element_type::OBJECT, row.provider_metrics_json, "{}");
+            default:
+                return read(v, row.completed_at_ms);
         }
     });
     if (!ok) {

@@ -23,7 +23,7 @@ namespace llmp::audit::fast_decode {
 std::optional<request_row> request(std::string_view body);
 
 struct final_row {
-    response_row row;         ///< status "ok"; request_id, server_id and fallbacks not set
+    response_row row;              ///< status "ok"; request_id, server_id and fallbacks not set
     bool worker_id_given = false;  ///< else the caller takes the delivery's "worker" header
 };
 /// A final message (routing key *.final) as a response row.

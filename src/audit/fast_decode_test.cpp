@@ -9,7 +9,9 @@ namespace {
 
 using nlohmann::json;
 
-json as_json(const std::optional<std::string>& s) { return s ? json::parse(*s) : json{}; }
+json as_json(const std::optional<std::string>& s) {
+    return s ? json::parse(*s) : json{};
+}
 
 void expect_same(const request_row& a, const request_row& b) {
     EXPECT_EQ(a.request_id, b.request_id);
@@ -128,11 +130,11 @@ TEST(fast_decode, leaves_anything_unusual_to_the_reference) {
         R"({"request_id":"r","server_id":"s","model":"m","messages":[{"content":"a\u0000b"}]})",  // NUL in JSON
         R"({"request_id":"r","server_id":"s","model":"m","priority":1.5})",                       // int as double
         R"({"request_id":"r","server_id":"s","model":"m","received_at_ms":18446744073709551615})",
-        R"({"request_id":"r","server_id":"s","model":"m","model":"n"})",                          // repeated key
-        R"({"request_id":"r","server_id":"s","model":"m","surprise":true})",                      // unknown key
-        R"({"request_id":"r","server_id":"s","model":"m","stream":"yes"})",                       // wrong type
+        R"({"request_id":"r","server_id":"s","model":"m","model":"n"})",                            // repeated key
+        R"({"request_id":"r","server_id":"s","model":"m","surprise":true})",                        // unknown key
+        R"({"request_id":"r","server_id":"s","model":"m","stream":"yes"})",                         // wrong type
         "{\"request_id\":\"r\",\"server_id\":\"s\",\"model\":\"m\",\"prompt\":\"bad \xff byte\"}",  // invalid UTF-8
-        R"({"request_id":"r","server_id":"s"})",                                                  // no model
+        R"({"request_id":"r","server_id":"s"})",                                                    // no model
         R"({"request_id":"r","server_id":"s","model":"m"} trailing)",
         R"([1,2])",
         "not json",

@@ -3,5 +3,7 @@
 
 namespace llmp::audit {
 /// The "audit" component logger.
-inline std::shared_ptr<spdlog::logger> logger() { return llmp::log::get("audit"); }
+inline std::shared_ptr<spdlog::logger> logger() {
+    return llmp::log::get("audit");
+}
 }  // namespace llmp::audit

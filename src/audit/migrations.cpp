@@ -132,7 +132,9 @@ constexpr std::string_view lock_sql = "SELECT pg_advisory_xact_lock(7316270417)"
 
 }  // namespace
 
-std::span<const migration> all_migrations() { return migrations; }
+std::span<const migration> all_migrations() {
+    return migrations;
+}
 
 result<int> migrate(pg::connection& conn) {
     if (auto r = conn.exec("BEGIN"); !r) {

@@ -111,12 +111,12 @@ connection::connection(std::unique_ptr<impl> p) : impl_{std::move(p)} {}
 connection::~connection() = default;
 
 result<std::unique_ptr<connection>> connection::open(const std::string& url, int connect_timeout_s,
-                                                    std::string_view application_name) {
+                                                     std::string_view application_name) {
     std::string timeout = std::to_string(std::max(1, connect_timeout_s));
     std::string app{application_name};
     // dbname is expanded as a full connection string; the keywords after it override it.
-    const char* keys[] = {"dbname", "connect_timeout", "application_name", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count", nullptr};
+    const char* keys[] = {"dbname",          "connect_timeout",     "application_name", "keepalives",
+                          "keepalives_idle", "keepalives_interval", "keepalives_count", nullptr};
     const char* values[] = {url.c_str(), timeout.c_str(), app.c_str(), "1", "10", "3", "3", nullptr};
     auto p = std::make_unique<impl>();
     p->conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
@@ -127,11 +127,14 @@ result<std::unique_ptr<connection>> connection::open(const std::string& url, int
         return fail(std::string{unavailable}, "PostgreSQL: " + trimmed(PQerrorMessage(p->conn)), true);
     }
     // Notices (e.g. "relation already exists, skipping") are not worth a log line each.
-    PQsetNoticeProcessor(p->conn, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        p->conn, [](void*, const char*) {}, nullptr);
     return std::unique_ptr<connection>{new connection{std::move(p)}};
 }
 
-bool connection::healthy() const { return PQstatus(impl_->conn) == CONNECTION_OK; }
+bool connection::healthy() const {
+    return PQstatus(impl_->conn) == CONNECTION_OK;
+}
 
 result<void> connection::exec(std::string_view sql) {
     std::string s{sql};
@@ -150,8 +153,8 @@ result<query_result> connection::query(std::string_view sql, const std::vector<s
     for (const auto& p : params) {
         values.push_back(p ? p->c_str() : nullptr);
     }
-    result_ptr r{PQexecParams(impl_->conn, s.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
-                              nullptr, nullptr, 0)};
+    result_ptr r{PQexecParams(impl_->conn, s.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                              nullptr, 0)};
     auto st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         return classify(impl_->conn, r.get());
@@ -167,8 +170,8 @@ result<query_result> connection::query(std::string_view sql, const std::vector<s
             if (PQgetisnull(r.get(), i, c)) {
                 rw.emplace_back(std::nullopt);
             } else {
-                rw.emplace_back(std::string{PQgetvalue(r.get(), i, c),
-                                            static_cast<std::size_t>(PQgetlength(r.get(), i, c))});
+                rw.emplace_back(
+                    std::string{PQgetvalue(r.get(), i, c), static_cast<std::size_t>(PQgetlength(r.get(), i, c))});
             }
         }
         out.rows.push_back(std::move(rw));

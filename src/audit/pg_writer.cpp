@@ -30,7 +30,9 @@ pg_writer::pg_writer(const audit_config& cfg, intake& in, writer_hooks hooks)
       batcher_{static_cast<std::size_t>(cfg.batch_rows), cfg.batch_time},
       backoff_{cfg.retry_min} {}
 
-pg_writer::~pg_writer() { stop(); }
+pg_writer::~pg_writer() {
+    stop();
+}
 
 void pg_writer::start() {
     thread_ = std::thread{[this] { run(); }};
@@ -43,9 +45,7 @@ void pg_writer::stop() {
     stop_deadline_ns_ = (steady::now() + cfg_.drain_timeout).time_since_epoch().count();
     stopping_ = true;
     in_.close();
-    {
-        std::lock_guard lock{pause_mu_};
-    }
+    { std::lock_guard lock{pause_mu_}; }
     pause_cv_.notify_all();
     in_.wake();
     thread_.join();
@@ -84,8 +84,7 @@ void pg_writer::set_state(db_state s, const std::string& why) {
     }
     auto log = logger();
     if (s == db_state::down) {
-        log->warn("msg=\"PostgreSQL unavailable; ingest paused, messages wait in the audit queues\" error=\"{}\"",
-                  why);
+        log->warn("msg=\"PostgreSQL unavailable; ingest paused, messages wait in the audit queues\" error=\"{}\"", why);
     } else if (state_ == db_state::down) {
         log->info("msg=\"PostgreSQL available again; ingest resumed\"");
     } else {
@@ -226,12 +225,12 @@ result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const 
         }
     }
     for (const auto& hb : workers) {
-        auto r = c.query(copy_format::upsert_worker_sql,
-                         {hb.worker_id, hb.host, hb.provider, nlohmann::json(hb.models).dump(),
-                          std::to_string(hb.concurrency), std::to_string(hb.in_flight),
-                          std::to_string(std::isfinite(hb.tokens_per_s) ? hb.tokens_per_s : 0.0),
-                          std::to_string(hb.requests_total), std::to_string(hb.tokens_total),
-                          std::to_string(hb.sent_at_ms), std::string{hb.leaving ? "true" : "false"}});
+        auto r = c.query(
+            copy_format::upsert_worker_sql,
+            {hb.worker_id, hb.host, hb.provider, nlohmann::json(hb.models).dump(), std::to_string(hb.concurrency),
+             std::to_string(hb.in_flight), std::to_string(std::isfinite(hb.tokens_per_s) ? hb.tokens_per_s : 0.0),
+             std::to_string(hb.requests_total), std::to_string(hb.tokens_total), std::to_string(hb.sent_at_ms),
+             std::string{hb.leaving ? "true" : "false"}});
         if (!r) {
             return fail_tx(r.error());
         }
@@ -249,7 +248,9 @@ namespace {
 
 /// The database, not the batch, is at fault (down, restarting, out of resources, a schema or a
 /// privilege missing): keep the batch and retry; never dead-letter for it.
-bool holds_batch(const error& e) { return e.code == pg::unavailable || e.code == pg::schema_error; }
+bool holds_batch(const error& e) {
+    return e.code == pg::unavailable || e.code == pg::schema_error;
+}
 
 }  // namespace
 
@@ -306,9 +307,10 @@ bool pg_writer::write_until_done(batch& b) {
         // chance, twice is a row PostgreSQL will not take (54001 for a jsonb nested too deep
         // would otherwise stall the audit queues for good). Find it instead of retrying.
         if (++refusals >= 2) {
-            logger()->warn("msg=\"batch refused by PostgreSQL twice; splitting it to find the rows it refuses\" "
-                           "rows={} error=\"{}\"",
-                           b.rows.size(), r.error().message);
+            logger()->warn(
+                "msg=\"batch refused by PostgreSQL twice; splitting it to find the rows it refuses\" "
+                "rows={} error=\"{}\"",
+                b.rows.size(), r.error().message);
             return isolate_refused_rows(b, r.error());
         }
         logger()->warn("msg=\"batch refused by PostgreSQL; retrying it once\" rows={} error=\"{}\"", b.rows.size(),
@@ -402,8 +404,7 @@ bool pg_writer::bisect(std::span<pending_row* const> rows, const error& why,
     return true;
 }
 
-bool pg_writer::settle_refused_row(pending_row& row, const error& why,
-                                   std::map<std::uint64_t, std::uint64_t>& ack_to) {
+bool pg_writer::settle_refused_row(pending_row& row, const error& why, std::map<std::uint64_t, std::uint64_t>& ack_to) {
     error last = why;
     if (why.code != pg::data_error) {
         // Not a data error: it might be passing (a timeout under load). Refused alone twice,
@@ -450,14 +451,14 @@ void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t hea
     for (const auto* p : rows) {
         ++stats_.rows;
         switch (p->rec.index()) {
-        case 0:
-            ++stats_.requests;
-            break;
-        case 1:
-            ++stats_.responses;
-            break;
-        default:
-            ++stats_.chunks;
+            case 0:
+                ++stats_.requests;
+                break;
+            case 1:
+                ++stats_.responses;
+                break;
+            default:
+                ++stats_.chunks;
         }
         auto lag = now - event_time_ms(p->rec);
         lag_.add(lag);
@@ -485,8 +486,7 @@ void pg_writer::maybe_log_stats() {
         interval_lag_.clear();
         total = stats_.rows;
     }
-    logger()->info("msg=\"ingest\" rows={} rows_total={} lag_p50_ms={} lag_p99_ms={}", interval_rows_, total, p50,
-                   p99);
+    logger()->info("msg=\"ingest\" rows={} rows_total={} lag_p50_ms={} lag_p99_ms={}", interval_rows_, total, p50, p99);
     interval_rows_ = 0;
 }
 

@@ -69,10 +69,10 @@ struct writer_stats {
     std::uint64_t staged_batches = 0;  ///< batches written again through the staging tables
     std::uint64_t dead_lettered = 0;
     std::uint64_t db_failures = 0;
-    double write_ms = 0;  ///< time spent in PostgreSQL round trips (BEGIN..COMMIT), total
-    double copy_ms = 0;    ///< of which COPY (into the tables, or the staging tables)
-    double insert_ms = 0;  ///< of which INSERT ... SELECT ... ON CONFLICT from staging
-    double commit_ms = 0;  ///< of which COMMIT
+    double write_ms = 0;           ///< time spent in PostgreSQL round trips (BEGIN..COMMIT), total
+    double copy_ms = 0;            ///< of which COPY (into the tables, or the staging tables)
+    double insert_ms = 0;          ///< of which INSERT ... SELECT ... ON CONFLICT from staging
+    double commit_ms = 0;          ///< of which COMMIT
     std::int64_t lag_p50_ms = -1;  ///< event time -> COMMIT, over every row so far
     std::int64_t lag_p99_ms = -1;
     std::int64_t lag_max_ms = -1;
@@ -137,9 +137,9 @@ private:
     std::condition_variable pause_cv_;
 
     mutable std::mutex stats_mu_;
-    writer_stats stats_;    // GUARDED_BY(stats_mu_)
-    lag_histogram lag_;     // GUARDED_BY(stats_mu_)
-    lag_histogram interval_lag_;  // GUARDED_BY(stats_mu_)
+    writer_stats stats_;               // GUARDED_BY(stats_mu_)
+    lag_histogram lag_;                // GUARDED_BY(stats_mu_)
+    lag_histogram interval_lag_;       // GUARDED_BY(stats_mu_)
     std::uint64_t interval_rows_ = 0;  // writer thread only
     steady::time_point last_stats_log_ = steady::now();
     std::thread thread_;

@@ -18,11 +18,11 @@ namespace {
 using namespace std::chrono_literals;
 using testing::scratch_database;
 
-#define LLMP_REQUIRE_DATABASE()                                                        \
-    auto db_url_opt = testing::test_database_url();                                    \
-    if (!db_url_opt) {                                                                 \
+#define LLMP_REQUIRE_DATABASE()                                                         \
+    auto db_url_opt = testing::test_database_url();                                     \
+    if (!db_url_opt) {                                                                  \
         GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)"; \
-    }                                                                                  \
+    }                                                                                   \
     const std::string db_url = *db_url_opt
 
 /// Records what the writer asks the broker to do.
@@ -151,16 +151,17 @@ TEST(migrations, a_database_at_version_2_loses_the_trigram_index_keeps_its_rows_
     scratch_database db{db_url};
     auto c = db.connect();
     ASSERT_TRUE(migrate(*c));
-    ASSERT_TRUE(c->exec("DELETE FROM schema_migrations WHERE version >= 3;"
-                        "ALTER TABLE responses DROP COLUMN reported_by;"
-                        "CREATE INDEX requests_received_at_idx ON requests (received_at);"
-                        "CREATE INDEX requests_search_trgm_idx ON requests USING gin "
-                        "((coalesce(prompt, '') || ' ' || coalesce(messages::text, '')) gin_trgm_ops);"
-                        "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model,"
-                        " stream, prompt) VALUES ('old-1', now(), 'api-1', 'native', '/api/generate', 'generate',"
-                        " 'mock', true, 'kept across the upgrade');"
-                        "INSERT INTO responses (request_id, status, text, completed_at)"
-                        " VALUES ('old-1', 'ok', 'an answer from before', now())"));
+    ASSERT_TRUE(
+        c->exec("DELETE FROM schema_migrations WHERE version >= 3;"
+                "ALTER TABLE responses DROP COLUMN reported_by;"
+                "CREATE INDEX requests_received_at_idx ON requests (received_at);"
+                "CREATE INDEX requests_search_trgm_idx ON requests USING gin "
+                "((coalesce(prompt, '') || ' ' || coalesce(messages::text, '')) gin_trgm_ops);"
+                "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model,"
+                " stream, prompt) VALUES ('old-1', now(), 'api-1', 'native', '/api/generate', 'generate',"
+                " 'mock', true, 'kept across the upgrade');"
+                "INSERT INTO responses (request_id, status, text, completed_at)"
+                " VALUES ('old-1', 'ok', 'an answer from before', now())"));
     auto r = migrate(*c);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r.value(), static_cast<int>(all_migrations().size()) - 2);
@@ -403,10 +404,11 @@ TEST(pg_writer, a_database_refusing_every_row_holds_the_batch_and_dead_letters_n
     ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 1; }));
     auto admin = db.connect();
     // What a revoked privilege looks like to the writer (the test role is a superuser).
-    ASSERT_TRUE(admin->exec("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                            "$$ BEGIN RAISE EXCEPTION 'permission denied for table requests' USING ERRCODE = '42501'; "
-                            "END $$;"
-                            "CREATE TRIGGER refuse BEFORE INSERT ON requests FOR EACH ROW EXECUTE FUNCTION refuse()"));
+    ASSERT_TRUE(
+        admin->exec("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'permission denied for table requests' USING ERRCODE = '42501'; "
+                    "END $$;"
+                    "CREATE TRIGGER refuse BEFORE INSERT ON requests FOR EACH ROW EXECUTE FUNCTION refuse()"));
     for (std::uint64_t i = 2; i <= 4; ++i) {
         in.push(request("held-" + std::to_string(i), i));
     }
@@ -435,8 +437,13 @@ TEST(pg_writer, waits_for_the_database_and_loses_nothing) {
     for (std::uint64_t i = 1; i <= 10; ++i) {
         in.push(request("r-" + std::to_string(i), i));
     }
-    worker_heartbeat hb{.worker_id = "worker-a", .host = "h", .provider = "mock", .models = {"mock:latest"},
-                        .requests_total = 7, .tokens_total = 70, .sent_at_ms = 1700000000000};
+    worker_heartbeat hb{.worker_id = "worker-a",
+                        .host = "h",
+                        .provider = "mock",
+                        .models = {"mock:latest"},
+                        .requests_total = 7,
+                        .tokens_total = 70,
+                        .sent_at_ms = 1700000000000};
     in.push_heartbeat(std::move(hb));
     ASSERT_TRUE(wait_until([&] { return w.stats().db_failures == 0 && !w.stats().db_up; }, 5s));
     EXPECT_EQ(rec.acked_through(1), 0u);
@@ -444,8 +451,7 @@ TEST(pg_writer, waits_for_the_database_and_loses_nothing) {
     ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 10; }));
     w.stop();
     EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 10);
-    EXPECT_EQ(db.scalar("SELECT requests_total || ' ' || array_to_string(models, ',') FROM workers"),
-              "7 mock:latest");
+    EXPECT_EQ(db.scalar("SELECT requests_total || ' ' || array_to_string(models, ',') FROM workers"), "7 mock:latest");
 }
 
 TEST(pg_writer, workers_table_keeps_the_newest_heartbeat) {
@@ -456,8 +462,8 @@ TEST(pg_writer, workers_table_keeps_the_newest_heartbeat) {
     ASSERT_TRUE(wait_until([&] { return w.stats().heartbeats == 1; }));
     in.push_heartbeat(worker_heartbeat{.worker_id = "w", .requests_total = 1, .sent_at_ms = 1700000001000});
     ASSERT_TRUE(wait_until([&] { return w.stats().heartbeats == 2; }));
-    in.push_heartbeat(worker_heartbeat{.worker_id = "w", .requests_total = 9, .sent_at_ms = 1700000003000,
-                                       .leaving = true});
+    in.push_heartbeat(
+        worker_heartbeat{.worker_id = "w", .requests_total = 9, .sent_at_ms = 1700000003000, .leaving = true});
     ASSERT_TRUE(wait_until([&] { return w.stats().heartbeats == 3; }));
     w.stop();
     EXPECT_EQ(db.scalar("SELECT requests_total FROM workers"), "9");

@@ -60,7 +60,9 @@ bool needs_cleaning(std::string_view s) {
     return false;
 }
 
-std::string status_of(const std::string& code) { return code == "cancelled" ? "cancelled" : "error"; }
+std::string status_of(const std::string& code) {
+    return code == "cancelled" ? "cancelled" : "error";
+}
 
 /// "<server-id>.<kind>" -> {server-id, kind}
 std::pair<std::string, std::string> split_key(const std::string& key) {
@@ -118,8 +120,9 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
         return fail("malformed_message", "response message has no correlation_id (request id)");
     }
     const bool verdict = d.props.type == broker::verdict_type;
-    auto [server_id, kind] = verdict ? std::pair{broker::field_string(d.props.headers, "server_id"), std::string{"error"}}
-                                     : split_key(d.routing_key);
+    auto [server_id, kind] = verdict
+                                 ? std::pair{broker::field_string(d.props.headers, "server_id"), std::string{"error"}}
+                                 : split_key(d.routing_key);
     if (kind == "chunk") {
         chunk_row c;
         c.request_id = clean_text(request_id);
@@ -131,7 +134,8 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
         return record{std::move(c)};
     }
     if (kind != "final" && kind != "error") {
-        return fail("malformed_message", "response routing key '" + d.routing_key + "' is not *.final, *.error or *.chunk");
+        return fail("malformed_message",
+                    "response routing key '" + d.routing_key + "' is not *.final, *.error or *.chunk");
     }
     if (fast && kind == "final") {
         if (auto f = fast_decode::final(d.body)) {
@@ -149,8 +153,8 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
     }
     auto parsed = parse_json_bounded(d.body, max_message_json_depth);
     if (!parsed || !parsed.value().is_object()) {
-        return fail("malformed_message", kind + " message body is not a JSON object" +
-                                             (parsed ? "" : ": " + parsed.error().message));
+        return fail("malformed_message",
+                    kind + " message body is not a JSON object" + (parsed ? "" : ": " + parsed.error().message));
     }
     json& j = parsed.value();
     response_row row;
@@ -247,27 +251,27 @@ namespace {
 
 result<record> decode_any(source from, const broker::delivery& d, std::int64_t arrival_ms, bool fast) {
     switch (from) {
-    case source::requests:
-        return decode_request_row(d, arrival_ms, fast);
-    case source::responses:
-        return decode_response_row(d, arrival_ms, fast);
-    case source::heartbeats: {
-        auto hb = decode_heartbeat(d.body);
-        if (!hb) {
-            return hb.error();
+        case source::requests:
+            return decode_request_row(d, arrival_ms, fast);
+        case source::responses:
+            return decode_response_row(d, arrival_ms, fast);
+        case source::heartbeats: {
+            auto hb = decode_heartbeat(d.body);
+            if (!hb) {
+                return hb.error();
+            }
+            auto& h = hb.value();
+            h.worker_id = clean_text(h.worker_id);
+            h.host = clean_text(h.host);
+            h.provider = clean_text(h.provider);
+            for (auto& m : h.models) {
+                m = clean_text(m);
+            }
+            if (h.sent_at_ms <= 0) {
+                h.sent_at_ms = arrival_ms;
+            }
+            return record{std::move(h)};
         }
-        auto& h = hb.value();
-        h.worker_id = clean_text(h.worker_id);
-        h.host = clean_text(h.host);
-        h.provider = clean_text(h.provider);
-        for (auto& m : h.models) {
-            m = clean_text(m);
-        }
-        if (h.sent_at_ms <= 0) {
-            h.sent_at_ms = arrival_ms;
-        }
-        return record{std::move(h)};
-    }
     }
     return fail("malformed_message", "unknown source");
 }

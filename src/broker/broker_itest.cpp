@@ -56,10 +56,13 @@ TEST_F(broker_itest, request_is_confirmed_delivered_and_acked) {
     std::uint64_t epoch_seen = 0;
     consumer con{cfg, "itest con",
                  [&](connection& c) -> result<void> {
-                     if (auto r = declare_core(c, topo, cfg); !r) return r;
-                     if (auto r = c.set_prefetch(4); !r) return r;
+                     if (auto r = declare_core(c, topo, cfg); !r)
+                         return r;
+                     if (auto r = c.set_prefetch(4); !r)
+                         return r;
                      auto t = c.consume(topo.work_queue, false);
-                     if (!t) return t.error();
+                     if (!t)
+                         return t.error();
                      return ok();
                  },
                  [&](delivery&& d, std::uint64_t epoch) {
@@ -116,8 +119,9 @@ TEST_F(broker_itest, request_is_confirmed_delivered_and_acked) {
 TEST_F(broker_itest, unroutable_mandatory_message_is_returned) {
     topology topo{cfg.prefix};
     std::promise<std::string> returned;
-    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); },
-                  [&](returned_message&& r) { returned.set_value(r.props.correlation_id + " " + std::to_string(r.reply_code)); }};
+    publisher pub{
+        cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); },
+        [&](returned_message&& r) { returned.set_value(r.props.correlation_id + " " + std::to_string(r.reply_code)); }};
     ASSERT_TRUE(pub.start());
     publish_job job;
     job.msg.exchange = topo.responses_exchange;
@@ -230,13 +234,17 @@ TEST_F(broker_itest, coalesced_chunks_keep_order_and_content) {
     inbox box;
     consumer con{cfg, "itest con",
                  [&](connection& c) -> result<void> {
-                     if (auto r = declare_core(c, topo, cfg); !r) return r;
+                     if (auto r = declare_core(c, topo, cfg); !r)
+                         return r;
                      queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
                      auto q = c.declare_queue(topo.server_queue(server), own);
-                     if (!q) return q.error();
-                     if (auto r = c.bind_queue(q.value(), topo.responses_exchange, server + ".#"); !r) return r;
+                     if (!q)
+                         return q.error();
+                     if (auto r = c.bind_queue(q.value(), topo.responses_exchange, server + ".#"); !r)
+                         return r;
                      auto t = c.consume(q.value(), true);
-                     if (!t) return t.error();
+                     if (!t)
+                         return t.error();
                      return ok();
                  },
                  [&](delivery&& d, std::uint64_t) { box.push(std::move(d)); }};

@@ -50,24 +50,22 @@ error broker_error(std::string what) {
 /// Text for a failed RPC reply, or empty on success.
 std::string describe(const amqp_rpc_reply_t& r) {
     switch (r.reply_type) {
-    case AMQP_RESPONSE_NORMAL:
-        return {};
-    case AMQP_RESPONSE_NONE:
-        return "missing RPC reply";
-    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-        return amqp_error_string2(r.library_error);
-    case AMQP_RESPONSE_SERVER_EXCEPTION:
-        if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-            auto* m = static_cast<amqp_connection_close_t*>(r.reply.decoded);
-            return "connection closed by broker: " + std::to_string(m->reply_code) + " " +
-                   to_string(m->reply_text);
-        }
-        if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-            auto* m = static_cast<amqp_channel_close_t*>(r.reply.decoded);
-            return "channel closed by broker: " + std::to_string(m->reply_code) + " " +
-                   to_string(m->reply_text);
-        }
-        return "broker error (method " + std::to_string(r.reply.id) + ")";
+        case AMQP_RESPONSE_NORMAL:
+            return {};
+        case AMQP_RESPONSE_NONE:
+            return "missing RPC reply";
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            return amqp_error_string2(r.library_error);
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+                auto* m = static_cast<amqp_connection_close_t*>(r.reply.decoded);
+                return "connection closed by broker: " + std::to_string(m->reply_code) + " " + to_string(m->reply_text);
+            }
+            if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+                auto* m = static_cast<amqp_channel_close_t*>(r.reply.decoded);
+                return "channel closed by broker: " + std::to_string(m->reply_code) + " " + to_string(m->reply_text);
+            }
+            return "broker error (method " + std::to_string(r.reply.id) + ")";
     }
     return "unknown RPC reply";
 }
@@ -105,19 +103,42 @@ field_table from_table(const amqp_table_t& t) {
         std::string key = to_string(e.key);
         const auto& v = e.value;
         switch (v.kind) {
-        case AMQP_FIELD_KIND_I8: out.emplace_back(key, std::int64_t{v.value.i8}); break;
-        case AMQP_FIELD_KIND_U8: out.emplace_back(key, std::int64_t{v.value.u8}); break;
-        case AMQP_FIELD_KIND_I16: out.emplace_back(key, std::int64_t{v.value.i16}); break;
-        case AMQP_FIELD_KIND_U16: out.emplace_back(key, std::int64_t{v.value.u16}); break;
-        case AMQP_FIELD_KIND_I32: out.emplace_back(key, std::int64_t{v.value.i32}); break;
-        case AMQP_FIELD_KIND_U32: out.emplace_back(key, std::int64_t{v.value.u32}); break;
-        case AMQP_FIELD_KIND_I64: out.emplace_back(key, std::int64_t{v.value.i64}); break;
-        case AMQP_FIELD_KIND_U64: out.emplace_back(key, static_cast<std::int64_t>(v.value.u64)); break;
-        case AMQP_FIELD_KIND_TIMESTAMP: out.emplace_back(key, static_cast<std::int64_t>(v.value.u64)); break;
-        case AMQP_FIELD_KIND_BOOLEAN: out.emplace_back(key, v.value.boolean != 0); break;
-        case AMQP_FIELD_KIND_UTF8:
-        case AMQP_FIELD_KIND_BYTES: out.emplace_back(key, to_string(v.value.bytes)); break;
-        default: break;  // arrays, nested tables, decimals: not used by llmproxy
+            case AMQP_FIELD_KIND_I8:
+                out.emplace_back(key, std::int64_t{v.value.i8});
+                break;
+            case AMQP_FIELD_KIND_U8:
+                out.emplace_back(key, std::int64_t{v.value.u8});
+                break;
+            case AMQP_FIELD_KIND_I16:
+                out.emplace_back(key, std::int64_t{v.value.i16});
+                break;
+            case AMQP_FIELD_KIND_U16:
+                out.emplace_back(key, std::int64_t{v.value.u16});
+                break;
+            case AMQP_FIELD_KIND_I32:
+                out.emplace_back(key, std::int64_t{v.value.i32});
+                break;
+            case AMQP_FIELD_KIND_U32:
+                out.emplace_back(key, std::int64_t{v.value.u32});
+                break;
+            case AMQP_FIELD_KIND_I64:
+                out.emplace_back(key, std::int64_t{v.value.i64});
+                break;
+            case AMQP_FIELD_KIND_U64:
+                out.emplace_back(key, static_cast<std::int64_t>(v.value.u64));
+                break;
+            case AMQP_FIELD_KIND_TIMESTAMP:
+                out.emplace_back(key, static_cast<std::int64_t>(v.value.u64));
+                break;
+            case AMQP_FIELD_KIND_BOOLEAN:
+                out.emplace_back(key, v.value.boolean != 0);
+                break;
+            case AMQP_FIELD_KIND_UTF8:
+            case AMQP_FIELD_KIND_BYTES:
+                out.emplace_back(key, to_string(v.value.bytes));
+                break;
+            default:
+                break;  // arrays, nested tables, decimals: not used by llmproxy
         }
     }
     return out;
@@ -125,15 +146,24 @@ field_table from_table(const amqp_table_t& t) {
 
 properties from_amqp(const amqp_basic_properties_t& p) {
     properties out;
-    if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG) out.message_id = to_string(p.message_id);
-    if (p._flags & AMQP_BASIC_CORRELATION_ID_FLAG) out.correlation_id = to_string(p.correlation_id);
-    if (p._flags & AMQP_BASIC_CONTENT_TYPE_FLAG) out.content_type = to_string(p.content_type);
-    if (p._flags & AMQP_BASIC_TYPE_FLAG) out.type = to_string(p.type);
-    if (p._flags & AMQP_BASIC_EXPIRATION_FLAG) out.expiration = to_string(p.expiration);
-    if (p._flags & AMQP_BASIC_PRIORITY_FLAG) out.priority = p.priority;
-    if (p._flags & AMQP_BASIC_DELIVERY_MODE_FLAG) out.persistent = p.delivery_mode == 2;
-    if (p._flags & AMQP_BASIC_TIMESTAMP_FLAG) out.timestamp = static_cast<std::int64_t>(p.timestamp);
-    if (p._flags & AMQP_BASIC_HEADERS_FLAG) out.headers = from_table(p.headers);
+    if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+        out.message_id = to_string(p.message_id);
+    if (p._flags & AMQP_BASIC_CORRELATION_ID_FLAG)
+        out.correlation_id = to_string(p.correlation_id);
+    if (p._flags & AMQP_BASIC_CONTENT_TYPE_FLAG)
+        out.content_type = to_string(p.content_type);
+    if (p._flags & AMQP_BASIC_TYPE_FLAG)
+        out.type = to_string(p.type);
+    if (p._flags & AMQP_BASIC_EXPIRATION_FLAG)
+        out.expiration = to_string(p.expiration);
+    if (p._flags & AMQP_BASIC_PRIORITY_FLAG)
+        out.priority = p.priority;
+    if (p._flags & AMQP_BASIC_DELIVERY_MODE_FLAG)
+        out.persistent = p.delivery_mode == 2;
+    if (p._flags & AMQP_BASIC_TIMESTAMP_FLAG)
+        out.timestamp = static_cast<std::int64_t>(p.timestamp);
+    if (p._flags & AMQP_BASIC_HEADERS_FLAG)
+        out.headers = from_table(p.headers);
     return out;
 }
 
@@ -229,12 +259,11 @@ result<std::unique_ptr<connection>> connection::open(const broker_config& cfg, s
     prop.value.kind = AMQP_FIELD_KIND_UTF8;
     prop.value.value.bytes = bytes_of(conn_name);
     amqp_table_t client_props{1, &prop};
-    auto r = amqp_login_with_properties(p->conn, e.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE,
-                                        cfg.heartbeat_s, &client_props, AMQP_SASL_METHOD_PLAIN,
-                                        e.user.c_str(), e.password.c_str());
+    auto r = amqp_login_with_properties(p->conn, e.vhost.c_str(), 0, AMQP_DEFAULT_FRAME_SIZE, cfg.heartbeat_s,
+                                        &client_props, AMQP_SASL_METHOD_PLAIN, e.user.c_str(), e.password.c_str());
     if (auto text = describe(r); !text.empty()) {
-        return broker_error("cannot log in to RabbitMQ at " + e.host + ":" + std::to_string(e.port) +
-                            " as '" + e.user + "': " + text);
+        return broker_error("cannot log in to RabbitMQ at " + e.host + ":" + std::to_string(e.port) + " as '" + e.user +
+                            "': " + text);
     }
     amqp_channel_open(p->conn, main_channel);
     if (auto c = p->check_rpc("channel.open"); !c) {
@@ -243,22 +272,23 @@ result<std::unique_ptr<connection>> connection::open(const broker_config& cfg, s
     return std::unique_ptr<connection>(new connection(std::move(p)));
 }
 
-int connection::fd() const { return amqp_get_sockfd(impl_->conn); }
+int connection::fd() const {
+    return amqp_get_sockfd(impl_->conn);
+}
 
 bool connection::has_buffered_input() const {
     return amqp_frames_enqueued(impl_->conn) != 0 || amqp_data_in_buffer(impl_->conn) != 0;
 }
 
 result<void> connection::declare_exchange(std::string_view name, std::string_view type) {
-    amqp_exchange_declare(impl_->conn, main_channel, bytes_of(name), bytes_of(type), 0, 1, 0, 0,
-                          amqp_empty_table);
+    amqp_exchange_declare(impl_->conn, main_channel, bytes_of(name), bytes_of(type), 0, 1, 0, 0, amqp_empty_table);
     return impl_->check_rpc("exchange.declare " + std::string{name});
 }
 
 result<std::string> connection::declare_queue(std::string_view name, const queue_options& opts) {
     auto args = impl_->tables.build(opts.arguments);
-    auto* okp = amqp_queue_declare(impl_->conn, main_channel, bytes_of(name), 0, opts.durable,
-                                   opts.exclusive, opts.auto_delete, args);
+    auto* okp = amqp_queue_declare(impl_->conn, main_channel, bytes_of(name), 0, opts.durable, opts.exclusive,
+                                   opts.auto_delete, args);
     if (auto c = impl_->check_rpc("queue.declare " + std::string{name}); !c) {
         return c.error();
     }
@@ -271,8 +301,8 @@ result<void> connection::declare_queue_kept(std::string_view name, const queue_o
         return c.error();
     }
     auto args = impl_->tables.build(opts.arguments);
-    amqp_queue_declare(impl_->conn, scratch_channel, bytes_of(name), 0, opts.durable, opts.exclusive,
-                       opts.auto_delete, args);
+    amqp_queue_declare(impl_->conn, scratch_channel, bytes_of(name), 0, opts.durable, opts.exclusive, opts.auto_delete,
+                       args);
     auto r = amqp_get_rpc_reply(impl_->conn);
     if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
         auto text = describe(r);
@@ -292,17 +322,13 @@ result<void> connection::declare_queue_kept(std::string_view name, const queue_o
     return ok();
 }
 
-result<void> connection::bind_queue(std::string_view queue, std::string_view exchange,
-                                    std::string_view key) {
-    amqp_queue_bind(impl_->conn, main_channel, bytes_of(queue), bytes_of(exchange), bytes_of(key),
-                    amqp_empty_table);
+result<void> connection::bind_queue(std::string_view queue, std::string_view exchange, std::string_view key) {
+    amqp_queue_bind(impl_->conn, main_channel, bytes_of(queue), bytes_of(exchange), bytes_of(key), amqp_empty_table);
     return impl_->check_rpc("queue.bind " + std::string{queue});
 }
 
-result<void> connection::unbind_queue(std::string_view queue, std::string_view exchange,
-                                      std::string_view key) {
-    amqp_queue_unbind(impl_->conn, main_channel, bytes_of(queue), bytes_of(exchange), bytes_of(key),
-                      amqp_empty_table);
+result<void> connection::unbind_queue(std::string_view queue, std::string_view exchange, std::string_view key) {
+    amqp_queue_unbind(impl_->conn, main_channel, bytes_of(queue), bytes_of(exchange), bytes_of(key), amqp_empty_table);
     return impl_->check_rpc("queue.unbind " + std::string{queue});
 }
 
@@ -312,8 +338,8 @@ result<void> connection::set_prefetch(std::uint16_t count) {
 }
 
 result<std::string> connection::consume(std::string_view queue, bool no_ack) {
-    auto* okp = amqp_basic_consume(impl_->conn, main_channel, bytes_of(queue), amqp_empty_bytes, 0,
-                                   no_ack ? 1 : 0, 0, amqp_empty_table);
+    auto* okp = amqp_basic_consume(impl_->conn, main_channel, bytes_of(queue), amqp_empty_bytes, 0, no_ack ? 1 : 0, 0,
+                                   amqp_empty_table);
     if (auto c = impl_->check_rpc("basic.consume " + std::string{queue}); !c) {
         return c.error();
     }
@@ -394,8 +420,7 @@ result<queue_state> connection::inspect_queue(std::string_view name) {
     if (auto c = impl_->check_rpc("channel.open"); !c) {
         return c.error();
     }
-    auto* okp = amqp_queue_declare(impl_->conn, scratch_channel, bytes_of(name), 1, 0, 0, 0,
-                                   amqp_empty_table);
+    auto* okp = amqp_queue_declare(impl_->conn, scratch_channel, bytes_of(name), 1, 0, 0, 0, amqp_empty_table);
     auto r = amqp_get_rpc_reply(impl_->conn);
     if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
         // 404: the broker closed the scratch channel; acknowledge so it can be reused.
@@ -414,8 +439,7 @@ result<queue_state> connection::inspect_queue(std::string_view name) {
 result<event> connection::next_event(std::chrono::milliseconds timeout) {
     auto* c = impl_->conn;
     amqp_maybe_release_buffers(c);
-    timeval tv{static_cast<time_t>(timeout.count() / 1000),
-               static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+    timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
     amqp_frame_t frame{};
     int rc = amqp_simple_wait_frame_noblock(c, &frame, &tv);
     if (rc == AMQP_STATUS_TIMEOUT) {
@@ -428,63 +452,63 @@ result<event> connection::next_event(std::chrono::milliseconds timeout) {
         return event{};
     }
     switch (frame.payload.method.id) {
-    case AMQP_BASIC_DELIVER_METHOD: {
-        auto* d = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);
-        delivery out;
-        out.delivery_tag = d->delivery_tag;
-        out.redelivered = d->redelivered != 0;
-        out.consumer_tag = to_string(d->consumer_tag);
-        out.exchange = to_string(d->exchange);
-        out.routing_key = to_string(d->routing_key);
-        amqp_message_t msg{};
-        auto r = amqp_read_message(c, frame.channel, &msg, 0);
-        if (auto text = describe(r); !text.empty()) {
-            return broker_error("reading a delivery: " + text);
+        case AMQP_BASIC_DELIVER_METHOD: {
+            auto* d = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);
+            delivery out;
+            out.delivery_tag = d->delivery_tag;
+            out.redelivered = d->redelivered != 0;
+            out.consumer_tag = to_string(d->consumer_tag);
+            out.exchange = to_string(d->exchange);
+            out.routing_key = to_string(d->routing_key);
+            amqp_message_t msg{};
+            auto r = amqp_read_message(c, frame.channel, &msg, 0);
+            if (auto text = describe(r); !text.empty()) {
+                return broker_error("reading a delivery: " + text);
+            }
+            out.props = from_amqp(msg.properties);
+            out.body = to_string(msg.body);
+            amqp_destroy_message(&msg);
+            return event{std::move(out)};
         }
-        out.props = from_amqp(msg.properties);
-        out.body = to_string(msg.body);
-        amqp_destroy_message(&msg);
-        return event{std::move(out)};
-    }
-    case AMQP_BASIC_ACK_METHOD: {
-        auto* a = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
-        return event{confirm{a->delivery_tag, a->multiple != 0, true}};
-    }
-    case AMQP_BASIC_NACK_METHOD: {
-        auto* n = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
-        return event{confirm{n->delivery_tag, n->multiple != 0, false}};
-    }
-    case AMQP_BASIC_RETURN_METHOD: {
-        auto* rt = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
-        returned_message out;
-        out.reply_code = rt->reply_code;
-        out.reply_text = to_string(rt->reply_text);
-        out.exchange = to_string(rt->exchange);
-        out.routing_key = to_string(rt->routing_key);
-        amqp_message_t msg{};
-        auto r = amqp_read_message(c, frame.channel, &msg, 0);
-        if (auto text = describe(r); !text.empty()) {
-            return broker_error("reading a returned message: " + text);
+        case AMQP_BASIC_ACK_METHOD: {
+            auto* a = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+            return event{confirm{a->delivery_tag, a->multiple != 0, true}};
         }
-        out.props = from_amqp(msg.properties);
-        out.body = to_string(msg.body);
-        amqp_destroy_message(&msg);
-        return event{std::move(out)};
-    }
-    case AMQP_CHANNEL_CLOSE_METHOD: {
-        auto* m = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
-        return broker_error("channel closed by broker: " + std::to_string(m->reply_code) + " " +
-                            to_string(m->reply_text));
-    }
-    case AMQP_CONNECTION_CLOSE_METHOD: {
-        auto* m = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
-        return broker_error("connection closed by broker: " + std::to_string(m->reply_code) + " " +
-                            to_string(m->reply_text));
-    }
-    case AMQP_BASIC_CANCEL_METHOD:
-        return broker_error("consumer cancelled by broker (queue deleted?)");
-    default:
-        return event{};
+        case AMQP_BASIC_NACK_METHOD: {
+            auto* n = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
+            return event{confirm{n->delivery_tag, n->multiple != 0, false}};
+        }
+        case AMQP_BASIC_RETURN_METHOD: {
+            auto* rt = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
+            returned_message out;
+            out.reply_code = rt->reply_code;
+            out.reply_text = to_string(rt->reply_text);
+            out.exchange = to_string(rt->exchange);
+            out.routing_key = to_string(rt->routing_key);
+            amqp_message_t msg{};
+            auto r = amqp_read_message(c, frame.channel, &msg, 0);
+            if (auto text = describe(r); !text.empty()) {
+                return broker_error("reading a returned message: " + text);
+            }
+            out.props = from_amqp(msg.properties);
+            out.body = to_string(msg.body);
+            amqp_destroy_message(&msg);
+            return event{std::move(out)};
+        }
+        case AMQP_CHANNEL_CLOSE_METHOD: {
+            auto* m = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
+            return broker_error("channel closed by broker: " + std::to_string(m->reply_code) + " " +
+                                to_string(m->reply_text));
+        }
+        case AMQP_CONNECTION_CLOSE_METHOD: {
+            auto* m = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
+            return broker_error("connection closed by broker: " + std::to_string(m->reply_code) + " " +
+                                to_string(m->reply_text));
+        }
+        case AMQP_BASIC_CANCEL_METHOD:
+            return broker_error("consumer cancelled by broker (queue deleted?)");
+        default:
+            return event{};
     }
 }
 

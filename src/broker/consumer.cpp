@@ -12,17 +12,17 @@ namespace llmp::broker {
 
 result<void> consumer::carry_out(connection& conn, const command& c) {
     switch (c.what) {
-    case command::kind::ack:
-        return conn.ack(c.tag);
-    case command::kind::ack_multiple:
-        return conn.ack(c.tag, /*multiple=*/true);
-    case command::kind::reject_requeue:
-        return conn.reject(c.tag, true);
-    case command::kind::reject_drop:
-        return conn.reject(c.tag, false);
-    case command::kind::wake:
-    case command::kind::call:
-        break;
+        case command::kind::ack:
+            return conn.ack(c.tag);
+        case command::kind::ack_multiple:
+            return conn.ack(c.tag, /*multiple=*/true);
+        case command::kind::reject_requeue:
+            return conn.reject(c.tag, true);
+        case command::kind::reject_drop:
+            return conn.reject(c.tag, false);
+        case command::kind::wake:
+        case command::kind::call:
+            break;
     }
     return ok();
 }
@@ -45,15 +45,16 @@ bool consumer::carry_out_all(connection* conn, std::uint64_t epoch, std::vector<
     return healthy;
 }
 
-consumer::consumer(broker_config cfg, std::string name, setup_fn setup, delivery_fn on_delivery,
-                   state_fn on_state)
+consumer::consumer(broker_config cfg, std::string name, setup_fn setup, delivery_fn on_delivery, state_fn on_state)
     : cfg_{std::move(cfg)},
       name_{std::move(name)},
       setup_{std::move(setup)},
       on_delivery_{std::move(on_delivery)},
       on_state_{std::move(on_state)} {}
 
-consumer::~consumer() { stop(); }
+consumer::~consumer() {
+    stop();
+}
 
 result<void> consumer::start() {
     auto conn = connection::open(cfg_, name_);
@@ -87,8 +88,7 @@ void consumer::ack_multiple(std::uint64_t epoch, std::uint64_t tag) {
 }
 
 void consumer::reject(std::uint64_t epoch, std::uint64_t tag, bool requeue) {
-    commands_.push_unbounded(
-        command{requeue ? command::kind::reject_requeue : command::kind::reject_drop, epoch, tag});
+    commands_.push_unbounded(command{requeue ? command::kind::reject_requeue : command::kind::reject_drop, epoch, tag});
 }
 
 void consumer::after_pending(std::function<void()> fn) {
@@ -157,8 +157,7 @@ bool consumer::serve(connection& conn) {
             auto ev = conn.next_event(std::chrono::milliseconds{0});
             if (!ev) {
                 if (!stopping_) {
-                    log->warn("msg=\"consumer connection lost\" consumer={} error=\"{}\"", name_,
-                              ev.error().message);
+                    log->warn("msg=\"consumer connection lost\" consumer={} error=\"{}\"", name_, ev.error().message);
                 }
                 return false;
             }

@@ -36,8 +36,7 @@ public:
     /// Called on the consumer thread about every `tick` (for periodic work such as expiry).
     using tick_fn = std::function<void()>;
 
-    consumer(broker_config cfg, std::string name, setup_fn setup, delivery_fn on_delivery,
-             state_fn on_state = {});
+    consumer(broker_config cfg, std::string name, setup_fn setup, delivery_fn on_delivery, state_fn on_state = {});
     ~consumer();
     consumer(const consumer&) = delete;
     consumer& operator=(const consumer&) = delete;

@@ -3,5 +3,7 @@
 
 namespace llmp::broker {
 /// The "broker" component logger.
-inline std::shared_ptr<spdlog::logger> logger() { return llmp::log::get("broker"); }
+inline std::shared_ptr<spdlog::logger> logger() {
+    return llmp::log::get("broker");
+}
 }  // namespace llmp::broker

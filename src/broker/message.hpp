@@ -77,7 +77,7 @@ struct queue_options {
 };
 
 struct queue_state {
-    std::uint32_t messages = 0;   ///< ready messages
+    std::uint32_t messages = 0;  ///< ready messages
     std::uint32_t consumers = 0;
 };
 

@@ -16,8 +16,8 @@ struct publisher::pending {
     std::map<std::uint64_t, std::function<void(publish_status)>> by_tag;
 };
 
-publisher::publisher(broker_config cfg, std::string name, setup_fn setup, return_fn on_return,
-                     state_fn on_state, std::size_t capacity)
+publisher::publisher(broker_config cfg, std::string name, setup_fn setup, return_fn on_return, state_fn on_state,
+                     std::size_t capacity)
     : cfg_{std::move(cfg)},
       name_{std::move(name)},
       setup_{std::move(setup)},
@@ -26,7 +26,9 @@ publisher::publisher(broker_config cfg, std::string name, setup_fn setup, return
       queue_{capacity},
       pending_{std::make_unique<pending>()} {}
 
-publisher::~publisher() { stop(); }
+publisher::~publisher() {
+    stop();
+}
 
 result<void> publisher::start() {
     auto conn = connection::open(cfg_, name_);
@@ -140,8 +142,7 @@ void publisher::serve(connection& conn) {
         for (;;) {
             auto ev = conn.next_event(std::chrono::milliseconds{0});
             if (!ev) {
-                log->warn("msg=\"publisher connection lost\" publisher={} error=\"{}\"", name_,
-                          ev.error().message);
+                log->warn("msg=\"publisher connection lost\" publisher={} error=\"{}\"", name_, ev.error().message);
                 return false;
             }
             auto& e = ev.value();
@@ -150,8 +151,7 @@ void publisher::serve(connection& conn) {
             }
             if (auto* c = std::get_if<confirm>(&e)) {
                 auto status = c->ack ? publish_status::confirmed : publish_status::nacked;
-                auto end = c->multiple ? p.by_tag.upper_bound(c->delivery_tag)
-                                       : p.by_tag.find(c->delivery_tag);
+                auto end = c->multiple ? p.by_tag.upper_bound(c->delivery_tag) : p.by_tag.find(c->delivery_tag);
                 auto begin = c->multiple ? p.by_tag.begin() : end;
                 if (!c->multiple && end != p.by_tag.end()) {
                     end->second(status);

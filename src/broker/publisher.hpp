@@ -52,8 +52,8 @@ public:
     using return_fn = std::function<void(returned_message&&)>;
     using state_fn = std::function<void(bool connected)>;
 
-    publisher(broker_config cfg, std::string name, setup_fn setup, return_fn on_return = {},
-              state_fn on_state = {}, std::size_t capacity = 1 << 16);
+    publisher(broker_config cfg, std::string name, setup_fn setup, return_fn on_return = {}, state_fn on_state = {},
+              std::size_t capacity = 1 << 16);
     ~publisher();
     publisher(const publisher&) = delete;
     publisher& operator=(const publisher&) = delete;

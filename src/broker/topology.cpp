@@ -19,10 +19,18 @@ std::string topology::server_queue(std::string_view server_id) const {
     return responses_exchange + "." + std::string{server_id};
 }
 
-std::string chunk_key(std::string_view server_id) { return std::string{server_id} + ".chunk"; }
-std::string final_key(std::string_view server_id) { return std::string{server_id} + ".final"; }
-std::string error_key(std::string_view server_id) { return std::string{server_id} + ".error"; }
-std::string cancel_key(std::string_view request_id) { return "cancel." + std::string{request_id}; }
+std::string chunk_key(std::string_view server_id) {
+    return std::string{server_id} + ".chunk";
+}
+std::string final_key(std::string_view server_id) {
+    return std::string{server_id} + ".final";
+}
+std::string error_key(std::string_view server_id) {
+    return std::string{server_id} + ".error";
+}
+std::string cancel_key(std::string_view request_id) {
+    return "cancel." + std::string{request_id};
+}
 
 namespace {
 
@@ -41,11 +49,12 @@ result<void> declare_audit_queue(connection& conn, const std::string& name, cons
     }
     auto r = conn.declare_queue_kept(name, audit);
     if (!r && r.error().code == "precondition_failed") {
-        logger()->warn("msg=\"audit queue exists with other arguments; kept as it is\" queue={} "
-                       "audit_queue_max_length={} hint=\"delete the queue once it is empty (the next start "
-                       "re-creates it bounded), or bound it with a RabbitMQ policy (max-length, overflow "
-                       "reject-publish)\" error=\"{}\"",
-                       name, cfg.audit_queue_max_length, r.error().message);
+        logger()->warn(
+            "msg=\"audit queue exists with other arguments; kept as it is\" queue={} "
+            "audit_queue_max_length={} hint=\"delete the queue once it is empty (the next start "
+            "re-creates it bounded), or bound it with a RabbitMQ policy (max-length, overflow "
+            "reject-publish)\" error=\"{}\"",
+            name, cfg.audit_queue_max_length, r.error().message);
         return ok();
     }
     return r;
@@ -54,10 +63,8 @@ result<void> declare_audit_queue(connection& conn, const std::string& name, cons
 }  // namespace
 
 result<void> declare_core(connection& conn, const topology& t, const broker_config& cfg) {
-    for (auto [name, type] : {std::pair{&t.requests_exchange, "fanout"},
-                              std::pair{&t.responses_exchange, "topic"},
-                              std::pair{&t.control_exchange, "topic"},
-                              std::pair{&t.dead_exchange, "fanout"}}) {
+    for (auto [name, type] : {std::pair{&t.requests_exchange, "fanout"}, std::pair{&t.responses_exchange, "topic"},
+                              std::pair{&t.control_exchange, "topic"}, std::pair{&t.dead_exchange, "fanout"}}) {
         if (auto r = conn.declare_exchange(*name, type); !r) {
             return r;
         }

@@ -11,8 +11,7 @@ using steady = std::chrono::steady_clock;
 
 /// Milliseconds since the Unix epoch (wall clock).
 inline std::int64_t unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 

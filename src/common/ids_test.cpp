@@ -28,9 +28,9 @@ TEST(ids, component_id_is_a_routing_key_word) {
 }
 
 TEST(json_escape, matches_a_json_parser) {
-    for (std::string s : {std::string{"plain"}, std::string{"quote \" back \\ slash"},
-                          std::string{"new\nline\ttab\r\b\f"}, std::string{"ctl \x01\x1f end"},
-                          std::string{"utf8 héllo 🦙"}, std::string{}}) {
+    for (std::string s :
+         {std::string{"plain"}, std::string{"quote \" back \\ slash"}, std::string{"new\nline\ttab\r\b\f"},
+          std::string{"ctl \x01\x1f end"}, std::string{"utf8 héllo 🦙"}, std::string{}}) {
         std::string out;
         append_json_string(out, s);
         auto parsed = nlohmann::json::parse(out);

@@ -19,7 +19,9 @@ result<json> parse_object(std::string_view body, std::string_view what) {
 
 }  // namespace
 
-std::string_view to_string(request_kind k) { return k == request_kind::chat ? "chat" : "generate"; }
+std::string_view to_string(request_kind k) {
+    return k == request_kind::chat ? "chat" : "generate";
+}
 
 std::string encode(const request_message& m) {
     json j{{"request_id", m.request_id},
@@ -60,8 +62,7 @@ result<request_message> decode_request(std::string_view body) {
     }
     m.received_at_ms = get_or<std::int64_t>(j, "received_at_ms", 0);
     m.deadline_ms = get_or<std::int64_t>(j, "deadline_ms", 0);
-    m.kind = get_or<std::string>(j, "kind", "chat") == "generate" ? request_kind::generate
-                                                                   : request_kind::chat;
+    m.kind = get_or<std::string>(j, "kind", "chat") == "generate" ? request_kind::generate : request_kind::chat;
     if (auto it = j.find("messages"); it != j.end() && it->is_array()) {
         m.messages = *it;
     }
@@ -161,11 +162,16 @@ result<error_message> decode_error(std::string_view body) {
 }
 
 std::string encode(const worker_heartbeat& m) {
-    json j{{"worker_id", m.worker_id},       {"host", m.host},
-           {"provider", m.provider},         {"models", m.models},
-           {"in_flight", m.in_flight},       {"concurrency", m.concurrency},
-           {"tokens_per_s", m.tokens_per_s}, {"requests_total", m.requests_total},
-           {"tokens_total", m.tokens_total}, {"sent_at_ms", m.sent_at_ms},
+    json j{{"worker_id", m.worker_id},
+           {"host", m.host},
+           {"provider", m.provider},
+           {"models", m.models},
+           {"in_flight", m.in_flight},
+           {"concurrency", m.concurrency},
+           {"tokens_per_s", m.tokens_per_s},
+           {"requests_total", m.requests_total},
+           {"tokens_total", m.tokens_total},
+           {"sent_at_ms", m.sent_at_ms},
            {"leaving", m.leaving}};
     return j.dump();
 }

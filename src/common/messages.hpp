@@ -26,9 +26,9 @@ std::string_view to_string(request_kind k);
 
 struct request_message {
     std::string request_id;
-    std::string server_id;        ///< the API server that owns the client's stream
+    std::string server_id;  ///< the API server that owns the client's stream
     std::int64_t received_at_ms = 0;
-    std::int64_t deadline_ms = 0; ///< wall clock; 0 = none
+    std::int64_t deadline_ms = 0;  ///< wall clock; 0 = none
     request_kind kind = request_kind::chat;
     std::string model;
     nlohmann::json messages = nlohmann::json::array();  ///< chat
@@ -37,7 +37,7 @@ struct request_message {
     nlohmann::json extra = nlohmann::json::object();    ///< passthrough: system, format, think, ...
     bool stream = true;
     int priority = 0;
-    std::int64_t timeout_ms = 0;  ///< per-request deadline asked by the client (0 = default)
+    std::int64_t timeout_ms = 0;         ///< per-request deadline asked by the client (0 = default)
     std::string api_flavour = "native";  ///< native | openai | ollama
     std::string route;
     std::string client_addr;
@@ -60,7 +60,7 @@ struct final_message {
     std::string provider;
     std::string model;
     nlohmann::json provider_metrics = nlohmann::json::object();  ///< e.g. Ollama's ns durations
-    std::int64_t completed_at_ms = 0;  ///< wall clock when the generation ended (0 = unknown)
+    std::int64_t completed_at_ms = 0;                            ///< wall clock when the generation ended (0 = unknown)
 };
 
 std::string encode(const final_message& m);

@@ -105,7 +105,9 @@ TEST(messages, error_and_heartbeat_round_trip) {
     EXPECT_FALSE(decode_heartbeat("{}"));
 }
 
-std::string deep_array(std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); }
+std::string deep_array(std::size_t levels) {
+    return std::string(levels, '[') + std::string(levels, ']');
+}
 
 // nlohmann copies and dumps recursively: a broker message nesting 200,000 levels used to be
 // decoded and copied (options, provider_metrics), overflowing the stack.

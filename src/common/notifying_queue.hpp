@@ -98,7 +98,7 @@ private:
     const std::size_t capacity_;
     const int fd_;
     mutable std::mutex mu_;
-    std::deque<T> items_;  // GUARDED_BY(mu_)
+    std::deque<T> items_;     // GUARDED_BY(mu_)
     bool signalled_ = false;  // GUARDED_BY(mu_)
 };
 

@@ -24,6 +24,8 @@ inline auto fail(std::string code, std::string message, bool retryable = false) 
     return boost::outcome_v2::failure(error{std::move(code), std::move(message), retryable});
 }
 
-inline auto ok() { return boost::outcome_v2::success(); }
+inline auto ok() {
+    return boost::outcome_v2::success();
+}
 
 }  // namespace llmp

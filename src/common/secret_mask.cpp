@@ -8,7 +8,9 @@ namespace {
 
 constexpr std::string_view masked = "***";
 
-bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+bool is_space(char c) {
+    return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
 
 /// password, sslpassword, PASSWORD...: any key naming a password.
 bool is_secret_key(std::string_view key) {

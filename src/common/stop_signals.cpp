@@ -29,7 +29,9 @@ void unblock_stop_signals() {
     pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
-void restore_signal_mask(const sigset_t& mask) { pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
+void restore_signal_mask(const sigset_t& mask) {
+    pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+}
 
 int wait_for_stop_signal() {
     const auto set = stop_signal_set();

@@ -10,7 +10,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-beast::error_code sys(int e) { return {e, boost::system::system_category()}; }
+beast::error_code sys(int e) {
+    return {e, boost::system::system_category()};
+}
 
 TEST(accept_backoff, running_out_of_descriptors_or_memory_pauses_instead_of_retrying_at_once) {
     accept_backoff b{100ms};

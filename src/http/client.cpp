@@ -61,7 +61,6 @@ bool still_open(int fd) {
     return errno == EAGAIN || errno == EWOULDBLOCK;
 }
 
-
 }  // namespace
 
 namespace detail {
@@ -147,9 +146,8 @@ struct client_state {
 
 result<base_url> base_url::parse(std::string_view url) {
     auto bad = [&](std::string why) {
-        return fail(std::string{client_errc::bad_url},
-                    "invalid URL '" + mask_secrets(url) + "': " + why +
-                        " (expected http://host:port, e.g. http://127.0.0.1:11434)");
+        return fail(std::string{client_errc::bad_url}, "invalid URL '" + mask_secrets(url) + "': " + why +
+                                                           " (expected http://host:port, e.g. http://127.0.0.1:11434)");
     };
     std::string_view rest = url;
     if (starts_with_nocase(rest, "https://")) {
@@ -220,17 +218,20 @@ result<std::shared_ptr<client>> client::make(std::string_view url, client_option
     if (!parsed) {
         return parsed.error();
     }
-    return std::make_shared<client>(
-        std::make_shared<detail::client_state>(std::move(parsed).value(), std::move(opts)));
+    return std::make_shared<client>(std::make_shared<detail::client_state>(std::move(parsed).value(), std::move(opts)));
 }
 
 client::client(std::shared_ptr<detail::client_state> state) : state_{std::move(state)} {}
 
 client::~client() = default;
 
-const base_url& client::url() const { return state_->url; }
+const base_url& client::url() const {
+    return state_->url;
+}
 
-const client_options& client::options() const { return state_->opts; }
+const client_options& client::options() const {
+    return state_->opts;
+}
 
 std::unique_ptr<exchange> client::make_exchange(net::any_io_executor strand) const {
     return std::make_unique<exchange>(state_, std::move(strand));
@@ -241,7 +242,9 @@ std::size_t client::idle_connections() const {
     return state_->idle.size();
 }
 
-std::uint64_t client::connections_opened() const { return state_->opened.load(); }
+std::uint64_t client::connections_opened() const {
+    return state_->opened.load();
+}
 
 namespace {
 
@@ -257,16 +260,15 @@ net::awaitable<std::optional<result<response>>> do_fetch(std::shared_ptr<detail:
     if (!body) {
         co_return body.error();
     }
-    co_return response{head.value().status, std::move(head.value().content_type),
-                       std::move(body).value()};
+    co_return response{head.value().status, std::move(head.value().content_type), std::move(body).value()};
 }
 
 }  // namespace
 
 net::awaitable<result<response>> client::fetch(outgoing_request req, std::size_t max_body) const {
     auto ex = co_await net::this_coro::executor;
-    auto r = co_await net::co_spawn(net::make_strand(ex), do_fetch(state_, std::move(req), max_body),
-                                    net::use_awaitable);
+    auto r =
+        co_await net::co_spawn(net::make_strand(ex), do_fetch(state_, std::move(req), max_body), net::use_awaitable);
     co_return std::move(*r);
 }
 
@@ -274,8 +276,7 @@ net::awaitable<result<response>> client::fetch(outgoing_request req, std::size_t
 // exchange
 
 struct exchange::impl {
-    impl(std::shared_ptr<detail::client_state> s, net::any_io_executor e)
-        : state{std::move(s)}, ex{std::move(e)} {}
+    impl(std::shared_ptr<detail::client_state> s, net::any_io_executor e) : state{std::move(s)}, ex{std::move(e)} {}
 
     std::shared_ptr<detail::client_state> state;
     net::any_io_executor ex;
@@ -287,36 +288,31 @@ struct exchange::impl {
     bool reused = false;
 
     llmp::error cancelled_error() const {
-        return {std::string{client_errc::cancelled},
-                "request to " + state->where() + " was cancelled", false};
+        return {std::string{client_errc::cancelled}, "request to " + state->where() + " was cancelled", false};
     }
 
     llmp::error io_error(const error_code& ec, std::string_view during) const {
         if (ec == beast::error::timeout) {
             return {std::string{client_errc::idle_timeout},
-                    "no data from " + state->where() + " for " +
-                        std::to_string(state->opts.idle_timeout.count()) + " ms " +
-                        std::string{during},
+                    "no data from " + state->where() + " for " + std::to_string(state->opts.idle_timeout.count()) +
+                        " ms " + std::string{during},
                     true};
         }
-        if (ec == http::error::end_of_stream || ec == http::error::partial_message ||
-            ec == net::error::eof || ec == net::error::connection_reset ||
-            ec == net::error::broken_pipe) {
+        if (ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
+            ec == net::error::connection_reset || ec == net::error::broken_pipe) {
             return {std::string{client_errc::connection_closed},
                     state->where() + " closed the connection " + std::string{during}, true};
         }
         if (ec == http::error::body_limit) {
-            return {std::string{client_errc::body_too_large},
-                    "the response from " + state->where() + " is too large", false};
+            return {std::string{client_errc::body_too_large}, "the response from " + state->where() + " is too large",
+                    false};
         }
         if (ec.category() == http::make_error_code(http::error::end_of_stream).category()) {
             return {std::string{client_errc::protocol_error},
                     state->where() + " sent an invalid HTTP response: " + ec.message(), false};
         }
         return {std::string{client_errc::io_error},
-                "I/O error with " + state->where() + " " + std::string{during} + ": " +
-                    ec.message(),
-                true};
+                "I/O error with " + state->where() + " " + std::string{during} + ": " + ec.message(), true};
     }
 
     /// After a complete response: back to the pool if the server allows, else closed.
@@ -338,8 +334,8 @@ namespace {
 
 /// What a server that closed an idle keep-alive connection looks like on our next request.
 bool stale_connection(const error_code& ec) {
-    return ec == http::error::end_of_stream || ec == net::error::eof ||
-           ec == net::error::connection_reset || ec == net::error::broken_pipe;
+    return ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
+           ec == net::error::broken_pipe;
 }
 
 }  // namespace
@@ -380,22 +376,21 @@ net::awaitable<result<response_head>> exchange::send(const outgoing_request& req
             auto addr = net::ip::make_address(s.state->url.host, ec);
             if (!ec) {
                 auto port = static_cast<unsigned short>(std::stoi(s.state->url.port));
-                endpoints = tcp::resolver::results_type::create(
-                    tcp::endpoint{addr, port}, s.state->url.host, s.state->url.port);
+                endpoints = tcp::resolver::results_type::create(tcp::endpoint{addr, port}, s.state->url.host,
+                                                                s.state->url.port);
             } else {
                 ec = {};
                 s.resolver.emplace(s.ex);
-                endpoints = co_await s.resolver->async_resolve(
-                    s.state->url.host, s.state->url.port,
-                    net::redirect_error(net::use_awaitable, ec));
+                endpoints = co_await s.resolver->async_resolve(s.state->url.host, s.state->url.port,
+                                                               net::redirect_error(net::use_awaitable, ec));
                 s.resolver.reset();
                 if (cancelled_) {
                     co_return s.cancelled_error();
                 }
                 if (ec) {
                     co_return fail(std::string{client_errc::connect_failed},
-                                   "cannot connect to " + s.state->where() + ": cannot resolve '" +
-                                       s.state->url.host + "': " + ec.message(),
+                                   "cannot connect to " + s.state->where() + ": cannot resolve '" + s.state->url.host +
+                                       "': " + ec.message(),
                                    true);
                 }
             }
@@ -445,8 +440,7 @@ net::awaitable<result<response_head>> exchange::send(const outgoing_request& req
             co_return s.io_error(ec, "before sending the response headers");
         }
         const auto& h = s.parser->get();
-        response_head head{h.result_int(), std::string{h.reason()},
-                           std::string{h[http::field::content_type]},
+        response_head head{h.result_int(), std::string{h.reason()}, std::string{h[http::field::content_type]},
                            std::string{h[http::field::retry_after]}};
         if (s.parser->is_done()) {
             body_done_ = true;
@@ -456,8 +450,7 @@ net::awaitable<result<response_head>> exchange::send(const outgoing_request& req
     }
 }
 
-net::awaitable<result<std::string_view>> exchange::read_some(
-    std::optional<std::chrono::milliseconds> timeout) {
+net::awaitable<result<std::string_view>> exchange::read_some(std::optional<std::chrono::milliseconds> timeout) {
     auto& s = *impl_;
     if (body_done_) {
         co_return std::string_view{};
@@ -466,8 +459,7 @@ net::awaitable<result<std::string_view>> exchange::read_some(
         co_return s.cancelled_error();
     }
     if (!s.stream || !s.parser) {
-        co_return fail(std::string{client_errc::io_error},
-                       "no response in progress from " + s.state->where());
+        co_return fail(std::string{client_errc::io_error}, "no response in progress from " + s.state->where());
     }
     for (;;) {
         auto& body = s.parser->get().body();
@@ -475,8 +467,7 @@ net::awaitable<result<std::string_view>> exchange::read_some(
         body.size = s.body.size();
         error_code ec;
         s.stream->expires_after(timeout.value_or(s.state->opts.idle_timeout));
-        co_await http::async_read_some(*s.stream, s.buffer, *s.parser,
-                                       net::redirect_error(net::use_awaitable, ec));
+        co_await http::async_read_some(*s.stream, s.buffer, *s.parser, net::redirect_error(net::use_awaitable, ec));
         if (ec == http::error::need_buffer) {
             ec = {};
         }
@@ -513,9 +504,9 @@ net::awaitable<result<std::string>> exchange::read_all(std::size_t limit) {
         }
         if (out.size() + piece.value().size() > limit) {
             impl_->stream.reset();  // the rest of the body is unread: the connection is unusable
-            co_return fail(std::string{client_errc::body_too_large},
-                           "the response from " + impl_->state->where() + " is larger than " +
-                               std::to_string(limit) + " bytes");
+            co_return fail(
+                std::string{client_errc::body_too_large},
+                "the response from " + impl_->state->where() + " is larger than " + std::to_string(limit) + " bytes");
         }
         out.append(piece.value());
     }

@@ -43,12 +43,12 @@ namespace llmp::http_client {
 /// The `error::code` values the client produces.
 namespace client_errc {
 inline constexpr std::string_view bad_url = "bad_url";
-inline constexpr std::string_view connect_failed = "connect_failed";    ///< resolve/refused/unreachable
+inline constexpr std::string_view connect_failed = "connect_failed";  ///< resolve/refused/unreachable
 inline constexpr std::string_view connect_timeout = "connect_timeout";
-inline constexpr std::string_view idle_timeout = "idle_timeout";        ///< silence while writing/reading
+inline constexpr std::string_view idle_timeout = "idle_timeout";            ///< silence while writing/reading
 inline constexpr std::string_view connection_closed = "connection_closed";  ///< peer closed mid-response
 inline constexpr std::string_view io_error = "io_error";
-inline constexpr std::string_view protocol_error = "protocol_error";    ///< not valid HTTP
+inline constexpr std::string_view protocol_error = "protocol_error";  ///< not valid HTTP
 inline constexpr std::string_view body_too_large = "body_too_large";
 inline constexpr std::string_view cancelled = "cancelled";
 }  // namespace client_errc
@@ -124,8 +124,7 @@ public:
     /// One request with the whole response body read (at most `max_body` bytes). Runs on a
     /// private strand of the awaiting coroutine's executor, so it can be awaited from any
     /// coroutine.
-    net::awaitable<result<response>> fetch(outgoing_request req,
-                                           std::size_t max_body = std::size_t{64} << 20) const;
+    net::awaitable<result<response>> fetch(outgoing_request req, std::size_t max_body = std::size_t{64} << 20) const;
 
     /// Idle pooled connections right now (for tests and stats).
     std::size_t idle_connections() const;
@@ -151,8 +150,7 @@ public:
     /// The next bytes of the body, as soon as they arrive. The view stays valid until the next
     /// call. An empty view means the body is complete (the connection is back in the pool by
     /// then, if it could be kept). `timeout` overrides idle_timeout for this call.
-    net::awaitable<result<std::string_view>> read_some(
-        std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+    net::awaitable<result<std::string_view>> read_some(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
 
     /// Reads the rest of the body; fails with "body_too_large" past `limit` bytes.
     net::awaitable<result<std::string>> read_all(std::size_t limit);

@@ -119,9 +119,8 @@ void wait_for_close(tcp::socket& s) {
 }
 
 std::string ok_response(std::string_view body, bool keep_alive = true) {
-    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n" + (keep_alive ? "" : "Connection: close\r\n") +
-           "\r\n" + std::string{body};
+    return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+           "\r\n" + (keep_alive ? "" : "Connection: close\r\n") + "\r\n" + std::string{body};
 }
 
 class client_test : public ::testing::Test {
@@ -198,8 +197,8 @@ TEST(base_url, parses_host_port_and_prefix) {
 }
 
 TEST(base_url, rejects_what_it_cannot_serve) {
-    for (const char* bad : {"https://x:1", "ftp://x", "127.0.0.1:11434", "http://:80", "http://x:0",
-                            "http://x:99999", "http://x:12ab"}) {
+    for (const char* bad :
+         {"https://x:1", "ftp://x", "127.0.0.1:11434", "http://:80", "http://x:0", "http://x:99999", "http://x:12ab"}) {
         auto u = base_url::parse(bad);
         ASSERT_FALSE(u) << bad;
         EXPECT_EQ(u.error().code, client_errc::bad_url);
@@ -265,8 +264,9 @@ TEST_F(client_test, streaming_body_arrives_piece_by_piece) {
     std::promise<void> first_seen;
     auto first_seen_future = first_seen.get_future().share();
     script_server server{[&](tcp::socket& s, const request_t&) {
-        write_raw(s, "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n");
+        write_raw(s,
+                  "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\n");
         write_raw(s, "6\r\nline1\n\r\n");
         // The second piece is only sent once the client has seen the first: the client must
         // deliver bytes as they arrive, not when the response is complete.

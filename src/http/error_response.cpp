@@ -52,6 +52,8 @@ http::status status_for(const error& e) {
     return it == table.end() ? http::status::internal_server_error : it->second;
 }
 
-response error_response(const error& e) { return json_error(status_for(e), e.code, e.message); }
+response error_response(const error& e) {
+    return json_error(status_for(e), e.code, e.message);
+}
 
 }  // namespace llmp::http_server

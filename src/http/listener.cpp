@@ -87,8 +87,8 @@ net::awaitable<void> run_session(tcp::socket socket, std::string remote, handler
         // One deadline for the whole head and body: a client trickling bytes does not extend it.
         stream.expires_after(limits.read_timeout);
         co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
-        if (ec == http::error::end_of_stream || ec == net::error::operation_aborted ||
-            ec == beast::error::timeout || ec == net::error::connection_reset || ec == net::error::eof) {
+        if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout ||
+            ec == net::error::connection_reset || ec == net::error::eof) {
             break;
         }
         if (ec) {
@@ -160,8 +160,8 @@ listener::listener(net::io_context& ioc, const tcp::endpoint& ep, handler h, ser
 }
 
 void listener::start() {
-    net::co_spawn(acceptor_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); },
-                  net::detached);
+    net::co_spawn(
+        acceptor_.get_executor(), [self = shared_from_this()] { return self->accept_loop(); }, net::detached);
 }
 
 void listener::stop() {

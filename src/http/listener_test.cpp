@@ -34,16 +34,17 @@ using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
 /// Outside the coroutine: g++ 12 miscompiles braced nlohmann::json initializers in one.
-response healthy() { return json_response(http::status::ok, nlohmann::json{{"status", "ok"}}); }
+response healthy() {
+    return json_response(http::status::ok, nlohmann::json{{"status", "ok"}});
+}
 
 /// A listener on 127.0.0.1 serving GET /healthz (and GET /big, GET /stream for the write tests)
 /// on its own io_context thread.
 class served_listener {
 public:
     explicit served_listener(server_limits limits) {
-        routes_.add(http::verb::get, "/healthz", [](request_context& rc) -> net::awaitable<void> {
-            co_await send(rc, healthy());
-        });
+        routes_.add(http::verb::get, "/healthz",
+                    [](request_context& rc) -> net::awaitable<void> { co_await send(rc, healthy()); });
         routes_.add(http::verb::get, "/big", [this](request_context& rc) -> net::awaitable<void> {
             response res{http::status::ok, 11};
             res.body().assign(32u << 20, 'x');  // far more than the socket buffers hold
@@ -61,8 +62,9 @@ public:
             }
             stream_ended_.set_value({ec, steady::now() - t0});
         });
-        listener_ = std::make_shared<listener>(ioc_, net::ip::tcp::endpoint{net::ip::make_address("127.0.0.1"), 0},
-                                               [this](request_context& rc) { return routes_.dispatch(rc); }, limits);
+        listener_ = std::make_shared<listener>(
+            ioc_, net::ip::tcp::endpoint{net::ip::make_address("127.0.0.1"), 0},
+            [this](request_context& rc) { return routes_.dispatch(rc); }, limits);
         listener_->start();
         thread_ = std::thread{[this] { ioc_.run(); }};
     }
@@ -122,7 +124,9 @@ public:
         }
     }
     bool connected() const { return connected_; }
-    bool send(std::string_view s) { return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()); }
+    bool send(std::string_view s) {
+        return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+    }
 
     /// Reads until `needle` arrived, the peer closed or `timeout` passed; returns what arrived.
     std::string read_until(std::string_view needle, std::chrono::milliseconds timeout) {
@@ -302,7 +306,8 @@ TEST(listener, a_chunked_stream_the_client_does_not_read_fails_with_timeout) {
     client c{s.port(), 4096};
     ASSERT_TRUE(c.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n"));
     auto ended = s.stream_ended_.get_future();
-    ASSERT_EQ(ended.wait_for(10s), std::future_status::ready) << "the stream to a client that reads nothing never ended";
+    ASSERT_EQ(ended.wait_for(10s), std::future_status::ready)
+        << "the stream to a client that reads nothing never ended";
     auto e = ended.get();
     EXPECT_EQ(e.ec, beast::error::timeout) << e.ec.message();
     EXPECT_LT(e.took, 5s);

@@ -60,8 +60,8 @@ void router::wrap(const wrapper& w) {
             h = w(method, path, std::move(h));
         }
     }
-    handler inner = unmatched_ ? std::move(unmatched_)
-                               : handler{[this](request_context& ctx) { return reply_unmatched(ctx); }};
+    handler inner =
+        unmatched_ ? std::move(unmatched_) : handler{[this](request_context& ctx) { return reply_unmatched(ctx); }};
     unmatched_ = w(http::verb::unknown, "", std::move(inner));
 }
 
@@ -87,8 +87,8 @@ net::awaitable<void> router::reply_unmatched(request_context& ctx) const {
     find(ctx.req.method(), path, why);
     if (why == http::status::method_not_allowed) {
         auto res = json_error(why, "method_not_allowed",
-                              std::string{ctx.req.method_string()} + " is not allowed on " +
-                                  std::string{path} + " (allowed: " + allowed(path) + ")");
+                              std::string{ctx.req.method_string()} + " is not allowed on " + std::string{path} +
+                                  " (allowed: " + allowed(path) + ")");
         res.set(http::field::allow, allowed(path));
         co_await send(ctx, std::move(res));
         co_return;

@@ -120,8 +120,8 @@ private:
     std::shared_ptr<connection_limiter> limiter_;
     std::atomic<std::uint64_t> refused_{0};
     std::atomic<std::uint64_t> accept_backoffs_{0};
-    std::string overloaded_reply_;    ///< the canned 503 (serialized once)
-    std::string per_address_reply_;   ///< the canned 429
+    std::string overloaded_reply_;   ///< the canned 503 (serialized once)
+    std::string per_address_reply_;  ///< the canned 429
 };
 
 }  // namespace llmp::http_server

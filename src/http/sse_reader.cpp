@@ -42,8 +42,7 @@ bool sse_reader::take_line(std::string_view line) {
 }
 
 result<void> sse_reader::too_long() const {
-    return fail("line_too_long",
-                "server-sent event longer than " + std::to_string(max_event_) + " bytes");
+    return fail("line_too_long", "server-sent event longer than " + std::to_string(max_event_) + " bytes");
 }
 
 }  // namespace llmp::http_client

@@ -15,7 +15,9 @@ struct seen {
     bool operator==(const seen&) const = default;
 };
 
-std::ostream& operator<<(std::ostream& os, const seen& s) { return os << "{" << s.event << "|" << s.data << "}"; }
+std::ostream& operator<<(std::ostream& os, const seen& s) {
+    return os << "{" << s.event << "|" << s.data << "}";
+}
 
 // What vLLM / OpenAI send, plus every framing variation the rules allow: CRLF and lone CR line
 // ends, comments, a field without a space, multi-line data, an event name, ignored fields, a
@@ -42,7 +44,9 @@ const std::vector<seen> expected{
 std::vector<seen> read(const std::vector<std::string_view>& slices, sse_reader& r) {
     std::vector<seen> out;
     for (auto slice : slices) {
-        auto fed = r.feed(slice, [&](const sse_event& e) { out.push_back({std::string{e.event}, std::string{e.data}}); });
+        auto fed = r.feed(slice, [&](const sse_event& e) {
+            out.push_back({std::string{e.event}, std::string{e.data}});
+        });
         EXPECT_TRUE(fed) << fed.error().message;
     }
     return out;

@@ -66,8 +66,8 @@ TEST(sse, one_event_with_name_and_id) {
 }
 
 TEST(sse, multiline_data_round_trips_through_a_parser) {
-    for (std::string data : {std::string{"a\nb"}, std::string{"a\r\nb\rc"}, std::string{"trailing\n"},
-                             std::string{""}, std::string{"\n\n"}, std::string{": not a comment"}}) {
+    for (std::string data : {std::string{"a\nb"}, std::string{"a\r\nb\rc"}, std::string{"trailing\n"}, std::string{""},
+                             std::string{"\n\n"}, std::string{": not a comment"}}) {
         std::string out;
         append_event(out, "x", data);
         auto evs = parse(out);

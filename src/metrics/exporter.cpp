@@ -32,7 +32,9 @@ struct exporter::impl {
 
 exporter::exporter(exporter_config cfg, const registry& reg) : impl_{std::make_unique<impl>(std::move(cfg), reg)} {}
 
-exporter::~exporter() { stop(); }
+exporter::~exporter() {
+    stop();
+}
 
 result<void> exporter::start() {
     auto& s = *impl_;
@@ -48,8 +50,8 @@ result<void> exporter::start() {
             [this](http_server::request_context& rc) { return impl_->routes.dispatch(rc); },
             http_server::server_limits{});
     } catch (const std::exception& e) {
-        return fail("bad_config", "cannot serve metrics on " + s.cfg.listen_address + ":" +
-                                      std::to_string(s.cfg.port) + ": " + e.what());
+        return fail("bad_config", "cannot serve metrics on " + s.cfg.listen_address + ":" + std::to_string(s.cfg.port) +
+                                      ": " + e.what());
     }
     s.listener->start();
     s.thread = std::thread{[&s] {
@@ -69,6 +71,8 @@ void exporter::stop() {
     s.thread.join();
 }
 
-std::uint16_t exporter::port() const { return impl_->listener ? impl_->listener->port() : 0; }
+std::uint16_t exporter::port() const {
+    return impl_->listener ? impl_->listener->port() : 0;
+}
 
 }  // namespace llmp::metrics

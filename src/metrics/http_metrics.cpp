@@ -18,8 +18,8 @@ void add_http_route(http_server::router& routes, const registry& reg) {
 }
 
 http_metrics::http_metrics(registry& reg)
-    : requests_{reg.counters("llmproxy_http_requests_total",
-                             "HTTP requests answered, by route and response status.", {"route", "status"})},
+    : requests_{reg.counters("llmproxy_http_requests_total", "HTTP requests answered, by route and response status.",
+                             {"route", "status"})},
       duration_{reg.histograms("llmproxy_request_duration_seconds",
                                "Time from a request's arrival to the end of its response (a whole stream for "
                                "generations), by route.",

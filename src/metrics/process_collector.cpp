@@ -121,12 +121,15 @@ std::optional<process_stats> parse_proc_stat(std::string_view stat, double ticks
 
 void add_process_metrics(registry& r) {
     using t = metric_type;
-    r.callback("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", t::counter)
-        .add({}, [] { return read_self().value_or(process_stats{}).cpu_seconds; });
-    r.callback("process_resident_memory_bytes", "Resident memory size in bytes.", t::gauge)
-        .add({}, [] { return read_self().value_or(process_stats{}).resident_bytes; });
-    r.callback("process_virtual_memory_bytes", "Virtual memory size in bytes.", t::gauge)
-        .add({}, [] { return read_self().value_or(process_stats{}).virtual_bytes; });
+    r.callback("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", t::counter).add({}, [] {
+        return read_self().value_or(process_stats{}).cpu_seconds;
+    });
+    r.callback("process_resident_memory_bytes", "Resident memory size in bytes.", t::gauge).add({}, [] {
+        return read_self().value_or(process_stats{}).resident_bytes;
+    });
+    r.callback("process_virtual_memory_bytes", "Virtual memory size in bytes.", t::gauge).add({}, [] {
+        return read_self().value_or(process_stats{}).virtual_bytes;
+    });
     r.callback("process_open_fds", "Number of open file descriptors.", t::gauge).add({}, open_fds);
     r.callback("process_max_fds", "Maximum number of open file descriptors.", t::gauge).add({}, max_fds);
     // Fixed for the life of the process: read once.

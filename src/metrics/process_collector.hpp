@@ -14,7 +14,7 @@
 namespace llmp::metrics {
 
 struct process_stats {
-    double cpu_seconds = 0;        ///< user + system
+    double cpu_seconds = 0;  ///< user + system
     double resident_bytes = 0;
     double virtual_bytes = 0;
     double start_time_seconds = 0;  ///< since the Unix epoch

@@ -24,9 +24,9 @@ TEST(process_collector, renders_every_process_metric_for_this_process) {
     registry r;
     add_process_metrics(r);
     auto out = r.render();
-    for (const char* name : {"process_cpu_seconds_total ", "process_resident_memory_bytes ",
-                             "process_virtual_memory_bytes ", "process_open_fds ", "process_max_fds ",
-                             "process_start_time_seconds "}) {
+    for (const char* name :
+         {"process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_virtual_memory_bytes ",
+          "process_open_fds ", "process_max_fds ", "process_start_time_seconds "}) {
         auto at = out.find(std::string{"\n"} + name);
         ASSERT_NE(at, std::string::npos) << name << " missing in\n" << out;
         double v = std::stod(out.substr(at + 1 + std::string{name}.size()));

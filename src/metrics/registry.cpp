@@ -201,8 +201,8 @@ struct registry::entry {
     std::string name;
     metric_type type;
     std::vector<std::string> label_names;
-    std::variant<std::unique_ptr<family<counter>>, std::unique_ptr<family<gauge>>,
-                 std::unique_ptr<family<histogram>>, std::unique_ptr<callback_family>>
+    std::variant<std::unique_ptr<family<counter>>, std::unique_ptr<family<gauge>>, std::unique_ptr<family<histogram>>,
+                 std::unique_ptr<callback_family>>
         fam;
 };
 
@@ -270,8 +270,8 @@ family<histogram>& registry::histograms(std::string name, std::string help, std:
     if (auto* p = std::get_if<std::unique_ptr<family<histogram>>>(&e.fam); p && *p) {
         return **p;
     }
-    auto* f = new family<histogram>(std::move(name), std::move(help), metric_type::histogram,
-                                    std::move(label_names), std::move(bounds));
+    auto* f = new family<histogram>(std::move(name), std::move(help), metric_type::histogram, std::move(label_names),
+                                    std::move(bounds));
     e.fam = std::unique_ptr<family<histogram>>(f);
     return *f;
 }
@@ -294,11 +294,13 @@ callback_family& registry::callback(std::string name, std::string help, metric_t
 void registry::render(std::string& out) const {
     std::lock_guard lock{mu_};
     for (const auto& e : entries_) {
-        std::visit([&out](const auto& f) {
-            if (f) {
-                f->render(out);
-            }
-        }, e->fam);
+        std::visit(
+            [&out](const auto& f) {
+                if (f) {
+                    f->render(out);
+                }
+            },
+            e->fam);
     }
 }
 

@@ -157,7 +157,9 @@ public:
                               std::vector<std::string> label_names = {});
 
     /// Shorthands for metrics without labels.
-    counter& counter_metric(std::string name, std::string help) { return counters(std::move(name), std::move(help)).get(); }
+    counter& counter_metric(std::string name, std::string help) {
+        return counters(std::move(name), std::move(help)).get();
+    }
     gauge& gauge_metric(std::string name, std::string help) { return gauges(std::move(name), std::move(help)).get(); }
 
     /// Every family with at least one child, in registration order.

@@ -21,9 +21,9 @@
 namespace llmp::monitor {
 namespace {
 
-using nlohmann::json;
 using http_server::request_context;
 using http_server::response;
+using nlohmann::json;
 namespace pg = audit::pg;
 
 // Every helper below is a plain function: g++ 12 miscompiles braced nlohmann initialisers and
@@ -159,7 +159,10 @@ response workers_reply(monitor_context& m, const db_reply& r, const duration_arg
     json list = json::array();
     for (auto& [id, j] : by_id) {
         if (!j.contains("window")) {
-            j["window"] = {{"requests", 0}, {"errors", 0}, {"completion_tokens", 0}, {"mean_tokens_per_s", 0.0},
+            j["window"] = {{"requests", 0},
+                           {"errors", 0},
+                           {"completion_tokens", 0},
+                           {"mean_tokens_per_s", 0.0},
                            {"latency_p50_ms", 0.0}};
         }
         list.push_back(std::move(j));
@@ -226,7 +229,9 @@ result<request_filter> parse_filter(const query_string& q) {
     return f;
 }
 
-response plain_reply(const db_reply& r) { return r.ok ? json_ok(r.body) : error_reply(r.err); }
+response plain_reply(const db_reply& r) {
+    return r.ok ? json_ok(r.body) : error_reply(r.err);
+}
 
 // The database jobs. Built here, in plain functions: a lambda with non-trivial captures
 // created inside a coroutine body is destroyed twice by g++ 12 (seen as a double free).
@@ -254,7 +259,9 @@ db_pool::job detail_job(const request_context& ctx) {
 
 // ---- coroutines: parse, await, send ----
 
-net::awaitable<void> send_error(request_context& ctx, const error& e) { co_await http_server::send(ctx, error_reply(e)); }
+net::awaitable<void> send_error(request_context& ctx, const error& e) {
+    co_await http_server::send(ctx, error_reply(e));
+}
 
 net::awaitable<void> handle_overview(monitor_context& m, request_context& ctx) {
     query_string q{ctx.req.target()};
@@ -338,8 +345,10 @@ std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
     get("/api/models", handle_models);
     get("/api/workers", handle_workers);
     get("/api/requests", handle_requests);
-    get("/api/queues", [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, queues_reply(mc)); });
-    get("/api/status", [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, status_reply(mc)); });
+    get("/api/queues",
+        [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, queues_reply(mc)); });
+    get("/api/status",
+        [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, status_reply(mc)); });
     get("/healthz", [](monitor_context&, request_context& ctx) {
         return http_server::send(ctx, http_server::json_response(http::status::ok, json{{"status", "ok"}}));
     });
@@ -384,15 +393,15 @@ http_server::handler make_monitor_handler(monitor_context& m) {
     auto routes = build_routes(m);
     return [&m, routes](request_context& ctx) -> net::awaitable<void> {
         switch (classify(ctx)) {
-        case route_kind::detail:
-            co_await handle_request_detail(m, ctx);
-            break;
-        case route_kind::api:
-            co_await routes->dispatch(ctx);
-            break;
-        case route_kind::file:
-            co_await serve_file(m, ctx);
-            break;
+            case route_kind::detail:
+                co_await handle_request_detail(m, ctx);
+                break;
+            case route_kind::api:
+                co_await routes->dispatch(ctx);
+                break;
+            case route_kind::file:
+                co_await serve_file(m, ctx);
+                break;
         }
     };
 }

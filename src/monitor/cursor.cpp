@@ -4,10 +4,14 @@
 
 namespace llmp::monitor {
 
-std::string cursor::encode() const { return std::to_string(received_us) + "_" + request_id; }
+std::string cursor::encode() const {
+    return std::to_string(received_us) + "_" + request_id;
+}
 
 result<cursor> cursor::decode(std::string_view text) {
-    auto bad = [&] { return fail("invalid_field", "cursor is not one this server returned: \"" + std::string{text} + "\""); };
+    auto bad = [&] {
+        return fail("invalid_field", "cursor is not one this server returned: \"" + std::string{text} + "\"");
+    };
     auto sep = text.find('_');
     if (sep == std::string_view::npos || sep == 0 || sep + 1 >= text.size()) {
         return bad();

@@ -17,8 +17,7 @@ error for_client(const error& e) {
         return error{e.code, "the query ran past the statement timeout", false};
     }
     if (e.code.rfind("db_", 0) == 0) {  // data_error, schema_error, other_error, any later one
-        return error{"db_error", "the database could not answer this query; the monitor's log has the details",
-                     false};
+        return error{"db_error", "the database could not answer this query; the monitor's log has the details", false};
     }
     return e;
 }
@@ -26,7 +25,9 @@ error for_client(const error& e) {
 db_pool::db_pool(std::string url, int threads, std::chrono::milliseconds statement_timeout, std::size_t max_queued)
     : url_{std::move(url)}, threads_{threads}, statement_timeout_{statement_timeout}, max_queued_{max_queued} {}
 
-db_pool::~db_pool() { stop(); }
+db_pool::~db_pool() {
+    stop();
+}
 
 void db_pool::start() {
     for (int i = 0; i < threads_; ++i) {
@@ -76,7 +77,8 @@ void db_pool::enqueue(job j, std::function<void(db_reply)> done) {
             return;
         }
     }
-    done(db_reply{false, {}, error{"overloaded", "too many queries are waiting for the database; retry shortly", true}});
+    done(
+        db_reply{false, {}, error{"overloaded", "too many queries are waiting for the database; retry shortly", true}});
 }
 
 void db_pool::thread_main() {
@@ -177,7 +179,8 @@ void db_pool::thread_main() {
         } catch (const std::exception& e) {
             // A job threw (a malformed row it could not convert): a bug, but not worth the process.
             logger()->error("msg=\"query failed\" error=\"{}\"", e.what());
-            reply.err = error{"internal", "the query's answer could not be read; the monitor's log has the details", false};
+            reply.err =
+                error{"internal", "the query's answer could not be read; the monitor's log has the details", false};
         }
         t.done(std::move(reply));
     }

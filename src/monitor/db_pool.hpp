@@ -49,8 +49,7 @@ class db_pool {
 public:
     using job = std::function<result<nlohmann::json>(audit::pg::connection&)>;
 
-    db_pool(std::string url, int threads, std::chrono::milliseconds statement_timeout,
-            std::size_t max_queued = 256);
+    db_pool(std::string url, int threads, std::chrono::milliseconds statement_timeout, std::size_t max_queued = 256);
     ~db_pool();
     db_pool(const db_pool&) = delete;
     db_pool& operator=(const db_pool&) = delete;
@@ -97,11 +96,11 @@ private:
     std::size_t max_queued_;
     mutable std::mutex mu_;
     std::condition_variable cv_;
-    std::deque<task> queue_;    // GUARDED_BY(mu_)
-    bool stopping_ = false;     // GUARDED_BY(mu_)
-    std::size_t running_ = 0;   // GUARDED_BY(mu_)
-    bool available_ = true;     // GUARDED_BY(mu_)
-    std::string last_error_;    // GUARDED_BY(mu_)
+    std::deque<task> queue_;                                // GUARDED_BY(mu_)
+    bool stopping_ = false;                                 // GUARDED_BY(mu_)
+    std::size_t running_ = 0;                               // GUARDED_BY(mu_)
+    bool available_ = true;                                 // GUARDED_BY(mu_)
+    std::string last_error_;                                // GUARDED_BY(mu_)
     std::chrono::steady_clock::time_point next_connect_{};  // GUARDED_BY(mu_): shared backoff
     std::vector<std::thread> pool_;
 };

@@ -55,7 +55,9 @@ heartbeat_listener::heartbeat_listener(const broker::broker_config& cfg, live_wo
                                                    std::move(on_delivery), std::move(on_state));
 }
 
-heartbeat_listener::~heartbeat_listener() { stop(); }
+heartbeat_listener::~heartbeat_listener() {
+    stop();
+}
 
 void heartbeat_listener::start() {
     starter_ = std::thread{[this] {
@@ -89,6 +91,8 @@ void heartbeat_listener::stop() {
     consumer_->stop();
 }
 
-bool heartbeat_listener::connected() const { return consumer_->connected(); }
+bool heartbeat_listener::connected() const {
+    return consumer_->connected();
+}
 
 }  // namespace llmp::monitor

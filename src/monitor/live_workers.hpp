@@ -20,8 +20,8 @@ namespace llmp::monitor {
 
 struct live_worker {
     worker_heartbeat hb;
-    std::string state;                 ///< "live", "stale" or "left"
-    std::int64_t last_seen_ms = 0;     ///< unix ms, this monitor's clock
+    std::string state;              ///< "live", "stale" or "left"
+    std::int64_t last_seen_ms = 0;  ///< unix ms, this monitor's clock
     double seen_ago_s = 0;
 };
 

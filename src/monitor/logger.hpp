@@ -3,5 +3,7 @@
 
 namespace llmp::monitor {
 /// The "monitor" component logger.
-inline std::shared_ptr<spdlog::logger> logger() { return llmp::log::get("monitor"); }
+inline std::shared_ptr<spdlog::logger> logger() {
+    return llmp::log::get("monitor");
+}
 }  // namespace llmp::monitor

@@ -4,7 +4,6 @@
 
 #include "monitor/config.hpp"
 
-
 namespace llmp::monitor {
 
 class db_pool;

@@ -118,7 +118,9 @@ result<void> monitor_service::start() {
     return ok();
 }
 
-std::uint16_t monitor_service::port() const { return impl_->listener ? impl_->listener->port() : 0; }
+std::uint16_t monitor_service::port() const {
+    return impl_->listener ? impl_->listener->port() : 0;
+}
 
 int monitor_service::run() {
     auto& s = *impl_;
@@ -129,17 +131,20 @@ int monitor_service::run() {
         s.queues.stop();
         s.db.drain();
         // Let running queries answer their clients (briefly), then stop.
-        net::co_spawn(s.ioc, [&s]() -> net::awaitable<void> {
-            net::steady_timer t{s.ioc};
-            auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{2};
-            while (s.db.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
-                t.expires_after(std::chrono::milliseconds{20});
+        net::co_spawn(
+            s.ioc,
+            [&s]() -> net::awaitable<void> {
+                net::steady_timer t{s.ioc};
+                auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{2};
+                while (s.db.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
+                    t.expires_after(std::chrono::milliseconds{20});
+                    co_await t.async_wait(net::use_awaitable);
+                }
+                t.expires_after(std::chrono::milliseconds{50});  // the answers' writes
                 co_await t.async_wait(net::use_awaitable);
-            }
-            t.expires_after(std::chrono::milliseconds{50});  // the answers' writes
-            co_await t.async_wait(net::use_awaitable);
-            s.ioc.stop();
-        }, net::detached);
+                s.ioc.stop();
+            },
+            net::detached);
     });
     run_io_context(s.ioc, s.cfg.io_threads);
     s.db.stop();

@@ -34,7 +34,9 @@ nlohmann::json text_or_null(const std::optional<std::string>& v) {
     return *v;
 }
 
-bool as_bool(const std::optional<std::string>& v) { return v && *v == "t"; }
+bool as_bool(const std::optional<std::string>& v) {
+    return v && *v == "t";
+}
 
 std::vector<std::string> as_text_array(const std::optional<std::string>& v) {
     std::vector<std::string> out;

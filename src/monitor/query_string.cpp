@@ -25,8 +25,7 @@ std::string percent_decode(std::string_view s) {
         char c = s[i];
         if (c == '+') {
             out += ' ';
-        } else if (c == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-                   hex_value(s[i + 2]) >= 0) {
+        } else if (c == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
             out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
             i += 2;
         } else {

@@ -90,7 +90,8 @@ void queue_sampler::start() {
         return;
     }
     timer_ = std::make_unique<net::steady_timer>(net::make_strand(ioc_));
-    net::co_spawn(timer_->get_executor(), [this] { return loop(); }, net::detached);
+    net::co_spawn(
+        timer_->get_executor(), [this] { return loop(); }, net::detached);
 }
 
 void queue_sampler::stop() {
@@ -155,8 +156,14 @@ void queue_sampler::record(const std::vector<fetched>& answers) {
             break;
         }
         if (a.status == 404) {
-            queues.push_back({{"name", a.name}, {"exists", false}, {"messages", 0}, {"ready", 0}, {"unacked", 0},
-                              {"consumers", 0}, {"publish_rate", 0.0}, {"deliver_rate", 0.0}});
+            queues.push_back({{"name", a.name},
+                              {"exists", false},
+                              {"messages", 0},
+                              {"ready", 0},
+                              {"unacked", 0},
+                              {"consumers", 0},
+                              {"publish_rate", 0.0},
+                              {"deliver_rate", 0.0}});
             continue;
         }
         if (a.status != 200) {

@@ -24,7 +24,7 @@
 namespace llmp::monitor {
 
 struct queue_sampler_config {
-    std::string mgmt_url;   ///< "" = no management API: latest() says so
+    std::string mgmt_url;  ///< "" = no management API: latest() says so
     std::string user;
     std::string password;
     std::string vhost = "/";
@@ -34,8 +34,8 @@ struct queue_sampler_config {
 
 struct depth_sample {
     std::int64_t t_ms = 0;
-    std::int64_t work = 0;    ///< messages in the work queue
-    std::int64_t total = 0;   ///< messages in every sampled queue
+    std::int64_t work = 0;   ///< messages in the work queue
+    std::int64_t total = 0;  ///< messages in every sampled queue
 };
 
 class queue_sampler {
@@ -69,8 +69,8 @@ private:
     std::shared_ptr<bool> stopped_ = std::make_shared<bool>(false);
     std::unique_ptr<net::steady_timer> timer_;
     mutable std::mutex mu_;
-    nlohmann::json latest_;               // GUARDED_BY(mu_)
-    std::deque<depth_sample> history_;    // GUARDED_BY(mu_)
+    nlohmann::json latest_;             // GUARDED_BY(mu_)
+    std::deque<depth_sample> history_;  // GUARDED_BY(mu_)
 };
 
 /// "user:password" in base64 (RFC 4648), for the Authorization header.

@@ -22,10 +22,10 @@ struct request_filter {
     std::optional<std::string> model;
     std::optional<std::string> status;  ///< ok | error | cancelled | pending (no response yet)
     std::optional<std::string> worker;
-    std::optional<std::string> from;    ///< received_at >= (ISO 8601 or unix ms)
-    std::optional<std::string> to;      ///< received_at <  (ISO 8601 or unix ms)
-    std::optional<std::string> text;    ///< substring of the prompt or messages, case-insensitive
-    std::optional<cursor> after;        ///< the previous page's next_cursor
+    std::optional<std::string> from;  ///< received_at >= (ISO 8601 or unix ms)
+    std::optional<std::string> to;    ///< received_at <  (ISO 8601 or unix ms)
+    std::optional<std::string> text;  ///< substring of the prompt or messages, case-insensitive
+    std::optional<cursor> after;      ///< the previous page's next_cursor
     int limit = 50;
 };
 

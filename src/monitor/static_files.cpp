@@ -91,7 +91,8 @@ std::optional<fs::path> static_files::resolve(std::string_view path) const {
 http_server::response static_files::serve(const http_server::request& req) const {
     using http_server::json_error;
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
-        auto res = json_error(http::status::method_not_allowed, "method_not_allowed", "only GET and HEAD are served here");
+        auto res =
+            json_error(http::status::method_not_allowed, "method_not_allowed", "only GET and HEAD are served here");
         res.set(http::field::allow, "GET, HEAD");
         return res;
     }
@@ -100,8 +101,8 @@ http_server::response static_files::serve(const http_server::request& req) const
     if (!file) {
         std::string path{target.substr(0, target.find('?'))};
         std::string hint = fs::exists(root_ / "index.html") ? ""
-                                                             : " (the dashboard is not built: run `npm ci && npm run "
-                                                               "build` in web/, or pass --web-dir)";
+                                                            : " (the dashboard is not built: run `npm ci && npm run "
+                                                              "build` in web/, or pass --web-dir)";
         return json_error(http::status::not_found, "not_found", "no file for " + path + hint);
     }
     std::ifstream in{*file, std::ios::binary};

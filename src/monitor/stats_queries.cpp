@@ -37,7 +37,9 @@ json aggregate_json(const audit::pg::row& row, std::size_t i, double seconds) {
             {"mean_generation_tokens_per_s", as_double(row[i + 7])}};
 }
 
-std::string window_param(std::int64_t s) { return std::to_string(s); }
+std::string window_param(std::int64_t s) {
+    return std::to_string(s);
+}
 
 }  // namespace
 

@@ -6,8 +6,8 @@ namespace llmp::monitor {
 
 result<duration_arg> parse_duration(std::string_view text, std::string_view what) {
     auto bad = [&] {
-        return fail("invalid_field", std::string{what} + " must look like 10s, 5m, 1h or 1d (got \"" +
-                                         std::string{text} + "\")");
+        return fail("invalid_field",
+                    std::string{what} + " must look like 10s, 5m, 1h or 1d (got \"" + std::string{text} + "\")");
     };
     if (text.size() < 2) {
         return bad();
@@ -19,11 +19,20 @@ result<duration_arg> parse_duration(std::string_view text, std::string_view what
     }
     std::int64_t unit = 0;
     switch (text.back()) {
-    case 's': unit = 1; break;
-    case 'm': unit = 60; break;
-    case 'h': unit = 3600; break;
-    case 'd': unit = 86400; break;
-    default: return bad();
+        case 's':
+            unit = 1;
+            break;
+        case 'm':
+            unit = 60;
+            break;
+        case 'h':
+            unit = 3600;
+            break;
+        case 'd':
+            unit = 86400;
+            break;
+        default:
+            return bad();
     }
     if (n > 7 * 86400 / unit) {
         return fail("invalid_field", std::string{what} + " may be at most 7 days");

@@ -11,7 +11,7 @@
 namespace llmp::monitor {
 
 struct duration_arg {
-    std::string text;         ///< as given: "5m"
+    std::string text;  ///< as given: "5m"
     std::int64_t seconds = 0;
 };
 

@@ -26,7 +26,8 @@ result<std::unique_ptr<provider>> make_single(const provider_config& cfg, net::a
 result<upstream_config> parse_upstream(std::string_view spec) {
     auto eq = spec.find('=');
     if (eq == std::string_view::npos || eq == 0 || eq + 1 == spec.size()) {
-        return fail("bad_config", "upstream '" + std::string{spec} + "' is not TYPE=URL (e.g. ollama=http://host:11434)");
+        return fail("bad_config",
+                    "upstream '" + std::string{spec} + "' is not TYPE=URL (e.g. ollama=http://host:11434)");
     }
     upstream_config u{std::string{spec.substr(0, eq)}, std::string{spec.substr(eq + 1)}};
     if (u.type != "ollama" && u.type != "openai") {

@@ -33,9 +33,9 @@ error upstream_failure(const error& e, std::string_view peer) {
     return {"upstream_error", e.message, e.retryable};
 }
 
-http_stream_generation::http_stream_generation(std::shared_ptr<const http_client::client> c,
-                                               net::any_io_executor ex, std::string request_id,
-                                               std::string provider, std::string peer, generation_callbacks cb)
+http_stream_generation::http_stream_generation(std::shared_ptr<const http_client::client> c, net::any_io_executor ex,
+                                               std::string request_id, std::string provider, std::string peer,
+                                               generation_callbacks cb)
     : client_{std::move(c)},
       request_id_{std::move(request_id)},
       provider_{std::move(provider)},
@@ -56,8 +56,9 @@ void http_stream_generation::start() {
         } catch (const std::exception& ex) {
             what = ex.what();
         }
-        log::get("provider")->error("msg=\"{} generation failed\" request_id={} error=\"{}\"", self->provider_,
-                                    self->request_id_, what);
+        log::get("provider")
+            ->error("msg=\"{} generation failed\" request_id={} error=\"{}\"", self->provider_, self->request_id_,
+                    what);
         if (!self->finished_) {
             self->finish_error({"internal_error", self->peer_ + " provider failure: " + what, false});
         }
@@ -140,7 +141,9 @@ net::awaitable<void> http_stream_generation::stream() {
     }
 }
 
-std::string http_stream_generation::where() const { return peer_ + " at " + client_->url().text; }
+std::string http_stream_generation::where() const {
+    return peer_ + " at " + client_->url().text;
+}
 
 void http_stream_generation::emit_token(std::string_view delta) {
     ++deltas_;
@@ -155,7 +158,9 @@ void http_stream_generation::finish_complete() {
     cb_.on_complete(take_completion());
 }
 
-void http_stream_generation::finish_cancelled() { finish_error({"cancelled", "generation cancelled", false}); }
+void http_stream_generation::finish_cancelled() {
+    finish_error({"cancelled", "generation cancelled", false});
+}
 
 void http_stream_generation::finish_error(error e) {
     if (finished_) {
@@ -163,8 +168,9 @@ void http_stream_generation::finish_error(error e) {
     }
     finished_ = true;
     if (e.code != "cancelled") {
-        log::get("provider")->debug("msg=\"{} generation failed\" request_id={} code={} error=\"{}\"", provider_,
-                                    request_id_, e.code, e.message);
+        log::get("provider")
+            ->debug("msg=\"{} generation failed\" request_id={} code={} error=\"{}\"", provider_, request_id_, e.code,
+                    e.message);
     }
     cb_.on_error(std::move(e));
 }

@@ -33,8 +33,7 @@ public:
 protected:
     /// `provider` names it in logs ("ollama"); `peer` in messages ("Ollama").
     http_stream_generation(std::shared_ptr<const http_client::client> c, net::any_io_executor ex,
-                           std::string request_id, std::string provider, std::string peer,
-                           generation_callbacks cb);
+                           std::string request_id, std::string provider, std::string peer, generation_callbacks cb);
 
     // The wire format (called on the strand).
     virtual http_client::outgoing_request make_request() = 0;

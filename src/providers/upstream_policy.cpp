@@ -18,16 +18,28 @@ using json = nlohmann::json;
 /// Not here, so only with --allow-client-options: numa, num_batch, num_gpu, main_gpu,
 /// low_vram, vocab_only, use_mmap, use_mlock, num_thread, f16_kv, logits_all (they reload the
 /// model or change how it sits on the hardware).
-constexpr std::array<std::string_view, 18> sampling_options{
-    "num_predict",    "temperature",      "top_k",             "top_p",
-    "min_p",          "typical_p",        "tfs_z",             "repeat_penalty",
-    "repeat_last_n",  "presence_penalty", "frequency_penalty", "penalize_newline",
-    "seed",           "stop",             "num_keep",          "mirostat",
-    "mirostat_tau",   "mirostat_eta"};
+constexpr std::array<std::string_view, 18> sampling_options{"num_predict",
+                                                            "temperature",
+                                                            "top_k",
+                                                            "top_p",
+                                                            "min_p",
+                                                            "typical_p",
+                                                            "tfs_z",
+                                                            "repeat_penalty",
+                                                            "repeat_last_n",
+                                                            "presence_penalty",
+                                                            "frequency_penalty",
+                                                            "penalize_newline",
+                                                            "seed",
+                                                            "stop",
+                                                            "num_keep",
+                                                            "mirostat",
+                                                            "mirostat_tau",
+                                                            "mirostat_eta"};
 
 /// Top-level keys a client may pass through (request_parser's pass-through list minus the
 /// ones that load models or bypass the chat template: keep_alive, template, raw, context).
-constexpr std::array<std::string_view, 7> safe_extra_keys{"format", "think", "tools", "tool_choice",
+constexpr std::array<std::string_view, 7> safe_extra_keys{"format", "think",  "tools", "tool_choice",
                                                           "system", "suffix", "images"};
 
 template <std::size_t N>
@@ -39,7 +51,6 @@ bool allowed_by_operator(const upstream_policy& p, std::string_view key) {
     return std::find(p.allowed_client_options.begin(), p.allowed_client_options.end(), key) !=
            p.allowed_client_options.end();
 }
-
 
 /// An image the upstream would have to fetch (rather than data it is given).
 bool remote_url(std::string_view s) {
@@ -60,8 +71,9 @@ bool remote_url(std::string_view s) {
 
 error remote_image_refused(const std::string& where) {
     return error{"invalid_field",
-                 where + " is a remote URL: this proxy passes images only as data: URLs or base64 "
-                         "(the operator can allow remote images with --allow-remote-images)",
+                 where +
+                     " is a remote URL: this proxy passes images only as data: URLs or base64 "
+                     "(the operator can allow remote images with --allow-remote-images)",
                  false};
 }
 
@@ -153,7 +165,7 @@ json filter_options(const json& options, const upstream_policy& p, bool keep_moc
             // A bigger context is a bigger KV cache: clamped, and only a positive number.
             if (value.is_number() && value.get<double>() >= 1) {
                 out[key] = value.get<double>() >= static_cast<double>(p.max_num_ctx) ? json(p.max_num_ctx)
-                                                                                      : json(value.get<std::int64_t>());
+                                                                                     : json(value.get<std::int64_t>());
             }
             continue;
         }
@@ -208,8 +220,7 @@ std::int64_t max_tokens_for_model(const upstream_policy& policy, const std::stri
     return policy.max_tokens;
 }
 
-result<void> apply_upstream_policy(generation_request& req, const upstream_policy& policy,
-                                   bool keep_mock_options) {
+result<void> apply_upstream_policy(generation_request& req, const upstream_policy& policy, bool keep_mock_options) {
     if (req.kind == request_kind::chat) {
         if (auto r = check_messages(req.messages, policy); !r) {
             return r;

@@ -26,8 +26,7 @@ namespace llmp::providers {
 /// keeps the mock's own `mock_*` options (the mock provider reads them; no upstream does).
 /// Fails (code "invalid_field", not retryable) on a remote image URL that is not allowed, or a
 /// content part of a type other than text / image_url: the answer would silently ignore it.
-result<void> apply_upstream_policy(generation_request& req, const upstream_policy& policy,
-                                   bool keep_mock_options);
+result<void> apply_upstream_policy(generation_request& req, const upstream_policy& policy, bool keep_mock_options);
 
 /// "MODEL=N" (--max-tokens-for): the model's name normalized (name:tag) and N in 1..2^30.
 result<std::pair<std::string, std::int64_t>> parse_model_cap(std::string_view spec);

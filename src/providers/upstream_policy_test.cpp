@@ -33,22 +33,32 @@ json openai_body(generation_request r, const upstream_policy& p = {}) {
 }
 
 TEST(upstream_policy, sampling_options_pass_and_load_options_do_not) {
-    json sampling{{"temperature", 0.2}, {"top_p", 0.9},         {"top_k", 40},         {"min_p", 0.05},
-                  {"typical_p", 1.0},   {"repeat_penalty", 1.1}, {"repeat_last_n", 64}, {"presence_penalty", 0.5},
-                  {"frequency_penalty", 0.5}, {"seed", 7},      {"stop", {"\n"}},      {"mirostat", 2},
-                  {"mirostat_tau", 5.0}, {"mirostat_eta", 0.1}};
-    json hostile{{"num_gpu", 999},   {"main_gpu", 3},     {"num_thread", 512}, {"use_mmap", false},
-                 {"use_mlock", true}, {"numa", true},     {"low_vram", true},  {"num_batch", 100000},
+    json sampling{{"temperature", 0.2},
+                  {"top_p", 0.9},
+                  {"top_k", 40},
+                  {"min_p", 0.05},
+                  {"typical_p", 1.0},
+                  {"repeat_penalty", 1.1},
+                  {"repeat_last_n", 64},
+                  {"presence_penalty", 0.5},
+                  {"frequency_penalty", 0.5},
+                  {"seed", 7},
+                  {"stop", {"\n"}},
+                  {"mirostat", 2},
+                  {"mirostat_tau", 5.0},
+                  {"mirostat_eta", 0.1}};
+    json hostile{{"num_gpu", 999},     {"main_gpu", 3},   {"num_thread", 512}, {"use_mmap", false},
+                 {"use_mlock", true},  {"numa", true},    {"low_vram", true},  {"num_batch", 100000},
                  {"vocab_only", true}, {"f16_kv", false}, {"something_new", 1}};
     json options = sampling;
     options.update(hostile);
     auto body = ollama_body(chat_with(options, {{"keep_alive", -1},
-                                                 {"template", "{{ .Prompt }}"},
-                                                 {"raw", true},
-                                                 {"context", {1, 2, 3}},
-                                                 {"format", "json"},
-                                                 {"think", true},
-                                                 {"user", "someone"}}));
+                                                {"template", "{{ .Prompt }}"},
+                                                {"raw", true},
+                                                {"context", {1, 2, 3}},
+                                                {"format", "json"},
+                                                {"think", true},
+                                                {"user", "someone"}}));
     for (const auto& [k, v] : sampling.items()) {
         EXPECT_EQ(body["options"][k], v) << k;
     }

@@ -39,8 +39,9 @@ void generation_task::guarded(F&& f) {
 }
 
 void generation_task::internal_failure(std::string_view what) {
-    worker::logger()->error("msg=\"generation threw; ending it with internal_error\" request_id={} model={} error=\"{}\"",
-                            req_.request_id, req_.model, what);
+    worker::logger()->error(
+        "msg=\"generation threw; ending it with internal_error\" request_id={} model={} error=\"{}\"", req_.request_id,
+        req_.model, what);
     if (gen_) {
         gen_->cancel();  // its own end (cancelled) is ignored: this task has ended below
     }
@@ -117,9 +118,7 @@ void generation_task::on_token(std::string_view delta) {
     job.msg.routing_key = broker::chunk_key(req_.server_id);
     job.msg.mandatory = true;  // the API server is gone -> returned -> we stop
     job.msg.props.correlation_id = req_.request_id;
-    job.msg.props.headers = {{"seq", tokens_},
-                             {"worker", svc_.worker_id()},
-                             {"attempt", origin_.attempt}};
+    job.msg.props.headers = {{"seq", tokens_}, {"worker", svc_.worker_id()}, {"attempt", origin_.attempt}};
     job.msg.body.assign(delta);
     if (!svc_.publish(std::move(job))) {
         // The publish queue is full: a gap in the stream would corrupt the answer, so stop.
@@ -175,8 +174,8 @@ void generation_task::on_error(error e) {
     }
     ended_ = true;
     if (metrics_) {
-        metrics_->ended(abandoned_ ? generation_outcome::abandoned
-                        : rejected_ ? generation_outcome::rejected
+        metrics_->ended(abandoned_              ? generation_outcome::abandoned
+                        : rejected_             ? generation_outcome::rejected
                         : e.code == "cancelled" ? generation_outcome::cancelled
                                                 : generation_outcome::error);
     }
@@ -184,8 +183,8 @@ void generation_task::on_error(error e) {
         svc_.finished(req_.request_id, tokens_, false);
         return;
     }
-    worker::logger()->info("msg=\"generation failed\" request_id={} model={} code={} error=\"{}\"",
-                           req_.request_id, req_.model, e.code, e.message);
+    worker::logger()->info("msg=\"generation failed\" request_id={} model={} code={} error=\"{}\"", req_.request_id,
+                           req_.model, e.code, e.message);
     error_message m{e.code, e.message, e.retryable, svc_.worker_id()};
     m.completed_at_ms = unix_ms();
     m.partial_text = std::move(text_);

@@ -3,5 +3,7 @@
 
 namespace llmp::worker {
 /// The "worker" component logger.
-inline std::shared_ptr<spdlog::logger> logger() { return llmp::log::get("worker"); }
+inline std::shared_ptr<spdlog::logger> logger() {
+    return llmp::log::get("worker");
+}
 }  // namespace llmp::worker

@@ -180,16 +180,36 @@ worker_service::~worker_service() {
     }
 }
 
-const worker_config& worker_service::config() const { return impl_->cfg; }
-const std::string& worker_service::worker_id() const { return impl_->id; }
-providers::provider& worker_service::provider() { return *impl_->provider; }
-bool worker_service::publish(broker::publish_job&& job) { return impl_->publisher->try_publish(std::move(job)); }
-const std::string& worker_service::responses_exchange() const { return impl_->topo.responses_exchange; }
-void worker_service::ack(std::uint64_t epoch, std::uint64_t tag) { impl_->consumer->ack(epoch, tag); }
-void worker_service::requeue(std::uint64_t epoch, std::uint64_t tag) { impl_->consumer->reject(epoch, tag, true); }
-net::any_io_executor worker_service::executor() { return impl_->ioc.get_executor(); }
-worker_metrics& worker_service::metrics() { return impl_->gen_metrics; }
-const metrics::registry& worker_service::metrics_registry() const { return impl_->registry; }
+const worker_config& worker_service::config() const {
+    return impl_->cfg;
+}
+const std::string& worker_service::worker_id() const {
+    return impl_->id;
+}
+providers::provider& worker_service::provider() {
+    return *impl_->provider;
+}
+bool worker_service::publish(broker::publish_job&& job) {
+    return impl_->publisher->try_publish(std::move(job));
+}
+const std::string& worker_service::responses_exchange() const {
+    return impl_->topo.responses_exchange;
+}
+void worker_service::ack(std::uint64_t epoch, std::uint64_t tag) {
+    impl_->consumer->ack(epoch, tag);
+}
+void worker_service::requeue(std::uint64_t epoch, std::uint64_t tag) {
+    impl_->consumer->reject(epoch, tag, true);
+}
+net::any_io_executor worker_service::executor() {
+    return impl_->ioc.get_executor();
+}
+worker_metrics& worker_service::metrics() {
+    return impl_->gen_metrics;
+}
+const metrics::registry& worker_service::metrics_registry() const {
+    return impl_->registry;
+}
 
 void worker_service::finished(const std::string& request_id, std::int64_t tokens, bool) {
     auto& s = *impl_;
@@ -212,20 +232,23 @@ result<void> worker_service::start() {
 
     // init() and the first model list run before serving, on this thread.
     std::optional<error> init_error;
-    net::co_spawn(s.ioc, [&s, &init_error]() -> net::awaitable<void> {
-        auto r = co_await s.provider->init();
-        if (r) {
-            co_await s.refresh_models();
-        } else {
-            init_error = r.error();
-        }
-    }, net::detached);
+    net::co_spawn(
+        s.ioc,
+        [&s, &init_error]() -> net::awaitable<void> {
+            auto r = co_await s.provider->init();
+            if (r) {
+                co_await s.refresh_models();
+            } else {
+                init_error = r.error();
+            }
+        },
+        net::detached);
     s.ioc.run();
     s.ioc.restart();
     if (init_error) {
         // The upstream may come up later: serve anyway, announcing models once it answers.
-        log->warn("msg=\"provider not ready; will keep retrying\" provider={} error=\"{}\"",
-                  s.provider->name(), init_error->message);
+        log->warn("msg=\"provider not ready; will keep retrying\" provider={} error=\"{}\"", s.provider->name(),
+                  init_error->message);
     }
 
     const auto& topo = s.topo;
@@ -295,14 +318,14 @@ result<void> worker_service::start() {
             impl_->abandon_all("lost the broker connection; the request will be redelivered");
         }
     };
-    s.consumer = std::make_unique<broker::consumer>(bcfg, "llmproxy worker " + s.id + " consumer", setup,
-                                                    on_delivery, on_state);
+    s.consumer =
+        std::make_unique<broker::consumer>(bcfg, "llmproxy worker " + s.id + " consumer", setup, on_delivery, on_state);
     if (auto r = s.consumer->start(); !r) {
         return r;
     }
     net::co_spawn(s.ioc, s.heartbeat_loop(), net::detached);
-    log->info("msg=\"worker started\" worker_id={} provider={} concurrency={} io_threads={}", s.id,
-              s.provider->name(), s.cfg.concurrency, s.cfg.io_threads);
+    log->info("msg=\"worker started\" worker_id={} provider={} concurrency={} io_threads={}", s.id, s.provider->name(),
+              s.cfg.concurrency, s.cfg.io_threads);
     return ok();
 }
 
@@ -379,8 +402,7 @@ void worker_service::release_parked(const std::string& request_id) {
     }
 }
 
-void worker_service::run_task(request_message&& req, std::uint64_t epoch, std::uint64_t tag,
-                              std::int64_t attempt) {
+void worker_service::run_task(request_message&& req, std::uint64_t epoch, std::uint64_t tag, std::int64_t attempt) {
     auto& s = *impl_;
     ++s.in_flight;
     ++s.requests_total;
@@ -391,9 +413,10 @@ void worker_service::run_task(request_message&& req, std::uint64_t epoch, std::u
 void worker_service::put_back_counted(broker::delivery&& d, request_message&& req, std::uint64_t epoch,
                                       std::int64_t attempt) {
     auto& s = *impl_;
-    worker::logger()->warn("msg=\"redelivered request put back with its delivery count\" request_id={} deliveries={} "
-                           "max_deliveries={}",
-                           req.request_id, attempt, s.cfg.max_deliveries);
+    worker::logger()->warn(
+        "msg=\"redelivered request put back with its delivery count\" request_id={} deliveries={} "
+        "max_deliveries={}",
+        req.request_id, attempt, s.cfg.max_deliveries);
     broker::publish_job job;
     // The default exchange: straight back to the work queue (not through the requests fanout,
     // which would store the request in the audit a second time). Same priority, message id,
@@ -424,8 +447,7 @@ void worker_service::put_back_counted(broker::delivery&& d, request_message&& re
             s.consumer->after_pending([this, id] { release_parked(id); });
             return;
         }
-        worker::logger()->warn("msg=\"could not put the redelivered request back; running it here\" request_id={}",
-                               id);
+        worker::logger()->warn("msg=\"could not put the redelivered request back; running it here\" request_id={}", id);
         release_parked(id);
         run_task(std::move(*fallback), epoch, tag, attempt);
     };
@@ -466,9 +488,10 @@ void worker_service::dead_letter(broker::delivery&& d, const request_message& re
     err.msg.props.headers = {{"seq", std::int64_t{0}}, {"worker", s.id}};
     err.msg.body = encode(m);
     if (!s.publisher->try_publish(std::move(err))) {
-        worker::logger()->warn("msg=\"publish queue full; the client of a dead-lettered request is not told\" "
-                               "request_id={}",
-                               req.request_id);
+        worker::logger()->warn(
+            "msg=\"publish queue full; the client of a dead-lettered request is not told\" "
+            "request_id={}",
+            req.request_id);
     }
 
     // The copy in <p>.dead carries the reason; the original is acked once it is confirmed. If it
@@ -529,15 +552,18 @@ int worker_service::run() {
         log->info("msg=\"stopping\" signal={} in_flight={}", sig, s.in_flight.load());
         s.stopping = true;
         auto deadline = steady::now() + s.cfg.drain_timeout;
-        net::co_spawn(s.ioc, [&s, deadline]() -> net::awaitable<void> {
-            net::steady_timer t{s.ioc};
-            while (s.in_flight.load() > 0 && steady::now() < deadline) {
-                t.expires_after(std::chrono::milliseconds{20});
-                co_await t.async_wait(net::use_awaitable);
-            }
-            s.send_heartbeat(true);
-            s.ioc.stop();
-        }, net::detached);
+        net::co_spawn(
+            s.ioc,
+            [&s, deadline]() -> net::awaitable<void> {
+                net::steady_timer t{s.ioc};
+                while (s.in_flight.load() > 0 && steady::now() < deadline) {
+                    t.expires_after(std::chrono::milliseconds{20});
+                    co_await t.async_wait(net::use_awaitable);
+                }
+                s.send_heartbeat(true);
+                s.ioc.stop();
+            },
+            net::detached);
     });
     // Last resort: generation_task and the providers catch what their handlers throw; anything
     // else escaping a handler is logged and the thread goes back to serving, instead of

@@ -15,7 +15,9 @@ namespace {
 using namespace llmp;
 using nlohmann::json;
 
-json as_json(const std::optional<std::string>& s) { return s ? json::parse(*s) : json{}; }
+json as_json(const std::optional<std::string>& s) {
+    return s ? json::parse(*s) : json{};
+}
 
 bool same(const audit::request_row& a, const audit::request_row& b) {
     return a.request_id == b.request_id && a.received_at_ms == b.received_at_ms && a.server_id == b.server_id &&
@@ -32,8 +34,7 @@ bool same(const audit::response_row& a, const audit::response_row& b) {
            a.done_reason == b.done_reason && a.text == b.text && a.prompt_tokens == b.prompt_tokens &&
            a.completion_tokens == b.completion_tokens && a.ttft_ms == b.ttft_ms && a.duration_ms == b.duration_ms &&
            a.tokens_per_s == b.tokens_per_s && a.error_code == b.error_code && a.error_message == b.error_message &&
-           a.retryable == b.retryable &&
-           json::parse(a.provider_metrics_json) == json::parse(b.provider_metrics_json) &&
+           a.retryable == b.retryable && json::parse(a.provider_metrics_json) == json::parse(b.provider_metrics_json) &&
            a.completed_at_ms == b.completed_at_ms && a.reported_by == b.reported_by;
 }
 

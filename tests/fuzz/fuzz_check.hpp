@@ -9,13 +9,12 @@
 #include <string_view>
 #include <vector>
 
-#define LLMP_FUZZ_CHECK(cond, what)                                                          \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            std::fprintf(stderr, "fuzz check failed: %s (%s) at %s:%d\n", (what), #cond,     \
-                         __FILE__, __LINE__);                                                \
-            std::abort();                                                                    \
-        }                                                                                    \
+#define LLMP_FUZZ_CHECK(cond, what)                                                                           \
+    do {                                                                                                      \
+        if (!(cond)) {                                                                                        \
+            std::fprintf(stderr, "fuzz check failed: %s (%s) at %s:%d\n", (what), #cond, __FILE__, __LINE__); \
+            std::abort();                                                                                     \
+        }                                                                                                     \
     } while (0)
 
 namespace llmp::fuzz {

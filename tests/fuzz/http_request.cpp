@@ -63,8 +63,8 @@ bool read_one(std::string_view& rest, std::size_t step) {
     if (ec || !parser.is_done()) {
         // listener.cpp: the answer to an unreadable request names its target when there is one.
         auto target = parser.get().target();
-        (void)http_server::error_response({"bad_request", "malformed HTTP request: " + ec.message() + " " +
-                                                              std::string{target}});
+        (void)http_server::error_response(
+            {"bad_request", "malformed HTTP request: " + ec.message() + " " + std::string{target}});
         return false;
     }
     auto req = parser.release();
@@ -76,8 +76,8 @@ bool read_one(std::string_view& rest, std::size_t step) {
         LLMP_FUZZ_CHECK(why == http::status::not_found || why == http::status::method_not_allowed,
                         "an unmatched request is neither 404 nor 405");
         (void)http_server::json_error(why, "not_found",
-                                      std::string{req.method_string()} + " " + std::string{path} + " (allowed: " +
-                                          api_routes().allowed(path) + ")");
+                                      std::string{req.method_string()} + " " + std::string{path} +
+                                          " (allowed: " + api_routes().allowed(path) + ")");
     }
     return req.keep_alive();
 }

@@ -40,9 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (cur) {
         auto again = cursor::decode(cur.value().encode());
         LLMP_FUZZ_CHECK(again.has_value(), "an encoded cursor does not decode");
-        LLMP_FUZZ_CHECK(again.value().received_us == cur.value().received_us &&
-                            again.value().request_id == cur.value().request_id,
-                        "decode(encode(cursor)) is not the cursor");
+        LLMP_FUZZ_CHECK(
+            again.value().received_us == cur.value().received_us && again.value().request_id == cur.value().request_id,
+            "decode(encode(cursor)) is not the cursor");
     }
     LLMP_FUZZ_CHECK(percent_decode(percent_encode(input)) == input, "percent_decode(percent_encode(s)) is not s");
     (void)percent_decode(input);

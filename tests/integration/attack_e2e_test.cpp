@@ -101,8 +101,8 @@ public:
         port_ = c_.start_api();
         // A small generation cap: accepted attacks with huge lengths end quickly, and the test
         // checks the cap holds (what an operator sets with --max-tokens).
-        const std::vector<std::string> worker_args{"--max-tokens", std::to_string(max_tokens),
-                                                   "--mock-token-delay-us", "200"};
+        const std::vector<std::string> worker_args{"--max-tokens", std::to_string(max_tokens), "--mock-token-delay-us",
+                                                   "200"};
         c_.start_worker(worker_args);
         c_.start_worker(worker_args);
         c_.start_audit(db_.url(), {"--batch-ms", "20"});
@@ -160,12 +160,12 @@ private:
 };
 
 /// After an attack: the cluster must still be whole; once it is not, the rest of the test is noise.
-#define LLMP_EXPECT_WHOLE(cluster, what)                 \
-    do {                                                 \
-        (cluster).expect_whole(what);                    \
-        if (::testing::Test::HasFatalFailure()) {        \
-            return;                                      \
-        }                                                \
+#define LLMP_EXPECT_WHOLE(cluster, what)          \
+    do {                                          \
+        (cluster).expect_whole(what);             \
+        if (::testing::Test::HasFatalFailure()) { \
+            return;                               \
+        }                                         \
     } while (0)
 
 /// A rejected request: a 4xx with an error body in the route's flavour.
@@ -221,8 +221,8 @@ TEST(attack_e2e, deep_nesting_is_rejected_everywhere_it_can_be_sent) {
         SCOPED_TRACE(route);
         expect_rejected(http_post(a.port(), route, deep), route, 400);
         expect_rejected(http_post(a.port(), route, chat_with(R"("options":)" + deep_object)), route, 400);
-        expect_rejected(http_post(a.port(), route, chat_with({}, R"([{"role":"user","content":)" + deep + "}]")),
-                        route, 400);
+        expect_rejected(http_post(a.port(), route, chat_with({}, R"([{"role":"user","content":)" + deep + "}]")), route,
+                        400);
         expect_rejected(http_post(a.port(), route, chat_with(R"("format":)" + deep)), route, 400);
         LLMP_EXPECT_WHOLE(a, "deep nesting on " + route);
     }
@@ -241,23 +241,40 @@ TEST(attack_e2e, numbers_at_every_boundary_get_a_defined_answer) {
     LLMP_REQUIRE_DATABASE();
     attacked_cluster a{amqp_url, db_url};
     ASSERT_TRUE(a.ready()) << a.processes().logs();
-    const std::vector<std::string> values{"0",  "-1",   "2147483647", "2147483648", "9007199254740993",
-                                          "9223372036854775807", "18446744073709551616",
-                                          "-9223372036854775808", "1e308", "-1e308", "3.5", "true", "\"5\"",
-                                          "[]", "{}"};
+    const std::vector<std::string> values{"0",
+                                          "-1",
+                                          "2147483647",
+                                          "2147483648",
+                                          "9007199254740993",
+                                          "9223372036854775807",
+                                          "18446744073709551616",
+                                          "-9223372036854775808",
+                                          "1e308",
+                                          "-1e308",
+                                          "3.5",
+                                          "true",
+                                          "\"5\"",
+                                          "[]",
+                                          "{}"};
     struct field {
         std::string route;
         std::string key;  ///< "k" or "options.k"
     };
     const std::vector<field> fields{
-        {"/api/chat", "timeout_ms"},         {"/api/chat", "priority"},
-        {"/api/chat", "options.num_predict"}, {"/api/chat", "options.num_ctx"},
-        {"/api/chat", "options.seed"},        {"/api/chat", "options.temperature"},
+        {"/api/chat", "timeout_ms"},
+        {"/api/chat", "priority"},
+        {"/api/chat", "options.num_predict"},
+        {"/api/chat", "options.num_ctx"},
+        {"/api/chat", "options.seed"},
+        {"/api/chat", "options.temperature"},
         {"/ollama/api/chat", "options.num_predict"},
         {"/ollama/api/chat", "timeout_ms"},
-        {"/v1/chat/completions", "max_tokens"}, {"/v1/chat/completions", "max_completion_tokens"},
-        {"/v1/chat/completions", "n"},          {"/v1/chat/completions", "seed"},
-        {"/v1/chat/completions", "temperature"}, {"/v1/chat/completions", "top_p"},
+        {"/v1/chat/completions", "max_tokens"},
+        {"/v1/chat/completions", "max_completion_tokens"},
+        {"/v1/chat/completions", "n"},
+        {"/v1/chat/completions", "seed"},
+        {"/v1/chat/completions", "temperature"},
+        {"/v1/chat/completions", "top_p"},
         {"/v1/chat/completions", "timeout_ms"},
     };
     for (const auto& f : fields) {
@@ -289,8 +306,8 @@ TEST(attack_e2e, numbers_at_every_boundary_get_a_defined_answer) {
     LLMP_EXPECT_WHOLE(a, "X-Request-Timeout-Ms");
     // A generation length far beyond any sane cap ends, capped, instead of reserving memory.
     for (const auto& route : chat_routes) {
-        std::string extra = route == "/v1/chat/completions" ? R"("max_tokens":2147483647)"
-                                                             : R"("options":{"num_predict":2147483647})";
+        std::string extra =
+            route == "/v1/chat/completions" ? R"("max_tokens":2147483647)" : R"("options":{"num_predict":2147483647})";
         auto r = http_post(a.port(), route, chat_with(extra));
         SCOPED_TRACE(route + " with a huge generation length");
         ASSERT_EQ(r.status, 200u) << r.body.substr(0, 500);
@@ -313,7 +330,7 @@ TEST(attack_e2e, hostile_strings_and_shapes_get_a_defined_answer) {
     struct attack {
         std::string name;
         std::string body;
-        bool may_succeed;  ///< a bounded 200 is also a defined answer
+        bool may_succeed;                       ///< a bounded 200 is also a defined answer
         std::vector<std::string> only_on = {};  ///< route prefixes: fields only those dialects read
     };
     std::string many_messages = "[";
@@ -322,14 +339,19 @@ TEST(attack_e2e, hostile_strings_and_shapes_get_a_defined_answer) {
     }
     many_messages += "]";
     const std::vector<attack> attacks{
-        {"invalid UTF-8 in a model name", R"({"model":"mo)" + bad_utf8 + R"(","messages":[{"role":"user","content":"hi"}]})", false},
+        {"invalid UTF-8 in a model name",
+         R"({"model":"mo)" + bad_utf8 + R"(","messages":[{"role":"user","content":"hi"}]})", false},
         {"invalid UTF-8 in content", chat_with({}, R"([{"role":"user","content":")" + bad_utf8 + R"("}])"), true},
         {"a NUL escape in content", chat_with({}, R"([{"role":"user","content":"a\u0000b"}])"), true},
-        {"a NUL escape in a model name", R"({"model":"mock\u0000","messages":[{"role":"user","content":"hi"}]})", false},
-        {"newlines in a model name", R"({"model":"x\n\nevent: done\ndata: {}\n\n","messages":[{"role":"user","content":"hi"}]})", false},
+        {"a NUL escape in a model name", R"({"model":"mock\u0000","messages":[{"role":"user","content":"hi"}]})",
+         false},
+        {"newlines in a model name",
+         R"({"model":"x\n\nevent: done\ndata: {}\n\n","messages":[{"role":"user","content":"hi"}]})", false},
         {"a lone surrogate escape", chat_with({}, R"([{"role":"user","content":"\ud800"}])"), true},
         {"20,000 messages", chat_with({}, many_messages), true},
-        {"duplicate keys", R"({"model":"mock","model":"mock","stream":false,"messages":[{"role":"user","content":"a"}],"messages":[{"role":"user","content":"b"}]})", true},
+        {"duplicate keys",
+         R"({"model":"mock","model":"mock","stream":false,"messages":[{"role":"user","content":"a"}],"messages":[{"role":"user","content":"b"}]})",
+         true},
         {"model as a number", R"({"model":5,"messages":[{"role":"user","content":"hi"}]})", false},
         {"model as an object", R"({"model":{"a":1},"messages":[]})", false},
         {"messages as a string", R"({"model":"mock","messages":"hi"})", false},
@@ -366,8 +388,7 @@ TEST(attack_e2e, hostile_strings_and_shapes_get_a_defined_answer) {
         LLMP_EXPECT_WHOLE(a, "hostile strings on " + route);
     }
     // A request that was accepted with hostile text in it is stored by the audit like any other.
-    auto r = http_post(a.port(), "/api/chat",
-                       chat_with({}, R"([{"role":"user","content":"nul \u0000 and \u00ff"}])"));
+    auto r = http_post(a.port(), "/api/chat", chat_with({}, R"([{"role":"user","content":"nul \u0000 and \u00ff"}])"));
     ASSERT_EQ(r.status, 200u) << r.body;
     auto id = json_of(r.body).value("request_id", "");
     ASSERT_FALSE(id.empty()) << r.body;
@@ -396,7 +417,8 @@ TEST(attack_e2e, broken_http_gets_a_defined_answer) {
 
     // Not JSON by its Content-Type (what a cross-site form post sends): 415.
     for (const auto& route : chat_routes) {
-        for (const std::string ct : {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"}) {
+        for (const std::string ct :
+             {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"}) {
             auto r = http_request(port, "POST", route, body, {{"Content-Type", ct}});
             SCOPED_TRACE(route + " " + ct);
             expect_rejected(r, route, 415);
@@ -429,8 +451,9 @@ TEST(attack_e2e, broken_http_gets_a_defined_answer) {
         {"both Content-Length and chunked",
          "POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5\r\n"
          "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
-        {"a huge Content-Length", "POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                  "Content-Length: 99999999999999999999\r\n\r\n{}"},
+        {"a huge Content-Length",
+         "POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         "Content-Length: 99999999999999999999\r\n\r\n{}"},
         {"not HTTP at all", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello\r\n\r\n"},
         {"an absurd method", "FOO /api/chat HTTP/1.1\r\nHost: x\r\n\r\n"},
         {"an absolute-form target", "GET http://evil.example/healthz HTTP/1.1\r\nHost: x\r\n\r\n"},

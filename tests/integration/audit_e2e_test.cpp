@@ -90,7 +90,8 @@ std::vector<load_item> make_load(unsigned port, int n, int first, int num_predic
         int k = num_predict > 0 ? num_predict : 2 + i % 9;
         out.push_back({{port, chat ? "/api/chat" : "/api/generate",
                         chat ? chat_body("mock", prompt, k, stream) : generate_body("mock", prompt, k, stream)},
-                       stream, chat});
+                       stream,
+                       chat});
     }
     return out;
 }
@@ -161,7 +162,8 @@ void expect_rows_match(const scratch_database& db, const std::vector<outcome>& o
         if (r[1].value_or("") != o.text) {
             why += " text '" + r[1].value_or("") + "' != '" + o.text + "'";
         }
-        if (std::stoll(r[2].value_or("-1")) != o.prompt_tokens || std::stoll(r[3].value_or("-1")) != o.completion_tokens) {
+        if (std::stoll(r[2].value_or("-1")) != o.prompt_tokens ||
+            std::stoll(r[3].value_or("-1")) != o.completion_tokens) {
             why += " token counts differ";
         }
         if (std::abs(std::stod(r[4].value_or("0")) - o.tokens_per_s) > 1e-6 * std::max(1.0, o.tokens_per_s)) {
@@ -284,9 +286,8 @@ TEST(audit_e2e, a_cancelled_stream_is_stored_as_cancelled_with_its_partial_text)
 
     const std::string prompt = "a long story, then the client leaves";
     constexpr int asked = 400;
-    nlohmann::json body{{"model", "mock"},
-                        {"prompt", prompt},
-                        {"options", {{"num_predict", asked}, {"mock_token_delay_ms", 10}}}};
+    nlohmann::json body{
+        {"model", "mock"}, {"prompt", prompt}, {"options", {{"num_predict", asked}, {"mock_token_delay_ms", 10}}}};
     raw_stream s{port, "/api/generate", body.dump()};
     ASSERT_TRUE(s.read_until("event: token", 10s)) << s.received();
     const std::string id = request_id_of(s);
@@ -510,8 +511,8 @@ TEST(audit_e2e, full_audit_queues_refuse_new_requests_with_503_and_lose_nothing_
 
     auto& audit = c.start_audit(db.url(), {"--audit-queue-max-length", "2", "--batch-ms", "20"});
     const std::string kept = "request_id IN ('" + ids[0] + "', '" + ids[1] + "')";
-    ASSERT_TRUE(wait_until([&] { return count(db, "requests WHERE " + kept) == 2 && count(db, "responses WHERE " + kept) == 2; },
-                           30s))
+    ASSERT_TRUE(wait_until(
+        [&] { return count(db, "requests WHERE " + kept) == 2 && count(db, "responses WHERE " + kept) == 2; }, 30s))
         << audit.log();
     std::optional<std::string> later;
     ASSERT_TRUE(wait_until(

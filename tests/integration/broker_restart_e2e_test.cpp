@@ -33,9 +33,8 @@ std::optional<std::string> rabbitctl_command() {
 }
 
 std::string slow_body(const std::string& prompt) {
-    nlohmann::json j{{"model", "mock"},
-                     {"prompt", prompt},
-                     {"options", {{"num_predict", 2000}, {"mock_token_delay_ms", 20}}}};
+    nlohmann::json j{
+        {"model", "mock"}, {"prompt", prompt}, {"options", {{"num_predict", 2000}, {"mock_token_delay_ms", 20}}}};
     return j.dump();
 }
 
@@ -81,13 +80,15 @@ TEST(broker_restart_e2e, streams_end_cleanly_503_while_down_and_service_resumes_
 
     std::vector<std::unique_ptr<raw_stream>> open;
     for (int i = 0; i < 6; ++i) {
-        open.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow_body("in flight " + std::to_string(i))));
+        open.push_back(
+            std::make_unique<raw_stream>(port, "/api/generate", slow_body("in flight " + std::to_string(i))));
         ASSERT_TRUE(open.back()->read_until("event: token", 10s)) << open.back()->received();
     }
 
     ASSERT_EQ(std::system((*ctl + " stop").c_str()), 0) << "scripts/rabbitctl stop failed";
     for (auto& s : open) {
-        ASSERT_TRUE(s->read_to_end(15s)) << "a stream hung after the broker went away: " << s->received().substr(0, 500);
+        ASSERT_TRUE(s->read_to_end(15s)) << "a stream hung after the broker went away: "
+                                         << s->received().substr(0, 500);
         EXPECT_NE(s->received().find("event: error"), std::string::npos) << s->received().substr(0, 500);
         EXPECT_NE(s->received().find("broker_unavailable"), std::string::npos)
             << s->received().substr(s->received().size() > 500 ? s->received().size() - 500 : 0);
@@ -115,7 +116,8 @@ TEST(broker_restart_e2e, streams_end_cleanly_503_while_down_and_service_resumes_
         }
         std::this_thread::sleep_for(100ms);
     }
-    ASSERT_TRUE(first_ok_ms) << "no request succeeded within 20 s of the broker's return\n" << c.logs().substr(0, 30000);
+    ASSERT_TRUE(first_ok_ms) << "no request succeeded within 20 s of the broker's return\n"
+                             << c.logs().substr(0, 30000);
     std::cout << "broker back -> first request served: " << *first_ok_ms << " ms\n";
     EXPECT_LT(*first_ok_ms, 10000);
 

@@ -44,7 +44,9 @@ std::string read_file(const std::filesystem::path& p) {
     return ss.str();
 }
 
-std::string url_of(unsigned port) { return "http://127.0.0.1:" + std::to_string(port); }
+std::string url_of(unsigned port) {
+    return "http://127.0.0.1:" + std::to_string(port);
+}
 
 /// One response as curl saw it: the head (status line and headers) and the body, byte for byte.
 struct curl_reply {
@@ -63,8 +65,8 @@ curl_reply run_curl(const std::string& url, const std::string& body, const std::
     auto id = std::to_string(++n);
     auto head = dir / ("curl-" + id + ".head");
     auto out = dir / ("curl-" + id + ".body");
-    std::vector<std::string> argv{find_on_path("curl"), "-sSN", "--max-time", "30", "-D", head.string(), "-o",
-                                  out.string()};
+    std::vector<std::string> argv{find_on_path("curl"), "-sSN", "--max-time", "30", "-D",
+                                  head.string(),        "-o",   out.string()};
     if (method == "HEAD") {
         argv.push_back("-I");
     } else if (method == "POST") {
@@ -164,11 +166,11 @@ protected:
         const std::string chat_prompt = "Tell me about llamas in three words";
         const std::string completion_prompt = "Once upon a time";
         const std::string failing_prompt = "fail for me [[mock:fail-after=3]]";
-        json cases{{"chat", {{"prompt", chat_prompt}, {"max_tokens", 9}, {"text", providers::mock_text(chat_prompt, 9)}}},
-                   {"completion",
-                    {{"prompt", completion_prompt}, {"max_tokens", 6}, {"text", providers::mock_text(completion_prompt, 6)}}},
-                   {"failing",
-                    {{"prompt", failing_prompt}, {"max_tokens", 8}, {"text", mock_prefix(failing_prompt, 8, 3)}}}};
+        json cases{
+            {"chat", {{"prompt", chat_prompt}, {"max_tokens", 9}, {"text", providers::mock_text(chat_prompt, 9)}}},
+            {"completion",
+             {{"prompt", completion_prompt}, {"max_tokens", 6}, {"text", providers::mock_text(completion_prompt, 6)}}},
+            {"failing", {{"prompt", failing_prompt}, {"max_tokens", 8}, {"text", mock_prefix(failing_prompt, 8, 3)}}}};
         auto log = test_output_dir() / (file + ".log");
         // node_modules is found from the test file's directory, whatever the working directory.
         child_process p{"node",
@@ -389,9 +391,9 @@ TEST_F(compat_e2e, errors_have_each_flavours_shape_and_status) {
     EXPECT_EQ(http_post(port, "/v1/chat/completions", many.dump()).status, 400u);
 
     // 404: unknown model.
-    auto nf = http_post(port, "/v1/chat/completions", json{{"model", "no-such-model"},
-                                                           {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}}
-                                                          .dump());
+    auto nf = http_post(
+        port, "/v1/chat/completions",
+        json{{"model", "no-such-model"}, {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}}.dump());
     EXPECT_EQ(nf.status, 404u) << nf.body;
     EXPECT_EQ(json_of(nf.body)["error"]["code"], "model_not_found") << nf.body;
     EXPECT_EQ(json_of(nf.body)["error"]["type"], "invalid_request_error") << nf.body;

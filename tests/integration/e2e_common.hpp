@@ -16,11 +16,11 @@
 
 namespace llmp::testing {
 
-#define LLMP_REQUIRE_BROKER()                                                          \
-    auto amqp_url_opt = ::llmp::testing::test_amqp_url();                              \
-    if (!amqp_url_opt) {                                                               \
-        GTEST_SKIP() << "LLMPROXY_TEST_AMQP_URL is not set (scripts/test sets it)";    \
-    }                                                                                  \
+#define LLMP_REQUIRE_BROKER()                                                       \
+    auto amqp_url_opt = ::llmp::testing::test_amqp_url();                           \
+    if (!amqp_url_opt) {                                                            \
+        GTEST_SKIP() << "LLMPROXY_TEST_AMQP_URL is not set (scripts/test sets it)"; \
+    }                                                                               \
     const std::string amqp_url = *amqp_url_opt
 
 inline std::string chat_body(const std::string& model, const std::string& prompt, int n, bool stream = true) {
@@ -49,7 +49,9 @@ bool wait_until(Pred pred, std::chrono::milliseconds timeout) {
     return pred();
 }
 
-inline nlohmann::json json_of(const std::string& s) { return nlohmann::json::parse(s, nullptr, false); }
+inline nlohmann::json json_of(const std::string& s) {
+    return nlohmann::json::parse(s, nullptr, false);
+}
 
 /// The id of a worker with a request in flight, per the API's view of the heartbeats.
 inline std::optional<std::string> busy_worker(unsigned api_port, std::chrono::milliseconds timeout) {

@@ -89,7 +89,7 @@ TEST_F(errors_e2e, hostile_numbers_and_nesting_get_400_in_each_flavour) {
     const std::string messages = R"("messages":[{"role":"user","content":"hi"}])";
     struct door {
         std::string path;
-        std::string body;  // a valid body without the closing brace
+        std::string body;   // a valid body without the closing brace
         std::string shape;  // native, openai, ollama
     };
     for (const auto& d : {door{"/api/chat", R"({"model":"mock",)" + messages, "native"},
@@ -121,8 +121,7 @@ TEST_F(errors_e2e, hostile_numbers_and_nesting_get_400_in_each_flavour) {
                   "response_format");
             check(http_post(port_, d.path, d.body + R"(,"max_tokens":2147483648})"), "invalid_field", "max_tokens");
         } else {
-            check(http_post(port_, d.path, d.body + R"(,"timeout_ms":99999999999999})"), "invalid_field",
-                  "timeout_ms");
+            check(http_post(port_, d.path, d.body + R"(,"timeout_ms":99999999999999})"), "invalid_field", "timeout_ms");
             check(http_post(port_, d.path, d.body + R"(,"priority":4294967296})"), "invalid_field", "priority");
             check(http_post(port_, d.path, d.body + R"(,"options":{"num_predict":"5"}})"), "invalid_field",
                   "num_predict");
@@ -165,10 +164,10 @@ TEST(errors_e2e_ollama, upstream_failures_end_the_stream_with_an_error_event) {
     auto port = c.start_api();
     c.start_worker({"--provider", "ollama", "--ollama-url", "http://127.0.0.1:" + std::to_string(ollama)});
     ASSERT_TRUE(c.wait_for_model(port, "llama3.2:latest")) << c.logs();
-    auto results = run_concurrent_streams(port, "/api/generate",
-                                          {generate_body("llama3.2", "boom [[error-mid]]", 10),
-                                           generate_body("llama3.2", "cut [[close-mid]]", 10),
-                                           generate_body("llama3.2", "dead [[error-before]]", 10)});
+    auto results = run_concurrent_streams(
+        port, "/api/generate",
+        {generate_body("llama3.2", "boom [[error-mid]]", 10), generate_body("llama3.2", "cut [[close-mid]]", 10),
+         generate_body("llama3.2", "dead [[error-before]]", 10)});
     for (const auto& r : results) {
         ASSERT_EQ(r.status, 200) << r.body;
         ASSERT_FALSE(r.events.empty());
@@ -204,8 +203,7 @@ TEST(errors_e2e_ollama, ollama_going_down_gives_an_actionable_error_event) {
     EXPECT_EQ(r.events.back().event, "error");
     auto e = json_of(r.events.back().data);
     EXPECT_EQ(e["code"], "upstream_unavailable") << r.body;
-    EXPECT_NE(e["message"].get<std::string>().find("127.0.0.1:" + std::to_string(ollama)), std::string::npos)
-        << r.body;
+    EXPECT_NE(e["message"].get<std::string>().find("127.0.0.1:" + std::to_string(ollama)), std::string::npos) << r.body;
 }
 
 TEST(errors_e2e_startup, unreachable_broker_is_a_clear_nonzero_exit) {

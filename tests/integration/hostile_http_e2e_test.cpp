@@ -53,8 +53,8 @@ double metric(unsigned port, const std::string& name, const std::string& label =
     std::string line;
     double sum = 0;
     while (std::getline(in, line)) {
-        if (!line.starts_with(name) || (line.size() > name.size() && line[name.size()] != '{' &&
-                                        line[name.size()] != ' ')) {
+        if (!line.starts_with(name) ||
+            (line.size() > name.size() && line[name.size()] != '{' && line[name.size()] != ' ')) {
             continue;
         }
         if (!label.empty() && line.find(label) == std::string::npos) {
@@ -71,10 +71,8 @@ double metric(unsigned port, const std::string& name, const std::string& label =
 /// every 20 us, 400,000 of them) is still generating when the relay gives up on the client.
 std::string long_stream_body() {
     nlohmann::json message{{"role", "user"}, {"content", "talk to a client who never listens"}};
-    nlohmann::json j{{"model", "mock"},
-                     {"messages", nlohmann::json::array({message})},
-                     {"max_tokens", 400000},
-                     {"stream", true}};
+    nlohmann::json j{
+        {"model", "mock"}, {"messages", nlohmann::json::array({message})}, {"max_tokens", 400000}, {"stream", true}};
     return j.dump();
 }
 constexpr const char* long_stream_target = "/v1/chat/completions";
@@ -86,12 +84,14 @@ const std::vector<std::string> token_every_20us{"--mock-token-delay-us", "20", "
 /// the next client normally.
 void expect_cut_for_a_slow_client(cluster& c, unsigned api, child_process& worker, std::chrono::milliseconds within) {
     ASSERT_TRUE(wait_until([&] { return metric(api, "llmproxy_generations_total", "client_too_slow") == 1; }, within))
-        << "the stream of a client that reads nothing was not ended\n" << c.logs().substr(0, 20000);
+        << "the stream of a client that reads nothing was not ended\n"
+        << c.logs().substr(0, 20000);
     EXPECT_TRUE(wait_until([&] { return metric(api, "llmproxy_streams_in_flight") == 0; }, 5s))
         << "the stream's slot was not freed";
     auto wport = c.metrics_port(worker);
     EXPECT_TRUE(wait_until([&] { return metric(wport, "llmproxy_worker_generations_total", "cancelled") >= 1; }, 10s))
-        << "the worker kept generating for a client that was cut off\n" << c.logs().substr(0, 20000);
+        << "the worker kept generating for a client that was cut off\n"
+        << c.logs().substr(0, 20000);
     // Closed on the server's side: the only connection left open is this scrape's own. (Reading
     // the slow client's socket to EOF is no test of that: with its 4 KB window below loopback's
     // MSS the kernel sends the rest only at the pace of its persist probes, which back off to
@@ -121,7 +121,8 @@ TEST(hostile_http_e2e, a_client_that_stops_reading_is_cut_after_the_write_timeou
     expect_cut_for_a_slow_client(c, api, worker, 60s);
     EXPECT_TRUE(wait_until(
         [&] { return db.count("SELECT count(*) FROM responses WHERE error_code = 'client_too_slow'") == 1; }, 15s))
-        << "the audit does not say the client was too slow\n" << c.logs().substr(0, 20000);
+        << "the audit does not say the client was too slow\n"
+        << c.logs().substr(0, 20000);
 }
 
 TEST(hostile_http_e2e, a_stream_whose_buffer_overflows_is_cut_at_once_even_while_a_write_is_blocked) {

@@ -201,11 +201,14 @@ TEST(metrics_e2e, every_process_counts_what_clients_did_and_promtool_accepts_it)
     // is counted once its response is written, which may be just after the client has read it:
     // wait (with a deadline) until the last one shows.
     samples a;
-    ASSERT_TRUE(wait_until([&] {
-        a = scrape(api);
-        return value(a, "llmproxy_streams_in_flight") == 0 && api_count(a, "/api/workers", "200") == 1;
-    }, 10s)) << "streams in flight: " << value(a, "llmproxy_streams_in_flight")
-             << ", GET /api/workers counted: " << api_count(a, "/api/workers", "200");
+    ASSERT_TRUE(wait_until(
+        [&] {
+            a = scrape(api);
+            return value(a, "llmproxy_streams_in_flight") == 0 && api_count(a, "/api/workers", "200") == 1;
+        },
+        10s))
+        << "streams in flight: " << value(a, "llmproxy_streams_in_flight")
+        << ", GET /api/workers counted: " << api_count(a, "/api/workers", "200");
     EXPECT_EQ(api_count(a, "/api/chat", "200"), 7);
     EXPECT_EQ(api_count(a, "/api/chat", "502"), 1);
     EXPECT_EQ(api_count(a, "/api/chat", "404"), 1);
@@ -218,8 +221,9 @@ TEST(metrics_e2e, every_process_counts_what_clients_did_and_promtool_accepts_it)
     // non-streamed answer and both generates.
     EXPECT_EQ(api_delta(a, series("llmproxy_time_to_first_token_seconds_count", {{"route", "/api/chat"}})), 6);
     EXPECT_EQ(api_delta(a, series("llmproxy_time_to_first_token_seconds_count", {{"route", "/api/generate"}})), 2);
-    EXPECT_EQ(api_delta(a, series("llmproxy_time_to_first_token_seconds_bucket", {{"route", "/api/chat"}, {"le", "+Inf"}})),
-              6);
+    EXPECT_EQ(
+        api_delta(a, series("llmproxy_time_to_first_token_seconds_bucket", {{"route", "/api/chat"}, {"le", "+Inf"}})),
+        6);
     EXPECT_EQ(api_delta(a, "llmproxy_tokens_relayed_total"), 37);
     EXPECT_EQ(api_delta(a, series("llmproxy_generations_total", {{"outcome", "completed"}})), 7);
     EXPECT_EQ(api_delta(a, series("llmproxy_generations_total", {{"outcome", "worker_error"}})), 3);
@@ -229,10 +233,12 @@ TEST(metrics_e2e, every_process_counts_what_clients_did_and_promtool_accepts_it)
 
     // Worker: the same generations from its side.
     samples w;
-    ASSERT_TRUE(wait_until([&] {
-        w = scrape(worker_port);
-        return value(w, "llmproxy_worker_generations_in_flight") == 0;
-    }, 10s));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            w = scrape(worker_port);
+            return value(w, "llmproxy_worker_generations_in_flight") == 0;
+        },
+        10s));
     const std::string model = "mock:latest";
     EXPECT_EQ(value(w, series("llmproxy_worker_generations_total", {{"model", model}, {"outcome", "completed"}})), 7);
     EXPECT_EQ(value(w, series("llmproxy_worker_generations_total", {{"model", model}, {"outcome", "error"}})), 3);
@@ -244,10 +250,13 @@ TEST(metrics_e2e, every_process_counts_what_clients_did_and_promtool_accepts_it)
     samples u;
     const auto requests_key = series("llmproxy_audit_rows_stored_total", {{"table", "requests"}});
     const auto responses_key = series("llmproxy_audit_rows_stored_total", {{"table", "responses"}});
-    EXPECT_TRUE(wait_until([&] {
-        u = scrape(audit_port);
-        return value(u, requests_key) >= 10 && value(u, responses_key) >= 10;
-    }, 20s)) << "audit stored " << value(u, requests_key) << " requests, " << value(u, responses_key) << " responses";
+    EXPECT_TRUE(wait_until(
+        [&] {
+            u = scrape(audit_port);
+            return value(u, requests_key) >= 10 && value(u, responses_key) >= 10;
+        },
+        20s))
+        << "audit stored " << value(u, requests_key) << " requests, " << value(u, responses_key) << " responses";
     EXPECT_EQ(value(u, requests_key), 10);
     EXPECT_EQ(value(u, responses_key), 10);
     EXPECT_EQ(value(u, "llmproxy_audit_database_up"), 1);
@@ -302,8 +311,7 @@ TEST(metrics_e2e, a_real_prometheus_scrapes_every_process_with_every_target_up) 
         std::ofstream out{config};
         out << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n";
         for (const auto& [job, port] : targets) {
-            out << "  - job_name: " << job << "\n    static_configs:\n      - targets: ['127.0.0.1:" << port
-                << "']\n";
+            out << "  - job_name: " << job << "\n    static_configs:\n      - targets: ['127.0.0.1:" << port << "']\n";
         }
     }
     std::unique_ptr<child_process> prom;
@@ -312,9 +320,10 @@ TEST(metrics_e2e, a_real_prometheus_scrapes_every_process_with_every_target_up) 
         prom_port = free_port();
         auto data = c.dir() / ("prometheus-data-" + std::to_string(attempt));
         auto p = std::make_unique<child_process>(
-            "prometheus", std::vector<std::string>{*prometheus, "--config.file=" + config.string(),
-                                                   "--storage.tsdb.path=" + data.string(),
-                                                   "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+            "prometheus",
+            std::vector<std::string>{*prometheus, "--config.file=" + config.string(),
+                                     "--storage.tsdb.path=" + data.string(),
+                                     "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
             std::vector<std::string>{}, c.dir() / ("prometheus-" + std::to_string(attempt) + ".log"));
         bool ready = wait_until([&] { return !p->running() || http_get(prom_port, "/-/ready").status == 200; }, 60s);
         if (ready && p->running()) {
@@ -327,48 +336,56 @@ TEST(metrics_e2e, a_real_prometheus_scrapes_every_process_with_every_target_up) 
 
     // Every target healthy ("up") within the deadline.
     nlohmann::json active;
-    bool all_up = wait_until([&] {
-        auto r = http_get(prom_port, "/api/v1/targets");
-        auto j = json_of(r.body);
-        if (r.status != 200 || !j.is_object()) {
-            return false;
-        }
-        active = j["data"]["activeTargets"];
-        if (!active.is_array() || active.size() != targets.size()) {
-            return false;
-        }
-        for (const auto& t : active) {
-            if (t["health"] != "up") {
+    bool all_up = wait_until(
+        [&] {
+            auto r = http_get(prom_port, "/api/v1/targets");
+            auto j = json_of(r.body);
+            if (r.status != 200 || !j.is_object()) {
                 return false;
             }
-        }
-        return true;
-    }, 60s);
+            active = j["data"]["activeTargets"];
+            if (!active.is_array() || active.size() != targets.size()) {
+                return false;
+            }
+            for (const auto& t : active) {
+                if (t["health"] != "up") {
+                    return false;
+                }
+            }
+            return true;
+        },
+        60s);
     EXPECT_TRUE(all_up) << "targets: " << active.dump(2) << "\nprometheus log:\n" << prom->log();
 
     // And the data is there: llmproxy_build_info from every job, and the request counted.
     nlohmann::json result;
-    EXPECT_TRUE(wait_until([&] {
-        auto r = http_get(prom_port, "/api/v1/query?query=llmproxy_build_info");
-        auto j = json_of(r.body);
-        if (r.status != 200 || !j.is_object() || j["status"] != "success") {
-            return false;
-        }
-        result = j["data"]["result"];
-        return result.is_array() && result.size() == targets.size();
-    }, 30s)) << result.dump(2);
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto r = http_get(prom_port, "/api/v1/query?query=llmproxy_build_info");
+            auto j = json_of(r.body);
+            if (r.status != 200 || !j.is_object() || j["status"] != "success") {
+                return false;
+            }
+            result = j["data"]["result"];
+            return result.is_array() && result.size() == targets.size();
+        },
+        30s))
+        << result.dump(2);
     std::set<std::string> jobs;
     for (const auto& s : result) {
         jobs.insert(s["metric"]["job"].get<std::string>());
         EXPECT_EQ(s["value"][1], "1");
     }
     EXPECT_EQ(jobs.size(), targets.size());
-    EXPECT_TRUE(wait_until([&] {
-        auto r = http_get(prom_port, "/api/v1/query?query=llmproxy_generations_total%7Boutcome%3D%22completed%22%7D");
-        auto j = json_of(r.body);
-        return j.is_object() && j["data"]["result"].is_array() && j["data"]["result"].size() == 1 &&
-               j["data"]["result"][0]["value"][1] == "1";
-    }, 30s));
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto r =
+                http_get(prom_port, "/api/v1/query?query=llmproxy_generations_total%7Boutcome%3D%22completed%22%7D");
+            auto j = json_of(r.body);
+            return j.is_object() && j["data"]["result"].is_array() && j["data"]["result"].size() == 1 &&
+                   j["data"]["result"][0]["value"][1] == "1";
+        },
+        30s));
 
     EXPECT_EQ(prom->stop(20s), 0) << prom->log();
 }

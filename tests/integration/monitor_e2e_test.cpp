@@ -85,12 +85,12 @@ std::vector<sent> run_mix(unsigned port, int ok_alpha, int ok_beta, int failing)
     std::vector<sent> mix;
     int i = 0;
     for (int k = 0; k < ok_alpha; ++k, ++i) {
-        mix.push_back({"alpha", "alpha chat needle-" + std::to_string(i) + (k % 5 == 0 ? " about a Walrus" : ""),
-                       false, true});
+        mix.push_back(
+            {"alpha", "alpha chat needle-" + std::to_string(i) + (k % 5 == 0 ? " about a Walrus" : ""), false, true});
     }
     for (int k = 0; k < ok_beta; ++k, ++i) {
-        mix.push_back({"beta", "beta prompt needle-" + std::to_string(i) + (k % 4 == 0 ? " with a giraffe" : ""),
-                       false, false});
+        mix.push_back(
+            {"beta", "beta prompt needle-" + std::to_string(i) + (k % 4 == 0 ? " with a giraffe" : ""), false, false});
     }
     for (int k = 0; k < failing; ++k, ++i) {
         mix.push_back({"alpha", "[[mock:fail]] failing needle-" + std::to_string(i), true, true});
@@ -212,8 +212,8 @@ struct running_cluster {
         : db{db_url}, c{amqp_url} {
         api = c.start_api();
         for (int i = 0; i < 2; ++i) {
-            c.start_worker({"--mock-models", "alpha,beta", "--mock-token-delay-us",
-                            std::to_string(token_delay_ms * 1000)});
+            c.start_worker(
+                {"--mock-models", "alpha,beta", "--mock-token-delay-us", std::to_string(token_delay_ms * 1000)});
         }
         c.start_audit(db.url(), std::move(audit_args));
         monitor = c.start_monitor(db.url());
@@ -401,8 +401,8 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
             EXPECT_EQ(x["exists"], true);
         }
         const auto& p = c.prefix();
-        EXPECT_EQ(names, (std::vector<std::string>{p + ".requests.work", p + ".audit.requests",
-                                                   p + ".audit.responses", p + ".dead"}));
+        EXPECT_EQ(names, (std::vector<std::string>{p + ".requests.work", p + ".audit.requests", p + ".audit.responses",
+                                                   p + ".dead"}));
         EXPECT_EQ(q.body["queues"][1]["consumers"], 1) << "the audit service";
     }
 
@@ -436,9 +436,7 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
     }
 
     // ---- every filter ----
-    auto count_where = [&](auto pred) {
-        return static_cast<std::size_t>(std::count_if(mix.begin(), mix.end(), pred));
-    };
+    auto count_where = [&](auto pred) { return static_cast<std::size_t>(std::count_if(mix.begin(), mix.end(), pred)); };
     auto alpha_rows = all_pages(mon, "&model=alpha", 10);
     EXPECT_EQ(alpha_rows.size(), count_where([](const sent& s) { return s.model == "alpha"; }));
     for (const auto& r : alpha_rows) {
@@ -470,12 +468,10 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
         << "ISO 8601 bounds work too";
 
     // ---- text search: prompts (generate) and messages (chat), case-insensitive ----
-    EXPECT_EQ(all_pages(mon, "&q=walrus", 50).size(), count_where([](const sent& s) {
-                  return s.prompt.find("Walrus") != std::string::npos;
-              }));
-    EXPECT_EQ(all_pages(mon, "&q=GIRAFFE", 50).size(), count_where([](const sent& s) {
-                  return s.prompt.find("giraffe") != std::string::npos;
-              }));
+    EXPECT_EQ(all_pages(mon, "&q=walrus", 50).size(),
+              count_where([](const sent& s) { return s.prompt.find("Walrus") != std::string::npos; }));
+    EXPECT_EQ(all_pages(mon, "&q=GIRAFFE", 50).size(),
+              count_where([](const sent& s) { return s.prompt.find("giraffe") != std::string::npos; }));
     auto needle = all_pages(mon, "&q=needle-17", 50);
     ASSERT_EQ(needle.size(), 1u);
     EXPECT_EQ(needle[0]["preview"], mix[17].prompt);
@@ -494,7 +490,8 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
     EXPECT_EQ(d.body["response"]["worker_id"], chat_ok.worker_id);
     EXPECT_LE(d.body["response"]["ttft_ms"].get<double>(), d.body["response"]["duration_ms"].get<double>());
     // Chunk audit is on: the chunks' seq rises to the token count, offsets are non-negative.
-    ASSERT_TRUE(wait_until([&] { return !get(mon, "/api/requests/" + chat_ok.request_id).body["chunks"].empty(); }, 10s));
+    ASSERT_TRUE(
+        wait_until([&] { return !get(mon, "/api/requests/" + chat_ok.request_id).body["chunks"].empty(); }, 10s));
     d = get(mon, "/api/requests/" + chat_ok.request_id);
     const auto& chunks = d.body["chunks"];
     EXPECT_EQ(chunks.back()["seq"], alpha_tokens);
@@ -562,11 +559,12 @@ TEST(monitor_e2e, a_search_past_the_query_timeout_answers_504_and_is_not_taken_f
     {
         auto conn = db.connect();
         ASSERT_TRUE(audit::migrate(*conn));
-        ASSERT_TRUE(conn->exec("INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind,"
-                               " model, stream, prompt) SELECT 'h-' || i, now() - i * interval '1 second', 'api-1',"
-                               " 'native', '/api/generate', 'generate', 'alpha', true,"
-                               " repeat('a long prompt about nothing in particular ', 4) || i"
-                               " FROM generate_series(1, 200000) AS i"));
+        ASSERT_TRUE(
+            conn->exec("INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind,"
+                       " model, stream, prompt) SELECT 'h-' || i, now() - i * interval '1 second', 'api-1',"
+                       " 'native', '/api/generate', 'generate', 'alpha', true,"
+                       " repeat('a long prompt about nothing in particular ', 4) || i"
+                       " FROM generate_series(1, 200000) AS i"));
     }
     // The monitor's connection runs the migrations, which may well take longer than the query
     // timeout: hold their lock until the monitor waits on it, so that they certainly do.
@@ -574,13 +572,14 @@ TEST(monitor_e2e, a_search_past_the_query_timeout_answers_504_and_is_not_taken_f
     ASSERT_TRUE(holder->exec("BEGIN; SELECT pg_advisory_xact_lock(7316270417)"));
     cluster c{amqp_url};
     auto mon = c.start_monitor(db.url(), {"--query-timeout-ms", "1"});
-    auto search = std::async(std::launch::async,
-                             [&] { return get(mon, "/api/requests?limit=50&q=zebra-that-is-not-there"); });
+    auto search =
+        std::async(std::launch::async, [&] { return get(mon, "/api/requests?limit=50&q=zebra-that-is-not-there"); });
     auto watcher = db.connect();
     ASSERT_TRUE(wait_until(
         [&] {
-            auto w = watcher->query("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                                    " AND application_name = 'llmproxy-monitor'");
+            auto w = watcher->query(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND application_name = 'llmproxy-monitor'");
             return w && w.value().rows.at(0).at(0) == std::optional<std::string>{"1"};
         },
         10s))
@@ -602,8 +601,8 @@ TEST(monitor_e2e, says_clearly_when_postgres_or_the_management_api_is_down_and_r
     c.start_worker({"--mock-models", "alpha"});
     auto mgmt_down = "http://127.0.0.1:" + std::to_string(closed_port());
     auto mon = c.start_monitor(db.url(), {"--rabbitmq-mgmt-url", mgmt_down, "--queue-poll-ms", "200"});
-    for (const auto* target : {"/api/overview", "/api/timeseries", "/api/models", "/api/requests",
-                               "/api/requests/some-id"}) {
+    for (const auto* target :
+         {"/api/overview", "/api/timeseries", "/api/models", "/api/requests", "/api/requests/some-id"}) {
         auto r = get(mon, target);
         EXPECT_EQ(r.status, 503u) << target << ": " << r.raw;
         EXPECT_EQ(r.body["error"]["code"], "db_unavailable") << target;
@@ -657,8 +656,8 @@ std::pair<int, std::string> run_node(std::vector<std::string> env, const std::fi
     if (node.empty()) {
         return {127, "node is not on PATH"};
     }
-    child_process p{"node", {node, std::string{LLMPROXY_SOURCE_DIR} + "/web/tests/dashboard.test.mjs"}, std::move(env),
-                    log};
+    child_process p{
+        "node", {node, std::string{LLMPROXY_SOURCE_DIR} + "/web/tests/dashboard.test.mjs"}, std::move(env), log};
     auto code = p.wait_exit(120s);
     if (!code) {
         p.stop(1s);

@@ -18,8 +18,12 @@ nlohmann::json fake_stats(unsigned fake_port) {
     return json_of(r.body);
 }
 
-std::string openai_url(unsigned fake_port) { return "http://127.0.0.1:" + std::to_string(fake_port) + "/v1"; }
-std::string ollama_url(unsigned fake_port) { return "http://127.0.0.1:" + std::to_string(fake_port); }
+std::string openai_url(unsigned fake_port) {
+    return "http://127.0.0.1:" + std::to_string(fake_port) + "/v1";
+}
+std::string ollama_url(unsigned fake_port) {
+    return "http://127.0.0.1:" + std::to_string(fake_port);
+}
 
 TEST(openai_provider_e2e, chat_streams_the_exact_text_with_the_api_key_sent_and_never_logged) {
     LLMP_REQUIRE_BROKER();
@@ -75,12 +79,10 @@ TEST(openai_provider_e2e, openai_route_to_openai_upstream_keeps_text_usage_and_f
     auto port = c.start_api();
     c.start_worker({"--provider", "openai", "--openai-url", openai_url(fake)});
     ASSERT_TRUE(c.wait_for_model(port, "gpt-4o-mini:latest")) << c.logs();
-    nlohmann::json req{{"model", "gpt-4o-mini"},
-                       {"messages", nlohmann::json::array({{{"role", "user"}, {"content", "Hello proxy"}}})},
-                       {"max_tokens", 6},
-                       {"seed", 7},
-                       {"stream", true},
-                       {"stream_options", {{"include_usage", true}}}};
+    nlohmann::json req{
+        {"model", "gpt-4o-mini"}, {"messages", nlohmann::json::array({{{"role", "user"}, {"content", "Hello proxy"}}})},
+        {"max_tokens", 6},        {"seed", 7},
+        {"stream", true},         {"stream_options", {{"include_usage", true}}}};
     auto r = http_post(port, "/v1/chat/completions", req.dump());
     ASSERT_EQ(r.status, 200u) << r.body;
     std::vector<sse_event> events;
@@ -149,8 +151,8 @@ TEST(openai_provider_e2e, pool_spreads_load_routes_by_model_and_survives_a_dead_
     auto ollama = c.start_fake_ollama({"--token-delay-ms", "5", "--models", "llama3.2:latest,shared:latest"});
     auto openai = c.start_fake_openai({"--token-delay-ms", "5", "--models", "gpt-4o-mini,shared"});
     auto port = c.start_api();
-    auto& worker = c.start_worker(
-        {"--upstream", "ollama=" + ollama_url(ollama), "--upstream", "openai=" + openai_url(openai)});
+    auto& worker =
+        c.start_worker({"--upstream", "ollama=" + ollama_url(ollama), "--upstream", "openai=" + openai_url(openai)});
     for (const char* m : {"llama3.2:latest", "gpt-4o-mini:latest", "shared:latest"}) {
         ASSERT_TRUE(c.wait_for_model(port, m)) << m << "\n" << c.logs();
     }
@@ -191,7 +193,8 @@ TEST(openai_provider_e2e, pool_spreads_load_routes_by_model_and_survives_a_dead_
     for (int i = 0; i < 10; ++i) {
         ASSERT_EQ(results[i].status, 200u) << results[i].body;
         EXPECT_EQ(results[i].text(), providers::mock_text("after the loss " + std::to_string(i), 5))
-            << i << ": " << results[i].body << "\n" << worker.log();
+            << i << ": " << results[i].body << "\n"
+            << worker.log();
     }
     EXPECT_NE(worker.log().find("msg=\"upstream down\""), std::string::npos);
 }

@@ -164,7 +164,8 @@ TEST_F(reliability_e2e, a_full_work_queue_answers_503_at_once) {
     // One request in flight (unacked: not counted by x-max-length), two waiting: full.
     std::vector<std::unique_ptr<raw_stream>> held;
     for (int i = 0; i < 3; ++i) {
-        held.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("hold " + std::to_string(i), 200, 50)));
+        held.push_back(
+            std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("hold " + std::to_string(i), 200, 50)));
         ASSERT_TRUE(held.back()->read_until("event: start", 10s)) << held.back()->received();
         if (i == 0) {
             ASSERT_TRUE(busy_worker(port, 10s)) << c.logs();
@@ -198,7 +199,8 @@ TEST_F(reliability_e2e, high_priority_requests_overtake_a_backlog) {
         ASSERT_TRUE(low.back()->read_until("event: start", 10s));
     }
     for (int i = 0; i < 3; ++i) {
-        high.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("high", 2, 100), "X-Priority: 9\r\n"));
+        high.push_back(
+            std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("high", 2, 100), "X-Priority: 9\r\n"));
         ASSERT_TRUE(high.back()->read_until("event: start", 10s));
     }
     busy.close();
@@ -210,14 +212,19 @@ TEST_F(reliability_e2e, high_priority_requests_overtake_a_backlog) {
     auto reader = [&](raw_stream* s, std::string label) {
         s->read_to_end(30s);
         std::lock_guard lock{mu};
-        finished.emplace_back(steady::now(), label + (s->received().find("event: done") != std::string::npos ? "" : "!"));
+        finished.emplace_back(steady::now(),
+                              label + (s->received().find("event: done") != std::string::npos ? "" : "!"));
     };
-    for (auto& s : low) readers.emplace_back(reader, s.get(), "low");
-    for (auto& s : high) readers.emplace_back(reader, s.get(), "high");
-    for (auto& t : readers) t.join();
+    for (auto& s : low)
+        readers.emplace_back(reader, s.get(), "low");
+    for (auto& s : high)
+        readers.emplace_back(reader, s.get(), "high");
+    for (auto& t : readers)
+        t.join();
     std::sort(finished.begin(), finished.end());
     std::vector<std::string> order;
-    for (auto& f : finished) order.push_back(f.second);
+    for (auto& f : finished)
+        order.push_back(f.second);
     EXPECT_EQ(order, (std::vector<std::string>{"high", "high", "high", "low", "low", "low"}));
 }
 
@@ -226,7 +233,9 @@ TEST_F(reliability_e2e, the_deadline_ends_the_stream_with_timeout) {
     auto port = c.start_api();
     c.start_worker();
     ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
-    nlohmann::json body{{"model", "mock"}, {"prompt", "slow"}, {"timeout_ms", 400},
+    nlohmann::json body{{"model", "mock"},
+                        {"prompt", "slow"},
+                        {"timeout_ms", 400},
                         {"options", {{"num_predict", 5}, {"mock_token_delay_ms", 3000}}}};
     raw_stream s{port, "/api/generate", body.dump()};
     auto t0 = steady::now();
@@ -271,7 +280,8 @@ TEST_F(reliability_e2e, sigterm_lets_the_api_finish_its_open_streams) {
     ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
     std::vector<std::unique_ptr<raw_stream>> streams;
     for (int i = 0; i < 8; ++i) {
-        streams.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("drain " + std::to_string(i), 30, 20)));
+        streams.push_back(
+            std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("drain " + std::to_string(i), 30, 20)));
         ASSERT_TRUE(streams.back()->read_until("event: start", 10s));
     }
     c.apis()[0]->signal(SIGTERM);
@@ -289,7 +299,8 @@ TEST_F(reliability_e2e, sigterm_lets_a_worker_finish_what_it_started) {
     ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
     std::vector<std::unique_ptr<raw_stream>> streams;
     for (int i = 0; i < 8; ++i) {
-        streams.push_back(std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("finish " + std::to_string(i), 30, 20)));
+        streams.push_back(
+            std::make_unique<raw_stream>(port, "/api/generate", slow_mock_body("finish " + std::to_string(i), 30, 20)));
         ASSERT_TRUE(streams.back()->read_until("event: start", 10s));
     }
     ASSERT_TRUE(busy_worker(port, 10s));
@@ -321,11 +332,10 @@ TEST_F(reliability_e2e, sigterm_during_start_up_is_held_until_the_handler_exists
         "worker-early-term",
         {LLMPROXY_BIN, "worker", "--amqp-url", c.amqp_url(), "--amqp-prefix", c.prefix(), "--metrics-port", "0"},
         c.dir() / "worker-early-term.log"));
-    procs.push_back(spawn_with_stop_signals_blocked(
-        "api-early-term",
-        {LLMPROXY_BIN, "api", "--amqp-url", c.amqp_url(), "--amqp-prefix", c.prefix(), "--port", "0", "--listen",
-         "127.0.0.1"},
-        c.dir() / "api-early-term.log"));
+    procs.push_back(spawn_with_stop_signals_blocked("api-early-term",
+                                                    {LLMPROXY_BIN, "api", "--amqp-url", c.amqp_url(), "--amqp-prefix",
+                                                     c.prefix(), "--port", "0", "--listen", "127.0.0.1"},
+                                                    c.dir() / "api-early-term.log"));
     for (auto& p : procs) {
         p->signal(SIGTERM);
     }

@@ -136,8 +136,8 @@ TEST(worker_hostile_e2e, an_unbounded_num_predict_is_cut_at_max_tokens) {
     c.start_worker({"--max-tokens", "20", "--mock-token-delay-us", "0"});
     ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
     for (std::int64_t asked : {std::int64_t{2147483647}, std::int64_t{-1}}) {
-        nlohmann::json body{{"model", "mock"}, {"prompt", "never stop"}, {"options", {{"num_predict", asked}}},
-                            {"stream", false}};
+        nlohmann::json body{
+            {"model", "mock"}, {"prompt", "never stop"}, {"options", {{"num_predict", asked}}}, {"stream", false}};
         auto r = http_post(port, "/api/generate", body.dump());
         ASSERT_EQ(r.status, 200) << r.body << c.logs();
         auto j = json_of(r.body);

@@ -65,9 +65,9 @@ cluster::~cluster() {
 unsigned cluster::start_api(std::vector<std::string> extra_args, std::vector<std::string> env) {
     int n = ++counter_;
     auto port_file = dir_ / ("api-" + std::to_string(n) + ".port");
-    std::vector<std::string> argv{LLMPROXY_BIN, "api", "--port", "0", "--listen", "127.0.0.1",
-                                  "--port-file", port_file.string(), "--amqp-url", amqp_url_,
-                                  "--amqp-prefix", prefix_};
+    std::vector<std::string> argv{LLMPROXY_BIN, "api",       "--port",        "0",
+                                  "--listen",   "127.0.0.1", "--port-file",   port_file.string(),
+                                  "--amqp-url", amqp_url_,   "--amqp-prefix", prefix_};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     apis_.push_back(std::make_unique<child_process>("api-" + std::to_string(n), std::move(argv), std::move(env),
                                                     dir_ / ("api-" + std::to_string(n) + ".log")));
@@ -88,8 +88,8 @@ std::filesystem::path add_metrics_port(std::vector<std::string>& argv, const std
             return {};
         }
     }
-    argv.insert(argv.end(), {"--metrics-listen", "127.0.0.1", "--metrics-port", "0", "--metrics-port-file",
-                             file.string()});
+    argv.insert(argv.end(),
+                {"--metrics-listen", "127.0.0.1", "--metrics-port", "0", "--metrics-port-file", file.string()});
     return file;
 }
 
@@ -116,8 +116,7 @@ child_process& cluster::start_worker(std::vector<std::string> extra_args, std::v
     }
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     auto metrics_file = add_metrics_port(argv, dir_ / ("worker-" + std::to_string(n) + ".metrics-port"));
-    workers_.push_back(std::make_unique<child_process>("worker-" + std::to_string(n), std::move(argv),
-                                                       std::move(env),
+    workers_.push_back(std::make_unique<child_process>("worker-" + std::to_string(n), std::move(argv), std::move(env),
                                                        dir_ / ("worker-" + std::to_string(n) + ".log")));
     metrics_port_files_.emplace_back(workers_.back().get(), metrics_file);
     // From main() on a worker holds SIGTERM until its handler exists (common/stop_signals.hpp),
@@ -131,8 +130,8 @@ child_process& cluster::start_worker(std::vector<std::string> extra_args, std::v
 child_process& cluster::start_audit(const std::string& database_url, std::vector<std::string> extra_args,
                                     std::vector<std::string> env) {
     int n = ++counter_;
-    std::vector<std::string> argv{LLMPROXY_BIN, "audit", "--amqp-url", amqp_url_, "--amqp-prefix", prefix_,
-                                  "--database-url", database_url};
+    std::vector<std::string> argv{LLMPROXY_BIN,    "audit", "--amqp-url",     amqp_url_,
+                                  "--amqp-prefix", prefix_, "--database-url", database_url};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     auto metrics_file = add_metrics_port(argv, dir_ / ("audit-" + std::to_string(n) + ".metrics-port"));
     audits_.push_back(std::make_unique<child_process>("audit-" + std::to_string(n), std::move(argv), std::move(env),
@@ -146,19 +145,18 @@ child_process& cluster::start_audit(const std::string& database_url, std::vector
 }
 
 unsigned cluster::start_monitor(const std::string& database_url, std::vector<std::string> extra_args,
-                               std::vector<std::string> env) {
+                                std::vector<std::string> env) {
     int n = ++counter_;
     auto port_file = dir_ / ("monitor-" + std::to_string(n) + ".port");
     const char* mgmt = std::getenv("LLMPROXY_TEST_RABBITMQ_MGMT_URL");
-    std::vector<std::string> argv{LLMPROXY_BIN, "monitor", "--port", "0", "--listen", "127.0.0.1",
-                                  "--port-file", port_file.string(), "--amqp-url", amqp_url_,
-                                  "--amqp-prefix", prefix_, "--database-url", database_url};
+    std::vector<std::string> argv{LLMPROXY_BIN,    "monitor",     "--port",           "0",          "--listen",
+                                  "127.0.0.1",     "--port-file", port_file.string(), "--amqp-url", amqp_url_,
+                                  "--amqp-prefix", prefix_,       "--database-url",   database_url};
     if (std::find(extra_args.begin(), extra_args.end(), "--rabbitmq-mgmt-url") == extra_args.end()) {
         argv.insert(argv.end(), {"--rabbitmq-mgmt-url", mgmt != nullptr ? mgmt : ""});
     }
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    monitors_.push_back(std::make_unique<child_process>("monitor-" + std::to_string(n), std::move(argv),
-                                                        std::move(env),
+    monitors_.push_back(std::make_unique<child_process>("monitor-" + std::to_string(n), std::move(argv), std::move(env),
                                                         dir_ / ("monitor-" + std::to_string(n) + ".log")));
     auto port = read_port_file(port_file, 30s, monitors_.back().get());
     if (!port) {

@@ -19,7 +19,9 @@ raw_stream::raw_stream(unsigned port, const std::string& target, const std::stri
     net::write(stream_.socket(), net::buffer(req));
 }
 
-raw_stream::~raw_stream() { close(); }
+raw_stream::~raw_stream() {
+    close();
+}
 
 bool raw_stream::read_some(std::chrono::milliseconds timeout) {
     if (eof_) {

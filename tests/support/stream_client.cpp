@@ -97,9 +97,12 @@ std::vector<stream_result> run_concurrent_streams(const std::vector<stream_reque
     }
     for (std::size_t i = 0; i < reqs.size(); ++i) {
         auto c = clients[reqs[i].port];
-        net::co_spawn(ioc, [c, &results, i, &reqs]() -> net::awaitable<void> {
-            results[i] = co_await run_stream(*c, reqs[i].target, reqs[i].body);
-        }, net::detached);
+        net::co_spawn(
+            ioc,
+            [c, &results, i, &reqs]() -> net::awaitable<void> {
+                results[i] = co_await run_stream(*c, reqs[i].target, reqs[i].body);
+            },
+            net::detached);
     }
     std::vector<std::thread> pool;
     for (int t = 1; t < threads; ++t) {

@@ -14,13 +14,13 @@ namespace llmp::testing {
 
 struct stream_result {
     unsigned status = 0;
-    std::string error;                 ///< transport error, empty when the stream ended normally
+    std::string error;  ///< transport error, empty when the stream ended normally
     std::string content_type;
     std::vector<sse_event> events;
-    std::string body;                  ///< the raw body (non-SSE replies, or for byte checks)
-    double ttft_ms = -1;               ///< until the first "token" event
+    std::string body;     ///< the raw body (non-SSE replies, or for byte checks)
+    double ttft_ms = -1;  ///< until the first "token" event
     double total_ms = 0;
-    std::size_t tokens = 0;            ///< "token" events
+    std::size_t tokens = 0;  ///< "token" events
 
     /// The concatenated "content" of the token events.
     std::string text() const;

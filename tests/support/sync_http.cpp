@@ -16,8 +16,7 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-http_reply http_request(unsigned port, const std::string& method, const std::string& target,
-                        const std::string& body,
+http_reply http_request(unsigned port, const std::string& method, const std::string& target, const std::string& body,
                         const std::vector<std::pair<std::string, std::string>>& headers) {
     http_reply out;
     net::io_context ioc;

@@ -11,7 +11,7 @@
 namespace llmp::testing {
 
 struct http_reply {
-    unsigned status = 0;  ///< 0 = no answer (connection failed)
+    unsigned status = 0;                         ///< 0 = no answer (connection failed)
     std::map<std::string, std::string> headers;  ///< lower-case names
     std::string body;
     std::string error;
@@ -21,7 +21,9 @@ http_reply http_request(unsigned port, const std::string& method, const std::str
                         const std::string& body = {},
                         const std::vector<std::pair<std::string, std::string>>& headers = {});
 
-inline http_reply http_get(unsigned port, const std::string& target) { return http_request(port, "GET", target); }
+inline http_reply http_get(unsigned port, const std::string& target) {
+    return http_request(port, "GET", target);
+}
 inline http_reply http_post(unsigned port, const std::string& target, const std::string& body) {
     return http_request(port, "POST", target, body, {{"Content-Type", "application/json"}});
 }

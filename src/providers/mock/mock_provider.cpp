@@ -44,9 +44,8 @@ int requested_failure(std::string_view prompt) {
 
 class mock_generation : public generation, public std::enable_shared_from_this<mock_generation> {
 public:
-    mock_generation(net::any_io_executor ex, mock_token_stream tokens, bool capped,
-                    std::chrono::microseconds delay, int fail_after, bool throw_mid,
-                    std::int64_t prompt_tokens, generation_callbacks cb)
+    mock_generation(net::any_io_executor ex, mock_token_stream tokens, bool capped, std::chrono::microseconds delay,
+                    int fail_after, bool throw_mid, std::int64_t prompt_tokens, generation_callbacks cb)
         : strand_{net::make_strand(ex)},
           timer_{strand_},
           tokens_{std::move(tokens)},
@@ -113,9 +112,8 @@ private:
             throw std::bad_alloc{};
         }
         if (fail_after_ >= 0 && sent_ == static_cast<std::size_t>(fail_after_)) {
-            finish_error({"provider_error",
-                          "mock provider failure requested by the prompt ([[mock:fail]] markers)",
-                          false});
+            finish_error(
+                {"provider_error", "mock provider failure requested by the prompt ([[mock:fail]] markers)", false});
             return;
         }
         if (tokens_.done()) {
@@ -169,8 +167,7 @@ public:
         return start(req, std::move(cb));
     }
 
-    std::shared_ptr<generation> generate(const generation_request& req,
-                                         generation_callbacks cb) override {
+    std::shared_ptr<generation> generate(const generation_request& req, generation_callbacks cb) override {
         return start(req, std::move(cb));
     }
 
@@ -196,8 +193,8 @@ private:
             delay = std::chrono::microseconds{static_cast<std::int64_t>(ms * 1000.0)};
         }
         auto g = std::make_shared<mock_generation>(ex_, mock_token_stream{prompt, limit.n}, limit.capped, delay,
-                                                   requested_failure(input), throw_mid,
-                                                   mock_prompt_tokens(input), std::move(cb));
+                                                   requested_failure(input), throw_mid, mock_prompt_tokens(input),
+                                                   std::move(cb));
         g->start();
         return g;
     }

@@ -94,9 +94,9 @@ TEST(mock_provider, a_huge_num_predict_is_cut_at_the_cap_without_allocating_for_
     mock_config cfg;
     cfg.token_delay = std::chrono::microseconds{0};
     auto p = make_mock_provider(cfg, ioc.get_executor());
-    for (nlohmann::json asked : {nlohmann::json(2147483647), nlohmann::json(9223372036854775807LL),
-                                 nlohmann::json(18446744073709551615ULL), nlohmann::json(1e300),
-                                 nlohmann::json(-1), nlohmann::json(-2)}) {
+    for (nlohmann::json asked :
+         {nlohmann::json(2147483647), nlohmann::json(9223372036854775807LL), nlohmann::json(18446744073709551615ULL),
+          nlohmann::json(1e300), nlohmann::json(-1), nlohmann::json(-2)}) {
         auto req = chat("go on forever");
         req.max_tokens = 40;
         req.options = {{"num_predict", asked}};
@@ -204,7 +204,8 @@ TEST(mock_provider, lists_normalized_models) {
     cfg.models = {"mock", "tiny:1b"};
     auto p = make_mock_provider(cfg, ioc.get_executor());
     std::optional<result<std::vector<std::string>>> m;
-    net::co_spawn(ioc, [&]() -> net::awaitable<void> { m = co_await p->models(); }, net::detached);
+    net::co_spawn(
+        ioc, [&]() -> net::awaitable<void> { m = co_await p->models(); }, net::detached);
     ioc.run();
     ASSERT_TRUE(m && *m);
     EXPECT_EQ(m->value(), (std::vector<std::string>{"mock:latest", "tiny:1b"}));

@@ -7,10 +7,9 @@ namespace llmp::providers {
 namespace {
 
 constexpr std::array<std::string_view, 32> words{
-    "the",   "quick",  "brown", "fox",    "jumps",  "over",  "a",      "lazy",
-    "dog",   "while",  "seven", "llamas", "stream", "tokens", "through", "rabbit",
-    "queues", "and",   "every", "worker", "answers", "in",   "order",  "with",
-    "care",  "so",     "no",    "client", "waits",  "long",  "for",    "text"};
+    "the",    "quick",  "brown",  "fox",     "jumps",  "over",   "a",     "lazy",  "dog",    "while",   "seven",
+    "llamas", "stream", "tokens", "through", "rabbit", "queues", "and",   "every", "worker", "answers", "in",
+    "order",  "with",   "care",   "so",      "no",     "client", "waits", "long",  "for",    "text"};
 
 std::uint64_t fnv1a(std::string_view s) {
     std::uint64_t h = 1469598103934665603ULL;

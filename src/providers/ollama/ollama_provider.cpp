@@ -9,7 +9,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
-
 namespace llmp::providers {
 namespace {
 
@@ -19,8 +18,8 @@ using http_client::outgoing_request;
 constexpr std::size_t max_tags_body = 16 * 1024 * 1024;
 
 /// A non-200 answer as a provider error, with Ollama's own text.
-error status_failure(unsigned status, std::string_view reason, std::string_view body,
-                     const std::string& where, std::string_view what) {
+error status_failure(unsigned status, std::string_view reason, std::string_view body, const std::string& where,
+                     std::string_view what) {
     std::string text = ollama::error_text(body);
     if (text.empty()) {
         text = reason.empty() ? "no error message" : std::string{reason};
@@ -30,9 +29,7 @@ error status_failure(unsigned status, std::string_view reason, std::string_view 
     }
     bool retryable = status >= 500 || status == 429 || status == 408;
     return {"upstream_error",
-            where + " answered HTTP " + std::to_string(status) + " to " + std::string{what} + ": " +
-                text,
-            retryable};
+            where + " answered HTTP " + std::to_string(status) + " to " + std::string{what} + ": " + text, retryable};
 }
 
 class ollama_generation final : public http_stream_generation {
@@ -73,8 +70,8 @@ private:
         if (end_seen_) {
             finish_complete();
         } else if (!finished_) {
-            finish_error({"upstream_error", "Ollama closed the stream before it was done (" + where() + ", no done:true line)",
-                          true});
+            finish_error({"upstream_error",
+                          "Ollama closed the stream before it was done (" + where() + ", no done:true line)", true});
         }
     }
 
@@ -145,8 +142,7 @@ public:
         if (!m) {
             co_return m.error();
         }
-        log::get("provider")->info("msg=\"ollama reachable\" url={} models={}", client_->url().text,
-                                   m.value().size());
+        log::get("provider")->info("msg=\"ollama reachable\" url={} models={}", client_->url().text, m.value().size());
         co_return ok();
     }
 
@@ -168,8 +164,9 @@ public:
         auto list = j.is_object() ? j.find("models") : j.end();
         if (!j.is_object() || list == j.end() || !list->is_array()) {
             co_return error{"upstream_error",
-                            where + " sent an unexpected answer to GET /api/tags (no models list); "
-                                    "is this really Ollama?",
+                            where +
+                                " sent an unexpected answer to GET /api/tags (no models list); "
+                                "is this really Ollama?",
                             false};
         }
         std::vector<std::string> names;
@@ -192,17 +189,15 @@ public:
         return start(req, std::move(cb));
     }
 
-    std::shared_ptr<generation> generate(const generation_request& req,
-                                         generation_callbacks cb) override {
+    std::shared_ptr<generation> generate(const generation_request& req, generation_callbacks cb) override {
         return start(req, std::move(cb));
     }
 
 private:
     std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) {
         if (!client_) {
-            net::post(net::make_strand(ex_), [cb = std::move(cb), e = config_error_]() mutable {
-                cb.on_error(std::move(e));
-            });
+            net::post(net::make_strand(ex_),
+                      [cb = std::move(cb), e = config_error_]() mutable { cb.on_error(std::move(e)); });
             return std::make_shared<failed_generation>();
         }
         auto g = std::make_shared<ollama_generation>(client_, ex_, req, std::move(cb));

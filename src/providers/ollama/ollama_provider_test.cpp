@@ -165,8 +165,8 @@ TEST_F(ollama_provider_test, models_are_listed_normalized) {
     ASSERT_TRUE(init) << init.error().message;
     auto m = run(p->models());
     ASSERT_TRUE(m) << m.error().message;
-    EXPECT_EQ(m.value(), (std::vector<std::string>{"llama3.2:latest", "qwen2.5:0.5b", "mymodel:latest",
-                                                   "library/other:latest"}));
+    EXPECT_EQ(m.value(),
+              (std::vector<std::string>{"llama3.2:latest", "qwen2.5:0.5b", "mymodel:latest", "library/other:latest"}));
 }
 
 TEST_F(ollama_provider_test, init_fails_when_nothing_listens) {
@@ -204,8 +204,8 @@ TEST_F(ollama_provider_test, streaming_chat) {
     EXPECT_EQ(o.done->prompt_tokens, final["prompt_eval_count"].get<std::int64_t>());
     EXPECT_EQ(o.done->prompt_tokens, mock_prompt_tokens("You are terse.\nSay hi\n"));
     json expected_metrics = json::object();
-    for (const char* k : {"total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
-                          "eval_count", "eval_duration"}) {
+    for (const char* k : {"total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count",
+                          "eval_duration"}) {
         expected_metrics[k] = final[k];
     }
     EXPECT_EQ(o.done->provider_metrics, expected_metrics);
@@ -221,8 +221,11 @@ TEST_F(ollama_provider_test, streaming_generate_with_passthrough) {
     testing::fake_ollama fake;
     auto p = make(fake.url());
     auto req = generate_request("llama3.2", "Why is the sky blue?", 5);
-    req.extra = json{{"system", "Answer briefly."}, {"keep_alive", "5m"}, {"format", "json"},
-                     {"stream", false}, {"model", "ignored"}};
+    req.extra = json{{"system", "Answer briefly."},
+                     {"keep_alive", "5m"},
+                     {"format", "json"},
+                     {"stream", false},
+                     {"model", "ignored"}};
     auto o = generate_all(*p, req);
     ASSERT_FALSE(o.err) << o.err->message;
     EXPECT_EQ(o.text(), mock_text("Why is the sky blue?", 5));
@@ -281,8 +284,7 @@ TEST_F(ollama_provider_test, server_closing_mid_stream_is_upstream_error) {
     auto o = generate_all(*p, generate_request("fake", "tell me [[close-mid]]", 10));
     ASSERT_TRUE(o.err);
     EXPECT_EQ(o.err->code, "upstream_error");
-    EXPECT_NE(o.err->message.find("Ollama closed the stream before it was done"), std::string::npos)
-        << o.err->message;
+    EXPECT_NE(o.err->message.find("Ollama closed the stream before it was done"), std::string::npos) << o.err->message;
     EXPECT_EQ(o.tokens.size(), 3u);
 }
 
@@ -293,8 +295,7 @@ TEST_F(ollama_provider_test, http_500_before_streaming) {
     ASSERT_TRUE(o.err);
     EXPECT_EQ(o.err->code, "upstream_error");
     EXPECT_NE(o.err->message.find("HTTP 500"), std::string::npos) << o.err->message;
-    EXPECT_NE(o.err->message.find("llama runner process has terminated: signal: killed"),
-              std::string::npos)
+    EXPECT_NE(o.err->message.find("llama runner process has terminated: signal: killed"), std::string::npos)
         << o.err->message;
     EXPECT_TRUE(o.err->retryable);
 }
@@ -403,10 +404,12 @@ TEST(ollama_wire, parses_lines_in_any_key_order) {
     EXPECT_TRUE(b.value().done);
     EXPECT_EQ(b.value().done_reason, "length");
     EXPECT_EQ(b.value().prompt_eval_count, 31);
-    EXPECT_EQ(ollama::metrics_json(b.value()),
-              (json{{"total_duration", 412337500}, {"load_duration", 21874100},
-                    {"prompt_eval_count", 31}, {"prompt_eval_duration", 95112000},
-                    {"eval_count", 4}, {"eval_duration", 61203000}}));
+    EXPECT_EQ(ollama::metrics_json(b.value()), (json{{"total_duration", 412337500},
+                                                     {"load_duration", 21874100},
+                                                     {"prompt_eval_count", 31},
+                                                     {"prompt_eval_duration", 95112000},
+                                                     {"eval_count", 4},
+                                                     {"eval_duration", 61203000}}));
 
     auto c = parser.parse(R"({"model":"m","done":true,"eval_count":2})");
     ASSERT_TRUE(c);

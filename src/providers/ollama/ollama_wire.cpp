@@ -47,8 +47,8 @@ std::string request_body(const generation_request& req) {
         json messages = req.messages.is_array() ? req.messages : json::array();
         auto sys = req.extra.find("system");
         if (sys != req.extra.end() && sys->is_string()) {
-            bool has_system = !messages.empty() && messages.front().is_object() &&
-                              messages.front().value("role", "") == "system";
+            bool has_system =
+                !messages.empty() && messages.front().is_object() && messages.front().value("role", "") == "system";
             if (!has_system) {
                 messages.insert(messages.begin(), json{{"role", "system"}, {"content", *sys}});
             }
@@ -85,8 +85,8 @@ stream_parser::~stream_parser() = default;
 
 result<stream_line> stream_parser::parse(std::string_view line) {
     auto bad = [&](const char* why) {
-        return fail("upstream_error", std::string{"Ollama sent a line that is not a JSON object ("} +
-                                          why + "): " + shorten(line, 200));
+        return fail("upstream_error",
+                    std::string{"Ollama sent a line that is not a JSON object ("} + why + "): " + shorten(line, 200));
     };
     auto& buf = impl_->buf;
     buf.assign(line);

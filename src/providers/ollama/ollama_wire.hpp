@@ -23,8 +23,8 @@ std::string request_body(const generation_request& req);
 /// One parsed line of a streamed answer. Views are valid until the next parse().
 struct stream_line {
     bool has_error = false;
-    std::string_view error;        ///< {"error": "..."}
-    std::string_view delta;        ///< message.content (chat) or response (generate)
+    std::string_view error;  ///< {"error": "..."}
+    std::string_view delta;  ///< message.content (chat) or response (generate)
     bool done = false;
     std::string_view done_reason;
     // Ollama's figures (ns durations and token counts), present on the done:true line.

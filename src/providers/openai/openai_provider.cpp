@@ -29,7 +29,8 @@ error status_failure(const http_client::response_head& head, std::string_view bo
     }
     const std::string code = openai::error_code(body);
     const unsigned status = head.status;
-    const std::string said = where + " answered HTTP " + std::to_string(status) + " to " + std::string{what} + ": " + text;
+    const std::string said =
+        where + " answered HTTP " + std::to_string(status) + " to " + std::string{what} + ": " + text;
     if (status == 404 || code == "model_not_found") {
         return {"model_not_found", text + " (" + where + ")", false};
     }
@@ -121,10 +122,10 @@ private:
         if (finish_seen_) {
             finish_complete();  // no [DONE], but the answer was complete
         } else {
-            finish_error({"upstream_error",
-                          "the upstream closed the stream before it was done (" + where() +
-                              ", no finish_reason and no [DONE])",
-                          true});
+            finish_error(
+                {"upstream_error",
+                 "the upstream closed the stream before it was done (" + where() + ", no finish_reason and no [DONE])",
+                 true});
         }
     }
 
@@ -213,8 +214,9 @@ public:
         if (!m) {
             co_return m.error();
         }
-        log::get("provider")->info("msg=\"openai upstream reachable\" url={} models={} api_key={}",
-                                   client_->url().text, m.value().size(), auth_.empty() ? "none" : "set");
+        log::get("provider")
+            ->info("msg=\"openai upstream reachable\" url={} models={} api_key={}", client_->url().text,
+                   m.value().size(), auth_.empty() ? "none" : "set");
         co_return ok();
     }
 
@@ -245,8 +247,9 @@ public:
         auto ids = openai::model_ids(r.value().body);
         if (!ids) {
             co_return error{"upstream_error",
-                            where + " sent an unexpected answer to GET /models (no data list); is this an "
-                                    "OpenAI-compatible server?",
+                            where +
+                                " sent an unexpected answer to GET /models (no data list); is this an "
+                                "OpenAI-compatible server?",
                             false};
         }
         std::unordered_map<std::string, std::string> map;
@@ -272,9 +275,8 @@ public:
 private:
     std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) {
         if (!client_) {
-            net::post(net::make_strand(ex_), [cb = std::move(cb), e = config_error_]() mutable {
-                cb.on_error(std::move(e));
-            });
+            net::post(net::make_strand(ex_),
+                      [cb = std::move(cb), e = config_error_]() mutable { cb.on_error(std::move(e)); });
             return std::make_shared<failed_generation>();
         }
         auto g = std::make_shared<openai_generation>(client_, auth_, ex_, req, models_->upstream_id(req.model),

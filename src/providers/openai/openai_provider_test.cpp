@@ -99,8 +99,8 @@ TEST_F(openai_provider_test, options_are_mapped) {
     testing::fake_openai fake;
     auto p = make(fake.url());
     auto req = chat_request("gpt-4o-mini", "x", 4);
-    req.options = json{{"num_predict", 4}, {"temperature", 0.2}, {"top_p", 0.5}, {"stop", json::array({"END"})},
-                       {"seed", 42}, {"num_ctx", 8192}, {"repeat_penalty", 1.1}};
+    req.options = json{{"num_predict", 4}, {"temperature", 0.2}, {"top_p", 0.5},         {"stop", json::array({"END"})},
+                       {"seed", 42},       {"num_ctx", 8192},    {"repeat_penalty", 1.1}};
     auto o = generate_all(*p, req);
     ASSERT_TRUE(o.done) << o.err->message;
     auto body = fake.last_request_body();

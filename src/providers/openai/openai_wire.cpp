@@ -53,8 +53,8 @@ json map_message(const json& m) {
         }
         for (const auto& img : *images) {
             if (img.is_string()) {
-                parts.push_back(json{{"type", "image_url"},
-                                     {"image_url", json{{"url", image_url(img.get<std::string>())}}}});
+                parts.push_back(
+                    json{{"type", "image_url"}, {"image_url", json{{"url", image_url(img.get<std::string>())}}}});
             }
         }
         out["content"] = std::move(parts);
@@ -118,8 +118,8 @@ std::string request_body(const generation_request& req, const std::string& upstr
             }
         }
         if (has_system_text) {
-            bool has_system = !messages.empty() && messages.front().is_object() &&
-                              messages.front().value("role", "") == "system";
+            bool has_system =
+                !messages.empty() && messages.front().is_object() && messages.front().value("role", "") == "system";
             if (!has_system) {
                 messages.insert(messages.begin(), json{{"role", "system"}, {"content", *sys}});
             }
@@ -144,7 +144,8 @@ std::string request_body(const generation_request& req, const std::string& upstr
                 body[key] = *it;
             }
         }
-        if (auto stop = req.options.find("stop"); stop != req.options.end() && (stop->is_string() || stop->is_array())) {
+        if (auto stop = req.options.find("stop");
+            stop != req.options.end() && (stop->is_string() || stop->is_array())) {
             if (!stop->empty()) {
                 body["stop"] = *stop;
             }
@@ -254,7 +255,8 @@ std::optional<std::vector<std::string>> model_ids(std::string_view body) {
     std::vector<std::string> ids;
     for (const auto& m : *data) {
         if (m.is_object()) {
-            if (auto id = m.find("id"); id != m.end() && id->is_string() && !id->get_ref<const std::string&>().empty()) {
+            if (auto id = m.find("id");
+                id != m.end() && id->is_string() && !id->get_ref<const std::string&>().empty()) {
                 ids.push_back(id->get<std::string>());
             }
         }

@@ -32,8 +32,8 @@ std::string request_body(const generation_request& req, const std::string& upstr
 /// One parsed `data:` event of a streamed answer.
 struct stream_chunk {
     bool has_error = false;
-    std::string error;  ///< error.message of a {"error":{...}} event
-    std::string delta;  ///< choices[0].delta.content (chat) or choices[0].text (completions)
+    std::string error;          ///< error.message of a {"error":{...}} event
+    std::string delta;          ///< choices[0].delta.content (chat) or choices[0].text (completions)
     std::string finish_reason;  ///< "" while the choice is not finished
     bool has_usage = false;
     std::int64_t prompt_tokens = 0;

@@ -11,13 +11,14 @@ TEST(openai_wire, chat_body_maps_messages_options_and_extra) {
     generation_request r;
     r.kind = request_kind::chat;
     r.model = "gpt-4o-mini:latest";
-    r.messages = json::array({json{{"role", "user"}, {"content", "look"}, {"images", json::array({"/9j/AAAA", "iVBORw0"})}},
-                              json{{"role", "assistant"},
-                                   {"content", ""},
-                                   {"tool_calls", json::array({json{{"function", json{{"name", "f"}, {"arguments", json{{"x", 1}}}}}}})}},
-                              json{{"role", "tool"}, {"content", "42"}, {"tool_name", "f"}}});
+    r.messages = json::array(
+        {json{{"role", "user"}, {"content", "look"}, {"images", json::array({"/9j/AAAA", "iVBORw0"})}},
+         json{{"role", "assistant"},
+              {"content", ""},
+              {"tool_calls", json::array({json{{"function", json{{"name", "f"}, {"arguments", json{{"x", 1}}}}}}})}},
+         json{{"role", "tool"}, {"content", "42"}, {"tool_name", "f"}}});
     r.options = json{{"num_predict", 7}, {"temperature", 0.5}, {"top_p", 0.9}, {"stop", json::array({"\n"})},
-                     {"seed", 3}, {"num_ctx", 4096}, {"top_k", 40}};
+                     {"seed", 3},        {"num_ctx", 4096},    {"top_k", 40}};
     r.extra = json{{"system", "Be brief."}, {"format", "json"}, {"keep_alive", "5m"}, {"think", true}};
     auto body = json::parse(request_body(r, "gpt-4o-mini"));
     EXPECT_EQ(body["model"], "gpt-4o-mini");
@@ -35,10 +36,11 @@ TEST(openai_wire, chat_body_maps_messages_options_and_extra) {
     const auto& m = body["messages"];
     ASSERT_EQ(m.size(), 4u);
     EXPECT_EQ(m[0], (json{{"role", "system"}, {"content", "Be brief."}}));
-    EXPECT_EQ(m[1]["content"],
-              json::array({json{{"type", "text"}, {"text", "look"}},
-                           json{{"type", "image_url"}, {"image_url", json{{"url", "data:image/jpeg;base64,/9j/AAAA"}}}},
-                           json{{"type", "image_url"}, {"image_url", json{{"url", "data:image/png;base64,iVBORw0"}}}}}));
+    EXPECT_EQ(
+        m[1]["content"],
+        json::array({json{{"type", "text"}, {"text", "look"}},
+                     json{{"type", "image_url"}, {"image_url", json{{"url", "data:image/jpeg;base64,/9j/AAAA"}}}},
+                     json{{"type", "image_url"}, {"image_url", json{{"url", "data:image/png;base64,iVBORw0"}}}}}));
     EXPECT_FALSE(m[1].contains("images"));
     EXPECT_EQ(m[2]["tool_calls"][0]["function"]["arguments"], "{\"x\":1}");
     EXPECT_EQ(m[2]["tool_calls"][0]["type"], "function");
@@ -60,7 +62,8 @@ TEST(openai_wire, generate_body) {
 }
 
 TEST(openai_wire, parses_chunks) {
-    auto c = parse_chunk(R"({"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null})");
+    auto c = parse_chunk(
+        R"({"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}],"usage":null})");
     ASSERT_TRUE(c);
     EXPECT_EQ(c.value().delta, "Hi");
     EXPECT_EQ(c.value().finish_reason, "");

@@ -96,8 +96,8 @@ struct pool_state {
         if (!any_up) {
             return {"upstream_unavailable", "no upstream of this worker is answering (" + names + ")", true};
         }
-        return {"model_not_found", "model '" + model + "' is not served by any live upstream of this worker (" + names + ")",
-                false};
+        return {"model_not_found",
+                "model '" + model + "' is not served by any live upstream of this worker (" + names + ")", false};
     }
 
     void finished(std::size_t i, const error* e) {
@@ -140,15 +140,15 @@ public:
             error e = cancelled ? error{"cancelled", "generation cancelled", false}
                                 : (last ? std::move(*last) : pool_->no_upstream(req_.model));
             // Never call back from inside chat()/generate(): post to a strand of our own.
-            net::post(net::make_strand(pool_->ex), [self = shared_from_this(), e = std::move(e)]() mutable {
-                self->cb_.on_error(std::move(e));
-            });
+            net::post(net::make_strand(pool_->ex),
+                      [self = shared_from_this(), e = std::move(e)]() mutable { self->cb_.on_error(std::move(e)); });
             return;
         }
         tried_.push_back(*i);
         if (last) {
-            log::get("provider")->info("msg=\"trying another upstream\" request_id={} upstream=\"{}\" after=\"{}\"",
-                                       req_.request_id, pool_->members[*i].label, last->message);
+            log::get("provider")
+                ->info("msg=\"trying another upstream\" request_id={} upstream=\"{}\" after=\"{}\"", req_.request_id,
+                       pool_->members[*i].label, last->message);
         }
         auto self = shared_from_this();
         const std::size_t idx = *i;
@@ -177,7 +177,8 @@ public:
             attempt = ++attempts_;
         }
         auto& up = *pool_->members[idx].upstream;
-        auto g = req_.kind == request_kind::chat ? up.chat(req_, std::move(inner)) : up.generate(req_, std::move(inner));
+        auto g =
+            req_.kind == request_kind::chat ? up.chat(req_, std::move(inner)) : up.generate(req_, std::move(inner));
         bool cancel_now = false;
         {
             std::lock_guard lock{mu_};
@@ -222,7 +223,7 @@ private:
     // (so a strong pointer here would be a reference cycle if it never ended, e.g. at shutdown).
     std::weak_ptr<generation> current_;  // GUARDED_BY(mu_)
     std::size_t attempts_ = 0;           // GUARDED_BY(mu_): upstream generations started
-    bool cancelled_ = false;               // GUARDED_BY(mu_)
+    bool cancelled_ = false;             // GUARDED_BY(mu_)
 };
 
 class pool_provider final : public provider {
@@ -321,8 +322,7 @@ private:
         co_return std::move(g->lists);
     }
 
-    static net::awaitable<void> ask_one(std::shared_ptr<gathering> g, std::shared_ptr<pool_state> pool,
-                                        std::size_t i) {
+    static net::awaitable<void> ask_one(std::shared_ptr<gathering> g, std::shared_ptr<pool_state> pool, std::size_t i) {
         auto r = co_await pool->members[i].upstream->models();
         net::post(g->strand, [g, i, r = std::move(r)]() mutable {
             g->lists[i] = std::move(r);

@@ -108,8 +108,7 @@ struct fake_ollama::impl final : fake_http_handler {
     }
 
     net::awaitable<after> reply(beast::tcp_stream& stream, const http::request<http::string_body>& req,
-                                http::status status, std::string_view content_type,
-                                std::string body) {
+                                http::status status, std::string_view content_type, std::string body) {
         http::response<http::string_body> res{status, req.version()};
         common_headers(res);
         res.set(http::field::content_type, content_type);
@@ -125,14 +124,12 @@ struct fake_ollama::impl final : fake_http_handler {
         co_return ec ? after::client_gone : after::keep;
     }
 
-    net::awaitable<after> reply_json(beast::tcp_stream& stream,
-                                     const http::request<http::string_body>& req,
+    net::awaitable<after> reply_json(beast::tcp_stream& stream, const http::request<http::string_body>& req,
                                      http::status status, const ojson& j) {
         return reply(stream, req, status, "application/json; charset=utf-8", j.dump());
     }
 
-    net::awaitable<after> reply_error(beast::tcp_stream& stream,
-                                      const http::request<http::string_body>& req,
+    net::awaitable<after> reply_error(beast::tcp_stream& stream, const http::request<http::string_body>& req,
                                       http::status status, std::string message) {
         return reply_json(stream, req, status, ojson{{"error", std::move(message)}});
     }
@@ -150,19 +147,17 @@ struct fake_ollama::impl final : fake_http_handler {
             std::snprintf(digest, sizeof digest, "%016llx%016llx%016llx%016llx",
                           static_cast<unsigned long long>(std::hash<std::string>{}(name)),
                           static_cast<unsigned long long>(i), 0xfeedULL, 0xbeefULL);
-            list.push_back(ojson{
-                {"name", name},
-                {"model", name},
-                {"modified_at", "2025-01-15T10:20:30.123456789Z"},
-                {"size", 1000000000ULL + i * 12345},
-                {"digest", digest},
-                {"details",
-                 ojson{{"parent_model", ""},
-                       {"format", "gguf"},
-                       {"family", family},
-                       {"families", ojson::array({family})},
-                       {"parameter_size", "1.2B"},
-                       {"quantization_level", "Q4_K_M"}}}});
+            list.push_back(ojson{{"name", name},
+                                 {"model", name},
+                                 {"modified_at", "2025-01-15T10:20:30.123456789Z"},
+                                 {"size", 1000000000ULL + i * 12345},
+                                 {"digest", digest},
+                                 {"details", ojson{{"parent_model", ""},
+                                                   {"format", "gguf"},
+                                                   {"family", family},
+                                                   {"families", ojson::array({family})},
+                                                   {"parameter_size", "1.2B"},
+                                                   {"quantization_level", "Q4_K_M"}}}});
         }
         return ojson{{"models", std::move(list)}};
     }
@@ -192,16 +187,14 @@ struct fake_ollama::impl final : fake_http_handler {
         if ((target == "/api/chat" || target == "/api/generate") && method == http::verb::post) {
             co_return co_await generation(stream, req, target == "/api/chat");
         }
-        co_return co_await reply(stream, req, http::status::not_found, text_plain,
-                                 std::string{"404 page not found"});
+        co_return co_await reply(stream, req, http::status::not_found, text_plain, std::string{"404 page not found"});
     }
 
-    net::awaitable<after> generation(beast::tcp_stream& stream,
-                                     const http::request<http::string_body>& req, bool chat) {
+    net::awaitable<after> generation(beast::tcp_stream& stream, const http::request<http::string_body>& req,
+                                     bool chat) {
         const auto t0 = steady_clock::now();
         if (req.body().empty()) {
-            co_return co_await reply_error(stream, req, http::status::bad_request,
-                                           std::string{"missing request body"});
+            co_return co_await reply_error(stream, req, http::status::bad_request, std::string{"missing request body"});
         }
         auto body = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
         if (body.is_discarded() || !body.is_object()) {
@@ -217,12 +210,10 @@ struct fake_ollama::impl final : fake_http_handler {
         auto model_it = body.find("model");
         std::string model = model_it != body.end() && model_it->is_string() ? model_it->get<std::string>() : "";
         if (model.empty()) {
-            co_return co_await reply_error(stream, req, http::status::bad_request,
-                                           std::string{"model is required"});
+            co_return co_await reply_error(stream, req, http::status::bad_request, std::string{"model is required"});
         }
         if (!known_model(model)) {
-            co_return co_await reply_error(stream, req, http::status::not_found,
-                                           "model '" + model + "' not found");
+            co_return co_await reply_error(stream, req, http::status::not_found, "model '" + model + "' not found");
         }
 
         providers::generation_request greq;
@@ -275,8 +266,8 @@ struct fake_ollama::impl final : fake_http_handler {
 
         const std::string prompt = providers::prompt_text(greq);
         int n = opts.tokens;
-        if (auto np = options.find("num_predict"); np != options.end() && np->is_number_integer() &&
-                                                     np->get<std::int64_t>() > 0) {
+        if (auto np = options.find("num_predict");
+            np != options.end() && np->is_number_integer() && np->get<std::int64_t>() > 0) {
             n = static_cast<int>(std::min<std::int64_t>(np->get<std::int64_t>(), 1'000'000));
         }
         auto delay = std::chrono::duration_cast<std::chrono::microseconds>(opts.token_delay);
@@ -405,8 +396,7 @@ struct fake_ollama::impl final : fake_http_handler {
                 co_return after::client_gone;
             }
         }
-        co_await net::async_write(stream, http::make_chunk_last(),
-                                  net::redirect_error(net::use_awaitable, ec));
+        co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(net::use_awaitable, ec));
         co_return ec ? after::client_gone : after::keep;
     }
 };
@@ -416,9 +406,13 @@ fake_ollama::fake_ollama(fake_ollama_options opts)
     start(*impl_, impl_->opts.threads);
 }
 
-fake_ollama::~fake_ollama() { stop(); }  // before impl_ goes: the handler uses it
+fake_ollama::~fake_ollama() {
+    stop();
+}  // before impl_ goes: the handler uses it
 
-std::string fake_ollama::url() const { return "http://" + impl_->opts.host + ":" + std::to_string(port()); }
+std::string fake_ollama::url() const {
+    return "http://" + impl_->opts.host + ":" + std::to_string(port());
+}
 
 nlohmann::json fake_ollama::last_request_body() const {
     std::lock_guard lock{impl_->mu};

@@ -7,11 +7,12 @@
 
 int main(int argc, char** argv) {
     llmp::testing::fake_ollama_options opts;
-    CLI::App app{"A fake Ollama server (GET /, /api/version, /api/tags, /api/ps; POST /api/chat, /api/generate, "
-                 "streaming or not; GET /_fake/stats). Answers are the mock provider's deterministic text.\n"
-                 "Failure triggers in the prompt: [[error-mid]] [[close-mid]] [[error-before]] [[stall]] "
-                 "[[stall-before]]. Per request, options.mock_token_delay_ms overrides --token-delay-ms.",
-                 "fake_ollama"};
+    CLI::App app{
+        "A fake Ollama server (GET /, /api/version, /api/tags, /api/ps; POST /api/chat, /api/generate, "
+        "streaming or not; GET /_fake/stats). Answers are the mock provider's deterministic text.\n"
+        "Failure triggers in the prompt: [[error-mid]] [[close-mid]] [[error-before]] [[stall]] "
+        "[[stall-before]]. Per request, options.mock_token_delay_ms overrides --token-delay-ms.",
+        "fake_ollama"};
     llmp::testing::fake_server_flags flags{app, opts};
     CLI11_PARSE(app, argc, argv);
     flags.finish();

@@ -45,7 +45,9 @@ ojson error_object(std::string message, std::string type, const char* code, cons
     return ojson{{"error", std::move(e)}};
 }
 
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+std::int64_t unix_now() {
+    return static_cast<std::int64_t>(std::time(nullptr));
+}
 
 }  // namespace
 
@@ -74,8 +76,8 @@ struct fake_openai::impl final : fake_http_handler {
 
     // -----------------------------------------------------------------------------------------
 
-    net::awaitable<after> reply(beast::tcp_stream& stream, const request& req, http::status status,
-                                std::string body, std::string_view retry_after = {}) {
+    net::awaitable<after> reply(beast::tcp_stream& stream, const request& req, http::status status, std::string body,
+                                std::string_view retry_after = {}) {
         http::response<http::string_body> res{status, req.version()};
         res.set(http::field::content_type, "application/json");
         if (!retry_after.empty()) {
@@ -89,8 +91,8 @@ struct fake_openai::impl final : fake_http_handler {
         co_return ec ? after::client_gone : after::keep;
     }
 
-    net::awaitable<after> reply_json(beast::tcp_stream& stream, const request& req, http::status status,
-                                     const ojson& j, std::string_view retry_after = {}) {
+    net::awaitable<after> reply_json(beast::tcp_stream& stream, const request& req, http::status status, const ojson& j,
+                                     std::string_view retry_after = {}) {
         return reply(stream, req, status, j.dump(), retry_after);
     }
 
@@ -292,8 +294,8 @@ struct fake_openai::impl final : fake_http_handler {
                 co_await pause();
             }
             if (error_mid) {
-                ojson e = error_object("The server had an error while processing your request.", "server_error",
-                                       nullptr);
+                ojson e =
+                    error_object("The server had an error while processing your request.", "server_error", nullptr);
                 co_return co_await reply_json(stream, req, http::status::internal_server_error, e);
             }
             std::string text;
@@ -309,13 +311,10 @@ struct fake_openai::impl final : fake_http_handler {
             } else {
                 choice = ojson{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
             }
-            ojson whole{{"id", id},
-                        {"object", whole_object},
-                        {"created", created},
-                        {"model", model},
-                        {"system_fingerprint", "fp_fake"},
-                        {"choices", ojson::array({std::move(choice)})},
-                        {"usage", usage}};
+            ojson whole{
+                {"id", id},       {"object", whole_object},          {"created", created},
+                {"model", model}, {"system_fingerprint", "fp_fake"}, {"choices", ojson::array({std::move(choice)})},
+                {"usage", usage}};
             co_return co_await reply_json(stream, req, http::status::ok, whole);
         }
 
@@ -367,8 +366,8 @@ struct fake_openai::impl final : fake_http_handler {
         const int mid = std::min<int>(tokens_before_mid_failure, static_cast<int>(tokens.size()));
         for (int i = 0; i < static_cast<int>(tokens.size()); ++i) {
             if (error_mid && i == mid) {
-                ojson e = error_object("The server had an error while processing your request.", "server_error",
-                                       nullptr);
+                ojson e =
+                    error_object("The server had an error while processing your request.", "server_error", nullptr);
                 if (!co_await write_event(e.dump())) {
                     co_return after::client_gone;
                 }
@@ -394,8 +393,12 @@ struct fake_openai::impl final : fake_http_handler {
             co_return after::client_gone;
         }
         if (include_usage) {
-            ojson u{{"id", id},         {"object", object},        {"created", created},
-                    {"model", model},   {"system_fingerprint", "fp_fake"}, {"choices", ojson::array()},
+            ojson u{{"id", id},
+                    {"object", object},
+                    {"created", created},
+                    {"model", model},
+                    {"system_fingerprint", "fp_fake"},
+                    {"choices", ojson::array()},
                     {"usage", usage}};
             if (!co_await write_event(u.dump())) {
                 co_return after::client_gone;
@@ -414,7 +417,9 @@ fake_openai::fake_openai(fake_openai_options opts)
     start(*impl_, impl_->opts.threads);
 }
 
-fake_openai::~fake_openai() { stop(); }  // before impl_ goes: the handler uses it
+fake_openai::~fake_openai() {
+    stop();
+}  // before impl_ goes: the handler uses it
 
 std::string fake_openai::url() const {
     return "http://" + impl_->opts.host + ":" + std::to_string(port()) + "/v1";
@@ -430,6 +435,8 @@ nlohmann::json fake_openai::last_request_headers() const {
     return impl_->last_headers;
 }
 
-nlohmann::json fake_openai::stats() const { return impl_->stats(); }
+nlohmann::json fake_openai::stats() const {
+    return impl_->stats();
+}
 
 }  // namespace llmp::testing

@@ -7,10 +7,11 @@
 
 int main(int argc, char** argv) {
     llmp::testing::fake_openai_options opts;
-    CLI::App app{"A fake OpenAI-compatible server (GET /v1/models; POST /v1/chat/completions, /v1/completions, "
-                 "streaming or not; GET /_fake/stats). Answers are the mock provider's deterministic text.\n"
-                 "Failure triggers in the prompt: [[error-mid]] [[429]] [[error-before]] [[close-mid]] [[stall]].",
-                 "fake_openai"};
+    CLI::App app{
+        "A fake OpenAI-compatible server (GET /v1/models; POST /v1/chat/completions, /v1/completions, "
+        "streaming or not; GET /_fake/stats). Answers are the mock provider's deterministic text.\n"
+        "Failure triggers in the prompt: [[error-mid]] [[429]] [[error-before]] [[close-mid]] [[stall]].",
+        "fake_openai"};
     llmp::testing::fake_server_flags flags{app, opts};
     app.add_option("--api-key", opts.api_key, "require \"Authorization: Bearer KEY\"")->envname("FAKE_OPENAI_API_KEY");
     bool no_stream_usage = false;

@@ -148,7 +148,9 @@ struct fake_http_server::impl {
 fake_http_server::fake_http_server(std::string name, const std::string& host, std::uint16_t port)
     : impl_{std::make_unique<impl>(std::move(name), host, port)} {}
 
-fake_http_server::~fake_http_server() { stop(); }
+fake_http_server::~fake_http_server() {
+    stop();
+}
 
 void fake_http_server::start(fake_http_handler& h, int threads) {
     auto* s = impl_.get();
@@ -174,23 +176,41 @@ void fake_http_server::stop() {
     }
 }
 
-bool fake_http_server::stopping() const { return impl_->stopped.load(); }
+bool fake_http_server::stopping() const {
+    return impl_->stopped.load();
+}
 
-std::uint16_t fake_http_server::port() const { return impl_->bound_port; }
+std::uint16_t fake_http_server::port() const {
+    return impl_->bound_port;
+}
 
-std::uint64_t fake_http_server::requests() const { return impl_->read(impl_->requests); }
+std::uint64_t fake_http_server::requests() const {
+    return impl_->read(impl_->requests);
+}
 
-std::uint64_t fake_http_server::connections_accepted() const { return impl_->read(impl_->accepted); }
+std::uint64_t fake_http_server::connections_accepted() const {
+    return impl_->read(impl_->accepted);
+}
 
-std::uint64_t fake_http_server::connections_open() const { return impl_->read(impl_->open); }
+std::uint64_t fake_http_server::connections_open() const {
+    return impl_->read(impl_->open);
+}
 
-std::uint64_t fake_http_server::connections_closed_by_client() const { return impl_->read(impl_->closed_by_client); }
+std::uint64_t fake_http_server::connections_closed_by_client() const {
+    return impl_->read(impl_->closed_by_client);
+}
 
-void fake_http_server::generation_started() { ++impl_->generations_started; }
+void fake_http_server::generation_started() {
+    ++impl_->generations_started;
+}
 
-std::uint64_t fake_http_server::generations_started() const { return impl_->generations_started.load(); }
+std::uint64_t fake_http_server::generations_started() const {
+    return impl_->generations_started.load();
+}
 
-std::uint64_t fake_http_server::generations_aborted() const { return impl_->generations_aborted.load(); }
+std::uint64_t fake_http_server::generations_aborted() const {
+    return impl_->generations_aborted.load();
+}
 
 nlohmann::json fake_http_server::stats() const {
     std::lock_guard lock{impl_->mu};
