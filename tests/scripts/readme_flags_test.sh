@@ -18,12 +18,14 @@ bin="$1"
 readme="${2:-}"
 root="$(cd "$(dirname "$0")/../.." && pwd -P)"
 
-# subcommands: the names under "SUBCOMMANDS:" (or "Subcommands:") in `llmproxy --help`.
-subcommands() {
+# subcommands: the names under "SUBCOMMANDS:" (or "Subcommands:") in `llmproxy --help`, each
+# followed by a tab and its description.
+subcommands_described() {
     "$bin" --help | awk 'tolower($0) ~ /^subcommands:/ { on = 1; next }
-                         on && /^  [a-z]/ { print $1; next }
+                         on && /^  [a-z]/ { d = substr($0, 31); print $1 "\t" d; next }
                          on && !/^ / { on = 0 }'
 }
+subcommands() { subcommands_described | cut -f1; }
 
 # options <cmd>: one line per option of `llmproxy <cmd> --help`, fields separated by \x1f:
 # flag, environment variable, default, description. A list default "[a,b] ..." is written a,b;
@@ -66,13 +68,14 @@ options() {
 }
 
 if ((markdown)); then
-    for cmd in $(subcommands); do
-        printf '### `llmproxy %s`\n\n| flag | environment | default | meaning |\n|---|---|---|---|\n' "$cmd"
+    while IFS=$'\t' read -r cmd what; do
+        printf '### `llmproxy %s`\n\n%s.\n\n| flag | environment | default | meaning |\n|---|---|---|---|\n' \
+            "$cmd" "$what"
         while IFS=$'\x1f' read -r flag env def desc; do
             printf '| `%s` | %s | %s | %s |\n' "$flag" "${env:+\`$env\`}" "${def:+\`$def\`}" "${desc//|/\\|}"
         done < <(options "$cmd")
         echo
-    done
+    done < <(subcommands_described)
     exit 0
 fi
 
