@@ -95,19 +95,26 @@ for cmd in $cmds; do
         failed=1
         continue
     fi
+    mapfile -t lines <<<"$section"
     while IFS=$'\x1f' read -r flag env def _; do
         checked=$((checked + 1))
-        row="$(grep -F -- "\`$flag\`" <<<"$section" | head -n 1 || true)"
+        row=""
+        for line in "${lines[@]}"; do # (bash matching, no grep per flag: the test stays fast)
+            if [[ "$line" == *"\`$flag\`"* ]]; then
+                row="$line"
+                break
+            fi
+        done
         if [[ -z "$row" ]]; then
             echo "FAIL: llmproxy $cmd $flag is not in README.md's \"llmproxy $cmd\" section" >&2
             failed=1
             continue
         fi
-        if [[ -n "$env" ]] && ! grep -qF -- "\`$env\`" <<<"$row"; then
+        if [[ -n "$env" && "$row" != *"\`$env\`"* ]]; then
             echo "FAIL: README.md's row for llmproxy $cmd $flag lacks its environment variable \`$env\`" >&2
             failed=1
         fi
-        if [[ -n "$def" ]] && ! grep -qF -- "\`$def\`" <<<"$row"; then
+        if [[ -n "$def" && "$row" != *"\`$def\`"* ]]; then
             echo "FAIL: README.md's row for llmproxy $cmd $flag lacks its default \`$def\`" >&2
             failed=1
         fi
