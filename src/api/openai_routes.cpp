@@ -4,6 +4,7 @@
 #include "api/openai_request_parser.hpp"
 #include "api/relay.hpp"
 #include "common/clock.hpp"
+#include "common/messages.hpp"
 #include "http/error_response.hpp"
 
 #include <nlohmann/json.hpp>
@@ -73,7 +74,8 @@ std::optional<std::string> percent_decoded(std::string_view s) {
     return out;
 }
 
-/// GET /v1/models/{id}: the model object if a live worker serves it, else 404.
+/// GET /v1/models/{id}: the model object, under the name GET /v1/models lists ("mock" ->
+/// "mock:latest"), if a live worker serves it, else 404.
 http_server::response model_retrieve(const context& ctx, const http_server::request& req) {
     constexpr std::string_view prefix = "/v1/models/";
     std::string_view target = req.target();
@@ -86,7 +88,7 @@ http_server::response model_retrieve(const context& ctx, const http_server::requ
         return openai_error_response(
             {"model_not_found", "The model `" + *id + "` does not exist or is not served by any live worker."});
     }
-    return http_server::json_response(http::status::ok, model_object(*id));
+    return http_server::json_response(http::status::ok, model_object(normalize_model_name(*id)));
 }
 
 }  // namespace

@@ -200,12 +200,19 @@ result<worker_heartbeat> decode_heartbeat(std::string_view body) {
     return m;
 }
 
+// The one rule for model names (Ollama's): a name is name[:tag], the tag defaulting to "latest",
+// so "llama3", "llama3:" and "llama3:latest" are one model; a ':' before the last '/' is a
+// registry port, not a tag. Workers advertise and the API lists (/api/models, /v1/models,
+// /ollama/api/tags) the normalized name; requests are matched to workers by it; replies echo the
+// name the client sent, on every front door, as Ollama and vLLM do.
 std::string normalize_model_name(std::string_view name) {
     std::string out{name};
     auto slash = out.rfind('/');
     auto colon = out.rfind(':');
     if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) {
         out += ":latest";
+    } else if (colon + 1 == out.size()) {
+        out += "latest";  // "llama3:" has an empty tag: the default one
     }
     return out;
 }

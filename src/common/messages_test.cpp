@@ -207,6 +207,11 @@ TEST(messages, model_names_default_to_latest) {
     EXPECT_EQ(normalize_model_name("llama3:8b"), "llama3:8b");
     EXPECT_EQ(normalize_model_name("hf.co/org/model"), "hf.co/org/model:latest");
     EXPECT_EQ(normalize_model_name("host:5000/model"), "host:5000/model:latest");
+    EXPECT_EQ(normalize_model_name("host:5000/model:q4"), "host:5000/model:q4");
+    EXPECT_EQ(normalize_model_name("mock"), "mock:latest");
+    EXPECT_EQ(normalize_model_name("mock:"), "mock:latest") << "an empty tag is the default tag";
+    EXPECT_EQ(normalize_model_name("Qwen/Qwen2.5-0.5B-Instruct"), "Qwen/Qwen2.5-0.5B-Instruct:latest");
+    EXPECT_EQ(normalize_model_name(normalize_model_name("mock")), "mock:latest") << "idempotent";
 }
 
 }  // namespace

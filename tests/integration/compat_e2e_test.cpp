@@ -374,6 +374,36 @@ TEST_F(compat_e2e, curl_sees_ollama_chat_and_generate_as_ndjson) {
     EXPECT_TRUE(tags["models"][0]["details"].is_object());
 }
 
+// One rule for model names (normalize_model_name): every list shows name:tag, "mock" and
+// "mock:latest" reach the same workers, and every reply echoes the name the client sent.
+TEST_F(compat_e2e, model_names_are_listed_with_their_tag_and_echoed_as_sent) {
+    auto port = start_cluster();
+    const auto url = url_of(port);
+    auto get = [&](const std::string& path) { return json::parse(run_curl(url + path, "", "GET").body); };
+    EXPECT_EQ(get("/api/models")["models"], json::parse(R"([{"name":"mock:latest","model":"mock:latest"}])"));
+    ASSERT_EQ(get("/v1/models")["data"].size(), 1u);
+    EXPECT_EQ(get("/v1/models")["data"][0]["id"], "mock:latest");
+    EXPECT_EQ(get("/ollama/api/tags")["models"][0]["name"], "mock:latest");
+    EXPECT_EQ(get("/v1/models/mock")["id"], "mock:latest") << "retrieve answers with the listed name";
+    EXPECT_EQ(get("/v1/models/mock%3Alatest")["id"], "mock:latest");
+
+    for (const std::string asked : {"mock", "mock:latest", "mock:"}) {
+        SCOPED_TRACE("asked for " + asked);
+        json msgs = json::array({{{"role", "user"}, {"content", "names"}}});
+        auto native = json::parse(
+            run_curl(url + "/api/chat", json{{"model", asked}, {"messages", msgs}, {"stream", false}}.dump()).body);
+        EXPECT_EQ(native["model"], asked) << native;
+        auto openai = json::parse(
+            run_curl(url + "/v1/chat/completions", json{{"model", asked}, {"messages", msgs}, {"max_tokens", 2}}.dump())
+                .body);
+        EXPECT_EQ(openai["model"], asked) << openai;
+        auto ollama = json::parse(
+            run_curl(url + "/ollama/api/chat", json{{"model", asked}, {"messages", msgs}, {"stream", false}}.dump())
+                .body);
+        EXPECT_EQ(ollama["model"], asked) << ollama;
+    }
+}
+
 TEST_F(compat_e2e, errors_have_each_flavours_shape_and_status) {
     auto port = start_cluster({"--body-limit", "4096"});
     // 400: malformed JSON.
