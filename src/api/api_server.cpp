@@ -1,6 +1,7 @@
 #include "api/api_server.hpp"
 
 #include "api/api_metrics.hpp"
+#include "api/broker_request_publisher.hpp"
 #include "api/context.hpp"
 #include "api/generation_handler.hpp"
 #include "api/logger.hpp"
@@ -119,6 +120,7 @@ struct api_server::impl {
     net::io_context ioc;
     net::signal_set signals;
     std::unique_ptr<broker::publisher> publisher;
+    std::unique_ptr<broker_request_publisher> requests;  ///< the relay's view of `publisher`
     std::unique_ptr<broker::consumer> consumer;
     std::shared_ptr<http_server::listener> listener;
     http_server::router routes;
@@ -211,7 +213,8 @@ result<void> api_server::start() {
     if (auto r = s.publisher->start(); !r) {
         return r;
     }
-    s.ctx.publisher = s.publisher.get();
+    s.requests = std::make_unique<broker_request_publisher>(*s.publisher, topo, s.ctx.server_id);
+    s.ctx.publisher = s.requests.get();
 
     auto setup_consumer = [this, &topo, &bcfg](broker::connection& c) -> result<void> {
         auto& s = *impl_;
