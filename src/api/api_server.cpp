@@ -3,7 +3,7 @@
 #include "api/api_metrics.hpp"
 #include "api/broker_request_publisher.hpp"
 #include "api/context.hpp"
-#include "api/generation_handler.hpp"
+#include "api/native_routes.hpp"
 #include "api/logger.hpp"
 #include "api/ollama_renderer.hpp"
 #include "api/ollama_routes.hpp"
@@ -156,11 +156,7 @@ struct api_server::impl {
     }
 
     void build_routes() {
-        routes.add(http::verb::post, "/api/chat",
-                   [this](http_server::request_context& rc) { return handle_generation(ctx, rc, request_kind::chat); });
-        routes.add(http::verb::post, "/api/generate", [this](http_server::request_context& rc) {
-            return handle_generation(ctx, rc, request_kind::generate);
-        });
+        add_native_routes(routes, ctx);
         routes.add(http::verb::get, "/api/models", plain([this](http_server::request_context&) {
                        nlohmann::json models = nlohmann::json::array();
                        for (const auto& m : ctx.workers.models()) {
