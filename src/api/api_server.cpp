@@ -1,8 +1,9 @@
 #include "api/api_server.hpp"
 
 #include "api/api_metrics.hpp"
+#include "api/broker_request_publisher.hpp"
 #include "api/context.hpp"
-#include "api/generation_handler.hpp"
+#include "api/native_routes.hpp"
 #include "api/logger.hpp"
 #include "api/ollama_renderer.hpp"
 #include "api/ollama_routes.hpp"
@@ -119,6 +120,7 @@ struct api_server::impl {
     net::io_context ioc;
     net::signal_set signals;
     std::unique_ptr<broker::publisher> publisher;
+    std::unique_ptr<broker_request_publisher> requests;  ///< the relay's view of `publisher`
     std::unique_ptr<broker::consumer> consumer;
     std::shared_ptr<http_server::listener> listener;
     http_server::router routes;
@@ -154,11 +156,7 @@ struct api_server::impl {
     }
 
     void build_routes() {
-        routes.add(http::verb::post, "/api/chat",
-                   [this](http_server::request_context& rc) { return handle_generation(ctx, rc, request_kind::chat); });
-        routes.add(http::verb::post, "/api/generate", [this](http_server::request_context& rc) {
-            return handle_generation(ctx, rc, request_kind::generate);
-        });
+        add_native_routes(routes, ctx);
         routes.add(http::verb::get, "/api/models", plain([this](http_server::request_context&) {
                        nlohmann::json models = nlohmann::json::array();
                        for (const auto& m : ctx.workers.models()) {
@@ -211,7 +209,8 @@ result<void> api_server::start() {
     if (auto r = s.publisher->start(); !r) {
         return r;
     }
-    s.ctx.publisher = s.publisher.get();
+    s.requests = std::make_unique<broker_request_publisher>(*s.publisher, topo, s.ctx.server_id);
+    s.ctx.publisher = s.requests.get();
 
     auto setup_consumer = [this, &topo, &bcfg](broker::connection& c) -> result<void> {
         auto& s = *impl_;

@@ -10,6 +10,21 @@
 
 namespace llmp::api {
 
+/// The relay's own clock (not flags: relay_test shortens them to milliseconds).
+struct relay_intervals {
+    /// How often a waiting stream re-checks its worker and deadline.
+    std::chrono::milliseconds check_interval{500};
+    /// A stream whose worker has not been heard from for this long — no chunk on the stream and
+    /// no heartbeat — has lost it (heartbeats come every 2 s; a worker killed with -9 says
+    /// nothing). Chunks count: right after a broker restart a worker streams before its first
+    /// heartbeat reaches this server again.
+    std::chrono::milliseconds worker_silence_limit{4500};
+    /// An SSE comment this often keeps idle connections (and proxies) open while a model loads.
+    std::chrono::milliseconds keepalive_interval{15000};
+    /// How long the broker may take to confirm a request before the client gets 503.
+    std::chrono::milliseconds publish_confirm_timeout{30000};
+};
+
 struct api_config {
     broker::broker_config broker;
     /// Address and port to listen on (port 0 = pick a free one; the log says which). Loopback
@@ -51,6 +66,7 @@ struct api_config {
     std::chrono::milliseconds drain_timeout{10000};
     /// Unique id of this server (a routing-key word); empty = generated.
     std::string server_id;
+    relay_intervals relay;
 };
 
 }  // namespace llmp::api

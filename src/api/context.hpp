@@ -11,21 +11,17 @@
 #include <cstdint>
 #include <string>
 
-namespace llmp::broker {
-class publisher;
-}
-
 namespace llmp::api {
 
 class api_metrics;
+class request_publisher;
 
+/// What the relay counts for the server itself: open streams (the max_streams cap, the drain on
+/// SIGTERM, the streams gauge) and how queued generations ended (the shutdown log line).
 struct counters {
-    std::atomic<std::int64_t> requests{0};
     std::atomic<std::int64_t> streams_open{0};
     std::atomic<std::int64_t> completed{0};
     std::atomic<std::int64_t> failed{0};
-    std::atomic<std::int64_t> rejected{0};
-    std::atomic<std::int64_t> tokens{0};
 };
 
 struct context {
@@ -35,8 +31,8 @@ struct context {
     const api_config& cfg;
     const std::string server_id;
     const broker::topology topo;
-    broker::publisher* publisher = nullptr;
-    api_metrics* metrics = nullptr;  ///< set by api_server; never null while serving
+    request_publisher* publisher = nullptr;  ///< set by api_server; never null while serving
+    api_metrics* metrics = nullptr;          ///< set by api_server; never null while serving
     stream_registry streams;
     worker_registry workers;
     counters stats;

@@ -2,7 +2,7 @@
 
 #include "api/ollama_renderer.hpp"
 #include "api/relay.hpp"
-#include "api/request_parser.hpp"
+#include "api/native_request_parser.hpp"
 #include "common/clock.hpp"
 #include "http/error_response.hpp"
 

@@ -1,33 +1,16 @@
 #include "api/relay.hpp"
 
 #include "api/api_metrics.hpp"
+#include "api/http_client_connection.hpp"
 #include "api/logger.hpp"
+#include "api/request_publisher.hpp"
 #include "api/request_timeout.hpp"
-#include "broker/publisher.hpp"
+#include "api/response_sink.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
-#include "http/chunked_response.hpp"
 
 namespace llmp::api {
 namespace {
-
-using clock = std::chrono::steady_clock;
-using namespace std::chrono_literals;
-
-/// How often a waiting stream re-checks its worker and deadline.
-constexpr auto check_interval = 500ms;
-/// A stream whose worker has not been heard from for this long — no chunk on the stream and no
-/// heartbeat — has lost it (heartbeats come every 2 s; a worker killed with -9 says nothing).
-/// Chunks count: right after a broker restart a worker streams before its first heartbeat
-/// reaches this server again.
-constexpr auto worker_silence_limit = 4500ms;
-/// An SSE comment this often keeps idle connections (and proxies) open while a model loads.
-constexpr auto keepalive_interval = 15s;
-
-struct scope_exit {
-    std::function<void()> fn;
-    ~scope_exit() { fn(); }
-};
 
 std::string join(const std::vector<std::string>& v) {
     std::string out;
@@ -40,416 +23,392 @@ std::string join(const std::vector<std::string>& v) {
     return out;
 }
 
-std::optional<std::string_view> header(const http_server::request& req, std::string_view name) {
-    auto h = req.find(name);
-    return h == req.end() ? std::nullopt : std::optional<std::string_view>{h->value()};
-}
-
-void publish_cancel(context& ctx, const std::string& request_id) {
-    broker::publish_job job;
-    job.msg.exchange = ctx.topo.control_exchange;
-    job.msg.routing_key = broker::cancel_key(request_id);
-    ctx.publisher->try_publish(std::move(job));
-    ctx.metrics->cancel_published();
-}
-
-/// Tells the audit what the client was told when the relay, not the worker, ended the stream:
-/// the stored outcome must be the client's even if the worker finished meanwhile or never
-/// reports (broker::verdict_type). Straight into the audit queue, so no API server receives it.
-void publish_verdict(context& ctx, const request_message& m, error_message v, const std::string& serving_worker,
-                     std::int64_t tokens_sent, double ttft_ms, double total_ms) {
-    v.worker_id = serving_worker;
-    v.model = m.model;
-    v.completion_tokens = tokens_sent;
-    v.ttft_ms = ttft_ms < 0 ? 0 : ttft_ms;
-    v.duration_ms = total_ms;
-    v.completed_at_ms = unix_ms();
-    broker::publish_job job;
-    job.msg.exchange = "";  // the default exchange: routing key = queue name
-    job.msg.routing_key = ctx.topo.audit_responses_queue;
-    job.msg.props.type = std::string{broker::verdict_type};
-    job.msg.props.correlation_id = m.request_id;
-    job.msg.props.message_id = m.request_id;
-    job.msg.props.content_type = "application/json";
-    job.msg.props.persistent = true;
-    job.msg.props.timestamp = v.completed_at_ms / 1000;
-    job.msg.props.headers = {{"server_id", ctx.server_id}};
-    job.msg.body = encode(v);
-    job.done = [id = m.request_id, code = v.code](broker::publish_status s) {
-        if (s != broker::publish_status::confirmed) {
-            api::logger()->warn(
-                "msg=\"verdict not audited; the audit keeps the worker's report\" request_id={} "
-                "outcome={}",
-                id, code);
-        }
-    };
-    if (!ctx.publisher->try_publish(std::move(job))) {
-        api::logger()->warn("msg=\"verdict not audited (publisher queue full)\" request_id={} outcome={}", m.request_id,
-                            v.code);
-    }
-}
-
-/// This server ended the stream (client gone or too slow, deadline, worker lost, shutdown): the
-/// worker stops, and the audit hears what the client was told.
-void ended_here(context& ctx, const request_message& m, const error_message& told, const std::string& serving_worker,
-                std::int64_t tokens_sent, double ttft_ms, double total_ms) {
-    publish_cancel(ctx, m.request_id);
-    publish_verdict(ctx, m, told, serving_worker, tokens_sent, ttft_ms, total_ms);
+std::optional<std::string_view> view(const std::optional<std::string>& s) {
+    return s ? std::optional<std::string_view>{*s} : std::nullopt;
 }
 
 const error_message client_went_away{"cancelled", "the client went away"};
 
-error_message client_too_slow(const std::shared_ptr<spdlog::logger>& log, const std::string& request_id,
-                              std::string_view why) {
-    log->warn("msg=\"client too slow, stream cut\" request_id={} reason=\"{}\"", request_id, why);
+error_message client_too_slow(const std::string& request_id, std::string_view why) {
+    api::logger()->warn("msg=\"client too slow, stream cut\" request_id={} reason=\"{}\"", request_id, why);
     return {"client_too_slow", "the client did not read the stream fast enough"};
-}
-
-/// Publishes the request and waits for the broker's answer.
-net::awaitable<result<void>> publish_request(context& ctx, const request_message& m, std::int64_t ttl_ms,
-                                             const std::shared_ptr<response_sink>& sink) {
-    broker::publish_job job;
-    job.msg.exchange = ctx.topo.requests_exchange;
-    job.msg.props.message_id = m.request_id;
-    job.msg.props.content_type = "application/json";
-    job.msg.props.persistent = true;
-    job.msg.props.priority = static_cast<std::uint8_t>(m.priority);
-    job.msg.props.timestamp = m.received_at_ms / 1000;
-    if (ttl_ms > 0) {
-        job.msg.props.expiration = std::to_string(ttl_ms);
-    }
-    job.msg.props.headers = {{"server_id", ctx.server_id}, {"api_flavour", m.api_flavour}};
-    job.msg.body = encode(m);
-    job.done = [sink](broker::publish_status s) {
-        sink->deliver(s == broker::publish_status::confirmed ? publish_outcome::confirmed
-                      : s == broker::publish_status::nacked  ? publish_outcome::queue_full
-                                                             : publish_outcome::broker_unavailable);
-    };
-    if (!ctx.publisher->try_publish(std::move(job))) {
-        ctx.metrics->publish_failed(publish_failure::overloaded);
-        co_return fail("overloaded", "too many requests are waiting to be queued; retry shortly", true);
-    }
-    auto outcome = co_await sink->wait_published(clock::now() + 30s);
-    if (!outcome) {
-        ctx.metrics->publish_failed(publish_failure::timeout);
-        co_return fail("broker_unavailable", "the message broker did not confirm the request; retry later", true);
-    }
-    if (*outcome == publish_outcome::queue_full) {
-        ctx.metrics->publish_failed(publish_failure::queue_full);
-        co_return fail("queue_full", "the request queue is full; retry later", true);
-    }
-    if (*outcome == publish_outcome::broker_unavailable) {
-        ctx.metrics->publish_failed(publish_failure::broker_unavailable);
-        co_return fail("broker_unavailable", "the message broker is unavailable; retry later", true);
-    }
-    co_return ok();
-}
-
-/// Watches the client's socket while the relay only writes: completes when the client closes
-/// its side (or sends something, which an SSE client never does). `alive` is cleared when the
-/// relay ends, so a late completion does nothing.
-void watch_client(beast::tcp_stream& stream, const std::shared_ptr<response_sink>& sink,
-                  const std::shared_ptr<bool>& alive) {
-    stream.socket().async_wait(net::socket_base::wait_read, [&stream, weak = std::weak_ptr<response_sink>{sink},
-                                                             alive](boost::system::error_code ec) {
-        if (!*alive || ec == net::error::operation_aborted) {
-            return;
-        }
-        boost::system::error_code ec2;
-        auto pending = stream.socket().available(ec2);
-        if (ec || ec2 || pending == 0) {
-            if (auto s = weak.lock()) {
-                s->mark_client_gone();
-            }
-        }
-    });
 }
 
 }  // namespace
 
-net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message m,
-                                      stream_renderer& out) {
-    const auto t0 = clock::now();
-    auto log = api::logger();
-    ++ctx.stats.requests;
-    // Metrics: every exit below sets `outcome` (rejected until the request is queued).
-    relay_outcome outcome = relay_outcome::rejected;
-    std::int64_t tokens_sent = 0;
-    double ttft_ms = -1;
-    scope_exit record_metrics{[&] {
-        ctx.metrics->relay_ended(rc.req.target(), outcome, tokens_sent, ttft_ms < 0 ? -1.0 : ttft_ms / 1000.0);
-    }};
+relay::relay(context& ctx, client_connection& client, stream_renderer& out, client_request req, request_message m)
+    : ctx_{ctx}, client_{client}, out_{out}, req_{std::move(req)}, m_{std::move(m)} {}
 
-    // The client's numbers first: a 400 does not depend on the broker or the model.
-    auto timeout = request_timeout_ms(m.timeout_ms, header(rc.req, "X-Request-Timeout-Ms"),
-                                      ctx.cfg.request_timeout.count(), ctx.cfg.max_request_timeout.count());
-    auto priority = header_priority(header(rc.req, "X-Priority"));
-    if (!timeout || !priority) {
-        auto res = out.failure(!timeout ? timeout.error() : priority.error());
-        co_await http_server::send(rc, std::move(res));
+relay::~relay() {
+    if (sink_) {
+        sink_->on_overflow({});  // the hook refers to client_, which may go before the sink
+        ctx_.streams.remove(m_.request_id);
+        --ctx_.stats.streams_open;
+    }
+    ctx_.metrics->relay_ended(req_.route, outcome_, tokens_sent_, ttft_ms_ < 0 ? -1.0 : ttft_ms_ / 1000.0);
+}
+
+net::awaitable<void> relay::run() {
+    // Each step's answer in its own variable (see admit(): GCC 12 and co_await expressions).
+    bool admitted = co_await admit();
+    if (!admitted) {
         co_return;
     }
-    const std::int64_t timeout_ms = timeout.value();
-    m.priority = priority.value().value_or(m.priority);
+    bool published = co_await publish();
+    if (!published) {
+        co_return;
+    }
+    bool streaming = co_await start_stream();
+    if (!streaming) {
+        co_return;
+    }
+    co_await pump();
+    co_await finish();
+}
+
+http_server::response relay::error_reply(const llmp::error& e, bool with_id) {
+    auto res = out_.failure(e);
+    if (with_id) {
+        res.set("X-Request-Id", m_.request_id);
+    }
+    return res;
+}
+
+// GCC 12 destroys some temporaries of a co_await full-expression twice (or loses the frame's
+// resume index): each step decides in plain code and co_awaits only named values.
+net::awaitable<bool> relay::admit() {
+    if (auto refusal = admission_refusal()) {
+        auto res = error_reply(*refusal, false);
+        co_await client_.send(std::move(res));
+        co_return false;
+    }
+    m_.request_id = new_uuid();
+    m_.server_id = ctx_.server_id;
+    m_.received_at_ms = unix_ms();
+    m_.deadline_ms = timeout_ms_ > 0 ? m_.received_at_ms + timeout_ms_ : 0;
+    m_.route = req_.route;
+    m_.client_addr = req_.remote_addr;
+    m_.user_agent = req_.user_agent;
+    if (timeout_ms_ > 0) {
+        deadline_ = t0_ + std::chrono::milliseconds{timeout_ms_};
+    }
+    co_return true;
+}
+
+// The client's numbers first: a 400 does not depend on the broker or the model.
+std::optional<llmp::error> relay::admission_refusal() {
+    auto timeout = request_timeout_ms(m_.timeout_ms, view(req_.timeout_header), ctx_.cfg.request_timeout.count(),
+                                      ctx_.cfg.max_request_timeout.count());
+    auto priority = header_priority(view(req_.priority_header));
+    if (!timeout || !priority) {
+        return !timeout ? timeout.error() : priority.error();
+    }
+    timeout_ms_ = timeout.value();
+    m_.priority = priority.value().value_or(m_.priority);
 
     // Broker down: say so (the worker registry empties after missed heartbeats, which would
     // otherwise read as "no workers").
-    if (ctx.publisher != nullptr && !ctx.publisher->connected()) {
-        auto res = out.failure({"broker_unavailable", "the message broker is unavailable; retry later", true});
-        co_await http_server::send(rc, std::move(res));
-        co_return;
+    if (!ctx_.publisher->connected()) {
+        return llmp::error{"broker_unavailable", "the message broker is unavailable; retry later", true};
     }
-    if (!ctx.workers.serves(m.model)) {
-        auto served = ctx.workers.models();
-        auto e = served.empty()
-                     ? error{"no_workers", "no worker is serving any model right now; retry shortly", true}
-                     : error{"model_not_found",
-                             "model '" + m.model + "' is not served by any live worker (served: " + join(served) + ")"};
-        auto res = out.failure(e);
-        co_await http_server::send(rc, std::move(res));
-        co_return;
-    }
-    if (ctx.cfg.max_streams > 0 && ctx.stats.streams_open.load() >= ctx.cfg.max_streams) {
-        auto res = out.failure({"overloaded", "this server has too many open streams; retry shortly", true});
-        co_await http_server::send(rc, std::move(res));
-        co_return;
-    }
-    m.request_id = new_uuid();
-    m.server_id = ctx.server_id;
-    m.received_at_ms = unix_ms();
-    m.deadline_ms = timeout_ms > 0 ? m.received_at_ms + timeout_ms : 0;
-    m.route = std::string{rc.req.target()};
-    m.client_addr = rc.remote_addr;
-    if (auto ua = rc.req.find(http::field::user_agent); ua != rc.req.end()) {
-        m.user_agent = std::string{ua->value()};
-    }
-    const auto deadline = timeout_ms > 0 ? t0 + std::chrono::milliseconds{timeout_ms} : clock::time_point::max();
-
-    auto sink = std::make_shared<response_sink>(rc.stream.get_executor(), ctx.cfg.max_stream_buffer);
-    ctx.streams.add(m.request_id, sink);
-    ++ctx.stats.streams_open;
-    auto alive = std::make_shared<bool>(true);
-    scope_exit unregister{[&] {
-        *alive = false;
-        ctx.streams.remove(m.request_id);
-        --ctx.stats.streams_open;
-    }};
-
-    if (auto published = co_await publish_request(ctx, m, timeout_ms, sink); !published) {
-        ++ctx.stats.rejected;
-        auto res = out.failure(published.error());
-        res.set("X-Request-Id", m.request_id);
-        co_await http_server::send(rc, std::move(res));
-        co_return;
-    }
-
-    std::string buf;
-    http_server::chunked_response stream{rc};
-    const bool streaming = out.streaming();
-    if (streaming) {
-        auto headers = out.stream_headers();
-        headers.emplace_back("X-Request-Id", m.request_id);
-        if (co_await stream.start(http::status::ok, out.content_type(), headers)) {
-            outcome = relay_outcome::client_gone;
-            ended_here(ctx, m, client_went_away, {}, 0, -1, ms_since(t0));
-            co_return;
+    if (!ctx_.workers.serves(m_.model)) {
+        auto served = ctx_.workers.models();
+        if (served.empty()) {
+            return llmp::error{"no_workers", "no worker is serving any model right now; retry shortly", true};
         }
-        out.start(buf, m);
-        watch_client(rc.stream, sink, alive);
-        // Past the buffer cap the client is not keeping up: a write blocked on it is cancelled
-        // at once rather than after the write timeout.
-        sink->on_overflow([&stream = rc.stream, alive] {
-            if (*alive) {
-                stream.cancel();
-            }
-        });
+        return llmp::error{"model_not_found",
+                           "model '" + m_.model + "' is not served by any live worker (served: " + join(served) + ")"};
     }
+    if (ctx_.cfg.max_streams > 0 && ctx_.stats.streams_open.load() >= ctx_.cfg.max_streams) {
+        return llmp::error{"overloaded", "this server has too many open streams; retry shortly", true};
+    }
+    return std::nullopt;
+}
 
-    std::string text;  // the whole answer, for non-streamed replies
-    std::string serving_worker;
-    std::int64_t last_seq = 0;
-    std::int64_t relayed = 0;
+net::awaitable<bool> relay::publish() {
+    auto ex = co_await net::this_coro::executor;
+    sink_ = std::make_shared<response_sink>(ex, ctx_.cfg.max_stream_buffer);
+    ctx_.streams.add(m_.request_id, sink_);
+    ++ctx_.stats.streams_open;
+
+    std::optional<llmp::error> refusal;
+    std::weak_ptr<response_sink> weak = sink_;
+    if (!ctx_.publisher->publish_request(m_, timeout_ms_, [weak](publish_outcome o) {
+            if (auto s = weak.lock()) {
+                s->deliver(o);
+            }
+        })) {
+        ctx_.metrics->publish_failed(publish_failure::overloaded);
+        refusal = llmp::error{"overloaded", "too many requests are waiting to be queued; retry shortly", true};
+    } else {
+        const auto confirm_by = clock::now() + ctx_.cfg.relay.publish_confirm_timeout;
+        auto outcome = co_await sink_->wait_published(confirm_by);
+        refusal = publish_refusal(outcome);
+    }
+    if (refusal) {
+        auto res = error_reply(*refusal, true);
+        co_await client_.send(std::move(res));
+        co_return false;
+    }
+    co_return true;
+}
+
+std::optional<llmp::error> relay::publish_refusal(std::optional<publish_outcome> outcome) {
+    if (!outcome) {
+        ctx_.metrics->publish_failed(publish_failure::timeout);
+        return llmp::error{"broker_unavailable", "the message broker did not confirm the request; retry later", true};
+    }
+    if (*outcome == publish_outcome::queue_full) {
+        ctx_.metrics->publish_failed(publish_failure::queue_full);
+        return llmp::error{"queue_full", "the request queue is full; retry later", true};
+    }
+    if (*outcome == publish_outcome::broker_unavailable) {
+        ctx_.metrics->publish_failed(publish_failure::broker_unavailable);
+        return llmp::error{"broker_unavailable", "the message broker is unavailable; retry later", true};
+    }
+    return std::nullopt;
+}
+
+net::awaitable<bool> relay::start_stream() {
+    streaming_ = out_.streaming();
+    if (!streaming_) {
+        co_return true;
+    }
+    auto headers = out_.stream_headers();
+    headers.emplace_back("X-Request-Id", m_.request_id);
+    if (co_await client_.start_stream(out_.content_type(), headers)) {
+        end_ = ending::client_gone;
+        co_await finish();
+        co_return false;
+    }
+    out_.start(buf_, m_);
+    client_.watch([weak = std::weak_ptr<response_sink>{sink_}] {
+        if (auto s = weak.lock()) {
+            s->mark_client_gone();
+        }
+    });
+    // Past the buffer cap the client is not keeping up: a write blocked on it is cancelled at
+    // once rather than after the write timeout.
+    sink_->on_overflow([this] { client_.cancel_write(); });
+    co_return true;
+}
+
+bool relay::take_events() {
+    auto& evs = sink_->events();
+    const bool any = !evs.empty();
+    std::size_t drained = 0;
+    while (!evs.empty() && end_ == ending::none) {
+        auto ev = std::move(evs.front());
+        evs.pop_front();
+        if (auto* c = std::get_if<chunk_event>(&ev)) {
+            drained += c->text.size();
+            take_chunk(*c);
+        } else if (auto* f = std::get_if<final_message>(&ev)) {
+            done_ = std::move(*f);
+            end_ = ending::completed;
+        } else if (auto* e = std::get_if<error_message>(&ev)) {
+            failure_ = std::move(*e);
+            end_ = ending::failed;
+            // This server ending its streams on SIGTERM (past the drain timeout): the worker
+            // stops too, and the audit hears what the client was told.
+            ended_here_ = failure_->code == "shutting_down";
+        }
+    }
+    sink_->consumed(drained);
+    return any;
+}
+
+void relay::take_chunk(chunk_event& c) {
+    if (!serving_worker_.empty() && c.worker != serving_worker_) {
+        // The request was redelivered to another worker: its worker died.
+        if (relayed_ > 0) {
+            fail_here({"worker_lost",
+                       "the worker generating this answer stopped mid-stream (worker " + serving_worker_ +
+                           "); retry the request",
+                       true});
+            return;
+        }
+        last_seq_ = 0;  // nothing reached the client yet: the new worker starts over
+    }
+    serving_worker_ = c.worker;
+    if (c.seq != 0 && c.seq <= last_seq_) {
+        return;  // a duplicate: already relayed
+    }
+    tokens_sent_ += c.seq > last_seq_ ? c.seq - last_seq_ : 1;  // a coalesced chunk holds several
+    last_seq_ = c.seq;
+    ++relayed_;
+    if (ttft_ms_ < 0) {
+        ttft_ms_ = ms_since(t0_);
+    }
+    if (streaming_) {
+        out_.token(buf_, c.text, c.seq);
+    } else {
+        text_ += c.text;
+    }
+}
+
+void relay::fail_here(error_message why) {
+    failure_ = std::move(why);
+    end_ = ending::failed;
+    ended_here_ = true;
+}
+
+std::optional<error_message> relay::check_time(clock::time_point now, clock::time_point last_event) const {
+    const auto& t = ctx_.cfg.relay;
+    if (now >= deadline_) {
+        return error_message{
+            "timeout", "the request did not finish within its deadline of " + std::to_string(timeout_ms_) + " ms"};
+    }
+    if (now - last_event >= ctx_.cfg.stream_idle_timeout) {
+        return error_message{
+            "timeout", "no response from a worker for " + std::to_string(ctx_.cfg.stream_idle_timeout.count()) + " ms"};
+    }
+    // Silent on the stream and absent from the heartbeats: a worker killed with -9 says nothing.
+    if (!serving_worker_.empty() && now - last_event >= t.worker_silence_limit &&
+        !ctx_.workers.seen_within(serving_worker_, t.worker_silence_limit)) {
+        return error_message{
+            "worker_lost",
+            "the worker generating this answer (" + serving_worker_ + ") stopped responding; retry the request", true};
+    }
+    return std::nullopt;
+}
+
+net::awaitable<void> relay::pump() {
+    const auto& t = ctx_.cfg.relay;
     auto last_event = clock::now();
     auto last_write = clock::now();
-    std::optional<final_message> done;
-    std::optional<error_message> failure;
-    bool cancel_worker = false;
-
-    while (!done && !failure) {
-        auto& evs = sink->events();
-        std::size_t drained = 0;
-        if (!evs.empty()) {
+    while (end_ == ending::none) {
+        if (take_events()) {
             last_event = clock::now();
         }
-        while (!evs.empty() && !done && !failure) {
-            auto ev = std::move(evs.front());
-            evs.pop_front();
-            if (auto* c = std::get_if<chunk_event>(&ev)) {
-                drained += c->text.size();
-                if (!serving_worker.empty() && c->worker != serving_worker) {
-                    // The request was redelivered to another worker: its worker died.
-                    if (relayed > 0) {
-                        failure = error_message{"worker_lost",
-                                                "the worker generating this answer stopped mid-stream (worker " +
-                                                    serving_worker + "); retry the request",
-                                                true};
-                        cancel_worker = true;
-                        break;
-                    }
-                    last_seq = 0;
-                }
-                serving_worker = c->worker;
-                if (c->seq != 0 && c->seq <= last_seq) {
-                    continue;  // a duplicate: already relayed
-                }
-                tokens_sent += c->seq > last_seq ? c->seq - last_seq : 1;  // a coalesced chunk holds several
-                last_seq = c->seq;
-                ++relayed;
-                if (ttft_ms < 0) {
-                    ttft_ms = ms_since(t0);
-                }
-                if (streaming) {
-                    out.token(buf, c->text, c->seq);
+        if (end_ != ending::none) {
+            break;
+        }
+        if (sink_->client_gone()) {
+            end_ = ending::client_gone;
+            break;
+        }
+        if (sink_->overflowed()) {
+            fail_here(client_too_slow(m_.request_id, "its stream buffer overflowed"));
+            break;
+        }
+        if (streaming_ && !buf_.empty()) {
+            if (auto ec = co_await client_.write(buf_)) {
+                if (ec == beast::error::timeout || sink_->overflowed()) {
+                    fail_here(client_too_slow(m_.request_id, ec == beast::error::timeout
+                                                                 ? "a write made no progress"
+                                                                 : "its stream buffer overflowed"));
                 } else {
-                    text += c->text;
+                    end_ = ending::client_gone;
                 }
-            } else if (auto* f = std::get_if<final_message>(&ev)) {
-                done = std::move(*f);
-            } else if (auto* e = std::get_if<error_message>(&ev)) {
-                failure = std::move(*e);
-                // This server ending its streams on SIGTERM (past the drain timeout): the
-                // worker stops too, and the audit hears what the client was told.
-                cancel_worker = failure->code == "shutting_down";
+                break;
             }
-        }
-        sink->consumed(drained);
-        if (done || failure) {
-            break;
-        }
-        if (sink->client_gone()) {
-            log->info("msg=\"client went away\" request_id={} tokens_relayed={}", m.request_id, relayed);
-            outcome = relay_outcome::client_gone;
-            ++ctx.stats.failed;
-            ended_here(ctx, m, client_went_away, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
-            co_return;
-        }
-        if (sink->overflowed()) {
-            failure = client_too_slow(log, m.request_id, "its stream buffer overflowed");
-            cancel_worker = true;
-            break;
-        }
-        if (streaming && !buf.empty()) {
-            if (auto ec = co_await stream.write(buf)) {
-                if (ec == beast::error::timeout || sink->overflowed()) {
-                    failure = client_too_slow(
-                        log, m.request_id,
-                        ec == beast::error::timeout ? "a write made no progress" : "its stream buffer overflowed");
-                    cancel_worker = true;
-                    break;
-                }
-                log->info("msg=\"client went away\" request_id={} tokens_relayed={}", m.request_id, relayed);
-                outcome = relay_outcome::client_gone;
-                ++ctx.stats.failed;
-                ended_here(ctx, m, client_went_away, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
-                co_return;
-            }
-            buf.clear();
+            buf_.clear();
             last_write = clock::now();
         }
         auto now = clock::now();
-        if (now >= deadline) {
-            failure = error_message{
-                "timeout", "the request did not finish within its deadline of " + std::to_string(timeout_ms) + " ms"};
-            cancel_worker = true;
+        if (auto late = check_time(now, last_event)) {
+            fail_here(std::move(*late));
             break;
         }
-        if (now - last_event >= ctx.cfg.stream_idle_timeout) {
-            failure = error_message{"timeout", "no response from a worker for " +
-                                                   std::to_string(ctx.cfg.stream_idle_timeout.count()) + " ms"};
-            cancel_worker = true;
-            break;
-        }
-        if (!serving_worker.empty() && now - last_event >= worker_silence_limit &&
-            !ctx.workers.seen_within(serving_worker, worker_silence_limit)) {
-            failure = error_message{
-                "worker_lost",
-                "the worker generating this answer (" + serving_worker + ") stopped responding; retry the request",
-                true};
-            cancel_worker = true;
-            break;
-        }
-        if (streaming && now - last_write >= keepalive_interval) {
-            out.keepalive(buf);
-            if (buf.empty()) {
+        if (streaming_ && now - last_write >= t.keepalive_interval) {
+            out_.keepalive(buf_);
+            if (buf_.empty()) {
                 last_write = now;  // this flavour has no keep-alive (NDJSON): do not spin
             }
             continue;
         }
-        auto wake = std::min({deadline, last_event + ctx.cfg.stream_idle_timeout, now + check_interval,
-                              last_write + keepalive_interval});
-        co_await sink->wait(wake);
+        auto wake = std::min({deadline_, last_event + ctx_.cfg.stream_idle_timeout, now + t.check_interval,
+                              last_write + t.keepalive_interval});
+        co_await sink_->wait(wake);
     }
-    if (cancel_worker) {
-        ended_here(ctx, m, *failure, serving_worker, tokens_sent, ttft_ms, ms_since(t0));
+}
+
+void relay::ended_here(const error_message& told) {
+    ctx_.publisher->publish_cancel(m_.request_id);
+    ctx_.metrics->cancel_published();
+    error_message v = told;
+    v.worker_id = serving_worker_;
+    v.model = m_.model;
+    v.completion_tokens = tokens_sent_;
+    v.ttft_ms = ttft_ms_ < 0 ? 0 : ttft_ms_;
+    v.duration_ms = ms_since(t0_);
+    v.completed_at_ms = unix_ms();
+    ctx_.publisher->publish_verdict(m_.request_id, v);
+}
+
+net::awaitable<void> relay::finish() {
+    if (streaming_) {
+        client_.stop_watching();
     }
-    if (streaming) {
-        *alive = false;
-        boost::system::error_code ignored;
-        rc.stream.socket().cancel(ignored);  // the client watch
+    if (end_ == ending::client_gone) {
+        api::logger()->info("msg=\"client went away\" request_id={} tokens_relayed={}", m_.request_id, relayed_);
+        outcome_ = relay_outcome::client_gone;
+        ++ctx_.stats.failed;
+        ended_here(client_went_away);
+        co_return;
+    }
+    if (ended_here_) {
+        ended_here(*failure_);
     }
     // A client that does not read gets no closing event (writing it could block again): the
     // connection is closed, which frees the stream's slot now; the audit has the verdict.
-    const bool client_unreadable = failure && failure->code == "client_too_slow";
+    const bool client_unreadable = failure_ && failure_->code == "client_too_slow";
     if (client_unreadable) {
-        rc.keep_alive = false;
-        rc.stream.close();
+        client_.close();
     }
 
     relay_timings t;
-    t.request_id = m.request_id;
-    t.total_ms = ms_since(t0);
-    t.ttft_ms = ttft_ms < 0 ? t.total_ms : ttft_ms;
-    outcome = done ? relay_outcome::completed : outcome_of(failure->code);
-    if (done) {
-        ++ctx.stats.completed;
-        ctx.stats.tokens += done->completion_tokens;
-        if (done->model.empty()) {
-            done->model = m.model;
+    t.request_id = m_.request_id;
+    t.total_ms = ms_since(t0_);
+    t.ttft_ms = ttft_ms_ < 0 ? t.total_ms : ttft_ms_;
+    outcome_ = done_ ? relay_outcome::completed : outcome_of(failure_->code);
+    if (done_) {
+        ++ctx_.stats.completed;
+        if (done_->model.empty()) {
+            done_->model = m_.model;
         }
     } else {
-        ++ctx.stats.failed;
+        ++ctx_.stats.failed;
     }
-    log->info("msg=\"request finished\" request_id={} model={} status={} tokens={} ttft_ms={:.1f} total_ms={:.1f}",
-              m.request_id, m.model, done ? "ok" : failure->code, done ? done->completion_tokens : 0, t.ttft_ms,
-              t.total_ms);
+    api::logger()->info(
+        "msg=\"request finished\" request_id={} model={} status={} tokens={} ttft_ms={:.1f} total_ms={:.1f}",
+        m_.request_id, m_.model, done_ ? "ok" : failure_->code, done_ ? done_->completion_tokens : 0, t.ttft_ms,
+        t.total_ms);
 
     if (client_unreadable) {
         co_return;
     }
-    if (streaming) {
-        if (done) {
-            out.done(buf, *done, t);
+    if (streaming_) {
+        if (done_) {
+            out_.done(buf_, *done_, t);
         } else {
-            out.error(buf, *failure);
+            out_.error(buf_, *failure_);
         }
-        if (!co_await stream.write(buf)) {
-            co_await stream.finish();
+        if (!co_await client_.write(buf_)) {
+            co_await client_.finish();
         }
         co_return;
     }
-    if (!done) {
-        auto res = out.failure(error{failure->code, failure->message, failure->retryable});
-        res.set("X-Request-Id", m.request_id);
-        co_await http_server::send(rc, std::move(res));
+    if (!done_) {
+        auto res = error_reply(llmp::error{failure_->code, failure_->message, failure_->retryable}, true);
+        co_await client_.send(std::move(res));
         co_return;
     }
-    if (text.empty()) {
-        text = done->text;
-        tokens_sent = done->completion_tokens;  // no chunk came: the answer is the final's text
+    if (text_.empty()) {
+        text_ = done_->text;
+        tokens_sent_ = done_->completion_tokens;  // no chunk came: the answer is the final's text
     }
-    auto res = out.complete(*done, text, t);
-    res.set("X-Request-Id", m.request_id);
-    co_await http_server::send(rc, std::move(res));
+    auto res = out_.complete(*done_, text_, t);
+    res.set("X-Request-Id", m_.request_id);
+    co_await client_.send(std::move(res));
+}
+
+net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message m,
+                                      stream_renderer& out) {
+    http_client_connection client{rc};
+    relay r{ctx, client, out, client_request_of(rc), std::move(m)};
+    co_await r.run();
 }
 
 }  // namespace llmp::api

@@ -1,19 +1,107 @@
 #pragma once
-// relay_generation: the part of every generation route that does not depend on the API
-// flavour. On the request's connection strand:
-//   model served? -> ids, deadline -> register a response_sink -> publish (await the confirm;
-//   refused -> 503) -> relay the worker's events through the renderer until done, error,
-//   deadline, worker loss, client disconnect or shutdown -> unregister.
-// When the client goes away or the deadline passes, a cancel is published on the control
-// exchange so the worker stops generating (and frees the GPU).
+// relay: the part of every generation route that does not depend on the API flavour, one object
+// per request, in four steps on the request's connection strand:
+//   admit    the client's numbers (deadline, priority), broker up, model served, stream cap;
+//            then the request id and deadline            -> 400 / 503 / 404 on refusal
+//   publish  register a response_sink under the id, publish the request and await the broker's
+//            answer                                      -> 503 queue_full / broker_unavailable
+//   pump     relay the worker's events through the renderer until the final message, an error,
+//            the deadline, the idle timeout, worker loss, a client that leaves or cannot keep up,
+//            or shutdown
+//   finish   the closing event (or the one JSON reply), metrics and the log line
+// When this server ends a stream (client gone or too slow, deadline, worker lost, shutdown) it
+// publishes a cancel, so the worker stops generating and frees the GPU, and a verdict, so the
+// audit stores what the client was told. The table of outcomes is docs/architecture.md's
+// "Relay outcomes" and relay_test.cpp, one test per row.
+//
+// It reaches the broker only through request_publisher and the client only through
+// client_connection, so relay_test drives it with fakes: no broker, no sockets.
 
+#include "api/api_metrics.hpp"
+#include "api/client_connection.hpp"
 #include "api/context.hpp"
 #include "api/stream_renderer.hpp"
 #include "http/server.hpp"
 
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
 namespace llmp::api {
 
-/// `m` comes validated from the flavour's parser (model, messages/prompt, options, stream).
+class response_sink;
+
+class relay {
+public:
+    /// `m` comes validated from the flavour's parser (model, messages/prompt, options, stream).
+    relay(context& ctx, client_connection& client, stream_renderer& out, client_request req, request_message m);
+    /// Unregisters the stream and records its metrics, however the relay ended.
+    ~relay();
+    relay(const relay&) = delete;
+    relay& operator=(const relay&) = delete;
+
+    net::awaitable<void> run();
+
+    /// The request's id once admitted (empty before).
+    const std::string& request_id() const { return m_.request_id; }
+
+private:
+    using clock = std::chrono::steady_clock;
+    enum class ending { none, completed, failed, client_gone };
+
+    net::awaitable<bool> admit();
+    net::awaitable<bool> publish();
+    net::awaitable<bool> start_stream();
+    net::awaitable<void> pump();
+    net::awaitable<void> finish();
+
+    /// Moves the sink's queued events into the stream (or the reply's text); true if any came.
+    bool take_events();
+    void take_chunk(chunk_event& c);
+    /// This server ends the stream with `why` (cancel and verdict follow in finish()).
+    void fail_here(error_message why);
+    /// The deadline, the idle timeout and the serving worker's liveness, at `now`.
+    std::optional<error_message> check_time(clock::time_point now, clock::time_point last_event) const;
+    /// Cancel + verdict: this server ended the stream and the client was told `told`.
+    void ended_here(const error_message& told);
+    /// Why the request cannot be queued (400, 503, 404), or nothing; sets the deadline and priority.
+    std::optional<llmp::error> admission_refusal();
+    /// The broker's answer as the client's error, or nothing when it confirmed.
+    std::optional<llmp::error> publish_refusal(std::optional<publish_outcome> outcome);
+    /// A whole error reply (before streaming, or a non-streamed request's failure).
+    http_server::response error_reply(const llmp::error& e, bool with_id);
+
+    context& ctx_;
+    client_connection& client_;
+    stream_renderer& out_;
+    const client_request req_;
+    request_message m_;
+    const clock::time_point t0_ = clock::now();
+    clock::time_point deadline_ = clock::time_point::max();
+    std::int64_t timeout_ms_ = 0;
+    std::shared_ptr<response_sink> sink_;
+    bool streaming_ = false;
+
+    // What was relayed.
+    std::string buf_;   ///< rendered, not yet written
+    std::string text_;  ///< the whole answer, for non-streamed replies
+    std::string serving_worker_;
+    std::int64_t last_seq_ = 0;
+    std::int64_t relayed_ = 0;  ///< chunks relayed
+    std::int64_t tokens_sent_ = 0;
+    double ttft_ms_ = -1;
+
+    // How it ended.
+    ending end_ = ending::none;
+    std::optional<final_message> done_;
+    std::optional<error_message> failure_;
+    bool ended_here_ = false;                          ///< this server, not the worker, ended it: cancel + verdict
+    relay_outcome outcome_ = relay_outcome::rejected;  ///< rejected until the request is queued
+};
+
+/// The route handlers' entry: a relay over `rc`'s connection.
 net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message m,
                                       stream_renderer& out);
 

@@ -2,8 +2,8 @@
 // stream_renderer: how one API flavour writes a generation to its client. The relay
 // (relay.hpp) is the same for every route; only the bytes differ:
 //   native  /api/chat, /api/generate       SSE events start/token/done/error, or one JSON object
-//   (later) OpenAI /v1/...                   data: chunks + [DONE]
-//   (later) Ollama /ollama/api/...           NDJSON
+//   OpenAI  /v1/chat/completions, ...      data: chunks + [DONE]
+//   Ollama  /ollama/api/chat, ...          NDJSON
 // A renderer is made per request, used on that request's strand only.
 
 #include "common/messages.hpp"

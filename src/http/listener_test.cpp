@@ -212,7 +212,7 @@ TEST(listener, a_connection_past_the_cap_gets_a_503_and_is_closed_and_the_slot_c
     EXPECT_EQ(s.get().stats().refused_connections, 1u);
 
     a.close();
-    ASSERT_TRUE(wait_until([&] { return s.get().open_connections() == 1; }, 5s));
+    ASSERT_TRUE(wait_until([&] { return s.get().stats().open_connections == 1; }, 5s));
     client d{s.port()};
     ASSERT_TRUE(d.send(get_healthz));
     EXPECT_NE(d.read_until(healthz_body, 5s).find(healthz_body), std::string::npos) << "a freed slot is reused";
@@ -243,7 +243,7 @@ TEST(listener, a_connection_that_sends_nothing_is_closed_after_the_read_timeout)
     ASSERT_TRUE(c.read_to_close(10s)) << "a silent connection was held open";
     EXPECT_LT(steady::now() - t0, 3s);
     EXPECT_TRUE(c.take().empty()) << "nothing to answer: closed without a reply";
-    EXPECT_TRUE(wait_until([&] { return s.get().open_connections() == 0; }, 5s));
+    EXPECT_TRUE(wait_until([&] { return s.get().stats().open_connections == 0; }, 5s));
 }
 
 TEST(listener, a_header_trickled_byte_by_byte_is_cut_at_the_read_timeout_even_on_a_keep_alive_connection) {

@@ -101,8 +101,6 @@ public:
     /// Stops accepting; open connections carry on.
     void stop();
     std::uint16_t port() const { return port_; }
-    /// Connections open now.
-    std::int64_t open_connections() const { return limiter_->open(); }
     listener_stats stats() const;
 
 private:

@@ -3,7 +3,7 @@
 #include "request_pipeline.hpp"
 
 #include "api/native_renderer.hpp"
-#include "api/request_parser.hpp"
+#include "api/native_request_parser.hpp"
 #include "http/error_response.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

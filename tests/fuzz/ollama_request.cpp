@@ -5,7 +5,7 @@
 #include "request_pipeline.hpp"
 
 #include "api/ollama_renderer.hpp"
-#include "api/request_parser.hpp"
+#include "api/native_request_parser.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace llmp;

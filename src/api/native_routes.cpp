@@ -1,11 +1,12 @@
-#include "api/generation_handler.hpp"
+#include "api/native_routes.hpp"
 
 #include "api/native_renderer.hpp"
+#include "api/native_request_parser.hpp"
 #include "api/relay.hpp"
-#include "api/request_parser.hpp"
 #include "http/error_response.hpp"
 
 namespace llmp::api {
+namespace {
 
 net::awaitable<void> handle_generation(context& ctx, http_server::request_context& rc, request_kind kind) {
     auto parsed = parse_generation_request(rc.req.body(), kind);
@@ -16,6 +17,15 @@ net::awaitable<void> handle_generation(context& ctx, http_server::request_contex
     }
     auto renderer = make_native_renderer(kind, parsed.value().stream);
     co_await relay_generation(ctx, rc, std::move(parsed.value()), *renderer);
+}
+
+}  // namespace
+
+void add_native_routes(http_server::router& routes, context& ctx) {
+    routes.add(http::verb::post, "/api/chat",
+               [&ctx](http_server::request_context& rc) { return handle_generation(ctx, rc, request_kind::chat); });
+    routes.add(http::verb::post, "/api/generate",
+               [&ctx](http_server::request_context& rc) { return handle_generation(ctx, rc, request_kind::generate); });
 }
 
 }  // namespace llmp::api

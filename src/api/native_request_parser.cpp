@@ -1,4 +1,4 @@
-#include "api/request_parser.hpp"
+#include "api/native_request_parser.hpp"
 
 #include "api/field_checks.hpp"
 #include "api/json_body.hpp"

@@ -1,0 +1,66 @@
+#include "api/broker_request_publisher.hpp"
+
+#include "api/logger.hpp"
+#include "broker/publisher.hpp"
+
+namespace llmp::api {
+
+bool broker_request_publisher::connected() const {
+    return pub_.connected();
+}
+
+bool broker_request_publisher::publish_request(const request_message& m, std::int64_t ttl_ms, done_fn done) {
+    broker::publish_job job;
+    job.msg.exchange = topo_.requests_exchange;
+    job.msg.props.message_id = m.request_id;
+    job.msg.props.content_type = "application/json";
+    job.msg.props.persistent = true;
+    job.msg.props.priority = static_cast<std::uint8_t>(m.priority);
+    job.msg.props.timestamp = m.received_at_ms / 1000;
+    if (ttl_ms > 0) {
+        job.msg.props.expiration = std::to_string(ttl_ms);
+    }
+    job.msg.props.headers = {{"server_id", server_id_}, {"api_flavour", m.api_flavour}};
+    job.msg.body = encode(m);
+    job.done = [done = std::move(done)](broker::publish_status s) {
+        done(s == broker::publish_status::confirmed ? publish_outcome::confirmed
+             : s == broker::publish_status::nacked  ? publish_outcome::queue_full
+                                                    : publish_outcome::broker_unavailable);
+    };
+    return pub_.try_publish(std::move(job));
+}
+
+void broker_request_publisher::publish_cancel(const std::string& request_id) {
+    broker::publish_job job;
+    job.msg.exchange = topo_.control_exchange;
+    job.msg.routing_key = broker::cancel_key(request_id);
+    pub_.try_publish(std::move(job));
+}
+
+void broker_request_publisher::publish_verdict(const std::string& request_id, const error_message& verdict) {
+    broker::publish_job job;
+    job.msg.exchange = "";  // the default exchange: routing key = queue name
+    job.msg.routing_key = topo_.audit_responses_queue;
+    job.msg.props.type = std::string{broker::verdict_type};
+    job.msg.props.correlation_id = request_id;
+    job.msg.props.message_id = request_id;
+    job.msg.props.content_type = "application/json";
+    job.msg.props.persistent = true;
+    job.msg.props.timestamp = verdict.completed_at_ms / 1000;
+    job.msg.props.headers = {{"server_id", server_id_}};
+    job.msg.body = encode(verdict);
+    job.done = [id = request_id, code = verdict.code](broker::publish_status s) {
+        if (s != broker::publish_status::confirmed) {
+            api::logger()->warn(
+                "msg=\"verdict not audited; the audit keeps the worker's report\" request_id={} "
+                "outcome={}",
+                id, code);
+        }
+    };
+    if (!pub_.try_publish(std::move(job))) {
+        api::logger()->warn("msg=\"verdict not audited (publisher queue full)\" request_id={} outcome={}", request_id,
+                            verdict.code);
+    }
+}
+
+}  // namespace llmp::api

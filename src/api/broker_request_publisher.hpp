@@ -1,0 +1,35 @@
+#pragma once
+// broker_request_publisher: request_publisher over the API server's RabbitMQ publisher thread:
+// requests go to the request exchange (persistent, priority, expiration = the deadline), cancels
+// to the control exchange, verdicts straight into the audit responses queue.
+// Thread-safety: any thread (broker::publisher::try_publish is).
+
+#include "api/request_publisher.hpp"
+#include "broker/topology.hpp"
+
+#include <string>
+
+namespace llmp::broker {
+class publisher;
+}
+
+namespace llmp::api {
+
+class broker_request_publisher final : public request_publisher {
+public:
+    /// `pub` and `topo` must outlive this object.
+    broker_request_publisher(broker::publisher& pub, const broker::topology& topo, std::string server_id)
+        : pub_{pub}, topo_{topo}, server_id_{std::move(server_id)} {}
+
+    bool connected() const override;
+    bool publish_request(const request_message& m, std::int64_t ttl_ms, done_fn done) override;
+    void publish_cancel(const std::string& request_id) override;
+    void publish_verdict(const std::string& request_id, const error_message& verdict) override;
+
+private:
+    broker::publisher& pub_;
+    const broker::topology& topo_;
+    const std::string server_id_;
+};
+
+}  // namespace llmp::api

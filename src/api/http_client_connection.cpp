@@ -1,0 +1,78 @@
+#include "api/http_client_connection.hpp"
+
+namespace llmp::api {
+namespace {
+
+std::optional<std::string> header(const http_server::request& req, std::string_view name) {
+    auto h = req.find(name);
+    return h == req.end() ? std::nullopt : std::optional<std::string>{std::string{h->value()}};
+}
+
+}  // namespace
+
+client_request client_request_of(const http_server::request_context& rc) {
+    client_request r;
+    r.route = std::string{rc.req.target()};
+    r.remote_addr = rc.remote_addr;
+    r.user_agent = header(rc.req, "User-Agent").value_or("");
+    r.timeout_header = header(rc.req, "X-Request-Timeout-Ms");
+    r.priority_header = header(rc.req, "X-Priority");
+    return r;
+}
+
+net::awaitable<void> http_client_connection::send(http_server::response res) {
+    co_await http_server::send(rc_, std::move(res));
+}
+
+net::awaitable<beast::error_code> http_client_connection::start_stream(std::string_view content_type,
+                                                                       const header_list& headers) {
+    co_return co_await stream_.start(http::status::ok, content_type, headers);
+}
+
+net::awaitable<beast::error_code> http_client_connection::write(std::string_view data) {
+    co_return co_await stream_.write(data);
+}
+
+net::awaitable<void> http_client_connection::finish() {
+    co_await stream_.finish();
+}
+
+// The relay only writes while it streams, so a readable socket means the client closed its
+// side (or sent something, which an SSE client never does).
+void http_client_connection::watch(std::function<void()> gone) {
+    watching_ = std::make_shared<bool>(true);
+    auto& stream = rc_.stream;
+    stream.socket().async_wait(net::socket_base::wait_read,
+                               [&stream, watching = watching_, gone = std::move(gone)](boost::system::error_code ec) {
+                                   if (!*watching || ec == net::error::operation_aborted) {
+                                       return;
+                                   }
+                                   boost::system::error_code ec2;
+                                   auto pending = stream.socket().available(ec2);
+                                   if (ec || ec2 || pending == 0) {
+                                       gone();
+                                   }
+                               });
+}
+
+void http_client_connection::stop_watching() {
+    if (watching_ && *watching_) {
+        *watching_ = false;
+        boost::system::error_code ignored;
+        rc_.stream.socket().cancel(ignored);
+    }
+}
+
+void http_client_connection::cancel_write() {
+    if (watching_ && *watching_) {
+        rc_.stream.cancel();
+    }
+}
+
+void http_client_connection::close() {
+    stop_watching();
+    rc_.keep_alive = false;
+    rc_.stream.close();
+}
+
+}  // namespace llmp::api

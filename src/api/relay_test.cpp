@@ -1,0 +1,537 @@
+// The relay's outcome table (docs/architecture.md, "The relay"), one test per row, driven through
+// a fake broker publisher and a fake client connection: no broker, no sockets. The relay's own
+// intervals are shortened to milliseconds.
+
+#include "api/relay.hpp"
+
+#include "api/api_metrics.hpp"
+#include "api/response_sink.hpp"
+#include "api/testing/fake_client_connection.hpp"
+#include "api/testing/fake_request_publisher.hpp"
+#include "http/error_response.hpp"
+#include "metrics/registry.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace llmp::api {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::fake_client_connection;
+using testing::fake_request_publisher;
+
+/// A renderer that writes each event as one readable line, so a test reads what the client saw.
+class recording_renderer final : public stream_renderer {
+public:
+    explicit recording_renderer(bool streaming) : streaming_{streaming} {}
+
+    std::vector<llmp::error> failures;  ///< every failure() reply, in order
+    std::string completed_text;         ///< the text of the one complete() reply
+
+    bool streaming() const override { return streaming_; }
+    std::string_view content_type() const override { return "text/test"; }
+    void start(std::string& out, const request_message& m) override { out += "start " + m.model + "\n"; }
+    void token(std::string& out, std::string_view text, std::int64_t seq) override {
+        out += "token " + std::to_string(seq) + " " + std::string{text} + "\n";
+    }
+    void done(std::string& out, const final_message& f, const relay_timings&) override {
+        out += "done " + f.done_reason + "\n";
+    }
+    void error(std::string& out, const error_message& e) override { out += "error " + e.code + "\n"; }
+    void keepalive(std::string& out) override { out += "keepalive\n"; }
+    http_server::response complete(const final_message&, const std::string& text, const relay_timings&) override {
+        completed_text = text;
+        return http_server::response{http::status::ok, 11};
+    }
+    http_server::response failure(const llmp::error& e) override {
+        failures.push_back(e);
+        return http_server::error_response(e);
+    }
+
+private:
+    bool streaming_;
+};
+
+worker_heartbeat heartbeat(const std::string& id) {
+    worker_heartbeat hb;
+    hb.worker_id = id;
+    hb.models = {"mock:latest"};
+    hb.concurrency = 4;
+    return hb;
+}
+
+api_config test_config() {
+    api_config c;
+    c.relay.check_interval = 5ms;
+    c.relay.worker_silence_limit = 60ms;
+    c.relay.keepalive_interval = 1h;
+    c.relay.publish_confirm_timeout = 50ms;
+    c.stream_idle_timeout = 2s;
+    c.max_stream_buffer = 64;
+    return c;
+}
+
+/// One relay on a test io_context, with the fakes and a worker "w1" serving mock:latest.
+struct relay_harness {
+    explicit relay_harness(bool streaming = true, api_config c = test_config())
+        : cfg{c}, out{streaming}, client{strand} {
+        ctx.publisher = &publisher;
+        ctx.metrics = &metrics;
+        ctx.workers.update(heartbeat("w1"));
+    }
+
+    void start(client_request req = {}, std::string model = "mock") {
+        request_message m;
+        m.model = std::move(model);
+        m.kind = request_kind::chat;
+        m.stream = out.streaming();
+        req.route = "/api/chat";
+        net::co_spawn(
+            strand,
+            [this, req = std::move(req), m = std::move(m)]() mutable -> net::awaitable<void> {
+                {
+                    relay r{ctx, client, out, std::move(req), std::move(m)};
+                    co_await r.run();
+                }
+                ended = true;
+            },
+            net::detached);
+    }
+    /// Runs the io_context until `pred` holds (fails the test after 5 s: a hang is a bug).
+    template <class Pred>
+    void run_until(Pred pred) {
+        auto give_up = std::chrono::steady_clock::now() + 5s;
+        while (!pred() && std::chrono::steady_clock::now() < give_up) {
+            ioc.run_one_for(10ms);
+        }
+        ASSERT_TRUE(pred()) << "timed out; the client saw: " << client.streamed;
+    }
+    void run_until_ended() {
+        run_until([this] { return ended; });
+    }
+    /// Runs until the request is published, then returns its id.
+    std::string published_id() {
+        run_until([this] { return !publisher.requests.empty(); });
+        return publisher.requests.empty() ? "" : publisher.requests.front().request_id;
+    }
+    /// What the worker sends, as the response consumer would hand it over.
+    void worker_sends(sink_input ev) {
+        auto sink = ctx.streams.find(published_id());
+        ASSERT_TRUE(sink) << "no stream registered";
+        sink->deliver(std::move(ev));
+    }
+    void chunk(std::int64_t seq, std::string text, std::string worker = "w1") {
+        worker_sends(chunk_event{seq, std::move(text), std::move(worker)});
+    }
+    void final_message(std::string worker = "w1", std::int64_t tokens = 2) {
+        llmp::final_message f;
+        f.worker_id = std::move(worker);
+        f.completion_tokens = tokens;
+        f.text = "the final's text";
+        worker_sends(std::move(f));
+    }
+    void error(std::string code) { worker_sends(error_message{std::move(code), "said the worker", false}); }
+    /// Waits until the client has seen `text` on the stream.
+    void until_streamed(const std::string& text) {
+        run_until([&] { return client.streamed.find(text) != std::string::npos; });
+    }
+    std::uint64_t generations(std::string_view outcome) const {
+        auto text = registry.render();
+        auto line = "llmproxy_generations_total{outcome=\"" + std::string{outcome} + "\"} ";
+        auto at = text.find(line);
+        return at == std::string::npos ? 0 : std::stoull(text.substr(at + line.size()));
+    }
+    /// The one verdict's code (empty if none was published).
+    std::string verdict() const { return publisher.verdicts.empty() ? "" : publisher.verdicts.back().second.code; }
+
+    net::io_context ioc;
+    net::strand<net::io_context::executor_type> strand{ioc.get_executor()};
+    api_config cfg;
+    metrics::registry registry;
+    context ctx{cfg, "srv-test"};
+    api_metrics metrics{registry, ctx.stats};
+    fake_request_publisher publisher;
+    recording_renderer out;
+    fake_client_connection client;
+    bool ended = false;
+};
+
+// --- admission: refused before anything is published -------------------------------------------
+
+TEST(Relay, BadTimeoutHeaderIs400BeforeAnythingElse) {
+    relay_harness h;
+    h.publisher.up = false;  // the client's numbers are checked first
+    client_request req;
+    req.timeout_header = "soon";
+    h.start(req);
+    h.run_until_ended();
+    ASSERT_TRUE(h.client.reply);
+    EXPECT_EQ(h.client.reply->result_int(), 400);
+    EXPECT_TRUE(h.publisher.requests.empty());
+    EXPECT_EQ(h.generations("rejected"), 1u);
+}
+
+TEST(Relay, BrokerDownOnArrivalIsBrokerUnavailable) {
+    relay_harness h;
+    h.publisher.up = false;
+    h.start();
+    h.run_until_ended();
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "broker_unavailable");
+    EXPECT_TRUE(h.out.failures[0].retryable);
+    EXPECT_TRUE(h.publisher.requests.empty());
+}
+
+TEST(Relay, UnservedModelIsModelNotFoundNamingTheServedOnes) {
+    relay_harness h;
+    h.start({}, "llama3");
+    h.run_until_ended();
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "model_not_found");
+    EXPECT_NE(h.out.failures[0].message.find("mock:latest"), std::string::npos) << h.out.failures[0].message;
+    EXPECT_TRUE(h.publisher.requests.empty());
+}
+
+TEST(Relay, NoLiveWorkerIsNoWorkers) {
+    relay_harness h;
+    auto gone = heartbeat("w1");
+    gone.leaving = true;
+    h.ctx.workers.update(gone);
+    h.start();
+    h.run_until_ended();
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "no_workers");
+}
+
+TEST(Relay, StreamCapReachedIsOverloaded) {
+    auto c = test_config();
+    c.max_streams = 1;
+    relay_harness h{true, c};
+    h.ctx.stats.streams_open = 1;
+    h.start();
+    h.run_until_ended();
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "overloaded");
+}
+
+// --- publishing: the broker's answer ------------------------------------------------------------
+
+TEST(Relay, PublishedWithIdsDeadlineAndTheClientsPriority) {
+    relay_harness h;
+    client_request req;
+    req.timeout_header = "1500";
+    req.priority_header = "7";
+    req.user_agent = "test-agent";
+    req.remote_addr = "192.0.2.1";
+    h.start(req);
+    auto id = h.published_id();
+    const auto& m = h.publisher.requests.front();
+    EXPECT_EQ(id.size(), 36u);
+    EXPECT_EQ(m.server_id, "srv-test");
+    EXPECT_EQ(m.priority, 7);
+    EXPECT_EQ(m.deadline_ms, m.received_at_ms + 1500);
+    EXPECT_EQ(h.publisher.ttls_ms.front(), 1500);
+    EXPECT_EQ(m.route, "/api/chat");
+    EXPECT_EQ(m.user_agent, "test-agent");
+    EXPECT_EQ(m.client_addr, "192.0.2.1");
+    h.final_message();
+    h.run_until_ended();
+    EXPECT_EQ(h.client.header("X-Request-Id"), id);
+}
+
+TEST(Relay, NackIsQueueFullWithTheRequestId) {
+    relay_harness h;
+    h.publisher.next = fake_request_publisher::answer::nack;
+    h.start();
+    h.run_until_ended();
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "queue_full");
+    EXPECT_FALSE(h.client.stream_started);
+    EXPECT_EQ(h.client.header("X-Request-Id"), h.publisher.requests.front().request_id);
+    EXPECT_EQ(h.ctx.streams.size(), 0u);
+    EXPECT_EQ(h.ctx.stats.streams_open.load(), 0);
+}
+
+TEST(Relay, BrokerLostWhilePublishingIsBrokerUnavailable) {
+    relay_harness h;
+    h.publisher.next = fake_request_publisher::answer::broker_lost;
+    h.start();
+    h.run_until_ended();
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "broker_unavailable");
+}
+
+TEST(Relay, NoConfirmInTimeIsBrokerUnavailable) {
+    relay_harness h;
+    h.publisher.next = fake_request_publisher::answer::never;
+    h.start();
+    h.run_until_ended();
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "broker_unavailable");
+    EXPECT_NE(h.out.failures[0].message.find("did not confirm"), std::string::npos);
+}
+
+TEST(Relay, PublisherQueueFullIsOverloaded) {
+    relay_harness h;
+    h.publisher.next = fake_request_publisher::answer::refuse;
+    h.start();
+    h.run_until_ended();
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "overloaded");
+}
+
+// --- the stream: how it ends --------------------------------------------------------------------
+
+TEST(Relay, FinalMessageEndsTheStreamWithDone) {
+    relay_harness h;
+    h.start();
+    h.chunk(1, "Hel");
+    h.chunk(2, "lo");
+    h.final_message();
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 Hel\ntoken 2 lo\ndone stop\n");
+    EXPECT_TRUE(h.client.finished);
+    EXPECT_TRUE(h.publisher.cancels.empty());
+    EXPECT_TRUE(h.publisher.verdicts.empty());
+    EXPECT_EQ(h.generations("completed"), 1u);
+    EXPECT_EQ(h.ctx.stats.completed.load(), 1);
+    EXPECT_EQ(h.ctx.streams.size(), 0u);
+}
+
+TEST(Relay, NonStreamedReplyIsTheJoinedText) {
+    relay_harness h{false};
+    h.start();
+    h.chunk(1, "Hel");
+    h.chunk(2, "lo");
+    h.final_message();
+    h.run_until_ended();
+    EXPECT_EQ(h.out.completed_text, "Hello");
+    ASSERT_TRUE(h.client.reply);
+    EXPECT_EQ(h.client.reply->result_int(), 200);
+    EXPECT_FALSE(h.client.stream_started);
+}
+
+TEST(Relay, NonStreamedReplyWithoutChunksTakesTheFinalsText) {
+    relay_harness h{false};
+    h.start();
+    h.final_message();
+    h.run_until_ended();
+    EXPECT_EQ(h.out.completed_text, "the final's text");
+}
+
+TEST(Relay, DuplicateChunksAreRelayedOnce) {
+    relay_harness h;
+    h.start();
+    h.chunk(1, "a");
+    h.chunk(1, "a");
+    h.chunk(3, "bc");  // a coalesced chunk: two tokens
+    h.final_message();
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 a\ntoken 3 bc\ndone stop\n");
+    EXPECT_NE(h.registry.render().find("llmproxy_tokens_relayed_total 3"), std::string::npos);
+}
+
+TEST(Relay, WorkerErrorIsRelayedWithoutCancel) {
+    relay_harness h;
+    h.start();
+    h.chunk(1, "a");
+    h.error("upstream_error");
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 a\nerror upstream_error\n");
+    EXPECT_TRUE(h.publisher.cancels.empty());
+    EXPECT_TRUE(h.publisher.verdicts.empty());
+    EXPECT_EQ(h.generations("worker_error"), 1u);
+}
+
+TEST(Relay, NonStreamedWorkerErrorIsAnErrorReply) {
+    relay_harness h{false};
+    h.start();
+    h.error("worker_lost");
+    h.run_until_ended();
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "worker_lost");
+    EXPECT_EQ(h.client.header("X-Request-Id"), h.publisher.requests.front().request_id);
+}
+
+TEST(Relay, ClientGoneBeforeTheFirstTokenCancelsTheWorker) {
+    relay_harness h;
+    h.start();
+    auto id = h.published_id();
+    h.run_until([&] { return h.client.watched(); });
+    h.client.hang_up();
+    h.run_until_ended();
+    EXPECT_EQ(h.publisher.cancels, std::vector<std::string>{id});
+    EXPECT_EQ(h.verdict(), "cancelled");
+    EXPECT_EQ(h.publisher.verdicts.back().second.completion_tokens, 0);
+    EXPECT_EQ(h.generations("client_gone"), 1u);
+    EXPECT_FALSE(h.client.finished);
+}
+
+TEST(Relay, ClientGoneAfterTheFirstTokenCancelsWithWhatWasSent) {
+    relay_harness h;
+    h.start();
+    h.chunk(1, "a");
+    h.chunk(2, "b");
+    h.until_streamed("token 2 b");
+    h.client.hang_up();
+    h.run_until_ended();
+    ASSERT_EQ(h.publisher.cancels.size(), 1u);
+    EXPECT_EQ(h.verdict(), "cancelled");
+    EXPECT_EQ(h.publisher.verdicts.back().second.completion_tokens, 2);
+    EXPECT_EQ(h.publisher.verdicts.back().second.worker_id, "w1");
+    EXPECT_EQ(h.generations("client_gone"), 1u);
+}
+
+TEST(Relay, ClientGoneBeforeTheStreamHeadCancels) {
+    relay_harness h;
+    h.client.start_error = net::error::broken_pipe;
+    h.start();
+    h.run_until_ended();
+    EXPECT_EQ(h.publisher.cancels.size(), 1u);
+    EXPECT_EQ(h.verdict(), "cancelled");
+    EXPECT_EQ(h.generations("client_gone"), 1u);
+}
+
+TEST(Relay, FailedWriteIsAClientGone) {
+    relay_harness h;
+    h.start();
+    h.published_id();
+    h.client.write_error = net::error::connection_reset;
+    h.chunk(1, "a");
+    h.run_until_ended();
+    EXPECT_EQ(h.verdict(), "cancelled");
+    EXPECT_EQ(h.generations("client_gone"), 1u);
+}
+
+TEST(Relay, DeadlineEndsWithTimeoutAndCancels) {
+    relay_harness h;
+    client_request req;
+    req.timeout_header = "30";
+    h.start(req);
+    h.chunk(1, "a");
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 a\nerror timeout\n");
+    EXPECT_EQ(h.publisher.cancels.size(), 1u);
+    EXPECT_EQ(h.verdict(), "timeout");
+    EXPECT_NE(h.publisher.verdicts.back().second.message.find("deadline of 30 ms"), std::string::npos);
+    EXPECT_EQ(h.generations("timeout"), 1u);
+}
+
+TEST(Relay, IdleTimeoutEndsWithTimeoutAndCancels) {
+    auto c = test_config();
+    c.stream_idle_timeout = 30ms;
+    c.relay.worker_silence_limit = 1h;
+    relay_harness h{true, c};
+    h.start();
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\nerror timeout\n");
+    EXPECT_EQ(h.verdict(), "timeout");
+    EXPECT_NE(h.publisher.verdicts.back().second.message.find("no response from a worker"), std::string::npos);
+}
+
+TEST(Relay, RedeliveryAfterTokensIsWorkerLost) {
+    relay_harness h;
+    h.start();
+    h.chunk(1, "a", "w1");
+    h.until_streamed("token 1 a");
+    h.chunk(1, "x", "w2");  // the request came back to another worker: w1 died
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 a\nerror worker_lost\n");
+    EXPECT_EQ(h.publisher.cancels.size(), 1u);  // w2 need not generate for nobody
+    EXPECT_EQ(h.verdict(), "worker_lost");
+    EXPECT_EQ(h.generations("worker_lost"), 1u);
+}
+
+TEST(Relay, RedeliveryBeforeTheFirstChunkIsAnsweredByTheNewWorker) {
+    relay_harness h;
+    h.ctx.workers.update(heartbeat("w2"));
+    h.start();
+    h.chunk(1, "x", "w2");  // w1 took the request and died before its first chunk
+    h.final_message("w2", 1);
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 x\ndone stop\n");
+    EXPECT_TRUE(h.publisher.cancels.empty());
+}
+
+TEST(Relay, SilentWorkerWithoutHeartbeatIsWorkerLost) {
+    relay_harness h;
+    h.start();
+    h.chunk(1, "a");
+    h.run_until_ended();  // w1's heartbeat is never renewed: after 60 ms of silence it is gone
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 a\nerror worker_lost\n");
+    EXPECT_EQ(h.verdict(), "worker_lost");
+}
+
+TEST(Relay, BrokerLostMidStreamIsRelayedWithoutCancel) {
+    relay_harness h;
+    h.start();
+    h.chunk(1, "a");
+    h.worker_sends(error_message{"broker_unavailable", "the response queue was lost", true});
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 a\nerror broker_unavailable\n");
+    EXPECT_TRUE(h.publisher.cancels.empty());
+    EXPECT_EQ(h.generations("broker_unavailable"), 1u);
+}
+
+TEST(Relay, ShutdownCancelsTheWorkerAndTellsTheAudit) {
+    relay_harness h;
+    h.start();
+    h.chunk(1, "a");
+    h.worker_sends(error_message{"shutting_down", "the server is shutting down", true});
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 a\nerror shutting_down\n");
+    EXPECT_EQ(h.publisher.cancels.size(), 1u);
+    EXPECT_EQ(h.verdict(), "shutting_down");
+    EXPECT_EQ(h.generations("shutting_down"), 1u);
+}
+
+TEST(Relay, OverflowingClientIsCutWithoutAClosingEvent) {
+    relay_harness h;
+    h.start();
+    h.published_id();
+    h.client.stop_reading = true;
+    h.run_until([&] { return h.client.write_pending; });  // the stream's head: blocked
+    h.chunk(1, std::string(40, 'a'));
+    h.chunk(2, std::string(40, 'b'));  // 80 bytes undrained > the 64-byte cap
+    h.run_until_ended();
+    EXPECT_TRUE(h.client.cancelled_write);
+    EXPECT_TRUE(h.client.closed);
+    EXPECT_FALSE(h.client.finished);
+    EXPECT_EQ(h.client.streamed.find("error"), std::string::npos);
+    EXPECT_EQ(h.verdict(), "client_too_slow");
+    EXPECT_EQ(h.publisher.cancels.size(), 1u);
+    EXPECT_EQ(h.generations("client_too_slow"), 1u);
+    EXPECT_EQ(h.ctx.streams.size(), 0u);
+}
+
+TEST(Relay, WriteWithoutProgressIsClientTooSlow) {
+    relay_harness h;
+    h.start();
+    h.published_id();
+    h.client.write_error = beast::error::timeout;
+    h.chunk(1, "a");
+    h.run_until_ended();
+    EXPECT_TRUE(h.client.closed);
+    EXPECT_EQ(h.verdict(), "client_too_slow");
+}
+
+TEST(Relay, KeepaliveWhileTheModelLoads) {
+    auto c = test_config();
+    c.relay.keepalive_interval = 20ms;
+    relay_harness h{true, c};
+    h.start();
+    h.until_streamed("keepalive");
+    h.final_message();
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed.rfind("done stop\n"), h.client.streamed.size() - 10);
+}
+
+}  // namespace
+}  // namespace llmp::api
