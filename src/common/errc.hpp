@@ -31,45 +31,46 @@ namespace llmp {
 
 enum class errc {
     // The request is wrong: sending it again as it is fails again.
-    bad_request,             // 400 unreadable HTTP, or no body
-    invalid_json,            // 400
-    missing_field,           // 400
-    invalid_field,           // 400
-    not_found,               // 404 no such route, file or audited request
-    model_not_found,         // 404 no live worker serves the model
-    method_not_allowed,      // 405
-    payload_too_large,       // 413
-    unsupported_media_type,  // 415 a generation route without a JSON body
+    bad_request,  // unreadable HTTP, or no body
+    invalid_json,
+    missing_field,
+    invalid_field,
+    not_found,        // no such route, file or audited request
+    model_not_found,  // no live worker serves the model
+    method_not_allowed,
+    payload_too_large,
+    unsupported_media_type,  // a generation route without a JSON body
     // Too many of something from this client, or from this worker's upstream.
-    too_many_connections,   // 429 from one address (the listener's canned reply)
-    upstream_rate_limited,  // 429 the upstream said so
-    // The client went away, or stopped reading: no reply is sent; the code is for the audit.
-    cancelled,        // 499 (nginx's "client closed request")
-    client_too_slow,  // 499
+    too_many_connections,   // from one address (the listener's canned reply)
+    upstream_rate_limited,  // the upstream said so
+    // The client went away, or stopped reading: no reply is sent; the code is for the audit,
+    // and its status is nginx's 499 "client closed request".
+    cancelled,
+    client_too_slow,
     // This side failed.
-    internal_error,  // 500
-    bad_config,      // 500 a worker's provider is misconfigured
-    poison_request,  // 500 every worker holding the request crashed; dead-lettered
-    db_error,        // 500 the monitor's database refused the query
+    internal_error,
+    bad_config,      // a worker's provider is misconfigured
+    poison_request,  // every worker holding the request crashed; dead-lettered
+    db_error,        // the monitor's database refused the query
     // The upstream behind a worker failed.
-    upstream_error,        // 502 instances may be retryable (an upstream 5xx); the code is not
-    upstream_unavailable,  // 502
-    upstream_auth_failed,  // 502
-    upstream_bad_request,  // 502 the upstream refused what the worker sent
-    provider_error,        // 502 the mock provider's requested failure
+    upstream_error,  // instances may be retryable (an upstream 5xx); the code is not
+    upstream_unavailable,
+    upstream_auth_failed,
+    upstream_bad_request,  // the upstream refused what the worker sent
+    provider_error,        // the mock provider's requested failure
     // Temporarily unable: retry.
-    overloaded,                       // 503 too many connections, streams or queued queries here
-    queue_full,                       // 503 the broker's work queue is at its limit
-    broker_unavailable,               // 503
-    no_workers,                       // 503
-    worker_lost,                      // 503 the worker died mid-stream
-    shutting_down,                    // 503
-    db_unavailable,                   // 503 the monitor's database
-    rabbitmq_management_unavailable,  // 503 the monitor's queue statistics
+    overloaded,  // too many connections, streams or queued queries here
+    queue_full,  // the broker's work queue is at its limit
+    broker_unavailable,
+    no_workers,
+    worker_lost,  // the worker died mid-stream
+    shutting_down,
+    db_unavailable,                   // the monitor's database
+    rabbitmq_management_unavailable,  // the monitor's queue statistics
     // Too slow.
-    timeout,           // 504 the request's deadline, or no word from a worker for too long
-    upstream_timeout,  // 504
-    query_timeout,     // 504 a monitor query ran past --query-timeout-ms
+    timeout,  // the request's deadline, or no word from a worker for too long
+    upstream_timeout,
+    query_timeout,  // a monitor query ran past --query-timeout-ms
 };
 
 struct errc_info {
