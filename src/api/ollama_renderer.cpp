@@ -1,5 +1,6 @@
 #include "api/ollama_renderer.hpp"
 
+#include "common/errc.hpp"
 #include "common/json_escape.hpp"
 #include "http/error_response.hpp"
 
@@ -131,19 +132,13 @@ json ollama_final_metrics(const final_message& f, const relay_timings& t) {
 }
 
 http_server::response ollama_error_response(const llmp::error& e, const std::string& model) {
-    auto status = http_server::status_for(e);
+    // Ollama's body is the message alone; status and Retry-After are the code's (common/errc.hpp).
     std::string message = e.message;
-    if (e.code == "model_not_found" && !model.empty()) {
+    if (e.code == wire_name(errc::model_not_found) && !model.empty()) {
         message = "model \"" + model + "\" not found, try pulling it first";
-    } else if (e.code == "shutting_down" || (status == http::status::internal_server_error && e.retryable)) {
-        status = http::status::service_unavailable;
     }
-    json body = {{"error", message}};
-    auto res = http_server::json_response(status, body);
+    auto res = http_server::error_response(e, json{{"error", message}});
     res.set(http::field::content_type, "application/json; charset=utf-8");
-    if (status == http::status::service_unavailable || status == http::status::too_many_requests) {
-        res.set(http::field::retry_after, "1");
-    }
     return res;
 }
 

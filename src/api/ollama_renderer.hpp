@@ -7,8 +7,8 @@
 //              line and the end of the body (no done:true). NDJSON has no comment line, so there
 //              is no keep-alive.
 //   no stream: the final object with the whole text.
-//   errors:    {"error": "..."} with Ollama's statuses (404 `model "x" not found, try pulling it
-//              first`, 400, 503 busy, 500).
+//   errors:    {"error": "..."} (404: `model "x" not found, try pulling it first`), with the
+//              statuses of common/errc.hpp, which agree with Ollama's (400, 404, 503 busy, 500).
 
 #include "api/stream_renderer.hpp"
 
@@ -20,7 +20,8 @@ namespace llmp::api {
 
 std::unique_ptr<stream_renderer> make_ollama_renderer(request_kind kind, bool stream, std::string model);
 
-/// An llmp::error as Ollama answers one ({"error": "..."}); `model` names the model in a 404.
+/// An llmp::error as Ollama answers one ({"error": "..."}), with its code's status and
+/// Retry-After (common/errc.hpp); `model` names the model in a 404.
 http_server::response ollama_error_response(const llmp::error& e, const std::string& model = {});
 
 /// Go's time.Time in RFC 3339 with nanoseconds, trailing zeros trimmed, UTC: "2025-03-14T09:26:53.56523Z".

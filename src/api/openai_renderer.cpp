@@ -1,6 +1,7 @@
 #include "api/openai_renderer.hpp"
 
 #include "common/clock.hpp"
+#include "common/errc.hpp"
 #include "common/json_escape.hpp"
 #include "http/chunked_response.hpp"
 #include "http/error_response.hpp"
@@ -141,22 +142,14 @@ std::string openai_finish_reason(const std::string& done_reason) {
 }
 
 http_server::response openai_error_response(const llmp::error& e) {
-    auto status = http_server::status_for(e);
-    if (e.code == "queue_full") {
-        status = http::status::too_many_requests;  // what OpenAI clients back off on
-    } else if (e.code == "shutting_down" || (status == http::status::internal_server_error && e.retryable)) {
-        status = http::status::service_unavailable;
-    }
-    auto code_num = static_cast<unsigned>(status);
-    std::string_view type = code_num == 429 ? "requests" : code_num < 500 ? "invalid_request_error" : "server_error";
-    std::string_view code = e.code;
-    if (code_num == 429) {
-        code = "rate_limit_exceeded";
-    }
-    auto res = http_server::json_response(status, error_object(e, type, code));
-    if (code_num == 429 || code_num == 503) {
-        res.set(http::field::retry_after, "1");
-    } else if (code_num >= 500 && !e.retryable) {
+    // Status and Retry-After are the code's (common/errc.hpp); the type and code fields are what
+    // the SDKs branch on.
+    auto policy = reply_policy(e.code, e.retryable);
+    int status = policy.http_status;
+    std::string_view type = status == 429 ? "requests" : status < 500 ? "invalid_request_error" : "server_error";
+    std::string_view code = status == 429 ? std::string_view{"rate_limit_exceeded"} : std::string_view{e.code};
+    auto res = http_server::error_response(e, error_object(e, type, code));
+    if (status >= 500 && !policy.retryable) {
         res.set("x-should-retry", "false");  // the SDKs would otherwise retry it twice
     }
     return res;

@@ -6,7 +6,7 @@
 //             event:/id: lines; keep-alives are SSE comments; an error after the start is one
 //             data: {"error": {...}} event and the end of the body (no [DONE]).
 //   no stream: one chat.completion / text_completion object with usage.
-//   errors:   {"error": {"message", "type", "param", "code"}} with OpenAI's statuses.
+//   errors:   {"error": {"message", "type", "param", "code"}}; statuses from common/errc.hpp.
 
 #include "api/stream_renderer.hpp"
 
@@ -24,9 +24,9 @@ struct openai_reply_options {
 
 std::unique_ptr<stream_renderer> make_openai_renderer(openai_reply_options o);
 
-/// An llmp::error as OpenAI's error object and status: 400 invalid_request_error, 404
-/// model_not_found, 413, 429 (queue full, with Retry-After), 503 (broker unavailable, shutting
-/// down, no workers; with Retry-After), 500/502/504 server_error.
+/// An llmp::error as OpenAI's error object, with the status and Retry-After of its code
+/// (common/errc.hpp). type: invalid_request_error below 500, server_error from 500, "requests"
+/// with code rate_limit_exceeded for a 429; x-should-retry: false on a 5xx that is not retryable.
 http_server::response openai_error_response(const llmp::error& e);
 
 /// "stop" or "length" (the finish reasons OpenAI clients know) for a provider's done_reason.

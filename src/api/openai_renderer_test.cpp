@@ -156,8 +156,10 @@ TEST(openai_renderer, errors_use_openai_statuses_and_shape) {
     check({"invalid_json", "bad"}, 400, "invalid_request_error", "invalid_json");
     check({"model_not_found", "no such model"}, 404, "invalid_request_error", "model_not_found");
     check({"payload_too_large", "big"}, 413, "invalid_request_error", "payload_too_large");
-    auto full = check({"queue_full", "full", true}, 429, "requests", "rate_limit_exceeded");
+    auto full = check({"queue_full", "full", true}, 503, "server_error", "queue_full");
     EXPECT_EQ(full[http::field::retry_after], "1");
+    auto limited = check({"upstream_rate_limited", "slow down", true}, 429, "requests", "rate_limit_exceeded");
+    EXPECT_EQ(limited[http::field::retry_after], "1");
     auto down = check({"broker_unavailable", "down", true}, 503, "server_error", "broker_unavailable");
     EXPECT_EQ(down[http::field::retry_after], "1");
     check({"shutting_down", "bye", true}, 503, "server_error", "shutting_down");

@@ -1,6 +1,9 @@
 #pragma once
-// JSON responses and the one mapping from an llmp::error to an HTTP status (style.md §4.2).
-// Native routes answer {"error": {"code": "...", "message": "..."}}.
+// JSON responses, and error replies whose status and Retry-After come from the one table of
+// error codes (common/errc.hpp; style.md §4.2). Native routes answer {"error": {"code": "...",
+// "message": "..."}}; the other front doors shape their own bodies and pass them in.
+//
+// Threading: pure functions; any thread.
 
 #include "common/result.hpp"
 #include "http/server.hpp"
@@ -12,12 +15,12 @@
 namespace llmp::http_server {
 
 response json_response(http::status status, const nlohmann::json& body);
-response json_error(http::status status, std::string_view code, std::string_view message);
 
-/// The status for an error code ("model_not_found" -> 404, "overloaded" -> 503, ...).
-http::status status_for(const error& e);
+/// A reply to `e` with `body` as its route shapes it: the status and, for a retryable code, the
+/// Retry-After of e's code.
+response error_response(const error& e, const nlohmann::json& body);
 
-/// json_error(status_for(e), e.code, e.message), plus Retry-After on 503/429.
+/// The native shape: error_response(e, {"error": {"code": e.code, "message": e.message}}).
 response error_response(const error& e);
 
 }  // namespace llmp::http_server

@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include "common/errc.hpp"
 #include "common/logging.hpp"
 #include "http/accept_backoff.hpp"
 #include "http/error_response.hpp"
@@ -28,9 +29,9 @@ using tcp = net::ip::tcp;
 response read_error_response(const http::request_parser<http::string_body>& parser, const beast::error_code& ec,
                              const server_limits& limits, const read_error_fn& on_read_error) {
     error e = ec == http::error::body_limit
-                  ? error{"payload_too_large",
-                          "request body exceeds the limit of " + std::to_string(limits.body_limit) + " bytes"}
-                  : error{"bad_request", "malformed HTTP request: " + ec.message()};
+                  ? make_error(errc::payload_too_large,
+                               "request body exceeds the limit of " + std::to_string(limits.body_limit) + " bytes")
+                  : make_error(errc::bad_request, "malformed HTTP request: " + ec.message());
     if (on_read_error) {
         // The target is there once the request line was read, even when a header (such as a
         // Content-Length over the limit) stopped the parse; empty before.
@@ -41,8 +42,8 @@ response read_error_response(const http::request_parser<http::string_body>& pars
 
 /// The bytes of a complete "Connection: close" error response, for a connection refused before
 /// anything was read from it (so in the native shape: the route is unknown).
-std::string canned_reply(http::status status, std::string_view code, std::string_view message) {
-    response res = json_error(status, code, message);
+std::string canned_reply(errc code, std::string message) {
+    response res = error_response(make_error(code, std::move(message)));
     res.keep_alive(false);
     res.prepare_payload();
     std::ostringstream out;
@@ -148,9 +149,8 @@ listener::listener(net::io_context& ioc, const tcp::endpoint& ep, handler h, ser
       limits_{limits},
       on_read_error_{std::move(on_read_error)},
       limiter_{std::make_shared<connection_limiter>(limits.max_connections, limits.max_connections_per_address)},
-      overloaded_reply_{canned_reply(http::status::service_unavailable, "overloaded",
-                                     "this server has too many open connections; retry shortly")},
-      per_address_reply_{canned_reply(http::status::too_many_requests, "too_many_connections",
+      overloaded_reply_{canned_reply(errc::overloaded, "this server has too many open connections; retry shortly")},
+      per_address_reply_{canned_reply(errc::too_many_connections,
                                       "too many open connections from your address; close some and retry")} {
     acceptor_.open(ep.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));

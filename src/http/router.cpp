@@ -1,5 +1,6 @@
 #include "http/router.hpp"
 
+#include "common/errc.hpp"
 #include "http/error_response.hpp"
 
 namespace llmp::http_server {
@@ -86,14 +87,14 @@ net::awaitable<void> router::reply_unmatched(request_context& ctx) const {
     http::status why{};
     find(ctx.req.method(), path, why);
     if (why == http::status::method_not_allowed) {
-        auto res = json_error(why, "method_not_allowed",
-                              std::string{ctx.req.method_string()} + " is not allowed on " + std::string{path} +
-                                  " (allowed: " + allowed(path) + ")");
+        std::string why_not = std::string{ctx.req.method_string()} + " is not allowed on " + std::string{path} +
+                              " (allowed: " + allowed(path) + ")";
+        auto res = error_response(make_error(errc::method_not_allowed, std::move(why_not)));
         res.set(http::field::allow, allowed(path));
         co_await send(ctx, std::move(res));
         co_return;
     }
-    co_await send(ctx, json_error(why, "not_found", "no route for " + std::string{path}));
+    co_await send(ctx, error_response(make_error(errc::not_found, "no route for " + std::string{path})));
 }
 
 }  // namespace llmp::http_server

@@ -2,6 +2,7 @@
 
 #include "audit/pg_connection.hpp"
 #include "http/error_response.hpp"
+#include "common/errc.hpp"
 #include "metrics/http_metrics.hpp"
 #include "monitor/db_pool.hpp"
 #include "monitor/heartbeat_listener.hpp"
@@ -34,21 +35,6 @@ constexpr std::string_view requests_prefix = "/api/requests/";
 std::int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
-}
-
-response error_reply(const error& e) {
-    if (e.code == "db_unavailable" || e.code == "shutting_down" || e.code == "overloaded") {
-        auto res = http_server::json_error(http::status::service_unavailable, e.code, e.message);
-        res.set(http::field::retry_after, "2");
-        return res;
-    }
-    if (e.code == audit::pg::timed_out) {
-        // Text search without a time window scans the whole history; say how to narrow it.
-        return http_server::json_error(http::status::gateway_timeout, "query_timeout",
-                                       "the query ran past the monitor's --query-timeout-ms; narrow the time window "
-                                       "(from/to) or the filters");
-    }
-    return http_server::error_response(e);
 }
 
 response json_ok(const json& body) {
@@ -175,10 +161,8 @@ response workers_reply(monitor_context& m, const db_reply& r, const duration_arg
 response queues_reply(monitor_context& m) {
     auto q = m.queues.latest();
     if (!q.value("available", false)) {
-        auto res = http_server::json_error(http::status::service_unavailable, "rabbitmq_management_unavailable",
-                                           "queue statistics are unavailable: " + q.value("error", std::string{}));
-        res.set(http::field::retry_after, "2");
-        return res;
+        return error_reply(make_error(errc::rabbitmq_management_unavailable,
+                                      "queue statistics are unavailable: " + q.value("error", std::string{})));
     }
     q["prefix"] = m.cfg.broker.prefix;
     return json_ok(q);
@@ -404,6 +388,10 @@ http_server::handler make_monitor_handler(monitor_context& m) {
                 break;
         }
     };
+}
+
+response error_reply(const error& e) {
+    return http_server::error_response(e);
 }
 
 }  // namespace llmp::monitor

@@ -15,4 +15,9 @@ namespace llmp::monitor {
 /// then static files. `m` must outlive the returned handler.
 http_server::handler make_monitor_handler(monitor_context& m);
 
+/// The answer to a failed /api/ request: {"error": {"code", "message"}} with the status and
+/// Retry-After of the code (common/errc.hpp). Database errors come already worded for a client
+/// (db_pool.hpp: for_client).
+http_server::response error_reply(const error& e);
+
 }  // namespace llmp::monitor

@@ -2,6 +2,7 @@
 
 #include "audit/migrations.hpp"
 #include "monitor/logger.hpp"
+#include "common/errc.hpp"
 
 namespace llmp::monitor {
 
@@ -11,13 +12,17 @@ error for_client(const error& e) {
     // PostgreSQL's own text names tables, columns, values, hosts and users: it goes to the log,
     // the client gets a code and a sentence.
     if (e.code == pg::unavailable) {
-        return error{"db_unavailable", "PostgreSQL is not reachable (retrying)", true};
+        return make_error(errc::db_unavailable, "PostgreSQL is not reachable (retrying)");
     }
     if (e.code == pg::timed_out) {
-        return error{e.code, "the query ran past the statement timeout", false};
+        // Text search without a time window scans the whole history; say how to narrow it.
+        return make_error(errc::query_timeout,
+                          "the query ran past the monitor's --query-timeout-ms; narrow the time window (from/to) or "
+                          "the filters");
     }
     if (e.code.rfind("db_", 0) == 0) {  // data_error, schema_error, other_error, any later one
-        return error{"db_error", "the database could not answer this query; the monitor's log has the details", false};
+        return make_error(errc::db_error,
+                          "the database could not answer this query; the monitor's log has the details");
     }
     return e;
 }
@@ -44,7 +49,7 @@ void db_pool::drain() {
     }
     cv_.notify_all();
     for (auto& t : left) {
-        t.done(db_reply{false, {}, error{"shutting_down", "the monitor is shutting down", true}});
+        t.done(db_reply{false, {}, make_error(errc::shutting_down, "the monitor is shutting down")});
     }
 }
 
@@ -77,8 +82,8 @@ void db_pool::enqueue(job j, std::function<void(db_reply)> done) {
             return;
         }
     }
-    done(
-        db_reply{false, {}, error{"overloaded", "too many queries are waiting for the database; retry shortly", true}});
+    done(db_reply{
+        false, {}, make_error(errc::overloaded, "too many queries are waiting for the database; retry shortly")});
 }
 
 void db_pool::thread_main() {
@@ -179,8 +184,8 @@ void db_pool::thread_main() {
         } catch (const std::exception& e) {
             // A job threw (a malformed row it could not convert): a bug, but not worth the process.
             logger()->error("msg=\"query failed\" error=\"{}\"", e.what());
-            reply.err =
-                error{"internal", "the query's answer could not be read; the monitor's log has the details", false};
+            reply.err = make_error(errc::internal_error,
+                                   "the query's answer could not be read; the monitor's log has the details");
         }
         t.done(std::move(reply));
     }

@@ -41,7 +41,7 @@ struct db_reply {
 };
 
 /// What a client may see of a job's error: PostgreSQL errors become a code with a fixed
-/// message ("db_unavailable", "db_timeout", "db_error"); the job's own errors (not_found,
+/// message ("db_unavailable", "query_timeout", "db_error"); the job's own errors (not_found,
 /// invalid_field, ...) pass unchanged. The pool logs the PostgreSQL text.
 error for_client(const error& e);
 

@@ -1,5 +1,6 @@
 #include "monitor/static_files.hpp"
 
+#include "common/errc.hpp"
 #include "http/error_response.hpp"
 #include "monitor/query_string.hpp"
 
@@ -89,10 +90,9 @@ std::optional<fs::path> static_files::resolve(std::string_view path) const {
 }
 
 http_server::response static_files::serve(const http_server::request& req) const {
-    using http_server::json_error;
+    using http_server::error_response;
     if (req.method() != http::verb::get && req.method() != http::verb::head) {
-        auto res =
-            json_error(http::status::method_not_allowed, "method_not_allowed", "only GET and HEAD are served here");
+        auto res = error_response(make_error(errc::method_not_allowed, "only GET and HEAD are served here"));
         res.set(http::field::allow, "GET, HEAD");
         return res;
     }
@@ -103,7 +103,7 @@ http_server::response static_files::serve(const http_server::request& req) const
         std::string hint = fs::exists(root_ / "index.html") ? ""
                                                             : " (the dashboard is not built: run `npm ci && npm run "
                                                               "build` in web/, or pass --web-dir)";
-        return json_error(http::status::not_found, "not_found", "no file for " + path + hint);
+        return error_response(make_error(errc::not_found, "no file for " + path + hint));
     }
     std::ifstream in{*file, std::ios::binary};
     std::ostringstream body;

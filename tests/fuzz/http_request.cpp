@@ -5,6 +5,7 @@
 // Allow), and for a malformed head the target its read-error answer names.
 #include "fuzz_check.hpp"
 
+#include "common/errc.hpp"
 #include "http/error_response.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
@@ -75,9 +76,10 @@ bool read_one(std::string_view& rest, std::size_t step) {
     if (api_routes().find(req.method(), path, why) == nullptr) {
         LLMP_FUZZ_CHECK(why == http::status::not_found || why == http::status::method_not_allowed,
                         "an unmatched request is neither 404 nor 405");
-        (void)http_server::json_error(why, "not_found",
-                                      std::string{req.method_string()} + " " + std::string{path} +
-                                          " (allowed: " + api_routes().allowed(path) + ")");
+        (void)http_server::error_response(
+            make_error(why == http::status::not_found ? errc::not_found : errc::method_not_allowed,
+                       std::string{req.method_string()} + " " + std::string{path} +
+                           " (allowed: " + api_routes().allowed(path) + ")"));
     }
     return req.keep_alive();
 }

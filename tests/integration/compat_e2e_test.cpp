@@ -466,7 +466,7 @@ TEST_F(compat_e2e, errors_have_each_flavours_shape_and_status) {
     EXPECT_EQ(lines.back().size(), 1u) << o.body;
 }
 
-TEST_F(compat_e2e, a_full_work_queue_is_429_with_retry_after_on_the_openai_route) {
+TEST_F(compat_e2e, a_full_work_queue_is_503_with_retry_after_on_the_openai_and_ollama_routes) {
     cluster c{*url_};
     auto port = c.start_api({"--work-queue-max-length", "2"});
     c.start_worker({"--provider", "mock", "--concurrency", "1", "--work-queue-max-length", "2"});
@@ -484,14 +484,25 @@ TEST_F(compat_e2e, a_full_work_queue_is_429_with_retry_after_on_the_openai_route
             ASSERT_TRUE(held.back()->read_until("event: token", 10s)) << held.back()->received();
         }
     }
+    // The same status and Retry-After as the native route (common/errc.hpp: queue_full).
     auto r = http_post(port, "/v1/chat/completions", chat_request("one too many", 3, false).dump());
-    EXPECT_EQ(r.status, 429u) << r.body;
+    EXPECT_EQ(r.status, 503u) << r.body;
     EXPECT_EQ(r.headers["retry-after"], "1");
     auto e = json_of(r.body)["error"];
-    EXPECT_EQ(e["code"], "rate_limit_exceeded") << r.body;
+    EXPECT_EQ(e["code"], "queue_full") << r.body;
+    EXPECT_EQ(e["type"], "server_error") << r.body;
     EXPECT_TRUE(e["message"].is_string()) << r.body;
+    EXPECT_EQ(r.headers.count("x-should-retry"), 0u) << "the SDKs retry it";
     auto s = http_post(port, "/v1/chat/completions", chat_request("one too many", 3, true).dump());
-    EXPECT_EQ(s.status, 429u) << "streamed requests too: " << s.body;
+    EXPECT_EQ(s.status, 503u) << "streamed requests too: " << s.body;
+    json ochat{{"model", "mock"},
+               {"messages", json::array({{{"role", "user"}, {"content", "one too many"}}})},
+               {"stream", false},
+               {"options", {{"num_predict", 3}}}};
+    auto o = http_post(port, "/ollama/api/chat", ochat.dump());
+    EXPECT_EQ(o.status, 503u) << o.body;
+    EXPECT_EQ(o.headers["retry-after"], "1");
+    EXPECT_TRUE(json_of(o.body)["error"].is_string()) << o.body;
 }
 
 TEST_F(compat_e2e, the_audit_records_each_requests_flavour_route_and_options) {
