@@ -1,6 +1,5 @@
 #include "monitor/api_handlers.hpp"
 
-#include "audit/pg_connection.hpp"
 #include "http/error_response.hpp"
 #include "metrics/http_metrics.hpp"
 #include "monitor/db_pool.hpp"
@@ -12,6 +11,7 @@
 #include "monitor/static_files.hpp"
 #include "monitor/stats_queries.hpp"
 #include "monitor/time_window.hpp"
+#include "pg/connection.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/status.hpp>
@@ -24,7 +24,6 @@ namespace {
 using http_server::request_context;
 using http_server::response;
 using nlohmann::json;
-namespace pg = audit::pg;
 
 // Every helper below is a plain function: g++ 12 miscompiles braced nlohmann initialisers and
 // ?: on temporaries inside coroutine bodies, so coroutines only parse, await and send.
@@ -42,7 +41,7 @@ response error_reply(const error& e) {
         res.set(http::field::retry_after, "2");
         return res;
     }
-    if (e.code == audit::pg::timed_out) {
+    if (e.code == pg::timed_out) {
         // Text search without a time window scans the whole history; say how to narrow it.
         return http_server::json_error(http::status::gateway_timeout, "query_timeout",
                                        "the query ran past the monitor's --query-timeout-ms; narrow the time window "

@@ -5,7 +5,7 @@
 #include "e2e_common.hpp"
 #include "e2e_database.hpp"
 
-#include "audit/testing/scratch_database.hpp"
+#include "pg/testing/scratch_database.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -23,7 +23,7 @@ namespace llmp::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using audit::testing::scratch_database;
+using pg::testing::scratch_database;
 
 /// A program on PATH (the Debian prometheus package puts promtool and prometheus in /usr/bin).
 std::optional<std::string> find_program(const std::string& name) {
