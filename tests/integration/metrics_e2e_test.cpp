@@ -5,6 +5,7 @@
 #include "e2e_common.hpp"
 #include "e2e_database.hpp"
 
+#include "common/version.hpp"
 #include "pg/testing/scratch_database.hpp"
 
 #include <netinet/in.h>
@@ -110,7 +111,8 @@ void expect_valid_exposition(const std::string& promtool, unsigned port, const s
         EXPECT_TRUE(s.count(m)) << name << " lacks " << m;
     }
     EXPECT_GT(value(s, "process_resident_memory_bytes"), 0) << name;
-    EXPECT_EQ(value(s, "llmproxy_build_info{version=\"0.1.0\"}"), 1) << name << ":\n" << raw;
+    EXPECT_EQ(value(s, "llmproxy_build_info{version=\"" + std::string{llmproxy_version()} + "\"}"), 1) << name << ":\n"
+                                                                                                       << raw;
 }
 
 std::string series(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels) {
