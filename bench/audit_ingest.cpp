@@ -17,7 +17,6 @@
 // scratch database and a unique queue prefix, dropped/left behind respectively.
 
 #include "audit/audit_service.hpp"
-#include "audit/pg_connection.hpp"
 #include "broker/connection.hpp"
 #include "broker/consumer.hpp"
 #include "broker/publisher.hpp"
@@ -26,6 +25,7 @@
 #include "common/ids.hpp"
 #include "common/logging.hpp"
 #include "common/messages.hpp"
+#include "pg/connection.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -213,12 +213,12 @@ double drain_bare(const broker::broker_config& cfg, const broker::topology& topo
 int run(options& o) {
     llmp::log::setup("warn", "audit-bench");
     auto db_name = "bench_" + new_component_id("a").substr(2);
-    auto admin = audit::pg::connection::open(audit::pg::with_database(o.database_url, "postgres"));
+    auto admin = pg::connection::open(pg::with_database(o.database_url, "postgres"));
     if (!admin || !admin.value()->exec("CREATE DATABASE " + db_name)) {
         std::fprintf(stderr, "cannot create the scratch database\n");
         return 1;
     }
-    o.audit.database_url = audit::pg::with_database(o.database_url, db_name);
+    o.audit.database_url = pg::with_database(o.database_url, db_name);
     o.audit.broker.url = o.amqp_url;
     o.audit.broker.prefix = new_component_id("bench");
     broker::topology topo{o.audit.broker.prefix};
@@ -313,7 +313,7 @@ int run(options& o) {
             2 * lag_pairs, static_cast<double>(o.rate), 2 * lag_pairs / pub_s, static_cast<long long>(s2.lag_p50_ms),
             static_cast<long long>(s2.lag_p99_ms), static_cast<long long>(s2.lag_max_ms));
         svc.stop();
-        auto check = audit::pg::connection::open(o.audit.database_url);
+        auto check = pg::connection::open(o.audit.database_url);
         if (check) {
             auto q = check.value()->query("SELECT (SELECT count(*) FROM requests), (SELECT count(*) FROM responses)");
             if (q) {

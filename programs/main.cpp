@@ -3,18 +3,20 @@
 // callback builds the component, starts it and waits for a signal.
 
 #include "common/stop_signals.hpp"
+#include "common/version.hpp"
 #include "programs/commands.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 int main(int argc, char** argv) {
     // Until the chosen command has its handler (common/stop_signals.hpp).
     llmp::block_stop_signals();
     CLI::App app{"llmproxy: a self-hosted LLM proxy (HTTP API -> RabbitMQ -> workers -> LLM providers)", "llmproxy"};
-    app.set_version_flag("--version", "llmproxy 0.1.0");
+    app.set_version_flag("--version", "llmproxy " + std::string{llmp::llmproxy_version()});
     app.require_subcommand(1);
     int exit_code = 0;
     llmp::programs::add_api_command(app, exit_code);

@@ -1,7 +1,7 @@
-#include "audit/migrations.hpp"
-#include "audit/pg_connection.hpp"
 #include "common/logging.hpp"
 #include "common/stop_signals.hpp"
+#include "pg/connection.hpp"
+#include "pg/migrations.hpp"
 #include "programs/commands.hpp"
 #include "programs/common_options.hpp"
 
@@ -16,25 +16,25 @@ void add_migrate_command(CLI::App& app, int& exit_code) {
     cmd->callback([url, common, &exit_code] {
         llmp::log::setup(common->log_level, "migrate");
         unblock_stop_signals();  // no handler: SIGINT/SIGTERM end it at once (the transaction rolls back)
-        if (auto v = audit::pg::check_url(*url); !v) {
+        if (auto v = pg::check_url(*url); !v) {
             std::fprintf(stderr, "llmproxy migrate: %s\n", v.error().message.c_str());
             exit_code = 2;
             return;
         }
-        auto conn = audit::pg::connection::open(*url, 10, "llmproxy migrate");
+        auto conn = pg::connection::open(*url, 10, "llmproxy migrate");
         if (!conn) {
             std::fprintf(stderr, "llmproxy migrate: %s\n", conn.error().message.c_str());
             exit_code = 1;
             return;
         }
-        auto applied = audit::migrate(*conn.value());
+        auto applied = pg::migrate(*conn.value());
         if (!applied) {
             std::fprintf(stderr, "llmproxy migrate: %s\n", applied.error().message.c_str());
             exit_code = 1;
             return;
         }
         std::printf("schema is current (version %d; %d migration(s) applied now)\n",
-                    audit::all_migrations().back().version, applied.value());
+                    pg::all_migrations().back().version, applied.value());
         exit_code = 0;
     });
 }

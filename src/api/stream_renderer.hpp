@@ -1,9 +1,9 @@
 #pragma once
 // stream_renderer: how one API flavour writes a generation to its client. The relay
 // (relay.hpp) is the same for every route; only the bytes differ:
-//   native  /api/chat, /api/generate       SSE events start/token/done/error, or one JSON object
-//   OpenAI  /v1/chat/completions, ...      data: chunks + [DONE]
-//   Ollama  /ollama/api/chat, ...          NDJSON
+//   native  /api/chat, /api/generate                SSE events start/token/done/error, or one JSON object
+//   OpenAI  /v1/chat/completions, /v1/completions   data: chunks + [DONE] (openai_renderer)
+//   Ollama  /ollama/api/chat, /ollama/api/generate  NDJSON (ollama_renderer)
 // A renderer is made per request, used on that request's strand only.
 
 #include "common/messages.hpp"

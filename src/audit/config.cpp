@@ -1,6 +1,6 @@
 #include "audit/config.hpp"
 
-#include "audit/pg_connection.hpp"
+#include "pg/connection.hpp"
 
 namespace llmp::audit {
 

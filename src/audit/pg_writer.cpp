@@ -3,8 +3,8 @@
 #include "audit/audit_metrics.hpp"
 #include "audit/copy_format.hpp"
 #include "audit/logger.hpp"
-#include "audit/migrations.hpp"
-#include "audit/pg_connection.hpp"
+#include "pg/connection.hpp"
+#include "pg/migrations.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -109,7 +109,7 @@ result<void> pg_writer::ensure_connected() {
         return c.error();
     }
     auto& conn = *c.value();
-    auto applied = migrate(conn);
+    auto applied = pg::migrate(conn);
     if (!applied) {
         set_state(db_state::down, applied.error().message);
         return applied.error();

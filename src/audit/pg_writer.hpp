@@ -39,11 +39,12 @@
 #include <span>
 #include <thread>
 
-namespace llmp::audit {
-
-namespace pg {
+namespace llmp::pg {
 class connection;
 }
+
+namespace llmp::audit {
+
 struct audit_metrics;
 
 struct writer_hooks {

@@ -1,15 +1,12 @@
 #include "metrics/registry.hpp"
 
+#include "common/version.hpp"
 #include "metrics/text_format.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <variant>
-
-#ifndef LLMPROXY_VERSION
-#define LLMPROXY_VERSION "unknown"
-#endif
 
 namespace llmp::metrics {
 
@@ -312,7 +309,7 @@ std::string registry::render() const {
 
 void add_build_info(registry& r) {
     r.gauges("llmproxy_build_info", "Always 1; the version of llmproxy this process runs.", {"version"})
-        .with({LLMPROXY_VERSION})
+        .with({std::string{llmproxy_version()}})
         .set(1);
 }
 

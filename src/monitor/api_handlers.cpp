@@ -1,6 +1,5 @@
 #include "monitor/api_handlers.hpp"
 
-#include "audit/pg_connection.hpp"
 #include "http/error_response.hpp"
 #include "common/errc.hpp"
 #include "metrics/http_metrics.hpp"
@@ -13,6 +12,7 @@
 #include "monitor/static_files.hpp"
 #include "monitor/stats_queries.hpp"
 #include "monitor/time_window.hpp"
+#include "pg/connection.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/status.hpp>
@@ -25,7 +25,6 @@ namespace {
 using http_server::request_context;
 using http_server::response;
 using nlohmann::json;
-namespace pg = audit::pg;
 
 // Every helper below is a plain function: g++ 12 miscompiles braced nlohmann initialisers and
 // ?: on temporaries inside coroutine bodies, so coroutines only parse, await and send.

@@ -1,12 +1,10 @@
 #include "monitor/db_pool.hpp"
 
-#include "audit/migrations.hpp"
 #include "monitor/logger.hpp"
 #include "common/errc.hpp"
+#include "pg/migrations.hpp"
 
 namespace llmp::monitor {
-
-namespace pg = audit::pg;
 
 error for_client(const error& e) {
     // PostgreSQL's own text names tables, columns, values, hosts and users: it goes to the log,
@@ -130,7 +128,7 @@ void db_pool::thread_main() {
                     auto& c = *opened.value();
                     // Migrations first: the statement timeout is for the dashboard's queries, and a
                     // migration (or its version check on a busy server) may take longer than that.
-                    auto m = audit::migrate(c);
+                    auto m = pg::migrate(c);
                     ready = m ? result<void>{ok()} : result<void>{m.error()};
                     if (ready) {
                         ready = c.exec("SET statement_timeout = " + std::to_string(statement_timeout_.count()));

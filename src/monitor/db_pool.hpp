@@ -11,9 +11,9 @@
 // "db_unavailable" error (the handlers turn it into 503) and a reconnect is tried at most once
 // a second. drain()/stop() answer every queued job with "shutting_down".
 
-#include "audit/pg_connection.hpp"
 #include "common/asio_fwd.hpp"
 #include "common/result.hpp"
+#include "pg/connection.hpp"
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -47,7 +47,7 @@ error for_client(const error& e);
 
 class db_pool {
 public:
-    using job = std::function<result<nlohmann::json>(audit::pg::connection&)>;
+    using job = std::function<result<nlohmann::json>(pg::connection&)>;
 
     db_pool(std::string url, int threads, std::chrono::milliseconds statement_timeout, std::size_t max_queued = 256);
     ~db_pool();

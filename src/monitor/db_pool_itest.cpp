@@ -4,7 +4,7 @@
 
 #include "monitor/db_pool.hpp"
 
-#include "audit/testing/scratch_database.hpp"
+#include "pg/testing/scratch_database.hpp"
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -19,7 +19,6 @@ namespace llmp::monitor {
 namespace {
 
 using namespace std::chrono_literals;
-namespace pg = audit::pg;
 
 db_reply run_job(db_pool& pool, db_pool::job j) {
     net::io_context ioc;
@@ -47,11 +46,11 @@ int closed_port() {
 }
 
 TEST(db_pool, a_failing_query_answers_a_code_without_postgresql_text) {
-    auto url = audit::testing::test_database_url();
+    auto url = pg::testing::test_database_url();
     if (!url) {
         GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
     }
-    audit::testing::scratch_database db{*url};
+    pg::testing::scratch_database db{*url};
     db_pool pool{db.url(), 1, 5s};
     pool.start();
     auto r = run_job(pool, [](pg::connection& c) -> result<nlohmann::json> {

@@ -2,7 +2,7 @@
 // pg_values: PostgreSQL text-format values (what pg::connection returns) as JSON values.
 // Pure; any thread.
 
-#include "audit/pg_connection.hpp"
+#include "pg/connection.hpp"
 
 #include <nlohmann/json.hpp>
 

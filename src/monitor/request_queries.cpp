@@ -49,7 +49,7 @@ result<void> validate(const request_filter& f) {
     return ok();
 }
 
-result<json> query_requests(audit::pg::connection& c, const request_filter& f) {
+result<json> query_requests(pg::connection& c, const request_filter& f) {
     params p;
     std::string where;
     auto add = [&](const std::string& cond) { where += (where.empty() ? " WHERE " : " AND ") + cond; };
@@ -128,7 +128,7 @@ result<json> query_requests(audit::pg::connection& c, const request_filter& f) {
     return json{{"requests", std::move(list)}, {"next_cursor", std::move(next)}};
 }
 
-result<json> query_request_detail(audit::pg::connection& c, const std::string& request_id) {
+result<json> query_request_detail(pg::connection& c, const std::string& request_id) {
     auto r = c.query(R"sql(
 SELECT q.request_id, (extract(epoch FROM q.received_at) * 1000)::float8, q.server_id, q.api_flavour, q.route, q.kind,
        q.model, q.stream, q.priority, q.messages::text, q.prompt, q.options::text, q.extra::text, q.client_addr,

@@ -7,9 +7,9 @@
 // rare term over a long history is bounded by the pool's statement_timeout (504 query_timeout).
 // Runs on a db_pool thread.
 
-#include "audit/pg_connection.hpp"
 #include "common/result.hpp"
 #include "monitor/cursor.hpp"
+#include "pg/connection.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -33,9 +33,9 @@ struct request_filter {
 result<void> validate(const request_filter& f);
 
 /// {"requests": [...], "next_cursor": "..." | null}
-result<nlohmann::json> query_requests(audit::pg::connection& c, const request_filter& f);
+result<nlohmann::json> query_requests(pg::connection& c, const request_filter& f);
 /// The request, its response and chunk timings; error "not_found" when neither row exists.
-result<nlohmann::json> query_request_detail(audit::pg::connection& c, const std::string& request_id);
+result<nlohmann::json> query_request_detail(pg::connection& c, const std::string& request_id);
 
 /// Characters of the prompt preview in list rows.
 inline constexpr int preview_chars = 160;

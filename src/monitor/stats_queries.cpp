@@ -20,7 +20,7 @@ constexpr std::string_view aggregates = R"sql(
 )sql";
 
 /// The JSON of the aggregate columns starting at row[i]; rates per `seconds`.
-json aggregate_json(const audit::pg::row& row, std::size_t i, double seconds) {
+json aggregate_json(const pg::row& row, std::size_t i, double seconds) {
     auto n = as_int(row[i]);
     auto errors = as_int(row[i + 1]);
     auto tokens = as_int(row[i + 3]);
@@ -43,7 +43,7 @@ std::string window_param(std::int64_t s) {
 
 }  // namespace
 
-result<json> query_overview(audit::pg::connection& c, std::int64_t window_s) {
+result<json> query_overview(pg::connection& c, std::int64_t window_s) {
     std::string sql = "SELECT " + std::string{aggregates} +
                       ", (SELECT count(*) FROM requests WHERE received_at > now() - make_interval(secs => $1::float8))"
                       ", (extract(epoch FROM now()) * 1000)::bigint"
@@ -59,7 +59,7 @@ result<json> query_overview(audit::pg::connection& c, std::int64_t window_s) {
     return out;
 }
 
-result<json> query_timeseries(audit::pg::connection& c, std::int64_t window_s, std::int64_t bucket_s) {
+result<json> query_timeseries(pg::connection& c, std::int64_t window_s, std::int64_t bucket_s) {
     std::string sql = R"sql(
 WITH p AS (SELECT make_interval(secs => $2::float8) AS b,
                   date_bin(make_interval(secs => $2::float8), now() - make_interval(secs => $1::float8),
@@ -84,7 +84,7 @@ ORDER BY s.t)sql";
     return json{{"window_s", window_s}, {"bucket_s", bucket_s}, {"points", std::move(points)}};
 }
 
-result<json> query_models(audit::pg::connection& c, std::int64_t window_s) {
+result<json> query_models(pg::connection& c, std::int64_t window_s) {
     std::string sql = "SELECT coalesce(nullif(r.model, ''), q.model, '') AS m, " + std::string{aggregates} +
                       " FROM responses r LEFT JOIN requests q USING (request_id)"
                       " WHERE r.completed_at > now() - make_interval(secs => $1::float8)"
@@ -102,7 +102,7 @@ result<json> query_models(audit::pg::connection& c, std::int64_t window_s) {
     return json{{"window_s", window_s}, {"models", std::move(models)}};
 }
 
-result<json> query_worker_totals(audit::pg::connection& c, std::int64_t window_s) {
+result<json> query_worker_totals(pg::connection& c, std::int64_t window_s) {
     std::string sql = R"sql(
 WITH s AS (SELECT r.worker_id, count(*) AS n, count(*) FILTER (WHERE r.status = 'error') AS e,
                   coalesce(sum(r.completion_tokens), 0) AS tok,

@@ -5,8 +5,8 @@
 // handlers). Percentiles are exact (percentile_cont over the window's rows, successful requests
 // only); rates are per second of the window or bucket.
 
-#include "audit/pg_connection.hpp"
 #include "common/result.hpp"
+#include "pg/connection.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -14,11 +14,11 @@
 
 namespace llmp::monitor {
 
-result<nlohmann::json> query_overview(audit::pg::connection& c, std::int64_t window_s);
+result<nlohmann::json> query_overview(pg::connection& c, std::int64_t window_s);
 /// One entry per bucket from now - window to now; a bucket with no traffic is all zeros.
-result<nlohmann::json> query_timeseries(audit::pg::connection& c, std::int64_t window_s, std::int64_t bucket_s);
-result<nlohmann::json> query_models(audit::pg::connection& c, std::int64_t window_s);
+result<nlohmann::json> query_timeseries(pg::connection& c, std::int64_t window_s, std::int64_t bucket_s);
+result<nlohmann::json> query_models(pg::connection& c, std::int64_t window_s);
 /// Workers table rows (seen within a day) joined with their window totals from responses.
-result<nlohmann::json> query_worker_totals(audit::pg::connection& c, std::int64_t window_s);
+result<nlohmann::json> query_worker_totals(pg::connection& c, std::int64_t window_s);
 
 }  // namespace llmp::monitor

@@ -7,7 +7,7 @@
 #include "e2e_common.hpp"
 #include "e2e_database.hpp"
 
-#include "audit/testing/scratch_database.hpp"
+#include "pg/testing/scratch_database.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -26,7 +26,7 @@ namespace llmp::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using audit::testing::scratch_database;
+using pg::testing::scratch_database;
 using json = nlohmann::json;
 
 /// Sends `bytes` on a fresh connection and reads until the server closes it, `timeout` passes,

@@ -5,11 +5,11 @@
 #include "e2e_database.hpp"
 #include "support/raw_stream.hpp"
 
-#include "audit/testing/scratch_database.hpp"
 #include "broker/connection.hpp"
 #include "broker/publisher.hpp"
 #include "broker/topology.hpp"
 #include "common/messages.hpp"
+#include "pg/testing/scratch_database.hpp"
 
 #include <atomic>
 #include <csignal>
@@ -24,7 +24,7 @@ using llmp::request_message;
 namespace {
 
 using namespace std::chrono_literals;
-using audit::testing::scratch_database;
+using pg::testing::scratch_database;
 
 /// What one client saw.
 struct outcome {

@@ -67,7 +67,7 @@ TEST(broker_restart_e2e, streams_end_cleanly_503_while_down_and_service_resumes_
     if (!ctl) {
         GTEST_SKIP() << "LLMPROXY_TEST_ENV_FILE is not set (scripts/test sets it)";
     }
-    audit::testing::scratch_database db{db_url};
+    pg::testing::scratch_database db{db_url};
     cluster c{amqp_url};
     auto port = c.start_api();
     c.start_worker();

@@ -7,7 +7,7 @@
 #include "e2e_common.hpp"
 #include "support/raw_stream.hpp"
 
-#include "audit/testing/scratch_database.hpp"
+#include "pg/testing/scratch_database.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -506,11 +506,11 @@ TEST_F(compat_e2e, a_full_work_queue_is_503_with_retry_after_on_the_openai_and_o
 }
 
 TEST_F(compat_e2e, the_audit_records_each_requests_flavour_route_and_options) {
-    auto db_url = audit::testing::test_database_url();
+    auto db_url = pg::testing::test_database_url();
     if (!db_url) {
         GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
     }
-    audit::testing::scratch_database db{*db_url};
+    pg::testing::scratch_database db{*db_url};
     auto port = start_cluster();
     cluster_->start_audit(db.url(), {"--batch-ms", "20"});
     auto chat = chat_request("audit me", 3, false);

@@ -18,7 +18,7 @@ namespace llmp::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using audit::testing::scratch_database;
+using pg::testing::scratch_database;
 
 /// A client that sends a streaming request and then reads nothing: a 4 KB receive buffer, so
 /// the server's writes stall as soon as the kernel buffers are full.

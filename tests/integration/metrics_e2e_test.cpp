@@ -5,7 +5,8 @@
 #include "e2e_common.hpp"
 #include "e2e_database.hpp"
 
-#include "audit/testing/scratch_database.hpp"
+#include "common/version.hpp"
+#include "pg/testing/scratch_database.hpp"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -23,7 +24,7 @@ namespace llmp::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using audit::testing::scratch_database;
+using pg::testing::scratch_database;
 
 /// A program on PATH (the Debian prometheus package puts promtool and prometheus in /usr/bin).
 std::optional<std::string> find_program(const std::string& name) {
@@ -110,7 +111,8 @@ void expect_valid_exposition(const std::string& promtool, unsigned port, const s
         EXPECT_TRUE(s.count(m)) << name << " lacks " << m;
     }
     EXPECT_GT(value(s, "process_resident_memory_bytes"), 0) << name;
-    EXPECT_EQ(value(s, "llmproxy_build_info{version=\"0.1.0\"}"), 1) << name << ":\n" << raw;
+    EXPECT_EQ(value(s, "llmproxy_build_info{version=\"" + std::string{llmproxy_version()} + "\"}"), 1) << name << ":\n"
+                                                                                                       << raw;
 }
 
 std::string series(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels) {

@@ -6,10 +6,10 @@
 #include "e2e_common.hpp"
 #include "e2e_database.hpp"
 
-#include "audit/migrations.hpp"
-#include "audit/pg_connection.hpp"
-#include "audit/testing/scratch_database.hpp"
 #include "common/messages.hpp"
+#include "pg/connection.hpp"
+#include "pg/migrations.hpp"
+#include "pg/testing/scratch_database.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -30,8 +30,8 @@ namespace llmp::testing {
 namespace {
 
 using namespace std::chrono_literals;
-using audit::testing::scratch_database;
 using nlohmann::json;
+using pg::testing::scratch_database;
 
 struct api_answer {
     unsigned status = 0;
@@ -558,7 +558,7 @@ TEST(monitor_e2e, a_search_past_the_query_timeout_answers_504_and_is_not_taken_f
     scratch_database db{db_url};
     {
         auto conn = db.connect();
-        ASSERT_TRUE(audit::migrate(*conn));
+        ASSERT_TRUE(pg::migrate(*conn));
         ASSERT_TRUE(
             conn->exec("INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind,"
                        " model, stream, prompt) SELECT 'h-' || i, now() - i * interval '1 second', 'api-1',"

@@ -3,13 +3,13 @@
 // on the server of LLMPROXY_TEST_DATABASE_URL, DROP ... WITH (FORCE) in the destructor), so
 // tests can run in parallel. Test-only; used on the test's thread.
 
-#include "audit/pg_connection.hpp"
+#include "pg/connection.hpp"
 
 #include <memory>
 #include <optional>
 #include <string>
 
-namespace llmp::audit::testing {
+namespace llmp::pg::testing {
 
 /// LLMPROXY_TEST_DATABASE_URL, or nullopt (the test skips; scripts/test always sets it).
 std::optional<std::string> test_database_url();
@@ -39,4 +39,4 @@ private:
     bool created_ = false;
 };
 
-}  // namespace llmp::audit::testing
+}  // namespace llmp::pg::testing

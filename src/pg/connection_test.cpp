@@ -1,10 +1,10 @@
 // pg::check_url: no connection needed.
 
-#include "audit/pg_connection.hpp"
+#include "pg/connection.hpp"
 
 #include <gtest/gtest.h>
 
-namespace llmp::audit::pg {
+namespace llmp::pg {
 namespace {
 
 TEST(check_url, accepts_both_forms) {
@@ -24,4 +24,4 @@ TEST(check_url, an_invalid_url_is_refused_without_its_password) {
 }
 
 }  // namespace
-}  // namespace llmp::audit::pg
+}  // namespace llmp::pg

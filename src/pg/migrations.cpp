@@ -1,12 +1,12 @@
-#include "audit/migrations.hpp"
+#include "pg/migrations.hpp"
 
-#include "audit/logger.hpp"
-#include "audit/pg_connection.hpp"
+#include "pg/connection.hpp"
+#include "pg/logger.hpp"
 
 #include <set>
 #include <string>
 
-namespace llmp::audit {
+namespace llmp::pg {
 namespace {
 
 // Keys and indexed text columns use the "C" collation: btree inserts then compare bytes
@@ -136,7 +136,7 @@ std::span<const migration> all_migrations() {
     return migrations;
 }
 
-result<int> migrate(pg::connection& conn) {
+result<int> migrate(connection& conn) {
     if (auto r = conn.exec("BEGIN"); !r) {
         return r.error();
     }
@@ -185,4 +185,4 @@ result<int> migrate(pg::connection& conn) {
     return count;
 }
 
-}  // namespace llmp::audit
+}  // namespace llmp::pg

@@ -1,7 +1,9 @@
 #pragma once
-// Versioned schema migrations for the audit database. Each migration runs once, in order, in
-// one transaction with its row in `schema_migrations`; a transaction-scoped advisory lock
-// serialises concurrent migrators (`llmproxy migrate` and audit processes starting together).
+// Versioned schema migrations for the audit database (written by the audit service, read by the
+// monitor; both apply the pending ones on connect, as does `llmproxy migrate`). Each migration
+// runs once, in order, in one transaction with its row in `schema_migrations`; a
+// transaction-scoped advisory lock serialises concurrent migrators (`llmproxy migrate`, audit and
+// monitor processes starting together).
 // Migrations are append-only: never edit one that has shipped, add a new version instead.
 //
 // Threading: migrate() uses the connection it is given, on the caller's thread.
@@ -11,11 +13,9 @@
 #include <span>
 #include <string_view>
 
-namespace llmp::audit {
+namespace llmp::pg {
 
-namespace pg {
 class connection;
-}
 
 struct migration {
     int version;
@@ -27,6 +27,6 @@ struct migration {
 std::span<const migration> all_migrations();
 
 /// Applies the pending migrations; returns how many ran (0 when the schema is current).
-result<int> migrate(pg::connection& conn);
+result<int> migrate(connection& conn);
 
-}  // namespace llmp::audit
+}  // namespace llmp::pg

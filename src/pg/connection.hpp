@@ -1,17 +1,19 @@
 #pragma once
-// pg::connection: one PostgreSQL connection over libpq. The ONLY header of the audit
-// component that wraps <libpq-fe.h> (included by pg_connection.cpp alone, style.md §2).
+// pg::connection: one PostgreSQL connection over libpq. The ONLY header that wraps
+// <libpq-fe.h> (included by connection.cpp alone, style.md §2).
 //
 // Threading: libpq is blocking and a PGconn must not be used by two threads at once. A
-// connection is created, used and destroyed by one thread (the pg_writer thread, or the
-// migrate command's main thread). Every call returns a result; an error whose `code` is
-// "db_unavailable" means the connection is gone or the server is not accepting work and the
-// owner should reconnect; "db_data_error" means the statement was refused because of the data
-// (SQLSTATE classes 22 and 23) and retrying it as is will fail again; "db_timeout" means the
-// statement ran past the session's statement_timeout (the connection stays usable);
-// "db_schema_error" (class 42: undefined table or column, insufficient privilege) means the
-// database is not set up for the statement, whatever the data; "db_error" is anything else
-// (e.g. class 54, program limits such as the stack depth a deeply nested jsonb runs into).
+// connection is created, used and destroyed by one thread (the audit's pg_writer thread, one
+// of the monitor's db_pool threads, or the migrate command's main thread).
+//
+// Every call returns a result; an error whose `code` is "db_unavailable" means the connection
+// is gone or the server is not accepting work and the owner should reconnect; "db_data_error"
+// means the statement was refused because of the data (SQLSTATE classes 22 and 23) and retrying
+// it as is will fail again; "db_timeout" means the statement ran past the session's
+// statement_timeout (the connection stays usable); "db_schema_error" (class 42: undefined table
+// or column, insufficient privilege) means the database is not set up for the statement,
+// whatever the data; "db_error" is anything else (e.g. class 54, program limits such as the
+// stack depth a deeply nested jsonb runs into).
 // Every message starts with "PostgreSQL <SQLSTATE>: " when the server gave one.
 
 #include "common/result.hpp"
@@ -23,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-namespace llmp::audit::pg {
+namespace llmp::pg {
 
 inline constexpr std::string_view unavailable = "db_unavailable";
 inline constexpr std::string_view data_error = "db_data_error";
@@ -66,4 +68,4 @@ private:
     std::unique_ptr<impl> impl_;
 };
 
-}  // namespace llmp::audit::pg
+}  // namespace llmp::pg

@@ -1,4 +1,4 @@
-#include "audit/testing/scratch_database.hpp"
+#include "pg/testing/scratch_database.hpp"
 
 #include "common/ids.hpp"
 
@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
-namespace llmp::audit::testing {
+namespace llmp::pg::testing {
 
 std::optional<std::string> test_database_url() {
     const char* url = std::getenv("LLMPROXY_TEST_DATABASE_URL");
@@ -66,4 +66,4 @@ std::string scratch_database::scalar(const std::string& sql) const {
     return r.value().rows[0][0].value_or("");
 }
 
-}  // namespace llmp::audit::testing
+}  // namespace llmp::pg::testing

@@ -1,4 +1,4 @@
-#include "audit/pg_connection.hpp"
+#include "pg/connection.hpp"
 
 #include "common/secret_mask.hpp"
 
@@ -6,7 +6,7 @@
 
 #include <algorithm>
 
-namespace llmp::audit::pg {
+namespace llmp::pg {
 namespace {
 
 struct result_deleter {
@@ -219,4 +219,4 @@ result<std::int64_t> connection::copy_in(std::string_view copy_sql, std::string_
     return rows;
 }
 
-}  // namespace llmp::audit::pg
+}  // namespace llmp::pg
