@@ -90,44 +90,28 @@ void publisher::fail_all(publish_status why) {
 }
 
 void publisher::run() {
-    std::unique_ptr<connection> conn = std::move(initial_);
-    auto backoff = cfg_.reconnect_min;
     std::vector<queued_job> rejected;
-    while (!stopping_) {
-        if (!conn) {
-            // Not connected: refuse what arrives (the caller answers 503), retry with backoff.
-            pollfd pfd{queue_.fd(), POLLIN, 0};
-            ::poll(&pfd, 1, static_cast<int>(backoff.count()));
-            refuse_queued(rejected);
-            if (stopping_) {
-                break;
-            }
-            conn = reconnect_once(cfg_, "publisher", name_, [this](connection& c) {
-                auto confirms = c.enable_confirms();
-                return confirms && setup_ ? setup_(c) : confirms;
-            });
-            if (!conn) {
-                backoff = std::min(backoff * 2, cfg_.reconnect_max);
-                continue;
-            }
-            connected_ = true;
-            backoff = cfg_.reconnect_min;
-            if (on_state_) {
-                on_state_(true);
-            }
-            continue;
-        }
-        serve(*conn);
-        if (!stopping_) {
-            // serve() returns early only when the connection broke.
-            connected_ = false;
-            conn.reset();
+    connection_loop_hooks hooks;
+    hooks.role = "publisher";
+    hooks.name = name_;
+    hooks.set_up = [this](connection& c) {
+        auto confirms = c.enable_confirms();
+        return confirms && setup_ ? setup_(c) : confirms;
+    };
+    hooks.wake_fd = queue_.fd();
+    hooks.serve = [this](connection& c) { serve(c); };
+    // Not connected: refuse what arrives (the caller answers 503).
+    hooks.while_down = [this, &rejected] { refuse_queued(rejected); };
+    hooks.on_state = [this](bool connected) {
+        connected_ = connected;
+        if (!connected) {
             fail_all(publish_status::broker_unavailable);
-            if (on_state_) {
-                on_state_(false);
-            }
         }
-    }
+        if (on_state_) {
+            on_state_(connected);
+        }
+    };
+    run_connection_loop(cfg_, std::move(initial_), stopping_, hooks);
     refuse_queued(rejected);
     fail_all(publish_status::broker_unavailable);
     connected_ = false;

@@ -14,9 +14,9 @@
 // job's headers kept). A lone chunk goes out at once; under load the message rate stays
 // bounded (design.md "Tokens may be coalesced"). The rule is broker/publish_batch.hpp.
 //
-// Reconnection: when the connection breaks, every unconfirmed job completes with
-// broker_unavailable, and the thread reconnects with backoff, running `setup` again (topology
-// redeclared). Jobs submitted while disconnected complete at once with broker_unavailable.
+// Reconnection (broker/reconnect.hpp, shared with the consumer): when the connection breaks,
+// every unconfirmed job completes with broker_unavailable, and the thread reconnects with
+// backoff, running `setup` again (topology redeclared). Jobs submitted while disconnected complete at once with broker_unavailable.
 
 #include "broker/config.hpp"
 #include "broker/message.hpp"
