@@ -74,8 +74,7 @@ void generation_task::start_unguarded() {
             }
         },
     };
-    gen_ = req_.kind == request_kind::chat ? host_.provider().chat(g, std::move(cb))
-                                           : host_.provider().generate(g, std::move(cb));
+    gen_ = host_.provider().start(g, std::move(cb));
 }
 
 void generation_task::cancel(std::string_view why) {

@@ -44,7 +44,7 @@ protected:
         std::vector<std::shared_ptr<generation>> gens;
         for (int i = 0; i < n; ++i) {
             states.push_back(std::make_shared<test::run_state>());
-            gens.push_back(p.chat(chat_request(model, "q" + std::to_string(i)), test::collect(states.back())));
+            gens.push_back(p.start(chat_request(model, "q" + std::to_string(i)), test::collect(states.back())));
         }
         std::vector<test::outcome> out;
         for (auto& st : states) {
@@ -179,7 +179,7 @@ TEST_F(pool_provider_test, cancel_reaches_the_upstream) {
     auto st = std::make_shared<test::run_state>();
     auto first = st->first_token.get_future();
     auto fut = st->finished.get_future();
-    auto g = p->chat(chat_request("gpt-4o-mini", "[[stall]]"), test::collect(st));
+    auto g = p->start(chat_request("gpt-4o-mini", "[[stall]]"), test::collect(st));
     ASSERT_EQ(first.wait_for(test::test_timeout), std::future_status::ready);
     g->cancel();
     ASSERT_EQ(fut.wait_for(test::test_timeout), std::future_status::ready);

@@ -72,11 +72,13 @@ public:
     net::awaitable<result<void>> init() override { co_return ok(); }
     net::awaitable<result<std::vector<std::string>>> models() override { co_return models_; }
 
-    std::shared_ptr<generation> chat(const generation_request& req, generation_callbacks cb) override {
-        return start(req, std::move(cb));
-    }
-    std::shared_ptr<generation> generate(const generation_request& req, generation_callbacks cb) override {
-        return start(req, std::move(cb));
+    std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) override {
+        if (!throw_next_.empty()) {
+            throw std::runtime_error{std::exchange(throw_next_, {})};
+        }
+        auto g = std::make_shared<fake_generation>(req, std::move(cb), ex_);
+        started_.push_back(g);
+        return g;
     }
 
     /// The next start() throws this (once).
@@ -88,15 +90,6 @@ public:
     fake_generation& last() { return *started_.back(); }
 
 private:
-    std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) {
-        if (!throw_next_.empty()) {
-            throw std::runtime_error{std::exchange(throw_next_, {})};
-        }
-        auto g = std::make_shared<fake_generation>(req, std::move(cb), ex_);
-        started_.push_back(g);
-        return g;
-    }
-
     net::any_io_executor ex_;
     std::string name_;
     std::vector<std::string> models_{"fake:latest"};
