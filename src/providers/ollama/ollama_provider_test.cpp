@@ -1,6 +1,6 @@
 #include "providers/ollama/ollama_provider.hpp"
 
-#include "fake_ollama/fake_ollama.hpp"
+#include "providers/testing/fake_ollama.hpp"
 #include "providers/error_text.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/ollama/ollama_wire.hpp"

@@ -1,8 +1,8 @@
 #include "providers/openai/openai_provider.hpp"
 
-#include "fake_openai/fake_openai.hpp"
+#include "providers/testing/fake_openai.hpp"
 #include "providers/mock/mock_text.hpp"
-#include "providers/provider_test_harness.hpp"
+#include "providers/testing/provider_test_harness.hpp"
 #include "providers/request_text.hpp"
 
 namespace llmp::providers {

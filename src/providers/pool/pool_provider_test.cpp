@@ -1,10 +1,10 @@
 #include "providers/pool/pool_provider.hpp"
 
-#include "fake_ollama/fake_ollama.hpp"
-#include "fake_openai/fake_openai.hpp"
+#include "providers/testing/fake_ollama.hpp"
+#include "providers/testing/fake_openai.hpp"
 #include "providers/factory.hpp"
 #include "providers/mock/mock_text.hpp"
-#include "providers/provider_test_harness.hpp"
+#include "providers/testing/provider_test_harness.hpp"
 
 namespace llmp::providers {
 namespace {
