@@ -97,40 +97,28 @@ void consumer::after_pending(std::function<void()> fn) {
 }
 
 void consumer::run() {
-    std::unique_ptr<connection> conn = std::move(initial_);
-    auto backoff = cfg_.reconnect_min;
     std::vector<command> dropped;
-    while (!stopping_) {
-        if (!conn) {
-            pollfd pfd{commands_.fd(), POLLIN, 0};
-            ::poll(&pfd, 1, static_cast<int>(backoff.count()));
-            dropped.clear();
-            commands_.drain(dropped);
-            carry_out_all(nullptr, 0, dropped);  // acks for a dead connection are void; calls run
-            if (stopping_) {
-                break;
-            }
-            conn = reconnect_once(cfg_, "consumer", name_, setup_);
-            if (!conn) {
-                backoff = std::min(backoff * 2, cfg_.reconnect_max);
-                continue;
-            }
-            epoch_.fetch_add(1);
-            connected_ = true;
-            backoff = cfg_.reconnect_min;
-            if (on_state_) {
-                on_state_(true);
-            }
-            continue;
+    connection_loop_hooks hooks;
+    hooks.role = "consumer";
+    hooks.name = name_;
+    hooks.set_up = setup_;
+    hooks.wake_fd = commands_.fd();
+    hooks.serve = [this](connection& c) { serve(c); };
+    hooks.while_down = [this, &dropped] {
+        dropped.clear();
+        commands_.drain(dropped);
+        carry_out_all(nullptr, 0, dropped);  // acks for a dead connection are void; calls run
+    };
+    hooks.on_state = [this](bool connected) {
+        if (connected) {
+            epoch_.fetch_add(1);  // before any delivery of the new connection is handed out
         }
-        if (!serve(*conn) && !stopping_) {
-            connected_ = false;
-            conn.reset();
-            if (on_state_) {
-                on_state_(false);
-            }
+        connected_ = connected;
+        if (on_state_) {
+            on_state_(connected);
         }
-    }
+    };
+    run_connection_loop(cfg_, std::move(initial_), stopping_, hooks);
     connected_ = false;
 }
 

@@ -8,8 +8,9 @@
 // together. Delivery tags belong to one connection: each carries the connection's `epoch`, and
 // an ack for an older epoch is dropped (the broker already requeued that delivery).
 //
-// Reconnection: when the connection breaks, on_state(false) is called, then the thread
-// reconnects with backoff, runs setup again and calls on_state(true).
+// Reconnection (broker/reconnect.hpp, shared with the publisher): when the connection breaks,
+// on_state(false) is called, then the thread reconnects with backoff, runs setup again and
+// calls on_state(true).
 
 #include "broker/config.hpp"
 #include "broker/message.hpp"

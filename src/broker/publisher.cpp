@@ -2,12 +2,12 @@
 
 #include "broker/connection.hpp"
 #include "broker/logger.hpp"
+#include "broker/publish_batch.hpp"
 #include "broker/reconnect.hpp"
 
 #include <poll.h>
 
 #include <map>
-#include <unordered_map>
 
 namespace llmp::broker {
 
@@ -55,7 +55,7 @@ void publisher::stop(std::chrono::milliseconds drain) {
     }
     drain_ = drain;
     stopping_ = true;
-    queue_.push_unbounded(publish_job{});  // wakes the thread
+    queue_.push_unbounded(queued_job{.job = {}, .stop = true});  // wakes the thread
     thread_.join();
 }
 
@@ -63,7 +63,22 @@ bool publisher::try_publish(publish_job&& job) {
     if (stopping_.load(std::memory_order_relaxed)) {
         return false;
     }
-    return queue_.try_push(std::move(job));
+    queued_job q{.job = std::move(job), .stop = false};
+    if (queue_.try_push(std::move(q))) {
+        return true;
+    }
+    job = std::move(q.job);  // refused: the caller keeps its job, as notifying_queue promises
+    return false;
+}
+
+void publisher::refuse_queued(std::vector<queued_job>& scratch) {
+    scratch.clear();
+    queue_.drain(scratch);
+    for (auto& q : scratch) {
+        if (q.job.done) {
+            q.job.done(publish_status::broker_unavailable);
+        }
+    }
 }
 
 void publisher::fail_all(publish_status why) {
@@ -75,57 +90,29 @@ void publisher::fail_all(publish_status why) {
 }
 
 void publisher::run() {
-    std::unique_ptr<connection> conn = std::move(initial_);
-    auto backoff = cfg_.reconnect_min;
-    std::vector<publish_job> rejected;
-    while (!stopping_) {
-        if (!conn) {
-            // Not connected: refuse what arrives (the caller answers 503), retry with backoff.
-            pollfd pfd{queue_.fd(), POLLIN, 0};
-            ::poll(&pfd, 1, static_cast<int>(backoff.count()));
-            rejected.clear();
-            queue_.drain(rejected);
-            for (auto& j : rejected) {
-                if (j.done) {
-                    j.done(publish_status::broker_unavailable);
-                }
-            }
-            if (stopping_) {
-                break;
-            }
-            conn = reconnect_once(cfg_, "publisher", name_, [this](connection& c) {
-                auto confirms = c.enable_confirms();
-                return confirms && setup_ ? setup_(c) : confirms;
-            });
-            if (!conn) {
-                backoff = std::min(backoff * 2, cfg_.reconnect_max);
-                continue;
-            }
-            connected_ = true;
-            backoff = cfg_.reconnect_min;
-            if (on_state_) {
-                on_state_(true);
-            }
-            continue;
-        }
-        serve(*conn);
-        if (!stopping_) {
-            // serve() returns early only when the connection broke.
-            connected_ = false;
-            conn.reset();
+    std::vector<queued_job> rejected;
+    connection_loop_hooks hooks;
+    hooks.role = "publisher";
+    hooks.name = name_;
+    hooks.set_up = [this](connection& c) {
+        auto confirms = c.enable_confirms();
+        return confirms && setup_ ? setup_(c) : confirms;
+    };
+    hooks.wake_fd = queue_.fd();
+    hooks.serve = [this](connection& c) { serve(c); };
+    // Not connected: refuse what arrives (the caller answers 503).
+    hooks.while_down = [this, &rejected] { refuse_queued(rejected); };
+    hooks.on_state = [this](bool connected) {
+        connected_ = connected;
+        if (!connected) {
             fail_all(publish_status::broker_unavailable);
-            if (on_state_) {
-                on_state_(false);
-            }
         }
-    }
-    rejected.clear();
-    queue_.drain(rejected);
-    for (auto& j : rejected) {
-        if (j.done) {
-            j.done(publish_status::broker_unavailable);
+        if (on_state_) {
+            on_state_(connected);
         }
-    }
+    };
+    run_connection_loop(cfg_, std::move(initial_), stopping_, hooks);
+    refuse_queued(rejected);
     fail_all(publish_status::broker_unavailable);
     connected_ = false;
 }
@@ -133,8 +120,8 @@ void publisher::run() {
 void publisher::serve(connection& conn) {
     auto log = broker::logger();
     auto& p = *pending_;
-    std::vector<publish_job> batch;
-    std::unordered_map<std::string, std::size_t> open_chunk;  // correlation id -> index in batch
+    std::vector<queued_job> batch;
+    std::vector<std::size_t> carrier;
     std::chrono::steady_clock::time_point stop_deadline{};
 
     auto handle_events = [&]() -> bool {
@@ -187,52 +174,27 @@ void publisher::serve(connection& conn) {
         }
         if (fds[1].revents & POLLIN) {
             batch.clear();
-            open_chunk.clear();
             queue_.drain(batch);
-            // Merge adjacent-in-queue chunks of one stream (see header).
-            std::vector<publish_job*> out;
-            out.reserve(batch.size());
-            for (auto& j : batch) {
-                if (j.msg.exchange.empty() && j.msg.routing_key.empty()) {
-                    continue;  // stop sentinel
+            plan_batch(batch, carrier);
+            merge_planned(batch, carrier);
+            for (std::size_t i = 0; i < batch.size(); ++i) {
+                if (carrier[i] != i) {
+                    continue;  // merged into an earlier chunk, or a stop entry
                 }
-                const std::string& key = j.msg.props.correlation_id;
-                if (j.coalesce && !key.empty()) {
-                    auto it = open_chunk.find(key);
-                    if (it != open_chunk.end() && batch[it->second].msg.routing_key == j.msg.routing_key) {
-                        auto& into = batch[it->second];
-                        into.msg.body += j.msg.body;
-                        into.msg.props.headers = std::move(j.msg.props.headers);
-                        continue;
-                    }
-                    open_chunk[key] = static_cast<std::size_t>(&j - batch.data());
-                } else if (!key.empty()) {
-                    open_chunk.erase(key);  // never merge a chunk past a final/error
-                }
-                out.push_back(&j);
-            }
-            for (auto* j : out) {
-                auto tag = conn.publish(j->msg);
+                auto& j = batch[i].job;
+                auto tag = conn.publish(j.msg);
                 if (!tag) {
                     log->warn("msg=\"publish failed\" publisher={} error=\"{}\"", name_, tag.error().message);
-                    if (j->done) {
-                        j->done(publish_status::broker_unavailable);
-                    }
-                    // Fail the jobs not yet written.
-                    bool after = false;
-                    for (auto* k : out) {
-                        if (k == j) {
-                            after = true;
-                            continue;
-                        }
-                        if (after && k->done) {
-                            k->done(publish_status::broker_unavailable);
+                    // Fail this job and the ones not yet written.
+                    for (std::size_t k = i; k < batch.size(); ++k) {
+                        if (carrier[k] == k && batch[k].job.done) {
+                            batch[k].job.done(publish_status::broker_unavailable);
                         }
                     }
                     return;
                 }
-                if (j->done) {
-                    p.by_tag.emplace(tag.value(), std::move(j->done));
+                if (j.done) {
+                    p.by_tag.emplace(tag.value(), std::move(j.done));
                 }
             }
         }

@@ -12,11 +12,11 @@
 // Coalescing: jobs marked `coalesce` (stream chunks) that wait in the queue together and share
 // routing key and correlation id are merged into one message (bodies appended, the later
 // job's headers kept). A lone chunk goes out at once; under load the message rate stays
-// bounded (design.md "Tokens may be coalesced").
+// bounded (design.md "Tokens may be coalesced"). The rule is broker/publish_batch.hpp.
 //
-// Reconnection: when the connection breaks, every unconfirmed job completes with
-// broker_unavailable, and the thread reconnects with backoff, running `setup` again (topology
-// redeclared). Jobs submitted while disconnected complete at once with broker_unavailable.
+// Reconnection (broker/reconnect.hpp, shared with the consumer): when the connection breaks,
+// every unconfirmed job completes with broker_unavailable, and the thread reconnects with
+// backoff, running `setup` again (topology redeclared). Jobs submitted while disconnected complete at once with broker_unavailable.
 
 #include "broker/config.hpp"
 #include "broker/message.hpp"
@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace llmp::broker {
 
@@ -44,6 +45,14 @@ struct publish_job {
     /// Called once on the publisher thread with the outcome; may be empty.
     std::function<void(publish_status)> done;
     bool coalesce = false;
+};
+
+/// An entry of the publisher's queue: a job to publish, or the wake-up stop() sends so that
+/// the thread sees the stop flag at once. Only this flag marks it; a job is published whatever
+/// its exchange or routing key. (Batches of these are planned by broker/publish_batch.hpp.)
+struct queued_job {
+    publish_job job;
+    bool stop = false;
 };
 
 class publisher {
@@ -73,13 +82,15 @@ private:
     void run();
     void serve(connection& conn);
     void fail_all(publish_status why);
+    /// Completes every job still queued with broker_unavailable (publisher thread).
+    void refuse_queued(std::vector<queued_job>& scratch);
 
     broker_config cfg_;
     std::string name_;
     setup_fn setup_;
     return_fn on_return_;
     state_fn on_state_;
-    notifying_queue<publish_job> queue_;
+    notifying_queue<queued_job> queue_;
     std::unique_ptr<connection> initial_;
     std::unique_ptr<pending> pending_;
     std::atomic<bool> stopping_{false};

@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <exception>
 
@@ -14,6 +15,12 @@ namespace client_errc = http_client::client_errc;
 
 constexpr std::size_t max_error_body = 64 * 1024;
 constexpr std::chrono::milliseconds drain_timeout{2000};
+
+/// Nothing runs, so there is nothing to stop: its one callback is already posted.
+class already_failed final : public generation {
+public:
+    void cancel() override {}
+};
 
 }  // namespace
 
@@ -31,6 +38,11 @@ error upstream_failure(const error& e, std::string_view peer) {
         return {"upstream_error", std::string{peer} + " closed the stream before it was done: " + e.message, true};
     }
     return {"upstream_error", e.message, e.retryable};
+}
+
+std::shared_ptr<generation> failed_generation(const net::any_io_executor& ex, error e, generation_callbacks cb) {
+    net::post(net::make_strand(ex), [cb = std::move(cb), e = std::move(e)]() mutable { cb.on_error(std::move(e)); });
+    return std::make_shared<already_failed>();
 }
 
 http_stream_generation::http_stream_generation(std::shared_ptr<const http_client::client> c, net::any_io_executor ex,

@@ -25,6 +25,10 @@ namespace llmp::providers {
 /// upstream in the closed-stream message ("Ollama", "the upstream").
 error upstream_failure(const error& e, std::string_view peer);
 
+/// What an HTTP provider whose configuration is unusable (a bad URL) starts instead: a
+/// generation that ends at once with `e`, on a strand of `ex` (never from inside start()).
+std::shared_ptr<generation> failed_generation(const net::any_io_executor& ex, error e, generation_callbacks cb);
+
 class http_stream_generation : public generation, public std::enable_shared_from_this<http_stream_generation> {
 public:
     void start();

@@ -1,10 +1,11 @@
 #pragma once
 // The provider interface: the seed's LLMProviderInterface (init, getModels, generate, chat with
-// onToken / onComplete / onError) made asynchronous on Asio.
+// onToken / onComplete / onError) made asynchronous on Asio. Chat and generate are one start():
+// every provider did the same for both, the request's `kind` telling them apart.
 //
 // Threading: a provider is built by make_provider() on the worker's io_context and lives as long
-// as the worker. init() and models() are coroutines run on that io_context. chat()/generate()
-// return at once; the generation runs on its own strand of that io_context, and the callbacks
+// as the worker. init() and models() are coroutines run on that io_context. start() returns at
+// once (never calling back from inside); the generation runs on its own strand of that io_context, and the callbacks
 // are invoked on that strand, one at a time, in order:
 //   on_token* then exactly one of on_complete / on_error.
 // cancel() may be called from any thread; it makes the generation stop promptly (closing the
@@ -87,8 +88,8 @@ public:
     /// The models this provider can serve now, normalized (name:tag).
     virtual net::awaitable<result<std::vector<std::string>>> models() = 0;
 
-    virtual std::shared_ptr<generation> chat(const generation_request& req, generation_callbacks cb) = 0;
-    virtual std::shared_ptr<generation> generate(const generation_request& req, generation_callbacks cb) = 0;
+    /// Starts generating `req` (chat or generate, by req.kind).
+    virtual std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) = 0;
 };
 
 }  // namespace llmp::providers

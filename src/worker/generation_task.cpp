@@ -4,22 +4,15 @@
 #include "common/clock.hpp"
 #include "providers/upstream_policy.hpp"
 #include "worker/logger.hpp"
-#include "worker/worker_service.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <exception>
 
 namespace llmp::worker {
-namespace {
-
-constexpr int max_final_attempts = 20;
-constexpr std::chrono::milliseconds final_retry_delay{250};
-
-}  // namespace
-
-generation_task::generation_task(worker_service& svc, request_message req, task_origin origin)
-    : svc_{svc}, req_{std::move(req)}, origin_{origin} {}
+generation_task::generation_task(task_host& host, request_message req, task_origin origin)
+    : host_{host}, req_{std::move(req)}, origin_{origin} {}
 
 void generation_task::start() {
     try {
@@ -56,8 +49,8 @@ void generation_task::start_unguarded() {
     auto g = providers::generation_request_of(req_);
     // What the client may ask of the upstream, and the generation length cap, decided once here
     // for every provider.
-    const bool mock = svc_.provider().name() == "mock";
-    if (auto r = providers::apply_upstream_policy(g, svc_.config().provider.policy, mock); !r) {
+    const bool mock = host_.provider().name() == "mock";
+    if (auto r = providers::apply_upstream_policy(g, host_.settings().policy, mock); !r) {
         fail(r.error());
         return;
     }
@@ -81,8 +74,7 @@ void generation_task::start_unguarded() {
             }
         },
     };
-    gen_ = req_.kind == request_kind::chat ? svc_.provider().chat(g, std::move(cb))
-                                           : svc_.provider().generate(g, std::move(cb));
+    gen_ = host_.provider().start(g, std::move(cb));
 }
 
 void generation_task::cancel(std::string_view why) {
@@ -114,13 +106,13 @@ void generation_task::on_token(std::string_view delta) {
     text_.append(delta);
     broker::publish_job job;
     job.coalesce = true;
-    job.msg.exchange = svc_.responses_exchange();
+    job.msg.exchange = host_.settings().responses_exchange;
     job.msg.routing_key = broker::chunk_key(req_.server_id);
     job.msg.mandatory = true;  // the API server is gone -> returned -> we stop
     job.msg.props.correlation_id = req_.request_id;
-    job.msg.props.headers = {{"seq", tokens_}, {"worker", svc_.worker_id()}, {"attempt", origin_.attempt}};
+    job.msg.props.headers = {{"seq", tokens_}, {"worker", host_.settings().worker_id}, {"attempt", origin_.attempt}};
     job.msg.body.assign(delta);
-    if (!svc_.publish(std::move(job))) {
+    if (!host_.publish(std::move(job))) {
         // The publish queue is full: a gap in the stream would corrupt the answer, so stop.
         cancel("publish queue full");
     }
@@ -135,7 +127,7 @@ void generation_task::on_complete(providers::completion c) {
         if (metrics_) {
             metrics_->ended(generation_outcome::abandoned);
         }
-        svc_.finished(req_.request_id, tokens_, false);
+        host_.task_ended(req_.request_id, tokens_);
         return;
     }
     ended_ = true;
@@ -160,8 +152,8 @@ void generation_task::on_complete(providers::completion c) {
         auto counted = f.completion_tokens > 1 && gen_ms > 0 ? f.completion_tokens - 1 : f.completion_tokens;
         f.tokens_per_s = base_ms > 0 ? static_cast<double>(counted) * 1000.0 / base_ms : 0;
     }
-    f.worker_id = svc_.worker_id();
-    f.provider = std::string{svc_.provider().name()};
+    f.worker_id = host_.settings().worker_id;
+    f.provider = std::string{host_.provider().name()};
     f.model = req_.model;
     f.provider_metrics = std::move(c.provider_metrics);
     f.completed_at_ms = unix_ms();
@@ -180,46 +172,46 @@ void generation_task::on_error(error e) {
                                                 : generation_outcome::error);
     }
     if (abandoned_) {
-        svc_.finished(req_.request_id, tokens_, false);
+        host_.task_ended(req_.request_id, tokens_);
         return;
     }
     worker::logger()->info("msg=\"generation failed\" request_id={} model={} code={} error=\"{}\"", req_.request_id,
                            req_.model, e.code, e.message);
-    error_message m{e.code, e.message, e.retryable, svc_.worker_id()};
+    error_message m{e.code, e.message, e.retryable, host_.settings().worker_id};
     m.completed_at_ms = unix_ms();
     m.partial_text = std::move(text_);
     m.completion_tokens = tokens_;
     m.duration_ms = ms_since(t0_);
     m.ttft_ms = ttft_ms_ < 0 ? 0 : ttft_ms_;
-    m.provider = std::string{svc_.provider().name()};
+    m.provider = std::string{host_.provider().name()};
     m.model = req_.model;
     publish_last(broker::error_key(req_.server_id), encode(m), 1);
 }
 
 void generation_task::publish_last(std::string routing_key, std::string body, int attempt) {
     broker::publish_job job;
-    job.msg.exchange = svc_.responses_exchange();
+    job.msg.exchange = host_.settings().responses_exchange;
     job.msg.routing_key = routing_key;
     job.msg.mandatory = true;
     job.msg.props.persistent = true;  // its audit copy must survive a broker restart
     job.msg.props.content_type = "application/json";
     job.msg.props.correlation_id = req_.request_id;
     job.msg.props.message_id = req_.request_id;
-    job.msg.props.headers = {{"seq", tokens_}, {"worker", svc_.worker_id()}};
+    job.msg.props.headers = {{"seq", tokens_}, {"worker", host_.settings().worker_id}};
     job.msg.body = body;
     answered_ = true;
     auto self = shared_from_this();
     auto retry = [self, routing_key, body, attempt]() mutable {
-        if (attempt >= max_final_attempts) {
+        if (attempt >= self->host_.settings().final_publish_attempts) {
             // Hand the request back: another attempt will regenerate it.
             worker::logger()->error("msg=\"cannot publish the final message, requeueing\" request_id={}",
                                     self->req_.request_id);
-            self->svc_.requeue(self->origin_.epoch, self->origin_.delivery_tag);
-            self->svc_.metrics().requeued().inc();
-            self->svc_.finished(self->req_.request_id, self->tokens_, false);
+            self->host_.requeue(self->origin_);
+            self->host_.task_ended(self->req_.request_id, self->tokens_);
             return;
         }
-        auto timer = std::make_shared<net::steady_timer>(self->svc_.executor(), final_retry_delay);
+        auto timer =
+            std::make_shared<net::steady_timer>(self->host_.executor(), self->host_.settings().final_retry_delay);
         timer->async_wait([self, timer, routing_key = std::move(routing_key), body = std::move(body),
                            attempt](boost::system::error_code) mutable {
             self->publish_last(std::move(routing_key), std::move(body), attempt + 1);
@@ -229,14 +221,14 @@ void generation_task::publish_last(std::string routing_key, std::string body, in
         if (s == broker::publish_status::confirmed) {
             // The task counts as in flight until here, so a draining worker stops only after
             // its last answers are confirmed and their requests acked.
-            self->svc_.ack(self->origin_.epoch, self->origin_.delivery_tag);
-            self->svc_.finished(self->req_.request_id, self->tokens_, true);
+            self->host_.ack(self->origin_);
+            self->host_.task_ended(self->req_.request_id, self->tokens_);
         } else {
-            net::post(self->svc_.executor(), std::move(retry));
+            net::post(self->host_.executor(), std::move(retry));
         }
     };
-    if (!svc_.publish(std::move(job))) {
-        net::post(svc_.executor(), std::move(retry));
+    if (!host_.publish(std::move(job))) {
+        net::post(host_.executor(), std::move(retry));
     }
 }
 

@@ -3,14 +3,15 @@
 // to the broker: each token becomes a chunk message (coalesced by the publisher under load), the
 // end becomes a final or error message; when that last message is confirmed, the request is acked.
 //
-// Lifecycle: made by worker_service when a delivery arrives, started on the io_context; it
-// removes itself from the service's table when it ends. An exception from the provider's start
+// Lifecycle: made by its task_host (worker_service) when a delivery arrives, started on the
+// io_context; it tells the host when it ends (task_ended), after its delivery is settled. An exception from the provider's start
 // or from any callback ends the task with an `internal_error` message (acked, not requeued: a
 // request that throws would throw again) and the worker keeps serving. Provider callbacks arrive on the
 // generation's strand; cancel() is safe from any thread.
 
 #include "common/messages.hpp"
 #include "providers/provider.hpp"
+#include "worker/task_host.hpp"
 #include "worker/worker_metrics.hpp"
 
 #include <atomic>
@@ -22,19 +23,9 @@
 
 namespace llmp::worker {
 
-class worker_service;
-
-struct task_origin {
-    std::uint64_t epoch = 0;  ///< consumer connection epoch of the delivery
-    std::uint64_t delivery_tag = 0;
-    /// Which delivery of the request this is (1 = first), from x-llmp-deliveries and the
-    /// redelivered flag; sent as the chunks' `attempt` header.
-    std::int64_t attempt = 1;
-};
-
 class generation_task : public std::enable_shared_from_this<generation_task> {
 public:
-    generation_task(worker_service& svc, request_message req, task_origin origin);
+    generation_task(task_host& host, request_message req, task_origin origin);
 
     void start();
     void cancel(std::string_view why);
@@ -63,7 +54,7 @@ private:
     void on_error(error e);
     void publish_last(std::string routing_key, std::string body, int attempt);
 
-    worker_service& svc_;
+    task_host& host_;
     request_message req_;
     task_origin origin_;
     std::shared_ptr<providers::generation> gen_;

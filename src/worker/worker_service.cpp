@@ -26,22 +26,43 @@
 
 namespace llmp::worker {
 
-struct worker_service::impl {
+struct worker_service::impl final : task_host {
     explicit impl(worker_config c)
         : cfg{std::move(c)},
           id{cfg.worker_id.empty() ? new_component_id("worker") : cfg.worker_id},
           topo{cfg.broker.prefix},
+          settings_{id, topo.responses_exchange, cfg.provider.policy},
           signals{ioc, SIGINT, SIGTERM} {
         metrics::add_build_info(registry);
         metrics::add_process_metrics(registry);
     }
 
+    // task_host (any thread).
+    const task_settings& settings() const override { return settings_; }
+    providers::provider& provider() override { return *provider_; }
+    bool publish(broker::publish_job&& job) override { return publisher->try_publish(std::move(job)); }
+    void ack(const task_origin& o) override { consumer->ack(o.epoch, o.delivery_tag); }
+    void requeue(const task_origin& o) override {
+        consumer->reject(o.epoch, o.delivery_tag, true);
+        gen_metrics.requeued().inc();
+    }
+    void task_ended(const std::string& request_id, std::int64_t tokens) override {
+        {
+            std::lock_guard lock{mu};
+            tasks.erase(request_id);
+        }
+        --in_flight;
+        tokens_total += tokens;
+    }
+    net::any_io_executor executor() override { return ioc.get_executor(); }
+
     worker_config cfg;
     std::string id;
     broker::topology topo;
+    task_settings settings_;
     net::io_context ioc;
     net::signal_set signals;
-    std::unique_ptr<providers::provider> provider;
+    std::unique_ptr<providers::provider> provider_;
     std::unique_ptr<broker::publisher> publisher;
     std::unique_ptr<broker::consumer> consumer;
 
@@ -82,7 +103,7 @@ struct worker_service::impl {
         worker_heartbeat hb;
         hb.worker_id = id;
         hb.host = host_name();
-        hb.provider = std::string{provider->name()};
+        hb.provider = std::string{provider_->name()};
         hb.models = models;
         hb.in_flight = in_flight.load();
         hb.concurrency = cfg.concurrency;
@@ -104,18 +125,18 @@ struct worker_service::impl {
     }
 
     net::awaitable<void> refresh_models() {
-        auto m = co_await provider->models();
+        auto m = co_await provider_->models();
         if (m) {
             std::lock_guard lock{mu};
             if (models != m.value()) {
-                worker::logger()->info("msg=\"models\" provider={} count={}", provider->name(), m.value().size());
+                worker::logger()->info("msg=\"models\" provider={} count={}", provider_->name(), m.value().size());
                 for (const auto& name : m.value()) {
                     gen_metrics.for_model(name);  // every served model shows, at 0, from the start
                 }
             }
             models = std::move(m.value());
         } else {
-            worker::logger()->warn("msg=\"cannot list models\" provider={} error=\"{}\"", provider->name(),
+            worker::logger()->warn("msg=\"cannot list models\" provider={} error=\"{}\"", provider_->name(),
                                    m.error().message);
         }
     }
@@ -180,45 +201,8 @@ worker_service::~worker_service() {
     }
 }
 
-const worker_config& worker_service::config() const {
-    return impl_->cfg;
-}
-const std::string& worker_service::worker_id() const {
-    return impl_->id;
-}
-providers::provider& worker_service::provider() {
-    return *impl_->provider;
-}
-bool worker_service::publish(broker::publish_job&& job) {
-    return impl_->publisher->try_publish(std::move(job));
-}
-const std::string& worker_service::responses_exchange() const {
-    return impl_->topo.responses_exchange;
-}
-void worker_service::ack(std::uint64_t epoch, std::uint64_t tag) {
-    impl_->consumer->ack(epoch, tag);
-}
-void worker_service::requeue(std::uint64_t epoch, std::uint64_t tag) {
-    impl_->consumer->reject(epoch, tag, true);
-}
-net::any_io_executor worker_service::executor() {
-    return impl_->ioc.get_executor();
-}
-worker_metrics& worker_service::metrics() {
-    return impl_->gen_metrics;
-}
 const metrics::registry& worker_service::metrics_registry() const {
     return impl_->registry;
-}
-
-void worker_service::finished(const std::string& request_id, std::int64_t tokens, bool) {
-    auto& s = *impl_;
-    {
-        std::lock_guard lock{s.mu};
-        s.tasks.erase(request_id);
-    }
-    --s.in_flight;
-    s.tokens_total += tokens;
 }
 
 result<void> worker_service::start() {
@@ -228,14 +212,14 @@ result<void> worker_service::start() {
     if (!p) {
         return p.error();
     }
-    s.provider = std::move(p.value());
+    s.provider_ = std::move(p.value());
 
     // init() and the first model list run before serving, on this thread.
     std::optional<error> init_error;
     net::co_spawn(
         s.ioc,
         [&s, &init_error]() -> net::awaitable<void> {
-            auto r = co_await s.provider->init();
+            auto r = co_await s.provider_->init();
             if (r) {
                 co_await s.refresh_models();
             } else {
@@ -247,7 +231,7 @@ result<void> worker_service::start() {
     s.ioc.restart();
     if (init_error) {
         // The upstream may come up later: serve anyway, announcing models once it answers.
-        log->warn("msg=\"provider not ready; will keep retrying\" provider={} error=\"{}\"", s.provider->name(),
+        log->warn("msg=\"provider not ready; will keep retrying\" provider={} error=\"{}\"", s.provider_->name(),
                   init_error->message);
     }
 
@@ -324,7 +308,7 @@ result<void> worker_service::start() {
         return r;
     }
     net::co_spawn(s.ioc, s.heartbeat_loop(), net::detached);
-    log->info("msg=\"worker started\" worker_id={} provider={} concurrency={} io_threads={}", s.id, s.provider->name(),
+    log->info("msg=\"worker started\" worker_id={} provider={} concurrency={} io_threads={}", s.id, s.provider_->name(),
               s.cfg.concurrency, s.cfg.io_threads);
     return ok();
 }
@@ -406,7 +390,7 @@ void worker_service::run_task(request_message&& req, std::uint64_t epoch, std::u
     auto& s = *impl_;
     ++s.in_flight;
     ++s.requests_total;
-    auto task = std::make_shared<generation_task>(*this, std::move(req), task_origin{epoch, tag, attempt});
+    auto task = std::make_shared<generation_task>(s, std::move(req), task_origin{epoch, tag, attempt});
     net::post(s.ioc, [this, task] { dispatch(task); });
 }
 
@@ -475,7 +459,7 @@ void worker_service::dead_letter(broker::delivery&& d, const request_message& re
                         "dead-letter queue and will not be retried",
                     false, s.id};
     m.completed_at_ms = unix_ms();
-    m.provider = std::string{s.provider->name()};
+    m.provider = std::string{s.provider_->name()};
     m.model = req.model;
     broker::publish_job err;
     err.msg.exchange = s.topo.responses_exchange;

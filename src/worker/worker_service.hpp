@@ -6,6 +6,9 @@
 //   - a publisher thread (chunks, finals, errors, heartbeats), confirm mode,
 // each thread owning its AMQP connection. Deliveries are handed to the io_context with post.
 //
+// It is the generation_tasks' task_host (worker/task_host.hpp), privately: the tasks see the
+// provider, the publisher and their delivery's ack through that interface only.
+//
 // Lifecycle (main thread): construct -> start() -> run() until SIGINT/SIGTERM -> drain the
 // generations in flight up to cfg.drain_timeout -> stop in reverse order.
 //
@@ -16,8 +19,7 @@
 // after that copy is confirmed; past cfg.max_deliveries it goes to <p>.dead with an x-reason
 // and its client gets an error message. Details in docs/architecture.md.
 
-#include "broker/publisher.hpp"
-#include "common/asio_fwd.hpp"
+#include "broker/message.hpp"
 #include "common/messages.hpp"
 #include "common/result.hpp"
 #include "worker/config.hpp"
@@ -26,10 +28,6 @@
 #include <atomic>
 #include <memory>
 #include <string>
-
-namespace llmp::providers {
-class provider;
-}
 
 namespace llmp::worker {
 
@@ -44,17 +42,6 @@ public:
     int run();
     void request_stop();
 
-    // For generation_task (any thread):
-    const worker_config& config() const;
-    const std::string& worker_id() const;
-    providers::provider& provider();
-    bool publish(broker::publish_job&& job);
-    const std::string& responses_exchange() const;
-    void ack(std::uint64_t epoch, std::uint64_t tag);
-    void requeue(std::uint64_t epoch, std::uint64_t tag);
-    void finished(const std::string& request_id, std::int64_t tokens, bool ok);
-    net::any_io_executor executor();
-    worker_metrics& metrics();
     /// This worker's metrics, for an exporter (programs/worker.cpp serves them).
     const metrics::registry& metrics_registry() const;
 

@@ -6,6 +6,7 @@
 
 #include "common/messages.hpp"
 #include "http/ndjson_splitter.hpp"
+#include "providers/error_text.hpp"
 #include "providers/ollama/ollama_wire.hpp"
 
 #include <string>
@@ -13,7 +14,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace llmp;
     auto input = fuzz::as_text(data, size);
-    (void)providers::ollama::error_text(input);
+    (void)providers::error_text(input);
 
     providers::ollama::stream_parser parser;
     final_message f;

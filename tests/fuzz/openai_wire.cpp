@@ -6,6 +6,7 @@
 
 #include "common/messages.hpp"
 #include "http/sse_reader.hpp"
+#include "providers/error_text.hpp"
 #include "providers/openai/openai_wire.hpp"
 
 #include <string>
@@ -13,7 +14,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace llmp;
     auto input = fuzz::as_text(data, size);
-    (void)providers::openai::error_text(input);
+    (void)providers::error_text(input);
     (void)providers::openai::error_code(input);
     (void)providers::openai::model_ids(input);
 

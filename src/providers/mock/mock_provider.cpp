@@ -163,16 +163,7 @@ public:
 
     net::awaitable<result<std::vector<std::string>>> models() override { co_return models_; }
 
-    std::shared_ptr<generation> chat(const generation_request& req, generation_callbacks cb) override {
-        return start(req, std::move(cb));
-    }
-
-    std::shared_ptr<generation> generate(const generation_request& req, generation_callbacks cb) override {
-        return start(req, std::move(cb));
-    }
-
-private:
-    std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) {
+    std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) override {
         std::string prompt = prompt_text(req);
         const std::string input = all_input_text(req);
         bool throw_mid = false;
@@ -199,6 +190,7 @@ private:
         return g;
     }
 
+private:
     mock_config cfg_;
     net::any_io_executor ex_;
     std::vector<std::string> models_;

@@ -36,7 +36,7 @@ outcome run(provider& p, net::io_context& ioc, generation_request req, bool canc
             ++out.terminal_calls;
         },
     };
-    g = req.kind == request_kind::chat ? p.chat(req, cb) : p.generate(req, cb);
+    g = p.start(req, cb);
     ioc.run();
     ioc.restart();
     return out;

@@ -1,6 +1,6 @@
 #pragma once
-// The mock provider's deterministic answer. Shared with the fake Ollama server under
-// tests/support so that an end-to-end test can compute, for any prompt, the exact text a client
+// The mock provider's deterministic answer. Shared with the fake upstreams (providers/testing)
+// so that an end-to-end test can compute, for any prompt, the exact text a client
 // must receive through either provider. Pure functions, any thread.
 
 #include <cstdint>

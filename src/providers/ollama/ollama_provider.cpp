@@ -3,6 +3,7 @@
 #include "common/logging.hpp"
 #include "http/client.hpp"
 #include "http/ndjson_splitter.hpp"
+#include "providers/error_text.hpp"
 #include "providers/http_stream_generation.hpp"
 #include "providers/ollama/ollama_wire.hpp"
 
@@ -20,7 +21,7 @@ constexpr std::size_t max_tags_body = 16 * 1024 * 1024;
 /// A non-200 answer as a provider error, with Ollama's own text.
 error status_failure(unsigned status, std::string_view reason, std::string_view body, const std::string& where,
                      std::string_view what) {
-    std::string text = ollama::error_text(body);
+    std::string text = error_text(body);
     if (text.empty()) {
         text = reason.empty() ? "no error message" : std::string{reason};
     }
@@ -113,12 +114,6 @@ private:
     completion completion_;
 };
 
-/// A generation that fails at once (the provider's configuration is unusable).
-class failed_generation : public generation {
-public:
-    void cancel() override {}
-};
-
 class ollama_provider final : public provider {
 public:
     ollama_provider(const ollama_config& cfg, net::any_io_executor ex) : ex_{std::move(ex)} {
@@ -185,26 +180,16 @@ public:
         co_return names;
     }
 
-    std::shared_ptr<generation> chat(const generation_request& req, generation_callbacks cb) override {
-        return start(req, std::move(cb));
-    }
-
-    std::shared_ptr<generation> generate(const generation_request& req, generation_callbacks cb) override {
-        return start(req, std::move(cb));
-    }
-
-private:
-    std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) {
+    std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) override {
         if (!client_) {
-            net::post(net::make_strand(ex_),
-                      [cb = std::move(cb), e = config_error_]() mutable { cb.on_error(std::move(e)); });
-            return std::make_shared<failed_generation>();
+            return failed_generation(ex_, config_error_, std::move(cb));
         }
         auto g = std::make_shared<ollama_generation>(client_, ex_, req, std::move(cb));
         g->start();
         return g;
     }
 
+private:
     net::any_io_executor ex_;
     std::shared_ptr<const client> client_;
     error config_error_;

@@ -3,7 +3,7 @@
 // /api/generate; see docs protocols.md §1).
 //
 // Threading (provider.hpp): built on the worker's executor; init()/models() are coroutines on
-// it. chat()/generate() return at once; each generation runs on its own strand of that
+// it. start() returns at once; each generation runs on its own strand of that
 // executor, where all its callbacks run. Upstream connections are pooled per provider
 // (keep-alive) by http_client::client.
 //

@@ -1,6 +1,7 @@
 #include "providers/ollama/ollama_provider.hpp"
 
-#include "fake_ollama/fake_ollama.hpp"
+#include "providers/testing/fake_ollama.hpp"
+#include "providers/error_text.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/ollama/ollama_wire.hpp"
 
@@ -142,7 +143,7 @@ protected:
     outcome generate_all(provider& p, const generation_request& req) {
         auto st = std::make_shared<run_state>();
         auto fut = st->finished.get_future();
-        auto g = req.kind == request_kind::chat ? p.chat(req, collect(st)) : p.generate(req, collect(st));
+        auto g = p.start(req, collect(st));
         if (fut.wait_for(test_timeout) != std::future_status::ready) {
             ADD_FAILURE() << "generation did not end";
             std::abort();
@@ -329,7 +330,7 @@ TEST_F(ollama_provider_test, cancel_mid_stream_closes_the_connection) {
     auto st = std::make_shared<run_state>();
     auto first = st->first_token.get_future();
     auto fut = st->finished.get_future();
-    auto g = p->chat(chat_request("fake", "wait [[stall]]"), collect(st));
+    auto g = p->start(chat_request("fake", "wait [[stall]]"), collect(st));
     ASSERT_EQ(first.wait_for(test_timeout), std::future_status::ready);
     g->cancel();
     ASSERT_EQ(fut.wait_for(test_timeout), std::future_status::ready);
@@ -346,7 +347,7 @@ TEST_F(ollama_provider_test, cancel_right_after_start) {
     auto p = make(fake.url());
     auto st = std::make_shared<run_state>();
     auto fut = st->finished.get_future();
-    auto g = p->chat(chat_request("fake", "hello", 4), collect(st));
+    auto g = p->start(chat_request("fake", "hello", 4), collect(st));
     g->cancel();
     ASSERT_EQ(fut.wait_for(test_timeout), std::future_status::ready);
     auto o = fut.get();
@@ -376,7 +377,7 @@ TEST_F(ollama_provider_test, many_concurrent_generations) {
     std::vector<std::shared_ptr<generation>> gens;
     for (int i = 0; i < n; ++i) {
         auto st = std::make_shared<run_state>();
-        gens.push_back(p->chat(chat_request("fake", "prompt " + std::to_string(i), 6), collect(st)));
+        gens.push_back(p->start(chat_request("fake", "prompt " + std::to_string(i), 6), collect(st)));
         states.push_back(st);
     }
     for (int i = 0; i < n; ++i) {
@@ -427,8 +428,8 @@ TEST(ollama_wire, parses_lines_in_any_key_order) {
 }
 
 TEST(ollama_wire, error_text) {
-    EXPECT_EQ(ollama::error_text(R"({"error":"model 'x' not found"})"), "model 'x' not found");
-    EXPECT_EQ(ollama::error_text("404 page not found\n"), "404 page not found");
+    EXPECT_EQ(error_text(R"({"error":"model 'x' not found"})"), "model 'x' not found");
+    EXPECT_EQ(error_text("404 page not found\n"), "404 page not found");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "providers/ollama/ollama_wire.hpp"
 
+#include "providers/error_text.hpp"
 #include "providers/upstream_policy.hpp"
 
 #include <simdjson.h>
@@ -27,16 +28,6 @@ constexpr std::array<std::pair<std::string_view, metric_field>, 6> metric_keys{{
     {"eval_count", &stream_line::eval_count},
     {"eval_duration", &stream_line::eval_duration},
 }};
-
-std::string shorten(std::string_view s, std::size_t max = 300) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) {
-        s.remove_suffix(1);
-    }
-    if (s.size() <= max) {
-        return std::string{s};
-    }
-    return std::string{s.substr(0, max)} + "...";
-}
 
 }  // namespace
 
@@ -170,22 +161,6 @@ nlohmann::json metrics_json(const stream_line& line) {
         }
     }
     return out;
-}
-
-std::string error_text(std::string_view body) {
-    json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object()) {
-        auto it = j.find("error");
-        if (it != j.end()) {
-            if (it->is_string()) {
-                return it->get<std::string>();
-            }
-            if (it->is_object() && it->contains("message") && (*it)["message"].is_string()) {
-                return (*it)["message"].get<std::string>();
-            }
-        }
-    }
-    return shorten(body);
 }
 
 }  // namespace llmp::providers::ollama

@@ -55,7 +55,4 @@ private:
     std::unique_ptr<impl> impl_;
 };
 
-/// Ollama's `error` text from an error body, or the body itself (trimmed, shortened).
-std::string error_text(std::string_view body);
-
 }  // namespace llmp::providers::ollama

@@ -3,6 +3,7 @@
 #include "common/logging.hpp"
 #include "http/client.hpp"
 #include "http/sse_reader.hpp"
+#include "providers/error_text.hpp"
 #include "providers/http_stream_generation.hpp"
 #include "providers/openai/openai_wire.hpp"
 
@@ -23,7 +24,7 @@ constexpr std::size_t max_models_body = 16 * 1024 * 1024;
 /// A non-200 answer as a provider error, with the upstream's own message.
 error status_failure(const http_client::response_head& head, std::string_view body, const std::string& where,
                      std::string_view what) {
-    std::string text = openai::error_text(body);
+    std::string text = error_text(body);
     if (text.empty()) {
         text = head.reason.empty() ? "no error message" : head.reason;
     }
@@ -65,7 +66,7 @@ std::string effective_url(std::string url) {
 }
 
 /// Normalized model name -> the id the upstream listed. Shared by the provider and its
-/// generations; written by models(), read by chat()/generate() on any thread.
+/// generations; written by models(), read by start() on any thread.
 class model_map {
 public:
     void replace(std::unordered_map<std::string, std::string> m) {
@@ -181,12 +182,6 @@ private:
     bool finish_seen_ = false;
 };
 
-/// A generation that fails at once (the provider's configuration is unusable).
-class failed_generation : public generation {
-public:
-    void cancel() override {}
-};
-
 class openai_provider final : public provider {
 public:
     openai_provider(const openai_config& cfg, net::any_io_executor ex)
@@ -264,20 +259,9 @@ public:
         co_return names;
     }
 
-    std::shared_ptr<generation> chat(const generation_request& req, generation_callbacks cb) override {
-        return start(req, std::move(cb));
-    }
-
-    std::shared_ptr<generation> generate(const generation_request& req, generation_callbacks cb) override {
-        return start(req, std::move(cb));
-    }
-
-private:
-    std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) {
+    std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) override {
         if (!client_) {
-            net::post(net::make_strand(ex_),
-                      [cb = std::move(cb), e = config_error_]() mutable { cb.on_error(std::move(e)); });
-            return std::make_shared<failed_generation>();
+            return failed_generation(ex_, config_error_, std::move(cb));
         }
         auto g = std::make_shared<openai_generation>(client_, auth_, ex_, req, models_->upstream_id(req.model),
                                                      std::move(cb));
@@ -285,6 +269,7 @@ private:
         return g;
     }
 
+private:
     net::any_io_executor ex_;
     std::shared_ptr<const client> client_;
     std::string auth_;

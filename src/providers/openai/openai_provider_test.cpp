@@ -1,8 +1,8 @@
 #include "providers/openai/openai_provider.hpp"
 
-#include "fake_openai/fake_openai.hpp"
+#include "providers/testing/fake_openai.hpp"
 #include "providers/mock/mock_text.hpp"
-#include "providers/provider_test_harness.hpp"
+#include "providers/testing/provider_test_harness.hpp"
 #include "providers/request_text.hpp"
 
 namespace llmp::providers {
@@ -198,7 +198,7 @@ TEST_F(openai_provider_test, cancel_mid_stream_closes_the_connection) {
     auto st = std::make_shared<test::run_state>();
     auto first = st->first_token.get_future();
     auto fut = st->finished.get_future();
-    auto g = p->chat(chat_request("gpt-4o-mini", "wait [[stall]]"), test::collect(st));
+    auto g = p->start(chat_request("gpt-4o-mini", "wait [[stall]]"), test::collect(st));
     ASSERT_EQ(first.wait_for(test::test_timeout), std::future_status::ready);
     EXPECT_EQ(fake.connections_open(), 1u);
     g->cancel();
@@ -277,7 +277,8 @@ TEST_F(openai_provider_test, many_concurrent_generations) {
     std::vector<std::shared_ptr<generation>> gens;
     for (int i = 0; i < n; ++i) {
         states.push_back(std::make_shared<test::run_state>());
-        gens.push_back(p->chat(chat_request("gpt-4o-mini", "n" + std::to_string(i), 10), test::collect(states.back())));
+        gens.push_back(
+            p->start(chat_request("gpt-4o-mini", "n" + std::to_string(i), 10), test::collect(states.back())));
     }
     for (int i = 0; i < n; ++i) {
         auto f = states[static_cast<std::size_t>(i)]->finished.get_future();

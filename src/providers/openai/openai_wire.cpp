@@ -1,21 +1,12 @@
 #include "providers/openai/openai_wire.hpp"
 
+#include "providers/error_text.hpp"
 #include "providers/upstream_policy.hpp"
 
 namespace llmp::providers::openai {
 namespace {
 
 using json = nlohmann::json;
-
-std::string shorten(std::string_view s, std::size_t max = 300) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) {
-        s.remove_suffix(1);
-    }
-    if (s.size() <= max) {
-        return std::string{s};
-    }
-    return std::string{s.substr(0, max)} + "...";
-}
 
 /// Ollama sends images as bare base64; OpenAI wants a data: URL with a media type, which the
 /// first bytes of the base64 text give away.
@@ -202,28 +193,6 @@ result<stream_chunk> parse_chunk(std::string_view data) {
         out.usage = *u;
     }
     return out;
-}
-
-std::string error_text(std::string_view body) {
-    json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object()) {
-        auto it = j.find("error");
-        if (it != j.end()) {
-            if (it->is_string()) {
-                return it->get<std::string>();
-            }
-            if (it->is_object()) {
-                auto msg = it->find("message");
-                if (msg != it->end() && msg->is_string()) {
-                    return msg->get<std::string>();
-                }
-            }
-        }
-        if (auto msg = j.find("message"); msg != j.end() && msg->is_string()) {
-            return msg->get<std::string>();
-        }
-    }
-    return shorten(body);
 }
 
 std::string error_code(std::string_view body) {

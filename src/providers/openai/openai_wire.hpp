@@ -45,10 +45,6 @@ struct stream_chunk {
 /// JSON object.
 result<stream_chunk> parse_chunk(std::string_view data);
 
-/// The message of an OpenAI error body {"error":{"message":...}} (or {"error":"..."}, or
-/// {"message":...}); else the body itself, trimmed and shortened.
-std::string error_text(std::string_view body);
-
 /// The error.code / error.type of an error body ("" when absent).
 std::string error_code(std::string_view body);
 

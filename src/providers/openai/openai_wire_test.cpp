@@ -1,5 +1,7 @@
 #include "providers/openai/openai_wire.hpp"
 
+#include "providers/error_text.hpp"
+
 #include <gtest/gtest.h>
 
 namespace llmp::providers::openai {

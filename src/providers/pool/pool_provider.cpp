@@ -139,7 +139,7 @@ public:
             }
             error e = cancelled ? error{"cancelled", "generation cancelled", false}
                                 : (last ? std::move(*last) : pool_->no_upstream(req_.model));
-            // Never call back from inside chat()/generate(): post to a strand of our own.
+            // Never call back from inside start(): post to a strand of our own.
             net::post(net::make_strand(pool_->ex),
                       [self = shared_from_this(), e = std::move(e)]() mutable { self->cb_.on_error(std::move(e)); });
             return;
@@ -177,8 +177,7 @@ public:
             attempt = ++attempts_;
         }
         auto& up = *pool_->members[idx].upstream;
-        auto g =
-            req_.kind == request_kind::chat ? up.chat(req_, std::move(inner)) : up.generate(req_, std::move(inner));
+        auto g = up.start(req_, std::move(inner));
         bool cancel_now = false;
         {
             std::lock_guard lock{mu_};
@@ -281,12 +280,10 @@ public:
         co_return all;
     }
 
-    std::shared_ptr<generation> chat(const generation_request& req, generation_callbacks cb) override {
-        return start(req, std::move(cb));
-    }
-
-    std::shared_ptr<generation> generate(const generation_request& req, generation_callbacks cb) override {
-        return start(req, std::move(cb));
+    std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) override {
+        auto g = std::make_shared<pool_generation>(pool_, req, std::move(cb));
+        g->start_next(std::nullopt);
+        return g;
     }
 
 private:
@@ -330,12 +327,6 @@ private:
                 g->all_in.cancel();
             }
         });
-    }
-
-    std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) {
-        auto g = std::make_shared<pool_generation>(pool_, req, std::move(cb));
-        g->start_next(std::nullopt);
-        return g;
     }
 
     std::shared_ptr<pool_state> pool_;

@@ -1,10 +1,10 @@
 #include "providers/pool/pool_provider.hpp"
 
-#include "fake_ollama/fake_ollama.hpp"
-#include "fake_openai/fake_openai.hpp"
+#include "providers/testing/fake_ollama.hpp"
+#include "providers/testing/fake_openai.hpp"
 #include "providers/factory.hpp"
 #include "providers/mock/mock_text.hpp"
-#include "providers/provider_test_harness.hpp"
+#include "providers/testing/provider_test_harness.hpp"
 
 namespace llmp::providers {
 namespace {
@@ -44,7 +44,7 @@ protected:
         std::vector<std::shared_ptr<generation>> gens;
         for (int i = 0; i < n; ++i) {
             states.push_back(std::make_shared<test::run_state>());
-            gens.push_back(p.chat(chat_request(model, "q" + std::to_string(i)), test::collect(states.back())));
+            gens.push_back(p.start(chat_request(model, "q" + std::to_string(i)), test::collect(states.back())));
         }
         std::vector<test::outcome> out;
         for (auto& st : states) {
@@ -179,7 +179,7 @@ TEST_F(pool_provider_test, cancel_reaches_the_upstream) {
     auto st = std::make_shared<test::run_state>();
     auto first = st->first_token.get_future();
     auto fut = st->finished.get_future();
-    auto g = p->chat(chat_request("gpt-4o-mini", "[[stall]]"), test::collect(st));
+    auto g = p->start(chat_request("gpt-4o-mini", "[[stall]]"), test::collect(st));
     ASSERT_EQ(first.wait_for(test::test_timeout), std::future_status::ready);
     g->cancel();
     ASSERT_EQ(fut.wait_for(test::test_timeout), std::future_status::ready);

@@ -2,11 +2,11 @@
 // end-to-end tests and benchmarks. Prints "listening on 127.0.0.1:<port>" (and writes the port to
 // --port-file) once it accepts connections, then serves until SIGINT or SIGTERM.
 
-#include "fake_ollama/fake_ollama.hpp"
+#include "providers/testing/fake_ollama.hpp"
 #include "fake_server/fake_server_main.hpp"
 
 int main(int argc, char** argv) {
-    llmp::testing::fake_ollama_options opts;
+    llmp::providers::testing::fake_ollama_options opts;
     CLI::App app{
         "A fake Ollama server (GET /, /api/version, /api/tags, /api/ps; POST /api/chat, /api/generate, "
         "streaming or not; GET /_fake/stats). Answers are the mock provider's deterministic text.\n"
@@ -16,5 +16,6 @@ int main(int argc, char** argv) {
     llmp::testing::fake_server_flags flags{app, opts};
     CLI11_PARSE(app, argc, argv);
     flags.finish();
-    return llmp::testing::serve_until_stopped<llmp::testing::fake_ollama>("fake_ollama", opts, flags.port_file);
+    return llmp::testing::serve_until_stopped<llmp::providers::testing::fake_ollama>("fake_ollama", opts,
+                                                                                     flags.port_file);
 }

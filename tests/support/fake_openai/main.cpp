@@ -2,11 +2,11 @@
 // server, for end-to-end tests. Prints "listening on 127.0.0.1:<port>" (and writes the port to
 // --port-file) once it accepts connections, then serves until SIGINT or SIGTERM.
 
-#include "fake_openai/fake_openai.hpp"
+#include "providers/testing/fake_openai.hpp"
 #include "fake_server/fake_server_main.hpp"
 
 int main(int argc, char** argv) {
-    llmp::testing::fake_openai_options opts;
+    llmp::providers::testing::fake_openai_options opts;
     CLI::App app{
         "A fake OpenAI-compatible server (GET /v1/models; POST /v1/chat/completions, /v1/completions, "
         "streaming or not; GET /_fake/stats). Answers are the mock provider's deterministic text.\n"
@@ -19,5 +19,6 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     flags.finish();
     opts.stream_usage = !no_stream_usage;
-    return llmp::testing::serve_until_stopped<llmp::testing::fake_openai>("fake_openai", opts, flags.port_file);
+    return llmp::testing::serve_until_stopped<llmp::providers::testing::fake_openai>("fake_openai", opts,
+                                                                                     flags.port_file);
 }

@@ -1,6 +1,6 @@
-#include "fake_ollama/fake_ollama.hpp"
+#include "providers/testing/fake_ollama.hpp"
 
-#include "fake_server/fake_http_handler.hpp"
+#include "providers/testing/fake_http_handler.hpp"
 
 #include "common/asio_fwd.hpp"
 #include "common/messages.hpp"
@@ -24,7 +24,7 @@
 #include <ctime>
 #include <mutex>
 
-namespace llmp::testing {
+namespace llmp::providers::testing {
 namespace {
 
 using boost::system::error_code;
@@ -424,4 +424,4 @@ nlohmann::json fake_ollama::last_final() const {
     return impl_->last_final;
 }
 
-}  // namespace llmp::testing
+}  // namespace llmp::providers::testing

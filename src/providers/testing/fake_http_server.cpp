@@ -1,6 +1,6 @@
-#include "fake_server/fake_http_server.hpp"
+#include "providers/testing/fake_http_server.hpp"
 
-#include "fake_server/fake_http_handler.hpp"
+#include "providers/testing/fake_http_handler.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-namespace llmp::testing {
+namespace llmp::providers::testing {
 namespace {
 
 using tcp = net::ip::tcp;
@@ -244,4 +244,4 @@ net::awaitable<after> wait_for_disconnect(const fake_http_server& server, beast:
     }
 }
 
-}  // namespace llmp::testing
+}  // namespace llmp::providers::testing

@@ -119,7 +119,7 @@ protected:
     outcome generate_all(provider& p, const generation_request& req) {
         auto st = std::make_shared<run_state>();
         auto fut = st->finished.get_future();
-        auto g = req.kind == request_kind::chat ? p.chat(req, collect(st)) : p.generate(req, collect(st));
+        auto g = p.start(req, collect(st));
         if (fut.wait_for(test_timeout) != std::future_status::ready) {
             ADD_FAILURE() << "generation did not end";
             std::abort();

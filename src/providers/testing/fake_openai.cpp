@@ -1,6 +1,6 @@
-#include "fake_openai/fake_openai.hpp"
+#include "providers/testing/fake_openai.hpp"
 
-#include "fake_server/fake_http_handler.hpp"
+#include "providers/testing/fake_http_handler.hpp"
 
 #include "common/asio_fwd.hpp"
 #include "providers/mock/mock_text.hpp"
@@ -24,7 +24,7 @@
 #include <mutex>
 #include <optional>
 
-namespace llmp::testing {
+namespace llmp::providers::testing {
 namespace {
 
 using boost::system::error_code;
@@ -439,4 +439,4 @@ nlohmann::json fake_openai::stats() const {
     return impl_->stats();
 }
 
-}  // namespace llmp::testing
+}  // namespace llmp::providers::testing

@@ -14,9 +14,9 @@
 #include <memory>
 #include <string>
 
-namespace llmp::testing {
+namespace llmp::providers::testing {
 
-class fake_http_handler;  // fake_server/fake_http_handler.hpp: kept out of this header, so the
+class fake_http_handler;  // fake_http_handler.hpp: kept out of this header, so the
                           // tests that only drive a fake do not compile Beast for it
 
 class fake_http_server {
@@ -58,4 +58,4 @@ private:
     std::unique_ptr<impl> impl_;
 };
 
-}  // namespace llmp::testing
+}  // namespace llmp::providers::testing

@@ -21,10 +21,10 @@
 // Per request, options.mock_token_delay_ms overrides the per-token delay.
 //
 // Lifecycle: the constructor binds (port 0 = any free port) and starts the server threads; the
-// destructor (or stop()) stops and joins them (fake_server/fake_http_server.hpp). Every accessor
+// destructor (or stop()) stops and joins them (fake_http_server.hpp). Every accessor
 // is thread-safe.
 
-#include "fake_server/fake_http_server.hpp"
+#include "providers/testing/fake_http_server.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -34,7 +34,7 @@
 #include <string>
 #include <vector>
 
-namespace llmp::testing {
+namespace llmp::providers::testing {
 
 struct fake_ollama_options {
     /// Models listed by /api/tags and accepted by chat/generate (compared as name:tag).
@@ -73,4 +73,4 @@ private:
     std::unique_ptr<impl> impl_;
 };
 
-}  // namespace llmp::testing
+}  // namespace llmp::providers::testing

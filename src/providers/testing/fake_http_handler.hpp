@@ -3,13 +3,13 @@
 // that request left the connection. Only the fakes' own sources include this (it brings Beast).
 
 #include "common/asio_fwd.hpp"
-#include "fake_server/fake_http_server.hpp"
+#include "providers/testing/fake_http_server.hpp"
 
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
-namespace llmp::testing {
+namespace llmp::providers::testing {
 
 /// How a request left the connection.
 enum class after { keep, close_by_server, client_gone, stopping };
@@ -27,4 +27,4 @@ public:
 /// `server` stops (stopping).
 net::awaitable<after> wait_for_disconnect(const fake_http_server& server, beast::tcp_stream& stream);
 
-}  // namespace llmp::testing
+}  // namespace llmp::providers::testing

@@ -30,7 +30,7 @@
 // Lifecycle: the constructor binds (port 0 = any free port) and starts the server threads; the
 // destructor (or stop()) stops and joins them. Every accessor is thread-safe.
 
-#include "fake_server/fake_http_server.hpp"
+#include "providers/testing/fake_http_server.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -40,7 +40,7 @@
 #include <string>
 #include <vector>
 
-namespace llmp::testing {
+namespace llmp::providers::testing {
 
 struct fake_openai_options {
     /// Model ids listed by /v1/models and accepted by the completions endpoints (exact match).
@@ -82,4 +82,4 @@ private:
     std::unique_ptr<impl> impl_;
 };
 
-}  // namespace llmp::testing
+}  // namespace llmp::providers::testing
