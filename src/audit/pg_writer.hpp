@@ -34,7 +34,7 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
+#include "common/mutex.hpp"
 #include <optional>
 #include <span>
 #include <thread>
@@ -133,13 +133,13 @@ private:
 
     std::atomic<bool> stopping_{false};
     std::atomic<std::int64_t> stop_deadline_ns_{0};
-    std::mutex pause_mu_;
+    llmp::mutex pause_mu_;
     std::condition_variable pause_cv_;
 
-    mutable std::mutex stats_mu_;
-    writer_stats stats_;               // GUARDED_BY(stats_mu_)
-    lag_histogram lag_;                // GUARDED_BY(stats_mu_)
-    lag_histogram interval_lag_;       // GUARDED_BY(stats_mu_)
+    mutable llmp::mutex stats_mu_;
+    writer_stats stats_ GUARDED_BY(stats_mu_);
+    lag_histogram lag_ GUARDED_BY(stats_mu_);
+    lag_histogram interval_lag_ GUARDED_BY(stats_mu_);
     std::uint64_t interval_rows_ = 0;  // writer thread only
     steady::time_point last_stats_log_ = steady::now();
     std::thread thread_;

@@ -11,7 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
+#include "common/mutex.hpp"
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,8 +44,8 @@ private:
     };
     std::chrono::milliseconds stale_after_;
     std::chrono::milliseconds forget_after_;
-    mutable std::mutex mu_;
-    std::unordered_map<std::string, entry> workers_;  // GUARDED_BY(mu_)
+    mutable llmp::mutex mu_;
+    std::unordered_map<std::string, entry> workers_ GUARDED_BY(mu_);
 };
 
 }  // namespace llmp::monitor

@@ -22,7 +22,7 @@
 #include <array>
 #include <atomic>
 #include <map>
-#include <mutex>
+#include "common/mutex.hpp"
 #include <string>
 
 namespace llmp::worker {
@@ -57,8 +57,8 @@ private:
     metrics::counter& requeued_;
     metrics::counter& redeliveries_counted_;
     metrics::counter& dead_lettered_;
-    std::mutex mu_;
-    std::map<std::string, model_metrics, std::less<>> models_;  // GUARDED_BY(mu_); node-based: stable
+    llmp::mutex mu_;
+    std::map<std::string, model_metrics, std::less<>> models_ GUARDED_BY(mu_);  // node-based: stable
 };
 
 }  // namespace llmp::worker

@@ -9,7 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
-#include <mutex>
+#include "common/mutex.hpp"
 #include <unordered_map>
 
 namespace llmp::providers {
@@ -69,18 +69,18 @@ std::string effective_url(std::string url) {
 class model_map {
 public:
     void replace(std::unordered_map<std::string, std::string> m) {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         ids_ = std::move(m);
     }
     std::string upstream_id(const std::string& requested) const {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         auto it = ids_.find(normalize_model_name(requested));
         return it == ids_.end() ? requested : it->second;
     }
 
 private:
-    mutable std::mutex mu_;
-    std::unordered_map<std::string, std::string> ids_;  // GUARDED_BY(mu_)
+    mutable llmp::mutex mu_;
+    std::unordered_map<std::string, std::string> ids_ GUARDED_BY(mu_);
 };
 
 class openai_generation final : public http_stream_generation {
