@@ -5,6 +5,7 @@
 #include "broker/topology.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
+#include "common/mutex.hpp"
 #include "metrics/process_collector.hpp"
 #include "providers/factory.hpp"
 #include "worker/generation_task.hpp"
@@ -19,7 +20,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -45,9 +45,9 @@ struct worker_service::impl {
     std::unique_ptr<broker::publisher> publisher;
     std::unique_ptr<broker::consumer> consumer;
 
-    std::mutex mu;
-    std::unordered_map<std::string, std::shared_ptr<generation_task>> tasks;  // GUARDED_BY(mu)
-    std::vector<std::string> models;                                          // GUARDED_BY(mu)
+    llmp::mutex mu;
+    std::unordered_map<std::string, std::shared_ptr<generation_task>> tasks GUARDED_BY(mu);
+    std::vector<std::string> models GUARDED_BY(mu);
 
     /// Requests whose redelivered original this worker is putting back with its count (until
     /// the original's ack is written), and copies of them that arrived here meanwhile: such a
@@ -59,8 +59,8 @@ struct worker_service::impl {
         std::uint64_t tag = 0;
         std::int64_t attempt = 1;
     };
-    std::mutex put_back_mu;
-    std::unordered_map<std::string, std::vector<parked_copy>> putting_back;  // GUARDED_BY(put_back_mu)
+    llmp::mutex put_back_mu;
+    std::unordered_map<std::string, std::vector<parked_copy>> putting_back GUARDED_BY(put_back_mu);
 
     std::atomic<bool> stopping{false};
     std::atomic<int> in_flight{0};
@@ -73,12 +73,12 @@ struct worker_service::impl {
 
     bool serves(const std::string& model) {
         auto name = normalize_model_name(model);
-        std::lock_guard lock{mu};
+        llmp::lock_guard lock{mu};
         return std::find(models.begin(), models.end(), name) != models.end();
     }
 
     void send_heartbeat(bool leaving) {
-        std::lock_guard lock{mu};
+        llmp::lock_guard lock{mu};
         worker_heartbeat hb;
         hb.worker_id = id;
         hb.host = host_name();
@@ -106,7 +106,7 @@ struct worker_service::impl {
     net::awaitable<void> refresh_models() {
         auto m = co_await provider->models();
         if (m) {
-            std::lock_guard lock{mu};
+            llmp::lock_guard lock{mu};
             if (models != m.value()) {
                 worker::logger()->info("msg=\"models\" provider={} count={}", provider->name(), m.value().size());
                 for (const auto& name : m.value()) {
@@ -130,7 +130,7 @@ struct worker_service::impl {
             co_await t.async_wait(net::redirect_error(net::use_awaitable, ec));
             bool no_models = false;
             {
-                std::lock_guard lock{mu};
+                llmp::lock_guard lock{mu};
                 no_models = models.empty();
             }
             if (no_models || steady::now() >= next_refresh) {
@@ -143,7 +143,7 @@ struct worker_service::impl {
     void abandon_all(std::string_view why) {
         std::vector<std::shared_ptr<generation_task>> all;
         {
-            std::lock_guard lock{mu};
+            llmp::lock_guard lock{mu};
             for (auto& [id, t] : tasks) {
                 all.push_back(t);
             }
@@ -156,7 +156,7 @@ struct worker_service::impl {
     void cancel(const std::string& request_id, std::string_view why) {
         std::shared_ptr<generation_task> t;
         {
-            std::lock_guard lock{mu};
+            llmp::lock_guard lock{mu};
             auto it = tasks.find(request_id);
             if (it == tasks.end()) {
                 return;
@@ -214,7 +214,7 @@ const metrics::registry& worker_service::metrics_registry() const {
 void worker_service::finished(const std::string& request_id, std::int64_t tokens, bool) {
     auto& s = *impl_;
     {
-        std::lock_guard lock{s.mu};
+        llmp::lock_guard lock{s.mu};
         s.tasks.erase(request_id);
     }
     --s.in_flight;
@@ -378,7 +378,7 @@ void worker_service::accept(broker::delivery&& d, request_message&& req, std::ui
         return;
     }
     {
-        std::lock_guard lock{s.put_back_mu};
+        llmp::lock_guard lock{s.put_back_mu};
         if (auto it = s.putting_back.find(req.request_id); it != s.putting_back.end()) {
             it->second.push_back({std::move(req), epoch, d.delivery_tag, attempt});
             return;
@@ -391,7 +391,7 @@ void worker_service::release_parked(const std::string& request_id) {
     auto& s = *impl_;
     std::vector<impl::parked_copy> copies;
     {
-        std::lock_guard lock{s.put_back_mu};
+        llmp::lock_guard lock{s.put_back_mu};
         if (auto it = s.putting_back.find(request_id); it != s.putting_back.end()) {
             copies = std::move(it->second);
             s.putting_back.erase(it);
@@ -436,7 +436,7 @@ void worker_service::put_back_counted(broker::delivery&& d, request_message&& re
     auto fallback = std::make_shared<request_message>(std::move(req));
     const std::string id = fallback->request_id;
     {
-        std::lock_guard lock{s.put_back_mu};
+        llmp::lock_guard lock{s.put_back_mu};
         s.putting_back.try_emplace(id);
     }
     job.done = [this, epoch, tag, attempt, fallback, id](broker::publish_status st) {
@@ -522,7 +522,7 @@ void worker_service::dead_letter(broker::delivery&& d, const request_message& re
 void worker_service::dispatch(const std::shared_ptr<generation_task>& task) {
     auto& s = *impl_;
     {
-        std::lock_guard lock{s.mu};
+        llmp::lock_guard lock{s.mu};
         s.tasks[task->request_id()] = task;
     }
     const auto& req = task->request();
