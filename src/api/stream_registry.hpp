@@ -4,9 +4,9 @@
 // (chat-multi's shared_state pattern), never across I/O.
 
 #include "api/response_sink.hpp"
+#include "common/mutex.hpp"
 
 #include <memory>
-#include "common/mutex.hpp"
 #include <string>
 #include <unordered_map>
 #include <vector>

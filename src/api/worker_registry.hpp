@@ -4,9 +4,9 @@
 // A worker silent for `ttl` (3 heartbeats) drops out; one that says it is leaving drops at once.
 
 #include "common/messages.hpp"
+#include "common/mutex.hpp"
 
 #include <chrono>
-#include "common/mutex.hpp"
 #include <string>
 #include <unordered_map>
 #include <vector>

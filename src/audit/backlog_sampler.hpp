@@ -10,12 +10,12 @@
 // sample. Lifecycle: start() / stop() (joins), by audit_service.
 
 #include "broker/config.hpp"
+#include "common/mutex.hpp"
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include "common/mutex.hpp"
 #include <string>
 #include <thread>
 #include <vector>

@@ -9,12 +9,12 @@
 // pushes are dropped (those deliveries stay unacked and are requeued when the consumer closes).
 
 #include "audit/batcher.hpp"
+#include "common/mutex.hpp"
 
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
-#include "common/mutex.hpp"
 #include <optional>
 #include <string>
 #include <variant>

@@ -28,13 +28,13 @@
 #include "audit/config.hpp"
 #include "audit/intake.hpp"
 #include "audit/lag_histogram.hpp"
+#include "common/mutex.hpp"
 
 #include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include "common/mutex.hpp"
 #include <optional>
 #include <span>
 #include <thread>

@@ -8,6 +8,8 @@
 // Signalling uses an eventfd written only on the empty -> non-empty transition, so a burst of
 // pushes costs one syscall.
 
+#include "common/mutex.hpp"
+
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -15,7 +17,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include "common/mutex.hpp"
 #include <stdexcept>
 #include <system_error>
 #include <utility>

@@ -1,6 +1,7 @@
 #include "http/client.hpp"
 
 #include "common/ascii.hpp"
+#include "common/mutex.hpp"
 #include "common/secret_mask.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -30,7 +31,6 @@
 #include <charconv>
 #include <deque>
 #include <limits>
-#include "common/mutex.hpp"
 #include <optional>
 
 namespace llmp::http_client {

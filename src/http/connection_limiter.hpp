@@ -6,8 +6,9 @@
 // Caps protect the process's descriptors and memory from a connection flood; the per-address
 // cap is off by default because behind a reverse proxy or a NAT every client has one address.
 
-#include <cstdint>
 #include "common/mutex.hpp"
+
+#include <cstdint>
 #include <string>
 #include <unordered_map>
 

@@ -16,12 +16,13 @@
 // built with it and passed by reference (no global registry). Thread-safety: every member may
 // be called from any thread.
 
+#include "common/mutex.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include "common/mutex.hpp"
 #include <string>
 #include <string_view>
 #include <utility>

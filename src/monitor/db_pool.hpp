@@ -13,6 +13,7 @@
 
 #include "audit/pg_connection.hpp"
 #include "common/asio_fwd.hpp"
+#include "common/mutex.hpp"
 #include "common/result.hpp"
 
 #include <boost/asio/associated_executor.hpp>
@@ -26,7 +27,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include "common/mutex.hpp"
 #include <string>
 #include <thread>
 #include <vector>

@@ -10,11 +10,11 @@
 
 #include "broker/config.hpp"
 #include "broker/consumer.hpp"
+#include "common/mutex.hpp"
 #include "monitor/live_workers.hpp"
 
 #include <condition_variable>
 #include <memory>
-#include "common/mutex.hpp"
 #include <thread>
 
 namespace llmp::monitor {

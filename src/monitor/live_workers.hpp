@@ -8,10 +8,10 @@
 // mutex guards the map and is held only to copy.
 
 #include "common/messages.hpp"
+#include "common/mutex.hpp"
 
 #include <chrono>
 #include <cstdint>
-#include "common/mutex.hpp"
 #include <string>
 #include <unordered_map>
 #include <vector>

@@ -7,6 +7,7 @@
 // latest() and history() may be called from any thread (a mutex guards the copies).
 
 #include "common/asio_fwd.hpp"
+#include "common/mutex.hpp"
 #include "http/client.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -17,7 +18,6 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include "common/mutex.hpp"
 #include <string>
 #include <vector>
 

@@ -17,12 +17,12 @@
 // model's, so counting a token is one atomic add. Thread-safety: for_model() locks (once per
 // generation); the counters and histograms are lock-free.
 
+#include "common/mutex.hpp"
 #include "metrics/registry.hpp"
 
 #include <array>
 #include <atomic>
 #include <map>
-#include "common/mutex.hpp"
 #include <string>
 
 namespace llmp::worker {

@@ -1,6 +1,7 @@
 #include "providers/openai/openai_provider.hpp"
 
 #include "common/logging.hpp"
+#include "common/mutex.hpp"
 #include "http/client.hpp"
 #include "http/sse_reader.hpp"
 #include "providers/http_stream_generation.hpp"
@@ -9,7 +10,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "common/mutex.hpp"
 #include <unordered_map>
 
 namespace llmp::providers {

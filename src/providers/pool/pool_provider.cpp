@@ -1,6 +1,7 @@
 #include "providers/pool/pool_provider.hpp"
 
 #include "common/logging.hpp"
+#include "common/mutex.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,7 +12,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
-#include "common/mutex.hpp"
 #include <optional>
 
 namespace llmp::providers {
