@@ -14,6 +14,9 @@ add_compile_definitions(LLMPROXY_SANITIZED=1 LLMPROXY_FUZZING=1)
 # Warnings.cmake names g++-only warnings (-Wno-mismatched-new-delete, ...); clang only needs to
 # ignore them.
 add_compile_options(-Wno-unknown-warning-option)
+# clang checks the thread-safety annotations (common/thread_annotations.hpp) of what it compiles
+# here; scripts/thread-safety (the thread_safety_check test) checks the rest of the locking code.
+add_compile_options(-Wthread-safety -Werror=thread-safety)
 # clang 14 implements C++20 coroutines but, with libstdc++'s <coroutine>, only under
 # -fcoroutines-ts, and Boost 1.74's Asio does not detect them: the HTTP headers (net::awaitable in
 # http/server.hpp) need both.

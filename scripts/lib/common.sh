@@ -24,7 +24,7 @@ LLMP_PACKAGES=(
     rabbitmq-server postgresql postgresql-contrib
     curl perl procps iproute2 ccache
     nodejs chromium prometheus
-    clang libclang-rt-14-dev llvm
+    clang libclang-rt-14-dev llvm clang-format
 )
 
 llmp_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -4,9 +4,9 @@
 // (chat-multi's shared_state pattern), never across I/O.
 
 #include "api/response_sink.hpp"
+#include "common/mutex.hpp"
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -16,22 +16,22 @@ namespace llmp::api {
 class stream_registry {
 public:
     void add(const std::string& request_id, const std::shared_ptr<response_sink>& sink) {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         streams_[request_id] = sink;
     }
     void remove(const std::string& request_id) {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         streams_.erase(request_id);
     }
     std::shared_ptr<response_sink> find(const std::string& request_id) const {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         auto it = streams_.find(request_id);
         return it == streams_.end() ? nullptr : it->second.lock();
     }
     /// Every live sink (to end them all: broker lost, shutdown).
     std::vector<std::shared_ptr<response_sink>> snapshot() const {
         std::vector<std::shared_ptr<response_sink>> out;
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         for (const auto& [id, w] : streams_) {
             if (auto s = w.lock()) {
                 out.push_back(std::move(s));
@@ -40,13 +40,13 @@ public:
         return out;
     }
     std::size_t size() const {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         return streams_.size();
     }
 
 private:
-    mutable std::mutex mu_;
-    std::unordered_map<std::string, std::weak_ptr<response_sink>> streams_;  // GUARDED_BY(mu_)
+    mutable llmp::mutex mu_;
+    std::unordered_map<std::string, std::weak_ptr<response_sink>> streams_ GUARDED_BY(mu_);
 };
 
 }  // namespace llmp::api

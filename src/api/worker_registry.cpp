@@ -5,7 +5,7 @@
 namespace llmp::api {
 
 void worker_registry::update(const worker_heartbeat& hb, clock::time_point now) {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     if (hb.leaving) {
         workers_.erase(hb.worker_id);
         return;
@@ -20,7 +20,7 @@ void worker_registry::update(const worker_heartbeat& hb, clock::time_point now) 
 
 std::vector<std::string> worker_registry::models(clock::time_point now) const {
     std::vector<std::string> out;
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     for (const auto& [id, e] : workers_) {
         if (now - e.seen <= ttl_) {
             out.insert(out.end(), e.hb.models.begin(), e.hb.models.end());
@@ -33,7 +33,7 @@ std::vector<std::string> worker_registry::models(clock::time_point now) const {
 
 bool worker_registry::serves(const std::string& model, clock::time_point now) const {
     auto name = normalize_model_name(model);
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     for (const auto& [id, e] : workers_) {
         if (now - e.seen <= ttl_ && std::find(e.hb.models.begin(), e.hb.models.end(), name) != e.hb.models.end()) {
             return true;
@@ -44,14 +44,14 @@ bool worker_registry::serves(const std::string& model, clock::time_point now) co
 
 bool worker_registry::seen_within(const std::string& id, std::chrono::milliseconds within,
                                   clock::time_point now) const {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     auto it = workers_.find(id);
     return it != workers_.end() && now - it->second.seen <= within;
 }
 
 std::vector<worker_heartbeat> worker_registry::live(clock::time_point now) const {
     std::vector<worker_heartbeat> out;
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     for (const auto& [id, e] : workers_) {
         if (now - e.seen <= ttl_) {
             out.push_back(e.hb);

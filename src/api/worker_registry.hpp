@@ -4,9 +4,9 @@
 // A worker silent for `ttl` (3 heartbeats) drops out; one that says it is leaving drops at once.
 
 #include "common/messages.hpp"
+#include "common/mutex.hpp"
 
 #include <chrono>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -34,8 +34,8 @@ private:
         clock::time_point seen;
     };
     std::chrono::milliseconds ttl_;
-    mutable std::mutex mu_;
-    std::unordered_map<std::string, entry> workers_;  // GUARDED_BY(mu_)
+    mutable llmp::mutex mu_;
+    std::unordered_map<std::string, entry> workers_ GUARDED_BY(mu_);
 };
 
 }  // namespace llmp::api

@@ -27,7 +27,7 @@ void backlog_sampler::start() {
 
 void backlog_sampler::stop() {
     {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         stopping_ = true;
     }
     cv_.notify_all();
@@ -87,8 +87,8 @@ void backlog_sampler::run() {
             }
             metrics_.backlog_alarm.set(alarm ? 1 : 0);
         }
-        std::unique_lock lock{mu_};
-        if (cv_.wait_for(lock, interval_, [this] { return stopping_; })) {
+        llmp::unique_lock lock{mu_};
+        if (cv_.wait_for(lock.native(), interval_, [this]() REQUIRES(mu_) { return stopping_; })) {
             return;
         }
     }

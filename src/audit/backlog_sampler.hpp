@@ -10,12 +10,12 @@
 // sample. Lifecycle: start() / stop() (joins), by audit_service.
 
 #include "broker/config.hpp"
+#include "common/mutex.hpp"
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,9 +55,9 @@ private:
     std::chrono::milliseconds interval_;
     std::int64_t alarm_messages_;
     audit_metrics& metrics_;
-    std::mutex mu_;
+    llmp::mutex mu_;
     std::condition_variable cv_;
-    bool stopping_ = false;  // GUARDED_BY(mu_)
+    bool stopping_ GUARDED_BY(mu_) = false;
     std::thread thread_;
 };
 

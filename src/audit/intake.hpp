@@ -9,12 +9,12 @@
 // pushes are dropped (those deliveries stay unacked and are requeued when the consumer closes).
 
 #include "audit/batcher.hpp"
+#include "common/mutex.hpp"
 
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <variant>
@@ -36,7 +36,7 @@ public:
     void push(intake_item&& item) {
         bool wake = false;
         {
-            std::lock_guard lock{mu_};
+            llmp::lock_guard lock{mu_};
             if (closed_) {
                 return;
             }
@@ -50,7 +50,7 @@ public:
     void push_heartbeat(worker_heartbeat&& hb) {
         bool wake = false;
         {
-            std::lock_guard lock{mu_};
+            llmp::lock_guard lock{mu_};
             if (closed_) {
                 return;
             }
@@ -66,23 +66,23 @@ public:
     /// or wake()/close() is called. Waking only for a full batch's worth keeps the writer from
     /// being woken once per delivery under load.
     void wait(std::optional<steady::time_point> until, std::size_t want) {
-        std::unique_lock lock{mu_};
+        llmp::unique_lock lock{mu_};
         want_ = std::max<std::size_t>(want, 1);
-        auto ready = [this] {
+        auto ready = [this]() REQUIRES(mu_) {
             return items_.size() >= want_ || (want_ <= 1 && !heartbeats_.empty()) || woken_ || closed_;
         };
         waiting_ = true;
         if (until) {
-            cv_.wait_until(lock, *until, ready);
+            cv_.wait_until(lock.native(), *until, ready);
         } else {
-            cv_.wait(lock, ready);
+            cv_.wait(lock.native(), ready);
         }
         waiting_ = false;
         woken_ = false;
     }
     /// Moves up to `max` items (in order) and every heartbeat out.
     void pop(std::vector<intake_item>& items, std::size_t max, std::vector<worker_heartbeat>& heartbeats) {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         while (max-- > 0 && !items_.empty()) {
             items.push_back(std::move(items_.front()));
             items_.pop_front();
@@ -96,39 +96,39 @@ public:
     /// is lost, since their acks would be void and the broker redelivers them anyway. Keeps a
     /// flapping connection during a database outage from piling up copies.
     std::size_t drop_deliveries() {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         auto n = items_.size();
         items_.clear();
         return n;
     }
     void wake() {
         {
-            std::lock_guard lock{mu_};
+            llmp::lock_guard lock{mu_};
             woken_ = true;
         }
         cv_.notify_all();
     }
     void close() {
         {
-            std::lock_guard lock{mu_};
+            llmp::lock_guard lock{mu_};
             closed_ = true;
         }
         cv_.notify_all();
     }
     std::size_t size() const {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         return items_.size();
     }
 
 private:
-    mutable std::mutex mu_;
+    mutable llmp::mutex mu_;
     std::condition_variable cv_;
-    std::deque<intake_item> items_;                       // GUARDED_BY(mu_)
-    std::map<std::string, worker_heartbeat> heartbeats_;  // GUARDED_BY(mu_)
-    bool woken_ = false;                                  // GUARDED_BY(mu_)
-    bool closed_ = false;                                 // GUARDED_BY(mu_)
-    bool waiting_ = false;                                // GUARDED_BY(mu_)
-    std::size_t want_ = 1;                                // GUARDED_BY(mu_)
+    std::deque<intake_item> items_ GUARDED_BY(mu_);
+    std::map<std::string, worker_heartbeat> heartbeats_ GUARDED_BY(mu_);
+    bool woken_ GUARDED_BY(mu_) = false;
+    bool closed_ GUARDED_BY(mu_) = false;
+    bool waiting_ GUARDED_BY(mu_) = false;
+    std::size_t want_ GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace llmp::audit

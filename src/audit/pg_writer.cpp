@@ -45,7 +45,7 @@ void pg_writer::stop() {
     stop_deadline_ns_ = (steady::now() + cfg_.drain_timeout).time_since_epoch().count();
     stopping_ = true;
     in_.close();
-    { std::lock_guard lock{pause_mu_}; }
+    { llmp::lock_guard lock{pause_mu_}; }
     pause_cv_.notify_all();
     in_.wake();
     thread_.join();
@@ -56,16 +56,16 @@ bool pg_writer::give_up() const {
 }
 
 void pg_writer::pause(std::chrono::milliseconds d) {
-    std::unique_lock lock{pause_mu_};
+    llmp::unique_lock lock{pause_mu_};
     auto until = steady::now() + d;
     if (stopping_) {
         until = std::min(until, steady::time_point{steady::duration{stop_deadline_ns_.load()}});
     }
-    pause_cv_.wait_until(lock, until);
+    pause_cv_.wait_until(lock.native(), until);
 }
 
 writer_stats pg_writer::stats() const {
-    std::lock_guard lock{stats_mu_};
+    llmp::lock_guard lock{stats_mu_};
     auto s = stats_;
     s.lag_p50_ms = lag_.quantile(0.50);
     s.lag_p99_ms = lag_.quantile(0.99);
@@ -74,7 +74,7 @@ writer_stats pg_writer::stats() const {
 }
 
 void pg_writer::reset_lag() {
-    std::lock_guard lock{stats_mu_};
+    llmp::lock_guard lock{stats_mu_};
     lag_.clear();
 }
 
@@ -94,7 +94,7 @@ void pg_writer::set_state(db_state s, const std::string& why) {
     if (hooks_.metrics) {
         hooks_.metrics->database_up.set(s == db_state::up ? 1 : 0);
     }
-    std::lock_guard lock{stats_mu_};
+    llmp::lock_guard lock{stats_mu_};
     stats_.db_up = s == db_state::up;
 }
 
@@ -177,7 +177,7 @@ void pg_writer::settle_dead(dead_item& d) {
     if (hooks_.metrics) {
         hooks_.metrics->dead_letters.inc();
     }
-    std::lock_guard lock{stats_mu_};
+    llmp::lock_guard lock{stats_mu_};
     ++stats_.dead_lettered;
 }
 
@@ -237,7 +237,7 @@ result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const 
     }
     auto t_commit = steady::now();
     auto r = c.exec("COMMIT");
-    std::lock_guard lock{stats_mu_};
+    llmp::lock_guard lock{stats_mu_};
     stats_.copy_ms += std::chrono::duration<double, std::milli>(t_insert - t_copy).count();
     stats_.insert_ms += std::chrono::duration<double, std::milli>(t_commit - t_insert).count();
     stats_.commit_ms += ms_since(t_commit);
@@ -280,11 +280,11 @@ bool pg_writer::write_until_done(batch& b) {
             // again there and is then isolated below.
             ++refusals;
             r = write_once(rows, b.workers, write_path::staged);
-            std::lock_guard lock{stats_mu_};
+            llmp::lock_guard lock{stats_mu_};
             ++stats_.staged_batches;
         }
         {
-            std::lock_guard lock{stats_mu_};
+            llmp::lock_guard lock{stats_mu_};
             stats_.write_ms += ms_since(t0);
         }
         if (r) {
@@ -323,7 +323,7 @@ void pg_writer::count_failure() {
     if (hooks_.metrics) {
         hooks_.metrics->database_failures.inc();
     }
-    std::lock_guard lock{stats_mu_};
+    llmp::lock_guard lock{stats_mu_};
     ++stats_.db_failures;
 }
 
@@ -445,7 +445,7 @@ void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t hea
             m->lag.observe(static_cast<double>(std::max<std::int64_t>(now - event_time_ms(p->rec), 0)) / 1000.0);
         }
     }
-    std::lock_guard lock{stats_mu_};
+    llmp::lock_guard lock{stats_mu_};
     ++stats_.batches;
     stats_.heartbeats += heartbeats;
     for (const auto* p : rows) {
@@ -480,7 +480,7 @@ void pg_writer::maybe_log_stats() {
     std::int64_t p99 = 0;
     std::uint64_t total = 0;
     {
-        std::lock_guard lock{stats_mu_};
+        llmp::lock_guard lock{stats_mu_};
         p50 = interval_lag_.quantile(0.5);
         p99 = interval_lag_.quantile(0.99);
         interval_lag_.clear();

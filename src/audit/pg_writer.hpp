@@ -28,13 +28,13 @@
 #include "audit/config.hpp"
 #include "audit/intake.hpp"
 #include "audit/lag_histogram.hpp"
+#include "common/mutex.hpp"
 
 #include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <thread>
@@ -134,13 +134,13 @@ private:
 
     std::atomic<bool> stopping_{false};
     std::atomic<std::int64_t> stop_deadline_ns_{0};
-    std::mutex pause_mu_;
+    llmp::mutex pause_mu_;
     std::condition_variable pause_cv_;
 
-    mutable std::mutex stats_mu_;
-    writer_stats stats_;               // GUARDED_BY(stats_mu_)
-    lag_histogram lag_;                // GUARDED_BY(stats_mu_)
-    lag_histogram interval_lag_;       // GUARDED_BY(stats_mu_)
+    mutable llmp::mutex stats_mu_;
+    writer_stats stats_ GUARDED_BY(stats_mu_);
+    lag_histogram lag_ GUARDED_BY(stats_mu_);
+    lag_histogram interval_lag_ GUARDED_BY(stats_mu_);
     std::uint64_t interval_rows_ = 0;  // writer thread only
     steady::time_point last_stats_log_ = steady::now();
     std::thread thread_;

@@ -8,6 +8,8 @@
 // Signalling uses an eventfd written only on the empty -> non-empty transition, so a burst of
 // pushes costs one syscall.
 
+#include "common/mutex.hpp"
+
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -15,7 +17,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -40,7 +41,7 @@ public:
     bool try_push(T&& item) {
         bool was_empty = false;
         {
-            std::lock_guard lock{mu_};
+            llmp::lock_guard lock{mu_};
             if (items_.size() >= capacity_) {
                 return false;
             }
@@ -61,7 +62,7 @@ public:
     void push_unbounded(T&& item) {
         bool was_empty = false;
         {
-            std::lock_guard lock{mu_};
+            llmp::lock_guard lock{mu_};
             was_empty = items_.empty() && !signalled_;
             items_.push_back(std::move(item));
             if (was_empty) {
@@ -78,7 +79,7 @@ public:
     void drain(std::vector<T>& out) {
         std::uint64_t v = 0;
         [[maybe_unused]] auto n = ::read(fd_, &v, sizeof v);
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         signalled_ = false;
         for (auto& item : items_) {
             out.push_back(std::move(item));
@@ -90,16 +91,16 @@ public:
     int fd() const { return fd_; }
 
     std::size_t size() const {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         return items_.size();
     }
 
 private:
     const std::size_t capacity_;
     const int fd_;
-    mutable std::mutex mu_;
-    std::deque<T> items_;     // GUARDED_BY(mu_)
-    bool signalled_ = false;  // GUARDED_BY(mu_)
+    mutable llmp::mutex mu_;
+    std::deque<T> items_ GUARDED_BY(mu_);
+    bool signalled_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace llmp

@@ -1,6 +1,7 @@
 #include "http/client.hpp"
 
 #include "common/ascii.hpp"
+#include "common/mutex.hpp"
 #include "common/secret_mask.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -30,7 +31,6 @@
 #include <charconv>
 #include <deque>
 #include <limits>
-#include <mutex>
 #include <optional>
 
 namespace llmp::http_client {
@@ -71,8 +71,8 @@ struct client_state {
     std::string host_header;
     std::atomic<std::uint64_t> opened{0};
 
-    mutable std::mutex mu;
-    std::deque<pooled_fd> idle;  // GUARDED_BY(mu); back = most recently used
+    mutable llmp::mutex mu;
+    std::deque<pooled_fd> idle GUARDED_BY(mu);  // back = most recently used
 
     client_state(base_url u, client_options o) : url{std::move(u)}, opts{std::move(o)} {
         bool v6 = url.host.find(':') != std::string::npos;
@@ -95,7 +95,7 @@ struct client_state {
         for (;;) {
             std::optional<pooled_fd> p;
             {
-                std::lock_guard lock{mu};
+                llmp::lock_guard lock{mu};
                 if (idle.empty()) {
                     return std::nullopt;
                 }
@@ -130,7 +130,7 @@ struct client_state {
         if (ec) {
             return;
         }
-        std::lock_guard lock{mu};
+        llmp::lock_guard lock{mu};
         while (idle.size() >= static_cast<std::size_t>(opts.max_idle_connections)) {
             ::close(idle.front().fd);
             idle.pop_front();
@@ -238,7 +238,7 @@ std::unique_ptr<exchange> client::make_exchange(net::any_io_executor strand) con
 }
 
 std::size_t client::idle_connections() const {
-    std::lock_guard lock{state_->mu};
+    llmp::lock_guard lock{state_->mu};
     return state_->idle.size();
 }
 

@@ -3,7 +3,7 @@
 namespace llmp::http_server {
 
 connection_limiter::verdict connection_limiter::admit(const std::string& address) {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     if (max_total_ > 0 && open_ >= max_total_) {
         return verdict::too_many;
     }
@@ -19,7 +19,7 @@ connection_limiter::verdict connection_limiter::admit(const std::string& address
 }
 
 void connection_limiter::release(const std::string& address) {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     --open_;
     if (max_per_address_ > 0) {
         // Erased at zero: the map holds only addresses with a connection open, so a scan from
@@ -31,12 +31,12 @@ void connection_limiter::release(const std::string& address) {
 }
 
 std::int64_t connection_limiter::open() const {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     return open_;
 }
 
 std::int64_t connection_limiter::open_from(const std::string& address) const {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     auto it = by_address_.find(address);
     return it == by_address_.end() ? 0 : it->second;
 }

@@ -6,8 +6,9 @@
 // Caps protect the process's descriptors and memory from a connection flood; the per-address
 // cap is off by default because behind a reverse proxy or a NAT every client has one address.
 
+#include "common/mutex.hpp"
+
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 
@@ -33,9 +34,9 @@ public:
 private:
     const std::int64_t max_total_;
     const std::int64_t max_per_address_;
-    mutable std::mutex mu_;
-    std::int64_t open_ = 0;                                     // GUARDED_BY(mu_)
-    std::unordered_map<std::string, std::int64_t> by_address_;  // GUARDED_BY(mu_)
+    mutable llmp::mutex mu_;
+    std::int64_t open_ GUARDED_BY(mu_) = 0;
+    std::unordered_map<std::string, std::int64_t> by_address_ GUARDED_BY(mu_);
 };
 
 }  // namespace llmp::http_server

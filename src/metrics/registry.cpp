@@ -113,7 +113,7 @@ family<Metric>::family(std::string name, std::string help, metric_type type, std
 template <class Metric>
 Metric& family<Metric>::with(const std::vector<std::string>& label_values) {
     check_labels(label_names_, label_values, name_);
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     for (auto& c : children_) {
         if (c.values == label_values) {
             return c.metric;
@@ -128,7 +128,7 @@ Metric& family<Metric>::with(const std::vector<std::string>& label_values) {
 
 template <class Metric>
 void family<Metric>::render(std::string& out) const {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     if (children_.empty()) {
         return;
     }
@@ -175,12 +175,12 @@ callback_family::callback_family(std::string name, std::string help, metric_type
 
 void callback_family::add(std::vector<std::string> label_values, std::function<double()> read) {
     check_labels(label_names_, label_values, name_);
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     children_.emplace_back(std::move(label_values), std::move(read));
 }
 
 void callback_family::render(std::string& out) const {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     if (children_.empty()) {
         return;
     }
@@ -234,7 +234,7 @@ registry::entry& registry::find_or_add(const std::string& name, metric_type type
 }
 
 family<counter>& registry::counters(std::string name, std::string help, std::vector<std::string> label_names) {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     auto& e = find_or_add(name, metric_type::counter, label_names, false);
     if (auto* p = std::get_if<std::unique_ptr<family<counter>>>(&e.fam); p && *p) {
         return **p;
@@ -245,7 +245,7 @@ family<counter>& registry::counters(std::string name, std::string help, std::vec
 }
 
 family<gauge>& registry::gauges(std::string name, std::string help, std::vector<std::string> label_names) {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     auto& e = find_or_add(name, metric_type::gauge, label_names, false);
     if (auto* p = std::get_if<std::unique_ptr<family<gauge>>>(&e.fam); p && *p) {
         return **p;
@@ -262,7 +262,7 @@ family<histogram>& registry::histograms(std::string name, std::string help, std:
         !std::all_of(bounds.begin(), bounds.end(), [](double b) { return std::isfinite(b); })) {
         throw std::logic_error("histogram " + name + ": bounds must be finite and strictly increasing");
     }
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     auto& e = find_or_add(name, metric_type::histogram, label_names, false);
     if (auto* p = std::get_if<std::unique_ptr<family<histogram>>>(&e.fam); p && *p) {
         return **p;
@@ -278,7 +278,7 @@ callback_family& registry::callback(std::string name, std::string help, metric_t
     if (type == metric_type::histogram) {
         throw std::logic_error("callback metric " + name + ": counters and gauges only");
     }
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     auto& e = find_or_add(name, type, label_names, true);
     if (auto* p = std::get_if<std::unique_ptr<callback_family>>(&e.fam); p && *p) {
         return **p;
@@ -289,7 +289,7 @@ callback_family& registry::callback(std::string name, std::string help, metric_t
 }
 
 void registry::render(std::string& out) const {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     for (const auto& e : entries_) {
         std::visit(
             [&out](const auto& f) {

@@ -16,12 +16,13 @@
 // built with it and passed by reference (no global registry). Thread-safety: every member may
 // be called from any thread.
 
+#include "common/mutex.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -117,8 +118,8 @@ private:
     metric_type type_;
     std::vector<std::string> label_names_;
     std::vector<double> bounds_;  // histograms only
-    mutable std::mutex mu_;
-    std::deque<child> children_;  // GUARDED_BY(mu_); deque: references stay valid
+    mutable llmp::mutex mu_;
+    std::deque<child> children_ GUARDED_BY(mu_);  // deque: references stay valid
 };
 
 /// Metrics read at render time from a function.
@@ -134,8 +135,8 @@ private:
     std::string help_;
     metric_type type_;
     std::vector<std::string> label_names_;
-    mutable std::mutex mu_;
-    std::vector<std::pair<std::vector<std::string>, std::function<double()>>> children_;  // GUARDED_BY(mu_)
+    mutable llmp::mutex mu_;
+    std::vector<std::pair<std::vector<std::string>, std::function<double()>>> children_ GUARDED_BY(mu_);
     void render(std::string& out) const;
 };
 
@@ -169,9 +170,9 @@ public:
 private:
     struct entry;
     entry& find_or_add(const std::string& name, metric_type type, const std::vector<std::string>& label_names,
-                       bool callback);
-    mutable std::mutex mu_;
-    std::vector<std::unique_ptr<entry>> entries_;  // GUARDED_BY(mu_)
+                       bool callback) REQUIRES(mu_);
+    mutable llmp::mutex mu_;
+    std::vector<std::unique_ptr<entry>> entries_ GUARDED_BY(mu_);
 };
 
 /// The content type of render()'s output.

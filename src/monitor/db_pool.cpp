@@ -41,7 +41,7 @@ void db_pool::start() {
 void db_pool::drain() {
     std::deque<task> left;
     {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         stopping_ = true;
         left.swap(queue_);
     }
@@ -52,7 +52,7 @@ void db_pool::drain() {
 }
 
 std::size_t db_pool::pending() const {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     return queue_.size() + running_;
 }
 
@@ -67,13 +67,13 @@ void db_pool::stop() {
 }
 
 bool db_pool::available() const {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     return available_;
 }
 
 void db_pool::enqueue(job j, std::function<void(db_reply)> done) {
     {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         if (!stopping_ && queue_.size() < max_queued_) {
             queue_.push_back(task{std::move(j), std::move(done)});
             cv_.notify_one();
@@ -89,8 +89,8 @@ void db_pool::thread_main() {
     for (;;) {
         task t;
         {
-            std::unique_lock lock{mu_};
-            cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            llmp::unique_lock lock{mu_};
+            cv_.wait(lock.native(), [&]() REQUIRES(mu_) { return stopping_ || !queue_.empty(); });
             if (stopping_) {
                 return;
             }
@@ -102,7 +102,7 @@ void db_pool::thread_main() {
         struct running_guard {
             db_pool& p;
             ~running_guard() {
-                std::lock_guard lock{p.mu_};
+                llmp::lock_guard lock{p.mu_};
                 --p.running_;
             }
         } guard{*this};
@@ -113,7 +113,7 @@ void db_pool::thread_main() {
             std::string why;
             bool try_now = false;
             {
-                std::lock_guard lock{mu_};
+                llmp::lock_guard lock{mu_};
                 try_now = std::chrono::steady_clock::now() >= next_connect_;
                 why = last_error_;
                 if (try_now) {
@@ -134,7 +134,7 @@ void db_pool::thread_main() {
                         ready = c.exec("SET statement_timeout = " + std::to_string(statement_timeout_.count()));
                     }
                 }
-                std::lock_guard lock{mu_};
+                llmp::lock_guard lock{mu_};
                 if (ready) {
                     conn = std::move(opened.value());
                     next_connect_ = {};  // the server is back: the other threads connect at once
@@ -168,7 +168,7 @@ void db_pool::thread_main() {
                 const auto& e = r.error();
                 if (e.code == pg::unavailable) {
                     conn.reset();
-                    std::lock_guard lock{mu_};
+                    llmp::lock_guard lock{mu_};
                     if (available_) {
                         logger()->warn("msg=\"database unavailable\" error=\"{}\"", e.message);
                     }

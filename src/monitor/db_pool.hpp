@@ -12,6 +12,7 @@
 // a second. drain()/stop() answer every queued job with "shutting_down".
 
 #include "common/asio_fwd.hpp"
+#include "common/mutex.hpp"
 #include "common/result.hpp"
 #include "pg/connection.hpp"
 
@@ -26,7 +27,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -94,14 +94,14 @@ private:
     int threads_;
     std::chrono::milliseconds statement_timeout_;
     std::size_t max_queued_;
-    mutable std::mutex mu_;
+    mutable llmp::mutex mu_;
     std::condition_variable cv_;
-    std::deque<task> queue_;                                // GUARDED_BY(mu_)
-    bool stopping_ = false;                                 // GUARDED_BY(mu_)
-    std::size_t running_ = 0;                               // GUARDED_BY(mu_)
-    bool available_ = true;                                 // GUARDED_BY(mu_)
-    std::string last_error_;                                // GUARDED_BY(mu_)
-    std::chrono::steady_clock::time_point next_connect_{};  // GUARDED_BY(mu_): shared backoff
+    std::deque<task> queue_ GUARDED_BY(mu_);
+    bool stopping_ GUARDED_BY(mu_) = false;
+    std::size_t running_ GUARDED_BY(mu_) = 0;
+    bool available_ GUARDED_BY(mu_) = true;
+    std::string last_error_ GUARDED_BY(mu_);
+    std::chrono::steady_clock::time_point next_connect_ GUARDED_BY(mu_){};  // shared backoff
     std::vector<std::thread> pool_;
 };
 

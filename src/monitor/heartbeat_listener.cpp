@@ -71,8 +71,8 @@ void heartbeat_listener::start() {
                 logger()->warn("msg=\"heartbeat consumer cannot connect; retrying\" error=\"{}\"", r.error().message);
                 warned = true;
             }
-            std::unique_lock lock{mu_};
-            if (cv_.wait_for(lock, std::chrono::seconds{2}, [this] { return stopping_; })) {
+            llmp::unique_lock lock{mu_};
+            if (cv_.wait_for(lock.native(), std::chrono::seconds{2}, [this]() REQUIRES(mu_) { return stopping_; })) {
                 return;
             }
         }
@@ -81,7 +81,7 @@ void heartbeat_listener::start() {
 
 void heartbeat_listener::stop() {
     {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         stopping_ = true;
     }
     cv_.notify_all();

@@ -10,11 +10,11 @@
 
 #include "broker/config.hpp"
 #include "broker/consumer.hpp"
+#include "common/mutex.hpp"
 #include "monitor/live_workers.hpp"
 
 #include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 namespace llmp::monitor {
@@ -32,9 +32,9 @@ private:
     broker::broker_config cfg_;
     live_workers& workers_;
     std::unique_ptr<broker::consumer> consumer_;
-    std::mutex mu_;
+    llmp::mutex mu_;
     std::condition_variable cv_;
-    bool stopping_ = false;  // GUARDED_BY(mu_)
+    bool stopping_ GUARDED_BY(mu_) = false;
     std::thread starter_;
 };
 

@@ -5,7 +5,7 @@
 namespace llmp::monitor {
 
 void live_workers::update(const worker_heartbeat& hb, clock::time_point now) {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     auto& e = workers_[hb.worker_id];
     e.hb = hb;
     for (auto& m : e.hb.models) {
@@ -19,7 +19,7 @@ void live_workers::update(const worker_heartbeat& hb, clock::time_point now) {
 std::vector<live_worker> live_workers::snapshot(clock::time_point now) const {
     std::vector<live_worker> out;
     {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         for (const auto& [id, e] : workers_) {
             auto age = now - e.seen;
             if (age > forget_after_) {
@@ -39,7 +39,7 @@ std::vector<live_worker> live_workers::snapshot(clock::time_point now) const {
 
 std::int64_t live_workers::in_flight(clock::time_point now) const {
     std::int64_t n = 0;
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     for (const auto& [id, e] : workers_) {
         if (!e.hb.leaving && now - e.seen <= stale_after_) {
             n += e.hb.in_flight;

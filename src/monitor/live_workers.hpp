@@ -8,10 +8,10 @@
 // mutex guards the map and is held only to copy.
 
 #include "common/messages.hpp"
+#include "common/mutex.hpp"
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,8 +44,8 @@ private:
     };
     std::chrono::milliseconds stale_after_;
     std::chrono::milliseconds forget_after_;
-    mutable std::mutex mu_;
-    std::unordered_map<std::string, entry> workers_;  // GUARDED_BY(mu_)
+    mutable llmp::mutex mu_;
+    std::unordered_map<std::string, entry> workers_ GUARDED_BY(mu_);
 };
 
 }  // namespace llmp::monitor

@@ -190,7 +190,7 @@ void queue_sampler::record(const std::vector<fetched>& answers) {
         }
         s.total += messages;
     }
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     bool was_available = latest_.value("available", false);
     bool first = latest_.value("error", "") == "not sampled yet";
     if (!failure.empty()) {
@@ -212,13 +212,13 @@ void queue_sampler::record(const std::vector<fetched>& answers) {
 }
 
 json queue_sampler::latest() const {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     return latest_;
 }
 
 std::vector<depth_sample> queue_sampler::history(std::int64_t since_ms) const {
     std::vector<depth_sample> out;
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     for (const auto& s : history_) {
         if (s.t_ms > since_ms) {
             out.push_back(s);

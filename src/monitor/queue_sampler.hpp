@@ -7,6 +7,7 @@
 // latest() and history() may be called from any thread (a mutex guards the copies).
 
 #include "common/asio_fwd.hpp"
+#include "common/mutex.hpp"
 #include "http/client.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -17,7 +18,6 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -68,9 +68,9 @@ private:
     std::string auth_header_;
     std::shared_ptr<bool> stopped_ = std::make_shared<bool>(false);
     std::unique_ptr<net::steady_timer> timer_;
-    mutable std::mutex mu_;
-    nlohmann::json latest_;             // GUARDED_BY(mu_)
-    std::deque<depth_sample> history_;  // GUARDED_BY(mu_)
+    mutable llmp::mutex mu_;
+    nlohmann::json latest_ GUARDED_BY(mu_);
+    std::deque<depth_sample> history_ GUARDED_BY(mu_);
 };
 
 /// "user:password" in base64 (RFC 4648), for the Authorization header.

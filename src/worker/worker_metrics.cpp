@@ -35,7 +35,7 @@ worker_metrics::worker_metrics(metrics::registry& reg, const std::atomic<int>& i
 }
 
 model_metrics& worker_metrics::for_model(const std::string& model) {
-    std::lock_guard lock{mu_};
+    llmp::lock_guard lock{mu_};
     if (auto it = models_.find(model); it != models_.end()) {
         return it->second;
     }

@@ -17,12 +17,12 @@
 // model's, so counting a token is one atomic add. Thread-safety: for_model() locks (once per
 // generation); the counters and histograms are lock-free.
 
+#include "common/mutex.hpp"
 #include "metrics/registry.hpp"
 
 #include <array>
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <string>
 
 namespace llmp::worker {
@@ -57,8 +57,8 @@ private:
     metrics::counter& requeued_;
     metrics::counter& redeliveries_counted_;
     metrics::counter& dead_lettered_;
-    std::mutex mu_;
-    std::map<std::string, model_metrics, std::less<>> models_;  // GUARDED_BY(mu_); node-based: stable
+    llmp::mutex mu_;
+    std::map<std::string, model_metrics, std::less<>> models_ GUARDED_BY(mu_);  // node-based: stable
 };
 
 }  // namespace llmp::worker

@@ -5,6 +5,7 @@
 #include "broker/topology.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
+#include "common/mutex.hpp"
 #include "metrics/process_collector.hpp"
 #include "providers/factory.hpp"
 #include "worker/generation_task.hpp"
@@ -19,7 +20,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -48,7 +48,7 @@ struct worker_service::impl final : task_host {
     }
     void task_ended(const std::string& request_id, std::int64_t tokens) override {
         {
-            std::lock_guard lock{mu};
+            llmp::lock_guard lock{mu};
             tasks.erase(request_id);
         }
         --in_flight;
@@ -66,9 +66,9 @@ struct worker_service::impl final : task_host {
     std::unique_ptr<broker::publisher> publisher;
     std::unique_ptr<broker::consumer> consumer;
 
-    std::mutex mu;
-    std::unordered_map<std::string, std::shared_ptr<generation_task>> tasks;  // GUARDED_BY(mu)
-    std::vector<std::string> models;                                          // GUARDED_BY(mu)
+    llmp::mutex mu;
+    std::unordered_map<std::string, std::shared_ptr<generation_task>> tasks GUARDED_BY(mu);
+    std::vector<std::string> models GUARDED_BY(mu);
 
     /// Requests whose redelivered original this worker is putting back with its count (until
     /// the original's ack is written), and copies of them that arrived here meanwhile: such a
@@ -80,8 +80,8 @@ struct worker_service::impl final : task_host {
         std::uint64_t tag = 0;
         std::int64_t attempt = 1;
     };
-    std::mutex put_back_mu;
-    std::unordered_map<std::string, std::vector<parked_copy>> putting_back;  // GUARDED_BY(put_back_mu)
+    llmp::mutex put_back_mu;
+    std::unordered_map<std::string, std::vector<parked_copy>> putting_back GUARDED_BY(put_back_mu);
 
     std::atomic<bool> stopping{false};
     std::atomic<int> in_flight{0};
@@ -94,12 +94,12 @@ struct worker_service::impl final : task_host {
 
     bool serves(const std::string& model) {
         auto name = normalize_model_name(model);
-        std::lock_guard lock{mu};
+        llmp::lock_guard lock{mu};
         return std::find(models.begin(), models.end(), name) != models.end();
     }
 
     void send_heartbeat(bool leaving) {
-        std::lock_guard lock{mu};
+        llmp::lock_guard lock{mu};
         worker_heartbeat hb;
         hb.worker_id = id;
         hb.host = host_name();
@@ -127,7 +127,7 @@ struct worker_service::impl final : task_host {
     net::awaitable<void> refresh_models() {
         auto m = co_await provider_->models();
         if (m) {
-            std::lock_guard lock{mu};
+            llmp::lock_guard lock{mu};
             if (models != m.value()) {
                 worker::logger()->info("msg=\"models\" provider={} count={}", provider_->name(), m.value().size());
                 for (const auto& name : m.value()) {
@@ -151,7 +151,7 @@ struct worker_service::impl final : task_host {
             co_await t.async_wait(net::redirect_error(net::use_awaitable, ec));
             bool no_models = false;
             {
-                std::lock_guard lock{mu};
+                llmp::lock_guard lock{mu};
                 no_models = models.empty();
             }
             if (no_models || steady::now() >= next_refresh) {
@@ -164,7 +164,7 @@ struct worker_service::impl final : task_host {
     void abandon_all(std::string_view why) {
         std::vector<std::shared_ptr<generation_task>> all;
         {
-            std::lock_guard lock{mu};
+            llmp::lock_guard lock{mu};
             for (auto& [id, t] : tasks) {
                 all.push_back(t);
             }
@@ -177,7 +177,7 @@ struct worker_service::impl final : task_host {
     void cancel(const std::string& request_id, std::string_view why) {
         std::shared_ptr<generation_task> t;
         {
-            std::lock_guard lock{mu};
+            llmp::lock_guard lock{mu};
             auto it = tasks.find(request_id);
             if (it == tasks.end()) {
                 return;
@@ -362,7 +362,7 @@ void worker_service::accept(broker::delivery&& d, request_message&& req, std::ui
         return;
     }
     {
-        std::lock_guard lock{s.put_back_mu};
+        llmp::lock_guard lock{s.put_back_mu};
         if (auto it = s.putting_back.find(req.request_id); it != s.putting_back.end()) {
             it->second.push_back({std::move(req), epoch, d.delivery_tag, attempt});
             return;
@@ -375,7 +375,7 @@ void worker_service::release_parked(const std::string& request_id) {
     auto& s = *impl_;
     std::vector<impl::parked_copy> copies;
     {
-        std::lock_guard lock{s.put_back_mu};
+        llmp::lock_guard lock{s.put_back_mu};
         if (auto it = s.putting_back.find(request_id); it != s.putting_back.end()) {
             copies = std::move(it->second);
             s.putting_back.erase(it);
@@ -420,7 +420,7 @@ void worker_service::put_back_counted(broker::delivery&& d, request_message&& re
     auto fallback = std::make_shared<request_message>(std::move(req));
     const std::string id = fallback->request_id;
     {
-        std::lock_guard lock{s.put_back_mu};
+        llmp::lock_guard lock{s.put_back_mu};
         s.putting_back.try_emplace(id);
     }
     job.done = [this, epoch, tag, attempt, fallback, id](broker::publish_status st) {
@@ -506,7 +506,7 @@ void worker_service::dead_letter(broker::delivery&& d, const request_message& re
 void worker_service::dispatch(const std::shared_ptr<generation_task>& task) {
     auto& s = *impl_;
     {
-        std::lock_guard lock{s.mu};
+        llmp::lock_guard lock{s.mu};
         s.tasks[task->request_id()] = task;
     }
     const auto& req = task->request();

@@ -1,6 +1,7 @@
 #include "providers/openai/openai_provider.hpp"
 
 #include "common/logging.hpp"
+#include "common/mutex.hpp"
 #include "http/client.hpp"
 #include "http/sse_reader.hpp"
 #include "providers/error_text.hpp"
@@ -10,7 +11,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 
-#include <mutex>
 #include <unordered_map>
 
 namespace llmp::providers {
@@ -70,18 +70,18 @@ std::string effective_url(std::string url) {
 class model_map {
 public:
     void replace(std::unordered_map<std::string, std::string> m) {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         ids_ = std::move(m);
     }
     std::string upstream_id(const std::string& requested) const {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         auto it = ids_.find(normalize_model_name(requested));
         return it == ids_.end() ? requested : it->second;
     }
 
 private:
-    mutable std::mutex mu_;
-    std::unordered_map<std::string, std::string> ids_;  // GUARDED_BY(mu_)
+    mutable llmp::mutex mu_;
+    std::unordered_map<std::string, std::string> ids_ GUARDED_BY(mu_);
 };
 
 class openai_generation final : public http_stream_generation {

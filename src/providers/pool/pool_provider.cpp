@@ -1,6 +1,7 @@
 #include "providers/pool/pool_provider.hpp"
 
 #include "common/logging.hpp"
+#include "common/mutex.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,7 +12,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
-#include <mutex>
 #include <optional>
 
 namespace llmp::providers {
@@ -27,7 +27,7 @@ bool worth_another_upstream(const error& e) {
 struct member_state {
     std::string label;
     std::unique_ptr<provider> upstream;  // immutable after construction
-    // GUARDED_BY(pool_state::mu):
+    // Under pool_state::mu (prose: an annotation cannot name another object's mutex):
     bool up = false;
     bool listed = false;              ///< models() has succeeded at least once
     std::vector<std::string> models;  ///< as of the last successful models()
@@ -48,12 +48,12 @@ struct pool_state {
     const net::any_io_executor ex;
     std::vector<member_state> members;  // the vector itself never changes after construction
 
-    std::mutex mu;
-    std::size_t next_first = 0;  // GUARDED_BY(mu): round-robin start for ties
+    llmp::mutex mu;
+    std::size_t next_first GUARDED_BY(mu) = 0;  // round-robin start for ties
 
     /// An upstream eligible for `model` now: up (or down long enough for another try) and
     /// listing it.
-    bool eligible(const member_state& m, const std::string& model, steady::time_point now) const {
+    bool eligible(const member_state& m, const std::string& model, steady::time_point now) const REQUIRES(mu) {
         if (!m.listed || (!m.up && now - m.down_since < retry_after)) {
             return false;
         }
@@ -63,7 +63,7 @@ struct pool_state {
     /// The least busy eligible upstream not in `tried` (ties round-robin); counts the
     /// generation in flight there.
     std::optional<std::size_t> pick(const std::string& model, const std::vector<std::size_t>& tried) {
-        std::lock_guard lock{mu};
+        llmp::lock_guard lock{mu};
         const auto now = steady::now();
         const std::size_t n = members.size();
         std::optional<std::size_t> best;
@@ -86,7 +86,7 @@ struct pool_state {
 
     /// Why nothing could be picked for `model`.
     error no_upstream(const std::string& model) {
-        std::lock_guard lock{mu};
+        llmp::lock_guard lock{mu};
         std::string names;
         bool any_up = false;
         for (const auto& m : members) {
@@ -102,7 +102,7 @@ struct pool_state {
 
     void finished(std::size_t i, const error* e) {
         auto log = log::get("provider");
-        std::lock_guard lock{mu};
+        llmp::lock_guard lock{mu};
         auto& m = members[i];
         --m.in_flight;
         if (e == nullptr) {
@@ -130,7 +130,7 @@ public:
         auto i = pool_->pick(model_, tried_);
         bool cancelled = false;
         {
-            std::lock_guard lock{mu_};
+            llmp::lock_guard lock{mu_};
             cancelled = cancelled_;
         }
         if (!i || cancelled) {
@@ -173,14 +173,14 @@ public:
         };
         std::size_t attempt = 0;
         {
-            std::lock_guard lock{mu_};
+            llmp::lock_guard lock{mu_};
             attempt = ++attempts_;
         }
         auto& up = *pool_->members[idx].upstream;
         auto g = up.start(req_, std::move(inner));
         bool cancel_now = false;
         {
-            std::lock_guard lock{mu_};
+            llmp::lock_guard lock{mu_};
             // If this attempt already failed over (on another thread), the next one is current.
             if (attempts_ == attempt) {
                 current_ = g;
@@ -195,7 +195,7 @@ public:
     void cancel() override {
         std::shared_ptr<generation> g;
         {
-            std::lock_guard lock{mu_};
+            llmp::lock_guard lock{mu_};
             cancelled_ = true;
             g = current_.lock();
         }
@@ -206,7 +206,7 @@ public:
 
 private:
     void drop_current() {
-        std::lock_guard lock{mu_};
+        llmp::lock_guard lock{mu_};
         current_.reset();
     }
 
@@ -217,12 +217,12 @@ private:
     std::vector<std::size_t> tried_;  // touched only by the one upstream generation running
     bool sent_token_ = false;         // likewise
 
-    std::mutex mu_;
+    llmp::mutex mu_;
     // Weak: an upstream generation keeps itself alive while it runs, and holds our callbacks
     // (so a strong pointer here would be a reference cycle if it never ended, e.g. at shutdown).
-    std::weak_ptr<generation> current_;  // GUARDED_BY(mu_)
-    std::size_t attempts_ = 0;           // GUARDED_BY(mu_): upstream generations started
-    bool cancelled_ = false;             // GUARDED_BY(mu_)
+    std::weak_ptr<generation> current_ GUARDED_BY(mu_);
+    std::size_t attempts_ GUARDED_BY(mu_) = 0;  // upstream generations started
+    bool cancelled_ GUARDED_BY(mu_) = false;
 };
 
 class pool_provider final : public provider {
@@ -249,7 +249,7 @@ public:
         for (std::size_t i = 0; i < pool_->members.size(); ++i) {
             auto& m = pool_->members[i];
             auto& r = *lists[i];
-            std::lock_guard lock{pool_->mu};
+            llmp::lock_guard lock{pool_->mu};
             if (r) {
                 if (!m.up) {
                     log->info("msg=\"upstream up\" upstream=\"{}\" models={}", m.label, r.value().size());
