@@ -1,5 +1,6 @@
 #include "monitor/request_queries.hpp"
 
+#include "monitor/model_name_sql.hpp"
 #include "monitor/pg_values.hpp"
 
 #include <algorithm>
@@ -58,8 +59,13 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
         return p.size();
     };
     if (f.model) {
-        auto n = std::to_string(param(*f.model));
-        add("(q.model = $" + n + " OR r.model = $" + n + ")");
+        // Stored names are as the client or the worker spelled them: match every spelling of
+        // the model (an IN list, so the (model, received_at) index still serves).
+        std::string names;
+        for (auto& spelling : model_name_spellings(*f.model)) {
+            names += (names.empty() ? "$" : ", $") + std::to_string(param(std::move(spelling)));
+        }
+        add("(q.model IN (" + names + ") OR r.model IN (" + names + "))");
     }
     if (f.status) {
         if (*f.status == "pending") {

@@ -1,5 +1,6 @@
 #include "monitor/stats_queries.hpp"
 
+#include "monitor/model_name_sql.hpp"
 #include "monitor/pg_values.hpp"
 
 namespace llmp::monitor {
@@ -85,7 +86,9 @@ ORDER BY s.t)sql";
 }
 
 result<json> query_models(pg::connection& c, std::int64_t window_s) {
-    std::string sql = "SELECT coalesce(nullif(r.model, ''), q.model, '') AS m, " + std::string{aggregates} +
+    // One row a model, however the client or the worker spelled its name (model_name_sql.hpp).
+    std::string sql = "SELECT " + normalized_model_sql("coalesce(nullif(r.model, ''), q.model, '')") + " AS m, " +
+                      std::string{aggregates} +
                       " FROM responses r LEFT JOIN requests q USING (request_id)"
                       " WHERE r.completed_at > now() - make_interval(secs => $1::float8)"
                       " GROUP BY 1 ORDER BY 2 DESC, 1";

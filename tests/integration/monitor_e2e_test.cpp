@@ -323,9 +323,11 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
     ASSERT_EQ(models.status, 200u) << models.raw;
     std::map<std::string, json> by_model;
     for (const auto& m : models.body["models"]) {
-        by_model[normalize_model_name(m["model"].get<std::string>())] = m;
+        by_model[m["model"].get<std::string>()] = m;  // one row a model, its name normalized
     }
+    ASSERT_EQ(models.body["models"].size(), 2u) << models.raw;
     ASSERT_EQ(by_model.size(), 2u) << models.raw;
+    ASSERT_TRUE(by_model.count("alpha:latest") && by_model.count("beta:latest")) << models.raw;
     const auto& alpha = by_model["alpha:latest"];
     const auto& beta = by_model["beta:latest"];
     EXPECT_EQ(alpha["requests"], ok_alpha + failing);
@@ -442,6 +444,7 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
     for (const auto& r : alpha_rows) {
         EXPECT_EQ(r["model"], "alpha");
     }
+    EXPECT_EQ(all_pages(mon, "&model=alpha:latest", 10).size(), alpha_rows.size()) << "every spelling of one model";
     EXPECT_EQ(all_pages(mon, "&status=error", 4).size(), static_cast<std::size_t>(failing));
     EXPECT_EQ(all_pages(mon, "&status=ok", 50).size(), static_cast<std::size_t>(ok_alpha + ok_beta));
     EXPECT_EQ(all_pages(mon, "&status=pending", 50).size(), 0u);
