@@ -45,6 +45,16 @@ relay::~relay() {
         ctx_.streams.remove(m_.request_id);
         --ctx_.stats.streams_open;
     }
+    record_metrics();  // a relay destroyed mid-way (the connection or the server went) counts too
+}
+
+// Before the last bytes go out: a client that reads /metrics right after its reply finds its
+// request counted.
+void relay::record_metrics() {
+    if (metrics_recorded_) {
+        return;
+    }
+    metrics_recorded_ = true;
     ctx_.metrics->relay_ended(req_.route, outcome_, tokens_sent_, ttft_ms_ < 0 ? -1.0 : ttft_ms_ / 1000.0);
 }
 
@@ -79,6 +89,7 @@ http_server::response relay::error_reply(const llmp::error& e, bool with_id) {
 net::awaitable<bool> relay::admit() {
     if (auto refusal = admission_refusal()) {
         auto res = error_reply(*refusal, false);
+        record_metrics();
         co_await client_.send(std::move(res));
         co_return false;
     }
@@ -147,6 +158,7 @@ net::awaitable<bool> relay::publish() {
     }
     if (refusal) {
         auto res = error_reply(*refusal, true);
+        record_metrics();
         co_await client_.send(std::move(res));
         co_return false;
     }
@@ -346,6 +358,7 @@ net::awaitable<void> relay::finish() {
         outcome_ = relay_outcome::client_gone;
         ++ctx_.stats.failed;
         ended_here(client_went_away);
+        record_metrics();
         co_return;
     }
     if (ended_here_) {
@@ -371,6 +384,11 @@ net::awaitable<void> relay::finish() {
     } else {
         ++ctx_.stats.failed;
     }
+    if (done_ && !streaming_ && text_.empty()) {
+        text_ = done_->text;
+        tokens_sent_ = done_->completion_tokens;  // no chunk came: the answer is the final's text
+    }
+    record_metrics();
     api::logger()->info(
         "msg=\"request finished\" request_id={} model={} status={} tokens={} ttft_ms={:.1f} total_ms={:.1f}",
         m_.request_id, m_.model, done_ ? "ok" : failure_->code, done_ ? done_->completion_tokens : 0, t.ttft_ms,
@@ -394,10 +412,6 @@ net::awaitable<void> relay::finish() {
         auto res = error_reply(llmp::error{failure_->code, failure_->message, failure_->retryable}, true);
         co_await client_.send(std::move(res));
         co_return;
-    }
-    if (text_.empty()) {
-        text_ = done_->text;
-        tokens_sent_ = done_->completion_tokens;  // no chunk came: the answer is the final's text
     }
     auto res = out_.complete(*done_, text_, t);
     res.set("X-Request-Id", m_.request_id);

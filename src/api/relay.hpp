@@ -64,6 +64,8 @@ private:
     void fail_here(error_message why);
     /// The deadline, the idle timeout and the serving worker's liveness, at `now`.
     std::optional<error_message> check_time(clock::time_point now, clock::time_point last_event) const;
+    /// The request's metrics, once (finish() before its last write; else the destructor).
+    void record_metrics();
     /// Cancel + verdict: this server ended the stream and the client was told `told`.
     void ended_here(const error_message& told);
     /// Why the request cannot be queued (400, 503, 404), or nothing; sets the deadline and priority.
@@ -97,7 +99,8 @@ private:
     ending end_ = ending::none;
     std::optional<final_message> done_;
     std::optional<error_message> failure_;
-    bool ended_here_ = false;                          ///< this server, not the worker, ended it: cancel + verdict
+    bool ended_here_ = false;  ///< this server, not the worker, ended it: cancel + verdict
+    bool metrics_recorded_ = false;
     relay_outcome outcome_ = relay_outcome::rejected;  ///< rejected until the request is queued
 };
 

@@ -318,6 +318,28 @@ TEST(Relay, NonStreamedReplyIsTheJoinedText) {
     EXPECT_FALSE(h.client.stream_started);
 }
 
+TEST(Relay, MetricsAreCountedBeforeTheReplyGoesOut) {
+    relay_harness h{false};
+    std::uint64_t completed_when_sent = 0;
+    h.client.on_send = [&] { completed_when_sent = h.generations("completed"); };
+    h.start();
+    h.final_message();
+    h.run_until_ended();
+    EXPECT_EQ(completed_when_sent, 1u) << "a client reading /metrics after its reply must find it counted";
+    EXPECT_EQ(h.generations("completed"), 1u) << "counted once";
+}
+
+TEST(Relay, RefusalsAreCountedBeforeTheReplyGoesOut) {
+    relay_harness h;
+    h.publisher.next = fake_request_publisher::answer::nack;
+    std::uint64_t rejected_when_sent = 0;
+    h.client.on_send = [&] { rejected_when_sent = h.generations("rejected"); };
+    h.start();
+    h.run_until_ended();
+    EXPECT_EQ(rejected_when_sent, 1u);
+    EXPECT_EQ(h.generations("rejected"), 1u);
+}
+
 TEST(Relay, NonStreamedReplyWithoutChunksTakesTheFinalsText) {
     relay_harness h{false};
     h.start();

@@ -35,6 +35,7 @@ public:
     beast::error_code start_error;  ///< the stream's head fails with this (the client left)
     beast::error_code write_error;  ///< every write fails with this
     bool stop_reading = false;      ///< writes wait until cancel_write()
+    std::function<void()> on_send;  ///< called as a whole response is sent
 
     /// The client closes its connection (what the socket watch would see).
     void hang_up() {
@@ -56,6 +57,9 @@ public:
     }
 
     net::awaitable<void> send(http_server::response res) override {
+        if (on_send) {
+            on_send();
+        }
         reply = std::move(res);
         co_return;
     }
