@@ -1,6 +1,7 @@
 #pragma once
 // API server configuration. Filled by programs/api.cpp from flags and LLMPROXY_* variables.
 
+#include "api/auth.hpp"
 #include "broker/config.hpp"
 
 #include <chrono>
@@ -67,6 +68,14 @@ struct api_config {
     /// Unique id of this server (a routing-key word); empty = generated.
     std::string server_id;
     relay_intervals relay;
+    /// none: anyone who reaches the port may use it (the default: scripts/up and existing
+    /// deployments keep working); keys: `Authorization: Bearer <key>` on every route but
+    /// /healthz, /readyz and /metrics (api/auth.hpp).
+    auth_mode auth = auth_mode::none;
+    /// Where the keys are (auth keys only).
+    std::string database_url;
+    /// How often the usable keys are reloaded: a revoked key works at most this long after.
+    std::chrono::milliseconds key_refresh_interval{1000};
 };
 
 }  // namespace llmp::api
