@@ -1,6 +1,7 @@
 #include "keys/api_key.hpp"
 
 #include "common/ascii.hpp"
+#include "common/messages.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -102,8 +103,9 @@ bool model_allowed(const std::vector<std::string>& patterns, std::string_view mo
         return true;
     }
     std::string m{model};  // fnmatch wants NUL-terminated strings
+    std::string tagged = normalize_model_name(model);
     for (const auto& p : patterns) {
-        if (fnmatch(p.c_str(), m.c_str(), 0) == 0) {
+        if (fnmatch(p.c_str(), m.c_str(), 0) == 0 || fnmatch(p.c_str(), tagged.c_str(), 0) == 0) {
             return true;
         }
     }

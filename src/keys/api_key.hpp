@@ -42,8 +42,9 @@ std::string hash_key(std::string_view key);
 /// surrounding blanks ignored); nullopt for another scheme or an empty token.
 std::optional<std::string_view> bearer_token(std::string_view authorization);
 
-/// True when `model` matches one of the glob `patterns` (fnmatch: *, ?, [..]); an empty list
-/// allows every model.
+/// True when `model`, as sent or in its name:tag form (common/messages.hpp: "mock" is
+/// "mock:latest"), matches one of the glob `patterns` (fnmatch: *, ?, [..]); an empty list
+/// allows every model. So "mock:latest" allows "mock" too, and "mock*" both.
 bool model_allowed(const std::vector<std::string>& patterns, std::string_view model);
 
 /// What a server needs to know of a stored key to admit a request with it.

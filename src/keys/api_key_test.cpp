@@ -52,6 +52,9 @@ TEST(api_key, models_match_glob_patterns_and_an_empty_list_allows_all) {
     EXPECT_FALSE(model_allowed(p, "gpt-4o"));
     EXPECT_FALSE(model_allowed(p, ""));
     EXPECT_TRUE(model_allowed({"gpt-4o-?ini"}, "gpt-4o-mini"));
+    EXPECT_TRUE(model_allowed({"mock:latest"}, "mock")) << "the name:tag form counts";
+    EXPECT_TRUE(model_allowed({"mock"}, "mock"));
+    EXPECT_FALSE(model_allowed({"mock:latest"}, "mock:v2"));
 }
 
 TEST(api_key, a_key_is_usable_until_it_expires) {
