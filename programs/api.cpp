@@ -1,5 +1,4 @@
 #include "api/api_server.hpp"
-#include "api/auth.hpp"
 #include "api/request_timeout.hpp"
 #include "common/logging.hpp"
 #include "common/stop_signals.hpp"

@@ -111,6 +111,9 @@ void key_refresher::run() {
         }
         lock.unlock();
         auto r = load_once();
+        if (!r) {
+            ++failed_reloads_;
+        }
         if (!r && !failing_) {
             failing_ = true;
             logger()->warn("msg=\"cannot reload api keys; serving the last loaded set\" code={} error=\"{}\"",

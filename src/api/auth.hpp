@@ -18,7 +18,9 @@
 #include "common/result.hpp"
 #include "keys/key_store.hpp"
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,8 +30,6 @@
 #include <vector>
 
 namespace llmp::api {
-
-enum class auth_mode { none, keys };
 
 class key_ring {
 public:
@@ -64,6 +64,9 @@ public:
     key_refresher(const key_refresher&) = delete;
     key_refresher& operator=(const key_refresher&) = delete;
 
+    /// Reloads that failed since start (the set in force stayed the last loaded one).
+    std::uint64_t failed_reloads() const { return failed_reloads_.load(); }
+
 private:
     key_refresher(key_ring& ring, std::string url, std::chrono::milliseconds interval);
     result<void> load_once();
@@ -74,6 +77,7 @@ private:
     const std::chrono::milliseconds interval_;
     std::unique_ptr<pg::connection> conn_;  // the refresher thread's only (the first load: the caller's)
     bool failing_ = false;                  // the refresher thread's only
+    std::atomic<std::uint64_t> failed_reloads_{0};
     mutex mu_;
     std::condition_variable cv_;
     bool stop_ GUARDED_BY(mu_) = false;

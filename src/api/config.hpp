@@ -1,7 +1,6 @@
 #pragma once
 // API server configuration. Filled by programs/api.cpp from flags and LLMPROXY_* variables.
 
-#include "api/auth.hpp"
 #include "broker/config.hpp"
 
 #include <chrono>
@@ -25,6 +24,9 @@ struct relay_intervals {
     /// How long the broker may take to confirm a request before the client gets 503.
     std::chrono::milliseconds publish_confirm_timeout{30000};
 };
+
+/// Who may use the API (api/auth.hpp).
+enum class auth_mode { none, keys };
 
 struct api_config {
     broker::broker_config broker;
