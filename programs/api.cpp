@@ -87,8 +87,17 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cmd->add_option("--server-id", cfg->server_id, "unique id of this server (default: generated)")
         ->envname("LLMPROXY_SERVER_ID");
+    auto auth = std::make_shared<std::string>("none");
+    cmd->add_option("--auth", *auth,
+                    "none: no API keys; keys: every route but /healthz, /readyz, /metrics needs "
+                    "'Authorization: Bearer <key>' (llmproxy keys create)")
+        ->envname("LLMPROXY_API_AUTH")
+        ->check(CLI::IsMember({"none", "keys"}))
+        ->capture_default_str();
+    cfg->database_url = "postgresql://postgres@127.0.0.1:5432/llmproxy";
+    add_database_option(*cmd, cfg->database_url);
     cmd->callback([cfg, common, idle_ms, timeout_ms, max_timeout_ms, drain_ms, write_ms, read_ms, keepalive_ms,
-                   port_file, &exit_code] {
+                   port_file, auth, &exit_code] {
         if (*timeout_ms > *max_timeout_ms) {
             std::fprintf(stderr, "llmproxy api: --request-timeout-ms (%lld) exceeds --max-request-timeout-ms (%lld)\n",
                          static_cast<long long>(*timeout_ms), static_cast<long long>(*max_timeout_ms));
@@ -103,13 +112,15 @@ void add_api_command(CLI::App& app, int& exit_code) {
         cfg->request_timeout = std::chrono::milliseconds{*timeout_ms};
         cfg->max_request_timeout = std::chrono::milliseconds{*max_timeout_ms};
         cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
+        cfg->auth = *auth == "keys" ? api::auth_mode::keys : api::auth_mode::none;
         auto log = llmp::log::get("api");
         log->info(
             "msg=\"config\" amqp_url={} prefix={} listen={}:{} body_limit={} request_timeout_ms={} "
             "max_request_timeout_ms={} write_timeout_ms={} read_timeout_ms={} idle_timeout_ms={} "
-            "max_connections={} max_connections_per_ip={}",
+            "max_connections={} max_connections_per_ip={} auth={}",
             mask_url(cfg->broker.url), cfg->broker.prefix, cfg->listen_address, cfg->port, cfg->body_limit, *timeout_ms,
-            *max_timeout_ms, *write_ms, *read_ms, *keepalive_ms, cfg->max_connections, cfg->max_connections_per_ip);
+            *max_timeout_ms, *write_ms, *read_ms, *keepalive_ms, cfg->max_connections, cfg->max_connections_per_ip,
+            *auth);
         api::api_server server{*cfg};
         unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully
         if (auto r = server.start(); !r) {

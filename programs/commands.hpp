@@ -16,6 +16,7 @@ void add_worker_command(CLI::App& app, int& exit_code);
 void add_audit_command(CLI::App& app, int& exit_code);
 void add_migrate_command(CLI::App& app, int& exit_code);
 void add_monitor_command(CLI::App& app, int& exit_code);
+void add_keys_command(CLI::App& app, int& exit_code);
 /// --database-url (env LLMPROXY_DATABASE_URL), shared by audit and migrate.
 void add_database_option(CLI::App& cmd, std::string& url);
 

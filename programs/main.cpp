@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     llmp::programs::add_audit_command(app, exit_code);
     llmp::programs::add_migrate_command(app, exit_code);
     llmp::programs::add_monitor_command(app, exit_code);
+    llmp::programs::add_keys_command(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -20,7 +20,7 @@ RUN_DIR="${RUN_DIR:-$ROOT/.run}"
 LLMP_PACKAGES=(
     build-essential cmake ninja-build pkg-config git
     libboost-dev librabbitmq-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
-    libsimdjson-dev libgtest-dev libgmock-dev googletest libpq-dev uuid-dev
+    libsimdjson-dev libgtest-dev libgmock-dev googletest libpq-dev uuid-dev libssl-dev
     rabbitmq-server postgresql postgresql-contrib
     curl perl procps iproute2 ccache
     nodejs chromium prometheus

@@ -1,6 +1,7 @@
 #include "api/api_server.hpp"
 
 #include "api/api_metrics.hpp"
+#include "api/auth.hpp"
 #include "api/broker_request_publisher.hpp"
 #include "api/context.hpp"
 #include "api/native_routes.hpp"
@@ -15,6 +16,7 @@
 #include "broker/publisher.hpp"
 #include "common/ids.hpp"
 #include "common/run_io_context.hpp"
+#include "common/secret_mask.hpp"
 #include "http/error_response.hpp"
 #include "http/media_type.hpp"
 #include "http/router.hpp"
@@ -77,6 +79,30 @@ http_server::handler json_only(http_server::handler inner) {
     };
 }
 
+/// Routes anyone may call whatever --auth says: probes and Prometheus.
+bool open_route(std::string_view path) {
+    return path == "/healthz" || path == "/readyz" || path == "/metrics";
+}
+
+/// --auth keys: 401 in the route's shape, before the body is looked at, for a request without a
+/// usable key. The generation routes check again in the relay's admission, with the model.
+http_server::handler authenticated(const key_ring& ring, http_server::handler inner) {
+    return [&ring, inner = std::move(inner)](http_server::request_context& rc) -> net::awaitable<void> {
+        auto found = rc.req.find(http::field::authorization);
+        std::optional<std::string_view> authorization;
+        if (found != rc.req.end()) {
+            authorization = std::string_view{found->value()};
+        }
+        if (auto refused = auth_refusal(&ring, authorization, std::nullopt)) {
+            auto res = flavoured_error(rc.req.target(), *refused);
+            res.set(http::field::www_authenticate, "Bearer");
+            co_await http_server::send(rc, std::move(res));
+            co_return;
+        }
+        co_await inner(rc);
+    };
+}
+
 }  // namespace
 
 struct api_server::impl {
@@ -124,6 +150,8 @@ struct api_server::impl {
     std::unique_ptr<broker::consumer> consumer;
     std::shared_ptr<http_server::listener> listener;
     http_server::router routes;
+    key_ring keys;
+    std::unique_ptr<key_refresher> key_loader;  ///< --auth keys only
 
     nlohmann::json workers_json() const {
         nlohmann::json list = nlohmann::json::array();
@@ -258,13 +286,25 @@ result<void> api_server::start() {
     }
     s.publish_discover();
 
+    if (s.cfg.auth == auth_mode::keys) {
+        auto loader = key_refresher::start(s.keys, s.cfg.database_url, s.cfg.key_refresh_interval);
+        if (!loader) {
+            return fail("bad_config", "--auth keys: cannot load the API keys from PostgreSQL (" +
+                                          mask_secrets(s.cfg.database_url) + "): " + loader.error().message);
+        }
+        s.key_loader = std::move(loader.value());
+        s.ctx.keys = &s.keys;
+    }
     s.build_routes();
     metrics::add_http_route(s.routes, s.registry);
     // Every route is counted and timed; POST routes are the generation routes (TTFT).
     s.routes.wrap([&s](http::verb method, std::string_view path, http_server::handler h) {
         if (method == http::verb::post) {
             s.relay_metrics.add_generation_route(path);
-            return json_only(std::move(h));
+            h = json_only(std::move(h));
+        }
+        if (s.ctx.keys != nullptr && !open_route(path)) {
+            h = authenticated(*s.ctx.keys, std::move(h));
         }
         return h;
     });

@@ -25,6 +25,7 @@ struct client_request {
     std::string user_agent;
     std::optional<std::string> timeout_header;   ///< X-Request-Timeout-Ms
     std::optional<std::string> priority_header;  ///< X-Priority
+    std::optional<std::string> authorization;    ///< Authorization (api/auth.hpp; never logged)
 };
 
 class client_connection {

@@ -25,6 +25,9 @@ struct relay_intervals {
     std::chrono::milliseconds publish_confirm_timeout{30000};
 };
 
+/// Who may use the API (api/auth.hpp).
+enum class auth_mode { none, keys };
+
 struct api_config {
     broker::broker_config broker;
     /// Address and port to listen on (port 0 = pick a free one; the log says which). Loopback
@@ -67,6 +70,14 @@ struct api_config {
     /// Unique id of this server (a routing-key word); empty = generated.
     std::string server_id;
     relay_intervals relay;
+    /// none: anyone who reaches the port may use it (the default: scripts/up and existing
+    /// deployments keep working); keys: `Authorization: Bearer <key>` on every route but
+    /// /healthz, /readyz and /metrics (api/auth.hpp).
+    auth_mode auth = auth_mode::none;
+    /// Where the keys are (auth keys only).
+    std::string database_url;
+    /// How often the usable keys are reloaded: a revoked key works at most this long after.
+    std::chrono::milliseconds key_refresh_interval{1000};
 };
 
 }  // namespace llmp::api

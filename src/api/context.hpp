@@ -14,6 +14,7 @@
 namespace llmp::api {
 
 class api_metrics;
+class key_ring;
 class request_publisher;
 
 /// What the relay counts for the server itself: open streams (the max_streams cap, the drain on
@@ -33,6 +34,7 @@ struct context {
     const broker::topology topo;
     request_publisher* publisher = nullptr;  ///< set by api_server; never null while serving
     api_metrics* metrics = nullptr;          ///< set by api_server; never null while serving
+    const key_ring* keys = nullptr;          ///< set by api_server with --auth keys; null = no auth
     stream_registry streams;
     worker_registry workers;
     counters stats;

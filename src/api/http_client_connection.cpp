@@ -17,6 +17,7 @@ client_request client_request_of(const http_server::request_context& rc) {
     r.user_agent = header(rc.req, "User-Agent").value_or("");
     r.timeout_header = header(rc.req, "X-Request-Timeout-Ms");
     r.priority_header = header(rc.req, "X-Priority");
+    r.authorization = header(rc.req, "Authorization");
     return r;
 }
 

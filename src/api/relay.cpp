@@ -1,6 +1,7 @@
 #include "api/relay.hpp"
 
 #include "api/api_metrics.hpp"
+#include "api/auth.hpp"
 #include "api/http_client_connection.hpp"
 #include "api/logger.hpp"
 #include "api/request_publisher.hpp"
@@ -106,8 +107,12 @@ net::awaitable<bool> relay::admit() {
     co_return true;
 }
 
-// The client's numbers first: a 400 does not depend on the broker or the model.
+// Who asks first (401/403), then the client's numbers: a 400 does not depend on the broker or
+// the model.
 std::optional<llmp::error> relay::admission_refusal() {
+    if (auto refused = auth_refusal(ctx_.keys, view(req_.authorization), m_.model)) {
+        return refused;
+    }
     auto timeout = request_timeout_ms(m_.timeout_ms, view(req_.timeout_header), ctx_.cfg.request_timeout.count(),
                                       ctx_.cfg.max_request_timeout.count());
     auto priority = header_priority(view(req_.priority_header));

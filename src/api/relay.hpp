@@ -1,8 +1,9 @@
 #pragma once
 // relay: the part of every generation route that does not depend on the API flavour, one object
 // per request, in four steps on the request's connection strand:
-//   admit    the client's numbers (deadline, priority), broker up, model served, stream cap;
-//            then the request id and deadline            -> 400 / 503 / 404 on refusal
+//   admit    the API key (api/auth.hpp), the client's numbers (deadline, priority), broker up,
+//            model served, stream cap; then the request id and deadline
+//                                                        -> 401 / 403 / 400 / 503 / 404 on refusal
 //   publish  register a response_sink under the id, publish the request and await the broker's
 //            answer                                      -> 503 queue_full / broker_unavailable
 //   pump     relay the worker's events through the renderer until the final message, an error,

@@ -35,8 +35,10 @@ enum class errc {
     invalid_json,
     missing_field,
     invalid_field,
-    not_found,        // no such route, file or audited request
-    model_not_found,  // no live worker serves the model
+    invalid_api_key,    // missing, unknown, expired or revoked API key (api --auth keys)
+    model_not_allowed,  // the API key may not use the requested model
+    not_found,          // no such route, file or audited request
+    model_not_found,    // no live worker serves the model
     method_not_allowed,
     payload_too_large,
     unsupported_media_type,  // a generation route without a JSON body

@@ -120,11 +120,30 @@ ALTER TABLE responses ADD COLUMN reported_by text COLLATE "C" NOT NULL DEFAULT '
     CHECK (reported_by IN ('worker', 'api', 'both'));
 )sql";
 
+// API keys (issue 14): only the SHA-256 of a key (keys/api_key.hpp) and its first 12 characters
+// for display. Names stay unique after revoke so a log line or an audit row that names a key
+// never means two keys. allowed_models holds glob patterns; empty = every model.
+constexpr std::string_view v5_sql = R"sql(
+CREATE TABLE api_keys (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name            text NOT NULL UNIQUE,
+    owner           text,
+    key_hash        text COLLATE "C" NOT NULL UNIQUE,
+    key_prefix      text NOT NULL,
+    allowed_models  text[] NOT NULL DEFAULT '{}',
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    expires_at      timestamptz,
+    revoked_at      timestamptz,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
     {3, "ingest: drop the trigram search index and the index the keyset index covers", v3_sql},
     {4, "responses.reported_by: the API server's verdict over the worker's outcome", v4_sql},
+    {5, "api_keys: hashed API keys with allowed models, expiry and revocation", v5_sql},
 };
 
 // Any constant shared by every migrator of this schema.

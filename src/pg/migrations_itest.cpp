@@ -30,7 +30,7 @@ TEST(migrations, are_idempotent) {
     ASSERT_TRUE(again) << again.error().message;
     EXPECT_EQ(again.value(), 0);
     EXPECT_EQ(db.count("SELECT count(*) FROM schema_migrations"), static_cast<std::int64_t>(all_migrations().size()));
-    for (const char* t : {"requests", "responses", "workers", "response_chunks"}) {
+    for (const char* t : {"requests", "responses", "workers", "response_chunks", "api_keys"}) {
         EXPECT_EQ(db.scalar(std::string{"SELECT to_regclass('"} + t + "') IS NOT NULL"), "t") << t;
     }
     EXPECT_GE(db.count("SELECT count(*) FROM pg_indexes WHERE tablename = 'responses'"), 5);
@@ -45,6 +45,7 @@ TEST(migrations, a_database_at_version_2_loses_the_trigram_index_keeps_its_rows_
     ASSERT_TRUE(
         c->exec("DELETE FROM schema_migrations WHERE version >= 3;"
                 "ALTER TABLE responses DROP COLUMN reported_by;"
+                "DROP TABLE api_keys;"
                 "CREATE INDEX requests_received_at_idx ON requests (received_at);"
                 "CREATE INDEX requests_search_trgm_idx ON requests USING gin "
                 "((coalesce(prompt, '') || ' ' || coalesce(messages::text, '')) gin_trgm_ops);"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2016  # backquotes are Markdown here, not expansions
 # README.md's configuration reference against `llmproxy <cmd> --help`: every subcommand the binary
-# has must have a "### `llmproxy <cmd>`" section in README.md, and every flag its --help lists
+# has, and every subcommand of those (`llmproxy keys create`), must have a "### `llmproxy <cmd>`"
+# section in README.md, and every flag its --help lists
 # must have a row there (a line holding `--flag`) with its environment variable and default, as
 # `--help` prints them. Fails on the first subcommand with anything missing, naming it all.
 #
@@ -18,14 +19,23 @@ bin="$1"
 readme="${2:-}"
 root="$(cd "$(dirname "$0")/../.." && pwd -P)"
 
-# subcommands: the names under "SUBCOMMANDS:" (or "Subcommands:") in `llmproxy --help`, each
-# followed by a tab and its description.
+# subcommands: the names under "SUBCOMMANDS:" (or "Subcommands:") in `llmproxy [<cmd>] --help`,
+# each followed by a tab and its description; all_subcommands_described adds the nested ones as
+# "<cmd> <sub>", each after its parent.
 subcommands_described() {
-    "$bin" --help | awk 'tolower($0) ~ /^subcommands:/ { on = 1; next }
-                         on && /^  [a-z]/ { d = substr($0, 31); print $1 "\t" d; next }
-                         on && !/^ / { on = 0 }'
+    # shellcheck disable=SC2086  # $1: a parent command, or nothing
+    "$bin" $1 --help | awk 'tolower($0) ~ /^subcommands:/ { on = 1; next }
+                            on && /^  [a-z]/ { d = substr($0, 31); print $1 "\t" d; next }
+                            on && !/^ / { on = 0 }'
 }
-subcommands() { subcommands_described | cut -f1; }
+all_subcommands_described() {
+    local cmd what
+    while IFS=$'\t' read -r cmd what; do
+        printf '%s\t%s\n' "$cmd" "$what"
+        subcommands_described "$cmd" | sed "s/^/$cmd /"
+    done < <(subcommands_described "")
+}
+subcommands() { all_subcommands_described | cut -f1; }
 
 # options <cmd>: one line per option of `llmproxy <cmd> --help`, fields separated by \x1f:
 # flag, environment variable, default, description. A list default "[a,b] ..." is written a,b;
@@ -33,7 +43,8 @@ subcommands() { subcommands_described | cut -f1; }
 # CLI11 prints each option as "  --flag TYPE=default (Env:NAME)" padded to column 30 and the description after it, or,
 # when that head is longer, the description on the next line at column 30.
 options() {
-    "$bin" "$1" --help | ROOT="$root" perl -ne '
+    # shellcheck disable=SC2086  # "keys create": a command and its subcommand
+    "$bin" $1 --help | ROOT="$root" perl -ne '
         BEGIN { $w = 30; }
         chomp;
         if (/^  -/) {              # an option: decided by the next line
@@ -75,7 +86,7 @@ if ((markdown)); then
             printf '| `%s` | %s | %s | %s |\n' "$flag" "${env:+\`$env\`}" "${def:+\`$def\`}" "${desc//|/\\|}"
         done < <(options "$cmd")
         echo
-    done < <(subcommands_described)
+    done < <(all_subcommands_described)
     exit 0
 fi
 
@@ -84,7 +95,7 @@ cmds="$(subcommands)"
 [[ -n "$cmds" ]] || { echo "FAIL: no subcommands in \`$bin --help\`" >&2; exit 1; }
 failed=0
 checked=0
-for cmd in $cmds; do
+while IFS= read -r cmd; do
     # The section: from its heading to the next heading of the same or a higher level.
     section="$(awk -v h="### \`llmproxy $cmd\`" '
         $0 == h { on = 1; next }
@@ -119,7 +130,7 @@ for cmd in $cmds; do
             failed=1
         fi
     done < <(options "$cmd")
-done
+done <<<"$cmds"
 ((checked > 0)) || { echo "FAIL: no flags found in any --help (has the format changed?)" >&2; exit 1; }
 ((failed == 0)) || exit 1
-echo "PASS: $checked flags of $(wc -w <<<"$cmds") subcommands are in README.md with their environment and default"
+echo "PASS: $checked flags of $(wc -l <<<"$cmds") subcommands are in README.md with their environment and default"

@@ -1,0 +1,118 @@
+#include "keys/key_store.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+
+namespace llmp::keys {
+namespace {
+
+// allowed_models travels as a JSON array both ways: no text[] literal quoting to get wrong.
+constexpr std::string_view listing_columns =
+    "id::text, name, coalesce(owner, ''), key_prefix, array_to_json(allowed_models)::text, "
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+
+std::vector<std::string> models_of(const std::optional<std::string>& json_text) {
+    std::vector<std::string> out;
+    if (!json_text) {
+        return out;
+    }
+    auto j = nlohmann::json::parse(*json_text, nullptr, false);
+    if (j.is_array()) {
+        for (const auto& m : j) {
+            if (m.is_string()) {
+                out.push_back(m.get<std::string>());
+            }
+        }
+    }
+    return out;
+}
+
+key_listing listing_of(const pg::row& r) {
+    key_listing l;
+    l.id = r[0].value_or("");
+    l.name = r[1].value_or("");
+    l.owner = r[2].value_or("");
+    l.prefix = r[3].value_or("");
+    l.allowed_models = models_of(r[4]);
+    l.created_at = r[5].value_or("");
+    l.expires_at = r[6];
+    l.revoked_at = r[7];
+    return l;
+}
+
+}  // namespace
+
+result<key_listing> create_key(pg::connection& conn, const key_spec& spec, const new_key& k) {
+    std::optional<std::string> days;
+    if (spec.expires_in_days) {
+        days = std::to_string(*spec.expires_in_days);
+    }
+    auto r = conn.query(
+        "INSERT INTO api_keys (name, owner, key_hash, key_prefix, allowed_models, expires_at) "
+        "VALUES ($1, nullif($2, ''), $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), "
+        "now() + $6::integer * interval '1 day') "
+        "ON CONFLICT (name) DO NOTHING RETURNING " +
+            std::string{listing_columns},
+        {spec.name, spec.owner, k.hash, k.prefix, nlohmann::json(spec.allowed_models).dump(), days});
+    if (!r) {
+        return r.error();
+    }
+    if (r.value().rows.empty()) {
+        return fail("key_name_taken", "a key named '" + spec.name + "' exists already (names stay taken after revoke)");
+    }
+    return listing_of(r.value().rows.front());
+}
+
+result<std::vector<key_listing>> list_keys(pg::connection& conn) {
+    auto r = conn.query("SELECT " + std::string{listing_columns} + " FROM api_keys ORDER BY created_at, name");
+    if (!r) {
+        return r.error();
+    }
+    std::vector<key_listing> out;
+    for (const auto& row : r.value().rows) {
+        out.push_back(listing_of(row));
+    }
+    return out;
+}
+
+result<void> revoke_key(pg::connection& conn, const std::string& name) {
+    auto r = conn.query(
+        "UPDATE api_keys SET revoked_at = now(), updated_at = now() WHERE name = $1 AND revoked_at IS NULL", {name});
+    if (!r) {
+        return r.error();
+    }
+    if (r.value().affected == 0) {
+        return fail("key_not_found", "no usable key named '" + name + "' (unknown, or revoked already)");
+    }
+    return ok();
+}
+
+result<std::vector<stored_key>> load_usable_keys(pg::connection& conn) {
+    auto r = conn.query(
+        "SELECT key_hash, id::text, name, array_to_json(allowed_models)::text, "
+        "(extract(epoch FROM expires_at) * 1000)::bigint FROM api_keys "
+        "WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())");
+    if (!r) {
+        return r.error();
+    }
+    std::vector<stored_key> out;
+    out.reserve(r.value().rows.size());
+    for (const auto& row : r.value().rows) {
+        stored_key s;
+        s.hash = row[0].value_or("");
+        s.key.id = row[1].value_or("");
+        s.key.name = row[2].value_or("");
+        s.key.allowed_models = models_of(row[3]);
+        if (row[4]) {
+            s.key.expires_at = std::chrono::system_clock::time_point{std::chrono::milliseconds{std::stoll(*row[4])}};
+        }
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+}  // namespace llmp::keys
