@@ -4,19 +4,15 @@
 #include "providers/error_text.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/ollama/ollama_wire.hpp"
+#include "providers/testing/provider_test_harness.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <chrono>
 #include <future>
 #include <optional>
-#include <thread>
 
 namespace llmp::providers {
 namespace {
@@ -24,56 +20,11 @@ namespace {
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 
-constexpr auto test_timeout = 10s;
-
-/// What one generation produced. Filled on the generation's strand; read by the test thread
-/// only after `finished` is ready.
-struct outcome {
-    std::vector<std::string> tokens;
-    std::optional<completion> done;
-    std::optional<error> err;
-
-    std::string text() const {
-        std::string out;
-        for (const auto& t : tokens) {
-            out += t;
-        }
-        return out;
-    }
-};
-
-struct run_state {
-    outcome out;
-    std::atomic<int> terminals{0};
-    std::promise<void> first_token;
-    bool first_token_set = false;
-    std::promise<outcome> finished;
-};
-
-generation_callbacks collect(const std::shared_ptr<run_state>& st) {
-    generation_callbacks cb;
-    cb.on_token = [st](std::string_view t) {
-        EXPECT_EQ(st->terminals.load(), 0) << "token after the end";
-        st->out.tokens.emplace_back(t);
-        if (!st->first_token_set) {
-            st->first_token_set = true;
-            st->first_token.set_value();
-        }
-    };
-    cb.on_complete = [st](completion c) {
-        if (st->terminals.fetch_add(1) == 0) {
-            st->out.done = std::move(c);
-            st->finished.set_value(st->out);
-        }
-    };
-    cb.on_error = [st](error e) {
-        if (st->terminals.fetch_add(1) == 0) {
-            st->out.err = std::move(e);
-            st->finished.set_value(st->out);
-        }
-    };
-    return cb;
-}
+using test::collect;
+using test::outcome;
+using test::run_state;
+using test::test_timeout;
+using test::unused_port;
 
 generation_request chat_request(std::string model, std::string user_text, int num_predict = 8) {
     generation_request r;
@@ -96,64 +47,12 @@ generation_request generate_request(std::string model, std::string prompt, int n
     return r;
 }
 
-unsigned short unused_port() {
-    net::io_context tmp;
-    net::ip::tcp::acceptor a{tmp, net::ip::tcp::endpoint{net::ip::make_address("127.0.0.1"), 0}};
-    return a.local_endpoint().port();
-}
-
-class ollama_provider_test : public ::testing::Test {
+class ollama_provider_test : public test::io_fixture {
 protected:
-    ollama_provider_test() : work_{net::make_work_guard(ioc_)} {
-        // Two threads, so that the strands actually matter.
-        for (int i = 0; i < 2; ++i) {
-            threads_.emplace_back([this] { ioc_.run(); });
-        }
-    }
-
-    ~ollama_provider_test() override {
-        work_.reset();
-        ioc_.stop();
-        for (auto& t : threads_) {
-            t.join();
-        }
-    }
-
     std::unique_ptr<provider> make(std::string url, ollama_config cfg = {}) {
         cfg.url = std::move(url);
         return make_ollama_provider(cfg, ioc_.get_executor());
     }
-
-    /// Runs `a` on the io_context and waits for its result. (co_spawn in Boost 1.74 needs a
-    /// default-constructible result, hence the optional.)
-    template <class T>
-    T run(net::awaitable<T> a) {
-        auto wrap = [](net::awaitable<T> inner) -> net::awaitable<std::optional<T>> {
-            co_return co_await std::move(inner);
-        };
-        auto f = net::co_spawn(ioc_, wrap(std::move(a)), net::use_future);
-        if (f.wait_for(test_timeout) != std::future_status::ready) {
-            ADD_FAILURE() << "timed out";
-            std::abort();
-        }
-        return std::move(*f.get());
-    }
-
-    /// Runs one generation to its end and checks there was exactly one terminal callback.
-    outcome generate_all(provider& p, const generation_request& req) {
-        auto st = std::make_shared<run_state>();
-        auto fut = st->finished.get_future();
-        auto g = p.start(req, collect(st));
-        if (fut.wait_for(test_timeout) != std::future_status::ready) {
-            ADD_FAILURE() << "generation did not end";
-            std::abort();
-        }
-        return fut.get();
-    }
-
-    net::io_context ioc_;
-    net::executor_work_guard<net::io_context::executor_type> work_;
-    std::vector<std::thread> threads_;
 };
 
 TEST_F(ollama_provider_test, models_are_listed_normalized) {

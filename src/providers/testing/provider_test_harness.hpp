@@ -1,5 +1,5 @@
 #pragma once
-// Test helpers for provider unit tests (openai, pool): an io_context on two threads, a way to
+// Test helpers for provider unit tests (ollama, openai, pool): an io_context on two threads, a way to
 // await a coroutine from the test thread, and a collector for one generation's callbacks.
 // Header-only; included by *_test.cpp files only.
 
