@@ -94,10 +94,17 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_API_AUTH")
         ->check(CLI::IsMember({"none", "keys"}))
         ->capture_default_str();
+    auto fair_share = std::make_shared<std::string>("on");
+    cmd->add_option("--fair-share", *fair_share,
+                    "with --auth keys: a key with fewer open streams than the mean of the keys with open streams "
+                    "is queued one priority level higher, so a flooding key cannot hold up the others")
+        ->envname("LLMPROXY_API_FAIR_SHARE")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->capture_default_str();
     cfg->database_url = "postgresql://postgres@127.0.0.1:5432/llmproxy";
     add_database_option(*cmd, cfg->database_url);
     cmd->callback([cfg, common, idle_ms, timeout_ms, max_timeout_ms, drain_ms, write_ms, read_ms, keepalive_ms,
-                   port_file, auth, &exit_code] {
+                   port_file, auth, fair_share, &exit_code] {
         if (*timeout_ms > *max_timeout_ms) {
             std::fprintf(stderr, "llmproxy api: --request-timeout-ms (%lld) exceeds --max-request-timeout-ms (%lld)\n",
                          static_cast<long long>(*timeout_ms), static_cast<long long>(*max_timeout_ms));
@@ -113,6 +120,7 @@ void add_api_command(CLI::App& app, int& exit_code) {
         cfg->max_request_timeout = std::chrono::milliseconds{*max_timeout_ms};
         cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
         cfg->auth = *auth == "keys" ? api::auth_mode::keys : api::auth_mode::none;
+        cfg->fair_share = *fair_share == "on";
         auto log = llmp::log::get("api");
         log->info(
             "msg=\"config\" amqp_url={} prefix={} listen={}:{} body_limit={} request_timeout_ms={} "

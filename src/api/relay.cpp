@@ -94,6 +94,7 @@ net::awaitable<bool> relay::admit() {
         co_await client_.send(std::move(res));
         co_return false;
     }
+    take_fair_share();
     m_.request_id = new_uuid();
     m_.server_id = ctx_.server_id;
     m_.received_at_ms = unix_ms();
@@ -105,6 +106,23 @@ net::awaitable<bool> relay::admit() {
         deadline_ = t0_ + std::chrono::milliseconds{timeout_ms_};
     }
     co_return true;
+}
+
+// Counts this stream against its key and, when the key is below its fair share, queues it one
+// priority level higher (api/fair_share.hpp).
+void relay::take_fair_share() {
+    if (ctx_.keys == nullptr || !ctx_.cfg.fair_share || !req_.authorization) {
+        return;
+    }
+    auto token = keys::bearer_token(*req_.authorization);
+    auto key = token ? ctx_.keys->find(*token) : nullptr;
+    if (key == nullptr) {
+        return;
+    }
+    share_ = ctx_.shares.open(key->id);
+    if (share_.lifted()) {
+        m_.priority = fair_share::lifted_priority(m_.priority, ctx_.cfg.broker.max_priority);
+    }
 }
 
 // Who asks first (401/403), then the client's numbers: a 400 does not depend on the broker or

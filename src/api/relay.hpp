@@ -21,6 +21,7 @@
 #include "api/api_metrics.hpp"
 #include "api/client_connection.hpp"
 #include "api/context.hpp"
+#include "api/fair_share.hpp"
 #include "api/stream_renderer.hpp"
 #include "http/server.hpp"
 
@@ -71,6 +72,7 @@ private:
     void ended_here(const error_message& told);
     /// Why the request cannot be queued (400, 503, 404), or nothing; sets the deadline and priority.
     std::optional<llmp::error> admission_refusal();
+    void take_fair_share();
     /// The broker's answer as the client's error, or nothing when it confirmed.
     std::optional<llmp::error> publish_refusal(std::optional<publish_outcome> outcome);
     /// A whole error reply (before streaming, or a non-streamed request's failure).
@@ -84,6 +86,7 @@ private:
     const clock::time_point t0_ = clock::now();
     clock::time_point deadline_ = clock::time_point::max();
     std::int64_t timeout_ms_ = 0;
+    fair_share::ticket share_;  ///< this stream counted against its key while the relay lives
     std::shared_ptr<response_sink> sink_;
     bool streaming_ = false;
 

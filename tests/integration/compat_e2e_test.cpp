@@ -7,11 +7,10 @@
 #include "e2e_common.hpp"
 #include "support/raw_stream.hpp"
 
-#include "pg/testing/scratch_database.hpp"
+#include "e2e_database.hpp"
 
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <thread>
 #include <unistd.h>
@@ -208,19 +207,8 @@ TEST_F(compat_e2e, official_clients_send_their_key_and_surface_refusals_as_their
         GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
     }
     pg::testing::scratch_database db{*db_url};
-    auto llmproxy = [&](const std::string& name, std::vector<std::string> args) {
-        args.insert(args.begin(), LLMPROXY_BIN);
-        args.insert(args.end(), {"--database-url", db.url()});
-        child_process p{name, std::move(args), {}, test_output_dir() / (name + ".log")};
-        auto code = p.wait_exit(30s);
-        EXPECT_EQ(code.value_or(-1), 0) << p.log();
-        return p.log();
-    };
-    llmproxy("migrate", {"migrate"});
-    auto created = llmproxy("keys-create", {"keys", "create", "--name", "clients", "--models", "mock*"});
-    std::smatch found;  // the key itself, not the display prefix that stderr also shows
-    ASSERT_TRUE(std::regex_search(created, found, std::regex{"llmp_[A-Za-z0-9_-]{43}"})) << created;
-    const std::string key = found.str();
+    const std::string key = migrate_and_create_key(db.url(), "clients", {"--models", "mock*"});
+    ASSERT_FALSE(key.empty());
     cluster_ = std::make_unique<cluster>(*url_);
     auto port = cluster_->start_api({"--auth", "keys", "--database-url", db.url()});
     cluster_->start_worker({"--provider", "mock"});
