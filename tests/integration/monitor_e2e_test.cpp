@@ -712,8 +712,8 @@ TEST(monitor_e2e, dashboard_in_headless_chromium_shows_the_traffic) {
     constexpr int ok_alpha = 9, ok_beta = 5, failing = 3, total = ok_alpha + ok_beta + failing;
     auto mix = run_mix(rc.api, ok_alpha, ok_beta, failing);
     ASSERT_TRUE(wait_for_stored(rc.monitor, total, as_admin)) << rc.c.logs().substr(0, 20000);
-    ASSERT_TRUE(wait_until(
-        [&] { return get(rc.monitor, "/api/overview", as_admin).body.value("in_flight", -1) == 0; }, 10s));
+    ASSERT_TRUE(
+        wait_until([&] { return get(rc.monitor, "/api/overview", as_admin).body.value("in_flight", -1) == 0; }, 10s));
     const sent& pick = mix[2];
     json expect{{"requests", total},
                 {"errors", failing},
@@ -726,10 +726,10 @@ TEST(monitor_e2e, dashboard_in_headless_chromium_shows_the_traffic) {
                 {"search", "needle-2"}};
     auto out_dir = rc.c.dir() / "browser";
     std::filesystem::create_directories(out_dir);
-    auto [code, output] = run_node({"MONITOR_URL=http://127.0.0.1:" + std::to_string(rc.monitor),
-                                    "EXPECT_JSON=" + expect.dump(), "OUTPUT_DIR=" + out_dir.string(),
-                                    "MONITOR_ADMIN_KEY=" + admin_key, "MONITOR_VIEWER_KEY=" + viewer_key},
-                                   out_dir / "node.log");
+    auto [code, output] = run_node(
+        {"MONITOR_URL=http://127.0.0.1:" + std::to_string(rc.monitor), "EXPECT_JSON=" + expect.dump(),
+         "OUTPUT_DIR=" + out_dir.string(), "MONITOR_ADMIN_KEY=" + admin_key, "MONITOR_VIEWER_KEY=" + viewer_key},
+        out_dir / "node.log");
     EXPECT_EQ(code, 0) << output;
     EXPECT_TRUE(std::filesystem::exists(out_dir / "dashboard.png")) << output;
     EXPECT_TRUE(std::filesystem::exists(out_dir / "detail.png")) << output;
