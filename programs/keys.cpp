@@ -95,8 +95,14 @@ void add_create(CLI::App& keys, int& exit_code) {
     cmd->add_option("--models", *models, "comma-separated glob patterns of the models it may use (empty = all)");
     auto* expires = cmd->add_option("--expires-in-days", *days, "days until it expires (unset = never)")
                         ->check(CLI::Range(1, 36500));
-    cmd->callback([f, spec, models, days, expires, &exit_code] {
+    auto role = std::make_shared<std::string>("user");
+    cmd->add_option("--role", *role,
+                    "user: calls the API; viewer: reads the monitor's numbers (no texts); admin: everything")
+        ->check(CLI::IsMember({"user", "viewer", "admin"}))
+        ->capture_default_str();
+    cmd->callback([f, spec, models, days, expires, role, &exit_code] {
         spec->allowed_models = split_patterns(*models);
+        spec->role = keys::parse_role(*role).value_or(keys::key_role::user);
         if (expires->count() > 0) {
             spec->expires_in_days = *days;
         }
@@ -109,9 +115,9 @@ void add_create(CLI::App& keys, int& exit_code) {
             const auto& m = made.value();
             std::printf("%s\n", k.plaintext.c_str());
             std::fprintf(stderr,
-                         "created key '%s' (id %s, prefix %s, models %s, expires %s): the line above is the key; "
+                         "created %s key '%s' (id %s, prefix %s, models %s, expires %s): the line above is the key; "
                          "it is shown this once\n",
-                         m.name.c_str(), m.id.c_str(), m.prefix.c_str(),
+                         std::string{keys::role_name(m.role)}.c_str(), m.name.c_str(), m.id.c_str(), m.prefix.c_str(),
                          m.allowed_models.empty() ? "all" : join(m.allowed_models).c_str(),
                          m.expires_at ? m.expires_at->c_str() : "never");
             return ok();
@@ -120,7 +126,7 @@ void add_create(CLI::App& keys, int& exit_code) {
 }
 
 void add_list(CLI::App& keys, int& exit_code) {
-    auto* cmd = keys.add_subcommand("list", "List the keys (name, prefix, owner, models, dates; never the key)");
+    auto* cmd = keys.add_subcommand("list", "List the keys (name, prefix, role, owner, models, dates; never the key)");
     auto f = add_shared_flags(*cmd);
     cmd->callback([f, &exit_code] {
         exit_code = with_database("list", f->url, f->common, [](pg::connection& c) -> result<void> {
@@ -128,11 +134,11 @@ void add_list(CLI::App& keys, int& exit_code) {
             if (!listed) {
                 return listed.error();
             }
-            std::printf("%-20s %-13s %-16s %-24s %-21s %-21s %s\n", "NAME", "PREFIX", "OWNER", "MODELS", "CREATED",
-                        "EXPIRES", "REVOKED");
+            std::printf("%-20s %-13s %-6s %-16s %-24s %-21s %-21s %s\n", "NAME", "PREFIX", "ROLE", "OWNER", "MODELS",
+                        "CREATED", "EXPIRES", "REVOKED");
             for (const auto& k : listed.value()) {
-                std::printf("%-20s %-13s %-16s %-24s %-21s %-21s %s\n", k.name.c_str(), k.prefix.c_str(),
-                            k.owner.empty() ? "-" : k.owner.c_str(),
+                std::printf("%-20s %-13s %-6s %-16s %-24s %-21s %-21s %s\n", k.name.c_str(), k.prefix.c_str(),
+                            std::string{keys::role_name(k.role)}.c_str(), k.owner.empty() ? "-" : k.owner.c_str(),
                             k.allowed_models.empty() ? "*" : join(k.allowed_models).c_str(), k.created_at.c_str(),
                             k.expires_at.value_or("-").c_str(), k.revoked_at.value_or("-").c_str());
             }

@@ -68,5 +68,21 @@ TEST(auth, a_replaced_set_drops_revoked_keys_and_an_expired_key_stops_at_once) {
     EXPECT_TRUE(auth_refusal(&ring, "Bearer " + a.plaintext, std::nullopt));
 }
 
+TEST(auth, a_viewer_key_reads_the_monitor_only_and_an_admin_key_calls_the_api) {
+    key_ring ring;
+    auto v = keys::generate_key();
+    auto a = keys::generate_key();
+    auto viewer = stored(v, "viewer");
+    viewer.key.role = keys::key_role::viewer;
+    auto admin = stored(a, "admin");
+    admin.key.role = keys::key_role::admin;
+    ring.replace({viewer, admin});
+    auto r = auth_refusal(&ring, "Bearer " + v.plaintext, std::nullopt);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->code, "forbidden");
+    EXPECT_EQ(info(errc::forbidden).http_status, 403);
+    EXPECT_FALSE(auth_refusal(&ring, "Bearer " + a.plaintext, "any"));
+}
+
 }  // namespace
 }  // namespace llmp::api

@@ -12,10 +12,14 @@
 #include <cstdint>
 #include <string>
 
+namespace llmp::keys {
+class key_ring;
+}
+
 namespace llmp::api {
 
 class api_metrics;
-class key_ring;
+using keys::key_ring;  // keys/key_ring.hpp
 class request_publisher;
 
 /// What the relay counts for the server itself: open streams (the max_streams cap, the drain on

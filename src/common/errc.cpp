@@ -17,6 +17,7 @@ constexpr std::array table{
     errc_info{errc::invalid_field,                   "invalid_field",                   400, false, 0},
     errc_info{errc::invalid_api_key,                 "invalid_api_key",                 401, false, 0},
     errc_info{errc::model_not_allowed,               "model_not_allowed",               403, false, 0},
+    errc_info{errc::forbidden,                       "forbidden",                       403, false, 0},
     errc_info{errc::not_found,                       "not_found",                       404, false, 0},
     errc_info{errc::model_not_found,                 "model_not_found",                 404, false, 0},
     errc_info{errc::method_not_allowed,              "method_not_allowed",              405, false, 0},

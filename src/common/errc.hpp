@@ -37,6 +37,7 @@ enum class errc {
     invalid_field,
     invalid_api_key,    // missing, unknown, expired or revoked API key (api --auth keys)
     model_not_allowed,  // the API key may not use the requested model
+    forbidden,          // a credential without the right (a viewer key asking for texts), or a Host/Origin refused
     not_found,          // no such route, file or audited request
     model_not_found,    // no live worker serves the model
     method_not_allowed,

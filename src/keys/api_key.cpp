@@ -10,6 +10,7 @@
 
 #include <array>
 #include <stdexcept>
+#include <vector>
 
 namespace llmp::keys {
 namespace {
@@ -66,6 +67,35 @@ new_key generate_key() {
     k.hash = hash_key(k.plaintext);
     k.prefix = k.plaintext.substr(0, display_prefix_length);
     return k;
+}
+
+std::string random_token(std::size_t bytes) {
+    std::vector<unsigned char> random(bytes);
+    if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+        throw std::runtime_error{"OpenSSL RAND_bytes failed: no randomness for a token"};
+    }
+    return base64url_unpadded(random.data(), random.size());
+}
+
+std::string_view role_name(key_role r) {
+    switch (r) {
+        case key_role::viewer:
+            return "viewer";
+        case key_role::admin:
+            return "admin";
+        case key_role::user:
+            break;
+    }
+    return "user";
+}
+
+std::optional<key_role> parse_role(std::string_view name) {
+    for (auto r : {key_role::user, key_role::viewer, key_role::admin}) {
+        if (name == role_name(r)) {
+            return r;
+        }
+    }
+    return std::nullopt;
 }
 
 std::string hash_key(std::string_view key) {

@@ -35,6 +35,10 @@ struct new_key {
 /// (a start-up failure of the `keys create` command).
 new_key generate_key();
 
+/// `bytes` random bytes (OpenSSL RAND_bytes) as unpadded base64url: session ids and other
+/// tokens that must not be guessed. Throws std::runtime_error like generate_key.
+std::string random_token(std::size_t bytes);
+
 /// Lowercase hex SHA-256 of `key`: what is stored and looked up.
 std::string hash_key(std::string_view key);
 
@@ -47,10 +51,20 @@ std::optional<std::string_view> bearer_token(std::string_view authorization);
 /// allows every model. So "mock:latest" allows "mock" too, and "mock*" both.
 bool model_allowed(const std::vector<std::string>& patterns, std::string_view model);
 
+/// What a key may do (migration 7). user: call the API; viewer: read the monitor's numbers,
+/// never prompt or answer texts, and not call the API; admin: everything (API, monitor with
+/// texts, key management).
+enum class key_role { user, viewer, admin };
+
+std::string_view role_name(key_role r);
+/// nullopt for anything but "user", "viewer" or "admin".
+std::optional<key_role> parse_role(std::string_view name);
+
 /// What a server needs to know of a stored key to admit a request with it.
 struct usable_key {
     std::string id;
     std::string name;
+    key_role role = key_role::user;
     std::vector<std::string> allowed_models;
     std::optional<std::chrono::system_clock::time_point> expires_at;
 };

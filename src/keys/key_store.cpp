@@ -13,7 +13,12 @@ constexpr std::string_view listing_columns =
     "id::text, name, coalesce(owner, ''), key_prefix, array_to_json(allowed_models)::text, "
     "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
     "to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-    "to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+    "to_char(revoked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), role";
+
+/// A role column's text; a value this build does not know (a newer schema's) is the least.
+key_role role_of(const std::optional<std::string>& v) {
+    return parse_role(v.value_or("user")).value_or(key_role::user);
+}
 
 std::vector<std::string> models_of(const std::optional<std::string>& json_text) {
     std::vector<std::string> out;
@@ -41,6 +46,7 @@ key_listing listing_of(const pg::row& r) {
     l.created_at = r[5].value_or("");
     l.expires_at = r[6];
     l.revoked_at = r[7];
+    l.role = role_of(r[8]);
     return l;
 }
 
@@ -52,12 +58,13 @@ result<key_listing> create_key(pg::connection& conn, const key_spec& spec, const
         days = std::to_string(*spec.expires_in_days);
     }
     auto r = conn.query(
-        "INSERT INTO api_keys (name, owner, key_hash, key_prefix, allowed_models, expires_at) "
+        "INSERT INTO api_keys (name, owner, key_hash, key_prefix, allowed_models, expires_at, role) "
         "VALUES ($1, nullif($2, ''), $3, $4, ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), "
-        "now() + $6::integer * interval '1 day') "
+        "now() + $6::integer * interval '1 day', $7) "
         "ON CONFLICT (name) DO NOTHING RETURNING " +
             std::string{listing_columns},
-        {spec.name, spec.owner, k.hash, k.prefix, nlohmann::json(spec.allowed_models).dump(), days});
+        {spec.name, spec.owner, k.hash, k.prefix, nlohmann::json(spec.allowed_models).dump(), days,
+         std::string{role_name(spec.role)}});
     if (!r) {
         return r.error();
     }
@@ -94,7 +101,7 @@ result<void> revoke_key(pg::connection& conn, const std::string& name) {
 result<std::vector<stored_key>> load_usable_keys(pg::connection& conn) {
     auto r = conn.query(
         "SELECT key_hash, id::text, name, array_to_json(allowed_models)::text, "
-        "(extract(epoch FROM expires_at) * 1000)::bigint FROM api_keys "
+        "(extract(epoch FROM expires_at) * 1000)::bigint, role FROM api_keys "
         "WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())");
     if (!r) {
         return r.error();
@@ -110,6 +117,7 @@ result<std::vector<stored_key>> load_usable_keys(pg::connection& conn) {
         if (row[4]) {
             s.key.expires_at = std::chrono::system_clock::time_point{std::chrono::milliseconds{std::stoll(*row[4])}};
         }
+        s.key.role = role_of(row[5]);
         out.push_back(std::move(s));
     }
     return out;

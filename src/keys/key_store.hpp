@@ -1,5 +1,5 @@
 #pragma once
-// key_store: the api_keys table (pg/migrations.cpp, version 5) — create, list and revoke keys
+// key_store: the api_keys table (pg/migrations.cpp, versions 5 and 7) — create, list and revoke keys
 // for `llmproxy keys`, and load the usable ones for the API server (api/auth.hpp). Only hashes
 // and display prefixes go in and come out; a plaintext key never reaches this file.
 //
@@ -21,6 +21,7 @@ struct key_spec {
     std::string owner;
     std::vector<std::string> allowed_models;  ///< glob patterns; empty = every model
     std::optional<int> expires_in_days;
+    key_role role = key_role::user;
 };
 
 /// A row as `llmproxy keys list` shows it: never the hash. Times are ISO 8601 UTC text.
@@ -33,6 +34,7 @@ struct key_listing {
     std::string created_at;
     std::optional<std::string> expires_at;
     std::optional<std::string> revoked_at;
+    key_role role = key_role::user;
 };
 
 /// Stores `k` (its hash and prefix) under `spec`; returns the new row. A name already taken:

@@ -5,13 +5,18 @@
 #include "metrics/http_metrics.hpp"
 #include "monitor/db_pool.hpp"
 #include "monitor/heartbeat_listener.hpp"
+#include "monitor/host_guard.hpp"
+#include "monitor/key_admin.hpp"
 #include "monitor/live_workers.hpp"
+#include "monitor/monitor_auth.hpp"
 #include "monitor/query_string.hpp"
 #include "monitor/queue_sampler.hpp"
 #include "monitor/request_queries.hpp"
+#include "monitor/session_store.hpp"
 #include "monitor/static_files.hpp"
 #include "monitor/stats_queries.hpp"
 #include "monitor/time_window.hpp"
+#include "monitor/viewer_redaction.hpp"
 #include "pg/connection.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
@@ -216,6 +221,93 @@ response plain_reply(const db_reply& r) {
     return r.ok ? json_ok(r.body) : error_reply(r.err);
 }
 
+/// An error for `who`: 401s say how to authenticate.
+response auth_error_reply(const error& e) {
+    auto res = error_reply(e);
+    if (res.result() == http::status::unauthorized) {
+        res.set(http::field::www_authenticate, "Bearer realm=\"llmproxy monitor\"");
+    }
+    return res;
+}
+
+/// The history list or a request's detail as `who` may see it: admins everything, viewers
+/// no texts (viewer_redaction.hpp).
+response history_reply(const db_reply& r, bool texts, bool detail) {
+    if (!r.ok || texts) {
+        return plain_reply(r);
+    }
+    return json_ok(detail ? viewer_request_detail(r.body) : viewer_request_list(r.body));
+}
+
+/// Whether the credential of `ctx` may read texts; an error when it is no longer valid (the
+/// gate let it in, but the key may have been revoked in between).
+result<bool> texts_allowed(monitor_context& m, const request_context& ctx) {
+    auto who = m.auth.identify(ctx.req);
+    if (!who) {
+        return who.error();
+    }
+    return may_read_texts(who.value());
+}
+
+std::optional<std::string_view> header_of(const http_server::request& req, http::field f) {
+    auto it = req.find(f);
+    if (it == req.end()) {
+        return std::nullopt;
+    }
+    return std::string_view{it->value()};
+}
+
+json principal_json(const monitor_auth& auth, const principal& who) {
+    json j{{"auth", auth.enabled() ? "keys" : "none"},
+           {"role", std::string{keys::role_name(who.role)}},
+           {"texts", may_read_texts(who)}};
+    j["name"] = who.key_name.empty() ? json(nullptr) : json(who.key_name);
+    return j;
+}
+
+response session_reply(monitor_context& m, const request_context& ctx) {
+    auto who = m.auth.identify(ctx.req);
+    return who ? json_ok(principal_json(m.auth, who.value())) : auth_error_reply(who.error());
+}
+
+/// POST /api/login: the key from {"key": "..."} (or an Authorization: Bearer header) opens a
+/// session; the answer sets its cookie. No key is logged.
+response login_reply(monitor_context& m, const request_context& ctx) {
+    std::string key;
+    if (auto authorization = header_of(ctx.req, http::field::authorization)) {
+        if (auto token = keys::bearer_token(*authorization)) {
+            key = std::string{*token};
+        }
+    }
+    if (key.empty()) {
+        auto j = json::parse(ctx.req.body(), nullptr, false);
+        if (j.is_object() && j.contains("key") && j["key"].is_string()) {
+            key = j["key"].get<std::string>();
+        }
+    }
+    if (key.empty() && m.auth.enabled()) {
+        return error_reply(make_error(errc::missing_field, "send the key as {\"key\": \"llmp_...\"}"));
+    }
+    auto s = m.auth.login(key);
+    if (!s) {
+        return auth_error_reply(s.error());
+    }
+    auto res = json_ok(principal_json(m.auth, s.value().who));
+    if (m.auth.enabled()) {
+        res.set(http::field::set_cookie,
+                session_set_cookie(s.value().id, m.auth.sessions().ttl(), m.auth.secure_cookie(ctx.req)));
+    }
+    return res;
+}
+
+/// POST /api/logout: ends the cookie's session and deletes the cookie.
+response logout_reply(monitor_context& m, const request_context& ctx) {
+    m.auth.logout(ctx.req);
+    auto res = json_ok(json{{"logged_out", true}});
+    res.set(http::field::set_cookie, session_clear_cookie(m.auth.secure_cookie(ctx.req)));
+    return res;
+}
+
 // The database jobs. Built here, in plain functions: a lambda with non-trivial captures
 // created inside a coroutine body is destroyed twice by g++ 12 (seen as a double free).
 db_pool::job overview_job(std::int64_t s) {
@@ -301,21 +393,37 @@ net::awaitable<void> handle_workers(monitor_context& m, request_context& ctx) {
 }
 
 net::awaitable<void> handle_requests(monitor_context& m, request_context& ctx) {
+    auto texts = texts_allowed(m, ctx);
+    if (!texts) {
+        co_await http_server::send(ctx, auth_error_reply(texts.error()));
+        co_return;
+    }
     query_string q{ctx.req.target()};
     auto f = parse_filter(q);
     if (!f) {
         co_await send_error(ctx, f.error());
         co_return;
     }
+    if (f.value().text && !texts.value()) {
+        co_await send_error(ctx, make_error(errc::forbidden,
+                                            "searching prompt and answer texts (q=) needs an admin "
+                                            "key; a viewer sees the numbers only"));
+        co_return;
+    }
     db_pool::job job = requests_job(std::move(f.value()));
     db_reply r = co_await m.db.run(std::move(job));
-    co_await http_server::send(ctx, plain_reply(r));
+    co_await http_server::send(ctx, history_reply(r, texts.value(), false));
 }
 
 net::awaitable<void> handle_request_detail(monitor_context& m, request_context& ctx) {
+    auto texts = texts_allowed(m, ctx);
+    if (!texts) {
+        co_await http_server::send(ctx, auth_error_reply(texts.error()));
+        co_return;
+    }
     db_pool::job job = detail_job(ctx);
     db_reply r = co_await m.db.run(std::move(job));
-    co_await http_server::send(ctx, plain_reply(r));
+    co_await http_server::send(ctx, history_reply(r, texts.value(), true));
 }
 
 std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
@@ -332,6 +440,13 @@ std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
         [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, queues_reply(mc)); });
     get("/api/status",
         [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, status_reply(mc)); });
+    get("/api/session",
+        [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, session_reply(mc, ctx)); });
+    r->add(http::verb::post, "/api/login",
+           [&m](request_context& ctx) { return http_server::send(ctx, login_reply(m, ctx)); });
+    r->add(http::verb::post, "/api/logout",
+           [&m](request_context& ctx) { return http_server::send(ctx, logout_reply(m, ctx)); });
+    add_key_admin_routes(*r, m);
     get("/healthz", [](monitor_context&, request_context& ctx) {
         return http_server::send(ctx, http_server::json_response(http::status::ok, json{{"status", "ok"}}));
     });
@@ -355,6 +470,47 @@ bool is_api_path(std::string_view path) {
 
 enum class route_kind { detail, api, file };
 
+/// Answered to anyone who reaches the port, whatever Host they name: probes and Prometheus
+/// (numbers only, no texts; a scraper addresses the monitor by whatever name or address it has).
+bool is_open_path(std::string_view path) {
+    return path == "/healthz" || path == "/metrics";
+}
+
+/// Every request passes here first. nullopt = go on; else the refusal to send: a Host this
+/// monitor does not answer to (403), a state-changing request from another origin (403), an
+/// /api/ request without an admin or viewer credential (401; 403 for a user key; 503 before
+/// the keys were ever loaded), key administration by a viewer (403). The dashboard's files
+/// (no data in them) are served to anyone who passes the Host check: without a credential
+/// the page shows its login form.
+std::optional<response> refusal(monitor_context& m, const http_server::request& req) {
+    std::string_view target = req.target();
+    std::string_view path = target.substr(0, target.find('?'));
+    if (is_open_path(path)) {
+        return std::nullopt;
+    }
+    auto host = header_of(req, http::field::host);
+    if (auto e = m.hosts.check_host(host)) {
+        return error_reply(*e);
+    }
+    if (state_changing(req.method_string())) {
+        if (auto e = host_guard::check_origin(header_of(req, http::field::origin), host)) {
+            return error_reply(*e);
+        }
+    }
+    if (!is_api_path(path) || path == "/api/login" || path == "/api/logout") {
+        return std::nullopt;
+    }
+    auto who = m.auth.identify(req);
+    if (!who) {
+        return auth_error_reply(who.error());
+    }
+    bool key_admin = path == "/api/keys" || path.substr(0, 10) == "/api/keys/";
+    if (key_admin && who.value().role != keys::key_role::admin) {
+        return error_reply(make_error(errc::forbidden, "managing keys needs an admin key"));
+    }
+    return std::nullopt;
+}
+
 route_kind classify(const request_context& ctx) {
     std::string_view target = ctx.req.target();
     std::string_view path = target.substr(0, target.find('?'));
@@ -375,6 +531,10 @@ net::awaitable<void> serve_file(monitor_context& m, request_context& ctx) {
 http_server::handler make_monitor_handler(monitor_context& m) {
     auto routes = build_routes(m);
     return [&m, routes](request_context& ctx) -> net::awaitable<void> {
+        if (auto refused = refusal(m, ctx.req)) {
+            co_await http_server::send(ctx, std::move(*refused));
+            co_return;
+        }
         switch (classify(ctx)) {
             case route_kind::detail:
                 co_await handle_request_detail(m, ctx);

@@ -15,6 +15,9 @@ result<void> monitor_config::validate() const {
     if (queue_poll_interval.count() < 100) {
         return fail("invalid_config", "--queue-poll-ms must be at least 100");
     }
+    if (session_ttl.count() < 1) {
+        return fail("invalid_config", "--session-ttl-minutes must be at least 1");
+    }
     return ok();
 }
 

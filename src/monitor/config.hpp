@@ -8,8 +8,18 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace llmp::monitor {
+
+/// Who may read the monitor (monitor_auth.hpp). keys: admin and viewer keys, the default (the
+/// monitor shows every stored prompt and answer; nobody should read them by merely reaching
+/// the port). none: everyone is an admin.
+enum class auth_mode { none, keys };
+
+/// The Secure attribute of the session cookie: automatic = when the request came over HTTPS
+/// through a proxy (monitor_auth::secure_cookie).
+enum class cookie_secure_mode { automatic, always, never };
 
 struct monitor_config {
     /// Address and port of the HTTP server (dashboard and /api/). Loopback by default: serving
@@ -36,6 +46,17 @@ struct monitor_config {
     int db_threads = 2;
     /// Longest a query may run (statement_timeout).
     std::chrono::milliseconds query_timeout{10000};
+    /// --auth: who may read /api/ (monitor_auth.hpp).
+    auth_mode auth = auth_mode::keys;
+    /// --allowed-hosts: the names the monitor is reached by (host_guard.hpp); empty = the
+    /// defaults (localhost, 127.0.0.1, [::1], the listen address); "*" = any.
+    std::vector<std::string> allowed_hosts;
+    /// --cookie-secure.
+    cookie_secure_mode cookie_secure = cookie_secure_mode::automatic;
+    /// --session-ttl-minutes: how long a login lasts.
+    std::chrono::minutes session_ttl{720};
+    /// How often the keys are reloaded from PostgreSQL (a revoked key stops working within it).
+    std::chrono::milliseconds key_refresh_interval{1000};
 
     result<void> validate() const;
 };

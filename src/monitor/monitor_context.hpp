@@ -11,6 +11,8 @@ class live_workers;
 class queue_sampler;
 class heartbeat_listener;
 class static_files;
+class monitor_auth;
+class host_guard;
 }  // namespace llmp::monitor
 
 namespace llmp::metrics {
@@ -30,6 +32,9 @@ struct monitor_context {
     /// GET /metrics renders this registry; `http` counts and times every /api/ route.
     metrics::registry& registry;
     metrics::http_metrics& http;
+    /// Who is asking (--auth) and which Host/Origin may ask (--allowed-hosts).
+    monitor_auth& auth;
+    const host_guard& hosts;
 };
 
 }  // namespace llmp::monitor

@@ -4,15 +4,19 @@
 #include "broker/topology.hpp"
 #include "common/run_io_context.hpp"
 #include "http/server.hpp"
+#include "keys/key_ring.hpp"
 #include "metrics/http_metrics.hpp"
 #include "metrics/process_collector.hpp"
 #include "metrics/registry.hpp"
 #include "monitor/api_handlers.hpp"
 #include "monitor/db_pool.hpp"
 #include "monitor/heartbeat_listener.hpp"
+#include "monitor/host_guard.hpp"
 #include "monitor/live_workers.hpp"
 #include "monitor/logger.hpp"
+#include "monitor/monitor_auth.hpp"
 #include "monitor/queue_sampler.hpp"
+#include "monitor/session_store.hpp"
 #include "monitor/static_files.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -45,6 +49,10 @@ queue_sampler_config sampler_config(const monitor_config& cfg) {
     return q;
 }
 
+std::vector<std::string> allowed_hosts(const monitor_config& cfg) {
+    return cfg.allowed_hosts.empty() ? host_guard::defaults(cfg.listen_address) : cfg.allowed_hosts;
+}
+
 }  // namespace
 
 struct monitor_service::impl {
@@ -58,7 +66,12 @@ struct monitor_service::impl {
     heartbeat_listener heartbeats{cfg.broker, workers};
     queue_sampler queues{ioc, sampler_config(cfg)};
     static_files files{cfg.web_dir};
-    monitor_context ctx{cfg, db, workers, queues, heartbeats, files, registry, request_metrics};
+    keys::key_ring keys;  // read with --auth keys only
+    std::unique_ptr<keys::key_refresher> key_loader;
+    session_store sessions{std::chrono::duration_cast<std::chrono::seconds>(cfg.session_ttl)};
+    monitor_auth auth{cfg.auth == auth_mode::keys ? &keys : nullptr, sessions, cfg.cookie_secure};
+    host_guard hosts{allowed_hosts(cfg)};
+    monitor_context ctx{cfg, db, workers, queues, heartbeats, files, registry, request_metrics, auth, hosts};
     std::shared_ptr<http_server::listener> listener;
 
     explicit impl(monitor_config c) : cfg{std::move(c)} {
@@ -109,12 +122,30 @@ result<void> monitor_service::start() {
         return fail("bind_failed", "cannot listen on " + s.cfg.listen_address + ":" + std::to_string(s.cfg.port) +
                                        ": " + e.code().message());
     }
+    if (s.cfg.auth == auth_mode::keys) {
+        // Not required at start: the monitor shows what it can while PostgreSQL is down, and
+        // answers 503 to every credential until the keys were loaded once.
+        keys::refresher_options o;
+        o.log_component = "monitor";
+        o.what = "monitor keys";
+        o.application_name = "llmproxy monitor keys";
+        o.first_load_required = false;
+        auto loader = keys::key_refresher::start(s.keys, s.cfg.database_url, s.cfg.key_refresh_interval, o);
+        if (!loader) {
+            return loader.error();
+        }
+        s.key_loader = std::move(loader.value());
+    }
     s.db.start();
     s.heartbeats.start();
     s.queues.start();
     s.listener->start();
-    logger()->info("msg=\"monitor started\" listen={}:{} web_dir=\"{}\"", s.cfg.listen_address, s.listener->port(),
-                   s.files.root().string());
+    std::string hosts;
+    for (const auto& h : allowed_hosts(s.cfg)) {
+        hosts += (hosts.empty() ? "" : ",") + h;
+    }
+    logger()->info("msg=\"monitor started\" listen={}:{} web_dir=\"{}\" auth={} allowed_hosts={}", s.cfg.listen_address,
+                   s.listener->port(), s.files.root().string(), s.cfg.auth == auth_mode::keys ? "keys" : "none", hosts);
     return ok();
 }
 
@@ -149,6 +180,7 @@ int monitor_service::run() {
     run_io_context(s.ioc, s.cfg.io_threads);
     s.db.stop();
     s.heartbeats.stop();
+    s.key_loader.reset();
     logger()->info("msg=\"monitor stopped\"");
     return 0;
 }

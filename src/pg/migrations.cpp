@@ -138,12 +138,20 @@ CREATE TABLE api_keys (
 );
 )sql";
 
+// Roles of API keys (issue 14, item 5): what a key may do — user: call the API; viewer: read
+// the monitor's numbers, not its texts; admin: everything. Every existing key stays a user key.
+constexpr std::string_view v7_sql = R"sql(
+ALTER TABLE api_keys ADD COLUMN role text NOT NULL DEFAULT 'user'
+    CHECK (role IN ('user', 'viewer', 'admin'));
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
     {3, "ingest: drop the trigram search index and the index the keyset index covers", v3_sql},
     {4, "responses.reported_by: the API server's verdict over the worker's outcome", v4_sql},
     {5, "api_keys: hashed API keys with allowed models, expiry and revocation", v5_sql},
+    {7, "api_keys.role: user, viewer or admin (the monitor's access)", v7_sql},
 };
 
 // Any constant shared by every migrator of this schema.

@@ -7,6 +7,7 @@
 #include "e2e_database.hpp"
 
 #include "common/messages.hpp"
+#include "keys/key_store.hpp"
 #include "pg/connection.hpp"
 #include "pg/migrations.hpp"
 #include "pg/testing/scratch_database.hpp"
@@ -39,8 +40,10 @@ struct api_answer {
     std::string raw;
 };
 
-api_answer get(unsigned port, const std::string& target) {
-    auto r = http_get(port, target);
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+api_answer get(unsigned port, const std::string& target, const header_list& headers = {}) {
+    auto r = http_request(port, "GET", target, {}, headers);
     return {r.status, json::parse(r.body, nullptr, false), r.body};
 }
 
@@ -208,7 +211,8 @@ struct running_cluster {
     unsigned api = 0;
     unsigned monitor = 0;
 
-    running_cluster(const std::string& db_url, const std::string& amqp_url, std::vector<std::string> audit_args)
+    running_cluster(const std::string& db_url, const std::string& amqp_url, std::vector<std::string> audit_args,
+                    std::vector<std::string> monitor_args = {})
         : db{db_url}, c{amqp_url} {
         api = c.start_api();
         for (int i = 0; i < 2; ++i) {
@@ -216,15 +220,31 @@ struct running_cluster {
                 {"--mock-models", "alpha,beta", "--mock-token-delay-us", std::to_string(token_delay_ms * 1000)});
         }
         c.start_audit(db.url(), std::move(audit_args));
-        monitor = c.start_monitor(db.url());
+        monitor = c.start_monitor(db.url(), std::move(monitor_args));
+    }
+
+    /// A new key with `role` in the database (the schema migrated first); its plaintext.
+    std::string create_key(const std::string& name, keys::key_role role) {
+        auto conn = db.connect();
+        if (auto m = pg::migrate(*conn); !m) {
+            throw std::runtime_error{"migrate: " + m.error().message};
+        }
+        keys::key_spec spec;
+        spec.name = name;
+        spec.role = role;
+        auto k = keys::generate_key();
+        if (auto made = keys::create_key(*conn, spec, k); !made) {
+            throw std::runtime_error{"create_key: " + made.error().message};
+        }
+        return k.plaintext;
     }
 };
 
 /// Waits until the monitor's overview counts `n` completed requests (the audit has stored them).
-bool wait_for_stored(unsigned monitor, std::int64_t n) {
+bool wait_for_stored(unsigned monitor, std::int64_t n, const header_list& headers = {}) {
     return wait_until(
         [&] {
-            auto r = get(monitor, "/api/overview?window=5m");
+            auto r = get(monitor, "/api/overview?window=5m", headers);
             return r.status == 200 && r.body.value("requests", std::int64_t{-1}) == n &&
                    r.body.value("received", std::int64_t{-1}) == n;
         },
@@ -683,12 +703,17 @@ TEST(monitor_e2e, dashboard_in_headless_chromium_shows_the_traffic) {
     ASSERT_TRUE(std::filesystem::exists(std::filesystem::path{LLMPROXY_SOURCE_DIR} / "web" / "node_modules" /
                                         "playwright-core"))
         << "cd web && npm ci";
-    running_cluster rc{db_url, amqp_url, {"--batch-ms", "20", "--audit-chunks"}};
+    // The monitor as deployed: --auth keys; the browser logs in with an admin key, then a viewer's.
+    running_cluster rc{db_url, amqp_url, {"--batch-ms", "20", "--audit-chunks"}, {"--auth", "keys"}};
+    const std::string admin_key = rc.create_key("browser-admin", keys::key_role::admin);
+    const std::string viewer_key = rc.create_key("browser-viewer", keys::key_role::viewer);
+    const header_list as_admin{{"Authorization", "Bearer " + admin_key}};
     ASSERT_TRUE(rc.c.wait_for_model(rc.api, "beta:latest")) << rc.c.logs();
     constexpr int ok_alpha = 9, ok_beta = 5, failing = 3, total = ok_alpha + ok_beta + failing;
     auto mix = run_mix(rc.api, ok_alpha, ok_beta, failing);
-    ASSERT_TRUE(wait_for_stored(rc.monitor, total)) << rc.c.logs().substr(0, 20000);
-    ASSERT_TRUE(wait_until([&] { return get(rc.monitor, "/api/overview").body.value("in_flight", -1) == 0; }, 10s));
+    ASSERT_TRUE(wait_for_stored(rc.monitor, total, as_admin)) << rc.c.logs().substr(0, 20000);
+    ASSERT_TRUE(
+        wait_until([&] { return get(rc.monitor, "/api/overview", as_admin).body.value("in_flight", -1) == 0; }, 10s));
     const sent& pick = mix[2];
     json expect{{"requests", total},
                 {"errors", failing},
@@ -701,9 +726,10 @@ TEST(monitor_e2e, dashboard_in_headless_chromium_shows_the_traffic) {
                 {"search", "needle-2"}};
     auto out_dir = rc.c.dir() / "browser";
     std::filesystem::create_directories(out_dir);
-    auto [code, output] = run_node({"MONITOR_URL=http://127.0.0.1:" + std::to_string(rc.monitor),
-                                    "EXPECT_JSON=" + expect.dump(), "OUTPUT_DIR=" + out_dir.string()},
-                                   out_dir / "node.log");
+    auto [code, output] = run_node(
+        {"MONITOR_URL=http://127.0.0.1:" + std::to_string(rc.monitor), "EXPECT_JSON=" + expect.dump(),
+         "OUTPUT_DIR=" + out_dir.string(), "MONITOR_ADMIN_KEY=" + admin_key, "MONITOR_VIEWER_KEY=" + viewer_key},
+        out_dir / "node.log");
     EXPECT_EQ(code, 0) << output;
     EXPECT_TRUE(std::filesystem::exists(out_dir / "dashboard.png")) << output;
     EXPECT_TRUE(std::filesystem::exists(out_dir / "detail.png")) << output;

@@ -155,6 +155,11 @@ unsigned cluster::start_monitor(const std::string& database_url, std::vector<std
     if (std::find(extra_args.begin(), extra_args.end(), "--rabbitmq-mgmt-url") == extra_args.end()) {
         argv.insert(argv.end(), {"--rabbitmq-mgmt-url", mgmt != nullptr ? mgmt : ""});
     }
+    // The monitor's default is --auth keys; tests of other things read it without keys, and
+    // say so here. Tests of its access control pass --auth keys.
+    if (std::find(extra_args.begin(), extra_args.end(), "--auth") == extra_args.end()) {
+        argv.insert(argv.end(), {"--auth", "none"});
+    }
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     monitors_.push_back(std::make_unique<child_process>("monitor-" + std::to_string(n), std::move(argv), std::move(env),
                                                         dir_ / ("monitor-" + std::to_string(n) + ".log")));

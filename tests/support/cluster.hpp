@@ -33,6 +33,7 @@ public:
                                std::vector<std::string> env = {});
     /// Starts `llmproxy monitor` reading `database_url` (and the test broker's heartbeats and,
     /// with LLMPROXY_TEST_RABBITMQ_MGMT_URL, its management API); returns its port once it listens.
+    /// With `--auth none` unless extra_args has an --auth of its own.
     unsigned start_monitor(const std::string& database_url, std::vector<std::string> extra_args = {},
                            std::vector<std::string> env = {});
     /// Starts the fake Ollama server (tests/support/fake_ollama); returns its port.

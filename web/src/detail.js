@@ -34,6 +34,7 @@ export async function openDetail(id) {
     return;
   }
   const d = r.body;
+  const hidden = d.texts_hidden === true;  // a viewer: numbers only
   const q = d.request ?? {};
   const s = d.response;
   let html = '<h3>Request</h3>' + kv([
@@ -42,9 +43,11 @@ export async function openDetail(id) {
     ['Route', `<span class="mono">${esc(q.route)} (${esc(q.kind)}, ${q.stream ? 'stream' : 'no stream'})</span>`],
     ['API server', `<span class="mono">${esc(q.server_id)}</span>`],
     ['Client', `${esc(q.client_addr ?? '')} ${esc(q.user_agent ?? '')}`],
-    ['Options', `<span class="mono">${esc(JSON.stringify(q.options ?? {}))}</span>`],
+    ...(hidden ? [] : [['Options', `<span class="mono">${esc(JSON.stringify(q.options ?? {}))}</span>`]]),
   ]);
-  html += `<h3>${Array.isArray(q.messages) ? 'Messages' : 'Prompt'}</h3>${messagesHTML(q)}`;
+  html += hidden
+    ? '<h3>Prompt</h3><p class="hidden-text" data-field="texts-hidden">Prompts and answers are shown to admins only.</p>'
+    : `<h3>${Array.isArray(q.messages) ? 'Messages' : 'Prompt'}</h3>${messagesHTML(q)}`;
   if (s) {
     html += '<h3>Response</h3>' + kv([
       ['Status', `<span class="badge ${esc(s.status)}">${esc(s.status)}</span> ${esc(s.done_reason ?? '')}`],
@@ -60,7 +63,7 @@ export async function openDetail(id) {
             (s.reported_by === 'both' ? '; text and counts from the worker' : '; no worker report')]]
         : []),
     ]);
-    html += `<h3>Response text</h3><div class="textblock" data-field="response-text">${esc(s.text)}</div>`;
+    if (!hidden) html += `<h3>Response text</h3><div class="textblock" data-field="response-text">${esc(s.text)}</div>`;
   } else {
     html += '<h3>Response</h3><p>No response stored yet (pending).</p>';
   }

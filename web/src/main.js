@@ -2,7 +2,7 @@
 // tables in place (no reload). window.__dashboard exposes the last answers and the uPlot
 // instances so the browser test can check what is drawn.
 import './style.css';
-import { getJSON, errorText } from './api.js';
+import { getJSON, postJSON, errorText, onUnauthorized } from './api.js';
 import { time_chart } from './charts.js';
 import { openDetail, setupDetail } from './detail.js';
 import { clock, ms, num, pct, rate } from './format.js';
@@ -16,6 +16,7 @@ const state = {
   paged: false,   // the user loaded older pages: stop replacing the first page
   refreshes: 0,
   last: {},
+  session: null,  // {auth, role, name, texts} from /api/session; null = logged out
 };
 window.__dashboard = state;
 
@@ -140,9 +141,59 @@ async function refresh() {
   $('updated').textContent = `updated ${clock(Date.now())}`;
 }
 
+let timer = null;
 async function loop() {
+  timer = null;
+  if (!state.session) return;
   try { await refresh(); } catch (e) { console.error(e); }
-  setTimeout(loop, refreshMs);
+  if (state.session && timer === null) timer = setTimeout(loop, refreshMs);
+}
+
+// ---- login, logout, and what a viewer may not use ----
+
+function showLogin(message = '') {
+  state.session = null;
+  if (timer !== null) { clearTimeout(timer); timer = null; }
+  $('login').hidden = false;
+  $('login-error').textContent = message;
+  $('logout').hidden = true;
+  $('whoami').textContent = '';
+  $('login-key').focus();
+}
+
+function startSession(s) {
+  state.session = s;
+  $('login').hidden = true;
+  $('login-error').textContent = '';
+  $('logout').hidden = s.auth !== 'keys';
+  $('whoami').textContent = s.auth === 'keys' ? `${s.name ?? ''} (${s.role})` : '';
+  // Texts are for admins: a viewer gets no search box (the monitor would refuse it anyway).
+  $('filter-q').hidden = !s.texts;
+  if (!s.texts) state.filter.q = '';
+  if (timer === null) loop();
+}
+
+onUnauthorized(() => { if (state.session) showLogin('Your session has ended: log in again.'); });
+
+$('login-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const input = $('login-key');
+  const key = input.value.trim();
+  input.value = '';  // the key lives in no variable past this request
+  const r = await postJSON('/api/login', { key }, { quiet401: true });
+  if (!r.ok) { showLogin(errorText(r)); return; }
+  startSession(r.body);
+});
+$('logout').addEventListener('click', async () => {
+  await postJSON('/api/logout', {});
+  showLogin('Logged out.');
+});
+
+async function start() {
+  const s = await getJSON('/api/session', { quiet401: true });
+  if (s.ok) startSession(s.body);
+  else if (s.status === 401) showLogin();
+  else { showLogin(errorText(s)); }
 }
 
 $('window').addEventListener('change', (e) => { state.window = e.target.value; refresh(); });
@@ -162,4 +213,4 @@ $('requests').querySelector('tbody').addEventListener('click', (e) => {
   if (tr) openDetail(tr.dataset.request);
 });
 setupDetail();
-loop();
+start();

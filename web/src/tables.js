@@ -44,7 +44,7 @@ export function requestRows(list) {
       <td class="mono">${clock(r.received_at_ms)}</td>
       <td class="mono">${esc(r.model)}</td>
       <td><span class="badge ${esc(r.status)}">${esc(r.status)}</span>${r.error_code ? ` <small class="mono">${esc(r.error_code)}</small>` : ''}</td>
-      <td class="preview">${esc(r.preview)}</td>
+      <td class="preview">${'preview' in r ? esc(r.preview) : '<span class="hidden-text">admins only</span>'}</td>
       <td class="mono">${esc(r.worker_id ?? '')}</td>
       <td class="num">${r.completion_tokens === null ? '–' : num(r.completion_tokens)}</td>
       <td class="num">${ms(r.ttft_ms)}</td>

@@ -5,6 +5,9 @@
 //   EXPECT_JSON   {"requests", "errors", "tokens", "models": {name: requests}, "workers",
 //                  "detail_request_id", "detail_prompt", "detail_text", "search"}
 //   OUTPUT_DIR    where the screenshots go
+//   MONITOR_ADMIN_KEY   an admin key (the monitor runs --auth keys): the page must ask for it,
+//                       keep it only in its HttpOnly session cookie, and show everything
+//   MONITOR_VIEWER_KEY  optional: a viewer key; after logout the viewer sees numbers, no texts
 // Exit code 0 = every check passed; otherwise the first failure is printed.
 import { chromium } from 'playwright-core';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,6 +18,8 @@ const url = process.env.MONITOR_URL;
 const expect = JSON.parse(process.env.EXPECT_JSON ?? '{}');
 const outDir = process.env.OUTPUT_DIR ?? '.';
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const adminKey = process.env.MONITOR_ADMIN_KEY ?? '';
+const viewerKey = process.env.MONITOR_VIEWER_KEY ?? '';
 if (!url) {
   console.error('MONITOR_URL is not set');
   process.exit(2);
@@ -39,7 +44,14 @@ let code = 0;
 try {
   const page = context.pages()[0] ?? await context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  // While logged out, the browser logs the monitor's 401s (the session probe, a wrong key) as
+  // console errors: expected then, a problem at any other time.
+  let loggedOut = true;
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    if (loggedOut && /status of 401/.test(m.text())) return;
+    problems.push(`console error: ${m.text()}`);
+  });
   // Nothing but the monitor: the page must work with no network.
   const origin = new URL(url).origin;
   await page.route('**/*', (route) => (route.request().url().startsWith(origin) ? route.continue() : route.abort()));
@@ -47,6 +59,30 @@ try {
   page.on('requestfailed', (r) => { if (!r.url().startsWith(origin)) outside.push(r.url()); });
 
   await page.goto(url, { waitUntil: 'load' });
+  const login = async (key) => {
+    await page.locator('#login').waitFor({ state: 'visible', timeout });
+    await page.fill('#login-key', key);
+    await page.click('#login-form button[type=submit]');
+    await page.locator('#login').waitFor({ state: 'hidden', timeout });
+    loggedOut = false;
+  };
+  if (adminKey) {
+    check(await page.locator('#login').isVisible(), 'the page asks for a key');
+    check(await page.evaluate(() => window.__dashboard.refreshes) === 0, 'nothing is shown before the login');
+    await page.fill('#login-key', 'llmp_not-a-key');
+    await page.click('#login-form button[type=submit]');
+    await page.waitForFunction(() => document.getElementById('login-error').textContent.length > 0, null, { timeout });
+    check(await page.locator('#login').isVisible(), 'a wrong key is refused');
+    await login(adminKey);
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'llmp_session');
+    check(session && session.httpOnly && session.sameSite === 'Strict' && session.path === '/',
+      'the login set an HttpOnly, SameSite=Strict session cookie');
+    check(!session.value.includes(adminKey), 'the cookie is not the key');
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+    check(!stored.includes(adminKey) && !stored.includes('llmp_session'), 'no credential in storage or in document.cookie');
+    check(await page.locator('#login-key').inputValue() === '', 'the key field is emptied');
+  }
   await page.waitForFunction((n) => window.__dashboard?.last?.overview?.requests === n && window.__dashboard.refreshes >= 1,
     expect.requests, { timeout });
 
@@ -117,6 +153,29 @@ try {
   check((await text.textContent()) === expect.detail_text, 'detail shows the response text');
   check((await page.locator('#detail-body').textContent()).includes(expect.detail_prompt), 'detail shows the prompt');
   await page.screenshot({ path: join(outDir, 'detail.png') });
+
+  if (adminKey) {
+    await page.keyboard.press('Escape');
+    await page.click('#logout');
+    await page.locator('#login').waitFor({ state: 'visible', timeout });
+    loggedOut = true;
+    check(!(await page.context().cookies()).some((c) => c.name === 'llmp_session'), 'logout deletes the session cookie');
+    const after = await page.evaluate(async () => (await fetch('/api/overview')).status);
+    check(after === 401, 'after logout the API answers 401');
+  }
+  if (viewerKey) {
+    await login(viewerKey);
+    await page.waitForFunction((n) => document.querySelectorAll('#requests tbody tr[data-request]').length === n, expect.requests, { timeout });
+    check(await page.locator('#filter-q').isHidden(), 'a viewer gets no text search');
+    const previews = await page.locator('#requests tbody td.preview').allTextContents();
+    check(previews.every((p) => p.trim() === 'admins only'), 'a viewer sees no prompt previews');
+    await page.click(`#requests tbody tr[data-request="${expect.detail_request_id}"]`);
+    await page.locator('#detail [data-field="texts-hidden"]').waitFor({ timeout });
+    const detail = await page.locator('#detail-body').textContent();
+    check(!detail.includes(expect.detail_prompt) && !detail.includes(expect.detail_text), 'a viewer\'s detail has no prompt or answer');
+    check(await page.locator('#detail [data-field="response-text"]').count() === 0, 'no response text block for a viewer');
+    await page.screenshot({ path: join(outDir, 'detail-viewer.png') });
+  }
 
   check(outside.length === 0, `no request left the monitor (${outside.join(', ')})`);
   check(problems.length === 0, `no page errors (${problems.join('; ')})`);

@@ -1,0 +1,332 @@
+// The monitor's access control end to end (issue 14, item 5): a `llmproxy monitor --auth keys`
+// process over a scratch PostgreSQL database with one stored request, keys made with
+// `llmproxy keys create --role`. No credential: 401 on every JSON route; a user key: 403; a
+// viewer: the numbers, no texts, 403 for a text search; an admin: everything. The login sets an
+// HttpOnly, SameSite=Strict cookie that works until logout; a revoked admin key (bearer and
+// session) stops working within 2 s; a foreign Host and a cross-origin POST are refused; the
+// keys REST API creates, lists and revokes keys for admins only.
+
+#include "e2e_common.hpp"
+#include "e2e_database.hpp"
+#include "support/child_process.hpp"
+
+#include <regex>
+
+namespace llmp::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+constexpr const char* secret_prompt = "SECRET-PROMPT-4711";
+constexpr const char* secret_answer = "SECRET-ANSWER-0815";
+
+std::pair<int, std::string> run_llmproxy(const std::string& name, std::vector<std::string> args) {
+    args.insert(args.begin(), LLMPROXY_BIN);
+    child_process p{name, std::move(args), {}, test_output_dir() / (name + ".log")};
+    auto code = p.wait_exit(30s);
+    return {code.value_or(-1), p.log()};
+}
+
+/// `llmproxy keys create --role <role>`; the plaintext key it printed.
+std::string create_key(const std::string& db_url, const std::string& name, const std::string& role) {
+    auto [code, log] = run_llmproxy("keys-create-" + name,
+                                    {"keys", "create", "--name", name, "--role", role, "--database-url", db_url});
+    EXPECT_EQ(code, 0) << log;
+    std::smatch m;
+    if (!std::regex_search(log, m, std::regex{"llmp_[A-Za-z0-9_-]{43}"})) {
+        ADD_FAILURE() << log;
+        return {};
+    }
+    return m.str();
+}
+
+header_list bearer(const std::string& key) {
+    return {{"Authorization", "Bearer " + key}};
+}
+
+http_reply get(unsigned port, const std::string& target, header_list h = {}) {
+    return http_request(port, "GET", target, {}, h);
+}
+
+/// One stored request with a prompt and an answer the viewer must never see.
+void store_one_request(const pg::testing::scratch_database& db) {
+    auto c = db.connect();
+    ASSERT_TRUE(
+        c->exec("INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, "
+                "stream, messages, options) VALUES ('req-1', now() - interval '5 seconds', 's1', 'native', "
+                "'/api/chat', 'chat', 'mock', false, '[{\"role\":\"user\",\"content\":\"" +
+                std::string{secret_prompt} + "\"}]', '{\"system\":\"" + secret_prompt +
+                "\"}');"
+                "INSERT INTO responses (request_id, status, worker_id, model, text, completion_tokens, "
+                "ttft_ms, duration_ms, error_message, completed_at) VALUES ('req-1', 'ok', 'w1', 'mock', '" +
+                std::string{secret_answer} + "', 7, 12.5, 40.0, '" + secret_answer + "', now())"));
+}
+
+struct monitor_fixture {
+    pg::testing::scratch_database db;
+    cluster c;
+    unsigned port = 0;
+    std::string admin, viewer, user;
+
+    monitor_fixture(const std::string& db_url, const std::string& amqp_url, std::vector<std::string> args = {})
+        : db{db_url}, c{amqp_url} {
+        auto [migrated, mlog] = run_llmproxy("migrate", {"migrate", "--database-url", db.url()});
+        EXPECT_EQ(migrated, 0) << mlog;
+        admin = create_key(db.url(), "ops-admin", "admin");
+        viewer = create_key(db.url(), "ops-viewer", "viewer");
+        user = create_key(db.url(), "app-user", "user");
+        store_one_request(db);
+        args.insert(args.begin(), {"--auth", "keys"});
+        port = c.start_monitor(db.url(), std::move(args));
+    }
+};
+
+const std::vector<std::string> json_routes = {
+    "/api/overview", "/api/timeseries",     "/api/models",  "/api/workers", "/api/queues", "/api/status",
+    "/api/requests", "/api/requests/req-1", "/api/session", "/api/keys",    "/api/nope"};
+
+TEST(monitor_auth_e2e, every_json_route_needs_a_credential_and_viewers_see_no_texts) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    monitor_fixture f{db_url, amqp_url};
+    const unsigned mon = f.port;
+
+    // Open: probes and Prometheus; the dashboard's files (no data in them) for its login form.
+    EXPECT_EQ(get(mon, "/healthz").status, 200u);
+    EXPECT_EQ(get(mon, "/metrics").status, 200u);
+    for (const auto& route : json_routes) {
+        auto r = get(mon, route);
+        EXPECT_EQ(r.status, 401u) << route << ": " << r.body;
+        EXPECT_EQ(json_of(r.body)["error"]["code"], "invalid_api_key") << route;
+        EXPECT_EQ(r.headers["www-authenticate"].rfind("Bearer", 0), 0u) << route;
+        EXPECT_EQ(get(mon, route, bearer("llmp_not-a-key")).status, 401u) << route;
+        EXPECT_EQ(get(mon, route, {{"Cookie", "llmp_session=forged"}}).status, 401u) << route;
+        auto u = get(mon, route, bearer(f.user));
+        EXPECT_EQ(u.status, 403u) << route << ": a user key calls the API, not the monitor: " << u.body;
+        EXPECT_EQ(r.body.find(secret_prompt), std::string::npos);
+    }
+
+    // A viewer: the numbers.
+    auto overview = get(mon, "/api/overview?window=5m", bearer(f.viewer));
+    EXPECT_EQ(overview.status, 200u) << overview.body;
+    EXPECT_EQ(json_of(overview.body)["requests"], 1) << overview.body;
+    auto session = json_of(get(mon, "/api/session", bearer(f.viewer)).body);
+    EXPECT_EQ(session["role"], "viewer");
+    EXPECT_EQ(session["texts"], false);
+    auto list = get(mon, "/api/requests", bearer(f.viewer));
+    ASSERT_EQ(list.status, 200u) << list.body;
+    auto lj = json_of(list.body);
+    ASSERT_EQ(lj["requests"].size(), 1u) << list.body;
+    EXPECT_EQ(lj["requests"][0]["completion_tokens"], 7);
+    EXPECT_EQ(lj["texts_hidden"], true);
+    EXPECT_EQ(list.body.find("SECRET"), std::string::npos) << list.body;
+    auto detail = get(mon, "/api/requests/req-1", bearer(f.viewer));
+    ASSERT_EQ(detail.status, 200u) << detail.body;
+    EXPECT_EQ(json_of(detail.body)["response"]["ttft_ms"], 12.5) << detail.body;
+    EXPECT_EQ(detail.body.find("SECRET"), std::string::npos) << detail.body;
+    auto search = get(mon, "/api/requests?q=SECRET", bearer(f.viewer));
+    EXPECT_EQ(search.status, 403u) << search.body;
+    EXPECT_EQ(json_of(search.body)["error"]["code"], "forbidden");
+    EXPECT_EQ(get(mon, "/api/keys", bearer(f.viewer)).status, 403u) << "key admin is for admins";
+
+    // An admin: the texts too.
+    auto adetail = get(mon, "/api/requests/req-1", bearer(f.admin));
+    ASSERT_EQ(adetail.status, 200u) << adetail.body;
+    EXPECT_NE(adetail.body.find(secret_prompt), std::string::npos);
+    EXPECT_EQ(json_of(adetail.body)["response"]["text"], secret_answer);
+    auto asearch = get(mon, "/api/requests?q=secret-prompt", bearer(f.admin));
+    ASSERT_EQ(asearch.status, 200u) << asearch.body;
+    EXPECT_EQ(json_of(asearch.body)["requests"].size(), 1u);
+    EXPECT_NE(asearch.body.find(secret_prompt), std::string::npos) << "the admin's preview";
+}
+
+/// The Set-Cookie of a login answer, split into its value and its attributes.
+struct set_cookie {
+    std::string id;
+    std::string attributes;
+};
+set_cookie parse_set_cookie(const std::string& v) {
+    auto eq = v.find('=');
+    auto semi = v.find(';');
+    return {v.substr(eq + 1, semi - eq - 1), v.substr(semi)};
+}
+
+TEST(monitor_auth_e2e, login_sets_a_strict_httponly_cookie_that_works_until_logout_or_revocation) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    monitor_fixture f{db_url, amqp_url};
+    const unsigned mon = f.port;
+    const header_list json_ct{{"Content-Type", "application/json"}};
+
+    auto bad = http_request(mon, "POST", "/api/login", json{{"key", "llmp_wrong"}}.dump(), json_ct);
+    EXPECT_EQ(bad.status, 401u) << bad.body;
+    EXPECT_EQ(bad.headers.count("set-cookie"), 0u);
+    EXPECT_EQ(http_request(mon, "POST", "/api/login", json{{"key", f.user}}.dump(), json_ct).status, 403u);
+
+    auto login = http_request(mon, "POST", "/api/login", json{{"key", f.admin}}.dump(), json_ct);
+    ASSERT_EQ(login.status, 200u) << login.body;
+    EXPECT_EQ(json_of(login.body)["role"], "admin");
+    EXPECT_EQ(login.body.find(f.admin), std::string::npos);
+    auto sc = parse_set_cookie(login.headers["set-cookie"]);
+    EXPECT_EQ(login.headers["set-cookie"].rfind("llmp_session=", 0), 0u) << login.headers["set-cookie"];
+    EXPECT_GE(sc.id.size(), 43u);
+    EXPECT_EQ(sc.id.find("llmp_"), std::string::npos) << "the session id is not the key";
+    for (auto attr : {"; HttpOnly", "; SameSite=Strict", "; Path=/", "; Max-Age=43200"}) {
+        EXPECT_NE(sc.attributes.find(attr), std::string::npos) << attr << " in " << sc.attributes;
+    }
+    EXPECT_EQ(sc.attributes.find("Secure"), std::string::npos) << "plain HTTP without a TLS proxy";
+    // Behind a TLS proxy (auto): Secure.
+    auto tls = http_request(mon, "POST", "/api/login", json{{"key", f.viewer}}.dump(),
+                            {{"Content-Type", "application/json"}, {"X-Forwarded-Proto", "https"}});
+    ASSERT_EQ(tls.status, 200u) << tls.body;
+    EXPECT_NE(tls.headers["set-cookie"].find("; Secure"), std::string::npos) << tls.headers["set-cookie"];
+
+    const header_list cookie{{"Cookie", "theme=dark; llmp_session=" + sc.id}};
+    auto s = get(mon, "/api/session", cookie);
+    ASSERT_EQ(s.status, 200u) << s.body;
+    EXPECT_EQ(json_of(s.body)["name"], "ops-admin");
+    auto d = get(mon, "/api/requests/req-1", cookie);
+    EXPECT_EQ(d.status, 200u);
+    EXPECT_NE(d.body.find(secret_answer), std::string::npos);
+
+    // Logout ends it and deletes the cookie.
+    auto out = http_request(mon, "POST", "/api/logout", {}, cookie);
+    EXPECT_EQ(out.status, 200u) << out.body;
+    EXPECT_NE(out.headers["set-cookie"].find("Max-Age=0"), std::string::npos) << out.headers["set-cookie"];
+    EXPECT_EQ(get(mon, "/api/session", cookie).status, 401u);
+
+    // A new session and the bearer key: both stop within 2 s of the key's revocation.
+    auto again = http_request(mon, "POST", "/api/login", json{{"key", f.admin}}.dump(), json_ct);
+    ASSERT_EQ(again.status, 200u);
+    const header_list cookie2{{"Cookie", "llmp_session=" + parse_set_cookie(again.headers["set-cookie"]).id}};
+    ASSERT_EQ(get(mon, "/api/overview", cookie2).status, 200u);
+    auto [revoked, rlog] = run_llmproxy("keys-revoke", {"keys", "revoke", "ops-admin", "--database-url", f.db.url()});
+    ASSERT_EQ(revoked, 0) << rlog;
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return get(mon, "/api/overview", bearer(f.admin)).status == 401u &&
+                   get(mon, "/api/overview", cookie2).status == 401u;
+        },
+        5s));
+    EXPECT_LE(std::chrono::steady_clock::now() - t0, 2s) << "revocation took longer than 2 s";
+    EXPECT_EQ(get(mon, "/api/overview", bearer(f.viewer)).status, 200u) << "other keys still work";
+}
+
+TEST(monitor_auth_e2e, a_foreign_host_and_a_cross_origin_post_are_refused) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    monitor_fixture f{db_url, amqp_url};
+    const unsigned mon = f.port;
+    const std::string self = "127.0.0.1:" + std::to_string(mon);
+
+    // DNS rebinding: evil.example resolved to 127.0.0.1; the browser names it in Host.
+    for (const std::string target : {"/", "/index.html", "/api/overview", "/api/session"}) {
+        auto r =
+            get(mon, target, {{"Host", "evil.example:" + std::to_string(mon)}, {"Authorization", "Bearer " + f.admin}});
+        EXPECT_EQ(r.status, 403u) << target << ": " << r.body;
+        EXPECT_NE(r.body.find("--allowed-hosts"), std::string::npos) << r.body;
+    }
+    EXPECT_EQ(get(mon, "/api/overview",
+                  {{"Host", "localhost:" + std::to_string(mon)}, {"Authorization", "Bearer " + f.admin}})
+                  .status,
+              200u);
+    EXPECT_EQ(get(mon, "/healthz", {{"Host", "evil.example"}}).status, 200u) << "probes are open";
+
+    // Cross-site POSTs: login and key creation from another origin, even with a valid key.
+    header_list foreign{{"Content-Type", "application/json"}, {"Origin", "http://evil.example"}};
+    auto login = http_request(mon, "POST", "/api/login", json{{"key", f.admin}}.dump(), foreign);
+    EXPECT_EQ(login.status, 403u) << login.body;
+    EXPECT_EQ(login.headers.count("set-cookie"), 0u);
+    foreign.emplace_back("Authorization", "Bearer " + f.admin);
+    auto create = http_request(mon, "POST", "/api/keys", json{{"name", "from-evil"}}.dump(), foreign);
+    EXPECT_EQ(create.status, 403u) << create.body;
+    EXPECT_EQ(f.db.count("SELECT count(*) FROM api_keys WHERE name = 'from-evil'"), 0);
+    // The same from the monitor's own page passes.
+    // (A browser's Host carries the port as its Origin does.)
+    auto own = http_request(mon, "POST", "/api/login", json{{"key", f.admin}}.dump(),
+                            {{"Content-Type", "application/json"}, {"Host", self}, {"Origin", "http://" + self}});
+    EXPECT_EQ(own.status, 200u) << own.body;
+}
+
+TEST(monitor_auth_e2e, allowed_hosts_names_the_hosts_it_answers_to) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    monitor_fixture f{db_url, amqp_url, {"--allowed-hosts", "mon.example.com"}};
+    EXPECT_EQ(
+        get(f.port, "/api/overview", {{"Host", "mon.example.com"}, {"Authorization", "Bearer " + f.admin}}).status,
+        200u);
+    EXPECT_EQ(get(f.port, "/api/overview", bearer(f.admin)).status, 403u) << "127.0.0.1 is no longer listed";
+}
+
+TEST(monitor_auth_e2e, admins_create_list_and_revoke_keys_over_rest) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    monitor_fixture f{db_url, amqp_url};
+    const unsigned mon = f.port;
+    header_list admin_json{{"Content-Type", "application/json"}, {"Authorization", "Bearer " + f.admin}};
+
+    auto created = http_request(
+        mon, "POST", "/api/keys",
+        json{{"name", "team-a"}, {"owner", "a"}, {"models", {"mock*"}}, {"role", "viewer"}, {"expires_in_days", 30}}
+            .dump(),
+        admin_json);
+    ASSERT_EQ(created.status, 201u) << created.body;
+    auto cj = json_of(created.body);
+    const std::string key = cj.value("key", "");
+    EXPECT_TRUE(std::regex_match(key, std::regex{"llmp_[A-Za-z0-9_-]{43}"})) << created.body;
+    EXPECT_EQ(cj["role"], "viewer");
+    EXPECT_EQ(cj["prefix"], key.substr(0, 12));
+    EXPECT_FALSE(cj["expires_at"].is_null());
+    EXPECT_EQ(f.db.count("SELECT count(*) FROM api_keys WHERE name = 'team-a' AND role = 'viewer'"), 1);
+    EXPECT_EQ(f.db.count("SELECT count(*) FROM api_keys WHERE key_hash = '" + key + "'"), 0) << "never the plaintext";
+
+    auto dup = http_request(mon, "POST", "/api/keys", json{{"name", "team-a"}}.dump(), admin_json);
+    EXPECT_EQ(dup.status, 400u) << dup.body;
+    auto bad = http_request(mon, "POST", "/api/keys", json{{"name", "x"}, {"role", "root"}}.dump(), admin_json);
+    EXPECT_EQ(bad.status, 400u) << bad.body;
+
+    auto listed = get(mon, "/api/keys", bearer(f.admin));
+    ASSERT_EQ(listed.status, 200u) << listed.body;
+    auto lj = json_of(listed.body);
+    ASSERT_EQ(lj["keys"].size(), 4u) << listed.body;
+    EXPECT_EQ(listed.body.find(key), std::string::npos) << "the plaintext is shown once";
+    EXPECT_EQ(listed.body.find("key_hash"), std::string::npos);
+    // The new key works in the monitor within the reload.
+    ASSERT_TRUE(wait_until([&] { return get(mon, "/api/overview", bearer(key)).status == 200u; }, 5s));
+
+    EXPECT_EQ(http_request(mon, "DELETE", "/api/keys/team-a", {}, bearer(f.viewer)).status, 403u);
+    auto revoke = http_request(mon, "DELETE", "/api/keys/team-a", {}, bearer(f.admin));
+    EXPECT_EQ(revoke.status, 200u) << revoke.body;
+    EXPECT_EQ(http_request(mon, "DELETE", "/api/keys/team-a", {}, bearer(f.admin)).status, 404u);
+    EXPECT_EQ(http_request(mon, "DELETE", "/api/keys/nobody", {}, bearer(f.admin)).status, 404u);
+    ASSERT_TRUE(wait_until([&] { return get(mon, "/api/overview", bearer(key)).status == 401u; }, 5s));
+    auto after = json_of(get(mon, "/api/keys", bearer(f.admin)).body);
+    bool revoked_listed = false;
+    for (const auto& k : after["keys"]) {
+        revoked_listed |= k["name"] == "team-a" && !k["revoked_at"].is_null();
+    }
+    EXPECT_TRUE(revoked_listed) << after.dump();
+
+    auto [listed_cli, llog] = run_llmproxy("keys-list", {"keys", "list", "--database-url", f.db.url()});
+    ASSERT_EQ(listed_cli, 0) << llog;
+    EXPECT_TRUE(std::regex_search(llog, std::regex{"ops-viewer +llmp_\\S+ +viewer"})) << llog;
+}
+
+TEST(monitor_auth_e2e, auth_none_lets_everyone_in_as_admin_but_keeps_the_host_check) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    pg::testing::scratch_database db{db_url};
+    cluster c{amqp_url};
+    auto mon = c.start_monitor(db.url(), {"--auth", "none"});
+    auto s = get(mon, "/api/session");
+    ASSERT_EQ(s.status, 200u) << s.body;
+    EXPECT_EQ(json_of(s.body)["auth"], "none");
+    EXPECT_EQ(json_of(s.body)["role"], "admin");
+    EXPECT_EQ(get(mon, "/api/overview", {{"Host", "evil.example"}}).status, 403u);
+}
+
+}  // namespace
+}  // namespace llmp::testing
