@@ -1,5 +1,5 @@
 // Fair share between keys (issue 14, item 4) end to end: two API servers with --auth keys, three
-// mock workers with two slots each, key A flooding both servers with far more streams than the
+// mock workers with one slot each, key A flooding both servers with far more streams than the
 // workers can run, key B sending one request at a time meanwhile. B's requests must not wait
 // behind A's backlog (api/fair_share.hpp lifts them one priority level), and every one of A's
 // requests must still complete.
@@ -16,7 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr int flood = 240;     // A's streams, spread over both servers
-constexpr int slots = 3 * 2;   // workers x --concurrency
+constexpr int slots = 3 * 1;   // workers x --concurrency
 constexpr int tokens = 10;     // per answer, 10 ms each: 100 ms a generation
 constexpr int b_requests = 6;  // B's, one after another
 
@@ -53,7 +53,7 @@ scenario_result run_scenario(const std::string& amqp_url, const std::string& dat
     const unsigned api1 = c.start_api(api_args);
     const unsigned api2 = c.start_api(api_args);
     for (int w = 0; w < 3; ++w) {
-        c.start_worker({"--provider", "mock", "--concurrency", "2", "--mock-token-delay-us", "10000"});
+        c.start_worker({"--provider", "mock", "--concurrency", "1", "--mock-token-delay-us", "10000"});
     }
     const std::vector<std::pair<std::string, std::string>> as_b{{"Authorization", "Bearer " + key_b}};
     for (unsigned port : {api1, api2}) {
@@ -74,8 +74,9 @@ scenario_result run_scenario(const std::string& amqp_url, const std::string& dat
                               {{"Authorization", "Bearer " + key_a}}});
     }
     auto flooding = std::async(std::launch::async, [&] { return run_concurrent_streams(flood_reqs, 2); });
-    // B starts once A's backlog is in place: most of the flood open and waiting for a slot.
-    EXPECT_TRUE(wait_until([&] { return streams_in_flight(api1) + streams_in_flight(api2) >= flood * 0.9; }, 30s))
+    // B starts once A's backlog is in place: half the flood open (its opening races the first
+    // generations on a loaded machine), at 30 generations a second at least 4 s of work queued.
+    EXPECT_TRUE(wait_until([&] { return streams_in_flight(api1) + streams_in_flight(api2) >= flood / 2; }, 30s))
         << c.logs();
     for (int i = 0; i < b_requests; ++i) {
         auto prompt = "steady " + std::to_string(i);
@@ -109,7 +110,7 @@ TEST(fair_share_e2e, a_flooding_key_does_not_hold_up_another_keys_requests) {
     // of A waited over a second for its first token...
     EXPECT_GT(r.a_median_ms, 1000.0) << "the flood never queued: the test shows nothing";
     // ...while each of B's requests went to the next free slot: about one generation's wait
-    // (100 ms / 6 slots on average, 100 ms at worst) plus the proxy, far below A's median.
+    // (100 ms / 3 slots on average, 100 ms at worst) plus the proxy, far below A's median.
     EXPECT_LT(r.b_worst_ms(), 600.0) << "B waited behind A's flood (A's median TTFT " << r.a_median_ms << " ms)";
 }
 
