@@ -60,6 +60,15 @@ std::optional<llmp::error> auth_refusal(const key_ring* ring, std::optional<std:
     return std::nullopt;
 }
 
+std::shared_ptr<const keys::usable_key> presented_key(const key_ring* ring,
+                                                      std::optional<std::string_view> authorization) {
+    if (ring == nullptr || !authorization) {
+        return nullptr;
+    }
+    auto token = keys::bearer_token(*authorization);
+    return token ? ring->find(*token) : nullptr;
+}
+
 key_refresher::key_refresher(key_ring& ring, std::string url, std::chrono::milliseconds interval)
     : ring_{ring}, url_{std::move(url)}, interval_{interval} {}
 

@@ -51,6 +51,12 @@ private:
 std::optional<llmp::error> auth_refusal(const key_ring* ring, std::optional<std::string_view> authorization,
                                         std::optional<std::string_view> model);
 
+/// The usable key `authorization` carries, or nullptr (no ring, no bearer token, or a key that
+/// is unknown, revoked or expired now). The relay copies its id and name into the request for
+/// the audit once auth_refusal has let the request in.
+std::shared_ptr<const keys::usable_key> presented_key(const key_ring* ring,
+                                                      std::optional<std::string_view> authorization);
+
 /// Loads the usable keys into a ring now and every `interval` after, on its own thread. When
 /// PostgreSQL is unreachable it keeps the last set and logs that once (and once more when it
 /// is back).
