@@ -138,12 +138,30 @@ CREATE TABLE api_keys (
 );
 )sql";
 
+// Which API key each request came with (issue 14 item 7): its id and its name as they were when
+// the request came in, never the key, hash or prefix; NULL with --auth none. Text like every id
+// here (a malformed id must not make PostgreSQL refuse a batch), no foreign key (the audit never
+// waits for, or loses rows over, the api_keys table). The indexes serve the monitor's per-key
+// reads over time; partial, so an --auth none deployment pays nothing at ingest. IF NOT EXISTS:
+// an operator's database rebuilt from an older version may have the columns already.
+constexpr std::string_view v8_sql = R"sql(
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS key_id text COLLATE "C",
+                     ADD COLUMN IF NOT EXISTS key_name text;
+ALTER TABLE responses ADD COLUMN IF NOT EXISTS key_id text COLLATE "C",
+                      ADD COLUMN IF NOT EXISTS key_name text;
+CREATE INDEX IF NOT EXISTS requests_key_received_at_idx ON requests (key_id, received_at)
+    WHERE key_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS responses_key_completed_at_idx ON responses (key_id, completed_at)
+    WHERE key_id IS NOT NULL;
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
     {3, "ingest: drop the trigram search index and the index the keyset index covers", v3_sql},
     {4, "responses.reported_by: the API server's verdict over the worker's outcome", v4_sql},
     {5, "api_keys: hashed API keys with allowed models, expiry and revocation", v5_sql},
+    {8, "requests/responses.key_id, key_name: the API key each request came with", v8_sql},
 };
 
 // Any constant shared by every migrator of this schema.
