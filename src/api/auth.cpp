@@ -30,4 +30,13 @@ std::optional<llmp::error> auth_refusal(const key_ring* ring, std::optional<std:
     return std::nullopt;
 }
 
+std::shared_ptr<const keys::usable_key> presented_key(const key_ring* ring,
+                                                      std::optional<std::string_view> authorization) {
+    if (ring == nullptr || !authorization) {
+        return nullptr;
+    }
+    auto token = keys::bearer_token(*authorization);
+    return token ? ring->find(*token) : nullptr;
+}
+
 }  // namespace llmp::api

@@ -31,4 +31,10 @@ using keys::key_ring;
 std::optional<llmp::error> auth_refusal(const key_ring* ring, std::optional<std::string_view> authorization,
                                         std::optional<std::string_view> model);
 
+/// The usable key `authorization` carries, or nullptr (no ring, no bearer token, or a key that
+/// is unknown, revoked or expired now). The relay copies its id and name into the request for
+/// the audit once auth_refusal has let the request in.
+std::shared_ptr<const keys::usable_key> presented_key(const key_ring* ring,
+                                                      std::optional<std::string_view> authorization);
+
 }  // namespace llmp::api

@@ -8,6 +8,7 @@
 #include "api/request_timeout.hpp"
 #include "api/response_sink.hpp"
 #include "common/clock.hpp"
+#include "common/errc.hpp"
 #include "common/ids.hpp"
 
 namespace llmp::api {
@@ -111,15 +112,10 @@ net::awaitable<bool> relay::admit() {
 // Counts this stream against its key and, when the key is below its fair share, queues it one
 // priority level higher (api/fair_share.hpp).
 void relay::take_fair_share() {
-    if (ctx_.keys == nullptr || !ctx_.cfg.fair_share || !req_.authorization) {
+    if (!ctx_.cfg.fair_share || m_.key_id.empty()) {
         return;
     }
-    auto token = keys::bearer_token(*req_.authorization);
-    auto key = token ? ctx_.keys->find(*token) : nullptr;
-    if (key == nullptr) {
-        return;
-    }
-    share_ = ctx_.shares.open(key->id);
+    share_ = ctx_.shares.open(m_.key_id);
     if (share_.lifted()) {
         m_.priority = fair_share::lifted_priority(m_.priority, ctx_.cfg.broker.max_priority);
     }
@@ -130,6 +126,15 @@ void relay::take_fair_share() {
 std::optional<llmp::error> relay::admission_refusal() {
     if (auto refused = auth_refusal(ctx_.keys, view(req_.authorization), m_.model)) {
         return refused;
+    }
+    if (ctx_.keys != nullptr) {
+        // The audit records which key (id and name, never the key) every request came with.
+        auto key = presented_key(ctx_.keys, view(req_.authorization));
+        if (!key) {  // revoked or expired in the microsecond since auth_refusal looked
+            return make_error(errc::invalid_api_key, "the API key is not valid (unknown, revoked or expired)");
+        }
+        m_.key_id = key->id;
+        m_.key_name = key->name;
     }
     auto timeout = request_timeout_ms(m_.timeout_ms, view(req_.timeout_header), ctx_.cfg.request_timeout.count(),
                                       ctx_.cfg.max_request_timeout.count());
@@ -369,6 +374,7 @@ void relay::ended_here(const error_message& told) {
     v.ttft_ms = ttft_ms_ < 0 ? 0 : ttft_ms_;
     v.duration_ms = ms_since(t0_);
     v.completed_at_ms = unix_ms();
+    copy_key(m_, v);
     ctx_.publisher->publish_verdict(m_.request_id, v);
 }
 

@@ -5,10 +5,12 @@
 #include "api/relay.hpp"
 
 #include "api/api_metrics.hpp"
+#include "api/auth.hpp"
 #include "api/response_sink.hpp"
 #include "api/testing/fake_client_connection.hpp"
 #include "api/testing/fake_request_publisher.hpp"
 #include "http/error_response.hpp"
+#include "keys/api_key.hpp"
 #include "metrics/registry.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -553,6 +555,45 @@ TEST(Relay, KeepaliveWhileTheModelLoads) {
     h.final_message();
     h.run_until_ended();
     EXPECT_EQ(h.client.streamed.rfind("done stop\n"), h.client.streamed.size() - 10);
+}
+
+// --- the API key reaches the audit ---------------------------------------------------------------
+
+TEST(Relay, TheAdmittingKeysIdAndNameGoIntoTheRequestAndTheVerdict) {
+    key_ring ring;
+    auto k = keys::generate_key();
+    keys::stored_key s;
+    s.hash = k.hash;
+    s.key.id = "0b7c4a52-3f1e-4d7a-9c55-2f8f1a6d9e01";
+    s.key.name = "team-a";
+    ring.replace({s});
+    relay_harness h;
+    h.ctx.keys = &ring;
+    client_request req;
+    req.authorization = "Bearer " + k.plaintext;
+    h.start(req);
+    h.published_id();
+    const auto& m = h.publisher.requests.front();
+    EXPECT_EQ(m.key_id, s.key.id);
+    EXPECT_EQ(m.key_name, "team-a");
+    h.run_until([&] { return h.client.watched(); });
+    h.client.hang_up();
+    h.run_until_ended();
+    ASSERT_EQ(h.verdict(), "cancelled");
+    EXPECT_EQ(h.publisher.verdicts.back().second.key_id, s.key.id);
+    EXPECT_EQ(h.publisher.verdicts.back().second.key_name, "team-a");
+}
+
+TEST(Relay, WithoutKeysTheRequestNamesNone) {
+    relay_harness h;
+    client_request req;
+    req.authorization = "Bearer llmp_anything";  // --auth none: not even looked at
+    h.start(req);
+    h.published_id();
+    EXPECT_TRUE(h.publisher.requests.front().key_id.empty());
+    EXPECT_TRUE(h.publisher.requests.front().key_name.empty());
+    h.final_message();
+    h.run_until_ended();
 }
 
 }  // namespace

@@ -28,6 +28,16 @@ void boolean(std::string& out, bool v) {
     out.push_back(v ? 't' : 'f');
 }
 
+/// key_id TAB key_name, both NULL when no key admitted the request (--auth none).
+void append_key(std::string& out, const std::string& id, const std::string& name) {
+    if (id.empty()) {
+        null(out), sep(out), null(out);
+        return;
+    }
+    append_field(out, id), sep(out);
+    append_field(out, name);
+}
+
 }  // namespace
 
 void append_field(std::string& out, std::string_view value) {
@@ -94,6 +104,8 @@ void append_row(std::string& out, const request_row& r) {
     append_field(out, r.client_addr), sep(out);
     append_field(out, r.user_agent), sep(out);
     r.deadline_ms > 0 ? append_timestamp(out, r.deadline_ms) : null(out);
+    sep(out);
+    append_key(out, r.key_id, r.key_name);
     end(out);
 }
 
@@ -121,7 +133,8 @@ void append_row(std::string& out, const response_row& r) {
     }
     append_field(out, r.provider_metrics_json), sep(out);
     append_timestamp(out, r.completed_at_ms), sep(out);
-    append_field(out, r.reported_by);
+    append_field(out, r.reported_by), sep(out);
+    append_key(out, r.key_id, r.key_name);
     end(out);
 }
 
@@ -150,6 +163,9 @@ table_statements make_statements(std::string_view table, std::string_view column
 /// redelivery changes nothing). DISTINCT ON because an upsert may touch a row once per
 /// statement; ctid order is COPY order, so the batch's first copy wins.
 std::string responses_from_staging(const std::string& cols) {
+    // Both reports carry the request's key; one from an older process may not.
+    const std::string keep_key =
+        " key_id = coalesce(r.key_id, EXCLUDED.key_id), key_name = coalesce(r.key_name, EXCLUDED.key_name)";
     const std::string from = "SELECT DISTINCT ON (request_id) " + cols + " FROM stage_responses WHERE reported_by = ";
     return "INSERT INTO responses AS r (" + cols + ") " + from +
            "'worker' ORDER BY request_id, ctid"
@@ -157,22 +173,23 @@ std::string responses_from_staging(const std::string& cols) {
            " model = EXCLUDED.model, text = EXCLUDED.text, prompt_tokens = EXCLUDED.prompt_tokens,"
            " completion_tokens = EXCLUDED.completion_tokens, ttft_ms = EXCLUDED.ttft_ms,"
            " duration_ms = EXCLUDED.duration_ms, tokens_per_s = EXCLUDED.tokens_per_s,"
-           " provider_metrics = EXCLUDED.provider_metrics, reported_by = 'both'"
+           " provider_metrics = EXCLUDED.provider_metrics, reported_by = 'both'," +
+           keep_key +
            " WHERE r.reported_by = 'api';"
            " INSERT INTO responses AS r (" +
            cols + ") " + from +
            "'api' ORDER BY request_id, ctid"
            " ON CONFLICT (request_id) DO UPDATE SET status = EXCLUDED.status, done_reason = NULL,"
            " error_code = EXCLUDED.error_code, error_message = EXCLUDED.error_message,"
-           " retryable = EXCLUDED.retryable, reported_by = 'both'"
-           " WHERE r.reported_by = 'worker'";
+           " retryable = EXCLUDED.retryable, reported_by = 'both'," +
+           keep_key + " WHERE r.reported_by = 'worker'";
 }
 
 table_statements responses_statements() {
     const std::string cols =
         "request_id, status, server_id, worker_id, provider, model, done_reason, text, prompt_tokens, "
         "completion_tokens, ttft_ms, duration_ms, tokens_per_s, error_code, error_message, retryable, "
-        "provider_metrics, completed_at, reported_by";
+        "provider_metrics, completed_at, reported_by, key_id, key_name";
     auto s = make_statements("responses", cols, "request_id");
     s.insert_from_staging = responses_from_staging(cols);
     return s;
@@ -184,7 +201,7 @@ const table_statements& statements(std::size_t record_index) {
     static const table_statements all[] = {
         make_statements("requests",
                         "request_id, received_at, server_id, api_flavour, route, kind, model, stream, priority, "
-                        "messages, prompt, options, extra, client_addr, user_agent, deadline_at",
+                        "messages, prompt, options, extra, client_addr, user_agent, deadline_at, key_id, key_name",
                         "request_id"),
         responses_statements(),
         make_statements("response_chunks", "request_id, attempt, seq, worker_id, received_at, text",

@@ -34,7 +34,11 @@ TEST(copy_format, statements_name_the_same_columns_for_the_table_and_its_staging
     const auto& responses = copy_format::statements(1);
     EXPECT_EQ(responses.copy_staging.substr(responses.copy_staging.find('(')),
               responses.copy.substr(responses.copy.find('(')));
-    EXPECT_NE(responses.copy.find("completed_at, reported_by)"), std::string::npos) << responses.copy;
+    EXPECT_NE(responses.copy.find("completed_at, reported_by, key_id, key_name)"), std::string::npos) << responses.copy;
+    EXPECT_NE(requests.copy.find("deadline_at, key_id, key_name)"), std::string::npos) << requests.copy;
+    // A verdict and the worker's report merging keep the key whichever came first.
+    EXPECT_EQ(responses.insert_from_staging.find("key_id = EXCLUDED.key_id"), std::string::npos);
+    EXPECT_NE(responses.insert_from_staging.find("key_id = coalesce(r.key_id, EXCLUDED.key_id)"), std::string::npos);
 }
 
 TEST(copy_format, request_row_has_one_field_per_column) {
@@ -46,10 +50,27 @@ TEST(copy_format, request_row_has_one_field_per_column) {
     std::string out;
     copy_format::append_row(out, r);
     ASSERT_EQ(out.back(), '\n');
-    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 15) << "16 columns";
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 17) << "18 columns";
+    EXPECT_NE(out.find("\t\\N\t\\N\n"), std::string::npos) << "no key: key_id and key_name NULL";
     EXPECT_NE(out.find("\\N"), std::string::npos) << "messages is NULL for generate";
     EXPECT_NE(out.find("say \"hi\"\\n"), std::string::npos);
     EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1);
+}
+
+TEST(copy_format, the_api_key_is_escaped_like_any_text) {
+    request_row q;
+    q.key_id = "k-1";
+    q.key_name = "tab\there";
+    std::string out;
+    copy_format::append_row(out, q);
+    EXPECT_NE(out.find("\tk-1\ttab\\there\n"), std::string::npos) << out;
+    response_row r;
+    r.status = "error";
+    r.key_id = "k-1";
+    r.key_name = "back\\slash";
+    out.clear();
+    copy_format::append_row(out, r);
+    EXPECT_NE(out.find("\tworker\tk-1\tback\\\\slash\n"), std::string::npos) << out;
 }
 
 TEST(copy_format, response_and_chunk_rows) {
@@ -59,9 +80,9 @@ TEST(copy_format, response_and_chunk_rows) {
     ok_row.ttft_ms = 1.5;
     std::string out;
     copy_format::append_row(out, ok_row);
-    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 18) << "19 columns";
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 20) << "21 columns";
     EXPECT_NE(out.find("\t1.5\t"), std::string::npos);
-    EXPECT_NE(out.find("\tworker\n"), std::string::npos) << "reported_by last";
+    EXPECT_NE(out.find("\tworker\t\\N\t\\N\n"), std::string::npos) << "reported_by, then no key";
     chunk_row c;
     c.request_id = "r";
     c.text = "\t";

@@ -130,14 +130,14 @@ bool for_each_member(simdjson::dom::object obj, const std::string_view (&keys)[N
     return true;
 }
 
-constexpr std::string_view request_keys[] = {"request_id",  "server_id", "model",      "received_at_ms", "deadline_ms",
-                                             "kind",        "messages",  "prompt",     "options",        "extra",
-                                             "stream",      "priority",  "timeout_ms", "api_flavour",    "route",
-                                             "client_addr", "user_agent"};
+constexpr std::string_view request_keys[] = {"request_id",  "server_id",  "model",      "received_at_ms", "deadline_ms",
+                                             "kind",        "messages",   "prompt",     "options",        "extra",
+                                             "stream",      "priority",   "timeout_ms", "api_flavour",    "route",
+                                             "client_addr", "user_agent", "key_id",     "key_name"};
 
-constexpr std::string_view final_keys[] = {"done_reason", "text",        "prompt_tokens",    "completion_tokens",
-                                           "ttft_ms",     "duration_ms", "tokens_per_s",     "worker_id",
-                                           "provider",    "model",       "provider_metrics", "completed_at_ms"};
+constexpr std::string_view final_keys[] = {
+    "done_reason", "text",     "prompt_tokens", "completion_tokens", "ttft_ms",         "duration_ms", "tokens_per_s",
+    "worker_id",   "provider", "model",         "provider_metrics",  "completed_at_ms", "key_id",      "key_name"};
 
 }  // namespace
 
@@ -186,8 +186,12 @@ std::optional<request_row> request(std::string_view body) {
                 return read(v, row.route);
             case 15:
                 return read(v, row.client_addr);
-            default:
+            case 16:
                 return read(v, row.user_agent);
+            case 17:
+                return read(v, row.key_id);
+            default:
+                return read(v, row.key_name);
         }
     });
     if (!ok || row.request_id.empty() || row.server_id.empty() || row.model.empty()) {
@@ -237,8 +241,12 @@ std::optional<final_row> final(std::string_view body) {
                 return read(v, row.model);
             case 10:
                 return read_json(v, element_type::OBJECT, row.provider_metrics_json, "{}");
-            default:
+            case 11:
                 return read(v, row.completed_at_ms);
+            case 12:
+                return read(v, row.key_id);
+            default:
+                return read(v, row.key_name);
         }
     });
     if (!ok) {

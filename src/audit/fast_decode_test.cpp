@@ -30,6 +30,8 @@ void expect_same(const request_row& a, const request_row& b) {
     EXPECT_EQ(a.client_addr, b.client_addr);
     EXPECT_EQ(a.user_agent, b.user_agent);
     EXPECT_EQ(a.deadline_ms, b.deadline_ms);
+    EXPECT_EQ(a.key_id, b.key_id);
+    EXPECT_EQ(a.key_name, b.key_name);
 }
 
 void expect_same(const response_row& a, const response_row& b) {
@@ -48,6 +50,8 @@ void expect_same(const response_row& a, const response_row& b) {
     EXPECT_EQ(a.tokens_per_s, b.tokens_per_s);
     EXPECT_EQ(json::parse(a.provider_metrics_json), json::parse(b.provider_metrics_json));
     EXPECT_EQ(a.completed_at_ms, b.completed_at_ms);
+    EXPECT_EQ(a.key_id, b.key_id);
+    EXPECT_EQ(a.key_name, b.key_name);
 }
 
 /// Decodes `d` both ways and expects the same outcome; returns whether the fast path took it.
@@ -114,6 +118,31 @@ TEST(fast_decode, takes_the_requests_our_api_encodes_and_agrees_with_the_referen
     bare.received_at_ms = 0;  // falls back to the delivery's timestamp, both ways
     bare.messages = json::array();
     EXPECT_TRUE(check_request(encode(bare)));
+}
+
+TEST(fast_decode, takes_the_api_key_of_requests_and_finals) {
+    auto m = chat_request();
+    m.key_id = "0b7c4a52-3f1e-4d7a-9c55-2f8f1a6d9e01";
+    m.key_name = "team-a \u00e9";
+    EXPECT_TRUE(check_request(encode(m)));
+    auto row = fast_decode::request(encode(m));
+    ASSERT_TRUE(row);
+    EXPECT_EQ(row->key_id, m.key_id);
+    EXPECT_EQ(row->key_name, m.key_name);
+    EXPECT_TRUE(fast_decode::request(encode(chat_request()))->key_id.empty()) << "no key: NULL in the row";
+
+    final_message f;
+    f.text = "hi";
+    f.key_id = m.key_id;
+    f.key_name = m.key_name;
+    EXPECT_TRUE(check_final(encode(f)));
+    auto fin = fast_decode::final(encode(f));
+    ASSERT_TRUE(fin);
+    EXPECT_EQ(fin->row.key_id, m.key_id);
+    EXPECT_EQ(fin->row.key_name, m.key_name);
+    EXPECT_TRUE(check_final(R"({"text":"x","key_id":null,"key_name":null})"));
+    EXPECT_FALSE(check_request(R"({"request_id":"r","server_id":"s","model":"m","key_id":7})")) << "wrong type";
+    EXPECT_FALSE(check_final(R"({"key_name":["a"]})"));
 }
 
 TEST(fast_decode, nulls_and_other_shapes_get_the_reference_defaults) {

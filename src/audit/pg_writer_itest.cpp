@@ -224,6 +224,53 @@ TEST(pg_writer, an_api_verdict_and_the_workers_report_merge_in_either_order) {
     EXPECT_TRUE(rec.reasons.empty());
 }
 
+pending_row with_key(pending_row p, const std::string& id, const std::string& name) {
+    std::visit(
+        [&](auto& row) {
+            if constexpr (requires { row.key_id; }) {
+                row.key_id = id;
+                row.key_name = name;
+            }
+        },
+        p.rec);
+    return p;
+}
+
+TEST(pg_writer, the_api_key_is_stored_on_the_direct_and_the_staged_path_and_null_without_one) {
+    LLMP_REQUIRE_DATABASE();
+    writer_under_test t{db_url};
+    auto& [db, cfg, in, rec, w] = t;
+    in.push(with_key(request("keyed", 1), "k-1", "team-a"));
+    in.push(request("open", 2));
+    in.push(with_key(response("keyed", 3), "k-1", "team-a"));
+    in.push(response("open", 4));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 4; }));
+    EXPECT_EQ(w.stats().staged_batches, 0u);
+    // The staged path: a redelivered request, and a verdict meeting a worker report that lacks
+    // the key (an older worker): the key stays.
+    in.push(with_key(request("keyed", 5), "k-1", "team-a"));
+    in.push(with_key(request("staged", 6), "k-2", "team \"b\""));
+    in.push(with_key(verdict("staged", 7, "timeout"), "k-2", "team \"b\""));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 7; }));
+    in.push(response("staged", 8, "partial"));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 8; }));
+    w.stop();
+    EXPECT_GE(w.stats().staged_batches, 1u);
+    auto keys = [&](const char* table, const char* id) {
+        return db.scalar(std::string{"SELECT coalesce(key_id, 'NULL') || '|' || coalesce(key_name, 'NULL') FROM "} +
+                         table + " WHERE request_id = '" + id + "'");
+    };
+    EXPECT_EQ(keys("requests", "keyed"), "k-1|team-a");
+    EXPECT_EQ(keys("responses", "keyed"), "k-1|team-a");
+    EXPECT_EQ(keys("requests", "open"), "NULL|NULL");
+    EXPECT_EQ(keys("responses", "open"), "NULL|NULL");
+    EXPECT_EQ(keys("requests", "staged"), "k-2|team \"b\"");
+    EXPECT_EQ(keys("responses", "staged"), "k-2|team \"b\"");
+    EXPECT_EQ(db.scalar("SELECT reported_by || '|' || text FROM responses WHERE request_id = 'staged'"),
+              "both|partial");
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 3);
+}
+
 TEST(pg_writer, nul_bytes_never_reach_postgresql) {
     LLMP_REQUIRE_DATABASE();
     writer_under_test t{db_url};

@@ -111,6 +111,8 @@ result<record> decode_request_row(const broker::delivery& d, std::int64_t arriva
     row.client_addr = clean_text(r.client_addr);
     row.user_agent = clean_text(r.user_agent);
     row.deadline_ms = r.deadline_ms;
+    row.key_id = clean_text(r.key_id);
+    row.key_name = clean_text(r.key_name);
     return record{std::move(row)};
 }
 
@@ -169,6 +171,8 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
     row.duration_ms = get_or<double>(j, "duration_ms", 0);
     auto completed = get_or<std::int64_t>(j, "completed_at_ms", 0);
     row.completed_at_ms = completed > 0 ? completed : fallback_time(d, arrival_ms);
+    row.key_id = clean_text(get_or<std::string>(j, "key_id", ""));
+    row.key_name = clean_text(get_or<std::string>(j, "key_name", ""));
     if (kind == "final") {
         row.status = "ok";
         row.done_reason = clean_text(get_or<std::string>(j, "done_reason", "stop"));

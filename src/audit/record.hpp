@@ -40,6 +40,8 @@ struct request_row {
     std::string client_addr;
     std::string user_agent;
     std::int64_t deadline_ms = 0;  ///< 0 = none
+    std::string key_id;            ///< the API key that admitted it; empty = none (NULL)
+    std::string key_name;
 };
 
 struct response_row {
@@ -64,6 +66,8 @@ struct response_row {
     /// "worker", or "api" for an API server's verdict (broker::verdict_type): what its client
     /// was told decides status and error; the worker's report keeps the text, counts and timings.
     std::string reported_by = "worker";
+    std::string key_id;  ///< the request's API key, copied by the worker or the API; empty = none (NULL)
+    std::string key_name;
 };
 
 struct chunk_row {

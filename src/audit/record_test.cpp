@@ -102,6 +102,45 @@ TEST(record, an_api_servers_verdict_is_an_error_row_reported_by_the_api) {
     EXPECT_EQ(std::get<response_row>(w.value()).reported_by, "worker");
 }
 
+TEST(record, the_api_key_reaches_request_and_response_rows_and_is_empty_without_one) {
+    request_message m;
+    m.request_id = "r-1";
+    m.server_id = "api-1";
+    m.model = "mock";
+    m.key_id = "0b7c4a52-3f1e-4d7a-9c55-2f8f1a6d9e01";
+    m.key_name = "team-a";
+    broker::delivery d;
+    d.body = encode(m);
+    for (auto* decode : {&decode_record, &decode_record_reference}) {
+        auto r = (*decode)(source::requests, d, 5);
+        ASSERT_TRUE(r) << r.error().message;
+        EXPECT_EQ(std::get<request_row>(r.value()).key_id, m.key_id);
+        EXPECT_EQ(std::get<request_row>(r.value()).key_name, "team-a");
+    }
+    error_message e{"upstream_error", "boom", false, "worker-b"};
+    copy_key(m, e);
+    auto er = decode_record(source::responses, response("api-1.error", encode(e)), 5);
+    ASSERT_TRUE(er);
+    EXPECT_EQ(std::get<response_row>(er.value()).key_id, m.key_id);
+    EXPECT_EQ(std::get<response_row>(er.value()).key_name, "team-a");
+    broker::delivery v = response("llmproxy.audit.responses", encode(e));
+    v.props.type = std::string{broker::verdict_type};
+    auto vr = decode_record(source::responses, v, 5);
+    ASSERT_TRUE(vr);
+    EXPECT_EQ(std::get<response_row>(vr.value()).key_name, "team-a");
+    final_message f;
+    copy_key(m, f);
+    for (auto* decode : {&decode_record, &decode_record_reference}) {
+        auto fr = (*decode)(source::responses, response("api-1.final", encode(f)), 5);
+        ASSERT_TRUE(fr);
+        EXPECT_EQ(std::get<response_row>(fr.value()).key_id, m.key_id);
+    }
+    m.key_id.clear();
+    m.key_name.clear();
+    d.body = encode(m);
+    EXPECT_TRUE(std::get<request_row>(decode_record(source::requests, d, 5).value()).key_id.empty());
+}
+
 TEST(record, chunks_keep_seq_attempt_and_arrival_time) {
     auto d = response("api-1.chunk", "tok");
     d.props.headers.emplace_back("attempt", std::int64_t{2});

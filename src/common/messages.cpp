@@ -17,6 +17,15 @@ result<json> parse_object(std::string_view body, std::string_view what) {
     return j;
 }
 
+// The API key fields go on the wire only when a key admitted the request: with --auth none the
+// messages stay as they were, byte for byte.
+void put_key(json& j, const std::string& key_id, const std::string& key_name) {
+    if (!key_id.empty()) {
+        j["key_id"] = key_id;
+        j["key_name"] = key_name;
+    }
+}
+
 }  // namespace
 
 std::string_view to_string(request_kind k) {
@@ -44,6 +53,7 @@ std::string encode(const request_message& m) {
     } else {
         j["prompt"] = m.prompt;
     }
+    put_key(j, m.key_id, m.key_name);
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -80,6 +90,8 @@ result<request_message> decode_request(std::string_view body) {
     m.route = get_or<std::string>(j, "route", "");
     m.client_addr = get_or<std::string>(j, "client_addr", "");
     m.user_agent = get_or<std::string>(j, "user_agent", "");
+    m.key_id = get_or<std::string>(j, "key_id", "");
+    m.key_name = get_or<std::string>(j, "key_name", "");
     return m;
 }
 
@@ -96,6 +108,7 @@ std::string encode(const final_message& m) {
            {"model", m.model},
            {"provider_metrics", m.provider_metrics},
            {"completed_at_ms", m.completed_at_ms}};
+    put_key(j, m.key_id, m.key_name);
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -120,6 +133,8 @@ result<final_message> decode_final(std::string_view body) {
     if (auto it = j.find("provider_metrics"); it != j.end() && it->is_object()) {
         m.provider_metrics = *it;
     }
+    m.key_id = get_or<std::string>(j, "key_id", "");
+    m.key_name = get_or<std::string>(j, "key_name", "");
     return m;
 }
 
@@ -136,6 +151,7 @@ std::string encode(const error_message& m) {
            {"provider", m.provider},
            {"model", m.model}};
     j["completed_at_ms"] = m.completed_at_ms;
+    put_key(j, m.key_id, m.key_name);
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -158,6 +174,8 @@ result<error_message> decode_error(std::string_view body) {
     m.provider = get_or<std::string>(j, "provider", "");
     m.model = get_or<std::string>(j, "model", "");
     m.completed_at_ms = get_or<std::int64_t>(j, "completed_at_ms", 0);
+    m.key_id = get_or<std::string>(j, "key_id", "");
+    m.key_name = get_or<std::string>(j, "key_name", "");
     return m;
 }
 

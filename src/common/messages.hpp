@@ -8,6 +8,11 @@
 //   final    -> <server-id>.final     JSON (final_message)
 //   error    -> <server-id>.error     JSON (error_message)
 //   heartbeat-> worker.heartbeat      JSON (worker_heartbeat) on llm.control
+//
+// The API key that admitted a request (`key_id`, `key_name`; never the key, its hash or prefix)
+// travels in the request and is copied by the worker into its final or error message (and by
+// the API into a verdict), so each audit row is whole on its own: the audit stores responses
+// without waiting for, or joining with, the request. Absent with `--auth none`.
 
 #include "common/result.hpp"
 
@@ -42,6 +47,8 @@ struct request_message {
     std::string route;
     std::string client_addr;
     std::string user_agent;
+    std::string key_id;    ///< the admitting API key's id (api_keys.id); empty = none (--auth none)
+    std::string key_name;  ///< its name, kept as it was when the request came in
 };
 
 std::string encode(const request_message& m);
@@ -61,6 +68,8 @@ struct final_message {
     std::string model;
     nlohmann::json provider_metrics = nlohmann::json::object();  ///< e.g. Ollama's ns durations
     std::int64_t completed_at_ms = 0;                            ///< wall clock when the generation ended (0 = unknown)
+    std::string key_id;                                          ///< copied from the request; empty = none
+    std::string key_name;                                        ///< copied from the request
 };
 
 std::string encode(const final_message& m);
@@ -80,6 +89,8 @@ struct error_message {
     double duration_ms = 0;
     std::string provider;
     std::string model;
+    std::string key_id;    ///< copied from the request; empty = none
+    std::string key_name;  ///< copied from the request
 };
 
 std::string encode(const error_message& m);
@@ -101,6 +112,13 @@ struct worker_heartbeat {
 
 std::string encode(const worker_heartbeat& m);
 result<worker_heartbeat> decode_heartbeat(std::string_view body);
+
+/// Copies the request's API key fields (key_id, key_name) into its final, error or verdict.
+template <class Outcome>
+void copy_key(const request_message& from, Outcome& to) {
+    to.key_id = from.key_id;
+    to.key_name = from.key_name;
+}
 
 /// Ollama model names are name[:tag] with the tag defaulting to "latest"; "llama3" and
 /// "llama3:latest" are the same model.

@@ -202,6 +202,39 @@ TEST(messages, a_request_priority_that_is_not_an_int_reads_as_0) {
     EXPECT_TRUE(d.value().stream);
 }
 
+TEST(messages, the_api_key_travels_from_request_to_final_error_and_verdict) {
+    request_message m;
+    m.request_id = "r-1";
+    m.server_id = "api-1";
+    m.model = "mock";
+    const auto bare = encode(m);
+    EXPECT_EQ(bare.find("key_"), std::string::npos) << "no key (--auth none): nothing on the wire";
+    EXPECT_TRUE(decode_request(bare).value().key_id.empty());
+
+    m.key_id = "0b7c4a52-3f1e-4d7a-9c55-2f8f1a6d9e01";
+    m.key_name = "team \"a\"";
+    auto r = decode_request(encode(m));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r.value().key_id, m.key_id);
+    EXPECT_EQ(r.value().key_name, m.key_name);
+
+    final_message f;
+    copy_key(r.value(), f);
+    auto fd = decode_final(encode(f));
+    ASSERT_TRUE(fd);
+    EXPECT_EQ(fd.value().key_id, m.key_id);
+    EXPECT_EQ(fd.value().key_name, m.key_name);
+
+    error_message e{"timeout", "too slow", true, "worker-a"};
+    copy_key(r.value(), e);
+    auto ed = decode_error(encode(e));
+    ASSERT_TRUE(ed);
+    EXPECT_EQ(ed.value().key_id, m.key_id);
+    EXPECT_EQ(ed.value().key_name, m.key_name);
+    EXPECT_EQ(encode(final_message{}).find("key_"), std::string::npos);
+    EXPECT_EQ(encode(error_message{}).find("key_"), std::string::npos);
+}
+
 TEST(messages, model_names_default_to_latest) {
     EXPECT_EQ(normalize_model_name("llama3"), "llama3:latest");
     EXPECT_EQ(normalize_model_name("llama3:8b"), "llama3:8b");

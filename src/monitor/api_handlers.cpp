@@ -7,6 +7,7 @@
 #include "monitor/heartbeat_listener.hpp"
 #include "monitor/host_guard.hpp"
 #include "monitor/key_admin.hpp"
+#include "monitor/key_usage_queries.hpp"
 #include "monitor/live_workers.hpp"
 #include "monitor/monitor_auth.hpp"
 #include "monitor/query_string.hpp"
@@ -195,6 +196,7 @@ result<request_filter> parse_filter(const query_string& q) {
     set("model", f.model);
     set("status", f.status);
     set("worker", f.worker);
+    set("key", f.key);
     set("from", f.from);
     set("to", f.to);
     set("q", f.text);
@@ -325,6 +327,36 @@ db_pool::job workers_job(std::int64_t s) {
 db_pool::job requests_job(request_filter f) {
     return [f = std::move(f)](pg::connection& c) { return query_requests(c, f); };
 }
+db_pool::job key_usage_job(std::int64_t s) {
+    return [s](pg::connection& c) { return query_key_usage(c, s); };
+}
+db_pool::job daily_usage_job(usage_range range) {
+    return [range](pg::connection& c) { return query_daily_usage(c, range); };
+}
+
+/// from/to of the usage endpoints (key_usage_queries.hpp).
+result<usage_range> usage_range_of(const query_string& q) {
+    auto given = [&](const char* key) -> std::optional<std::string> {
+        auto v = q.get(key);
+        return v && !v->empty() ? v : std::nullopt;
+    };
+    return parse_usage_range(given("from"), given("to"), now_ms());
+}
+
+/// The daily usage as a CSV download (RFC 4180, csv.hpp).
+response daily_csv_reply(const db_reply& r, const usage_range& range) {
+    if (!r.ok) {
+        return error_reply(r.err);
+    }
+    response res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/csv; charset=utf-8");
+    res.set(http::field::content_disposition, "attachment; filename=\"" + daily_usage_filename(range) + "\"");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = daily_usage_csv(r.body);
+    res.prepare_payload();
+    return res;
+}
+
 std::string detail_id(std::string_view path);
 db_pool::job detail_job(const request_context& ctx) {
     std::string_view target = ctx.req.target();
@@ -415,6 +447,42 @@ net::awaitable<void> handle_requests(monitor_context& m, request_context& ctx) {
     co_await http_server::send(ctx, history_reply(r, texts.value(), false));
 }
 
+net::awaitable<void> handle_key_usage(monitor_context& m, request_context& ctx) {
+    query_string q{ctx.req.target()};
+    auto w = parse_window(q.get_or("window", "5m"));
+    if (!w) {
+        co_await send_error(ctx, w.error());
+        co_return;
+    }
+    db_pool::job job = key_usage_job(w.value().seconds);
+    db_reply r = co_await m.db.run(std::move(job));
+    co_await http_server::send(ctx, plain_reply(r));
+}
+
+net::awaitable<void> handle_daily_usage(monitor_context& m, request_context& ctx) {
+    query_string q{ctx.req.target()};
+    auto range = usage_range_of(q);
+    if (!range) {
+        co_await send_error(ctx, range.error());
+        co_return;
+    }
+    db_pool::job job = daily_usage_job(range.value());
+    db_reply r = co_await m.db.run(std::move(job));
+    co_await http_server::send(ctx, plain_reply(r));
+}
+
+net::awaitable<void> handle_daily_usage_csv(monitor_context& m, request_context& ctx) {
+    query_string q{ctx.req.target()};
+    auto range = usage_range_of(q);
+    if (!range) {
+        co_await send_error(ctx, range.error());
+        co_return;
+    }
+    db_pool::job job = daily_usage_job(range.value());
+    db_reply r = co_await m.db.run(std::move(job));
+    co_await http_server::send(ctx, daily_csv_reply(r, range.value()));
+}
+
 net::awaitable<void> handle_request_detail(monitor_context& m, request_context& ctx) {
     auto texts = texts_allowed(m, ctx);
     if (!texts) {
@@ -436,6 +504,9 @@ std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
     get("/api/models", handle_models);
     get("/api/workers", handle_workers);
     get("/api/requests", handle_requests);
+    get("/api/usage/keys", handle_key_usage);
+    get("/api/usage/daily", handle_daily_usage);
+    get("/api/usage/daily.csv", handle_daily_usage_csv);
     get("/api/queues",
         [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, queues_reply(mc)); });
     get("/api/status",

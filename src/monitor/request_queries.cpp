@@ -77,6 +77,12 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
     if (f.worker) {
         add("r.worker_id = $" + std::to_string(param(*f.worker)));
     }
+    if (f.key) {
+        // An id, or a name resolved to its key's id through api_keys (names are unique there, even
+        // after revoke): the (key_id, received_at) index of audit migration 8 serves either.
+        auto n = std::to_string(param(*f.key));
+        add("q.key_id = ANY (ARRAY(SELECT id::text FROM api_keys WHERE name = $" + n + ") || $" + n + "::text)");
+    }
     if (f.from) {
         add("q.received_at >= " + time_expr(*f.from, param(*f.from)));
     }
@@ -97,7 +103,8 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
         "q.stream, q.api_flavour, left(coalesce(q.prompt, q.messages->-1->>'content', ''), " +
         std::to_string(preview_chars) +
         "), coalesce(r.status, 'pending'), r.worker_id, r.prompt_tokens, r.completion_tokens, r.ttft_ms, "
-        "r.duration_ms, r.tokens_per_s, r.error_code, (extract(epoch FROM r.completed_at) * 1000)::bigint "
+        "r.duration_ms, r.tokens_per_s, r.error_code, (extract(epoch FROM r.completed_at) * 1000)::bigint, "
+        "q.key_id, q.key_name "
         "FROM requests q LEFT JOIN responses r USING (request_id)" +
         where + " ORDER BY q.received_at DESC, q.request_id DESC LIMIT " + std::to_string(f.limit + 1);
     auto r = c.query(sql, p);
@@ -125,7 +132,9 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
                         {"duration_ms", number_or_null(row[13])},
                         {"tokens_per_s", number_or_null(row[14])},
                         {"error_code", text_or_null(row[15])},
-                        {"completed_at_ms", number_or_null(row[16])}});
+                        {"completed_at_ms", number_or_null(row[16])},
+                        {"key_id", text_or_null(row[17])},
+                        {"key_name", text_or_null(row[18])}});
     }
     if (rows.size() > static_cast<std::size_t>(f.limit)) {
         const auto& last = rows[static_cast<std::size_t>(f.limit) - 1];
@@ -142,7 +151,7 @@ SELECT q.request_id, (extract(epoch FROM q.received_at) * 1000)::float8, q.serve
        r.request_id, r.status, r.server_id, r.worker_id, r.provider, r.model, r.done_reason, r.text, r.prompt_tokens,
        r.completion_tokens, r.ttft_ms, r.duration_ms, r.tokens_per_s, r.error_code, r.error_message, r.retryable,
        r.provider_metrics::text, (extract(epoch FROM r.completed_at) * 1000)::float8,
-       (extract(epoch FROM r.ingested_at) * 1000)::float8, r.reported_by
+       (extract(epoch FROM r.ingested_at) * 1000)::float8, r.reported_by, q.key_id, q.key_name, r.key_id, r.key_name
 FROM (SELECT $1::text COLLATE "C" AS request_id) k
 LEFT JOIN requests q ON q.request_id = k.request_id
 LEFT JOIN responses r ON r.request_id = k.request_id)sql",
@@ -176,7 +185,9 @@ LEFT JOIN responses r ON r.request_id = k.request_id)sql",
                           {"extra", parse_json(row[12])},
                           {"client_addr", text_or_null(row[13])},
                           {"user_agent", text_or_null(row[14])},
-                          {"deadline_at_ms", number_or_null(row[15])}};
+                          {"deadline_at_ms", number_or_null(row[15])},
+                          {"key_id", text_or_null(row[36])},
+                          {"key_name", text_or_null(row[37])}};
     } else {
         out["request"] = nullptr;
     }
@@ -199,7 +210,9 @@ LEFT JOIN responses r ON r.request_id = k.request_id)sql",
                            {"provider_metrics", parse_json(row[32])},
                            {"completed_at_ms", number_or_null(row[33])},
                            {"ingested_at_ms", number_or_null(row[34])},
-                           {"reported_by", row[35].value_or("worker")}};
+                           {"reported_by", row[35].value_or("worker")},
+                           {"key_id", text_or_null(row[38])},
+                           {"key_name", text_or_null(row[39])}};
     } else {
         out["response"] = nullptr;
     }

@@ -22,6 +22,7 @@ struct request_filter {
     std::optional<std::string> model;
     std::optional<std::string> status;  ///< ok | error | cancelled | pending (no response yet)
     std::optional<std::string> worker;
+    std::optional<std::string> key;   ///< an API key's id, or its name (as api_keys has it now)
     std::optional<std::string> from;  ///< received_at >= (ISO 8601 or unix ms)
     std::optional<std::string> to;    ///< received_at <  (ISO 8601 or unix ms)
     std::optional<std::string> text;  ///< substring of the prompt or messages, case-insensitive

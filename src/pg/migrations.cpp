@@ -145,6 +145,23 @@ ALTER TABLE api_keys ADD COLUMN role text NOT NULL DEFAULT 'user'
     CHECK (role IN ('user', 'viewer', 'admin'));
 )sql";
 
+// Which API key each request came with (issue 14 item 7): its id and its name as they were when
+// the request came in, never the key, hash or prefix; NULL with --auth none. Text like every id
+// here (a malformed id must not make PostgreSQL refuse a batch), no foreign key (the audit never
+// waits for, or loses rows over, the api_keys table). The indexes serve the monitor's per-key
+// reads over time; partial, so an --auth none deployment pays nothing at ingest. IF NOT EXISTS:
+// an operator's database rebuilt from an older version may have the columns already.
+constexpr std::string_view v8_sql = R"sql(
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS key_id text COLLATE "C",
+                     ADD COLUMN IF NOT EXISTS key_name text;
+ALTER TABLE responses ADD COLUMN IF NOT EXISTS key_id text COLLATE "C",
+                      ADD COLUMN IF NOT EXISTS key_name text;
+CREATE INDEX IF NOT EXISTS requests_key_received_at_idx ON requests (key_id, received_at)
+    WHERE key_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS responses_key_completed_at_idx ON responses (key_id, completed_at)
+    WHERE key_id IS NOT NULL;
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
@@ -152,6 +169,7 @@ constexpr migration migrations[] = {
     {4, "responses.reported_by: the API server's verdict over the worker's outcome", v4_sql},
     {5, "api_keys: hashed API keys with allowed models, expiry and revocation", v5_sql},
     {7, "api_keys.role: user, viewer or admin (the monitor's access)", v7_sql},
+    {8, "requests/responses.key_id, key_name: the API key each request came with", v8_sql},
 };
 
 // Any constant shared by every migrator of this schema.

@@ -25,7 +25,8 @@ bool same(const audit::request_row& a, const audit::request_row& b) {
            a.stream == b.stream && a.priority == b.priority && as_json(a.messages_json) == as_json(b.messages_json) &&
            a.prompt == b.prompt && json::parse(a.options_json) == json::parse(b.options_json) &&
            json::parse(a.extra_json) == json::parse(b.extra_json) && a.client_addr == b.client_addr &&
-           a.user_agent == b.user_agent && a.deadline_ms == b.deadline_ms;
+           a.user_agent == b.user_agent && a.deadline_ms == b.deadline_ms && a.key_id == b.key_id &&
+           a.key_name == b.key_name;
 }
 
 bool same(const audit::response_row& a, const audit::response_row& b) {
@@ -35,7 +36,8 @@ bool same(const audit::response_row& a, const audit::response_row& b) {
            a.completion_tokens == b.completion_tokens && a.ttft_ms == b.ttft_ms && a.duration_ms == b.duration_ms &&
            a.tokens_per_s == b.tokens_per_s && a.error_code == b.error_code && a.error_message == b.error_message &&
            a.retryable == b.retryable && json::parse(a.provider_metrics_json) == json::parse(b.provider_metrics_json) &&
-           a.completed_at_ms == b.completed_at_ms && a.reported_by == b.reported_by;
+           a.completed_at_ms == b.completed_at_ms && a.reported_by == b.reported_by && a.key_id == b.key_id &&
+           a.key_name == b.key_name;
 }
 
 void format(const audit::record& r) {

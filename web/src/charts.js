@@ -42,7 +42,14 @@ export class time_chart {
       ],
     };
     this.plot = new uPlot(opts, [[], ...series.map(() => [])], el);
-    new ResizeObserver(() => this.plot.setSize({ width: Math.max(200, el.clientWidth), height: el.clientHeight - 34 })).observe(el);
+    this.resize = new ResizeObserver(() => this.plot.setSize({ width: Math.max(200, el.clientWidth), height: el.clientHeight - 34 }));
+    this.resize.observe(el);
+  }
+
+  /// For a chart whose series change (the keys chart): stop watching the size, free uPlot.
+  destroy() {
+    this.resize.disconnect();
+    this.plot.destroy();
   }
 
   /// xs in ms since the epoch; ys: one array per series.

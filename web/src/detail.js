@@ -41,6 +41,7 @@ export async function openDetail(id) {
     ['Received', dateTime(q.received_at_ms)],
     ['Model', `<span class="mono">${esc(q.model)}</span>`],
     ['Route', `<span class="mono">${esc(q.route)} (${esc(q.kind)}, ${q.stream ? 'stream' : 'no stream'})</span>`],
+    ['API key', q.key_id ? `${esc(q.key_name ?? '')} <span class="mono">${esc(q.key_id)}</span>` : 'none'],
     ['API server', `<span class="mono">${esc(q.server_id)}</span>`],
     ['Client', `${esc(q.client_addr ?? '')} ${esc(q.user_agent ?? '')}`],
     ...(hidden ? [] : [['Options', `<span class="mono">${esc(JSON.stringify(q.options ?? {}))}</span>`]]),

@@ -6,12 +6,13 @@ import { getJSON, postJSON, errorText, onUnauthorized } from './api.js';
 import { time_chart } from './charts.js';
 import { openDetail, setupDetail } from './detail.js';
 import { clock, ms, num, pct, rate } from './format.js';
+import { keyOptions, refreshKeys } from './keys.js';
 import { renderModels, renderRequests, renderWorkers } from './tables.js';
 
 const refreshMs = 2000;
 const state = {
   window: '5m',
-  filter: { model: '', status: '', q: '' },
+  filter: { model: '', key: '', status: '', q: '' },
   nextCursor: null,
   paged: false,   // the user loaded older pages: stop replacing the first page
   refreshes: 0,
@@ -133,6 +134,8 @@ async function refresh() {
   } else {
     for (const n of ['database', 'heartbeats', 'rabbitmq']) setHealth(n, false);
   }
+  const keys = await refreshKeys(state, state.window);
+  if (keys) keyOptions($('filter-key'), keys);
   if (!state.paged) await loadRequests(false);
   const banner = $('banner');
   banner.hidden = problems.length === 0;
@@ -200,11 +203,11 @@ $('window').addEventListener('change', (e) => { state.window = e.target.value; r
 $('filter').addEventListener('submit', (e) => {
   e.preventDefault();
   const f = new FormData(e.target);
-  state.filter = { model: f.get('model') ?? '', status: f.get('status') ?? '', q: (f.get('q') ?? '').trim() };
+  state.filter = { model: f.get('model') ?? '', key: f.get('key') ?? '', status: f.get('status') ?? '', q: (f.get('q') ?? '').trim() };
   state.paged = false;
   loadRequests(false);
 });
-for (const id of ['filter-model', 'filter-status']) {
+for (const id of ['filter-model', 'filter-key', 'filter-status']) {
   $(id).addEventListener('change', () => $('filter').requestSubmit());
 }
 $('more').addEventListener('click', () => { state.paged = true; loadRequests(true); });

@@ -43,6 +43,7 @@ export function requestRows(list) {
     <tr data-request="${esc(r.request_id)}" title="${esc(r.request_id)}">
       <td class="mono">${clock(r.received_at_ms)}</td>
       <td class="mono">${esc(r.model)}</td>
+      <td data-col="key">${r.key_id ? esc(r.key_name ?? r.key_id.slice(0, 8)) : ''}</td>
       <td><span class="badge ${esc(r.status)}">${esc(r.status)}</span>${r.error_code ? ` <small class="mono">${esc(r.error_code)}</small>` : ''}</td>
       <td class="preview">${'preview' in r ? esc(r.preview) : '<span class="hidden-text">admins only</span>'}</td>
       <td class="mono">${esc(r.worker_id ?? '')}</td>
@@ -58,5 +59,5 @@ export function renderRequests(tbody, list, append) {
     tbody.insertAdjacentHTML('beforeend', rows.join(''));
     return;
   }
-  fill(tbody, rows, 8, 'No requests match.');
+  fill(tbody, rows, 9, 'No requests match.');
 }
