@@ -79,6 +79,9 @@ struct worker_service::impl final : task_host {
     // work_queue (requests no model queue took; see broker/topology.hpp).
     model_subscriptions subscriptions;
     std::string unrouted_tag;
+    /// Whether the broker permits one prefetch budget per channel (set by the first setup that
+    /// could ask; setup only).
+    std::optional<bool> shared_prefetch;
 
     /// Requests whose redelivered original this worker is putting back with its count (until
     /// the original's ack is written), and copies of them that arrived here meanwhile: such a
@@ -208,6 +211,28 @@ struct worker_service::impl final : task_host {
         return ok();
     }
 
+    /// RabbitMQ 4.3 refuses basic.qos with global=true by default (the deprecated feature
+    /// global_qos), closing the connection that asks. So the first setup asks on a throwaway
+    /// connection; refused, each model queue's consumer gets the whole budget instead (more
+    /// deliveries may then wait here than --concurrency), with a warning saying how to restore it.
+    bool shared_prefetch_permitted() {
+        if (!shared_prefetch) {
+            auto probe = broker::connection::open(cfg.broker, "llmproxy worker " + id + " qos probe");
+            if (!probe) {
+                return true;  // cannot tell now; the real connection fails alike and setup reruns
+            }
+            shared_prefetch = static_cast<bool>(probe.value()->set_prefetch(1, /*shared=*/true));
+            if (!*shared_prefetch) {
+                worker::logger()->warn(
+                    "msg=\"the broker refuses one prefetch budget per channel (RabbitMQ 4.3+: deprecated "
+                    "feature global_qos); each model queue gets --concurrency deliveries\" "
+                    "hint=\"set deprecated_features.permit.global_qos = true in rabbitmq.conf to bound "
+                    "them together\"");
+            }
+        }
+        return *shared_prefetch;
+    }
+
     net::awaitable<void> heartbeat_loop() {
         net::steady_timer t{ioc};
         while (!stopping) {
@@ -327,9 +352,8 @@ result<void> worker_service::start() {
         }
         // One budget across every queue this channel consumes (RabbitMQ's global prefetch):
         // --concurrency generations at once, whichever models they are for.
-        if (auto r = c.set_prefetch(static_cast<std::uint16_t>(std::clamp(s.cfg.concurrency, 1, 65535)),
-                                    /*shared=*/true);
-            !r) {
+        const bool shared = s.shared_prefetch_permitted();
+        if (auto r = c.set_prefetch(static_cast<std::uint16_t>(std::clamp(s.cfg.concurrency, 1, 65535)), shared); !r) {
             return r;
         }
         s.unrouted_tag.clear();
