@@ -29,7 +29,7 @@ inline void add_broker_options(CLI::App& cmd, broker::broker_config& b) {
         ->envname("LLMPROXY_AMQP_HEARTBEAT")
         ->capture_default_str();
     cmd.add_option("--work-queue-max-length", b.work_queue_max_length,
-                   "bound of the work queue; past it requests get 503 (fixed once the queue exists)")
+                   "bound of each model's work queue; past it requests get 503 (fixed once the queue exists)")
         ->envname("LLMPROXY_WORK_QUEUE_MAX_LENGTH")
         ->capture_default_str();
     // Every process declares the topology, so every process takes this flag: give them all the

@@ -33,7 +33,7 @@ void add_worker_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--worker-id", cfg->worker_id, "unique id of this worker (default: generated)")
         ->envname("LLMPROXY_WORKER_ID");
     auto hb_ms = std::make_shared<std::int64_t>(cfg->heartbeat_interval.count());
-    cmd->add_option("--heartbeat-ms", *hb_ms, "heartbeat period")
+    cmd->add_option("--heartbeat-ms", *hb_ms, "heartbeat period; also how often the provider's models are re-read")
         ->envname("LLMPROXY_HEARTBEAT_MS")
         ->capture_default_str();
     auto drain_ms = std::make_shared<std::int64_t>(cfg->drain_timeout.count());

@@ -12,6 +12,8 @@ bool broker_request_publisher::connected() const {
 bool broker_request_publisher::publish_request(const request_message& m, std::int64_t ttl_ms, done_fn done) {
     broker::publish_job job;
     job.msg.exchange = topo_.requests_exchange;
+    // The fanout passes the key on to the work exchange, which routes by model.
+    job.msg.routing_key = topo_.model_key(normalize_model_name(m.model));
     job.msg.props.message_id = m.request_id;
     job.msg.props.content_type = "application/json";
     job.msg.props.persistent = true;

@@ -1,6 +1,7 @@
 #pragma once
 // broker_request_publisher: request_publisher over the API server's RabbitMQ publisher thread:
-// requests go to the request exchange (persistent, priority, expiration = the deadline), cancels
+// requests go to the request exchange keyed by model (persistent, priority, expiration = the
+// deadline; the work exchange routes them to the model's queue), cancels
 // to the control exchange, verdicts straight into the audit responses queue.
 // Thread-safety: any thread (broker::publisher::try_publish is).
 

@@ -25,7 +25,7 @@ public:
 
     /// The broker connection is up now (a request published while it is down would only wait).
     virtual bool connected() const = 0;
-    /// Queues `m` for the work queue with a time-to-live of `ttl_ms` (0 = none); `done` gets the
+    /// Queues `m` for its model's work queue with a time-to-live of `ttl_ms` (0 = none); `done` gets the
     /// broker's answer. False: too many publishes are waiting (done is not called).
     virtual bool publish_request(const request_message& m, std::int64_t ttl_ms, done_fn done) = 0;
     /// Tells the worker serving `request_id` to stop (best effort: no answer).

@@ -9,10 +9,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <future>
+#include <map>
 #include <mutex>
+#include <thread>
 
 namespace llmp::broker {
 namespace {
@@ -50,6 +53,7 @@ struct inbox {
 
 TEST_F(broker_itest, request_is_confirmed_delivered_and_acked) {
     topology topo{cfg.prefix};
+    const std::string model = "mock:latest";
     publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
     ASSERT_TRUE(pub.start());
     inbox box;
@@ -60,7 +64,9 @@ TEST_F(broker_itest, request_is_confirmed_delivered_and_acked) {
                          return r;
                      if (auto r = c.set_prefetch(4); !r)
                          return r;
-                     auto t = c.consume(topo.work_queue, false);
+                     if (auto r = declare_model_queue(c, topo, cfg, model); !r)
+                         return r;
+                     auto t = c.consume(topo.model_queue(model), false);
                      if (!t)
                          return t.error();
                      return ok();
@@ -74,6 +80,7 @@ TEST_F(broker_itest, request_is_confirmed_delivered_and_acked) {
     std::promise<publish_status> confirmed;
     publish_job job;
     job.msg.exchange = topo.requests_exchange;
+    job.msg.routing_key = topo.model_key(model);
     job.msg.props.message_id = "req-1";
     job.msg.props.persistent = true;
     job.msg.props.priority = 3;
@@ -95,19 +102,20 @@ TEST_F(broker_itest, request_is_confirmed_delivered_and_acked) {
     EXPECT_EQ(field_int(d.props.headers, "n", 0), 42);
     con.ack(epoch_seen, d.delivery_tag);
 
-    // The audit copy went to the audit queue through the fanout; the work queue drains to 0
+    // The audit copy went to the audit queue through the fanout; the model's queue drains to 0
     // once the ack is carried out.
     auto conn = connection::open(cfg, "itest inspect");
     ASSERT_TRUE(conn);
     con.stop();  // stop() carries out queued acks before closing
     for (int i = 0; i < 200; ++i) {
-        auto w = conn.value()->inspect_queue(topo.work_queue);
+        auto w = conn.value()->inspect_queue(topo.model_queue(model));
         ASSERT_TRUE(w);
         if (w.value().messages == 0) {
             break;
         }
     }
-    EXPECT_EQ(conn.value()->inspect_queue(topo.work_queue).value().messages, 0u);
+    EXPECT_EQ(conn.value()->inspect_queue(topo.model_queue(model)).value().messages, 0u);
+    EXPECT_EQ(conn.value()->inspect_queue(topo.work_queue).value().messages, 0u) << "routed, so not unrouted";
     EXPECT_EQ(conn.value()->inspect_queue(topo.audit_requests_queue).value().messages, 1u);
     auto missing = conn.value()->inspect_queue("no-such-queue-" + cfg.prefix);
     ASSERT_FALSE(missing);
@@ -138,12 +146,18 @@ TEST_F(broker_itest, unroutable_mandatory_message_is_returned) {
 TEST_F(broker_itest, full_work_queue_nacks_the_publish) {
     cfg.work_queue_max_length = 2;
     topology topo{cfg.prefix};
-    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
+    publisher pub{cfg, "itest pub", [&](connection& c) -> result<void> {
+                      if (auto r = declare_core(c, topo, cfg); !r) {
+                          return r;
+                      }
+                      return declare_model_queue(c, topo, cfg, "m:latest");
+                  }};
     ASSERT_TRUE(pub.start());
     std::vector<std::promise<publish_status>> outcomes(3);
     for (auto& p : outcomes) {
         publish_job job;
         job.msg.exchange = topo.requests_exchange;
+        job.msg.routing_key = topo.model_key("m:latest");
         job.msg.props.persistent = true;
         job.msg.body = "x";
         job.done = [&p](publish_status s) { p.set_value(s); };
@@ -226,6 +240,171 @@ TEST_F(broker_itest, an_audit_queue_declared_without_a_bound_is_kept_and_the_top
     EXPECT_EQ(publish_all(pub, topo.requests_exchange, "", 3),
               (std::vector<publish_status>(3, publish_status::confirmed)))
         << "the old queue keeps its (lack of) bound";
+}
+
+/// Ready messages in `queue` (0 when it cannot be read: the test fails elsewhere).
+std::uint32_t ready(connection& conn, const std::string& queue) {
+    auto q = conn.inspect_queue(queue);
+    EXPECT_TRUE(q) << queue;
+    return q ? q.value().messages : 0;
+}
+
+/// Waits until `queue` holds `n` ready messages (a publish without confirms is not routed yet
+/// when it returns).
+bool wait_until_ready(connection& conn, const std::string& queue, std::uint32_t n) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (ready(conn, queue) == n) {
+            return true;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
+}
+
+TEST_F(broker_itest, requests_reach_only_their_models_queue_and_unknown_models_the_unrouted_queue) {
+    topology topo{cfg.prefix};
+    publisher pub{cfg, "itest pub", [&](connection& c) -> result<void> {
+                      if (auto r = declare_core(c, topo, cfg); !r) {
+                          return r;
+                      }
+                      for (const char* m : {"llama3.2:latest", "qwen2.5:latest"}) {
+                          if (auto r = declare_model_queue(c, topo, cfg, m); !r) {
+                              return r;
+                          }
+                      }
+                      return ok();
+                  }};
+    ASSERT_TRUE(pub.start());
+    const std::vector<publish_status> all_confirmed(2, publish_status::confirmed);
+    EXPECT_EQ(publish_all(pub, topo.requests_exchange, topo.model_key("llama3.2:latest"), 2), all_confirmed);
+    EXPECT_EQ(publish_all(pub, topo.requests_exchange, topo.model_key("qwen2.5:latest"), 1),
+              std::vector<publish_status>{publish_status::confirmed});
+    EXPECT_EQ(publish_all(pub, topo.requests_exchange, topo.model_key("nobody:latest"), 1),
+              std::vector<publish_status>{publish_status::confirmed});
+    auto conn = connection::open(cfg, "itest inspect");
+    ASSERT_TRUE(conn);
+    auto& c = *conn.value();
+    EXPECT_EQ(ready(c, topo.model_queue("llama3.2:latest")), 2u);
+    EXPECT_EQ(ready(c, topo.model_queue("qwen2.5:latest")), 1u);
+    EXPECT_EQ(ready(c, topo.work_queue), 1u) << "no queue for the key: the alternate exchange keeps it";
+    EXPECT_EQ(ready(c, topo.audit_requests_queue), 4u) << "every request is audited once";
+    EXPECT_EQ(ready(c, topo.dead_queue), 0u);
+}
+
+TEST_F(broker_itest, the_single_work_queue_of_an_older_version_is_taken_off_the_fanout_and_kept) {
+    // An upgrade: the old topology had the fanout feed <p>.requests.work, and requests wait in it.
+    topology topo{cfg.prefix};
+    {
+        auto old = connection::open(cfg, "itest old version");
+        ASSERT_TRUE(old);
+        auto& c = *old.value();
+        ASSERT_TRUE(c.declare_exchange(topo.requests_exchange, "fanout"));
+        ASSERT_TRUE(c.declare_exchange(topo.dead_exchange, "fanout"));
+        queue_options work;
+        work.arguments = {{"x-max-length", std::int64_t{cfg.work_queue_max_length}},
+                          {"x-overflow", std::string{"reject-publish"}},
+                          {"x-dead-letter-exchange", topo.dead_exchange},
+                          {"x-max-priority", std::int64_t{cfg.max_priority}}};
+        ASSERT_TRUE(c.declare_queue(topo.work_queue, work));
+        ASSERT_TRUE(c.bind_queue(topo.work_queue, topo.requests_exchange, ""));
+        outgoing_message m;
+        m.exchange = topo.requests_exchange;
+        m.body = "left by the old version";
+        ASSERT_TRUE(c.publish(m));
+        ASSERT_TRUE(wait_until_ready(c, topo.work_queue, 1));
+    }
+    publisher pub{cfg, "itest pub", [&](connection& c) -> result<void> {
+                      if (auto r = declare_core(c, topo, cfg); !r) {
+                          return r;
+                      }
+                      return declare_model_queue(c, topo, cfg, "mock:latest");
+                  }};
+    ASSERT_TRUE(pub.start());
+    EXPECT_EQ(publish_all(pub, topo.requests_exchange, topo.model_key("mock:latest"), 1),
+              std::vector<publish_status>{publish_status::confirmed});
+    auto conn = connection::open(cfg, "itest inspect");
+    ASSERT_TRUE(conn);
+    EXPECT_EQ(ready(*conn.value(), topo.model_queue("mock:latest")), 1u);
+    EXPECT_EQ(ready(*conn.value(), topo.work_queue), 1u) << "the old request is kept, the new one not copied there";
+}
+
+TEST_F(broker_itest, one_prefetch_budget_across_queues_and_a_cancelled_consumer_gets_no_more) {
+    topology topo{cfg.prefix};
+    std::mutex mu;
+    std::map<std::string, std::string> tags;  // model -> consumer tag, consumer thread
+    std::atomic<std::uint64_t> epoch{0};
+    inbox box;
+    consumer con{cfg, "itest con",
+                 [&](connection& c) -> result<void> {
+                     if (auto r = declare_core(c, topo, cfg); !r)
+                         return r;
+                     if (auto r = c.set_prefetch(1, /*shared=*/true); !r)
+                         return r;
+                     for (const char* m : {"a:latest", "b:latest"}) {
+                         if (auto r = declare_model_queue(c, topo, cfg, m); !r)
+                             return r;
+                         auto t = c.consume(topo.model_queue(m), false);
+                         if (!t)
+                             return t.error();
+                         std::lock_guard lock{mu};
+                         tags[m] = t.value();
+                     }
+                     return ok();
+                 },
+                 [&](delivery&& d, std::uint64_t e) {
+                     epoch = e;
+                     box.push(std::move(d));
+                 }};
+    ASSERT_TRUE(con.start());
+    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
+    ASSERT_TRUE(pub.start());
+    publish_all(pub, topo.requests_exchange, topo.model_key("a:latest"), 2);
+    publish_all(pub, topo.requests_exchange, topo.model_key("b:latest"), 2);
+
+    // One unacked delivery at a time over both queues: 3 stay ready.
+    auto conn = connection::open(cfg, "itest inspect");
+    ASSERT_TRUE(conn);
+    ASSERT_TRUE(box.wait_for_count(1));
+    EXPECT_EQ(ready(*conn.value(), topo.model_queue("a:latest")) + ready(*conn.value(), topo.model_queue("b:latest")),
+              3u);
+    EXPECT_FALSE(box.wait_for_count(2, 300ms)) << "the budget is shared, not one per queue";
+
+    // Cancel b's consumer from the consumer thread; then ack one at a time: only a's arrive.
+    std::promise<void> cancelled;
+    con.run_with_connection([&](connection& c) -> result<void> {
+        std::string tag;
+        {
+            std::lock_guard lock{mu};
+            tag = tags["b:latest"];
+        }
+        auto r = c.cancel(tag);
+        cancelled.set_value();
+        return r;
+    });
+    ASSERT_EQ(cancelled.get_future().wait_for(10s), std::future_status::ready);
+    // The first delivery (before the cancel) may be b's; every later one is a's, both of them.
+    bool first_was_b = false;
+    {
+        std::lock_guard lock{box.mu};
+        first_was_b = box.got[0].routing_key == topo.model_key("b:latest");
+    }
+    const std::size_t expected = first_was_b ? 3 : 2;
+    for (std::size_t i = 0; i < expected; ++i) {
+        ASSERT_TRUE(box.wait_for_count(i + 1)) << "delivery " << i;
+        delivery d;
+        {
+            std::lock_guard lock{box.mu};
+            d = box.got[i];
+        }
+        if (i > 0) {
+            EXPECT_EQ(d.routing_key, topo.model_key("a:latest")) << "delivery " << i << " after the cancel";
+        }
+        con.ack(epoch, d.delivery_tag);  // the unacked delivery of a cancelled consumer is still acked
+    }
+    EXPECT_TRUE(wait_until_ready(*conn.value(), topo.model_queue("a:latest"), 0));
+    EXPECT_EQ(ready(*conn.value(), topo.model_queue("b:latest")), first_was_b ? 1u : 2u);
+    con.stop();
 }
 
 TEST_F(broker_itest, coalesced_chunks_keep_order_and_content) {

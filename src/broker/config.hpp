@@ -17,13 +17,14 @@ struct broker_config {
     /// Reconnect backoff bounds.
     std::chrono::milliseconds reconnect_min{100};
     std::chrono::milliseconds reconnect_max{5000};
-    /// Bound of the work queue (x-max-length, reject-publish): past it a request gets 503.
+    /// Bound of each work queue (one per model; x-max-length, reject-publish): past it a request
+    /// gets 503.
     std::int64_t work_queue_max_length = 100000;
     /// Bound of each audit queue (x-max-length, reject-publish): past it a publish routed there
     /// is nacked (the API answers 503 queue_full; a worker retries its final) rather than the
     /// record dropped. 0 = unbounded. Fixed once the queue exists (topology.hpp).
     std::int64_t audit_queue_max_length = 1000000;
-    /// Priority levels of the work queue (x-max-priority). Fixed once the queue exists.
+    /// Priority levels of the work queues (x-max-priority). Fixed once a queue exists.
     int max_priority = 9;
 };
 

@@ -280,8 +280,9 @@ bool connection::has_buffered_input() const {
     return amqp_frames_enqueued(impl_->conn) != 0 || amqp_data_in_buffer(impl_->conn) != 0;
 }
 
-result<void> connection::declare_exchange(std::string_view name, std::string_view type) {
-    amqp_exchange_declare(impl_->conn, main_channel, bytes_of(name), bytes_of(type), 0, 1, 0, 0, amqp_empty_table);
+result<void> connection::declare_exchange(std::string_view name, std::string_view type, const field_table& arguments) {
+    auto args = impl_->tables.build(arguments);
+    amqp_exchange_declare(impl_->conn, main_channel, bytes_of(name), bytes_of(type), 0, 1, 0, 0, args);
     return impl_->check_rpc("exchange.declare " + std::string{name});
 }
 
@@ -332,8 +333,14 @@ result<void> connection::unbind_queue(std::string_view queue, std::string_view e
     return impl_->check_rpc("queue.unbind " + std::string{queue});
 }
 
-result<void> connection::set_prefetch(std::uint16_t count) {
-    amqp_basic_qos(impl_->conn, main_channel, 0, count, 0);
+result<void> connection::bind_exchange(std::string_view destination, std::string_view source, std::string_view key) {
+    amqp_exchange_bind(impl_->conn, main_channel, bytes_of(destination), bytes_of(source), bytes_of(key),
+                       amqp_empty_table);
+    return impl_->check_rpc("exchange.bind " + std::string{destination});
+}
+
+result<void> connection::set_prefetch(std::uint16_t count, bool shared) {
+    amqp_basic_qos(impl_->conn, main_channel, 0, count, shared ? 1 : 0);
     return impl_->check_rpc("basic.qos");
 }
 
@@ -344,6 +351,11 @@ result<std::string> connection::consume(std::string_view queue, bool no_ack) {
         return c.error();
     }
     return to_string(okp->consumer_tag);
+}
+
+result<void> connection::cancel(std::string_view tag) {
+    amqp_basic_cancel(impl_->conn, main_channel, bytes_of(tag));
+    return impl_->check_rpc("basic.cancel " + std::string{tag});
 }
 
 result<void> connection::enable_confirms() {

@@ -34,7 +34,8 @@ public:
     /// True when frames are already buffered in the library: poll() would not see them.
     bool has_buffered_input() const;
 
-    result<void> declare_exchange(std::string_view name, std::string_view type);
+    /// Declares a durable exchange; `arguments` e.g. {"alternate-exchange", name}.
+    result<void> declare_exchange(std::string_view name, std::string_view type, const field_table& arguments = {});
     /// Declares a queue (name "" = server-named) and returns its name.
     result<std::string> declare_queue(std::string_view name, const queue_options& opts);
     /// Declares a named queue on a throwaway channel, so that a queue which already exists with
@@ -42,9 +43,16 @@ public:
     result<void> declare_queue_kept(std::string_view name, const queue_options& opts);
     result<void> bind_queue(std::string_view queue, std::string_view exchange, std::string_view key);
     result<void> unbind_queue(std::string_view queue, std::string_view exchange, std::string_view key);
-    result<void> set_prefetch(std::uint16_t count);
+    /// An exchange-to-exchange binding: what `source` routes with `key` also goes to `destination`.
+    result<void> bind_exchange(std::string_view destination, std::string_view source, std::string_view key);
+    /// basic.qos. `shared` = one budget for every consumer of the channel (RabbitMQ's global
+    /// flag), else `count` for each consumer started after it.
+    result<void> set_prefetch(std::uint16_t count, bool shared = false);
     /// Starts a consumer; returns its tag.
     result<std::string> consume(std::string_view queue, bool no_ack);
+    /// Stops the consumer `tag` (basic.cancel). Its unacked deliveries stay unacked: they are
+    /// still acked or rejected on this channel. Deliveries already on the wire may still arrive.
+    result<void> cancel(std::string_view tag);
     /// Puts the channel in confirm mode; publish() then returns each message's delivery tag.
     result<void> enable_confirms();
     /// Writes the message to the socket. With confirms on, returns its delivery tag (1, 2, ...).

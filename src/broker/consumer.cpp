@@ -20,6 +20,8 @@ result<void> consumer::carry_out(connection& conn, const command& c) {
             return conn.reject(c.tag, true);
         case command::kind::reject_drop:
             return conn.reject(c.tag, false);
+        case command::kind::with_connection:
+            return c.on_conn(conn);
         case command::kind::wake:
         case command::kind::call:
             break;
@@ -34,11 +36,16 @@ bool consumer::carry_out_all(connection* conn, std::uint64_t epoch, std::vector<
             c.fn();
             continue;
         }
-        if (!healthy || conn == nullptr || c.what == command::kind::wake || c.epoch != epoch) {
+        if (!healthy || conn == nullptr || c.what == command::kind::wake) {
+            continue;
+        }
+        if (c.what != command::kind::with_connection && c.epoch != epoch) {
             continue;  // acks for a dead connection are void (the broker requeued those deliveries)
         }
         if (auto r = carry_out(*conn, c); !r) {
-            broker::logger()->warn("msg=\"ack failed\" consumer={} error=\"{}\"", name_, r.error().message);
+            broker::logger()->warn("msg=\"{} failed\" consumer={} error=\"{}\"",
+                                   c.what == command::kind::with_connection ? "subscription change" : "ack", name_,
+                                   r.error().message);
             healthy = false;
         }
     }
@@ -93,6 +100,11 @@ void consumer::reject(std::uint64_t epoch, std::uint64_t tag, bool requeue) {
 
 void consumer::after_pending(std::function<void()> fn) {
     command c{command::kind::call, 0, 0, std::move(fn)};
+    commands_.push_unbounded(std::move(c));
+}
+
+void consumer::run_with_connection(std::function<result<void>(connection&)> fn) {
+    command c{command::kind::with_connection, 0, 0, {}, std::move(fn)};
     commands_.push_unbounded(std::move(c));
 }
 

@@ -56,14 +56,28 @@ public:
     /// that must not act until the broker has been told (the worker runs a copy of a request
     /// only after the original is acked). `fn` must not block.
     void after_pending(std::function<void()> fn);
+    /// Runs `fn` on the consumer thread with its connection, in order with the acks queued
+    /// before it: for changing subscriptions while connected (consume, cancel). Dropped while
+    /// the connection is down (setup runs again on reconnect). A failure counts as a broken
+    /// connection: the thread reconnects and reruns setup. `fn` must not block for long.
+    void run_with_connection(std::function<result<void>(connection&)> fn);
     bool connected() const { return connected_.load(std::memory_order_relaxed); }
 
 private:
     struct command {
-        enum class kind { ack, ack_multiple, reject_requeue, reject_drop, wake, call } what = kind::wake;
+        enum class kind {
+            ack,
+            ack_multiple,
+            reject_requeue,
+            reject_drop,
+            wake,
+            call,
+            with_connection
+        } what = kind::wake;
         std::uint64_t epoch = 0;
         std::uint64_t tag = 0;
-        std::function<void()> fn;  ///< kind::call only
+        std::function<void()> fn;                          ///< kind::call only
+        std::function<result<void>(connection&)> on_conn;  ///< kind::with_connection only
     };
     /// Carries out `cmds` in order: connection commands of `epoch` on `conn` (none when
     /// `conn` is null: the connection is gone), calls whatever the connection. False if an

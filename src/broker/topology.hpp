@@ -1,13 +1,23 @@
 #pragma once
-// The broker topology of design.md, in one place:
+// The broker topology of design.md, routed by model, in one place:
 //
-//   <p>.requests  fanout  -> <p>.requests.work (bounded, priority, DLX <p>.dead)
-//                         -> <p>.audit.requests  (bounded, reject-publish, DLX <p>.dead)
+//   <p>.requests  fanout  -> <p>.audit.requests  (bounded, reject-publish, DLX <p>.dead)
+//                         => <p>.work (exchange-to-exchange binding)
+//   <p>.work      direct  -> <p>.work.<model key> (one per model; bounded, reject-publish,
+//                            priority, DLX <p>.dead; key = the normalized model name)
+//                 alternate-exchange <p>.work.unrouted (fanout) -> <p>.requests.work
 //   <p>.responses topic   -> <p>.responses.<server-id>  (exclusive, auto-delete, "<server-id>.#")
 //                         -> <p>.audit.responses        ("*.final", "*.error"; bounded like
 //                                                         <p>.audit.requests)
 //   <p>.control   topic   -> per-consumer exclusive queues (worker.heartbeat, cancel.*, discover)
 //   <p>.dead      fanout  -> <p>.dead
+//
+// A request is published to <p>.requests with its model's key (model_key()). A model queue is
+// declared by the workers that serve the model (declare_model_queue(), before they announce it)
+// and is never deleted by llmproxy: requests wait there for a worker until their TTL. What the
+// work exchange cannot route (no queue for that key) goes to <p>.requests.work, the single work
+// queue of earlier versions: every worker consumes it and runs what it serves (answering
+// model_not_found otherwise), which also drains what an upgrade left there.
 //
 // declare_core() is idempotent; every process calls it on each (re)connect, so whichever starts
 // first creates the topology. Queue arguments are fixed once a queue exists (RabbitMQ refuses a
@@ -32,6 +42,11 @@ struct topology {
     std::string responses_exchange;
     std::string control_exchange;
     std::string dead_exchange;
+    /// Direct exchange keyed by model; bound to requests_exchange.
+    std::string work_exchange;
+    /// Fanout: the work exchange's alternate exchange, into work_queue.
+    std::string unrouted_exchange;
+    /// <p>.requests.work: requests no model queue took (see above), and an upgrade's leftovers.
     std::string work_queue;
     std::string audit_requests_queue;
     std::string audit_responses_queue;
@@ -39,6 +54,16 @@ struct topology {
 
     /// The response queue of one API server.
     std::string server_queue(std::string_view server_id) const;
+
+    /// The routing key of a model's requests on the work exchange: its normalized name
+    /// (normalize_model_name), shortened with a hash when the queue name would pass AMQP's 255
+    /// bytes. `model` must already be normalized.
+    std::string model_key(std::string_view model) const;
+    /// The work queue of one model: "<p>.work.<model_key>".
+    std::string model_queue(std::string_view model) const;
+
+private:
+    std::string model_queue_prefix_;
 };
 
 /// Routing keys on the responses exchange: "<server-id>.chunk" etc.
@@ -57,7 +82,12 @@ inline constexpr std::string_view heartbeat_key = "worker.heartbeat";
 inline constexpr std::string_view discover_key = "discover";
 std::string cancel_key(std::string_view request_id);
 
-/// Declares the exchanges and the shared durable queues with their bindings.
+/// Declares the exchanges and the shared durable queues with their bindings. Also takes
+/// work_queue off the requests fanout, where versions before per-model routing bound it.
 result<void> declare_core(connection& conn, const topology& t, const broker_config& cfg);
+
+/// Declares the work queue of `model` (normalized) with the work queues' fixed arguments and
+/// binds it to the work exchange under its key. Idempotent.
+result<void> declare_model_queue(connection& conn, const topology& t, const broker_config& cfg, std::string_view model);
 
 }  // namespace llmp::broker

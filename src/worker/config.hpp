@@ -16,10 +16,9 @@ struct worker_config {
     int concurrency = 64;
     /// I/O threads for provider connections.
     int io_threads = 1;
-    /// Heartbeat period on the control exchange.
+    /// Heartbeat period on the control exchange; also how often the provider's model list is
+    /// re-read (Ollama: GET /api/tags), so a model pulled or removed is followed within one.
     std::chrono::milliseconds heartbeat_interval{2000};
-    /// How often the provider's model list is refreshed (Ollama: GET /api/tags).
-    std::chrono::milliseconds models_refresh{30000};
     /// How long SIGTERM waits for generations in flight before handing them back.
     std::chrono::milliseconds drain_timeout{30000};
     /// Deliveries of one request before it is dead-lettered as a poison message (one that kills

@@ -10,6 +10,7 @@
 #include "providers/factory.hpp"
 #include "worker/generation_task.hpp"
 #include "worker/logger.hpp"
+#include "worker/model_subscriptions.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -68,7 +69,19 @@ struct worker_service::impl final : task_host {
 
     llmp::mutex mu;
     std::unordered_map<std::string, std::shared_ptr<generation_task>> tasks GUARDED_BY(mu);
+    /// What the provider serves (normalized), as of the last refresh.
     std::vector<std::string> models GUARDED_BY(mu);
+    /// The models whose queues the consumer reads now: heartbeats announce a model only once
+    /// its queue exists and is consumed, so the API never routes to a queue not there yet.
+    std::vector<std::string> consumed GUARDED_BY(mu);
+
+    // Consumer thread only: the model queues it consumes, and the tag of its consumer on
+    // work_queue (requests no model queue took; see broker/topology.hpp).
+    model_subscriptions subscriptions;
+    std::string unrouted_tag;
+    /// Whether the broker permits one prefetch budget per channel (set by the first setup that
+    /// could ask; setup only).
+    std::optional<bool> shared_prefetch;
 
     /// Requests whose redelivered original this worker is putting back with its count (until
     /// the original's ack is written), and copies of them that arrived here meanwhile: such a
@@ -104,7 +117,11 @@ struct worker_service::impl final : task_host {
         hb.worker_id = id;
         hb.host = host_name();
         hb.provider = std::string{provider_->name()};
-        hb.models = models;
+        for (const auto& m : models) {
+            if (std::find(consumed.begin(), consumed.end(), m) != consumed.end()) {
+                hb.models.push_back(m);
+            }
+        }
         hb.in_flight = in_flight.load();
         hb.concurrency = cfg.concurrency;
         hb.requests_total = requests_total.load();
@@ -126,37 +143,117 @@ struct worker_service::impl final : task_host {
 
     net::awaitable<void> refresh_models() {
         auto m = co_await provider_->models();
-        if (m) {
+        if (!m) {
+            worker::logger()->warn("msg=\"cannot list models\" provider={} error=\"{}\"", provider_->name(),
+                                   m.error().message);
+            co_return;
+        }
+        bool changed = false;
+        {
             llmp::lock_guard lock{mu};
-            if (models != m.value()) {
+            changed = models != m.value();
+            if (changed) {
                 worker::logger()->info("msg=\"models\" provider={} count={}", provider_->name(), m.value().size());
                 for (const auto& name : m.value()) {
                     gen_metrics.for_model(name);  // every served model shows, at 0, from the start
                 }
             }
             models = std::move(m.value());
-        } else {
-            worker::logger()->warn("msg=\"cannot list models\" provider={} error=\"{}\"", provider_->name(),
-                                   m.error().message);
         }
+        if (changed && consumer) {
+            consumer->run_with_connection([this](broker::connection& c) { return follow_models(c); });
+        }
+    }
+
+    /// Consumer thread: starts consuming the queues of models the provider now serves and
+    /// cancels the consumers of those it no longer serves (their generations in flight finish
+    /// and are acked on this channel). Also part of the setup of each new connection. A worker
+    /// that is stopping serves nothing: it cancels every consumer, so requests wait in their
+    /// queues for other workers instead of bouncing off this one until it exits.
+    result<void> follow_models(broker::connection& c) {
+        std::vector<std::string> served;
+        if (!stopping) {
+            llmp::lock_guard lock{mu};
+            served = models;
+        } else if (!unrouted_tag.empty()) {
+            if (auto r = c.cancel(unrouted_tag); !r) {
+                return r;
+            }
+            unrouted_tag.clear();
+        }
+        auto plan = subscriptions.plan_for(served);
+        for (const auto& model : plan.stop) {
+            if (auto r = c.cancel(*subscriptions.tag_of(model)); !r) {
+                return r;
+            }
+            subscriptions.stopped(model);
+            worker::logger()->info("msg=\"stopped consuming a model's queue\" model={}", model);
+        }
+        for (const auto& model : plan.start) {
+            if (auto r = broker::declare_model_queue(c, topo, cfg.broker, model); !r) {
+                return r;
+            }
+            auto tag = c.consume(topo.model_queue(model), /*no_ack=*/false);
+            if (!tag) {
+                return tag.error();
+            }
+            subscriptions.started(model, std::move(tag.value()));
+            worker::logger()->info("msg=\"consuming a model's queue\" model={} queue={}", model,
+                                   topo.model_queue(model));
+        }
+        {
+            llmp::lock_guard lock{mu};
+            consumed = subscriptions.models();
+        }
+        if (!plan.empty()) {
+            net::post(ioc, [this] { send_heartbeat(false); });  // the API learns at once
+        }
+        return ok();
+    }
+
+    /// RabbitMQ 4.3 refuses basic.qos with global=true by default (the deprecated feature
+    /// global_qos), closing the connection that asks. So the first setup asks on a throwaway
+    /// connection; refused, each model queue's consumer gets the whole budget instead (more
+    /// deliveries may then wait here than --concurrency), with a warning saying how to restore it.
+    bool shared_prefetch_permitted() {
+        if (!shared_prefetch) {
+            auto probe = broker::connection::open(cfg.broker, "llmproxy worker " + id + " qos probe");
+            if (!probe) {
+                return true;  // cannot tell now; the real connection fails alike and setup reruns
+            }
+            shared_prefetch = static_cast<bool>(probe.value()->set_prefetch(1, /*shared=*/true));
+            if (!*shared_prefetch) {
+                worker::logger()->warn(
+                    "msg=\"the broker refuses one prefetch budget per channel (RabbitMQ 4.3+: deprecated "
+                    "feature global_qos); each model queue gets --concurrency deliveries\" "
+                    "hint=\"set deprecated_features.permit.global_qos = true in rabbitmq.conf to bound "
+                    "them together\"");
+            }
+        }
+        return *shared_prefetch;
     }
 
     net::awaitable<void> heartbeat_loop() {
         net::steady_timer t{ioc};
-        auto next_refresh = steady::now() + cfg.models_refresh;
         while (!stopping) {
             send_heartbeat(false);
             t.expires_after(cfg.heartbeat_interval);
             boost::system::error_code ec;
             co_await t.async_wait(net::redirect_error(net::use_awaitable, ec));
-            bool no_models = false;
-            {
-                llmp::lock_guard lock{mu};
-                no_models = models.empty();
-            }
-            if (no_models || steady::now() >= next_refresh) {
+        }
+    }
+
+    /// The provider's models are re-read every heartbeat period, in a loop of their own so that a
+    /// slow upstream never delays a heartbeat: a model pulled into (or removed from) the upstream
+    /// is consumed (or dropped) within about one period.
+    net::awaitable<void> refresh_loop() {
+        net::steady_timer t{ioc};
+        while (!stopping) {
+            t.expires_after(cfg.heartbeat_interval);
+            boost::system::error_code ec;
+            co_await t.async_wait(net::redirect_error(net::use_awaitable, ec));
+            if (!stopping) {
                 co_await refresh_models();
-                next_refresh = steady::now() + cfg.models_refresh;
             }
         }
     }
@@ -249,14 +346,27 @@ result<void> worker_service::start() {
     }
 
     auto setup = [this, &topo, &bcfg](broker::connection& c) -> result<void> {
+        auto& s = *impl_;
         if (auto r = broker::declare_core(c, topo, bcfg); !r) {
             return r;
         }
-        if (auto r = c.set_prefetch(static_cast<std::uint16_t>(std::clamp(impl_->cfg.concurrency, 1, 65535))); !r) {
+        // One budget across every queue this channel consumes (RabbitMQ's global prefetch):
+        // --concurrency generations at once, whichever models they are for.
+        const bool shared = s.shared_prefetch_permitted();
+        if (auto r = c.set_prefetch(static_cast<std::uint16_t>(std::clamp(s.cfg.concurrency, 1, 65535)), shared); !r) {
             return r;
         }
-        if (auto r = c.consume(topo.work_queue, /*no_ack=*/false); !r) {
-            return r.error();
+        s.unrouted_tag.clear();
+        s.subscriptions.clear();  // a new connection has no consumers yet
+        if (!s.stopping) {
+            auto unrouted = c.consume(topo.work_queue, /*no_ack=*/false);
+            if (!unrouted) {
+                return unrouted.error();
+            }
+            s.unrouted_tag = std::move(unrouted.value());
+        }
+        if (auto r = s.follow_models(c); !r) {
+            return r;
         }
         broker::queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
         auto control = c.declare_queue("", own);
@@ -283,7 +393,10 @@ result<void> worker_service::start() {
             }
             return;
         }
-        if (s.stopping) {
+        // Which queue it came from: a model's, or work_queue. A delivery of a consumer cancelled
+        // meanwhile (the model was lost) goes back for another worker.
+        const std::string* model = s.subscriptions.model_of(d.consumer_tag);
+        if (s.stopping || (model == nullptr && d.consumer_tag != s.unrouted_tag)) {
             s.consumer->reject(epoch, d.delivery_tag, true);  // hand it to another worker
             return;
         }
@@ -293,10 +406,23 @@ result<void> worker_service::start() {
             s.consumer->reject(epoch, d.delivery_tag, false);
             return;
         }
-        accept(std::move(d), std::move(req.value()), epoch);
+        if (model != nullptr && !s.serves(req.value().model)) {
+            // The provider dropped the model and the cancel of this queue's consumer is queued
+            // behind this delivery: another worker (or a later one) serves it.
+            s.consumer->reject(epoch, d.delivery_tag, true);
+            return;
+        }
+        accept(std::move(d), std::move(req.value()), epoch,
+               model != nullptr ? s.topo.model_queue(*model) : s.topo.work_queue);
     };
     auto on_state = [this](bool connected) {
         if (!connected) {
+            // Consumer thread: its consumers went with the connection; setup starts them again.
+            impl_->subscriptions.clear();
+            {
+                llmp::lock_guard lock{impl_->mu};
+                impl_->consumed.clear();
+            }
             // The deliveries of this connection go back to the queue (another worker, or this
             // one after reconnecting, will redo them): stop generating them here.
             impl_->abandon_all("lost the broker connection; the request will be redelivered");
@@ -308,6 +434,7 @@ result<void> worker_service::start() {
         return r;
     }
     net::co_spawn(s.ioc, s.heartbeat_loop(), net::detached);
+    net::co_spawn(s.ioc, s.refresh_loop(), net::detached);
     log->info("msg=\"worker started\" worker_id={} provider={} concurrency={} io_threads={}", s.id, s.provider_->name(),
               s.cfg.concurrency, s.cfg.io_threads);
     return ok();
@@ -345,7 +472,8 @@ std::optional<std::string> remaining_ttl(const request_message& req) {
 
 }  // namespace
 
-void worker_service::accept(broker::delivery&& d, request_message&& req, std::uint64_t epoch) {
+void worker_service::accept(broker::delivery&& d, request_message&& req, std::uint64_t epoch,
+                            const std::string& queue) {
     auto& s = *impl_;
     const auto attempt = delivery_attempt(d);
     const bool expired = req.deadline_ms != 0 && unix_ms() > req.deadline_ms;
@@ -355,9 +483,9 @@ void worker_service::accept(broker::delivery&& d, request_message&& req, std::ui
     // runs at once: it ends as `timeout` without reaching the provider, so it cannot crash us.
     if (d.redelivered && !expired) {
         if (attempt > s.cfg.max_deliveries) {
-            dead_letter(std::move(d), req, epoch, attempt);
+            dead_letter(std::move(d), req, epoch, attempt, queue);
         } else {
-            put_back_counted(std::move(d), std::move(req), epoch, attempt);
+            put_back_counted(std::move(d), std::move(req), epoch, attempt, queue);
         }
         return;
     }
@@ -395,18 +523,18 @@ void worker_service::run_task(request_message&& req, std::uint64_t epoch, std::u
 }
 
 void worker_service::put_back_counted(broker::delivery&& d, request_message&& req, std::uint64_t epoch,
-                                      std::int64_t attempt) {
+                                      std::int64_t attempt, const std::string& queue) {
     auto& s = *impl_;
     worker::logger()->warn(
         "msg=\"redelivered request put back with its delivery count\" request_id={} deliveries={} "
         "max_deliveries={}",
         req.request_id, attempt, s.cfg.max_deliveries);
     broker::publish_job job;
-    // The default exchange: straight back to the work queue (not through the requests fanout,
-    // which would store the request in the audit a second time). Same priority, message id,
-    // persistence; the remaining TTL.
+    // The default exchange: straight back to the queue it came from (not through the requests
+    // fanout, which would store the request in the audit a second time). Same priority, message
+    // id, persistence; the remaining TTL.
     job.msg.exchange = "";
-    job.msg.routing_key = s.topo.work_queue;
+    job.msg.routing_key = queue;
     job.msg.props = d.props;
     job.msg.props.persistent = true;
     if (auto ttl = remaining_ttl(req)) {
@@ -443,7 +571,7 @@ void worker_service::put_back_counted(broker::delivery&& d, request_message&& re
 }
 
 void worker_service::dead_letter(broker::delivery&& d, const request_message& req, std::uint64_t epoch,
-                                 std::int64_t attempt) {
+                                 std::int64_t attempt, const std::string& queue) {
     auto& s = *impl_;
     const std::string reason = "delivered " + std::to_string(attempt) + " times (limit " +
                                std::to_string(s.cfg.max_deliveries) +
@@ -484,7 +612,7 @@ void worker_service::dead_letter(broker::delivery&& d, const request_message& re
     // x-death, without our reason): either way it is never delivered again.
     broker::publish_job dead;
     dead.msg.exchange = s.topo.dead_exchange;
-    dead.msg.routing_key = s.topo.work_queue;
+    dead.msg.routing_key = queue;
     dead.msg.props = d.props;
     dead.msg.props.persistent = true;
     dead.msg.props.expiration.clear();  // kept for inspection, not dropped by the request's TTL
@@ -536,6 +664,7 @@ int worker_service::run() {
     s.signals.async_wait([&s, log](boost::system::error_code, int sig) {
         log->info("msg=\"stopping\" signal={} in_flight={}", sig, s.in_flight.load());
         s.stopping = true;
+        s.consumer->run_with_connection([&s](broker::connection& c) { return s.follow_models(c); });
         auto deadline = steady::now() + s.cfg.drain_timeout;
         net::co_spawn(
             s.ioc,

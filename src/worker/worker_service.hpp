@@ -1,8 +1,10 @@
 #pragma once
 // worker_service: the `llmproxy worker` process, assembled. Owns
 //   - the provider, on an io_context run by cfg.io_threads threads (no thread per request),
-//   - a consumer thread (the work queue with manual acks and prefetch = concurrency, plus a
-//     control queue for discover and cancel messages),
+//   - a consumer thread: on one channel with one prefetch budget (= concurrency), the work
+//     queue of each model the provider serves (broker/topology.hpp; followed as the provider's
+//     model list changes, re-read every heartbeat period), <p>.requests.work (requests no model
+//     queue took), plus a control queue for discover and cancel messages,
 //   - a publisher thread (chunks, finals, errors, heartbeats), confirm mode,
 // each thread owning its AMQP connection. Deliveries are handed to the io_context with post.
 //
@@ -15,7 +17,7 @@
 // Poison messages: a request that kills the worker holding it (abort, SIGSEGV, OOM kill) comes
 // back redelivered. The work queue is a classic priority queue (no x-delivery-count), so the
 // worker counts deliveries itself in the header x-llmp-deliveries: a redelivered request is
-// first put back on the work queue (default exchange) with its count raised, the original acked
+// first put back on the queue it came from (default exchange) with its count raised, the original acked
 // after that copy is confirmed; past cfg.max_deliveries it goes to <p>.dead with an x-reason
 // and its client gets an error message. Details in docs/architecture.md.
 
@@ -47,11 +49,13 @@ public:
 
 private:
     void dispatch(const std::shared_ptr<generation_task>& task);
-    /// A request from the work queue (consumer thread): run it, or first count a redelivery.
-    void accept(broker::delivery&& d, request_message&& req, std::uint64_t epoch);
+    /// A request from work queue `queue` (consumer thread): run it, or first count a redelivery.
+    void accept(broker::delivery&& d, request_message&& req, std::uint64_t epoch, const std::string& queue);
     void run_task(request_message&& req, std::uint64_t epoch, std::uint64_t tag, std::int64_t attempt);
-    void put_back_counted(broker::delivery&& d, request_message&& req, std::uint64_t epoch, std::int64_t attempt);
-    void dead_letter(broker::delivery&& d, const request_message& req, std::uint64_t epoch, std::int64_t attempt);
+    void put_back_counted(broker::delivery&& d, request_message&& req, std::uint64_t epoch, std::int64_t attempt,
+                          const std::string& queue);
+    void dead_letter(broker::delivery&& d, const request_message& req, std::uint64_t epoch, std::int64_t attempt,
+                     const std::string& queue);
     /// Runs the copies of `request_id` that waited for its original's ack (any thread).
     void release_parked(const std::string& request_id);
     struct impl;

@@ -5,7 +5,7 @@
 // Models: models() asks every upstream (all at once) and returns the union; an
 // upstream that answers is "up" with the models it listed, one that fails is "down" (its
 // models leave the union) until a later models() call finds it answering again. The worker
-// calls models() at start and then every models_refresh (30 s, sooner while it has no models),
+// calls models() at start and then every heartbeat period (worker_config::heartbeat_interval),
 // so heartbeats always announce the union of what the live upstreams serve.
 //
 // Routing: each generation goes to the upstream with the fewest generations in flight among

@@ -9,6 +9,10 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 namespace llmp::providers::testing {
 
 /// How a request left the connection.
@@ -22,6 +26,10 @@ public:
     /// Answers `req` on `stream` (keep-alive, closing and counting are the server's).
     virtual net::awaitable<after> handle(beast::tcp_stream& stream, const fake_request& req) = 0;
 };
+
+/// The body of the control hook PUT /_fake/models, {"models": ["name", ...]} (the list the fake
+/// serves from then on: a model "pulled" or removed at run time); nullopt if it is not that.
+std::optional<std::vector<std::string>> models_of(const std::string& body);
 
 /// For a handler that stalls: waits until the client closes the connection (client_gone) or
 /// `server` stops (stopping).

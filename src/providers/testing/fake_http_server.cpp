@@ -244,4 +244,19 @@ net::awaitable<after> wait_for_disconnect(const fake_http_server& server, beast:
     }
 }
 
+std::optional<std::vector<std::string>> models_of(const std::string& body) {
+    auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("models") || !j["models"].is_array()) {
+        return std::nullopt;
+    }
+    std::vector<std::string> out;
+    for (const auto& m : j["models"]) {
+        if (!m.is_string()) {
+            return std::nullopt;
+        }
+        out.push_back(m.get<std::string>());
+    }
+    return out;
+}
+
 }  // namespace llmp::providers::testing

@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <utility>
 
 namespace llmp::providers::testing {
 namespace {
@@ -72,22 +73,45 @@ std::int64_t ns_since(steady_clock::time_point t0) {
 }  // namespace
 
 struct fake_ollama::impl final : fake_http_handler {
-    impl(fake_ollama_options o, fake_http_server& srv) : opts{std::move(o)}, server{srv} {
-        for (const auto& m : opts.models) {
-            normalized.push_back(normalize_model_name(m));
-        }
-    }
+    impl(fake_ollama_options o, fake_http_server& srv) : opts{std::move(o)}, server{srv} { set_models(opts.models); }
 
-    fake_ollama_options opts;
-    std::vector<std::string> normalized;
+    fake_ollama_options opts;  // models: see `models` below
     fake_http_server& server;  // the fake_ollama itself
 
     mutable std::mutex mu;
-    nlohmann::json last_request;  // GUARDED_BY(mu)
-    nlohmann::json last_final;    // GUARDED_BY(mu)
+    nlohmann::json last_request;          // GUARDED_BY(mu)
+    nlohmann::json last_final;            // GUARDED_BY(mu)
+    std::vector<std::string> models;      // GUARDED_BY(mu): as configured or last set
+    std::vector<std::string> normalized;  // GUARDED_BY(mu)
+
+    void set_models(std::vector<std::string> list) {
+        std::vector<std::string> n;
+        for (const auto& m : list) {
+            n.push_back(normalize_model_name(m));
+        }
+        std::lock_guard lock{mu};
+        models = std::move(list);
+        normalized = std::move(n);
+    }
+
+    std::vector<std::string> current_models() const {
+        std::lock_guard lock{mu};
+        return models;
+    }
+
+    /// PUT /_fake/models (outside the coroutine: GCC 12 miscompiles some temporaries in one).
+    std::pair<http::status, ojson> put_models(const std::string& body) {
+        auto list = models_of(body);
+        if (!list) {
+            return {http::status::bad_request, ojson{{"error", "expected {\"models\": [\"name\", ...]}"}}};
+        }
+        set_models(std::move(*list));
+        return {http::status::ok, ojson{{"models", current_models()}}};
+    }
 
     bool known_model(std::string_view name) const {
         auto n = normalize_model_name(name);
+        std::lock_guard lock{mu};
         return std::find(normalized.begin(), normalized.end(), n) != normalized.end();
     }
 
@@ -137,7 +161,7 @@ struct fake_ollama::impl final : fake_http_handler {
     ojson tags() const {
         ojson list = ojson::array();
         std::uint64_t i = 0;
-        for (const auto& name : opts.models) {  // as configured: Ollama itself always says name:tag
+        for (const auto& name : current_models()) {  // as configured: Ollama itself always says name:tag
             ++i;
             auto family = name.substr(0, name.find_first_of(":0123456789."));
             if (family.empty()) {
@@ -179,6 +203,10 @@ struct fake_ollama::impl final : fake_http_handler {
         if (target == "/_fake/stats" && method == http::verb::get) {
             co_return co_await reply(stream, req, http::status::ok, "application/json; charset=utf-8",
                                      server.stats().dump());
+        }
+        if (target == "/_fake/models" && method == http::verb::put) {
+            auto put = put_models(req.body());
+            co_return co_await reply_json(stream, req, put.first, put.second);
         }
         if (target == "/api/ps" && method == http::verb::get) {
             ojson none{{"models", ojson::array()}};

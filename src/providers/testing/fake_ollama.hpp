@@ -20,6 +20,9 @@
 //   [[stall-before]]  no response at all (a model still loading) until the client disconnects
 // Per request, options.mock_token_delay_ms overrides the per-token delay.
 //
+// Control hook (tests only): PUT /_fake/models {"models": ["name", ...]} replaces the models it
+// lists and serves, as an `ollama pull` / `ollama rm` would; GET /_fake/stats its counters.
+//
 // Lifecycle: the constructor binds (port 0 = any free port) and starts the server threads; the
 // destructor (or stop()) stops and joins them (fake_http_server.hpp). Every accessor
 // is thread-safe.

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <ctime>
 #include <mutex>
+#include <utility>
 #include <optional>
 
 namespace llmp::providers::testing {
@@ -52,15 +53,37 @@ std::int64_t unix_now() {
 }  // namespace
 
 struct fake_openai::impl final : fake_http_handler {
-    impl(fake_openai_options o, fake_http_server& srv) : opts{std::move(o)}, server{srv} {}
+    impl(fake_openai_options o, fake_http_server& srv) : opts{std::move(o)}, server{srv}, models{opts.models} {}
 
-    fake_openai_options opts;
+    fake_openai_options opts;  // models: see `models` below
     fake_http_server& server;  // the fake_openai itself
     std::atomic<std::uint64_t> ids{0};
 
     mutable std::mutex mu;
-    nlohmann::json last_request;  // GUARDED_BY(mu)
-    nlohmann::json last_headers;  // GUARDED_BY(mu)
+    nlohmann::json last_request;      // GUARDED_BY(mu)
+    nlohmann::json last_headers;      // GUARDED_BY(mu)
+    std::vector<std::string> models;  // GUARDED_BY(mu): as configured or last set
+
+    void set_models(std::vector<std::string> list) {
+        std::lock_guard lock{mu};
+        models = std::move(list);
+    }
+
+    std::vector<std::string> current_models() const {
+        std::lock_guard lock{mu};
+        return models;
+    }
+
+    /// PUT /_fake/models (outside the coroutine: GCC 12 miscompiles some temporaries in one).
+    std::pair<http::status, ojson> put_models(const std::string& body) {
+        auto list = models_of(body);
+        if (!list) {
+            return {http::status::bad_request,
+                    error_object("expected {\"models\": [\"id\", ...]}", "invalid_request_error", nullptr)};
+        }
+        set_models(std::move(*list));
+        return {http::status::ok, ojson{{"models", current_models()}}};
+    }
 
     nlohmann::json stats() const {
         auto j = server.stats();
@@ -71,7 +94,8 @@ struct fake_openai::impl final : fake_http_handler {
     }
 
     bool known_model(const std::string& id) const {
-        return std::find(opts.models.begin(), opts.models.end(), id) != opts.models.end();
+        std::lock_guard lock{mu};
+        return std::find(models.begin(), models.end(), id) != models.end();
     }
 
     // -----------------------------------------------------------------------------------------
@@ -131,6 +155,10 @@ struct fake_openai::impl final : fake_http_handler {
         if (target == "/_fake/stats" && method == http::verb::get) {
             co_return co_await reply(stream, req, http::status::ok, stats().dump());
         }
+        if (target == "/_fake/models" && method == http::verb::put) {
+            auto put = put_models(req.body());
+            co_return co_await reply_json(stream, req, put.first, put.second);
+        }
         if (target.substr(0, 4) == "/v1/") {
             if (auto denied = auth_failure(req)) {
                 co_return co_await reply_json(stream, req, http::status::unauthorized, *denied);
@@ -138,7 +166,7 @@ struct fake_openai::impl final : fake_http_handler {
         }
         if (target == "/v1/models" && method == http::verb::get) {
             ojson data = ojson::array();
-            for (const auto& m : opts.models) {
+            for (const auto& m : current_models()) {
                 data.push_back(model_object(m));
             }
             ojson list{{"object", "list"}, {"data", std::move(data)}};

@@ -24,6 +24,8 @@
 //   [[close-mid]]     after 3 tokens the server closes the TCP connection
 //   [[stall]]         1 token, then silence until the client disconnects
 //
+// PUT /_fake/models {"models": ["id", ...]}: replaces the model ids it lists and serves (a
+// model loaded or unloaded at run time).
 // GET /_fake/stats: {requests, connections_open, generations_started, generations_aborted,
 // last_request (JSON body of the last POST), last_headers (its headers, lower-case names)}.
 //

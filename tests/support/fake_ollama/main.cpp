@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
     llmp::providers::testing::fake_ollama_options opts;
     CLI::App app{
         "A fake Ollama server (GET /, /api/version, /api/tags, /api/ps; POST /api/chat, /api/generate, "
-        "streaming or not; GET /_fake/stats). Answers are the mock provider's deterministic text.\n"
+        "streaming or not; GET /_fake/stats; PUT /_fake/models {\"models\": [...]}). Answers are the mock provider's "
+        "deterministic text.\n"
         "Failure triggers in the prompt: [[error-mid]] [[close-mid]] [[error-before]] [[stall]] "
         "[[stall-before]]. Per request, options.mock_token_delay_ms overrides --token-delay-ms.",
         "fake_ollama"};

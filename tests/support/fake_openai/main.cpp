@@ -9,7 +9,8 @@ int main(int argc, char** argv) {
     llmp::providers::testing::fake_openai_options opts;
     CLI::App app{
         "A fake OpenAI-compatible server (GET /v1/models; POST /v1/chat/completions, /v1/completions, "
-        "streaming or not; GET /_fake/stats). Answers are the mock provider's deterministic text.\n"
+        "streaming or not; GET /_fake/stats; PUT /_fake/models {\"models\": [...]}). Answers are the mock provider's "
+        "deterministic text.\n"
         "Failure triggers in the prompt: [[error-mid]] [[429]] [[error-before]] [[close-mid]] [[stall]].",
         "fake_openai"};
     llmp::testing::fake_server_flags flags{app, opts};
