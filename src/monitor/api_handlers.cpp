@@ -48,12 +48,10 @@ response json_ok(const json& body) {
     return res;
 }
 
-/// The work queue's current depth from the latest sample (0 when unknown).
+/// Messages waiting in the work queues (the legacy one and every model's) from the latest
+/// sample (0 when unknown).
 std::int64_t work_queue_depth(const json& q) {
-    if (!q.value("available", false) || !q["queues"].is_array() || q["queues"].empty()) {
-        return 0;
-    }
-    return q["queues"][0].value("messages", std::int64_t{0});
+    return q.value("available", false) ? q.value("work_messages", std::int64_t{0}) : 0;
 }
 
 response overview_reply(monitor_context& m, const db_reply& r, const duration_arg& w) {

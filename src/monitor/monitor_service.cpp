@@ -45,6 +45,8 @@ queue_sampler_config sampler_config(const monitor_config& cfg) {
     broker::topology t{cfg.broker.prefix};
     // The work queue first: its depth is the headline number.
     q.queues = {t.work_queue, t.audit_requests_queue, t.audit_responses_queue, t.dead_queue};
+    // And every model's work queue (issue 15): the depth is what waits for any worker.
+    q.model_queue_prefix = t.work_exchange + ".";
     q.interval = cfg.queue_poll_interval;
     return q;
 }

@@ -34,6 +34,18 @@ double rate_of(const json& q, const char* what) {
     return d->value("rate", 0.0);
 }
 
+/// `text` as an Erlang regular expression that matches it literally (queue names have dots).
+std::string regex_quote(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        if (std::string_view{".^$*+?()[]{}|\\"}.find(c) != std::string_view::npos) {
+            out += '\\';
+        }
+        out += c;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string base64(std::string_view in) {
@@ -141,6 +153,23 @@ net::awaitable<void> queue_sampler::sample_once() {
             break;
         }
     }
+    if (!cfg_.model_queue_prefix.empty() && (answers.empty() || answers.back().error.empty())) {
+        http_client::outgoing_request req;
+        req.target = "/api/queues/" + percent_encode(cfg_.vhost) + "?page=1&page_size=500&use_regex=true&name=" +
+                     percent_encode("^" + regex_quote(cfg_.model_queue_prefix));
+        req.headers.emplace_back("Authorization", auth_header_);
+        auto r = co_await client_->fetch(std::move(req), 8 << 20);
+        fetched f;
+        f.name = cfg_.model_queue_prefix + "*";
+        f.listing = true;
+        if (r) {
+            f.status = r.value().status;
+            f.body = std::move(r.value().body);
+        } else {
+            f.error = r.error().message;
+        }
+        answers.push_back(std::move(f));
+    }
     record(answers);
 }
 
@@ -172,23 +201,36 @@ void queue_sampler::record(const std::vector<fetched>& answers) {
             break;
         }
         auto q = json::parse(a.body, nullptr, false);
-        if (!q.is_object()) {
+        if (!q.is_object() || (a.listing && !q["items"].is_array())) {
             failure = "the RabbitMQ management API sent no JSON for " + a.name;
             break;
         }
-        std::int64_t messages = q.value("messages", std::int64_t{0});
-        queues.push_back({{"name", a.name},
-                          {"exists", true},
-                          {"messages", messages},
-                          {"ready", q.value("messages_ready", std::int64_t{0})},
-                          {"unacked", q.value("messages_unacknowledged", std::int64_t{0})},
-                          {"consumers", q.value("consumers", std::int64_t{0})},
-                          {"publish_rate", rate_of(q, "publish_details")},
-                          {"deliver_rate", rate_of(q, "deliver_get_details")}});
-        if (i == 0) {
-            s.work = messages;
+        auto add = [&](const json& one, bool model_queue) {
+            std::int64_t messages = one.value("messages", std::int64_t{0});
+            json entry{{"name", one.value("name", a.name)},
+                       {"exists", true},
+                       {"messages", messages},
+                       {"ready", one.value("messages_ready", std::int64_t{0})},
+                       {"unacked", one.value("messages_unacknowledged", std::int64_t{0})},
+                       {"consumers", one.value("consumers", std::int64_t{0})},
+                       {"publish_rate", rate_of(one, "publish_details")},
+                       {"deliver_rate", rate_of(one, "deliver_get_details")}};
+            if (model_queue) {
+                entry["model_queue"] = true;
+            }
+            queues.push_back(std::move(entry));
+            if (i == 0 || model_queue) {
+                s.work += messages;
+            }
+            s.total += messages;
+        };
+        if (a.listing) {
+            for (const auto& one : q["items"]) {
+                add(one, true);
+            }
+        } else {
+            add(q, false);
         }
-        s.total += messages;
     }
     llmp::lock_guard lock{mu_};
     bool was_available = latest_.value("available", false);
@@ -203,7 +245,8 @@ void queue_sampler::record(const std::vector<fetched>& answers) {
     if (!was_available && !first) {
         logger()->info("msg=\"RabbitMQ management API reachable again\"");
     }
-    latest_ = {{"available", true}, {"sampled_at_ms", s.t_ms}, {"queues", std::move(queues)}};
+    latest_ = {
+        {"available", true}, {"sampled_at_ms", s.t_ms}, {"work_messages", s.work}, {"queues", std::move(queues)}};
     history_.push_back(s);
     auto horizon = s.t_ms - std::chrono::duration_cast<std::chrono::milliseconds>(history_span).count();
     while (!history_.empty() && history_.front().t_ms < horizon) {

@@ -28,13 +28,16 @@ struct queue_sampler_config {
     std::string user;
     std::string password;
     std::string vhost = "/";
-    std::vector<std::string> queues;
+    std::vector<std::string> queues;  ///< by name; the first is the legacy work queue
+    /// The per-model work queues: every queue whose name starts with this ("<p>.work."), listed
+    /// in one call each sample (they come and go with the models served). "" = none.
+    std::string model_queue_prefix;
     std::chrono::milliseconds interval{2000};
 };
 
 struct depth_sample {
     std::int64_t t_ms = 0;
-    std::int64_t work = 0;   ///< messages in the work queue
+    std::int64_t work = 0;   ///< messages waiting for a worker: the legacy and every model's work queue
     std::int64_t total = 0;  ///< messages in every sampled queue
 };
 
@@ -46,7 +49,8 @@ public:
     void start();
     void stop();
 
-    /// {"available": bool, "error"?: "...", "sampled_at_ms": n, "queues": [...]}
+    /// {"available": bool, "error"?: "...", "sampled_at_ms": n, "work_messages": n,
+    ///  "queues": [...: the named ones, then each model's work queue with "model_queue": true]}
     nlohmann::json latest() const;
     /// Samples newer than `since_ms`, oldest first.
     std::vector<depth_sample> history(std::int64_t since_ms) const;
@@ -56,7 +60,8 @@ private:
         std::string name;
         unsigned status = 0;
         std::string body;
-        std::string error;  ///< non-empty: the request failed
+        std::string error;     ///< non-empty: the request failed
+        bool listing = false;  ///< the paginated list of the model queues, not one queue
     };
     net::awaitable<void> loop();
     net::awaitable<void> sample_once();

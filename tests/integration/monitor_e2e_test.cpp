@@ -6,6 +6,7 @@
 #include "e2e_common.hpp"
 #include "e2e_database.hpp"
 
+#include "broker/topology.hpp"
 #include "common/messages.hpp"
 #include "keys/key_store.hpp"
 #include "pg/connection.hpp"
@@ -413,8 +414,11 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
             [&] {
                 auto q = get(mon, "/api/queues");
                 // The management API's figures lag by its collection interval (5 s by default).
-                return q.status == 200 && q.body["queues"].size() == 4 && q.body["queues"][0]["consumers"] == 2 &&
-                       q.body["queues"][0]["messages"] == 0 && q.body["queues"][1]["consumers"] == 1;
+                // The 4 named queues, then one work queue per model (alpha, beta), each consumed
+                // by both workers.
+                return q.status == 200 && q.body["queues"].size() == 6 && q.body["queues"][0]["consumers"] == 2 &&
+                       q.body["queues"][0]["messages"] == 0 && q.body["queues"][1]["consumers"] == 1 &&
+                       q.body["queues"][4]["consumers"] == 2 && q.body["queues"][5]["consumers"] == 2;
             },
             15s))
             << get(mon, "/api/queues").raw;
@@ -429,8 +433,14 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
             EXPECT_EQ(x["exists"], true);
         }
         const auto& p = c.prefix();
+        broker::topology topo{p};
+        std::sort(names.begin() + 4, names.end());
         EXPECT_EQ(names, (std::vector<std::string>{p + ".requests.work", p + ".audit.requests", p + ".audit.responses",
-                                                   p + ".dead"}));
+                                                   p + ".dead", topo.model_queue("alpha:latest"),
+                                                   topo.model_queue("beta:latest")}));
+        EXPECT_EQ(q.body["queues"][4]["model_queue"], true);
+        EXPECT_EQ(q.body["work_messages"], 0);
+        EXPECT_EQ(get(mon, "/api/overview?window=5m").body["queue_depth"], 0);
         EXPECT_EQ(q.body["queues"][1]["consumers"], 1) << "the audit service";
     }
 
