@@ -45,6 +45,12 @@ private:
     std::shared_ptr<const map> keys_ GUARDED_BY(mu_) = std::make_shared<map>();
 };
 
+/// The usable key `authorization` (the header's value) carries, or invalid_api_key (401).
+result<std::shared_ptr<const keys::usable_key>> authenticate(const key_ring& ring,
+                                                             std::optional<std::string_view> authorization);
+/// model_not_allowed (403) when `key` may not use `model`.
+std::optional<llmp::error> model_refusal(const keys::usable_key& key, std::string_view model);
+
 /// nullopt when the request may go on: `ring` is null (auth none), or `authorization` holds a
 /// usable key that may use `model` (no model: any key will do). Otherwise invalid_api_key (401)
 /// or model_not_allowed (403).

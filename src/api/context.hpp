@@ -16,6 +16,11 @@ namespace llmp::api {
 class api_metrics;
 class key_ring;
 class request_publisher;
+}  // namespace llmp::api
+namespace llmp::limits {
+class limiter;
+}  // namespace llmp::limits
+namespace llmp::api {
 
 /// What the relay counts for the server itself: open streams (the max_streams cap, the drain on
 /// SIGTERM, the streams gauge) and how queued generations ended (the shutdown log line).
@@ -35,6 +40,7 @@ struct context {
     request_publisher* publisher = nullptr;  ///< set by api_server; never null while serving
     api_metrics* metrics = nullptr;          ///< set by api_server; never null while serving
     const key_ring* keys = nullptr;          ///< set by api_server with --auth keys; null = no auth
+    limits::limiter* limiter = nullptr;      ///< set by api_server with --auth keys: per-key limits
     stream_registry streams;
     worker_registry workers;
     counters stats;

@@ -103,6 +103,31 @@ std::int64_t retry_after_s(limit_kind refused, const windows& w) {
     return std::max<std::int64_t>(1, (ms + 999) / 1000);
 }
 
+std::string refusal_message(std::string_view key_name, limit_kind refused, const keys::key_limits& l,
+                            const windows& w) {
+    const std::string who = "the API key '" + std::string{key_name} + "'";
+    auto n = [](const std::optional<std::int64_t>& v) { return std::to_string(v.value_or(0)); };
+    switch (refused) {
+        case limit_kind::requests:
+            return who + " is limited to " + n(l.requests_per_minute) + " requests per minute; retry in " +
+                   go_duration(w.minute_reset_ms);
+        case limit_kind::tokens:
+            return who + " is limited to " + n(l.tokens_per_minute) + " tokens per minute; retry in " +
+                   go_duration(w.minute_reset_ms);
+        case limit_kind::streams:
+            return who + " is limited to " + n(l.max_streams) + " requests at once; retry when one ends";
+        case limit_kind::daily_tokens:
+            return who + " has used its " + n(l.tokens_per_day) + " tokens of today (UTC); they renew in " +
+                   go_duration(w.day_reset_ms);
+        case limit_kind::monthly_tokens:
+            return who + " has used its " + n(l.tokens_per_month) + " tokens of this month (UTC); they renew in " +
+                   go_duration(w.month_reset_ms);
+        case limit_kind::none:
+            break;
+    }
+    return who + " is over a limit";
+}
+
 header_list rate_headers(const keys::key_limits& limits, const counts& now, const windows& w) {
     header_list h;
     if (limits.requests_per_minute) {

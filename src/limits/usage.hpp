@@ -70,6 +70,10 @@ std::string go_duration(std::int64_t ms);
 /// refused it ends, at least 1.
 std::int64_t retry_after_s(limit_kind refused, const windows& w);
 
+/// The 429's message: which limit of the key named `key_name` refused, and when it renews.
+std::string refusal_message(std::string_view key_name, limit_kind refused, const keys::key_limits& limits,
+                            const windows& w);
+
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
 /// OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens} for a key with a requests
