@@ -86,7 +86,10 @@ llmp_redis_stop() {
     [[ -f "$dir/redis.env" ]] || return 0
     _llmp_redis_configure "$dir"
     [[ -f "$dir/redis.pid" ]] && pid="$(<"$dir/redis.pid")"
-    [[ -n "$pid" ]] && llmp_pid_alive "$pid" || { rm -f "$dir/redis.pid"; return 0; }
+    if [[ -z "$pid" ]] || ! llmp_pid_alive "$pid"; then
+        rm -f "$dir/redis.pid"
+        return 0
+    fi
     if [[ "$mode" == kill ]]; then
         kill -KILL "$pid" 2>/dev/null || true
     else
