@@ -128,8 +128,9 @@ net::awaitable<bool> relay::admit() {
         // leaves nothing counted beyond that).
         const std::int64_t lease_until =
             m_.deadline_ms > 0 ? m_.deadline_ms : m_.received_at_ms + ctx_.cfg.max_request_timeout.count();
-        limits::limit_decision d =
-            co_await ctx_.limiter->async_admit(*key_, m_.request_id, lease_until, net::use_awaitable);
+        // Named awaitable, no temporaries in the co_await expression (GCC 12, see above).
+        auto admission = ctx_.limiter->async_admit(*key_, std::string{m_.request_id}, lease_until, net::use_awaitable);
+        limits::limit_decision d = co_await std::move(admission);
         limit_headers_ = limits::rate_headers(key_->limits, d.now, d.w);
         if (d.refused != limits::limit_kind::none) {
             auto res = error_reply(make_error(errc::rate_limit_exceeded,
