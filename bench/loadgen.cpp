@@ -62,6 +62,7 @@ struct options {
     bool keep_alive = true;  ///< reuse connections between a client's requests
     int timeout_ms = 30000;  ///< longest silence within one response
     bool json = false;
+    std::vector<std::pair<std::string, std::string>> headers;  ///< --header "Name: value", on every request
 };
 
 struct sample {
@@ -122,13 +123,15 @@ sample judge_sse(const testing::stream_result& r) {
     return s;
 }
 
-net::awaitable<sample> run_sse(const http_client::client& c, std::string target, std::string body) {
-    auto r = co_await testing::run_stream(c, std::move(target), std::move(body));
+net::awaitable<sample> run_sse(const http_client::client& c, std::string target, std::string body,
+                               const std::vector<std::pair<std::string, std::string>>& headers) {
+    auto r = co_await testing::run_stream(c, std::move(target), std::move(body), headers);
     co_return judge_sse(r);
 }
 
 /// The NDJSON target: Ollama's native streaming format, parsed as the ollama provider does.
 net::awaitable<sample> run_ndjson(const http_client::client& c, std::string target, std::string body,
+                                  const std::vector<std::pair<std::string, std::string>>& headers,
                                   std::chrono::milliseconds timeout) {
     sample s;
     const auto t0 = steady_clock::now();
@@ -139,6 +142,7 @@ net::awaitable<sample> run_ndjson(const http_client::client& c, std::string targ
     req.method = http::verb::post;
     req.target = std::move(target);
     req.body = std::move(body);
+    req.headers = headers;
     auto head = co_await x->send(req);
     if (!head) {
         s.error = "transport: " + head.error().message;
@@ -247,9 +251,9 @@ phase_result run_phase(const options& o, const std::shared_ptr<http_client::clie
             }
             auto idx = static_cast<std::size_t>(i);
             if (sse) {
-                out.samples[idx] = co_await run_sse(*c, o.path, std::move(bodies[idx]));
+                out.samples[idx] = co_await run_sse(*c, o.path, std::move(bodies[idx]), o.headers);
             } else {
-                out.samples[idx] = co_await run_ndjson(*c, o.path, std::move(bodies[idx]), timeout);
+                out.samples[idx] = co_await run_ndjson(*c, o.path, std::move(bodies[idx]), o.headers, timeout);
             }
         }
     };
@@ -408,7 +412,18 @@ int main(int argc, char** argv) {
     bool no_keep_alive = false;
     app.add_flag("--no-keep-alive", no_keep_alive, "a new connection for every request");
     app.add_flag("--json", o.json, "print one JSON object instead of text");
+    std::vector<std::string> header_lines;
+    app.add_option("-H,--header", header_lines, "\"Name: value\" sent on every request (e.g. Authorization)")
+        ->check([](const std::string& h) {
+            return h.find(':') == std::string::npos ? std::string{"expected \"Name: value\""} : std::string{};
+        });
     CLI11_PARSE(app, argc, argv);
+    for (const auto& h : header_lines) {
+        auto colon = h.find(':');
+        auto value = h.substr(colon + 1);
+        value.erase(0, value.find_first_not_of(' '));
+        o.headers.emplace_back(h.substr(0, colon), value);
+    }
     o.keep_alive = !no_keep_alive;
 
     http_client::client_options copts;

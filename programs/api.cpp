@@ -94,6 +94,13 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_API_AUTH")
         ->check(CLI::IsMember({"none", "keys"}))
         ->capture_default_str();
+    auto fair_share = std::make_shared<std::string>("on");
+    cmd->add_option("--fair-share", *fair_share,
+                    "with --auth keys: a key with fewer open streams than the mean of the keys with open streams "
+                    "is queued one priority level higher, so a flooding key cannot hold up the others")
+        ->envname("LLMPROXY_API_FAIR_SHARE")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->capture_default_str();
     cfg->database_url = "postgresql://postgres@127.0.0.1:5432/llmproxy";
     add_database_option(*cmd, cfg->database_url);
     cmd->add_option("--redis-url", cfg->redis_url,
@@ -113,7 +120,7 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->check(CLI::Range(std::int64_t{100}, std::int64_t{3600000}))
         ->group("");
     cmd->callback([cfg, common, idle_ms, timeout_ms, max_timeout_ms, drain_ms, write_ms, read_ms, keepalive_ms,
-                   port_file, auth, redis_ms, window_ms, &exit_code] {
+                   port_file, auth, redis_ms, window_ms, fair_share, &exit_code] {
         if (*timeout_ms > *max_timeout_ms) {
             std::fprintf(stderr, "llmproxy api: --request-timeout-ms (%lld) exceeds --max-request-timeout-ms (%lld)\n",
                          static_cast<long long>(*timeout_ms), static_cast<long long>(*max_timeout_ms));
@@ -131,6 +138,7 @@ void add_api_command(CLI::App& app, int& exit_code) {
         cfg->auth = *auth == "keys" ? api::auth_mode::keys : api::auth_mode::none;
         cfg->redis_timeout = std::chrono::milliseconds{*redis_ms};
         cfg->limit_window = std::chrono::milliseconds{*window_ms};
+        cfg->fair_share = *fair_share == "on";
         auto log = llmp::log::get("api");
         log->info(
             "msg=\"config\" amqp_url={} prefix={} listen={}:{} body_limit={} request_timeout_ms={} "

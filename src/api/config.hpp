@@ -76,6 +76,9 @@ struct api_config {
     auth_mode auth = auth_mode::none;
     /// Where the keys are (auth keys only).
     std::string database_url;
+    /// Lift the requests of a key below its fair share of this server's open streams one
+    /// priority level (api/fair_share.hpp). Only with auth keys: without keys there is one client.
+    bool fair_share = true;
     /// How often the usable keys are reloaded: a revoked key works at most this long after.
     std::chrono::milliseconds key_refresh_interval{1000};
     /// Where the per-key limit counters are shared by every API server (redis://host:port[/db]);

@@ -3,6 +3,7 @@
 // (no globals). Thread-safety: each member documents its own; the config is read-only.
 
 #include "api/config.hpp"
+#include "api/fair_share.hpp"
 #include "api/stream_registry.hpp"
 #include "api/worker_registry.hpp"
 #include "broker/topology.hpp"
@@ -41,6 +42,7 @@ struct context {
     api_metrics* metrics = nullptr;          ///< set by api_server; never null while serving
     const key_ring* keys = nullptr;          ///< set by api_server with --auth keys; null = no auth
     limits::limiter* limiter = nullptr;      ///< set by api_server with --auth keys: per-key limits
+    fair_share shares;                       ///< open streams per key (used with auth keys and cfg.fair_share)
     stream_registry streams;
     worker_registry workers;
     counters stats;

@@ -113,6 +113,7 @@ net::awaitable<bool> relay::admit() {
         co_await client_.send(std::move(res));
         co_return false;
     }
+    take_fair_share();
     m_.request_id = new_uuid();
     m_.server_id = ctx_.server_id;
     m_.received_at_ms = unix_ms();
@@ -144,6 +145,21 @@ net::awaitable<bool> relay::admit() {
         limit_ = d;
     }
     co_return true;
+}
+
+// Counts this stream against its key and, when the key is below its fair share, queues it one
+// priority level higher (api/fair_share.hpp).
+// The key is the one admission found (key_): not hashed and looked up again. The lift comes
+// after the key's priority ceiling: the ceiling bounds what its client may ask for, the lift is
+// this server's scheduling against a flood.
+void relay::take_fair_share() {
+    if (!key_ || !ctx_.cfg.fair_share) {
+        return;
+    }
+    share_ = ctx_.shares.open(key_->id);
+    if (share_.lifted()) {
+        m_.priority = fair_share::lifted_priority(m_.priority, ctx_.cfg.broker.max_priority);
+    }
 }
 
 // Who asks first (401/403), then the client's numbers: a 400 does not depend on the broker or

@@ -23,6 +23,7 @@
 #include "api/api_metrics.hpp"
 #include "api/client_connection.hpp"
 #include "api/context.hpp"
+#include "api/fair_share.hpp"
 #include "api/stream_renderer.hpp"
 #include "http/server.hpp"
 #include "keys/api_key.hpp"
@@ -75,6 +76,7 @@ private:
     void ended_here(const error_message& told);
     /// Why the request cannot be queued (400, 503, 404), or nothing; sets the deadline and priority.
     std::optional<llmp::error> admission_refusal();
+    void take_fair_share();
     /// The broker's answer as the client's error, or nothing when it confirmed.
     std::optional<llmp::error> publish_refusal(std::optional<publish_outcome> outcome);
     /// The key's limits, once admitted: releases its stream and charges its tokens (finish(),
@@ -91,6 +93,7 @@ private:
     const clock::time_point t0_ = clock::now();
     clock::time_point deadline_ = clock::time_point::max();
     std::int64_t timeout_ms_ = 0;
+    fair_share::ticket share_;  ///< this stream counted against its key while the relay lives
     std::shared_ptr<response_sink> sink_;
     bool streaming_ = false;
 

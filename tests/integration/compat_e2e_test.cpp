@@ -7,7 +7,7 @@
 #include "e2e_common.hpp"
 #include "support/raw_stream.hpp"
 
-#include "pg/testing/scratch_database.hpp"
+#include "e2e_database.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -156,8 +156,9 @@ protected:
         return port;
     }
 
-    /// Runs `node --test <file>` from tests/clients against the API on `port`.
-    void run_node_tests(unsigned port, const std::string& file) {
+    /// Runs `node --test <file>` from tests/clients against the API on `port`, with `extra_env`
+    /// added to what cases.mjs reads.
+    void run_node_tests(unsigned port, const std::string& file, std::vector<std::string> extra_env = {}) {
         auto node = find_on_path("node");
         ASSERT_FALSE(node.empty()) << "node is not on PATH (scripts/test installs nodejs)";
         std::filesystem::path dir{LLMPROXY_CLIENT_TESTS_DIR};
@@ -172,12 +173,11 @@ protected:
              {{"prompt", completion_prompt}, {"max_tokens", 6}, {"text", providers::mock_text(completion_prompt, 6)}}},
             {"failing", {{"prompt", failing_prompt}, {"max_tokens", 8}, {"text", mock_prefix(failing_prompt, 8, 3)}}}};
         auto log = test_output_dir() / (file + ".log");
+        std::vector<std::string> env{"LLMPROXY_URL=" + url_of(port), std::string{"LLMPROXY_MODEL="} + model,
+                                     "LLMPROXY_CASES=" + cases.dump(), "NO_COLOR=1"};
+        env.insert(env.end(), extra_env.begin(), extra_env.end());
         // node_modules is found from the test file's directory, whatever the working directory.
-        child_process p{"node",
-                        {node, "--test", "--test-reporter=spec", (dir / file).string()},
-                        {"LLMPROXY_URL=" + url_of(port), std::string{"LLMPROXY_MODEL="} + model,
-                         "LLMPROXY_CASES=" + cases.dump(), "NO_COLOR=1"},
-                        log};
+        child_process p{"node", {node, "--test", "--test-reporter=spec", (dir / file).string()}, env, log};
         auto code = p.wait_exit(120s);
         EXPECT_TRUE(code.has_value() && *code == 0)
             << "node --test " << file << " exited " << (code ? std::to_string(*code) : "(still running)") << ":\n"
@@ -199,6 +199,27 @@ TEST_F(compat_e2e, openai_node_sdk_streams_chats_completes_lists_and_raises_not_
 TEST_F(compat_e2e, ollama_js_client_chats_generates_and_lists) {
     auto port = start_cluster();
     run_node_tests(port, "ollama.test.mjs");
+}
+
+TEST_F(compat_e2e, official_clients_send_their_key_and_surface_refusals_as_their_own_errors) {
+    auto db_url = pg::testing::test_database_url();
+    if (!db_url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    pg::testing::scratch_database db{*db_url};
+    const std::string key = migrate_and_create_key(db.url(), "clients", {"--models", "mock*"});
+    ASSERT_FALSE(key.empty());
+    cluster_ = std::make_unique<cluster>(*url_);
+    auto port = cluster_->start_api({"--auth", "keys", "--database-url", db.url()});
+    cluster_->start_worker({"--provider", "mock"});
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto r = http_request(port, "GET", "/v1/models", {}, {{"Authorization", "Bearer " + key}});
+            return r.status == 200 && r.body.find(model) != std::string::npos;
+        },
+        30s))
+        << cluster_->logs();
+    run_node_tests(port, "keys.test.mjs", {"LLMPROXY_KEY=" + key});
 }
 
 TEST_F(compat_e2e, curl_sees_an_openai_chat_stream_framed_like_openai) {

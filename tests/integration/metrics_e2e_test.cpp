@@ -200,17 +200,22 @@ TEST(metrics_e2e, every_process_counts_what_clients_did_and_promtool_accepts_it)
     EXPECT_EQ(http_get(api, "/api/workers").status, 200u);
 
     // API: what the clients did, by route and status, and how the generations ended. A request
-    // is counted once its response is written, which may be just after the client has read it:
-    // wait (with a deadline) until the last one shows.
+    // is counted once its response is written, which may be just after the client has read it
+    // (and each request above ran on its own connection, so they may be counted in any order):
+    // wait (with a deadline) until every one shows.
     samples a;
     ASSERT_TRUE(wait_until(
         [&] {
             a = scrape(api);
-            return value(a, "llmproxy_streams_in_flight") == 0 && api_count(a, "/api/workers", "200") == 1;
+            return value(a, "llmproxy_streams_in_flight") == 0 && api_count(a, "/api/workers", "200") == 1 &&
+                   api_count(a, "/api/chat", "200") >= 7 && api_count(a, "/api/chat", "502") >= 1 &&
+                   api_count(a, "/api/chat", "404") >= 1 && api_count(a, "/api/generate", "200") >= 2 &&
+                   api_count(a, "unmatched", "404") >= 1 && api_count(a, "unmatched", "405") >= 1;
         },
         10s))
         << "streams in flight: " << value(a, "llmproxy_streams_in_flight")
-        << ", GET /api/workers counted: " << api_count(a, "/api/workers", "200");
+        << ", GET /api/workers counted: " << api_count(a, "/api/workers", "200")
+        << ", unmatched 405 counted: " << api_count(a, "unmatched", "405");
     EXPECT_EQ(api_count(a, "/api/chat", "200"), 7);
     EXPECT_EQ(api_count(a, "/api/chat", "502"), 1);
     EXPECT_EQ(api_count(a, "/api/chat", "404"), 1);

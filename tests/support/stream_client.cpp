@@ -36,6 +36,12 @@ const sse_event* stream_result::find(std::string_view event) const {
 }
 
 net::awaitable<stream_result> run_stream(const http_client::client& c, std::string target, std::string body) {
+    static const std::vector<std::pair<std::string, std::string>> no_headers;
+    return run_stream(c, std::move(target), std::move(body), no_headers);
+}
+
+net::awaitable<stream_result> run_stream(const http_client::client& c, std::string target, std::string body,
+                                         const std::vector<std::pair<std::string, std::string>>& headers) {
     stream_result r;
     auto t0 = std::chrono::steady_clock::now();
     auto ms = [&t0] {
@@ -47,6 +53,7 @@ net::awaitable<stream_result> run_stream(const http_client::client& c, std::stri
     req.method = http::verb::post;
     req.target = std::move(target);
     req.body = std::move(body);
+    req.headers = headers;
     auto head = co_await x->send(req);
     if (!head) {
         r.error = head.error().message;
@@ -100,7 +107,7 @@ std::vector<stream_result> run_concurrent_streams(const std::vector<stream_reque
         net::co_spawn(
             ioc,
             [c, &results, i, &reqs]() -> net::awaitable<void> {
-                results[i] = co_await run_stream(*c, reqs[i].target, reqs[i].body);
+                results[i] = co_await run_stream(*c, reqs[i].target, reqs[i].body, reqs[i].headers);
             },
             net::detached);
     }

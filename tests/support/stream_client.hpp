@@ -30,6 +30,11 @@ struct stream_result {
 /// POSTs `body` to `target` and reads the whole reply, parsing SSE if it is an event stream.
 /// Runs on a strand of the awaiting coroutine's executor.
 net::awaitable<stream_result> run_stream(const http_client::client& c, std::string target, std::string body);
+/// The same with `headers` sent besides Content-Type (e.g. Authorization). By reference, not by
+/// value: a temporary in a co_await expression is what GCC 12 miscompiles; the caller keeps
+/// `headers` alive until the stream ends.
+net::awaitable<stream_result> run_stream(const http_client::client& c, std::string target, std::string body,
+                                         const std::vector<std::pair<std::string, std::string>>& headers);
 
 /// Runs `bodies` as concurrent streams against 127.0.0.1:port (one connection each), using
 /// `threads` client threads. Results are in the order of `bodies`.
@@ -41,6 +46,7 @@ struct stream_request {
     unsigned port = 0;
     std::string target;
     std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;  ///< besides Content-Type
 };
 std::vector<stream_result> run_concurrent_streams(const std::vector<stream_request>& reqs, int threads = 2);
 
