@@ -1,4 +1,5 @@
-// `llmproxy keys create|list|revoke`: the API keys in the audit database (keys/key_store.hpp).
+// `llmproxy keys create|list|show|update|revoke`: the API keys in the audit database
+// (keys/key_store.hpp).
 // A new key's plaintext goes to stdout once and nowhere else (no log line carries it).
 
 #include "common/logging.hpp"
@@ -8,6 +9,9 @@
 #include "programs/commands.hpp"
 #include "programs/common_options.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -72,6 +76,62 @@ int with_database(const char* what, const std::string& url, const common_options
     return 0;
 }
 
+/// The limit flags of `create` and `update`, in key_limits' order.
+struct limit_flag {
+    const char* flag;
+    const char* clear_name;  ///< its name for `update --clear`
+    const char* help;
+    std::int64_t lo, hi;
+};
+constexpr limit_flag limit_flags[] = {
+    {"--rpm", "rpm", "requests per minute, counted across every API server (unset = unlimited)", 1, 1'000'000'000},
+    {"--tpm", "tpm", "tokens (prompt + completion) per minute (unset = unlimited)", 1, 1'000'000'000'000},
+    {"--max-streams", "max-streams", "requests in flight at once (unset = unlimited)", 1, 1'000'000},
+    {"--daily-tokens", "daily-tokens", "tokens per UTC day (unset = unlimited)", 1, 1'000'000'000'000'000},
+    {"--monthly-tokens", "monthly-tokens", "tokens per UTC month (unset = unlimited)", 1, 1'000'000'000'000'000},
+    {"--priority-ceiling", "priority-ceiling", "highest priority (0-9) its requests get; higher asks are lowered", 0,
+     9},
+};
+constexpr std::size_t limit_count = std::size(limit_flags);
+
+/// The values given to the limit flags (nullopt: flag not given).
+struct limit_values {
+    std::array<std::int64_t, limit_count> value{};
+    std::array<CLI::Option*, limit_count> option{};
+
+    void add_to(CLI::App& cmd) {
+        for (std::size_t i = 0; i < limit_count; ++i) {
+            const auto& f = limit_flags[i];
+            option[i] = cmd.add_option(f.flag, value[i], f.help)->check(CLI::Range(f.lo, f.hi));
+        }
+    }
+    std::optional<std::int64_t> given(std::size_t i) const {
+        return option[i]->count() > 0 ? std::optional<std::int64_t>{value[i]} : std::nullopt;
+    }
+};
+
+std::string limit_text(const std::optional<std::int64_t>& v) {
+    return v ? std::to_string(*v) : "unlimited";
+}
+
+/// The lines of `keys show` (and what `create` and `update` print on stderr).
+void print_key(std::FILE* out, const keys::key_listing& k) {
+    const auto& l = k.limits;
+    std::fprintf(
+        out,
+        "name:             %s\nid:               %s\nprefix:           %s\nrole:             %s\n"
+        "owner:            %s\n"
+        "models:           %s\ncreated:          %s\nexpires:          %s\nrevoked:          %s\n"
+        "requests/minute:  %s\ntokens/minute:    %s\nmax streams:      %s\ntokens/day:       %s\n"
+        "tokens/month:     %s\npriority ceiling: %s\n",
+        k.name.c_str(), k.id.c_str(), k.prefix.c_str(), std::string{keys::role_name(k.role)}.c_str(),
+        k.owner.empty() ? "-" : k.owner.c_str(), k.allowed_models.empty() ? "all" : join(k.allowed_models).c_str(),
+        k.created_at.c_str(), k.expires_at.value_or("never").c_str(), k.revoked_at.value_or("no").c_str(),
+        limit_text(l.requests_per_minute).c_str(), limit_text(l.tokens_per_minute).c_str(),
+        limit_text(l.max_streams).c_str(), limit_text(l.tokens_per_day).c_str(), limit_text(l.tokens_per_month).c_str(),
+        l.priority_ceiling ? std::to_string(*l.priority_ceiling).c_str() : "none");
+}
+
 struct shared_flags {
     std::string url = default_database_url;
     common_options common;
@@ -100,11 +160,21 @@ void add_create(CLI::App& keys, int& exit_code) {
                     "user: calls the API; viewer: reads the monitor's numbers (no texts); admin: everything")
         ->check(CLI::IsMember({"user", "viewer", "admin"}))
         ->capture_default_str();
-    cmd->callback([f, spec, models, days, expires, role, &exit_code] {
+    auto limits = std::make_shared<limit_values>();
+    limits->add_to(*cmd);
+    cmd->callback([f, spec, models, days, expires, role, limits, &exit_code] {
         spec->allowed_models = split_patterns(*models);
         spec->role = keys::parse_role(*role).value_or(keys::key_role::user);
         if (expires->count() > 0) {
             spec->expires_in_days = *days;
+        }
+        spec->limits.requests_per_minute = limits->given(0);
+        spec->limits.tokens_per_minute = limits->given(1);
+        spec->limits.max_streams = limits->given(2);
+        spec->limits.tokens_per_day = limits->given(3);
+        spec->limits.tokens_per_month = limits->given(4);
+        if (auto p = limits->given(5)) {
+            spec->limits.priority_ceiling = static_cast<int>(*p);
         }
         exit_code = with_database("create", f->url, f->common, [spec](pg::connection& c) -> result<void> {
             auto k = keys::generate_key();
@@ -147,6 +217,82 @@ void add_list(CLI::App& keys, int& exit_code) {
     });
 }
 
+void add_show(CLI::App& keys, int& exit_code) {
+    auto* cmd = keys.add_subcommand("show", "Show one key: owner, models, dates and limits (never the key)");
+    auto f = add_shared_flags(*cmd);
+    auto name = std::make_shared<std::string>();
+    cmd->add_option("name", *name, "the key's name")->required();
+    cmd->callback([f, name, &exit_code] {
+        exit_code = with_database("show", f->url, f->common, [name](pg::connection& c) -> result<void> {
+            auto k = keys::show_key(c, *name);
+            if (!k) {
+                return k.error();
+            }
+            print_key(stdout, k.value());
+            return ok();
+        });
+    });
+}
+
+void add_update(CLI::App& keys, int& exit_code) {
+    auto* cmd = keys.add_subcommand(
+        "update", "Change a key's owner, models or limits (API servers apply it within 2 s); --clear lifts a limit");
+    auto f = add_shared_flags(*cmd);
+    auto name = std::make_shared<std::string>();
+    cmd->add_option("name", *name, "the key's name")->required();
+    auto owner = std::make_shared<std::string>();
+    auto* owner_opt = cmd->add_option("--owner", *owner, "owner or team label (empty = none)");
+    auto models = std::make_shared<std::string>();
+    auto* models_opt =
+        cmd->add_option("--models", *models, "comma-separated glob patterns of the models it may use (empty = all)");
+    auto limits = std::make_shared<limit_values>();
+    limits->add_to(*cmd);
+    auto clear = std::make_shared<std::vector<std::string>>();
+    std::vector<std::string> clear_names;
+    for (const auto& l : limit_flags) {
+        clear_names.emplace_back(l.clear_name);
+    }
+    cmd->add_option("--clear", *clear,
+                    "lift these limits (unlimited again), comma-separated or repeated: rpm, tpm, max-streams, "
+                    "daily-tokens, monthly-tokens, priority-ceiling")
+        ->delimiter(',')
+        ->check(CLI::IsMember(clear_names));
+    cmd->callback([f, name, owner, owner_opt, models, models_opt, limits, clear, &exit_code] {
+        keys::key_change change;
+        if (owner_opt->count() > 0) {
+            change.owner = *owner;
+        }
+        if (models_opt->count() > 0) {
+            change.allowed_models = split_patterns(*models);
+        }
+        std::optional<std::optional<std::int64_t>>* fields[] = {
+            &change.limits.requests_per_minute, &change.limits.tokens_per_minute, &change.limits.max_streams,
+            &change.limits.tokens_per_day,      &change.limits.tokens_per_month,  &change.limits.priority_ceiling};
+        for (std::size_t i = 0; i < limit_count; ++i) {
+            if (auto v = limits->given(i)) {
+                *fields[i] = v;
+            }
+            if (std::find(clear->begin(), clear->end(), limit_flags[i].clear_name) != clear->end()) {
+                if (limits->given(i)) {
+                    std::fprintf(stderr, "llmproxy keys update: %s and --clear %s contradict each other\n",
+                                 limit_flags[i].flag, limit_flags[i].clear_name);
+                    exit_code = 2;
+                    return;
+                }
+                *fields[i] = std::optional<std::int64_t>{};
+            }
+        }
+        exit_code = with_database("update", f->url, f->common, [name, change](pg::connection& c) -> result<void> {
+            auto k = keys::update_key(c, *name, change);
+            if (!k) {
+                return k.error();
+            }
+            print_key(stdout, k.value());
+            return ok();
+        });
+    });
+}
+
 void add_revoke(CLI::App& keys, int& exit_code) {
     auto* cmd = keys.add_subcommand("revoke", "Revoke a key by name (API servers refuse it within 2 s)");
     auto f = add_shared_flags(*cmd);
@@ -166,10 +312,13 @@ void add_revoke(CLI::App& keys, int& exit_code) {
 }  // namespace
 
 void add_keys_command(CLI::App& app, int& exit_code) {
-    auto* cmd = app.add_subcommand("keys", "Manage API keys (create, list, revoke) in the audit database");
+    auto* cmd =
+        app.add_subcommand("keys", "Manage API keys (create, list, show, update, revoke) in the audit database");
     cmd->require_subcommand(1);
     add_create(*cmd, exit_code);
     add_list(*cmd, exit_code);
+    add_show(*cmd, exit_code);
+    add_update(*cmd, exit_code);
     add_revoke(*cmd, exit_code);
 }
 

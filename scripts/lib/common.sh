@@ -21,7 +21,7 @@ LLMP_PACKAGES=(
     build-essential cmake ninja-build pkg-config git
     libboost-dev librabbitmq-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
     libsimdjson-dev libgtest-dev libgmock-dev googletest libpq-dev uuid-dev libssl-dev
-    rabbitmq-server postgresql postgresql-contrib
+    rabbitmq-server postgresql postgresql-contrib redis-server libhiredis-dev
     curl perl procps iproute2 ccache
     nodejs chromium prometheus
     clang libclang-rt-14-dev llvm clang-format
@@ -279,6 +279,9 @@ llmp_cleanup_stale_dir() {
     fi
     if [[ -f "$dir/postgres/data/PG_VERSION" ]]; then
         llmp_postgres_stop "$dir/postgres" immediate || true
+    fi
+    if [[ -f "$dir/redis/redis.env" ]] && declare -F llmp_redis_stop >/dev/null; then
+        llmp_redis_stop "$dir/redis" kill || true
     fi
     local pidfile
     for pidfile in "$dir"/pids/*.pid; do

@@ -20,6 +20,8 @@
 #include "http/error_response.hpp"
 #include "http/media_type.hpp"
 #include "http/router.hpp"
+#include "limits/limiter.hpp"
+#include "limits/redis_store.hpp"
 #include "metrics/http_metrics.hpp"
 #include "metrics/process_collector.hpp"
 #include "metrics/registry.hpp"
@@ -85,7 +87,8 @@ bool open_route(std::string_view path) {
 }
 
 /// --auth keys: 401 in the route's shape, before the body is looked at, for a request without a
-/// usable key. The generation routes check again in the relay's admission, with the model.
+/// usable key. The key found goes to the handler (rc.principal): the generation routes' relay
+/// checks its model and limits without hashing and looking it up again.
 http_server::handler authenticated(const key_ring& ring, http_server::handler inner) {
     return [&ring, inner = std::move(inner)](http_server::request_context& rc) -> net::awaitable<void> {
         auto found = rc.req.find(http::field::authorization);
@@ -93,13 +96,18 @@ http_server::handler authenticated(const key_ring& ring, http_server::handler in
         if (found != rc.req.end()) {
             authorization = std::string_view{found->value()};
         }
-        if (auto refused = auth_refusal(&ring, authorization, std::nullopt)) {
-            auto res = flavoured_error(rc.req.target(), *refused);
-            res.set(http::field::www_authenticate, "Bearer");
+        auto key = authenticate(ring, authorization);
+        if (!key) {
+            auto res = flavoured_error(rc.req.target(), key.error());
+            if (res.result() == http::status::unauthorized) {  // not on a viewer key's 403
+                res.set(http::field::www_authenticate, "Bearer");
+            }
             co_await http_server::send(rc, std::move(res));
             co_return;
         }
+        rc.principal = std::move(key.value());
         co_await inner(rc);
+        rc.principal.reset();  // the connection's next request brings its own
     };
 }
 
@@ -143,6 +151,8 @@ struct api_server::impl {
     context ctx;
     api_metrics relay_metrics;
     metrics::http_metrics request_metrics;
+    /// --auth keys only. Before the io_context: a relay destroyed with it settles its limits.
+    std::unique_ptr<limits::limiter> limiter;
     net::io_context ioc;
     net::signal_set signals;
     std::unique_ptr<broker::publisher> publisher;
@@ -152,6 +162,71 @@ struct api_server::impl {
     http_server::router routes;
     key_ring keys;
     std::unique_ptr<key_refresher> key_loader;  ///< --auth keys only
+    /// With --redis-url. After the io_context, so it goes (its thread joined) before the
+    /// io_context it posts to; the limiter its thread calls into goes after both.
+    std::unique_ptr<limits::redis_store> redis;
+
+    /// The per-key limits: in Redis with --redis-url (reachable or not: it connects in the
+    /// background and the limiter counts locally meanwhile), else in this process.
+    result<void> start_limits() {
+        if (!cfg.redis_url.empty()) {
+            limits::redis_options o;
+            o.url = cfg.redis_url;
+            o.timeout = cfg.redis_timeout;
+            auto r = limits::redis_store::create(o);
+            if (!r) {
+                return fail("bad_config", "--redis-url: " + r.error().message);
+            }
+            redis = std::move(r.value());
+            redis->start();
+            // A moment for the first connect, so a server started with Redis up counts in it
+            // from its first request (not a condition: an unreachable Redis is not fatal).
+            redis->wait_connected(cfg.redis_timeout * 2);
+        }
+        limits::limiter_config lc;
+        lc.window = cfg.limit_window;
+        limiter = std::make_unique<limits::limiter>(lc, redis.get());
+        ctx.limiter = limiter.get();
+        add_limit_metrics();
+        return ok();
+    }
+
+    void add_limit_metrics() {
+        auto& refused = registry.callback("llmproxy_limit_refusals_total",
+                                          "Requests refused with 429 by an API key's limit, by limit.",
+                                          metrics::metric_type::counter, {"limit"});
+        for (int i = 1; i < limits::limit_kind_count; ++i) {
+            auto kind = static_cast<limits::limit_kind>(i);
+            refused.add({std::string{limits::name_of(kind)}}, [this, i] {
+                return static_cast<double>(limiter->stats().refused[static_cast<std::size_t>(i)].load());
+            });
+        }
+        auto& admissions = registry.callback(
+            "llmproxy_limit_admissions_total",
+            "Limit checks of keys with limits, by where they were counted: redis (the fleet) or local (this "
+            "process: no --redis-url, or Redis unreachable).",
+            metrics::metric_type::counter, {"store"});
+        admissions.add({"redis"}, [this] { return static_cast<double>(limiter->stats().shared_admissions.load()); });
+        admissions.add({"local"}, [this] { return static_cast<double>(limiter->stats().local_admissions.load()); });
+        registry
+            .callback("llmproxy_limit_store_up",
+                      "1 while the Redis of --redis-url is reachable and limits count across the fleet; 0 while "
+                      "they count in this process only (no --redis-url, or Redis unreachable).",
+                      metrics::metric_type::gauge)
+            .add({}, [this] { return limiter->shared_up() ? 1 : 0; });
+    }
+
+    /// /readyz's word on the limits (never a reason for 503: an unreachable Redis only loosens them).
+    nlohmann::json limits_json() const {
+        if (!limiter) {
+            return "off";
+        }
+        if (!limiter->has_shared()) {
+            return {{"store", "local"}, {"redis", "not configured"}};
+        }
+        bool up = limiter->shared_up();
+        return {{"store", up ? "redis" : "local"}, {"redis", up ? "up" : "unreachable"}};
+    }
 
     nlohmann::json workers_json() const {
         nlohmann::json list = nlohmann::json::array();
@@ -206,6 +281,7 @@ struct api_server::impl {
                        auto status = broker_ok && live > 0 ? http::status::ok : http::status::service_unavailable;
                        return json_response(status, {{"broker", broker_ok},
                                                      {"workers", live},
+                                                     {"limits", limits_json()},
                                                      {"status", status == http::status::ok ? "ready" : "not ready"}});
                    }));
     }
@@ -294,6 +370,9 @@ result<void> api_server::start() {
         }
         s.key_loader = std::move(loader.value());
         s.ctx.keys = &s.keys;
+        if (auto r = s.start_limits(); !r) {
+            return r;
+        }
     }
     s.build_routes();
     metrics::add_http_route(s.routes, s.registry);

@@ -4,8 +4,8 @@
 // route wrapper (401 before a body is read) and by the relay's admission (401, and 403 when the
 // key may not use the request's model, or is a monitor-only viewer key). key_ring holds the
 // usable keys by hash; key_refresher reloads them from PostgreSQL every second on a thread of its
-// own, so a revoked key stops working within ~1 s (both in keys/key_ring.hpp). With `--auth none` (the default: scripts/up and existing deployments keep
-// working) context::keys is null and every request passes.
+// own, so a revoked key stops working within ~1 s (both in keys/key_ring.hpp). With
+// `--auth none` (the default: scripts/up and existing deployments keep working) context::keys is null and every request passes.
 //
 // A presented key is hashed (SHA-256) and looked up by hash: the table compares hashes, never a
 // secret, so the lookup's timing tells nothing useful. No key, hash or prefix is ever logged.
@@ -24,17 +24,18 @@ namespace llmp::api {
 using keys::key_refresher;
 using keys::key_ring;
 
+/// The usable key `authorization` (the header's value) carries, or invalid_api_key (401), or
+/// forbidden (403) for a viewer key (it reads the monitor and may not call the API).
+result<std::shared_ptr<const keys::usable_key>> authenticate(const key_ring& ring,
+                                                             std::optional<std::string_view> authorization);
+/// model_not_allowed (403) when `key` may not use `model`.
+std::optional<llmp::error> model_refusal(const keys::usable_key& key, std::string_view model);
+
 /// nullopt when the request may go on: `ring` is null (auth none), or `authorization` holds a
 /// usable user or admin key that may use `model` (no model: any such key will do). Otherwise
 /// invalid_api_key (401), forbidden (403: a viewer key, which only reads the monitor) or
 /// model_not_allowed (403).
 std::optional<llmp::error> auth_refusal(const key_ring* ring, std::optional<std::string_view> authorization,
                                         std::optional<std::string_view> model);
-
-/// The usable key `authorization` carries, or nullptr (no ring, no bearer token, or a key that
-/// is unknown, revoked or expired now). The relay copies its id and name into the request for
-/// the audit once auth_refusal has let the request in.
-std::shared_ptr<const keys::usable_key> presented_key(const key_ring* ring,
-                                                      std::optional<std::string_view> authorization);
 
 }  // namespace llmp::api

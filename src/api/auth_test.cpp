@@ -84,19 +84,5 @@ TEST(auth, a_viewer_key_reads_the_monitor_only_and_an_admin_key_calls_the_api) {
     EXPECT_FALSE(auth_refusal(&ring, "Bearer " + a.plaintext, "any"));
 }
 
-TEST(auth, presented_key_is_the_usable_key_the_header_carries) {
-    key_ring ring;
-    auto k = keys::generate_key();
-    ring.replace({stored(k, "team-a")});
-    auto found = presented_key(&ring, "Bearer " + k.plaintext);
-    ASSERT_TRUE(found);
-    EXPECT_EQ(found->id, "id-team-a");
-    EXPECT_EQ(found->name, "team-a");
-    EXPECT_FALSE(presented_key(nullptr, "Bearer " + k.plaintext)) << "--auth none: no key";
-    EXPECT_FALSE(presented_key(&ring, std::nullopt));
-    EXPECT_FALSE(presented_key(&ring, "Basic " + k.plaintext));
-    EXPECT_FALSE(presented_key(&ring, std::string{"Bearer llmp_wrong"}));
-}
-
 }  // namespace
 }  // namespace llmp::api

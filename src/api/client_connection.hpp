@@ -8,8 +8,10 @@
 
 #include "common/asio_fwd.hpp"
 #include "http/server.hpp"
+#include "keys/api_key.hpp"
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +28,9 @@ struct client_request {
     std::optional<std::string> timeout_header;   ///< X-Request-Timeout-Ms
     std::optional<std::string> priority_header;  ///< X-Priority
     std::optional<std::string> authorization;    ///< Authorization (api/auth.hpp; never logged)
+    /// The key the route wrapper found in `authorization` (auth keys), so that a request's key
+    /// is hashed and looked up once; null without a wrapper (the relay looks it up then).
+    std::shared_ptr<const keys::usable_key> key;
 };
 
 class client_connection {

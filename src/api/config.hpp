@@ -81,6 +81,14 @@ struct api_config {
     bool fair_share = true;
     /// How often the usable keys are reloaded: a revoked key works at most this long after.
     std::chrono::milliseconds key_refresh_interval{1000};
+    /// Where the per-key limit counters are shared by every API server (redis://host:port[/db]);
+    /// empty = each server counts its own (a key's limit then holds per server).
+    std::string redis_url;
+    /// Connect and command timeout of Redis: slower than this, it counts as down and limits are
+    /// counted in this process until it is back.
+    std::chrono::milliseconds redis_timeout{250};
+    /// The "minute" of the per-minute limits (only tests change it: a hidden flag).
+    std::chrono::milliseconds limit_window{60000};
 };
 
 }  // namespace llmp::api

@@ -21,6 +21,11 @@ namespace llmp::api {
 class api_metrics;
 using keys::key_ring;  // keys/key_ring.hpp
 class request_publisher;
+}  // namespace llmp::api
+namespace llmp::limits {
+class limiter;
+}  // namespace llmp::limits
+namespace llmp::api {
 
 /// What the relay counts for the server itself: open streams (the max_streams cap, the drain on
 /// SIGTERM, the streams gauge) and how queued generations ended (the shutdown log line).
@@ -40,6 +45,7 @@ struct context {
     request_publisher* publisher = nullptr;  ///< set by api_server; never null while serving
     api_metrics* metrics = nullptr;          ///< set by api_server; never null while serving
     const key_ring* keys = nullptr;          ///< set by api_server with --auth keys; null = no auth
+    limits::limiter* limiter = nullptr;      ///< set by api_server with --auth keys: per-key limits
     fair_share shares;                       ///< open streams per key (used with auth keys and cfg.fair_share)
     stream_registry streams;
     worker_registry workers;

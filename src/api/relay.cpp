@@ -11,6 +11,10 @@
 #include "common/errc.hpp"
 #include "common/ids.hpp"
 
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+
 namespace llmp::api {
 namespace {
 
@@ -48,6 +52,17 @@ relay::~relay() {
         --ctx_.stats.streams_open;
     }
     record_metrics();  // a relay destroyed mid-way (the connection or the server went) counts too
+    settle_limits();
+}
+
+void relay::settle_limits() {
+    if (!limit_ || limit_settled_) {
+        return;
+    }
+    limit_settled_ = true;
+    // Prompt + completion from the final message; without one, what was relayed.
+    const std::int64_t tokens = done_ ? done_->prompt_tokens + done_->completion_tokens : tokens_sent_;
+    ctx_.limiter->finish(*limit_, key_->id, m_.request_id, tokens);
 }
 
 // Before the last bytes go out: a client that reads /metrics right after its reply finds its
@@ -80,6 +95,9 @@ net::awaitable<void> relay::run() {
 
 http_server::response relay::error_reply(const llmp::error& e, bool with_id) {
     auto res = out_.failure(e);
+    for (const auto& [name, value] : limit_headers_) {
+        res.set(name, value);
+    }
     if (with_id) {
         res.set("X-Request-Id", m_.request_id);
     }
@@ -106,16 +124,39 @@ net::awaitable<bool> relay::admit() {
     if (timeout_ms_ > 0) {
         deadline_ = t0_ + std::chrono::milliseconds{timeout_ms_};
     }
+    if (key_ && ctx_.limiter != nullptr && key_->limits.counted()) {
+        // A stream in flight counts until the request's deadline at most (a server that dies
+        // leaves nothing counted beyond that).
+        const std::int64_t lease_until =
+            m_.deadline_ms > 0 ? m_.deadline_ms : m_.received_at_ms + ctx_.cfg.max_request_timeout.count();
+        // Named awaitable, no temporaries in the co_await expression (GCC 12, see above).
+        auto admission = ctx_.limiter->async_admit(*key_, std::string{m_.request_id}, lease_until, net::use_awaitable);
+        limits::limit_decision d = co_await std::move(admission);
+        limit_headers_ = limits::rate_headers(key_->limits, d.now, d.w);
+        if (d.refused != limits::limit_kind::none) {
+            auto res = error_reply(make_error(errc::rate_limit_exceeded,
+                                              limits::refusal_message(key_->name, d.refused, key_->limits, d.w)),
+                                   false);
+            res.set(http::field::retry_after, std::to_string(limits::retry_after_s(d.refused, d.w)));
+            record_metrics();
+            co_await client_.send(std::move(res));
+            co_return false;
+        }
+        limit_ = d;
+    }
     co_return true;
 }
 
 // Counts this stream against its key and, when the key is below its fair share, queues it one
 // priority level higher (api/fair_share.hpp).
+// The key is the one admission found (key_): not hashed and looked up again. The lift comes
+// after the key's priority ceiling: the ceiling bounds what its client may ask for, the lift is
+// this server's scheduling against a flood.
 void relay::take_fair_share() {
-    if (!ctx_.cfg.fair_share || m_.key_id.empty()) {
+    if (!key_ || !ctx_.cfg.fair_share) {
         return;
     }
-    share_ = ctx_.shares.open(m_.key_id);
+    share_ = ctx_.shares.open(key_->id);
     if (share_.lifted()) {
         m_.priority = fair_share::lifted_priority(m_.priority, ctx_.cfg.broker.max_priority);
     }
@@ -124,17 +165,21 @@ void relay::take_fair_share() {
 // Who asks first (401/403), then the client's numbers: a 400 does not depend on the broker or
 // the model.
 std::optional<llmp::error> relay::admission_refusal() {
-    if (auto refused = auth_refusal(ctx_.keys, view(req_.authorization), m_.model)) {
-        return refused;
-    }
     if (ctx_.keys != nullptr) {
-        // The audit records which key (id and name, never the key) every request came with.
-        auto key = presented_key(ctx_.keys, view(req_.authorization));
-        if (!key) {  // revoked or expired in the microsecond since auth_refusal looked
-            return make_error(errc::invalid_api_key, "the API key is not valid (unknown, revoked or expired)");
+        key_ = req_.key;
+        if (!key_) {  // no route wrapper found it (relay_test): look it up here
+            auto found = authenticate(*ctx_.keys, view(req_.authorization));
+            if (!found) {
+                return found.error();
+            }
+            key_ = std::move(found.value());
         }
-        m_.key_id = key->id;
-        m_.key_name = key->name;
+        if (auto refused = model_refusal(*key_, m_.model)) {
+            return refused;
+        }
+        // The audit records which key (id and name, never the key) every request came with.
+        m_.key_id = key_->id;
+        m_.key_name = key_->name;
     }
     auto timeout = request_timeout_ms(m_.timeout_ms, view(req_.timeout_header), ctx_.cfg.request_timeout.count(),
                                       ctx_.cfg.max_request_timeout.count());
@@ -144,6 +189,9 @@ std::optional<llmp::error> relay::admission_refusal() {
     }
     timeout_ms_ = timeout.value();
     m_.priority = priority.value().value_or(m_.priority);
+    if (key_ && key_->limits.priority_ceiling) {
+        m_.priority = std::min(m_.priority, *key_->limits.priority_ceiling);
+    }
 
     // Broker down: say so (the worker registry empties after missed heartbeats, which would
     // otherwise read as "no workers").
@@ -216,6 +264,7 @@ net::awaitable<bool> relay::start_stream() {
     }
     auto headers = out_.stream_headers();
     headers.emplace_back("X-Request-Id", m_.request_id);
+    headers.insert(headers.end(), limit_headers_.begin(), limit_headers_.end());
     if (co_await client_.start_stream(out_.content_type(), headers)) {
         end_ = ending::client_gone;
         co_await finish();
@@ -379,6 +428,7 @@ void relay::ended_here(const error_message& told) {
 }
 
 net::awaitable<void> relay::finish() {
+    settle_limits();
     if (streaming_) {
         client_.stop_watching();
     }
@@ -444,6 +494,9 @@ net::awaitable<void> relay::finish() {
     }
     auto res = out_.complete(*done_, text_, t);
     res.set("X-Request-Id", m_.request_id);
+    for (const auto& [name, value] : limit_headers_) {
+        res.set(name, value);
+    }
     co_await client_.send(std::move(res));
 }
 

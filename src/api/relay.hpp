@@ -2,14 +2,16 @@
 // relay: the part of every generation route that does not depend on the API flavour, one object
 // per request, in four steps on the request's connection strand:
 //   admit    the API key (api/auth.hpp), the client's numbers (deadline, priority), broker up,
-//            model served, stream cap; then the request id and deadline
-//                                                        -> 401 / 403 / 400 / 503 / 404 on refusal
+//            model served, stream cap; then the request id and deadline, and last the key's
+//            limits (limits/limiter.hpp; counted only for a request nothing else refused)
+//                                                        -> 401 / 403 / 400 / 503 / 404 / 429
 //   publish  register a response_sink under the id, publish the request and await the broker's
 //            answer                                      -> 503 queue_full / broker_unavailable
 //   pump     relay the worker's events through the renderer until the final message, an error,
 //            the deadline, the idle timeout, worker loss, a client that leaves or cannot keep up,
 //            or shutdown
-//   finish   the closing event (or the one JSON reply), metrics and the log line
+//   finish   the key's stream released and its tokens charged, the closing event (or the one
+//            JSON reply), metrics and the log line
 // When this server ends a stream (client gone or too slow, deadline, worker lost, shutdown) it
 // publishes a cancel, so the worker stops generating and frees the GPU, and a verdict, so the
 // audit stores what the client was told. The table of outcomes is docs/architecture.md's
@@ -24,6 +26,8 @@
 #include "api/fair_share.hpp"
 #include "api/stream_renderer.hpp"
 #include "http/server.hpp"
+#include "keys/api_key.hpp"
+#include "limits/limiter.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -75,6 +79,9 @@ private:
     void take_fair_share();
     /// The broker's answer as the client's error, or nothing when it confirmed.
     std::optional<llmp::error> publish_refusal(std::optional<publish_outcome> outcome);
+    /// The key's limits, once admitted: releases its stream and charges its tokens (finish(),
+    /// else the destructor).
+    void settle_limits();
     /// A whole error reply (before streaming, or a non-streamed request's failure).
     http_server::response error_reply(const llmp::error& e, bool with_id);
 
@@ -89,6 +96,12 @@ private:
     fair_share::ticket share_;  ///< this stream counted against its key while the relay lives
     std::shared_ptr<response_sink> sink_;
     bool streaming_ = false;
+
+    // The API key (auth keys) and its limits.
+    std::shared_ptr<const keys::usable_key> key_;
+    std::optional<limits::limit_decision> limit_;  ///< admitted and counted by the limiter
+    limits::header_list limit_headers_;            ///< x-ratelimit-*, on every reply
+    bool limit_settled_ = false;
 
     // What was relayed.
     std::string buf_;   ///< rendered, not yet written

@@ -19,6 +19,7 @@
 #include <boost/asio/strand.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -594,6 +595,80 @@ TEST(Relay, WithoutKeysTheRequestNamesNone) {
     EXPECT_TRUE(h.publisher.requests.front().key_name.empty());
     h.final_message();
     h.run_until_ended();
+}
+
+}  // namespace
+}  // namespace llmp::api
+
+// --- API keys with limits (limits/limiter.hpp) ----------------------------------------------------
+
+namespace llmp::api {
+namespace {
+
+struct limited_key {
+    limited_key() {
+        keys::stored_key k;
+        k.hash = keys::hash_key(plaintext);
+        k.key.id = "k1";
+        k.key.name = "team-a";
+        k.key.limits.requests_per_minute = 1;
+        k.key.limits.priority_ceiling = 2;
+        ring.replace({k});
+    }
+    void attach(relay_harness& h) {
+        h.ctx.keys = &ring;
+        h.ctx.limiter = &limiter;
+    }
+    const std::string plaintext = "llmp_relay-test-key";
+    key_ring ring;
+    std::int64_t now = 1'796'590'815'000;  // 15 s into a minute
+    limits::limiter limiter{{}, nullptr, [this] { return now; }};
+};
+
+TEST(Relay, AKeysLimitsGoWithEveryReplyAndRefuseWith429PastThem) {
+    limited_key key;
+    relay_harness first;
+    key.attach(first);
+    client_request req;
+    req.key = key.ring.find(key.plaintext);  // as the route wrapper hands it over
+    req.priority_header = "9";
+    first.start(req);
+    first.chunk(1, "hi");
+    first.final_message();
+    first.run_until_ended();
+    EXPECT_EQ(first.publisher.requests.front().priority, 2) << "lowered to the key's ceiling";
+    auto headers = first.client.stream_headers;
+    auto has = [&](const std::string& n, const std::string& v) {
+        return std::find(headers.begin(), headers.end(), std::pair<std::string, std::string>{n, v}) != headers.end();
+    };
+    EXPECT_TRUE(has("x-ratelimit-limit-requests", "1"));
+    EXPECT_TRUE(has("x-ratelimit-remaining-requests", "0"));
+    EXPECT_TRUE(has("x-ratelimit-reset-requests", "45s"));
+
+    relay_harness second;
+    key.attach(second);
+    client_request by_header;  // no wrapper in front: the relay looks the key up itself
+    by_header.authorization = "Bearer " + key.plaintext;
+    second.start(by_header);
+    second.run_until_ended();
+    ASSERT_TRUE(second.client.reply);
+    EXPECT_EQ(second.client.reply->result_int(), 429);
+    EXPECT_EQ((*second.client.reply)[http::field::retry_after], "45");
+    EXPECT_EQ((*second.client.reply)["x-ratelimit-remaining-requests"], "0");
+    ASSERT_EQ(second.out.failures.size(), 1u);
+    EXPECT_EQ(second.out.failures[0].code, "rate_limit_exceeded");
+    EXPECT_NE(second.out.failures[0].message.find("1 requests per minute"), std::string::npos);
+    EXPECT_TRUE(second.publisher.requests.empty());
+    EXPECT_EQ(second.generations("rejected"), 1u);
+
+    // The next minute: admitted again.
+    key.now += 45'000;
+    relay_harness third;
+    key.attach(third);
+    third.start(by_header);
+    third.final_message();
+    third.run_until_ended();
+    EXPECT_FALSE(third.client.reply && third.client.reply->result_int() == 429);
 }
 
 }  // namespace

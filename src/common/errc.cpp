@@ -25,6 +25,7 @@ constexpr std::array table{
     errc_info{errc::unsupported_media_type,          "unsupported_media_type",          415, false, 0},
     errc_info{errc::too_many_connections,            "too_many_connections",            429, true,  retry_s},
     errc_info{errc::upstream_rate_limited,           "upstream_rate_limited",           429, true,  retry_s},
+    errc_info{errc::rate_limit_exceeded,             "rate_limit_exceeded",             429, true,  retry_s},
     errc_info{errc::cancelled,                       "cancelled",                       499, false, 0},
     errc_info{errc::client_too_slow,                 "client_too_slow",                 499, false, 0},
     errc_info{errc::internal_error,                  "internal_error",                  500, false, 0},

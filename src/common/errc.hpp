@@ -16,7 +16,8 @@
 // Retry-After: 1 s for every retryable code, because each condition behind them is checked again
 // within a second (the publish to the broker, the monitor's database reconnect, a queue that
 // drains, another instance behind the load balancer when this one shuts down); 2 s for
-// rabbitmq_management_unavailable, which the monitor samples every 2 s by default.
+// rabbitmq_management_unavailable, which the monitor samples every 2 s by default;
+// rate_limit_exceeded's replies set their own, until the window of the limit that refused ends.
 //
 // Threading: constant data and pure functions; any thread.
 
@@ -46,6 +47,7 @@ enum class errc {
     // Too many of something from this client, or from this worker's upstream.
     too_many_connections,   // from one address (the listener's canned reply)
     upstream_rate_limited,  // the upstream said so
+    rate_limit_exceeded,    // an API key's limit (requests, tokens, streams, budget: api/limiter)
     // The client went away, or stopped reading: no reply is sent; the code is for the audit,
     // and its status is nginx's 499 "client closed request".
     cancelled,

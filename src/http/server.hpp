@@ -48,6 +48,9 @@ struct request_context {
     /// A response write that makes no progress for this long fails with beast::error::timeout
     /// and the connection is closed (a client that stopped reading). From server_limits.
     std::chrono::milliseconds write_timeout{10000};
+    /// Who sent the request, as an authenticating route wrapper found it (the API's key: api/auth.hpp),
+    /// for the handler behind it; opaque here. Null when no wrapper set it.
+    std::shared_ptr<const void> principal;
 };
 
 using handler = std::function<net::awaitable<void>(request_context&)>;

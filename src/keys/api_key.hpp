@@ -13,6 +13,7 @@
 // Threading: pure functions over their arguments; any thread.
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,6 +60,24 @@ enum class key_role { user, viewer, admin };
 std::string_view role_name(key_role r);
 /// nullopt for anything but "user", "viewer" or "admin".
 std::optional<key_role> parse_role(std::string_view name);
+/// How much a key may use (issue 14 item 3; api/limiter.hpp enforces them across the fleet).
+/// Each is optional: unset = unlimited. Tokens are prompt + completion tokens.
+struct key_limits {
+    std::optional<std::int64_t> requests_per_minute;
+    std::optional<std::int64_t> tokens_per_minute;
+    std::optional<std::int64_t> max_streams;       ///< requests in flight at once
+    std::optional<std::int64_t> tokens_per_day;    ///< UTC calendar day
+    std::optional<std::int64_t> tokens_per_month;  ///< UTC calendar month
+    /// The highest priority (0..9) its requests may ask for; higher asks are lowered to it.
+    std::optional<int> priority_ceiling;
+
+    /// True when a counted limit is set (RPM, TPM, streams, budgets): requests with this key
+    /// go through the limiter and carry the x-ratelimit-* headers.
+    bool counted() const {
+        return requests_per_minute || tokens_per_minute || max_streams || tokens_per_day || tokens_per_month;
+    }
+    friend bool operator==(const key_limits&, const key_limits&) = default;
+};
 
 /// What a server needs to know of a stored key to admit a request with it.
 struct usable_key {
@@ -67,6 +86,7 @@ struct usable_key {
     key_role role = key_role::user;
     std::vector<std::string> allowed_models;
     std::optional<std::chrono::system_clock::time_point> expires_at;
+    key_limits limits;
 };
 
 /// Not expired at `now` (revoked keys are never loaded as usable).

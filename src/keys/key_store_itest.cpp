@@ -81,5 +81,51 @@ TEST(key_store, expired_keys_are_not_loaded_as_usable) {
     EXPECT_TRUE(usable_at(usable.value()[0].key, std::chrono::system_clock::now()));
 }
 
+TEST(key_store, limits_are_stored_loaded_shown_updated_and_cleared) {
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto c = db.connect();
+    ASSERT_TRUE(pg::migrate(*c));
+    key_spec spec{"limited", "ops", {}, std::nullopt, {}};
+    spec.limits.requests_per_minute = 60;
+    spec.limits.tokens_per_day = 5'000'000'000;  // past 32 bits
+    spec.limits.priority_ceiling = 3;
+    auto made = create_key(*c, spec, generate_key());
+    ASSERT_TRUE(made) << made.error().message;
+    EXPECT_EQ(made.value().limits, spec.limits);
+
+    auto usable = load_usable_keys(*c);
+    ASSERT_TRUE(usable) << usable.error().message;
+    ASSERT_EQ(usable.value().size(), 1u);
+    EXPECT_EQ(usable.value()[0].key.limits, spec.limits);
+    EXPECT_TRUE(usable.value()[0].key.limits.counted());
+
+    key_change change;
+    change.limits.requests_per_minute = std::optional<std::int64_t>{};  // clear
+    change.limits.max_streams = std::optional<std::int64_t>{4};
+    change.allowed_models = std::vector<std::string>{"mock*"};
+    auto updated = update_key(*c, "limited", change);
+    ASSERT_TRUE(updated) << updated.error().message;
+    EXPECT_FALSE(updated.value().limits.requests_per_minute);
+    EXPECT_EQ(updated.value().limits.max_streams, 4);
+    EXPECT_EQ(updated.value().limits.tokens_per_day, 5'000'000'000);  // untouched
+    EXPECT_EQ(updated.value().owner, "ops");                          // untouched
+    EXPECT_EQ(updated.value().allowed_models, std::vector<std::string>{"mock*"});
+
+    auto shown = show_key(*c, "limited");
+    ASSERT_TRUE(shown) << shown.error().message;
+    EXPECT_EQ(shown.value().limits, updated.value().limits);
+    EXPECT_EQ(show_key(*c, "nobody").error().code, "key_not_found");
+    EXPECT_EQ(update_key(*c, "nobody", change).error().code, "key_not_found");
+
+    // A limit of 0 or a ceiling past 9 is refused by the table, whatever the caller checked.
+    key_change zero;
+    zero.limits.tokens_per_minute = std::optional<std::int64_t>{0};
+    EXPECT_FALSE(update_key(*c, "limited", zero));
+    ASSERT_TRUE(revoke_key(*c, "limited"));
+    EXPECT_EQ(update_key(*c, "limited", change).error().code, "key_not_found") << "a revoked key stays revoked";
+    EXPECT_TRUE(show_key(*c, "limited").value().revoked_at);
+}
+
 }  // namespace
 }  // namespace llmp::keys

@@ -138,6 +138,18 @@ CREATE TABLE api_keys (
 );
 )sql";
 
+// Per-key limits (issue 14 item 3): NULL = unlimited. Counted fleet-wide by the API servers in
+// Redis (api/limiter.hpp); only the limits live here, never the counts.
+constexpr std::string_view v6_sql = R"sql(
+ALTER TABLE api_keys
+    ADD COLUMN rpm_limit        bigint CHECK (rpm_limit > 0),
+    ADD COLUMN tpm_limit        bigint CHECK (tpm_limit > 0),
+    ADD COLUMN max_streams      bigint CHECK (max_streams > 0),
+    ADD COLUMN daily_tokens     bigint CHECK (daily_tokens > 0),
+    ADD COLUMN monthly_tokens   bigint CHECK (monthly_tokens > 0),
+    ADD COLUMN priority_ceiling smallint CHECK (priority_ceiling BETWEEN 0 AND 9);
+)sql";
+
 // Roles of API keys (issue 14, item 5): what a key may do — user: call the API; viewer: read
 // the monitor's numbers, not its texts; admin: everything. Every existing key stays a user key.
 constexpr std::string_view v7_sql = R"sql(
@@ -168,6 +180,8 @@ constexpr migration migrations[] = {
     {3, "ingest: drop the trigram search index and the index the keyset index covers", v3_sql},
     {4, "responses.reported_by: the API server's verdict over the worker's outcome", v4_sql},
     {5, "api_keys: hashed API keys with allowed models, expiry and revocation", v5_sql},
+    {6, "api_keys: per-key limits (requests and tokens per minute, streams, daily and monthly tokens, priority)",
+     v6_sql},
     {7, "api_keys.role: user, viewer or admin (the monitor's access)", v7_sql},
     {8, "requests/responses.key_id, key_name: the API key each request came with", v8_sql},
 };

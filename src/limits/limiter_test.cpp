@@ -1,0 +1,238 @@
+// The limit arithmetic (usage), the in-process counts (local_store) and the limiter's switch
+// between the shared store and local counts, with a fake clock and a fake shared store.
+#include "limits/limiter.hpp"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <optional>
+#include <vector>
+
+namespace llmp::limits {
+namespace {
+
+// 2026-12-06T21:00:00Z
+constexpr std::int64_t t0 = 1'796'590'800'000;
+
+keys::key_limits rpm(std::int64_t n) {
+    keys::key_limits l;
+    l.requests_per_minute = n;
+    return l;
+}
+
+admit_args args(const keys::key_limits& l, std::int64_t now, std::string id = "r") {
+    admit_args a;
+    a.key_id = "k1";
+    a.limits = l;
+    a.request_id = std::move(id);
+    a.now_ms = now;
+    a.lease_until_ms = now + 600'000;
+    return a;
+}
+
+TEST(usage, windows_of_a_moment) {
+    auto w = windows_at(t0 + 15'250, 60'000);
+    EXPECT_EQ(w.minute_reset_ms, 44'750);
+    EXPECT_EQ(w.day_reset_ms, 3 * 3'600'000 - 15'250);
+    EXPECT_EQ(w.month, 202612);
+    EXPECT_EQ(w.month_reset_ms, (25 * 24 + 3) * 3'600'000LL - 15'250);
+    auto dec31 = windows_at(1'798'761'599'000, 60'000);  // 2026-12-31T23:59:59Z
+    EXPECT_EQ(dec31.month, 202612);
+    EXPECT_EQ(dec31.month_reset_ms, 1000);
+    EXPECT_EQ(windows_at(1'798'761'600'000, 60'000).month, 202701);
+}
+
+TEST(usage, go_durations_as_openai_sends_them) {
+    EXPECT_EQ(go_duration(0), "0ms");
+    EXPECT_EQ(go_duration(12), "12ms");
+    EXPECT_EQ(go_duration(1000), "1s");
+    EXPECT_EQ(go_duration(1500), "1.5s");
+    EXPECT_EQ(go_duration(1050), "1.05s");
+    EXPECT_EQ(go_duration(360'000), "6m0s");
+    EXPECT_EQ(go_duration(3'723'000), "1h2m3s");
+}
+
+TEST(usage, first_reached_checks_in_order_and_admits_below) {
+    keys::key_limits l;
+    l.requests_per_minute = 2;
+    l.tokens_per_minute = 100;
+    l.max_streams = 1;
+    l.tokens_per_day = 1000;
+    l.tokens_per_month = 5000;
+    EXPECT_EQ(first_reached({1, 99, 0, 999, 4999}, l), limit_kind::none);
+    EXPECT_EQ(first_reached({2, 100, 1, 1000, 5000}, l), limit_kind::requests);
+    EXPECT_EQ(first_reached({1, 100, 1, 1000, 5000}, l), limit_kind::tokens);
+    EXPECT_EQ(first_reached({1, 0, 1, 1000, 5000}, l), limit_kind::streams);
+    EXPECT_EQ(first_reached({1, 0, 0, 1000, 5000}, l), limit_kind::daily_tokens);
+    EXPECT_EQ(first_reached({1, 0, 0, 0, 5000}, l), limit_kind::monthly_tokens);
+    EXPECT_EQ(first_reached({1'000'000, 1'000'000, 1'000, 1'000'000, 1'000'000}, keys::key_limits{}), limit_kind::none);
+}
+
+TEST(usage, retry_after_waits_for_the_window_of_the_limit) {
+    auto w = windows_at(t0 + 59'001, 60'000);
+    EXPECT_EQ(retry_after_s(limit_kind::requests, w), 1);
+    EXPECT_EQ(retry_after_s(limit_kind::streams, w), 1);
+    EXPECT_EQ(retry_after_s(limit_kind::daily_tokens, w), (3 * 3'600'000 - 59'001 + 999) / 1000);
+    EXPECT_EQ(retry_after_s(limit_kind::requests, windows_at(t0 + 1, 60'000)), 60);
+}
+
+TEST(usage, rate_headers_for_the_limits_a_key_has) {
+    keys::key_limits l;
+    l.requests_per_minute = 60;
+    auto w = windows_at(t0 + 54'000, 60'000);
+    auto h = rate_headers(l, counts{3, 0, 0, 0, 0}, w);
+    ASSERT_EQ(h.size(), 3u);
+    EXPECT_EQ(h[0], (std::pair<std::string, std::string>{"x-ratelimit-limit-requests", "60"}));
+    EXPECT_EQ(h[1], (std::pair<std::string, std::string>{"x-ratelimit-remaining-requests", "57"}));
+    EXPECT_EQ(h[2], (std::pair<std::string, std::string>{"x-ratelimit-reset-requests", "6s"}));
+    l.tokens_per_minute = 1000;
+    h = rate_headers(l, counts{61, 1200, 0, 0, 0}, w);
+    ASSERT_EQ(h.size(), 6u);
+    EXPECT_EQ(h[1].second, "0");
+    EXPECT_EQ(h[3], (std::pair<std::string, std::string>{"x-ratelimit-limit-tokens", "1000"}));
+    EXPECT_EQ(h[4], (std::pair<std::string, std::string>{"x-ratelimit-remaining-tokens", "0"}));
+    EXPECT_TRUE(rate_headers(keys::key_limits{}, counts{}, w).empty());
+}
+
+TEST(local_store, admits_exactly_the_limit_per_window) {
+    local_store s;
+    int admitted = 0;
+    for (int i = 0; i < 100; ++i) {
+        admitted += s.admit(args(rpm(60), t0 + i)).refused == limit_kind::none ? 1 : 0;
+    }
+    EXPECT_EQ(admitted, 60);
+    auto refused = s.admit(args(rpm(60), t0 + 59'999));
+    EXPECT_EQ(refused.refused, limit_kind::requests);
+    EXPECT_EQ(refused.now.requests, 60);
+    // The next window starts at zero.
+    auto next = s.admit(args(rpm(60), t0 + 60'000));
+    EXPECT_EQ(next.refused, limit_kind::none);
+    EXPECT_EQ(next.now.requests, 1);
+}
+
+TEST(local_store, streams_are_released_by_finish_or_by_their_lease) {
+    local_store s;
+    keys::key_limits l;
+    l.max_streams = 2;
+    EXPECT_EQ(s.admit(args(l, t0, "a")).refused, limit_kind::none);
+    EXPECT_EQ(s.admit(args(l, t0, "b")).now.streams, 2);
+    EXPECT_EQ(s.admit(args(l, t0, "c")).refused, limit_kind::streams);
+    s.finish({"k1", "a", 0, t0 + 10, 60'000});
+    EXPECT_EQ(s.admit(args(l, t0 + 20, "d")).refused, limit_kind::none);
+    // b and d were never finished (a crashed server): their leases end.
+    EXPECT_EQ(s.admit(args(l, t0 + 30, "e")).refused, limit_kind::streams);
+    EXPECT_EQ(s.admit(args(l, t0 + 600'021, "f")).refused, limit_kind::none);
+}
+
+TEST(local_store, tokens_are_charged_at_finish_to_the_minute_day_and_month) {
+    local_store s;
+    keys::key_limits l;
+    l.tokens_per_minute = 100;
+    l.tokens_per_day = 150;
+    EXPECT_EQ(s.admit(args(l, t0, "a")).refused, limit_kind::none);
+    s.finish({"k1", "a", 120, t0 + 1, 60'000});
+    auto over = s.admit(args(l, t0 + 2, "b"));
+    EXPECT_EQ(over.refused, limit_kind::tokens);
+    EXPECT_EQ(over.now.tokens, 120);
+    // A minute on, the minute's tokens start over but the day's stay.
+    EXPECT_EQ(s.admit(args(l, t0 + 60'000, "c")).refused, limit_kind::none);
+    s.finish({"k1", "c", 40, t0 + 60'001, 60'000});
+    auto day = s.admit(args(l, t0 + 60'002, "d"));
+    EXPECT_EQ(day.refused, limit_kind::daily_tokens);
+    EXPECT_EQ(day.now.day_tokens, 160);
+    // The next UTC day (03:00 after t0) starts over.
+    EXPECT_EQ(s.admit(args(l, t0 + 3 * 3'600'000, "e")).refused, limit_kind::none);
+}
+
+TEST(local_store, keys_count_apart) {
+    local_store s;
+    auto a = args(rpm(1), t0);
+    auto b = a;
+    b.key_id = "k2";
+    EXPECT_EQ(s.admit(a).refused, limit_kind::none);
+    EXPECT_EQ(s.admit(b).refused, limit_kind::none);
+    EXPECT_EQ(s.admit(a).refused, limit_kind::requests);
+}
+
+/// A shared store that answers when told to, or says it is down.
+class fake_shared final : public shared_store {
+public:
+    bool is_up = true;
+    std::deque<std::pair<admit_args, admit_done>> pending;
+    std::vector<finish_args> finished;
+    local_store counts;
+
+    bool up() const override { return is_up; }
+    void admit(admit_args a, admit_done done) override { pending.emplace_back(std::move(a), std::move(done)); }
+    bool finish(finish_args a) override {
+        if (!is_up) {
+            return false;
+        }
+        finished.push_back(a);
+        return true;
+    }
+    void answer() {
+        auto [a, done] = std::move(pending.front());
+        pending.pop_front();
+        done(counts.admit(a));
+    }
+    void fail() {
+        auto [a, done] = std::move(pending.front());
+        pending.pop_front();
+        done(llmp::fail("redis_unavailable", "gone"));
+    }
+};
+
+TEST(limiter, without_a_shared_store_counts_in_process) {
+    std::int64_t now = t0;
+    limiter lim{{}, nullptr, [&] { return now; }};
+    std::optional<limit_decision> got;
+    lim.admit(args(rpm(1), now), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got);
+    EXPECT_FALSE(got->shared);
+    EXPECT_EQ(got->refused, limit_kind::none);
+    lim.admit(args(rpm(1), now), [&](limit_decision d) { got = d; });
+    EXPECT_EQ(got->refused, limit_kind::requests);
+    EXPECT_EQ(lim.stats().refused[static_cast<std::size_t>(limit_kind::requests)].load(), 1u);
+    EXPECT_FALSE(lim.shared_up());
+}
+
+TEST(limiter, uses_the_shared_store_while_it_is_up_and_finishes_there) {
+    fake_shared shared;
+    limiter lim{{}, &shared, [] { return t0; }};
+    std::optional<limit_decision> got;
+    lim.admit(args(rpm(5), t0, "a"), [&](limit_decision d) { got = d; });
+    EXPECT_FALSE(got);  // waits for the store
+    shared.answer();
+    ASSERT_TRUE(got);
+    EXPECT_TRUE(got->shared);
+    EXPECT_EQ(got->now.requests, 1);
+    lim.finish(*got, "k1", "a", 42);
+    ASSERT_EQ(shared.finished.size(), 1u);
+    EXPECT_EQ(shared.finished[0].tokens, 42);
+}
+
+TEST(limiter, a_failed_or_down_store_falls_back_to_local_counts) {
+    fake_shared shared;
+    limiter lim{{}, &shared, [] { return t0; }};
+    std::optional<limit_decision> got;
+    lim.admit(args(rpm(1), t0, "a"), [&](limit_decision d) { got = d; });
+    shared.fail();
+    ASSERT_TRUE(got);
+    EXPECT_FALSE(got->shared);
+    EXPECT_EQ(got->refused, limit_kind::none);
+    shared.is_up = false;
+    got.reset();
+    lim.admit(args(rpm(1), t0, "b"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got);  // inline: nothing waits for a store that is down
+    EXPECT_EQ(got->refused, limit_kind::requests);
+    EXPECT_EQ(lim.stats().local_admissions.load(), 2u);
+    // Admitted in Redis, finished while it is down: charged locally instead.
+    limit_decision d;
+    d.shared = true;
+    lim.finish(d, "k1", "c", 7);
+    EXPECT_TRUE(shared.finished.empty());
+}
+
+}  // namespace
+}  // namespace llmp::limits
