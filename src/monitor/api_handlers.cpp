@@ -4,8 +4,10 @@
 #include "common/errc.hpp"
 #include "metrics/http_metrics.hpp"
 #include "monitor/db_pool.hpp"
+#include "monitor/error_queries.hpp"
 #include "monitor/heartbeat_listener.hpp"
 #include "monitor/host_guard.hpp"
+#include "monitor/ingest_health.hpp"
 #include "monitor/key_admin.hpp"
 #include "monitor/live_workers.hpp"
 #include "monitor/monitor_auth.hpp"
@@ -179,6 +181,9 @@ response status_reply(monitor_context& m) {
               {"rabbitmq_management", {{"available", q.value("available", false)}}},
               {"prefix", m.cfg.broker.prefix},
               {"now_ms", now_ms()}};
+    body["audit_ingest"] = to_json(m.ingest.ingest());
+    body["audit_ingest"]["stall_after_s"] = std::chrono::duration<double>(m.ingest.stall_after()).count();
+    body["dead_letters"] = to_json(m.ingest.dead_letters());
     if (!q.value("available", false)) {
         body["rabbitmq_management"]["error"] = q.value("error", std::string{});
     }
@@ -319,6 +324,9 @@ db_pool::job timeseries_job(std::int64_t ws, std::int64_t bs) {
 db_pool::job models_job(std::int64_t s) {
     return [s](pg::connection& c) { return query_models(c, s); };
 }
+db_pool::job errors_job(std::int64_t s) {
+    return [s](pg::connection& c) { return query_errors(c, s); };
+}
 db_pool::job workers_job(std::int64_t s) {
     return [s](pg::connection& c) { return query_worker_totals(c, s); };
 }
@@ -380,6 +388,18 @@ net::awaitable<void> handle_models(monitor_context& m, request_context& ctx) {
     co_await http_server::send(ctx, plain_reply(r));
 }
 
+net::awaitable<void> handle_errors(monitor_context& m, request_context& ctx) {
+    query_string q{ctx.req.target()};
+    auto w = parse_window(q.get_or("window", "5m"));
+    if (!w) {
+        co_await send_error(ctx, w.error());
+        co_return;
+    }
+    db_pool::job job = errors_job(w.value().seconds);
+    db_reply r = co_await m.db.run(std::move(job));
+    co_await http_server::send(ctx, plain_reply(r));
+}
+
 net::awaitable<void> handle_workers(monitor_context& m, request_context& ctx) {
     query_string q{ctx.req.target()};
     auto w = parse_window(q.get_or("window", "5m"));
@@ -435,6 +455,7 @@ std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
     get("/api/timeseries", handle_timeseries);
     get("/api/models", handle_models);
     get("/api/workers", handle_workers);
+    get("/api/errors", handle_errors);
     get("/api/requests", handle_requests);
     get("/api/queues",
         [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, queues_reply(mc)); });
