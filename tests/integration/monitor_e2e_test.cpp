@@ -254,6 +254,8 @@ bool wait_for_stored(unsigned monitor, std::int64_t n, const header_list& header
 TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
     LLMP_REQUIRE_BROKER();
     LLMP_REQUIRE_DATABASE();
+    // 6 s: longer than the management API's 5 s statistics interval, whose stale message counts
+    // would otherwise read as a stall right after a burst the audit has already stored.
     running_cluster rc{db_url, amqp_url, {"--batch-ms", "20", "--audit-chunks"}};
     auto& c = rc.c;
     const unsigned mon = rc.monitor;
@@ -661,6 +663,77 @@ TEST(monitor_e2e, says_clearly_when_postgres_or_the_management_api_is_down_and_r
     EXPECT_EQ(get(mon, "/api/overview").body["requests"], 0);
     EXPECT_EQ(get(mon, "/api/requests").body["requests"].size(), 0u);
     EXPECT_EQ(get(mon, "/api/status").body["database"]["available"], true);
+}
+
+/// The port of the test broker's management API (LLMPROXY_TEST_RABBITMQ_MGMT_URL), 0 without one.
+unsigned mgmt_port() {
+    const char* url = std::getenv("LLMPROXY_TEST_RABBITMQ_MGMT_URL");
+    if (url == nullptr) {
+        return 0;
+    }
+    std::string u{url};
+    auto colon = u.rfind(':');
+    return colon == std::string::npos ? 0 : static_cast<unsigned>(std::stoul(u.substr(colon + 1)));
+}
+
+TEST(monitor_e2e, status_turns_red_while_audit_ingest_stalls_or_dead_letters_wait_and_green_after) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    const unsigned mgmt = mgmt_port();
+    if (mgmt == 0) {
+        GTEST_SKIP() << "needs the RabbitMQ management API (scripts/test provides it)";
+    }
+    running_cluster rc{
+        db_url, amqp_url, {"--batch-ms", "20"}, {"--ingest-stall-seconds", "6", "--queue-poll-ms", "250"}};
+    const unsigned mon = rc.monitor;
+    ASSERT_TRUE(rc.c.wait_for_model(rc.api, "alpha:latest")) << rc.c.logs();
+    auto status = [&] { return get(mon, "/api/status").body; };
+    auto green = [&] {
+        auto s = status();
+        return s["audit_ingest"]["known"] == true && s["audit_ingest"]["ok"] == true &&
+               s["dead_letters"]["known"] == true && s["dead_letters"]["ok"] == true;
+    };
+    ASSERT_TRUE(wait_until(green, 30s)) << status().dump();
+    ASSERT_EQ(run_mix(rc.api, 3, 0, 0).size(), 3u);
+    ASSERT_TRUE(wait_for_stored(mon, 3)) << rc.c.logs().substr(0, 20000);
+    EXPECT_TRUE(green()) << "a working audit is green: " << status().dump();
+
+    // The audit stops while traffic flows: the audit queues fill, no row is stored.
+    rc.c.audits().front()->stop();
+    for (int round = 0; round < 3; ++round) {
+        for (const auto& s : run_mix(rc.api, 2, 0, 0)) {
+            ASSERT_EQ(s.result.status, 200u);
+        }
+    }
+    ASSERT_TRUE(wait_until([&] { return status()["audit_ingest"]["ok"] == false; }, 30s)) << status().dump();
+    auto red = status();
+    EXPECT_GE(red["audit_ingest"]["stalled_for_s"].get<double>(), 6.0) << red.dump();
+    EXPECT_GT(red["audit_ingest"]["backlog"].get<std::int64_t>(), 0) << red.dump();
+    EXPECT_NE(red["audit_ingest"]["reason"].get<std::string>().find("audit ingest stalled"), std::string::npos)
+        << red.dump();
+    EXPECT_EQ(get(mon, "/api/overview?window=5m").body["requests"], 3) << "no row was stored meanwhile";
+
+    // It comes back: the backlog is stored and the status turns green again.
+    rc.c.start_audit(rc.db.url(), {"--batch-ms", "20"});
+    ASSERT_TRUE(wait_for_stored(mon, 9)) << rc.c.logs().substr(0, 20000);
+    ASSERT_TRUE(wait_until([&] { return status()["audit_ingest"]["ok"] == true; }, 30s)) << status().dump();
+
+    // A message in the dead-letter queue is red (with the queue's name) until it is purged.
+    const std::string dead = rc.c.prefix() + ".dead";
+    const header_list admin{{"Content-Type", "application/json"}, {"Authorization", "Basic Z3Vlc3Q6Z3Vlc3Q="}};
+    auto published =
+        http_request(mgmt, "POST", "/api/exchanges/%2F/" + dead + "/publish",
+                     R"({"properties":{},"routing_key":"","payload":"lost","payload_encoding":"string"})", admin);
+    ASSERT_EQ(published.status, 200u) << published.body;
+    ASSERT_EQ(json::parse(published.body)["routed"], true) << published.body;
+    ASSERT_TRUE(wait_until([&] { return status()["dead_letters"]["ok"] == false; }, 30s)) << status().dump();
+    auto dl = status()["dead_letters"];
+    EXPECT_EQ(dl["count"], 1) << dl.dump();
+    EXPECT_NE(dl["reason"].get<std::string>().find(dead), std::string::npos) << dl.dump();
+    EXPECT_EQ(status()["audit_ingest"]["ok"], true) << "the audit itself is fine";
+    auto purged = http_request(mgmt, "DELETE", "/api/queues/%2F/" + dead + "/contents", {}, admin);
+    ASSERT_EQ(purged.status / 100, 2u) << purged.body;
+    ASSERT_TRUE(wait_until([&] { return status()["dead_letters"]["ok"] == true; }, 30s)) << status().dump();
 }
 
 /// `name` found on PATH ("" when absent).

@@ -5,8 +5,10 @@ import './style.css';
 import { getJSON, postJSON, errorText, onUnauthorized } from './api.js';
 import { time_chart } from './charts.js';
 import { openDetail, setupDetail } from './detail.js';
+import { loadErrors } from './errors.js';
 import { clock, ms, num, pct, rate } from './format.js';
 import { renderModels, renderRequests, renderWorkers } from './tables.js';
+import { renderStatus, renderStatusUnreachable } from './status.js';
 
 const refreshMs = 2000;
 const state = {
@@ -45,12 +47,6 @@ function setTile(name, value, sub = '', bad = false) {
   el.querySelector('.value').textContent = value;
   el.querySelector('.sub').textContent = sub;
   el.classList.toggle('bad', bad);
-}
-
-function setHealth(name, up) {
-  const el = document.querySelector(`[data-health="${name}"]`);
-  el.classList.toggle('up', up === true);
-  el.classList.toggle('down', up === false);
 }
 
 function renderOverview(o) {
@@ -109,13 +105,15 @@ async function loadRequests(append) {
 
 async function refresh() {
   const w = encodeURIComponent(state.window);
-  const [overview, ts, models, workers, status] = await Promise.all([
+  const [overview, ts, models, workers, status, errors] = await Promise.all([
     getJSON(`/api/overview?window=${w}`),
     getJSON(`/api/timeseries?window=${w}`),
     getJSON(`/api/models?window=${w}`),
     getJSON(`/api/workers?window=${w}`),
     getJSON('/api/status'),
+    loadErrors(state.window),
   ]);
+  if (errors) state.last.errors = errors;
   const problems = [];
   if (overview.ok) { state.last.overview = overview.body; renderOverview(overview.body); } else problems.push(errorText(overview));
   if (ts.ok) { state.last.timeseries = ts.body; renderTimeseries(ts.body); }
@@ -125,14 +123,7 @@ async function refresh() {
     updateModelFilter(models.body.models);
   }
   if (workers.ok) { state.last.workers = workers.body; renderWorkers($('workers').querySelector('tbody'), workers.body); }
-  if (status.ok) {
-    setHealth('database', status.body.database.available);
-    setHealth('heartbeats', status.body.heartbeats.connected);
-    setHealth('rabbitmq', status.body.rabbitmq_management.available);
-    if (!status.body.rabbitmq_management.available) problems.push(`Queue statistics unavailable: ${status.body.rabbitmq_management.error}`);
-  } else {
-    for (const n of ['database', 'heartbeats', 'rabbitmq']) setHealth(n, false);
-  }
+  if (status.ok) { state.last.status = status.body; problems.push(...renderStatus(status.body)); } else renderStatusUnreachable(errorText(status));
   if (!state.paged) await loadRequests(false);
   const banner = $('banner');
   banner.hidden = problems.length === 0;
