@@ -1,15 +1,12 @@
 #include "monitor/ingest_watch.hpp"
 
-#include "monitor/db_pool.hpp"
+#include "monitor/logger.hpp"
 #include "monitor/queue_sampler.hpp"
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/strand.hpp>
+#include "pg/connection.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 
 namespace llmp::monitor {
 namespace {
@@ -22,27 +19,14 @@ std::int64_t now_ms() {
 }
 
 /// The newest stored row times; both columns are indexed, so this is two index probes.
-db_pool::job stored_mark_job() {
-    return [](pg::connection& c) -> result<json> {
-        auto r = c.query(
-            "SELECT coalesce((SELECT max(received_at) FROM requests)::text, '-') || ' ' ||"
-            " coalesce((SELECT max(completed_at) FROM responses)::text, '-')");
-        if (!r) {
-            return r.error();
-        }
-        const auto& v = r.value().rows.at(0).at(0);
-        return json{{"mark", v.value_or("")}};
-    };
-}
-
-/// The whole sample, built outside the coroutine (g++ 12 and nlohmann in coroutine bodies).
-ingest_sample make_sample(const db_reply& r, const queue_sampler& queues, const ingest_watch_config& cfg) {
-    ingest_sample s = queue_part(queues.latest(), cfg.audit_queues, cfg.dead_queue);
-    s.t_ms = now_ms();
-    if (r.ok) {
-        s.stored_mark = r.body.value("mark", "");
+result<std::string> stored_mark(pg::connection& c) {
+    auto r = c.query(
+        "SELECT coalesce((SELECT max(received_at) FROM requests)::text, '-') || ' ' ||"
+        " coalesce((SELECT max(completed_at) FROM responses)::text, '-')");
+    if (!r) {
+        return r.error();
     }
-    return s;
+    return r.value().rows.at(0).at(0).value_or("");
 }
 
 }  // namespace
@@ -68,40 +52,65 @@ ingest_sample queue_part(const json& latest, const std::vector<std::string>& aud
     return s;
 }
 
-ingest_watch::ingest_watch(net::io_context& ioc, db_pool& db, const queue_sampler& queues, ingest_health& health,
-                           ingest_watch_config cfg)
-    : ioc_{ioc}, db_{db}, queues_{queues}, health_{health}, cfg_{std::move(cfg)} {}
+ingest_watch::ingest_watch(const queue_sampler& queues, ingest_health& health, ingest_watch_config cfg)
+    : queues_{queues}, health_{health}, cfg_{std::move(cfg)} {}
 
-ingest_watch::~ingest_watch() = default;
+ingest_watch::~ingest_watch() {
+    stop();
+}
 
 void ingest_watch::start() {
-    timer_ = std::make_unique<net::steady_timer>(net::make_strand(ioc_));
-    net::co_spawn(
-        timer_->get_executor(), [this] { return loop(); }, net::detached);
+    thread_ = std::thread{[this] { thread_main(); }};
 }
 
 void ingest_watch::stop() {
-    if (!timer_) {
-        return;
+    {
+        llmp::lock_guard lock{mu_};
+        stopping_ = true;
     }
-    net::post(timer_->get_executor(), [this, stopped = stopped_] {
-        *stopped = true;
-        timer_->cancel();
-    });
+    cv_.notify_all();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
 }
 
-net::awaitable<void> ingest_watch::loop() {
-    auto stopped = stopped_;
-    while (!*stopped) {
-        db_pool::job job = stored_mark_job();
-        db_reply r = co_await db_.run(std::move(job));
-        if (*stopped) {
-            break;
+void ingest_watch::thread_main() {
+    std::unique_ptr<pg::connection> conn;
+    std::string last_error;  // logged once per change
+    for (;;) {
+        std::optional<std::string> mark;
+        if (conn && !conn->healthy()) {
+            conn.reset();
         }
-        health_.record(make_sample(r, queues_, cfg_));
-        timer_->expires_after(cfg_.interval);
-        boost::system::error_code ec;
-        co_await timer_->async_wait(net::redirect_error(net::use_awaitable, ec));
+        if (!conn) {
+            auto opened = pg::connection::open(cfg_.database_url, 3, "llmproxy-monitor-ingest");
+            if (opened) {
+                conn = std::move(opened.value());
+                if (auto t = conn->exec("SET statement_timeout = " + std::to_string(cfg_.statement_timeout.count()));
+                    !t) {
+                    conn.reset();
+                }
+            }
+        }
+        if (conn) {
+            auto m = stored_mark(*conn);
+            if (m) {
+                mark = std::move(m.value());
+                last_error.clear();
+            } else if (m.error().message != last_error) {
+                // The schema may not exist yet (the pool migrates on its first query).
+                last_error = m.error().message;
+                logger()->info("msg=\"ingest watch cannot read the stored rows\" error=\"{}\"", last_error);
+            }
+        }
+        ingest_sample s = queue_part(queues_.latest(), cfg_.audit_queues, cfg_.dead_queue);
+        s.t_ms = now_ms();
+        s.stored_mark = std::move(mark);
+        health_.record(std::move(s));
+        llmp::unique_lock lock{mu_};
+        if (cv_.wait_for(lock.native(), cfg_.interval, [&]() REQUIRES(mu_) { return stopping_; })) {
+            return;
+        }
     }
 }
 

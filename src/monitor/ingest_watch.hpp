@@ -1,29 +1,34 @@
 #pragma once
-// ingest_watch: every `interval`, reads the newest stored row times from PostgreSQL (through
-// db_pool) and the audit and dead-letter queues from queue_sampler's latest answer, and records
-// them as one ingest_sample in ingest_health (which judges them for /api/status).
+// ingest_watch: every `interval`, reads the newest stored row times from PostgreSQL and the
+// audit and dead-letter queues from queue_sampler's latest answer, and records them as one
+// ingest_sample in ingest_health (which judges them for /api/status).
 //
-// Threading: the loop is a coroutine on the io_context (the query runs on a db_pool thread);
-// start() and stop() are called by monitor_service from its thread, stop() before the
-// io_context stops.
+// It owns one PostgreSQL connection (not a db_pool slot): a probe that runs whether or not
+// anyone looks must not open the pool's connections, whose first attempt makes the pool answer
+// the dashboard's own queries 503 until it is over. It applies no migrations; until the schema
+// exists its samples have no stored mark.
+//
+// Threading: one thread of its own (libpq blocks); start() and stop() from monitor_service's
+// thread. queue_sampler::latest() and ingest_health::record() are thread-safe.
 
-#include "common/asio_fwd.hpp"
+#include "common/mutex.hpp"
 #include "monitor/ingest_health.hpp"
 
-#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
-#include <memory>
+#include <condition_variable>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace llmp::monitor {
 
-class db_pool;
 class queue_sampler;
 
 struct ingest_watch_config {
+    std::string database_url;
+    std::chrono::milliseconds statement_timeout{10000};
     std::vector<std::string> audit_queues;  ///< their messages are the backlog
     std::string dead_queue;
     std::chrono::milliseconds interval{2000};
@@ -31,23 +36,25 @@ struct ingest_watch_config {
 
 class ingest_watch {
 public:
-    ingest_watch(net::io_context& ioc, db_pool& db, const queue_sampler& queues, ingest_health& health,
-                 ingest_watch_config cfg);
-    ~ingest_watch();
+    ingest_watch(const queue_sampler& queues, ingest_health& health, ingest_watch_config cfg);
+    ~ingest_watch();  ///< stop()s
+    ingest_watch(const ingest_watch&) = delete;
+    ingest_watch& operator=(const ingest_watch&) = delete;
 
     void start();
+    /// Wakes the thread and joins it (a running query ends within the statement timeout).
     void stop();
 
 private:
-    net::awaitable<void> loop();
+    void thread_main();
 
-    net::io_context& ioc_;
-    db_pool& db_;
     const queue_sampler& queues_;
     ingest_health& health_;
     ingest_watch_config cfg_;
-    std::shared_ptr<bool> stopped_ = std::make_shared<bool>(false);
-    std::unique_ptr<net::steady_timer> timer_;
+    llmp::mutex mu_;
+    std::condition_variable cv_;
+    bool stopping_ GUARDED_BY(mu_) = false;
+    std::thread thread_;
 };
 
 /// The queue half of a sample from queue_sampler::latest(): backlog and consumers of

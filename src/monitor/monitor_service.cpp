@@ -54,6 +54,8 @@ queue_sampler_config sampler_config(const monitor_config& cfg) {
 ingest_watch_config ingest_config(const monitor_config& cfg) {
     broker::topology t{cfg.broker.prefix};
     ingest_watch_config w;
+    w.database_url = cfg.database_url;
+    w.statement_timeout = cfg.query_timeout;
     w.audit_queues = {t.audit_requests_queue, t.audit_responses_queue};
     w.dead_queue = t.dead_queue;
     w.interval = cfg.queue_poll_interval;
@@ -77,7 +79,7 @@ struct monitor_service::impl {
     heartbeat_listener heartbeats{cfg.broker, workers};
     queue_sampler queues{ioc, sampler_config(cfg)};
     ingest_health ingest{cfg.ingest_stall_after, broker::topology{cfg.broker.prefix}.dead_queue};
-    ingest_watch ingest_sampler{ioc, db, queues, ingest, ingest_config(cfg)};
+    ingest_watch ingest_sampler{queues, ingest, ingest_config(cfg)};
     static_files files{cfg.web_dir};
     keys::key_ring keys;  // read with --auth keys only
     std::unique_ptr<keys::key_refresher> key_loader;
@@ -174,7 +176,6 @@ int monitor_service::run() {
         logger()->info("msg=\"stopping\" signal={}", sig);
         s.listener->stop();
         s.queues.stop();
-        s.ingest_sampler.stop();
         s.db.drain();
         // Let running queries answer their clients (briefly), then stop.
         net::co_spawn(
@@ -195,6 +196,7 @@ int monitor_service::run() {
     run_io_context(s.ioc, s.cfg.io_threads);
     s.db.stop();
     s.heartbeats.stop();
+    s.ingest_sampler.stop();
     s.key_loader.reset();
     logger()->info("msg=\"monitor stopped\"");
     return 0;

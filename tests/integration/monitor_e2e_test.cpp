@@ -540,6 +540,24 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
     EXPECT_EQ(e.body["response"]["reported_by"], "worker") << "the worker's own error";
     EXPECT_EQ(get(mon, "/api/requests/no-such-request").status, 404u);
 
+    // ---- errors by route and code ----
+    auto errs = get(mon, "/api/errors?window=5m");
+    ASSERT_EQ(errs.status, 200u) << errs.raw;
+    ASSERT_EQ(errs.body["errors"].size(), 1u) << errs.raw;
+    EXPECT_EQ(errs.body["errors"][0]["route"], "/api/chat") << errs.raw;
+    EXPECT_EQ(errs.body["errors"][0]["status"], "error") << errs.raw;
+    EXPECT_EQ(errs.body["errors"][0]["code"], "provider_error") << errs.raw;
+    EXPECT_EQ(errs.body["errors"][0]["count"], failing) << errs.raw;
+    std::map<std::string, json> by_route;
+    for (const auto& r : errs.body["routes"]) {
+        by_route[r["route"].get<std::string>()] = r;
+    }
+    EXPECT_EQ(by_route["/api/chat"]["requests"], ok_alpha + failing) << errs.raw;
+    EXPECT_EQ(by_route["/api/chat"]["errors"], failing) << errs.raw;
+    EXPECT_EQ(by_route["/api/generate"]["requests"], ok_beta) << errs.raw;
+    EXPECT_EQ(by_route["/api/generate"]["errors"], 0) << errs.raw;
+    EXPECT_EQ(get(mon, "/api/errors?window=x").status, 400u);
+
     // ---- bad input is a 400 with a message ----
     for (const auto* target : {"/api/overview?window=5", "/api/overview?window=9d", "/api/requests?status=maybe",
                                "/api/requests?limit=0", "/api/requests?cursor=garbage", "/api/models?window=x"}) {
