@@ -315,20 +315,35 @@ response logout_reply(monitor_context& m, const request_context& ctx) {
 
 // The database jobs. Built here, in plain functions: a lambda with non-trivial captures
 // created inside a coroutine body is destroyed twice by g++ 12 (seen as a double free).
-db_pool::job overview_job(std::int64_t s) {
-    return [s](pg::connection& c) { return query_overview(c, s); };
+using window_end = std::optional<std::int64_t>;
+db_pool::job overview_job(std::int64_t s, window_end e) {
+    return [s, e](pg::connection& c) { return query_overview(c, s, e); };
 }
-db_pool::job timeseries_job(std::int64_t ws, std::int64_t bs) {
-    return [ws, bs](pg::connection& c) { return query_timeseries(c, ws, bs); };
+db_pool::job timeseries_job(std::int64_t ws, std::int64_t bs, window_end e) {
+    return [ws, bs, e](pg::connection& c) { return query_timeseries(c, ws, bs, e); };
 }
-db_pool::job models_job(std::int64_t s) {
-    return [s](pg::connection& c) { return query_models(c, s); };
+db_pool::job models_job(std::int64_t s, window_end e) {
+    return [s, e](pg::connection& c) { return query_models(c, s, e); };
 }
-db_pool::job errors_job(std::int64_t s) {
-    return [s](pg::connection& c) { return query_errors(c, s); };
+db_pool::job errors_job(std::int64_t s, window_end e) {
+    return [s, e](pg::connection& c) { return query_errors(c, s, e); };
 }
-db_pool::job workers_job(std::int64_t s) {
-    return [s](pg::connection& c) { return query_worker_totals(c, s); };
+db_pool::job workers_job(std::int64_t s, window_end e) {
+    return [s, e](pg::connection& c) { return query_worker_totals(c, s, e); };
+}
+
+/// `to=` (unix ms): the end of a custom range, whose length is `window`; absent = now.
+result<window_end> parse_end(const query_string& q) {
+    auto v = q.get("to");
+    if (!v || v->empty()) {
+        return window_end{};
+    }
+    std::int64_t ms = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), ms);
+    if (ec != std::errc{} || end != v->data() + v->size() || ms <= 0) {
+        return fail("invalid_field", "to must be a time in unix milliseconds");
+    }
+    return window_end{ms};
 }
 db_pool::job requests_job(request_filter f) {
     return [f = std::move(f)](pg::connection& c) { return query_requests(c, f); };
@@ -353,7 +368,12 @@ net::awaitable<void> handle_overview(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, w.error());
         co_return;
     }
-    db_pool::job job = overview_job(w.value().seconds);
+    auto e = parse_end(q);
+    if (!e) {
+        co_await send_error(ctx, e.error());
+        co_return;
+    }
+    db_pool::job job = overview_job(w.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, overview_reply(m, r, w.value()));
 }
@@ -371,7 +391,12 @@ net::awaitable<void> handle_timeseries(monitor_context& m, request_context& ctx)
         co_await send_error(ctx, b.error());
         co_return;
     }
-    db_pool::job job = timeseries_job(w.value().seconds, b.value().seconds);
+    auto e = parse_end(q);
+    if (!e) {
+        co_await send_error(ctx, e.error());
+        co_return;
+    }
+    db_pool::job job = timeseries_job(w.value().seconds, b.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, timeseries_reply(m, r));
 }
@@ -383,7 +408,12 @@ net::awaitable<void> handle_models(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, w.error());
         co_return;
     }
-    db_pool::job job = models_job(w.value().seconds);
+    auto e = parse_end(q);
+    if (!e) {
+        co_await send_error(ctx, e.error());
+        co_return;
+    }
+    db_pool::job job = models_job(w.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, plain_reply(r));
 }
@@ -395,7 +425,12 @@ net::awaitable<void> handle_errors(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, w.error());
         co_return;
     }
-    db_pool::job job = errors_job(w.value().seconds);
+    auto e = parse_end(q);
+    if (!e) {
+        co_await send_error(ctx, e.error());
+        co_return;
+    }
+    db_pool::job job = errors_job(w.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, plain_reply(r));
 }
@@ -407,7 +442,12 @@ net::awaitable<void> handle_workers(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, w.error());
         co_return;
     }
-    db_pool::job job = workers_job(w.value().seconds);
+    auto e = parse_end(q);
+    if (!e) {
+        co_await send_error(ctx, e.error());
+        co_return;
+    }
+    db_pool::job job = workers_job(w.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, workers_reply(m, r, w.value()));
 }

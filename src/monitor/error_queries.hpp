@@ -10,12 +10,15 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 
 namespace llmp::monitor {
 
 /// {"errors": [{route, status, code, count, last_ms}] (most frequent first, at most 200),
 ///  "routes": [{route, requests, errors, cancelled, error_rate}]}. `code` is null when the
 /// response carried none (a cancellation).
-result<nlohmann::json> query_errors(pg::connection& c, std::int64_t window_s);
+/// `end_ms`: the window's end (unix ms); nullopt = now.
+result<nlohmann::json> query_errors(pg::connection& c, std::int64_t window_s,
+                                    std::optional<std::int64_t> end_ms = std::nullopt);
 
 }  // namespace llmp::monitor

@@ -558,6 +558,34 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
     EXPECT_EQ(by_route["/api/generate"]["errors"], 0) << errs.raw;
     EXPECT_EQ(get(mon, "/api/errors?window=x").status, 400u);
 
+    // ---- a custom range: `window` long, ending at `to` (unix ms) ----
+    const auto wall_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const auto later = std::to_string(wall_ms + 60'000), hour_ago = std::to_string(wall_ms - 3'600'000);
+    auto ranged = get(mon, "/api/overview?window=3600s&to=" + later);
+    ASSERT_EQ(ranged.status, 200u) << ranged.raw;
+    EXPECT_EQ(ranged.body["requests"], total);
+    EXPECT_EQ(ranged.body["now_ms"].get<std::int64_t>(), wall_ms + 60'000) << "the window ends at to";
+    EXPECT_EQ(get(mon, "/api/overview?window=3600s&to=" + hour_ago).body["requests"], 0) << "all traffic came later";
+    EXPECT_EQ(get(mon, "/api/models?window=3600s&to=" + hour_ago).body["models"].size(), 0u);
+    EXPECT_EQ(get(mon, "/api/errors?window=3600s&to=" + hour_ago).body["errors"].size(), 0u);
+    EXPECT_EQ(get(mon, "/api/errors?window=3600s&to=" + later).body["errors"][0]["count"], failing);
+    auto past_ts = get(mon, "/api/timeseries?window=10m&bucket=1m&to=" + hour_ago);
+    ASSERT_EQ(past_ts.status, 200u) << past_ts.raw;
+    ASSERT_GE(past_ts.body["points"].size(), 10u);
+    EXPECT_LE(past_ts.body["points"].back()["t"].get<std::int64_t>(), wall_ms - 3'600'000);
+    for (const auto& p : past_ts.body["points"]) {
+        EXPECT_EQ(p["requests"], 0);
+    }
+    std::int64_t ranged_sum = 0;
+    auto later_ts = get(mon, "/api/timeseries?window=10m&bucket=1m&to=" + later);
+    for (const auto& p : later_ts.body["points"]) {
+        ranged_sum += p["requests"].get<std::int64_t>();
+    }
+    EXPECT_EQ(ranged_sum, total);
+    EXPECT_EQ(get(mon, "/api/overview?to=yesterday").status, 400u);
+
     // ---- bad input is a 400 with a message ----
     for (const auto* target : {"/api/overview?window=5", "/api/overview?window=9d", "/api/requests?status=maybe",
                                "/api/requests?limit=0", "/api/requests?cursor=garbage", "/api/models?window=x"}) {

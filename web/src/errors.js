@@ -21,8 +21,9 @@ export function renderErrors(tbody, body) {
 }
 
 /// Loads and renders; returns the answer (or null when it failed).
-export async function loadErrors(windowText) {
-  const r = await getJSON(`/api/errors?window=${encodeURIComponent(windowText)}`);
+/// `range`: the range's query string (range.js windowQuery).
+export async function loadErrors(range) {
+  const r = await getJSON(`/api/errors?${range}`);
   if (!r.ok) return null;
   renderErrors(document.querySelector('#errors tbody'), r.body);
   return r.body;

@@ -9,10 +9,12 @@ import { loadErrors } from './errors.js';
 import { clock, ms, num, pct, rate } from './format.js';
 import { renderModels, renderRequests, renderWorkers } from './tables.js';
 import { renderStatus, renderStatusUnreachable } from './status.js';
+import { setupRange, windowQuery } from './range.js';
 
 const refreshMs = 2000;
 const state = {
   window: '5m',
+  to: null,  // a custom range's end (unix ms); null = now
   filter: { model: '', status: '', q: '' },
   nextCursor: null,
   paged: false,   // the user loaded older pages: stop replacing the first page
@@ -104,14 +106,14 @@ async function loadRequests(append) {
 }
 
 async function refresh() {
-  const w = encodeURIComponent(state.window);
+  const w = windowQuery(state);  // window=5m, or a custom range's window=<s>s&to=<ms>
   const [overview, ts, models, workers, status, errors] = await Promise.all([
-    getJSON(`/api/overview?window=${w}`),
-    getJSON(`/api/timeseries?window=${w}`),
-    getJSON(`/api/models?window=${w}`),
-    getJSON(`/api/workers?window=${w}`),
+    getJSON(`/api/overview?${w}`),
+    getJSON(`/api/timeseries?${w}`),
+    getJSON(`/api/models?${w}`),
+    getJSON(`/api/workers?${w}`),
     getJSON('/api/status'),
-    loadErrors(state.window),
+    loadErrors(w),
   ]);
   if (errors) state.last.errors = errors;
   const problems = [];
@@ -187,7 +189,7 @@ async function start() {
   else { showLogin(errorText(s)); }
 }
 
-$('window').addEventListener('change', (e) => { state.window = e.target.value; refresh(); });
+setupRange(state, refresh);
 $('filter').addEventListener('submit', (e) => {
   e.preventDefault();
   const f = new FormData(e.target);

@@ -198,6 +198,21 @@ try {
   await page.unroute(`${origin}/api/status`);
   await page.waitForFunction(() => document.querySelector('[data-health="ingest"]').classList.contains('up') || !window.__dashboard.last.status.rabbitmq_management.available, null, { timeout });
 
+  // A custom range before the traffic: nothing in it; back to 5 minutes: everything again.
+  await page.selectOption('#window', 'custom');
+  await page.locator('#range').waitFor({ state: 'visible', timeout });
+  const local = (ms) => page.evaluate((t) => new Date(t - new Date(t).getTimezoneOffset() * 60000).toISOString().slice(0, 16), ms);
+  const base = Date.now();
+  await page.fill('#range-from', await local(base - 3 * 3600 * 1000));
+  await page.fill('#range-to', await local(base - 2 * 3600 * 1000));
+  await page.click('#range button[type=submit]');
+  await page.waitForFunction(() => window.__dashboard.last.overview.window === '3600s' && window.__dashboard.last.overview.requests === 0, null, { timeout });
+  check((await tile('requests_per_s', '.sub')).startsWith('0 completed'), 'a custom range before the traffic shows none of it');
+  check(await page.locator('#errors tbody td.empty').count() === 1, 'and no errors');
+  await page.selectOption('#window', '5m');
+  await page.waitForFunction((n) => window.__dashboard.last.overview.window === '5m' && window.__dashboard.last.overview.requests === n, expect.requests, { timeout });
+  check(await page.locator('#range').isHidden(), 'a preset window hides the range form');
+
   await page.fill('#filter-q', expect.search);
   await page.click('#filter button[type=submit]');
   await page.waitForFunction(() => document.querySelectorAll('#requests tbody tr[data-request]').length === 1, null, { timeout });
