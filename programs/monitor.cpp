@@ -79,6 +79,13 @@ void add_monitor_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--queue-poll-ms", *poll_ms, "how often queue depths are read from the management API")
         ->envname("LLMPROXY_MONITOR_QUEUE_POLL_MS")
         ->capture_default_str();
+    auto stall_s = std::make_shared<std::int64_t>(cfg->ingest_stall_after.count() / 1000);
+    cmd->add_option("--ingest-stall-seconds", *stall_s,
+                    "audit ingest turns red in /api/status when the audit queues hold messages and no row was "
+                    "stored for this long")
+        ->envname("LLMPROXY_MONITOR_INGEST_STALL_SECONDS")
+        ->check(CLI::Range(std::int64_t{1}, std::int64_t{86400}))
+        ->capture_default_str();
     auto query_ms = std::make_shared<std::int64_t>(cfg->query_timeout.count());
     cmd->add_option("--query-timeout-ms", *query_ms, "longest a dashboard query may run (statement_timeout)")
         ->envname("LLMPROXY_MONITOR_QUERY_TIMEOUT_MS")
@@ -108,10 +115,11 @@ void add_monitor_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_MONITOR_SESSION_TTL_MINUTES")
         ->check(CLI::Range(std::int64_t{1}, std::int64_t{60 * 24 * 366}))
         ->capture_default_str();
-    cmd->callback([cfg, common, port_file, poll_ms, query_ms, auth, hosts, secure, ttl_min, &exit_code] {
+    cmd->callback([cfg, common, port_file, poll_ms, stall_s, query_ms, auth, hosts, secure, ttl_min, &exit_code] {
         llmp::log::setup(common->log_level, "monitor");
         cfg->queue_poll_interval = std::chrono::milliseconds{*poll_ms};
         cfg->query_timeout = std::chrono::milliseconds{*query_ms};
+        cfg->ingest_stall_after = std::chrono::seconds{*stall_s};
         cfg->auth = *auth == "none" ? monitor::auth_mode::none : monitor::auth_mode::keys;
         cfg->cookie_secure = *secure == "always"  ? monitor::cookie_secure_mode::always
                              : *secure == "never" ? monitor::cookie_secure_mode::never

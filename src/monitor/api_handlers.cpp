@@ -4,8 +4,10 @@
 #include "common/errc.hpp"
 #include "metrics/http_metrics.hpp"
 #include "monitor/db_pool.hpp"
+#include "monitor/error_queries.hpp"
 #include "monitor/heartbeat_listener.hpp"
 #include "monitor/host_guard.hpp"
+#include "monitor/ingest_health.hpp"
 #include "monitor/key_admin.hpp"
 #include "monitor/key_usage_queries.hpp"
 #include "monitor/live_workers.hpp"
@@ -178,6 +180,9 @@ response status_reply(monitor_context& m) {
               {"rabbitmq_management", {{"available", q.value("available", false)}}},
               {"prefix", m.cfg.broker.prefix},
               {"now_ms", now_ms()}};
+    body["audit_ingest"] = to_json(m.ingest.ingest());
+    body["audit_ingest"]["stall_after_s"] = std::chrono::duration<double>(m.ingest.stall_after()).count();
+    body["dead_letters"] = to_json(m.ingest.dead_letters());
     if (!q.value("available", false)) {
         body["rabbitmq_management"]["error"] = q.value("error", std::string{});
     }
@@ -310,17 +315,35 @@ response logout_reply(monitor_context& m, const request_context& ctx) {
 
 // The database jobs. Built here, in plain functions: a lambda with non-trivial captures
 // created inside a coroutine body is destroyed twice by g++ 12 (seen as a double free).
-db_pool::job overview_job(std::int64_t s) {
-    return [s](pg::connection& c) { return query_overview(c, s); };
+using window_end = std::optional<std::int64_t>;
+db_pool::job overview_job(std::int64_t s, window_end e) {
+    return [s, e](pg::connection& c) { return query_overview(c, s, e); };
 }
-db_pool::job timeseries_job(std::int64_t ws, std::int64_t bs) {
-    return [ws, bs](pg::connection& c) { return query_timeseries(c, ws, bs); };
+db_pool::job timeseries_job(std::int64_t ws, std::int64_t bs, window_end e) {
+    return [ws, bs, e](pg::connection& c) { return query_timeseries(c, ws, bs, e); };
 }
-db_pool::job models_job(std::int64_t s) {
-    return [s](pg::connection& c) { return query_models(c, s); };
+db_pool::job models_job(std::int64_t s, window_end e) {
+    return [s, e](pg::connection& c) { return query_models(c, s, e); };
 }
-db_pool::job workers_job(std::int64_t s) {
-    return [s](pg::connection& c) { return query_worker_totals(c, s); };
+db_pool::job errors_job(std::int64_t s, window_end e) {
+    return [s, e](pg::connection& c) { return query_errors(c, s, e); };
+}
+db_pool::job workers_job(std::int64_t s, window_end e) {
+    return [s, e](pg::connection& c) { return query_worker_totals(c, s, e); };
+}
+
+/// `to=` (unix ms): the end of a custom range, whose length is `window`; absent = now.
+result<window_end> parse_end(const query_string& q) {
+    auto v = q.get("to");
+    if (!v || v->empty()) {
+        return window_end{};
+    }
+    std::int64_t ms = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), ms);
+    if (ec != std::errc{} || end != v->data() + v->size() || ms <= 0) {
+        return fail("invalid_field", "to must be a time in unix milliseconds");
+    }
+    return window_end{ms};
 }
 db_pool::job requests_job(request_filter f) {
     return [f = std::move(f)](pg::connection& c) { return query_requests(c, f); };
@@ -375,7 +398,12 @@ net::awaitable<void> handle_overview(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, w.error());
         co_return;
     }
-    db_pool::job job = overview_job(w.value().seconds);
+    auto e = parse_end(q);
+    if (!e) {
+        co_await send_error(ctx, e.error());
+        co_return;
+    }
+    db_pool::job job = overview_job(w.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, overview_reply(m, r, w.value()));
 }
@@ -393,7 +421,12 @@ net::awaitable<void> handle_timeseries(monitor_context& m, request_context& ctx)
         co_await send_error(ctx, b.error());
         co_return;
     }
-    db_pool::job job = timeseries_job(w.value().seconds, b.value().seconds);
+    auto e = parse_end(q);
+    if (!e) {
+        co_await send_error(ctx, e.error());
+        co_return;
+    }
+    db_pool::job job = timeseries_job(w.value().seconds, b.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, timeseries_reply(m, r));
 }
@@ -405,7 +438,29 @@ net::awaitable<void> handle_models(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, w.error());
         co_return;
     }
-    db_pool::job job = models_job(w.value().seconds);
+    auto e = parse_end(q);
+    if (!e) {
+        co_await send_error(ctx, e.error());
+        co_return;
+    }
+    db_pool::job job = models_job(w.value().seconds, e.value());
+    db_reply r = co_await m.db.run(std::move(job));
+    co_await http_server::send(ctx, plain_reply(r));
+}
+
+net::awaitable<void> handle_errors(monitor_context& m, request_context& ctx) {
+    query_string q{ctx.req.target()};
+    auto w = parse_window(q.get_or("window", "5m"));
+    if (!w) {
+        co_await send_error(ctx, w.error());
+        co_return;
+    }
+    auto e = parse_end(q);
+    if (!e) {
+        co_await send_error(ctx, e.error());
+        co_return;
+    }
+    db_pool::job job = errors_job(w.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, plain_reply(r));
 }
@@ -417,7 +472,12 @@ net::awaitable<void> handle_workers(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, w.error());
         co_return;
     }
-    db_pool::job job = workers_job(w.value().seconds);
+    auto e = parse_end(q);
+    if (!e) {
+        co_await send_error(ctx, e.error());
+        co_return;
+    }
+    db_pool::job job = workers_job(w.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, workers_reply(m, r, w.value()));
 }
@@ -501,6 +561,7 @@ std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
     get("/api/timeseries", handle_timeseries);
     get("/api/models", handle_models);
     get("/api/workers", handle_workers);
+    get("/api/errors", handle_errors);
     get("/api/requests", handle_requests);
     get("/api/usage/keys", handle_key_usage);
     get("/api/usage/daily", handle_daily_usage);

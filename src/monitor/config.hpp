@@ -40,6 +40,9 @@ struct monitor_config {
     std::string web_dir;
     /// How often the queue depths are sampled from the management API.
     std::chrono::milliseconds queue_poll_interval{2000};
+    /// --ingest-stall-seconds: audit ingest is red in /api/status once the audit queues hold
+    /// messages and no row was stored for this long (ingest_health.hpp).
+    std::chrono::milliseconds ingest_stall_after{15000};
     /// A worker whose last heartbeat is older than this is shown as "stale".
     std::chrono::milliseconds worker_stale_after{6000};
     /// Database connections (one thread each) serving the /api/ queries.

@@ -13,6 +13,7 @@ class heartbeat_listener;
 class static_files;
 class monitor_auth;
 class host_guard;
+class ingest_health;
 }  // namespace llmp::monitor
 
 namespace llmp::metrics {
@@ -35,6 +36,8 @@ struct monitor_context {
     /// Who is asking (--auth) and which Host/Origin may ask (--allowed-hosts).
     monitor_auth& auth;
     const host_guard& hosts;
+    /// Whether the audit keeps up and the dead-letter queue is empty (/api/status).
+    const ingest_health& ingest;
 };
 
 }  // namespace llmp::monitor

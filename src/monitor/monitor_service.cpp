@@ -12,6 +12,8 @@
 #include "monitor/db_pool.hpp"
 #include "monitor/heartbeat_listener.hpp"
 #include "monitor/host_guard.hpp"
+#include "monitor/ingest_health.hpp"
+#include "monitor/ingest_watch.hpp"
 #include "monitor/live_workers.hpp"
 #include "monitor/logger.hpp"
 #include "monitor/monitor_auth.hpp"
@@ -51,6 +53,17 @@ queue_sampler_config sampler_config(const monitor_config& cfg) {
     return q;
 }
 
+ingest_watch_config ingest_config(const monitor_config& cfg) {
+    broker::topology t{cfg.broker.prefix};
+    ingest_watch_config w;
+    w.database_url = cfg.database_url;
+    w.statement_timeout = cfg.query_timeout;
+    w.audit_queues = {t.audit_requests_queue, t.audit_responses_queue};
+    w.dead_queue = t.dead_queue;
+    w.interval = cfg.queue_poll_interval;
+    return w;
+}
+
 std::vector<std::string> allowed_hosts(const monitor_config& cfg) {
     return cfg.allowed_hosts.empty() ? host_guard::defaults(cfg.listen_address) : cfg.allowed_hosts;
 }
@@ -67,13 +80,15 @@ struct monitor_service::impl {
     db_pool db{cfg.database_url, cfg.db_threads, cfg.query_timeout};
     heartbeat_listener heartbeats{cfg.broker, workers};
     queue_sampler queues{ioc, sampler_config(cfg)};
+    ingest_health ingest{cfg.ingest_stall_after, broker::topology{cfg.broker.prefix}.dead_queue};
+    ingest_watch ingest_sampler{queues, ingest, ingest_config(cfg)};
     static_files files{cfg.web_dir};
     keys::key_ring keys;  // read with --auth keys only
     std::unique_ptr<keys::key_refresher> key_loader;
     session_store sessions{std::chrono::duration_cast<std::chrono::seconds>(cfg.session_ttl)};
     monitor_auth auth{cfg.auth == auth_mode::keys ? &keys : nullptr, sessions, cfg.cookie_secure};
     host_guard hosts{allowed_hosts(cfg)};
-    monitor_context ctx{cfg, db, workers, queues, heartbeats, files, registry, request_metrics, auth, hosts};
+    monitor_context ctx{cfg, db, workers, queues, heartbeats, files, registry, request_metrics, auth, hosts, ingest};
     std::shared_ptr<http_server::listener> listener;
 
     explicit impl(monitor_config c) : cfg{std::move(c)} {
@@ -141,6 +156,7 @@ result<void> monitor_service::start() {
     s.db.start();
     s.heartbeats.start();
     s.queues.start();
+    s.ingest_sampler.start();
     s.listener->start();
     std::string hosts;
     for (const auto& h : allowed_hosts(s.cfg)) {
@@ -182,6 +198,7 @@ int monitor_service::run() {
     run_io_context(s.ioc, s.cfg.io_threads);
     s.db.stop();
     s.heartbeats.stop();
+    s.ingest_sampler.stop();
     s.key_loader.reset();
     logger()->info("msg=\"monitor stopped\"");
     return 0;

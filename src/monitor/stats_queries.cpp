@@ -42,14 +42,27 @@ std::string window_param(std::int64_t s) {
     return std::to_string(s);
 }
 
+/// The window's end as a query parameter: unix ms, or NULL for now().
+std::optional<std::string> end_param(std::optional<std::int64_t> end_ms) {
+    return end_ms ? std::optional<std::string>{std::to_string(*end_ms)} : std::nullopt;
+}
+
+/// The SQL of the window's end from parameter $n.
+std::string end_sql(int n) {
+    return "coalesce(to_timestamp($" + std::to_string(n) + "::float8 / 1000), now())";
+}
+
 }  // namespace
 
-result<json> query_overview(pg::connection& c, std::int64_t window_s) {
-    std::string sql = "SELECT " + std::string{aggregates} +
-                      ", (SELECT count(*) FROM requests WHERE received_at > now() - make_interval(secs => $1::float8))"
-                      ", (extract(epoch FROM now()) * 1000)::bigint"
-                      " FROM responses r WHERE r.completed_at > now() - make_interval(secs => $1::float8)";
-    auto r = c.query(sql, {window_param(window_s)});
+result<json> query_overview(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
+    const std::string end = end_sql(2);
+    std::string sql = "SELECT " + std::string{aggregates} + ", (SELECT count(*) FROM requests WHERE received_at > " +
+                      end + " - make_interval(secs => $1::float8) AND received_at <= " + end +
+                      "), (extract(epoch FROM " + end +
+                      ") * 1000)::bigint"
+                      " FROM responses r WHERE r.completed_at > " +
+                      end + " - make_interval(secs => $1::float8) AND r.completed_at <= " + end;
+    auto r = c.query(sql, {window_param(window_s), end_param(end_ms)});
     if (!r) {
         return r.error();
     }
@@ -60,19 +73,23 @@ result<json> query_overview(pg::connection& c, std::int64_t window_s) {
     return out;
 }
 
-result<json> query_timeseries(pg::connection& c, std::int64_t window_s, std::int64_t bucket_s) {
+result<json> query_timeseries(pg::connection& c, std::int64_t window_s, std::int64_t bucket_s,
+                              std::optional<std::int64_t> end_ms) {
+    const std::string end = end_sql(3);
     std::string sql = R"sql(
 WITH p AS (SELECT make_interval(secs => $2::float8) AS b,
-                  date_bin(make_interval(secs => $2::float8), now() - make_interval(secs => $1::float8),
+                  date_bin(make_interval(secs => $2::float8), )sql" +
+                      end + R"sql( - make_interval(secs => $1::float8),
                            timestamptz 'epoch') AS t0,
-                  date_bin(make_interval(secs => $2::float8), now(), timestamptz 'epoch') AS t1),
+                  date_bin(make_interval(secs => $2::float8), )sql" +
+                      end + R"sql(, timestamptz 'epoch') AS t1),
 agg AS (SELECT date_bin(p.b, r.completed_at, timestamptz 'epoch') AS t, )sql" +
                       std::string{aggregates} + R"sql(
-        FROM responses r, p WHERE r.completed_at >= p.t0 GROUP BY 1)
+        FROM responses r, p WHERE r.completed_at >= p.t0 AND r.completed_at < p.t1 + p.b GROUP BY 1)
 SELECT (extract(epoch FROM s.t) * 1000)::bigint, a.*
 FROM p CROSS JOIN LATERAL generate_series(p.t0, p.t1, p.b) AS s(t) LEFT JOIN agg a ON a.t = s.t
 ORDER BY s.t)sql";
-    auto r = c.query(sql, {window_param(window_s), std::to_string(bucket_s)});
+    auto r = c.query(sql, {window_param(window_s), std::to_string(bucket_s), end_param(end_ms)});
     if (!r) {
         return r.error();
     }
@@ -85,14 +102,16 @@ ORDER BY s.t)sql";
     return json{{"window_s", window_s}, {"bucket_s", bucket_s}, {"points", std::move(points)}};
 }
 
-result<json> query_models(pg::connection& c, std::int64_t window_s) {
+result<json> query_models(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
+    const std::string end = end_sql(2);
     // One row a model, however the client or the worker spelled its name (model_name_sql.hpp).
     std::string sql = "SELECT " + normalized_model_sql("coalesce(nullif(r.model, ''), q.model, '')") + " AS m, " +
                       std::string{aggregates} +
                       " FROM responses r LEFT JOIN requests q USING (request_id)"
-                      " WHERE r.completed_at > now() - make_interval(secs => $1::float8)"
+                      " WHERE r.completed_at > " +
+                      end + " - make_interval(secs => $1::float8) AND r.completed_at <= " + end +
                       " GROUP BY 1 ORDER BY 2 DESC, 1";
-    auto r = c.query(sql, {window_param(window_s)});
+    auto r = c.query(sql, {window_param(window_s), end_param(end_ms)});
     if (!r) {
         return r.error();
     }
@@ -105,14 +124,17 @@ result<json> query_models(pg::connection& c, std::int64_t window_s) {
     return json{{"window_s", window_s}, {"models", std::move(models)}};
 }
 
-result<json> query_worker_totals(pg::connection& c, std::int64_t window_s) {
+result<json> query_worker_totals(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
+    const std::string end = end_sql(2);
     std::string sql = R"sql(
 WITH s AS (SELECT r.worker_id, count(*) AS n, count(*) FILTER (WHERE r.status = 'error') AS e,
                   coalesce(sum(r.completion_tokens), 0) AS tok,
                   avg(r.tokens_per_s) FILTER (WHERE r.status = 'ok' AND r.tokens_per_s > 0) AS tps,
                   percentile_cont(0.5) WITHIN GROUP (ORDER BY r.duration_ms) FILTER (WHERE r.status = 'ok') AS p50
            FROM responses r
-           WHERE r.completed_at > now() - make_interval(secs => $1::float8) AND r.worker_id IS NOT NULL
+)sql" + std::string{"           WHERE r.completed_at > "} +
+                      end + " - make_interval(secs => $1::float8) AND r.completed_at <= " + end + R"sql(
+             AND r.worker_id IS NOT NULL
            GROUP BY 1)
 SELECT worker_id, w.host, w.provider, w.models, w.concurrency, w.requests_total, w.tokens_total,
        (extract(epoch FROM w.first_seen) * 1000)::bigint, (extract(epoch FROM w.last_seen) * 1000)::bigint,
@@ -121,7 +143,7 @@ SELECT worker_id, w.host, w.provider, w.models, w.concurrency, w.requests_total,
 FROM workers w FULL JOIN s USING (worker_id)
 WHERE s.n > 0 OR w.last_seen > now() - interval '1 day'
 ORDER BY 1)sql";
-    auto r = c.query(sql, {window_param(window_s)});
+    auto r = c.query(sql, {window_param(window_s), end_param(end_ms)});
     if (!r) {
         return r.error();
     }

@@ -11,14 +11,20 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 
 namespace llmp::monitor {
 
-result<nlohmann::json> query_overview(pg::connection& c, std::int64_t window_s);
-/// One entry per bucket from now - window to now; a bucket with no traffic is all zeros.
-result<nlohmann::json> query_timeseries(pg::connection& c, std::int64_t window_s, std::int64_t bucket_s);
-result<nlohmann::json> query_models(pg::connection& c, std::int64_t window_s);
+// `end_ms`: the window's end (unix ms, a custom range's `to`); nullopt = now.
+result<nlohmann::json> query_overview(pg::connection& c, std::int64_t window_s,
+                                      std::optional<std::int64_t> end_ms = std::nullopt);
+/// One entry per bucket from end - window to end; a bucket with no traffic is all zeros.
+result<nlohmann::json> query_timeseries(pg::connection& c, std::int64_t window_s, std::int64_t bucket_s,
+                                        std::optional<std::int64_t> end_ms = std::nullopt);
+result<nlohmann::json> query_models(pg::connection& c, std::int64_t window_s,
+                                    std::optional<std::int64_t> end_ms = std::nullopt);
 /// Workers table rows (seen within a day) joined with their window totals from responses.
-result<nlohmann::json> query_worker_totals(pg::connection& c, std::int64_t window_s);
+result<nlohmann::json> query_worker_totals(pg::connection& c, std::int64_t window_s,
+                                           std::optional<std::int64_t> end_ms = std::nullopt);
 
 }  // namespace llmp::monitor

@@ -255,6 +255,8 @@ bool wait_for_stored(unsigned monitor, std::int64_t n, const header_list& header
 TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
     LLMP_REQUIRE_BROKER();
     LLMP_REQUIRE_DATABASE();
+    // 6 s: longer than the management API's 5 s statistics interval, whose stale message counts
+    // would otherwise read as a stall right after a burst the audit has already stored.
     running_cluster rc{db_url, amqp_url, {"--batch-ms", "20", "--audit-chunks"}};
     auto& c = rc.c;
     const unsigned mon = rc.monitor;
@@ -548,6 +550,52 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
     EXPECT_EQ(e.body["response"]["reported_by"], "worker") << "the worker's own error";
     EXPECT_EQ(get(mon, "/api/requests/no-such-request").status, 404u);
 
+    // ---- errors by route and code ----
+    auto errs = get(mon, "/api/errors?window=5m");
+    ASSERT_EQ(errs.status, 200u) << errs.raw;
+    ASSERT_EQ(errs.body["errors"].size(), 1u) << errs.raw;
+    EXPECT_EQ(errs.body["errors"][0]["route"], "/api/chat") << errs.raw;
+    EXPECT_EQ(errs.body["errors"][0]["status"], "error") << errs.raw;
+    EXPECT_EQ(errs.body["errors"][0]["code"], "provider_error") << errs.raw;
+    EXPECT_EQ(errs.body["errors"][0]["count"], failing) << errs.raw;
+    std::map<std::string, json> by_route;
+    for (const auto& r : errs.body["routes"]) {
+        by_route[r["route"].get<std::string>()] = r;
+    }
+    EXPECT_EQ(by_route["/api/chat"]["requests"], ok_alpha + failing) << errs.raw;
+    EXPECT_EQ(by_route["/api/chat"]["errors"], failing) << errs.raw;
+    EXPECT_EQ(by_route["/api/generate"]["requests"], ok_beta) << errs.raw;
+    EXPECT_EQ(by_route["/api/generate"]["errors"], 0) << errs.raw;
+    EXPECT_EQ(get(mon, "/api/errors?window=x").status, 400u);
+
+    // ---- a custom range: `window` long, ending at `to` (unix ms) ----
+    const auto wall_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const auto later = std::to_string(wall_ms + 60'000), hour_ago = std::to_string(wall_ms - 3'600'000);
+    auto ranged = get(mon, "/api/overview?window=3600s&to=" + later);
+    ASSERT_EQ(ranged.status, 200u) << ranged.raw;
+    EXPECT_EQ(ranged.body["requests"], total);
+    EXPECT_EQ(ranged.body["now_ms"].get<std::int64_t>(), wall_ms + 60'000) << "the window ends at to";
+    EXPECT_EQ(get(mon, "/api/overview?window=3600s&to=" + hour_ago).body["requests"], 0) << "all traffic came later";
+    EXPECT_EQ(get(mon, "/api/models?window=3600s&to=" + hour_ago).body["models"].size(), 0u);
+    EXPECT_EQ(get(mon, "/api/errors?window=3600s&to=" + hour_ago).body["errors"].size(), 0u);
+    EXPECT_EQ(get(mon, "/api/errors?window=3600s&to=" + later).body["errors"][0]["count"], failing);
+    auto past_ts = get(mon, "/api/timeseries?window=10m&bucket=1m&to=" + hour_ago);
+    ASSERT_EQ(past_ts.status, 200u) << past_ts.raw;
+    ASSERT_GE(past_ts.body["points"].size(), 10u);
+    EXPECT_LE(past_ts.body["points"].back()["t"].get<std::int64_t>(), wall_ms - 3'600'000);
+    for (const auto& p : past_ts.body["points"]) {
+        EXPECT_EQ(p["requests"], 0);
+    }
+    std::int64_t ranged_sum = 0;
+    auto later_ts = get(mon, "/api/timeseries?window=10m&bucket=1m&to=" + later);
+    for (const auto& p : later_ts.body["points"]) {
+        ranged_sum += p["requests"].get<std::int64_t>();
+    }
+    EXPECT_EQ(ranged_sum, total);
+    EXPECT_EQ(get(mon, "/api/overview?to=yesterday").status, 400u);
+
     // ---- bad input is a 400 with a message ----
     for (const auto* target : {"/api/overview?window=5", "/api/overview?window=9d", "/api/requests?status=maybe",
                                "/api/requests?limit=0", "/api/requests?cursor=garbage", "/api/models?window=x"}) {
@@ -671,6 +719,77 @@ TEST(monitor_e2e, says_clearly_when_postgres_or_the_management_api_is_down_and_r
     EXPECT_EQ(get(mon, "/api/overview").body["requests"], 0);
     EXPECT_EQ(get(mon, "/api/requests").body["requests"].size(), 0u);
     EXPECT_EQ(get(mon, "/api/status").body["database"]["available"], true);
+}
+
+/// The port of the test broker's management API (LLMPROXY_TEST_RABBITMQ_MGMT_URL), 0 without one.
+unsigned mgmt_port() {
+    const char* url = std::getenv("LLMPROXY_TEST_RABBITMQ_MGMT_URL");
+    if (url == nullptr) {
+        return 0;
+    }
+    std::string u{url};
+    auto colon = u.rfind(':');
+    return colon == std::string::npos ? 0 : static_cast<unsigned>(std::stoul(u.substr(colon + 1)));
+}
+
+TEST(monitor_e2e, status_turns_red_while_audit_ingest_stalls_or_dead_letters_wait_and_green_after) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    const unsigned mgmt = mgmt_port();
+    if (mgmt == 0) {
+        GTEST_SKIP() << "needs the RabbitMQ management API (scripts/test provides it)";
+    }
+    running_cluster rc{
+        db_url, amqp_url, {"--batch-ms", "20"}, {"--ingest-stall-seconds", "6", "--queue-poll-ms", "250"}};
+    const unsigned mon = rc.monitor;
+    ASSERT_TRUE(rc.c.wait_for_model(rc.api, "alpha:latest")) << rc.c.logs();
+    auto status = [&] { return get(mon, "/api/status").body; };
+    auto green = [&] {
+        auto s = status();
+        return s["audit_ingest"]["known"] == true && s["audit_ingest"]["ok"] == true &&
+               s["dead_letters"]["known"] == true && s["dead_letters"]["ok"] == true;
+    };
+    ASSERT_TRUE(wait_until(green, 30s)) << status().dump();
+    ASSERT_EQ(run_mix(rc.api, 3, 0, 0).size(), 3u);
+    ASSERT_TRUE(wait_for_stored(mon, 3)) << rc.c.logs().substr(0, 20000);
+    EXPECT_TRUE(green()) << "a working audit is green: " << status().dump();
+
+    // The audit stops while traffic flows: the audit queues fill, no row is stored.
+    rc.c.audits().front()->stop();
+    for (int round = 0; round < 3; ++round) {
+        for (const auto& s : run_mix(rc.api, 2, 0, 0)) {
+            ASSERT_EQ(s.result.status, 200u);
+        }
+    }
+    ASSERT_TRUE(wait_until([&] { return status()["audit_ingest"]["ok"] == false; }, 30s)) << status().dump();
+    auto red = status();
+    EXPECT_GE(red["audit_ingest"]["stalled_for_s"].get<double>(), 6.0) << red.dump();
+    EXPECT_GT(red["audit_ingest"]["backlog"].get<std::int64_t>(), 0) << red.dump();
+    EXPECT_NE(red["audit_ingest"]["reason"].get<std::string>().find("audit ingest stalled"), std::string::npos)
+        << red.dump();
+    EXPECT_EQ(get(mon, "/api/overview?window=5m").body["requests"], 3) << "no row was stored meanwhile";
+
+    // It comes back: the backlog is stored and the status turns green again.
+    rc.c.start_audit(rc.db.url(), {"--batch-ms", "20"});
+    ASSERT_TRUE(wait_for_stored(mon, 9)) << rc.c.logs().substr(0, 20000);
+    ASSERT_TRUE(wait_until([&] { return status()["audit_ingest"]["ok"] == true; }, 30s)) << status().dump();
+
+    // A message in the dead-letter queue is red (with the queue's name) until it is purged.
+    const std::string dead = rc.c.prefix() + ".dead";
+    const header_list admin{{"Content-Type", "application/json"}, {"Authorization", "Basic Z3Vlc3Q6Z3Vlc3Q="}};
+    auto published =
+        http_request(mgmt, "POST", "/api/exchanges/%2F/" + dead + "/publish",
+                     R"({"properties":{},"routing_key":"","payload":"lost","payload_encoding":"string"})", admin);
+    ASSERT_EQ(published.status, 200u) << published.body;
+    ASSERT_EQ(json::parse(published.body)["routed"], true) << published.body;
+    ASSERT_TRUE(wait_until([&] { return status()["dead_letters"]["ok"] == false; }, 30s)) << status().dump();
+    auto dl = status()["dead_letters"];
+    EXPECT_EQ(dl["count"], 1) << dl.dump();
+    EXPECT_NE(dl["reason"].get<std::string>().find(dead), std::string::npos) << dl.dump();
+    EXPECT_EQ(status()["audit_ingest"]["ok"], true) << "the audit itself is fine";
+    auto purged = http_request(mgmt, "DELETE", "/api/queues/%2F/" + dead + "/contents", {}, admin);
+    ASSERT_EQ(purged.status / 100, 2u) << purged.body;
+    ASSERT_TRUE(wait_until([&] { return status()["dead_letters"]["ok"] == true; }, 30s)) << status().dump();
 }
 
 /// `name` found on PATH ("" when absent).

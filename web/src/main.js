@@ -5,13 +5,17 @@ import './style.css';
 import { getJSON, postJSON, errorText, onUnauthorized } from './api.js';
 import { time_chart } from './charts.js';
 import { openDetail, setupDetail } from './detail.js';
+import { loadErrors } from './errors.js';
 import { clock, ms, num, pct, rate } from './format.js';
 import { keyOptions, refreshKeys } from './keys.js';
 import { renderModels, renderRequests, renderWorkers } from './tables.js';
+import { renderStatus, renderStatusUnreachable } from './status.js';
+import { setupRange, windowQuery } from './range.js';
 
 const refreshMs = 2000;
 const state = {
   window: '5m',
+  to: null,  // a custom range's end (unix ms); null = now
   filter: { model: '', key: '', status: '', q: '' },
   nextCursor: null,
   paged: false,   // the user loaded older pages: stop replacing the first page
@@ -46,12 +50,6 @@ function setTile(name, value, sub = '', bad = false) {
   el.querySelector('.value').textContent = value;
   el.querySelector('.sub').textContent = sub;
   el.classList.toggle('bad', bad);
-}
-
-function setHealth(name, up) {
-  const el = document.querySelector(`[data-health="${name}"]`);
-  el.classList.toggle('up', up === true);
-  el.classList.toggle('down', up === false);
 }
 
 function renderOverview(o) {
@@ -109,14 +107,16 @@ async function loadRequests(append) {
 }
 
 async function refresh() {
-  const w = encodeURIComponent(state.window);
-  const [overview, ts, models, workers, status] = await Promise.all([
-    getJSON(`/api/overview?window=${w}`),
-    getJSON(`/api/timeseries?window=${w}`),
-    getJSON(`/api/models?window=${w}`),
-    getJSON(`/api/workers?window=${w}`),
+  const w = windowQuery(state);  // window=5m, or a custom range's window=<s>s&to=<ms>
+  const [overview, ts, models, workers, status, errors] = await Promise.all([
+    getJSON(`/api/overview?${w}`),
+    getJSON(`/api/timeseries?${w}`),
+    getJSON(`/api/models?${w}`),
+    getJSON(`/api/workers?${w}`),
     getJSON('/api/status'),
+    loadErrors(w),
   ]);
+  if (errors) state.last.errors = errors;
   const problems = [];
   if (overview.ok) { state.last.overview = overview.body; renderOverview(overview.body); } else problems.push(errorText(overview));
   if (ts.ok) { state.last.timeseries = ts.body; renderTimeseries(ts.body); }
@@ -126,14 +126,7 @@ async function refresh() {
     updateModelFilter(models.body.models);
   }
   if (workers.ok) { state.last.workers = workers.body; renderWorkers($('workers').querySelector('tbody'), workers.body); }
-  if (status.ok) {
-    setHealth('database', status.body.database.available);
-    setHealth('heartbeats', status.body.heartbeats.connected);
-    setHealth('rabbitmq', status.body.rabbitmq_management.available);
-    if (!status.body.rabbitmq_management.available) problems.push(`Queue statistics unavailable: ${status.body.rabbitmq_management.error}`);
-  } else {
-    for (const n of ['database', 'heartbeats', 'rabbitmq']) setHealth(n, false);
-  }
+  if (status.ok) { state.last.status = status.body; problems.push(...renderStatus(status.body)); } else renderStatusUnreachable(errorText(status));
   const keys = await refreshKeys(state, state.window);
   if (keys) keyOptions($('filter-key'), keys);
   if (!state.paged) await loadRequests(false);
@@ -199,7 +192,7 @@ async function start() {
   else { showLogin(errorText(s)); }
 }
 
-$('window').addEventListener('change', (e) => { state.window = e.target.value; refresh(); });
+setupRange(state, refresh);
 $('filter').addEventListener('submit', (e) => {
   e.preventDefault();
   const f = new FormData(e.target);

@@ -26,6 +26,9 @@ if (!url) {
 }
 
 const timeout = 20000;
+let page = null;
+/// Two animation frames: the resize's layout and the ResizeObserver-driven chart sizes are done.
+const settle = () => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
 function check(cond, what) {
   if (!cond) throw new Error(`check failed: ${what}`);
   console.log(`ok - ${what}`);
@@ -42,7 +45,7 @@ const context = await chromium.launchPersistentContext(profile, {
 const problems = [];
 let code = 0;
 try {
-  const page = context.pages()[0] ?? await context.newPage();
+  page = context.pages()[0] ?? await context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   // While logged out, the browser logs the monitor's 401s (the session probe, a wrong key) as
   // console errors: expected then, a problem at any other time.
@@ -132,9 +135,83 @@ try {
   check(true, `${expect.requests} recent requests listed`);
   await page.screenshot({ path: join(outDir, 'dashboard.png'), fullPage: true });
   await page.setViewportSize({ width: 1366, height: 768 });
-  await page.waitForTimeout(300);  // one layout pass for the ResizeObserver-driven charts
+  await settle();
   await page.screenshot({ path: join(outDir, 'dashboard-1366.png'), fullPage: true });
+
+  // Phone width: the page never scrolls sideways, tables scroll inside themselves, the window
+  // selector stays on screen, and the charts fit.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await settle();
+  const phone = await page.evaluate(() => {
+    const box = (el) => { const r = el.getBoundingClientRect(); return { left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width }; };
+    return {
+      scrollWidth: document.documentElement.scrollWidth,
+      bodyScrollWidth: document.body.scrollWidth,
+      selector: box(document.getElementById('window')),
+      tables: [...document.querySelectorAll('table.grid')].map((t) => ({ id: t.id, ...box(t), overflowX: getComputedStyle(t).overflowX, parentOverflowX: getComputedStyle(t.parentElement).overflowX })),
+      charts: Object.values(window.__dashboard.charts).map((c) => box(c.plot.root)),
+    };
+  });
+  check(phone.scrollWidth <= 390 && phone.bodyScrollWidth <= 390, `no sideways scroll at 390 px (scrollWidth ${phone.scrollWidth})`);
+  const sel = phone.selector;
+  check(sel.width > 0 && sel.left >= 0 && sel.right <= 390 && sel.top >= 0 && sel.bottom <= 844, `the window selector is on screen at 390 px (${JSON.stringify(sel)})`);
+  for (const t of phone.tables) {
+    check(t.left >= 0 && t.right <= 390 && (t.overflowX === 'auto' || t.parentOverflowX === 'auto'), `table ${t.id} fits and scrolls inside itself at 390 px`);
+  }
+  check(phone.charts.every((c) => c.left >= 0 && c.right <= 390), 'the charts fit at 390 px');
+  await page.screenshot({ path: join(outDir, 'dashboard-390.png'), fullPage: true });
   await page.setViewportSize({ width: 1920, height: 1080 });
+  await settle();
+
+  // Axis labels are never clipped: each y axis is as wide as its longest label.
+  const axes = await page.evaluate(() => Object.entries(window.__dashboard.charts).map(([name, c]) => {
+    const axis = c.plot.axes[1];
+    const ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = axis.font[0];
+    const widest = Math.max(0, ...(axis._values ?? []).map((v) => ctx.measureText(String(v)).width / devicePixelRatio));
+    return { name, widest, room: axis._size - axis.ticks.size - axis.gap, labels: axis._values };
+  }));
+  for (const a of axes) check(a.widest > 0 && a.widest <= a.room, `${a.name} chart: y labels fit (${a.widest.toFixed(1)} <= ${a.room} px: ${a.labels})`);
+
+  // Health: every judgement green; errors broken down by route and code.
+  const status = await page.evaluate(() => window.__dashboard.last.status);
+  if (status?.rabbitmq_management?.available) {
+    await page.waitForFunction(() => ['ingest', 'dead_letters'].every((n) => document.querySelector(`[data-health="${n}"]`).classList.contains('up')), null, { timeout });
+    check(await page.locator('#health-reason').isHidden(), 'audit ingest and dead letters are green, no reason shown');
+  }
+  await page.waitForFunction((n) => [...document.querySelectorAll('#errors tbody tr[data-code="provider_error"] td[data-col="count"]')]
+    .reduce((a, td) => a + Number(td.textContent), 0) === n, expect.errors, { timeout });
+  check(true, `the errors table counts ${expect.errors} provider_error by route`);
+  const routes = await page.locator('#errors tbody tr[data-code="provider_error"]').evaluateAll((trs) => trs.map((tr) => tr.dataset.route));
+  check(routes.length > 0 && routes.every((r) => r.startsWith('/')), `errors carry their route (${routes})`);
+
+  // A stalled audit (the monitor's answer rewritten here): the ingest dot turns red with its reason.
+  const stalled = 'audit ingest stalled: 42 messages waiting in the audit queues and no row stored for 31 s';
+  await page.route(`${origin}/api/status`, async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    body.audit_ingest = { known: true, ok: false, stalled_for_s: 31, backlog: 42, consumers: 1, reason: stalled };
+    await route.fulfill({ response: res, json: body });
+  });
+  await page.waitForFunction(() => document.querySelector('[data-health="ingest"]').classList.contains('down'), null, { timeout });
+  check((await page.locator('#health-reason').textContent()) === stalled && await page.locator('#health-reason').isVisible(), 'a stalled ingest is red with its reason in the header');
+  await page.unroute(`${origin}/api/status`);
+  await page.waitForFunction(() => document.querySelector('[data-health="ingest"]').classList.contains('up') || !window.__dashboard.last.status.rabbitmq_management.available, null, { timeout });
+
+  // A custom range before the traffic: nothing in it; back to 5 minutes: everything again.
+  await page.selectOption('#window', 'custom');
+  await page.locator('#range').waitFor({ state: 'visible', timeout });
+  const local = (ms) => page.evaluate((t) => new Date(t - new Date(t).getTimezoneOffset() * 60000).toISOString().slice(0, 16), ms);
+  const base = Date.now();
+  await page.fill('#range-from', await local(base - 3 * 3600 * 1000));
+  await page.fill('#range-to', await local(base - 2 * 3600 * 1000));
+  await page.click('#range button[type=submit]');
+  await page.waitForFunction(() => window.__dashboard.last.overview.window === '3600s' && window.__dashboard.last.overview.requests === 0, null, { timeout });
+  check((await tile('requests_per_s', '.sub')).startsWith('0 completed'), 'a custom range before the traffic shows none of it');
+  check(await page.locator('#errors tbody td.empty').count() === 1, 'and no errors');
+  await page.selectOption('#window', '5m');
+  await page.waitForFunction((n) => window.__dashboard.last.overview.window === '5m' && window.__dashboard.last.overview.requests === n, expect.requests, { timeout });
+  check(await page.locator('#range').isHidden(), 'a preset window hides the range form');
 
   await page.fill('#filter-q', expect.search);
   await page.click('#filter button[type=submit]');

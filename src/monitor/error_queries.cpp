@@ -1,0 +1,58 @@
+#include "monitor/error_queries.hpp"
+
+#include "monitor/pg_values.hpp"
+
+namespace llmp::monitor {
+
+using nlohmann::json;
+
+result<json> query_errors(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
+    // A response whose request row is missing (the API's record was lost) still counts, under "?".
+    const std::string window = std::to_string(window_s);
+    const std::optional<std::string> end = end_ms ? std::optional<std::string>{std::to_string(*end_ms)} : std::nullopt;
+    const std::string range =
+        " r.completed_at > coalesce(to_timestamp($2::float8 / 1000), now()) - make_interval(secs => $1::float8)"
+        " AND r.completed_at <= coalesce(to_timestamp($2::float8 / 1000), now())";
+    auto errors = c.query(
+        "SELECT coalesce(q.route, '?'), r.status, r.error_code, count(*),"
+        " (extract(epoch FROM max(r.completed_at)) * 1000)::bigint"
+        " FROM responses r LEFT JOIN requests q ON q.request_id = r.request_id"
+        " WHERE" +
+            range +
+            " AND r.status <> 'ok'"
+            " GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT 200",
+        {window, end});
+    if (!errors) {
+        return errors.error();
+    }
+    auto routes = c.query(
+        "SELECT coalesce(q.route, '?'), count(*), count(*) FILTER (WHERE r.status = 'error'),"
+        " count(*) FILTER (WHERE r.status = 'cancelled')"
+        " FROM responses r LEFT JOIN requests q ON q.request_id = r.request_id"
+        " WHERE" +
+            range + " GROUP BY 1 ORDER BY 2 DESC, 1",
+        {window, end});
+    if (!routes) {
+        return routes.error();
+    }
+    json out{{"errors", json::array()}, {"routes", json::array()}};
+    for (const auto& row : errors.value().rows) {
+        out["errors"].push_back({{"route", text_or_null(row[0])},
+                                 {"status", text_or_null(row[1])},
+                                 {"code", text_or_null(row[2])},
+                                 {"count", as_int(row[3])},
+                                 {"last_ms", as_int(row[4])}});
+    }
+    for (const auto& row : routes.value().rows) {
+        auto n = as_int(row[1]);
+        auto e = as_int(row[2]);
+        out["routes"].push_back({{"route", text_or_null(row[0])},
+                                 {"requests", n},
+                                 {"errors", e},
+                                 {"cancelled", as_int(row[3])},
+                                 {"error_rate", n > 0 ? static_cast<double>(e) / static_cast<double>(n) : 0.0}});
+    }
+    return out;
+}
+
+}  // namespace llmp::monitor
