@@ -22,6 +22,10 @@ std::string topology::server_queue(std::string_view server_id) const {
 std::string chunk_key(std::string_view server_id) {
     return std::string{server_id} + ".chunk";
 }
+
+std::string chunks_key(std::string_view server_id) {
+    return std::string{server_id} + ".chunks";
+}
 std::string final_key(std::string_view server_id) {
     return std::string{server_id} + ".final";
 }

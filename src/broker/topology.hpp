@@ -41,8 +41,10 @@ struct topology {
     std::string server_queue(std::string_view server_id) const;
 };
 
-/// Routing keys on the responses exchange: "<server-id>.chunk" etc.
+/// Routing keys on the responses exchange: "<server-id>.chunk" etc. `chunks` carries the
+/// multiplexed chunks of many streams (common/chunk_frames.hpp); `chunk` one stream's raw text.
 std::string chunk_key(std::string_view server_id);
+std::string chunks_key(std::string_view server_id);
 std::string final_key(std::string_view server_id);
 std::string error_key(std::string_view server_id);
 
