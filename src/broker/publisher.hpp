@@ -58,7 +58,7 @@ struct publish_job {
     /// A stream chunk to multiplex with the other streams' (broker/chunk_mux.hpp): held and
     /// written as a frame of one message per destination per flush. msg carries destination,
     /// request id (correlation_id), text (body), mandatory and headers; seq and attempt are
-    /// the frame's.
+    /// the frame's. No `done`: a multiplexed chunk is not confirmed on its own.
     bool multiplex = false;
     std::int64_t seq = 0;
     std::int64_t attempt = 1;

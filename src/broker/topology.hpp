@@ -4,7 +4,8 @@
 //   <p>.requests  fanout  -> <p>.requests.work (bounded, priority, DLX <p>.dead)
 //                         -> <p>.audit.requests  (bounded, reject-publish, DLX <p>.dead)
 //   <p>.responses topic   -> <p>.responses.<server-id>  (exclusive, auto-delete, "<server-id>.#")
-//                         -> <p>.audit.responses        ("*.final", "*.error"; bounded like
+//                         -> <p>.audit.responses        ("*.final", "*.error", and "*.chunks" +
+//                                                         "*.chunk" with chunk audit; bounded like
 //                                                         <p>.audit.requests)
 //   <p>.control   topic   -> per-consumer exclusive queues (worker.heartbeat, cancel.*, discover)
 //   <p>.dead      fanout  -> <p>.dead
