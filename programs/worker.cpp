@@ -103,14 +103,28 @@ void add_worker_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_MAX_DELIVERIES")
         ->check(CLI::Range(1, 1000))
         ->capture_default_str();
+    cmd->add_option("--multiplex-chunks", cfg->multiplex_chunks,
+                    "true: one broker message per API server per flush carries the chunks of all its "
+                    "streams (<server-id>.chunks); false: a message per stream (<server-id>.chunk), for "
+                    "API servers that predate it")
+        ->envname("LLMPROXY_MULTIPLEX_CHUNKS")
+        ->capture_default_str();
+    auto flush_us = std::make_shared<std::int64_t>(cfg->chunk_flush_interval.count());
+    cmd->add_option("--chunk-flush-us", *flush_us,
+                    "a busy worker sends a stream's chunks at most this long after they come (an idle one "
+                    "at once): more tokens per broker message, at most this much added latency")
+        ->envname("LLMPROXY_CHUNK_FLUSH_US")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000}))
+        ->capture_default_str();
     // No environment variable on purpose: a deployment cannot switch it on by accident.
     cmd->add_flag("--enable-test-triggers", p.mock.test_triggers,
                   "TESTS ONLY: the mock obeys [[mock:abort]] / [[mock:throw]] in prompts (a client could "
                   "then kill this worker)");
-    cmd->callback([cfg, common, hb_ms, drain_ms, delay_us, idle_ms, upstreams, max_tokens_for, &exit_code] {
+    cmd->callback([cfg, common, hb_ms, drain_ms, delay_us, idle_ms, flush_us, upstreams, max_tokens_for, &exit_code] {
         llmp::log::setup(common->log_level, "worker");
         cfg->heartbeat_interval = std::chrono::milliseconds{*hb_ms};
         cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
+        cfg->chunk_flush_interval = std::chrono::microseconds{*flush_us};
         cfg->provider.mock.token_delay = std::chrono::microseconds{*delay_us};
         cfg->provider.ollama.idle_timeout = std::chrono::milliseconds{*idle_ms};
         cfg->provider.openai.idle_timeout = std::chrono::milliseconds{*idle_ms};
@@ -147,11 +161,12 @@ void add_worker_command(CLI::App& app, int& exit_code) {
         const bool has_key = !cfg->provider.openai.api_key.empty();
         log->info(
             "msg=\"config\" amqp_url={} prefix={} provider={} concurrency={} ollama_url={} openai_url={} "
-            "openai_api_key={} upstreams={}",
+            "openai_api_key={} upstreams={} multiplex_chunks={} chunk_flush_us={}",
             mask_url(cfg->broker.url), cfg->broker.prefix,
             cfg->provider.upstreams.empty() ? cfg->provider.type : std::string{"pool"}, cfg->concurrency,
             mask_url(cfg->provider.ollama.url), mask_url(cfg->provider.openai.url), has_key ? "set" : "none",
-            upstream_list.empty() ? std::string{"-"} : upstream_list);
+            upstream_list.empty() ? std::string{"-"} : upstream_list, cfg->multiplex_chunks,
+            cfg->chunk_flush_interval.count());
         const auto& pol = cfg->provider.policy;
         std::string caps;
         for (const auto& [model, n] : pol.max_tokens_for) {

@@ -29,7 +29,12 @@ api_metrics::api_metrics(metrics::registry& reg, const counters& stats)
                                   metrics::buckets::latency_short(), {"route"})},
       tokens_{reg.counter_metric("llmproxy_tokens_relayed_total", "Tokens streamed or returned to clients.")},
       cancels_{reg.counter_metric("llmproxy_cancels_published_total",
-                                  "Cancel messages sent to workers (client gone, deadline, worker lost).")} {
+                                  "Cancel messages sent to workers (client gone, deadline, worker lost).")},
+      chunk_messages_{reg.counter_metric("llmproxy_chunk_messages_received_total",
+                                         "Chunk messages received from workers (one carries the chunks of one or "
+                                         "more streams).")},
+      chunk_frames_{reg.counter_metric("llmproxy_chunk_frames_received_total",
+                                       "Stream chunks received from workers (frames of the chunk messages).")} {
     reg.callback("llmproxy_streams_in_flight", "Generation requests open on this API server.",
                  metrics::metric_type::gauge)
         .add({}, [&stats] { return static_cast<double>(stats.streams_open.load(std::memory_order_relaxed)); });

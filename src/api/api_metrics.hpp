@@ -7,6 +7,8 @@
 //   llmproxy_generations_total{outcome}            how each generation request ended
 //   llmproxy_publish_failures_total{reason}        requests the broker did not take
 //   llmproxy_cancels_published_total               cancel messages sent to workers
+//   llmproxy_chunk_messages_received_total         chunk messages from workers (tokens per broker
+//   llmproxy_chunk_frames_received_total           message = tokens relayed / messages)
 //
 // Built by api_server with its registry; every child is created here, up front, so the relay's
 // hooks are an atomic add each. Thread-safety: add_generation_route at start-up only; the rest
@@ -50,6 +52,11 @@ public:
 
     void publish_failed(publish_failure why) { publish_failures_[static_cast<std::size_t>(why)]->inc(); }
     void cancel_published() { cancels_.inc(); }
+    /// A chunk message carrying `frames` streams' chunks arrived (consumer thread).
+    void chunk_message_received(std::size_t frames) {
+        chunk_messages_.inc();
+        chunk_frames_.inc(frames);
+    }
     /// Once per generation request. `route` is the request path; `ttft_s` < 0 = no token came.
     void relay_ended(std::string_view route, relay_outcome outcome, std::int64_t tokens, double ttft_s);
 
@@ -58,6 +65,8 @@ private:
     std::vector<std::pair<std::string, metrics::histogram*>> ttft_;  // read-only once serving
     metrics::counter& tokens_;
     metrics::counter& cancels_;
+    metrics::counter& chunk_messages_;
+    metrics::counter& chunk_frames_;
     std::array<metrics::counter*, static_cast<std::size_t>(relay_outcome::count_)> outcomes_{};
     std::array<metrics::counter*, static_cast<std::size_t>(publish_failure::count_)> publish_failures_{};
 };

@@ -1,12 +1,38 @@
 #include "api/response_router.hpp"
 
+#include "api/api_metrics.hpp"
 #include "api/logger.hpp"
+#include "common/chunk_frames.hpp"
+
+#include <vector>
 
 namespace llmp::api {
 namespace {
 
 bool ends_with(std::string_view s, std::string_view suffix) {
     return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+/// A multiplexed chunks message: each frame to its stream's sink (frames of streams that have
+/// ended here are dropped, like late single messages).
+void route_chunk_frames(context& ctx, const broker::delivery& d) {
+    thread_local std::vector<chunk_frame_view> frames;  // the consumer thread's, reused
+    if (auto r = decode_chunk_frames(d.body, frames); !r) {
+        // Not from a worker of ours: nothing in it can be trusted to belong to a stream.
+        api::logger()->warn("msg=\"undecodable chunks message dropped\" error=\"{}\"", r.error().message);
+        return;
+    }
+    if (ctx.metrics != nullptr) {
+        ctx.metrics->chunk_message_received(frames.size());
+    }
+    const std::string worker = broker::field_string(d.props.headers, "worker");
+    std::string id;
+    for (const auto& f : frames) {
+        id.assign(f.request_id);
+        if (auto sink = ctx.streams.find(id)) {
+            sink->deliver(chunk_event{f.seq, std::string{f.text}, worker});
+        }
+    }
 }
 
 }  // namespace
@@ -20,12 +46,20 @@ void route_delivery(context& ctx, broker::delivery&& d) {
         }
         return;
     }
+    const std::string& key = d.routing_key;
+    if (ends_with(key, ".chunks")) {
+        route_chunk_frames(ctx, d);
+        return;
+    }
     auto sink = ctx.streams.find(d.props.correlation_id);
     if (!sink) {
         return;  // the stream ended (client gone); late messages are dropped
     }
-    const std::string& key = d.routing_key;
     if (ends_with(key, ".chunk")) {
+        // One stream's raw text: a worker running --multiplex-chunks=false (or an older one).
+        if (ctx.metrics != nullptr) {
+            ctx.metrics->chunk_message_received(1);
+        }
         sink->deliver(chunk_event{broker::field_int(d.props.headers, "seq", 0), std::move(d.body),
                                   broker::field_string(d.props.headers, "worker")});
     } else if (ends_with(key, ".final")) {

@@ -1,6 +1,7 @@
 #pragma once
 // response_router: what the API server's consumer thread does with each delivery.
-//   responses exchange: chunk / final / error for one of this server's streams -> its sink
+//   responses exchange: chunks (frames of many streams, common/chunk_frames.hpp) -> each
+//                       stream's sink; chunk / final / error of one stream -> its sink
 //   control exchange:   worker heartbeats -> the worker registry
 // Runs on the consumer thread; never blocks (sinks post to their strands).
 

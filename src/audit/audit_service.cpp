@@ -18,7 +18,9 @@
 namespace llmp::audit {
 
 namespace {
-constexpr std::string_view chunk_binding = "*.chunk";
+/// Multiplexed chunks (`<server-id>.chunks`), and one stream's chunks from workers running
+/// --multiplex-chunks=false (`<server-id>.chunk`).
+constexpr std::string_view chunk_bindings[] = {"*.chunks", "*.chunk"};
 constexpr auto dead_letter_confirm_timeout = std::chrono::seconds{5};
 }  // namespace
 
@@ -46,10 +48,12 @@ struct audit_service::impl {
         if (auto r = broker::declare_core(c, topo, cfg.broker); !r) {
             return r;
         }
-        auto r = cfg.audit_chunks ? c.bind_queue(topo.audit_responses_queue, topo.responses_exchange, chunk_binding)
-                                  : c.unbind_queue(topo.audit_responses_queue, topo.responses_exchange, chunk_binding);
-        if (!r) {
-            return r;
+        for (auto binding : chunk_bindings) {
+            auto r = cfg.audit_chunks ? c.bind_queue(topo.audit_responses_queue, topo.responses_exchange, binding)
+                                      : c.unbind_queue(topo.audit_responses_queue, topo.responses_exchange, binding);
+            if (!r) {
+                return r;
+            }
         }
         if (auto q = c.set_prefetch(static_cast<std::uint16_t>(std::clamp(cfg.prefetch, 1, 65535))); !q) {
             return q;

@@ -8,7 +8,7 @@
 //     acks after COMMIT through the consumer;
 //   - a publisher thread (confirm mode) used only to dead-letter malformed messages to
 //     <p>.dead with an x-reason header.
-// With cfg.audit_chunks the response audit queue is also bound to "*.chunk" (and unbound
+// With cfg.audit_chunks the response audit queue is also bound to "*.chunks"/"*.chunk" (and unbound
 // again when it is off), on every (re)connect.
 //
 // Lifecycle (main thread): construct -> start() -> wait for SIGTERM -> stop(): the writer

@@ -21,7 +21,7 @@ struct audit_config {
     /// Unacked deliveries per audit queue (AMQP prefetch). Bounds the memory the service
     /// holds while PostgreSQL is down; keep it >= batch_rows so batches can fill.
     int prefetch = 4000;
-    /// Store every chunk with its arrival time (binds "*.chunk" to the response audit queue).
+    /// Store every chunk with its arrival time (binds "*.chunks" and "*.chunk" to the response audit queue).
     bool audit_chunks = false;
     /// PostgreSQL reconnect backoff bounds.
     std::chrono::milliseconds retry_min{200};

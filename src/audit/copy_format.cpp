@@ -148,6 +148,12 @@ void append_row(std::string& out, const chunk_row& r) {
     end(out);
 }
 
+void append_row(std::string& out, const chunk_rows& r) {
+    for (const auto& row : r.rows) {
+        append_row(out, row);
+    }
+}
+
 namespace {
 
 table_statements make_statements(std::string_view table, std::string_view columns, std::string_view key) {

@@ -29,6 +29,7 @@ void append_timestamp(std::string& out, std::int64_t ms);
 void append_row(std::string& out, const request_row& r);
 void append_row(std::string& out, const response_row& r);
 void append_row(std::string& out, const chunk_row& r);
+void append_row(std::string& out, const chunk_rows& r);
 
 /// The statements for one audit table, in the column order of its append_row.
 struct table_statements {

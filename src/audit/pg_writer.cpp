@@ -441,7 +441,7 @@ void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t hea
         m->workers.inc(heartbeats);
         for (const auto* p : rows) {
             auto i = p->rec.index();
-            (i == 0 ? m->requests : i == 1 ? m->responses : m->chunks).inc();
+            (i == 0 ? m->requests : i == 1 ? m->responses : m->chunks).inc(row_count(p->rec));
             m->lag.observe(static_cast<double>(std::max<std::int64_t>(now - event_time_ms(p->rec), 0)) / 1000.0);
         }
     }
@@ -449,7 +449,9 @@ void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t hea
     ++stats_.batches;
     stats_.heartbeats += heartbeats;
     for (const auto* p : rows) {
-        ++stats_.rows;
+        const auto n = row_count(p->rec);
+        stats_.rows += n;
+        interval_rows_ += n;
         switch (p->rec.index()) {
             case 0:
                 ++stats_.requests;
@@ -458,13 +460,12 @@ void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t hea
                 ++stats_.responses;
                 break;
             default:
-                ++stats_.chunks;
+                stats_.chunks += n;
         }
         auto lag = now - event_time_ms(p->rec);
         lag_.add(lag);
         interval_lag_.add(lag);
     }
-    interval_rows_ += rows.size();
 }
 
 void pg_writer::maybe_log_stats() {

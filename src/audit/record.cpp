@@ -2,6 +2,7 @@
 
 #include "audit/fast_decode.hpp"
 #include "broker/topology.hpp"
+#include "common/chunk_frames.hpp"
 #include "common/json_get.hpp"
 #include "common/json_limits.hpp"
 
@@ -116,7 +117,27 @@ result<record> decode_request_row(const broker::delivery& d, std::int64_t arriva
     return record{std::move(row)};
 }
 
+/// A multiplexed chunks message (`<server-id>.chunks`): a row per frame, the request id and
+/// seq/attempt from the frame, the worker from the message's header.
+result<record> decode_chunk_frames_rows(const broker::delivery& d, std::int64_t arrival_ms) {
+    std::vector<chunk_frame_view> frames;
+    if (auto r = decode_chunk_frames(d.body, frames); !r) {
+        return r.error();
+    }
+    const auto worker = clean_text(broker::field_string(d.props.headers, "worker"));
+    chunk_rows out;
+    out.rows.reserve(frames.size());
+    for (const auto& f : frames) {
+        out.rows.push_back(
+            chunk_row{clean_text(f.request_id), f.attempt, f.seq, worker, arrival_ms, clean_text(f.text)});
+    }
+    return record{std::move(out)};
+}
+
 result<record> decode_response_row(const broker::delivery& d, std::int64_t arrival_ms, bool fast) {
+    if (d.props.type != broker::verdict_type && split_key(d.routing_key).second == "chunks") {
+        return decode_chunk_frames_rows(d, arrival_ms);  // no correlation id: the frames carry them
+    }
     std::string request_id = !d.props.correlation_id.empty() ? d.props.correlation_id : d.props.message_id;
     if (request_id.empty()) {
         return fail("malformed_message", "response message has no correlation_id (request id)");
@@ -133,11 +154,11 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
         c.worker_id = clean_text(broker::field_string(d.props.headers, "worker"));
         c.received_at_ms = arrival_ms;
         c.text = clean_text(d.body);
-        return record{std::move(c)};
+        return record{chunk_rows{{std::move(c)}}};
     }
     if (kind != "final" && kind != "error") {
         return fail("malformed_message",
-                    "response routing key '" + d.routing_key + "' is not *.final, *.error or *.chunk");
+                    "response routing key '" + d.routing_key + "' is not *.final, *.error, *.chunks or *.chunk");
     }
     if (fast && kind == "final") {
         if (auto f = fast_decode::final(d.body)) {
@@ -298,13 +319,20 @@ std::int64_t event_time_ms(const record& r) {
                 return v.received_at_ms;
             } else if constexpr (std::is_same_v<T, response_row>) {
                 return v.completed_at_ms;
-            } else if constexpr (std::is_same_v<T, chunk_row>) {
-                return v.received_at_ms;
+            } else if constexpr (std::is_same_v<T, chunk_rows>) {
+                return v.rows.empty() ? 0 : v.rows.front().received_at_ms;
             } else {
                 return v.sent_at_ms;
             }
         },
         r);
+}
+
+std::size_t row_count(const record& r) {
+    if (const auto* c = std::get_if<chunk_rows>(&r)) {
+        return c->rows.size();
+    }
+    return std::holds_alternative<worker_heartbeat>(r) ? 0 : 1;
 }
 
 }  // namespace llmp::audit

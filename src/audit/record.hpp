@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace llmp::audit {
 
@@ -79,7 +80,14 @@ struct chunk_row {
     std::string text;
 };
 
-using record = std::variant<request_row, response_row, chunk_row, worker_heartbeat>;
+/// The chunk rows of one delivery: one for a single stream's `*.chunk` message, one per frame
+/// for a multiplexed `*.chunks` message (common/chunk_frames.hpp). They are written and acked
+/// together: a delivery is never half stored.
+struct chunk_rows {
+    std::vector<chunk_row> rows;
+};
+
+using record = std::variant<request_row, response_row, chunk_rows, worker_heartbeat>;
 
 /// Decodes one delivery. An error means the message can never be stored (malformed): the
 /// caller dead-letters it with error().message as the reason. `arrival_ms` is the wall clock
@@ -91,6 +99,8 @@ result<record> decode_record_reference(source from, const broker::delivery& d, s
 
 /// The event time of a record (wall-clock ms): what the lag is measured from.
 std::int64_t event_time_ms(const record& r);
+/// Rows of a table a record makes (chunk_rows: one per chunk; a heartbeat: 0).
+std::size_t row_count(const record& r);
 
 /// `s` without NUL bytes and with every invalid UTF-8 sequence replaced by U+FFFD.
 std::string clean_text(std::string_view s);

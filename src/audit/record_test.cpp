@@ -1,7 +1,12 @@
 #include "audit/record.hpp"
+
+#include "audit/copy_format.hpp"
 #include "broker/topology.hpp"
+#include "common/chunk_frames.hpp"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 namespace llmp::audit {
 namespace {
@@ -146,11 +151,53 @@ TEST(record, chunks_keep_seq_attempt_and_arrival_time) {
     d.props.headers.emplace_back("attempt", std::int64_t{2});
     auto r = decode_record(source::responses, d, 1234);
     ASSERT_TRUE(r);
-    const auto& c = std::get<chunk_row>(r.value());
+    const auto& rows = std::get<chunk_rows>(r.value()).rows;
+    ASSERT_EQ(rows.size(), 1u);
+    const auto& c = rows[0];
     EXPECT_EQ(c.seq, 7);
     EXPECT_EQ(c.attempt, 2);
     EXPECT_EQ(c.received_at_ms, 1234);
     EXPECT_EQ(c.text, "tok");
+    EXPECT_EQ(row_count(r.value()), 1u);
+}
+
+TEST(record, a_multiplexed_chunks_message_is_a_row_per_frame_stored_together) {
+    broker::delivery d;
+    d.routing_key = "api-1.chunks";  // no correlation id: each frame names its request
+    d.props.headers = {{"worker", std::string{"w-1"}}};
+    begin_chunk_frames(d.body);
+    append_chunk_frame(d.body, "req-a", 3, 1, "Hel");
+    append_chunk_frame(d.body, "req-b", 1, 2, std::string{"x\0y", 3});
+    auto r = decode_record(source::responses, d, 1234);
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& rows = std::get<chunk_rows>(r.value()).rows;
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].request_id, "req-a");
+    EXPECT_EQ(rows[0].seq, 3);
+    EXPECT_EQ(rows[0].attempt, 1);
+    EXPECT_EQ(rows[0].text, "Hel");
+    EXPECT_EQ(rows[1].request_id, "req-b");
+    EXPECT_EQ(rows[1].attempt, 2);
+    EXPECT_EQ(rows[1].text, "xy") << "cleaned like every text";
+    for (const auto& row : rows) {
+        EXPECT_EQ(row.worker_id, "w-1");
+        EXPECT_EQ(row.received_at_ms, 1234);
+    }
+    EXPECT_EQ(row_count(r.value()), 2u);
+    EXPECT_EQ(event_time_ms(r.value()), 1234);
+    // Both rows in one COPY text, in order.
+    std::string copy;
+    copy_format::append_row(copy, std::get<chunk_rows>(r.value()));
+    EXPECT_EQ(std::count(copy.begin(), copy.end(), '\n'), 2);
+    EXPECT_LT(copy.find("req-a"), copy.find("req-b"));
+
+    // Undecodable frames: the delivery is malformed (dead-lettered), never half stored.
+    d.body.pop_back();
+    auto bad = decode_record(source::responses, d, 1);
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().code, "malformed_message");
+    d.body = "raw text";
+    EXPECT_FALSE(decode_record(source::responses, d, 1));
 }
 
 TEST(record, malformed_messages_are_errors_with_a_reason) {
@@ -191,7 +238,7 @@ TEST(record, nul_bytes_are_stripped_everywhere) {
 
     auto chunk = decode_record(source::responses, response("api-1.chunk", std::string{"\0z", 2}), 1);
     ASSERT_TRUE(chunk);
-    EXPECT_EQ(std::get<chunk_row>(chunk.value()).text, "z");
+    EXPECT_EQ(std::get<chunk_rows>(chunk.value()).rows.at(0).text, "z");
 }
 
 TEST(record, invalid_utf8_is_replaced_not_refused) {

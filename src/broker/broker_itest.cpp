@@ -5,6 +5,7 @@
 #include "broker/consumer.hpp"
 #include "broker/publisher.hpp"
 #include "broker/topology.hpp"
+#include "common/chunk_frames.hpp"
 #include "common/ids.hpp"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <future>
 #include <map>
+#include <utility>
 #include <mutex>
 #include <thread>
 
@@ -484,6 +486,140 @@ TEST_F(broker_itest, coalesced_chunks_keep_order_and_content) {
     EXPECT_EQ(got_b, expect_b);
     EXPECT_EQ(last_seq_a, 2000);  // the merged chunk carries the last token's seq
     std::cout << "4000 chunks arrived as " << seen - 2 << " messages\n";
+}
+
+TEST_F(broker_itest, multiplexed_chunks_keep_each_streams_order_and_its_final_comes_after) {
+    topology topo{cfg.prefix};
+    const std::string server = "api-m";
+    inbox box;
+    consumer con{cfg, "itest con",
+                 [&](connection& c) -> result<void> {
+                     if (auto r = declare_core(c, topo, cfg); !r)
+                         return r;
+                     queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
+                     auto q = c.declare_queue(topo.server_queue(server), own);
+                     if (!q)
+                         return q.error();
+                     if (auto r = c.bind_queue(q.value(), topo.responses_exchange, server + ".#"); !r)
+                         return r;
+                     auto t = c.consume(q.value(), true);
+                     if (!t)
+                         return t.error();
+                     return ok();
+                 },
+                 [&](delivery&& d, std::uint64_t) { box.push(std::move(d)); }};
+    ASSERT_TRUE(con.start());
+    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
+    pub.set_chunk_multiplexing(2ms, 4096);  // small messages: the size bound is crossed too
+    ASSERT_TRUE(pub.start());
+
+    // Ten interleaved streams of 500 tokens; each stream's final right after its last token.
+    constexpr int streams = 10, tokens = 500;
+    std::map<std::string, std::string> expect, got;
+    std::map<std::string, std::int64_t> last_seq;
+    for (int i = 0; i < tokens; ++i) {
+        for (int s = 0; s < streams; ++s) {
+            const std::string id = "req-" + std::to_string(s);
+            publish_job job;
+            job.multiplex = true;
+            job.seq = i + 1;
+            job.msg.exchange = topo.responses_exchange;
+            job.msg.routing_key = chunks_key(server);
+            job.msg.mandatory = true;
+            job.msg.props.correlation_id = id;
+            job.msg.props.headers = {{"worker", std::string{"w-1"}}};
+            job.msg.body = std::to_string(i) + " ";
+            expect[id] += job.msg.body;
+            while (!pub.try_publish(std::move(job))) {
+            }
+            if (i + 1 == tokens) {
+                publish_job fin;
+                fin.msg.exchange = topo.responses_exchange;
+                fin.msg.routing_key = final_key(server);
+                fin.msg.props.correlation_id = id;
+                fin.msg.body = "final";
+                while (!pub.try_publish(std::move(fin))) {
+                }
+            }
+        }
+    }
+    int finals = 0;
+    std::size_t seen = 0, chunk_messages = 0, frames_seen = 0;
+    std::vector<chunk_frame_view> frames;
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (finals < streams && std::chrono::steady_clock::now() < deadline) {
+        box.wait_for_count(seen + 1, 1s);
+        std::lock_guard lock{box.mu};
+        for (; seen < box.got.size(); ++seen) {
+            const auto& d = box.got[seen];
+            if (d.routing_key == final_key(server)) {
+                ++finals;
+                EXPECT_EQ(got[d.props.correlation_id], expect[d.props.correlation_id]) << "a final overtook a chunk";
+                continue;
+            }
+            ASSERT_EQ(d.routing_key, chunks_key(server));
+            EXPECT_EQ(d.props.content_type, chunk_frames_content_type);
+            EXPECT_EQ(field_string(d.props.headers, "worker"), "w-1");
+            auto r = decode_chunk_frames(d.body, frames);
+            ASSERT_TRUE(r) << r.error().message;
+            EXPECT_LE(d.body.size(), 4096u + 64);
+            ++chunk_messages;
+            for (const auto& f : frames) {
+                ++frames_seen;
+                const std::string id{f.request_id};
+                EXPECT_GT(f.seq, last_seq[id]) << id;
+                last_seq[id] = f.seq;
+                got[id] += f.text;
+            }
+        }
+    }
+    EXPECT_EQ(finals, streams);
+    EXPECT_EQ(got, expect);
+    for (const auto& [id, seq] : last_seq) {
+        EXPECT_EQ(seq, tokens) << id;
+    }
+    EXPECT_LT(chunk_messages, static_cast<std::size_t>(streams * tokens) / 4) << "tokens per message should grow";
+    std::cout << streams * tokens << " chunks arrived as " << chunk_messages << " messages, " << frames_seen
+              << " frames\n";
+}
+
+TEST_F(broker_itest, multiplexed_chunks_for_a_gone_api_server_come_back_with_every_stream) {
+    topology topo{cfg.prefix};
+    std::promise<std::vector<std::string>> returned;
+    bool first = true;  // publisher thread only
+    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); },
+                  [&](returned_message&& r) {
+                      if (!std::exchange(first, false)) {
+                          return;  // the second chunk's own message, when the first left alone
+                      }
+                      std::vector<chunk_frame_view> frames;
+                      std::vector<std::string> ids;
+                      if (decode_chunk_frames(r.body, frames)) {
+                          for (const auto& f : frames) {
+                              ids.emplace_back(f.request_id);
+                          }
+                      }
+                      returned.set_value(ids);
+                  }};
+    pub.set_chunk_multiplexing(200ms, 128 * 1024);  // both chunks are held together
+    ASSERT_TRUE(pub.start());
+    for (const char* id : {"req-1", "req-2"}) {
+        publish_job job;
+        job.multiplex = true;
+        job.seq = 1;
+        job.msg.exchange = topo.responses_exchange;
+        job.msg.routing_key = chunks_key("api-gone");
+        job.msg.mandatory = true;
+        job.msg.props.correlation_id = id;
+        job.msg.body = "tok";
+        ASSERT_TRUE(pub.try_publish(std::move(job)));
+    }
+    auto f = returned.get_future();
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    auto ids = f.get();
+    // The first chunk may have left alone (the publisher was idle), the second then waited.
+    ASSERT_FALSE(ids.empty());
+    EXPECT_EQ(ids.front(), "req-1");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "broker/publisher.hpp"
 
+#include "broker/chunk_mux.hpp"
 #include "broker/connection.hpp"
 #include "broker/logger.hpp"
 #include "broker/publish_batch.hpp"
@@ -7,6 +8,7 @@
 
 #include <poll.h>
 
+#include <ctime>
 #include <map>
 
 namespace llmp::broker {
@@ -158,21 +160,54 @@ void publisher::serve(connection& conn) {
         }
     };
 
+    // Multiplexed chunks held until the gate opens (broker/chunk_mux.hpp).
+    chunk_mux mux{chunk_message_max_bytes_};
+    flush_gate gate{chunk_flush_interval_};
+    std::vector<outgoing_message> held;
+    auto write_held = [&]() -> bool {
+        held.clear();
+        mux.take(held);
+        gate.flushed(std::chrono::steady_clock::now());
+        for (auto& m : held) {
+            if (auto tag = conn.publish(m); !tag) {
+                log->warn("msg=\"publish failed\" publisher={} error=\"{}\"", name_, tag.error().message);
+                return false;  // the chunks are lost with the connection, as written ones would be
+            }
+        }
+        return true;
+    };
+
     for (;;) {
         if (stopping_ && stop_deadline == std::chrono::steady_clock::time_point{}) {
             stop_deadline = std::chrono::steady_clock::now() + drain_;
+        }
+        if (stopping_ && !mux.empty() && !write_held()) {
+            return;
         }
         if (stopping_ && (p.by_tag.empty() || std::chrono::steady_clock::now() >= stop_deadline) &&
             queue_.size() == 0) {
             return;
         }
+        // Chunks held and not yet due: wait for the gate (and the socket), not for the queue.
+        const auto now = std::chrono::steady_clock::now();
+        const bool holding = !mux.empty() && !gate.due(now);
         pollfd fds[2] = {{conn.fd(), POLLIN, 0}, {queue_.fd(), POLLIN, 0}};
-        int timeout_ms = conn.has_buffered_input() ? 0 : (stopping_ ? 50 : 1000);
-        int n = ::poll(fds, 2, timeout_ms);
+        timespec timeout{};
+        if (!conn.has_buffered_input()) {
+            if (holding) {
+                auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(gate.due_at() - now).count();
+                timeout = {static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+            } else {
+                timeout.tv_sec = stopping_ ? 0 : 1;
+                timeout.tv_nsec = stopping_ ? 50'000'000 : 0;
+            }
+        }
+        int n = ::ppoll(fds, holding ? 1 : 2, &timeout, nullptr);
         if (n < 0 && errno != EINTR) {
             return;
         }
-        if (fds[1].revents & POLLIN) {
+        const bool drain_now = holding ? gate.due(std::chrono::steady_clock::now()) : (fds[1].revents & POLLIN) != 0;
+        if (drain_now) {
             batch.clear();
             queue_.drain(batch);
             plan_batch(batch, carrier);
@@ -182,9 +217,17 @@ void publisher::serve(connection& conn) {
                     continue;  // merged into an earlier chunk, or a stop entry
                 }
                 auto& j = batch[i].job;
-                auto tag = conn.publish(j.msg);
+                if (j.multiplex) {
+                    mux.add(std::move(j));
+                    continue;
+                }
+                // Held chunks go first: a stream's final must not overtake them.
+                const bool held_written = mux.empty() || write_held();
+                auto tag = held_written ? conn.publish(j.msg) : result<std::uint64_t>{fail("broker_unavailable", "")};
                 if (!tag) {
-                    log->warn("msg=\"publish failed\" publisher={} error=\"{}\"", name_, tag.error().message);
+                    if (held_written) {
+                        log->warn("msg=\"publish failed\" publisher={} error=\"{}\"", name_, tag.error().message);
+                    }
                     // Fail this job and the ones not yet written.
                     for (std::size_t k = i; k < batch.size(); ++k) {
                         if (carrier[k] == k && batch[k].job.done) {
@@ -197,6 +240,9 @@ void publisher::serve(connection& conn) {
                     p.by_tag.emplace(tag.value(), std::move(j.done));
                 }
             }
+        }
+        if (!mux.empty() && gate.due(std::chrono::steady_clock::now()) && !write_held()) {
+            return;
         }
         if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) || conn.has_buffered_input() || n == 0) {
             if (!handle_events()) {

@@ -14,6 +14,14 @@
 // job's headers kept). A lone chunk goes out at once; under load the message rate stays
 // bounded (design.md "Tokens may be coalesced"). The rule is broker/publish_batch.hpp.
 //
+// Multiplexing: jobs marked `multiplex` (stream chunks) are held and go out as one message per
+// destination carrying a frame per stream (broker/chunk_mux.hpp): at once when the publisher
+// has not flushed for `chunk_flush_interval`, else when that interval since the last flush has
+// passed, so an idle publisher adds no delay and a busy one sends one message per destination
+// per interval. Held chunks are written before any other job, which keeps each stream's final
+// after its chunks. While chunks are held and not yet due, the thread leaves its queue alone
+// (no wake-up per token); what arrives meanwhile joins the next flush.
+//
 // Reconnection (broker/reconnect.hpp, shared with the consumer): when the connection breaks,
 // every unconfirmed job completes with broker_unavailable, and the thread reconnects with
 // backoff, running `setup` again (topology redeclared). Jobs submitted while disconnected complete at once with broker_unavailable.
@@ -24,6 +32,8 @@
 #include "common/result.hpp"
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -45,6 +55,13 @@ struct publish_job {
     /// Called once on the publisher thread with the outcome; may be empty.
     std::function<void(publish_status)> done;
     bool coalesce = false;
+    /// A stream chunk to multiplex with the other streams' (broker/chunk_mux.hpp): held and
+    /// written as a frame of one message per destination per flush. msg carries destination,
+    /// request id (correlation_id), text (body), mandatory and headers; seq and attempt are
+    /// the frame's. No `done`: a multiplexed chunk is not confirmed on its own.
+    bool multiplex = false;
+    std::int64_t seq = 0;
+    std::int64_t attempt = 1;
 };
 
 /// An entry of the publisher's queue: a job to publish, or the wake-up stop() sends so that
@@ -73,6 +90,12 @@ public:
     /// Publishes what is queued, waits up to `drain` for outstanding confirms, closes.
     void stop(std::chrono::milliseconds drain = std::chrono::milliseconds{2000});
 
+    /// Before start(): how long multiplexed chunks may be held, and the largest message built.
+    void set_chunk_multiplexing(std::chrono::microseconds flush_interval, std::size_t max_message_bytes) {
+        chunk_flush_interval_ = flush_interval;
+        chunk_message_max_bytes_ = max_message_bytes;
+    }
+
     bool try_publish(publish_job&& job);
     bool connected() const { return connected_.load(std::memory_order_relaxed); }
     std::size_t queued() const { return queue_.size(); }
@@ -96,6 +119,8 @@ private:
     std::atomic<bool> stopping_{false};
     std::atomic<bool> connected_{false};
     std::chrono::milliseconds drain_{2000};
+    std::chrono::microseconds chunk_flush_interval_{2000};
+    std::size_t chunk_message_max_bytes_ = 128 * 1024;
     std::thread thread_;
 };
 

@@ -66,6 +66,10 @@ std::string topology::model_queue(std::string_view model) const {
 std::string chunk_key(std::string_view server_id) {
     return std::string{server_id} + ".chunk";
 }
+
+std::string chunks_key(std::string_view server_id) {
+    return std::string{server_id} + ".chunks";
+}
 std::string final_key(std::string_view server_id) {
     return std::string{server_id} + ".final";
 }

@@ -7,7 +7,8 @@
 //                            priority, DLX <p>.dead; key = the normalized model name)
 //                 alternate-exchange <p>.work.unrouted (fanout) -> <p>.requests.work
 //   <p>.responses topic   -> <p>.responses.<server-id>  (exclusive, auto-delete, "<server-id>.#")
-//                         -> <p>.audit.responses        ("*.final", "*.error"; bounded like
+//                         -> <p>.audit.responses        ("*.final", "*.error", and "*.chunks" +
+//                                                         "*.chunk" with chunk audit; bounded like
 //                                                         <p>.audit.requests)
 //   <p>.control   topic   -> per-consumer exclusive queues (worker.heartbeat, cancel.*, discover)
 //   <p>.dead      fanout  -> <p>.dead
@@ -66,8 +67,10 @@ private:
     std::string model_queue_prefix_;
 };
 
-/// Routing keys on the responses exchange: "<server-id>.chunk" etc.
+/// Routing keys on the responses exchange: "<server-id>.chunk" etc. `chunks` carries the
+/// multiplexed chunks of many streams (common/chunk_frames.hpp); `chunk` one stream's raw text.
 std::string chunk_key(std::string_view server_id);
+std::string chunks_key(std::string_view server_id);
 std::string final_key(std::string_view server_id);
 std::string error_key(std::string_view server_id);
 

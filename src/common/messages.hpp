@@ -4,7 +4,8 @@
 // about rabbitmq-c. Pure functions, callable from any thread.
 //
 //   request  -> llm.requests          JSON (request_message)
-//   chunk    -> <server-id>.chunk     raw UTF-8 text delta; headers seq/worker/attempt
+//   chunks   -> <server-id>.chunks    frames of many streams (common/chunk_frames.hpp); header worker
+//   chunk    -> <server-id>.chunk     one stream's raw UTF-8 text delta; headers seq/worker/attempt
 //   final    -> <server-id>.final     JSON (final_message)
 //   error    -> <server-id>.error     JSON (error_message)
 //   heartbeat-> worker.heartbeat      JSON (worker_heartbeat) on llm.control

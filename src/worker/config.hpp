@@ -24,6 +24,14 @@ struct worker_config {
     /// Deliveries of one request before it is dead-lettered as a poison message (one that kills
     /// every worker taking it). Counted in the header x-llmp-deliveries (worker_service.cpp).
     int max_deliveries = 3;
+    /// Chunks go out multiplexed: one message per API server per flush carrying a frame per
+    /// stream (`<server-id>.chunks`, broker/chunk_mux.hpp). Off: one message per stream per
+    /// flush (`<server-id>.chunk`, raw text), as before: for API servers of a version that does
+    /// not read `.chunks` yet (upgrade the API servers first, then turn it on).
+    bool multiplex_chunks = true;
+    /// How long a busy worker holds chunks to put more into one message (an idle one sends at
+    /// once): the most a token waits, and about one message per API server per interval.
+    std::chrono::microseconds chunk_flush_interval{2000};
     /// Unique id of this worker; empty = generated.
     std::string worker_id;
 };

@@ -104,13 +104,23 @@ void generation_task::on_token(std::string_view delta) {
         metrics_->tokens->inc();
     }
     text_.append(delta);
+    const auto& settings = host_.settings();
     broker::publish_job job;
-    job.coalesce = true;
-    job.msg.exchange = host_.settings().responses_exchange;
-    job.msg.routing_key = broker::chunk_key(req_.server_id);
+    job.msg.exchange = settings.responses_exchange;
     job.msg.mandatory = true;  // the API server is gone -> returned -> we stop
     job.msg.props.correlation_id = req_.request_id;
-    job.msg.props.headers = {{"seq", tokens_}, {"worker", host_.settings().worker_id}, {"attempt", origin_.attempt}};
+    if (settings.multiplex_chunks) {
+        // A frame of the next message to this API server (broker/chunk_mux.hpp).
+        job.multiplex = true;
+        job.seq = tokens_;
+        job.attempt = origin_.attempt;
+        job.msg.routing_key = broker::chunks_key(req_.server_id);
+        job.msg.props.headers = {{"worker", settings.worker_id}};
+    } else {
+        job.coalesce = true;
+        job.msg.routing_key = broker::chunk_key(req_.server_id);
+        job.msg.props.headers = {{"seq", tokens_}, {"worker", settings.worker_id}, {"attempt", origin_.attempt}};
+    }
     job.msg.body.assign(delta);
     if (!host_.publish(std::move(job))) {
         // The publish queue is full: a gap in the stream would corrupt the answer, so stop.

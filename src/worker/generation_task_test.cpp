@@ -76,17 +76,36 @@ TEST_F(generation_task_test, each_token_becomes_a_chunk_for_the_owning_api_serve
     ASSERT_EQ(host_.published.size(), 2u);
     const auto& c = host_.published[1];
     EXPECT_EQ(c.msg.exchange, "test.responses");
+    EXPECT_EQ(c.msg.routing_key, broker::chunks_key("api-1"));
+    EXPECT_TRUE(c.multiplex) << "a frame of the next message to that API server (broker/chunk_mux.hpp)";
+    EXPECT_FALSE(c.coalesce);
+    EXPECT_TRUE(c.msg.mandatory) << "a chunk for a gone API server must come back so the worker stops";
+    EXPECT_EQ(c.msg.props.correlation_id, "req-1");
+    EXPECT_EQ(c.msg.body, "lo");
+    EXPECT_EQ(c.seq, 2);
+    EXPECT_EQ(c.attempt, 1);
+    EXPECT_EQ(broker::field_string(c.msg.props.headers, "worker"), "w-test");
+    EXPECT_FALSE(c.done) << "chunks are not confirmed one by one";
+    EXPECT_TRUE(host_.acked.empty());
+    EXPECT_EQ(model_.tokens->value(), 2u);
+}
+
+TEST_F(generation_task_test, without_multiplexing_each_token_is_a_raw_chunk_message_of_its_stream) {
+    host_.mutable_settings().multiplex_chunks = false;
+    auto t = start();
+    gen().token("Hel");
+    gen().token("lo");
+    ASSERT_EQ(host_.published.size(), 2u);
+    const auto& c = host_.published[1];
     EXPECT_EQ(c.msg.routing_key, broker::chunk_key("api-1"));
     EXPECT_TRUE(c.coalesce);
-    EXPECT_TRUE(c.msg.mandatory) << "a chunk for a gone API server must come back so the worker stops";
+    EXPECT_FALSE(c.multiplex);
+    EXPECT_TRUE(c.msg.mandatory);
     EXPECT_EQ(c.msg.props.correlation_id, "req-1");
     EXPECT_EQ(c.msg.body, "lo");
     EXPECT_EQ(broker::field_int(c.msg.props.headers, "seq", 0), 2);
     EXPECT_EQ(broker::field_string(c.msg.props.headers, "worker"), "w-test");
     EXPECT_EQ(broker::field_int(c.msg.props.headers, "attempt", 0), 1);
-    EXPECT_FALSE(c.done) << "chunks are not confirmed one by one";
-    EXPECT_TRUE(host_.acked.empty());
-    EXPECT_EQ(model_.tokens->value(), 2u);
 }
 
 TEST_F(generation_task_test, acks_only_after_the_final_is_confirmed) {
@@ -251,10 +270,10 @@ TEST_F(generation_task_test, a_redelivery_labels_its_chunks_so_the_api_can_tell_
     // tokens it already relayed (api/relay.cpp); the task's part is to label every chunk.
     auto t = start(chat_request(), /*attempt=*/2);
     gen().token("again");
-    const auto& h = last_job().msg.props.headers;
-    EXPECT_EQ(broker::field_int(h, "attempt", 0), 2);
-    EXPECT_EQ(broker::field_int(h, "seq", 0), 1) << "a new attempt counts from the start";
-    EXPECT_EQ(broker::field_string(h, "worker"), "w-test");
+    const auto& j = last_job();
+    EXPECT_EQ(j.attempt, 2);
+    EXPECT_EQ(j.seq, 1) << "a new attempt counts from the start";
+    EXPECT_EQ(broker::field_string(j.msg.props.headers, "worker"), "w-test");
 }
 
 TEST_F(generation_task_test, a_request_refused_by_the_upstream_policy_never_reaches_the_provider) {

@@ -37,6 +37,8 @@ struct task_settings {
     /// Where chunks, finals and errors go (`<p>.responses`).
     std::string responses_exchange;
     providers::upstream_policy policy;
+    /// Chunks as multiplexed frames (`<server-id>.chunks`) or one raw message per stream.
+    bool multiplex_chunks = true;
     /// A final (or error) message the broker does not confirm is published again after
     /// `final_retry_delay`, at most `final_publish_attempts` times in all (~5 s); then the
     /// request is handed back (requeued) for another attempt to answer.

@@ -3,6 +3,7 @@
 #include "broker/connection.hpp"
 #include "broker/consumer.hpp"
 #include "broker/topology.hpp"
+#include "common/chunk_frames.hpp"
 #include "common/clock.hpp"
 #include "common/ids.hpp"
 #include "common/mutex.hpp"
@@ -26,13 +27,18 @@
 #include <unordered_map>
 
 namespace llmp::worker {
+namespace {
+/// The largest multiplexed chunks message: well under RabbitMQ's frame size, and a bound on
+/// what one flush holds per API server.
+constexpr std::size_t chunk_message_max_bytes = 128 * 1024;
+}  // namespace
 
 struct worker_service::impl final : task_host {
     explicit impl(worker_config c)
         : cfg{std::move(c)},
           id{cfg.worker_id.empty() ? new_component_id("worker") : cfg.worker_id},
           topo{cfg.broker.prefix},
-          settings_{id, topo.responses_exchange, cfg.provider.policy},
+          settings_{id, topo.responses_exchange, cfg.provider.policy, cfg.multiplex_chunks},
           signals{ioc, SIGINT, SIGTERM} {
         metrics::add_build_info(registry);
         metrics::add_process_metrics(registry);
@@ -271,6 +277,28 @@ struct worker_service::impl final : task_host {
         }
     }
 
+    /// A mandatory message came back: the API server that owned its stream (or, for multiplexed
+    /// chunks, every stream of the message) is gone. Stop generating for it. Publisher thread.
+    void on_returned(broker::returned_message&& r) {
+        const std::string why = "response returned: " + r.reply_text;
+        if (r.props.content_type != chunk_frames_content_type) {
+            cancel(r.props.correlation_id, why);
+            return;
+        }
+        std::vector<chunk_frame_view> frames;
+        if (auto d = decode_chunk_frames(r.body, frames); !d) {
+            worker::logger()->error("msg=\"cannot read a returned chunks message\" error=\"{}\"", d.error().message);
+            return;
+        }
+        std::string_view last;
+        for (const auto& f : frames) {
+            if (f.request_id != last) {  // a stream's frames are usually one; cancelling twice is harmless
+                cancel(std::string{f.request_id}, why);
+                last = f.request_id;
+            }
+        }
+    }
+
     void cancel(const std::string& request_id, std::string_view why) {
         std::shared_ptr<generation_task> t;
         {
@@ -337,10 +365,8 @@ result<void> worker_service::start() {
     s.publisher = std::make_unique<broker::publisher>(
         bcfg, "llmproxy worker " + s.id + " publisher",
         [&topo, &bcfg](broker::connection& c) { return broker::declare_core(c, topo, bcfg); },
-        [this](broker::returned_message&& r) {
-            // The API server that owned this stream is gone: stop generating for it.
-            impl_->cancel(r.props.correlation_id, "response returned: " + r.reply_text);
-        });
+        [this](broker::returned_message&& r) { impl_->on_returned(std::move(r)); });
+    s.publisher->set_chunk_multiplexing(s.cfg.chunk_flush_interval, chunk_message_max_bytes);
     if (auto r = s.publisher->start(); !r) {
         return r;
     }

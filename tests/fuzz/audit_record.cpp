@@ -68,6 +68,9 @@ void decode_both(audit::source from, const broker::delivery& d) {
         LLMP_FUZZ_CHECK(same(*ra, std::get<audit::request_row>(b)), "fast and reference request rows differ");
     } else if (const auto* sa = std::get_if<audit::response_row>(&a)) {
         LLMP_FUZZ_CHECK(same(*sa, std::get<audit::response_row>(b)), "fast and reference response rows differ");
+    } else if (const auto* ca = std::get_if<audit::chunk_rows>(&a)) {
+        LLMP_FUZZ_CHECK(!ca->rows.empty(), "a chunk delivery without rows");
+        LLMP_FUZZ_CHECK(audit::row_count(a) == ca->rows.size(), "row_count disagrees");
     }
     format(a);
 }
@@ -87,7 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     d.props.correlation_id = "req_fuzz";
     d.props.headers = {{"worker", std::string{"w1"}}, {"seq", std::int64_t{3}}, {"attempt", std::int64_t{1}}};
-    for (const char* key : {"api-1.final", "api-1.error", "api-1.chunk"}) {
+    for (const char* key : {"api-1.final", "api-1.error", "api-1.chunk", "api-1.chunks"}) {
         d.routing_key = key;
         decode_both(audit::source::responses, d);
     }

@@ -3,7 +3,9 @@
 
 #include "e2e_common.hpp"
 
+#include <array>
 #include <set>
+#include <sstream>
 
 namespace llmp::testing {
 namespace {
@@ -82,6 +84,74 @@ TEST(streaming_e2e, three_hundred_concurrent_streams_over_two_apis_and_three_wor
     }
     EXPECT_EQ(failures, 0) << c.logs().substr(0, 20000);
     EXPECT_EQ(workers_used.size(), 3u) << "the queue should spread work over every worker";
+}
+
+/// The sum of the samples of `name` (no labels) on the API server's /metrics.
+double api_metric(unsigned port, const std::string& name) {
+    auto r = http_get(port, "/metrics");
+    std::istringstream in{r.body};
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.starts_with(name + " ")) {
+            return std::stod(line.substr(name.size() + 1));
+        }
+    }
+    ADD_FAILURE() << name << " not in /metrics";
+    return 0;
+}
+
+/// Runs `streams` concurrent streams of `tokens` tokens on one API server and checks each
+/// text exactly; returns the API's counts of {chunk messages, frames, tokens relayed}.
+std::array<double, 3> run_and_check(cluster& c, unsigned port, int streams, int tokens) {
+    std::vector<std::string> bodies;
+    for (int i = 0; i < streams; ++i) {
+        bodies.push_back(generate_body("mock", "stream " + std::to_string(i) + " of many", tokens));
+    }
+    auto results = run_concurrent_streams(port, "/api/generate", bodies, 2);
+    int failures = 0;
+    for (int i = 0; i < streams; ++i) {
+        auto why = check_stream(results[i], "stream " + std::to_string(i) + " of many", tokens);
+        if (!why.empty() && ++failures <= 5) {
+            ADD_FAILURE() << "stream " << i << ": " << why;
+        }
+    }
+    EXPECT_EQ(failures, 0) << c.logs().substr(0, 20000);
+    return {api_metric(port, "llmproxy_chunk_messages_received_total"),
+            api_metric(port, "llmproxy_chunk_frames_received_total"),
+            api_metric(port, "llmproxy_tokens_relayed_total")};
+}
+
+TEST(streaming_e2e, concurrent_streams_share_chunk_messages_and_each_arrives_exact) {
+    // Issue 13: a worker sends one message per API server per flush, carrying a frame per
+    // stream (broker/chunk_mux.hpp). 120 streams at 2 ms/token overlap all the time, so the
+    // messages must carry several streams each, and every stream must still be exact and in
+    // order with its done event last (check_stream).
+    LLMP_REQUIRE_BROKER();
+    cluster c{amqp_url};
+    auto port = c.start_api();
+    for (int i = 0; i < 2; ++i) {
+        c.start_worker({"--provider", "mock", "--mock-token-delay-us", "2000"});
+    }
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    auto [messages, frames, tokens] = run_and_check(c, port, 120, 40);
+    EXPECT_EQ(tokens, 120.0 * 40);
+    ASSERT_GT(messages, 0);
+    EXPECT_GE(frames / messages, 2.0) << "streams per chunk message: " << frames << " frames in " << messages
+                                      << " messages";
+    EXPECT_LE(messages, tokens / 4) << "tokens per broker message should grow with the load";
+}
+
+TEST(streaming_e2e, workers_without_multiplexing_still_stream_exactly) {
+    // --multiplex-chunks=false: one raw message per stream (`<server-id>.chunk`), what API
+    // servers of an earlier version read; this API server reads both.
+    LLMP_REQUIRE_BROKER();
+    cluster c{amqp_url};
+    auto port = c.start_api();
+    c.start_worker({"--provider", "mock", "--mock-token-delay-us", "2000", "--multiplex-chunks", "false"});
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    auto [messages, frames, tokens] = run_and_check(c, port, 20, 30);
+    EXPECT_EQ(tokens, 20.0 * 30);
+    EXPECT_EQ(frames, messages) << "one stream per message";
 }
 
 TEST(streaming_e2e, non_stream_reply_is_one_json_object) {

@@ -1,0 +1,85 @@
+#pragma once
+// chunk_mux: multiplexed stream chunks, the publisher thread's side. Chunk jobs marked
+// `multiplex` (publish_job) are held here instead of going out one message each; take() turns
+// what is held into ONE message per destination (exchange + routing key, i.e. per API server),
+// whose body (common/chunk_frames.hpp) carries a frame per stream: the stream's held chunks
+// merged (text appended, the last seq), in the order the streams first appeared. So the number
+// of broker messages follows the number of flushes, not the number of tokens.
+//
+// Order: a stream's chunks keep their order (one frame, or frames in order; a chunk of another
+// attempt of the same request starts a new frame). A destination's messages keep their order
+// (a message that would pass `max_message_bytes` is closed and the next one opened after it).
+// The publisher writes every held message before any job that is not multiplexed, so a
+// stream's final or error (a message of its own) always follows its chunks.
+//
+// The message of a destination takes its `mandatory` flag and headers (the worker id) from the
+// first chunk held for it; chunks of one publisher carry the same ones.
+//
+// flush_gate: when the held chunks go out. At once when the last flush is at least `interval`
+// old (an idle publisher adds no delay: a lone token leaves as soon as it comes); otherwise at
+// last flush + interval. Under load a destination then gets at most about one message per
+// interval, and no chunk waits longer than the interval.
+//
+// Pure logic (no I/O, no locks, no clock of its own); owned by the publisher thread.
+
+#include "broker/publisher.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace llmp::broker {
+
+class chunk_mux {
+public:
+    explicit chunk_mux(std::size_t max_message_bytes = 128 * 1024) : max_bytes_{max_message_bytes} {}
+
+    /// Holds a `multiplex` chunk job: msg.exchange / routing_key = destination,
+    /// props.correlation_id = request id (non-empty), body = text, job.seq / job.attempt.
+    void add(publish_job&& job);
+    bool empty() const { return messages_.empty(); }
+    /// Chunks held (jobs added since the last take).
+    std::size_t chunks() const { return chunks_; }
+    /// Appends the held messages to `out` (in order) and holds nothing more.
+    void take(std::vector<outgoing_message>& out);
+
+private:
+    struct frame {
+        std::string request_id;
+        std::int64_t seq = 0;
+        std::int64_t attempt = 1;
+        std::string text;
+    };
+    struct message {
+        outgoing_message head;  ///< exchange, routing key, mandatory, headers; no body yet
+        std::vector<frame> frames;
+        std::unordered_map<std::string, std::size_t> frame_of;  ///< request id -> its open frame
+        std::size_t bytes = 0;
+        bool open = true;  ///< false once full: its destination's next chunks go to a later one
+    };
+
+    std::size_t max_bytes_;
+    /// In write order. A linear search finds a destination's open message: there are as many
+    /// destinations as API servers, a handful.
+    std::vector<message> messages_;
+    std::size_t chunks_ = 0;
+};
+
+class flush_gate {
+public:
+    using clock = std::chrono::steady_clock;
+    explicit flush_gate(std::chrono::microseconds interval) : interval_{interval} {}
+
+    bool due(clock::time_point now) const { return now >= last_ + interval_; }
+    clock::time_point due_at() const { return last_ + interval_; }
+    void flushed(clock::time_point now) { last_ = now; }
+
+private:
+    std::chrono::microseconds interval_;
+    clock::time_point last_{};
+};
+
+}  // namespace llmp::broker
