@@ -391,7 +391,17 @@ net::awaitable<void> send_error(request_context& ctx, const error& e) {
     co_await http_server::send(ctx, error_reply(e));
 }
 
-net::awaitable<void> handle_overview(monitor_context& m, request_context& ctx) {
+using job_of_window = db_pool::job (*)(std::int64_t seconds, window_end end);
+using reply_of_window = response (*)(monitor_context& m, const db_reply& r, const duration_arg& w);
+
+response plain_window_reply(monitor_context&, const db_reply& r, const duration_arg&) {
+    return plain_reply(r);
+}
+
+/// The routes that read one window (`window=`, optional `to=`): parse both, run `job_of` on the
+/// pool, answer with `reply_of`.
+net::awaitable<void> handle_window(monitor_context& m, request_context& ctx, job_of_window job_of,
+                                   reply_of_window reply_of) {
     query_string q{ctx.req.target()};
     auto w = parse_window(q.get_or("window", "5m"));
     if (!w) {
@@ -403,9 +413,13 @@ net::awaitable<void> handle_overview(monitor_context& m, request_context& ctx) {
         co_await send_error(ctx, e.error());
         co_return;
     }
-    db_pool::job job = overview_job(w.value().seconds, e.value());
+    db_pool::job job = job_of(w.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
-    co_await http_server::send(ctx, overview_reply(m, r, w.value()));
+    co_await http_server::send(ctx, reply_of(m, r, w.value()));
+}
+
+net::awaitable<void> handle_overview(monitor_context& m, request_context& ctx) {
+    return handle_window(m, ctx, overview_job, overview_reply);
 }
 
 net::awaitable<void> handle_timeseries(monitor_context& m, request_context& ctx) {
@@ -432,54 +446,15 @@ net::awaitable<void> handle_timeseries(monitor_context& m, request_context& ctx)
 }
 
 net::awaitable<void> handle_models(monitor_context& m, request_context& ctx) {
-    query_string q{ctx.req.target()};
-    auto w = parse_window(q.get_or("window", "5m"));
-    if (!w) {
-        co_await send_error(ctx, w.error());
-        co_return;
-    }
-    auto e = parse_end(q);
-    if (!e) {
-        co_await send_error(ctx, e.error());
-        co_return;
-    }
-    db_pool::job job = models_job(w.value().seconds, e.value());
-    db_reply r = co_await m.db.run(std::move(job));
-    co_await http_server::send(ctx, plain_reply(r));
+    return handle_window(m, ctx, models_job, plain_window_reply);
 }
 
 net::awaitable<void> handle_errors(monitor_context& m, request_context& ctx) {
-    query_string q{ctx.req.target()};
-    auto w = parse_window(q.get_or("window", "5m"));
-    if (!w) {
-        co_await send_error(ctx, w.error());
-        co_return;
-    }
-    auto e = parse_end(q);
-    if (!e) {
-        co_await send_error(ctx, e.error());
-        co_return;
-    }
-    db_pool::job job = errors_job(w.value().seconds, e.value());
-    db_reply r = co_await m.db.run(std::move(job));
-    co_await http_server::send(ctx, plain_reply(r));
+    return handle_window(m, ctx, errors_job, plain_window_reply);
 }
 
 net::awaitable<void> handle_workers(monitor_context& m, request_context& ctx) {
-    query_string q{ctx.req.target()};
-    auto w = parse_window(q.get_or("window", "5m"));
-    if (!w) {
-        co_await send_error(ctx, w.error());
-        co_return;
-    }
-    auto e = parse_end(q);
-    if (!e) {
-        co_await send_error(ctx, e.error());
-        co_return;
-    }
-    db_pool::job job = workers_job(w.value().seconds, e.value());
-    db_reply r = co_await m.db.run(std::move(job));
-    co_await http_server::send(ctx, workers_reply(m, r, w.value()));
+    return handle_window(m, ctx, workers_job, workers_reply);
 }
 
 net::awaitable<void> handle_requests(monitor_context& m, request_context& ctx) {

@@ -16,14 +16,6 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 using header_list = std::vector<std::pair<std::string, std::string>>;
 
-/// Runs `llmproxy <args...>` to its end; returns its exit code and output (stdout and stderr).
-std::pair<int, std::string> run_llmproxy(const std::string& name, std::vector<std::string> args) {
-    args.insert(args.begin(), LLMPROXY_BIN);
-    child_process p{name, std::move(args), {}, test_output_dir() / (name + ".log")};
-    auto code = p.wait_exit(30s);
-    return {code.value_or(-1), p.log()};
-}
-
 header_list with_key(const std::string& key) {
     return {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + key}};
 }
@@ -63,10 +55,10 @@ TEST(keys_e2e, keys_gate_every_door_and_a_revoked_key_stops_within_2s) {
     LLMP_REQUIRE_BROKER();
     LLMP_REQUIRE_DATABASE();
     pg::testing::scratch_database db{db_url};
-    auto [migrated, mlog] = run_llmproxy("migrate", {"migrate", "--database-url", db.url()});
+    auto [migrated, mlog] = run_cli("migrate", {"migrate", "--database-url", db.url()});
     ASSERT_EQ(migrated, 0) << mlog;
-    auto [created, clog] = run_llmproxy("keys-create", {"keys", "create", "--name", "e2e", "--owner", "tests",
-                                                        "--models", "mock*", "--database-url", db.url()});
+    auto [created, clog] = run_cli("keys-create", {"keys", "create", "--name", "e2e", "--owner", "tests", "--models",
+                                                   "mock*", "--database-url", db.url()});
     ASSERT_EQ(created, 0) << clog;
     std::smatch m;
     ASSERT_TRUE(std::regex_search(clog, m, std::regex{"llmp_[A-Za-z0-9_-]{43}"})) << clog;
@@ -74,7 +66,7 @@ TEST(keys_e2e, keys_gate_every_door_and_a_revoked_key_stops_within_2s) {
     EXPECT_EQ(db.count("SELECT count(*) FROM api_keys WHERE name = 'e2e' AND key_prefix = '" + key.substr(0, 12) + "'"),
               1);
 
-    auto [listed, llog] = run_llmproxy("keys-list", {"keys", "list", "--database-url", db.url()});
+    auto [listed, llog] = run_cli("keys-list", {"keys", "list", "--database-url", db.url()});
     ASSERT_EQ(listed, 0) << llog;
     EXPECT_NE(llog.find("e2e"), std::string::npos) << llog;
     EXPECT_NE(llog.find(key.substr(0, 12)), std::string::npos) << llog;
@@ -146,7 +138,7 @@ TEST(keys_e2e, keys_gate_every_door_and_a_revoked_key_stops_within_2s) {
                    "model_not_allowed");
 
     // Revoked: refused within 2 s (the API reloads its keys every second).
-    auto [revoked, rlog] = run_llmproxy("keys-revoke", {"keys", "revoke", "e2e", "--database-url", db.url()});
+    auto [revoked, rlog] = run_cli("keys-revoke", {"keys", "revoke", "e2e", "--database-url", db.url()});
     ASSERT_EQ(revoked, 0) << rlog;
     auto t0 = std::chrono::steady_clock::now();
     ASSERT_TRUE(wait_until(

@@ -38,24 +38,17 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
     }                                                                                \
     const std::string redis_url = redis_env
 
-std::pair<int, std::string> run_llmproxy(const std::string& name, std::vector<std::string> args) {
-    args.insert(args.begin(), LLMPROXY_BIN);
-    child_process p{name, std::move(args), {}, test_output_dir() / (name + ".log")};
-    auto code = p.wait_exit(30s);
-    return {code.value_or(-1), p.log()};
-}
-
 header_list with_key(const std::string& key) {
     return {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + key}};
 }
 
 /// Migrates `db` and creates a key named `name` with `flags`; returns the key.
 std::string make_key(pg::testing::scratch_database& db, const std::string& name, std::vector<std::string> flags) {
-    auto [migrated, mlog] = run_llmproxy("migrate", {"migrate", "--database-url", db.url()});
+    auto [migrated, mlog] = run_cli("migrate", {"migrate", "--database-url", db.url()});
     EXPECT_EQ(migrated, 0) << mlog;
     std::vector<std::string> args{"keys", "create", "--name", name, "--database-url", db.url()};
     args.insert(args.end(), flags.begin(), flags.end());
-    auto [created, clog] = run_llmproxy("keys-create-" + name, args);
+    auto [created, clog] = run_cli("keys-create-" + name, args);
     EXPECT_EQ(created, 0) << clog;
     std::smatch m;
     EXPECT_TRUE(std::regex_search(clog, m, std::regex{"llmp_[A-Za-z0-9_-]{43}"})) << clog;
@@ -158,7 +151,7 @@ TEST(limits_e2e, keys_show_and_update_change_a_keys_limits) {
     make_key(db, "limited",
              {"--rpm", "5", "--tpm", "1000", "--max-streams", "2", "--daily-tokens", "10", "--monthly-tokens", "100",
               "--priority-ceiling", "3"});
-    auto [shown, slog] = run_llmproxy("keys-show", {"keys", "show", "limited", "--database-url", db.url()});
+    auto [shown, slog] = run_cli("keys-show", {"keys", "show", "limited", "--database-url", db.url()});
     ASSERT_EQ(shown, 0) << slog;
     EXPECT_TRUE(std::regex_search(slog, std::regex{"requests/minute: +5\n"})) << slog;
     EXPECT_TRUE(std::regex_search(slog, std::regex{"tokens/minute: +1000\n"})) << slog;
@@ -167,9 +160,8 @@ TEST(limits_e2e, keys_show_and_update_change_a_keys_limits) {
     EXPECT_TRUE(std::regex_search(slog, std::regex{"tokens/month: +100\n"})) << slog;
     EXPECT_TRUE(std::regex_search(slog, std::regex{"priority ceiling: +3\n"})) << slog;
 
-    auto [updated, ulog] =
-        run_llmproxy("keys-update", {"keys", "update", "limited", "--rpm", "7", "--clear", "tpm,daily-tokens",
-                                     "--owner", "ops", "--database-url", db.url()});
+    auto [updated, ulog] = run_cli("keys-update", {"keys", "update", "limited", "--rpm", "7", "--clear",
+                                                   "tpm,daily-tokens", "--owner", "ops", "--database-url", db.url()});
     ASSERT_EQ(updated, 0) << ulog;
     EXPECT_TRUE(std::regex_search(ulog, std::regex{"requests/minute: +7\n"})) << ulog;
     EXPECT_TRUE(std::regex_search(ulog, std::regex{"tokens/minute: +unlimited\n"})) << ulog;
@@ -178,14 +170,14 @@ TEST(limits_e2e, keys_show_and_update_change_a_keys_limits) {
     EXPECT_TRUE(std::regex_search(ulog, std::regex{"owner: +ops\n"})) << ulog;
     EXPECT_EQ(db.count("SELECT count(*) FROM api_keys WHERE rpm_limit = 7 AND tpm_limit IS NULL"), 1);
 
-    auto [contradiction, clog] = run_llmproxy(
+    auto [contradiction, clog] = run_cli(
         "keys-update-bad", {"keys", "update", "limited", "--rpm", "1", "--clear", "rpm", "--database-url", db.url()});
     EXPECT_EQ(contradiction, 2) << clog;
     auto [unknown, nlog] =
-        run_llmproxy("keys-update-none", {"keys", "update", "nobody", "--rpm", "1", "--database-url", db.url()});
+        run_cli("keys-update-none", {"keys", "update", "nobody", "--rpm", "1", "--database-url", db.url()});
     EXPECT_EQ(unknown, 1) << nlog;
     EXPECT_NE(nlog.find("no usable key named 'nobody'"), std::string::npos) << nlog;
-    auto [missing, mlog] = run_llmproxy("keys-show-none", {"keys", "show", "nobody", "--database-url", db.url()});
+    auto [missing, mlog] = run_cli("keys-show-none", {"keys", "show", "nobody", "--database-url", db.url()});
     EXPECT_EQ(missing, 1) << mlog;
 }
 
@@ -331,8 +323,8 @@ TEST(limits_e2e, a_spent_daily_token_budget_is_429_until_the_limit_is_lifted) {
     EXPECT_EQ(r.headers["x-ratelimit-limit-tokens"], "100000");
     EXPECT_LT(std::stoll(r.headers["x-ratelimit-remaining-tokens"]), 100000 - 16);
 
-    auto [updated, ulog] = run_llmproxy(
-        "keys-update", {"keys", "update", "budget", "--clear", "daily-tokens", "--database-url", db.url()});
+    auto [updated, ulog] =
+        run_cli("keys-update", {"keys", "update", "budget", "--clear", "daily-tokens", "--database-url", db.url()});
     ASSERT_EQ(updated, 0) << ulog;
     EXPECT_TRUE(wait_until(
         [&] {

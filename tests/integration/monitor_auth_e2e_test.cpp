@@ -22,17 +22,10 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 constexpr const char* secret_prompt = "SECRET-PROMPT-4711";
 constexpr const char* secret_answer = "SECRET-ANSWER-0815";
 
-std::pair<int, std::string> run_llmproxy(const std::string& name, std::vector<std::string> args) {
-    args.insert(args.begin(), LLMPROXY_BIN);
-    child_process p{name, std::move(args), {}, test_output_dir() / (name + ".log")};
-    auto code = p.wait_exit(30s);
-    return {code.value_or(-1), p.log()};
-}
-
 /// `llmproxy keys create --role <role>`; the plaintext key it printed.
 std::string create_key(const std::string& db_url, const std::string& name, const std::string& role) {
-    auto [code, log] = run_llmproxy("keys-create-" + name,
-                                    {"keys", "create", "--name", name, "--role", role, "--database-url", db_url});
+    auto [code, log] =
+        run_cli("keys-create-" + name, {"keys", "create", "--name", name, "--role", role, "--database-url", db_url});
     EXPECT_EQ(code, 0) << log;
     std::smatch m;
     if (!std::regex_search(log, m, std::regex{"llmp_[A-Za-z0-9_-]{43}"})) {
@@ -72,7 +65,7 @@ struct monitor_fixture {
 
     monitor_fixture(const std::string& db_url, const std::string& amqp_url, std::vector<std::string> args = {})
         : db{db_url}, c{amqp_url} {
-        auto [migrated, mlog] = run_llmproxy("migrate", {"migrate", "--database-url", db.url()});
+        auto [migrated, mlog] = run_cli("migrate", {"migrate", "--database-url", db.url()});
         EXPECT_EQ(migrated, 0) << mlog;
         admin = create_key(db.url(), "ops-admin", "admin");
         viewer = create_key(db.url(), "ops-viewer", "viewer");
@@ -202,7 +195,7 @@ TEST(monitor_auth_e2e, login_sets_a_strict_httponly_cookie_that_works_until_logo
     ASSERT_EQ(again.status, 200u);
     const header_list cookie2{{"Cookie", "llmp_session=" + parse_set_cookie(again.headers["set-cookie"]).id}};
     ASSERT_EQ(get(mon, "/api/overview", cookie2).status, 200u);
-    auto [revoked, rlog] = run_llmproxy("keys-revoke", {"keys", "revoke", "ops-admin", "--database-url", f.db.url()});
+    auto [revoked, rlog] = run_cli("keys-revoke", {"keys", "revoke", "ops-admin", "--database-url", f.db.url()});
     ASSERT_EQ(revoked, 0) << rlog;
     auto t0 = std::chrono::steady_clock::now();
     ASSERT_TRUE(wait_until(
@@ -310,7 +303,7 @@ TEST(monitor_auth_e2e, admins_create_list_and_revoke_keys_over_rest) {
     }
     EXPECT_TRUE(revoked_listed) << after.dump();
 
-    auto [listed_cli, llog] = run_llmproxy("keys-list", {"keys", "list", "--database-url", f.db.url()});
+    auto [listed_cli, llog] = run_cli("keys-list", {"keys", "list", "--database-url", f.db.url()});
     ASSERT_EQ(listed_cli, 0) << llog;
     EXPECT_TRUE(std::regex_search(llog, std::regex{"ops-viewer +llmp_\\S+ +viewer"})) << llog;
 }
