@@ -16,7 +16,6 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr int flood = 240;     // A's streams, spread over both servers
-constexpr int slots = 3 * 1;   // workers x --concurrency
 constexpr int tokens = 10;     // per answer, 10 ms each: 100 ms a generation
 constexpr int b_requests = 6;  // B's, one after another
 
@@ -106,7 +105,7 @@ TEST(fair_share_e2e, a_flooding_key_does_not_hold_up_another_keys_requests) {
     LLMP_REQUIRE_DATABASE();
     auto r = run_scenario(amqp_url, db_url, "on");
     ASSERT_FALSE(HasFailure());
-    // A's backlog was real: the flood takes flood/slots generations of 100 ms per slot, so half
+    // A's backlog was real: the flood takes flood/3 generations of 100 ms per slot, so half
     // of A waited over a second for its first token...
     EXPECT_GT(r.a_median_ms, 1000.0) << "the flood never queued: the test shows nothing";
     // ...while each of B's requests went to the next free slot: about one generation's wait
