@@ -1,5 +1,7 @@
 #include "api/http_client_connection.hpp"
 
+#include "http/peer_state.hpp"
+
 namespace llmp::api {
 namespace {
 
@@ -39,22 +41,39 @@ net::awaitable<void> http_client_connection::finish() {
     co_await stream_.finish();
 }
 
+namespace {
+
+/// One read-wait on the socket; re-armed after a wake-up that finds nothing to read (see
+/// http/peer_state.hpp: such wake-ups happen, and must not end a live client's stream).
+void await_hang_up(beast::tcp_stream& stream, std::shared_ptr<bool> watching, std::function<void()> gone) {
+    stream.socket().async_wait(
+        net::socket_base::wait_read,
+        [&stream, watching = std::move(watching), gone = std::move(gone)](boost::system::error_code ec) mutable {
+            if (!*watching || ec == net::error::operation_aborted) {
+                return;
+            }
+            const auto state =
+                ec ? http_server::peer_state::hung_up : http_server::peek_peer(stream.socket().native_handle());
+            switch (state) {
+                case http_server::peer_state::hung_up:
+                    gone();
+                    return;
+                case http_server::peer_state::nothing:
+                    await_hang_up(stream, std::move(watching), std::move(gone));
+                    return;
+                case http_server::peer_state::sent:
+                    return;  // an SSE client never sends; a later write failure still ends the stream
+            }
+        });
+}
+
+}  // namespace
+
 // The relay only writes while it streams, so a readable socket means the client closed its
 // side (or sent something, which an SSE client never does).
 void http_client_connection::watch(std::function<void()> gone) {
     watching_ = std::make_shared<bool>(true);
-    auto& stream = rc_.stream;
-    stream.socket().async_wait(net::socket_base::wait_read,
-                               [&stream, watching = watching_, gone = std::move(gone)](boost::system::error_code ec) {
-                                   if (!*watching || ec == net::error::operation_aborted) {
-                                       return;
-                                   }
-                                   boost::system::error_code ec2;
-                                   auto pending = stream.socket().available(ec2);
-                                   if (ec || ec2 || pending == 0) {
-                                       gone();
-                                   }
-                               });
+    await_hang_up(rc_.stream, watching_, std::move(gone));
 }
 
 void http_client_connection::stop_watching() {

@@ -438,6 +438,9 @@ net::awaitable<void> relay::finish() {
         ++ctx_.stats.failed;
         ended_here(client_went_away);
         record_metrics();
+        // Closed now, not left to the listener: should the client still be there after all, it
+        // sees the end at once instead of waiting out the keep-alive idle timeout.
+        client_.close();
         co_return;
     }
     if (ended_here_) {

@@ -397,6 +397,7 @@ TEST(Relay, ClientGoneBeforeTheFirstTokenCancelsTheWorker) {
     EXPECT_EQ(h.publisher.verdicts.back().second.completion_tokens, 0);
     EXPECT_EQ(h.generations("client_gone"), 1u);
     EXPECT_FALSE(h.client.finished);
+    EXPECT_TRUE(h.client.closed) << "the connection is closed, not kept for a next request";
 }
 
 TEST(Relay, ClientGoneAfterTheFirstTokenCancelsWithWhatWasSent) {

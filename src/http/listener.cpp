@@ -225,9 +225,22 @@ net::awaitable<void> listener::accept_loop() {
             refuse(socket, v);
             continue;
         }
+        // Not net::detached: an exception that escapes a handler ends only its connection, and
+        // says so in the log instead of vanishing.
         net::co_spawn(strand,
                       run_session(std::move(socket), std::move(remote), handler_, limits_, limiter_, on_read_error_),
-                      net::detached);
+                      [log](std::exception_ptr e) {
+                          if (!e) {
+                              return;
+                          }
+                          try {
+                              std::rethrow_exception(e);
+                          } catch (const std::exception& x) {
+                              log->error("msg=\"connection handler failed\" error=\"{}\"", x.what());
+                          } catch (...) {
+                              log->error("msg=\"connection handler failed\" error=\"unknown exception\"");
+                          }
+                      });
     }
 }
 
