@@ -329,9 +329,10 @@ TEST(key_audit_e2e, requests_carry_their_key_into_the_audit_and_the_monitor_coun
 
     // ---- limits and what is left of the budgets, for the keys page ----
     auto used_by = [&](const std::string& id) {
-        return db.count("SELECT coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)), 0) "
-                        "FROM responses WHERE key_id = '" +
-                        id + "'");
+        return db.count(
+            "SELECT coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)), 0) "
+            "FROM responses WHERE key_id = '" +
+            id + "'");
     };
     const std::int64_t used_a = used_by(id_a), used_b = used_by(id_b);
     ASSERT_GT(used_a, 0);
