@@ -4,6 +4,7 @@
 
 #include "common/logging.hpp"
 #include "common/stop_signals.hpp"
+#include "keys/key_rules.hpp"
 #include "keys/key_store.hpp"
 #include "pg/connection.hpp"
 #include "programs/commands.hpp"
@@ -76,39 +77,47 @@ int with_database(const char* what, const std::string& url, const common_options
     return 0;
 }
 
-/// The limit flags of `create` and `update`, in key_limits' order.
-struct limit_flag {
-    const char* flag;
-    const char* clear_name;  ///< its name for `update --clear`
-    const char* help;
-    std::int64_t lo, hi;
-};
-constexpr limit_flag limit_flags[] = {
-    {"--rpm", "rpm", "requests per minute, counted across every API server (unset = unlimited)", 1, 1'000'000'000},
-    {"--tpm", "tpm", "tokens (prompt + completion) per minute (unset = unlimited)", 1, 1'000'000'000'000},
-    {"--max-streams", "max-streams", "requests in flight at once (unset = unlimited)", 1, 1'000'000},
-    {"--daily-tokens", "daily-tokens", "tokens per UTC day (unset = unlimited)", 1, 1'000'000'000'000'000},
-    {"--monthly-tokens", "monthly-tokens", "tokens per UTC month (unset = unlimited)", 1, 1'000'000'000'000'000},
-    {"--priority-ceiling", "priority-ceiling", "highest priority (0-9) its requests get; higher asks are lowered", 0,
-     9},
-};
-constexpr std::size_t limit_count = std::size(limit_flags);
+constexpr std::size_t limit_count = keys::limit_rules.size();
 
-/// The values given to the limit flags (nullopt: flag not given).
+/// A CLI check by one of keys/key_rules.hpp's checks (the REST API uses the same ones). CLI11
+/// puts the flag before the message, so the message's first word (the JSON field) goes.
+CLI::Validator rule_check(std::function<result<void>(std::int64_t)> check) {
+    return CLI::Validator(
+        [check = std::move(check)](std::string& text) -> std::string {
+            std::int64_t v = 0;
+            if (!CLI::detail::lexical_cast(text, v)) {
+                return "not a whole number: " + text;
+            }
+            auto r = check(v);
+            if (r) {
+                return {};
+            }
+            const auto& m = r.error().message;
+            return m.substr(m.find(' ') + 1);
+        },
+        "");
+}
+
+/// The values given to the limit flags (keys::limit_rules: --rpm, --tpm, ...).
 struct limit_values {
     std::array<std::int64_t, limit_count> value{};
     std::array<CLI::Option*, limit_count> option{};
 
     void add_to(CLI::App& cmd) {
         for (std::size_t i = 0; i < limit_count; ++i) {
-            const auto& f = limit_flags[i];
-            option[i] = cmd.add_option(f.flag, value[i], f.help)->check(CLI::Range(f.lo, f.hi));
+            const auto& f = keys::limit_rules[i];
+            option[i] = cmd.add_option("--" + std::string{f.name}, value[i], std::string{f.help})
+                            ->check(rule_check([i](std::int64_t v) { return keys::check_limit(i, v); }));
         }
     }
     std::optional<std::int64_t> given(std::size_t i) const {
         return option[i]->count() > 0 ? std::optional<std::int64_t>{value[i]} : std::nullopt;
     }
 };
+
+CLI::Validator expiry_check() {
+    return rule_check([](std::int64_t v) { return keys::check_expires_in_days(v); });
+}
 
 std::string limit_text(const std::optional<std::int64_t>& v) {
     return v ? std::to_string(*v) : "unlimited";
@@ -153,8 +162,8 @@ void add_create(CLI::App& keys, int& exit_code) {
     cmd->add_option("--name", spec->name, "unique name of the key")->required();
     cmd->add_option("--owner", spec->owner, "owner or team label");
     cmd->add_option("--models", *models, "comma-separated glob patterns of the models it may use (empty = all)");
-    auto* expires = cmd->add_option("--expires-in-days", *days, "days until it expires (unset = never)")
-                        ->check(CLI::Range(1, 36500));
+    auto* expires =
+        cmd->add_option("--expires-in-days", *days, "days until it expires (unset = never)")->check(expiry_check());
     auto role = std::make_shared<std::string>("user");
     cmd->add_option("--role", *role,
                     "user: calls the API; viewer: reads the monitor's numbers (no texts); admin: everything")
@@ -168,13 +177,13 @@ void add_create(CLI::App& keys, int& exit_code) {
         if (expires->count() > 0) {
             spec->expires_in_days = *days;
         }
-        spec->limits.requests_per_minute = limits->given(0);
-        spec->limits.tokens_per_minute = limits->given(1);
-        spec->limits.max_streams = limits->given(2);
-        spec->limits.tokens_per_day = limits->given(3);
-        spec->limits.tokens_per_month = limits->given(4);
-        if (auto p = limits->given(5)) {
-            spec->limits.priority_ceiling = static_cast<int>(*p);
+        for (std::size_t i = 0; i < limit_count; ++i) {
+            keys::set_limit(spec->limits, i, limits->given(i));
+        }
+        if (auto checked = keys::check_spec(*spec); !checked) {
+            std::fprintf(stderr, "llmproxy keys create: %s\n", checked.error().message.c_str());
+            exit_code = 2;
+            return;
         }
         exit_code = with_database("create", f->url, f->common, [spec](pg::connection& c) -> result<void> {
             auto k = keys::generate_key();
@@ -235,8 +244,9 @@ void add_show(CLI::App& keys, int& exit_code) {
 }
 
 void add_update(CLI::App& keys, int& exit_code) {
-    auto* cmd = keys.add_subcommand(
-        "update", "Change a key's owner, models or limits (API servers apply it within 2 s); --clear lifts a limit");
+    auto* cmd = keys.add_subcommand("update",
+                                    "Change a key's owner, models, role, expiry or limits (API servers apply it within "
+                                    "2 s); --clear lifts a limit or the expiry");
     auto f = add_shared_flags(*cmd);
     auto name = std::make_shared<std::string>();
     cmd->add_option("name", *name, "the key's name")->required();
@@ -245,19 +255,35 @@ void add_update(CLI::App& keys, int& exit_code) {
     auto models = std::make_shared<std::string>();
     auto* models_opt =
         cmd->add_option("--models", *models, "comma-separated glob patterns of the models it may use (empty = all)");
+    auto role = std::make_shared<std::string>();
+    auto* role_opt = cmd->add_option("--role", *role, "user, viewer or admin (as for create)")
+                         ->check(CLI::IsMember({"user", "viewer", "admin"}));
+    auto days = std::make_shared<int>(0);
+    auto* expires_opt =
+        cmd->add_option("--expires-in-days", *days, "expires this many days from now (--clear expiry: never)")
+            ->check(expiry_check());
     auto limits = std::make_shared<limit_values>();
     limits->add_to(*cmd);
     auto clear = std::make_shared<std::vector<std::string>>();
     std::vector<std::string> clear_names;
-    for (const auto& l : limit_flags) {
-        clear_names.emplace_back(l.clear_name);
+    for (const auto& l : keys::limit_rules) {
+        clear_names.emplace_back(l.name);
     }
+    clear_names.emplace_back("expiry");
     cmd->add_option("--clear", *clear,
-                    "lift these limits (unlimited again), comma-separated or repeated: rpm, tpm, max-streams, "
-                    "daily-tokens, monthly-tokens, priority-ceiling")
+                    "lift these limits (unlimited again) or the expiry, comma-separated or repeated: rpm, tpm, "
+                    "max-streams, daily-tokens, monthly-tokens, priority-ceiling, expiry")
         ->delimiter(',')
         ->check(CLI::IsMember(clear_names));
-    cmd->callback([f, name, owner, owner_opt, models, models_opt, limits, clear, &exit_code] {
+    cmd->callback([=, &exit_code] {
+        auto cleared = [&](std::string_view what) {
+            return std::find(clear->begin(), clear->end(), what) != clear->end();
+        };
+        auto contradiction = [&](const std::string& flag, std::string_view what) {
+            std::fprintf(stderr, "llmproxy keys update: %s and --clear %s contradict each other\n", flag.c_str(),
+                         std::string{what}.c_str());
+            exit_code = 2;
+        };
         keys::key_change change;
         if (owner_opt->count() > 0) {
             change.owner = *owner;
@@ -265,22 +291,34 @@ void add_update(CLI::App& keys, int& exit_code) {
         if (models_opt->count() > 0) {
             change.allowed_models = split_patterns(*models);
         }
-        std::optional<std::optional<std::int64_t>>* fields[] = {
-            &change.limits.requests_per_minute, &change.limits.tokens_per_minute, &change.limits.max_streams,
-            &change.limits.tokens_per_day,      &change.limits.tokens_per_month,  &change.limits.priority_ceiling};
+        if (role_opt->count() > 0) {
+            change.role = keys::parse_role(*role);
+        }
+        if (expires_opt->count() > 0) {
+            if (cleared("expiry")) {
+                return contradiction("--expires-in-days", "expiry");
+            }
+            change.expires_in_days = std::optional<int>{*days};
+        } else if (cleared("expiry")) {
+            change.expires_in_days = std::optional<int>{};
+        }
         for (std::size_t i = 0; i < limit_count; ++i) {
+            const auto& rule = keys::limit_rules[i];
+            auto& slot = keys::limit_change_of(change.limits, i);
             if (auto v = limits->given(i)) {
-                *fields[i] = v;
+                slot = v;
             }
-            if (std::find(clear->begin(), clear->end(), limit_flags[i].clear_name) != clear->end()) {
+            if (cleared(rule.name)) {
                 if (limits->given(i)) {
-                    std::fprintf(stderr, "llmproxy keys update: %s and --clear %s contradict each other\n",
-                                 limit_flags[i].flag, limit_flags[i].clear_name);
-                    exit_code = 2;
-                    return;
+                    return contradiction("--" + std::string{rule.name}, rule.name);
                 }
-                *fields[i] = std::optional<std::int64_t>{};
+                slot = std::optional<std::int64_t>{};
             }
+        }
+        if (auto checked = keys::check_change(change); !checked) {
+            std::fprintf(stderr, "llmproxy keys update: %s\n", checked.error().message.c_str());
+            exit_code = 2;
+            return;
         }
         exit_code = with_database("update", f->url, f->common, [name, change](pg::connection& c) -> result<void> {
             auto k = keys::update_key(c, *name, change);

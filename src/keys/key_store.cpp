@@ -146,6 +146,15 @@ result<key_listing> update_key(pg::connection& conn, const std::string& name, co
         sets += ", allowed_models = ARRAY(SELECT jsonb_array_elements_text(" +
                 param(nlohmann::json(*change.allowed_models).dump()) + "::jsonb))";
     }
+    if (change.role) {
+        sets += ", role = " + param(std::string{role_name(*change.role)});
+    }
+    if (change.expires_in_days) {
+        sets += ", expires_at = now() + " +
+                param(*change.expires_in_days ? std::optional<std::string>{std::to_string(**change.expires_in_days)}
+                                              : std::nullopt) +
+                "::integer * interval '1 day'";
+    }
     const std::optional<std::optional<std::int64_t>>* limits[] = {
         &change.limits.requests_per_minute, &change.limits.tokens_per_minute, &change.limits.max_streams,
         &change.limits.tokens_per_day,      &change.limits.tokens_per_month,  &change.limits.priority_ceiling};

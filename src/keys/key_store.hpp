@@ -38,10 +38,14 @@ struct key_limits_change {
     std::optional<std::optional<std::int64_t>> priority_ceiling;
 };
 
-/// What `llmproxy keys update` may change besides the limits.
+/// What `llmproxy keys update` and the monitor's PATCH /api/keys/{name} may change (each unset
+/// = leave it); keys/key_rules.hpp checks the values.
 struct key_change {
     std::optional<std::string> owner;
     std::optional<std::vector<std::string>> allowed_models;
+    std::optional<key_role> role;
+    /// Set to nullopt = never expires; set to n = expires n days from now.
+    std::optional<std::optional<int>> expires_in_days;
     key_limits_change limits;
 };
 

@@ -127,5 +127,31 @@ TEST(key_store, limits_are_stored_loaded_shown_updated_and_cleared) {
     EXPECT_TRUE(show_key(*c, "limited").value().revoked_at);
 }
 
+TEST(key_store, an_update_changes_the_role_and_sets_or_lifts_the_expiry) {
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto c = db.connect();
+    ASSERT_TRUE(pg::migrate(*c));
+    ASSERT_TRUE(create_key(*c, {"ops", "", {}, std::nullopt, key_role::user}, generate_key()));
+
+    key_change change;
+    change.role = key_role::viewer;
+    change.expires_in_days = std::optional<int>{7};
+    auto updated = update_key(*c, "ops", change);
+    ASSERT_TRUE(updated) << updated.error().message;
+    EXPECT_EQ(updated.value().role, key_role::viewer);
+    ASSERT_TRUE(updated.value().expires_at);
+    EXPECT_EQ(db.count("SELECT count(*) FROM api_keys WHERE name = 'ops' AND role = 'viewer' AND "
+                       "expires_at BETWEEN now() + interval '6 days 23 hours' AND now() + interval '7 days 1 hour'"),
+              1);
+
+    key_change lift;
+    lift.expires_in_days = std::optional<int>{};
+    auto lifted = update_key(*c, "ops", lift);
+    ASSERT_TRUE(lifted) << lifted.error().message;
+    EXPECT_FALSE(lifted.value().expires_at) << "never expires";
+    EXPECT_EQ(lifted.value().role, key_role::viewer) << "untouched";
+}
+
 }  // namespace
 }  // namespace llmp::keys

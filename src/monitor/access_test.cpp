@@ -86,6 +86,7 @@ TEST(host_guard, a_state_changing_request_from_another_origin_is_refused) {
     EXPECT_TRUE(host_guard::check_origin(std::string_view{"http://127.0.0.1:8081"}, std::nullopt));
     EXPECT_TRUE(state_changing("POST"));
     EXPECT_TRUE(state_changing("DELETE"));
+    EXPECT_TRUE(state_changing("PATCH"));
     EXPECT_FALSE(state_changing("GET"));
     EXPECT_FALSE(state_changing("HEAD"));
 }

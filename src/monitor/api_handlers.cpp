@@ -9,6 +9,7 @@
 #include "monitor/host_guard.hpp"
 #include "monitor/ingest_health.hpp"
 #include "monitor/key_admin.hpp"
+#include "monitor/key_budgets.hpp"
 #include "monitor/key_usage_queries.hpp"
 #include "monitor/live_workers.hpp"
 #include "monitor/monitor_auth.hpp"
@@ -351,6 +352,9 @@ db_pool::job requests_job(request_filter f) {
 db_pool::job key_usage_job(std::int64_t s) {
     return [s](pg::connection& c) { return query_key_usage(c, s); };
 }
+db_pool::job key_budgets_job() {
+    return [](pg::connection& c) { return query_key_budgets(c); };
+}
 db_pool::job daily_usage_job(usage_range range) {
     return [range](pg::connection& c) { return query_daily_usage(c, range); };
 }
@@ -492,6 +496,12 @@ net::awaitable<void> handle_key_usage(monitor_context& m, request_context& ctx) 
     co_await http_server::send(ctx, plain_reply(r));
 }
 
+net::awaitable<void> handle_key_budgets(monitor_context& m, request_context& ctx) {
+    db_pool::job job = key_budgets_job();
+    db_reply r = co_await m.db.run(std::move(job));
+    co_await http_server::send(ctx, plain_reply(r));
+}
+
 net::awaitable<void> handle_daily_usage(monitor_context& m, request_context& ctx) {
     query_string q{ctx.req.target()};
     auto range = usage_range_of(q);
@@ -539,6 +549,7 @@ std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
     get("/api/errors", handle_errors);
     get("/api/requests", handle_requests);
     get("/api/usage/keys", handle_key_usage);
+    get("/api/usage/budgets", handle_key_budgets);
     get("/api/usage/daily", handle_daily_usage);
     get("/api/usage/daily.csv", handle_daily_usage_csv);
     get("/api/queues",

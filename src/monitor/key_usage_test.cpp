@@ -1,7 +1,8 @@
 // Unit tests of the usage export's pure parts: CSV quoting (RFC 4180 and the formula guard),
-// the from/to range of /api/usage/daily, and the CSV of a daily answer.
+// the from/to range of /api/usage/daily, the CSV of a daily answer, and a key's budget row.
 
 #include "monitor/csv.hpp"
+#include "monitor/key_budgets.hpp"
 #include "monitor/key_usage_queries.hpp"
 
 #include <gtest/gtest.h>
@@ -103,6 +104,31 @@ TEST(key_usage, daily_csv_has_a_header_and_one_quoted_row_per_day_and_key) {
     EXPECT_EQ(
         daily_usage_csv(json{{"days", json::array()}}),
         "day,key_id,key_name,received,requests,errors,cancelled,prompt_tokens,completion_tokens,total_tokens\r\n");
+}
+
+TEST(key_budgets, a_key_shows_its_limits_and_what_is_left_of_its_budgets) {
+    keys::key_listing k;
+    k.id = "id-1";
+    k.name = "team-a";
+    k.role = keys::key_role::user;
+    k.limits.requests_per_minute = 60;
+    k.limits.tokens_per_day = 1000;
+    k.limits.priority_ceiling = 3;
+    auto j = budget_json(k, {.today = 250, .month = 5000});
+    EXPECT_EQ(j["key_name"], "team-a");
+    EXPECT_EQ(j["rpm"], 60);
+    EXPECT_TRUE(j["tpm"].is_null());
+    EXPECT_TRUE(j["max_streams"].is_null());
+    EXPECT_EQ(j["daily_tokens"], 1000);
+    EXPECT_TRUE(j["monthly_tokens"].is_null());
+    EXPECT_EQ(j["priority_ceiling"], 3);
+    EXPECT_EQ(j["used_today"], 250);
+    EXPECT_EQ(j["used_month"], 5000);
+    EXPECT_EQ(j["remaining_today"], 750);
+    EXPECT_TRUE(j["remaining_month"].is_null()) << "no monthly budget";
+    EXPECT_FALSE(j.contains("prefix")) << "viewers read this";
+    k.limits.tokens_per_month = 4000;
+    EXPECT_EQ(budget_json(k, {.today = 250, .month = 5000})["remaining_month"], 0) << "never below 0";
 }
 
 }  // namespace

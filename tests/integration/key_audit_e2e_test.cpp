@@ -2,7 +2,9 @@
 // mock worker, the audit service and the monitor against the real RabbitMQ and a scratch
 // PostgreSQL. Requests made with two keys land with the right key id and name in `requests` and
 // `responses` (a verdict the API publishes too); the monitor filters and aggregates by key and
-// exports usage per key per day as CSV; no stored row holds a key's plaintext, hash or prefix.
+// exports usage per key per day as CSV and shows each key's limits and remaining budget; the
+// dashboard's Revoke revokes (the API then answers 401); no stored row holds a key's plaintext,
+// hash or prefix.
 // With `--auth none` the key columns are NULL and the same endpoints work.
 
 #include "e2e_common.hpp"
@@ -141,6 +143,11 @@ TEST(key_audit_e2e, requests_carry_their_key_into_the_audit_and_the_monitor_coun
     ASSERT_FALSE(key_a.empty() || key_b.empty());
     const std::string id_a = db.scalar("SELECT id::text FROM api_keys WHERE name = 'team-a'");
     const std::string id_b = db.scalar("SELECT id::text FROM api_keys WHERE name <> 'team-a'");
+    // Limits for the keys page, set as an operator would (`keys update`).
+    auto [updated, ulog] = run_llmproxy(out, "keys-update",
+                                        {"keys", "update", name_a, "--rpm", "600", "--daily-tokens", "100000",
+                                         "--monthly-tokens", "2000000", "--database-url", db.url()});
+    ASSERT_EQ(updated, 0) << ulog;
 
     cluster c{amqp_url};
     auto api = c.start_api({"--auth", "keys", "--database-url", db.url()});
@@ -320,19 +327,71 @@ TEST(key_audit_e2e, requests_carry_their_key_into_the_audit_and_the_monitor_coun
             csv_line(b, "\"billing, \"\"B\"\"\"") + csv_line(a, "team-a"));
     EXPECT_EQ(csv.body.find(key_a.substr(5)), std::string::npos);
 
+    // ---- limits and what is left of the budgets, for the keys page ----
+    auto used_by = [&](const std::string& id) {
+        return db.count(
+            "SELECT coalesce(sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)), 0) "
+            "FROM responses WHERE key_id = '" +
+            id + "'");
+    };
+    const std::int64_t used_a = used_by(id_a), used_b = used_by(id_b);
+    ASSERT_GT(used_a, 0);
+    auto budgets = get_json(mon, "/api/usage/budgets");
+    json budget_a, budget_b;
+    for (const auto& k : budgets["keys"]) {
+        (k["key_id"] == id_a ? budget_a : budget_b) = k;
+    }
+    ASSERT_EQ(budgets["keys"].size(), 2u) << budgets.dump();
+    EXPECT_EQ(budget_a["key_name"], name_a);
+    EXPECT_EQ(budget_a["rpm"], 600);
+    EXPECT_EQ(budget_a["daily_tokens"], 100000);
+    EXPECT_EQ(budget_a["monthly_tokens"], 2000000);
+    EXPECT_TRUE(budget_a["tpm"].is_null());
+    EXPECT_EQ(budget_a["used_today"], used_a);
+    EXPECT_EQ(budget_a["used_month"], used_a);
+    EXPECT_EQ(budget_a["remaining_today"], 100000 - used_a);
+    EXPECT_EQ(budget_a["remaining_month"], 2000000 - used_a);
+    EXPECT_EQ(budget_b["used_today"], used_b);
+    EXPECT_TRUE(budget_b["daily_tokens"].is_null() && budget_b["remaining_today"].is_null()) << budget_b.dump();
+    EXPECT_EQ(budgets.dump().find(key_a.substr(0, 12)), std::string::npos) << "no key prefix for viewers";
+
     // ---- the dashboard: key column, key filter, Keys section ----
     ASSERT_TRUE(std::filesystem::exists(std::filesystem::path{LLMPROXY_SOURCE_DIR} / "web" / "dist" / "index.html"))
         << "build the dashboard first: cd web && npm ci && npm run build";
-    json expect{
-        {"total", total},
-        {"keys",
-         {{{"id", id_a}, {"name", name_a}, {"requests", of_a}}, {{"id", id_b}, {"name", name_b}, {"requests", of_b}}}}};
+    json expect{{"total", total},
+                {"keys",
+                 {{{"id", id_a},
+                   {"name", name_a},
+                   {"requests", of_a},
+                   {"rpm", 600},
+                   {"used_today", used_a},
+                   {"daily_tokens", 100000},
+                   {"monthly_tokens", 2000000}},
+                  {{"id", id_b},
+                   {"name", name_b},
+                   {"requests", of_b},
+                   {"rpm", nullptr},
+                   {"used_today", used_b},
+                   {"daily_tokens", nullptr},
+                   {"monthly_tokens", nullptr}}}},
+                {"revoke", id_b}};
     auto out_dir = c.dir() / "browser";
     std::filesystem::create_directories(out_dir);
     auto [browser, output] = run_browser_test({"MONITOR_URL=http://127.0.0.1:" + std::to_string(mon),
                                                "EXPECT_JSON=" + expect.dump(), "OUTPUT_DIR=" + out_dir.string()},
                                               out_dir / "node.log");
     EXPECT_EQ(browser, 0) << output;
+    // The browser's Revoke revoked key B: the API refuses it within its reload.
+    EXPECT_EQ(db.count("SELECT count(*) FROM api_keys WHERE revoked_at IS NOT NULL AND id::text = '" + id_b + "'"), 1);
+    http_reply refused;
+    EXPECT_TRUE(wait_until(
+        [&] {
+            refused = http_request(api, "POST", "/api/generate", generate_body("mock", "after revoke", 1, false),
+                                   with_key(key_b));
+            return refused.status == 401u;
+        },
+        5s))
+        << refused.status << " " << refused.body;
 
     // Revoked keys keep their history, marked as revoked.
     auto [revoked, rlog] =

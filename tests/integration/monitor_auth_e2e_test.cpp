@@ -4,12 +4,14 @@
 // viewer: the numbers, no texts, 403 for a text search; an admin: everything. The login sets an
 // HttpOnly, SameSite=Strict cookie that works until logout; a revoked admin key (bearer and
 // session) stops working within 2 s; a foreign Host and a cross-origin POST are refused; the
-// keys REST API creates, lists and revokes keys for admins only.
+// keys REST API creates (with limits), lists, updates and revokes keys for admins only, and a
+// limit changed over PATCH holds on an API server within 2 s.
 
 #include "e2e_common.hpp"
 #include "e2e_database.hpp"
 #include "support/child_process.hpp"
 
+#include <cstdlib>
 #include <regex>
 
 namespace llmp::testing {
@@ -306,6 +308,140 @@ TEST(monitor_auth_e2e, admins_create_list_and_revoke_keys_over_rest) {
     auto [listed_cli, llog] = run_cli("keys-list", {"keys", "list", "--database-url", f.db.url()});
     ASSERT_EQ(listed_cli, 0) << llog;
     EXPECT_TRUE(std::regex_search(llog, std::regex{"ops-viewer +llmp_\\S+ +viewer"})) << llog;
+}
+
+/// A 400 with a JSON error of `code` whose message names `word`.
+void expect_refused(const http_reply& r, const std::string& code, const std::string& word, const std::string& what) {
+    EXPECT_EQ(r.status, 400u) << what << ": " << r.body;
+    auto j = json_of(r.body);
+    EXPECT_EQ(j["error"]["code"], code) << what << ": " << r.body;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(word), std::string::npos) << what << ": " << r.body;
+}
+
+TEST(monitor_auth_e2e, admins_create_keys_with_limits_and_change_them_with_patch) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    monitor_fixture f{db_url, amqp_url};
+    const unsigned mon = f.port;
+    const header_list admin_json{{"Content-Type", "application/json"}, {"Authorization", "Bearer " + f.admin}};
+    auto post = [&](const json& body) { return http_request(mon, "POST", "/api/keys", body.dump(), admin_json); };
+    auto patch = [&](const std::string& name, const std::string& body, header_list h) {
+        return http_request(mon, "PATCH", "/api/keys/" + name, body, std::move(h));
+    };
+
+    // POST takes the limits.
+    auto created = post({{"name", "team-l"}, {"rpm", 1000}, {"daily_tokens", 5000}, {"priority_ceiling", 3}});
+    ASSERT_EQ(created.status, 201u) << created.body;
+    auto cj = json_of(created.body);
+    const std::string key = cj.value("key", "");
+    EXPECT_EQ(cj["rpm"], 1000);
+    EXPECT_EQ(cj["daily_tokens"], 5000);
+    EXPECT_EQ(cj["priority_ceiling"], 3);
+    EXPECT_TRUE(cj["tpm"].is_null() && cj["max_streams"].is_null() && cj["monthly_tokens"].is_null()) << created.body;
+    EXPECT_EQ(f.db.count("SELECT rpm_limit FROM api_keys WHERE name = 'team-l'"), 1000);
+    expect_refused(post({{"name", "bad"}, {"rpm", 0}}), "invalid_field", "rpm", "rpm 0");
+    expect_refused(post({{"name", "bad"}, {"tpm", "10"}}), "invalid_field", "tpm", "a string");
+    expect_refused(post({{"name", "bad"}, {"max_streams", 2.5}}), "invalid_field", "max_streams", "a fraction");
+    expect_refused(post({{"name", "bad"}, {"priority_ceiling", 10}}), "invalid_field", "priority_ceiling", "10");
+    expect_refused(post({{"name", "bad"}, {"rpmm", 5}}), "invalid_field", "rpmm", "a typo");
+    expect_refused(post({{"name", "a/b"}}), "invalid_field", "/", "a slash");
+    EXPECT_EQ(f.db.count("SELECT count(*) FROM api_keys WHERE name IN ('bad', 'a/b')"), 0);
+
+    // PATCH: who may, and what it refuses.
+    const std::string lower = json{{"rpm", 1}}.dump();
+    EXPECT_EQ(patch("team-l", lower, {{"Authorization", "Bearer " + f.viewer}}).status, 403u);
+    EXPECT_EQ(patch("team-l", lower, {{"Authorization", "Bearer " + f.user}}).status, 403u);
+    EXPECT_EQ(patch("team-l", lower, {}).status, 401u);
+    auto foreign = admin_json;
+    foreign.emplace_back("Origin", "http://evil.example");
+    EXPECT_EQ(patch("team-l", lower, foreign).status, 403u) << "a cross-site PATCH";
+    expect_refused(patch("team-l", "not json", admin_json), "invalid_json", "JSON object", "not JSON");
+    expect_refused(patch("team-l", "{}", admin_json), "missing_field", "nothing to change", "empty");
+    expect_refused(patch("team-l", R"({"rpm": -1})", admin_json), "invalid_field", "rpm", "negative");
+    expect_refused(patch("team-l", R"({"daily_tokens": 99999999999999999999})", admin_json), "invalid_field",
+                   "daily_tokens", "beyond int64");
+    expect_refused(patch("team-l", R"({"role": "root"})", admin_json), "invalid_field", "role", "a role");
+    expect_refused(patch("team-l", R"({"expires_in_days": 0})", admin_json), "invalid_field", "expires_in_days",
+                   "expiry");
+    expect_refused(patch("team-l", R"({"models": ["mock*", ""]})", admin_json), "invalid_field", "models", "models");
+    expect_refused(patch("team-l", R"({"name": "other"})", admin_json), "invalid_field", "renamed", "rename");
+    auto unknown = patch("nobody", lower, admin_json);
+    EXPECT_EQ(unknown.status, 404u) << unknown.body;
+    EXPECT_EQ(json_of(unknown.body)["error"]["code"], "not_found") << unknown.body;
+    EXPECT_EQ(f.db.count("SELECT rpm_limit FROM api_keys WHERE name = 'team-l'"), 1000) << "nothing changed";
+
+    // Every field `llmproxy keys update` changes.
+    auto changed = patch("team-l",
+                         json{{"owner", "team L"},
+                              {"models", {"mock*"}},
+                              {"role", "viewer"},
+                              {"expires_in_days", 7},
+                              {"daily_tokens", nullptr},
+                              {"tpm", 50000},
+                              {"max_streams", 4},
+                              {"monthly_tokens", 100000},
+                              {"priority_ceiling", 0}}
+                             .dump(),
+                         admin_json);
+    ASSERT_EQ(changed.status, 200u) << changed.body;
+    auto ch = json_of(changed.body);
+    EXPECT_EQ(ch["owner"], "team L");
+    EXPECT_EQ(ch["allowed_models"], json::array({"mock*"}));
+    EXPECT_EQ(ch["role"], "viewer");
+    EXPECT_FALSE(ch["expires_at"].is_null());
+    EXPECT_EQ(ch["rpm"], 1000) << "untouched";
+    EXPECT_TRUE(ch["daily_tokens"].is_null()) << "null lifts it";
+    EXPECT_EQ(ch["tpm"], 50000);
+    EXPECT_EQ(ch["max_streams"], 4);
+    EXPECT_EQ(ch["monthly_tokens"], 100000);
+    EXPECT_EQ(ch["priority_ceiling"], 0);
+    EXPECT_EQ(changed.body.find(key), std::string::npos);
+    auto [shown, slog] = run_cli("keys-show", {"keys", "show", "team-l", "--database-url", f.db.url()});
+    ASSERT_EQ(shown, 0) << slog;
+    EXPECT_TRUE(std::regex_search(slog, std::regex{"tokens/minute: +50000"})) << slog;
+    EXPECT_TRUE(std::regex_search(slog, std::regex{"role: +viewer"})) << slog;
+    auto back = patch("team-l", R"({"role": "user", "expires_in_days": null, "models": null})", admin_json);
+    ASSERT_EQ(back.status, 200u) << back.body;
+    EXPECT_TRUE(json_of(back.body)["expires_at"].is_null()) << "null: never expires";
+    EXPECT_TRUE(json_of(back.body)["allowed_models"].empty()) << "null: every model";
+
+    // The change holds on an API server within 2 s: lower the key's RPM to 1, then it is 429.
+    std::vector<std::string> api_args{"--auth", "keys", "--database-url", f.db.url()};
+    if (const char* redis = std::getenv("LLMPROXY_TEST_REDIS_URL")) {
+        api_args.insert(api_args.end(), {"--redis-url", redis});
+    }
+    auto api = f.c.start_api(api_args);
+    f.c.start_worker({"--provider", "mock"});
+    const header_list with_key{{"Content-Type", "application/json"}, {"Authorization", "Bearer " + key}};
+    const std::string chat =
+        json{{"model", "mock"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 1}}.dump();
+    http_reply r;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            r = http_request(api, "POST", "/v1/chat/completions", chat, with_key);
+            return r.status == 200u;
+        },
+        30s))
+        << r.status << " " << r.body << "\n"
+        << f.c.logs();
+    EXPECT_EQ(r.headers["x-ratelimit-limit-requests"], "1000");
+    auto lowered = patch("team-l", lower, admin_json);
+    ASSERT_EQ(lowered.status, 200u) << lowered.body;
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_until(
+        [&] {
+            r = http_request(api, "POST", "/v1/chat/completions", chat, with_key);
+            return r.status == 429u;
+        },
+        5s))
+        << r.status << " " << r.body;
+    EXPECT_LE(std::chrono::steady_clock::now() - t0, 2s) << "the new limit took longer than 2 s";
+    EXPECT_EQ(r.headers["x-ratelimit-limit-requests"], "1") << r.body;
+    EXPECT_EQ(json_of(r.body)["error"]["code"], "rate_limit_exceeded") << r.body;
+    // null lifts it again.
+    ASSERT_EQ(patch("team-l", R"({"rpm": null})", admin_json).status, 200u);
+    ASSERT_TRUE(wait_until(
+        [&] { return http_request(api, "POST", "/v1/chat/completions", chat, with_key).status == 200u; }, 5s));
 }
 
 TEST(monitor_auth_e2e, auth_none_lets_everyone_in_as_admin_but_keeps_the_host_check) {

@@ -33,3 +33,7 @@ export function postJSON(path, body, opts = {}) {
     ...opts,
   });
 }
+
+export function deleteJSON(path) {
+  return getJSON(path, { method: 'DELETE' });
+}

@@ -8,6 +8,7 @@
 //   MONITOR_ADMIN_KEY   an admin key (the monitor runs --auth keys): the page must ask for it,
 //                       keep it only in its HttpOnly session cookie, and show everything
 //   MONITOR_VIEWER_KEY  optional: a viewer key; after logout the viewer sees numbers, no texts
+//                       (and the keys' limits without Revoke buttons)
 // Exit code 0 = every check passed; otherwise the first failure is printed.
 import { chromium } from 'playwright-core';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -138,6 +139,10 @@ try {
   await settle();
   await page.screenshot({ path: join(outDir, 'dashboard-1366.png'), fullPage: true });
 
+  // The keys' limits and budgets (the keys made for this test): an admin gets Revoke buttons.
+  await page.waitForFunction(() => document.querySelectorAll('#key-limits tbody tr[data-key]').length >= 1, null, { timeout });
+  if (adminKey) check(await page.locator('#key-limits button.revoke').count() >= 1, 'an admin gets Revoke buttons on the keys page');
+
   // Phone width: the page never scrolls sideways, tables scroll inside themselves, the window
   // selector stays on screen, and the charts fit.
   await page.setViewportSize({ width: 390, height: 844 });
@@ -244,6 +249,9 @@ try {
     await login(viewerKey);
     await page.waitForFunction((n) => document.querySelectorAll('#requests tbody tr[data-request]').length === n, expect.requests, { timeout });
     check(await page.locator('#filter-q').isHidden(), 'a viewer gets no text search');
+    await page.waitForFunction(() => document.querySelectorAll('#key-limits tbody tr[data-key]').length >= 1
+      && document.querySelectorAll('#key-limits button.revoke').length === 0, null, { timeout });
+    check(true, 'a viewer sees the keys\' limits and budgets but no Revoke button');
     const previews = await page.locator('#requests tbody td.preview').allTextContents();
     check(previews.every((p) => p.trim() === 'admins only'), 'a viewer sees no prompt previews');
     await page.click(`#requests tbody tr[data-request="${expect.detail_request_id}"]`);

@@ -1,0 +1,44 @@
+#pragma once
+// key_budgets: the keys page's numbers (issue 14 item 5) behind GET /api/usage/budgets — every
+// key with its limits and the tokens (prompt + completion) its requests used this UTC day and
+// this UTC month according to the audit's responses, next to its daily and monthly budget.
+// Viewers and admins read it (names, owners, roles, limits and counts: no texts, no key
+// prefixes); key_admin.hpp's listings carry the same limit fields. The audit is the accountant
+// here; the API servers' limiter counts the same tokens in Redis, so both agree up to the
+// requests still in flight or not yet written by the audit.
+//
+// Threading: query_key_budgets runs on a db_pool thread over its connection; the JSON helpers
+// are pure.
+
+#include "common/result.hpp"
+#include "keys/api_key.hpp"
+#include "keys/key_store.hpp"
+#include "pg/connection.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace llmp::monitor {
+
+/// Tokens a key used (prompt + completion, from responses).
+struct tokens_used {
+    std::int64_t today = 0;
+    std::int64_t month = 0;
+};
+
+/// Adds the limit fields of keys::limit_rules ("rpm", "tpm", "max_streams", "daily_tokens",
+/// "monthly_tokens", "priority_ceiling"; null = unlimited) to `j`.
+void add_limit_fields(nlohmann::json& j, const keys::key_limits& l);
+
+/// One key of /api/usage/budgets: {key_id, key_name, owner, role, created_at, expires_at,
+/// revoked_at, <limit fields>, used_today, used_month, remaining_today, remaining_month}
+/// (remaining_* null when that budget is unlimited, never below 0).
+nlohmann::json budget_json(const keys::key_listing& k, const tokens_used& used);
+
+/// {"keys": [budget_json...]} for every key, oldest first.
+result<nlohmann::json> query_key_budgets(pg::connection& c);
+
+}  // namespace llmp::monitor
