@@ -606,7 +606,7 @@ TEST_F(broker_itest, multiplexed_chunks_for_a_gone_api_server_come_back_with_eve
     for (const char* id : {"req-1", "req-2"}) {
         publish_job job;
         job.multiplex = true;
-        job.seq = 1;
+        job.seq = 2;  // not a stream's first chunk (that one is flushed at once)
         job.msg.exchange = topo.responses_exchange;
         job.msg.routing_key = chunks_key("api-gone");
         job.msg.mandatory = true;
@@ -620,6 +620,63 @@ TEST_F(broker_itest, multiplexed_chunks_for_a_gone_api_server_come_back_with_eve
     // The first chunk may have left alone (the publisher was idle), the second then waited.
     ASSERT_FALSE(ids.empty());
     EXPECT_EQ(ids.front(), "req-1");
+}
+
+TEST_F(broker_itest, a_streams_first_chunk_is_not_held_by_the_flush_gate) {
+    topology topo{cfg.prefix};
+    const std::string server = "api-f";
+    inbox box;
+    consumer con{cfg, "itest con",
+                 [&](connection& c) -> result<void> {
+                     if (auto r = declare_core(c, topo, cfg); !r)
+                         return r;
+                     queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
+                     auto q = c.declare_queue(topo.server_queue(server), own);
+                     if (!q)
+                         return q.error();
+                     if (auto r = c.bind_queue(q.value(), topo.responses_exchange, server + ".#"); !r)
+                         return r;
+                     auto t = c.consume(q.value(), true);
+                     if (!t)
+                         return t.error();
+                     return ok();
+                 },
+                 [&](delivery&& d, std::uint64_t) { box.push(std::move(d)); }};
+    ASSERT_TRUE(con.start());
+    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
+    pub.set_chunk_multiplexing(60s, 128 * 1024);  // the gate alone would hold chunks for a minute
+    ASSERT_TRUE(pub.start());
+    auto chunk = [&](const char* id, std::int64_t seq, const char* text) {
+        publish_job job;
+        job.multiplex = true;
+        job.seq = seq;
+        job.msg.exchange = topo.responses_exchange;
+        job.msg.routing_key = chunks_key(server);
+        job.msg.props.correlation_id = id;
+        job.msg.body = text;
+        ASSERT_TRUE(pub.try_publish(std::move(job)));
+    };
+    // Stream a's chunks 2 and 3: the first flush goes at once (an idle publisher), what follows
+    // it waits for the gate. Then stream b's first chunk: it takes what is held with it, now.
+    chunk("a", 2, "x");
+    chunk("a", 3, "y");
+    chunk("b", 1, "first");
+    std::map<std::string, std::string> got;
+    std::size_t seen = 0;
+    std::vector<chunk_frame_view> frames;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (got["b"].empty() && std::chrono::steady_clock::now() < deadline) {
+        box.wait_for_count(seen + 1, 1s);
+        std::lock_guard lock{box.mu};
+        for (; seen < box.got.size(); ++seen) {
+            ASSERT_TRUE(decode_chunk_frames(box.got[seen].body, frames));
+            for (const auto& f : frames) {
+                got[std::string{f.request_id}] += f.text;
+            }
+        }
+    }
+    EXPECT_EQ(got["b"], "first") << "a first chunk waited for the flush gate";
+    EXPECT_EQ(got["a"], "xy") << "what was held before it goes with it";
 }
 
 }  // namespace

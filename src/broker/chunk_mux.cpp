@@ -37,6 +37,7 @@ void chunk_mux::add(publish_job&& job) {
     }
     msg->bytes += cost;
     ++chunks_;
+    first_held_ = first_held_ || job.seq == 1;
     auto& id = m.props.correlation_id;
     if (auto f = msg->frame_of.find(id); f != msg->frame_of.end() && msg->frames[f->second].attempt == job.attempt) {
         auto& fr = msg->frames[f->second];
@@ -59,6 +60,7 @@ void chunk_mux::take(std::vector<outgoing_message>& out) {
     }
     messages_.clear();
     chunks_ = 0;
+    first_held_ = false;
 }
 
 }  // namespace llmp::broker

@@ -18,7 +18,10 @@
 // flush_gate: when the held chunks go out. At once when the last flush is at least `interval`
 // old (an idle publisher adds no delay: a lone token leaves as soon as it comes); otherwise at
 // last flush + interval. Under load a destination then gets at most about one message per
-// interval, and no chunk waits longer than the interval.
+// interval, and no chunk waits longer than the interval. Except a stream's first chunk (seq 1,
+// of any attempt): it is the client's time to first token, so the publisher flushes what is
+// held at once when one is (holds_first_chunk()); that costs one extra message per stream at
+// most, and the gate restarts from that flush.
 //
 // Pure logic (no I/O, no locks, no clock of its own); owned by the publisher thread.
 
@@ -43,6 +46,8 @@ public:
     bool empty() const { return messages_.empty(); }
     /// Chunks held (jobs added since the last take).
     std::size_t chunks() const { return chunks_; }
+    /// A stream's first chunk (seq 1) is held: flush now, not at the gate (its TTFT).
+    bool holds_first_chunk() const { return first_held_; }
     /// Appends the held messages to `out` (in order) and holds nothing more.
     void take(std::vector<outgoing_message>& out);
 
@@ -66,6 +71,7 @@ private:
     /// destinations as API servers, a handful.
     std::vector<message> messages_;
     std::size_t chunks_ = 0;
+    bool first_held_ = false;
 };
 
 class flush_gate {

@@ -134,6 +134,22 @@ TEST(chunk_mux, exchanges_are_destinations_too) {
     EXPECT_EQ(out[1].exchange, "q.responses");
 }
 
+TEST(chunk_mux, a_held_first_chunk_of_a_stream_asks_for_a_flush_until_taken) {
+    chunk_mux mux;
+    EXPECT_FALSE(mux.holds_first_chunk());
+    mux.add(chunk("a", "x", 2));
+    mux.add(chunk("b", "y", 5));
+    EXPECT_FALSE(mux.holds_first_chunk()) << "later chunks wait for the gate";
+    mux.add(chunk("c", "z", 1));
+    EXPECT_TRUE(mux.holds_first_chunk());
+    mux.add(chunk("c", "w", 2));
+    EXPECT_TRUE(mux.holds_first_chunk()) << "merged into a frame, still the stream's first";
+    EXPECT_EQ(take_all(mux), strings{"api-1.chunks: a:x@2 b:y@5 c:zw@2"});
+    EXPECT_FALSE(mux.holds_first_chunk());
+    mux.add(chunk("a", "again", 1, "api-1", 2));
+    EXPECT_TRUE(mux.holds_first_chunk()) << "another attempt starts over at seq 1";
+}
+
 TEST(flush_gate, an_idle_publisher_flushes_at_once_a_busy_one_once_per_interval) {
     flush_gate gate{2ms};
     const auto t0 = flush_gate::clock::now();

@@ -7,15 +7,34 @@
 #include "broker/reconnect.hpp"
 
 #include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <ctime>
 #include <map>
+#include <system_error>
 
 namespace llmp::broker {
 
-/// Jobs written to the socket and not yet confirmed, by delivery tag (publisher thread only).
+/// Jobs written to the socket and not yet confirmed, by delivery tag (publisher thread only);
+/// and the eventfd try_publish() signals for a stream's first multiplexed chunk (any thread).
 struct publisher::pending {
     std::map<std::uint64_t, std::function<void(publish_status)>> by_tag;
+    /// While the publisher holds chunks for the flush gate it does not look at its queue (no
+    /// wake-up per token), except for this: a stream's first chunk (seq 1) is its client's time
+    /// to first token, so it is taken and flushed at once, with what is held
+    /// (chunk_mux::holds_first_chunk()). One extra message per stream at most.
+    int first_chunk_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+    pending() {
+        if (first_chunk_fd < 0) {
+            throw std::system_error(errno, std::generic_category(), "eventfd");
+        }
+    }
+    ~pending() { ::close(first_chunk_fd); }
+    pending(const pending&) = delete;
+    pending& operator=(const pending&) = delete;
 };
 
 publisher::publisher(broker_config cfg, std::string name, setup_fn setup, return_fn on_return, state_fn on_state,
@@ -65,8 +84,13 @@ bool publisher::try_publish(publish_job&& job) {
     if (stopping_.load(std::memory_order_relaxed)) {
         return false;
     }
+    const bool first_chunk = job.multiplex && job.seq == 1;
     queued_job q{.job = std::move(job), .stop = false};
     if (queue_.try_push(std::move(q))) {
+        if (first_chunk) {
+            std::uint64_t one = 1;
+            [[maybe_unused]] auto n = ::write(pending_->first_chunk_fd, &one, sizeof one);
+        }
         return true;
     }
     job = std::move(q.job);  // refused: the caller keeps its job, as notifying_queue promises
@@ -188,10 +212,11 @@ void publisher::serve(connection& conn) {
             queue_.size() == 0) {
             return;
         }
-        // Chunks held and not yet due: wait for the gate (and the socket), not for the queue.
+        // Chunks held and not yet due: wait for the gate (and the socket, and a stream's first
+        // chunk), not for the queue.
         const auto now = std::chrono::steady_clock::now();
         const bool holding = !mux.empty() && !gate.due(now);
-        pollfd fds[2] = {{conn.fd(), POLLIN, 0}, {queue_.fd(), POLLIN, 0}};
+        pollfd fds[3] = {{conn.fd(), POLLIN, 0}, {pending_->first_chunk_fd, POLLIN, 0}, {queue_.fd(), POLLIN, 0}};
         timespec timeout{};
         if (!conn.has_buffered_input()) {
             if (holding) {
@@ -202,11 +227,17 @@ void publisher::serve(connection& conn) {
                 timeout.tv_nsec = stopping_ ? 50'000'000 : 0;
             }
         }
-        int n = ::ppoll(fds, holding ? 1 : 2, &timeout, nullptr);
+        int n = ::ppoll(fds, holding ? 2 : 3, &timeout, nullptr);
         if (n < 0 && errno != EINTR) {
             return;
         }
-        const bool drain_now = holding ? gate.due(std::chrono::steady_clock::now()) : (fds[1].revents & POLLIN) != 0;
+        const bool first_chunk = (fds[1].revents & POLLIN) != 0;
+        if (first_chunk) {
+            std::uint64_t v = 0;
+            [[maybe_unused]] auto r = ::read(pending_->first_chunk_fd, &v, sizeof v);
+        }
+        const bool drain_now =
+            first_chunk || (holding ? gate.due(std::chrono::steady_clock::now()) : (fds[2].revents & POLLIN) != 0);
         if (drain_now) {
             batch.clear();
             queue_.drain(batch);
@@ -241,7 +272,7 @@ void publisher::serve(connection& conn) {
                 }
             }
         }
-        if (!mux.empty() && gate.due(std::chrono::steady_clock::now()) && !write_held()) {
+        if (!mux.empty() && (mux.holds_first_chunk() || gate.due(std::chrono::steady_clock::now())) && !write_held()) {
             return;
         }
         if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) || conn.has_buffered_input() || n == 0) {

@@ -20,7 +20,8 @@
 // passed, so an idle publisher adds no delay and a busy one sends one message per destination
 // per interval. Held chunks are written before any other job, which keeps each stream's final
 // after its chunks. While chunks are held and not yet due, the thread leaves its queue alone
-// (no wake-up per token); what arrives meanwhile joins the next flush.
+// (no wake-up per token); what arrives meanwhile joins the next flush. Except a stream's first
+// chunk (seq 1): try_publish() signals it apart, and it goes at once with what is held.
 //
 // Reconnection (broker/reconnect.hpp, shared with the consumer): when the connection breaks,
 // every unconfirmed job completes with broker_unavailable, and the thread reconnects with

@@ -9,6 +9,8 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <type_traits>
+
 namespace llmp::http_server {
 namespace {
 
@@ -63,8 +65,24 @@ net::awaitable<beast::error_code> chunked_response::write(std::string_view data)
     if (data.empty()) {
         co_return ec;  // an empty chunk would end the body
     }
-    ec = co_await write_all(ctx_.stream, http::make_chunk(net::const_buffer{data.data(), data.size()}),
-                            ctx_.write_timeout);
+    const auto chunk = http::make_chunk(net::const_buffer{data.data(), data.size()});
+    // Most writes fit in the socket's send buffer: one non-blocking writev, no timer armed and
+    // no suspension (the relay writes once per batch of tokens, so this is the per-token path).
+    // Whatever did not fit is written asynchronously, under the write timeout.
+    beast::buffers_suffix<std::decay_t<decltype(chunk)>> rest{chunk};
+    auto& socket = ctx_.stream.socket();
+    if (!socket.non_blocking()) {
+        socket.non_blocking(true, ec);
+    }
+    if (!ec) {
+        rest.consume(socket.write_some(rest, ec));
+        if (ec == net::error::would_block || ec == net::error::try_again) {
+            ec = {};
+        }
+    }
+    if (!ec && beast::buffer_bytes(rest) > 0) {
+        ec = co_await write_all(ctx_.stream, rest, ctx_.write_timeout);
+    }
     if (ec) {
         ctx_.keep_alive = false;
     }
