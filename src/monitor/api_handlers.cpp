@@ -210,6 +210,13 @@ result<request_filter> parse_filter(const query_string& q) {
         }
         f.after = cur.value();
     }
+    if (auto w = q.get("window"); w && !w->empty()) {
+        auto d = parse_window(*w);
+        if (!d) {
+            return d.error();
+        }
+        f.window_s = d.value().seconds;
+    }
     if (auto l = q.get("limit"); l && !l->empty()) {
         auto [end, ec] = std::from_chars(l->data(), l->data() + l->size(), f.limit);
         if (ec != std::errc{} || end != l->data() + l->size()) {
