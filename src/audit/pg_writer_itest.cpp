@@ -120,6 +120,26 @@ struct writer_under_test {
     pg_writer w;
 };
 
+/// The rollups (pg migration 10) equal the rows, whichever path wrote them: per grain, time,
+/// worker and status, counts and tokens; the histograms hold one entry per successful response.
+void expect_rollups_match(const scratch_database& db) {
+    const std::string rolled =
+        "SELECT grain, t, worker_id, status, sum(n) AS n, sum(completion_tokens) AS ct FROM response_rollups "
+        "GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0";
+    const std::string rows =
+        "SELECT g, date_trunc(g, completed_at), coalesce(worker_id, ''), status, count(*), sum(completion_tokens) "
+        "FROM responses CROSS JOIN (VALUES ('minute'), ('hour')) AS v(g) GROUP BY 1, 2, 3, 4";
+    EXPECT_EQ(db.count("SELECT count(*) FROM ((" + rolled + " EXCEPT " + rows + ") UNION ALL (" + rows + " EXCEPT " +
+                       rolled + ")) d"),
+              0)
+        << "response_rollups differ from responses";
+    EXPECT_EQ(db.count("SELECT coalesce(sum((e - ((e % 256) + 256) % 256) / 256), 0) FROM response_rollups, "
+                       "unnest(duration_hist) AS e WHERE grain = 'hour'"),
+              db.count("SELECT count(*) FROM responses WHERE status = 'ok' AND duration_ms IS NOT NULL"));
+    EXPECT_EQ(db.count("SELECT coalesce(sum(n), 0) FROM request_rollups WHERE grain = 'minute'"),
+              db.count("SELECT count(*) FROM requests"));
+}
+
 TEST(pg_writer, batch_insert_is_idempotent_on_request_id) {
     LLMP_REQUIRE_DATABASE();
     writer_under_test t{db_url};
@@ -148,6 +168,7 @@ TEST(pg_writer, batch_insert_is_idempotent_on_request_id) {
     EXPECT_EQ(s.rows, 103u);
     EXPECT_GE(s.staged_batches, 1u) << "batches holding stored ids go through the staging tables";
     EXPECT_TRUE(rec.reasons.empty());
+    expect_rollups_match(db);
 }
 
 TEST(pg_writer, new_rows_are_copied_straight_into_the_tables_with_exact_timestamps) {
@@ -174,6 +195,7 @@ TEST(pg_writer, new_rows_are_copied_straight_into_the_tables_with_exact_timestam
                        "interval '1 millisecond' AND ingested_at >= completed_at"),
               20);
     EXPECT_EQ(w.stats().staged_batches, 0u) << "no duplicates: the direct COPY path";
+    expect_rollups_match(db);
 }
 
 pending_row verdict(const std::string& id, std::uint64_t tag, std::string code) {
@@ -222,6 +244,7 @@ TEST(pg_writer, an_api_verdict_and_the_workers_report_merge_in_either_order) {
     EXPECT_EQ(row("cancelled"), "cancelled|cancelled|-||2|api");
     EXPECT_EQ(db.count("SELECT count(*) FROM responses"), 5);
     EXPECT_TRUE(rec.reasons.empty());
+    expect_rollups_match(db);
 }
 
 pending_row with_key(pending_row p, const std::string& id, const std::string& name) {

@@ -16,6 +16,7 @@
 #include "monitor/query_string.hpp"
 #include "monitor/queue_sampler.hpp"
 #include "monitor/request_queries.hpp"
+#include "monitor/result_cache.hpp"
 #include "monitor/session_store.hpp"
 #include "monitor/static_files.hpp"
 #include "monitor/stats_queries.hpp"
@@ -211,6 +212,13 @@ result<request_filter> parse_filter(const query_string& q) {
         }
         f.after = cur.value();
     }
+    if (auto w = q.get("window"); w && !w->empty()) {
+        auto d = parse_window(*w);
+        if (!d) {
+            return d.error();
+        }
+        f.window_s = d.value().seconds;
+    }
     if (auto l = q.get("limit"); l && !l->empty()) {
         auto [end, ec] = std::from_chars(l->data(), l->data() + l->size(), f.limit);
         if (ec != std::errc{} || end != l->data() + l->size()) {
@@ -389,6 +397,34 @@ db_pool::job detail_job(const request_context& ctx) {
     return [id = std::move(id)](pg::connection& c) { return query_request_detail(c, id); };
 }
 
+/// The cache key of a window read: the route and its canonical parameters.
+std::string cache_key(const request_context& ctx, std::int64_t window_s, window_end e, std::int64_t extra = 0) {
+    std::string_view target = ctx.req.target();
+    return std::string{target.substr(0, target.find('?'))} + "|" + std::to_string(window_s) + "|" +
+           (e ? std::to_string(*e) : std::string{"now"}) + "|" + std::to_string(extra);
+}
+
+/// A cached answer as the reply of a job that just ran.
+std::optional<db_reply> cached_reply(monitor_context& m, const std::string& key, std::int64_t window_s) {
+    if (result_cache::ttl_for(window_s).count() == 0) {
+        return std::nullopt;
+    }
+    auto body = m.cache.get(key);
+    if (!body) {
+        return std::nullopt;
+    }
+    db_reply r;
+    r.ok = true;
+    r.body = std::move(*body);
+    return r;
+}
+
+void keep_reply(monitor_context& m, const std::string& key, const db_reply& r, std::int64_t window_s) {
+    if (r.ok && result_cache::ttl_for(window_s).count() > 0) {
+        m.cache.put(key, r.body, result_cache::ttl_for(window_s));
+    }
+}
+
 // ---- coroutines: parse, await, send ----
 
 net::awaitable<void> send_error(request_context& ctx, const error& e) {
@@ -417,8 +453,15 @@ net::awaitable<void> handle_window(monitor_context& m, request_context& ctx, job
         co_await send_error(ctx, e.error());
         co_return;
     }
+    const std::string key = cache_key(ctx, w.value().seconds, e.value());
+    std::optional<db_reply> hit = cached_reply(m, key, w.value().seconds);
+    if (hit) {
+        co_await http_server::send(ctx, reply_of(m, *hit, w.value()));
+        co_return;
+    }
     db_pool::job job = job_of(w.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
+    keep_reply(m, key, r, w.value().seconds);
     co_await http_server::send(ctx, reply_of(m, r, w.value()));
 }
 
@@ -444,8 +487,15 @@ net::awaitable<void> handle_timeseries(monitor_context& m, request_context& ctx)
         co_await send_error(ctx, e.error());
         co_return;
     }
+    const std::string key = cache_key(ctx, w.value().seconds, e.value(), b.value().seconds);
+    std::optional<db_reply> hit = cached_reply(m, key, w.value().seconds);
+    if (hit) {
+        co_await http_server::send(ctx, timeseries_reply(m, *hit));
+        co_return;
+    }
     db_pool::job job = timeseries_job(w.value().seconds, b.value().seconds, e.value());
     db_reply r = co_await m.db.run(std::move(job));
+    keep_reply(m, key, r, w.value().seconds);
     co_await http_server::send(ctx, timeseries_reply(m, r));
 }
 
@@ -491,8 +541,15 @@ net::awaitable<void> handle_key_usage(monitor_context& m, request_context& ctx) 
         co_await send_error(ctx, w.error());
         co_return;
     }
+    const std::string key = cache_key(ctx, w.value().seconds, std::nullopt);
+    std::optional<db_reply> hit = cached_reply(m, key, w.value().seconds);
+    if (hit) {
+        co_await http_server::send(ctx, plain_reply(*hit));
+        co_return;
+    }
     db_pool::job job = key_usage_job(w.value().seconds);
     db_reply r = co_await m.db.run(std::move(job));
+    keep_reply(m, key, r, w.value().seconds);
     co_await http_server::send(ctx, plain_reply(r));
 }
 

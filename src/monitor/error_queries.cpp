@@ -1,6 +1,8 @@
 #include "monitor/error_queries.hpp"
 
 #include "monitor/pg_values.hpp"
+#include "monitor/rollup_sql.hpp"
+#include "monitor/stats_queries.hpp"
 
 namespace llmp::monitor {
 
@@ -25,13 +27,22 @@ result<json> query_errors(pg::connection& c, std::int64_t window_s, std::optiona
     if (!errors) {
         return errors.error();
     }
-    auto routes = c.query(
-        "SELECT coalesce(q.route, '?'), count(*), count(*) FILTER (WHERE r.status = 'error'),"
-        " count(*) FILTER (WHERE r.status = 'cancelled')"
-        " FROM responses r LEFT JOIN requests q ON q.request_id = r.request_id"
-        " WHERE" +
-            range + " GROUP BY 1 ORDER BY 2 DESC, 1",
-        {window, end});
+    // Per route over a wide window: from the rollups (rollup_sql.hpp), not a join of every
+    // response in it with its request.
+    auto routes =
+        reads_rollups(window_s)
+            ? c.query(
+                  "SELECT coalesce(nullif(s.route, ''), '?'), sum(s.n), sum(s.n) FILTER (WHERE s.status = 'error'),"
+                  " sum(s.n) FILTER (WHERE s.status = 'cancelled') FROM " +
+                      rollup_window_sql(true) + " s GROUP BY 1 HAVING sum(s.n) > 0 ORDER BY 2 DESC, 1",
+                  {window, end})
+            : c.query(
+                  "SELECT coalesce(q.route, '?'), count(*), count(*) FILTER (WHERE r.status = 'error'),"
+                  " count(*) FILTER (WHERE r.status = 'cancelled')"
+                  " FROM responses r LEFT JOIN requests q ON q.request_id = r.request_id"
+                  " WHERE" +
+                      range + " GROUP BY 1 ORDER BY 2 DESC, 1",
+                  {window, end});
     if (!routes) {
         return routes.error();
     }

@@ -2,6 +2,8 @@
 
 #include "monitor/csv.hpp"
 #include "monitor/pg_values.hpp"
+#include "monitor/rollup_sql.hpp"
+#include "monitor/stats_queries.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -60,20 +62,10 @@ std::string day_text(std::int64_t ms) {
 
 // Per key (and per day): responses by completion, requests by arrival, joined on the key (and
 // day). A NULL key_id (no key) is its own group: the join compares coalesce(key_id, '').
-// `$bucket` is replaced by the day expression or by nothing.
-std::string usage_sql(bool per_day, const std::string& q_where, const std::string& r_where) {
-    const std::string rd = per_day ? "to_char(completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS d, " : "'' AS d, ";
-    const std::string qd = per_day ? "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS d, " : "'' AS d, ";
-    return R"sql(
-WITH r AS (SELECT )sql" +
-           rd + R"sql(key_id, max(key_name) AS name, count(*) AS n,
-                  count(*) FILTER (WHERE status = 'error') AS e, count(*) FILTER (WHERE status = 'cancelled') AS c,
-                  coalesce(sum(prompt_tokens), 0) AS pt, coalesce(sum(completion_tokens), 0) AS ct
-           FROM responses WHERE )sql" +
-           r_where + R"sql( GROUP BY 1, 2),
-     q AS (SELECT )sql" +
-           qd + R"sql(key_id, max(key_name) AS name, count(*) AS n FROM requests WHERE )sql" + q_where +
-           R"sql( GROUP BY 1, 2),
+// `r` and `q` are the two per-key CTEs' bodies: columns d, key_id, name, n (and for `r`: e, c,
+// pt, ct).
+std::string usage_sql(bool per_day, const std::string& r, const std::string& q) {
+    return "WITH r AS (" + r + "), q AS (" + q + R"sql(),
      u AS (SELECT coalesce(r.d, q.d) AS d, coalesce(r.key_id, q.key_id) AS key_id, coalesce(r.name, q.name) AS name,
                   coalesce(q.n, 0) AS received, coalesce(r.n, 0) AS n, coalesce(r.e, 0) AS e, coalesce(r.c, 0) AS c,
                   coalesce(r.pt, 0) AS pt, coalesce(r.ct, 0) AS ct
@@ -82,6 +74,36 @@ SELECT u.d, u.key_id, coalesce(k.name, u.name), k.revoked_at IS NOT NULL, u.rece
 FROM u LEFT JOIN api_keys k ON k.id::text = u.key_id
 ORDER BY )sql" +
            (per_day ? std::string{"1, 3 NULLS LAST, 2"} : std::string{"u.pt + u.ct DESC, 3 NULLS LAST, 2"});
+}
+
+std::string day_of(bool per_day, const std::string& column) {
+    return per_day ? "to_char(" + column + " AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS d, " : "'' AS d, ";
+}
+
+/// usage_sql over the rows themselves.
+std::string usage_sql_exact(bool per_day, const std::string& q_where, const std::string& r_where) {
+    return usage_sql(per_day,
+                     "SELECT " + day_of(per_day, "completed_at") +
+                         "key_id, max(key_name) AS name, count(*) AS n, count(*) FILTER (WHERE status = 'error') AS e, "
+                         "count(*) FILTER (WHERE status = 'cancelled') AS c, coalesce(sum(prompt_tokens), 0) AS pt, "
+                         "coalesce(sum(completion_tokens), 0) AS ct FROM responses WHERE " +
+                         r_where + " GROUP BY 1, 2",
+                     "SELECT " + day_of(per_day, "received_at") +
+                         "key_id, max(key_name) AS name, count(*) AS n FROM requests WHERE " + q_where +
+                         " GROUP BY 1, 2");
+}
+
+/// usage_sql over the rollups of the window $1 seconds long ending at $2 (rollup_sql.hpp).
+std::string usage_sql_rollups(bool per_day) {
+    return usage_sql(per_day,
+                     "SELECT " + day_of(per_day, "s.t") +
+                         "nullif(s.key_id, '') AS key_id, max(s.key_name) AS name, sum(s.n) AS n, sum(s.n) FILTER "
+                         "(WHERE s.status = 'error') AS e, sum(s.n) FILTER (WHERE s.status = 'cancelled') AS c, "
+                         "sum(s.prompt_tokens) AS pt, sum(s.completion_tokens) AS ct FROM " +
+                         rollup_window_sql(true) + " s GROUP BY 1, 2 HAVING sum(s.n) > 0",
+                     "SELECT " + day_of(per_day, "s.t") +
+                         "nullif(s.key_id, '') AS key_id, max(s.key_name) AS name, sum(s.n) AS n FROM " +
+                         request_rollup_window_sql() + " s GROUP BY 1, 2 HAVING sum(s.n) > 0");
 }
 
 json usage_row(const pg::row& row) {
@@ -131,9 +153,11 @@ result<usage_range> parse_usage_range(const std::optional<std::string>& from, co
 }
 
 result<json> query_key_usage(pg::connection& c, std::int64_t window_s) {
-    auto r = c.query(usage_sql(false, "received_at > now() - make_interval(secs => $1::float8)",
-                               "completed_at > now() - make_interval(secs => $1::float8)"),
-                     {std::to_string(window_s)});
+    auto r = reads_rollups(window_s)
+                 ? c.query(usage_sql_rollups(false), {std::to_string(window_s), std::nullopt})
+                 : c.query(usage_sql_exact(false, "received_at > now() - make_interval(secs => $1::float8)",
+                                           "completed_at > now() - make_interval(secs => $1::float8)"),
+                           {std::to_string(window_s)});
     if (!r) {
         return r.error();
     }
@@ -149,11 +173,9 @@ result<json> query_key_usage(pg::connection& c, std::int64_t window_s) {
 }
 
 result<json> query_daily_usage(pg::connection& c, const usage_range& range) {
-    const std::string from = "timestamptz 'epoch' + $1::bigint * interval '1 millisecond'";
-    const std::string to = "timestamptz 'epoch' + $2::bigint * interval '1 millisecond'";
-    auto r = c.query(usage_sql(true, "received_at >= " + from + " AND received_at < " + to,
-                               "completed_at >= " + from + " AND completed_at < " + to),
-                     {std::to_string(range.from_ms), std::to_string(range.to_ms)});
+    // From the rollups: the window (to - from] in whole milliseconds, as rollup_sql.hpp reads it.
+    const double window_s = static_cast<double>(range.to_ms - range.from_ms) / 1000.0;
+    auto r = c.query(usage_sql_rollups(true), {std::to_string(window_s), std::to_string(range.to_ms)});
     if (!r) {
         return r.error();
     }

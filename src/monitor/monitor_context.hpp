@@ -14,6 +14,7 @@ class static_files;
 class monitor_auth;
 class host_guard;
 class ingest_health;
+class result_cache;
 }  // namespace llmp::monitor
 
 namespace llmp::metrics {
@@ -38,6 +39,8 @@ struct monitor_context {
     const host_guard& hosts;
     /// Whether the audit keeps up and the dead-letter queue is empty (/api/status).
     const ingest_health& ingest;
+    /// The dashboard's database answers, shared by every tab for a few seconds.
+    result_cache& cache;
 };
 
 }  // namespace llmp::monitor

@@ -18,6 +18,7 @@
 #include "monitor/logger.hpp"
 #include "monitor/monitor_auth.hpp"
 #include "monitor/queue_sampler.hpp"
+#include "monitor/result_cache.hpp"
 #include "monitor/session_store.hpp"
 #include "monitor/static_files.hpp"
 
@@ -88,7 +89,9 @@ struct monitor_service::impl {
     session_store sessions{std::chrono::duration_cast<std::chrono::seconds>(cfg.session_ttl)};
     monitor_auth auth{cfg.auth == auth_mode::keys ? &keys : nullptr, sessions, cfg.cookie_secure};
     host_guard hosts{allowed_hosts(cfg)};
-    monitor_context ctx{cfg, db, workers, queues, heartbeats, files, registry, request_metrics, auth, hosts, ingest};
+    result_cache cache;
+    monitor_context ctx{cfg,  db,    workers, queues, heartbeats, files, registry, request_metrics,
+                        auth, hosts, ingest,  cache};
     std::shared_ptr<http_server::listener> listener;
 
     explicit impl(monitor_config c) : cfg{std::move(c)} {

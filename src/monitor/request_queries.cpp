@@ -70,6 +70,8 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
     if (f.status) {
         if (*f.status == "pending") {
             add("r.request_id IS NULL");
+            add("q.received_at > now() - make_interval(secs => $" +
+                std::to_string(param(std::to_string(pending_horizon_s))) + "::float8)");
         } else {
             add("r.status = $" + std::to_string(param(*f.status)));
         }
@@ -88,6 +90,15 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
     }
     if (f.to) {
         add("q.received_at < " + time_expr(*f.to, param(*f.to)));
+    }
+    std::optional<std::int64_t> window_s = f.window_s;
+    if (f.text && !f.from && !window_s) {
+        window_s = default_search_window_s;
+    }
+    if (window_s) {
+        const std::string end = f.to ? time_expr(*f.to, param(*f.to)) : std::string{"now()"};
+        add("q.received_at > " + end + " - make_interval(secs => $" + std::to_string(param(std::to_string(*window_s))) +
+            "::float8)");
     }
     if (f.text) {
         add(std::string{search_text} + " ILIKE $" + std::to_string(param(like_pattern(*f.text))));
@@ -140,7 +151,11 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
         const auto& last = rows[static_cast<std::size_t>(f.limit) - 1];
         next = cursor{as_int(last[1]), last[0].value_or("")}.encode();
     }
-    return json{{"requests", std::move(list)}, {"next_cursor", std::move(next)}};
+    json out{{"requests", std::move(list)}, {"next_cursor", std::move(next)}};
+    if (window_s) {
+        out["window_s"] = *window_s;
+    }
+    return out;
 }
 
 result<json> query_request_detail(pg::connection& c, const std::string& request_id) {

@@ -4,7 +4,10 @@
 // OFFSET — and carries only a short preview of each prompt. The text search (ILIKE) walks the
 // history newest first within the other filters and stops at a page of matches: no index of its
 // own, since a trigram index cost the audit ingest a third of its rate (audit migration 3). A
-// rare term over a long history is bounded by the pool's statement_timeout (504 query_timeout).
+// rare term over a long history is bounded by the pool's statement_timeout (504 query_timeout),
+// so a search without from= or window= looks at the last day only (default_search_window_s).
+// `pending` looks back pending_horizon_s only, newest first through the keyset index: older
+// requests without a response are lost, not pending (issue 19).
 // Runs on a db_pool thread.
 
 #include "common/result.hpp"
@@ -26,7 +29,9 @@ struct request_filter {
     std::optional<std::string> from;  ///< received_at >= (ISO 8601 or unix ms)
     std::optional<std::string> to;    ///< received_at <  (ISO 8601 or unix ms)
     std::optional<std::string> text;  ///< substring of the prompt or messages, case-insensitive
-    std::optional<cursor> after;      ///< the previous page's next_cursor
+    /// received_at > (to, or now) - window_s; a text search without `from` defaults to a day.
+    std::optional<std::int64_t> window_s;
+    std::optional<cursor> after;  ///< the previous page's next_cursor
     int limit = 50;
 };
 
@@ -37,6 +42,13 @@ result<void> validate(const request_filter& f);
 result<nlohmann::json> query_requests(pg::connection& c, const request_filter& f);
 /// The request, its response and chunk timings; error "not_found" when neither row exists.
 result<nlohmann::json> query_request_detail(pg::connection& c, const std::string& request_id);
+
+/// How far back status=pending looks: the API's longest deadline (an hour, api/config.hpp
+/// max_request_timeout) plus an hour of audit lag. A request older than this without a response
+/// never gets one (the API writes its own verdict at the deadline).
+inline constexpr std::int64_t pending_horizon_s = 2 * 3600;
+/// The window of a text search given neither from= nor window=.
+inline constexpr std::int64_t default_search_window_s = 86400;
 
 /// Characters of the prompt preview in list rows.
 inline constexpr int preview_chars = 160;

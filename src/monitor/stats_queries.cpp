@@ -2,6 +2,7 @@
 
 #include "monitor/model_name_sql.hpp"
 #include "monitor/pg_values.hpp"
+#include "monitor/rollup_sql.hpp"
 
 namespace llmp::monitor {
 namespace {
@@ -52,9 +53,107 @@ std::string end_sql(int n) {
     return "coalesce(to_timestamp($" + std::to_string(n) + "::float8 / 1000), now())";
 }
 
+using params = std::vector<std::optional<std::string>>;
+
+/// The exact aggregates' JSON with the percentiles from the rollups' histograms, when any.
+json rollup_json(const pg::row& row, std::size_t i, double seconds, const latency_pair* h) {
+    json j = aggregate_json(row, i, seconds);
+    latency_pair none;
+    j["ttft_ms"] = (h ? h->ttft : none.ttft).percentiles_json();
+    j["latency_ms"] = (h ? h->duration : none.duration).percentiles_json();
+    return j;
+}
+
+const latency_pair* find_pair(const std::map<std::string, latency_pair>& m, const std::string& k) {
+    auto it = m.find(k);
+    return it == m.end() ? nullptr : &it->second;
+}
+
+result<json> overview_from_rollups(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
+    const params p{window_param(window_s), end_param(end_ms)};
+    const std::string end = end_sql(2);
+    auto r =
+        c.query("WITH s AS " + rollup_window_sql(true) + " " + rollup_aggregates_sql("") + ", (SELECT sum(n) FROM " +
+                    request_rollup_window_sql() + " rq), (extract(epoch FROM " + end + ") * 1000)::bigint FROM s",
+                p);
+    if (!r) {
+        return r.error();
+    }
+    auto h = query_rollup_histograms(c, "", true, p);
+    if (!h) {
+        return h.error();
+    }
+    const auto& row = r.value().rows.at(0);
+    json out = rollup_json(row, 0, static_cast<double>(window_s), find_pair(h.value(), ""));
+    out["received"] = as_int(row[8]);
+    out["now_ms"] = as_int(row[9]);
+    return out;
+}
+
+result<json> timeseries_from_rollups(pg::connection& c, std::int64_t window_s, std::int64_t bucket_s,
+                                     std::optional<std::int64_t> end_ms) {
+    // $1 window, $2 end (as rollup_sql.hpp wants them), $3 bucket.
+    const params p{window_param(window_s), end_param(end_ms), std::to_string(bucket_s)};
+    const std::string end = end_sql(2);
+    const std::string b = "make_interval(secs => $3::float8)";
+    const std::string t0 = "date_bin(" + b + ", " + end + " - make_interval(secs => $1::float8), timestamptz 'epoch')";
+    const std::string t1 = "date_bin(" + b + ", " + end + ", timestamptz 'epoch')";
+    const std::string bucket_ms = "(extract(epoch FROM date_bin(" + b + ", s.t, timestamptz 'epoch')) * 1000)::bigint";
+    const bool hours = bucket_s % 3600 == 0;
+    auto r =
+        c.query("WITH s AS " + rollup_window_sql(hours) + ", agg AS (" + rollup_aggregates_sql(bucket_ms) +
+                    " FROM s GROUP BY 1) SELECT g.ms, a.* FROM (SELECT (extract(epoch FROM t) * 1000)::bigint AS ms "
+                    "FROM generate_series(" +
+                    t0 + ", " + t1 + ", " + b + ") AS t) g LEFT JOIN agg a ON a.grp = g.ms ORDER BY g.ms",
+                p);
+    if (!r) {
+        return r.error();
+    }
+    auto h = query_rollup_histograms(c, bucket_ms, hours, p);
+    if (!h) {
+        return h.error();
+    }
+    json points = json::array();
+    for (const auto& row : r.value().rows) {
+        json pt = rollup_json(row, 2, static_cast<double>(bucket_s), find_pair(h.value(), row[0].value_or("")));
+        pt["t"] = as_int(row[0]);
+        points.push_back(std::move(pt));
+    }
+    return json{{"window_s", window_s}, {"bucket_s", bucket_s}, {"points", std::move(points)}};
+}
+
+result<json> models_from_rollups(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
+    const params p{window_param(window_s), end_param(end_ms)};
+    const std::string model = normalized_model_sql("s.model");
+    auto r = c.query("WITH s AS " + rollup_window_sql(true) + " " + rollup_aggregates_sql(model) +
+                         " FROM s GROUP BY 1 HAVING sum(s.n) > 0 ORDER BY 2 DESC, 1",
+                     p);
+    if (!r) {
+        return r.error();
+    }
+    auto h = query_rollup_histograms(c, model, true, p);
+    if (!h) {
+        return h.error();
+    }
+    json models = json::array();
+    for (const auto& row : r.value().rows) {
+        json m = rollup_json(row, 1, static_cast<double>(window_s), find_pair(h.value(), row[0].value_or("")));
+        m["model"] = row[0].value_or("");
+        models.push_back(std::move(m));
+    }
+    return json{{"window_s", window_s}, {"models", std::move(models)}};
+}
+
 }  // namespace
 
+bool reads_rollups(std::int64_t window_s) {
+    return window_s > exact_window_max_s;
+}
+
 result<json> query_overview(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
+    if (reads_rollups(window_s)) {
+        return overview_from_rollups(c, window_s, end_ms);
+    }
     const std::string end = end_sql(2);
     std::string sql = "SELECT " + std::string{aggregates} + ", (SELECT count(*) FROM requests WHERE received_at > " +
                       end + " - make_interval(secs => $1::float8) AND received_at <= " + end +
@@ -75,20 +174,23 @@ result<json> query_overview(pg::connection& c, std::int64_t window_s, std::optio
 
 result<json> query_timeseries(pg::connection& c, std::int64_t window_s, std::int64_t bucket_s,
                               std::optional<std::int64_t> end_ms) {
+    if (reads_rollups(window_s) && bucket_s % 60 == 0) {
+        return timeseries_from_rollups(c, window_s, bucket_s, end_ms);
+    }
     const std::string end = end_sql(3);
-    std::string sql = R"sql(
-WITH p AS (SELECT make_interval(secs => $2::float8) AS b,
-                  date_bin(make_interval(secs => $2::float8), )sql" +
-                      end + R"sql( - make_interval(secs => $1::float8),
-                           timestamptz 'epoch') AS t0,
-                  date_bin(make_interval(secs => $2::float8), )sql" +
-                      end + R"sql(, timestamptz 'epoch') AS t1),
-agg AS (SELECT date_bin(p.b, r.completed_at, timestamptz 'epoch') AS t, )sql" +
-                      std::string{aggregates} + R"sql(
-        FROM responses r, p WHERE r.completed_at >= p.t0 AND r.completed_at < p.t1 + p.b GROUP BY 1)
-SELECT (extract(epoch FROM s.t) * 1000)::bigint, a.*
-FROM p CROSS JOIN LATERAL generate_series(p.t0, p.t1, p.b) AS s(t) LEFT JOIN agg a ON a.t = s.t
-ORDER BY s.t)sql";
+    // The bounds are written out in the WHERE clause, not read from a CTE: only an expression of
+    // parameters and now() lets the planner scan (completed_at) by index (issue 19: from a CTE
+    // it read every response at every window).
+    const std::string b = "make_interval(secs => $2::float8)";
+    const std::string t0 = "date_bin(" + b + ", " + end + " - make_interval(secs => $1::float8), timestamptz 'epoch')";
+    const std::string t1 = "date_bin(" + b + ", " + end + ", timestamptz 'epoch')";
+    std::string sql = "WITH agg AS (SELECT date_bin(" + b + ", r.completed_at, timestamptz 'epoch') AS t, " +
+                      std::string{aggregates} + " FROM responses r WHERE r.completed_at >= " + t0 +
+                      " AND r.completed_at < " + t1 + " + " + b +
+                      " GROUP BY 1)"
+                      " SELECT (extract(epoch FROM s.t) * 1000)::bigint, a.*"
+                      " FROM generate_series(" +
+                      t0 + ", " + t1 + ", " + b + ") AS s(t) LEFT JOIN agg a ON a.t = s.t ORDER BY s.t";
     auto r = c.query(sql, {window_param(window_s), std::to_string(bucket_s), end_param(end_ms)});
     if (!r) {
         return r.error();
@@ -103,11 +205,19 @@ ORDER BY s.t)sql";
 }
 
 result<json> query_models(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
+    if (reads_rollups(window_s)) {
+        return models_from_rollups(c, window_s, end_ms);
+    }
     const std::string end = end_sql(2);
     // One row a model, however the client or the worker spelled its name (model_name_sql.hpp).
-    std::string sql = "SELECT " + normalized_model_sql("coalesce(nullif(r.model, ''), q.model, '')") + " AS m, " +
-                      std::string{aggregates} +
-                      " FROM responses r LEFT JOIN requests q USING (request_id)"
+    // The request's model only where the response has none (an API-side verdict): a lookup by
+    // key for those rows, not a join of the window with every request (issue 19).
+    std::string sql = "SELECT " +
+                      normalized_model_sql(
+                          "coalesce(nullif(r.model, ''), (SELECT q.model FROM requests q WHERE "
+                          "q.request_id = r.request_id), '')") +
+                      " AS m, " + std::string{aggregates} +
+                      " FROM responses r"
                       " WHERE r.completed_at > " +
                       end + " - make_interval(secs => $1::float8) AND r.completed_at <= " + end +
                       " GROUP BY 1 ORDER BY 2 DESC, 1";
@@ -126,16 +236,26 @@ result<json> query_models(pg::connection& c, std::int64_t window_s, std::optiona
 
 result<json> query_worker_totals(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
     const std::string end = end_sql(2);
-    std::string sql = R"sql(
+    const bool rollups = reads_rollups(window_s);
+    std::string totals;
+    if (rollups) {
+        totals = "WITH src AS " + rollup_window_sql(true) + R"sql(,
+s AS (SELECT worker_id, sum(n) AS n, sum(n) FILTER (WHERE status = 'error') AS e, sum(completion_tokens) AS tok,
+             sum(tps_sum) / nullif(sum(tps_n), 0) AS tps, NULL::float8 AS p50
+      FROM src WHERE worker_id <> '' GROUP BY 1 HAVING sum(n) > 0))sql";
+    } else {
+        totals = R"sql(
 WITH s AS (SELECT r.worker_id, count(*) AS n, count(*) FILTER (WHERE r.status = 'error') AS e,
                   coalesce(sum(r.completion_tokens), 0) AS tok,
                   avg(r.tokens_per_s) FILTER (WHERE r.status = 'ok' AND r.tokens_per_s > 0) AS tps,
                   percentile_cont(0.5) WITHIN GROUP (ORDER BY r.duration_ms) FILTER (WHERE r.status = 'ok') AS p50
            FROM responses r
-)sql" + std::string{"           WHERE r.completed_at > "} +
-                      end + " - make_interval(secs => $1::float8) AND r.completed_at <= " + end + R"sql(
+           WHERE r.completed_at > )sql" +
+                 end + " - make_interval(secs => $1::float8) AND r.completed_at <= " + end + R"sql(
              AND r.worker_id IS NOT NULL
-           GROUP BY 1)
+           GROUP BY 1))sql";
+    }
+    std::string sql = totals + R"sql(
 SELECT worker_id, w.host, w.provider, w.models, w.concurrency, w.requests_total, w.tokens_total,
        (extract(epoch FROM w.first_seen) * 1000)::bigint, (extract(epoch FROM w.last_seen) * 1000)::bigint,
        (extract(epoch FROM w.left_at) * 1000)::bigint,
@@ -143,6 +263,14 @@ SELECT worker_id, w.host, w.provider, w.models, w.concurrency, w.requests_total,
 FROM workers w FULL JOIN s USING (worker_id)
 WHERE s.n > 0 OR w.last_seen > now() - interval '1 day'
 ORDER BY 1)sql";
+    std::map<std::string, latency_pair> hists;
+    if (rollups) {
+        auto h = query_rollup_histograms(c, "s.worker_id", true, {window_param(window_s), end_param(end_ms)});
+        if (!h) {
+            return h.error();
+        }
+        hists = std::move(h.value());
+    }
     auto r = c.query(sql, {window_param(window_s), end_param(end_ms)});
     if (!r) {
         return r.error();
@@ -165,6 +293,9 @@ ORDER BY 1)sql";
                              {"completion_tokens", as_int(row[12])},
                              {"mean_tokens_per_s", as_double(row[13])},
                              {"latency_p50_ms", as_double(row[14])}}}});
+        if (const auto* h = find_pair(hists, row[0].value_or("")); rollups && h) {
+            workers.back()["window"]["latency_p50_ms"] = h->duration.quantile(0.5);
+        }
     }
     return json{{"window_s", window_s}, {"workers", std::move(workers)}};
 }

@@ -2,8 +2,9 @@
 // stats_queries: the aggregate reads behind /api/overview, /api/timeseries, /api/models and the
 // database half of /api/workers. Each runs on a db_pool thread with that thread's connection and
 // returns the JSON the endpoint serves (live parts — in-flight, queue depth — are added by the
-// handlers). Percentiles are exact (percentile_cont over the window's rows, successful requests
-// only); rates are per second of the window or bucket.
+// handlers). Percentiles are of the successful requests: exact (percentile_cont over the rows)
+// up to exact_window_max_s, from the rollups' histograms beyond; rates are per second of the
+// window or bucket.
 
 #include "common/result.hpp"
 #include "pg/connection.hpp"
@@ -14,6 +15,11 @@
 #include <optional>
 
 namespace llmp::monitor {
+
+/// Windows up to this long are read from the rows, exactly; longer ones from the audit rollups
+/// (rollup_sql.hpp): the same counts and sums, percentiles within latency_histogram's bound.
+inline constexpr std::int64_t exact_window_max_s = 3600;
+bool reads_rollups(std::int64_t window_s);
 
 // `end_ms`: the window's end (unix ms, a custom range's `to`); nullopt = now.
 result<nlohmann::json> query_overview(pg::connection& c, std::int64_t window_s,

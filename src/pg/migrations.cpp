@@ -174,6 +174,156 @@ CREATE INDEX IF NOT EXISTS responses_key_completed_at_idx ON responses (key_id, 
     WHERE key_id IS NOT NULL;
 )sql";
 
+// Rollups of the responses (issue 19): what the dashboard's wide windows read instead of
+// millions of rows. One row per grain ('minute', 'hour') × time × model × worker × status ×
+// route × key: counts, token sums, the tokens/s mean's parts, and latency histograms of the
+// successful responses (TTFT and duration). The histograms are sparse bigint arrays: each entry
+// is count * 256 + bucket, bucket k covering (2^((k-1)/8), 2^(k/8)] ms (k = 0: up to 1 ms; the
+// last, 255, everything from 2^(254/8) ms ≈ 3.7 days up). Eight buckets per octave: a percentile
+// read as its bucket's geometric middle is within 2^(1/16) - 1 ≈ 4.4 % of the exact value.
+//
+// Maintained inside the transaction that writes the responses, by statement-level triggers over
+// transition tables: COPY, the staged INSERT ... ON CONFLICT and the merge of a worker's report
+// with the API's verdict (an UPDATE: the old row is subtracted, the new one added) all keep the
+// rollups equal to the table, whichever path the audit writer takes. The route, and the model
+// of a response that names none, come from the request stored by then ('' if it is not: the
+// audit writer copies a batch's requests before its responses). The rows already stored are
+// rolled up here (from scratch: IF NOT EXISTS and OR REPLACE, since a database rebuilt from an
+// older version may hold these objects already). On a large database that takes a while, inside
+// the migration's transaction (bench/RESULTS.md, issue 19: the time it took on 1 M rows).
+constexpr std::string_view v10_sql = R"sql(
+CREATE TABLE IF NOT EXISTS response_rollups (
+    grain              text COLLATE "C" NOT NULL CHECK (grain IN ('minute', 'hour')),
+    t                  timestamptz NOT NULL,
+    model              text COLLATE "C" NOT NULL,
+    worker_id          text COLLATE "C" NOT NULL,
+    status             text COLLATE "C" NOT NULL,
+    route              text COLLATE "C" NOT NULL,
+    key_id             text COLLATE "C" NOT NULL,
+    key_name           text,
+    n                  bigint NOT NULL,
+    prompt_tokens      bigint NOT NULL,
+    completion_tokens  bigint NOT NULL,
+    tps_sum            double precision NOT NULL,
+    tps_n              bigint NOT NULL,
+    ttft_hist          bigint[] NOT NULL DEFAULT '{}',
+    duration_hist      bigint[] NOT NULL DEFAULT '{}',
+    last_at            timestamptz NOT NULL,
+    PRIMARY KEY (grain, t, model, worker_id, status, route, key_id)
+);
+
+CREATE OR REPLACE FUNCTION llmp_latency_bucket(ms double precision) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN ms IS NULL OR ms = 'NaN' THEN NULL WHEN ms <= 1 THEN 0
+                ELSE least(255, ceil(8 * ln(ms) / ln(2.0::float8)))::integer END;
+
+-- Entries (count * 256 + bucket) of two histograms added; zero counts dropped.
+CREATE OR REPLACE FUNCTION llmp_hist_merge(a bigint[], b bigint[]) RETURNS bigint[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN coalesce((SELECT array_agg(c * 256 + k ORDER BY k)
+                     FROM (SELECT ((e % 256) + 256) % 256 AS k, sum((e - ((e % 256) + 256) % 256) / 256) AS c
+                           FROM unnest(a || b) AS e GROUP BY 1) AS s
+                     WHERE c <> 0), '{}');
+
+-- The statement that adds the rollup rows of `source` (responses with a sign column in front:
+-- +1 stored, -1 replaced by an update). Text, because a trigger's transition tables are visible
+-- only to statements the trigger function runs itself.
+CREATE OR REPLACE FUNCTION llmp_rollup_sql(source text) RETURNS text LANGUAGE sql IMMUTABLE
+RETURN format($q$
+WITH d AS (%s),
+e AS (SELECT d.sign, g.grain, date_trunc(g.grain, d.completed_at) AS t,
+             coalesce(nullif(d.model, ''), q.model, '') AS model, coalesce(d.worker_id, '') AS worker_id,
+             d.status, coalesce(q.route, '') AS route, coalesce(d.key_id, '') AS key_id, d.key_name,
+             d.prompt_tokens, d.completion_tokens, d.completed_at,
+             CASE WHEN d.status = 'ok' AND d.tokens_per_s > 0 THEN d.tokens_per_s END AS tps,
+             CASE WHEN d.status = 'ok' THEN llmp_latency_bucket(d.ttft_ms) END AS tb,
+             CASE WHEN d.status = 'ok' THEN llmp_latency_bucket(d.duration_ms) END AS db
+      FROM d LEFT JOIN requests q ON q.request_id = d.request_id
+      CROSS JOIN (VALUES ('minute'), ('hour')) AS g(grain)),
+th AS (SELECT grain, t, model, worker_id, status, route, key_id, array_agg(c * 256 + tb ORDER BY tb) AS h
+       FROM (SELECT grain, t, model, worker_id, status, route, key_id, tb, sum(sign) AS c FROM e
+             WHERE tb IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) x
+       WHERE c <> 0 GROUP BY 1, 2, 3, 4, 5, 6, 7),
+dh AS (SELECT grain, t, model, worker_id, status, route, key_id, array_agg(c * 256 + db ORDER BY db) AS h
+       FROM (SELECT grain, t, model, worker_id, status, route, key_id, db, sum(sign) AS c FROM e
+             WHERE db IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) x
+       WHERE c <> 0 GROUP BY 1, 2, 3, 4, 5, 6, 7),
+a AS (SELECT grain, t, model, worker_id, status, route, key_id, max(key_name) AS key_name, sum(sign) AS n,
+             sum(sign * prompt_tokens) AS pt, sum(sign * completion_tokens) AS ct,
+             coalesce(sum(sign * tps), 0) AS tps_sum, coalesce(sum(sign) FILTER (WHERE tps IS NOT NULL), 0) AS tps_n,
+             max(completed_at) AS last_at
+      FROM e GROUP BY 1, 2, 3, 4, 5, 6, 7)
+INSERT INTO response_rollups AS u (grain, t, model, worker_id, status, route, key_id, key_name, n, prompt_tokens,
+                                   completion_tokens, tps_sum, tps_n, ttft_hist, duration_hist, last_at)
+SELECT a.grain, a.t, a.model, a.worker_id, a.status, a.route, a.key_id, a.key_name, a.n, a.pt, a.ct, a.tps_sum,
+       a.tps_n, coalesce(th.h, '{}'), coalesce(dh.h, '{}'), a.last_at
+FROM a LEFT JOIN th USING (grain, t, model, worker_id, status, route, key_id)
+       LEFT JOIN dh USING (grain, t, model, worker_id, status, route, key_id)
+ON CONFLICT (grain, t, model, worker_id, status, route, key_id) DO UPDATE SET
+    key_name = coalesce(EXCLUDED.key_name, u.key_name), n = u.n + EXCLUDED.n,
+    prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens,
+    completion_tokens = u.completion_tokens + EXCLUDED.completion_tokens,
+    tps_sum = u.tps_sum + EXCLUDED.tps_sum, tps_n = u.tps_n + EXCLUDED.tps_n,
+    ttft_hist = llmp_hist_merge(u.ttft_hist, EXCLUDED.ttft_hist),
+    duration_hist = llmp_hist_merge(u.duration_hist, EXCLUDED.duration_hist),
+    last_at = greatest(u.last_at, EXCLUDED.last_at)
+$q$, source);
+
+CREATE OR REPLACE FUNCTION llmp_rollup_responses() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        EXECUTE llmp_rollup_sql('SELECT 1 AS sign, * FROM llmp_new_rows');
+    ELSE
+        EXECUTE llmp_rollup_sql('SELECT 1 AS sign, * FROM llmp_new_rows UNION ALL SELECT -1, * FROM llmp_old_rows');
+    END IF;
+    RETURN NULL;
+END $f$;
+
+DROP TRIGGER IF EXISTS responses_rollup_insert ON responses;
+DROP TRIGGER IF EXISTS responses_rollup_update ON responses;
+CREATE TRIGGER responses_rollup_insert AFTER INSERT ON responses
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_responses();
+CREATE TRIGGER responses_rollup_update AFTER UPDATE ON responses
+    REFERENCING OLD TABLE AS llmp_old_rows NEW TABLE AS llmp_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_responses();
+
+TRUNCATE response_rollups;
+DO $d$ BEGIN EXECUTE llmp_rollup_sql('SELECT 1 AS sign, * FROM responses'); END $d$;
+
+-- Requests received per grain × time × key (the usage tables' "received"); requests are never
+-- updated, so an insert trigger keeps it.
+CREATE TABLE IF NOT EXISTS request_rollups (
+    grain     text COLLATE "C" NOT NULL CHECK (grain IN ('minute', 'hour')),
+    t         timestamptz NOT NULL,
+    key_id    text COLLATE "C" NOT NULL,
+    key_name  text,
+    n         bigint NOT NULL,
+    PRIMARY KEY (grain, t, key_id)
+);
+
+CREATE OR REPLACE FUNCTION llmp_request_rollup_sql(source text) RETURNS text LANGUAGE sql IMMUTABLE
+RETURN format($q$
+INSERT INTO request_rollups AS u (grain, t, key_id, key_name, n)
+SELECT g.grain, date_trunc(g.grain, d.received_at), coalesce(d.key_id, ''), max(d.key_name), count(*)
+FROM (%s) d CROSS JOIN (VALUES ('minute'), ('hour')) AS g(grain)
+GROUP BY 1, 2, 3
+ON CONFLICT (grain, t, key_id) DO UPDATE SET n = u.n + EXCLUDED.n, key_name = coalesce(EXCLUDED.key_name, u.key_name)
+$q$, source);
+
+CREATE OR REPLACE FUNCTION llmp_rollup_requests() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    EXECUTE llmp_request_rollup_sql('SELECT * FROM llmp_new_rows');
+    RETURN NULL;
+END $f$;
+
+DROP TRIGGER IF EXISTS requests_rollup_insert ON requests;
+CREATE TRIGGER requests_rollup_insert AFTER INSERT ON requests
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_requests();
+
+TRUNCATE request_rollups;
+DO $d$ BEGIN EXECUTE llmp_request_rollup_sql('SELECT * FROM requests'); END $d$;
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
@@ -184,6 +334,7 @@ constexpr migration migrations[] = {
      v6_sql},
     {7, "api_keys.role: user, viewer or admin (the monitor's access)", v7_sql},
     {8, "requests/responses.key_id, key_name: the API key each request came with", v8_sql},
+    {10, "response_rollups, request_rollups: per minute and hour, kept by triggers as rows are stored", v10_sql},
 };
 
 // Any constant shared by every migrator of this schema.

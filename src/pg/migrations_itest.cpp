@@ -67,6 +67,45 @@ TEST(migrations, a_database_at_version_2_loses_the_trigram_index_keeps_its_rows_
               "an answer from before / worker");
 }
 
+TEST(migrations, a_database_at_version_8_with_rows_gets_rollups_of_them) {
+    // Migration 10 (issue 19) rolls up the responses and requests already stored, then keeps
+    // the rollups by triggers: rebuild version 8's state with rows in it, then migrate.
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto c = db.connect();
+    ASSERT_TRUE(migrate(*c));
+    ASSERT_TRUE(c->exec(
+        "DELETE FROM schema_migrations WHERE version >= 10;"
+        "DROP TABLE response_rollups, request_rollups;"
+        "DROP TRIGGER responses_rollup_insert ON responses; DROP TRIGGER responses_rollup_update ON responses;"
+        "DROP TRIGGER requests_rollup_insert ON requests;"
+        "DROP FUNCTION llmp_rollup_responses(), llmp_rollup_requests(), llmp_rollup_sql(text),"
+        " llmp_request_rollup_sql(text), llmp_hist_merge(bigint[], bigint[]), llmp_latency_bucket(double precision);"
+        "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, prompt)"
+        " SELECT 'old-' || i, now() - i * interval '1 minute', 'api-1', 'native', '/api/generate', 'generate',"
+        " 'mock', true, 'p' FROM generate_series(1, 300) AS i;"
+        "INSERT INTO responses (request_id, status, model, worker_id, duration_ms, completion_tokens, completed_at)"
+        " SELECT 'old-' || i, CASE WHEN i % 10 = 0 THEN 'error' ELSE 'ok' END, 'mock', 'w-1', 100 + i, 2,"
+        " now() - i * interval '1 minute' + interval '5 seconds' FROM generate_series(1, 290) AS i"));
+    auto r = migrate(*c);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 300) << "no row lost";
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses"), 290);
+    for (const char* grain : {"minute", "hour"}) {
+        const std::string g = std::string{"grain = '"} + grain + "'";
+        EXPECT_EQ(db.count("SELECT sum(n) FROM response_rollups WHERE " + g), 290) << grain;
+        EXPECT_EQ(
+            db.count("SELECT sum(n) FROM response_rollups WHERE status = 'error' AND route = '/api/generate' AND " + g),
+            29)
+            << grain;
+        EXPECT_EQ(db.count("SELECT sum(completion_tokens) FROM response_rollups WHERE " + g), 580) << grain;
+        EXPECT_EQ(db.count("SELECT sum(n) FROM request_rollups WHERE " + g), 300) << grain;
+    }
+    // And from now on the triggers keep them.
+    ASSERT_TRUE(c->exec("INSERT INTO responses (request_id, status, completed_at) VALUES ('old-291', 'ok', now())"));
+    EXPECT_EQ(db.count("SELECT sum(n) FROM response_rollups WHERE grain = 'hour'"), 291);
+}
+
 TEST(migrations, concurrent_migrators_apply_each_version_once) {
     LLMP_REQUIRE_DATABASE();
     scratch_database db{db_url};

@@ -604,6 +604,23 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
         EXPECT_EQ(r.body["error"]["code"], "invalid_field") << target;
     }
     EXPECT_EQ(get(mon, "/api/nothing").status, 404u);
+
+    // ---- bounded reads (issue 19): a search looks within its window (a day by default), and
+    // pending within the deadline horizon ----
+    EXPECT_EQ(all_pages(mon, "&q=needle-17&window=10m&to=" + hour_ago, 50).size(), 0u) << "nothing back then";
+    EXPECT_EQ(all_pages(mon, "&q=needle-17&window=2h&to=" + later, 50).size(), 1u);
+    auto searched = get(mon, "/api/requests?limit=5&q=needle-17");
+    EXPECT_EQ(searched.body["window_s"], 86400) << searched.raw;
+    {
+        auto conn = rc.db.connect();
+        ASSERT_TRUE(conn->exec(
+            "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, prompt)"
+            " VALUES ('pending-now', now() - interval '1 minute', 'api-1', 'native', '/api/generate', 'generate',"
+            " 'alpha', true, 'p'), ('lost-long-ago', now() - interval '3 hours', 'api-1', 'native', '/api/generate',"
+            " 'generate', 'alpha', true, 'p')"));
+    }
+    EXPECT_EQ(ids_of(all_pages(mon, "&status=pending", 50)), std::set<std::string>{"pending-now"})
+        << "older than the deadline horizon: lost, not pending";
 }
 
 TEST(monitor_e2e, serves_the_dashboard_files_and_nothing_outside_them) {

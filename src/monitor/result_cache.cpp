@@ -1,0 +1,45 @@
+#include "monitor/result_cache.hpp"
+
+namespace llmp::monitor {
+
+std::optional<nlohmann::json> result_cache::get(const std::string& key, clock::time_point now) {
+    llmp::lock_guard lock{mu_};
+    auto it = entries_.find(key);
+    if (it == entries_.end() || it->second.expires <= now) {
+        ++misses_;
+        return std::nullopt;
+    }
+    ++hits_;
+    return it->second.body;
+}
+
+void result_cache::put(const std::string& key, nlohmann::json body, std::chrono::milliseconds ttl,
+                       clock::time_point now) {
+    llmp::lock_guard lock{mu_};
+    // Keys come from validated parameters, but `to=` may take any value: sweep expired entries
+    // every 64 puts so a client walking through ranges cannot grow the map without bound.
+    if (++puts_ % 64 == 0) {
+        std::erase_if(entries_, [now](const auto& kv) { return kv.second.expires <= now; });
+    }
+    entries_[key] = entry{now + ttl, std::move(body)};
+}
+
+std::chrono::milliseconds result_cache::ttl_for(std::int64_t window_s) {
+    using std::chrono::milliseconds;
+    if (window_s <= 3600) {
+        return milliseconds{0};
+    }
+    return milliseconds{window_s <= 86400 ? 10000 : 30000};
+}
+
+std::uint64_t result_cache::hits() const {
+    llmp::lock_guard lock{mu_};
+    return hits_;
+}
+
+std::uint64_t result_cache::misses() const {
+    llmp::lock_guard lock{mu_};
+    return misses_;
+}
+
+}  // namespace llmp::monitor

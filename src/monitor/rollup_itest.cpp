@@ -1,0 +1,172 @@
+// The rollups (pg migration 10) against the real PostgreSQL: what the wide-window endpoints read
+// from them equals what the rows say — counts and token sums exactly, percentiles within
+// latency_histogram's bound — across whole hours, whole minutes and the partial minutes at the
+// edges, after a redelivery (ON CONFLICT DO NOTHING) and a merge (an UPDATE of the status).
+
+#include "monitor/error_queries.hpp"
+#include "monitor/key_usage_queries.hpp"
+#include "monitor/latency_histogram.hpp"
+#include "monitor/stats_queries.hpp"
+#include "pg/migrations.hpp"
+#include "pg/testing/require_database.hpp"
+#include "pg/testing/scratch_database.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace llmp::monitor {
+namespace {
+
+using nlohmann::json;
+
+// 3,000 requests over the last 3 h 10 min (one every ~3.8 s), with a response each but the
+// newest 10; models alpha/beta (every 7th response names none: the request's counts), two
+// workers, two routes, two keys and none, 1 in 9 errors, 1 in 11 cancelled.
+constexpr std::string_view fill_sql = R"sql(
+INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, prompt, key_id,
+                      key_name)
+SELECT 'r-' || i, now() - i * interval '3.8 seconds', 'api-1', 'native',
+       CASE WHEN i % 2 = 0 THEN '/api/chat' ELSE '/api/generate' END, 'generate',
+       CASE WHEN i % 3 = 0 THEN 'alpha' ELSE 'beta' END, true, 'p',
+       CASE WHEN i % 3 = 0 THEN NULL ELSE 'key-' || (i % 3) END, CASE WHEN i % 3 = 0 THEN NULL ELSE 'k' || (i % 3) END
+FROM generate_series(0, 2999) AS i;
+INSERT INTO responses (request_id, status, worker_id, model, prompt_tokens, completion_tokens, ttft_ms, duration_ms,
+                       tokens_per_s, completed_at, key_id, key_name)
+SELECT 'r-' || i, CASE WHEN i % 9 = 1 THEN 'error' WHEN i % 11 = 2 THEN 'cancelled' ELSE 'ok' END,
+       'w-' || (i % 2), CASE WHEN i % 7 = 0 THEN '' WHEN i % 3 = 0 THEN 'alpha' ELSE 'beta' END,
+       10 + i % 5, 20 + i % 13, 5 + (i * 37) % 400, 100 + (i * 7919) % 20000, 1 + i % 50,
+       now() - i * interval '3.8 seconds' + interval '1 second',
+       CASE WHEN i % 3 = 0 THEN NULL ELSE 'key-' || (i % 3) END, CASE WHEN i % 3 = 0 THEN NULL ELSE 'k' || (i % 3) END
+FROM generate_series(10, 2999) AS i;
+)sql";
+
+class rollups : public ::testing::Test {
+protected:
+    void SetUp() override {
+        LLMP_REQUIRE_DATABASE();
+        db_.emplace(db_url);
+        conn_ = db_->connect();
+        ASSERT_TRUE(pg::migrate(*conn_));
+        ASSERT_TRUE(conn_->exec(fill_sql));
+        // A redelivery changes nothing; a merge moves a response from ok to cancelled.
+        ASSERT_TRUE(
+            conn_->exec("INSERT INTO responses (request_id, status, completed_at) VALUES ('r-20', 'ok', now()) "
+                        "ON CONFLICT DO NOTHING; UPDATE responses SET status = 'cancelled' WHERE request_id = 'r-30'"));
+        // A window of 2 h ending 30 min ago: both of its edges fall among the rows, which stay
+        // where they are however long the test takes.
+        end_ms_ = db_->count("SELECT (extract(epoch FROM now() - interval '30 minutes') * 1000)::bigint");
+    }
+    std::string in_window(const std::string& column) {
+        const auto end = "to_timestamp(" + std::to_string(end_ms_) + " / 1000.0)";
+        return column + " > " + end + " - interval '2 hours' AND " + column + " <= " + end;
+    }
+    std::string exact(const std::string& sql) { return db_->scalar(sql); }
+    std::int64_t count(const std::string& where) {
+        return db_->count("SELECT count(*) FROM responses r WHERE " + in_window("completed_at") + " AND " + where);
+    }
+
+    std::optional<pg::testing::scratch_database> db_;
+    std::unique_ptr<pg::connection> conn_;
+    std::int64_t end_ms_ = 0;
+    static constexpr std::int64_t w = 2 * 3600;
+};
+
+void expect_close(double got, double want, const std::string& what) {
+    EXPECT_LE(std::abs(got - want), want * latency_histogram::max_relative_error + 1e-9)
+        << what << ": got " << got << ", exact " << want;
+}
+
+TEST_F(rollups, overview_equals_the_rows_over_a_wide_window) {
+    ASSERT_TRUE(reads_rollups(w));
+    auto o = query_overview(*conn_, w, end_ms_);
+    ASSERT_TRUE(o) << o.error().message;
+    const auto& j = o.value();
+    EXPECT_EQ(j["requests"], count("true"));
+    EXPECT_EQ(j["errors"], count("status = 'error'"));
+    EXPECT_EQ(j["cancelled"], count("status = 'cancelled'"));
+    EXPECT_EQ(j["completion_tokens"],
+              db_->count("SELECT sum(completion_tokens) FROM responses WHERE " + in_window("completed_at")));
+    EXPECT_EQ(j["received"], db_->count("SELECT count(*) FROM requests WHERE " + in_window("received_at")));
+    // Percentiles: the exact value of the same rank, within the bucket bound.
+    for (auto [q, key] : {std::pair{0.5, "p50"}, std::pair{0.95, "p95"}, std::pair{0.99, "p99"}}) {
+        auto want = std::stod(exact("SELECT percentile_disc(" + std::to_string(q) +
+                                    ") WITHIN GROUP (ORDER BY duration_ms) FROM responses WHERE status = 'ok' AND " +
+                                    in_window("completed_at")));
+        expect_close(j["latency_ms"][key].get<double>(), want, std::string{"duration "} + key);
+    }
+    auto mean_tps = std::stod(
+        exact("SELECT avg(tokens_per_s) FROM responses WHERE status = 'ok' AND " + in_window("completed_at")));
+    EXPECT_NEAR(j["mean_generation_tokens_per_s"].get<double>(), mean_tps, 1e-6);
+}
+
+TEST_F(rollups, models_workers_routes_keys_and_timeseries_equal_the_rows) {
+    auto m = query_models(*conn_, w, end_ms_);
+    ASSERT_TRUE(m) << m.error().message;
+    std::map<std::string, std::int64_t> by_model;
+    for (const auto& x : m.value()["models"]) {
+        by_model[x["model"].get<std::string>()] = x["requests"].get<std::int64_t>();
+    }
+    // A response without a model counts for its request's.
+    EXPECT_EQ(by_model["alpha:latest"],
+              count("(SELECT q.model FROM requests q WHERE q.request_id = r.request_id) = 'alpha'"));
+    EXPECT_EQ(by_model["beta:latest"],
+              count("(SELECT q.model FROM requests q WHERE q.request_id = r.request_id) = 'beta'"));
+
+    auto wk = query_worker_totals(*conn_, w, end_ms_);
+    ASSERT_TRUE(wk) << wk.error().message;
+    for (const auto& x : wk.value()["workers"]) {
+        auto id = x["worker_id"].get<std::string>();
+        EXPECT_EQ(x["window"]["requests"], count("worker_id = '" + id + "'")) << id;
+    }
+
+    auto e = query_errors(*conn_, w, end_ms_);
+    ASSERT_TRUE(e) << e.error().message;
+    for (const auto& x : e.value()["routes"]) {
+        auto route = x["route"].get<std::string>();
+        EXPECT_EQ(x["requests"],
+                  count("(SELECT q.route FROM requests q WHERE q.request_id = r.request_id) = '" + route + "'"));
+    }
+
+    // Keys: no end of its own (the window ends now), so a window holding every row.
+    auto k = query_key_usage(*conn_, 4 * 3600);
+    ASSERT_TRUE(k) << k.error().message;
+    ASSERT_EQ(k.value()["keys"].size(), 3u) << k.value().dump();
+    for (const auto& x : k.value()["keys"]) {
+        std::string cond =
+            x["key_id"].is_null() ? "key_id IS NULL" : "key_id = '" + x["key_id"].get<std::string>() + "'";
+        EXPECT_EQ(x["requests"], db_->count("SELECT count(*) FROM responses WHERE " + cond)) << cond;
+        EXPECT_EQ(x["received"], db_->count("SELECT count(*) FROM requests WHERE " + cond)) << cond;
+    }
+
+    // Buckets of 10 minutes from minute rows (and an hourly series from hour rows): their sum
+    // is the window's requests in whole buckets.
+    for (std::int64_t bucket : {600, 3600}) {
+        auto ts = query_timeseries(*conn_, w, bucket, end_ms_);
+        ASSERT_TRUE(ts) << ts.error().message;
+        std::int64_t sum = 0;
+        for (const auto& p : ts.value()["points"]) {
+            sum += p["requests"].get<std::int64_t>();
+        }
+        EXPECT_EQ(sum, count("true")) << "bucket " << bucket;
+    }
+}
+
+TEST(latency_histogram, reads_a_percentile_within_its_bound) {
+    latency_histogram h;
+    std::vector<double> values;
+    for (int i = 1; i <= 1000; ++i) {
+        double v = 3.0 + i * i * 0.02;
+        values.push_back(v);
+        h.add(static_cast<int>(std::ceil(8 * std::log2(v))), 1);
+    }
+    EXPECT_EQ(h.total(), 1000);
+    for (double q : {0.0, 0.5, 0.9, 0.99, 1.0}) {
+        double want = values[static_cast<std::size_t>(std::llround(q * 999))];
+        expect_close(h.quantile(q), want, "q " + std::to_string(q));
+    }
+    EXPECT_EQ(latency_histogram{}.quantile(0.5), 0);
+}
+
+}  // namespace
+}  // namespace llmp::monitor
