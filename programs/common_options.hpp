@@ -21,7 +21,17 @@ struct common_options {
 };
 
 inline void add_broker_options(CLI::App& cmd, broker::broker_config& b) {
-    cmd.add_option("--amqp-url", b.url, "RabbitMQ URL")->envname("LLMPROXY_AMQP_URL")->capture_default_str();
+    cmd.add_option("--amqp-url", b.url,
+                   "RabbitMQ URL, or the URLs of a cluster's nodes comma separated (reconnects go to another node)")
+        ->envname("LLMPROXY_AMQP_URL")
+        ->capture_default_str();
+    // Every process declares the shared queues: give them all the same type.
+    cmd.add_option("--queue-type", b.queue_type,
+                   "type of the shared work/audit queues: classic, or quorum (replicated; no priorities on "
+                   "RabbitMQ 3.10; fixed once the queues exist)")
+        ->envname("LLMPROXY_QUEUE_TYPE")
+        ->check(CLI::IsMember({"classic", "quorum"}))
+        ->capture_default_str();
     cmd.add_option("--amqp-prefix", b.prefix, "prefix of exchange and queue names")
         ->envname("LLMPROXY_AMQP_PREFIX")
         ->capture_default_str();

@@ -40,5 +40,20 @@ TEST(amqp_url, errors_never_echo_the_password) {
     }
 }
 
+TEST(amqp_url, a_list_splits_on_commas_trimming_blanks_and_dropping_empty_items) {
+    EXPECT_EQ(split_amqp_urls("amqp://a:5672/, amqp://b:5673/ ,,amqp://c/"),
+              (std::vector<std::string>{"amqp://a:5672/", "amqp://b:5673/", "amqp://c/"}));
+    EXPECT_EQ(split_amqp_urls("amqp://only/"), (std::vector<std::string>{"amqp://only/"}));
+    EXPECT_TRUE(split_amqp_urls(" , ").empty());
+}
+
+TEST(amqp_url, a_list_parses_as_its_first_url) {
+    auto ep = parse_amqp_url("amqp://u:p@rabbit1:5673/v,amqp://u:p@rabbit2:5674/v");
+    ASSERT_TRUE(ep) << ep.error().message;
+    EXPECT_EQ(ep.value().host, "rabbit1");
+    EXPECT_EQ(ep.value().port, 5673);
+    EXPECT_EQ(ep.value().vhost, "v");
+}
+
 }  // namespace
 }  // namespace llmp::broker

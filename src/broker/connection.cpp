@@ -8,6 +8,7 @@
 
 #include <sys/time.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -169,7 +170,25 @@ properties from_amqp(const amqp_basic_properties_t& p) {
 
 }  // namespace
 
-result<amqp_endpoint> parse_amqp_url(std::string_view url) {
+std::vector<std::string> split_amqp_urls(std::string_view list) {
+    std::vector<std::string> out;
+    while (true) {
+        auto comma = list.find(',');
+        auto item = list.substr(0, comma);
+        auto b = item.find_first_not_of(" \t");
+        if (b != std::string_view::npos) {
+            out.emplace_back(item.substr(b, item.find_last_not_of(" \t") - b + 1));
+        }
+        if (comma == std::string_view::npos) {
+            return out;
+        }
+        list.remove_prefix(comma + 1);
+    }
+}
+
+result<amqp_endpoint> parse_amqp_url(std::string_view list) {
+    auto urls = split_amqp_urls(list);
+    std::string_view url = urls.empty() ? std::string_view{} : std::string_view{urls.front()};
     amqp_endpoint ep;
     constexpr std::string_view scheme = "amqp://";
     if (url.substr(0, scheme.size()) != scheme) {
@@ -204,6 +223,7 @@ result<amqp_endpoint> parse_amqp_url(std::string_view url) {
 }
 
 struct connection::impl {
+    std::string node;  ///< host:port
     amqp_connection_state_t conn = nullptr;
     amqp_socket_t* socket = nullptr;
     table_builder tables;
@@ -230,19 +250,48 @@ struct connection::impl {
 connection::connection(std::unique_ptr<impl> p) : impl_{std::move(p)} {}
 connection::~connection() = default;
 
+namespace {
+
+/// Where the next open() starts in a URL list: advanced by every open() of the process.
+std::atomic<std::size_t> next_node{0};
+
+}  // namespace
+
 result<std::unique_ptr<connection>> connection::open(const broker_config& cfg, std::string_view name) {
-    auto ep = parse_amqp_url(cfg.url);
-    if (!ep) {
-        return ep.error();
+    auto urls = split_amqp_urls(cfg.url);
+    if (urls.empty()) {
+        return fail("bad_config", "no AMQP URL given");
     }
+    std::vector<amqp_endpoint> nodes;
+    for (const auto& u : urls) {
+        auto ep = parse_amqp_url(u);
+        if (!ep) {
+            return ep.error();  // a typo fails at once, not as a node that never answers
+        }
+        nodes.push_back(std::move(ep.value()));
+    }
+    const std::size_t start = next_node.fetch_add(1, std::memory_order_relaxed);
+    std::string errors;
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+        auto c = open_node(cfg, nodes[(start + i) % nodes.size()], name);
+        if (c) {
+            return c;
+        }
+        errors += (errors.empty() ? "" : "; ") + c.error().message;
+    }
+    return broker_error(nodes.size() == 1 ? errors : "no RabbitMQ node answered: " + errors);
+}
+
+result<std::unique_ptr<connection>> connection::open_node(const broker_config& cfg, const amqp_endpoint& e,
+                                                          std::string_view name) {
     auto p = std::make_unique<impl>();
+    p->node = e.host + ":" + std::to_string(e.port);
     p->conn = amqp_new_connection();
     p->socket = amqp_tcp_socket_new(p->conn);
     if (p->socket == nullptr) {
         return broker_error("cannot create a TCP socket for AMQP");
     }
     timeval tv{5, 0};
-    const auto& e = ep.value();
     errno = 0;
     if (int rc = amqp_socket_open_noblock(p->socket, e.host.c_str(), e.port, &tv); rc != AMQP_STATUS_OK) {
         int err = errno;  // rabbitmq-c says only "a socket error occurred"; the OS says why
@@ -270,6 +319,10 @@ result<std::unique_ptr<connection>> connection::open(const broker_config& cfg, s
         return c.error();
     }
     return std::unique_ptr<connection>(new connection(std::move(p)));
+}
+
+const std::string& connection::node() const {
+    return impl_->node;
 }
 
 int connection::fd() const {

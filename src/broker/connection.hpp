@@ -16,18 +16,29 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace llmp::broker {
 
+/// The URLs of a comma-separated list (blanks around items trimmed, empty items dropped).
+std::vector<std::string> split_amqp_urls(std::string_view list);
+
+/// Parses one amqp:// URL; given a list, its first URL (the monitor's management host).
 result<amqp_endpoint> parse_amqp_url(std::string_view url);
 
 class connection {
 public:
-    /// Connects, logs in, opens channel 1. `name` shows in the management UI.
+    /// Connects, logs in, opens channel 1. `name` shows in the management UI. With several URLs
+    /// in cfg.url, tries them in turn from a start that advances with every open() of the
+    /// process (so connections spread over the nodes, and a reconnect starts one further on)
+    /// and returns the first that works; an error only when none does.
     static result<std::unique_ptr<connection>> open(const broker_config& cfg, std::string_view name);
     ~connection();
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
+
+    /// "host:port" of the node this connection is to (logs, tests).
+    const std::string& node() const;
 
     /// The socket, for poll(). Readable when frames arrive.
     int fd() const;
@@ -70,6 +81,8 @@ public:
 private:
     struct impl;
     explicit connection(std::unique_ptr<impl> p);
+    static result<std::unique_ptr<connection>> open_node(const broker_config& cfg, const amqp_endpoint& node,
+                                                         std::string_view name);
     std::unique_ptr<impl> impl_;
 };
 

@@ -20,7 +20,7 @@ std::unique_ptr<connection> reconnect_once(const broker_config& cfg, std::string
         log->warn("msg=\"broker setup failed\" {}={} error=\"{}\"", role, name, s.error().message);
         return nullptr;
     }
-    log->info("msg=\"reconnected to RabbitMQ\" {}={}", role, name);
+    log->info("msg=\"reconnected to RabbitMQ\" {}={} node={}", role, name, c.value()->node());
     return std::move(c.value());
 }
 

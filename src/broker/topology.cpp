@@ -82,14 +82,31 @@ std::string cancel_key(std::string_view request_id) {
 
 namespace {
 
+bool is_quorum(const broker_config& cfg) {
+    return cfg.queue_type == "quorum";
+}
+
+/// x-queue-type of the shared durable queues; nothing for classic (RabbitMQ's default, and the
+/// arguments queues declared before this setting have).
+void add_queue_type(queue_options& q, const broker_config& cfg) {
+    if (is_quorum(cfg)) {
+        q.arguments.emplace_back("x-queue-type", std::string{"quorum"});
+    }
+}
+
 /// The arguments of every work queue (the model queues and work_queue). Fixed once a queue
 /// exists, so a change here needs the queues re-created.
 queue_options work_queue_options(const topology& t, const broker_config& cfg) {
     queue_options work;
     work.arguments = {{"x-max-length", std::int64_t{cfg.work_queue_max_length}},
                       {"x-overflow", std::string{"reject-publish"}},
-                      {"x-dead-letter-exchange", t.dead_exchange},
-                      {"x-max-priority", std::int64_t{cfg.max_priority}}};
+                      {"x-dead-letter-exchange", t.dead_exchange}};
+    if (is_quorum(cfg)) {
+        // RabbitMQ 3.10's quorum queues refuse x-max-priority: they are FIFO (see topology.hpp).
+        work.arguments.emplace_back("x-queue-type", std::string{"quorum"});
+    } else {
+        work.arguments.emplace_back("x-max-priority", std::int64_t{cfg.max_priority});
+    }
     return work;
 }
 
@@ -106,6 +123,7 @@ result<void> declare_audit_queue(connection& conn, const std::string& name, cons
         audit.arguments.emplace_back("x-max-length", std::int64_t{cfg.audit_queue_max_length});
         audit.arguments.emplace_back("x-overflow", std::string{"reject-publish"});
     }
+    add_queue_type(audit, cfg);
     auto r = conn.declare_queue_kept(name, audit);
     if (!r && r.error().code == "precondition_failed") {
         logger()->warn(
@@ -133,6 +151,7 @@ result<void> declare_core(connection& conn, const topology& t, const broker_conf
         return r;
     }
     queue_options dead;
+    add_queue_type(dead, cfg);
     if (auto r = conn.declare_queue(t.dead_queue, dead); !r) {
         return r.error();
     }

@@ -20,6 +20,25 @@
 // queue of earlier versions: every worker consumes it and runs what it serves (answering
 // model_not_found otherwise), which also drains what an upgrade left there.
 //
+// Queue type (broker_config::queue_type): "classic" (the default) or "quorum". Quorum makes the
+// shared durable queues (the work queues, both audit queues, <p>.dead) Raft-replicated over the
+// cluster's nodes: a message confirmed to a publisher survives the loss of a minority of nodes,
+// and consumers carry on from another node. The per-process queues (each API server's
+// <p>.responses.<server-id>, the control queues) stay exclusive, auto-delete classic queues:
+// they live on the node their process is connected to, die with it, and are declared again
+// on the node it reconnects to. What changes with quorum:
+//   - priorities: RabbitMQ 3.10 (Debian 12) quorum queues take no x-max-priority and deliver in
+//     FIFO order; a request's priority is still carried on the message but ignored by the queue
+//     (3.12+ would order it in two levels, 0-4 and 5+): requests of one model are served in
+//     arrival order whatever their priority, so the API's fair share between keys
+//     (api/fair_share.cpp, a lift of one priority level) has no effect there;
+//   - a consumer of a quorum queue cannot share one channel-wide prefetch (global basic.qos),
+//     so a worker gives each model queue its own --concurrency budget;
+//   - dead-lettering (expired or rejected requests into <p>.dead) is at-most-once;
+//   - x-max-length with reject-publish works as on classic queues.
+// A queue keeps its type: switching needs the queues deleted (drained) first; until then a
+// declare with the other type fails (the audit queues are kept as they are, with a warning).
+//
 // declare_core() is idempotent; every process calls it on each (re)connect, so whichever starts
 // first creates the topology. Queue arguments are fixed once a queue exists (RabbitMQ refuses a
 // redeclare with other arguments), so they live here and nowhere else. The audit queues are

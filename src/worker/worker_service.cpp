@@ -378,7 +378,8 @@ result<void> worker_service::start() {
         }
         // One budget across every queue this channel consumes (RabbitMQ's global prefetch):
         // --concurrency generations at once, whichever models they are for.
-        const bool shared = s.shared_prefetch_permitted();
+        // Quorum queues refuse a consumer on a channel with a global prefetch (topology.hpp).
+        const bool shared = bcfg.queue_type != "quorum" && s.shared_prefetch_permitted();
         if (auto r = c.set_prefetch(static_cast<std::uint16_t>(std::clamp(s.cfg.concurrency, 1, 65535)), shared); !r) {
             return r;
         }
