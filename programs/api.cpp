@@ -101,7 +101,7 @@ void add_api_command(CLI::App& app, int& exit_code) {
                            ? "expected ALIAS=MODEL, got '" + s + "'"
                            : std::string{};
             },
-            "ALIAS=MODEL"));
+            ""));  // no description: --help would print it where a default goes
     auto auth = std::make_shared<std::string>("none");
     cmd->add_option("--auth", *auth,
                     "none: no API keys; keys: every route but /healthz, /readyz, /metrics needs "
