@@ -87,6 +87,21 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cmd->add_option("--server-id", cfg->server_id, "unique id of this server (default: generated)")
         ->envname("LLMPROXY_SERVER_ID");
+    auto aliases = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("--model-alias", *aliases,
+                    "ALIAS=MODEL, repeatable (comma-separated in the variable): clients may ask for ALIAS "
+                    "(e.g. gpt-4o-mini=llama3.2:3b, default=llama3.2:3b) and see it in replies and model lists; "
+                    "keys' allowed models match MODEL")
+        ->envname("LLMPROXY_MODEL_ALIASES")
+        ->delimiter(',')
+        ->check(CLI::Validator(
+            [](std::string& s) -> std::string {
+                auto eq = s.find('=');
+                return eq == std::string::npos || eq == 0 || eq + 1 == s.size()
+                           ? "expected ALIAS=MODEL, got '" + s + "'"
+                           : std::string{};
+            },
+            ""));  // no description: --help would print it where a default goes
     auto auth = std::make_shared<std::string>("none");
     cmd->add_option("--auth", *auth,
                     "none: no API keys; keys: every route but /healthz, /readyz, /metrics needs "
@@ -120,7 +135,14 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->check(CLI::Range(std::int64_t{100}, std::int64_t{3600000}))
         ->group("");
     cmd->callback([cfg, common, idle_ms, timeout_ms, max_timeout_ms, drain_ms, write_ms, read_ms, keepalive_ms,
-                   port_file, auth, redis_ms, window_ms, fair_share, &exit_code] {
+                   port_file, auth, redis_ms, window_ms, fair_share, aliases, &exit_code] {
+        auto parsed_aliases = api::model_aliases::parse(*aliases);
+        if (!parsed_aliases) {
+            std::fprintf(stderr, "llmproxy api: --model-alias: %s\n", parsed_aliases.error().message.c_str());
+            exit_code = 2;
+            return;
+        }
+        cfg->aliases = std::move(parsed_aliases.value());
         if (*timeout_ms > *max_timeout_ms) {
             std::fprintf(stderr, "llmproxy api: --request-timeout-ms (%lld) exceeds --max-request-timeout-ms (%lld)\n",
                          static_cast<long long>(*timeout_ms), static_cast<long long>(*max_timeout_ms));
@@ -143,10 +165,10 @@ void add_api_command(CLI::App& app, int& exit_code) {
         log->info(
             "msg=\"config\" amqp_url={} prefix={} listen={}:{} body_limit={} request_timeout_ms={} "
             "max_request_timeout_ms={} write_timeout_ms={} read_timeout_ms={} idle_timeout_ms={} "
-            "max_connections={} max_connections_per_ip={} auth={} redis_url={}",
+            "max_connections={} max_connections_per_ip={} auth={} redis_url={} model_aliases={}",
             mask_url(cfg->broker.url), cfg->broker.prefix, cfg->listen_address, cfg->port, cfg->body_limit, *timeout_ms,
             *max_timeout_ms, *write_ms, *read_ms, *keepalive_ms, cfg->max_connections, cfg->max_connections_per_ip,
-            *auth, cfg->redis_url.empty() ? "none" : mask_url(cfg->redis_url));
+            *auth, cfg->redis_url.empty() ? "none" : mask_url(cfg->redis_url), cfg->aliases.list().size());
         api::api_server server{*cfg};
         unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully
         if (auto r = server.start(); !r) {

@@ -5,12 +5,27 @@
 #include "common/stop_signals.hpp"
 #include "common/version.hpp"
 #include "programs/commands.hpp"
+#include "programs/config_file.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <exception>
 #include <string>
+
+namespace {
+
+/// Every subcommand that runs a process or a task (all but `config`).
+void add_process_commands(CLI::App& app, int& exit_code) {
+    llmp::programs::add_api_command(app, exit_code);
+    llmp::programs::add_worker_command(app, exit_code);
+    llmp::programs::add_audit_command(app, exit_code);
+    llmp::programs::add_migrate_command(app, exit_code);
+    llmp::programs::add_monitor_command(app, exit_code);
+    llmp::programs::add_keys_command(app, exit_code);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     // Until the chosen command has its handler (common/stop_signals.hpp).
@@ -19,12 +34,11 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "llmproxy " + std::string{llmp::llmproxy_version()});
     app.require_subcommand(1);
     int exit_code = 0;
-    llmp::programs::add_api_command(app, exit_code);
-    llmp::programs::add_worker_command(app, exit_code);
-    llmp::programs::add_audit_command(app, exit_code);
-    llmp::programs::add_migrate_command(app, exit_code);
-    llmp::programs::add_monitor_command(app, exit_code);
-    llmp::programs::add_keys_command(app, exit_code);
+    add_process_commands(app, exit_code);
+    // --config on each of them (flags > LLMPROXY_* > file), then `config check`, which builds
+    // the same commands afresh to check a file against their flags.
+    llmp::programs::add_config_option_to_leaves(app);
+    llmp::programs::add_config_command(app, exit_code, add_process_commands);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

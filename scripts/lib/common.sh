@@ -21,7 +21,7 @@ LLMP_PACKAGES=(
     build-essential cmake ninja-build pkg-config git
     libboost-dev librabbitmq-dev nlohmann-json3-dev libspdlog-dev libcli11-dev
     libsimdjson-dev libgtest-dev libgmock-dev googletest libpq-dev uuid-dev libssl-dev
-    rabbitmq-server postgresql postgresql-contrib redis-server libhiredis-dev
+    rabbitmq-server postgresql postgresql-contrib redis-server libhiredis-dev libtomlplusplus-dev
     curl perl procps iproute2 ccache
     nodejs chromium prometheus
     clang libclang-rt-14-dev llvm clang-format

@@ -34,7 +34,19 @@ api_metrics::api_metrics(metrics::registry& reg, const counters& stats)
                                          "Chunk messages received from workers (one carries the chunks of one or "
                                          "more streams).")},
       chunk_frames_{reg.counter_metric("llmproxy_chunk_frames_received_total",
-                                       "Stream chunks received from workers (frames of the chunk messages).")} {
+                                       "Stream chunks received from workers (frames of the chunk messages).")},
+      model_waiting_{reg.gauges("llmproxy_model_waiting",
+                                "Requests this server queued for a model that have no token yet (queued or in "
+                                "prefill), by served model.",
+                                {"model"})},
+      model_ttft_{reg.histograms("llmproxy_model_time_to_first_token_seconds",
+                                 "Time from a request's publish to its first token (queue wait + prefill), by "
+                                 "served model.",
+                                 metrics::buckets::latency_short(), {"model"})},
+      model_generations_{reg.counters("llmproxy_model_generations_total",
+                                      "Requests this server queued that ended, however, by served model.", {"model"})},
+      model_tokens_{
+          reg.counters("llmproxy_model_tokens_total", "Tokens relayed to clients, by served model.", {"model"})} {
     reg.callback("llmproxy_streams_in_flight", "Generation requests open on this API server.",
                  metrics::metric_type::gauge)
         .add({}, [&stats] { return static_cast<double>(stats.streams_open.load(std::memory_order_relaxed)); });
@@ -77,6 +89,17 @@ void api_metrics::relay_ended(std::string_view route, relay_outcome outcome, std
             return;
         }
     }
+}
+
+model_metrics& api_metrics::model(const std::string& model) {
+    llmp::lock_guard lock{models_mu_};
+    auto& slot = models_[model];
+    if (!slot) {
+        slot = std::make_unique<model_metrics>(model_metrics{model_waiting_.with({model}), model_ttft_.with({model}),
+                                                             model_generations_.with({model}),
+                                                             model_tokens_.with({model})});
+    }
+    return *slot;
 }
 
 }  // namespace llmp::api

@@ -9,6 +9,13 @@
 //   llmproxy_cancels_published_total               cancel messages sent to workers
 //   llmproxy_chunk_messages_received_total         chunk messages from workers (tokens per broker
 //   llmproxy_chunk_frames_received_total           message = tokens relayed / messages)
+// and per served model (requests queued by this server only; the model is the routing key, never
+// an alias, so the label's values are bounded by what workers announce):
+//   llmproxy_model_waiting{model}                  queued here, no token yet (this server's share
+//                                                  of the model queue's depth, plus prefill)
+//   llmproxy_model_time_to_first_token_seconds{model}  publish -> first token: queue wait + prefill
+//   llmproxy_model_generations_total{model}        queued requests that ended (throughput)
+//   llmproxy_model_tokens_total{model}             tokens relayed (throughput)
 //
 // Built by api_server with its registry; every child is created here, up front, so the relay's
 // hooks are an atomic add each. Thread-safety: add_generation_route at start-up only; the rest
@@ -17,7 +24,11 @@
 #include "api/context.hpp"
 #include "metrics/registry.hpp"
 
+#include "common/mutex.hpp"
+
 #include <array>
+#include <memory>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,6 +54,14 @@ enum class relay_outcome {
 /// The outcome an error code ends a stream with (worker codes not listed -> worker_error).
 relay_outcome outcome_of(std::string_view error_code);
 
+/// One served model's metrics (children of the llmproxy_model_* families).
+struct model_metrics {
+    metrics::gauge& waiting;
+    metrics::histogram& ttft;
+    metrics::counter& generations;
+    metrics::counter& tokens;
+};
+
 class api_metrics {
 public:
     api_metrics(metrics::registry& reg, const counters& stats);
@@ -60,6 +79,10 @@ public:
     /// Once per generation request. `route` is the request path; `ttft_s` < 0 = no token came.
     void relay_ended(std::string_view route, relay_outcome outcome, std::int64_t tokens, double ttft_s);
 
+    /// The metrics of served model `model` (normalized), created on first use. One lookup under
+    /// a mutex per queued request; the references stay valid as long as this object.
+    model_metrics& model(const std::string& model);
+
 private:
     metrics::family<metrics::histogram>& ttft_family_;
     std::vector<std::pair<std::string, metrics::histogram*>> ttft_;  // read-only once serving
@@ -69,6 +92,12 @@ private:
     metrics::counter& chunk_frames_;
     std::array<metrics::counter*, static_cast<std::size_t>(relay_outcome::count_)> outcomes_{};
     std::array<metrics::counter*, static_cast<std::size_t>(publish_failure::count_)> publish_failures_{};
+    metrics::family<metrics::gauge>& model_waiting_;
+    metrics::family<metrics::histogram>& model_ttft_;
+    metrics::family<metrics::counter>& model_generations_;
+    metrics::family<metrics::counter>& model_tokens_;
+    llmp::mutex models_mu_;
+    std::unordered_map<std::string, std::unique_ptr<model_metrics>> models_ GUARDED_BY(models_mu_);
 };
 
 }  // namespace llmp::api

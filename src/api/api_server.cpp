@@ -6,6 +6,7 @@
 #include "api/context.hpp"
 #include "api/native_routes.hpp"
 #include "api/logger.hpp"
+#include "api/model_listing.hpp"
 #include "api/ollama_renderer.hpp"
 #include "api/ollama_routes.hpp"
 #include "api/openai_renderer.hpp"
@@ -260,13 +261,19 @@ struct api_server::impl {
 
     void build_routes() {
         add_native_routes(routes, ctx);
-        routes.add(http::verb::get, "/api/models", plain([this](http_server::request_context&) {
-                       nlohmann::json models = nlohmann::json::array();
-                       for (const auto& m : ctx.workers.models()) {
-                           models.push_back({{"name", m}, {"model", m}});
-                       }
-                       return json_response(http::status::ok, {{"models", models}});
-                   }));
+        routes.add(
+            http::verb::get, "/api/models", plain([this](http_server::request_context&) {
+                nlohmann::json models = nlohmann::json::array();
+                for (const auto& m : list_models(ctx.workers, ctx.cfg.aliases)) {
+                    nlohmann::json entry = {
+                        {"name", m.name}, {"model", m.name}, {"workers", m.workers}, {"free_slots", m.free_slots}};
+                    if (m.alias()) {
+                        entry["alias_of"] = m.target;
+                    }
+                    models.push_back(std::move(entry));
+                }
+                return json_response(http::status::ok, {{"models", models}});
+            }));
         routes.add(http::verb::get, "/api/workers", plain([this](http_server::request_context&) {
                        return json_response(http::status::ok, workers_json());
                    }));

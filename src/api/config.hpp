@@ -1,6 +1,7 @@
 #pragma once
 // API server configuration. Filled by programs/api.cpp from flags and LLMPROXY_* variables.
 
+#include "api/model_aliases.hpp"
 #include "broker/config.hpp"
 
 #include <chrono>
@@ -69,6 +70,8 @@ struct api_config {
     std::chrono::milliseconds drain_timeout{10000};
     /// Unique id of this server (a routing-key word); empty = generated.
     std::string server_id;
+    /// Public model names mapped to served models (--model-alias ALIAS=MODEL), resolved at admission.
+    model_aliases aliases;
     relay_intervals relay;
     /// none: anyone who reaches the port may use it (the default: scripts/up and existing
     /// deployments keep working); keys: `Authorization: Bearer <key>` on every route but

@@ -38,7 +38,7 @@ public:
     void start(std::string& out, const request_message& m) override {
         std::string data;
         data.append("{\"request_id\":\"").append(m.request_id).append("\",\"model\":");
-        append_json_string(data, m.model);
+        append_json_string(data, public_model_name(m));
         data.push_back('}');
         sse::append_event(out, "start", data);
     }

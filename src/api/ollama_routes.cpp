@@ -1,5 +1,6 @@
 #include "api/ollama_routes.hpp"
 
+#include "api/model_listing.hpp"
 #include "api/ollama_renderer.hpp"
 #include "api/relay.hpp"
 #include "api/native_request_parser.hpp"
@@ -37,7 +38,8 @@ http_server::response ollama_json(const json& body) {
 http_server::response tags(const context& ctx) {
     static const std::string modified_at = ollama_timestamp(std::chrono::system_clock::now());
     json models = json::array();
-    for (const auto& name : ctx.workers.models()) {
+    for (const auto& m : list_models(ctx.workers, ctx.cfg.aliases)) {
+        const auto& name = m.name;
         json details = {{"parent_model", ""},        {"format", ""},         {"family", ""},
                         {"families", json::array()}, {"parameter_size", ""}, {"quantization_level", ""}};
         models.push_back({{"name", name},

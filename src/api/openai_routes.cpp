@@ -1,5 +1,6 @@
 #include "api/openai_routes.hpp"
 
+#include "api/model_listing.hpp"
 #include "api/openai_renderer.hpp"
 #include "api/openai_request_parser.hpp"
 #include "api/relay.hpp"
@@ -46,11 +47,12 @@ nlohmann::json model_object(const std::string& id) {
     return {{"id", id}, {"object", "model"}, {"created", models_created()}, {"owned_by", "llmproxy"}};
 }
 
-/// GET /v1/models: the models live workers serve, by the names clients send back.
+/// GET /v1/models: the models live workers serve and the aliases of those, by the names clients
+/// send back, each once.
 http_server::response models_list(const context& ctx) {
     nlohmann::json data = nlohmann::json::array();
-    for (const auto& m : ctx.workers.models()) {
-        data.push_back(model_object(m));
+    for (const auto& m : list_models(ctx.workers, ctx.cfg.aliases)) {
+        data.push_back(model_object(m.name));
     }
     nlohmann::json body = {{"object", "list"}, {"data", std::move(data)}};
     return http_server::json_response(http::status::ok, body);
@@ -84,11 +86,13 @@ http_server::response model_retrieve(const context& ctx, const http_server::requ
     if (!id) {
         return openai_error_response({"invalid_field", "the model id in the path is not validly %-encoded"});
     }
-    if (!ctx.workers.serves(*id)) {
+    const auto* alias_of = ctx.cfg.aliases.target_of(*id);
+    if (!ctx.workers.serves(alias_of != nullptr ? *alias_of : *id)) {
         return openai_error_response(
             {"model_not_found", "The model `" + *id + "` does not exist or is not served by any live worker."});
     }
-    return http_server::json_response(http::status::ok, model_object(normalize_model_name(*id)));
+    return http_server::json_response(http::status::ok,
+                                      model_object(alias_of != nullptr ? *id : normalize_model_name(*id)));
 }
 
 }  // namespace

@@ -73,6 +73,24 @@ void relay::record_metrics() {
     }
     metrics_recorded_ = true;
     ctx_.metrics->relay_ended(req_.route, outcome_, tokens_sent_, ttft_ms_ < 0 ? -1.0 : ttft_ms_ / 1000.0);
+    if (model_ != nullptr) {
+        if (waiting_) {
+            waiting_ = false;
+            model_->waiting.dec();
+        }
+        model_->generations.inc();
+        if (tokens_sent_ > 0) {
+            model_->tokens.inc(static_cast<std::uint64_t>(tokens_sent_));
+        }
+    }
+}
+
+void relay::stop_waiting() {
+    if (model_ != nullptr && waiting_) {
+        waiting_ = false;
+        model_->waiting.dec();
+        model_->ttft.observe(std::chrono::duration<double>(clock::now() - published_at_).count());
+    }
 }
 
 net::awaitable<void> relay::run() {
@@ -165,6 +183,14 @@ void relay::take_fair_share() {
 // Who asks first (401/403), then the client's numbers: a 400 does not depend on the broker or
 // the model.
 std::optional<llmp::error> relay::admission_refusal() {
+    // An alias is resolved once, here, before anything looks at the model: the key's allowed
+    // models, the worker check and the routing key all see the served model (an alias never
+    // changes what a key may use); the client's name stays in model_alias for the replies and
+    // the audit.
+    if (const auto* target = ctx_.cfg.aliases.target_of(m_.model)) {
+        m_.model_alias = std::move(m_.model);
+        m_.model = *target;
+    }
     if (ctx_.keys != nullptr) {
         key_ = req_.key;
         if (!key_) {  // no route wrapper found it (relay_test): look it up here
@@ -203,8 +229,10 @@ std::optional<llmp::error> relay::admission_refusal() {
         if (served.empty()) {
             return llmp::error{"no_workers", "no worker is serving any model right now; retry shortly", true};
         }
+        const auto asked =
+            m_.model_alias.empty() ? "'" + m_.model + "'" : "'" + m_.model_alias + "' (alias of '" + m_.model + "')";
         return llmp::error{"model_not_found",
-                           "model '" + m_.model + "' is not served by any live worker (served: " + join(served) + ")"};
+                           "model " + asked + " is not served by any live worker (served: " + join(served) + ")"};
     }
     if (ctx_.cfg.max_streams > 0 && ctx_.stats.streams_open.load() >= ctx_.cfg.max_streams) {
         return llmp::error{"overloaded", "this server has too many open streams; retry shortly", true};
@@ -238,6 +266,11 @@ net::awaitable<bool> relay::publish() {
         co_await client_.send(std::move(res));
         co_return false;
     }
+    // Queued: the model's own numbers start (the model is served, so its label set is bounded;
+    // normalized, so "llama3.2" and "llama3.2:latest" count as the one model they are).
+    model_ = &ctx_.metrics->model(normalize_model_name(m_.model));
+    model_->waiting.inc();
+    published_at_ = clock::now();
     co_return true;
 }
 
@@ -328,6 +361,7 @@ void relay::take_chunk(chunk_event& c) {
     ++relayed_;
     if (ttft_ms_ < 0) {
         ttft_ms_ = ms_since(t0_);
+        stop_waiting();
     }
     if (streaming_) {
         out_.token(buf_, c.text, c.seq);
@@ -460,8 +494,8 @@ net::awaitable<void> relay::finish() {
     outcome_ = done_ ? relay_outcome::completed : outcome_of(failure_->code);
     if (done_) {
         ++ctx_.stats.completed;
-        if (done_->model.empty()) {
-            done_->model = m_.model;
+        if (done_->model.empty() || !m_.model_alias.empty()) {
+            done_->model = public_model_name(m_);  // the client sees the name it sent
         }
     } else {
         ++ctx_.stats.failed;

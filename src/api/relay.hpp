@@ -72,6 +72,8 @@ private:
     std::optional<error_message> check_time(clock::time_point now, clock::time_point last_event) const;
     /// The request's metrics, once (finish() before its last write; else the destructor).
     void record_metrics();
+    /// The first token came: the request leaves the model's waiting count.
+    void stop_waiting();
     /// Cancel + verdict: this server ended the stream and the client was told `told`.
     void ended_here(const error_message& told);
     /// Why the request cannot be queued (400, 503, 404), or nothing; sets the deadline and priority.
@@ -111,6 +113,9 @@ private:
     std::int64_t relayed_ = 0;  ///< chunks relayed
     std::int64_t tokens_sent_ = 0;
     double ttft_ms_ = -1;
+    model_metrics* model_ = nullptr;  ///< the served model's metrics, once queued
+    bool waiting_ = true;             ///< queued, no token yet (counted in model_->waiting)
+    clock::time_point published_at_;
 
     // How it ended.
     ending end_ = ending::none;

@@ -37,6 +37,7 @@ public:
 
     std::vector<llmp::error> failures;  ///< every failure() reply, in order
     std::string completed_text;         ///< the text of the one complete() reply
+    std::string done_model;             ///< the model of the done event or the complete() reply
 
     bool streaming() const override { return streaming_; }
     std::string_view content_type() const override { return "text/test"; }
@@ -45,12 +46,14 @@ public:
         out += "token " + std::to_string(seq) + " " + std::string{text} + "\n";
     }
     void done(std::string& out, const final_message& f, const relay_timings&) override {
+        done_model = f.model;
         out += "done " + f.done_reason + "\n";
     }
     void error(std::string& out, const error_message& e) override { out += "error " + e.code + "\n"; }
     void keepalive(std::string& out) override { out += "keepalive\n"; }
-    http_server::response complete(const final_message&, const std::string& text, const relay_timings&) override {
+    http_server::response complete(const final_message& f, const std::string& text, const relay_timings&) override {
         completed_text = text;
+        done_model = f.model;
         return http_server::response{http::status::ok, 11};
     }
     http_server::response failure(const llmp::error& e) override {
@@ -596,6 +599,94 @@ TEST(Relay, WithoutKeysTheRequestNamesNone) {
     EXPECT_TRUE(h.publisher.requests.front().key_name.empty());
     h.final_message();
     h.run_until_ended();
+}
+
+// --- model aliases (api/model_aliases.hpp) ------------------------------------------------------
+
+api_config aliased_config() {
+    auto c = test_config();
+    c.aliases = model_aliases::parse({"gpt-4o-mini=mock", "ghost=llama3"}).value();
+    return c;
+}
+
+TEST(Relay, AnAliasIsQueuedForItsModelAndTheClientSeesTheAlias) {
+    for (bool streaming : {true, false}) {
+        relay_harness h{streaming, aliased_config()};
+        h.start({}, "gpt-4o-mini");
+        h.published_id();
+        const auto& m = h.publisher.requests.front();
+        EXPECT_EQ(m.model, "mock:latest") << "the routing key is the served model";
+        EXPECT_EQ(m.model_alias, "gpt-4o-mini") << "the audit gets both";
+        llmp::final_message f;
+        f.worker_id = "w1";
+        f.model = "mock:latest";  // what the worker says it ran
+        h.worker_sends(std::move(f));
+        h.run_until_ended();
+        EXPECT_EQ(h.out.done_model, "gpt-4o-mini") << (streaming ? "streamed" : "one reply");
+        // The per-model metrics are the served model's.
+        auto text = h.registry.render();
+        EXPECT_NE(text.find("llmproxy_model_generations_total{model=\"mock:latest\"} 1"), std::string::npos) << text;
+        EXPECT_NE(text.find("llmproxy_model_waiting{model=\"mock:latest\"} 0"), std::string::npos) << text;
+    }
+}
+
+TEST(Relay, AModelsWaitingCountHoldsAQueuedRequestUntilItsFirstToken) {
+    relay_harness h;
+    h.start();
+    h.published_id();
+    h.run_until([&] {
+        return h.registry.render().find("llmproxy_model_waiting{model=\"mock:latest\"} 1") != std::string::npos;
+    });
+    h.chunk(1, "a");
+    h.until_streamed("token 1 a");
+    auto text = h.registry.render();
+    EXPECT_NE(text.find("llmproxy_model_waiting{model=\"mock:latest\"} 0"), std::string::npos) << text;
+    EXPECT_NE(text.find("llmproxy_model_time_to_first_token_seconds_count{model=\"mock:latest\"} 1"), std::string::npos)
+        << text;
+    h.final_message();
+    h.run_until_ended();
+    text = h.registry.render();
+    EXPECT_NE(text.find("llmproxy_model_tokens_total{model=\"mock:latest\"} 1"), std::string::npos) << text;
+}
+
+TEST(Relay, AnAliasOfAModelNobodyServesIsModelNotFoundNamingBoth) {
+    relay_harness h{true, aliased_config()};
+    h.start({}, "ghost");
+    h.run_until_ended();
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "model_not_found");
+    EXPECT_NE(h.out.failures[0].message.find("'ghost' (alias of 'llama3:latest')"), std::string::npos)
+        << h.out.failures[0].message;
+}
+
+TEST(Relay, AKeysAllowedModelsMatchTheAliasTarget) {
+    key_ring ring;
+    auto k = keys::generate_key();
+    keys::stored_key s;
+    s.hash = k.hash;
+    s.key.id = "k-alias";
+    s.key.name = "team-a";
+    s.key.allowed_models = {"mock*"};
+    ring.replace({s});
+    client_request req;
+    req.authorization = "Bearer " + k.plaintext;
+
+    relay_harness allowed{true, aliased_config()};
+    allowed.ctx.keys = &ring;
+    allowed.start(req, "gpt-4o-mini");  // an alias of mock:latest, which the key may use
+    allowed.published_id();
+    allowed.final_message();
+    allowed.run_until_ended();
+    EXPECT_TRUE(allowed.out.failures.empty());
+
+    s.key.allowed_models = {"gpt-4o-mini"};  // the alias's name alone does not open its model
+    ring.replace({s});
+    relay_harness refused{true, aliased_config()};
+    refused.ctx.keys = &ring;
+    refused.start(req, "gpt-4o-mini");
+    refused.run_until_ended();
+    ASSERT_EQ(refused.out.failures.size(), 1u);
+    EXPECT_EQ(refused.out.failures[0].code, "model_not_allowed");
 }
 
 }  // namespace

@@ -105,7 +105,8 @@ void append_row(std::string& out, const request_row& r) {
     append_field(out, r.user_agent), sep(out);
     r.deadline_ms > 0 ? append_timestamp(out, r.deadline_ms) : null(out);
     sep(out);
-    append_key(out, r.key_id, r.key_name);
+    append_key(out, r.key_id, r.key_name), sep(out);
+    r.model_alias.empty() ? null(out) : append_field(out, r.model_alias);
     end(out);
 }
 
@@ -207,7 +208,8 @@ const table_statements& statements(std::size_t record_index) {
     static const table_statements all[] = {
         make_statements("requests",
                         "request_id, received_at, server_id, api_flavour, route, kind, model, stream, priority, "
-                        "messages, prompt, options, extra, client_addr, user_agent, deadline_at, key_id, key_name",
+                        "messages, prompt, options, extra, client_addr, user_agent, deadline_at, key_id, key_name, "
+                        "model_alias",
                         "request_id"),
         responses_statements(),
         make_statements("response_chunks", "request_id, attempt, seq, worker_id, received_at, text",

@@ -35,7 +35,7 @@ TEST(copy_format, statements_name_the_same_columns_for_the_table_and_its_staging
     EXPECT_EQ(responses.copy_staging.substr(responses.copy_staging.find('(')),
               responses.copy.substr(responses.copy.find('(')));
     EXPECT_NE(responses.copy.find("completed_at, reported_by, key_id, key_name)"), std::string::npos) << responses.copy;
-    EXPECT_NE(requests.copy.find("deadline_at, key_id, key_name)"), std::string::npos) << requests.copy;
+    EXPECT_NE(requests.copy.find("deadline_at, key_id, key_name, model_alias)"), std::string::npos) << requests.copy;
     // A verdict and the worker's report merging keep the key whichever came first.
     EXPECT_EQ(responses.insert_from_staging.find("key_id = EXCLUDED.key_id"), std::string::npos);
     EXPECT_NE(responses.insert_from_staging.find("key_id = coalesce(r.key_id, EXCLUDED.key_id)"), std::string::npos);
@@ -50,8 +50,9 @@ TEST(copy_format, request_row_has_one_field_per_column) {
     std::string out;
     copy_format::append_row(out, r);
     ASSERT_EQ(out.back(), '\n');
-    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 17) << "18 columns";
-    EXPECT_NE(out.find("\t\\N\t\\N\n"), std::string::npos) << "no key: key_id and key_name NULL";
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 18) << "19 columns";
+    EXPECT_NE(out.find("\t\\N\t\\N\t\\N\n"), std::string::npos)
+        << "no key, no alias: key_id, key_name, model_alias NULL";
     EXPECT_NE(out.find("\\N"), std::string::npos) << "messages is NULL for generate";
     EXPECT_NE(out.find("say \"hi\"\\n"), std::string::npos);
     EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1);
@@ -63,7 +64,11 @@ TEST(copy_format, the_api_key_is_escaped_like_any_text) {
     q.key_name = "tab\there";
     std::string out;
     copy_format::append_row(out, q);
-    EXPECT_NE(out.find("\tk-1\ttab\\there\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("\tk-1\ttab\\there\t\\N\n"), std::string::npos) << out;
+    q.model_alias = "gpt-4o-mini";
+    out.clear();
+    copy_format::append_row(out, q);
+    EXPECT_NE(out.find("\tk-1\ttab\\there\tgpt-4o-mini\n"), std::string::npos) << out;
     response_row r;
     r.status = "error";
     r.key_id = "k-1";

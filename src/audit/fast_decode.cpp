@@ -130,10 +130,10 @@ bool for_each_member(simdjson::dom::object obj, const std::string_view (&keys)[N
     return true;
 }
 
-constexpr std::string_view request_keys[] = {"request_id",  "server_id",  "model",      "received_at_ms", "deadline_ms",
-                                             "kind",        "messages",   "prompt",     "options",        "extra",
-                                             "stream",      "priority",   "timeout_ms", "api_flavour",    "route",
-                                             "client_addr", "user_agent", "key_id",     "key_name"};
+constexpr std::string_view request_keys[] = {
+    "request_id", "server_id",   "model",      "received_at_ms", "deadline_ms", "kind",       "messages",
+    "prompt",     "options",     "extra",      "stream",         "priority",    "timeout_ms", "api_flavour",
+    "route",      "client_addr", "user_agent", "key_id",         "key_name",    "model_alias"};
 
 constexpr std::string_view final_keys[] = {
     "done_reason", "text",     "prompt_tokens", "completion_tokens", "ttft_ms",         "duration_ms", "tokens_per_s",
@@ -190,8 +190,10 @@ std::optional<request_row> request(std::string_view body) {
                 return read(v, row.user_agent);
             case 17:
                 return read(v, row.key_id);
-            default:
+            case 18:
                 return read(v, row.key_name);
+            default:
+                return read(v, row.model_alias);
         }
     });
     if (!ok || row.request_id.empty() || row.server_id.empty() || row.model.empty()) {

@@ -32,6 +32,7 @@ void expect_same(const request_row& a, const request_row& b) {
     EXPECT_EQ(a.deadline_ms, b.deadline_ms);
     EXPECT_EQ(a.key_id, b.key_id);
     EXPECT_EQ(a.key_name, b.key_name);
+    EXPECT_EQ(a.model_alias, b.model_alias);
 }
 
 void expect_same(const response_row& a, const response_row& b) {
@@ -130,6 +131,9 @@ TEST(fast_decode, takes_the_api_key_of_requests_and_finals) {
     EXPECT_EQ(row->key_id, m.key_id);
     EXPECT_EQ(row->key_name, m.key_name);
     EXPECT_TRUE(fast_decode::request(encode(chat_request()))->key_id.empty()) << "no key: NULL in the row";
+    m.model_alias = "gpt-4o-mini";
+    EXPECT_TRUE(check_request(encode(m))) << "an alias stays on the fast path";
+    EXPECT_EQ(fast_decode::request(encode(m))->model_alias, "gpt-4o-mini");
 
     final_message f;
     f.text = "hi";

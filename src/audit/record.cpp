@@ -100,6 +100,7 @@ result<record> decode_request_row(const broker::delivery& d, std::int64_t arriva
     row.route = clean_text(r.route);
     row.kind = std::string{to_string(r.kind)};
     row.model = clean_text(r.model);
+    row.model_alias = clean_text(r.model_alias);
     row.stream = r.stream;
     row.priority = r.priority;
     if (r.kind == request_kind::chat) {

@@ -32,6 +32,7 @@ struct request_row {
     std::string route;
     std::string kind;  ///< chat | generate
     std::string model;
+    std::string model_alias;  ///< the alias the client sent; empty = none (NULL)
     bool stream = true;
     int priority = 0;
     std::optional<std::string> messages_json;  ///< chat: the messages array as JSON

@@ -53,6 +53,9 @@ std::string encode(const request_message& m) {
     } else {
         j["prompt"] = m.prompt;
     }
+    if (!m.model_alias.empty()) {  // absent without aliases: the message stays as it was
+        j["model_alias"] = m.model_alias;
+    }
     put_key(j, m.key_id, m.key_name);
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -70,6 +73,7 @@ result<request_message> decode_request(std::string_view body) {
     if (m.request_id.empty() || m.server_id.empty() || m.model.empty()) {
         return fail("malformed_message", "request message lacks request_id, server_id or model");
     }
+    m.model_alias = get_or<std::string>(j, "model_alias", "");
     m.received_at_ms = get_or<std::int64_t>(j, "received_at_ms", 0);
     m.deadline_ms = get_or<std::int64_t>(j, "deadline_ms", 0);
     m.kind = get_or<std::string>(j, "kind", "chat") == "generate" ? request_kind::generate : request_kind::chat;

@@ -36,7 +36,8 @@ struct request_message {
     std::int64_t received_at_ms = 0;
     std::int64_t deadline_ms = 0;  ///< wall clock; 0 = none
     request_kind kind = request_kind::chat;
-    std::string model;
+    std::string model;        ///< the served model the request is queued for (the routing key)
+    std::string model_alias;  ///< the name the client sent when it was an alias of `model`; else empty
     nlohmann::json messages = nlohmann::json::array();  ///< chat
     std::string prompt;                                 ///< generate
     nlohmann::json options = nlohmann::json::object();  ///< Ollama-style options
@@ -54,6 +55,11 @@ struct request_message {
 
 std::string encode(const request_message& m);
 result<request_message> decode_request(std::string_view body);
+
+/// The model name the client sees in replies: the alias it sent, else the model.
+inline const std::string& public_model_name(const request_message& m) {
+    return m.model_alias.empty() ? m.model : m.model_alias;
+}
 
 /// The metrics and full text of a finished generation.
 struct final_message {

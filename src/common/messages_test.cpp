@@ -235,6 +235,21 @@ TEST(messages, the_api_key_travels_from_request_to_final_error_and_verdict) {
     EXPECT_EQ(encode(error_message{}).find("key_"), std::string::npos);
 }
 
+TEST(messages, a_model_alias_travels_only_when_the_client_sent_one) {
+    request_message m;
+    m.request_id = "r-1";
+    m.server_id = "api-1";
+    m.model = "llama3.2:3b";
+    EXPECT_EQ(encode(m).find("model_alias"), std::string::npos) << "no alias: the message is as before";
+    EXPECT_EQ(public_model_name(m), "llama3.2:3b");
+    m.model_alias = "gpt-4o-mini";
+    auto r = decode_request(encode(m));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r.value().model, "llama3.2:3b");
+    EXPECT_EQ(r.value().model_alias, "gpt-4o-mini");
+    EXPECT_EQ(public_model_name(r.value()), "gpt-4o-mini");
+}
+
 TEST(messages, model_names_default_to_latest) {
     EXPECT_EQ(normalize_model_name("llama3"), "llama3:latest");
     EXPECT_EQ(normalize_model_name("llama3:8b"), "llama3:8b");

@@ -174,6 +174,13 @@ CREATE INDEX IF NOT EXISTS responses_key_completed_at_idx ON responses (key_id, 
     WHERE key_id IS NOT NULL;
 )sql";
 
+// Model aliases (issue 15 item 3): a request sent under an alias (`gpt-4o-mini` for
+// `llama3.2:3b`) keeps the served model in requests.model, which routing, responses and every
+// per-model read use, and the name the client sent here; NULL when it sent the model's own name.
+constexpr std::string_view v9_sql = R"sql(
+ALTER TABLE requests ADD COLUMN IF NOT EXISTS model_alias text;
+)sql";
+
 // Rollups of the responses (issue 19): what the dashboard's wide windows read instead of
 // millions of rows. One row per grain ('minute', 'hour') × time × model × worker × status ×
 // route × key: counts, token sums, the tokens/s mean's parts, and latency histograms of the
@@ -334,6 +341,7 @@ constexpr migration migrations[] = {
      v6_sql},
     {7, "api_keys.role: user, viewer or admin (the monitor's access)", v7_sql},
     {8, "requests/responses.key_id, key_name: the API key each request came with", v8_sql},
+    {9, "requests.model_alias: the alias a request was sent under (requests.model is the served model)", v9_sql},
     {10, "response_rollups, request_rollups: per minute and hour, kept by triggers as rows are stored", v10_sql},
 };
 

@@ -158,7 +158,8 @@ protected:
 
     /// Runs `node --test <file>` from tests/clients against the API on `port`, with `extra_env`
     /// added to what cases.mjs reads.
-    void run_node_tests(unsigned port, const std::string& file, std::vector<std::string> extra_env = {}) {
+    void run_node_tests(unsigned port, const std::string& file, std::vector<std::string> extra_env = {},
+                        const std::string& model_name = model) {
         auto node = find_on_path("node");
         ASSERT_FALSE(node.empty()) << "node is not on PATH (scripts/test installs nodejs)";
         std::filesystem::path dir{LLMPROXY_CLIENT_TESTS_DIR};
@@ -173,7 +174,7 @@ protected:
              {{"prompt", completion_prompt}, {"max_tokens", 6}, {"text", providers::mock_text(completion_prompt, 6)}}},
             {"failing", {{"prompt", failing_prompt}, {"max_tokens", 8}, {"text", mock_prefix(failing_prompt, 8, 3)}}}};
         auto log = test_output_dir() / (file + ".log");
-        std::vector<std::string> env{"LLMPROXY_URL=" + url_of(port), std::string{"LLMPROXY_MODEL="} + model,
+        std::vector<std::string> env{"LLMPROXY_URL=" + url_of(port), "LLMPROXY_MODEL=" + model_name,
                                      "LLMPROXY_CASES=" + cases.dump(), "NO_COLOR=1"};
         env.insert(env.end(), extra_env.begin(), extra_env.end());
         // node_modules is found from the test file's directory, whatever the working directory.
@@ -401,7 +402,12 @@ TEST_F(compat_e2e, model_names_are_listed_with_their_tag_and_echoed_as_sent) {
     auto port = start_cluster();
     const auto url = url_of(port);
     auto get = [&](const std::string& path) { return json::parse(run_curl(url + path, "", "GET").body); };
-    EXPECT_EQ(get("/api/models")["models"], json::parse(R"([{"name":"mock:latest","model":"mock:latest"}])"));
+    auto native_list = get("/api/models")["models"];
+    ASSERT_EQ(native_list.size(), 1u) << native_list;
+    EXPECT_EQ(native_list[0]["name"], "mock:latest");
+    EXPECT_EQ(native_list[0]["model"], "mock:latest");
+    EXPECT_EQ(native_list[0]["workers"].size(), 1u) << "the worker serving it";
+    EXPECT_GT(native_list[0]["free_slots"].get<int>(), 0) << native_list;
     ASSERT_EQ(get("/v1/models")["data"].size(), 1u);
     EXPECT_EQ(get("/v1/models")["data"][0]["id"], "mock:latest");
     EXPECT_EQ(get("/ollama/api/tags")["models"][0]["name"], "mock:latest");
@@ -423,6 +429,70 @@ TEST_F(compat_e2e, model_names_are_listed_with_their_tag_and_echoed_as_sent) {
                 .body);
         EXPECT_EQ(ollama["model"], asked) << ollama;
     }
+}
+
+// Model aliases (issue 15 item 3), from a config file's [api.model-aliases] table: the official
+// clients, unchanged, ask for "gpt-4o-mini" and see it in every reply, streamed or not, and in
+// the model lists; the native door says it in its start and done events; the audit stores the
+// served model and the alias.
+TEST_F(compat_e2e, an_alias_from_the_config_file_is_what_every_door_and_client_sees) {
+    // Outside test_output_dir(): every call of it (the cluster's too) empties that directory.
+    const auto config = std::filesystem::temp_directory_path() / ("llmp_alias_" + std::to_string(::getpid()) + ".toml");
+    struct remove_at_end {
+        std::filesystem::path p;
+        ~remove_at_end() { std::filesystem::remove(p); }
+    } cleanup{config};
+    {
+        std::ofstream f{config};
+        f << "[api.model-aliases]\ngpt-4o-mini = \"mock\"\ndefault = \"mock:latest\"\n";
+    }
+    auto port = start_cluster({"--config", config.string()});
+    const std::string alias = "gpt-4o-mini";
+    ASSERT_TRUE(wait_until([&] { return http_get(port, "/v1/models").body.find(alias) != std::string::npos; }, 10s));
+    run_node_tests(port, "openai.test.mjs", {}, alias);
+    run_node_tests(port, "ollama.test.mjs", {}, alias);
+
+    auto listed = json_of(http_get(port, "/api/models").body)["models"];
+    ASSERT_EQ(listed.size(), 3u) << listed;  // default, gpt-4o-mini, mock:latest: each once
+    EXPECT_EQ(listed[0]["name"], "default");
+    EXPECT_EQ(listed[1]["name"], alias);
+    EXPECT_EQ(listed[1]["alias_of"], "mock:latest");
+    EXPECT_EQ(listed[1]["workers"], listed[2]["workers"]) << "an alias shows its model's workers";
+    EXPECT_EQ(json_of(http_get(port, "/ollama/api/tags").body)["models"].size(), 3u);
+
+    auto native = json_of(http_post(port, "/api/chat", chat_body("default", "alias", 2, false)).body);
+    EXPECT_EQ(native["model"], "default") << native;
+    auto streamed = http_post(port, "/api/generate", generate_body(alias, "alias", 2, true));
+    ASSERT_EQ(streamed.status, 200u) << streamed.body;
+    EXPECT_NE(streamed.body.find("\"model\":\"gpt-4o-mini\"}"), std::string::npos) << "start: " << streamed.body;
+    EXPECT_NE(streamed.body.find("\"model\":\"gpt-4o-mini\""), streamed.body.rfind("\"model\":\"gpt-4o-mini\""))
+        << "start and done both say the alias: " << streamed.body;
+    EXPECT_EQ(streamed.body.find("mock:latest"), std::string::npos) << streamed.body;
+
+    auto db_url = pg::testing::test_database_url();
+    if (!db_url) {
+        return;  // the audit half needs PostgreSQL
+    }
+    pg::testing::scratch_database db{*db_url};
+    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
+    auto o = http_post(
+        port, "/v1/chat/completions",
+        json{{"model", alias}, {"messages", json::array({{{"role", "user"}, {"content", "audit"}}})}, {"max_tokens", 2}}
+            .dump());
+    ASSERT_EQ(o.status, 200u) << o.body;
+    const auto id = o.headers["x-request-id"];
+    auto row = [&] {
+        try {
+            return db.scalar("SELECT model || ' ' || coalesce(model_alias, 'NULL') FROM requests WHERE request_id = '" +
+                             id + "'");
+        } catch (const std::runtime_error&) {
+            return std::string{};
+        }
+    };
+    ASSERT_TRUE(wait_until([&] { return !row().empty(); }, 20s)) << cluster_->logs();
+    EXPECT_EQ(row(), "mock:latest gpt-4o-mini");
+    EXPECT_EQ(db.scalar("SELECT model FROM responses WHERE request_id = '" + id + "'"), "mock:latest");
+    cluster_.reset();  // before the database goes
 }
 
 TEST_F(compat_e2e, errors_have_each_flavours_shape_and_status) {
