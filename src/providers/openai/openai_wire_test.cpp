@@ -46,7 +46,9 @@ TEST(openai_wire, chat_body_maps_messages_options_and_extra) {
     EXPECT_FALSE(m[1].contains("images"));
     EXPECT_EQ(m[2]["tool_calls"][0]["function"]["arguments"], "{\"x\":1}");
     EXPECT_EQ(m[2]["tool_calls"][0]["type"], "function");
-    EXPECT_EQ(m[3], (json{{"role", "tool"}, {"content", "42"}, {"name", "f"}}));
+    // OpenAI needs ids: the call gets one, the tool message answers it by id (paired by name).
+    EXPECT_EQ(m[2]["tool_calls"][0]["id"], "call_1_0");
+    EXPECT_EQ(m[3], (json{{"role", "tool"}, {"content", "42"}, {"tool_call_id", "call_1_0"}}));
 }
 
 TEST(openai_wire, generate_body) {
@@ -80,6 +82,12 @@ TEST(openai_wire, parses_chunks) {
     EXPECT_TRUE(c.value().has_usage);
     EXPECT_EQ(c.value().prompt_tokens, 9);
     EXPECT_EQ(c.value().completion_tokens, 2);
+
+    c = parse_chunk(
+        R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a"}}]},"finish_reason":null}]})");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c.value().delta, "");
+    EXPECT_EQ(c.value().tool_calls, json::parse(R"([{"index":0,"function":{"arguments":"{\"a"}}])"));
 
     c = parse_chunk(R"({"object":"text_completion","choices":[{"text":" there","index":0,"finish_reason":null}]})");
     ASSERT_TRUE(c);
