@@ -174,6 +174,12 @@ CREATE INDEX IF NOT EXISTS responses_key_completed_at_idx ON responses (key_id, 
     WHERE key_id IS NOT NULL;
 )sql";
 
+// Tool calls (issue 17): the function calls a model answered with, as the final message carries
+// them (common/tool_calls.hpp); NULL when there were none (every row before this version too).
+constexpr std::string_view v20_sql = R"sql(
+ALTER TABLE responses ADD COLUMN IF NOT EXISTS tool_calls jsonb;
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
@@ -184,6 +190,7 @@ constexpr migration migrations[] = {
      v6_sql},
     {7, "api_keys.role: user, viewer or admin (the monitor's access)", v7_sql},
     {8, "requests/responses.key_id, key_name: the API key each request came with", v8_sql},
+    {20, "responses.tool_calls: the function calls a model answered with", v20_sql},
 };
 
 // Any constant shared by every migrator of this schema.
