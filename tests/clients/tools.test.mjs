@@ -1,8 +1,9 @@
 // Tool calling through both front doors with the official clients, against both upstream kinds:
 // the driver (compat_e2e_test.cpp) starts a fake Ollama and a fake OpenAI-compatible server
-// behind one worker and names a model of each in LLMPROXY_TOOL_MODELS. The fakes answer a chat
-// with `tools` with one call per tool whose string parameters hold the user's text and whose
-// integers are 42 (src/providers/testing/fake_tool_calls.hpp), and a tool result with text.
+// behind one worker, and a mock worker, and names a model of each in LLMPROXY_TOOL_MODELS. All
+// three answer a chat with `tools` with one call per tool whose string parameters hold the
+// user's text and whose integers are 42 (src/providers/mock/mock_tool_calls.hpp), and a tool
+// result with text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';

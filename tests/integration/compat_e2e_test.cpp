@@ -204,7 +204,8 @@ TEST_F(compat_e2e, ollama_js_client_chats_generates_and_lists) {
 }
 
 // Issue 17: tool calls through both front doors and both upstream kinds, one worker serving a
-// model of a fake Ollama and one of a fake OpenAI-compatible server (tests/clients/tools.test.mjs).
+// model of a fake Ollama and one of a fake OpenAI-compatible server, and a mock worker
+// (tests/clients/tools.test.mjs).
 TEST_F(compat_e2e, official_clients_call_tools_through_ollama_and_openai_upstreams) {
     cluster_ = std::make_unique<cluster>(*url_);
     auto ollama = cluster_->start_fake_ollama({"--models", "llama3.2:latest"});
@@ -212,10 +213,11 @@ TEST_F(compat_e2e, official_clients_call_tools_through_ollama_and_openai_upstrea
     auto port = cluster_->start_api();
     cluster_->start_worker({"--upstream", "ollama=http://127.0.0.1:" + std::to_string(ollama), "--upstream",
                             "openai=http://127.0.0.1:" + std::to_string(openai) + "/v1"});
-    for (const char* m : {"llama3.2:latest", "gpt-4o-mini:latest"}) {
+    cluster_->start_worker({"--provider", "mock"});  // the README tour's tool call
+    for (const char* m : {"llama3.2:latest", "gpt-4o-mini:latest", model}) {
         ASSERT_TRUE(cluster_->wait_for_model(port, m)) << m << "\n" << cluster_->logs();
     }
-    run_node_tests(port, "tools.test.mjs", {R"(LLMPROXY_TOOL_MODELS=["llama3.2","gpt-4o-mini"])"});
+    run_node_tests(port, "tools.test.mjs", {R"(LLMPROXY_TOOL_MODELS=["llama3.2","gpt-4o-mini","mock"])"});
 }
 
 TEST_F(compat_e2e, official_clients_send_their_key_and_surface_refusals_as_their_own_errors) {
