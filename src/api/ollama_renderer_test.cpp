@@ -1,5 +1,7 @@
 #include "api/ollama_renderer.hpp"
 
+#include "api/native_renderer.hpp"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -143,6 +145,28 @@ TEST(ollama_renderer, tool_calls_are_ollamas_objects_with_done_reason_stop) {
     auto body = json::parse(whole->complete(f, "", relay_timings{}).body());
     EXPECT_EQ(body["message"]["tool_calls"], ollama_calls);
     EXPECT_EQ(body["done_reason"], "stop");
+}
+
+// The native /api/chat is Ollama-shaped too: its done event and whole reply carry the calls so.
+TEST(native_renderer, tool_calls_in_the_done_event_and_the_whole_reply) {
+    auto f = finished();
+    f.done_reason = "tool_calls";
+    f.tool_calls =
+        json::parse(R"([{"id":"call_a","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}])");
+    const auto ollama_calls = json::parse(R"([{"id":"call_a","function":{"index":0,"name":"f","arguments":{"x":1}}}])");
+    auto r = make_native_renderer(request_kind::chat, true);
+    std::string out;
+    r->done(out, f, relay_timings{});
+    auto data = out.find("data: ");
+    ASSERT_NE(data, std::string::npos) << out;
+    auto done = json::parse(out.substr(data + 6, out.find('\n', data) - data - 6));
+    EXPECT_EQ(done["tool_calls"], ollama_calls);
+    EXPECT_EQ(done["done_reason"], "tool_calls");
+
+    auto whole = make_native_renderer(request_kind::chat, false);
+    auto body = json::parse(whole->complete(f, "", relay_timings{}).body());
+    EXPECT_EQ(body["message"]["tool_calls"], ollama_calls);
+    EXPECT_FALSE(body.contains("tool_calls"));
 }
 
 }  // namespace
