@@ -129,3 +129,25 @@ for (const model of models) {
     assert.equal(after.message.tool_calls, undefined);
   });
 }
+
+// Structured output (issue 17, item 2): the fakes answer a request for JSON with JSON (a schema's
+// string properties hold the usual mock text, integers 42; `json` mode {"answer": text}), so the
+// request must reach each upstream in its own terms (response_format <-> format).
+const schema = { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } } };
+for (const model of models.filter((m) => m !== 'mock')) {
+  test(`structured output, ${model}: json_schema and json_object via openai, a format schema via ollama`, async () => {
+    const c = testCase('tools');
+    const messages = [{ role: 'user', content: c.prompt }];
+    const bySchema = await openai.chat.completions.create({
+      model, messages, max_tokens: c.max_tokens,
+      response_format: { type: 'json_schema', json_schema: { name: 'weather', schema } },
+    });
+    assert.deepEqual(JSON.parse(bySchema.choices[0].message.content), { city: c.text, days: 42 });
+    const jsonMode = await openai.chat.completions.create({
+      model, messages, max_tokens: c.max_tokens, response_format: { type: 'json_object' },
+    });
+    assert.deepEqual(JSON.parse(jsonMode.choices[0].message.content), { answer: c.text });
+    const r = await ollama.chat({ model, messages, format: schema, stream: false, options: { num_predict: c.max_tokens } });
+    assert.deepEqual(JSON.parse(r.message.content), { city: c.text, days: 42 });
+  });
+}

@@ -1,6 +1,7 @@
 #include "providers/mock/mock_tool_calls.hpp"
 
 #include "common/json_get.hpp"
+#include "providers/mock/mock_text.hpp"
 
 #include <atomic>
 #include <cstdio>
@@ -32,6 +33,29 @@ json argument_value(const json& schema, const std::string& prompt) {
 }
 
 }  // namespace
+
+std::vector<std::string> mock_json_tokens(const json& format, const std::string& prompt, int n) {
+    json answer;
+    if (format == "json") {
+        answer = {{"answer", mock_text(prompt, n)}};
+    } else if (format.is_object()) {
+        answer = json::object();
+        if (auto props = format.find("properties"); props != format.end() && props->is_object()) {
+            for (const auto& [key, schema] : props->items()) {
+                auto value = argument_value(schema, prompt);
+                answer[key] = value.is_string() ? json(mock_text(prompt, n)) : value;
+            }
+        }
+    } else {
+        return {};
+    }
+    const std::string text = answer.dump();
+    std::vector<std::string> tokens;
+    for (std::size_t at = 0; at < text.size(); at += 8) {
+        tokens.push_back(text.substr(at, 8));
+    }
+    return tokens;
+}
 
 std::vector<mock_call> mock_tool_calls(const json& tools, const json& tool_choice, const json& messages,
                                        const std::string& prompt) {

@@ -25,6 +25,12 @@ struct mock_call {
     nlohmann::json arguments;  ///< an object
 };
 
+/// Structured output: the answer's tokens when the request asks for JSON (Ollama's `format`:
+/// "json" or a JSON schema), else empty. "json" gives {"answer": mock_text(prompt, n)}; a schema
+/// fills its properties (a string with mock_text(prompt, n), an integer or number 42, a boolean
+/// true, anything else null). The JSON text is cut into pieces of up to 8 bytes.
+std::vector<std::string> mock_json_tokens(const nlohmann::json& format, const std::string& prompt, int n);
+
 /// The calls to answer a chat with (its `tools`, OpenAI's `tool_choice` or null, its messages
 /// and prompt text); empty = answer with text.
 std::vector<mock_call> mock_tool_calls(const nlohmann::json& tools, const nlohmann::json& tool_choice,

@@ -329,7 +329,9 @@ struct fake_ollama::impl final : fake_http_handler {
         }
 
         server.generation_started();
-        const auto tokens = providers::mock_tokens(prompt, n);
+        // Structured output (`format`): the answer is JSON (mock_tool_calls.hpp).
+        auto json_tokens = providers::mock_json_tokens(body.value("format", nlohmann::json{}), prompt, n);
+        const auto tokens = json_tokens.empty() ? providers::mock_tokens(prompt, n) : std::move(json_tokens);
         const std::int64_t prompt_eval_count = providers::mock_prompt_tokens(providers::all_input_text(greq));
         const std::string mid_error = "an error was encountered while running the model: unexpected EOF";
         const std::int64_t load_ns = ns_since(t0);

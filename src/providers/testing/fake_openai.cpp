@@ -435,7 +435,18 @@ struct fake_openai::impl final : fake_http_handler {
             co_return co_await answer_with_tool_calls(stream, req, calls, model, stream_mode, include_usage,
                                                       providers::mock_prompt_tokens(providers::all_input_text(greq)));
         }
-        const auto tokens = providers::mock_tokens(prompt, n);
+        // Structured output (response_format json_object / json_schema): the answer is JSON.
+        nlohmann::json format;
+        if (auto rf = body.find("response_format"); rf != body.end() && rf->is_object()) {
+            if (rf->value("type", nlohmann::json{}) == "json_object") {
+                format = "json";
+            } else if (rf->value("type", nlohmann::json{}) == "json_schema" && rf->contains("json_schema") &&
+                       (*rf)["json_schema"].is_object()) {
+                format = (*rf)["json_schema"].value("schema", nlohmann::json{});
+            }
+        }
+        auto json_tokens = providers::mock_json_tokens(format, prompt, n);
+        const auto tokens = json_tokens.empty() ? providers::mock_tokens(prompt, n) : std::move(json_tokens);
         const std::int64_t prompt_tokens = providers::mock_prompt_tokens(providers::all_input_text(greq));
         const std::int64_t completion_tokens = static_cast<std::int64_t>(tokens.size());
         std::string id = chat ? std::string{"chatcmpl-fake"} : std::string{"cmpl-fake"};
