@@ -3,6 +3,7 @@
 #include "providers/testing/fake_ollama.hpp"
 #include "providers/error_text.hpp"
 #include "providers/mock/mock_text.hpp"
+#include "providers/mock/mock_tool_calls.hpp"
 #include "providers/ollama/ollama_wire.hpp"
 #include "providers/testing/provider_test_harness.hpp"
 
@@ -177,8 +178,10 @@ TEST_F(ollama_provider_test, streaming_generate_with_passthrough) {
                      {"model", "ignored"}};
     auto o = generate_all(*p, req);
     ASSERT_FALSE(o.err) << o.err->message;
-    EXPECT_EQ(o.text(), mock_text("Why is the sky blue?", 5));
-    EXPECT_EQ(o.done->completion_tokens, 5);
+    // format "json": the fake answers in JSON, as Ollama does.
+    EXPECT_EQ(json::parse(o.text()), (json{{"answer", mock_text("Why is the sky blue?", 5)}}));
+    EXPECT_EQ(o.done->completion_tokens,
+              static_cast<std::int64_t>(mock_json_tokens("json", "Why is the sky blue?", 5).size()));
     EXPECT_EQ(o.done->prompt_tokens, fake.last_final()["prompt_eval_count"].get<std::int64_t>());
 
     json sent = fake.last_request_body();
