@@ -400,6 +400,7 @@ result<openai_request> parse_openai_request(std::string_view body, request_kind 
         }
         if (!format.value().is_null()) {
             m.extra["format"] = std::move(format.value());
+            m.extra["response_format"] = *rf;  // as sent (name, strict) for an OpenAI-compatible upstream
         }
     }
     return r;

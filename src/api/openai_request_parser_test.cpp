@@ -238,9 +238,11 @@ TEST(openai_request_parser, response_format_of_any_shape_is_a_400_or_a_format) {
         request_kind::chat);
     ASSERT_TRUE(schema) << schema.error().message;
     EXPECT_EQ(schema.value().msg.extra["format"], nlohmann::json({{"type", "object"}}));
+    EXPECT_EQ(schema.value().msg.extra["response_format"]["json_schema"]["name"], "x");  // kept for OpenAI upstreams
     auto text = parse_openai_request(chat_with(R"("response_format":{"type":"text"})"), request_kind::chat);
     ASSERT_TRUE(text);
     EXPECT_FALSE(text.value().msg.extra.contains("format"));
+    EXPECT_FALSE(text.value().msg.extra.contains("response_format"));
 }
 
 }  // namespace

@@ -146,6 +146,9 @@ TEST_F(ollama_provider_test, tool_calls_are_collected_from_the_stream_and_from_a
     EXPECT_EQ(body["tools"], json::array({weather_tool()}));
     EXPECT_FALSE(body.contains("tool_choice"));
     EXPECT_FALSE(body.contains("parallel_tool_calls"));
+    req.extra["response_format"] = json{{"type", "json_object"}};  // Ollama's terms are `format`
+    EXPECT_FALSE(json::parse(ollama::request_body(req)).contains("response_format"));
+    req.extra.erase("response_format");
 
     req.extra["tool_choice"] = "none";
     o = generate_all(*p, req);

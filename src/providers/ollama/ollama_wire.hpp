@@ -19,7 +19,7 @@ namespace llmp::providers::ollama {
 /// options.num_predict = token_limit_for(req, req.max_tokens)). `req` has been through
 /// apply_upstream_policy: its options and extra keys are passed on as they are, except OpenAI's
 /// tool_choice (Ollama has none: "none" drops the tools, a named function keeps only that tool)
-/// and parallel_tool_calls (dropped).
+/// and parallel_tool_calls and response_format (dropped: `format` says it in Ollama's terms).
 std::string request_body(const generation_request& req);
 
 /// One parsed line of a streamed answer. Views are valid until the next parse().

@@ -197,7 +197,9 @@ std::string request_body(const generation_request& req, const std::string& upstr
         }
     }
     if (req.extra.is_object()) {
-        if (auto f = req.extra.find("format"); f != req.extra.end()) {
+        if (auto rf = req.extra.find("response_format"); rf != req.extra.end() && rf->is_object()) {
+            body["response_format"] = *rf;  // an OpenAI client's own, name and strict included
+        } else if (auto f = req.extra.find("format"); f != req.extra.end()) {
             if (f->is_string() && f->get_ref<const std::string&>() == "json") {
                 body["response_format"] = json{{"type", "json_object"}};
             } else if (f->is_object()) {

@@ -27,7 +27,8 @@ namespace llmp::providers::openai {
 ///  - max_tokens: always, token_limit_for(req, req.max_tokens) (num_predict within the cap);
 ///  - options: temperature, top_p, stop, seed as they are;
 ///    every other option is dropped (OpenAI-compatible servers reject unknown fields);
-///  - extra: format "json" -> response_format json_object, a format schema -> json_schema;
+///  - extra: an OpenAI client's response_format as sent, else format "json" -> response_format
+///    json_object, a format schema -> json_schema;
 ///    tools, tool_choice and parallel_tool_calls passed on; everything else dropped.
 std::string request_body(const generation_request& req, const std::string& upstream_model);
 

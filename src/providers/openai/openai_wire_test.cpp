@@ -35,6 +35,12 @@ TEST(openai_wire, chat_body_maps_messages_options_and_extra) {
         EXPECT_FALSE(body.contains(dropped)) << dropped;
     }
     EXPECT_EQ(body["response_format"], (json{{"type", "json_object"}}));
+    // An OpenAI client's response_format goes as it was sent (its name and strict kept).
+    auto sent =
+        json::parse(R"({"type":"json_schema","json_schema":{"name":"w","strict":true,"schema":{"type":"object"}}})");
+    r.extra["response_format"] = sent;
+    EXPECT_EQ(json::parse(request_body(r, "gpt-4o-mini"))["response_format"], sent);
+    r.extra.erase("response_format");
     const auto& m = body["messages"];
     ASSERT_EQ(m.size(), 4u);
     EXPECT_EQ(m[0], (json{{"role", "system"}, {"content", "Be brief."}}));
