@@ -1,6 +1,7 @@
 #include "api/native_renderer.hpp"
 
 #include "common/json_escape.hpp"
+#include "common/tool_calls.hpp"
 #include "http/chunked_response.hpp"
 #include "http/error_response.hpp"
 #include "http/sse.hpp"
@@ -12,17 +13,22 @@
 namespace llmp::api {
 namespace {
 
+/// The done event's data; the tool calls (Ollama's shape, like the requests) when there are any.
 nlohmann::json metrics_json(const final_message& f, const relay_timings& t) {
-    return {{"request_id", t.request_id},
-            {"model", f.model},
-            {"done_reason", f.done_reason},
-            {"prompt_tokens", f.prompt_tokens},
-            {"completion_tokens", f.completion_tokens},
-            {"ttft_ms", t.ttft_ms},
-            {"total_ms", t.total_ms},
-            {"tokens_per_s", f.tokens_per_s},
-            {"worker_id", f.worker_id},
-            {"provider", f.provider}};
+    nlohmann::json j = {{"request_id", t.request_id},
+                        {"model", f.model},
+                        {"done_reason", f.done_reason},
+                        {"prompt_tokens", f.prompt_tokens},
+                        {"completion_tokens", f.completion_tokens},
+                        {"ttft_ms", t.ttft_ms},
+                        {"total_ms", t.total_ms},
+                        {"tokens_per_s", f.tokens_per_s},
+                        {"worker_id", f.worker_id},
+                        {"provider", f.provider}};
+    if (f.tool_calls.is_array() && !f.tool_calls.empty()) {
+        j["tool_calls"] = tool_calls_to_ollama(f.tool_calls);
+    }
+    return j;
 }
 
 class native_renderer final : public stream_renderer {
@@ -70,6 +76,10 @@ public:
         body["done"] = true;
         if (kind_ == request_kind::chat) {
             body["message"] = {{"role", "assistant"}, {"content", text}};
+            if (auto calls = body.find("tool_calls"); calls != body.end()) {
+                body["message"]["tool_calls"] = std::move(*calls);
+                body.erase(calls);
+            }
         } else {
             body["response"] = text;
         }

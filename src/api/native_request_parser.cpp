@@ -108,6 +108,9 @@ result<request_message> parse_generation_request(std::string_view body, request_
         }
         m.timeout_ms = *v;
     }
+    if (auto tools = j.find("tools"); tools != j.end() && !tools->is_null() && !tools->is_array()) {
+        return fail("invalid_field", "tools must be an array of {\"type\": \"function\", \"function\": {...}}");
+    }
     for (const char* key : passthrough_keys) {
         if (auto it = j.find(key); it != j.end() && !it->is_null()) {
             m.extra[key] = std::move(*it);

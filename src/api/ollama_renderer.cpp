@@ -2,6 +2,7 @@
 
 #include "common/errc.hpp"
 #include "common/json_escape.hpp"
+#include "common/tool_calls.hpp"
 #include "http/error_response.hpp"
 
 #include <nlohmann/json.hpp>
@@ -47,7 +48,17 @@ public:
     }
 
     void done(std::string& out, const final_message& f, const relay_timings& t) override {
-        out.append(final_object(f, "", t).dump(-1, ' ', false, json::error_handler_t::replace)).push_back('\n');
+        if (kind_ == request_kind::chat && f.tool_calls.is_array() && !f.tool_calls.empty()) {
+            // As Ollama streams them: the calls in a done:false line of their own.
+            json calls = {
+                {"model", model_},
+                {"created_at", ollama_timestamp(std::chrono::system_clock::now())},
+                {"message",
+                 {{"role", "assistant"}, {"content", ""}, {"tool_calls", tool_calls_to_ollama(f.tool_calls)}}},
+                {"done", false}};
+            out.append(calls.dump(-1, ' ', false, json::error_handler_t::replace)).push_back('\n');
+        }
+        out.append(final_object(f, "", t, false).dump(-1, ' ', false, json::error_handler_t::replace)).push_back('\n');
     }
 
     void error(std::string& out, const error_message& e) override {
@@ -58,7 +69,7 @@ public:
     void keepalive(std::string&) override {}  // an empty NDJSON line would break the clients
 
     http_server::response complete(const final_message& f, const std::string& text, const relay_timings& t) override {
-        auto res = http_server::json_response(http::status::ok, final_object(f, text, t));
+        auto res = http_server::json_response(http::status::ok, final_object(f, text, t, true));
         res.set(http::field::content_type, "application/json; charset=utf-8");
         return res;
     }
@@ -66,15 +77,20 @@ public:
     http_server::response failure(const llmp::error& e) override { return ollama_error_response(e, model_); }
 
 private:
-    json final_object(const final_message& f, const std::string& text, const relay_timings& t) const {
+    /// The done:true object; `with_calls`: the tool calls in its message (a whole reply).
+    json final_object(const final_message& f, const std::string& text, const relay_timings& t, bool with_calls) const {
         json j = {{"model", model_}, {"created_at", ollama_timestamp(std::chrono::system_clock::now())}};
         if (kind_ == request_kind::chat) {
             j["message"] = {{"role", "assistant"}, {"content", text}};
+            if (with_calls && f.tool_calls.is_array() && !f.tool_calls.empty()) {
+                j["message"]["tool_calls"] = tool_calls_to_ollama(f.tool_calls);
+            }
         } else {
             j["response"] = text;
         }
         j["done"] = true;
-        j["done_reason"] = f.done_reason.empty() ? "stop" : f.done_reason;
+        // Ollama ends a tool call with "stop" (its OpenAI layer is what says "tool_calls").
+        j["done_reason"] = f.done_reason.empty() || f.done_reason == "tool_calls" ? "stop" : f.done_reason;
         j.update(ollama_final_metrics(f, t));
         return j;
     }

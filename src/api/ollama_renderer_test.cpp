@@ -1,5 +1,7 @@
 #include "api/ollama_renderer.hpp"
 
+#include "api/native_renderer.hpp"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -117,6 +119,54 @@ TEST(ollama_renderer, timestamps_are_rfc3339_utc_with_trimmed_nanoseconds) {
     system_clock::time_point t{seconds{1741944413} + nanoseconds{565230000}};
     EXPECT_EQ(ollama_timestamp(t), "2025-03-14T09:26:53.56523Z");
     EXPECT_EQ(ollama_timestamp(system_clock::time_point{seconds{1741944413}}), "2025-03-14T09:26:53Z");
+}
+
+TEST(ollama_renderer, tool_calls_are_ollamas_objects_with_done_reason_stop) {
+    auto f = finished();
+    f.done_reason = "tool_calls";
+    f.tool_calls = json::parse(
+        R"([{"id":"call_a","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}])");
+    const auto ollama_calls =
+        json::parse(R"([{"id":"call_a","function":{"index":0,"name":"get_weather","arguments":{"city":"Paris"}}}])");
+    auto r = make_ollama_renderer(request_kind::chat, true, "llama3.2");
+    std::string out;
+    r->start(out, request_message{});
+    r->done(out, f, relay_timings{});
+    auto l = lines(out);
+    ASSERT_EQ(l.size(), 2u) << out;
+    EXPECT_EQ(l[0]["done"], false);
+    EXPECT_EQ(l[0]["message"]["content"], "");
+    EXPECT_EQ(l[0]["message"]["tool_calls"], ollama_calls);
+    EXPECT_EQ(l[1]["done"], true);
+    EXPECT_EQ(l[1]["done_reason"], "stop");
+    EXPECT_FALSE(l[1]["message"].contains("tool_calls"));
+
+    auto whole = make_ollama_renderer(request_kind::chat, false, "llama3.2");
+    auto body = json::parse(whole->complete(f, "", relay_timings{}).body());
+    EXPECT_EQ(body["message"]["tool_calls"], ollama_calls);
+    EXPECT_EQ(body["done_reason"], "stop");
+}
+
+// The native /api/chat is Ollama-shaped too: its done event and whole reply carry the calls so.
+TEST(native_renderer, tool_calls_in_the_done_event_and_the_whole_reply) {
+    auto f = finished();
+    f.done_reason = "tool_calls";
+    f.tool_calls =
+        json::parse(R"([{"id":"call_a","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}])");
+    const auto ollama_calls = json::parse(R"([{"id":"call_a","function":{"index":0,"name":"f","arguments":{"x":1}}}])");
+    auto r = make_native_renderer(request_kind::chat, true);
+    std::string out;
+    r->done(out, f, relay_timings{});
+    auto data = out.find("data: ");
+    ASSERT_NE(data, std::string::npos) << out;
+    auto done = json::parse(out.substr(data + 6, out.find('\n', data) - data - 6));
+    EXPECT_EQ(done["tool_calls"], ollama_calls);
+    EXPECT_EQ(done["done_reason"], "tool_calls");
+
+    auto whole = make_native_renderer(request_kind::chat, false);
+    auto body = json::parse(whole->complete(f, "", relay_timings{}).body());
+    EXPECT_EQ(body["message"]["tool_calls"], ollama_calls);
+    EXPECT_FALSE(body.contains("tool_calls"));
 }
 
 }  // namespace

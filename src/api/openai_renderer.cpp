@@ -3,6 +3,7 @@
 #include "common/clock.hpp"
 #include "common/errc.hpp"
 #include "common/json_escape.hpp"
+#include "common/json_get.hpp"
 #include "http/chunked_response.hpp"
 #include "http/error_response.hpp"
 
@@ -73,6 +74,9 @@ public:
     }
 
     void done(std::string& out, const final_message& f, const relay_timings&) override {
+        if (chat()) {
+            tool_call_chunks(out, f.tool_calls);
+        }
         auto reason = "\"" + openai_finish_reason(f.done_reason) + "\"";
         choice_chunk(out, chat() ? "{}" : "\"\"", reason);
         if (o_.include_usage) {
@@ -94,6 +98,12 @@ public:
         json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", openai_finish_reason(f.done_reason)}};
         if (chat()) {
             choice["message"] = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
+            if (f.tool_calls.is_array() && !f.tool_calls.empty()) {
+                choice["message"]["tool_calls"] = f.tool_calls;
+                if (text.empty()) {
+                    choice["message"]["content"] = nullptr;  // as OpenAI answers a call
+                }
+            }
         } else {
             choice["text"] = text;
         }
@@ -123,6 +133,30 @@ private:
         out.append(suffix_).append("\n\n");
     }
 
+    /// The tool calls of the final as OpenAI streams them, two chunks per call: the first with
+    /// index, id, type, name and empty arguments, the second with the arguments (the SDKs
+    /// concatenate the argument fragments of one index).
+    void tool_call_chunks(std::string& out, const json& calls) {
+        if (!calls.is_array()) {
+            return;
+        }
+        int index = 0;
+        for (const auto& c : calls) {
+            if (!c.is_object() || !c.contains("function") || !c["function"].is_object()) {
+                continue;
+            }
+            const auto& fn = c["function"];
+            json head = {{"index", index},
+                         {"id", get_or<std::string>(c, "id", "")},
+                         {"type", "function"},
+                         {"function", {{"name", get_or<std::string>(fn, "name", "")}, {"arguments", ""}}}};
+            choice_chunk(out, dump(json{{"tool_calls", json::array({std::move(head)})}}), "null");
+            json args = {{"index", index}, {"function", {{"arguments", get_or<std::string>(fn, "arguments", "")}}}};
+            choice_chunk(out, dump(json{{"tool_calls", json::array({std::move(args)})}}), "null");
+            ++index;
+        }
+    }
+
     openai_reply_options o_;
     std::string id_;
     std::int64_t created_ = 0;
@@ -138,7 +172,10 @@ std::unique_ptr<stream_renderer> make_openai_renderer(openai_reply_options o) {
 }
 
 std::string openai_finish_reason(const std::string& done_reason) {
-    return done_reason == "length" ? "length" : "stop";
+    if (done_reason == "length" || done_reason == "tool_calls") {
+        return done_reason;
+    }
+    return "stop";
 }
 
 http_server::response openai_error_response(const llmp::error& e) {

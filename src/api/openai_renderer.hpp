@@ -2,7 +2,8 @@
 // The OpenAI-compatible replies (POST /v1/chat/completions, /v1/completions), exactly as the
 // official SDKs parse them (protocols.md §2):
 //   stream:   data: {chunk}\n\n ... (role first, finish_reason on the last choice chunk, the usage
-//             chunk when include_usage) then data: [DONE]\n\n and the end of the body; no
+//             chunk when include_usage) then data: [DONE]\n\n and the end of the body; tool
+//             calls (they come with the final) as delta.tool_calls chunks before the finish; no
 //             event:/id: lines; keep-alives are SSE comments; an error after the start is one
 //             data: {"error": {...}} event and the end of the body (no [DONE]).
 //   no stream: one chat.completion / text_completion object with usage.
@@ -29,7 +30,8 @@ std::unique_ptr<stream_renderer> make_openai_renderer(openai_reply_options o);
 /// with code rate_limit_exceeded for a 429; x-should-retry: false on a 5xx that is not retryable.
 http_server::response openai_error_response(const llmp::error& e);
 
-/// "stop" or "length" (the finish reasons OpenAI clients know) for a provider's done_reason.
+/// "stop", "length" or "tool_calls" (the finish reasons OpenAI clients know) for a final's
+/// done_reason.
 std::string openai_finish_reason(const std::string& done_reason);
 
 }  // namespace llmp::api

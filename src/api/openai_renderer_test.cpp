@@ -167,5 +167,67 @@ TEST(openai_renderer, errors_use_openai_statuses_and_shape) {
     EXPECT_EQ(internal["x-should-retry"], "false");
 }
 
+final_message with_tool_calls() {
+    auto f = finished("tool_calls");
+    f.tool_calls = json::parse(R"([
+        {"id":"call_a","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}},
+        {"id":"call_b","type":"function","function":{"name":"get_time","arguments":"{}"}}])");
+    return f;
+}
+
+TEST(openai_renderer, streamed_tool_calls_assemble_as_the_sdk_does) {
+    auto r = make_openai_renderer({request_kind::chat, true, false, "mock"});
+    std::string out;
+    r->start(out, started_request());
+    r->done(out, with_tool_calls(), {});
+    auto ev = data_events(out);
+    ASSERT_EQ(ev.size(), 7u) << out;  // role, 2 x (head, arguments), finish, [DONE]
+    // The SDK's accumulation (ChatCompletionStream): per index, id/type/name set, arguments joined.
+    json calls = json::array();
+    std::string finish;
+    for (std::size_t i = 1; i + 1 < ev.size(); ++i) {
+        auto c = json::parse(ev[i]);
+        const auto& choice = c["choices"][0];
+        if (!choice["finish_reason"].is_null()) {
+            finish = choice["finish_reason"];
+        }
+        for (const auto& d : choice["delta"].value("tool_calls", json::array())) {
+            auto index = d["index"].get<std::size_t>();
+            while (calls.size() <= index) {
+                calls.push_back(json{{"function", {{"name", ""}, {"arguments", ""}}}});
+            }
+            auto& call = calls[index];
+            if (d.contains("id")) {
+                call["id"] = d["id"];
+            }
+            if (d.contains("type")) {
+                call["type"] = d["type"];
+            }
+            if (d["function"].contains("name")) {
+                call["function"]["name"] = d["function"]["name"];
+            }
+            call["function"]["arguments"] =
+                call["function"]["arguments"].get<std::string>() + d["function"].value("arguments", "");
+        }
+    }
+    EXPECT_EQ(finish, "tool_calls");
+    EXPECT_EQ(calls, with_tool_calls().tool_calls);
+    EXPECT_EQ(ev.back(), "[DONE]");
+}
+
+TEST(openai_renderer, a_whole_reply_carries_the_calls_with_null_content) {
+    auto r = make_openai_renderer({request_kind::chat, false, false, "mock"});
+    relay_timings t;
+    t.request_id = "abc";
+    auto res = r->complete(with_tool_calls(), "", t);
+    auto body = json::parse(res.body());
+    const auto& choice = body["choices"][0];
+    EXPECT_EQ(choice["finish_reason"], "tool_calls");
+    EXPECT_TRUE(choice["message"]["content"].is_null());
+    EXPECT_EQ(choice["message"]["tool_calls"], with_tool_calls().tool_calls);
+    EXPECT_EQ(openai_finish_reason("stop"), "stop");
+    EXPECT_EQ(openai_finish_reason("load"), "stop");
+}
+
 }  // namespace
 }  // namespace llmp::api

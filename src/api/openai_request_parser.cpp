@@ -3,6 +3,7 @@
 #include "api/field_checks.hpp"
 #include "api/json_body.hpp"
 #include "common/json_get.hpp"
+#include "common/json_limits.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -48,7 +49,62 @@ result<std::string> content_text(const json& content, const std::string& where) 
     return text;
 }
 
-/// OpenAI messages -> Ollama-shaped {role, content} (developer is system to Ollama).
+/// An assistant message's OpenAI tool_calls -> Ollama's ({id, function:{index, name,
+/// arguments:{...}}}); the arguments text must be a JSON object (it is what the model wrote).
+result<json> translate_tool_calls(const json& calls, const std::string& where) {
+    if (!calls.is_array()) {
+        return invalid(where + " must be an array of {\"id\", \"type\": \"function\", \"function\"} objects");
+    }
+    json out = json::array();
+    for (std::size_t k = 0; k < calls.size(); ++k) {
+        const auto& c = calls[k];
+        auto at = where + "[" + std::to_string(k) + "]";
+        auto fn = c.is_object() ? c.find("function") : c.end();
+        if (!c.is_object() || fn == c.end() || !fn->is_object() || !fn->contains("name") ||
+            !(*fn)["name"].is_string()) {
+            return invalid(at + " must be {\"id\", \"type\": \"function\", \"function\": {\"name\", \"arguments\"}}");
+        }
+        json arguments = json::object();
+        if (auto a = fn->find("arguments"); a != fn->end() && !a->is_null()) {
+            if (a->is_string()) {
+                // Bounded: the object moves into the request message, under 7 levels of it.
+                auto parsed = parse_json_bounded(a->get_ref<const std::string&>(), max_request_json_depth - 8);
+                arguments = parsed ? std::move(parsed.value()) : json{};
+            } else {
+                arguments = *a;
+            }
+            if (!arguments.is_object()) {
+                return invalid(at + ".function.arguments must be a JSON object (as text), nested at most " +
+                               std::to_string(max_request_json_depth - 8) + " levels");
+            }
+        }
+        json call = json::object();
+        if (auto id = c.find("id"); id != c.end() && id->is_string()) {
+            call["id"] = *id;
+        }
+        call["function"] = {{"index", k}, {"name", (*fn)["name"]}, {"arguments", std::move(arguments)}};
+        out.push_back(std::move(call));
+    }
+    return out;
+}
+
+/// The tool name of the assistant tool call with this id earlier in the conversation (Ollama
+/// wants tool_name on a tool message, OpenAI only sends tool_call_id), "" when none.
+std::string tool_name_of(const json& translated, const std::string& id) {
+    for (auto m = translated.rbegin(); m != translated.rend(); ++m) {
+        if (auto calls = m->find("tool_calls"); calls != m->end()) {
+            for (const auto& c : *calls) {
+                if (get_or<std::string>(c, "id", "") == id) {
+                    return get_or<std::string>(c["function"], "name", "");
+                }
+            }
+        }
+    }
+    return {};
+}
+
+/// OpenAI messages -> Ollama-shaped {role, content, tool_calls?, tool_call_id?, tool_name?}
+/// (developer is system to Ollama).
 result<json> translate_messages(const json& messages) {
     if (!messages.is_array() || messages.empty()) {
         return invalid("messages must be a non-empty array of {\"role\", \"content\"} objects");
@@ -79,6 +135,25 @@ result<json> translate_messages(const json& messages) {
         json msg = json::object();
         msg["role"] = r;
         msg["content"] = std::move(text.value());
+        if (auto calls = m.find("tool_calls"); r == "assistant" && calls != m.end() && !calls->is_null()) {
+            auto translated = translate_tool_calls(*calls, where + ".tool_calls");
+            if (!translated) {
+                return translated.error();
+            }
+            if (!translated.value().empty()) {
+                msg["tool_calls"] = std::move(translated.value());
+            }
+        }
+        if (r == "tool") {
+            auto id = m.find("tool_call_id");
+            if (id == m.end() || !id->is_string()) {
+                return invalid(where + ".tool_call_id is required on a tool message (the id of the call it answers)");
+            }
+            msg["tool_call_id"] = *id;
+            if (auto name = tool_name_of(out, id->get<std::string>()); !name.empty()) {
+                msg["tool_name"] = std::move(name);
+            }
+        }
         out.push_back(std::move(msg));
     }
     return out;
@@ -132,6 +207,70 @@ result<void> copy_sampling_options(const json& j, json& options) {
         }
         if (v.value()) {
             options[r.name] = *j.find(r.name);  // as sent: 0.5 stays 0.5, 1 stays 1
+        }
+    }
+    return ok();
+}
+
+/// tools: [{type:"function", function:{name, description?, parameters?}}] (the same in Ollama).
+result<void> check_tools(const json& tools) {
+    if (!tools.is_array()) {
+        return invalid("tools must be an array of {\"type\": \"function\", \"function\": {\"name\", ...}}");
+    }
+    for (std::size_t i = 0; i < tools.size(); ++i) {
+        const auto& t = tools[i];
+        auto fn = t.is_object() ? t.find("function") : t.end();
+        if (!t.is_object() || get_or<std::string>(t, "type", "") != "function" || fn == t.end() || !fn->is_object() ||
+            !fn->contains("name") || !(*fn)["name"].is_string() ||
+            (*fn)["name"].get_ref<const std::string&>().empty()) {
+            return invalid("tools[" + std::to_string(i) +
+                           "] must be {\"type\": \"function\", \"function\": {\"name\", \"parameters\"?}}");
+        }
+    }
+    return ok();
+}
+
+/// tool_choice: "none" | "auto" | "required" | {type:"function", function:{name}}.
+result<void> check_tool_choice(const json& choice) {
+    if (choice.is_string()) {
+        const auto& c = choice.get_ref<const std::string&>();
+        if (c == "none" || c == "auto" || c == "required") {
+            return ok();
+        }
+    } else if (choice.is_object() && get_or<std::string>(choice, "type", "") == "function" &&
+               choice.contains("function") && choice["function"].is_object() && choice["function"].contains("name") &&
+               choice["function"]["name"].is_string()) {
+        return ok();
+    }
+    return invalid(
+        "tool_choice must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\"}}");
+}
+
+/// tools, tool_choice, parallel_tool_calls -> extra (the providers pass them on in their terms).
+result<void> copy_tool_fields(const json& j, json& extra) {
+    if (auto tools = j.find("tools"); tools != j.end() && !tools->is_null()) {
+        if (auto v = check_tools(*tools); !v) {
+            return v.error();
+        }
+        if (!tools->empty()) {
+            extra["tools"] = *tools;
+        }
+    }
+    if (auto choice = j.find("tool_choice"); choice != j.end() && !choice->is_null()) {
+        if (auto v = check_tool_choice(*choice); !v) {
+            return v.error();
+        }
+        if (!extra.contains("tools")) {
+            return invalid("tool_choice is only allowed when tools are given");
+        }
+        extra["tool_choice"] = *choice;
+    }
+    if (auto p = j.find("parallel_tool_calls"); p != j.end() && !p->is_null()) {
+        if (!p->is_boolean()) {
+            return invalid("parallel_tool_calls must be true or false");
+        }
+        if (extra.contains("tools")) {
+            extra["parallel_tool_calls"] = *p;
         }
     }
     return ok();
@@ -249,6 +388,11 @@ result<openai_request> parse_openai_request(std::string_view body, request_kind 
         }
         m.extra["user"] = *user;  // kept with the request for the audit
     }
+    if (kind == request_kind::chat) {
+        if (auto v = copy_tool_fields(j, m.extra); !v) {
+            return v.error();
+        }
+    }
     if (auto rf = j.find("response_format"); rf != j.end() && !rf->is_null()) {
         auto format = format_of(*rf);
         if (!format) {
@@ -256,6 +400,7 @@ result<openai_request> parse_openai_request(std::string_view body, request_kind 
         }
         if (!format.value().is_null()) {
             m.extra["format"] = std::move(format.value());
+            m.extra["response_format"] = *rf;  // as sent (name, strict) for an OpenAI-compatible upstream
         }
     }
     return r;

@@ -1,7 +1,9 @@
 #pragma once
 // Validation of OpenAI-style request bodies (POST /v1/chat/completions, /v1/completions) and
 // their translation into the request_message every provider understands: options in Ollama's
-// names (max_tokens -> num_predict, ...), content parts joined into one string. Pure
+// names (max_tokens -> num_predict, ...), content parts joined into one string, assistant
+// tool_calls with their arguments parsed into objects and tool messages named (Ollama's
+// shape); tools, tool_choice and parallel_tool_calls checked and kept in `extra`. Pure
 // functions, any thread. Every rejection is an llmp::error whose code maps to 400.
 
 #include "common/messages.hpp"

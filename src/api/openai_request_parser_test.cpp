@@ -101,6 +101,48 @@ TEST(openai_request_parser, rejects_what_it_cannot_serve_with_a_reason) {
               "invalid_field");
 }
 
+TEST(openai_request_parser, tools_and_a_tool_history_become_ollamas_shape) {
+    auto r = parse_openai_request(
+        R"({"model":"m","messages":[
+              {"role":"user","content":"weather in Paris?"},
+              {"role":"assistant","content":null,"tool_calls":[
+                 {"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},
+              {"role":"tool","tool_call_id":"call_1","content":"sunny"}],
+            "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}],
+            "tool_choice":"required","parallel_tool_calls":false})",
+        request_kind::chat);
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& m = r.value().msg;
+    ASSERT_EQ(m.messages.size(), 3u);
+    EXPECT_EQ(m.messages[1], nlohmann::json::parse(R"({"role":"assistant","content":"","tool_calls":[
+                 {"id":"call_1","function":{"index":0,"name":"get_weather","arguments":{"city":"Paris"}}}]})"));
+    EXPECT_EQ(m.messages[2],
+              nlohmann::json::parse(
+                  R"({"role":"tool","content":"sunny","tool_call_id":"call_1","tool_name":"get_weather"})"));
+    EXPECT_EQ(m.extra["tools"][0]["function"]["name"], "get_weather");
+    EXPECT_EQ(m.extra["tool_choice"], "required");
+    EXPECT_EQ(m.extra["parallel_tool_calls"], false);
+}
+
+TEST(openai_request_parser, malformed_tool_fields_are_400s_naming_the_field) {
+    auto with = [](const std::string& fields) {
+        return R"({"model":"m","messages":[{"role":"user","content":"x"}],)" + fields + "}";
+    };
+    auto tool = std::string{R"("tools":[{"type":"function","function":{"name":"f"}}])"};
+    for (const auto& body :
+         {with(R"("tools":{})"), with(R"("tools":[{"type":"function"}])"),
+          with(R"("tools":[{"type":"code","function":{"name":"f"}}])"), with(R"("tool_choice":"auto")"),
+          with(tool + R"(,"tool_choice":"always")"), with(tool + R"(,"tool_choice":{"type":"function"})"),
+          with(tool + R"(,"parallel_tool_calls":"yes")")}) {
+        EXPECT_EQ(rejected(body).code, "invalid_field") << body;
+    }
+    auto bad_args = rejected(R"({"model":"m","messages":[{"role":"assistant","tool_calls":[
+        {"id":"c","type":"function","function":{"name":"f","arguments":"not json"}}]}]})");
+    EXPECT_NE(bad_args.message.find("messages[0].tool_calls[0].function.arguments"), std::string::npos);
+    auto no_id = rejected(R"({"model":"m","messages":[{"role":"tool","content":"x"}]})");
+    EXPECT_NE(no_id.message.find("tool_call_id"), std::string::npos);
+}
+
 std::string chat_with(const std::string& fields) {
     return R"({"model":"m","messages":[{"role":"user","content":"x"}],)" + fields + "}";
 }
@@ -196,9 +238,11 @@ TEST(openai_request_parser, response_format_of_any_shape_is_a_400_or_a_format) {
         request_kind::chat);
     ASSERT_TRUE(schema) << schema.error().message;
     EXPECT_EQ(schema.value().msg.extra["format"], nlohmann::json({{"type", "object"}}));
+    EXPECT_EQ(schema.value().msg.extra["response_format"]["json_schema"]["name"], "x");  // kept for OpenAI upstreams
     auto text = parse_openai_request(chat_with(R"("response_format":{"type":"text"})"), request_kind::chat);
     ASSERT_TRUE(text);
     EXPECT_FALSE(text.value().msg.extra.contains("format"));
+    EXPECT_FALSE(text.value().msg.extra.contains("response_format"));
 }
 
 }  // namespace

@@ -135,9 +135,10 @@ constexpr std::string_view request_keys[] = {
     "prompt",     "options",     "extra",      "stream",         "priority",    "timeout_ms", "api_flavour",
     "route",      "client_addr", "user_agent", "key_id",         "key_name",    "model_alias"};
 
-constexpr std::string_view final_keys[] = {
-    "done_reason", "text",     "prompt_tokens", "completion_tokens", "ttft_ms",         "duration_ms", "tokens_per_s",
-    "worker_id",   "provider", "model",         "provider_metrics",  "completed_at_ms", "key_id",      "key_name"};
+constexpr std::string_view final_keys[] = {"done_reason", "text",        "prompt_tokens",    "completion_tokens",
+                                           "ttft_ms",     "duration_ms", "tokens_per_s",     "worker_id",
+                                           "provider",    "model",       "provider_metrics", "completed_at_ms",
+                                           "key_id",      "key_name",    "tool_calls"};
 
 }  // namespace
 
@@ -247,12 +248,17 @@ std::optional<final_row> final(std::string_view body) {
                 return read(v, row.completed_at_ms);
             case 12:
                 return read(v, row.key_id);
-            default:
+            case 13:
                 return read(v, row.key_name);
+            default:
+                return read_json(v, element_type::ARRAY, row.tool_calls_json, "");
         }
     });
     if (!ok) {
         return std::nullopt;
+    }
+    if (row.tool_calls_json == "[]") {
+        row.tool_calls_json.clear();  // as the slow path: no calls is NULL
     }
     return out;
 }

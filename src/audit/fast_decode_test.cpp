@@ -53,6 +53,10 @@ void expect_same(const response_row& a, const response_row& b) {
     EXPECT_EQ(a.completed_at_ms, b.completed_at_ms);
     EXPECT_EQ(a.key_id, b.key_id);
     EXPECT_EQ(a.key_name, b.key_name);
+    EXPECT_EQ(a.tool_calls_json.empty(), b.tool_calls_json.empty());
+    if (!a.tool_calls_json.empty() && !b.tool_calls_json.empty()) {
+        EXPECT_EQ(json::parse(a.tool_calls_json), json::parse(b.tool_calls_json));
+    }
 }
 
 /// Decodes `d` both ways and expects the same outcome; returns whether the fast path took it.
@@ -198,6 +202,12 @@ TEST(fast_decode, takes_the_finals_our_workers_encode_and_agrees_with_the_refere
     EXPECT_TRUE(check_final(R"({"worker_id":null,"ttft_ms":12,"provider_metrics":[],"done_reason":null})"))
         << "worker from the header, integer ms, non-object metrics, default done reason";
     EXPECT_TRUE(check_final("{}"));
+    f.done_reason = "tool_calls";
+    f.tool_calls =
+        json::parse(R"([{"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}])");
+    EXPECT_TRUE(check_final(encode(f))) << "with tool calls";
+    EXPECT_TRUE(check_final(R"({"tool_calls":[]})")) << "no calls: NULL both ways";
+    EXPECT_TRUE(check_final(R"({"tool_calls":"nope"})")) << "not an array: NULL both ways";
     EXPECT_FALSE(check_final(R"({"prompt_tokens":"12"})"));
     EXPECT_FALSE(check_final(R"({"provider_metrics":{"x":"\u0000"}})"));
 }

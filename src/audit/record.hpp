@@ -64,6 +64,7 @@ struct response_row {
     std::string error_message;
     bool retryable = false;
     std::string provider_metrics_json = "{}";
+    std::string tool_calls_json;  ///< the final's tool_calls array; empty = none (NULL)
     std::int64_t completed_at_ms = 0;
     /// "worker", or "api" for an API server's verdict (broker::verdict_type): what its client
     /// was told decides status and error; the worker's report keeps the text, counts and timings.

@@ -113,6 +113,9 @@ std::string encode(const final_message& m) {
            {"provider_metrics", m.provider_metrics},
            {"completed_at_ms", m.completed_at_ms}};
     put_key(j, m.key_id, m.key_name);
+    if (m.tool_calls.is_array() && !m.tool_calls.empty()) {
+        j["tool_calls"] = m.tool_calls;
+    }
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -139,6 +142,9 @@ result<final_message> decode_final(std::string_view body) {
     }
     m.key_id = get_or<std::string>(j, "key_id", "");
     m.key_name = get_or<std::string>(j, "key_name", "");
+    if (auto it = j.find("tool_calls"); it != j.end() && it->is_array()) {
+        m.tool_calls = *it;
+    }
     return m;
 }
 

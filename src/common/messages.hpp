@@ -6,7 +6,7 @@
 //   request  -> llm.requests          JSON (request_message)
 //   chunks   -> <server-id>.chunks    frames of many streams (common/chunk_frames.hpp); header worker
 //   chunk    -> <server-id>.chunk     one stream's raw UTF-8 text delta; headers seq/worker/attempt
-//   final    -> <server-id>.final     JSON (final_message)
+//   final    -> <server-id>.final     JSON (final_message; tool calls ride here, never in chunks)
 //   error    -> <server-id>.error     JSON (error_message)
 //   heartbeat-> worker.heartbeat      JSON (worker_heartbeat) on llm.control
 //
@@ -61,7 +61,7 @@ inline const std::string& public_model_name(const request_message& m) {
     return m.model_alias.empty() ? m.model : m.model_alias;
 }
 
-/// The metrics and full text of a finished generation.
+/// The metrics, full text and tool calls of a finished generation.
 struct final_message {
     std::string done_reason = "stop";
     std::string text;
@@ -77,6 +77,10 @@ struct final_message {
     std::int64_t completed_at_ms = 0;                            ///< wall clock when the generation ended (0 = unknown)
     std::string key_id;                                          ///< copied from the request; empty = none
     std::string key_name;                                        ///< copied from the request
+    /// The function calls the model answered with (common/tool_calls.hpp's contract shape:
+    /// [{id, type:"function", function:{name, arguments:"<JSON text>"}}]); empty = none, and
+    /// then absent from the wire. Present: done_reason is "tool_calls".
+    nlohmann::json tool_calls = nlohmann::json::array();
 };
 
 std::string encode(const final_message& m);

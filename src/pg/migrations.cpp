@@ -331,6 +331,12 @@ TRUNCATE request_rollups;
 DO $d$ BEGIN EXECUTE llmp_request_rollup_sql('SELECT * FROM requests'); END $d$;
 )sql";
 
+// Tool calls (issue 17): the function calls a model answered with, as the final message carries
+// them (common/tool_calls.hpp); NULL when there were none (every row before this version too).
+constexpr std::string_view v20_sql = R"sql(
+ALTER TABLE responses ADD COLUMN IF NOT EXISTS tool_calls jsonb;
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
@@ -343,6 +349,7 @@ constexpr migration migrations[] = {
     {8, "requests/responses.key_id, key_name: the API key each request came with", v8_sql},
     {9, "requests.model_alias: the alias a request was sent under (requests.model is the served model)", v9_sql},
     {10, "response_rollups, request_rollups: per minute and hour, kept by triggers as rows are stored", v10_sql},
+    {20, "responses.tool_calls: the function calls a model answered with", v20_sql},
 };
 
 // Any constant shared by every migrator of this schema.

@@ -60,6 +60,9 @@ struct completion {
     std::int64_t completion_tokens = 0;
     /// Upstream figures as reported (Ollama: total_duration, eval_duration, ... in ns).
     nlohmann::json provider_metrics = nlohmann::json::object();
+    /// The function calls the model answered with, in final_message's shape
+    /// (common/tool_calls.hpp); empty = none.
+    nlohmann::json tool_calls = nlohmann::json::array();
 };
 
 struct generation_callbacks {

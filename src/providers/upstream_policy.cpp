@@ -39,8 +39,8 @@ constexpr std::array<std::string_view, 18> sampling_options{"num_predict",
 
 /// Top-level keys a client may pass through (request_parser's pass-through list minus the
 /// ones that load models or bypass the chat template: keep_alive, template, raw, context).
-constexpr std::array<std::string_view, 7> safe_extra_keys{"format", "think",  "tools", "tool_choice",
-                                                          "system", "suffix", "images"};
+constexpr std::array<std::string_view, 9> safe_extra_keys{
+    "format", "response_format", "think", "tools", "tool_choice", "parallel_tool_calls", "system", "suffix", "images"};
 
 template <std::size_t N>
 bool among(const std::array<std::string_view, N>& list, std::string_view key) {

@@ -166,6 +166,12 @@ void generation_task::on_complete(providers::completion c) {
     f.provider = std::string{host_.provider().name()};
     f.model = req_.model;
     f.provider_metrics = std::move(c.provider_metrics);
+    if (c.tool_calls.is_array() && !c.tool_calls.empty()) {
+        // One name for it whatever the upstream said (Ollama says "stop"); the front doors
+        // render it in their own terms.
+        f.tool_calls = std::move(c.tool_calls);
+        f.done_reason = "tool_calls";
+    }
     f.completed_at_ms = unix_ms();
     copy_key(req_, f);
     publish_last(broker::final_key(req_.server_id), encode(f), 1);

@@ -138,6 +138,23 @@ TEST_F(generation_task_test, acks_only_after_the_final_is_confirmed) {
     EXPECT_EQ(outcome(generation_outcome::completed), 1u);
 }
 
+TEST_F(generation_task_test, tool_calls_ride_in_the_final_with_done_reason_tool_calls) {
+    auto t = start();
+    providers::completion c;
+    c.done_reason = "stop";  // what Ollama says of a call
+    c.tool_calls = nlohmann::json::parse(
+        R"([{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}])");
+    gen().complete(c);
+    ASSERT_EQ(published_to(broker::final_key("api-1")), 1u);
+    auto final_msg = decode_final(last_job().msg.body);
+    ASSERT_TRUE(final_msg);
+    EXPECT_EQ(final_msg.value().tool_calls, c.tool_calls);
+    EXPECT_EQ(final_msg.value().done_reason, "tool_calls");
+    EXPECT_EQ(final_msg.value().text, "");
+    confirm_last();
+    EXPECT_EQ(host_.acked, std::vector<std::uint64_t>{tag});
+}
+
 TEST_F(generation_task_test, a_nacked_final_is_retried_then_the_request_is_requeued_never_acked) {
     auto t = start();
     gen().token("x");

@@ -37,7 +37,8 @@ bool same(const audit::response_row& a, const audit::response_row& b) {
            a.tokens_per_s == b.tokens_per_s && a.error_code == b.error_code && a.error_message == b.error_message &&
            a.retryable == b.retryable && json::parse(a.provider_metrics_json) == json::parse(b.provider_metrics_json) &&
            a.completed_at_ms == b.completed_at_ms && a.reported_by == b.reported_by && a.key_id == b.key_id &&
-           a.key_name == b.key_name;
+           a.key_name == b.key_name && a.tool_calls_json.empty() == b.tool_calls_json.empty() &&
+           (a.tool_calls_json.empty() || json::parse(a.tool_calls_json) == json::parse(b.tool_calls_json));
 }
 
 void format(const audit::record& r) {

@@ -168,11 +168,13 @@ protected:
         const std::string chat_prompt = "Tell me about llamas in three words";
         const std::string completion_prompt = "Once upon a time";
         const std::string failing_prompt = "fail for me [[mock:fail-after=3]]";
+        const std::string tools_prompt = "What is the weather in Paris?";
         json cases{
             {"chat", {{"prompt", chat_prompt}, {"max_tokens", 9}, {"text", providers::mock_text(chat_prompt, 9)}}},
             {"completion",
              {{"prompt", completion_prompt}, {"max_tokens", 6}, {"text", providers::mock_text(completion_prompt, 6)}}},
-            {"failing", {{"prompt", failing_prompt}, {"max_tokens", 8}, {"text", mock_prefix(failing_prompt, 8, 3)}}}};
+            {"failing", {{"prompt", failing_prompt}, {"max_tokens", 8}, {"text", mock_prefix(failing_prompt, 8, 3)}}},
+            {"tools", {{"prompt", tools_prompt}, {"max_tokens", 5}, {"text", providers::mock_text(tools_prompt, 5)}}}};
         auto log = test_output_dir() / (file + ".log");
         std::vector<std::string> env{"LLMPROXY_URL=" + url_of(port), "LLMPROXY_MODEL=" + model_name,
                                      "LLMPROXY_CASES=" + cases.dump(), "NO_COLOR=1"};
@@ -200,6 +202,23 @@ TEST_F(compat_e2e, openai_node_sdk_streams_chats_completes_lists_and_raises_not_
 TEST_F(compat_e2e, ollama_js_client_chats_generates_and_lists) {
     auto port = start_cluster();
     run_node_tests(port, "ollama.test.mjs");
+}
+
+// Issue 17: tool calls through both front doors and both upstream kinds, one worker serving a
+// model of a fake Ollama and one of a fake OpenAI-compatible server, and a mock worker
+// (tests/clients/tools.test.mjs).
+TEST_F(compat_e2e, official_clients_call_tools_through_ollama_and_openai_upstreams) {
+    cluster_ = std::make_unique<cluster>(*url_);
+    auto ollama = cluster_->start_fake_ollama({"--models", "llama3.2:latest"});
+    auto openai = cluster_->start_fake_openai({"--models", "gpt-4o-mini"});
+    auto port = cluster_->start_api();
+    cluster_->start_worker({"--upstream", "ollama=http://127.0.0.1:" + std::to_string(ollama), "--upstream",
+                            "openai=http://127.0.0.1:" + std::to_string(openai) + "/v1"});
+    cluster_->start_worker({"--provider", "mock"});  // the README tour's tool call
+    for (const char* m : {"llama3.2:latest", "gpt-4o-mini:latest", model}) {
+        ASSERT_TRUE(cluster_->wait_for_model(port, m)) << m << "\n" << cluster_->logs();
+    }
+    run_node_tests(port, "tools.test.mjs", {R"(LLMPROXY_TOOL_MODELS=["llama3.2","gpt-4o-mini","mock"])"});
 }
 
 TEST_F(compat_e2e, official_clients_send_their_key_and_surface_refusals_as_their_own_errors) {

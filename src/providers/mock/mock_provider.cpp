@@ -1,6 +1,7 @@
 #include "providers/mock/mock_provider.hpp"
 
 #include "providers/mock/mock_text.hpp"
+#include "providers/mock/mock_tool_calls.hpp"
 #include "providers/request_text.hpp"
 #include "providers/upstream_policy.hpp"
 
@@ -55,6 +56,9 @@ public:
           throw_mid_{throw_mid},
           prompt_tokens_{prompt_tokens},
           cb_{std::move(cb)} {}
+
+    /// Answer with these calls (contract shape) instead of text.
+    void set_tool_calls(nlohmann::json calls) { tool_calls_ = std::move(calls); }
 
     void start() {
         next_at_ = steady_clock::now();
@@ -121,6 +125,11 @@ private:
             c.done_reason = capped_ ? "length" : "stop";
             c.prompt_tokens = prompt_tokens_;
             c.completion_tokens = tokens_.size();
+            if (!tool_calls_.empty()) {
+                c.completion_tokens = static_cast<std::int64_t>(tool_calls_.dump().size() / 4);
+                c.done_reason = "tool_calls";
+                c.tool_calls = std::move(tool_calls_);
+            }
             done_ = true;
             cb_.on_complete(std::move(c));
             return;
@@ -147,6 +156,7 @@ private:
     std::size_t sent_ = 0;
     bool done_ = false;
     steady_clock::time_point next_at_;
+    nlohmann::json tool_calls_ = nlohmann::json::array();
 };
 
 class mock_provider final : public provider {
@@ -183,9 +193,21 @@ public:
             double ms = std::clamp(d->get<double>(), 0.0, max_token_delay_ms);
             delay = std::chrono::microseconds{static_cast<std::int64_t>(ms * 1000.0)};
         }
-        auto g = std::make_shared<mock_generation>(ex_, mock_token_stream{prompt, limit.n}, limit.capped, delay,
+        // A chat with tools is answered with calls (mock_tool_calls.hpp), as the fakes do.
+        nlohmann::json calls = nlohmann::json::array();
+        if (req.kind == request_kind::chat && req.extra.is_object()) {
+            for (auto& c : mock_tool_calls(req.extra.value("tools", nlohmann::json{}),
+                                           req.extra.value("tool_choice", nlohmann::json{}), req.messages, prompt)) {
+                calls.push_back({{"id", std::move(c.id)},
+                                 {"type", "function"},
+                                 {"function", {{"name", std::move(c.name)}, {"arguments", c.arguments.dump()}}}});
+            }
+        }
+        const std::int64_t n = calls.empty() ? limit.n : 0;
+        auto g = std::make_shared<mock_generation>(ex_, mock_token_stream{prompt, n}, limit.capped && n > 0, delay,
                                                    requested_failure(input), throw_mid, mock_prompt_tokens(input),
                                                    std::move(cb));
+        g->set_tool_calls(std::move(calls));
         g->start();
         return g;
     }

@@ -211,5 +211,46 @@ TEST(mock_provider, lists_normalized_models) {
     EXPECT_EQ(m->value(), (std::vector<std::string>{"mock:latest", "tiny:1b"}));
 }
 
+TEST(mock_provider, a_chat_with_tools_is_answered_with_calls_and_a_tool_result_with_text) {
+    net::io_context ioc;
+    mock_config cfg;
+    auto p = make_mock_provider(cfg, ioc.get_executor());
+    auto req = chat("Weather in Paris?");
+    req.extra["tools"] = nlohmann::json::parse(R"([
+        {"type":"function","function":{"name":"get_weather","parameters":{"type":"object",
+            "properties":{"city":{"type":"string"},"days":{"type":"integer"},"metric":{"type":"boolean"}}}}},
+        {"type":"function","function":{"name":"get_time"}}])");
+    auto o = run(*p, ioc, req);
+    ASSERT_TRUE(o.done);
+    EXPECT_TRUE(o.tokens.empty());
+    EXPECT_EQ(o.done->done_reason, "tool_calls");
+    ASSERT_EQ(o.done->tool_calls.size(), 2u);
+    EXPECT_EQ(o.done->tool_calls[0]["function"]["name"], "get_weather");
+    EXPECT_EQ(nlohmann::json::parse(o.done->tool_calls[0]["function"]["arguments"].get<std::string>()),
+              (nlohmann::json{{"city", "Weather in Paris?"}, {"days", 42}, {"metric", true}}));
+    EXPECT_EQ(o.done->tool_calls[1]["function"]["arguments"], "{}");
+    EXPECT_NE(o.done->tool_calls[0]["id"], o.done->tool_calls[1]["id"]);
+
+    req.extra["tool_choice"] = nlohmann::json::parse(R"({"type":"function","function":{"name":"get_time"}})");
+    o = run(*p, ioc, req);
+    ASSERT_TRUE(o.done);
+    ASSERT_EQ(o.done->tool_calls.size(), 1u);
+    EXPECT_EQ(o.done->tool_calls[0]["function"]["name"], "get_time");
+
+    req.extra["tool_choice"] = "none";
+    o = run(*p, ioc, req);
+    ASSERT_TRUE(o.done);
+    EXPECT_TRUE(o.done->tool_calls.empty());
+    EXPECT_EQ(o.tokens, mock_tokens("Weather in Paris?", cfg.tokens));
+
+    req.extra.erase("tool_choice");
+    req.messages.push_back({{"role", "assistant"}, {"content", ""}, {"tool_calls", o.done->tool_calls}});
+    req.messages.push_back({{"role", "tool"}, {"content", "sunny"}});
+    o = run(*p, ioc, req);
+    ASSERT_TRUE(o.done);
+    EXPECT_TRUE(o.done->tool_calls.empty());
+    EXPECT_EQ(o.done->done_reason, "stop");
+}
+
 }  // namespace
 }  // namespace llmp::providers

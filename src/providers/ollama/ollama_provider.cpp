@@ -1,6 +1,8 @@
 #include "providers/ollama/ollama_provider.hpp"
 
+#include "common/json_limits.hpp"
 #include "common/logging.hpp"
+#include "common/tool_calls.hpp"
 #include "http/client.hpp"
 #include "http/ndjson_splitter.hpp"
 #include "providers/error_text.hpp"
@@ -98,12 +100,21 @@ private:
         if (!l.delta.empty()) {
             emit_token(l.delta);
         }
+        if (!l.tool_calls.empty()) {
+            // Ollama sends each call whole, in a line of its own (or on the done line when not
+            // streaming); they add up.
+            auto parsed = parse_json_bounded(l.tool_calls, max_message_json_depth);
+            for (auto& c : tool_calls_from_ollama(parsed ? parsed.value() : nlohmann::json{})) {
+                tool_calls_.push_back(std::move(c));
+            }
+        }
         if (l.done) {
             end_seen_ = true;
             completion_.done_reason = l.done_reason.empty() ? "stop" : std::string{l.done_reason};
             completion_.prompt_tokens = l.prompt_eval_count.value_or(0);
             completion_.completion_tokens = l.eval_count.value_or(deltas_);
             completion_.provider_metrics = ollama::metrics_json(l);
+            completion_.tool_calls = std::move(tool_calls_);
         }
     }
 
@@ -112,6 +123,7 @@ private:
     http_client::ndjson_splitter splitter_;
     ollama::stream_parser parser_;
     completion completion_;
+    nlohmann::json tool_calls_ = nlohmann::json::array();
 };
 
 class ollama_provider final : public provider {

@@ -3,6 +3,7 @@
 #include "providers/testing/fake_ollama.hpp"
 #include "providers/error_text.hpp"
 #include "providers/mock/mock_text.hpp"
+#include "providers/mock/mock_tool_calls.hpp"
 #include "providers/ollama/ollama_wire.hpp"
 #include "providers/testing/provider_test_harness.hpp"
 
@@ -45,6 +46,12 @@ generation_request generate_request(std::string model, std::string prompt, int n
     r.prompt = std::move(prompt);
     r.options = json{{"num_predict", num_predict}};
     return r;
+}
+
+json weather_tool() {
+    return json::parse(R"({"type":"function","function":{"name":"get_weather","description":"Weather in a city",
+        "parameters":{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}},
+        "required":["city"]}}})");
 }
 
 class ollama_provider_test : public test::io_fixture {
@@ -117,6 +124,52 @@ TEST_F(ollama_provider_test, streaming_chat) {
     EXPECT_EQ(sent["messages"].size(), 2u);
 }
 
+TEST_F(ollama_provider_test, tool_calls_are_collected_from_the_stream_and_from_a_whole_reply) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto req = chat_request("llama3.2", "Paris");
+    req.extra["tools"] = json::array({weather_tool()});
+    req.extra["tool_choice"] = json::parse(R"({"type":"function","function":{"name":"get_weather"}})");
+    req.extra["parallel_tool_calls"] = false;
+    auto o = generate_all(*p, req);
+    ASSERT_FALSE(o.err) << o.err->message;
+    ASSERT_TRUE(o.done);
+    EXPECT_TRUE(o.tokens.empty());
+    ASSERT_EQ(o.done->tool_calls.size(), 1u);
+    const auto& call = o.done->tool_calls[0];
+    EXPECT_EQ(call["type"], "function");
+    EXPECT_EQ(call["id"].get<std::string>().size(), 13u);  // Ollama's id, kept
+    EXPECT_EQ(call["function"]["name"], "get_weather");
+    EXPECT_EQ(json::parse(call["function"]["arguments"].get<std::string>()), (json{{"city", "Paris"}, {"days", 42}}));
+    // Ollama has no tool_choice: a named function is sent as the only tool.
+    auto body = fake.last_request_body();
+    EXPECT_EQ(body["tools"], json::array({weather_tool()}));
+    EXPECT_FALSE(body.contains("tool_choice"));
+    EXPECT_FALSE(body.contains("parallel_tool_calls"));
+    req.extra["response_format"] = json{{"type", "json_object"}};  // Ollama's terms are `format`
+    EXPECT_FALSE(json::parse(ollama::request_body(req)).contains("response_format"));
+    req.extra.erase("response_format");
+
+    req.extra["tool_choice"] = "none";
+    o = generate_all(*p, req);
+    ASSERT_TRUE(o.done);
+    EXPECT_TRUE(o.done->tool_calls.empty());
+    EXPECT_FALSE(fake.last_request_body().contains("tools"));
+}
+
+TEST(ollama_wire, a_line_with_tool_calls_gives_their_raw_json) {
+    ollama::stream_parser parser;
+    auto l = parser.parse(
+        R"({"model":"m","created_at":"2025-01-01T00:00:00Z","message":{"role":"assistant","content":"","tool_calls":[{"id":"call_1","function":{"index":0,"name":"f","arguments":{"a":1}}}]},"done":false})");
+    ASSERT_TRUE(l);
+    EXPECT_TRUE(l.value().delta.empty());
+    EXPECT_EQ(json::parse(l.value().tool_calls),
+              json::parse(R"([{"id":"call_1","function":{"index":0,"name":"f","arguments":{"a":1}}}])"));
+    auto plain = parser.parse(R"({"message":{"role":"assistant","content":"x"},"done":false})");
+    ASSERT_TRUE(plain);
+    EXPECT_TRUE(plain.value().tool_calls.empty());
+}
+
 TEST_F(ollama_provider_test, streaming_generate_with_passthrough) {
     testing::fake_ollama fake;
     auto p = make(fake.url());
@@ -128,8 +181,10 @@ TEST_F(ollama_provider_test, streaming_generate_with_passthrough) {
                      {"model", "ignored"}};
     auto o = generate_all(*p, req);
     ASSERT_FALSE(o.err) << o.err->message;
-    EXPECT_EQ(o.text(), mock_text("Why is the sky blue?", 5));
-    EXPECT_EQ(o.done->completion_tokens, 5);
+    // format "json": the fake answers in JSON, as Ollama does.
+    EXPECT_EQ(json::parse(o.text()), (json{{"answer", mock_text("Why is the sky blue?", 5)}}));
+    EXPECT_EQ(o.done->completion_tokens,
+              static_cast<std::int64_t>(mock_json_tokens("json", "Why is the sky blue?", 5).size()));
     EXPECT_EQ(o.done->prompt_tokens, fake.last_final()["prompt_eval_count"].get<std::int64_t>());
 
     json sent = fake.last_request_body();

@@ -1,5 +1,6 @@
 #include "providers/ollama/ollama_wire.hpp"
 
+#include "common/json_get.hpp"
 #include "providers/error_text.hpp"
 #include "providers/upstream_policy.hpp"
 
@@ -16,6 +17,26 @@ using json = nlohmann::json;
 /// Keys of a request body that the provider sets itself; `extra` cannot override them.
 bool owned_key(std::string_view k) {
     return k == "model" || k == "messages" || k == "prompt" || k == "stream" || k == "options";
+}
+
+/// Ollama has no tool_choice (nor parallel_tool_calls): "none" sends no tools, a named function
+/// sends only that one; "auto" and "required" send them all (Ollama cannot force a call).
+json tools_for_ollama(const json& tools, const json& choice) {
+    if (choice.is_string() && choice.get_ref<const std::string&>() == "none") {
+        return json{};
+    }
+    const json* fn = choice.is_object() && choice.contains("function") ? &choice["function"] : nullptr;
+    if (fn == nullptr || !fn->is_object() || !fn->contains("name") || !tools.is_array()) {
+        return tools;
+    }
+    json only = json::array();
+    for (const auto& t : tools) {
+        if (t.is_object() && t.contains("function") && t["function"].is_object() &&
+            get_or<std::string>(t["function"], "name", "") == (*fn)["name"]) {
+            only.push_back(t);
+        }
+    }
+    return only;
 }
 
 /// Ollama's figures on the done:true line, passed on as provider_metrics (all int64 ns/counts).
@@ -50,7 +71,15 @@ std::string request_body(const generation_request& req) {
     }
     if (req.extra.is_object()) {
         for (const auto& [key, value] : req.extra.items()) {
-            if (owned_key(key) || (req.kind == request_kind::chat && key == "system")) {
+            if (owned_key(key) || (req.kind == request_kind::chat && key == "system") || key == "tool_choice" ||
+                key == "parallel_tool_calls" || key == "response_format") {
+                continue;
+            }
+            if (key == "tools") {
+                auto tools = tools_for_ollama(value, req.extra.value("tool_choice", json{}));
+                if (!tools.is_null()) {
+                    body[key] = std::move(tools);
+                }
                 continue;
             }
             body[key] = value;
@@ -111,6 +140,13 @@ result<stream_line> stream_parser::parse(std::string_view line) {
                         std::string_view content;
                         if (inner.value().get_string().get(content) == simdjson::SUCCESS) {
                             out.delta = content;
+                        }
+                    } else if (inner.key() == "tool_calls") {
+                        simdjson::ondemand::array calls;
+                        std::string_view raw;
+                        if (inner.value().get_array().get(calls) == simdjson::SUCCESS &&
+                            calls.raw_json().get(raw) == simdjson::SUCCESS) {
+                            out.tool_calls = raw;
                         }
                     }
                 }

@@ -17,14 +17,17 @@ namespace llmp::providers::ollama {
 
 /// The JSON body of POST /api/chat or /api/generate for `req` (always stream:true, and always
 /// options.num_predict = token_limit_for(req, req.max_tokens)). `req` has been through
-/// apply_upstream_policy: its options and extra keys are passed on as they are.
+/// apply_upstream_policy: its options and extra keys are passed on as they are, except OpenAI's
+/// tool_choice (Ollama has none: "none" drops the tools, a named function keeps only that tool)
+/// and parallel_tool_calls and response_format (dropped: `format` says it in Ollama's terms).
 std::string request_body(const generation_request& req);
 
 /// One parsed line of a streamed answer. Views are valid until the next parse().
 struct stream_line {
     bool has_error = false;
-    std::string_view error;  ///< {"error": "..."}
-    std::string_view delta;  ///< message.content (chat) or response (generate)
+    std::string_view error;       ///< {"error": "..."}
+    std::string_view delta;       ///< message.content (chat) or response (generate)
+    std::string_view tool_calls;  ///< message.tool_calls as raw JSON text ("" when absent)
     bool done = false;
     std::string_view done_reason;
     // Ollama's figures (ns durations and token counts), present on the done:true line.

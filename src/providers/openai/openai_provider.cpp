@@ -2,6 +2,7 @@
 
 #include "common/logging.hpp"
 #include "common/mutex.hpp"
+#include "common/tool_calls.hpp"
 #include "http/client.hpp"
 #include "http/sse_reader.hpp"
 #include "providers/error_text.hpp"
@@ -138,6 +139,7 @@ private:
         } else {
             completion_.provider_metrics = nlohmann::json{{"usage", "upstream"}, {"upstream_usage", std::move(usage_)}};
         }
+        completion_.tool_calls = tool_calls_.take();
         return std::move(completion_);
     }
 
@@ -162,6 +164,9 @@ private:
         if (!c.delta.empty()) {
             emit_token(c.delta);
         }
+        if (!c.tool_calls.is_null()) {
+            tool_calls_.add(c.tool_calls);
+        }
         if (!c.finish_reason.empty()) {
             finish_seen_ = true;
             completion_.done_reason = c.finish_reason;
@@ -178,6 +183,7 @@ private:
     std::string body_;
     http_client::sse_reader reader_;
     completion completion_;
+    tool_call_assembler tool_calls_;
     nlohmann::json usage_;
     bool finish_seen_ = false;
 };

@@ -25,6 +25,12 @@ generation_request chat_request(std::string model, std::string user_text, int nu
     return r;
 }
 
+json weather_tool() {
+    return json::parse(R"({"type":"function","function":{"name":"get_weather","description":"Weather in a city",
+        "parameters":{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}},
+        "required":["city"]}}})");
+}
+
 class openai_provider_test : public test::io_fixture {
 protected:
     std::unique_ptr<provider> make(std::string url, openai_config cfg = {}) {
@@ -71,6 +77,50 @@ TEST_F(openai_provider_test, streaming_chat_text_usage_and_finish) {
     EXPECT_EQ(body["stream"], true);
     EXPECT_EQ(body["stream_options"]["include_usage"], true);
     EXPECT_EQ(body["messages"][1], (json{{"role", "user"}, {"content", "Say hi"}}));
+}
+
+TEST_F(openai_provider_test, streamed_tool_call_fragments_are_assembled) {
+    testing::fake_openai fake;
+    auto p = make(fake.url());
+    ASSERT_TRUE(run(p->models()));
+    auto req = chat_request("gpt-4o-mini", "Paris");
+    req.extra["tools"] = json::array({weather_tool()});
+    req.extra["tool_choice"] = "auto";
+    auto o = generate_all(*p, req);
+    ASSERT_FALSE(o.err) << o.err->message;
+    ASSERT_TRUE(o.done);
+    EXPECT_TRUE(o.tokens.empty());
+    EXPECT_EQ(o.done->done_reason, "tool_calls");
+    ASSERT_EQ(o.done->tool_calls.size(), 1u);
+    const auto& call = o.done->tool_calls[0];
+    EXPECT_EQ(call["type"], "function");
+    EXPECT_EQ(call["id"].get<std::string>().rfind("call_", 0), 0u);
+    EXPECT_EQ(call["function"]["name"], "get_weather");
+    EXPECT_EQ(json::parse(call["function"]["arguments"].get<std::string>()), (json{{"city", "Paris"}, {"days", 42}}));
+    auto body = fake.last_request_body();
+    EXPECT_EQ(body["tools"][0], weather_tool());
+    EXPECT_EQ(body["tool_choice"], "auto");
+}
+
+TEST_F(openai_provider_test, ollama_shaped_tool_history_reaches_openai_with_ids_and_string_arguments) {
+    testing::fake_openai fake;
+    auto p = make(fake.url());
+    ASSERT_TRUE(run(p->models()));
+    auto req = chat_request("gpt-4o-mini", "Paris");
+    req.extra["tools"] = json::array({weather_tool()});
+    // As an Ollama client sends it: no call ids, arguments objects, the tool answered by name.
+    req.messages.push_back(json::parse(
+        R"({"role":"assistant","content":"","tool_calls":[{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}]})"));
+    req.messages.push_back(json::parse(R"({"role":"tool","content":"sunny","tool_name":"get_weather"})"));
+    auto o = generate_all(*p, req);
+    ASSERT_FALSE(o.err) << o.err->message;  // the fake refuses what OpenAI refuses
+    ASSERT_TRUE(o.done);
+    EXPECT_TRUE(o.done->tool_calls.empty());  // a tool result gets text
+    EXPECT_EQ(o.done->done_reason, "stop");
+    auto body = fake.last_request_body();
+    EXPECT_EQ(body["messages"][2]["tool_calls"][0], json::parse(R"({"id":"call_2_0","type":"function",
+                              "function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}})"));
+    EXPECT_EQ(body["messages"][3], json::parse(R"({"role":"tool","content":"sunny","tool_call_id":"call_2_0"})"));
 }
 
 TEST_F(openai_provider_test, normalized_name_reaches_upstream_as_its_id) {

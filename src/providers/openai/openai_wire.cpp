@@ -1,7 +1,12 @@
 #include "providers/openai/openai_wire.hpp"
 
+#include "common/json_get.hpp"
 #include "providers/error_text.hpp"
 #include "providers/upstream_policy.hpp"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
 
 namespace llmp::providers::openai {
 namespace {
@@ -54,37 +59,86 @@ json map_message(const json& m) {
     }
     auto calls = m.find("tool_calls");
     if (calls != m.end() && calls->is_array() && !calls->empty()) {
+        // OpenAI's shape exactly ({id, type, function: {name, arguments}}): Ollama's
+        // function.index and any other field stay behind, arguments objects become their text.
         json mapped = json::array();
         std::size_t i = 0;
         for (const auto& c : *calls) {
-            json call = c;
-            if (call.is_object()) {
-                if (!call.contains("type")) {
-                    call["type"] = "function";
-                }
-                if (!call.contains("id")) {
-                    call["id"] = "call_" + std::to_string(i);
-                }
-                auto fn = call.find("function");
-                if (fn != call.end() && fn->is_object()) {
-                    auto args = fn->find("arguments");
-                    if (args != fn->end() && !args->is_string()) {
-                        *args = args->dump();
-                    }
-                }
+            auto fn = c.is_object() ? c.find("function") : c.end();
+            if (fn == c.end() || !fn->is_object()) {
+                continue;
             }
+            json arguments = fn->value("arguments", json::object());
+            json call = {{"id", get_or<std::string>(c, "id", "call_" + std::to_string(i))},
+                         {"type", "function"},
+                         {"function",
+                          {{"name", get_or<std::string>(*fn, "name", "")},
+                           {"arguments", arguments.is_string() ? arguments : json(arguments.dump())}}}};
             mapped.push_back(std::move(call));
             ++i;
         }
         out["tool_calls"] = std::move(mapped);
     }
-    for (const char* key : {"name", "tool_call_id"}) {
-        if (auto it = m.find(key); it != m.end() && it->is_string()) {
-            out[key] = *it;
-        }
+    // A tool message answers by id (OpenAI has no name there); the others may be named.
+    const char* key = out["role"] == "tool" ? "tool_call_id" : "name";
+    if (auto it = m.find(key); it != m.end() && it->is_string()) {
+        out[key] = *it;
     }
-    if (auto it = m.find("tool_name"); it != m.end() && it->is_string() && !out.contains("name")) {
-        out["name"] = *it;
+    return out;
+}
+
+/// Ollama's history may lack what OpenAI requires: an id on each assistant tool call and, on
+/// each tool message, the tool_call_id it answers (Ollama names the tool instead, or nothing).
+/// Gives calls without one a stable id ("call_<message>_<call>") and pairs each tool message
+/// without an id with the earliest unanswered call of the same name (or the earliest at all).
+json with_tool_call_ids(const json& messages) {
+    json out = messages;
+    std::vector<std::pair<std::string, std::string>> unanswered;  // (id, name)
+    for (std::size_t i = 0; i < out.size(); ++i) {
+        auto& m = out[i];
+        if (!m.is_object()) {
+            continue;
+        }
+        const std::string role = get_or<std::string>(m, "role", "");
+        auto calls = m.find("tool_calls");
+        if (role == "assistant" && calls != m.end() && calls->is_array()) {
+            unanswered.clear();
+            for (std::size_t k = 0; k < calls->size(); ++k) {
+                auto& c = (*calls)[k];
+                if (!c.is_object()) {
+                    continue;
+                }
+                auto id = c.find("id");
+                if (id == c.end() || !id->is_string() || id->get_ref<const std::string&>().empty()) {
+                    c["id"] = "call_" + std::to_string(i) + "_" + std::to_string(k);
+                }
+                std::string name;
+                if (auto fn = c.find("function"); fn != c.end() && fn->is_object()) {
+                    name = get_or<std::string>(*fn, "name", "");
+                }
+                unanswered.emplace_back(c["id"].get<std::string>(), std::move(name));
+            }
+        } else if (role == "tool") {
+            auto id = m.find("tool_call_id");
+            if (id != m.end() && id->is_string() && !id->get_ref<const std::string&>().empty()) {
+                auto answered =
+                    std::find_if(unanswered.begin(), unanswered.end(), [&](const auto& u) { return u.first == *id; });
+                if (answered != unanswered.end()) {
+                    unanswered.erase(answered);
+                }
+                continue;
+            }
+            const std::string name = get_or<std::string>(m, "tool_name", get_or<std::string>(m, "name", ""));
+            auto match = std::find_if(unanswered.begin(), unanswered.end(),
+                                      [&](const auto& u) { return !name.empty() && u.second == name; });
+            if (match == unanswered.end()) {
+                match = unanswered.begin();
+            }
+            if (match != unanswered.end()) {
+                m["tool_call_id"] = match->first;
+                unanswered.erase(match);
+            }
+        }
     }
     return out;
 }
@@ -104,7 +158,7 @@ std::string request_body(const generation_request& req, const std::string& upstr
     if (req.kind == request_kind::chat) {
         json messages = json::array();
         if (req.messages.is_array()) {
-            for (const auto& m : req.messages) {
+            for (const auto& m : with_tool_call_ids(req.messages)) {
                 messages.push_back(map_message(m));
             }
         }
@@ -143,7 +197,9 @@ std::string request_body(const generation_request& req, const std::string& upstr
         }
     }
     if (req.extra.is_object()) {
-        if (auto f = req.extra.find("format"); f != req.extra.end()) {
+        if (auto rf = req.extra.find("response_format"); rf != req.extra.end() && rf->is_object()) {
+            body["response_format"] = *rf;  // an OpenAI client's own, name and strict included
+        } else if (auto f = req.extra.find("format"); f != req.extra.end()) {
             if (f->is_string() && f->get_ref<const std::string&>() == "json") {
                 body["response_format"] = json{{"type", "json_object"}};
             } else if (f->is_object()) {
@@ -151,7 +207,7 @@ std::string request_body(const generation_request& req, const std::string& upstr
                     json{{"type", "json_schema"}, {"json_schema", json{{"name", "response"}, {"schema", *f}}}};
             }
         }
-        for (const char* key : {"tools", "tool_choice"}) {
+        for (const char* key : {"tools", "tool_choice", "parallel_tool_calls"}) {
             if (auto it = req.extra.find(key); it != req.extra.end() && !it->is_null()) {
                 body[key] = *it;
             }
@@ -178,6 +234,9 @@ result<stream_chunk> parse_chunk(std::string_view data) {
         if (auto d = choice.find("delta"); d != choice.end() && d->is_object()) {
             if (auto t = d->find("content"); t != d->end() && t->is_string()) {
                 out.delta = t->get<std::string>();
+            }
+            if (auto t = d->find("tool_calls"); t != d->end() && t->is_array()) {
+                out.tool_calls = *t;
             }
         } else if (auto t = choice.find("text"); t != choice.end() && t->is_string()) {
             out.delta = t->get<std::string>();

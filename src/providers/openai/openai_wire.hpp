@@ -18,15 +18,18 @@ namespace llmp::providers::openai {
 
 /// The JSON body of POST /chat/completions (chat) or /completions (generate) for `req`, asking
 /// for `upstream_model`, streamed, with usage in the stream:
-///  - messages: Ollama-shaped {role, content, images?, tool_calls?} become OpenAI messages
-///    (images -> image_url parts with data: URLs; tool_calls arguments -> JSON strings);
+///  - messages: Ollama-shaped {role, content, images?, tool_calls?, tool_name?, tool_call_id?}
+///    become OpenAI messages (images -> image_url parts with data: URLs; tool_calls arguments ->
+///    JSON strings, missing call ids made up; a tool message without tool_call_id paired with
+///    the earliest unanswered call of its tool_name);
 ///    a chat `extra.system` becomes a leading system message;
 ///  - generate: `prompt` (after `extra.system` and a blank line, if set), `extra.suffix`;
 ///  - max_tokens: always, token_limit_for(req, req.max_tokens) (num_predict within the cap);
 ///  - options: temperature, top_p, stop, seed as they are;
 ///    every other option is dropped (OpenAI-compatible servers reject unknown fields);
-///  - extra: format "json" -> response_format json_object, a format schema -> json_schema;
-///    tools and tool_choice passed on; everything else dropped.
+///  - extra: an OpenAI client's response_format as sent, else format "json" -> response_format
+///    json_object, a format schema -> json_schema;
+///    tools, tool_choice and parallel_tool_calls passed on; everything else dropped.
 std::string request_body(const generation_request& req, const std::string& upstream_model);
 
 /// One parsed `data:` event of a streamed answer.
@@ -35,6 +38,7 @@ struct stream_chunk {
     std::string error;          ///< error.message of a {"error":{...}} event
     std::string delta;          ///< choices[0].delta.content (chat) or choices[0].text (completions)
     std::string finish_reason;  ///< "" while the choice is not finished
+    nlohmann::json tool_calls;  ///< choices[0].delta.tool_calls as sent (fragments), null when absent
     bool has_usage = false;
     std::int64_t prompt_tokens = 0;
     std::int64_t completion_tokens = 0;

@@ -35,6 +35,12 @@ TEST(openai_wire, chat_body_maps_messages_options_and_extra) {
         EXPECT_FALSE(body.contains(dropped)) << dropped;
     }
     EXPECT_EQ(body["response_format"], (json{{"type", "json_object"}}));
+    // An OpenAI client's response_format goes as it was sent (its name and strict kept).
+    auto sent =
+        json::parse(R"({"type":"json_schema","json_schema":{"name":"w","strict":true,"schema":{"type":"object"}}})");
+    r.extra["response_format"] = sent;
+    EXPECT_EQ(json::parse(request_body(r, "gpt-4o-mini"))["response_format"], sent);
+    r.extra.erase("response_format");
     const auto& m = body["messages"];
     ASSERT_EQ(m.size(), 4u);
     EXPECT_EQ(m[0], (json{{"role", "system"}, {"content", "Be brief."}}));
@@ -46,7 +52,9 @@ TEST(openai_wire, chat_body_maps_messages_options_and_extra) {
     EXPECT_FALSE(m[1].contains("images"));
     EXPECT_EQ(m[2]["tool_calls"][0]["function"]["arguments"], "{\"x\":1}");
     EXPECT_EQ(m[2]["tool_calls"][0]["type"], "function");
-    EXPECT_EQ(m[3], (json{{"role", "tool"}, {"content", "42"}, {"name", "f"}}));
+    // OpenAI needs ids: the call gets one, the tool message answers it by id (paired by name).
+    EXPECT_EQ(m[2]["tool_calls"][0]["id"], "call_1_0");
+    EXPECT_EQ(m[3], (json{{"role", "tool"}, {"content", "42"}, {"tool_call_id", "call_1_0"}}));
 }
 
 TEST(openai_wire, generate_body) {
@@ -80,6 +88,12 @@ TEST(openai_wire, parses_chunks) {
     EXPECT_TRUE(c.value().has_usage);
     EXPECT_EQ(c.value().prompt_tokens, 9);
     EXPECT_EQ(c.value().completion_tokens, 2);
+
+    c = parse_chunk(
+        R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a"}}]},"finish_reason":null}]})");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c.value().delta, "");
+    EXPECT_EQ(c.value().tool_calls, json::parse(R"([{"index":0,"function":{"arguments":"{\"a"}}])"));
 
     c = parse_chunk(R"({"object":"text_completion","choices":[{"text":" there","index":0,"finish_reason":null}]})");
     ASSERT_TRUE(c);

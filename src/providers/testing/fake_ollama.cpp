@@ -5,6 +5,7 @@
 #include "common/asio_fwd.hpp"
 #include "common/messages.hpp"
 #include "providers/mock/mock_text.hpp"
+#include "providers/mock/mock_tool_calls.hpp"
 #include "providers/provider.hpp"
 #include "providers/request_text.hpp"
 
@@ -218,6 +219,19 @@ struct fake_ollama::impl final : fake_http_handler {
         co_return co_await reply(stream, req, http::status::not_found, text_plain, std::string{"404 page not found"});
     }
 
+    /// Tool calls in Ollama's shape: {"id", "function": {"index", "name", "arguments": {...}}}.
+    static ojson ollama_calls(const std::vector<mock_call>& calls) {
+        ojson list = ojson::array();
+        int index = 0;
+        for (const auto& c : calls) {
+            list.push_back(
+                ojson{{"id", c.id},
+                      {"function",
+                       ojson{{"index", index++}, {"name", c.name}, {"arguments", ojson::parse(c.arguments.dump())}}}});
+        }
+        return list;
+    }
+
     net::awaitable<after> generation(beast::tcp_stream& stream, const http::request<http::string_body>& req,
                                      bool chat) {
         const auto t0 = steady_clock::now();
@@ -315,7 +329,9 @@ struct fake_ollama::impl final : fake_http_handler {
         }
 
         server.generation_started();
-        const auto tokens = providers::mock_tokens(prompt, n);
+        // Structured output (`format`): the answer is JSON (mock_tool_calls.hpp).
+        auto json_tokens = providers::mock_json_tokens(body.value("format", nlohmann::json{}), prompt, n);
+        const auto tokens = json_tokens.empty() ? providers::mock_tokens(prompt, n) : std::move(json_tokens);
         const std::int64_t prompt_eval_count = providers::mock_prompt_tokens(providers::all_input_text(greq));
         const std::string mid_error = "an error was encountered while running the model: unexpected EOF";
         const std::int64_t load_ns = ns_since(t0);
@@ -355,6 +371,19 @@ struct fake_ollama::impl final : fake_http_handler {
 
         if (stall_before) {
             co_return co_await wait_for_disconnect(server, stream);
+        }
+        // Tool calls as Ollama answers them: streamed, a done:false line whose message holds the
+        // calls and content "", then the done line ("stop"); not streamed, the calls in the done
+        // object's message.
+        const ojson calls =
+            ollama_calls(chat ? mock_tool_calls(body.value("tools", nlohmann::json{}),
+                                                body.value("tool_choice", nlohmann::json{}), greq.messages, prompt)
+                              : std::vector<mock_call>{});
+        const auto calls_eval_count = static_cast<std::int64_t>(calls.dump().size() / 4);
+        if (!calls.empty() && !stream_mode) {
+            auto j = final_object(calls_eval_count, 1000, "");
+            j["message"]["tool_calls"] = calls;
+            co_return co_await reply_json(stream, req, http::status::ok, j);
         }
         if (!stream_mode) {
             if (close_mid) {
@@ -396,6 +425,19 @@ struct fake_ollama::impl final : fake_http_handler {
             co_return !wec;
         };
 
+        if (!calls.empty()) {
+            ojson line = piece("");
+            line["message"]["tool_calls"] = calls;
+            const ojson last = final_object(calls_eval_count, 1000, "");
+            if (!co_await write_line(line)) {
+                co_return after::client_gone;
+            }
+            if (!co_await write_line(last)) {
+                co_return after::client_gone;
+            }
+            co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(net::use_awaitable, ec));
+            co_return ec ? after::client_gone : after::keep;
+        }
         const auto eval_start = steady_clock::now();
         const int mid = std::min<int>(tokens_before_mid_failure, static_cast<int>(tokens.size()));
         for (int i = 0; i <= static_cast<int>(tokens.size()); ++i) {

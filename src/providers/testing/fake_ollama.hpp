@@ -12,6 +12,10 @@
 // POST /api/generate (streaming NDJSON by default, or "stream":false). Errors as Ollama:
 // 400 {"error":"model is required"}, 400 on invalid JSON, 404 {"error":"model 'x' not found"}.
 //
+// Tool calls: a chat request with `tools` is answered with calls (fake_tool_calls.hpp says
+// which), as Ollama sends them: a done:false line with message.tool_calls (arguments objects,
+// an id per call) and content "", then the done line with done_reason "stop".
+//
 // Failure triggers, anywhere in the prompt text:
 //   [[error-mid]]     after 3 tokens, a {"error":"..."} line, then the body ends (no done line)
 //   [[close-mid]]     after 3 tokens the server closes the TCP connection

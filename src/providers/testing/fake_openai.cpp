@@ -4,6 +4,7 @@
 
 #include "common/asio_fwd.hpp"
 #include "providers/mock/mock_text.hpp"
+#include "providers/mock/mock_tool_calls.hpp"
 #include "providers/provider.hpp"
 #include "providers/request_text.hpp"
 
@@ -196,6 +197,140 @@ struct fake_openai::impl final : fake_http_handler {
         return error_object(std::move(message), "invalid_request_error", nullptr, param);
     }
 
+    /// What OpenAI refuses in a conversation with tools (its 400 messages): arguments that are
+    /// not a string, a tool message that answers no earlier call; "" when the history is fine.
+    static std::string tool_history_problem(const nlohmann::json& messages) {
+        std::vector<std::string> call_ids;
+        for (std::size_t i = 0; i < messages.size(); ++i) {
+            const auto& m = messages[i];
+            if (!m.is_object()) {
+                continue;
+            }
+            if (auto calls = m.find("tool_calls"); calls != m.end() && calls->is_array()) {
+                for (const auto& c : *calls) {
+                    if (!c.is_object() || !c.contains("id") || !c["id"].is_string() ||
+                        c.value("type", "") != "function" || !c.contains("function") || !c["function"].is_object() ||
+                        !c["function"].value("arguments", nlohmann::json{}).is_string()) {
+                        return "Invalid value for 'messages[" + std::to_string(i) +
+                               "].tool_calls': expected {id, type: 'function', function: {name, arguments: string}}.";
+                    }
+                    call_ids.push_back(c["id"].get<std::string>());
+                }
+            }
+            if (m.value("role", "") == "tool") {
+                auto id = m.value("tool_call_id", nlohmann::json{});
+                if (!id.is_string() ||
+                    std::find(call_ids.begin(), call_ids.end(), id.get<std::string>()) == call_ids.end()) {
+                    return "Invalid parameter: messages with role 'tool' must be a response to a preceeding message "
+                           "with 'tool_calls'.";
+                }
+            }
+        }
+        return {};
+    }
+
+    /// Tool calls as OpenAI answers them. Streamed: the first chunk's delta holds the role,
+    /// content null and the first call's head (index, id, type, name, arguments ""); then the
+    /// arguments in fragments of up to 7 bytes ({index, function: {arguments}}), each later call
+    /// starting with its head; an empty delta with finish_reason "tool_calls"; the usage chunk
+    /// when asked; [DONE]. Not streamed: message.content null and message.tool_calls.
+    net::awaitable<after> answer_with_tool_calls(beast::tcp_stream& stream, const http::request<http::string_body>& req,
+                                                 const std::vector<mock_call>& calls, const std::string& model,
+                                                 bool stream_mode, bool include_usage, std::int64_t prompt_tokens) {
+        const std::string id = "chatcmpl-fake" + std::to_string(++ids);
+        const std::int64_t created = unix_now();
+        std::int64_t completion_tokens = 0;
+        for (const auto& c : calls) {
+            completion_tokens += static_cast<std::int64_t>(c.arguments.dump().size() / 4 + 5);
+        }
+        ojson usage{{"prompt_tokens", prompt_tokens},
+                    {"completion_tokens", completion_tokens},
+                    {"total_tokens", prompt_tokens + completion_tokens}};
+        if (!stream_mode) {
+            ojson list = ojson::array();
+            for (const auto& c : calls) {
+                list.push_back(ojson{{"id", c.id},
+                                     {"type", "function"},
+                                     {"function", ojson{{"name", c.name}, {"arguments", c.arguments.dump()}}}});
+            }
+            ojson choice{{"index", 0},
+                         {"message", ojson{{"role", "assistant"},
+                                           {"content", nullptr},
+                                           {"tool_calls", std::move(list)},
+                                           {"refusal", nullptr}}},
+                         {"logprobs", nullptr},
+                         {"finish_reason", "tool_calls"}};
+            ojson whole{
+                {"id", id},       {"object", "chat.completion"},     {"created", created},
+                {"model", model}, {"system_fingerprint", "fp_fake"}, {"choices", ojson::array({std::move(choice)})},
+                {"usage", usage}};
+            co_return co_await reply_json(stream, req, http::status::ok, whole);
+        }
+        http::response<http::empty_body> res{http::status::ok, req.version()};
+        res.set(http::field::content_type, "text/event-stream; charset=utf-8");
+        res.set(http::field::cache_control, "no-cache");
+        res.keep_alive(req.keep_alive());
+        res.chunked(true);
+        http::response_serializer<http::empty_body> sr{res};
+        error_code ec;
+        co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+        if (ec) {
+            co_return after::client_gone;
+        }
+        std::string events;
+        auto chunk = [&](ojson delta, const char* finish_reason, bool last) {
+            ojson c{{"id", id},
+                    {"object", "chat.completion.chunk"},
+                    {"created", created},
+                    {"model", model},
+                    {"system_fingerprint", "fp_fake"},
+                    {"choices",
+                     last ? ojson::array()
+                          : ojson::array({ojson{{"index", 0},
+                                                {"delta", std::move(delta)},
+                                                {"logprobs", nullptr},
+                                                {"finish_reason",
+                                                 finish_reason == nullptr ? ojson(nullptr) : ojson(finish_reason)}}})}};
+            if (last) {
+                c["usage"] = usage;
+            } else if (include_usage) {
+                c["usage"] = nullptr;
+            }
+            events += "data: " + c.dump() + "\n\n";
+        };
+        for (std::size_t i = 0; i < calls.size(); ++i) {
+            ojson head{{"index", i},
+                       {"id", calls[i].id},
+                       {"type", "function"},
+                       {"function", ojson{{"name", calls[i].name}, {"arguments", ""}}}};
+            ojson delta{{"tool_calls", ojson::array({std::move(head)})}};
+            if (i == 0) {
+                delta = ojson{{"role", "assistant"},
+                              {"content", nullptr},
+                              {"tool_calls", delta["tool_calls"]},
+                              {"refusal", nullptr}};
+            }
+            chunk(std::move(delta), nullptr, false);
+            const std::string args = calls[i].arguments.dump();
+            for (std::size_t at = 0; at < args.size(); at += 7) {
+                ojson piece{{"index", i}, {"function", ojson{{"arguments", args.substr(at, 7)}}}};
+                chunk(ojson{{"tool_calls", ojson::array({std::move(piece)})}}, nullptr, false);
+            }
+        }
+        chunk(ojson::object(), "tool_calls", false);
+        if (include_usage) {
+            chunk(ojson{}, nullptr, true);
+        }
+        events += "data: [DONE]\n\n";
+        co_await net::async_write(stream, http::make_chunk(net::buffer(events)),
+                                  net::redirect_error(net::use_awaitable, ec));
+        if (ec) {
+            co_return after::client_gone;
+        }
+        co_await net::async_write(stream, http::make_chunk_last(), net::redirect_error(net::use_awaitable, ec));
+        co_return ec ? after::client_gone : after::keep;
+    }
+
     net::awaitable<after> generation(beast::tcp_stream& stream, const request& req, bool chat) {
         auto body = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
         {
@@ -232,6 +367,9 @@ struct fake_openai::impl final : fake_http_handler {
             if (m == body.end() || !m->is_array() || m->empty()) {
                 co_return co_await reply_json(stream, req, http::status::bad_request,
                                               bad_request("'messages' must contain at least one message", "messages"));
+            }
+            if (auto bad = tool_history_problem(*m); !bad.empty()) {
+                co_return co_await reply_json(stream, req, http::status::bad_request, bad_request(bad, "messages"));
             }
             greq.messages = *m;
         } else {
@@ -290,7 +428,25 @@ struct fake_openai::impl final : fake_http_handler {
         const bool stall = prompt.find(trigger_stall) != std::string::npos;
 
         server.generation_started();
-        const auto tokens = providers::mock_tokens(prompt, n);
+        if (auto calls = chat ? mock_tool_calls(body.value("tools", nlohmann::json{}),
+                                                body.value("tool_choice", nlohmann::json{}), greq.messages, prompt)
+                              : std::vector<mock_call>{};
+            !calls.empty()) {
+            co_return co_await answer_with_tool_calls(stream, req, calls, model, stream_mode, include_usage,
+                                                      providers::mock_prompt_tokens(providers::all_input_text(greq)));
+        }
+        // Structured output (response_format json_object / json_schema): the answer is JSON.
+        nlohmann::json format;
+        if (auto rf = body.find("response_format"); rf != body.end() && rf->is_object()) {
+            if (rf->value("type", nlohmann::json{}) == "json_object") {
+                format = "json";
+            } else if (rf->value("type", nlohmann::json{}) == "json_schema" && rf->contains("json_schema") &&
+                       (*rf)["json_schema"].is_object()) {
+                format = (*rf)["json_schema"].value("schema", nlohmann::json{});
+            }
+        }
+        auto json_tokens = providers::mock_json_tokens(format, prompt, n);
+        const auto tokens = json_tokens.empty() ? providers::mock_tokens(prompt, n) : std::move(json_tokens);
         const std::int64_t prompt_tokens = providers::mock_prompt_tokens(providers::all_input_text(greq));
         const std::int64_t completion_tokens = static_cast<std::int64_t>(tokens.size());
         std::string id = chat ? std::string{"chatcmpl-fake"} : std::string{"cmpl-fake"};

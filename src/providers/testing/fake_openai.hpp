@@ -17,6 +17,12 @@
 // 400 invalid_request_error, 401 invalid_api_key (when api_key is set and the request's
 // "Authorization: Bearer" differs), 404 model_not_found, 429 rate_limit_exceeded.
 //
+// Tool calls: a chat request with `tools` is answered with calls (fake_tool_calls.hpp says
+// which) as OpenAI streams them (delta.tool_calls: a head per call with index, id, type, name
+// and arguments "", then argument fragments; finish_reason "tool_calls") or returns them
+// (message.content null, message.tool_calls). Like OpenAI it answers 400 to assistant tool_calls
+// whose arguments are not a string and to a tool message whose tool_call_id answers no earlier call.
+//
 // Failure triggers, anywhere in the prompt text:
 //   [[error-mid]]     after 3 tokens, a data: {"error":{...}} event, then the body ends
 //   [[429]]           HTTP 429 with Retry-After: 1 and a rate_limit_exceeded error object
