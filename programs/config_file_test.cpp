@@ -29,14 +29,14 @@ struct settings {
 };
 
 /// `app api [--port --listen --amqp-url --model-alias]` and `app worker [--concurrency
-/// --amqp-url --allow-remote-images]`, each flag with an LLMPROXY_TEST_* variable.
+/// --amqp-url --allow-remote-images]`, each flag with an LLMPROXY_CFGTEST_* variable (not LLMPROXY_TEST_*: scripts/test exports LLMPROXY_TEST_AMQP_URL).
 struct test_app {
     test_app() {
         auto* api = app.add_subcommand("api");
-        api->add_option("--port", s.port)->envname("LLMPROXY_TEST_PORT")->check(CLI::Range(0, 65535));
-        api->add_option("--listen", s.listen)->envname("LLMPROXY_TEST_LISTEN");
-        api->add_option("--amqp-url", s.url)->envname("LLMPROXY_TEST_AMQP_URL");
-        api->add_option("--model-alias", s.aliases)->envname("LLMPROXY_TEST_ALIASES")->delimiter(',');
+        api->add_option("--port", s.port)->envname("LLMPROXY_CFGTEST_PORT")->check(CLI::Range(0, 65535));
+        api->add_option("--listen", s.listen)->envname("LLMPROXY_CFGTEST_LISTEN");
+        api->add_option("--amqp-url", s.url)->envname("LLMPROXY_CFGTEST_AMQP_URL");
+        api->add_option("--model-alias", s.aliases)->envname("LLMPROXY_CFGTEST_ALIASES")->delimiter(',');
         api->callback([this] { s.api_ran = true; });
         auto* worker = app.add_subcommand("worker");
         worker->add_option("--concurrency", s.concurrency)->check(CLI::PositiveNumber);
@@ -105,8 +105,8 @@ TEST(ConfigFile, FillsWhatNeitherFlagsNorEnvironmentSet) {
 
 TEST(ConfigFile, TheEnvironmentOverridesTheFileAndFlagsOverrideBoth) {
     toml_file f{example};
-    scoped_env port{"LLMPROXY_TEST_PORT", "9100"};
-    scoped_env url{"LLMPROXY_TEST_AMQP_URL", "amqp://from-env"};
+    scoped_env port{"LLMPROXY_CFGTEST_PORT", "9100"};
+    scoped_env url{"LLMPROXY_CFGTEST_AMQP_URL", "amqp://from-env"};
     test_app t;
     t.parse({"api", "--config", f.path, "--port", "9200"});
     EXPECT_EQ(t.s.port, 9200) << "flag > environment > file";

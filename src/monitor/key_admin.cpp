@@ -124,7 +124,7 @@ result<key_fields> parse_fields(const json& j) {
             f.expires_in_days = std::optional<int>{static_cast<int>(*days)};
         } else {
             auto rule = std::find_if(keys::limit_rules.begin(), keys::limit_rules.end(),
-                                     [&](const keys::limit_rule& r) { return r.field == field; });
+                                     [&name = field](const keys::limit_rule& r) { return r.field == name; });
             if (rule == keys::limit_rules.end()) {
                 return fail(errc::invalid_field, "unknown field '" + field + "'; a key has " + std::string{field_list});
             }
