@@ -559,7 +559,8 @@ net::awaitable<void> handle_key_budgets(monitor_context& m, request_context& ctx
     co_await http_server::send(ctx, plain_reply(r));
 }
 
-net::awaitable<void> handle_daily_usage(monitor_context& m, request_context& ctx) {
+// /api/usage/daily as JSON, or as CSV (`csv`) for /api/usage/daily.csv: one query either way.
+net::awaitable<void> send_daily_usage(monitor_context& m, request_context& ctx, bool csv) {
     query_string q{ctx.req.target()};
     auto range = usage_range_of(q);
     if (!range) {
@@ -568,19 +569,16 @@ net::awaitable<void> handle_daily_usage(monitor_context& m, request_context& ctx
     }
     db_pool::job job = daily_usage_job(range.value());
     db_reply r = co_await m.db.run(std::move(job));
-    co_await http_server::send(ctx, plain_reply(r));
+    response res = csv ? daily_csv_reply(r, range.value()) : plain_reply(r);
+    co_await http_server::send(ctx, std::move(res));
+}
+
+net::awaitable<void> handle_daily_usage(monitor_context& m, request_context& ctx) {
+    co_await send_daily_usage(m, ctx, false);
 }
 
 net::awaitable<void> handle_daily_usage_csv(monitor_context& m, request_context& ctx) {
-    query_string q{ctx.req.target()};
-    auto range = usage_range_of(q);
-    if (!range) {
-        co_await send_error(ctx, range.error());
-        co_return;
-    }
-    db_pool::job job = daily_usage_job(range.value());
-    db_reply r = co_await m.db.run(std::move(job));
-    co_await http_server::send(ctx, daily_csv_reply(r, range.value()));
+    co_await send_daily_usage(m, ctx, true);
 }
 
 net::awaitable<void> handle_request_detail(monitor_context& m, request_context& ctx) {

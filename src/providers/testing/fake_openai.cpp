@@ -121,6 +121,19 @@ struct fake_openai::impl final : fake_http_handler {
         return reply(stream, req, status, j.dump(), retry_after);
     }
 
+    /// The head of a chunked text/event-stream reply, as OpenAI sends it; the error of writing it.
+    net::awaitable<error_code> start_event_stream(beast::tcp_stream& stream, const request& req) {
+        http::response<http::empty_body> res{http::status::ok, req.version()};
+        res.set(http::field::content_type, "text/event-stream; charset=utf-8");
+        res.set(http::field::cache_control, "no-cache");
+        res.keep_alive(req.keep_alive());
+        res.chunked(true);
+        http::response_serializer<http::empty_body> sr{res};
+        error_code ec;
+        co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+        co_return ec;
+    }
+
     ojson model_object(const std::string& id) const {
         auto slash = id.find('/');
         std::string owner = slash == std::string::npos ? std::string{"fake-org"} : id.substr(0, slash);
@@ -266,14 +279,7 @@ struct fake_openai::impl final : fake_http_handler {
                 {"usage", usage}};
             co_return co_await reply_json(stream, req, http::status::ok, whole);
         }
-        http::response<http::empty_body> res{http::status::ok, req.version()};
-        res.set(http::field::content_type, "text/event-stream; charset=utf-8");
-        res.set(http::field::cache_control, "no-cache");
-        res.keep_alive(req.keep_alive());
-        res.chunked(true);
-        http::response_serializer<http::empty_body> sr{res};
-        error_code ec;
-        co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+        error_code ec = co_await start_event_stream(stream, req);
         if (ec) {
             co_return after::client_gone;
         }
@@ -502,14 +508,7 @@ struct fake_openai::impl final : fake_http_handler {
             co_return co_await reply_json(stream, req, http::status::ok, whole);
         }
 
-        http::response<http::empty_body> res{http::status::ok, req.version()};
-        res.set(http::field::content_type, "text/event-stream; charset=utf-8");
-        res.set(http::field::cache_control, "no-cache");
-        res.keep_alive(req.keep_alive());
-        res.chunked(true);
-        http::response_serializer<http::empty_body> sr{res};
-        error_code ec;
-        co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+        error_code ec = co_await start_event_stream(stream, req);
         if (ec) {
             co_return after::client_gone;
         }
