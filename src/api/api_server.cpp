@@ -1,5 +1,7 @@
 #include "api/api_server.hpp"
 
+#include "api/anthropic_renderer.hpp"
+#include "api/anthropic_routes.hpp"
 #include "api/api_metrics.hpp"
 #include "api/auth.hpp"
 #include "api/broker_request_publisher.hpp"
@@ -55,6 +57,9 @@ http_server::handler plain(F build) {
 /// An error answered in the shape of the route of `target`: a request the server could not read
 /// (413, 400), a POST body that is not JSON (415).
 http_server::response flavoured_error(std::string_view target, const error& e) {
+    if (target == "/v1/messages" || target.starts_with("/v1/messages?")) {
+        return anthropic_error_response(e);
+    }
     if (target.starts_with("/v1/")) {
         return openai_error_response(e);
     }
@@ -92,12 +97,11 @@ bool open_route(std::string_view path) {
 /// checks its model and limits without hashing and looking it up again.
 http_server::handler authenticated(const key_ring& ring, http_server::handler inner) {
     return [&ring, inner = std::move(inner)](http_server::request_context& rc) -> net::awaitable<void> {
-        auto found = rc.req.find(http::field::authorization);
-        std::optional<std::string_view> authorization;
-        if (found != rc.req.end()) {
-            authorization = std::string_view{found->value()};
-        }
-        auto key = authenticate(ring, authorization);
+        auto header = [&rc](std::string_view name) -> std::optional<std::string_view> {
+            auto found = rc.req.find(name);
+            return found == rc.req.end() ? std::nullopt : std::optional<std::string_view>{found->value()};
+        };
+        auto key = authenticate(ring, header("Authorization"), header("x-api-key"));
         if (!key) {
             auto res = flavoured_error(rc.req.target(), key.error());
             if (res.result() == http::status::unauthorized) {  // not on a viewer key's 403
@@ -282,6 +286,7 @@ struct api_server::impl {
                    }));
         add_openai_routes(routes, ctx);
         add_ollama_routes(routes, ctx);
+        add_anthropic_routes(routes, ctx);
         routes.add(http::verb::get, "/readyz", plain([this](http_server::request_context&) {
                        bool broker_ok = publisher->connected() && consumer->connected();
                        auto live = ctx.workers.live().size();

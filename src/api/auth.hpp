@@ -24,18 +24,21 @@ namespace llmp::api {
 using keys::key_refresher;
 using keys::key_ring;
 
-/// The usable key `authorization` (the header's value) carries, or invalid_api_key (401), or
-/// forbidden (403) for a viewer key (it reads the monitor and may not call the API).
+/// The usable key `authorization` (the header's value: "Bearer <key>") or else `x_api_key` (the
+/// x-api-key header's value: the key itself) carries, or invalid_api_key (401), or forbidden
+/// (403) for a viewer key (it reads the monitor and may not call the API).
 result<std::shared_ptr<const keys::usable_key>> authenticate(const key_ring& ring,
-                                                             std::optional<std::string_view> authorization);
+                                                             std::optional<std::string_view> authorization,
+                                                             std::optional<std::string_view> x_api_key = std::nullopt);
 /// model_not_allowed (403) when `key` may not use `model`.
 std::optional<llmp::error> model_refusal(const keys::usable_key& key, std::string_view model);
 
-/// nullopt when the request may go on: `ring` is null (auth none), or `authorization` holds a
-/// usable user or admin key that may use `model` (no model: any such key will do). Otherwise
-/// invalid_api_key (401), forbidden (403: a viewer key, which only reads the monitor) or
-/// model_not_allowed (403).
+/// nullopt when the request may go on: `ring` is null (auth none), or `authorization` (or else
+/// `x_api_key`) holds a usable user or admin key that may use `model` (no model: any such key
+/// will do). Otherwise invalid_api_key (401), forbidden (403: a viewer key, which only reads the
+/// monitor) or model_not_allowed (403).
 std::optional<llmp::error> auth_refusal(const key_ring* ring, std::optional<std::string_view> authorization,
-                                        std::optional<std::string_view> model);
+                                        std::optional<std::string_view> model,
+                                        std::optional<std::string_view> x_api_key = std::nullopt);
 
 }  // namespace llmp::api

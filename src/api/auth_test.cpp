@@ -39,6 +39,21 @@ TEST(auth, a_missing_malformed_or_unknown_key_is_401_invalid_api_key) {
     EXPECT_EQ(auth_refusal(&ring, good, "anything"), std::nullopt) << "no patterns: every model";
 }
 
+TEST(auth, x_api_key_carries_the_key_too_and_a_bearer_token_wins) {
+    key_ring ring;
+    auto k = keys::generate_key();
+    ring.replace({stored(k, "a")});
+    EXPECT_EQ(auth_refusal(&ring, std::nullopt, "any", k.plaintext), std::nullopt);
+    EXPECT_EQ(auth_refusal(&ring, std::nullopt, "any", " " + k.plaintext + " "), std::nullopt);
+    EXPECT_EQ(auth_refusal(&ring, "Basic abc", "any", k.plaintext), std::nullopt) << "no bearer token: x-api-key";
+    auto wrong = auth_refusal(&ring, std::nullopt, "any", "llmp_wrong");
+    ASSERT_TRUE(wrong);
+    EXPECT_EQ(wrong->code, "invalid_api_key");
+    EXPECT_TRUE(auth_refusal(&ring, std::nullopt, "any", " "));
+    EXPECT_TRUE(auth_refusal(&ring, "Bearer llmp_wrong", "any", k.plaintext)) << "the bearer token is the key";
+    EXPECT_NE(auth_refusal(&ring, std::nullopt, std::nullopt)->message.find("x-api-key"), std::string::npos);
+}
+
 TEST(auth, a_model_outside_the_keys_patterns_is_403_model_not_allowed) {
     key_ring ring;
     auto k = keys::generate_key();

@@ -28,6 +28,7 @@ struct client_request {
     std::optional<std::string> timeout_header;   ///< X-Request-Timeout-Ms
     std::optional<std::string> priority_header;  ///< X-Priority
     std::optional<std::string> authorization;    ///< Authorization (api/auth.hpp; never logged)
+    std::optional<std::string> x_api_key;        ///< x-api-key, the key itself (Anthropic's header; never logged)
     /// The key the route wrapper found in `authorization` (auth keys), so that a request's key
     /// is hashed and looked up once; null without a wrapper (the relay looks it up then).
     std::shared_ptr<const keys::usable_key> key;

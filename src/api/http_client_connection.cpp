@@ -20,6 +20,7 @@ client_request client_request_of(const http_server::request_context& rc) {
     r.timeout_header = header(rc.req, "X-Request-Timeout-Ms");
     r.priority_header = header(rc.req, "X-Priority");
     r.authorization = header(rc.req, "Authorization");
+    r.x_api_key = header(rc.req, "x-api-key");
     r.key = std::static_pointer_cast<const keys::usable_key>(rc.principal);
     return r;
 }

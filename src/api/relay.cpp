@@ -194,7 +194,7 @@ std::optional<llmp::error> relay::admission_refusal() {
     if (ctx_.keys != nullptr) {
         key_ = req_.key;
         if (!key_) {  // no route wrapper found it (relay_test): look it up here
-            auto found = authenticate(*ctx_.keys, view(req_.authorization));
+            auto found = authenticate(*ctx_.keys, view(req_.authorization), view(req_.x_api_key));
             if (!found) {
                 return found.error();
             }
