@@ -242,6 +242,50 @@ TEST_F(compat_e2e, official_clients_send_their_key_and_surface_refusals_as_their
     run_node_tests(port, "keys.test.mjs", {"LLMPROXY_KEY=" + key});
 }
 
+// Issue 18 part 3: the Anthropic SDK against /v1/messages with the key as x-api-key and as a
+// bearer token (tests/clients/anthropic.test.mjs); the audit stores those requests with their
+// flavour, route and key like any other.
+TEST_F(compat_e2e, anthropic_sdk_creates_and_streams_messages_with_tools_and_gets_typed_errors) {
+    auto db_url = pg::testing::test_database_url();
+    if (!db_url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    pg::testing::scratch_database db{*db_url};
+    const std::string key = migrate_and_create_key(db.url(), "claude-code", {"--models", "mock*"});
+    ASSERT_FALSE(key.empty());
+    cluster_ = std::make_unique<cluster>(*url_);
+    auto port = cluster_->start_api({"--auth", "keys", "--database-url", db.url()});
+    cluster_->start_worker({"--provider", "mock"});
+    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto r = http_request(port, "GET", "/v1/models", {}, {{"x-api-key", key}});
+            return r.status == 200 && r.body.find(model) != std::string::npos;
+        },
+        30s))
+        << cluster_->logs();
+    run_node_tests(port, "anthropic.test.mjs", {"LLMPROXY_KEY=" + key});
+
+    // Every generation the SDK tests ran (1 + 3 + 1 + 1 + 1 failing; the refused ones never reach
+    // the broker), stored with its flavour, route and key.
+    auto stored = [&] {
+        try {
+            return db.count(
+                "SELECT count(*) FROM requests r JOIN responses s USING (request_id) "
+                "WHERE r.api_flavour = 'anthropic' AND r.route = '/v1/messages'");
+        } catch (const std::runtime_error&) {
+            return std::int64_t{-1};
+        }
+    };
+    EXPECT_TRUE(wait_until([&] { return stored() == 7; }, 20s)) << stored() << "\n" << cluster_->logs();
+    EXPECT_EQ(db.scalar("SELECT string_agg(DISTINCT key_name, ',') FROM requests"), "claude-code");
+    EXPECT_EQ(db.scalar("SELECT messages->0->>'role' FROM requests WHERE messages->0->>'content' = 'Answer briefly.' "
+                        "LIMIT 1"),
+              "system")
+        << "the system prompt is the first message";
+    cluster_.reset();  // before the database goes: an audit without it holds its stop for a while
+}
+
 TEST_F(compat_e2e, curl_sees_an_openai_chat_stream_framed_like_openai) {
     auto port = start_cluster();
     const std::string prompt = "how do streams end";
