@@ -220,5 +220,20 @@ TEST(anthropic_renderer, error_replies_have_anthropics_shape_type_and_the_tables
     EXPECT_EQ(anthropic_error_response(make_error(errc::internal_error, "bug"))["x-should-retry"], "false");
 }
 
+TEST(anthropic_renderer, every_code_of_the_table_keeps_its_status_and_retry_after) {
+    for (const auto& row : errc_table()) {
+        auto res = anthropic_error_response({std::string{row.name}, "m", false});
+        EXPECT_EQ(static_cast<int>(res.result()), row.http_status) << row.name;
+        if (row.retry_after_s > 0) {
+            EXPECT_EQ(res[http::field::retry_after], std::to_string(row.retry_after_s)) << row.name;
+        }
+        EXPECT_EQ(json::parse(res.body())["error"]["type"], anthropic_error_type(row.http_status)) << row.name;
+        auto r = make_anthropic_renderer({true, "mock"});
+        std::string out;
+        r->error(out, error_message{std::string{row.name}, "m", false});
+        EXPECT_EQ(events(out).at(0).data["error"]["type"], anthropic_error_type(row.http_status)) << row.name;
+    }
+}
+
 }  // namespace
 }  // namespace llmp::api

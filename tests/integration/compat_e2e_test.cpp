@@ -283,6 +283,28 @@ TEST_F(compat_e2e, anthropic_sdk_creates_and_streams_messages_with_tools_and_get
                         "LIMIT 1"),
               "system")
         << "the system prompt is the first message";
+
+    // What the SDKs cannot send: no key, a body that is not JSON; both in Anthropic's shape. And
+    // the raw stream, as curl sees it.
+    const std::string body =
+        json{{"model", "mock"}, {"max_tokens", 2}, {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}}
+            .dump();
+    auto anonymous = http_request(port, "POST", "/v1/messages", body,
+                                  {{"Content-Type", "application/json"}, {"anthropic-version", "2023-06-01"}});
+    EXPECT_EQ(anonymous.status, 401u) << anonymous.body;
+    EXPECT_EQ(json_of(anonymous.body)["type"], "error") << anonymous.body;
+    EXPECT_EQ(json_of(anonymous.body)["error"]["type"], "authentication_error") << anonymous.body;
+    auto text = http_request(port, "POST", "/v1/messages", body, {{"Content-Type", "text/plain"}, {"x-api-key", key}});
+    EXPECT_EQ(text.status, 415u) << text.body;
+    EXPECT_EQ(json_of(text.body)["error"]["type"], "invalid_request_error") << text.body;
+    auto streamed = json::parse(body);
+    streamed["stream"] = true;
+    auto raw = http_request(port, "POST", "/v1/messages", streamed.dump(),
+                            {{"Content-Type", "application/json"}, {"x-api-key", key}});
+    EXPECT_EQ(raw.status, 200u) << raw.body;
+    EXPECT_EQ(raw.headers["content-type"], "text/event-stream") << raw.body;
+    EXPECT_TRUE(raw.body.starts_with("event: message_start\ndata: {")) << raw.body;
+    EXPECT_TRUE(raw.body.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")) << raw.body;
     cluster_.reset();  // before the database goes: an audit without it holds its stop for a while
 }
 
