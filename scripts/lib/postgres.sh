@@ -15,6 +15,9 @@
 #   llmp_postgres_stop [<dir>]  pg_ctl stop -m fast
 #   llmp_postgres_kill [<dir>]  pg_ctl stop -m immediate (crash-like)
 #   llmp_postgres_pause / llmp_postgres_resume   aliases of stop / start
+# Read at initdb (first start): LLMP_PG_EXTRA_LISTEN=<addr> listens on <addr> too, and
+# LLMP_PG_EXTRA_TRUST=<cidr> lets that network in without a password (scripts/host-loss-e2e;
+# default: loopback only).
 # After start these are exported:
 #   LLMPROXY_DATABASE_URL LLMPROXY_PG_DATA LLMPROXY_PG_BIN LLMPROXY_PG_DIR
 #   LLMPROXY_PG_PORT
@@ -110,12 +113,15 @@ llmp_postgres_start() {
 
 # --- llmproxy private instance ---
 port = $LLMP_PG_PORT
-listen_addresses = '127.0.0.1'
+listen_addresses = '127.0.0.1${LLMP_PG_EXTRA_LISTEN:+,$LLMP_PG_EXTRA_LISTEN}'
 unix_socket_directories = '$dir/sock'
 max_connections = 200
 logging_collector = off
 log_min_messages = warning
 CONF
+        if [[ -n "${LLMP_PG_EXTRA_TRUST:-}" ]]; then
+            printf 'host all all %s trust\n' "$LLMP_PG_EXTRA_TRUST" >>"$data/pg_hba.conf"
+        fi
     fi
 
     if _llmp_pg_as "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then

@@ -26,6 +26,8 @@
 #   llmp_rabbitmq_stop_node [<dir>]  stop only the node (epmd stays; used by
 #                                  scripts/rabbitctl stop so start reuses it)
 #   llmp_rabbitmqctl <dir> args... run rabbitmqctl against the node
+# LLMP_RABBITMQ_EXTRA_LISTEN=<addr> (read when <dir> is configured, i.e. on first start): AMQP
+# listens on <addr> too and guest may log in from there (default: loopback only).
 # After start these are exported:
 #   LLMPROXY_AMQP_URL LLMPROXY_RABBITMQ_MGMT_URL LLMPROXY_RABBITMQ_NODE
 #   LLMPROXY_RABBITMQ_DIR LLMPROXY_RABBITMQ_PID LLMPROXY_RABBITMQ_PORT
@@ -75,6 +77,12 @@ management.tcp.port = $mgmt_port
 log.file.level = info
 log.console = false
 CONF
+        # A node other hosts reach too (scripts/host-loss-e2e: its own namespaces only): AMQP on
+        # that address as well, and guest/guest accepted from there.
+        if [[ -n "${LLMP_RABBITMQ_EXTRA_LISTEN:-}" ]]; then
+            printf 'listeners.tcp.2 = %s:%s\nloopback_users = none\n' "$LLMP_RABBITMQ_EXTRA_LISTEN" "$port" \
+                >>"$dir/rabbitmq.conf"
+        fi
         # Used as RABBITMQ_CONF_ENV_FILE so /etc/rabbitmq/rabbitmq-env.conf
         # is never read.
         : >"$dir/rabbitmq-env.conf"
