@@ -52,6 +52,16 @@ void add_audit_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_AUDIT_BACKLOG_SAMPLE_MS")
         ->check(CLI::Range(100, 600000))
         ->capture_default_str();
+    cmd->add_option("--retention-days", cfg->retention_days,
+                    "days of requests and responses kept; older ones are deleted in batches (0 = forever)")
+        ->envname("LLMPROXY_RETENTION_DAYS")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--rollup-retention-days", cfg->rollup_retention_days,
+                    "days of per-minute rollups kept, at least --retention-days (0 = forever; hourly ones stay)")
+        ->envname("LLMPROXY_ROLLUP_RETENTION_DAYS")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     cmd->callback([cfg, common, batch_ms, drain_ms, backlog_ms, &exit_code] {
         llmp::log::setup(common->log_level, "audit");
         cfg->batch_time = std::chrono::milliseconds{*batch_ms};
@@ -65,9 +75,10 @@ void add_audit_command(CLI::App& app, int& exit_code) {
         }
         log->info(
             "msg=\"config\" amqp_url={} prefix={} database_url={} batch_rows={} batch_ms={} prefetch={} "
-            "audit_chunks={} audit_queue_max_length={} backlog_alarm={}",
+            "audit_chunks={} audit_queue_max_length={} backlog_alarm={} retention_days={} rollup_retention_days={}",
             mask_url(cfg->broker.url), cfg->broker.prefix, mask_url(cfg->database_url), cfg->batch_rows, *batch_ms,
-            cfg->prefetch, cfg->audit_chunks, cfg->broker.audit_queue_max_length, cfg->backlog_alarm_messages);
+            cfg->prefetch, cfg->audit_chunks, cfg->broker.audit_queue_max_length, cfg->backlog_alarm_messages,
+            cfg->retention_days, cfg->rollup_retention_days);
         // main() blocked SIGINT/SIGTERM and every thread inherits that mask, so only the
         // sigwait below sees them (common/stop_signals.hpp); blocked again here for clarity.
         block_stop_signals();

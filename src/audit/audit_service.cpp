@@ -2,6 +2,7 @@
 
 #include "audit/audit_metrics.hpp"
 #include "audit/backlog_sampler.hpp"
+#include "audit/retention.hpp"
 #include "audit/intake.hpp"
 #include "audit/logger.hpp"
 #include "audit/record.hpp"
@@ -39,6 +40,7 @@ struct audit_service::impl {
     std::unique_ptr<broker::publisher> publisher;
     std::unique_ptr<broker::consumer> consumer;
     std::unique_ptr<backlog_sampler> backlog;
+    std::unique_ptr<retention_job> retention;
     // Consumer tags of the current connection: written by setup, read by on_delivery, both on
     // the consumer thread (the first setup runs in start() before that thread exists).
     std::string requests_tag;
@@ -150,6 +152,9 @@ audit_service::audit_service(audit_config cfg) : impl_{std::make_unique<impl>(st
         std::vector<backlog_sampler::queue>{{"requests", topo.audit_requests_queue},
                                             {"responses", topo.audit_responses_queue}},
         s.cfg.backlog_interval, s.cfg.backlog_alarm_messages, s.counted);
+    s.retention = std::make_unique<retention_job>(s.cfg.database_url, s.cfg.connect_timeout_s,
+                                                  retention_settings{s.cfg.retention_days, s.cfg.rollup_retention_days},
+                                                  s.cfg.retention_interval);
     s.consumer = std::make_unique<broker::consumer>(
         bcfg, "llmproxy audit consumer", [&s](broker::connection& c) { return s.setup(c); },
         [&s](broker::delivery&& d, std::uint64_t epoch) { s.on_delivery(std::move(d), epoch); },
@@ -181,6 +186,7 @@ result<void> audit_service::start() {
         return r;
     }
     s.backlog->start();
+    s.retention->start();
     logger()->info("msg=\"audit started\" prefix={} batch_rows={} batch_ms={} prefetch={} audit_chunks={}",
                    s.cfg.broker.prefix, s.cfg.batch_rows, s.cfg.batch_time.count(), s.cfg.prefetch, s.cfg.audit_chunks);
     return ok();
@@ -189,6 +195,7 @@ result<void> audit_service::start() {
 void audit_service::stop() {
     auto& s = *impl_;
     s.backlog->stop();
+    s.retention->stop();
     s.writer->stop();
     s.consumer->stop();
     s.publisher->stop();

@@ -20,6 +20,16 @@ result<void> audit_config::validate() const {
     if (backlog_interval.count() < 100) {
         return fail("bad_config", "backlog sample interval must be at least 100 ms");
     }
+    if (retention_days < 0 || rollup_retention_days < 0) {
+        return fail("bad_config", "retention days must be 0 (keep forever) or more");
+    }
+    if (rollup_retention_days > 0 && (retention_days == 0 || rollup_retention_days < retention_days)) {
+        // The dashboard's wide windows read the rollups where the rows are still there.
+        return fail("bad_config", "the rollups must be kept at least as long as the requests");
+    }
+    if (retention_interval.count() < 100) {
+        return fail("bad_config", "retention interval must be at least 100 ms");
+    }
     return pg::check_url(database_url);
 }
 

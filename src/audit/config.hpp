@@ -37,6 +37,12 @@ struct audit_config {
     std::int64_t backlog_alarm_messages = 100000;
     /// How often the writer logs ingest figures (rows, lag) when it committed anything.
     std::chrono::milliseconds stats_interval{10000};
+    /// Days of requests, responses and chunks kept (0 = forever); audit/retention.hpp.
+    int retention_days = 0;
+    /// Days of the rollups' minute rows kept (0 = forever; the hour rows stay forever).
+    int rollup_retention_days = 0;
+    /// How often the retention pass runs.
+    std::chrono::milliseconds retention_interval{600000};
 
     result<void> validate() const;
 };

@@ -17,6 +17,7 @@
 #include "monitor/queue_sampler.hpp"
 #include "monitor/request_queries.hpp"
 #include "monitor/result_cache.hpp"
+#include "monitor/storage_queries.hpp"
 #include "monitor/session_store.hpp"
 #include "monitor/static_files.hpp"
 #include "monitor/stats_queries.hpp"
@@ -592,6 +593,28 @@ net::awaitable<void> handle_request_detail(monitor_context& m, request_context& 
     co_await http_server::send(ctx, history_reply(r, texts.value(), true));
 }
 
+db_pool::job storage_job() {
+    return [](pg::connection& c) { return query_storage(c); };
+}
+
+/// /api/storage: the database's size and the retention, kept a minute (sizes move slowly).
+net::awaitable<void> handle_storage(monitor_context& m, request_context& ctx) {
+    const std::string key = "/api/storage";
+    std::optional<json> hit = m.cache.get(key);
+    if (hit) {
+        response res = json_ok(*hit);
+        co_await http_server::send(ctx, std::move(res));
+        co_return;
+    }
+    db_pool::job job = storage_job();
+    db_reply r = co_await m.db.run(std::move(job));
+    if (r.ok) {
+        m.cache.put(key, r.body, std::chrono::seconds{60});
+    }
+    response res = plain_reply(r);
+    co_await http_server::send(ctx, std::move(res));
+}
+
 std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
     auto r = std::make_shared<http_server::router>();
     auto get = [&](std::string path, auto fn) {
@@ -607,6 +630,7 @@ std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
     get("/api/usage/budgets", handle_key_budgets);
     get("/api/usage/daily", handle_daily_usage);
     get("/api/usage/daily.csv", handle_daily_usage_csv);
+    get("/api/storage", handle_storage);
     get("/api/queues",
         [](monitor_context& mc, request_context& ctx) { return http_server::send(ctx, queues_reply(mc)); });
     get("/api/status",

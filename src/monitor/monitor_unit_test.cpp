@@ -51,6 +51,7 @@ TEST(time_window, parses_windows_and_buckets) {
     EXPECT_EQ(parse_bucket("1m", w).value().seconds, 60);
     EXPECT_EQ(default_bucket(parse_window("5m").value()).seconds, 10);
     EXPECT_EQ(default_bucket(w).seconds, 600);
+    EXPECT_EQ(default_bucket(parse_window("7d").value()).seconds, 3600) << "whole hours: the hourly rollups";
 }
 
 TEST(cursor, round_trips_and_refuses_garbage) {

@@ -69,7 +69,9 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
     }
     if (f.status) {
         if (*f.status == "pending") {
-            add("r.request_id IS NULL");
+            // NOT EXISTS, not the LEFT JOIN's NULL: the anti-join then probes the responses'
+            // primary key alone (an index-only scan), and the join fetches the page's rows only.
+            add("NOT EXISTS (SELECT 1 FROM responses p WHERE p.request_id = q.request_id)");
             add("q.received_at > now() - make_interval(secs => $" +
                 std::to_string(param(std::to_string(pending_horizon_s))) + "::float8)");
         } else {
@@ -118,7 +120,23 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
         "q.key_id, q.key_name "
         "FROM requests q LEFT JOIN responses r USING (request_id)" +
         where + " ORDER BY q.received_at DESC, q.request_id DESC LIMIT " + std::to_string(f.limit + 1);
+    // `pending` probes the responses once per request of its horizon and stops at a page: a
+    // parallel worker's start-up costs more than it saves there (bench/RESULTS.md, issue 19).
+    // SET LOCAL in a transaction of its own: the session's setting is back after COMMIT.
+    const bool serial = f.status && *f.status == "pending";
+    if (serial) {
+        if (auto s = c.exec("BEGIN; SET LOCAL max_parallel_workers_per_gather = 0"); !s) {
+            (void)c.exec("ROLLBACK");
+            return s.error();
+        }
+    }
     auto r = c.query(sql, p);
+    if (serial) {
+        // After a failed query COMMIT ends the aborted transaction as a ROLLBACK would.
+        if (auto s = c.exec("COMMIT"); !s && r) {
+            return s.error();
+        }
+    }
     if (!r) {
         return r.error();
     }

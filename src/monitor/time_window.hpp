@@ -21,7 +21,7 @@ result<duration_arg> parse_duration(std::string_view text, std::string_view what
 result<duration_arg> parse_window(std::string_view text);
 /// Bucket: 1 s .. 1 day; at most `max_buckets` buckets per window.
 result<duration_arg> parse_bucket(std::string_view text, const duration_arg& window, int max_buckets = 2000);
-/// The default bucket for a window: ~10..300 points (5m -> 10s, 1h -> 1m, 24h -> 10m).
+/// The default bucket for a window: ~10..300 points (5m -> 10s, 1h -> 1m, 24h -> 10m, 7d -> 1h).
 duration_arg default_bucket(const duration_arg& window);
 
 }  // namespace llmp::monitor

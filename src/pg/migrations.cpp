@@ -337,6 +337,20 @@ constexpr std::string_view v20_sql = R"sql(
 ALTER TABLE responses ADD COLUMN IF NOT EXISTS tool_calls jsonb;
 )sql";
 
+// Retention (issue 19): what the audit service's retention keeps (audit/retention.hpp) and when
+// it last ran, one row written by the audit service, read by the monitor for the dashboard.
+// 0 days = forever; no row = an audit service older than retention, which kept everything.
+constexpr std::string_view v22_sql = R"sql(
+CREATE TABLE IF NOT EXISTS audit_retention (
+    id            boolean PRIMARY KEY DEFAULT true CHECK (id),
+    request_days  integer NOT NULL CHECK (request_days >= 0),
+    rollup_days   integer NOT NULL CHECK (rollup_days >= 0),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    last_run_at   timestamptz,
+    last_deleted  bigint NOT NULL DEFAULT 0
+);
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
@@ -350,6 +364,7 @@ constexpr migration migrations[] = {
     {9, "requests.model_alias: the alias a request was sent under (requests.model is the served model)", v9_sql},
     {10, "response_rollups, request_rollups: per minute and hour, kept by triggers as rows are stored", v10_sql},
     {20, "responses.tool_calls: the function calls a model answered with", v20_sql},
+    {22, "audit_retention: the days of history and rollups the audit service keeps", v22_sql},
 };
 
 // Any constant shared by every migrator of this schema.

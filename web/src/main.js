@@ -11,6 +11,7 @@ import { keyOptions, refreshKeys } from './keys.js';
 import { renderModels, renderRequests, renderWorkers } from './tables.js';
 import { renderStatus, renderStatusUnreachable } from './status.js';
 import { setupRange, windowQuery } from './range.js';
+import { refreshStorage } from './storage.js';
 
 const refreshMs = 2000;
 const state = {
@@ -86,7 +87,9 @@ function updateModelFilter(models) {
 }
 
 function requestsQuery(cursor) {
-  const p = new URLSearchParams({ limit: '50' });
+  // The selected window (and a custom range's end) bounds the list like every other table.
+  const p = new URLSearchParams(windowQuery(state));
+  p.set('limit', '50');
   for (const [k, v] of Object.entries(state.filter)) if (v) p.set(k, v);
   if (cursor) p.set('cursor', cursor);
   return `/api/requests?${p}`;
@@ -127,6 +130,8 @@ async function refresh() {
   }
   if (workers.ok) { state.last.workers = workers.body; renderWorkers($('workers').querySelector('tbody'), workers.body); }
   if (status.ok) { state.last.status = status.body; problems.push(...renderStatus(status.body)); } else renderStatusUnreachable(errorText(status));
+  const storage = await refreshStorage();
+  if (storage) state.last.storage = storage;
   const keys = await refreshKeys(state, state.window);
   if (keys) keyOptions($('filter-key'), keys);
   if (!state.paged) await loadRequests(false);

@@ -214,9 +214,13 @@ try {
   await page.waitForFunction(() => window.__dashboard.last.overview.window === '3600s' && window.__dashboard.last.overview.requests === 0, null, { timeout });
   check((await tile('requests_per_s', '.sub')).startsWith('0 completed'), 'a custom range before the traffic shows none of it');
   check(await page.locator('#errors tbody td.empty').count() === 1, 'and no errors');
+  await page.waitForFunction(() => document.querySelector('#requests tbody td.empty') !== null, null, { timeout });
+  check(true, 'and no requests listed: the list follows the window');
   await page.selectOption('#window', '5m');
   await page.waitForFunction((n) => window.__dashboard.last.overview.window === '5m' && window.__dashboard.last.overview.requests === n, expect.requests, { timeout });
   check(await page.locator('#range').isHidden(), 'a preset window hides the range form');
+  await page.waitForFunction(() => /^DB \d/.test(document.getElementById('storage').textContent), null, { timeout });
+  check(await page.evaluate(() => window.__dashboard.last.storage.database_bytes > 0), 'the header shows the database size (and the retention)');
 
   await page.fill('#filter-q', expect.search);
   await page.click('#filter button[type=submit]');

@@ -1,0 +1,176 @@
+#include "audit/retention.hpp"
+
+#include "audit/logger.hpp"
+#include "pg/connection.hpp"
+
+#include <algorithm>
+#include <memory>
+
+namespace llmp::audit {
+namespace {
+
+/// One table's rows older than a cutoff ($1, timestamptz), deleted batch by batch ($2 rows at
+/// most each): the ctids are picked through the time index, then deleted by TID scan.
+struct doomed {
+    const char* table;
+    const char* condition;  ///< over $1
+    std::int64_t retention_pass::*count;
+};
+
+constexpr doomed request_tables[] = {
+    {"response_chunks", "received_at < $1::timestamptz", &retention_pass::chunks},
+    {"responses", "completed_at < $1::timestamptz", &retention_pass::responses},
+    {"requests", "received_at < $1::timestamptz", &retention_pass::requests},
+};
+constexpr doomed rollup_tables[] = {
+    {"response_rollups", "grain = 'minute' AND t < $1::timestamptz", &retention_pass::rollup_rows},
+    {"request_rollups", "grain = 'minute' AND t < $1::timestamptz", &retention_pass::rollup_rows},
+};
+
+result<std::string> cutoff_of(pg::connection& c, int days) {
+    auto r = c.query("SELECT now() - make_interval(days => $1::int)", {std::to_string(days)});
+    if (!r) {
+        return r.error();
+    }
+    return r.value().rows.at(0).at(0).value_or("");
+}
+
+result<void> delete_older(pg::connection& c, const doomed& t, const std::string& cutoff, int batch_rows,
+                          retention_pass& pass, const std::function<bool()>& keep_going) {
+    const std::string sql = std::string{"DELETE FROM "} + t.table + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " +
+                            t.table + " WHERE " + t.condition + " LIMIT $2::int))";
+    while (keep_going()) {
+        auto r = c.query(sql, {cutoff, std::to_string(batch_rows)});
+        if (!r) {
+            return r.error();
+        }
+        pass.*t.count += r.value().affected;
+        if (r.value().affected < batch_rows) {
+            break;
+        }
+    }
+    return ok();
+}
+
+}  // namespace
+
+result<retention_pass> apply_retention(pg::connection& c, const retention_settings& s,
+                                       const std::function<bool()>& keep_going) {
+    auto rec = c.query(
+        "INSERT INTO audit_retention (id, request_days, rollup_days, updated_at) VALUES (true, $1::int, $2::int, "
+        "now()) "
+        "ON CONFLICT (id) DO UPDATE SET request_days = EXCLUDED.request_days, rollup_days = EXCLUDED.rollup_days, "
+        "updated_at = now()",
+        {std::to_string(s.request_days), std::to_string(s.rollup_days)});
+    if (!rec) {
+        return rec.error();
+    }
+    retention_pass pass;
+    const int batch = std::max(1, s.batch_rows);
+    if (s.request_days > 0) {
+        auto cutoff = cutoff_of(c, s.request_days);
+        if (!cutoff) {
+            return cutoff.error();
+        }
+        for (const auto& t : request_tables) {
+            if (auto r = delete_older(c, t, cutoff.value(), batch, pass, keep_going); !r) {
+                return r.error();
+            }
+        }
+    }
+    if (s.rollup_days > 0) {
+        auto cutoff = cutoff_of(c, s.rollup_days);
+        if (!cutoff) {
+            return cutoff.error();
+        }
+        for (const auto& t : rollup_tables) {
+            if (auto r = delete_older(c, t, cutoff.value(), batch, pass, keep_going); !r) {
+                return r.error();
+            }
+        }
+    }
+    auto done = c.query("UPDATE audit_retention SET last_run_at = now(), last_deleted = $1::bigint",
+                        {std::to_string(pass.total())});
+    if (!done) {
+        return done.error();
+    }
+    return pass;
+}
+
+retention_job::retention_job(std::string database_url, int connect_timeout_s, retention_settings s,
+                             std::chrono::milliseconds interval)
+    : url_{std::move(database_url)}, connect_timeout_s_{connect_timeout_s}, settings_{s}, interval_{interval} {}
+
+retention_job::~retention_job() {
+    stop();
+}
+
+void retention_job::start() {
+    thread_ = std::thread{[this] { run(); }};
+}
+
+void retention_job::stop() {
+    {
+        llmp::lock_guard lock{mu_};
+        stopping_ = true;
+    }
+    stop_flag_ = true;
+    cv_.notify_all();
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+bool retention_job::wait(std::chrono::milliseconds d) {
+    llmp::unique_lock lock{mu_};
+    auto until = std::chrono::steady_clock::now() + d;
+    while (!stopping_) {
+        if (cv_.wait_until(lock.native(), until) == std::cv_status::timeout) {
+            break;
+        }
+    }
+    return !stopping_;
+}
+
+void retention_job::run() {
+    // Until the writer has applied the migrations (or while PostgreSQL is down) a pass fails:
+    // the next try comes sooner than the next pass would.
+    const auto retry = std::min(interval_, std::chrono::milliseconds{5000});
+    std::unique_ptr<pg::connection> conn;
+    auto keep_going = [this] { return !stop_flag_.load(); };
+    auto one_pass = [&]() -> bool {
+        if (!conn || !conn->healthy()) {
+            auto c = pg::connection::open(url_, connect_timeout_s_, "llmproxy audit retention");
+            if (!c) {
+                logger()->debug("msg=\"retention: no database\" error=\"{}\"", c.error().message);
+                conn.reset();
+                return false;
+            }
+            conn = std::move(c.value());
+        }
+        auto t0 = std::chrono::steady_clock::now();
+        auto pass = apply_retention(*conn, settings_, keep_going);
+        if (!pass && pass.error().code == pg::schema_error) {
+            // audit_retention is created by the writer's migrations, which may not have run yet.
+            logger()->info("msg=\"retention waits for the schema\" error=\"{}\"", pass.error().message);
+            return false;
+        }
+        if (!pass) {
+            logger()->warn("msg=\"retention pass failed\" error=\"{}\"", pass.error().message);
+            return false;
+        }
+        if (pass.value().total() > 0) {
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+            logger()->info(
+                "msg=\"retention pass\" requests={} responses={} chunks={} rollup_rows={} request_days={} "
+                "rollup_days={} ms={}",
+                pass.value().requests, pass.value().responses, pass.value().chunks, pass.value().rollup_rows,
+                settings_.request_days, settings_.rollup_days, ms.count());
+        }
+        return true;
+    };
+    while (wait(one_pass() ? interval_ : retry)) {
+    }
+}
+
+}  // namespace llmp::audit

@@ -1,0 +1,85 @@
+#pragma once
+// retention: deletes the audit history older than the operator's retention, in small batches,
+// while the audit ingests (issue 19). requests and responses (and response_chunks) go after
+// `request_days`, the minute rows of the rollups after `rollup_days`; the hour rows of the rollups
+// stay forever (a few thousand rows a day). 0 days = keep forever. Deleting never touches the
+// rollups of the deleted rows: their triggers fire on INSERT and UPDATE only, so the dashboard's
+// wide windows and the daily usage keep counting the requests whose texts are gone.
+//
+// Each batch is one short transaction of its own (autocommit) that deletes at most batch_rows
+// rows picked by time through the tables' time indexes: row locks on old rows only, never a
+// table lock, so the audit writer's inserts never wait for it. Why batches of DELETE and not
+// dropped partitions: docs/architecture.md, "Retention".
+//
+// Every pass also records the settings and what it did in audit_retention (pg migration 22),
+// where the monitor reads them for the dashboard.
+//
+// Threading: apply_retention runs on the caller's thread with the caller's connection.
+// retention_job owns one thread with its own PostgreSQL connection; start() / stop() (joins,
+// between two batches at the latest) by audit_service.
+
+#include "common/mutex.hpp"
+#include "common/result.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace llmp::pg {
+class connection;
+}
+
+namespace llmp::audit {
+
+struct retention_settings {
+    int request_days = 0;  ///< requests, responses, response_chunks; 0 = forever
+    int rollup_days = 0;   ///< minute rows of response_rollups and request_rollups; 0 = forever
+    int batch_rows = 5000;
+};
+
+/// Rows one pass deleted, per table.
+struct retention_pass {
+    std::int64_t requests = 0;
+    std::int64_t responses = 0;
+    std::int64_t chunks = 0;
+    std::int64_t rollup_rows = 0;
+    std::int64_t total() const { return requests + responses + chunks + rollup_rows; }
+};
+
+/// One pass: records the settings in audit_retention, deletes every row past them in batches
+/// (asking `keep_going` before each batch; false = stop where it is), then records the pass.
+result<retention_pass> apply_retention(pg::connection& c, const retention_settings& s,
+                                       const std::function<bool()>& keep_going);
+
+class retention_job {
+public:
+    retention_job(std::string database_url, int connect_timeout_s, retention_settings s,
+                  std::chrono::milliseconds interval);
+    ~retention_job();
+    retention_job(const retention_job&) = delete;
+    retention_job& operator=(const retention_job&) = delete;
+
+    void start();
+    void stop();
+
+private:
+    void run();
+    /// Waits `d` or until stop(); false when stopping.
+    bool wait(std::chrono::milliseconds d);
+
+    std::string url_;
+    int connect_timeout_s_;
+    retention_settings settings_;
+    std::chrono::milliseconds interval_;
+    llmp::mutex mu_;
+    std::condition_variable cv_;
+    bool stopping_ GUARDED_BY(mu_) = false;
+    std::atomic<bool> stop_flag_{false};
+    std::thread thread_;
+};
+
+}  // namespace llmp::audit
