@@ -124,6 +124,9 @@ void merge_model_live(json& body, const std::vector<model_live>& view, bool queu
             live.erase(it);
         }
     }
+    if (body.contains("to_ms")) {
+        live.clear();
+    }
     for (const auto& [name, v] : live) {
         json row = zero_row(name);
         row["workers"] = v->workers;

@@ -46,8 +46,9 @@ std::vector<model_live> model_live_view(const nlohmann::json& latest, const std:
 
 /// Adds the live view to /api/models' body: each row gets `workers`, `free_slots` and `queue`
 /// ({messages, ready, unacked, consumers}, or null without statistics for it); a model of the
-/// view without stored rows in the window is appended with zero aggregates. Sets
-/// `queues_available`.
+/// view without stored rows in the window is appended with zero aggregates, unless the window
+/// is a custom range that ended in the past (`to_ms` in the body: what was stored then is all
+/// it holds). Sets `queues_available`.
 void merge_model_live(nlohmann::json& body, const std::vector<model_live>& view, bool queues_available);
 
 /// The models named by /api/models' rows.

@@ -111,6 +111,10 @@ TEST(model_live_view, merge_adds_the_live_fields_and_the_models_without_rows) {
     EXPECT_EQ(rows[2]["queue"]["ready"], 6);
     EXPECT_TRUE(rows[2]["wait_ms"].is_null());
     EXPECT_TRUE(rows[2]["ttft_ms"].is_object());
+
+    json past{{"window_s", 3600}, {"to_ms", 1}, {"models", json::array()}};
+    merge_model_live(past, view, true);
+    EXPECT_TRUE(past["models"].empty()) << "a range in the past lists what was stored in it only";
 }
 
 bool has_line(const std::string& text, const std::string& line) {

@@ -124,6 +124,15 @@ result<json> timeseries_from_rollups(pg::connection& c, std::int64_t window_s, s
     return json{{"window_s", window_s}, {"bucket_s", bucket_s}, {"points", std::move(points)}};
 }
 
+/// /api/models' body; `to_ms` names a custom range's end (absent: the window ends now).
+json models_body(std::int64_t window_s, std::optional<std::int64_t> end_ms, json models) {
+    json body{{"window_s", window_s}, {"models", std::move(models)}};
+    if (end_ms) {
+        body["to_ms"] = *end_ms;
+    }
+    return body;
+}
+
 /// The queue wait of the successful requests completed in the window, per model: from the API
 /// server's receipt (requests.received_at) to the worker's start of the generation (the
 /// response's completed_at minus its duration, both the worker's clock). A lookup by key per
@@ -171,7 +180,7 @@ result<json> models_from_rollups(pg::connection& c, std::int64_t window_s, std::
         m["wait_ms"] = nullptr;  // the rollups keep no queue waits
         models.push_back(std::move(m));
     }
-    return json{{"window_s", window_s}, {"models", std::move(models)}};
+    return models_body(window_s, end_ms, std::move(models));
 }
 
 }  // namespace
@@ -267,7 +276,7 @@ result<json> query_models(pg::connection& c, std::int64_t window_s, std::optiona
         m["wait_ms"] = w == waits.value().end() ? json(nullptr) : w->second;
         models.push_back(std::move(m));
     }
-    return json{{"window_s", window_s}, {"models", std::move(models)}};
+    return models_body(window_s, end_ms, std::move(models));
 }
 
 result<json> query_worker_totals(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
