@@ -147,10 +147,10 @@ TEST(model_metrics, labels_only_the_models_of_the_view_and_reads_unknown_as_nan)
     EXPECT_TRUE(has_line(text, R"(llmproxy_monitor_model_requests_per_second{model="alpha:latest"} 0.5)")) << text;
     EXPECT_TRUE(has_line(text, R"(llmproxy_monitor_model_tokens_per_second{model="alpha:latest"} 8)")) << text;
     EXPECT_TRUE(
-        has_line(text, R"(llmproxy_monitor_model_queue_wait_seconds{model="alpha:latest",quantile="0.95"} 1.5)"))
+        has_line(text, R"(llmproxy_monitor_model_queue_wait_seconds{model="alpha:latest",percentile="95"} 1.5)"))
         << text;
     EXPECT_TRUE(has_line(text, R"(llmproxy_monitor_model_requests_per_second{model="beta:latest"} 0)")) << text;
-    EXPECT_TRUE(has_line(text, R"(llmproxy_monitor_model_queue_wait_seconds{model="beta:latest",quantile="0.5"} NaN)"))
+    EXPECT_TRUE(has_line(text, R"(llmproxy_monitor_model_queue_wait_seconds{model="beta:latest",percentile="50"} NaN)"))
         << text;
     EXPECT_EQ(text.find("client-typo"), std::string::npos) << "no series for a model without queue or worker";
     EXPECT_FALSE(gauges.begin_window_read(t0 + std::chrono::seconds{1}));

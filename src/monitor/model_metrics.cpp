@@ -38,17 +38,17 @@ model_metrics::model_metrics(metrics::registry& reg)
                                {"model"})},
       wait_{reg.gauges("llmproxy_monitor_model_queue_wait_seconds",
                        "Queue wait (API receipt to worker start) of the model's successful requests completed in "
-                       "the last minute, by quantile (NaN: none).",
-                       {"model", "quantile"})} {}
+                       "the last minute, by percentile (50, 95; NaN: none; not a summary, hence not \"quantile\").",
+                       {"model", "percentile"})} {}
 
 model_metrics::slot& model_metrics::slot_for(const std::string& model) {
     auto it = slots_.find(model);
     if (it != slots_.end()) {
         return it->second;
     }
-    slot s{&workers_.with({model}),      &free_slots_.with({model}),  &depth_.with({model}),
-           &unacked_.with({model}),      &consumers_.with({model}),   &requests_per_s_.with({model}),
-           &tokens_per_s_.with({model}), &wait_.with({model, "0.5"}), &wait_.with({model, "0.95"})};
+    slot s{&workers_.with({model}),      &free_slots_.with({model}), &depth_.with({model}),
+           &unacked_.with({model}),      &consumers_.with({model}),  &requests_per_s_.with({model}),
+           &tokens_per_s_.with({model}), &wait_.with({model, "50"}), &wait_.with({model, "95"})};
     // Stored figures are unknown until the next read of the window.
     s.requests_per_s->set(unknown);
     s.tokens_per_s->set(unknown);

@@ -7,7 +7,7 @@
 //                                                        its work queue (NaN without statistics)
 //   llmproxy_monitor_model_requests_per_second, _tokens_per_second
 //                                                        completed in the last `window_s` (stored rows)
-//   llmproxy_monitor_model_queue_wait_seconds{quantile="0.5"|"0.95"}
+//   llmproxy_monitor_model_queue_wait_seconds{percentile="50"|"95"}
 //                                                        the wait of those that succeeded (NaN: none)
 // The live gauges are set on every scrape; the stored figures are re-read at most every
 // `refresh` (one query of the last minute), NaN while the database cannot be read. A model that

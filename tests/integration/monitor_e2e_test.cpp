@@ -785,7 +785,8 @@ TEST(monitor_e2e, reports_each_models_queue_depth_wait_and_throughput) {
         10s))
         << http_request(mon, "GET", "/metrics", {}, {}).body;
     auto text = http_request(mon, "GET", "/metrics", {}, {}).body;
-    auto wait_p50 = sample_of(text, R"(llmproxy_monitor_model_queue_wait_seconds{model="beta:latest",quantile="0.5"})");
+    auto wait_p50 =
+        sample_of(text, R"(llmproxy_monitor_model_queue_wait_seconds{model="beta:latest",percentile="50"})");
     ASSERT_TRUE(wait_p50) << text;
     EXPECT_GE(*wait_p50 * 1000, waited_at_least_ms);
 }
