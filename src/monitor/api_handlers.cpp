@@ -1,8 +1,10 @@
 #include "monitor/api_handlers.hpp"
 
+#include "broker/topology.hpp"
 #include "http/error_response.hpp"
 #include "common/errc.hpp"
 #include "metrics/http_metrics.hpp"
+#include "metrics/registry.hpp"
 #include "monitor/db_pool.hpp"
 #include "monitor/error_queries.hpp"
 #include "monitor/heartbeat_listener.hpp"
@@ -12,6 +14,8 @@
 #include "monitor/key_budgets.hpp"
 #include "monitor/key_usage_queries.hpp"
 #include "monitor/live_workers.hpp"
+#include "monitor/model_live_view.hpp"
+#include "monitor/model_metrics.hpp"
 #include "monitor/monitor_auth.hpp"
 #include "monitor/query_string.hpp"
 #include "monitor/queue_sampler.hpp"
@@ -25,6 +29,9 @@
 #include "monitor/viewer_redaction.hpp"
 #include "pg/connection.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/status.hpp>
 
@@ -164,6 +171,38 @@ response workers_reply(monitor_context& m, const db_reply& r, const duration_arg
     body["workers"] = std::move(list);
     body["heartbeats_connected"] = m.heartbeats.connected();
     return json_ok(body);
+}
+
+/// The per-model live view (heartbeats and model queues) for the models of `known`.
+std::vector<model_live> live_view_of(monitor_context& m, const std::vector<std::string>& known) {
+    return model_live_view(m.queues.latest(), m.workers.snapshot(), broker::topology{m.cfg.broker.prefix}, known);
+}
+
+/// /api/models: the stored rows of the window, each with its model's live workers, free slots
+/// and work queue; models with a worker or a queue but no rows in the window are added.
+response models_reply(monitor_context& m, const db_reply& r, const duration_arg&) {
+    if (!r.ok) {
+        return error_reply(r.err);
+    }
+    json body = r.body;
+    auto view = live_view_of(m, model_names(body));
+    merge_model_live(body, view, m.queues.latest().value("available", false));
+    return json_ok(body);
+}
+
+/// The stored half of /metrics by model, from a read of the last minute (r), or unknown.
+void apply_model_window(monitor_context& m, const db_reply& r) {
+    m.model_gauges.set_live(live_view_of(m, r.ok ? model_names(r.body) : std::vector<std::string>{}));
+    m.model_gauges.set_window(r.ok ? &r.body : nullptr);
+}
+
+/// GET /metrics: the registry, with the live gauges by model set now.
+response metrics_reply(monitor_context& m, const request_context& ctx) {
+    m.model_gauges.set_live(live_view_of(m, {}));
+    response res{http::status::ok, ctx.req.version()};
+    res.set(http::field::content_type, metrics::content_type);
+    m.registry.render(res.body());
+    return res;
 }
 
 response queues_reply(monitor_context& m) {
@@ -501,7 +540,27 @@ net::awaitable<void> handle_timeseries(monitor_context& m, request_context& ctx)
 }
 
 net::awaitable<void> handle_models(monitor_context& m, request_context& ctx) {
-    return handle_window(m, ctx, models_job, plain_window_reply);
+    return handle_window(m, ctx, models_job, models_reply);
+}
+
+/// Reads the last minute per model for /metrics, off the scrape (which never waits on the
+/// database: it shows the figures of the previous read).
+net::awaitable<void> read_model_window(monitor_context& m) {
+    db_pool::job job = models_job(model_metrics::window_s, std::nullopt);
+    db_reply r = co_await m.db.run(std::move(job));
+    apply_model_window(m, r);
+}
+
+void start_model_window_read(monitor_context& m, const net::any_io_executor& ex) {
+    net::co_spawn(ex, read_model_window(m), net::detached);
+}
+
+net::awaitable<void> handle_metrics(monitor_context& m, request_context& ctx) {
+    if (m.model_gauges.begin_window_read()) {
+        net::any_io_executor ex = co_await net::this_coro::executor;
+        start_model_window_read(m, ex);
+    }
+    co_await http_server::send(ctx, metrics_reply(m, ctx));
 }
 
 net::awaitable<void> handle_errors(monitor_context& m, request_context& ctx) {
@@ -645,7 +704,7 @@ std::shared_ptr<http_server::router> build_routes(monitor_context& m) {
     get("/healthz", [](monitor_context&, request_context& ctx) {
         return http_server::send(ctx, http_server::json_response(http::status::ok, json{{"status", "ok"}}));
     });
-    metrics::add_http_route(*r, m.registry);
+    get("/metrics", handle_metrics);
     m.http.instrument(*r);
     return r;
 }

@@ -15,6 +15,7 @@ class monitor_auth;
 class host_guard;
 class ingest_health;
 class result_cache;
+class model_metrics;
 }  // namespace llmp::monitor
 
 namespace llmp::metrics {
@@ -41,6 +42,8 @@ struct monitor_context {
     const ingest_health& ingest;
     /// The dashboard's database answers, shared by every tab for a few seconds.
     result_cache& cache;
+    /// /metrics by model (model_metrics.hpp): set on each scrape.
+    model_metrics& model_gauges;
 };
 
 }  // namespace llmp::monitor

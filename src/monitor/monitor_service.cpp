@@ -16,6 +16,7 @@
 #include "monitor/ingest_watch.hpp"
 #include "monitor/live_workers.hpp"
 #include "monitor/logger.hpp"
+#include "monitor/model_metrics.hpp"
 #include "monitor/monitor_auth.hpp"
 #include "monitor/queue_sampler.hpp"
 #include "monitor/result_cache.hpp"
@@ -90,8 +91,9 @@ struct monitor_service::impl {
     monitor_auth auth{cfg.auth == auth_mode::keys ? &keys : nullptr, sessions, cfg.cookie_secure};
     host_guard hosts{allowed_hosts(cfg)};
     result_cache cache;
-    monitor_context ctx{cfg,  db,    workers, queues, heartbeats, files, registry, request_metrics,
-                        auth, hosts, ingest,  cache};
+    model_metrics model_gauges{registry};
+    monitor_context ctx{cfg,  db,    workers, queues, heartbeats,  files, registry, request_metrics,
+                        auth, hosts, ingest,  cache,  model_gauges};
     std::shared_ptr<http_server::listener> listener;
 
     explicit impl(monitor_config c) : cfg{std::move(c)} {

@@ -4,6 +4,8 @@
 #include "monitor/pg_values.hpp"
 #include "monitor/rollup_sql.hpp"
 
+#include <map>
+
 namespace llmp::monitor {
 namespace {
 
@@ -122,6 +124,42 @@ result<json> timeseries_from_rollups(pg::connection& c, std::int64_t window_s, s
     return json{{"window_s", window_s}, {"bucket_s", bucket_s}, {"points", std::move(points)}};
 }
 
+/// /api/models' body; `to_ms` names a custom range's end (absent: the window ends now).
+json models_body(std::int64_t window_s, std::optional<std::int64_t> end_ms, json models) {
+    json body{{"window_s", window_s}, {"models", std::move(models)}};
+    if (end_ms) {
+        body["to_ms"] = *end_ms;
+    }
+    return body;
+}
+
+/// The queue wait of the successful requests completed in the window, per model: from the API
+/// server's receipt (requests.received_at) to the worker's start of the generation (the
+/// response's completed_at minus its duration, both the worker's clock). A lookup by key per
+/// response, like the model of query_models; exact windows only (the rollups keep no waits).
+result<std::map<std::string, json>> query_model_waits(pg::connection& c, std::int64_t window_s,
+                                                      std::optional<std::int64_t> end_ms) {
+    const std::string end = end_sql(2);
+    std::string sql =
+        "SELECT " + normalized_model_sql("coalesce(nullif(r.model, ''), q.model)") +
+        ", percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM r.completed_at - "
+        "q.received_at) * 1000 - r.duration_ms))"
+        " FROM responses r JOIN requests q USING (request_id)"
+        " WHERE r.completed_at > " +
+        end + " - make_interval(secs => $1::float8) AND r.completed_at <= " + end +
+        " AND r.status = 'ok' AND r.duration_ms IS NOT NULL GROUP BY 1";
+    auto r = c.query(sql, {window_param(window_s), end_param(end_ms)});
+    if (!r) {
+        return r.error();
+    }
+    std::map<std::string, json> out;
+    for (const auto& row : r.value().rows) {
+        auto a = as_double_array(row[1], 2);
+        out[row[0].value_or("")] = json{{"p50", a[0]}, {"p95", a[1]}};
+    }
+    return out;
+}
+
 result<json> models_from_rollups(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
     const params p{window_param(window_s), end_param(end_ms)};
     const std::string model = normalized_model_sql("s.model");
@@ -139,9 +177,10 @@ result<json> models_from_rollups(pg::connection& c, std::int64_t window_s, std::
     for (const auto& row : r.value().rows) {
         json m = rollup_json(row, 1, static_cast<double>(window_s), find_pair(h.value(), row[0].value_or("")));
         m["model"] = row[0].value_or("");
+        m["wait_ms"] = nullptr;  // the rollups keep no queue waits
         models.push_back(std::move(m));
     }
-    return json{{"window_s", window_s}, {"models", std::move(models)}};
+    return models_body(window_s, end_ms, std::move(models));
 }
 
 }  // namespace
@@ -225,13 +264,19 @@ result<json> query_models(pg::connection& c, std::int64_t window_s, std::optiona
     if (!r) {
         return r.error();
     }
+    auto waits = query_model_waits(c, window_s, end_ms);
+    if (!waits) {
+        return waits.error();
+    }
     json models = json::array();
     for (const auto& row : r.value().rows) {
         json m = aggregate_json(row, 1, static_cast<double>(window_s));
         m["model"] = row[0].value_or("");
+        auto w = waits.value().find(m["model"].get<std::string>());
+        m["wait_ms"] = w == waits.value().end() ? json(nullptr) : w->second;
         models.push_back(std::move(m));
     }
-    return json{{"window_s", window_s}, {"models", std::move(models)}};
+    return models_body(window_s, end_ms, std::move(models));
 }
 
 result<json> query_worker_totals(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {

@@ -27,6 +27,9 @@ result<nlohmann::json> query_overview(pg::connection& c, std::int64_t window_s,
 /// One entry per bucket from end - window to end; a bucket with no traffic is all zeros.
 result<nlohmann::json> query_timeseries(pg::connection& c, std::int64_t window_s, std::int64_t bucket_s,
                                         std::optional<std::int64_t> end_ms = std::nullopt);
+/// One row a model (normalized) with the aggregates and `wait_ms` {p50, p95}: the queue wait of
+/// its successful requests, from the API's receipt to the worker's start (null over the
+/// rollups, beyond exact_window_max_s, and for a model without successful requests).
 result<nlohmann::json> query_models(pg::connection& c, std::int64_t window_s,
                                     std::optional<std::int64_t> end_ms = std::nullopt);
 /// Workers table rows (seen within a day) joined with their window totals from responses.

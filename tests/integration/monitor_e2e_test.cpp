@@ -24,6 +24,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unistd.h>
@@ -621,6 +622,173 @@ TEST(monitor_e2e, rest_answers_match_a_known_traffic_mix) {
     }
     EXPECT_EQ(ids_of(all_pages(mon, "&status=pending", 50)), std::set<std::string>{"pending-now"})
         << "older than the deadline horizon: lost, not pending";
+}
+
+/// The value of the sample `series` (name{labels}) in a Prometheus text, nullopt when absent.
+std::optional<double> sample_of(const std::string& text, const std::string& series) {
+    auto at = text.find("\n" + series + " ");
+    if (at == std::string::npos) {
+        return std::nullopt;
+    }
+    auto start = at + series.size() + 2;
+    auto value = text.substr(start, text.find('\n', start) - start);
+    if (value == "NaN") {
+        return std::nan("");
+    }
+    return std::stod(value);
+}
+
+// Issue 15, item 4: two models on two workers of one slot each; a long generation holds each
+// worker while short requests queue behind it, two for alpha and four for beta. The monitor
+// reports each model's queue (depth, running, consumers), workers and free slots in /api/models
+// and by model in /metrics; once everything ran, the queued requests' wait and each model's
+// throughput.
+TEST(monitor_e2e, reports_each_models_queue_depth_wait_and_throughput) {
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    if (std::getenv("LLMPROXY_TEST_RABBITMQ_MGMT_URL") == nullptr) {
+        GTEST_SKIP() << "needs the RabbitMQ management API (scripts/test provides it)";
+    }
+    constexpr int delay_ms = 50, long_tokens = 300, short_tokens = 2;
+    constexpr int alpha_queued = 2, beta_queued = 4;
+    scratch_database db{db_url};
+    cluster c{amqp_url};
+    const unsigned api = c.start_api();
+    for (const auto* model : {"alpha", "beta"}) {
+        c.start_worker({"--mock-models", model, "--concurrency", "1", "--mock-token-delay-us",
+                        std::to_string(delay_ms * 1000), "--heartbeat-ms", "500"});
+    }
+    c.start_audit(db.url(), {"--batch-ms", "20"});
+    const unsigned mon = c.start_monitor(db.url(), {"--queue-poll-ms", "200"});
+    ASSERT_TRUE(c.wait_for_model(api, "alpha:latest")) << c.logs();
+    ASSERT_TRUE(c.wait_for_model(api, "beta:latest")) << c.logs();
+
+    // The long generations first; once both workers are busy, the short ones queue behind them.
+    const auto t0 = std::chrono::steady_clock::now();
+    auto blockers = std::async(std::launch::async, [&] {
+        return run_concurrent_streams({{api, "/api/generate", generate_body("alpha", "long alpha", long_tokens)},
+                                       {api, "/api/generate", generate_body("beta", "long beta", long_tokens)}},
+                                      2);
+    });
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto w = get(mon, "/api/workers?window=5m");
+            int busy = 0;
+            for (const auto& x : w.body["workers"]) {
+                busy += x.value("in_flight", 0) == 1 ? 1 : 0;
+            }
+            return busy == 2;
+        },
+        20s))
+        << get(mon, "/api/workers?window=5m").raw;
+    std::vector<stream_request> shorts;
+    for (int i = 0; i < alpha_queued; ++i) {
+        shorts.push_back(
+            {api, "/api/generate", generate_body("alpha", "short alpha " + std::to_string(i), short_tokens)});
+    }
+    for (int i = 0; i < beta_queued; ++i) {
+        shorts.push_back(
+            {api, "/api/generate", generate_body("beta", "short beta " + std::to_string(i), short_tokens)});
+    }
+    auto queued = std::async(std::launch::async, [&] { return run_concurrent_streams(shorts, 6); });
+
+    // While the long ones run: each model's own depth (the management API's figures lag by its
+    // statistics interval, 5 s by default).
+    auto row_of = [&](const json& body, const std::string& model) {
+        for (const auto& m : body["models"]) {
+            if (m["model"] == model) {
+                return m;
+            }
+        }
+        return json{};
+    };
+    auto queued_as_expected = [&] {
+        auto m = get(mon, "/api/models?window=5m");
+        auto a = row_of(m.body, "alpha:latest");
+        auto b = row_of(m.body, "beta:latest");
+        return m.status == 200 && a.is_object() && b.is_object() && a["queue"].is_object() && b["queue"].is_object() &&
+               a["queue"]["ready"] == alpha_queued && b["queue"]["ready"] == beta_queued &&
+               a["queue"]["unacked"] == 1 && b["queue"]["unacked"] == 1 && a["free_slots"] == 0 && b["free_slots"] == 0;
+    };
+    ASSERT_TRUE(wait_until(queued_as_expected, 14s)) << get(mon, "/api/models?window=5m").raw << "\n"
+                                                     << get(mon, "/api/queues").raw;
+    const auto t_queued = std::chrono::steady_clock::now();
+    auto models = get(mon, "/api/models?window=5m");
+    for (const auto* name : {"alpha:latest", "beta:latest"}) {
+        auto m = row_of(models.body, name);
+        EXPECT_EQ(m["workers"], 1) << name;
+        EXPECT_EQ(m["queue"]["consumers"], 1) << name;
+        EXPECT_EQ(m["requests"], 0) << name << ": nothing completed yet, listed for its queue and worker";
+    }
+    EXPECT_EQ(models.body["queues_available"], true);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto text = http_request(mon, "GET", "/metrics", {}, {}).body;
+            return sample_of(text, R"(llmproxy_monitor_model_queue_depth{model="alpha:latest"})") == alpha_queued &&
+                   sample_of(text, R"(llmproxy_monitor_model_queue_depth{model="beta:latest"})") == beta_queued &&
+                   sample_of(text, R"(llmproxy_monitor_model_workers{model="beta:latest"})") == 1 &&
+                   sample_of(text, R"(llmproxy_monitor_model_free_slots{model="alpha:latest"})") == 0;
+        },
+        5s))
+        << http_request(mon, "GET", "/metrics", {}, {}).body;
+
+    // Everything ran: the waits of the queued requests, and each model's throughput.
+    auto long_results = blockers.get();
+    auto short_results = queued.get();
+    double longest_client_ms = 0;
+    for (const auto* results : {&long_results, &short_results}) {
+        for (const auto& r : *results) {
+            ASSERT_EQ(r.status, 200u) << r.body.substr(0, 300);
+            ASSERT_NE(r.find("done"), nullptr) << r.body.substr(0, 300);
+            longest_client_ms = std::max(longest_client_ms, json_of(r.find("done")->data).value("total_ms", 0.0));
+        }
+    }
+    constexpr int total = 2 + alpha_queued + beta_queued;
+    ASSERT_TRUE(wait_for_stored(mon, total)) << get(mon, "/api/overview?window=5m").raw;
+    // Every short request was in its queue at t_queued and could not start before its model's
+    // long generation ended, at least long_tokens x delay after t0.
+    // (20 ms: the stored times are whole milliseconds.)
+    const double waited_at_least_ms =
+        long_tokens * delay_ms - std::chrono::duration<double, std::milli>(t_queued - t0).count() - 20;
+    models = get(mon, "/api/models?window=5m");
+    ASSERT_EQ(models.status, 200u) << models.raw;
+    for (auto [name, queued_n] : {std::pair{"alpha:latest", alpha_queued}, std::pair{"beta:latest", beta_queued}}) {
+        auto m = row_of(models.body, name);
+        const int n = 1 + queued_n;
+        EXPECT_EQ(m["requests"], n) << name;
+        EXPECT_NEAR(m["requests_per_s"].get<double>(), n / 300.0, 1e-9) << name;
+        EXPECT_NEAR(m["tokens_per_s"].get<double>(), (long_tokens + queued_n * short_tokens) / 300.0, 1e-9) << name;
+        ASSERT_TRUE(m["wait_ms"].is_object()) << models.raw;
+        // The median is a queued request (more than half of them queued): it waited.
+        EXPECT_GE(m["wait_ms"]["p50"].get<double>(), waited_at_least_ms) << name;
+        EXPECT_GE(m["wait_ms"]["p95"].get<double>(), m["wait_ms"]["p50"].get<double>()) << name;
+        EXPECT_LE(m["wait_ms"]["p95"].get<double>(), longest_client_ms) << name;
+    }
+    // The queues drained (the management API's figures lag by its statistics interval).
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto now = get(mon, "/api/models?window=5m");
+            return row_of(now.body, "alpha:latest")["queue"]["ready"] == 0 &&
+                   row_of(now.body, "beta:latest")["queue"]["ready"] == 0;
+        },
+        15s))
+        << get(mon, "/api/models?window=5m").raw;
+    // /metrics over the last minute: the same counts per second, and the waits in seconds.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto text = http_request(mon, "GET", "/metrics", {}, {}).body;
+            auto a = sample_of(text, R"(llmproxy_monitor_model_requests_per_second{model="alpha:latest"})");
+            auto b = sample_of(text, R"(llmproxy_monitor_model_requests_per_second{model="beta:latest"})");
+            return a && b && std::abs(*a - (1 + alpha_queued) / 60.0) < 1e-9 &&
+                   std::abs(*b - (1 + beta_queued) / 60.0) < 1e-9;
+        },
+        10s))
+        << http_request(mon, "GET", "/metrics", {}, {}).body;
+    auto text = http_request(mon, "GET", "/metrics", {}, {}).body;
+    auto wait_p50 =
+        sample_of(text, R"(llmproxy_monitor_model_queue_wait_seconds{model="beta:latest",percentile="50"})");
+    ASSERT_TRUE(wait_p50) << text;
+    EXPECT_GE(*wait_p50 * 1000, waited_at_least_ms);
 }
 
 TEST(monitor_e2e, serves_the_dashboard_files_and_nothing_outside_them) {

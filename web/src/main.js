@@ -8,7 +8,7 @@ import { openDetail, setupDetail } from './detail.js';
 import { loadErrors } from './errors.js';
 import { clock, ms, num, pct, rate } from './format.js';
 import { keyOptions, refreshKeys } from './keys.js';
-import { renderModels, renderRequests, renderWorkers } from './tables.js';
+import { renderModelQueues, renderModels, renderRequests, renderWorkers } from './tables.js';
 import { renderStatus, renderStatusUnreachable } from './status.js';
 import { setupRange, windowQuery } from './range.js';
 import { refreshStorage } from './storage.js';
@@ -126,6 +126,7 @@ async function refresh() {
   if (models.ok) {
     state.last.models = models.body;
     renderModels($('models').querySelector('tbody'), models.body);
+    renderModelQueues($('model-queues').querySelector('tbody'), models.body);
     updateModelFilter(models.body.models);
   }
   if (workers.ok) { state.last.workers = workers.body; renderWorkers($('workers').querySelector('tbody'), workers.body); }

@@ -10,7 +10,8 @@ function fill(tbody, rows, columns, emptyText) {
 }
 
 export function renderModels(tbody, body) {
-  const rows = (body.models ?? []).map((m) => `
+  // Models with no stored requests in the window (only a worker or a queue) are the model queues' rows.
+  const rows = (body.models ?? []).filter((m) => m.requests > 0).map((m) => `
     <tr data-model="${esc(m.model)}">
       <td class="mono">${esc(m.model)}</td>
       <td class="num" data-col="requests">${num(m.requests)}</td>
@@ -21,6 +22,26 @@ export function renderModels(tbody, body) {
       <td class="num">${ms(m.latency_ms.p50)} / ${ms(m.latency_ms.p95)} / ${ms(m.latency_ms.p99)}</td>
     </tr>`);
   fill(tbody, rows, 7, 'No requests in this window.');
+}
+
+/// The model queues: each model a worker serves or a work queue exists for (live), with the
+/// window's queue waits and throughput (/api/models). "Queued" waits for a worker; "Running"
+/// was delivered to one. – = unknown (no queue statistics, or no waits stored over rollups).
+export function renderModelQueues(tbody, body) {
+  const q = (m, key) => (m.queue ? num(m.queue[key]) : '–');
+  const rows = (body.models ?? []).map((m) => `
+    <tr data-model="${esc(m.model)}">
+      <td class="mono">${esc(m.model)}</td>
+      <td class="num" data-col="workers">${num(m.workers ?? 0)}</td>
+      <td class="num" data-col="free_slots">${num(m.free_slots ?? 0)}</td>
+      <td class="num" data-col="queued">${q(m, 'ready')}</td>
+      <td class="num" data-col="running">${q(m, 'unacked')}</td>
+      <td class="num" data-col="consumers">${q(m, 'consumers')}</td>
+      <td class="num" data-col="wait">${ms(m.wait_ms?.p50)} / ${ms(m.wait_ms?.p95)}</td>
+      <td class="num" data-col="requests_per_s">${rate(m.requests_per_s)}</td>
+      <td class="num" data-col="tokens_per_s">${rate(m.tokens_per_s)}</td>
+    </tr>`);
+  fill(tbody, rows, 9, 'No models: no worker has announced one and no model queue exists.');
 }
 
 export function renderWorkers(tbody, body) {

@@ -108,6 +108,23 @@ try {
     await cell.waitFor({ timeout });
     check((await cell.textContent()).trim() === String(n), `model ${model}: ${n} requests`);
   }
+  // Model queues: each model with its live workers, its work queue (empty after the traffic),
+  // the window's queue waits and throughput.
+  const queuesKnown = await page.evaluate(() => window.__dashboard.last.models?.queues_available === true);
+  for (const model of Object.keys(expect.models)) {
+    const row = `#model-queues tr[data-model="${model}:latest"]`;
+    await page.waitForFunction((sel) => document.querySelector(`${sel} td[data-col="workers"]`) !== null, row, { timeout });
+    const cell = async (col) => (await page.locator(`${row} td[data-col="${col}"]`).textContent()).trim();
+    check(await cell('workers') === String(expect.workers), `model queue ${model}: ${expect.workers} workers (got ${await cell('workers')})`);
+    check(/^\d+$/.test(await cell('free_slots')), `model queue ${model}: free slots shown`);
+    if (queuesKnown) {
+      await page.waitForFunction((sel) => document.querySelector(`${sel} td[data-col="queued"]`).textContent.trim() === '0', row, { timeout });
+      check(await cell('consumers') === String(expect.workers), `model queue ${model}: 0 queued, ${expect.workers} consumers`);
+    }
+    check(/^[\d.,]+ m?s \/ [\d.,]+ m?s$/.test(await cell('wait')), `model queue ${model}: wait p50 / p95 (${await cell('wait')})`);
+    check(/^[\d.,]+$/.test(await cell('requests_per_s')) && await cell('requests_per_s') !== '0', `model queue ${model}: requests/s (${await cell('requests_per_s')})`);
+    check(/^[\d.,]+$/.test(await cell('tokens_per_s')), `model queue ${model}: tokens/s (${await cell('tokens_per_s')})`);
+  }
   await page.waitForFunction((n) => document.querySelectorAll('#workers tbody tr[data-worker]').length === n, expect.workers, { timeout });
   const states = await page.locator('#workers tbody .badge').allTextContents();
   check(states.length === expect.workers && states.every((s) => s === 'live'), `${expect.workers} live workers`);
