@@ -119,7 +119,7 @@ result<void> take_function_call(const json& item, const std::string& where, json
     if (!arguments) {
         return arguments.error();
     }
-    if (messages.empty() || messages.back().value("role", "") != "assistant") {
+    if (messages.empty() || get_or<std::string>(messages.back(), "role", "") != "assistant") {
         messages.push_back({{"role", "assistant"}, {"content", ""}});
     }
     auto& calls = messages.back()["tool_calls"];
@@ -451,7 +451,7 @@ result<responses_request> parse_responses_request(std::string_view body) {
 void name_tool_results(json& messages) {
     for (std::size_t i = 0; i < messages.size(); ++i) {
         auto& msg = messages[i];
-        if (msg.value("role", "") != "tool" || msg.contains("tool_name")) {
+        if (get_or<std::string>(msg, "role", "") != "tool" || msg.contains("tool_name")) {
             continue;
         }
         auto id = get_or<std::string>(msg, "tool_call_id", "");

@@ -6,6 +6,7 @@
 #include "api/responses_request_parser.hpp"
 #include "api/responses_store.hpp"
 #include "common/errc.hpp"
+#include "common/json_get.hpp"
 #include "http/error_response.hpp"
 #include "keys/api_key.hpp"
 
@@ -169,7 +170,7 @@ result<json> input_items_page(const stored_response& s, std::string_view target)
     }
     std::size_t from = 0;
     if (auto after = query_param(target, "after")) {
-        while (from < items.size() && items[from].value("id", "") != *after) {
+        while (from < items.size() && get_or<std::string>(items[from], "id", "") != *after) {
             ++from;
         }
         if (from == items.size()) {
