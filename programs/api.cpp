@@ -118,6 +118,13 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cfg->database_url = "postgresql://postgres@127.0.0.1:5432/llmproxy";
     add_database_option(*cmd, cfg->database_url);
+    auto responses_db = std::make_shared<std::string>("off");
+    cmd->add_option("--responses-db", *responses_db,
+                    "on: read stored responses back from --database-url (the audit's database) for "
+                    "previous_response_id and GET/DELETE /v1/responses/{id}; off: those answer 400/404")
+        ->envname("LLMPROXY_API_RESPONSES_DB")
+        ->check(CLI::IsMember({"on", "off"}))
+        ->capture_default_str();
     cmd->add_option("--redis-url", cfg->redis_url,
                     "Redis holding the API keys' limit counters for every API server (redis://host:port[/db]); "
                     "unset = each server counts its own")
@@ -135,7 +142,7 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->check(CLI::Range(std::int64_t{100}, std::int64_t{3600000}))
         ->group("");
     cmd->callback([cfg, common, idle_ms, timeout_ms, max_timeout_ms, drain_ms, write_ms, read_ms, keepalive_ms,
-                   port_file, auth, redis_ms, window_ms, fair_share, aliases, &exit_code] {
+                   port_file, auth, redis_ms, window_ms, fair_share, responses_db, aliases, &exit_code] {
         auto parsed_aliases = api::model_aliases::parse(*aliases);
         if (!parsed_aliases) {
             std::fprintf(stderr, "llmproxy api: --model-alias: %s\n", parsed_aliases.error().message.c_str());
@@ -161,14 +168,16 @@ void add_api_command(CLI::App& app, int& exit_code) {
         cfg->redis_timeout = std::chrono::milliseconds{*redis_ms};
         cfg->limit_window = std::chrono::milliseconds{*window_ms};
         cfg->fair_share = *fair_share == "on";
+        cfg->responses_db = *responses_db == "on";
         auto log = llmp::log::get("api");
         log->info(
             "msg=\"config\" amqp_url={} prefix={} listen={}:{} body_limit={} request_timeout_ms={} "
             "max_request_timeout_ms={} write_timeout_ms={} read_timeout_ms={} idle_timeout_ms={} "
-            "max_connections={} max_connections_per_ip={} auth={} redis_url={} model_aliases={}",
+            "max_connections={} max_connections_per_ip={} auth={} redis_url={} model_aliases={} responses_db={}",
             mask_url(cfg->broker.url), cfg->broker.prefix, cfg->listen_address, cfg->port, cfg->body_limit, *timeout_ms,
             *max_timeout_ms, *write_ms, *read_ms, *keepalive_ms, cfg->max_connections, cfg->max_connections_per_ip,
-            *auth, cfg->redis_url.empty() ? "none" : mask_url(cfg->redis_url), cfg->aliases.list().size());
+            *auth, cfg->redis_url.empty() ? "none" : mask_url(cfg->redis_url), cfg->aliases.list().size(),
+            *responses_db);
         api::api_server server{*cfg};
         unblock_stop_signals();  // its signal_set exists: a SIGTERM from now on stops it gracefully
         if (auto r = server.start(); !r) {

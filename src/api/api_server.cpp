@@ -14,6 +14,8 @@
 #include "api/openai_renderer.hpp"
 #include "api/openai_routes.hpp"
 #include "api/response_router.hpp"
+#include "api/responses_routes.hpp"
+#include "api/responses_store.hpp"
 #include "broker/connection.hpp"
 #include "broker/consumer.hpp"
 #include "broker/publisher.hpp"
@@ -25,6 +27,7 @@
 #include "http/router.hpp"
 #include "limits/limiter.hpp"
 #include "limits/redis_store.hpp"
+#include "pg/connection.hpp"
 #include "metrics/http_metrics.hpp"
 #include "metrics/process_collector.hpp"
 #include "metrics/registry.hpp"
@@ -170,6 +173,9 @@ struct api_server::impl {
     /// With --redis-url. After the io_context, so it goes (its thread joined) before the
     /// io_context it posts to; the limiter its thread calls into goes after both.
     std::unique_ptr<limits::redis_store> redis;
+    /// --responses-db only. Its threads post to the io_context: stopped (joined) in run() after
+    /// the io_context stops, and in the destructor before the io_context goes.
+    std::unique_ptr<responses_store> responses;
 
     /// The per-key limits: in Redis with --redis-url (reachable or not: it connects in the
     /// background and the limiter counts locally meanwhile), else in this process.
@@ -285,6 +291,7 @@ struct api_server::impl {
                        return json_response(http::status::ok, {{"status", "ok"}});
                    }));
         add_openai_routes(routes, ctx);
+        add_responses_routes(routes, ctx, responses.get());
         add_ollama_routes(routes, ctx);
         add_anthropic_routes(routes, ctx);
         routes.add(http::verb::get, "/readyz", plain([this](http_server::request_context&) {
@@ -304,6 +311,9 @@ api_server::api_server(api_config cfg) : impl_{std::make_unique<impl>(std::move(
 api_server::~api_server() {
     auto& s = *impl_;
     s.ioc.stop();
+    if (s.responses) {
+        s.responses->stop();
+    }
     if (s.consumer) {
         s.consumer->stop();
     }
@@ -386,6 +396,15 @@ result<void> api_server::start() {
             return r;
         }
     }
+    if (s.cfg.responses_db) {
+        if (auto r = pg::check_url(s.cfg.database_url); !r) {
+            return fail("bad_config", "--responses-db on: --database-url: " + r.error().message);
+        }
+        responses_store_config rc;
+        rc.database_url = s.cfg.database_url;
+        s.responses = std::make_unique<responses_store>(rc);
+        s.responses->start();
+    }
     s.build_routes();
     metrics::add_http_route(s.routes, s.registry);
     // Every route is counted and timed; POST routes are the generation routes (TTFT).
@@ -463,6 +482,9 @@ int api_server::run() {
             net::detached);
     });
     run_io_context(s.ioc, s.cfg.io_threads);
+    if (s.responses) {
+        s.responses->stop();
+    }
     s.consumer->stop();
     s.publisher->stop();
     log->info("msg=\"api server stopped\" completed={} failed={}", s.ctx.stats.completed.load(),

@@ -77,8 +77,11 @@ struct api_config {
     /// deployments keep working); keys: `Authorization: Bearer <key>` on every route but
     /// /healthz, /readyz and /metrics (api/auth.hpp).
     auth_mode auth = auth_mode::none;
-    /// Where the keys are (auth keys only).
+    /// Where the keys are (auth keys), and the stored responses (responses_db).
     std::string database_url;
+    /// Read stored responses back from database_url, the audit's database (the Responses API:
+    /// previous_response_id, GET/DELETE /v1/responses/{id}; api/responses_store.hpp).
+    bool responses_db = false;
     /// Lift the requests of a key below its fair share of this server's open streams one
     /// priority level (api/fair_share.hpp). Only with auth keys: without keys there is one client.
     bool fair_share = true;

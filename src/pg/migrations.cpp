@@ -337,6 +337,15 @@ constexpr std::string_view v20_sql = R"sql(
 ALTER TABLE responses ADD COLUMN IF NOT EXISTS tool_calls jsonb;
 )sql";
 
+// The Responses API (issue 18): DELETE /v1/responses/{id} hides a stored response from the API
+// and keeps the audit's rows (they are the record of what was asked and answered).
+constexpr std::string_view v21_sql = R"sql(
+CREATE TABLE IF NOT EXISTS deleted_responses (
+    request_id  text COLLATE "C" PRIMARY KEY,
+    deleted_at  timestamptz NOT NULL DEFAULT now()
+);
+)sql";
+
 // Retention (issue 19): what the audit service's retention keeps (audit/retention.hpp) and when
 // it last ran, one row written by the audit service, read by the monitor for the dashboard.
 // 0 days = forever; no row = an audit service older than retention, which kept everything.
@@ -364,6 +373,7 @@ constexpr migration migrations[] = {
     {9, "requests.model_alias: the alias a request was sent under (requests.model is the served model)", v9_sql},
     {10, "response_rollups, request_rollups: per minute and hour, kept by triggers as rows are stored", v10_sql},
     {20, "responses.tool_calls: the function calls a model answered with", v20_sql},
+    {21, "deleted_responses: responses deleted through DELETE /v1/responses/{id}", v21_sql},
     {22, "audit_retention: the days of history and rollups the audit service keeps", v22_sql},
 };
 

@@ -221,6 +221,44 @@ TEST_F(compat_e2e, official_clients_call_tools_through_ollama_and_openai_upstrea
     run_node_tests(port, "tools.test.mjs", {R"(LLMPROXY_TOOL_MODELS=["llama3.2","gpt-4o-mini","mock"])"});
 }
 
+// Issue 18: the Responses API with the official client, stored responses read back from the
+// audit's database (tests/clients/responses.test.mjs).
+TEST_F(compat_e2e, openai_node_sdk_creates_streams_continues_retrieves_and_deletes_responses) {
+    auto db_url = pg::testing::test_database_url();
+    if (!db_url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    pg::testing::scratch_database db{*db_url};
+    auto [migrated, mlog] = run_cli("migrate-responses", {"migrate", "--database-url", db.url()});
+    ASSERT_EQ(migrated, 0) << mlog;
+    cluster_ = std::make_unique<cluster>(*url_);
+    auto port = cluster_->start_api({"--responses-db", "on", "--database-url", db.url()});
+    cluster_->start_worker({"--provider", "mock"});
+    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
+    ASSERT_TRUE(cluster_->wait_for_model(port, model)) << cluster_->logs();
+    run_node_tests(port, "responses.test.mjs");
+}
+
+// Without --responses-db a stored response cannot be read: previous_response_id is a 400 and
+// GET /v1/responses/{id} a 404, each saying why.
+TEST_F(compat_e2e, responses_without_the_store_say_why_they_cannot_be_read) {
+    auto port = start_cluster();
+    auto created =
+        http_post(port, "/v1/responses", json{{"model", model}, {"input", "hi"}, {"max_output_tokens", 2}}.dump());
+    ASSERT_EQ(created.status, 200u) << created.body;
+    auto id = json::parse(created.body)["id"].get<std::string>();
+    auto next = http_post(port, "/v1/responses",
+                          json{{"model", model}, {"input", "more"}, {"previous_response_id", id}}.dump());
+    EXPECT_EQ(next.status, 400u);
+    EXPECT_NE(next.body.find("--responses-db"), std::string::npos) << next.body;
+    auto got = http_request(port, "GET", "/v1/responses/" + id);
+    EXPECT_EQ(got.status, 404u);
+    EXPECT_NE(got.body.find("--responses-db"), std::string::npos) << got.body;
+    auto error = json::parse(got.body)["error"];
+    EXPECT_EQ(error["type"], "invalid_request_error");
+    EXPECT_EQ(error["code"], "not_found");
+}
+
 TEST_F(compat_e2e, official_clients_send_their_key_and_surface_refusals_as_their_own_errors) {
     auto db_url = pg::testing::test_database_url();
     if (!db_url) {

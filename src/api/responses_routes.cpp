@@ -1,0 +1,273 @@
+#include "api/responses_routes.hpp"
+
+#include "api/openai_renderer.hpp"
+#include "api/relay.hpp"
+#include "api/responses_renderer.hpp"
+#include "api/responses_request_parser.hpp"
+#include "api/responses_store.hpp"
+#include "common/errc.hpp"
+#include "common/json_get.hpp"
+#include "http/error_response.hpp"
+#include "keys/api_key.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <optional>
+#include <string_view>
+
+namespace llmp::api {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::string_view no_store_hint =
+    "stored responses are not readable on this server (start llmproxy api with --responses-db)";
+
+llmp::error not_found(std::string_view response_id) {
+    return make_error(errc::not_found, "No response found with id '" + std::string{response_id} + "'.");
+}
+
+/// The stored response `response_id` if the caller may read it: stored (store not false), not
+/// deleted, and with --auth keys created with the caller's key. Otherwise 404 (or the store's error).
+net::awaitable<result<stored_response>> readable(const context& ctx, http_server::request_context& rc,
+                                                 responses_store& store, std::string_view response_id) {
+    auto request_id = request_id_of_response(response_id);
+    if (request_id.empty()) {
+        co_return not_found(response_id);
+    }
+    auto found = co_await store.load(std::move(request_id));
+    if (!found) {
+        co_return found.error();
+    }
+    if (!found.value() || !found.value()->visible()) {
+        co_return not_found(response_id);
+    }
+    if (ctx.keys != nullptr) {
+        auto key = std::static_pointer_cast<const keys::usable_key>(rc.principal);
+        if (!key || key->id != found.value()->key_id) {
+            co_return not_found(response_id);  // another key's response: as if there were none
+        }
+    }
+    co_return std::move(*found.value());
+}
+
+/// The conversation an earlier response continues with: what it sent and what it answered.
+net::awaitable<result<json>> previous_conversation(const context& ctx, http_server::request_context& rc,
+                                                   responses_store* store, const std::string& response_id) {
+    if (store == nullptr) {
+        co_return make_error(errc::invalid_field, "previous_response_id cannot be used: " + std::string{no_store_hint});
+    }
+    auto found = co_await readable(ctx, rc, *store, response_id);
+    if (!found) {
+        co_return found.error();
+    }
+    auto& s = found.value();
+    if (s.outcome.status != "completed" && s.outcome.status != "incomplete") {
+        co_return make_error(errc::invalid_field, "previous_response_id '" + response_id +
+                                                      "' cannot be continued: its status is " + s.outcome.status);
+    }
+    json history = std::move(s.messages);
+    history.push_back(assistant_message(s.outcome));
+    co_return history;
+}
+
+net::awaitable<void> handle_create(context& ctx, http_server::request_context& rc, responses_store* store) {
+    auto parsed = parse_responses_request(rc.req.body());
+    if (!parsed) {
+        auto res = openai_error_response(parsed.error());
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    auto& r = parsed.value();
+    if (!r.previous_response_id.empty()) {
+        auto history = co_await previous_conversation(ctx, rc, store, r.previous_response_id);
+        if (!history) {
+            auto res = openai_error_response(history.error());
+            co_await http_server::send(rc, std::move(res));
+            co_return;
+        }
+        auto& messages = history.value();
+        for (auto& m : r.msg.messages) {
+            messages.push_back(std::move(m));
+        }
+        r.msg.messages = std::move(messages);
+    }
+    name_tool_results(r.msg.messages);
+    // Kept with the request (requests.extra in the audit): what GET and input_items answer from.
+    r.msg.extra["responses"] = {{"echo", r.echo}, {"input", r.input_items}, {"store", r.store}};
+    responses_reply_options o;
+    o.stream = r.msg.stream;
+    o.model = r.msg.model;
+    o.echo = r.echo;
+    if (store != nullptr && r.store) {
+        o.on_finished = [store](const std::string& id) { store->note_finished(id); };
+    }
+    auto renderer = make_responses_renderer(std::move(o));
+    co_await relay_generation(ctx, rc, std::move(r.msg), *renderer);
+}
+
+/// "/v1/responses/{id}[/input_items]" -> id and whether input_items was asked for.
+struct path_parts {
+    std::string id;
+    bool input_items = false;
+    bool valid = false;
+};
+
+path_parts split_path(std::string_view target) {
+    constexpr std::string_view prefix = "/v1/responses/";
+    auto path = target.substr(0, target.find('?'));
+    path_parts p;
+    auto rest = path.substr(prefix.size());
+    auto slash = rest.find('/');
+    p.id = std::string{rest.substr(0, slash)};
+    if (slash != std::string_view::npos) {
+        if (rest.substr(slash) != "/input_items") {
+            return p;
+        }
+        p.input_items = true;
+    }
+    p.valid = !p.id.empty();
+    return p;
+}
+
+/// The value of `name` in the query string of `target` (no %-decoding: ids and numbers), or nullopt.
+std::optional<std::string> query_param(std::string_view target, std::string_view name) {
+    auto q = target.find('?');
+    if (q == std::string_view::npos) {
+        return std::nullopt;
+    }
+    auto query = target.substr(q + 1);
+    while (!query.empty()) {
+        auto amp = query.find('&');
+        auto pair = query.substr(0, amp);
+        auto eq = pair.find('=');
+        if (pair.substr(0, eq) == name) {
+            return std::string{eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1)};
+        }
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    }
+    return std::nullopt;
+}
+
+/// GET /v1/responses/{id}/input_items: OpenAI's cursor list (after, limit 1-100 default 20,
+/// order desc by default).
+result<json> input_items_page(const stored_response& s, std::string_view target) {
+    std::int64_t limit = 20;
+    if (auto l = query_param(target, "limit")) {
+        auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), limit);
+        if (ec != std::errc{} || p != l->data() + l->size() || limit < 1 || limit > 100) {
+            return fail("invalid_field", "limit must be an integer from 1 to 100");
+        }
+    }
+    auto order = query_param(target, "order").value_or("desc");
+    if (order != "asc" && order != "desc") {
+        return fail("invalid_field", "order must be asc or desc");
+    }
+    json items = s.input_items.is_array() ? s.input_items : json::array();
+    if (order == "desc") {
+        std::reverse(items.begin(), items.end());
+    }
+    std::size_t from = 0;
+    if (auto after = query_param(target, "after")) {
+        while (from < items.size() && get_or<std::string>(items[from], "id", "") != *after) {
+            ++from;
+        }
+        if (from == items.size()) {
+            return fail("invalid_field", "after must be the id of an input item of this response");
+        }
+        ++from;
+    }
+    json data = json::array();
+    for (std::size_t i = from; i < items.size() && data.size() < static_cast<std::size_t>(limit); ++i) {
+        data.push_back(items[i]);
+    }
+    bool more = from + data.size() < items.size();
+    json first = data.empty() ? json(nullptr) : data.front()["id"];
+    json last = data.empty() ? json(nullptr) : data.back()["id"];
+    return json{
+        {"object", "list"}, {"data", std::move(data)}, {"first_id", first}, {"last_id", last}, {"has_more", more}};
+}
+
+http_server::response reply_of(result<json> r) {
+    if (!r) {
+        return openai_error_response(r.error());
+    }
+    return http_server::json_response(http::status::ok, r.value());
+}
+
+net::awaitable<void> handle_get(const context& ctx, http_server::request_context& rc, responses_store* store) {
+    std::string_view target = rc.req.target();
+    auto p = split_path(target);
+    if (!p.valid) {
+        auto res = openai_error_response(make_error(errc::not_found, "no such route"));
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    if (!p.input_items && query_param(target, "stream").value_or("false") == "true") {
+        auto res = openai_error_response(
+            make_error(errc::invalid_field, "stream=true (resuming a stream) is not supported yet: GET it without"));
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    if (store == nullptr) {
+        auto res = openai_error_response(make_error(errc::not_found, std::string{no_store_hint}));
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    auto found = co_await readable(ctx, rc, *store, p.id);
+    result<json> body = json{};
+    if (!found) {
+        body = found.error();
+    } else if (p.input_items) {
+        body = input_items_page(found.value(), target);
+    } else {
+        body = response_object(found.value().head, found.value().outcome);
+    }
+    auto res = reply_of(std::move(body));
+    co_await http_server::send(rc, std::move(res));
+}
+
+net::awaitable<void> handle_delete(const context& ctx, http_server::request_context& rc, responses_store* store) {
+    auto p = split_path(rc.req.target());
+    if (!p.valid || p.input_items) {
+        auto res = openai_error_response(make_error(errc::not_found, "no such route"));
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    if (store == nullptr) {
+        auto res = openai_error_response(make_error(errc::not_found, std::string{no_store_hint}));
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    auto found = co_await readable(ctx, rc, *store, p.id);
+    result<json> body = json{};
+    if (!found) {
+        body = found.error();
+    } else {
+        std::string request_id = found.value().head.request_id;
+        auto removed = co_await store->remove(std::move(request_id));
+        if (!removed) {
+            body = removed.error();
+        } else if (!removed.value()) {
+            body = not_found(p.id);
+        } else {
+            body = json{{"id", p.id}, {"object", "response.deleted"}, {"deleted", true}};
+        }
+    }
+    auto res = reply_of(std::move(body));
+    co_await http_server::send(rc, std::move(res));
+}
+
+}  // namespace
+
+void add_responses_routes(http_server::router& routes, context& ctx, responses_store* store) {
+    routes.add(http::verb::post, "/v1/responses",
+               [&ctx, store](http_server::request_context& rc) { return handle_create(ctx, rc, store); });
+    routes.add(http::verb::get, "/v1/responses/*",
+               [&ctx, store](http_server::request_context& rc) { return handle_get(ctx, rc, store); });
+    routes.add(http::verb::delete_, "/v1/responses/*",
+               [&ctx, store](http_server::request_context& rc) { return handle_delete(ctx, rc, store); });
+}
+
+}  // namespace llmp::api
