@@ -118,8 +118,13 @@ try {
     check(await cell('workers') === String(expect.workers), `model queue ${model}: ${expect.workers} workers (got ${await cell('workers')})`);
     check(/^\d+$/.test(await cell('free_slots')), `model queue ${model}: free slots shown`);
     if (queuesKnown) {
-      await page.waitForFunction((sel) => document.querySelector(`${sel} td[data-col="queued"]`).textContent.trim() === '0', row, { timeout });
-      check(await cell('consumers') === String(expect.workers), `model queue ${model}: 0 queued, ${expect.workers} consumers`);
+      // The queue figures are a periodic sample of the broker: one taken while a worker was still
+      // subscribing shows fewer consumers, so wait for a sample of the settled fleet.
+      const settled = await page.waitForFunction(([sel, n]) => {
+        const col = (c) => document.querySelector(`${sel} td[data-col="${c}"]`).textContent.trim();
+        return col('queued') === '0' && col('consumers') === String(n);
+      }, [row, expect.workers], { timeout }).then(() => true, () => false);
+      check(settled, `model queue ${model}: 0 queued, ${expect.workers} consumers (got ${await cell('queued')} queued, ${await cell('consumers')} consumers)`);
     }
     check(/^[\d.,]+ m?s \/ [\d.,]+ m?s$/.test(await cell('wait')), `model queue ${model}: wait p50 / p95 (${await cell('wait')})`);
     check(/^[\d.,]+$/.test(await cell('requests_per_s')) && await cell('requests_per_s') !== '0', `model queue ${model}: requests/s (${await cell('requests_per_s')})`);
