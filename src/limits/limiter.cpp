@@ -173,7 +173,11 @@ void limiter::reserved(const reserve_args& r, result<grant> g) {
             ++stats_.reservations;
             const auto& got = g.value();
             roll(l, windows_at(now_ms_(), r.window_ms));
-            const bool ran_dry = l.known && !l.waiting.empty();  // requests waited although a lease was running
+            // Requests waited although a lease was running, or the last one lasted less than
+            // lease_horizon: the batch is small for the key's pace.
+            const auto now = now_ms_();
+            const bool ran_dry = l.known && (!l.waiting.empty() || now - l.reserved_at_ms < cfg_.lease_horizon.count());
+            l.reserved_at_ms = now;
             const auto w = windows_at(r.now_ms, r.window_ms);
             if (w.minute == l.minute && w.day == l.day && w.month == l.month) {
                 l.credit += got.granted;
@@ -195,8 +199,7 @@ void limiter::reserved(const reserve_args& r, result<grant> g) {
                 served.emplace_back(std::move(l.waiting.front()), *decision);
                 l.waiting.pop_front();
             }
-            // Too small for the key's pace: requests waited although a lease was running, or
-            // more came than it asked for.
+            // Too small for the key's pace: it ran dry, or more came than it asked for.
             if (ran_dry || !l.waiting.empty()) {
                 l.batch = std::min(l.batch * 2, std::max<std::int64_t>(lease_cap(r.limits), 1));
             }

@@ -16,7 +16,8 @@
 // fleet never admits more than the limit) and admits from it here. It refills when the batch
 // runs low, before it is empty, so a steady client never waits for Redis; only a key's first
 // request in a window (or one that outruns the refill) does. The batch starts at 1 and doubles
-// while requests have to wait, up to a share of the key's requests per minute (1/50): what a
+// while requests have to wait or a batch lasts under 200 ms, up to a share of the key's
+// requests per minute (1/50; halved at a window's end with some left over): what a
 // server may hold unused when the window ends, the fleet's shortfall — at most one request per
 // server for a 60 RPM key, so two servers give it 58 to 60. Tokens are charged here at once
 // (the next admission on this server sees them) and in Redis merged per key, within 100 ms.
@@ -64,6 +65,10 @@ struct limiter_config {
     /// The most a lease holds for a key without a requests-per-minute limit (token limits only):
     /// how many requests a server may admit past a token limit it has not heard of yet.
     std::int64_t max_lease = 64;
+    /// A lease should last at least this long: while one is used up faster (or requests wait
+    /// for it), the next is twice as big, up to the cap above. Fewer reservations, fewer wakes
+    /// of the store thread.
+    std::chrono::milliseconds lease_horizon{200};
 };
 
 /// What admission decided, and what the request's end needs to settle it.
@@ -130,12 +135,13 @@ private:
         std::int64_t minute = -1;  ///< the window it is for (windows_at)
         std::int64_t day = -1;
         std::int64_t month = -1;
-        std::int64_t credit = 0;     ///< reserved, not yet admitted
-        std::int64_t batch = 1;      ///< reserved ahead of need
-        bool reserving = false;      ///< a reservation is on its way
-        bool known = false;          ///< `seen` is the store's word for this window
-        counts seen;                 ///< the store's counts at its last answer, plus tokens charged here since
-        std::deque<waiter> waiting;  ///< admissions waiting for the reservation
+        std::int64_t credit = 0;          ///< reserved, not yet admitted
+        std::int64_t batch = 1;           ///< reserved ahead of need
+        std::int64_t reserved_at_ms = 0;  ///< when the last reservation was granted
+        bool reserving = false;           ///< a reservation is on its way
+        bool known = false;               ///< `seen` is the store's word for this window
+        counts seen;                      ///< the store's counts at its last answer, plus tokens charged here since
+        std::deque<waiter> waiting;       ///< admissions waiting for the reservation
     };
 
     admit_args args_of(const keys::usable_key& key, std::string request_id, std::int64_t lease_until_ms) const;

@@ -333,6 +333,26 @@ TEST(limiter, the_batch_grows_while_requests_wait_up_to_its_share_of_the_limit) 
     EXPECT_EQ(admitted, 3);
 }
 
+// A lease used up within lease_horizon (200 ms) is followed by one twice as big; a key that
+// comes seldom keeps reserving one at a time.
+TEST(limiter, the_batch_grows_while_leases_last_under_the_horizon) {
+    fake_shared shared;
+    shared.instant = true;
+    std::int64_t now = t0;
+    limiter lim{{}, &shared, [&] { return now; }};
+    for (int i = 0; i < 200; ++i, now += 1) {  // 1000 requests a second
+        lim.admit(args(rpm(60'000), now, "f" + std::to_string(i)), [](limit_decision) {});
+    }
+    EXPECT_LE(lim.stats().reservations.load(), 10u);
+    EXPECT_EQ(lim.stats().leased_admissions.load(), 200u);
+    for (int i = 0; i < 20; ++i, now += 1000) {  // one a second
+        auto a = args(rpm(60'000), now, "s" + std::to_string(i));
+        a.key_id = "slow";
+        lim.admit(a, [](limit_decision) {});
+    }
+    EXPECT_GE(lim.stats().reservations.load(), 10u + 19u) << "one reservation per request, ahead of it";
+}
+
 // Two servers, each with its own lease, share a 60 RPM key: the fleet admits 60, refusals once
 // the store has said so need no round trip, and a new window starts afresh.
 TEST(limiter, two_servers_with_leases_admit_the_limit_between_them) {
