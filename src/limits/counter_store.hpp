@@ -1,8 +1,10 @@
 #pragma once
 // counter_store: what the limiter asks of a place that keeps per-key counters — admit a request
 // (check every limit of its key and count it, atomically) and finish one (release its stream,
-// charge its tokens). local_store keeps them in this process; redis_store in Redis, shared by
-// every API server of the fleet.
+// charge its tokens); and, for the fleet-wide store, reserve a batch of a key's requests ahead
+// of need (the limiter's lease, limiter.hpp) and charge tokens without anyone waiting.
+// local_store keeps them in this process; redis_store in Redis, shared by every API server of
+// the fleet.
 //
 // Threading: see each implementation.
 
@@ -35,6 +37,25 @@ struct finish_args {
     std::int64_t window_ms = 60000;
 };
 
+/// Up to `want` requests of a key reserved in one step (a lease): checked against the key's
+/// limits like an admission and counted at once, to be admitted by this server later without
+/// asking. Not for keys with a stream cap (each stream is its own entry).
+struct reserve_args {
+    std::string key_id;
+    keys::key_limits limits;
+    std::int64_t want = 1;
+    std::int64_t now_ms = 0;
+    std::int64_t window_ms = 60000;
+};
+
+/// The store's answer to a reservation: how many requests it granted (0 when a limit refused,
+/// fewer than asked when the requests per minute ran out) and the key's counts after it.
+struct grant {
+    limit_kind refused = limit_kind::none;
+    std::int64_t granted = 0;
+    counts now;
+};
+
 /// The fleet-wide store, as the limiter sees it (a fake in limiter_test).
 class shared_store {
 public:
@@ -47,6 +68,13 @@ public:
     virtual void admit(admit_args a, admit_done done) = 0;
     /// Queues the finish; false when it cannot (the caller charges another store).
     virtual bool finish(finish_args a) = 0;
+
+    using reserve_done = std::function<void(result<grant>)>;
+    /// Reserves and calls `done` once, like admit.
+    virtual void reserve(reserve_args a, reserve_done done) = 0;
+    /// Adds `a.tokens` to the key's token counts soon, merged with other charges of the key
+    /// (nothing waits for it; a.request_id is ignored). False when it cannot.
+    virtual bool charge(finish_args a) = 0;
 };
 
 }  // namespace llmp::limits

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -154,12 +155,17 @@ TEST(local_store, keys_count_apart) {
     EXPECT_EQ(s.admit(a).refused, limit_kind::requests);
 }
 
-/// A shared store that answers when told to, or says it is down.
+/// A shared store that answers when told to, or says it is down. Reservations are granted from
+/// `fleet`, counts per key and window as Redis keeps them; `instant` answers them inline.
 class fake_shared final : public shared_store {
 public:
     bool is_up = true;
+    bool instant = false;
     std::deque<std::pair<admit_args, admit_done>> pending;
+    std::deque<std::pair<reserve_args, reserve_done>> reservations;
     std::vector<finish_args> finished;
+    std::vector<finish_args> charged;
+    std::map<std::pair<std::string, std::int64_t>, limits::counts> fleet;
     local_store counts;
 
     bool up() const override { return is_up; }
@@ -171,6 +177,36 @@ public:
         finished.push_back(a);
         return true;
     }
+    void reserve(reserve_args a, reserve_done done) override {
+        if (instant) {
+            done(granted(a));
+            return;
+        }
+        reservations.emplace_back(std::move(a), std::move(done));
+    }
+    bool charge(finish_args a) override {
+        if (!is_up) {
+            return false;
+        }
+        auto& c = fleet[{a.key_id, a.now_ms / a.window_ms}];
+        c.tokens += a.tokens;
+        c.day_tokens += a.tokens;
+        c.month_tokens += a.tokens;
+        charged.push_back(a);
+        return true;
+    }
+    grant granted(const reserve_args& a) {
+        auto& c = fleet[{a.key_id, a.now_ms / a.window_ms}];
+        grant g;
+        g.refused = first_reached(c, a.limits);
+        if (g.refused == limit_kind::none) {
+            g.granted =
+                a.limits.requests_per_minute ? std::min(a.want, *a.limits.requests_per_minute - c.requests) : a.want;
+            c.requests += g.granted;
+        }
+        g.now = c;
+        return g;
+    }
     void answer() {
         auto [a, done] = std::move(pending.front());
         pending.pop_front();
@@ -179,6 +215,16 @@ public:
     void fail() {
         auto [a, done] = std::move(pending.front());
         pending.pop_front();
+        done(llmp::fail("redis_unavailable", "gone"));
+    }
+    void grant_next() {
+        auto [a, done] = std::move(reservations.front());
+        reservations.pop_front();
+        done(granted(a));
+    }
+    void fail_next() {
+        auto [a, done] = std::move(reservations.front());
+        reservations.pop_front();
         done(llmp::fail("redis_unavailable", "gone"));
     }
 };
@@ -232,6 +278,194 @@ TEST(limiter, a_failed_or_down_store_falls_back_to_local_counts) {
     d.shared = true;
     lim.finish(d, "k1", "c", 7);
     EXPECT_TRUE(shared.finished.empty());
+}
+
+// A lease: the key's first request waits for a reservation of itself plus one ahead; the next
+// is admitted here without the store, and a refill goes out for the one after.
+TEST(limiter, a_lease_admits_without_asking_the_store_and_refills_ahead) {
+    fake_shared shared;
+    std::int64_t now = t0;
+    limiter lim{{}, &shared, [&] { return now; }};
+    std::optional<limit_decision> got;
+    lim.admit(args(rpm(6000), now, "a"), [&](limit_decision d) { got = d; });
+    EXPECT_FALSE(got);
+    ASSERT_EQ(shared.reservations.size(), 1u);
+    EXPECT_EQ(shared.reservations.front().first.want, 2);  // itself and one ahead
+    EXPECT_TRUE(shared.pending.empty()) << "not the per-request admission";
+    shared.grant_next();
+    ASSERT_TRUE(got);
+    EXPECT_TRUE(got->shared);
+    EXPECT_TRUE(got->leased);
+    EXPECT_EQ(got->now.requests, 1) << "counted in the store, less the one still in hand";
+    EXPECT_TRUE(shared.reservations.empty()) << "one in hand: no refill yet";
+
+    got.reset();
+    lim.admit(args(rpm(6000), now, "b"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got) << "decided inline, from the lease";
+    EXPECT_EQ(got->refused, limit_kind::none);
+    EXPECT_EQ(got->now.requests, 2);
+    ASSERT_EQ(shared.reservations.size(), 1u) << "the lease is empty: a refill goes out ahead of the next request";
+    shared.grant_next();
+    got.reset();
+    lim.admit(args(rpm(6000), now, "c"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->refused, limit_kind::none);
+    EXPECT_EQ(lim.stats().leased_admissions.load(), 3u);
+    EXPECT_EQ(lim.stats().reservations.load(), 2u);
+}
+
+// Requests that had to wait double the batch, up to 1/50 of the key's requests per minute.
+TEST(limiter, the_batch_grows_while_requests_wait_up_to_its_share_of_the_limit) {
+    fake_shared shared;
+    limiter lim{{}, &shared, [] { return t0; }};
+    int admitted = 0;
+    for (int i = 0; i < 3; ++i) {
+        lim.admit(args(rpm(100), t0, "w" + std::to_string(i)),
+                  [&](limit_decision d) { admitted += d.refused == limit_kind::none ? 1 : 0; });
+    }
+    ASSERT_EQ(shared.reservations.size(), 1u) << "one reservation for all who wait";
+    EXPECT_EQ(shared.reservations.front().first.want, 2);  // the first waiter and one ahead
+    shared.grant_next();
+    EXPECT_EQ(admitted, 2);
+    ASSERT_EQ(shared.reservations.size(), 1u) << "the one still waiting gets a reservation of its own";
+    EXPECT_EQ(shared.reservations.front().first.want, 2 + 1) << "batch 2 (capped at 100 / 50) and the waiter";
+    shared.grant_next();
+    EXPECT_EQ(admitted, 3);
+}
+
+// A lease used up within lease_horizon (200 ms) is followed by one twice as big; a key that
+// comes seldom keeps reserving one at a time.
+TEST(limiter, the_batch_grows_while_leases_last_under_the_horizon) {
+    fake_shared shared;
+    shared.instant = true;
+    std::int64_t now = t0;
+    limiter lim{{}, &shared, [&] { return now; }};
+    for (int i = 0; i < 200; ++i, now += 1) {  // 1000 requests a second
+        lim.admit(args(rpm(60'000), now, "f" + std::to_string(i)), [](limit_decision) {});
+    }
+    EXPECT_LE(lim.stats().reservations.load(), 10u);
+    EXPECT_EQ(lim.stats().leased_admissions.load(), 200u);
+    for (int i = 0; i < 20; ++i, now += 1000) {  // one a second
+        auto a = args(rpm(60'000), now, "s" + std::to_string(i));
+        a.key_id = "slow";
+        lim.admit(a, [](limit_decision) {});
+    }
+    EXPECT_GE(lim.stats().reservations.load(), 10u + 19u) << "one reservation per request, ahead of it";
+}
+
+// Two servers, each with its own lease, share a 60 RPM key: the fleet admits 60, refusals once
+// the store has said so need no round trip, and a new window starts afresh.
+TEST(limiter, two_servers_with_leases_admit_the_limit_between_them) {
+    fake_shared shared;
+    shared.instant = true;
+    std::int64_t now = t0;
+    limiter a{{}, &shared, [&] { return now; }};
+    limiter b{{}, &shared, [&] { return now; }};
+    int admitted = 0;
+    std::int64_t last_remaining_count = 0;
+    for (int i = 0; i < 100; ++i) {
+        (i % 2 ? a : b).admit(args(rpm(60), now, "r" + std::to_string(i)), [&](limit_decision d) {
+            admitted += d.refused == limit_kind::none ? 1 : 0;
+            last_remaining_count = d.now.requests;
+        });
+    }
+    EXPECT_EQ(admitted, 60);
+    EXPECT_EQ(last_remaining_count, 60);
+    EXPECT_EQ((shared.fleet[{"k1", t0 / 60'000}].requests), 60);
+    const auto reservations = a.stats().reservations.load() + b.stats().reservations.load();
+    EXPECT_LE(reservations, 62u) << "at most one per request admitted, and none per refusal";
+    a.admit(args(rpm(60), now, "late"), [](limit_decision d) { EXPECT_EQ(d.refused, limit_kind::requests); });
+    EXPECT_EQ(a.stats().reservations.load() + b.stats().reservations.load(), reservations);
+
+    now += 60'000;  // the next window
+    std::optional<limit_decision> got;
+    a.admit(args(rpm(60), now, "next"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->refused, limit_kind::none);
+    EXPECT_EQ(got->now.requests, 1);
+}
+
+// Tokens: charged to the lease at once (this server's next admission refuses past the limit
+// with no round trip) and to the store through charge(), not finish().
+TEST(limiter, leased_tokens_are_charged_here_at_once_and_in_the_store) {
+    fake_shared shared;
+    shared.instant = true;
+    limiter lim{{}, &shared, [] { return t0; }};
+    keys::key_limits l;
+    l.tokens_per_day = 100;
+    std::optional<limit_decision> got;
+    lim.admit(args(l, t0, "a"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got);
+    ASSERT_TRUE(got->leased) << "a key with token limits only is leased too";
+    lim.finish(*got, "k1", "a", 120);
+    EXPECT_TRUE(shared.finished.empty());
+    ASSERT_EQ(shared.charged.size(), 1u);
+    EXPECT_EQ(shared.charged[0].tokens, 120);
+    lim.admit(args(l, t0 + 1, "b"), [&](limit_decision d) { got = d; });
+    EXPECT_EQ(got->refused, limit_kind::daily_tokens);
+    EXPECT_EQ(got->now.day_tokens, 120);
+    // The key's limit lifted: admitted again from what is in hand.
+    keys::key_limits lifted;
+    lifted.tokens_per_day = 1000;
+    lim.admit(args(lifted, t0 + 2, "c"), [&](limit_decision d) { got = d; });
+    EXPECT_EQ(got->refused, limit_kind::none);
+    // A request that used no tokens charges nothing.
+    lim.finish(*got, "k1", "c", 0);
+    EXPECT_EQ(shared.charged.size(), 1u);
+}
+
+TEST(limiter, stream_caps_and_small_limits_are_admitted_one_by_one_in_the_store) {
+    fake_shared shared;
+    limiter lim{{}, &shared, [] { return t0; }};
+    keys::key_limits streams = rpm(6000);
+    streams.max_streams = 4;
+    lim.admit(args(streams, t0, "a"), [](limit_decision) {});
+    lim.admit(args(rpm(49), t0, "b"), [](limit_decision) {});
+    EXPECT_EQ(shared.pending.size(), 2u);
+    EXPECT_TRUE(shared.reservations.empty());
+}
+
+TEST(limiter, a_failed_reservation_counts_its_waiters_here) {
+    fake_shared shared;
+    limiter lim{{}, &shared, [] { return t0; }};
+    std::optional<limit_decision> got;
+    lim.admit(args(rpm(6000), t0, "a"), [&](limit_decision d) { got = d; });
+    shared.fail_next();
+    ASSERT_TRUE(got);
+    EXPECT_FALSE(got->shared);
+    EXPECT_FALSE(got->leased);
+    EXPECT_EQ(lim.stats().local_admissions.load(), 1u);
+    // Down: local counts at once, no reservation.
+    shared.is_up = false;
+    got.reset();
+    lim.admit(args(rpm(6000), t0, "b"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got);
+    EXPECT_FALSE(got->shared);
+    EXPECT_TRUE(shared.reservations.empty());
+    // Admitted from a lease, finished while the store is down: charged locally.
+    limit_decision d;
+    d.shared = true;
+    d.leased = true;
+    lim.finish(d, "k1", "c", 7);
+    EXPECT_TRUE(shared.charged.empty());
+}
+
+// A reservation answered after its window ended grants nothing usable: the waiter gets one for
+// the new window.
+TEST(limiter, a_reservation_for_an_ended_window_is_not_used) {
+    fake_shared shared;
+    std::int64_t now = t0 + 59'999;
+    limiter lim{{}, &shared, [&] { return now; }};
+    std::optional<limit_decision> got;
+    lim.admit(args(rpm(6000), now, "a"), [&](limit_decision d) { got = d; });
+    now = t0 + 60'000;
+    shared.grant_next();
+    EXPECT_FALSE(got);
+    ASSERT_EQ(shared.reservations.size(), 1u);
+    EXPECT_EQ(shared.reservations.front().first.now_ms, t0 + 60'000);
+    shared.grant_next();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->refused, limit_kind::none);
 }
 
 }  // namespace

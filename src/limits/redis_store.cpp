@@ -56,6 +56,32 @@ end
 return 0
 )lua";
 
+// A lease (limiter.hpp): up to ARGV[6] requests of a key without a stream cap, granted and
+// counted in one step — the admission script's checks in the same order, then as many requests
+// as the requests-per-minute limit still allows. KEYS: requests and tokens of the minute
+// window, tokens of the day and of the month. ARGV: the limits rpm, tpm, daily, monthly (-1 =
+// none), window (ms), want. Returns {refused limit_kind, granted, requests, tokens, 0, day,
+// month} after it.
+constexpr const char* reserve_script = R"lua(
+local function limit(i) local v = tonumber(ARGV[i]); if v < 0 then return nil end; return v end
+local function get(k) return tonumber(redis.call('GET', k) or '0') end
+local req, tok, day, month = get(KEYS[1]), get(KEYS[2]), get(KEYS[3]), get(KEYS[4])
+local rpm, tpm, daily, monthly = limit(1), limit(2), limit(3), limit(4)
+local refused = 0
+if rpm and req >= rpm then refused = 1
+elseif tpm and tok >= tpm then refused = 2
+elseif daily and day >= daily then refused = 4
+elseif monthly and month >= monthly then refused = 5 end
+local granted = 0
+if refused == 0 then
+  granted = tonumber(ARGV[6])
+  if rpm and rpm - req < granted then granted = rpm - req end
+  req = redis.call('INCRBY', KEYS[1], granted)
+  if req == granted then redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[5])) end
+end
+return {refused, granted, req, tok, 0, day, month}
+)lua";
+
 std::string prefix_of(const std::string& key_id) {
     return "llmp:lim:{" + key_id + "}:";
 }
@@ -136,21 +162,66 @@ std::vector<std::string> finish_command(const std::string& sha, const finish_arg
             std::to_string(a.window_ms)};
 }
 
-result<admission> admission_of(const redisReply* r) {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
-        return fail("redis_error", r->type == REDIS_REPLY_ERROR ? std::string{r->str, r->len}
-                                                                : "unexpected reply to the admission script");
+std::vector<std::string> reserve_command(const std::string& sha, const reserve_args& a) {
+    const auto w = windows_at(a.now_ms, a.window_ms);
+    const auto p = prefix_of(a.key_id);
+    const auto& l = a.limits;
+    return {"EVALSHA",
+            sha,
+            "4",
+            p + "r:" + std::to_string(w.minute),
+            p + "t:" + std::to_string(w.minute),
+            p + "d:" + std::to_string(w.day),
+            p + "m:" + std::to_string(w.month),
+            limit_arg(l.requests_per_minute),
+            limit_arg(l.tokens_per_minute),
+            limit_arg(l.tokens_per_day),
+            limit_arg(l.tokens_per_month),
+            std::to_string(a.window_ms),
+            std::to_string(a.want)};
+}
+
+/// The integers of a script's array reply, when it is one of `n` integers.
+std::optional<std::vector<std::int64_t>> integers_of(const redisReply* r, std::size_t n) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+        return std::nullopt;
     }
-    std::int64_t v[6];
-    for (std::size_t i = 0; i < 6; ++i) {
+    std::vector<std::int64_t> v(n);
+    for (std::size_t i = 0; i < n; ++i) {
         if (r->element[i]->type != REDIS_REPLY_INTEGER) {
-            return fail("redis_error", "unexpected reply to the admission script");
+            return std::nullopt;
         }
         v[i] = r->element[i]->integer;
     }
+    return v;
+}
+
+limit_kind kind_of(std::int64_t v) {
+    return v >= 0 && v < limit_kind_count ? static_cast<limit_kind>(v) : limit_kind::none;
+}
+
+result<grant> grant_of(const redisReply* r) {
+    auto v = integers_of(r, 7);
+    if (!v) {
+        return fail("redis_error", r->type == REDIS_REPLY_ERROR ? std::string{r->str, r->len}
+                                                                : "unexpected reply to the reservation script");
+    }
+    grant out;
+    out.refused = kind_of((*v)[0]);
+    out.granted = (*v)[1];
+    out.now = counts{(*v)[2], (*v)[3], (*v)[4], (*v)[5], (*v)[6]};
+    return out;
+}
+
+result<admission> admission_of(const redisReply* r) {
+    auto v = integers_of(r, 6);
+    if (!v) {
+        return fail("redis_error", r->type == REDIS_REPLY_ERROR ? std::string{r->str, r->len}
+                                                                : "unexpected reply to the admission script");
+    }
     admission out;
-    out.refused = v[0] >= 0 && v[0] < limit_kind_count ? static_cast<limit_kind>(v[0]) : limit_kind::none;
-    out.now = counts{v[1], v[2], v[3], v[4], v[5]};
+    out.refused = kind_of((*v)[0]);
+    out.now = counts{(*v)[1], (*v)[2], (*v)[3], (*v)[4], (*v)[5]};
     return out;
 }
 
@@ -263,6 +334,48 @@ bool redis_store::finish(finish_args a) {
     return true;
 }
 
+void redis_store::reserve(reserve_args a, reserve_done done) {
+    if (!up_.load()) {
+        done(fail("redis_unavailable", "Redis is unreachable"));
+        return;
+    }
+    {
+        lock_guard lock{mu_};
+        if (queue_.size() < opts_.max_pending) {
+            queue_.emplace_back(reserve_job{std::move(a), std::move(done)});
+            cv_.notify_one();
+            return;
+        }
+    }
+    done(fail("redis_unavailable", "too many admissions are waiting for Redis"));
+}
+
+// Merged per key and window, and not woken for: the store thread sends them with its next
+// exchange, at most charge_delay after the first (one wake per delay, not one per request).
+bool redis_store::charge(finish_args a) {
+    if (!up_.load()) {
+        return false;
+    }
+    const auto w = windows_at(a.now_ms, a.window_ms);
+    auto slot = a.key_id + '/' + std::to_string(w.minute) + '/' + std::to_string(w.day);
+    lock_guard lock{mu_};
+    if (auto it = charges_.find(slot); it != charges_.end()) {
+        it->second.tokens += a.tokens;
+        return true;
+    }
+    if (charges_.size() >= opts_.max_pending) {
+        return false;
+    }
+    const bool first = charges_.empty();
+    a.request_id.clear();  // no stream to release: ZREM of '' removes nothing
+    charges_.emplace(std::move(slot), std::move(a));
+    if (first) {
+        charges_since_ = std::chrono::steady_clock::now();
+        cv_.notify_one();  // the thread may be asleep for a whole ping interval: let it set its deadline
+    }
+    return true;
+}
+
 void redis_store::set_up(bool up, std::string_view why) {
     up_.store(up);
     if (reported_ && up == was_up_) {
@@ -324,9 +437,9 @@ bool redis_store::connect() {
             return failed("SELECT: " + *e);
         }
     }
-    std::string shas[2];
-    const char* scripts[2] = {admit_script, finish_script};
-    for (int i = 0; i < 2; ++i) {
+    std::string shas[3];
+    const char* scripts[3] = {admit_script, finish_script, reserve_script};
+    for (int i = 0; i < 3; ++i) {
         auto r = command(c, {"SCRIPT", "LOAD", scripts[i]});
         if (!r || r->type != REDIS_REPLY_STRING) {
             return failed(r ? "SCRIPT LOAD: " + std::string{r->str ? r->str : "unexpected reply"} : c->errstr);
@@ -336,6 +449,7 @@ bool redis_store::connect() {
     ctx_ = c;
     admit_sha_ = shas[0];
     finish_sha_ = shas[1];
+    reserve_sha_ = shas[2];
     set_up(true, "");
     return true;
 }
@@ -349,11 +463,17 @@ void redis_store::drop(std::string_view why) {
     set_up(false, why);
 }
 
+void redis_store::fail_one(job& j, std::string_view why) {
+    if (auto* a = std::get_if<admit_job>(&j)) {
+        a->done(fail("redis_unavailable", std::string{why}));
+    } else if (auto* r = std::get_if<reserve_job>(&j)) {
+        r->done(fail("redis_unavailable", std::string{why}));
+    }
+}
+
 void redis_store::fail_all(std::deque<job>& batch, std::string_view why) {
     for (auto& j : batch) {
-        if (auto* a = std::get_if<admit_job>(&j)) {
-            a->done(fail("redis_unavailable", std::string{why}));
-        }
+        fail_one(j, why);
     }
     batch.clear();
 }
@@ -362,6 +482,8 @@ bool redis_store::exchange(std::deque<job>& batch) {
     for (const auto& j : batch) {
         if (const auto* a = std::get_if<admit_job>(&j)) {
             append(ctx_, admit_command(admit_sha_, a->args));
+        } else if (const auto* r = std::get_if<reserve_job>(&j)) {
+            append(ctx_, reserve_command(reserve_sha_, r->args));
         } else {
             append(ctx_, finish_command(finish_sha_, std::get<finish_args>(j)));
         }
@@ -379,6 +501,8 @@ bool redis_store::exchange(std::deque<job>& batch) {
         batch.pop_front();
         if (auto* a = std::get_if<admit_job>(&j)) {
             a->done(admission_of(r.get()));
+        } else if (auto* g = std::get_if<reserve_job>(&j)) {
+            g->done(grant_of(r.get()));
         }
         if (r->type == REDIS_REPLY_ERROR) {
             ++errors_;  // a script error (NOSCRIPT after a SCRIPT FLUSH): reconnecting reloads them
@@ -389,9 +513,7 @@ bool redis_store::exchange(std::deque<job>& batch) {
                     break;
                 }
                 freeReplyObject(rest);
-                if (auto* b = std::get_if<admit_job>(&batch.front())) {
-                    b->done(fail("redis_unavailable", why));
-                }
+                fail_one(batch.front(), why);
                 batch.pop_front();
             }
             fail_all(batch, why);
@@ -424,16 +546,34 @@ void redis_store::run() {
             }
         }
         std::deque<job> batch;
+        bool stop = false;
         {
             unique_lock lock{mu_};
-            cv_.wait_for(lock.native(), opts_.ping_interval,
-                         [this]() NO_THREAD_SAFETY_ANALYSIS { return stop_ || !queue_.empty(); });
-            batch.swap(queue_);
-            if (stop_) {
-                lock.unlock();
-                fail_all(batch, "shutting down");
-                return;
+            // Work wakes the thread at once; token charges only once charge_delay has passed
+            // since the first of them (or with the next work); idle, a PING each ping_interval.
+            const auto idle_until = std::chrono::steady_clock::now() + opts_.ping_interval;
+            while (!stop_ && queue_.empty()) {
+                const auto until =
+                    charges_.empty() ? idle_until : std::min(idle_until, charges_since_ + opts_.charge_delay);
+                if (std::chrono::steady_clock::now() >= until) {
+                    break;
+                }
+                cv_.wait_until(lock.native(), until);
             }
+            batch.swap(queue_);
+            for (auto& [slot, c] : charges_) {
+                batch.emplace_back(std::move(c));
+            }
+            charges_.clear();
+            stop = stop_;
+        }
+        if (stop) {
+            // Shutting down: what is queued still goes out (a server's last token charges),
+            // within the command timeout.
+            if (!batch.empty()) {
+                exchange(batch);
+            }
+            return;
         }
         if (batch.empty()) {
             auto r = command(ctx_, {"PING"});

@@ -3,7 +3,9 @@
 // limited to 60 requests a minute gets 60 in all however many servers it is spread over. Each
 // admission is one EVALSHA of a Lua script that checks every limit of the key and counts the
 // request atomically (no two servers can both take the last slot); each finish is one more
-// that releases the stream and charges the tokens. Keys are llmp:lim:{<key id>}:... (the hash
+// that releases the stream and charges the tokens. A reservation (the limiter's lease) is one
+// EVALSHA that grants a batch of requests; token charges are merged per key and sent together
+// at most charge_delay later, without a wake of the thread per request. Keys are llmp:lim:{<key id>}:... (the hash
 // tag keeps one key's counters on one Redis Cluster slot) and expire on their own.
 //
 // Why a thread of its own with the blocking hiredis API rather than hiredis' async API on the
@@ -11,7 +13,8 @@
 // one thread, I/O threads hand work over and never block), Debian's hiredis 0.14 ships no Asio
 // adapter, and the thread pipelines — every admission queued while the last batch was in
 // flight goes out in one write and comes back in one read, so a busy server pays one round trip
-// per batch, not per request.
+// per batch, not per request. Its hand-offs cost two thread wakes each way, which is why the
+// limiter reserves ahead (limiter.hpp) instead of asking here on a request's path.
 //
 // When Redis is unreachable (or answers nothing within the timeout) the store says so once in
 // the log, reports down, refuses new work at once (the limiter counts locally meanwhile) and
@@ -32,6 +35,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 
 struct redisContext;
@@ -57,6 +61,8 @@ struct redis_options {
     std::chrono::milliseconds ping_interval{1000};
     /// Work waiting for the store thread at most; past it admissions count locally.
     std::size_t max_pending = 10000;
+    /// Token charges wait at most this long for company (merged per key into one command).
+    std::chrono::milliseconds charge_delay{100};
 };
 
 class redis_store final : public shared_store {
@@ -77,6 +83,8 @@ public:
     bool up() const override { return up_.load(); }
     void admit(admit_args a, admit_done done) override;
     bool finish(finish_args a) override;
+    void reserve(reserve_args a, reserve_done done) override;
+    bool charge(finish_args a) override;
 
     /// Commands that failed (each took its connection down with it).
     std::uint64_t errors() const { return errors_.load(); }
@@ -86,7 +94,11 @@ private:
         admit_args args;
         admit_done done;
     };
-    using job = std::variant<admit_job, finish_args>;
+    struct reserve_job {
+        reserve_args args;
+        reserve_done done;
+    };
+    using job = std::variant<admit_job, finish_args, reserve_job>;
 
     redis_store(redis_options opts, redis_address addr, state_fn on_state);
     void run();
@@ -95,6 +107,7 @@ private:
     void set_up(bool up, std::string_view why);
     /// Sends `batch` pipelined and answers each; false when the connection failed.
     bool exchange(std::deque<job>& batch);
+    void fail_one(job& j, std::string_view why);
     void fail_all(std::deque<job>& batch, std::string_view why);
 
     const redis_options opts_;
@@ -108,12 +121,16 @@ private:
     redisContext* ctx_ = nullptr;
     std::string admit_sha_;
     std::string finish_sha_;
+    std::string reserve_sha_;
     bool was_up_ = false;
     bool reported_ = false;
 
     mutex mu_;
     std::condition_variable cv_;
     std::deque<job> queue_ GUARDED_BY(mu_);
+    /// Token charges by key and window, merged (charge()).
+    std::unordered_map<std::string, finish_args> charges_ GUARDED_BY(mu_);
+    std::chrono::steady_clock::time_point charges_since_ GUARDED_BY(mu_);
     bool stop_ GUARDED_BY(mu_) = false;
     std::thread thread_;
 };

@@ -127,6 +127,105 @@ TEST(redis_store, streams_and_tokens_are_shared_and_released) {
     EXPECT_EQ(third.value().now.streams, 0);
 }
 
+result<grant> reserve_sync(redis_store& s, reserve_args a) {
+    std::promise<result<grant>> p;
+    auto f = p.get_future();
+    s.reserve(std::move(a), [&p](result<grant> r) { p.set_value(std::move(r)); });
+    return f.get();
+}
+
+reserve_args reserve_for(const std::string& key_id, const keys::key_limits& l, std::int64_t want) {
+    reserve_args a;
+    a.key_id = key_id;
+    a.limits = l;
+    a.want = want;
+    a.now_ms = unix_ms();
+    a.window_ms = 3'600'000;
+    return a;
+}
+
+// Leases from two servers: batches are granted until the limit, the last one partly, then none.
+TEST(redis_store, reservations_from_two_servers_grant_exactly_the_limit) {
+    LLMP_REQUIRE_REDIS();
+    auto a = connected(redis_url);
+    auto b = connected(redis_url);
+    const auto key = new_uuid();
+    keys::key_limits l;
+    l.requests_per_minute = 60;
+    std::int64_t total = 0;
+    for (int i = 0; i < 10; ++i) {
+        auto g = reserve_sync(i % 2 ? *a : *b, reserve_for(key, l, 7));
+        ASSERT_TRUE(g) << g.error().message;
+        total += g.value().granted;
+        EXPECT_EQ(g.value().now.requests, total);
+        if (i == 8) {
+            EXPECT_EQ(g.value().granted, 4) << "the rest of the limit";
+        }
+        if (i == 9) {
+            EXPECT_EQ(g.value().granted, 0);
+            EXPECT_EQ(g.value().refused, limit_kind::requests);
+        }
+    }
+    EXPECT_EQ(total, 60);
+    // The per-request admission sees the same counter.
+    auto one = admit_sync(*a, args_for(key, l, "r"));
+    ASSERT_TRUE(one);
+    EXPECT_EQ(one.value().refused, limit_kind::requests);
+}
+
+// Charges of one key merge into one command and reach Redis within the charge delay; the next
+// reservation (from another server) sees them and is refused by the budget.
+TEST(redis_store, charges_land_merged_and_refuse_the_next_reservation) {
+    LLMP_REQUIRE_REDIS();
+    auto a = connected(redis_url);
+    auto b = connected(redis_url);
+    const auto key = new_uuid();
+    keys::key_limits l;
+    l.tokens_per_day = 30;
+    auto first = reserve_sync(*b, reserve_for(key, l, 4));
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first.value().granted, 4);
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(a->charge({key, "", 10, unix_ms(), 3'600'000}));
+    }
+    result<grant> seen = fail("none", "");
+    for (int i = 0; i < 200; ++i) {  // the charges leave a's thread within charge_delay (100 ms)
+        seen = reserve_sync(*b, reserve_for(key, l, 1));
+        ASSERT_TRUE(seen);
+        if (seen.value().now.day_tokens == 30) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    EXPECT_EQ(seen.value().now.day_tokens, 30);
+    EXPECT_EQ(seen.value().refused, limit_kind::daily_tokens);
+    EXPECT_EQ(seen.value().granted, 0);
+}
+
+// Two limiters (two API servers) with leases on one Redis: one client alternating between them
+// gets exactly the limit, most of it admitted without a round trip.
+TEST(redis_store, two_limiters_with_leases_admit_the_limit_between_them) {
+    LLMP_REQUIRE_REDIS();
+    auto a = connected(redis_url);
+    auto b = connected(redis_url);
+    limiter la{{std::chrono::milliseconds{3'600'000}}, a.get()};
+    limiter lb{{std::chrono::milliseconds{3'600'000}}, b.get()};
+    const auto key = new_uuid();
+    keys::key_limits l;
+    l.requests_per_minute = 60;
+    int admitted = 0;
+    for (int i = 0; i < 100; ++i) {
+        std::promise<limit_decision> p;
+        auto args = args_for(key, l, new_uuid());
+        (i % 2 ? la : lb).admit(args, [&p](limit_decision d) { p.set_value(d); });
+        auto d = p.get_future().get();
+        EXPECT_TRUE(d.shared);
+        admitted += d.refused == limit_kind::none ? 1 : 0;
+    }
+    EXPECT_EQ(admitted, 60);
+    EXPECT_GT(la.stats().leased_admissions.load() + lb.stats().leased_admissions.load(), 0u);
+}
+
 TEST(redis_store, an_unreachable_redis_is_down_and_refuses_at_once) {
     // A port nobody listens on: connect fails at once with ECONNREFUSED.
     redis_options o;
@@ -138,6 +237,7 @@ TEST(redis_store, an_unreachable_redis_is_down_and_refuses_at_once) {
     auto r = admit_sync(*s.value(), args_for("k", keys::key_limits{}, "r"));
     EXPECT_FALSE(r);
     EXPECT_FALSE(s.value()->finish({"k", "r", 1, unix_ms(), 60'000}));
+    EXPECT_FALSE(s.value()->charge({"k", "", 1, unix_ms(), 60'000}));
     // The limiter over it counts locally.
     limiter lim{{}, s.value().get()};
     std::promise<limit_decision> p;
