@@ -74,12 +74,22 @@ void limiter::roll(lease& l, const windows& w) {
     if (l.credit > 0 && l.batch > 1) {
         l.batch /= 2;  // it reserved more than the window used
     }
+    // The day's and month's tokens carry over while their window lasts: they are lower bounds the
+    // store may not have yet (this server's charges reach it merged, later), and a reservation
+    // that read the store just after the minute turned must not forget them.
+    counts kept;
+    if (l.day == w.day) {
+        kept.day_tokens = l.seen.day_tokens;
+    }
+    if (l.month == w.month) {
+        kept.month_tokens = l.seen.month_tokens;
+    }
     l.minute = w.minute;
     l.day = w.day;
     l.month = w.month;
     l.credit = 0;
     l.known = false;
-    l.seen = counts{};
+    l.seen = kept;
 }
 
 std::optional<admission> limiter::from_lease(lease& l, const admit_args& a) {
@@ -181,14 +191,13 @@ void limiter::reserved(const reserve_args& r, result<grant> g) {
             const auto w = windows_at(r.now_ms, r.window_ms);
             if (w.minute == l.minute && w.day == l.day && w.month == l.month) {
                 l.credit += got.granted;
-                if (!l.known) {
-                    l.seen = got.now;
-                } else {  // both are lower bounds; the store may not have this server's last charges yet
-                    l.seen.requests = std::max(l.seen.requests, got.now.requests);
-                    l.seen.tokens = std::max(l.seen.tokens, got.now.tokens);
-                    l.seen.day_tokens = std::max(l.seen.day_tokens, got.now.day_tokens);
-                    l.seen.month_tokens = std::max(l.seen.month_tokens, got.now.month_tokens);
-                }
+                // Both are lower bounds of the window's counts (they only grow); the store may not
+                // have this server's last charges yet, what is seen here may miss other servers'.
+                l.seen.requests = std::max(l.seen.requests, got.now.requests);
+                l.seen.tokens = std::max(l.seen.tokens, got.now.tokens);
+                l.seen.streams = got.now.streams;
+                l.seen.day_tokens = std::max(l.seen.day_tokens, got.now.day_tokens);
+                l.seen.month_tokens = std::max(l.seen.month_tokens, got.now.month_tokens);
                 l.known = true;
             }  // else granted for a window that has ended: nothing of it is usable
             while (!l.waiting.empty()) {
@@ -235,8 +244,10 @@ void limiter::finish(const limit_decision& d, const std::string& key_id, const s
         {
             const auto w = windows_at(f.now_ms, f.window_ms);
             lock_guard lock{lease_mu_};
-            if (auto it = leases_.find(key_id);
-                it != leases_.end() && it->second.known && it->second.minute == w.minute && it->second.day == w.day) {
+            if (auto it = leases_.find(key_id); it != leases_.end()) {
+                // Counted in the window it ends in, as the store counts it; a minute that turned
+                // since the last admission starts here.
+                roll(it->second, w);
                 it->second.seen.tokens += tokens;
                 it->second.seen.day_tokens += tokens;
                 it->second.seen.month_tokens += tokens;

@@ -414,6 +414,34 @@ TEST(limiter, leased_tokens_are_charged_here_at_once_and_in_the_store) {
     EXPECT_EQ(shared.charged.size(), 1u);
 }
 
+TEST(limiter, the_days_tokens_outlive_the_minute_that_counted_them) {
+    // After the minute turns, the store's answer may lack this server's last charges (they reach
+    // it merged, later): what this server counted today still refuses a spent daily budget.
+    fake_shared shared;
+    shared.instant = true;
+    std::int64_t now = t0;  // 21:00 UTC: the next minute is the same day
+    limiter lim{{}, &shared, [&] { return now; }};
+    keys::key_limits l;
+    l.tokens_per_day = 20;
+    std::optional<limit_decision> got;
+    lim.admit(args(l, now, "a"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got && got->leased);
+    now = t0 + 60'000;
+    lim.finish(*got, "k1", "a", 25);  // it ends in the next minute
+    shared.fleet.clear();             // the store has not got the charge yet
+    got.reset();
+    lim.admit(args(l, now, "b"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->refused, limit_kind::daily_tokens);
+    EXPECT_EQ(got->now.day_tokens, 25);
+    // A new day starts from what the store says.
+    now = t0 + 4 * 3'600'000;
+    got.reset();
+    lim.admit(args(l, now, "c"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->refused, limit_kind::none);
+}
+
 TEST(limiter, stream_caps_and_small_limits_are_admitted_one_by_one_in_the_store) {
     fake_shared shared;
     limiter lim{{}, &shared, [] { return t0; }};
