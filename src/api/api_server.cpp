@@ -4,6 +4,7 @@
 #include "api/auth.hpp"
 #include "api/broker_request_publisher.hpp"
 #include "api/context.hpp"
+#include "api/embedding_routes.hpp"
 #include "api/native_routes.hpp"
 #include "api/logger.hpp"
 #include "api/model_listing.hpp"
@@ -34,6 +35,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -282,6 +284,7 @@ struct api_server::impl {
                    }));
         add_openai_routes(routes, ctx);
         add_ollama_routes(routes, ctx);
+        add_embedding_routes(routes, ctx);
         routes.add(http::verb::get, "/readyz", plain([this](http_server::request_context&) {
                        bool broker_ok = publisher->connected() && consumer->connected();
                        auto live = ctx.workers.live().size();
@@ -397,6 +400,11 @@ result<void> api_server::start() {
     s.request_metrics.instrument(s.routes);
     http_server::server_limits limits;
     limits.body_limit = s.cfg.body_limit;
+    for (const char* route :
+         {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/ollama/api/chat", "/ollama/api/generate",
+          "/ollama/api/embed", "/ollama/api/embeddings", "/api/chat", "/api/generate"}) {
+        limits.route_body_limits.emplace_back(route, std::max(s.cfg.body_limit, s.cfg.media_body_limit));
+    }
     limits.write_timeout = s.cfg.write_timeout;
     limits.read_timeout = s.cfg.read_timeout;
     limits.idle_timeout = s.cfg.idle_timeout;

@@ -337,6 +337,14 @@ constexpr std::string_view v20_sql = R"sql(
 ALTER TABLE responses ADD COLUMN IF NOT EXISTS tool_calls jsonb;
 )sql";
 
+// Embeddings (issue 17): requests of kind 'embed' (their input texts in `messages`, as a JSON
+// array of strings; the vectors are not stored). The CHECK of version 1 is replaced by name
+// (PostgreSQL named it requests_kind_check).
+constexpr std::string_view v24_sql = R"sql(
+ALTER TABLE requests DROP CONSTRAINT IF EXISTS requests_kind_check;
+ALTER TABLE requests ADD CONSTRAINT requests_kind_check CHECK (kind IN ('chat', 'generate', 'embed'));
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
@@ -350,6 +358,7 @@ constexpr migration migrations[] = {
     {9, "requests.model_alias: the alias a request was sent under (requests.model is the served model)", v9_sql},
     {10, "response_rollups, request_rollups: per minute and hour, kept by triggers as rows are stored", v10_sql},
     {20, "responses.tool_calls: the function calls a model answered with", v20_sql},
+    {24, "requests.kind 'embed': embedding requests (input texts in messages)", v24_sql},
 };
 
 // Any constant shared by every migrator of this schema.

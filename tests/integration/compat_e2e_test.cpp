@@ -8,6 +8,7 @@
 #include "support/raw_stream.hpp"
 
 #include "e2e_database.hpp"
+#include "providers/embedding_exchange.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -219,6 +220,67 @@ TEST_F(compat_e2e, official_clients_call_tools_through_ollama_and_openai_upstrea
         ASSERT_TRUE(cluster_->wait_for_model(port, m)) << m << "\n" << cluster_->logs();
     }
     run_node_tests(port, "tools.test.mjs", {R"(LLMPROXY_TOOL_MODELS=["llama3.2","gpt-4o-mini","mock"])"});
+}
+
+// Issue 17: images to vision models and embeddings, through both front doors and both
+// upstream kinds (tests/clients/media.test.mjs), and what the audit keeps of them: each image's
+// SHA-256 and size, not its bytes; the texts of an embedding request, not the vectors.
+TEST_F(compat_e2e, official_clients_send_images_and_embed_through_ollama_and_openai_upstreams) {
+    auto db_url = pg::testing::test_database_url();
+    if (!db_url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    pg::testing::scratch_database db{*db_url};
+    // A 1x1 PNG (70 bytes) and its SHA-256.
+    const std::string png =
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    const std::string png_sha256 = "c414cd0e204de974f73753c7e28d7638e7b3691bb8b1a2bab6b25bb7fed7ce77";
+    cluster_ = std::make_unique<cluster>(*url_);
+    auto ollama = cluster_->start_fake_ollama({"--models", "llava:latest,nomic-embed-text:latest"});
+    auto openai = cluster_->start_fake_openai({"--models", "gpt-4o,text-embedding-3-small"});
+    auto port = cluster_->start_api();
+    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
+    cluster_->start_worker(
+        {"--upstream", "ollama=" + url_of(ollama), "--upstream", "openai=" + url_of(openai) + "/v1"});
+    cluster_->start_worker({"--provider", "mock"});
+    for (const char* m :
+         {"llava:latest", "nomic-embed-text:latest", "gpt-4o:latest", "text-embedding-3-small:latest", model}) {
+        ASSERT_TRUE(cluster_->wait_for_model(port, m)) << m << "\n" << cluster_->logs();
+    }
+    json vision =
+        json::array({{{"model", "llava"}, {"fake", url_of(ollama)}}, {{"model", "gpt-4o"}, {"fake", url_of(openai)}}});
+    json texts = json::array({"a first text", "the second one, longer"});
+    json vectors = json::array();
+    json vectors4 = json::array();
+    for (const auto& t : texts) {
+        vectors.push_back(providers::mock_embedding(t.get<std::string>(), 0));
+        vectors4.push_back(providers::mock_embedding(t.get<std::string>(), 4));
+    }
+    json embed_cases{{"texts", texts}, {"vectors", vectors}, {"vectors4", vectors4}};
+    run_node_tests(port, "media.test.mjs",
+                   {"LLMPROXY_VISION_MODELS=" + vision.dump(),
+                    R"(LLMPROXY_EMBED_MODELS=["nomic-embed-text","text-embedding-3-small","mock"])",
+                    "LLMPROXY_EMBED_CASES=" + embed_cases.dump(), "LLMPROXY_IMAGE=" + png});
+
+    // 2 doors x 2 vision models, each with the image; every one stored as its digest.
+    const std::string with_image =
+        "SELECT count(*) FROM requests, jsonb_array_elements(messages) m, jsonb_array_elements(m->'images') i "
+        "WHERE jsonb_typeof(m->'images') = 'array'";
+    ASSERT_TRUE(wait_until([&] { return db.count(with_image) >= 4; }, 20s)) << cluster_->logs();
+    EXPECT_EQ(db.count(with_image + " AND i->>'sha256' = '" + png_sha256 + "' AND (i->>'bytes')::int = 70"), 4);
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE messages::text LIKE '%iVBORw0KGgo%'"), 0)
+        << "no image bytes in the audit";
+    // 3 models x (2 + 2 + 1) embedding requests at both doors (and the legacy one), their texts
+    // kept in order.
+    ASSERT_TRUE(wait_until([&] { return db.count("SELECT count(*) FROM requests WHERE kind = 'embed'") >= 15; }, 20s));
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE kind = 'embed' AND messages = '" + texts.dump() + "'"), 6);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return db.count(
+                       "SELECT count(*) FROM responses r JOIN requests q USING (request_id) WHERE q.kind = "
+                       "'embed' AND r.status = 'ok' AND r.prompt_tokens > 0") >= 15;
+        },
+        20s));
 }
 
 TEST_F(compat_e2e, official_clients_send_their_key_and_surface_refusals_as_their_own_errors) {
