@@ -430,6 +430,22 @@ result<openai_request> parse_openai_request(std::string_view body, request_kind 
         }
         m.extra["user"] = *user;  // kept with the request for the audit
     }
+    if (auto meta = j.find("metadata"); meta != j.end() && !meta->is_null()) {
+        // OpenAI's limits: up to 16 string values, keys up to 64 characters, values up to 512.
+        bool fits = meta->is_object() && meta->size() <= 16;
+        if (fits) {
+            for (const auto& [key, value] : meta->items()) {
+                fits =
+                    fits && key.size() <= 64 && value.is_string() && value.get_ref<const std::string&>().size() <= 512;
+            }
+        }
+        if (!fits) {
+            return invalid(
+                "metadata must be an object of up to 16 string values (keys up to 64 characters, values "
+                "up to 512)");
+        }
+        m.extra["metadata"] = *meta;  // kept with the request for the audit, not sent upstream
+    }
     if (kind == request_kind::chat) {
         if (auto v = copy_tool_fields(j, m.extra); !v) {
             return v.error();
