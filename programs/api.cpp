@@ -32,7 +32,8 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_API_BODY_LIMIT")
         ->capture_default_str();
     cmd->add_option("--media-body-limit", cfg->media_body_limit,
-                    "largest body in bytes of the chat, generate and embedding routes (base64 images; 413 beyond)")
+                    "largest body in bytes of the chat, generate and embedding routes (base64 images; 413 beyond); "
+                    "0 = --body-limit")
         ->envname("LLMPROXY_API_MEDIA_BODY_LIMIT")
         ->capture_default_str();
     cmd->add_flag("--allow-remote-images", cfg->allow_remote_images,

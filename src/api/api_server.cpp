@@ -35,7 +35,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -403,7 +402,8 @@ result<void> api_server::start() {
     for (const char* route :
          {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/ollama/api/chat", "/ollama/api/generate",
           "/ollama/api/embed", "/ollama/api/embeddings", "/api/chat", "/api/generate"}) {
-        limits.route_body_limits.emplace_back(route, std::max(s.cfg.body_limit, s.cfg.media_body_limit));
+        limits.route_body_limits.emplace_back(route,
+                                              s.cfg.media_body_limit == 0 ? s.cfg.body_limit : s.cfg.media_body_limit);
     }
     limits.write_timeout = s.cfg.write_timeout;
     limits.read_timeout = s.cfg.read_timeout;

@@ -81,8 +81,11 @@ std::int64_t fallback_time(const broker::delivery& d, std::int64_t arrival_ms) {
 
 result<record> decode_request_row(const broker::delivery& d, std::int64_t arrival_ms, bool fast,
                                   const decode_options& options) {
-    // Images are digested from the decoded message (the fast path copies JSON text as it is).
-    if (fast && (options.image_bytes || d.body.find("\"images\"") == std::string::npos)) {
+    // Images are digested from the decoded message (the fast path copies JSON text as it is);
+    // a body with \u escapes might spell the key otherwise, so it is decoded too.
+    const bool may_have_images =
+        d.body.find("\"images\"") != std::string::npos || d.body.find("\\u") != std::string::npos;
+    if (fast && (options.image_bytes || !may_have_images)) {
         if (auto row = fast_decode::request(d.body)) {
             if (row->received_at_ms <= 0) {
                 row->received_at_ms = fallback_time(d, arrival_ms);

@@ -117,7 +117,7 @@ TEST(record, the_api_key_reaches_request_and_response_rows_and_is_empty_without_
     broker::delivery d;
     d.body = encode(m);
     for (auto* decode : {&decode_record, &decode_record_reference}) {
-        auto r = (*decode)(source::requests, d, 5);
+        auto r = (*decode)(source::requests, d, 5, decode_options{});
         ASSERT_TRUE(r) << r.error().message;
         EXPECT_EQ(std::get<request_row>(r.value()).key_id, m.key_id);
         EXPECT_EQ(std::get<request_row>(r.value()).key_name, "team-a");
@@ -136,7 +136,7 @@ TEST(record, the_api_key_reaches_request_and_response_rows_and_is_empty_without_
     final_message f;
     copy_key(m, f);
     for (auto* decode : {&decode_record, &decode_record_reference}) {
-        auto fr = (*decode)(source::responses, response("api-1.final", encode(f)), 5);
+        auto fr = (*decode)(source::responses, response("api-1.final", encode(f)), 5, decode_options{});
         ASSERT_TRUE(fr);
         EXPECT_EQ(std::get<response_row>(fr.value()).key_id, m.key_id);
     }
