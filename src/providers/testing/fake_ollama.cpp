@@ -289,13 +289,13 @@ struct fake_ollama::impl final : fake_http_handler {
     /// URL or a URL is a 400. "" when every image is base64; counted by the server.
     std::string image_problem(const nlohmann::json& body, bool chat) {
         std::vector<const nlohmann::json*> lists;
-        if (chat) {
-            for (const auto& m : body.value("messages", nlohmann::json::array())) {
+        if (auto messages = body.find("messages"); chat && messages != body.end() && messages->is_array()) {
+            for (const auto& m : *messages) {
                 if (m.is_object() && m.contains("images")) {
                     lists.push_back(&m["images"]);
                 }
             }
-        } else if (body.contains("images")) {
+        } else if (!chat && body.contains("images")) {
             lists.push_back(&body["images"]);
         }
         std::vector<std::uint64_t> sizes;
