@@ -576,6 +576,24 @@ TEST_F(compat_e2e, an_alias_from_the_config_file_is_what_every_door_and_client_s
     cluster_.reset();  // before the database goes
 }
 
+// --media-body-limit raises the body limit of the routes that take images and embedding
+// batches only; every other route keeps --body-limit.
+TEST_F(compat_e2e, the_media_routes_take_larger_bodies_than_the_rest) {
+    auto port = start_cluster({"--body-limit", "4096", "--media-body-limit", "65536"});
+    auto mid = chat_request(std::string(20000, 'x'), 2, false).dump();
+    for (const char* route : {"/v1/chat/completions", "/ollama/api/chat", "/api/chat"}) {
+        auto r = http_post(port, route, mid);
+        EXPECT_EQ(r.status, 200u) << route << ": " << r.body;
+    }
+    auto embed = http_post(port, "/v1/embeddings", json{{"model", model}, {"input", std::string(20000, 'y')}}.dump());
+    EXPECT_EQ(embed.status, 200u) << embed.body;
+    auto other = http_request(port, "POST", "/v1/models", mid, {{"Content-Type", "application/json"}});
+    EXPECT_EQ(other.status, 413u) << other.body;
+    auto huge = http_post(port, "/v1/chat/completions", chat_request(std::string(70000, 'x'), 2, false).dump());
+    EXPECT_EQ(huge.status, 413u) << huge.body;
+    EXPECT_NE(json_of(huge.body)["error"]["message"].get<std::string>().find("65536"), std::string::npos) << huge.body;
+}
+
 TEST_F(compat_e2e, errors_have_each_flavours_shape_and_status) {
     auto port = start_cluster({"--body-limit", "4096"});
     // 400: malformed JSON.
