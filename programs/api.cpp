@@ -31,6 +31,15 @@ void add_api_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--body-limit", cfg->body_limit, "largest request body in bytes (413 beyond)")
         ->envname("LLMPROXY_API_BODY_LIMIT")
         ->capture_default_str();
+    cmd->add_option("--media-body-limit", cfg->media_body_limit,
+                    "largest body in bytes of the chat, generate and embedding routes (base64 images; 413 beyond); "
+                    "0 = --body-limit")
+        ->envname("LLMPROXY_API_MEDIA_BODY_LIMIT")
+        ->capture_default_str();
+    cmd->add_flag("--allow-remote-images", cfg->allow_remote_images,
+                  "accept http(s) image URLs (the upstream fetches them); by default 400, only data: URLs and "
+                  "base64 images")
+        ->envname("LLMPROXY_ALLOW_REMOTE_IMAGES");
     auto idle_ms = std::make_shared<std::int64_t>(cfg->stream_idle_timeout.count());
     cmd->add_option("--stream-idle-timeout-ms", *idle_ms, "longest wait for a stream's next event")
         ->envname("LLMPROXY_STREAM_IDLE_TIMEOUT_MS")

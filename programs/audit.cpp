@@ -38,6 +38,9 @@ void add_audit_command(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cmd->add_flag("--audit-chunks", cfg->audit_chunks, "also store every chunk with its arrival time (response_chunks)")
         ->envname("LLMPROXY_AUDIT_CHUNKS");
+    cmd->add_flag("--audit-image-bytes", cfg->image_bytes,
+                  "store requests' images as sent (base64) instead of each image's SHA-256 and size")
+        ->envname("LLMPROXY_AUDIT_IMAGE_BYTES");
     auto drain_ms = std::make_shared<std::int64_t>(cfg->drain_timeout.count());
     cmd->add_option("--drain-timeout-ms", *drain_ms, "on SIGTERM, how long the current batch may take to commit")
         ->envname("LLMPROXY_DRAIN_TIMEOUT_MS")

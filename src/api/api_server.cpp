@@ -6,6 +6,7 @@
 #include "api/auth.hpp"
 #include "api/broker_request_publisher.hpp"
 #include "api/context.hpp"
+#include "api/embedding_routes.hpp"
 #include "api/native_routes.hpp"
 #include "api/logger.hpp"
 #include "api/model_listing.hpp"
@@ -294,6 +295,7 @@ struct api_server::impl {
         add_responses_routes(routes, ctx, responses.get());
         add_ollama_routes(routes, ctx);
         add_anthropic_routes(routes, ctx);
+        add_embedding_routes(routes, ctx);
         routes.add(http::verb::get, "/readyz", plain([this](http_server::request_context&) {
                        bool broker_ok = publisher->connected() && consumer->connected();
                        auto live = ctx.workers.live().size();
@@ -421,6 +423,12 @@ result<void> api_server::start() {
     s.request_metrics.instrument(s.routes);
     http_server::server_limits limits;
     limits.body_limit = s.cfg.body_limit;
+    for (const char* route :
+         {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/ollama/api/chat", "/ollama/api/generate",
+          "/ollama/api/embed", "/ollama/api/embeddings", "/api/chat", "/api/generate"}) {
+        limits.route_body_limits.emplace_back(route,
+                                              s.cfg.media_body_limit == 0 ? s.cfg.body_limit : s.cfg.media_body_limit);
+    }
     limits.write_timeout = s.cfg.write_timeout;
     limits.read_timeout = s.cfg.read_timeout;
     limits.idle_timeout = s.cfg.idle_timeout;

@@ -39,6 +39,13 @@ struct api_config {
     int io_threads = 2;
     /// Largest accepted request body.
     std::uint64_t body_limit = 1 << 20;
+    /// Largest body of the routes that take images or embedding batches (chat, generate,
+    /// embeddings at every door; images come base64-encoded in the JSON); 0 = body_limit.
+    /// Raise it for vision models (e.g. 10 MiB) without raising it for every other route.
+    std::uint64_t media_body_limit = 0;
+    /// Let clients send http(s) image URLs (the upstream fetches them); else 400 at once
+    /// (api/image_inputs.hpp).
+    bool allow_remote_images = false;
     /// Longest wait for the next event of a stream (first token included) before it ends
     /// with error "timeout".
     std::chrono::milliseconds stream_idle_timeout{300000};

@@ -2,6 +2,7 @@
 
 #include "api/native_renderer.hpp"
 #include "api/native_request_parser.hpp"
+#include "api/image_inputs.hpp"
 #include "api/relay.hpp"
 #include "http/error_response.hpp"
 
@@ -12,6 +13,11 @@ net::awaitable<void> handle_generation(context& ctx, http_server::request_contex
     auto parsed = parse_generation_request(rc.req.body(), kind);
     if (!parsed) {
         auto res = http_server::error_response(parsed.error());
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    if (auto images = check_request_images(parsed.value(), ctx.cfg.allow_remote_images); !images) {
+        auto res = http_server::error_response(images.error());
         co_await http_server::send(rc, std::move(res));
         co_return;
     }

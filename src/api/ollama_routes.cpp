@@ -2,6 +2,7 @@
 
 #include "api/model_listing.hpp"
 #include "api/ollama_renderer.hpp"
+#include "api/image_inputs.hpp"
 #include "api/relay.hpp"
 #include "api/native_request_parser.hpp"
 #include "common/clock.hpp"
@@ -22,6 +23,11 @@ net::awaitable<void> handle_ollama_generation(context& ctx, http_server::request
         co_return;
     }
     auto& m = parsed.value();
+    if (auto images = check_request_images(m, ctx.cfg.allow_remote_images); !images) {
+        auto res = ollama_error_response(images.error(), m.model);
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
     m.api_flavour = "ollama";
     auto renderer = make_ollama_renderer(kind, m.stream, m.model);
     co_await relay_generation(ctx, rc, std::move(m), *renderer);

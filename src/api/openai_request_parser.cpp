@@ -2,6 +2,8 @@
 
 #include "api/field_checks.hpp"
 #include "api/json_body.hpp"
+#include "common/ascii.hpp"
+#include "common/base64.hpp"
 #include "common/json_get.hpp"
 #include "common/json_limits.hpp"
 
@@ -17,9 +19,30 @@ auto invalid(const std::string& what) {
     return fail("invalid_field", what);
 }
 
-/// A message's content as one string: a string as it is, an array of {type:"text", text}
-/// parts joined (the providers take text only), null as "".
-result<std::string> content_text(const json& content, const std::string& where) {
+/// An image_url part's url as what the request message carries in `images`: a data: URL's
+/// base64 payload (Ollama's shape; the OpenAI-compatible provider makes it a data: URL again),
+/// or a remote URL as it is (refused unless the operator allows remote images: image_inputs.hpp).
+result<std::string> image_of_url(const std::string& url, const std::string& where) {
+    if (url.size() >= 5 && starts_with_nocase(url, "data:")) {
+        auto comma = url.find(',');
+        auto meta = std::string_view{url}.substr(5, comma == std::string::npos ? 0 : comma - 5);
+        if (comma == std::string::npos || meta.size() < 7 ||
+            !starts_with_nocase(meta.substr(meta.size() - 7), ";base64")) {
+            return invalid(where + " must be a base64 data: URL (data:image/png;base64,...)");
+        }
+        auto payload = url.substr(comma + 1);
+        if (payload.empty() || !base64_decode(payload)) {
+            return invalid(where + " holds no valid base64 image data");
+        }
+        return payload;
+    }
+    return url;
+}
+
+/// A message's content as one string and its images: a string as it is, an array of
+/// {type:"text", text} parts joined and {type:"image_url", image_url:{url}} parts as images
+/// (image_of_url), null as "".
+result<std::string> content_text(const json& content, const std::string& where, json& images) {
     if (content.is_null()) {
         return std::string{};
     }
@@ -36,9 +59,24 @@ result<std::string> content_text(const json& content, const std::string& where) 
         if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
             return invalid(at + " must be an object with a \"type\"");
         }
+        if (part["type"] == "image_url") {
+            auto img = part.find("image_url");
+            const json* url = img == part.end()                          ? nullptr
+                              : img->is_object() && img->contains("url") ? &(*img)["url"]
+                                                                         : &*img;
+            if (url == nullptr || !url->is_string()) {
+                return invalid(at + ".image_url.url must be a string (a data: URL)");
+            }
+            auto image = image_of_url(url->get<std::string>(), at + ".image_url.url");
+            if (!image) {
+                return image.error();
+            }
+            images.push_back(std::move(image.value()));
+            continue;
+        }
         if (part["type"] != "text") {
             return invalid(at + ".type '" + part["type"].get<std::string>() +
-                           "' is not supported: only \"text\" parts are");
+                           "' is not supported: only \"text\" and \"image_url\" parts are");
         }
         auto t = part.find("text");
         if (t == part.end() || !t->is_string()) {
@@ -103,7 +141,7 @@ std::string tool_name_of(const json& translated, const std::string& id) {
     return {};
 }
 
-/// OpenAI messages -> Ollama-shaped {role, content, tool_calls?, tool_call_id?, tool_name?}
+/// OpenAI messages -> Ollama-shaped {role, content, images?, tool_calls?, tool_call_id?, tool_name?}
 /// (developer is system to Ollama).
 result<json> translate_messages(const json& messages) {
     if (!messages.is_array() || messages.empty()) {
@@ -128,13 +166,17 @@ result<json> translate_messages(const json& messages) {
             r = "system";
         }
         auto content = m.find("content");
-        auto text = content_text(content == m.end() ? json{} : *content, where + ".content");
+        json images = json::array();
+        auto text = content_text(content == m.end() ? json{} : *content, where + ".content", images);
         if (!text) {
             return text.error();
         }
         json msg = json::object();
         msg["role"] = r;
         msg["content"] = std::move(text.value());
+        if (!images.empty()) {
+            msg["images"] = std::move(images);
+        }
         if (auto calls = m.find("tool_calls"); r == "assistant" && calls != m.end() && !calls->is_null()) {
             auto translated = translate_tool_calls(*calls, where + ".tool_calls");
             if (!translated) {
@@ -387,6 +429,22 @@ result<openai_request> parse_openai_request(std::string_view body, request_kind 
             return invalid("user must be a string");
         }
         m.extra["user"] = *user;  // kept with the request for the audit
+    }
+    if (auto meta = j.find("metadata"); meta != j.end() && !meta->is_null()) {
+        // OpenAI's limits: up to 16 string values, keys up to 64 characters, values up to 512.
+        bool fits = meta->is_object() && meta->size() <= 16;
+        if (fits) {
+            for (const auto& [key, value] : meta->items()) {
+                fits =
+                    fits && key.size() <= 64 && value.is_string() && value.get_ref<const std::string&>().size() <= 512;
+            }
+        }
+        if (!fits) {
+            return invalid(
+                "metadata must be an object of up to 16 string values (keys up to 64 characters, values "
+                "up to 512)");
+        }
+        m.extra["metadata"] = *meta;  // kept with the request for the audit, not sent upstream
     }
     if (kind == request_kind::chat) {
         if (auto v = copy_tool_fields(j, m.extra); !v) {

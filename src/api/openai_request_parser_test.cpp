@@ -247,3 +247,22 @@ TEST(openai_request_parser, response_format_of_any_shape_is_a_400_or_a_format) {
 
 }  // namespace
 }  // namespace llmp::api
+
+namespace llmp::api {
+namespace {
+
+TEST(openai_request_parser, user_and_metadata_are_kept_for_the_audit) {
+    auto r = parse_openai_request(
+        R"({"model":"m","messages":[{"role":"user","content":"x"}],"user":"u-7","metadata":{"team":"search"}})",
+        request_kind::chat);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r.value().msg.extra["user"], "u-7");
+    EXPECT_EQ(r.value().msg.extra["metadata"], nlohmann::json({{"team", "search"}}));
+    EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],"metadata":{"n":1}})").code,
+              "invalid_field");
+    EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],"metadata":"x"})").code,
+              "invalid_field");
+}
+
+}  // namespace
+}  // namespace llmp::api

@@ -3,6 +3,7 @@
 #include "api/model_listing.hpp"
 #include "api/openai_renderer.hpp"
 #include "api/openai_request_parser.hpp"
+#include "api/image_inputs.hpp"
 #include "api/relay.hpp"
 #include "common/clock.hpp"
 #include "common/messages.hpp"
@@ -30,6 +31,11 @@ net::awaitable<void> handle_openai_generation(context& ctx, http_server::request
     auto parsed = parse_openai_request(rc.req.body(), kind);
     if (!parsed) {
         auto res = openai_error_response(parsed.error());
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    if (auto images = check_request_images(parsed.value().msg, ctx.cfg.allow_remote_images); !images) {
+        auto res = openai_error_response(images.error());
         co_await http_server::send(rc, std::move(res));
         co_return;
     }

@@ -89,7 +89,7 @@ struct audit_service::impl {
         source from = d.consumer_tag == requests_tag    ? source::requests
                       : d.consumer_tag == responses_tag ? source::responses
                                                         : source::heartbeats;
-        auto rec = decode_record(from, d, arrival);
+        auto rec = decode_record(from, d, arrival, decode_options{cfg.image_bytes});
         if (from == source::heartbeats) {
             if (rec) {
                 in.push_heartbeat(std::get<worker_heartbeat>(std::move(rec.value())));

@@ -23,6 +23,9 @@ struct audit_config {
     int prefetch = 4000;
     /// Store every chunk with its arrival time (binds "*.chunks" and "*.chunk" to the response audit queue).
     bool audit_chunks = false;
+    /// Store requests' images as sent (base64); by default each is stored as its SHA-256 and
+    /// size (audit/image_digest.hpp).
+    bool image_bytes = false;
     /// PostgreSQL reconnect backoff bounds.
     std::chrono::milliseconds retry_min{200};
     std::chrono::milliseconds retry_max{2000};

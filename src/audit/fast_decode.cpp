@@ -200,6 +200,9 @@ std::optional<request_row> request(std::string_view body) {
     if (!ok || row.request_id.empty() || row.server_id.empty() || row.model.empty()) {
         return std::nullopt;
     }
+    if (kind == "embed") {
+        return std::nullopt;  // its input goes where the reference decoder puts it
+    }
     if (kind == "generate") {
         row.kind = "generate";
         row.prompt = std::move(prompt);

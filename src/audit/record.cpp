@@ -1,6 +1,7 @@
 #include "audit/record.hpp"
 
 #include "audit/fast_decode.hpp"
+#include "audit/image_digest.hpp"
 #include "broker/topology.hpp"
 #include "common/chunk_frames.hpp"
 #include "common/json_get.hpp"
@@ -78,8 +79,13 @@ std::int64_t fallback_time(const broker::delivery& d, std::int64_t arrival_ms) {
     return d.props.timestamp > 0 ? d.props.timestamp * 1000 : arrival_ms;
 }
 
-result<record> decode_request_row(const broker::delivery& d, std::int64_t arrival_ms, bool fast) {
-    if (fast) {
+result<record> decode_request_row(const broker::delivery& d, std::int64_t arrival_ms, bool fast,
+                                  const decode_options& options) {
+    // Images are digested from the decoded message (the fast path copies JSON text as it is);
+    // a body with \u escapes might spell the key otherwise, so it is decoded too.
+    const bool may_have_images =
+        d.body.find("\"images\"") != std::string::npos || d.body.find("\\u") != std::string::npos;
+    if (fast && (options.image_bytes || !may_have_images)) {
         if (auto row = fast_decode::request(d.body)) {
             if (row->received_at_ms <= 0) {
                 row->received_at_ms = fallback_time(d, arrival_ms);
@@ -103,8 +109,13 @@ result<record> decode_request_row(const broker::delivery& d, std::int64_t arriva
     row.model_alias = clean_text(r.model_alias);
     row.stream = r.stream;
     row.priority = r.priority;
+    if (!options.image_bytes) {
+        digest_images(r.messages, r.extra);
+    }
     if (r.kind == request_kind::chat) {
         row.messages_json = clean_dump(std::move(r.messages));
+    } else if (r.kind == request_kind::embed) {
+        row.messages_json = clean_dump(std::move(r.input));  // the texts; the vectors are not stored
     } else {
         row.prompt = clean_text(r.prompt);
     }
@@ -278,10 +289,11 @@ std::string clean_dump(json j) {
 
 namespace {
 
-result<record> decode_any(source from, const broker::delivery& d, std::int64_t arrival_ms, bool fast) {
+result<record> decode_any(source from, const broker::delivery& d, std::int64_t arrival_ms, bool fast,
+                          const decode_options& options) {
     switch (from) {
         case source::requests:
-            return decode_request_row(d, arrival_ms, fast);
+            return decode_request_row(d, arrival_ms, fast, options);
         case source::responses:
             return decode_response_row(d, arrival_ms, fast);
         case source::heartbeats: {
@@ -307,12 +319,14 @@ result<record> decode_any(source from, const broker::delivery& d, std::int64_t a
 
 }  // namespace
 
-result<record> decode_record(source from, const broker::delivery& d, std::int64_t arrival_ms) {
-    return decode_any(from, d, arrival_ms, /*fast=*/true);
+result<record> decode_record(source from, const broker::delivery& d, std::int64_t arrival_ms,
+                             const decode_options& options) {
+    return decode_any(from, d, arrival_ms, /*fast=*/true, options);
 }
 
-result<record> decode_record_reference(source from, const broker::delivery& d, std::int64_t arrival_ms) {
-    return decode_any(from, d, arrival_ms, /*fast=*/false);
+result<record> decode_record_reference(source from, const broker::delivery& d, std::int64_t arrival_ms,
+                                       const decode_options& options) {
+    return decode_any(from, d, arrival_ms, /*fast=*/false, options);
 }
 
 std::int64_t event_time_ms(const record& r) {

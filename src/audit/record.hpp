@@ -35,7 +35,7 @@ struct request_row {
     std::string model_alias;  ///< the alias the client sent; empty = none (NULL)
     bool stream = true;
     int priority = 0;
-    std::optional<std::string> messages_json;  ///< chat: the messages array as JSON
+    std::optional<std::string> messages_json;  ///< chat: the messages array as JSON; embed: the input array
     std::optional<std::string> prompt;         ///< generate
     std::string options_json = "{}";
     std::string extra_json = "{}";
@@ -91,13 +91,22 @@ struct chunk_rows {
 
 using record = std::variant<request_row, response_row, chunk_rows, worker_heartbeat>;
 
+/// How requests are stored.
+struct decode_options {
+    /// Keep images' base64 bytes in the row; by default each becomes {sha256, bytes}
+    /// (audit/image_digest.hpp).
+    bool image_bytes = false;
+};
+
 /// Decodes one delivery. An error means the message can never be stored (malformed): the
 /// caller dead-letters it with error().message as the reason. `arrival_ms` is the wall clock
 /// at receipt, used for chunks and when an event carries no timestamp of its own.
-result<record> decode_record(source from, const broker::delivery& d, std::int64_t arrival_ms);
+result<record> decode_record(source from, const broker::delivery& d, std::int64_t arrival_ms,
+                             const decode_options& options = {});
 /// decode_record without the simdjson fast path (audit/fast_decode.hpp): the nlohmann decoder
 /// that path falls back to and must agree with (record_test holds the two to the same rows).
-result<record> decode_record_reference(source from, const broker::delivery& d, std::int64_t arrival_ms);
+result<record> decode_record_reference(source from, const broker::delivery& d, std::int64_t arrival_ms,
+                                       const decode_options& options = {});
 
 /// The event time of a record (wall-clock ms): what the lag is measured from.
 std::int64_t event_time_ms(const record& r);

@@ -117,7 +117,7 @@ TEST(record, the_api_key_reaches_request_and_response_rows_and_is_empty_without_
     broker::delivery d;
     d.body = encode(m);
     for (auto* decode : {&decode_record, &decode_record_reference}) {
-        auto r = (*decode)(source::requests, d, 5);
+        auto r = (*decode)(source::requests, d, 5, decode_options{});
         ASSERT_TRUE(r) << r.error().message;
         EXPECT_EQ(std::get<request_row>(r.value()).key_id, m.key_id);
         EXPECT_EQ(std::get<request_row>(r.value()).key_name, "team-a");
@@ -136,7 +136,7 @@ TEST(record, the_api_key_reaches_request_and_response_rows_and_is_empty_without_
     final_message f;
     copy_key(m, f);
     for (auto* decode : {&decode_record, &decode_record_reference}) {
-        auto fr = (*decode)(source::responses, response("api-1.final", encode(f)), 5);
+        auto fr = (*decode)(source::responses, response("api-1.final", encode(f)), 5, decode_options{});
         ASSERT_TRUE(fr);
         EXPECT_EQ(std::get<response_row>(fr.value()).key_id, m.key_id);
     }
@@ -247,6 +247,75 @@ TEST(record, invalid_utf8_is_replaced_not_refused) {
     EXPECT_EQ(clean_text("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD") << "surrogates are invalid";
     EXPECT_EQ(clean_text("\xF0\x9F\x98\x80"), "\xF0\x9F\x98\x80");
     EXPECT_EQ(clean_text(std::string{"\0", 1}), "");
+}
+
+}  // namespace
+}  // namespace llmp::audit
+
+namespace llmp::audit {
+namespace {
+
+TEST(record, images_are_stored_as_their_sha256_and_size_unless_bytes_are_asked_for) {
+    request_message m;
+    m.request_id = "r-img";
+    m.server_id = "api-1";
+    m.model = "llava";
+    m.messages = nlohmann::json::array(
+        {{{"role", "user"}, {"content", "what?"}, {"images", {"Zm9v", "https://example.com/x.png"}}}});
+    broker::delivery d;
+    d.body = encode(m);
+    for (bool fast : {true, false}) {
+        auto r = fast ? decode_record(source::requests, d, 5) : decode_record_reference(source::requests, d, 5);
+        ASSERT_TRUE(r) << r.error().message;
+        auto messages = nlohmann::json::parse(*std::get<request_row>(r.value()).messages_json);
+        // SHA-256("foo")
+        EXPECT_EQ(messages[0]["images"][0],
+                  nlohmann::json(
+                      {{"sha256", "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"}, {"bytes", 3}}));
+        EXPECT_EQ(messages[0]["images"][1], "https://example.com/x.png");
+    }
+    auto kept = decode_record(source::requests, d, 5, decode_options{true});
+    ASSERT_TRUE(kept);
+    EXPECT_EQ(nlohmann::json::parse(*std::get<request_row>(kept.value()).messages_json)[0]["images"][0], "Zm9v");
+
+    request_message g = m;
+    g.kind = request_kind::generate;
+    g.prompt = "describe";
+    g.extra = {{"images", {"Zm9v"}}};
+    d.body = encode(g);
+    auto gr = decode_record(source::requests, d, 5);
+    ASSERT_TRUE(gr);
+    EXPECT_EQ(nlohmann::json::parse(std::get<request_row>(gr.value()).extra_json)["images"][0]["bytes"], 3);
+}
+
+TEST(record, an_embedding_request_keeps_its_texts_and_the_final_no_vectors) {
+    request_message m;
+    m.request_id = "r-emb";
+    m.server_id = "api-1";
+    m.model = "nomic";
+    m.kind = request_kind::embed;
+    m.stream = false;
+    m.input = nlohmann::json::array({"a", "b"});
+    broker::delivery d;
+    d.body = encode(m);
+    for (bool fast : {true, false}) {
+        auto r = fast ? decode_record(source::requests, d, 5) : decode_record_reference(source::requests, d, 5);
+        ASSERT_TRUE(r) << r.error().message;
+        const auto& row = std::get<request_row>(r.value());
+        EXPECT_EQ(row.kind, "embed");
+        ASSERT_TRUE(row.messages_json);
+        EXPECT_EQ(*row.messages_json, R"(["a","b"])");
+        EXPECT_FALSE(row.prompt);
+    }
+    final_message f;
+    f.prompt_tokens = 2;
+    f.embeddings = nlohmann::json::array({{0.5, 0.5}, {1.0, 0.0}});
+    auto fr = decode_record(source::responses, response("api-1.final", encode(f), "r-emb"), 5);
+    ASSERT_TRUE(fr) << fr.error().message;
+    const auto& row = std::get<response_row>(fr.value());
+    EXPECT_EQ(row.prompt_tokens, 2);
+    EXPECT_EQ(row.text, "");
+    EXPECT_EQ(row.provider_metrics_json.find("0.5"), std::string::npos);
 }
 
 }  // namespace

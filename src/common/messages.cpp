@@ -29,7 +29,15 @@ void put_key(json& j, const std::string& key_id, const std::string& key_name) {
 }  // namespace
 
 std::string_view to_string(request_kind k) {
-    return k == request_kind::chat ? "chat" : "generate";
+    switch (k) {
+        case request_kind::chat:
+            return "chat";
+        case request_kind::generate:
+            return "generate";
+        case request_kind::embed:
+            return "embed";
+    }
+    return "chat";
 }
 
 std::string encode(const request_message& m) {
@@ -50,6 +58,8 @@ std::string encode(const request_message& m) {
            {"user_agent", m.user_agent}};
     if (m.kind == request_kind::chat) {
         j["messages"] = m.messages;
+    } else if (m.kind == request_kind::embed) {
+        j["input"] = m.input;
     } else {
         j["prompt"] = m.prompt;
     }
@@ -76,9 +86,13 @@ result<request_message> decode_request(std::string_view body) {
     m.model_alias = get_or<std::string>(j, "model_alias", "");
     m.received_at_ms = get_or<std::int64_t>(j, "received_at_ms", 0);
     m.deadline_ms = get_or<std::int64_t>(j, "deadline_ms", 0);
-    m.kind = get_or<std::string>(j, "kind", "chat") == "generate" ? request_kind::generate : request_kind::chat;
+    const auto kind = get_or<std::string>(j, "kind", "chat");
+    m.kind = kind == "generate" ? request_kind::generate : kind == "embed" ? request_kind::embed : request_kind::chat;
     if (auto it = j.find("messages"); it != j.end() && it->is_array()) {
         m.messages = *it;
+    }
+    if (auto it = j.find("input"); it != j.end() && it->is_array()) {
+        m.input = *it;
     }
     m.prompt = get_or<std::string>(j, "prompt", "");
     if (auto it = j.find("options"); it != j.end() && it->is_object()) {
@@ -116,6 +130,9 @@ std::string encode(const final_message& m) {
     if (m.tool_calls.is_array() && !m.tool_calls.empty()) {
         j["tool_calls"] = m.tool_calls;
     }
+    if (m.embeddings.is_array() && !m.embeddings.empty()) {
+        j["embeddings"] = m.embeddings;
+    }
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -144,6 +161,9 @@ result<final_message> decode_final(std::string_view body) {
     m.key_name = get_or<std::string>(j, "key_name", "");
     if (auto it = j.find("tool_calls"); it != j.end() && it->is_array()) {
         m.tool_calls = *it;
+    }
+    if (auto it = j.find("embeddings"); it != j.end() && it->is_array()) {
+        m.embeddings = *it;
     }
     return m;
 }

@@ -6,7 +6,8 @@
 //   request  -> llm.requests          JSON (request_message)
 //   chunks   -> <server-id>.chunks    frames of many streams (common/chunk_frames.hpp); header worker
 //   chunk    -> <server-id>.chunk     one stream's raw UTF-8 text delta; headers seq/worker/attempt
-//   final    -> <server-id>.final     JSON (final_message; tool calls ride here, never in chunks)
+//   final    -> <server-id>.final     JSON (final_message; tool calls and embedding vectors ride
+//                                     here, never in chunks)
 //   error    -> <server-id>.error     JSON (error_message)
 //   heartbeat-> worker.heartbeat      JSON (worker_heartbeat) on llm.control
 //
@@ -26,7 +27,9 @@
 
 namespace llmp {
 
-enum class request_kind { chat, generate };
+/// embed: vectors for `input` (POST /v1/embeddings, /ollama/api/embed); never streamed, the
+/// vectors come in the final message.
+enum class request_kind { chat, generate, embed };
 
 std::string_view to_string(request_kind k);
 
@@ -40,6 +43,7 @@ struct request_message {
     std::string model_alias;  ///< the name the client sent when it was an alias of `model`; else empty
     nlohmann::json messages = nlohmann::json::array();  ///< chat
     std::string prompt;                                 ///< generate
+    nlohmann::json input = nlohmann::json::array();     ///< embed: the texts, in order (strings)
     nlohmann::json options = nlohmann::json::object();  ///< Ollama-style options
     nlohmann::json extra = nlohmann::json::object();    ///< passthrough: system, format, think, ...
     bool stream = true;
@@ -81,6 +85,9 @@ struct final_message {
     /// [{id, type:"function", function:{name, arguments:"<JSON text>"}}]); empty = none, and
     /// then absent from the wire. Present: done_reason is "tool_calls".
     nlohmann::json tool_calls = nlohmann::json::array();
+    /// embed: one vector (array of numbers) per input, in the input's order; empty = none, and
+    /// then absent from the wire. prompt_tokens counts the input.
+    nlohmann::json embeddings = nlohmann::json::array();
 };
 
 std::string encode(const final_message& m);

@@ -264,3 +264,30 @@ TEST(messages, model_names_default_to_latest) {
 
 }  // namespace
 }  // namespace llmp
+
+namespace llmp {
+namespace {
+
+TEST(messages, an_embed_request_and_its_vectors_round_trip) {
+    request_message m;
+    m.request_id = "r";
+    m.server_id = "s";
+    m.model = "nomic";
+    m.kind = request_kind::embed;
+    m.input = nlohmann::json::array({"x", "y"});
+    auto back = decode_request(encode(m));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back.value().kind, request_kind::embed);
+    EXPECT_EQ(back.value().input, m.input);
+    EXPECT_EQ(to_string(request_kind::embed), "embed");
+
+    final_message f;
+    EXPECT_EQ(encode(f).find("embeddings"), std::string::npos) << "absent when empty";
+    f.embeddings = nlohmann::json::array({{0.25, -1.0}});
+    auto fb = decode_final(encode(f));
+    ASSERT_TRUE(fb);
+    EXPECT_EQ(fb.value().embeddings, f.embeddings);
+}
+
+}  // namespace
+}  // namespace llmp

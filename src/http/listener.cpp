@@ -19,6 +19,7 @@
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <sstream>
 
 namespace llmp::http_server {
@@ -26,11 +27,31 @@ namespace {
 
 using tcp = net::ip::tcp;
 
+/// The body limit of the route `target` names (server_limits::route_body_limits), else the default.
+std::uint64_t body_limit_for(const server_limits& limits, std::string_view target) {
+    auto path = target.substr(0, target.find('?'));
+    for (const auto& [route, limit] : limits.route_body_limits) {
+        if (path == route) {
+            return limit;
+        }
+    }
+    return limits.body_limit;
+}
+
+std::uint64_t largest_body_limit(const server_limits& limits) {
+    std::uint64_t out = limits.body_limit;
+    for (const auto& [route, limit] : limits.route_body_limits) {
+        out = std::max(out, limit);
+    }
+    return out;
+}
+
 response read_error_response(const http::request_parser<http::string_body>& parser, const beast::error_code& ec,
                              const server_limits& limits, const read_error_fn& on_read_error) {
     error e = ec == http::error::body_limit
                   ? make_error(errc::payload_too_large,
-                               "request body exceeds the limit of " + std::to_string(limits.body_limit) + " bytes")
+                               "request body exceeds the limit of " +
+                                   std::to_string(body_limit_for(limits, parser.get().target())) + " bytes")
                   : make_error(errc::bad_request, "malformed HTTP request: " + ec.message());
     if (on_read_error) {
         // The target is there once the request line was read, even when a header (such as a
@@ -84,10 +105,22 @@ net::awaitable<void> run_session(tcp::socket socket, std::string remote, handler
         }
         first = false;
         http::request_parser<http::string_body> parser;
-        parser.body_limit(limits.body_limit);
+        // The head is read under the largest limit (Beast checks Content-Length against it as the
+        // head ends), the body under its route's.
+        parser.body_limit(largest_body_limit(limits));
         // One deadline for the whole head and body: a client trickling bytes does not extend it.
         stream.expires_after(limits.read_timeout);
-        co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+        co_await http::async_read_header(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+        if (!ec) {
+            const auto limit = body_limit_for(limits, parser.get().target());
+            parser.body_limit(limit);
+            if (auto n = parser.content_length(); n && *n > limit) {
+                ec = http::error::body_limit;
+            }
+        }
+        if (!ec) {
+            co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+        }
         if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout ||
             ec == net::error::connection_reset || ec == net::error::eof) {
             break;

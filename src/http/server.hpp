@@ -28,6 +28,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -58,6 +61,9 @@ using handler = std::function<net::awaitable<void>(request_context&)>;
 struct server_limits {
     /// Largest accepted request body (413 beyond it).
     std::uint64_t body_limit = 1 << 20;
+    /// Larger limits for these paths (the query string aside), e.g. the routes that take images:
+    /// the head is read first, then the body under its route's limit.
+    std::vector<std::pair<std::string, std::uint64_t>> route_body_limits;
     /// How long an idle keep-alive connection may wait for the first byte of its next request.
     std::chrono::milliseconds idle_timeout{60000};
     /// How long one request's head and body may take to arrive, counted from the connect (first

@@ -360,6 +360,14 @@ CREATE TABLE IF NOT EXISTS audit_retention (
 );
 )sql";
 
+// Embeddings (issue 17): requests of kind 'embed' (their input texts in `messages`, as a JSON
+// array of strings; the vectors are not stored). The CHECK of version 1 is replaced by name
+// (PostgreSQL named it requests_kind_check).
+constexpr std::string_view v24_sql = R"sql(
+ALTER TABLE requests DROP CONSTRAINT IF EXISTS requests_kind_check;
+ALTER TABLE requests ADD CONSTRAINT requests_kind_check CHECK (kind IN ('chat', 'generate', 'embed'));
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
@@ -375,6 +383,7 @@ constexpr migration migrations[] = {
     {20, "responses.tool_calls: the function calls a model answered with", v20_sql},
     {21, "deleted_responses: responses deleted through DELETE /v1/responses/{id}", v21_sql},
     {22, "audit_retention: the days of history and rollups the audit service keeps", v22_sql},
+    {24, "requests.kind 'embed': embedding requests (input texts in messages)", v24_sql},
 };
 
 // Any constant shared by every migrator of this schema.

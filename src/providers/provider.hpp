@@ -33,6 +33,7 @@ struct generation_request {
     std::string model;
     nlohmann::json messages = nlohmann::json::array();  ///< chat: Ollama-shaped messages
     std::string prompt;                                 ///< generate
+    nlohmann::json input = nlohmann::json::array();     ///< embed: the texts (strings), in order
     nlohmann::json options = nlohmann::json::object();  ///< Ollama options (num_predict, ...)
     nlohmann::json extra = nlohmann::json::object();    ///< system, format, think, ... passthrough
     /// The operator's cap on generated tokens (apply_upstream_policy sets it per model): no
@@ -48,6 +49,7 @@ inline generation_request generation_request_of(const request_message& m) {
     g.model = m.model;
     g.messages = m.messages;
     g.prompt = m.prompt;
+    g.input = m.input;
     g.options = m.options;
     g.extra = m.extra;
     return g;
@@ -63,6 +65,9 @@ struct completion {
     /// The function calls the model answered with, in final_message's shape
     /// (common/tool_calls.hpp); empty = none.
     nlohmann::json tool_calls = nlohmann::json::array();
+    /// embed: one vector per input, in order (final_message::embeddings); prompt_tokens counts
+    /// the input.
+    nlohmann::json embeddings = nlohmann::json::array();
 };
 
 struct generation_callbacks {
@@ -91,7 +96,8 @@ public:
     /// The models this provider can serve now, normalized (name:tag).
     virtual net::awaitable<result<std::vector<std::string>>> models() = 0;
 
-    /// Starts generating `req` (chat or generate, by req.kind).
+    /// Starts generating `req` (chat, generate or embed, by req.kind). An embed calls no
+    /// on_token: its vectors come in the completion.
     virtual std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) = 0;
 };
 

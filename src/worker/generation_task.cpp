@@ -172,6 +172,9 @@ void generation_task::on_complete(providers::completion c) {
         f.tool_calls = std::move(c.tool_calls);
         f.done_reason = "tool_calls";
     }
+    if (c.embeddings.is_array() && !c.embeddings.empty()) {
+        f.embeddings = std::move(c.embeddings);
+    }
     f.completed_at_ms = unix_ms();
     copy_key(req_, f);
     publish_last(broker::final_key(req_.server_id), encode(f), 1);

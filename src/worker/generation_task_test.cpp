@@ -155,6 +155,22 @@ TEST_F(generation_task_test, tool_calls_ride_in_the_final_with_done_reason_tool_
     EXPECT_EQ(host_.acked, std::vector<std::uint64_t>{tag});
 }
 
+TEST_F(generation_task_test, embedding_vectors_ride_in_the_final_with_the_input_tokens) {
+    auto t = start();
+    providers::completion c;
+    c.prompt_tokens = 5;
+    c.embeddings = nlohmann::json::parse("[[0.5,-0.5],[1.0,0.0]]");
+    gen().complete(c);
+    ASSERT_EQ(published_to(broker::final_key("api-1")), 1u);
+    auto final_msg = decode_final(last_job().msg.body);
+    ASSERT_TRUE(final_msg);
+    EXPECT_EQ(final_msg.value().embeddings, c.embeddings);
+    EXPECT_EQ(final_msg.value().prompt_tokens, 5);
+    EXPECT_EQ(final_msg.value().completion_tokens, 0);
+    confirm_last();
+    EXPECT_EQ(host_.acked, std::vector<std::uint64_t>{tag});
+}
+
 TEST_F(generation_task_test, a_nacked_final_is_retried_then_the_request_is_requeued_never_acked) {
     auto t = start();
     gen().token("x");

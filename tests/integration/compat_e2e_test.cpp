@@ -8,6 +8,7 @@
 #include "support/raw_stream.hpp"
 
 #include "e2e_database.hpp"
+#include "providers/embedding_exchange.hpp"
 
 #include <cstdlib>
 #include <fstream>
@@ -257,6 +258,67 @@ TEST_F(compat_e2e, responses_without_the_store_say_why_they_cannot_be_read) {
     auto error = json::parse(got.body)["error"];
     EXPECT_EQ(error["type"], "invalid_request_error");
     EXPECT_EQ(error["code"], "not_found");
+}
+
+// Issue 17: images to vision models and embeddings, through both front doors and both
+// upstream kinds (tests/clients/media.test.mjs), and what the audit keeps of them: each image's
+// SHA-256 and size, not its bytes; the texts of an embedding request, not the vectors.
+TEST_F(compat_e2e, official_clients_send_images_and_embed_through_ollama_and_openai_upstreams) {
+    auto db_url = pg::testing::test_database_url();
+    if (!db_url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    pg::testing::scratch_database db{*db_url};
+    // A 1x1 PNG (70 bytes) and its SHA-256.
+    const std::string png =
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    const std::string png_sha256 = "c414cd0e204de974f73753c7e28d7638e7b3691bb8b1a2bab6b25bb7fed7ce77";
+    cluster_ = std::make_unique<cluster>(*url_);
+    auto ollama = cluster_->start_fake_ollama({"--models", "llava:latest,nomic-embed-text:latest"});
+    auto openai = cluster_->start_fake_openai({"--models", "gpt-4o,text-embedding-3-small"});
+    auto port = cluster_->start_api();
+    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
+    cluster_->start_worker(
+        {"--upstream", "ollama=" + url_of(ollama), "--upstream", "openai=" + url_of(openai) + "/v1"});
+    cluster_->start_worker({"--provider", "mock"});
+    for (const char* m :
+         {"llava:latest", "nomic-embed-text:latest", "gpt-4o:latest", "text-embedding-3-small:latest", model}) {
+        ASSERT_TRUE(cluster_->wait_for_model(port, m)) << m << "\n" << cluster_->logs();
+    }
+    json vision =
+        json::array({{{"model", "llava"}, {"fake", url_of(ollama)}}, {{"model", "gpt-4o"}, {"fake", url_of(openai)}}});
+    json texts = json::array({"a first text", "the second one, longer"});
+    json vectors = json::array();
+    json vectors4 = json::array();
+    for (const auto& t : texts) {
+        vectors.push_back(providers::mock_embedding(t.get<std::string>(), 0));
+        vectors4.push_back(providers::mock_embedding(t.get<std::string>(), 4));
+    }
+    json embed_cases{{"texts", texts}, {"vectors", vectors}, {"vectors4", vectors4}};
+    run_node_tests(port, "media.test.mjs",
+                   {"LLMPROXY_VISION_MODELS=" + vision.dump(),
+                    R"(LLMPROXY_EMBED_MODELS=["nomic-embed-text","text-embedding-3-small","mock"])",
+                    "LLMPROXY_EMBED_CASES=" + embed_cases.dump(), "LLMPROXY_IMAGE=" + png});
+
+    // 2 doors x 2 vision models, each with the image; every one stored as its digest.
+    const std::string with_image =
+        "SELECT count(*) FROM requests, jsonb_array_elements(messages) m, jsonb_array_elements(m->'images') i "
+        "WHERE jsonb_typeof(m->'images') = 'array'";
+    ASSERT_TRUE(wait_until([&] { return db.count(with_image) >= 4; }, 20s)) << cluster_->logs();
+    EXPECT_EQ(db.count(with_image + " AND i->>'sha256' = '" + png_sha256 + "' AND (i->>'bytes')::int = 70"), 4);
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE messages::text LIKE '%iVBORw0KGgo%'"), 0)
+        << "no image bytes in the audit";
+    // 3 models x (2 + 2 + 1) embedding requests at both doors (and the legacy one), their texts
+    // kept in order.
+    ASSERT_TRUE(wait_until([&] { return db.count("SELECT count(*) FROM requests WHERE kind = 'embed'") >= 15; }, 20s));
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE kind = 'embed' AND messages = '" + texts.dump() + "'"), 6);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return db.count(
+                       "SELECT count(*) FROM responses r JOIN requests q USING (request_id) WHERE q.kind = "
+                       "'embed' AND r.status = 'ok' AND r.prompt_tokens > 0") >= 15;
+        },
+        20s));
 }
 
 TEST_F(compat_e2e, official_clients_send_their_key_and_surface_refusals_as_their_own_errors) {
@@ -616,6 +678,24 @@ TEST_F(compat_e2e, an_alias_from_the_config_file_is_what_every_door_and_client_s
     EXPECT_EQ(row(), "mock:latest gpt-4o-mini");
     EXPECT_EQ(db.scalar("SELECT model FROM responses WHERE request_id = '" + id + "'"), "mock:latest");
     cluster_.reset();  // before the database goes
+}
+
+// --media-body-limit raises the body limit of the routes that take images and embedding
+// batches only; every other route keeps --body-limit.
+TEST_F(compat_e2e, the_media_routes_take_larger_bodies_than_the_rest) {
+    auto port = start_cluster({"--body-limit", "4096", "--media-body-limit", "65536"});
+    auto mid = chat_request(std::string(20000, 'x'), 2, false).dump();
+    for (const char* route : {"/v1/chat/completions", "/ollama/api/chat", "/api/chat"}) {
+        auto r = http_post(port, route, mid);
+        EXPECT_EQ(r.status, 200u) << route << ": " << r.body;
+    }
+    auto embed = http_post(port, "/v1/embeddings", json{{"model", model}, {"input", std::string(20000, 'y')}}.dump());
+    EXPECT_EQ(embed.status, 200u) << embed.body;
+    auto other = http_request(port, "POST", "/v1/models", mid, {{"Content-Type", "application/json"}});
+    EXPECT_EQ(other.status, 413u) << other.body;
+    auto huge = http_post(port, "/v1/chat/completions", chat_request(std::string(70000, 'x'), 2, false).dump());
+    EXPECT_EQ(huge.status, 413u) << huge.body;
+    EXPECT_NE(json_of(huge.body)["error"]["message"].get<std::string>().find("65536"), std::string::npos) << huge.body;
 }
 
 TEST_F(compat_e2e, errors_have_each_flavours_shape_and_status) {

@@ -1,5 +1,6 @@
 #include "providers/mock/mock_provider.hpp"
 
+#include "providers/embedding_exchange.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/mock/mock_tool_calls.hpp"
 #include "providers/request_text.hpp"
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <exception>
 #include <new>
+#include <optional>
 
 namespace llmp::providers {
 namespace {
@@ -159,6 +161,12 @@ private:
     nlohmann::json tool_calls_ = nlohmann::json::array();
 };
 
+/// An embedding: computed at once, its one callback already posted; nothing to cancel.
+class answered_at_once final : public generation {
+public:
+    void cancel() override {}
+};
+
 class mock_provider final : public provider {
 public:
     mock_provider(const mock_config& cfg, net::any_io_executor ex) : cfg_{cfg}, ex_{std::move(ex)} {
@@ -174,6 +182,9 @@ public:
     net::awaitable<result<std::vector<std::string>>> models() override { co_return models_; }
 
     std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) override {
+        if (req.kind == request_kind::embed) {
+            return embed(req, std::move(cb));
+        }
         std::string prompt = prompt_text(req);
         const std::string input = all_input_text(req);
         bool throw_mid = false;
@@ -213,6 +224,35 @@ public:
     }
 
 private:
+    /// mock_embedding per input (providers/embedding_exchange.hpp), at once; a [[mock:fail]]
+    /// marker in any input fails it as a chat would.
+    std::shared_ptr<generation> embed(const generation_request& req, generation_callbacks cb) {
+        std::size_t dims = 0;
+        if (auto d = req.extra.find("dimensions"); d != req.extra.end() && d->is_number_unsigned()) {
+            dims = std::min<std::size_t>(d->get<std::size_t>(), 4096);
+        }
+        completion c;
+        std::optional<error> failure;
+        for (const auto& text : req.input) {
+            const auto& s = text.is_string() ? text.get_ref<const std::string&>() : std::string{};
+            if (requested_failure(s) >= 0) {
+                failure =
+                    error{"provider_error", "mock provider failure requested by the input ([[mock:fail]])", false};
+            }
+            c.embeddings.push_back(mock_embedding(s, dims));
+            c.prompt_tokens += mock_prompt_tokens(s);
+        }
+        net::post(net::make_strand(ex_),
+                  [cb = std::move(cb), c = std::move(c), failure = std::move(failure)]() mutable {
+                      if (failure) {
+                          cb.on_error(std::move(*failure));
+                      } else {
+                          cb.on_complete(std::move(c));
+                      }
+                  });
+        return std::make_shared<answered_at_once>();
+    }
+
     mock_config cfg_;
     net::any_io_executor ex_;
     std::vector<std::string> models_;

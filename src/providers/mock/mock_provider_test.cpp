@@ -1,5 +1,6 @@
 #include "providers/mock/mock_provider.hpp"
 
+#include "providers/embedding_exchange.hpp"
 #include "providers/mock/mock_text.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -250,6 +251,42 @@ TEST(mock_provider, a_chat_with_tools_is_answered_with_calls_and_a_tool_result_w
     ASSERT_TRUE(o.done);
     EXPECT_TRUE(o.done->tool_calls.empty());
     EXPECT_EQ(o.done->done_reason, "stop");
+}
+
+}  // namespace
+}  // namespace llmp::providers
+
+namespace llmp::providers {
+namespace {
+
+TEST(mock_provider, embeds_each_input_in_order_at_the_asked_dimensions) {
+    net::io_context ioc;
+    auto p = make_mock_provider(mock_config{}, ioc.get_executor());
+    generation_request r;
+    r.request_id = "r";
+    r.model = "mock";
+    r.kind = request_kind::embed;
+    r.input = nlohmann::json::array({"short", "a longer text"});
+    auto out = run(*p, ioc, r);
+    ASSERT_TRUE(out.done);
+    EXPECT_EQ(out.terminal_calls, 1);
+    EXPECT_TRUE(out.tokens.empty());
+    ASSERT_EQ(out.done->embeddings.size(), 2u);
+    EXPECT_EQ(out.done->embeddings[0], mock_embedding("short", 0));
+    EXPECT_EQ(out.done->embeddings[0].size(), 8u);
+    EXPECT_NE(out.done->embeddings[0], out.done->embeddings[1]);
+    EXPECT_EQ(out.done->prompt_tokens, 4);
+    double norm = 0;
+    for (const auto& x : out.done->embeddings[1]) {
+        norm += x.get<double>() * x.get<double>();
+    }
+    EXPECT_NEAR(norm, 1.0, 1e-6);
+
+    r.extra = {{"dimensions", 3}};
+    r.input = nlohmann::json::array({"x [[mock:fail]]"});
+    auto failed = run(*p, ioc, r);
+    ASSERT_TRUE(failed.failed);
+    EXPECT_EQ(failed.failed->code, "provider_error");
 }
 
 }  // namespace

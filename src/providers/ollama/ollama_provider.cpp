@@ -5,12 +5,15 @@
 #include "common/tool_calls.hpp"
 #include "http/client.hpp"
 #include "http/ndjson_splitter.hpp"
+#include "providers/embedding_exchange.hpp"
 #include "providers/error_text.hpp"
 #include "providers/http_stream_generation.hpp"
 #include "providers/ollama/ollama_wire.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+
+#include <optional>
 
 namespace llmp::providers {
 namespace {
@@ -33,6 +36,35 @@ error status_failure(unsigned status, std::string_view reason, std::string_view 
     bool retryable = status >= 500 || status == 429 || status == 408;
     return {"upstream_error",
             where + " answered HTTP " + std::to_string(status) + " to " + std::string{what} + ": " + text, retryable};
+}
+
+/// The first image of `req` that is a URL (where, in the request) rather than base64 data.
+std::optional<std::string> remote_image(const generation_request& req) {
+    auto first_url = [](const nlohmann::json& images, const std::string& where) -> std::optional<std::string> {
+        if (!images.is_array()) {
+            return std::nullopt;
+        }
+        for (std::size_t i = 0; i < images.size(); ++i) {
+            if (images[i].is_string() && images[i].get_ref<const std::string&>().find("://") != std::string::npos) {
+                return where + "[" + std::to_string(i) + "]";
+            }
+        }
+        return std::nullopt;
+    };
+    if (req.messages.is_array()) {
+        for (std::size_t i = 0; i < req.messages.size(); ++i) {
+            const auto& m = req.messages[i];
+            if (auto it = m.is_object() ? m.find("images") : m.end(); it != m.end()) {
+                if (auto u = first_url(*it, "messages[" + std::to_string(i) + "].images")) {
+                    return u;
+                }
+            }
+        }
+    }
+    if (auto it = req.extra.is_object() ? req.extra.find("images") : req.extra.end(); it != req.extra.end()) {
+        return first_url(*it, "images");
+    }
+    return std::nullopt;
 }
 
 class ollama_generation final : public http_stream_generation {
@@ -195,6 +227,29 @@ public:
     std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) override {
         if (!client_) {
             return failed_generation(ex_, config_error_, std::move(cb));
+        }
+        if (req.kind == request_kind::embed) {
+            embedding_call call{"/api/embed",
+                                ollama::embed_request_body(req),
+                                {},
+                                ollama::parse_embed_response,
+                                [where = "Ollama at " + client_->url().text](const http_client::response_head& head,
+                                                                             std::string_view body) {
+                                    return status_failure(head.status, head.reason, body, where, "POST /api/embed");
+                                }};
+            auto g = std::make_shared<embedding_exchange>(client_, ex_, req.request_id, "ollama", "Ollama",
+                                                          std::move(call), std::move(cb));
+            g->start();
+            return g;
+        }
+        if (auto url = remote_image(req)) {
+            // Ollama takes image data only; the operator allowed URLs for upstreams that fetch.
+            return failed_generation(ex_,
+                                     {"invalid_field",
+                                      *url + " is an image URL: an Ollama upstream takes image data only (send it "
+                                             "base64-encoded or as a data: URL)",
+                                      false},
+                                     std::move(cb));
         }
         auto g = std::make_shared<ollama_generation>(client_, ex_, req, std::move(cb));
         g->start();

@@ -1,6 +1,7 @@
 #include "providers/ollama/ollama_provider.hpp"
 
 #include "providers/testing/fake_ollama.hpp"
+#include "providers/embedding_exchange.hpp"
 #include "providers/error_text.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/mock/mock_tool_calls.hpp"
@@ -384,6 +385,62 @@ TEST(ollama_wire, parses_lines_in_any_key_order) {
 TEST(ollama_wire, error_text) {
     EXPECT_EQ(error_text(R"({"error":"model 'x' not found"})"), "model 'x' not found");
     EXPECT_EQ(error_text("404 page not found\n"), "404 page not found");
+}
+
+}  // namespace
+}  // namespace llmp::providers
+
+namespace llmp::providers {
+namespace {
+
+generation_request embed_request(std::string model, json input) {
+    generation_request r;
+    r.request_id = "req-embed";
+    r.kind = request_kind::embed;
+    r.model = std::move(model);
+    r.input = std::move(input);
+    r.extra = json{{"dimensions", 4}, {"truncate", true}};
+    return r;
+}
+
+TEST_F(ollama_provider_test, embeddings_come_from_api_embed_in_order_with_the_input_tokens) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto o = generate_all(*p, embed_request("fake", json::array({"one", "two three"})));
+    ASSERT_FALSE(o.err) << o.err->message;
+    ASSERT_TRUE(o.done);
+    EXPECT_TRUE(o.tokens.empty());
+    EXPECT_EQ(o.done->embeddings, json::array({mock_embedding("one", 4), mock_embedding("two three", 4)}));
+    EXPECT_EQ(o.done->prompt_tokens, mock_prompt_tokens("one") + mock_prompt_tokens("two three"));
+    EXPECT_TRUE(o.done->provider_metrics.contains("total_duration"));
+    json sent = fake.last_request_body();
+    EXPECT_EQ(sent, json({{"model", "fake"}, {"input", {"one", "two three"}}, {"truncate", true}, {"dimensions", 4}}));
+}
+
+TEST_F(ollama_provider_test, embedding_an_unknown_model_is_model_not_found) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto o = generate_all(*p, embed_request("nope", json::array({"x"})));
+    ASSERT_TRUE(o.err);
+    EXPECT_EQ(o.err->code, "model_not_found");
+}
+
+TEST_F(ollama_provider_test, images_go_as_base64_and_a_url_is_refused_before_the_upstream) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto req = chat_request("fake", "what is it?");
+    req.messages[1]["images"] = json::array({"iVBORw0KGgo="});
+    auto o = generate_all(*p, req);
+    ASSERT_FALSE(o.err) << o.err->message;
+    EXPECT_EQ(fake.last_request_body()["messages"][1]["images"], json::array({"iVBORw0KGgo="}));
+    EXPECT_EQ(fake.stats()["images_received"], 1);
+
+    req.messages[1]["images"] = json::array({"https://example.com/cat.png"});
+    const auto before = fake.requests();
+    auto refused = generate_all(*p, req);
+    ASSERT_TRUE(refused.err);
+    EXPECT_EQ(refused.err->code, "invalid_field");
+    EXPECT_EQ(fake.requests(), before);
 }
 
 }  // namespace

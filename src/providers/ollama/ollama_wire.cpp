@@ -94,6 +94,38 @@ std::string request_body(const generation_request& req) {
     return body.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string embed_request_body(const generation_request& req) {
+    json body = {{"model", req.model}, {"input", req.input.is_array() ? req.input : json::array()}};
+    if (req.extra.is_object()) {
+        for (const char* key : {"truncate", "dimensions", "keep_alive"}) {
+            if (auto it = req.extra.find(key); it != req.extra.end()) {
+                body[key] = *it;
+            }
+        }
+    }
+    if (req.options.is_object() && !req.options.empty()) {
+        body["options"] = req.options;
+    }
+    return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+result<completion> parse_embed_response(std::string_view body) {
+    auto j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    auto list = j.is_object() ? j.find("embeddings") : j.end();
+    if (!j.is_object() || list == j.end() || !list->is_array()) {
+        return fail("upstream_error", "the answer to POST /api/embed holds no \"embeddings\" list");
+    }
+    completion c;
+    c.embeddings = std::move(*list);
+    c.prompt_tokens = j.value("prompt_eval_count", std::int64_t{0});
+    for (const char* key : {"total_duration", "load_duration", "prompt_eval_count"}) {
+        if (auto it = j.find(key); it != j.end() && it->is_number_integer()) {
+            c.provider_metrics[key] = *it;
+        }
+    }
+    return c;
+}
+
 struct stream_parser::impl {
     simdjson::ondemand::parser parser;
     std::string buf;

@@ -22,6 +22,14 @@ namespace llmp::providers::ollama {
 /// and parallel_tool_calls and response_format (dropped: `format` says it in Ollama's terms).
 std::string request_body(const generation_request& req);
 
+/// The JSON body of POST /api/embed for an embed request: model, input, and what the policy
+/// left of truncate, dimensions, keep_alive and options.
+std::string embed_request_body(const generation_request& req);
+
+/// POST /api/embed's answer ({"embeddings": [[...]], "prompt_eval_count", durations}) as a
+/// completion; upstream_error when it holds no list of vectors.
+result<completion> parse_embed_response(std::string_view body);
+
 /// One parsed line of a streamed answer. Views are valid until the next parse().
 struct stream_line {
     bool has_error = false;

@@ -5,6 +5,7 @@
 #include "common/tool_calls.hpp"
 #include "http/client.hpp"
 #include "http/sse_reader.hpp"
+#include "providers/embedding_exchange.hpp"
 #include "providers/error_text.hpp"
 #include "providers/http_stream_generation.hpp"
 #include "providers/openai/openai_wire.hpp"
@@ -268,6 +269,23 @@ public:
     std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) override {
         if (!client_) {
             return failed_generation(ex_, config_error_, std::move(cb));
+        }
+        if (req.kind == request_kind::embed) {
+            embedding_call call{"/embeddings",
+                                openai::embed_request_body(req, models_->upstream_id(req.model)),
+                                {},
+                                openai::parse_embed_response,
+                                [where = "OpenAI-compatible server at " + client_->url().text](
+                                    const http_client::response_head& head, std::string_view body) {
+                                    return status_failure(head, body, where, "POST /embeddings");
+                                }};
+            if (!auth_.empty()) {
+                call.headers.emplace_back("Authorization", auth_);
+            }
+            auto g = std::make_shared<embedding_exchange>(client_, ex_, req.request_id, "openai",
+                                                          "OpenAI-compatible server", std::move(call), std::move(cb));
+            g->start();
+            return g;
         }
         auto g = std::make_shared<openai_generation>(client_, auth_, ex_, req, models_->upstream_id(req.model),
                                                      std::move(cb));

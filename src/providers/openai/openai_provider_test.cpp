@@ -1,7 +1,9 @@
 #include "providers/openai/openai_provider.hpp"
 
 #include "providers/testing/fake_openai.hpp"
+#include "providers/embedding_exchange.hpp"
 #include "providers/mock/mock_text.hpp"
+#include "providers/openai/openai_wire.hpp"
 #include "providers/testing/provider_test_harness.hpp"
 #include "providers/request_text.hpp"
 
@@ -355,6 +357,43 @@ TEST_F(openai_provider_test, without_usage_chunk_tokens_are_counted) {
     EXPECT_EQ(o.done->completion_tokens, 7);
     EXPECT_EQ(o.done->prompt_tokens, 0);
     EXPECT_EQ(o.done->provider_metrics["usage"], "estimated");
+}
+
+}  // namespace
+}  // namespace llmp::providers
+
+namespace llmp::providers {
+namespace {
+
+TEST_F(openai_provider_test, embeddings_come_from_post_embeddings_as_floats_with_usage) {
+    testing::fake_openai fake;
+    auto p = make(fake.url());
+    generation_request r;
+    r.request_id = "req-embed";
+    r.kind = request_kind::embed;
+    r.model = "gpt-4o-mini";
+    r.input = nlohmann::json::array({"one", "two three"});
+    r.extra = nlohmann::json{{"dimensions", 3}, {"truncate", true}};
+    auto o = generate_all(*p, r);
+    ASSERT_FALSE(o.err) << o.err->message;
+    ASSERT_TRUE(o.done);
+    EXPECT_EQ(o.done->embeddings, nlohmann::json::array({mock_embedding("one", 3), mock_embedding("two three", 3)}));
+    EXPECT_EQ(o.done->prompt_tokens, mock_prompt_tokens("one") + mock_prompt_tokens("two three"));
+    auto sent = fake.last_request_body();
+    EXPECT_EQ(sent, nlohmann::json({{"model", "gpt-4o-mini"},
+                                    {"input", {"one", "two three"}},
+                                    {"encoding_format", "float"},
+                                    {"dimensions", 3}}));
+}
+
+TEST(openai_wire, an_embeddings_answer_in_base64_or_out_of_order_is_read_in_index_order) {
+    auto c = openai::parse_embed_response(
+        R"({"object":"list","data":[{"object":"embedding","index":1,"embedding":"AAAAPwAAgL4="},
+            {"object":"embedding","index":0,"embedding":[1.0,2.0]}],"usage":{"prompt_tokens":3,"total_tokens":3}})");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c.value().embeddings, nlohmann::json::parse("[[1.0,2.0],[0.5,-0.25]]"));
+    EXPECT_EQ(c.value().prompt_tokens, 3);
+    EXPECT_FALSE(openai::parse_embed_response(R"({"object":"list"})"));
 }
 
 }  // namespace

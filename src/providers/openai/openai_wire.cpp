@@ -1,10 +1,12 @@
 #include "providers/openai/openai_wire.hpp"
 
+#include "common/base64.hpp"
 #include "common/json_get.hpp"
 #include "providers/error_text.hpp"
 #include "providers/upstream_policy.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -290,6 +292,59 @@ std::optional<std::vector<std::string>> model_ids(std::string_view body) {
         }
     }
     return ids;
+}
+
+std::string embed_request_body(const generation_request& req, const std::string& upstream_model) {
+    json body = {{"model", upstream_model},
+                 {"input", req.input.is_array() ? req.input : json::array()},
+                 {"encoding_format", "float"}};
+    if (auto d = req.extra.is_object() ? req.extra.find("dimensions") : req.extra.end(); d != req.extra.end()) {
+        body["dimensions"] = *d;
+    }
+    return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+result<completion> parse_embed_response(std::string_view body) {
+    auto j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    auto data = j.is_object() ? j.find("data") : j.end();
+    if (!j.is_object() || data == j.end() || !data->is_array()) {
+        return fail("upstream_error", "the answer to POST /embeddings holds no \"data\" list");
+    }
+    std::vector<json> vectors(data->size());
+    for (std::size_t k = 0; k < data->size(); ++k) {
+        const auto& item = (*data)[k];
+        auto index = item.is_object() ? get_or<std::int64_t>(item, "index", static_cast<std::int64_t>(k)) : -1;
+        auto e = item.is_object() ? item.find("embedding") : item.end();
+        if (index < 0 || static_cast<std::size_t>(index) >= vectors.size() || e == item.end()) {
+            return fail("upstream_error", "the answer to POST /embeddings has a data item without index or embedding");
+        }
+        if (e->is_string()) {
+            auto bytes = base64_decode(e->get_ref<const std::string&>());
+            if (!bytes || bytes->size() % sizeof(float) != 0) {
+                return fail("upstream_error",
+                            "the answer to POST /embeddings has an embedding that is not base64 float32");
+            }
+            json v = json::array();
+            for (std::size_t i = 0; i < bytes->size(); i += sizeof(float)) {
+                float f = 0;
+                std::memcpy(&f, bytes->data() + i, sizeof(float));
+                v.push_back(static_cast<double>(f));
+            }
+            vectors[static_cast<std::size_t>(index)] = std::move(v);
+        } else {
+            vectors[static_cast<std::size_t>(index)] = *e;
+        }
+    }
+    completion c;
+    c.embeddings = json::array();
+    for (auto& v : vectors) {
+        c.embeddings.push_back(std::move(v));
+    }
+    if (auto u = j.find("usage"); u != j.end() && u->is_object()) {
+        c.prompt_tokens = get_or<std::int64_t>(*u, "prompt_tokens", 0);
+        c.provider_metrics["usage"] = *u;
+    }
+    return c;
 }
 
 }  // namespace llmp::providers::openai

@@ -32,6 +32,15 @@ namespace llmp::providers::openai {
 ///    tools, tool_choice and parallel_tool_calls passed on; everything else dropped.
 std::string request_body(const generation_request& req, const std::string& upstream_model);
 
+/// The JSON body of POST /embeddings for an embed request: model (the upstream's id), input,
+/// encoding_format "float" (the vectors are carried as numbers), and dimensions when asked.
+std::string embed_request_body(const generation_request& req, const std::string& upstream_model);
+
+/// POST /embeddings' answer ({"data":[{"index","embedding"}], "usage"}) as a completion, the
+/// vectors in index order; an embedding sent as base64 (float32, little-endian) is decoded.
+/// upstream_error when it holds no such list.
+result<completion> parse_embed_response(std::string_view body);
+
 /// One parsed `data:` event of a streamed answer.
 struct stream_chunk {
     bool has_error = false;

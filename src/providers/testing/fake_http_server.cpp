@@ -66,10 +66,13 @@ struct fake_http_server::impl {
 
     mutable std::mutex mu;
     mutable std::condition_variable cv;
-    std::uint64_t requests = 0;          // GUARDED_BY(mu)
-    std::uint64_t accepted = 0;          // GUARDED_BY(mu)
-    std::uint64_t open = 0;              // GUARDED_BY(mu)
-    std::uint64_t closed_by_client = 0;  // GUARDED_BY(mu)
+    std::uint64_t requests = 0;              // GUARDED_BY(mu)
+    std::uint64_t accepted = 0;              // GUARDED_BY(mu)
+    std::uint64_t open = 0;                  // GUARDED_BY(mu)
+    std::uint64_t closed_by_client = 0;      // GUARDED_BY(mu)
+    std::uint64_t images_received = 0;       // GUARDED_BY(mu)
+    std::uint64_t image_bytes_received = 0;  // GUARDED_BY(mu)
+    std::uint64_t texts_embedded = 0;        // GUARDED_BY(mu)
 
     template <class Change>
     void count(Change change) {
@@ -217,7 +220,21 @@ nlohmann::json fake_http_server::stats() const {
     return nlohmann::json{{"requests", impl_->requests},
                           {"connections_open", impl_->open},
                           {"generations_started", impl_->generations_started.load()},
-                          {"generations_aborted", impl_->generations_aborted.load()}};
+                          {"generations_aborted", impl_->generations_aborted.load()},
+                          {"images_received", impl_->images_received},
+                          {"image_bytes_received", impl_->image_bytes_received},
+                          {"texts_embedded", impl_->texts_embedded}};
+}
+
+void fake_http_server::image_received(std::uint64_t bytes) {
+    std::lock_guard lock{impl_->mu};
+    ++impl_->images_received;
+    impl_->image_bytes_received += bytes;
+}
+
+void fake_http_server::texts_embedded(std::uint64_t n) {
+    std::lock_guard lock{impl_->mu};
+    impl_->texts_embedded += n;
 }
 
 bool fake_http_server::wait_for_requests(std::uint64_t n, std::chrono::milliseconds timeout) const {

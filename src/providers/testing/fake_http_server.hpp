@@ -45,7 +45,11 @@ public:
     void generation_started();
     std::uint64_t generations_started() const;
     std::uint64_t generations_aborted() const;
-    /// GET /_fake/stats's counters: requests, connections_open, generations_started/aborted.
+    /// An image the fake received (decoded size), and an embedded text: counted for /_fake/stats.
+    void image_received(std::uint64_t bytes);
+    void texts_embedded(std::uint64_t n);
+    /// GET /_fake/stats's counters: requests, connections_open, generations_started/aborted,
+    /// images_received, image_bytes_received, texts_embedded.
     nlohmann::json stats() const;
 
     /// Block until the counter reaches the bound or the timeout passes; false on timeout.

@@ -3,7 +3,9 @@
 #include "providers/testing/fake_http_handler.hpp"
 
 #include "common/asio_fwd.hpp"
+#include "common/base64.hpp"
 #include "common/messages.hpp"
+#include "providers/embedding_exchange.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/mock/mock_tool_calls.hpp"
 #include "providers/provider.hpp"
@@ -213,10 +215,109 @@ struct fake_ollama::impl final : fake_http_handler {
             ojson none{{"models", ojson::array()}};
             co_return co_await reply_json(stream, req, http::status::ok, none);
         }
+        if ((target == "/api/embed" || target == "/api/embeddings") && method == http::verb::post) {
+            co_return co_await embed(stream, req, target == "/api/embeddings");
+        }
         if ((target == "/api/chat" || target == "/api/generate") && method == http::verb::post) {
             co_return co_await generation(stream, req, target == "/api/chat");
         }
         co_return co_await reply(stream, req, http::status::not_found, text_plain, std::string{"404 page not found"});
+    }
+
+    /// POST /api/embed ({model, input: string | [string], truncate, dimensions, options}) ->
+    /// {model, embeddings, total_duration, load_duration, prompt_eval_count}; the legacy POST
+    /// /api/embeddings ({model, prompt}) -> {embedding}. Vectors: providers::mock_embedding.
+    net::awaitable<after> embed(beast::tcp_stream& stream, const http::request<http::string_body>& req, bool legacy) {
+        const auto t0 = steady_clock::now();
+        auto body = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
+        if (body.is_discarded() || !body.is_object()) {
+            co_return co_await reply_error(stream, req, http::status::bad_request,
+                                           std::string{"invalid character in request body: not valid JSON"});
+        }
+        {
+            std::lock_guard lock{mu};
+            last_request = body;
+        }
+        auto model_it = body.find("model");
+        std::string model = model_it != body.end() && model_it->is_string() ? model_it->get<std::string>() : "";
+        if (model.empty()) {
+            co_return co_await reply_error(stream, req, http::status::bad_request, std::string{"model is required"});
+        }
+        if (!known_model(model)) {
+            co_return co_await reply_error(stream, req, http::status::not_found, "model '" + model + "' not found");
+        }
+        std::vector<std::string> texts;
+        const auto input = body.value(legacy ? "prompt" : "input", nlohmann::json{});
+        if (input.is_string()) {
+            texts.push_back(input.get<std::string>());
+        } else if (input.is_array() && !legacy) {
+            for (const auto& t : input) {
+                if (!t.is_string()) {
+                    co_return co_await reply_error(stream, req, http::status::bad_request,
+                                                   std::string{"invalid input type"});
+                }
+                texts.push_back(t.get<std::string>());
+            }
+        } else if (!input.is_null()) {
+            co_return co_await reply_error(stream, req, http::status::bad_request, std::string{"invalid input type"});
+        }
+        std::size_t dims = 0;
+        if (auto d = body.find("dimensions"); d != body.end() && d->is_number_unsigned()) {
+            dims = std::min<std::size_t>(d->get<std::size_t>(), 4096);
+        }
+        server.texts_embedded(texts.size());
+        if (legacy) {
+            ojson j{{"embedding", ojson::parse(providers::mock_embedding(texts.empty() ? "" : texts[0], dims).dump())}};
+            co_return co_await reply_json(stream, req, http::status::ok, j);
+        }
+        ojson vectors = ojson::array();
+        std::int64_t tokens = 0;
+        for (const auto& t : texts) {
+            vectors.push_back(ojson::parse(providers::mock_embedding(t, dims).dump()));
+            tokens += providers::mock_prompt_tokens(t);
+        }
+        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(steady_clock::now() - t0).count();
+        ojson j{{"model", model},
+                {"embeddings", std::move(vectors)},
+                {"total_duration", ns},
+                {"load_duration", 1000},
+                {"prompt_eval_count", tokens}};
+        co_return co_await reply_json(stream, req, http::status::ok, j);
+    }
+
+    /// Ollama decodes each image ([]byte in Go: base64 in JSON) before anything else; a data:
+    /// URL or a URL is a 400. "" when every image is base64; counted by the server.
+    std::string image_problem(const nlohmann::json& body, bool chat) {
+        std::vector<const nlohmann::json*> lists;
+        if (auto messages = body.find("messages"); chat && messages != body.end() && messages->is_array()) {
+            for (const auto& m : *messages) {
+                if (m.is_object() && m.contains("images")) {
+                    lists.push_back(&m["images"]);
+                }
+            }
+        } else if (!chat && body.contains("images")) {
+            lists.push_back(&body["images"]);
+        }
+        std::vector<std::uint64_t> sizes;
+        for (const auto* list : lists) {
+            if (list->is_null()) {
+                continue;
+            }
+            if (!list->is_array()) {
+                return "json: cannot unmarshal into Go struct field of type []api.ImageData";
+            }
+            for (const auto& img : *list) {
+                auto bytes = img.is_string() ? base64_decode(img.get_ref<const std::string&>()) : std::nullopt;
+                if (!bytes) {
+                    return "illegal base64 data at input byte 4";
+                }
+                sizes.push_back(bytes->size());
+            }
+        }
+        for (auto n : sizes) {
+            server.image_received(n);
+        }
+        return {};
     }
 
     /// Tool calls in Ollama's shape: {"id", "function": {"index", "name", "arguments": {...}}}.
@@ -256,6 +357,9 @@ struct fake_ollama::impl final : fake_http_handler {
         }
         if (!known_model(model)) {
             co_return co_await reply_error(stream, req, http::status::not_found, "model '" + model + "' not found");
+        }
+        if (auto bad = image_problem(body, chat); !bad.empty()) {
+            co_return co_await reply_error(stream, req, http::status::bad_request, bad);
         }
 
         providers::generation_request greq;

@@ -3,6 +3,8 @@
 #include "providers/testing/fake_http_handler.hpp"
 
 #include "common/asio_fwd.hpp"
+#include "common/base64.hpp"
+#include "providers/embedding_exchange.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/mock/mock_tool_calls.hpp"
 #include "providers/provider.hpp"
@@ -20,6 +22,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <ctime>
 #include <mutex>
@@ -193,6 +196,9 @@ struct fake_openai::impl final : fake_http_handler {
             }
             co_return co_await reply_json(stream, req, http::status::not_found, unknown_model(id));
         }
+        if (target == "/v1/embeddings" && method == http::verb::post) {
+            co_return co_await embeddings(stream, req);
+        }
         if ((target == "/v1/chat/completions" || target == "/v1/completions") && method == http::verb::post) {
             co_return co_await generation(stream, req, target == "/v1/chat/completions");
         }
@@ -208,6 +214,120 @@ struct fake_openai::impl final : fake_http_handler {
 
     static ojson bad_request(std::string message, const char* param) {
         return error_object(std::move(message), "invalid_request_error", nullptr, param);
+    }
+
+    /// POST /v1/embeddings ({input: string | [string], model, encoding_format, dimensions}) ->
+    /// {"object":"list","data":[{"object":"embedding","index","embedding"}],"model","usage"};
+    /// base64 = the float32 values, little-endian. Vectors: providers::mock_embedding.
+    net::awaitable<after> embeddings(beast::tcp_stream& stream, const request& req) {
+        auto body = nlohmann::json::parse(req.body(), nullptr, /*allow_exceptions=*/false);
+        if (body.is_discarded() || !body.is_object()) {
+            co_return co_await reply_json(stream, req, http::status::bad_request,
+                                          bad_request("We could not parse the JSON body of your request.", nullptr));
+        }
+        {
+            std::lock_guard lock{mu};
+            last_request = body;
+        }
+        auto model_it = body.find("model");
+        if (model_it == body.end() || !model_it->is_string() || model_it->get_ref<const std::string&>().empty()) {
+            co_return co_await reply_json(stream, req, http::status::bad_request,
+                                          bad_request("you must provide a model parameter", "model"));
+        }
+        const std::string model = model_it->get<std::string>();
+        std::vector<std::string> texts;
+        const auto input = body.value("input", nlohmann::json{});
+        if (input.is_string()) {
+            texts.push_back(input.get<std::string>());
+        } else if (input.is_array() && !input.empty()) {
+            for (const auto& t : input) {
+                if (!t.is_string()) {
+                    texts.clear();
+                    break;
+                }
+                texts.push_back(t.get<std::string>());
+            }
+        }
+        if (texts.empty()) {
+            co_return co_await reply_json(
+                stream, req, http::status::bad_request,
+                bad_request("'input' must be a string or a non-empty array of strings", "input"));
+        }
+        if (!known_model(model)) {
+            co_return co_await reply_json(stream, req, http::status::not_found, unknown_model(model));
+        }
+        const std::string format = body.value("encoding_format", std::string{"float"});
+        if (format != "float" && format != "base64") {
+            co_return co_await reply_json(
+                stream, req, http::status::bad_request,
+                bad_request("'encoding_format' must be 'float' or 'base64'", "encoding_format"));
+        }
+        std::size_t dims = 0;
+        if (auto d = body.find("dimensions"); d != body.end() && d->is_number_unsigned()) {
+            dims = std::min<std::size_t>(d->get<std::size_t>(), 4096);
+        }
+        server.texts_embedded(texts.size());
+        ojson data = ojson::array();
+        std::int64_t tokens = 0;
+        for (std::size_t i = 0; i < texts.size(); ++i) {
+            auto v = providers::mock_embedding(texts[i], dims);
+            ojson item{{"object", "embedding"}, {"index", i}};
+            if (format == "base64") {
+                std::string bytes(v.size() * sizeof(float), '\0');
+                for (std::size_t k = 0; k < v.size(); ++k) {
+                    const float f = v[k].get<float>();
+                    std::memcpy(bytes.data() + k * sizeof(float), &f, sizeof(float));
+                }
+                item["embedding"] = base64_encode(bytes);
+            } else {
+                item["embedding"] = ojson::parse(v.dump());
+            }
+            data.push_back(std::move(item));
+            tokens += providers::mock_prompt_tokens(texts[i]);
+        }
+        ojson j{{"object", "list"},
+                {"data", std::move(data)},
+                {"model", model},
+                {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}};
+        co_return co_await reply_json(stream, req, http::status::ok, j);
+    }
+
+    /// OpenAI's 400 for an image_url it cannot use (a data: URL that is not base64 image data);
+    /// "" when every image is usable; counted by the server (a remote URL as 0 bytes: the fake
+    /// fetches nothing).
+    std::string image_problem(const nlohmann::json& messages) {
+        std::vector<std::uint64_t> sizes;
+        for (const auto& m : messages) {
+            auto content = m.is_object() ? m.find("content") : m.end();
+            if (content == m.end() || !content->is_array()) {
+                continue;
+            }
+            for (const auto& part : *content) {
+                if (!part.is_object() || part.value("type", "") != "image_url") {
+                    continue;
+                }
+                auto img = part.value("image_url", nlohmann::json{});
+                const std::string url = img.is_object() ? img.value("url", "") : "";
+                if (url.rfind("http://", 0) == 0 || url.rfind("https://", 0) == 0) {
+                    sizes.push_back(0);
+                    continue;
+                }
+                auto comma = url.find(',');
+                auto bytes = url.rfind("data:image/", 0) == 0 && comma != std::string::npos &&
+                                     url.rfind(";base64", comma) != std::string::npos
+                                 ? base64_decode(std::string_view{url}.substr(comma + 1))
+                                 : std::nullopt;
+                if (!bytes) {
+                    return "Invalid image URL: '" + url.substr(0, 40) +
+                           "'. Expected a base64-encoded data URL with an image MIME type.";
+                }
+                sizes.push_back(bytes->size());
+            }
+        }
+        for (auto n : sizes) {
+            server.image_received(n);
+        }
+        return {};
     }
 
     /// What OpenAI refuses in a conversation with tools (its 400 messages): arguments that are
@@ -375,6 +495,9 @@ struct fake_openai::impl final : fake_http_handler {
                                               bad_request("'messages' must contain at least one message", "messages"));
             }
             if (auto bad = tool_history_problem(*m); !bad.empty()) {
+                co_return co_await reply_json(stream, req, http::status::bad_request, bad_request(bad, "messages"));
+            }
+            if (auto bad = image_problem(*m); !bad.empty()) {
                 co_return co_await reply_json(stream, req, http::status::bad_request, bad_request(bad, "messages"));
             }
             greq.messages = *m;
