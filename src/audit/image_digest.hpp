@@ -14,9 +14,6 @@
 
 namespace llmp::audit {
 
-/// Lowercase hex SHA-256 of `bytes`.
-std::string sha256_hex(std::string_view bytes);
-
 /// Replaces each image of `messages` (a chat's messages[].images) and `extra` (a generate
 /// request's images) by its digest object, in place.
 void digest_images(nlohmann::json& messages, nlohmann::json& extra);

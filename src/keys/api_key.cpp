@@ -2,8 +2,8 @@
 
 #include "common/ascii.hpp"
 #include "common/messages.hpp"
+#include "common/sha256.hpp"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <fnmatch.h>
@@ -99,20 +99,7 @@ std::optional<key_role> parse_role(std::string_view name) {
 }
 
 std::string hash_key(std::string_view key) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int len = 0;
-    // EVP_Digest with SHA-256 cannot fail for in-memory input short of allocation failure.
-    if (EVP_Digest(key.data(), key.size(), digest.data(), &len, EVP_sha256(), nullptr) != 1) {
-        throw std::runtime_error{"OpenSSL EVP_Digest(SHA-256) failed"};
-    }
-    constexpr std::string_view hex = "0123456789abcdef";
-    std::string out;
-    out.reserve(len * 2);
-    for (unsigned i = 0; i < len; ++i) {
-        out += hex[digest[i] >> 4];
-        out += hex[digest[i] & 15];
-    }
-    return out;
+    return sha256_hex(key);
 }
 
 std::optional<std::string_view> bearer_token(std::string_view authorization) {
