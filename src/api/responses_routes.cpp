@@ -196,22 +196,29 @@ http_server::response reply_of(result<json> r) {
     return http_server::json_response(http::status::ok, r.value());
 }
 
+/// Why GET/DELETE of `p` cannot be answered on this server (no such route; no --responses-db),
+/// checked in that order; nothing when it can.
+std::optional<llmp::error> unanswerable(const path_parts& p, const responses_store* store) {
+    if (!p.valid) {
+        return make_error(errc::not_found, "no such route");
+    }
+    if (store == nullptr) {
+        return make_error(errc::not_found, std::string{no_store_hint});
+    }
+    return std::nullopt;
+}
+
 net::awaitable<void> handle_get(const context& ctx, http_server::request_context& rc, responses_store* store) {
     std::string_view target = rc.req.target();
     auto p = split_path(target);
-    if (!p.valid) {
-        auto res = openai_error_response(make_error(errc::not_found, "no such route"));
-        co_await http_server::send(rc, std::move(res));
-        co_return;
+    auto refused = unanswerable(p, store);
+    // A resume request is refused as such before the store is asked about (as the route grows it).
+    if (p.valid && !p.input_items && query_param(target, "stream").value_or("false") == "true") {
+        refused =
+            make_error(errc::invalid_field, "stream=true (resuming a stream) is not supported yet: GET it without");
     }
-    if (!p.input_items && query_param(target, "stream").value_or("false") == "true") {
-        auto res = openai_error_response(
-            make_error(errc::invalid_field, "stream=true (resuming a stream) is not supported yet: GET it without"));
-        co_await http_server::send(rc, std::move(res));
-        co_return;
-    }
-    if (store == nullptr) {
-        auto res = openai_error_response(make_error(errc::not_found, std::string{no_store_hint}));
+    if (refused) {
+        auto res = openai_error_response(*refused);
         co_await http_server::send(rc, std::move(res));
         co_return;
     }
@@ -230,13 +237,9 @@ net::awaitable<void> handle_get(const context& ctx, http_server::request_context
 
 net::awaitable<void> handle_delete(const context& ctx, http_server::request_context& rc, responses_store* store) {
     auto p = split_path(rc.req.target());
-    if (!p.valid || p.input_items) {
-        auto res = openai_error_response(make_error(errc::not_found, "no such route"));
-        co_await http_server::send(rc, std::move(res));
-        co_return;
-    }
-    if (store == nullptr) {
-        auto res = openai_error_response(make_error(errc::not_found, std::string{no_store_hint}));
+    p.valid = p.valid && !p.input_items;  // input_items can be listed, not deleted
+    if (auto refused = unanswerable(p, store)) {
+        auto res = openai_error_response(*refused);
         co_await http_server::send(rc, std::move(res));
         co_return;
     }
