@@ -8,6 +8,7 @@
 
 #include <sys/time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -18,6 +19,11 @@ namespace {
 
 constexpr amqp_channel_t main_channel = 1;
 constexpr amqp_channel_t scratch_channel = 2;
+/// Channels renew_publish_channel() takes, in turn. Far below RabbitMQ's channel_max (2047), and
+/// so many that a number comes back only long after its channel was closed: no late frame of
+/// the old channel can be taken for one of the new.
+constexpr amqp_channel_t first_renewed_channel = 3;
+constexpr amqp_channel_t last_renewed_channel = 2000;
 
 amqp_bytes_t bytes_of(std::string_view s) {
     return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
@@ -229,6 +235,32 @@ struct connection::impl {
     table_builder tables;
     std::uint64_t next_publish_tag = 1;
     bool confirms = false;
+    /// The channel publish() writes to, and where its delivery tags start in next_publish_tag's
+    /// sequence (the broker numbers each channel's publishes from 1).
+    amqp_channel_t publish_channel = main_channel;
+    std::uint64_t publish_channel_base = 0;
+    /// Channels left by renew_publish_channel(), still open: number, tag base, last tag.
+    struct renewed_channel {
+        amqp_channel_t number;
+        std::uint64_t base;
+        std::uint64_t last_tag;
+    };
+    std::vector<renewed_channel> renewed;
+    amqp_channel_t last_renewed = main_channel;
+
+    /// A confirm's delivery tag on `channel` in next_publish_tag's sequence; 0 for a channel
+    /// that publishes nothing of ours any more.
+    std::uint64_t tag_of(amqp_channel_t channel, std::uint64_t channel_tag) const {
+        if (channel == publish_channel) {
+            return publish_channel_base + channel_tag;
+        }
+        for (const auto& r : renewed) {
+            if (r.number == channel) {
+                return r.base + channel_tag;
+            }
+        }
+        return 0;
+    }
 
     ~impl() {
         if (conn != nullptr) {
@@ -418,6 +450,49 @@ result<void> connection::enable_confirms() {
     }
     impl_->confirms = true;
     impl_->next_publish_tag = 1;
+    impl_->publish_channel = main_channel;
+    impl_->publish_channel_base = 0;
+    return ok();
+}
+
+result<std::uint64_t> connection::renew_publish_channel() {
+    auto& d = *impl_;
+    amqp_channel_t next = d.last_renewed;
+    do {
+        next = next >= last_renewed_channel || next < first_renewed_channel ? first_renewed_channel : next + 1;
+    } while (std::any_of(d.renewed.begin(), d.renewed.end(), [next](const auto& r) { return r.number == next; }));
+    amqp_channel_open(d.conn, next);
+    if (auto c = d.check_rpc("channel.open"); !c) {
+        return c.error();
+    }
+    amqp_confirm_select(d.conn, next);
+    if (auto c = d.check_rpc("confirm.select"); !c) {
+        return c.error();
+    }
+    d.renewed.push_back({d.publish_channel, d.publish_channel_base, d.next_publish_tag - 1});
+    d.publish_channel = next;
+    d.publish_channel_base = d.next_publish_tag - 1;
+    d.last_renewed = next;
+    return d.next_publish_tag;
+}
+
+result<void> connection::close_renewed_channels(std::uint64_t first_pending_tag) {
+    auto& d = *impl_;
+    for (auto it = d.renewed.begin(); it != d.renewed.end();) {
+        if (it->last_tag >= first_pending_tag) {
+            ++it;
+            continue;
+        }
+        // main_channel carries the setup's declarations too: it is never closed before the
+        // connection. Late confirms of a closed channel are dropped by next_event().
+        if (it->number != main_channel) {
+            amqp_channel_close(d.conn, it->number, AMQP_REPLY_SUCCESS);
+            if (auto c = d.check_rpc("channel.close"); !c) {
+                return c;
+            }
+        }
+        it = d.renewed.erase(it);
+    }
     return ok();
 }
 
@@ -458,7 +533,7 @@ result<std::uint64_t> connection::publish(const outgoing_message& m) {
         p._flags |= AMQP_BASIC_HEADERS_FLAG;
         p.headers = impl_->tables.build(in.headers);
     }
-    int rc = amqp_basic_publish(impl_->conn, main_channel, bytes_of(m.exchange), bytes_of(m.routing_key),
+    int rc = amqp_basic_publish(impl_->conn, impl_->publish_channel, bytes_of(m.exchange), bytes_of(m.routing_key),
                                 m.mandatory ? 1 : 0, 0, &p, bytes_of(m.body));
     if (rc != AMQP_STATUS_OK) {
         return broker_error(std::string{"publish failed: "} + amqp_error_string2(rc));
@@ -537,11 +612,13 @@ result<event> connection::next_event(std::chrono::milliseconds timeout) {
         }
         case AMQP_BASIC_ACK_METHOD: {
             auto* a = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
-            return event{confirm{a->delivery_tag, a->multiple != 0, true}};
+            auto tag = impl_->tag_of(frame.channel, a->delivery_tag);
+            return tag == 0 ? event{} : event{confirm{tag, a->multiple != 0, true}};
         }
         case AMQP_BASIC_NACK_METHOD: {
             auto* n = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
-            return event{confirm{n->delivery_tag, n->multiple != 0, false}};
+            auto tag = impl_->tag_of(frame.channel, n->delivery_tag);
+            return tag == 0 ? event{} : event{confirm{tag, n->multiple != 0, false}};
         }
         case AMQP_BASIC_RETURN_METHOD: {
             auto* rt = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);

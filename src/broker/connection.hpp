@@ -1,6 +1,8 @@
 #pragma once
 // connection: one AMQP connection with one channel, over rabbitmq-c. The ONLY code that
-// includes <amqp.h> is connection.cpp (style.md §2).
+// includes <amqp.h> is connection.cpp (style.md §2). A publishing connection may move its
+// publishes to a fresh channel (renew_publish_channel(), see there); the old one stays open
+// until its confirms are in.
 //
 // Threading: rabbitmq-c is blocking and not thread-safe. A connection is created, used and
 // destroyed by exactly one thread (the owner: a publisher or consumer thread). Nothing here
@@ -66,8 +68,20 @@ public:
     result<void> cancel(std::string_view tag);
     /// Puts the channel in confirm mode; publish() then returns each message's delivery tag.
     result<void> enable_confirms();
-    /// Writes the message to the socket. With confirms on, returns its delivery tag (1, 2, ...).
+    /// Writes the message to the socket. With confirms on, returns its delivery tag (1, 2, ...):
+    /// one sequence over every publishing channel of this connection (confirm events carry it).
     result<std::uint64_t> publish(const outgoing_message& m);
+    /// Publishes go to a new channel (in confirm mode) from now on; returns the delivery tag of
+    /// the first publish on it. Why: RabbitMQ keeps per-channel state about each queue it routed
+    /// to, and 3.10 can leave that state refusing every publish to a quorum queue for good (see
+    /// publisher.cpp, "A nack renews the channel"); a new channel starts from the queue's
+    /// current record. The old channel stays open: its confirms still arrive, with their tags.
+    /// A failure means the connection is broken.
+    result<std::uint64_t> renew_publish_channel();
+    /// Closes the channels renew_publish_channel() left behind whose publishes all have tags
+    /// below `first_pending_tag` (every one, given UINT64_MAX). A failure means the connection
+    /// is broken.
+    result<void> close_renewed_channels(std::uint64_t first_pending_tag);
     result<void> ack(std::uint64_t tag, bool multiple = false);
     result<void> reject(std::uint64_t tag, bool requeue);
     /// Ready messages and consumers of a queue (passive declare on a throwaway channel).

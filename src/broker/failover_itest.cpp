@@ -4,7 +4,8 @@
 // loopback TCP relays to the one test broker, so a node can be taken away (listener and every
 // connection through it closed) without the time a real cluster needs to start; the
 // three-node cluster itself is exercised by scripts/cluster-e2e. Also: quorum queues carry requests and audit
-// copies (a one-node cluster is a cluster).
+// copies (a one-node cluster is a cluster), and a nacked publish moves the publisher to a new
+// channel without losing any confirm.
 
 #include "broker/connection.hpp"
 #include "broker/consumer.hpp"
@@ -333,6 +334,96 @@ TEST_F(failover_itest, quorum_queues_carry_requests_and_audit_copies) {
     ASSERT_TRUE(audit) << audit.error().message;
     // A publish whose confirm was lost with its node is sent again: at least both, maybe more.
     EXPECT_GE(audit.value().messages, 2u) << "the audit copies of both requests";
+}
+
+/// One publish to `queue` (default exchange); its outcome arrives on the future.
+std::future<publish_status> publish_to(publisher& pub, const std::string& queue, const std::string& body) {
+    auto done = std::make_shared<std::promise<publish_status>>();
+    auto f = done->get_future();
+    publish_job job;
+    job.msg.routing_key = queue;
+    job.msg.body = body;
+    job.done = [done](publish_status s) { done->set_value(s); };
+    if (!pub.try_publish(std::move(job))) {
+        done->set_value(publish_status::broker_unavailable);
+    }
+    return f;
+}
+
+publish_status outcome(std::future<publish_status>& f) {
+    return f.wait_for(10s) == std::future_status::ready ? f.get() : publish_status::broker_unavailable;
+}
+
+// RabbitMQ 3.10 can leave a channel nacking every publish to a quorum queue whose leader's node
+// died (publisher.cpp, "A nack renews the channel"; the cluster itself is scripts/cluster-e2e's):
+// after a nack the publisher goes on on a new channel, and the confirms of publishes still
+// pending on the old one, and the new one's, reach the right jobs. A full reject-publish queue
+// gives the nacks here.
+TEST_F(failover_itest, a_nack_moves_the_publisher_to_a_new_channel_and_every_confirm_still_finds_its_job) {
+    cfg.url = url_at(broker.port);
+    const std::string full = cfg.prefix + ".full";  // holds one message, then refuses
+    const std::string open = cfg.prefix + ".open";
+    auto set_up = [&](connection& c) -> result<void> {
+        queue_options one;
+        one.durable = false;
+        one.auto_delete = false;
+        one.arguments = {{"x-max-length", std::int64_t{1}},
+                         {"x-overflow", std::string{"reject-publish"}},
+                         {"x-expires", std::int64_t{60000}}};
+        if (auto r = c.declare_queue(full, one); !r) {
+            return r.error();
+        }
+        queue_options any;
+        any.durable = false;
+        any.arguments = {{"x-expires", std::int64_t{60000}}};  // gone a minute after the test
+        auto r = c.declare_queue(open, any);
+        return r ? ok() : result<void>{r.error()};
+    };
+    publisher pub{cfg, "itest nack renew", set_up};
+    ASSERT_TRUE(pub.start());
+
+    auto first = publish_to(pub, full, "fits");
+    ASSERT_EQ(outcome(first), publish_status::confirmed);
+    EXPECT_EQ(pub.channels_renewed(), 0u);
+    auto refused = publish_to(pub, full, "refused");
+    ASSERT_EQ(outcome(refused), publish_status::nacked);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (pub.channels_renewed() == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);  // the renewal follows the nack's callback on the publisher thread
+    }
+    ASSERT_EQ(pub.channels_renewed(), 1u);
+    auto after = publish_to(pub, open, "after");
+    EXPECT_EQ(outcome(after), publish_status::confirmed) << "the new channel's first confirm";
+
+    // Many in flight with nacks among them: renewals happen while confirms are pending on the
+    // channel being left; each job still gets its own outcome.
+    std::vector<std::future<publish_status>> oks, nacks;
+    for (int round = 0; round < 4; ++round) {
+        for (int i = 0; i < 50; ++i) {
+            oks.push_back(publish_to(pub, open, "m" + std::to_string(round) + "." + std::to_string(i)));
+            if (i == 25) {
+                nacks.push_back(publish_to(pub, full, "refused again"));
+            }
+        }
+        std::this_thread::sleep_for(300ms);  // past the renewal interval, so each round may renew
+    }
+    for (auto& f : oks) {
+        EXPECT_EQ(outcome(f), publish_status::confirmed);
+    }
+    for (auto& f : nacks) {
+        EXPECT_EQ(outcome(f), publish_status::nacked);
+    }
+    EXPECT_GE(pub.channels_renewed(), 2u);
+    pub.stop();
+
+    auto conn = connection::open(cfg, "itest nack renew check");
+    ASSERT_TRUE(conn) << conn.error().message;
+    auto o = conn.value()->inspect_queue(open);
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o.value().messages, 201u);
+    auto f = conn.value()->inspect_queue(full);
+    ASSERT_TRUE(f) << f.error().message;
+    EXPECT_EQ(f.value().messages, 1u);
 }
 
 }  // namespace

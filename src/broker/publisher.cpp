@@ -143,6 +143,51 @@ void publisher::run() {
     connected_ = false;
 }
 
+// A nack renews the channel. RabbitMQ 3.10 (Debian 12) keeps, per channel, a client state for
+// each quorum queue the channel has routed to, made at the channel's first publish there with
+// the queue's leader as its record names it then. When that leader's node is gone and the
+// record not yet updated (the re-election takes ~0.5 s; a publisher that lost its node has
+// reconnected by then), the state's first step is an RPC to the dead node, which answers
+// {badrpc, nodedown} as `reject_publish` without changing the state (rabbit_fifo_client:
+// enqueue/3, queue_status stays undefined): every later publish on that channel to that queue
+// is nacked the same way, until the dead node is back (bench/RESULTS.md, "A broker node lost
+// under load"). A new channel builds its state from the current record, so the publisher moves
+// to one when a confirm comes back nacked, at most once per `renew_interval` (a queue that is
+// really full nacks on any channel: that costs one channel open and close per interval). The
+// nacked publish itself is not retried: a nack says some queue refused it, not that none took
+// it (a request may already be in its work queue), so its caller decides (the API answers 503).
+bool publisher::renew_after_nack(connection& conn, channel_renewal& renew) {
+    if (renew.nacked) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - renew.last >= channel_renewal::renew_interval) {
+            auto first = conn.renew_publish_channel();
+            if (!first) {
+                broker::logger()->warn("msg=\"publisher channel renewal failed\" publisher={} error=\"{}\"", name_,
+                                       first.error().message);
+                return false;
+            }
+            renew.starts.push_back(first.value());
+            renew.last = now;
+            renew.nacked = false;
+            channels_renewed_.fetch_add(1, std::memory_order_relaxed);
+            broker::logger()->info("msg=\"publisher moved to a new channel after a nack\" publisher={} node={}", name_,
+                                   conn.node());
+        }
+    }
+    if (renew.starts.size() > 1) {
+        const auto& p = *pending_;
+        const auto first_pending = p.by_tag.empty() ? UINT64_MAX : p.by_tag.begin()->first;
+        if (auto c = conn.close_renewed_channels(first_pending); !c) {
+            return false;
+        }
+        // Channels closed: their starts are no longer needed to bound a `multiple` confirm.
+        while (renew.starts.size() > 1 && renew.starts[1] <= first_pending) {
+            renew.starts.erase(renew.starts.begin());
+        }
+    }
+    return true;
+}
+
 void publisher::serve(connection& conn) {
     auto log = broker::logger();
     auto& p = *pending_;
@@ -150,6 +195,7 @@ void publisher::serve(connection& conn) {
     std::vector<std::size_t> carrier;
     std::chrono::steady_clock::time_point stop_deadline{};
 
+    channel_renewal renew;
     auto handle_events = [&]() -> bool {
         // Read everything that has arrived; false when the connection broke.
         for (;;) {
@@ -164,8 +210,12 @@ void publisher::serve(connection& conn) {
             }
             if (auto* c = std::get_if<confirm>(&e)) {
                 auto status = c->ack ? publish_status::confirmed : publish_status::nacked;
+                // Only a nack from the channel in use asks for a new one (an older channel's late
+                // nacks say nothing about it).
+                renew.nacked = renew.nacked || (!c->ack && c->delivery_tag >= renew.starts.back());
+                // A `multiple` confirm covers its own channel's earlier tags only.
                 auto end = c->multiple ? p.by_tag.upper_bound(c->delivery_tag) : p.by_tag.find(c->delivery_tag);
-                auto begin = c->multiple ? p.by_tag.begin() : end;
+                auto begin = c->multiple ? p.by_tag.lower_bound(renew.channel_start(c->delivery_tag)) : end;
                 if (!c->multiple && end != p.by_tag.end()) {
                     end->second(status);
                     p.by_tag.erase(end);
@@ -276,7 +326,7 @@ void publisher::serve(connection& conn) {
             return;
         }
         if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) || conn.has_buffered_input() || n == 0) {
-            if (!handle_events()) {
+            if (!handle_events() || !renew_after_nack(conn, renew)) {
                 return;
             }
         }

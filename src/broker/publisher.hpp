@@ -23,6 +23,11 @@
 // (no wake-up per token); what arrives meanwhile joins the next flush. Except a stream's first
 // chunk (seq 1): try_publish() signals it apart, and it goes at once with what is held.
 //
+// Nacks: a nacked publish completes `nacked` (not retried), and the publisher moves its later
+// publishes to a new channel of the same connection, at most every 250 ms, because RabbitMQ
+// 3.10 can leave a channel nacking every publish to a quorum queue whose leader's node died
+// (publisher.cpp, "A nack renews the channel").
+//
 // Reconnection (broker/reconnect.hpp, shared with the consumer): when the connection breaks,
 // every unconfirmed job completes with broker_unavailable, and the thread reconnects with
 // backoff, running `setup` again (topology redeclared). Jobs submitted while disconnected complete at once with broker_unavailable.
@@ -99,10 +104,31 @@ public:
 
     bool try_publish(publish_job&& job);
     bool connected() const { return connected_.load(std::memory_order_relaxed); }
+    /// How often a nack moved the publishes to a new channel (tests, logs).
+    std::uint64_t channels_renewed() const { return channels_renewed_.load(std::memory_order_relaxed); }
     std::size_t queued() const { return queue_.size(); }
 
 private:
     struct pending;
+    /// The publishing channels of one connection (publisher thread): the delivery tag each
+    /// starts at (connection tags run on over channels), whether a nack asks for a new one.
+    struct channel_renewal {
+        static constexpr std::chrono::milliseconds renew_interval{250};
+        std::vector<std::uint64_t> starts{1};
+        bool nacked = false;
+        std::chrono::steady_clock::time_point last{};
+        /// The first tag of the channel that published `tag`.
+        std::uint64_t channel_start(std::uint64_t tag) const {
+            std::uint64_t start = 1;
+            for (auto s : starts) {
+                if (s <= tag) {
+                    start = s;
+                }
+            }
+            return start;
+        }
+    };
+    bool renew_after_nack(connection& conn, channel_renewal& renew);
     void run();
     void serve(connection& conn);
     void fail_all(publish_status why);
@@ -119,6 +145,7 @@ private:
     std::unique_ptr<pending> pending_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> connected_{false};
+    std::atomic<std::uint64_t> channels_renewed_{0};
     std::chrono::milliseconds drain_{2000};
     std::chrono::microseconds chunk_flush_interval_{2000};
     std::size_t chunk_message_max_bytes_ = 128 * 1024;
