@@ -24,7 +24,7 @@
 // chunk (seq 1): try_publish() signals it apart, and it goes at once with what is held.
 //
 // Nacks: a nacked publish completes `nacked` (not retried), and the publisher moves its later
-// publishes to a new channel of the same connection, at most every 250 ms, because RabbitMQ
+// publishes to a new channel of the same connection, at most every 100 ms, because RabbitMQ
 // 3.10 can leave a channel nacking every publish to a quorum queue whose leader's node died
 // (publisher.cpp, "A nack renews the channel").
 //
@@ -113,7 +113,7 @@ private:
     /// The publishing channels of one connection (publisher thread): the delivery tag each
     /// starts at (connection tags run on over channels), whether a nack asks for a new one.
     struct channel_renewal {
-        static constexpr std::chrono::milliseconds renew_interval{250};
+        static constexpr std::chrono::milliseconds renew_interval{100};
         std::vector<std::uint64_t> starts{1};
         bool nacked = false;
         std::chrono::steady_clock::time_point last{};
