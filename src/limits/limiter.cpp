@@ -311,8 +311,8 @@ std::optional<slot_args> limiter::next_slots(slot_pool& p, const std::string& ke
     const auto ahead = free <= 0 && now >= p.full_until_ms ? p.headroom : 0;
     auto want = static_cast<std::int64_t>(p.waiting.size()) + ahead;
     want = std::min(want, p.cap - held);
-    if (want <= 0 && p.waiting.empty()) {
-        return std::nullopt;
+    if (want <= 0) {
+        return std::nullopt;  // nothing wanted, or this server holds the whole cap already
     }
     slot_args s;
     s.key_id = key_id;
@@ -329,6 +329,7 @@ std::optional<slot_args> limiter::next_slots(slot_pool& p, const std::string& ke
 void limiter::admit_stream(admit_args a, done_fn done) {
     std::optional<std::uint64_t> gen;
     std::optional<slot_args> ask;
+    std::optional<std::int64_t> full;  // this server holds the whole cap, all in use: refused
     {
         lock_guard lock{lease_mu_};
         auto& p = pools_[a.key_id];
@@ -341,6 +342,18 @@ void limiter::admit_stream(admit_args a, done_fn done) {
             p.waiting.push_back({a, std::move(done)});
         }
         ask = next_slots(p, a.key_id, a.now_ms);
+        if (!gen && !ask && !p.reserving) {
+            done = std::move(p.waiting.back().done);
+            p.waiting.pop_back();
+            full = p.in_use;
+        }
+    }
+    if (full) {
+        admission no;
+        no.refused = limit_kind::streams;
+        no.now.streams = *full;
+        done(decided(a, no, true));
+        return;
     }
     if (ask) {
         auto asked = std::make_shared<slot_args>(*ask);
@@ -420,6 +433,13 @@ void limiter::slots_reserved(const std::string& key_id, const slot_args& asked, 
                 p.waiting.clear();
             } else if (!p.waiting.empty()) {
                 again = next_slots(p, key_id, now);  // came while it was on its way
+                if (!again) {
+                    // This server holds the whole cap, all in use.
+                    for (auto& w : p.waiting) {
+                        refused.emplace_back(std::move(w), p.in_use);
+                    }
+                    p.waiting.clear();
+                }
             }
         }
     }

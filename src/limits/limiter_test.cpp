@@ -669,6 +669,28 @@ TEST(limiter, a_stream_cap_holds_across_two_servers) {
     EXPECT_EQ(got->refused, limit_kind::none);
 }
 
+// One server holds the whole cap and uses it: its next stream is refused at once, without
+// asking the store (which could only say the same).
+TEST(limiter, a_server_holding_the_whole_cap_refuses_without_asking) {
+    fake_shared shared;
+    limiter lim{{}, &shared, [] { return t0; }};
+    int admitted = 0;
+    int refused = 0;
+    for (int i = 0; i < 3; ++i) {
+        lim.admit(args(cap(2), t0, "s" + std::to_string(i)),
+                  [&](limit_decision d) { ++(d.refused == limit_kind::none ? admitted : refused); });
+    }
+    ASSERT_EQ(shared.slot_asks.size(), 1u);
+    shared.grant_slots();  // 2 asked (the first and its headroom), 2 granted
+    EXPECT_EQ(admitted, 2);
+    EXPECT_EQ(refused, 1) << "the third waited with them: the cap is this server's, all in use";
+    EXPECT_TRUE(shared.slot_asks.empty());
+    lim.admit(args(cap(2), t0, "s3"),
+              [&](limit_decision d) { ++(d.refused == limit_kind::none ? admitted : refused); });
+    EXPECT_EQ(refused, 2);
+    EXPECT_TRUE(shared.slot_asks.empty()) << "no round trip for a refusal this server can make";
+}
+
 // Held slots are renewed before they expire; a renewal that finds some gone (Redis lost them)
 // forgets them all, and a stream that held one finishes as a no-op.
 TEST(limiter, held_slots_are_renewed_and_forgotten_when_lost) {
