@@ -190,14 +190,18 @@ struct api_server::impl {
                 return fail("bad_config", "--redis-url: " + r.error().message);
             }
             redis = std::move(r.value());
+        }
+        limits::limiter_config lc;
+        lc.window = cfg.limit_window;
+        limiter = std::make_unique<limits::limiter>(lc, redis.get());
+        if (redis) {
+            // The limiter's stream slots are released and renewed from the store's thread.
+            redis->set_tick([l = limiter.get()] { l->tick(); }, std::chrono::milliseconds{100});
             redis->start();
             // A moment for the first connect, so a server started with Redis up counts in it
             // from its first request (not a condition: an unreachable Redis is not fatal).
             redis->wait_connected(cfg.redis_timeout * 2);
         }
-        limits::limiter_config lc;
-        lc.window = cfg.limit_window;
-        limiter = std::make_unique<limits::limiter>(lc, redis.get());
         ctx.limiter = limiter.get();
         add_limit_metrics();
         return ok();

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace llmp::limits {
 
@@ -56,6 +57,25 @@ struct grant {
     counts now;
 };
 
+/// Stream slots of a key with a stream cap, held by one server: each slot is an entry of the
+/// key's streams in flight (the same set the per-request admission adds request ids to), named
+/// by the server (`names`), counted against the cap and held until `until_ms` unless renewed.
+struct slot_args {
+    std::string key_id;
+    std::int64_t cap = 0;
+    std::vector<std::string> names;  ///< reserve: up to this many (in this order); renew: the held ones
+    std::int64_t now_ms = 0;
+    std::int64_t until_ms = 0;
+};
+
+/// The store's answer about slots: reserve: how many of the names it granted (the first ones);
+/// renew: how many of them it still held (fewer: some expired or were lost with Redis' data).
+/// `in_flight`: the key's streams in flight in the fleet after it.
+struct slot_grant {
+    std::int64_t granted = 0;
+    std::int64_t in_flight = 0;
+};
+
 /// The fleet-wide store, as the limiter sees it (a fake in limiter_test).
 class shared_store {
 public:
@@ -75,6 +95,14 @@ public:
     /// Adds `a.tokens` to the key's token counts soon, merged with other charges of the key
     /// (nothing waits for it; a.request_id is ignored). False when it cannot.
     virtual bool charge(finish_args a) = 0;
+
+    using slots_done = std::function<void(result<slot_grant>)>;
+    /// Takes up to `a.names.size()` free slots under `a.cap` and calls `done` once, like admit.
+    virtual void reserve_slots(slot_args a, slots_done done) = 0;
+    /// Extends the hold of `a.names` (those the store still has) to `a.until_ms`; `done` once.
+    virtual void renew_slots(slot_args a, slots_done done) = 0;
+    /// Frees `a.names` soon; nothing waits for it. False when it cannot (they expire on their own).
+    virtual bool release_slots(slot_args a) = 0;
 };
 
 }  // namespace llmp::limits

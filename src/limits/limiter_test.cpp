@@ -227,7 +227,71 @@ public:
         reservations.pop_front();
         done(llmp::fail("redis_unavailable", "gone"));
     }
+
+    // Stream slots: per key, the held names and until when (the streams-in-flight set).
+    std::map<std::string, std::map<std::string, std::int64_t>> slots;
+    std::deque<std::pair<slot_args, slots_done>> slot_asks;
+    int releases = 0;
+    void reserve_slots(slot_args a, slots_done done) override {
+        if (!is_up) {
+            done(llmp::fail("redis_unavailable", "gone"));
+            return;
+        }
+        if (instant) {
+            done(slots_granted(a));
+            return;
+        }
+        slot_asks.emplace_back(std::move(a), std::move(done));
+    }
+    void renew_slots(slot_args a, slots_done done) override {
+        auto& set = slots[a.key_id];
+        std::int64_t held = 0;
+        for (const auto& n : a.names) {
+            if (auto it = set.find(n); it != set.end() && it->second > a.now_ms) {
+                it->second = a.until_ms;
+                ++held;
+            }
+        }
+        done(slot_grant{held, std::ssize(set)});
+    }
+    bool release_slots(slot_args a) override {
+        if (!is_up) {
+            return false;
+        }
+        ++releases;
+        for (const auto& n : a.names) {
+            slots[a.key_id].erase(n);
+        }
+        return true;
+    }
+    slot_grant slots_granted(const slot_args& a) {
+        auto& set = slots[a.key_id];
+        std::erase_if(set, [&](const auto& e) { return e.second <= a.now_ms; });
+        slot_grant g;
+        for (const auto& n : a.names) {
+            if (std::ssize(set) >= a.cap) {
+                break;
+            }
+            set[n] = a.until_ms;
+            ++g.granted;
+        }
+        g.in_flight = std::ssize(set);
+        return g;
+    }
+    void grant_slots() {
+        auto [a, done] = std::move(slot_asks.front());
+        slot_asks.pop_front();
+        done(slots_granted(a));
+    }
 };
+
+/// The per-request admission of the store, as before leases (for the tests of it).
+limiter_config one_by_one() {
+    limiter_config c;
+    c.min_lease = 0;
+    c.lease_streams = false;
+    return c;
+}
 
 TEST(limiter, without_a_shared_store_counts_in_process) {
     std::int64_t now = t0;
@@ -245,7 +309,7 @@ TEST(limiter, without_a_shared_store_counts_in_process) {
 
 TEST(limiter, uses_the_shared_store_while_it_is_up_and_finishes_there) {
     fake_shared shared;
-    limiter lim{{}, &shared, [] { return t0; }};
+    limiter lim{one_by_one(), &shared, [] { return t0; }};
     std::optional<limit_decision> got;
     lim.admit(args(rpm(5), t0, "a"), [&](limit_decision d) { got = d; });
     EXPECT_FALSE(got);  // waits for the store
@@ -260,7 +324,7 @@ TEST(limiter, uses_the_shared_store_while_it_is_up_and_finishes_there) {
 
 TEST(limiter, a_failed_or_down_store_falls_back_to_local_counts) {
     fake_shared shared;
-    limiter lim{{}, &shared, [] { return t0; }};
+    limiter lim{one_by_one(), &shared, [] { return t0; }};
     std::optional<limit_decision> got;
     lim.admit(args(rpm(1), t0, "a"), [&](limit_decision d) { got = d; });
     shared.fail();
@@ -442,15 +506,246 @@ TEST(limiter, the_days_tokens_outlive_the_minute_that_counted_them) {
     EXPECT_EQ(got->refused, limit_kind::none);
 }
 
-TEST(limiter, stream_caps_and_small_limits_are_admitted_one_by_one_in_the_store) {
+TEST(limiter, stream_caps_and_small_limits_are_admitted_one_by_one_when_configured) {
     fake_shared shared;
-    limiter lim{{}, &shared, [] { return t0; }};
+    limiter lim{one_by_one(), &shared, [] { return t0; }};
     keys::key_limits streams = rpm(6000);
     streams.max_streams = 4;
     lim.admit(args(streams, t0, "a"), [](limit_decision) {});
     lim.admit(args(rpm(49), t0, "b"), [](limit_decision) {});
     EXPECT_EQ(shared.pending.size(), 2u);
     EXPECT_TRUE(shared.reservations.empty());
+}
+
+// Under 50 RPM the share rounds to 0: a lease of one, reserved ahead like any other.
+TEST(limiter, a_small_limit_leases_one_request_ahead) {
+    fake_shared shared;
+    shared.instant = true;
+    std::int64_t now = t0;
+    limiter lim{{}, &shared, [&] { return now; }};
+    int admitted = 0;
+    for (int i = 0; i < 12; ++i, now += 100) {
+        lim.admit(args(rpm(10), now, "s" + std::to_string(i)),
+                  [&](limit_decision d) { admitted += d.refused == limit_kind::none ? 1 : 0; });
+    }
+    EXPECT_EQ(admitted, 10);
+    EXPECT_TRUE(shared.pending.empty()) << "no per-request admission";
+    EXPECT_EQ(lim.stats().leased_admissions.load(), 12u);
+    EXPECT_EQ((shared.fleet[{"k1", t0 / 60'000}].requests), 10);
+}
+
+// Two servers, a 10 RPM key, requests alternating: the fleet admits 10; what one server may
+// hold unused at the window's end is one request (its lease of one).
+TEST(limiter, two_servers_share_a_small_limit_within_one_request_each) {
+    fake_shared shared;
+    shared.instant = true;
+    std::int64_t now = t0;
+    limiter a{{}, &shared, [&] { return now; }};
+    limiter b{{}, &shared, [&] { return now; }};
+    int admitted = 0;
+    for (int i = 0; i < 30; ++i, now += 1000) {
+        (i % 2 ? a : b).admit(args(rpm(10), now, "r" + std::to_string(i)), [&](limit_decision d) {
+            admitted += d.refused == limit_kind::none ? 1 : 0;
+        });
+    }
+    EXPECT_GE(admitted, 8);
+    EXPECT_LE(admitted, 10);
+}
+
+// In the last part of a window an admission reserves the next window's first batch: the next
+// window's first request is decided here, without waiting.
+TEST(limiter, the_next_windows_lease_is_reserved_before_it_starts) {
+    fake_shared shared;
+    std::int64_t now = t0 + 45'000;
+    limiter lim{{}, &shared, [&] { return now; }};
+    std::optional<limit_decision> got;
+    lim.admit(args(rpm(6000), now, "a"), [&](limit_decision d) { got = d; });
+    shared.grant_next();
+    ASSERT_TRUE(got);
+    EXPECT_TRUE(shared.reservations.empty()) << "15 s left: not yet";
+    now = t0 + 55'000;
+    lim.admit(args(rpm(6000), now, "b"), [&](limit_decision d) { got = d; });  // the one in hand
+    // A refill for this window and the next window's batch.
+    ASSERT_EQ(shared.reservations.size(), 2u);
+    EXPECT_EQ(shared.reservations.back().first.now_ms, t0 + 60'000);
+    shared.grant_next();
+    shared.grant_next();
+    EXPECT_EQ((shared.fleet[{"k1", t0 / 60'000 + 1}].requests), 1) << "the batch, counted in the next window";
+    now = t0 + 60'010;
+    got.reset();
+    lim.admit(args(rpm(6000), now, "c"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got) << "decided inline from the lease reserved ahead";
+    EXPECT_EQ(got->refused, limit_kind::none);
+    EXPECT_EQ(got->now.requests, 1);
+    EXPECT_EQ(got->w.minute, t0 / 60'000 + 1);
+}
+
+keys::key_limits cap(std::int64_t n) {
+    keys::key_limits l;
+    l.max_streams = n;
+    return l;
+}
+
+// A stream cap: the first stream waits for its slot and one of headroom; the next takes the
+// free one here (and asks for more off the path); a stream's end gives its slot back to this
+// server, which keeps up to twice the headroom free and gives the rest back to Redis.
+TEST(limiter, stream_slots_are_held_here_and_reused) {
+    fake_shared shared;
+    std::int64_t now = t0;
+    limiter lim{{}, &shared, [&] { return now; }};
+    std::optional<limit_decision> got;
+    lim.admit(args(cap(4), now, "a"), [&](limit_decision d) { got = d; });
+    EXPECT_FALSE(got);
+    ASSERT_EQ(shared.slot_asks.size(), 1u);
+    EXPECT_EQ(shared.slot_asks.front().first.names.size(), 2u) << "its slot and one ahead";
+    shared.grant_slots();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->refused, limit_kind::none);
+    EXPECT_TRUE(got->slot);
+    EXPECT_TRUE(shared.pending.empty()) << "no per-request admission";
+    const auto first = *got;
+    got.reset();
+    lim.admit(args(cap(4), now, "b"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got) << "the free held slot, decided inline";
+    EXPECT_TRUE(got->slot);
+    ASSERT_EQ(shared.slot_asks.size(), 1u) << "headroom asked for off the path";
+    shared.grant_slots();
+    EXPECT_EQ(lim.held_slots_for_test("k1"), 3);
+    lim.finish(first, "k1", "a", 0);
+    lim.finish(*got, "k1", "b", 0);
+    EXPECT_EQ(lim.held_slots_for_test("k1"), 2) << "the one beyond twice the headroom went back at once";
+    EXPECT_EQ(shared.releases, 1);
+    // Back-to-back streams reuse the held slots without the store.
+    for (int i = 0; i < 10; ++i) {
+        got.reset();
+        lim.admit(args(cap(4), now, "c" + std::to_string(i)), [&](limit_decision d) { got = d; });
+        ASSERT_TRUE(got);
+        lim.finish(*got, "k1", "c" + std::to_string(i), 0);
+    }
+    EXPECT_TRUE(shared.slot_asks.empty());
+    // Unused for slot_linger: back to Redis.
+    now += 499;
+    lim.tick();
+    EXPECT_EQ(lim.held_slots_for_test("k1"), 2);
+    now += 1;
+    lim.tick();
+    EXPECT_EQ(lim.held_slots_for_test("k1"), 0);
+    EXPECT_TRUE(shared.slots["k1"].empty());
+}
+
+// The cap holds across servers: one server's streams and headroom leave the other what is left.
+TEST(limiter, a_stream_cap_holds_across_two_servers) {
+    fake_shared shared;
+    shared.instant = true;
+    std::int64_t now = t0;
+    limiter a{{}, &shared, [&] { return now; }};
+    limiter b{{}, &shared, [&] { return now; }};
+    std::vector<std::pair<limiter*, limit_decision>> open;
+    int refused = 0;
+    for (int i = 0; i < 10; ++i) {
+        auto* server = i % 2 ? &a : &b;
+        server->admit(args(cap(3), now, "s" + std::to_string(i)), [&, server](limit_decision d) {
+            if (d.refused == limit_kind::streams) {
+                ++refused;
+            } else {
+                open.emplace_back(server, d);
+            }
+        });
+    }
+    EXPECT_EQ(open.size(), 3u);
+    EXPECT_EQ(refused, 7);
+    EXPECT_EQ(std::ssize(shared.slots["k1"]), 3);
+    // The streams end: free slots linger on their server, then go back.
+    for (auto& [server, d] : open) {
+        server->finish(d, "k1", "x", 0);
+    }
+    now += 500;
+    a.tick();
+    b.tick();
+    EXPECT_TRUE(shared.slots["k1"].empty());
+    std::optional<limit_decision> got;
+    b.admit(args(cap(3), now, "late"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->refused, limit_kind::none);
+}
+
+// One server holds the whole cap and uses it: its next stream is refused at once, without
+// asking the store (which could only say the same).
+TEST(limiter, a_server_holding_the_whole_cap_refuses_without_asking) {
+    fake_shared shared;
+    limiter lim{{}, &shared, [] { return t0; }};
+    int admitted = 0;
+    int refused = 0;
+    for (int i = 0; i < 3; ++i) {
+        lim.admit(args(cap(2), t0, "s" + std::to_string(i)),
+                  [&](limit_decision d) { ++(d.refused == limit_kind::none ? admitted : refused); });
+    }
+    ASSERT_EQ(shared.slot_asks.size(), 1u);
+    shared.grant_slots();  // 2 asked (the first and its headroom), 2 granted
+    EXPECT_EQ(admitted, 2);
+    EXPECT_EQ(refused, 1) << "the third waited with them: the cap is this server's, all in use";
+    EXPECT_TRUE(shared.slot_asks.empty());
+    lim.admit(args(cap(2), t0, "s3"),
+              [&](limit_decision d) { ++(d.refused == limit_kind::none ? admitted : refused); });
+    EXPECT_EQ(refused, 2);
+    EXPECT_TRUE(shared.slot_asks.empty()) << "no round trip for a refusal this server can make";
+}
+
+// Held slots are renewed before they expire; a renewal that finds some gone (Redis lost them)
+// forgets them all, and a stream that held one finishes as a no-op.
+TEST(limiter, held_slots_are_renewed_and_forgotten_when_lost) {
+    fake_shared shared;
+    shared.instant = true;
+    std::int64_t now = t0;
+    limiter lim{{}, &shared, [&] { return now; }};
+    std::optional<limit_decision> got;
+    lim.admit(args(cap(2), now, "a"), [&](limit_decision d) { got = d; });
+    ASSERT_TRUE(got && got->slot);
+    now += 4'000;  // a third of slot_ttl (10 s)
+    lim.tick();
+    EXPECT_EQ(shared.slots["k1"].begin()->second, now + 10'000);
+    shared.slots.clear();  // Redis restarted empty
+    now += 4'000;
+    lim.tick();
+    EXPECT_EQ(lim.held_slots_for_test("k1"), 0);
+    lim.finish(*got, "k1", "a", 0);  // a no-op: nothing held
+    EXPECT_EQ(lim.held_slots_for_test("k1"), 0);
+}
+
+// A stream cap with a requests-per-minute limit: the slot first, then the lease; a refusal of
+// the lease gives the slot back.
+TEST(limiter, a_stream_cap_and_a_request_limit_together) {
+    fake_shared shared;
+    shared.instant = true;
+    limiter lim{{}, &shared, [] { return t0; }};
+    auto l = cap(10);
+    l.requests_per_minute = 2;
+    int ok = 0;
+    int refused_requests = 0;
+    for (int i = 0; i < 4; ++i) {
+        lim.admit(args(l, t0, "r" + std::to_string(i)), [&](limit_decision d) {
+            ok += d.refused == limit_kind::none ? 1 : 0;
+            refused_requests += d.refused == limit_kind::requests ? 1 : 0;
+            EXPECT_EQ(d.slot, d.refused == limit_kind::none);
+        });
+    }
+    EXPECT_EQ(ok, 2);
+    EXPECT_EQ(refused_requests, 2);
+}
+
+// Redis fails a slot reservation: its waiters are counted here, the pool starts over.
+TEST(limiter, a_failed_slot_reservation_counts_its_waiters_here) {
+    fake_shared shared;
+    limiter lim{{}, &shared, [] { return t0; }};
+    std::optional<limit_decision> got;
+    lim.admit(args(cap(2), t0, "a"), [&](limit_decision d) { got = d; });
+    auto [asked, done] = std::move(shared.slot_asks.front());
+    shared.slot_asks.pop_front();
+    done(llmp::fail("redis_unavailable", "gone"));
+    ASSERT_TRUE(got);
+    EXPECT_FALSE(got->shared);
+    EXPECT_FALSE(got->slot);
+    EXPECT_EQ(got->refused, limit_kind::none);
 }
 
 TEST(limiter, a_failed_reservation_counts_its_waiters_here) {

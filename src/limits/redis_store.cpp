@@ -82,6 +82,41 @@ end
 return {refused, granted, req, tok, 0, day, month}
 )lua";
 
+// Stream slots held by one server (limiter.hpp): entries of the key's streams in flight, like
+// the per-request admission's request ids. KEYS: the streams in flight. ARGV: cap, now (ms),
+// held until (ms), then the names to take, as many as the cap leaves free. Returns {granted,
+// streams in flight after it}.
+constexpr const char* slots_script = R"lua(
+local now, cap, untl = tonumber(ARGV[2]), tonumber(ARGV[1]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local n = redis.call('ZCARD', KEYS[1])
+local granted = 0
+for i = 4, #ARGV do
+  if n + granted >= cap then break end
+  redis.call('ZADD', KEYS[1], untl, ARGV[i])
+  granted = granted + 1
+end
+if redis.call('PTTL', KEYS[1]) < untl - now then redis.call('PEXPIRE', KEYS[1], untl - now) end
+return {granted, n + granted}
+)lua";
+
+// Renews held slots: those still in the set are held until ARGV[3]; the others (expired, or
+// lost with Redis' data) are not added back. Same KEYS and ARGV as slots_script. Returns
+// {still held, streams in flight}.
+constexpr const char* renew_script = R"lua(
+local now, untl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local held = 0
+for i = 4, #ARGV do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if score and tonumber(score) > now then
+    redis.call('ZADD', KEYS[1], untl, ARGV[i])
+    held = held + 1
+  end
+end
+if redis.call('PTTL', KEYS[1]) < untl - now then redis.call('PEXPIRE', KEYS[1], untl - now) end
+return {held, redis.call('ZCARD', KEYS[1])}
+)lua";
+
 std::string prefix_of(const std::string& key_id) {
     return "llmp:lim:{" + key_id + "}:";
 }
@@ -181,6 +216,24 @@ std::vector<std::string> reserve_command(const std::string& sha, const reserve_a
             std::to_string(a.want)};
 }
 
+std::vector<std::string> slots_command(const std::string& sha, const slot_args& a) {
+    std::vector<std::string> out{"EVALSHA",
+                                 sha,
+                                 "1",
+                                 prefix_of(a.key_id) + "s",
+                                 std::to_string(a.cap),
+                                 std::to_string(a.now_ms),
+                                 std::to_string(a.until_ms)};
+    out.insert(out.end(), a.names.begin(), a.names.end());
+    return out;
+}
+
+std::vector<std::string> release_command(const slot_args& a) {
+    std::vector<std::string> out{"ZREM", prefix_of(a.key_id) + "s"};
+    out.insert(out.end(), a.names.begin(), a.names.end());
+    return out;
+}
+
 /// The integers of a script's array reply, when it is one of `n` integers.
 std::optional<std::vector<std::int64_t>> integers_of(const redisReply* r, std::size_t n) {
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
@@ -211,6 +264,15 @@ result<grant> grant_of(const redisReply* r) {
     out.granted = (*v)[1];
     out.now = counts{(*v)[2], (*v)[3], (*v)[4], (*v)[5], (*v)[6]};
     return out;
+}
+
+result<slot_grant> slot_grant_of(const redisReply* r) {
+    auto v = integers_of(r, 2);
+    if (!v) {
+        return fail("redis_error", r->type == REDIS_REPLY_ERROR ? std::string{r->str, r->len}
+                                                                : "unexpected reply to the stream slots script");
+    }
+    return slot_grant{(*v)[0], (*v)[1]};
 }
 
 result<admission> admission_of(const redisReply* r) {
@@ -334,6 +396,47 @@ bool redis_store::finish(finish_args a) {
     return true;
 }
 
+bool redis_store::enqueue(job&& j) {
+    lock_guard lock{mu_};
+    if (queue_.size() >= opts_.max_pending) {
+        return false;
+    }
+    queue_.emplace_back(std::move(j));
+    cv_.notify_one();
+    return true;
+}
+
+void redis_store::reserve_slots(slot_args a, slots_done done) {
+    if (!up_.load()) {
+        done(fail("redis_unavailable", "Redis is unreachable"));
+        return;
+    }
+    auto d = std::make_shared<slots_done>(std::move(done));
+    if (!enqueue(slots_job{std::move(a), [d](result<slot_grant> g) { (*d)(std::move(g)); }, false})) {
+        (*d)(fail("redis_unavailable", "too many admissions are waiting for Redis"));
+    }
+}
+
+void redis_store::renew_slots(slot_args a, slots_done done) {
+    if (!up_.load()) {
+        done(fail("redis_unavailable", "Redis is unreachable"));
+        return;
+    }
+    auto d = std::make_shared<slots_done>(std::move(done));
+    if (!enqueue(slots_job{std::move(a), [d](result<slot_grant> g) { (*d)(std::move(g)); }, true})) {
+        (*d)(fail("redis_unavailable", "too many admissions are waiting for Redis"));
+    }
+}
+
+bool redis_store::release_slots(slot_args a) {
+    return up_.load() && !a.names.empty() && enqueue(release_job{std::move(a)});
+}
+
+void redis_store::set_tick(std::function<void()> fn, std::chrono::milliseconds every) {
+    tick_ = std::move(fn);
+    tick_every_ = every;
+}
+
 void redis_store::reserve(reserve_args a, reserve_done done) {
     if (!up_.load()) {
         done(fail("redis_unavailable", "Redis is unreachable"));
@@ -437,9 +540,9 @@ bool redis_store::connect() {
             return failed("SELECT: " + *e);
         }
     }
-    std::string shas[3];
-    const char* scripts[3] = {admit_script, finish_script, reserve_script};
-    for (int i = 0; i < 3; ++i) {
+    std::string shas[5];
+    const char* scripts[5] = {admit_script, finish_script, reserve_script, slots_script, renew_script};
+    for (int i = 0; i < 5; ++i) {
         auto r = command(c, {"SCRIPT", "LOAD", scripts[i]});
         if (!r || r->type != REDIS_REPLY_STRING) {
             return failed(r ? "SCRIPT LOAD: " + std::string{r->str ? r->str : "unexpected reply"} : c->errstr);
@@ -450,6 +553,8 @@ bool redis_store::connect() {
     admit_sha_ = shas[0];
     finish_sha_ = shas[1];
     reserve_sha_ = shas[2];
+    slots_sha_ = shas[3];
+    renew_sha_ = shas[4];
     set_up(true, "");
     return true;
 }
@@ -468,6 +573,8 @@ void redis_store::fail_one(job& j, std::string_view why) {
         a->done(fail("redis_unavailable", std::string{why}));
     } else if (auto* r = std::get_if<reserve_job>(&j)) {
         r->done(fail("redis_unavailable", std::string{why}));
+    } else if (auto* s = std::get_if<slots_job>(&j)) {
+        s->done(fail("redis_unavailable", std::string{why}));
     }
 }
 
@@ -484,6 +591,10 @@ bool redis_store::exchange(std::deque<job>& batch) {
             append(ctx_, admit_command(admit_sha_, a->args));
         } else if (const auto* r = std::get_if<reserve_job>(&j)) {
             append(ctx_, reserve_command(reserve_sha_, r->args));
+        } else if (const auto* s = std::get_if<slots_job>(&j)) {
+            append(ctx_, slots_command(s->renew ? renew_sha_ : slots_sha_, s->args));
+        } else if (const auto* x = std::get_if<release_job>(&j)) {
+            append(ctx_, release_command(x->args));
         } else {
             append(ctx_, finish_command(finish_sha_, std::get<finish_args>(j)));
         }
@@ -503,6 +614,8 @@ bool redis_store::exchange(std::deque<job>& batch) {
             a->done(admission_of(r.get()));
         } else if (auto* g = std::get_if<reserve_job>(&j)) {
             g->done(grant_of(r.get()));
+        } else if (auto* s = std::get_if<slots_job>(&j)) {
+            s->done(slot_grant_of(r.get()));
         }
         if (r->type == REDIS_REPLY_ERROR) {
             ++errors_;  // a script error (NOSCRIPT after a SCRIPT FLUSH): reconnecting reloads them
@@ -525,6 +638,7 @@ bool redis_store::exchange(std::deque<job>& batch) {
 }
 
 void redis_store::run() {
+    auto last_io = std::chrono::steady_clock::now();
     while (true) {
         if (ctx_ == nullptr) {
             const bool ok = connect();
@@ -545,13 +659,20 @@ void redis_store::run() {
                 continue;
             }
         }
+        if (tick_ && std::chrono::steady_clock::now() >= next_tick_) {
+            next_tick_ = std::chrono::steady_clock::now() + tick_every_;
+            tick_();  // may queue work (slot releases, renewals): not under mu_
+        }
         std::deque<job> batch;
         bool stop = false;
         {
             unique_lock lock{mu_};
             // Work wakes the thread at once; token charges only once charge_delay has passed
             // since the first of them (or with the next work); idle, a PING each ping_interval.
-            const auto idle_until = std::chrono::steady_clock::now() + opts_.ping_interval;
+            auto idle_until = std::chrono::steady_clock::now() + opts_.ping_interval;
+            if (tick_) {
+                idle_until = std::min(idle_until, next_tick_);
+            }
             while (!stop_ && queue_.empty()) {
                 const auto until =
                     charges_.empty() ? idle_until : std::min(idle_until, charges_since_ + opts_.charge_delay);
@@ -576,12 +697,17 @@ void redis_store::run() {
             return;
         }
         if (batch.empty()) {
+            if (std::chrono::steady_clock::now() - last_io < opts_.ping_interval) {
+                continue;  // woken for the tick only
+            }
+            last_io = std::chrono::steady_clock::now();
             auto r = command(ctx_, {"PING"});
             if (!r || r->type == REDIS_REPLY_ERROR) {
                 drop(r ? std::string{r->str, r->len} : std::string{ctx_->errstr});
             }
             continue;
         }
+        last_io = std::chrono::steady_clock::now();
         exchange(batch);
     }
 }

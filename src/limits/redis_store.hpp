@@ -20,8 +20,12 @@
 // the log, reports down, refuses new work at once (the limiter counts locally meanwhile) and
 // reconnects every reconnect_interval; when it is back it says so once more.
 //
-// Threading: admit/finish/up from any thread; `done` callbacks and on_state run on the store's
-// thread (or inline in admit when it refuses). The hiredis context is the store thread's only.
+// Stream slots (the limiter's, limiter.hpp) are entries of the same sorted set as the
+// per-request streams, named by the server that holds them: one EVALSHA takes as many as the
+// cap leaves free, one renews them, a ZREM gives them back.
+//
+// Threading: admit/finish/up from any thread; `done` callbacks, the tick and on_state run on the
+// store's thread (or inline in admit when it refuses). The hiredis context is the store thread's only.
 
 #include "limits/counter_store.hpp"
 #include "common/mutex.hpp"
@@ -85,6 +89,13 @@ public:
     bool finish(finish_args a) override;
     void reserve(reserve_args a, reserve_done done) override;
     bool charge(finish_args a) override;
+    void reserve_slots(slot_args a, slots_done done) override;
+    void renew_slots(slot_args a, slots_done done) override;
+    bool release_slots(slot_args a) override;
+
+    /// Runs `fn` on the store's thread about every `every` while it is up (the limiter's
+    /// housekeeping of held stream slots). Before start().
+    void set_tick(std::function<void()> fn, std::chrono::milliseconds every);
 
     /// Commands that failed (each took its connection down with it).
     std::uint64_t errors() const { return errors_.load(); }
@@ -98,7 +109,17 @@ private:
         reserve_args args;
         reserve_done done;
     };
-    using job = std::variant<admit_job, finish_args, reserve_job>;
+    struct slots_job {
+        slot_args args;
+        slots_done done;
+        bool renew = false;
+    };
+    struct release_job {
+        slot_args args;
+    };
+    using job = std::variant<admit_job, finish_args, reserve_job, slots_job, release_job>;
+    /// Queues `j` unless too much waits; false then.
+    bool enqueue(job&& j);
 
     redis_store(redis_options opts, redis_address addr, state_fn on_state);
     void run();
@@ -122,6 +143,11 @@ private:
     std::string admit_sha_;
     std::string finish_sha_;
     std::string reserve_sha_;
+    std::string slots_sha_;
+    std::string renew_sha_;
+    std::function<void()> tick_;
+    std::chrono::milliseconds tick_every_{100};
+    std::chrono::steady_clock::time_point next_tick_{};
     bool was_up_ = false;
     bool reported_ = false;
 

@@ -226,6 +226,125 @@ TEST(redis_store, two_limiters_with_leases_admit_the_limit_between_them) {
     EXPECT_GT(la.stats().leased_admissions.load() + lb.stats().leased_admissions.load(), 0u);
 }
 
+limit_decision admit_sync(limiter& lim, admit_args a) {
+    std::promise<limit_decision> p;
+    lim.admit(std::move(a), [&p](limit_decision d) { p.set_value(d); });
+    return p.get_future().get();
+}
+
+result<slot_grant> slots_sync(redis_store& s, slot_args a, bool renew) {
+    std::promise<result<slot_grant>> p;
+    auto done = [&p](result<slot_grant> g) { p.set_value(std::move(g)); };
+    renew ? s.renew_slots(std::move(a), done) : s.reserve_slots(std::move(a), done);
+    return p.get_future().get();
+}
+
+// The slot scripts: two servers never hold more than the cap between them, a renewal keeps
+// only what is still held, a release frees at once and an unrenewed slot expires.
+TEST(redis_store, stream_slots_from_two_servers_never_exceed_the_cap) {
+    LLMP_REQUIRE_REDIS();
+    auto a = connected(redis_url);
+    auto b = connected(redis_url);
+    const auto key = new_uuid();
+    const auto now = unix_ms();
+    auto ask = [&](std::vector<std::string> names, std::int64_t until) {
+        slot_args s;
+        s.key_id = key;
+        s.cap = 3;
+        s.names = std::move(names);
+        s.now_ms = unix_ms();
+        s.until_ms = until;
+        return s;
+    };
+    auto ga = slots_sync(*a, ask({"a:1", "a:2"}, now + 60'000), false);
+    ASSERT_TRUE(ga) << ga.error().message;
+    EXPECT_EQ(ga.value().granted, 2);
+    auto gb = slots_sync(*b, ask({"b:1", "b:2"}, now + 1'000), false);
+    ASSERT_TRUE(gb);
+    EXPECT_EQ(gb.value().granted, 1) << "the cap leaves one";
+    EXPECT_EQ(gb.value().in_flight, 3);
+    // a gives one back (on a's connection, asynchronously): then b can take it. A renewal on
+    // a's connection is answered after the ZREM went through.
+    ASSERT_TRUE(a->release_slots(ask({"a:2"}, 0)));
+    ASSERT_TRUE(slots_sync(*a, ask({}, now + 60'000), true));
+    gb = slots_sync(*b, ask({"b:3"}, now + 1'000), false);
+    ASSERT_TRUE(gb);
+    EXPECT_EQ(gb.value().granted, 1);
+    // A renewal of a held and a never-held slot keeps the held one only.
+    auto r = slots_sync(*a, ask({"a:1", "a:9"}, now + 120'000), true);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r.value().granted, 1);
+    EXPECT_EQ(r.value().in_flight, 3);
+    // b's slots expire at now + 1 s unrenewed (a server that died): then free for anyone.
+    std::int64_t granted = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (granted < 2 && std::chrono::steady_clock::now() < deadline) {
+        auto g = slots_sync(*a, ask({"a:3", "a:4"}, now + 60'000), false);
+        ASSERT_TRUE(g);
+        granted = g.value().granted;
+        if (granted < 2) {
+            ASSERT_TRUE(a->release_slots(ask({"a:3"}, 0)));              // not yet expired: give back what it got
+            ASSERT_TRUE(slots_sync(*a, ask({}, now + 60'000), true));    // the ZREM went through
+            std::this_thread::sleep_for(std::chrono::milliseconds{50});  // polling Redis' clock, not a guess
+        }
+    }
+    EXPECT_EQ(granted, 2) << "b's unrenewed slots expired";
+}
+
+// Two limiters (two API servers) with stream slots on one Redis: the cap holds across them,
+// streams that end give their slots back (here, after the linger), and the other server can
+// then use the whole cap.
+TEST(redis_store, two_limiters_hold_a_stream_cap_between_them) {
+    LLMP_REQUIRE_REDIS();
+    auto a = connected(redis_url);
+    auto b = connected(redis_url);
+    limiter_config cfg;
+    cfg.window = std::chrono::milliseconds{3'600'000};
+    cfg.slot_linger = std::chrono::milliseconds{0};
+    limiter la{cfg, a.get()};
+    limiter lb{cfg, b.get()};
+    const auto key = new_uuid();
+    keys::key_limits l;
+    l.max_streams = 3;
+    l.requests_per_minute = 1000;
+    std::vector<std::pair<limiter*, limit_decision>> open;
+    int refused = 0;
+    for (int i = 0; i < 8; ++i) {
+        auto* server = i % 2 ? &la : &lb;
+        auto d = admit_sync(*server, args_for(key, l, new_uuid()));
+        EXPECT_TRUE(d.shared);
+        if (d.refused == limit_kind::streams) {
+            ++refused;
+        } else {
+            EXPECT_EQ(d.refused, limit_kind::none);
+            EXPECT_TRUE(d.slot);
+            open.emplace_back(server, d);
+        }
+    }
+    EXPECT_EQ(open.size(), 3u);
+    EXPECT_EQ(refused, 5);
+    EXPECT_EQ(la.stats().slot_admissions.load() + lb.stats().slot_admissions.load(), 3u);
+    for (auto& [server, d] : open) {
+        server->finish(d, key, "x", 1);
+    }
+    la.tick();  // slot_linger 0: every free slot goes back
+    lb.tick();
+    // The releases reach Redis asynchronously: b gets the whole cap once they have.
+    int ok = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{10};
+    while (ok < 3 && std::chrono::steady_clock::now() < deadline) {
+        auto d = admit_sync(lb, args_for(key, l, new_uuid()));
+        if (d.refused == limit_kind::none) {
+            ++ok;  // held until the end of the test
+        } else {
+            std::this_thread::sleep_for(std::chrono::milliseconds{20});  // waiting for the ZREMs, bounded above
+        }
+    }
+    EXPECT_EQ(ok, 3);
+    a.reset();  // the stores' threads call into the limiters: they stop first (as in the API server)
+    b.reset();
+}
+
 TEST(redis_store, an_unreachable_redis_is_down_and_refuses_at_once) {
     // A port nobody listens on: connect fails at once with ECONNREFUSED.
     redis_options o;

@@ -275,6 +275,9 @@ TEST(limits_e2e, a_stream_cap_holds_across_servers_and_frees_when_a_stream_ends)
     EXPECT_EQ(third.headers["retry-after"], "1");
     EXPECT_NE(json_of(third.body)["error"]["message"].get<std::string>().find("2 requests at once"), std::string::npos)
         << third.body;
+    // And on the server that holds both slots (it refuses without asking Redis).
+    expect_limited(http_request(ports[0], "POST", "/api/chat", chat_body("mock", "hi", 1, false), with_key(key)),
+                   "native");
     for (auto& t : slow) {
         t.join();
     }
