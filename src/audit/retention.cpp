@@ -1,6 +1,7 @@
 #include "audit/retention.hpp"
 
 #include "audit/logger.hpp"
+#include "audit/search_index.hpp"
 #include "pg/connection.hpp"
 
 #include <algorithm>
@@ -21,11 +22,20 @@ constexpr doomed request_tables[] = {
     {"response_chunks", "received_at < $1::timestamptz", &retention_pass::chunks},
     {"responses", "completed_at < $1::timestamptz", &retention_pass::responses},
     {"requests", "received_at < $1::timestamptz", &retention_pass::requests},
+    {"pending_requests", "received_at < $1::timestamptz", &retention_pass::pending},
+    {"search_backlog", "received_at < $1::timestamptz", &retention_pass::search_rows},
+    {"request_search", "received_at < $1::timestamptz", &retention_pass::search_rows},
 };
 constexpr doomed rollup_tables[] = {
     {"response_rollups", "grain = 'minute' AND t < $1::timestamptz", &retention_pass::rollup_rows},
     {"request_rollups", "grain = 'minute' AND t < $1::timestamptz", &retention_pass::rollup_rows},
+    {"response_series", "grain = 'minute' AND t < $1::timestamptz", &retention_pass::rollup_rows},
 };
+
+// pending_requests rows whose response is stored (left by a request and its response stored
+// concurrently, pg migration 27): a few rows, a probe each. Every pass, whatever the retention.
+constexpr std::string_view answered_pending_sql =
+    "DELETE FROM pending_requests u WHERE EXISTS (SELECT 1 FROM responses r WHERE r.request_id = u.request_id)";
 
 result<std::string> cutoff_of(pg::connection& c, int days) {
     auto r = c.query("SELECT now() - make_interval(days => $1::int)", {std::to_string(days)});
@@ -66,6 +76,11 @@ result<retention_pass> apply_retention(pg::connection& c, const retention_settin
         return rec.error();
     }
     retention_pass pass;
+    auto answered = c.query(std::string{answered_pending_sql});
+    if (!answered) {
+        return answered.error();
+    }
+    pass.pending += answered.value().affected;
     const int batch = std::max(1, s.batch_rows);
     if (s.request_days > 0) {
         auto cutoff = cutoff_of(c, s.request_days);
@@ -136,18 +151,39 @@ void retention_job::run() {
     // Until the writer has applied the migrations (or while PostgreSQL is down) a pass fails:
     // the next try comes sooner than the next pass would.
     const auto retry = std::min(interval_, std::chrono::milliseconds{5000});
+    const auto tick = std::min(interval_, std::max(settings_.search_index_interval, std::chrono::milliseconds{10}));
     std::unique_ptr<pg::connection> conn;
     auto keep_going = [this] { return !stop_flag_.load(); };
-    auto one_pass = [&]() -> bool {
-        if (!conn || !conn->healthy()) {
-            auto c = pg::connection::open(url_, connect_timeout_s_, "llmproxy audit retention");
-            if (!c) {
-                logger()->debug("msg=\"retention: no database\" error=\"{}\"", c.error().message);
-                conn.reset();
-                return false;
-            }
-            conn = std::move(c.value());
+    auto connected = [&]() -> bool {
+        if (conn && conn->healthy()) {
+            return true;
         }
+        auto c = pg::connection::open(url_, connect_timeout_s_, "llmproxy audit retention");
+        if (!c) {
+            logger()->debug("msg=\"retention: no database\" error=\"{}\"", c.error().message);
+            conn.reset();
+            return false;
+        }
+        conn = std::move(c.value());
+        return true;
+    };
+    auto index_search = [&]() -> bool {
+        auto t0 = std::chrono::steady_clock::now();
+        auto pass = index_search_backlog(*conn, settings_.batch_rows, keep_going);
+        if (!pass) {
+            // Before the writer's migrations the tables are not there yet: quietly, as a pass.
+            if (pass.error().code != pg::schema_error) {
+                logger()->warn("msg=\"search index failed\" error=\"{}\"", pass.error().message);
+            }
+            return false;
+        }
+        if (pass.value().dequeued > settings_.batch_rows) {
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+            logger()->info("msg=\"search index caught up\" requests={} ms={}", pass.value().indexed, ms.count());
+        }
+        return true;
+    };
+    auto one_pass = [&]() -> bool {
         auto t0 = std::chrono::steady_clock::now();
         auto pass = apply_retention(*conn, settings_, keep_going);
         if (!pass && pass.error().code == pg::schema_error) {
@@ -162,14 +198,27 @@ void retention_job::run() {
         if (pass.value().total() > 0) {
             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
             logger()->info(
-                "msg=\"retention pass\" requests={} responses={} chunks={} rollup_rows={} request_days={} "
-                "rollup_days={} ms={}",
-                pass.value().requests, pass.value().responses, pass.value().chunks, pass.value().rollup_rows,
-                settings_.request_days, settings_.rollup_days, ms.count());
+                "msg=\"retention pass\" requests={} responses={} chunks={} pending={} search_rows={} rollup_rows={} "
+                "request_days={} rollup_days={} ms={}",
+                pass.value().requests, pass.value().responses, pass.value().chunks, pass.value().pending,
+                pass.value().search_rows, pass.value().rollup_rows, settings_.request_days, settings_.rollup_days,
+                ms.count());
         }
         return true;
     };
-    while (wait(one_pass() ? interval_ : retry)) {
+    auto next_pass = std::chrono::steady_clock::now();
+    for (;;) {
+        bool fine = connected();
+        if (fine && std::chrono::steady_clock::now() >= next_pass) {
+            fine = one_pass();
+            next_pass = std::chrono::steady_clock::now() + (fine ? interval_ : retry);
+        }
+        if (fine) {
+            fine = index_search();
+        }
+        if (!wait(fine ? tick : retry)) {
+            return;
+        }
     }
 }
 

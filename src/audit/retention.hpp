@@ -1,7 +1,8 @@
 #pragma once
 // retention: deletes the audit history older than the operator's retention, in small batches,
 // while the audit ingests (issue 19). requests and responses (and response_chunks) go after
-// `request_days`, the minute rows of the rollups after `rollup_days`; the hour rows of the rollups
+// `request_days` (and pending_requests with them), the minute rows of the rollups and of
+// response_series after `rollup_days`; the hour rows of the rollups
 // stay forever (a few thousand rows a day). 0 days = keep forever. Deleting never touches the
 // rollups of the deleted rows: their triggers fire on INSERT and UPDATE only, so the dashboard's
 // wide windows and the daily usage keep counting the requests whose texts are gone.
@@ -13,6 +14,9 @@
 //
 // Every pass also records the settings and what it did in audit_retention (pg migration 22),
 // where the monitor reads them for the dashboard.
+//
+// The same thread keeps the text search's index (audit/search_index.hpp): every few seconds it
+// moves what the ingest queued into request_search, between retention passes.
 //
 // Threading: apply_retention runs on the caller's thread with the caller's connection.
 // retention_job owns one thread with its own PostgreSQL connection; start() / stop() (joins,
@@ -39,6 +43,8 @@ struct retention_settings {
     int request_days = 0;  ///< requests, responses, response_chunks; 0 = forever
     int rollup_days = 0;   ///< minute rows of response_rollups and request_rollups; 0 = forever
     int batch_rows = 5000;
+    /// How often the text search's backlog is indexed (at most the retention's interval).
+    std::chrono::milliseconds search_index_interval{2000};
 };
 
 /// Rows one pass deleted, per table.
@@ -46,8 +52,10 @@ struct retention_pass {
     std::int64_t requests = 0;
     std::int64_t responses = 0;
     std::int64_t chunks = 0;
+    std::int64_t pending = 0;      ///< pending_requests rows: past the retention, or answered
+    std::int64_t search_rows = 0;  ///< request_search and search_backlog rows past the retention
     std::int64_t rollup_rows = 0;
-    std::int64_t total() const { return requests + responses + chunks + rollup_rows; }
+    std::int64_t total() const { return requests + responses + chunks + pending + search_rows + rollup_rows; }
 };
 
 /// One pass: records the settings in audit_retention, deletes every row past them in batches

@@ -68,6 +68,7 @@ TEST_F(retention, deletes_rows_past_the_retention_keeps_recent_rows_and_every_ro
     EXPECT_EQ(pass.value().requests, 120);
     EXPECT_EQ(pass.value().responses, 120);
     EXPECT_EQ(pass.value().chunks, 120);
+    EXPECT_EQ(pass.value().search_rows, 120);  // still queued for the text search
     EXPECT_EQ(pass.value().rollup_rows, 0);
 
     EXPECT_EQ(db_->count("SELECT count(*) FROM requests WHERE request_id LIKE 'old-%'"), 0);
@@ -83,7 +84,7 @@ TEST_F(retention, deletes_rows_past_the_retention_keeps_recent_rows_and_every_ro
     // What the dashboard shows.
     EXPECT_EQ(db_->scalar("SELECT request_days || ' ' || rollup_days || ' ' || last_deleted || ' ' || "
                           "(last_run_at IS NOT NULL) FROM audit_retention"),
-              "7 0 360 true");
+              "7 0 480 true");
 
     // A second pass finds nothing.
     auto again = apply_retention(*c_, {7, 0, 50}, go_on);
@@ -98,11 +99,41 @@ TEST_F(retention, drops_minute_rollups_past_their_own_retention_and_keeps_the_ho
     auto pass = apply_retention(*c_, {7, 30, 1000}, go_on);
     ASSERT_TRUE(pass) << pass.error().message;
     EXPECT_EQ(pass.value().requests, 40);
-    // One minute row each in response_rollups and request_rollups for the ancient rows.
-    EXPECT_EQ(pass.value().rollup_rows, 2);
+    // One minute row each in response_rollups, request_rollups and response_series for the
+    // ancient rows.
+    EXPECT_EQ(pass.value().rollup_rows, 3);
+    EXPECT_EQ(db_->scalar("SELECT sum(n) FROM response_series WHERE grain = 'minute'"), "40");
+    EXPECT_EQ(db_->scalar("SELECT sum(n) FROM response_series WHERE grain = 'hour'"), "60");
     EXPECT_EQ(db_->scalar("SELECT sum(n) FROM response_rollups WHERE grain = 'minute'"), "40");
     EXPECT_EQ(db_->scalar("SELECT sum(n) FROM response_rollups WHERE grain = 'hour'"), "60");
     EXPECT_EQ(db_->scalar("SELECT sum(n) FROM request_rollups WHERE grain = 'hour'"), "60");
+}
+
+TEST_F(retention, removes_pending_requests_past_the_retention_and_those_answered_since) {
+    // Unanswered requests old and new (pg migration 27 keeps them in pending_requests), and a
+    // row a concurrent store could leave behind: its response is there.
+    ASSERT_TRUE(c_->exec(rows_sql("old", 5, 10)));
+    ASSERT_TRUE(
+        c_->exec("INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream)"
+                 " SELECT 'lost-' || i, now() - interval '10 days', 'a', 'native', '/api/chat', 'chat', 'm', true"
+                 " FROM generate_series(1, 4) AS i;"
+                 "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream)"
+                 " VALUES ('flying', now(), 'a', 'native', '/api/chat', 'chat', 'm', true);"
+                 "INSERT INTO pending_requests VALUES ('old-1', now() - interval '10 days')"));
+    ASSERT_EQ(db_->count("SELECT count(*) FROM pending_requests"), 6);
+    auto pass = apply_retention(*c_, {7, 0, 1000}, go_on);
+    ASSERT_TRUE(pass) << pass.error().message;
+    EXPECT_EQ(pass.value().pending, 5);
+    EXPECT_EQ(db_->scalar("SELECT string_agg(request_id, ',') FROM pending_requests"), "flying");
+    // With the history kept forever, the answered row still goes.
+    ASSERT_TRUE(
+        c_->exec("INSERT INTO pending_requests VALUES ('old-x', now()); INSERT INTO responses (request_id, "
+                 "status, completed_at) VALUES ('old-x', 'ok', now() - interval '1 day');"
+                 "INSERT INTO pending_requests VALUES ('old-x', now())"));
+    auto keep = apply_retention(*c_, {0, 0, 1000}, go_on);
+    ASSERT_TRUE(keep) << keep.error().message;
+    EXPECT_EQ(keep.value().pending, 1);
+    EXPECT_EQ(db_->scalar("SELECT string_agg(request_id, ',') FROM pending_requests"), "flying");
 }
 
 TEST_F(retention, keeps_everything_at_zero_days_and_says_so) {

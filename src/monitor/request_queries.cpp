@@ -4,6 +4,7 @@
 #include "monitor/pg_values.hpp"
 
 #include <algorithm>
+#include <vector>
 
 namespace llmp::monitor {
 namespace {
@@ -35,7 +36,8 @@ std::string like_pattern(const std::string& s) {
     return out + "%";
 }
 
-// What the text search matches: the prompt and the messages (roles and contents) as JSON text.
+// What the text search matches: the prompt and the messages (roles and contents) as JSON text;
+// request_search.doc holds the same text (audit/search_index.cpp).
 constexpr std::string_view search_text = "(coalesce(q.prompt, '') || ' ' || coalesce(q.messages::text, ''))";
 
 }  // namespace
@@ -69,11 +71,15 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
     }
     if (f.status) {
         if (*f.status == "pending") {
-            // NOT EXISTS, not the LEFT JOIN's NULL: the anti-join then probes the responses'
-            // primary key alone (an index-only scan), and the join fetches the page's rows only.
+            // The unanswered requests of the horizon from pending_requests (pg migration 27, kept
+            // by triggers): a few rows, where probing the responses once per request of the
+            // horizon cost 50-250 ms at 1 M rows (bench/RESULTS.md). NOT EXISTS still checks the
+            // page's rows: a request and its response stored concurrently can leave a row there.
+            const auto horizon = "now() - make_interval(secs => $" +
+                                 std::to_string(param(std::to_string(pending_horizon_s))) + "::float8)";
+            add("q.request_id IN (SELECT u.request_id FROM pending_requests u WHERE u.received_at > " + horizon + ")");
             add("NOT EXISTS (SELECT 1 FROM responses p WHERE p.request_id = q.request_id)");
-            add("q.received_at > now() - make_interval(secs => $" +
-                std::to_string(param(std::to_string(pending_horizon_s))) + "::float8)");
+            add("q.received_at > " + horizon);
         } else {
             add("r.status = $" + std::to_string(param(*f.status)));
         }
@@ -87,11 +93,14 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
         auto n = std::to_string(param(*f.key));
         add("q.key_id = ANY (ARRAY(SELECT id::text FROM api_keys WHERE name = $" + n + ") || $" + n + "::text)");
     }
+    // The time bounds, as conditions over a received_at column (the requests', and the text
+    // search's tables').
+    std::vector<std::string> bounds;
     if (f.from) {
-        add("q.received_at >= " + time_expr(*f.from, param(*f.from)));
+        bounds.push_back(" >= " + time_expr(*f.from, param(*f.from)));
     }
     if (f.to) {
-        add("q.received_at < " + time_expr(*f.to, param(*f.to)));
+        bounds.push_back(" < " + time_expr(*f.to, param(*f.to)));
     }
     std::optional<std::int64_t> window_s = f.window_s;
     if (f.text && !f.from && !window_s) {
@@ -99,11 +108,28 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
     }
     if (window_s) {
         const std::string end = f.to ? time_expr(*f.to, param(*f.to)) : std::string{"now()"};
-        add("q.received_at > " + end + " - make_interval(secs => $" + std::to_string(param(std::to_string(*window_s))) +
-            "::float8)");
+        bounds.push_back(" > " + end + " - make_interval(secs => $" + std::to_string(param(std::to_string(*window_s))) +
+                         "::float8)");
+    }
+    auto bounded = [&bounds](const std::string& column) {
+        std::string out;
+        for (const auto& b : bounds) {
+            out += " AND " + column + b;
+        }
+        return out;
+    };
+    for (const auto& b : bounds) {
+        add("q.received_at" + b);
     }
     if (f.text) {
-        add(std::string{search_text} + " ILIKE $" + std::to_string(param(like_pattern(*f.text))));
+        // The requests the audit has indexed by trigrams (request_search, pg migration 28), and
+        // those still queued for it (search_backlog: the last seconds, or a backlog after an
+        // upgrade) scanned: each request is in exactly one of the two in any snapshot.
+        const auto pattern = "$" + std::to_string(param(like_pattern(*f.text)));
+        add("q.request_id IN (SELECT s.request_id FROM request_search s WHERE s.doc ILIKE " + pattern +
+            bounded("s.received_at") +
+            " UNION ALL SELECT b.request_id FROM search_backlog b JOIN requests q USING (request_id) WHERE " +
+            std::string{search_text} + " ILIKE " + pattern + bounded("b.received_at") + ")");
     }
     if (f.after) {
         auto us = param(std::to_string(f.after->received_us));

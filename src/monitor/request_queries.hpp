@@ -1,11 +1,13 @@
 #pragma once
 // request_queries: the request history (/api/requests) and one request in full
 // (/api/requests/{id}). The list pages with a keyset on (received_at, request_id) — never
-// OFFSET — and carries only a short preview of each prompt. The text search (ILIKE) walks the
-// history newest first within the other filters and stops at a page of matches: no index of its
-// own, since a trigram index cost the audit ingest a third of its rate (audit migration 3). A
-// rare term over a long history is bounded by the pool's statement_timeout (504 query_timeout),
-// so a search without from= or window= looks at the last day only (default_search_window_s).
+// OFFSET — and carries only a short preview of each prompt. The text search (ILIKE) reads the
+// trigram index of request_search, which the audit fills off its ingest path (pg migration 28,
+// audit/search_index.hpp), and scans the few requests still queued for it (search_backlog),
+// within the other filters and the time window. A search without from= or window= looks at the
+// last day only (default_search_window_s); one the index cannot narrow (under three characters,
+// or a word in most requests over a long window) is bounded by the pool's statement_timeout
+// (504 query_timeout).
 // `pending` looks back pending_horizon_s only, newest first through the keyset index: older
 // requests without a response are lost, not pending (issue 19).
 // Runs on a db_pool thread.

@@ -24,31 +24,41 @@ std::string edge_ranges(const std::string& column) {
 constexpr std::string_view rollup_columns =
     "t, model, worker_id, status, route, key_id, key_name, n, prompt_tokens, completion_tokens, tps_sum, tps_n, "
     "ttft_hist, duration_hist";
+constexpr std::string_view series_columns =
+    "t, status, n, prompt_tokens, completion_tokens, tps_sum, tps_n, ttft_hist, duration_hist";
+
+/// A response's counts, sums and histogram entries as one rollup-shaped row's columns.
+constexpr std::string_view edge_measures =
+    "1::bigint AS n, r.prompt_tokens, r.completion_tokens, CASE WHEN r.status = 'ok' AND r.tokens_per_s > 0 THEN "
+    "r.tokens_per_s ELSE 0 END AS tps_sum, CASE WHEN r.status = 'ok' AND r.tokens_per_s > 0 THEN 1 ELSE 0 "
+    "END::bigint AS tps_n, CASE WHEN r.status = 'ok' AND r.ttft_ms IS NOT NULL THEN ARRAY[256 + "
+    "llmp_latency_bucket(r.ttft_ms)]::bigint[] ELSE '{}' END AS ttft_hist, CASE WHEN r.status = 'ok' AND "
+    "r.duration_ms IS NOT NULL THEN ARRAY[256 + llmp_latency_bucket(r.duration_ms)]::bigint[] ELSE '{}' END AS "
+    "duration_hist";
 
 }  // namespace
 
-std::string rollup_window_sql(bool hours) {
-    const std::string cols{rollup_columns};
+std::string rollup_window_sql(bool hours, rollup_table from) {
+    const bool series = from == rollup_table::series;
+    const std::string cols{series ? series_columns : rollup_columns};
+    const std::string table = series ? "response_series" : "response_rollups";
     // The edges, row by row; the request's model and route by key, as the rollups took them.
-    std::string edges =
-        "SELECT r.completed_at AS t, coalesce(nullif(r.model, ''), (SELECT q.model FROM requests q WHERE q.request_id "
-        "= r.request_id), '') AS model, coalesce(r.worker_id, '') AS worker_id, r.status, coalesce((SELECT q.route "
-        "FROM requests q WHERE q.request_id = r.request_id), '') AS route, coalesce(r.key_id, '') AS key_id, "
-        "r.key_name, 1::bigint AS n, r.prompt_tokens, r.completion_tokens, CASE WHEN r.status = 'ok' AND "
-        "r.tokens_per_s > 0 THEN r.tokens_per_s ELSE 0 END AS tps_sum, CASE WHEN r.status = 'ok' AND r.tokens_per_s "
-        "> 0 THEN 1 ELSE 0 END::bigint AS tps_n, CASE WHEN r.status = 'ok' AND r.ttft_ms IS NOT NULL THEN "
-        "ARRAY[256 + llmp_latency_bucket(r.ttft_ms)]::bigint[] ELSE '{}' END AS ttft_hist, CASE WHEN r.status = "
-        "'ok' AND r.duration_ms IS NOT NULL THEN ARRAY[256 + llmp_latency_bucket(r.duration_ms)]::bigint[] ELSE "
-        "'{}' END AS duration_hist FROM responses r WHERE " +
-        edge_ranges("r.completed_at");
+    const std::string dimensions =
+        series ? "r.status, "
+               : "coalesce(nullif(r.model, ''), (SELECT q.model FROM requests q WHERE q.request_id = r.request_id), "
+                 "'') AS model, coalesce(r.worker_id, '') AS worker_id, r.status, coalesce((SELECT q.route FROM "
+                 "requests q WHERE q.request_id = r.request_id), '') AS route, coalesce(r.key_id, '') AS key_id, "
+                 "r.key_name, ";
+    std::string edges = "SELECT r.completed_at AS t, " + dimensions + std::string{edge_measures} +
+                        " FROM responses r WHERE " + edge_ranges("r.completed_at");
     std::string minutes =
-        "SELECT " + cols + " FROM response_rollups WHERE grain = 'minute' AND t >= " + m0 + " AND t < " + m1;
+        "SELECT " + cols + " FROM " + table + " WHERE grain = 'minute' AND t >= " + m0 + " AND t < " + m1;
     if (!hours) {
         return "(" + edges + " UNION ALL " + minutes + ")";
     }
     minutes += " AND (t < " + h0 + " OR t >= " + h1 + ")";
     std::string whole_hours =
-        "SELECT " + cols + " FROM response_rollups WHERE grain = 'hour' AND t >= " + h0 + " AND t < " + h1;
+        "SELECT " + cols + " FROM " + table + " WHERE grain = 'hour' AND t >= " + h0 + " AND t < " + h1;
     return "(" + edges + " UNION ALL " + minutes + " UNION ALL " + whole_hours + ")";
 }
 
@@ -81,8 +91,9 @@ std::string rollup_histograms_sql(std::string_view group) {
 
 result<std::map<std::string, latency_pair>> query_rollup_histograms(pg::connection& c, std::string_view group,
                                                                     bool hours,
-                                                                    const std::vector<std::optional<std::string>>& p) {
-    auto r = c.query("WITH s AS " + rollup_window_sql(hours) + " " + rollup_histograms_sql(group), p);
+                                                                    const std::vector<std::optional<std::string>>& p,
+                                                                    rollup_table from) {
+    auto r = c.query("WITH s AS " + rollup_window_sql(hours, from) + " " + rollup_histograms_sql(group), p);
     if (!r) {
         return r.error();
     }

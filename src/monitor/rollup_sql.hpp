@@ -8,6 +8,9 @@
 //
 // Every bound is written out as an expression of the parameters and now(), never read from a
 // CTE, so that PostgreSQL scans both tables by index.
+//
+// The timeseries reads response_series (pg migration 27) instead: the same rows without their
+// dimensions (grain × time × status), ~60 times fewer minute rows to unnest the histograms of.
 
 #include "monitor/latency_histogram.hpp"
 #include "pg/connection.hpp"
@@ -22,7 +25,9 @@ namespace llmp::monitor {
 /// time), model (the request's when the response names none), worker_id, status, route, key_id,
 /// key_name, n, prompt_tokens, completion_tokens, tps_sum, tps_n, ttft_hist, duration_hist.
 /// `hours`: whether hourly rows may stand for whole hours (not when the caller buckets finer).
-std::string rollup_window_sql(bool hours);
+/// From `series`: t, status and the counts, sums and histograms only.
+enum class rollup_table { dimensions, series };
+std::string rollup_window_sql(bool hours, rollup_table from = rollup_table::dimensions);
 
 /// The same over request_rollups and requests (by received_at): t, key_id, key_name, n.
 std::string request_rollup_window_sql();
@@ -40,9 +45,11 @@ struct latency_pair {
     latency_histogram duration;
 };
 
-/// Runs rollup_histograms_sql(group) and returns the histograms by group value.
+/// Runs rollup_histograms_sql(group) over rollup_window_sql(hours, from) and returns the
+/// histograms by group value.
 result<std::map<std::string, latency_pair>> query_rollup_histograms(pg::connection& c, std::string_view group,
                                                                     bool hours,
-                                                                    const std::vector<std::optional<std::string>>& p);
+                                                                    const std::vector<std::optional<std::string>>& p,
+                                                                    rollup_table from = rollup_table::dimensions);
 
 }  // namespace llmp::monitor

@@ -103,7 +103,8 @@ result<json> timeseries_from_rollups(pg::connection& c, std::int64_t window_s, s
     const std::string bucket_ms = "(extract(epoch FROM date_bin(" + b + ", s.t, timestamptz 'epoch')) * 1000)::bigint";
     const bool hours = bucket_s % 3600 == 0;
     auto r =
-        c.query("WITH s AS " + rollup_window_sql(hours) + ", agg AS (" + rollup_aggregates_sql(bucket_ms) +
+        c.query("WITH s AS " + rollup_window_sql(hours, rollup_table::series) + ", agg AS (" +
+                    rollup_aggregates_sql(bucket_ms) +
                     " FROM s GROUP BY 1) SELECT g.ms, a.* FROM (SELECT (extract(epoch FROM t) * 1000)::bigint AS ms "
                     "FROM generate_series(" +
                     t0 + ", " + t1 + ", " + b + ") AS t) g LEFT JOIN agg a ON a.grp = g.ms ORDER BY g.ms",
@@ -111,7 +112,7 @@ result<json> timeseries_from_rollups(pg::connection& c, std::int64_t window_s, s
     if (!r) {
         return r.error();
     }
-    auto h = query_rollup_histograms(c, bucket_ms, hours, p);
+    auto h = query_rollup_histograms(c, bucket_ms, hours, p, rollup_table::series);
     if (!h) {
         return h.error();
     }

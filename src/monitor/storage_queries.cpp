@@ -11,7 +11,8 @@ result<json> query_storage(pg::connection& c) {
     // (no rollups, no audit_retention yet) answering.
     auto sizes = c.query(R"sql(
 SELECT pg_database_size(current_database()), t.name, pg_total_relation_size(to_regclass(t.name))
-FROM unnest(ARRAY['requests', 'responses', 'response_chunks', 'response_rollups', 'request_rollups']) AS t(name)
+FROM unnest(ARRAY['requests', 'responses', 'response_chunks', 'response_rollups', 'request_rollups', 'response_series',
+                    'pending_requests', 'search_backlog', 'request_search']) AS t(name)
 WHERE to_regclass(t.name) IS NOT NULL)sql");
     if (!sizes) {
         return sizes.error();

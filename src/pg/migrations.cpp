@@ -368,6 +368,186 @@ ALTER TABLE requests DROP CONSTRAINT IF EXISTS requests_kind_check;
 ALTER TABLE requests ADD CONSTRAINT requests_kind_check CHECK (kind IN ('chat', 'generate', 'embed'));
 )sql";
 
+// The monitor at scale (issue 19), two small tables kept by triggers as rows are stored, so
+// the dashboard's reads stay small however long the history:
+//
+// pending_requests: the requests stored without a response. `status=pending` used to probe the
+// responses once per request of its horizon (58,000 probes at 8 requests/s over 2 h); it now
+// reads this table, which holds the requests in flight and the few whose response never came.
+// A request is added unless its response is stored already (responses may arrive first); a
+// response removes its request. Two writers storing a request and its response concurrently
+// can leave a row behind (neither sees the other's uncommitted row): the monitor still checks
+// the responses for the rows it lists, and the audit's retention pass removes such rows and
+// the rows past the history's retention.
+//
+// response_series: response_rollups without their dimensions (grain × time × status), for the
+// timeseries. Its 10-minute buckets of a 24 h window were built from ~62,000 minute rows of
+// the rollups, and unnesting their histograms took most of 1.3-1.7 s (bench/RESULTS.md); here
+// a day is 1,440 minutes × 3 statuses at most. Kept by triggers of its own (beside, not inside,
+// the rollups' trigger, which the ingest's work may replace) from the same rows (+1 stored, -1
+// replaced by an update), and filled here from the rollups (whose minute rows past the rollup
+// retention are gone: so are the series').
+constexpr std::string_view v27_sql = R"sql(
+CREATE TABLE IF NOT EXISTS pending_requests (
+    request_id   text COLLATE "C" PRIMARY KEY,
+    received_at  timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_requests_received_at_idx ON pending_requests (received_at, request_id);
+
+CREATE OR REPLACE FUNCTION llmp_pending_add() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    INSERT INTO pending_requests (request_id, received_at)
+    SELECT n.request_id, n.received_at FROM llmp_new_rows n
+    WHERE NOT EXISTS (SELECT 1 FROM responses r WHERE r.request_id = n.request_id)
+    ON CONFLICT (request_id) DO NOTHING;
+    RETURN NULL;
+END $f$;
+
+CREATE OR REPLACE FUNCTION llmp_pending_remove() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    DELETE FROM pending_requests p USING llmp_new_rows n WHERE p.request_id = n.request_id;
+    RETURN NULL;
+END $f$;
+
+DROP TRIGGER IF EXISTS requests_pending_insert ON requests;
+DROP TRIGGER IF EXISTS responses_pending_insert ON responses;
+CREATE TRIGGER requests_pending_insert AFTER INSERT ON requests
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_pending_add();
+CREATE TRIGGER responses_pending_insert AFTER INSERT ON responses
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_pending_remove();
+
+TRUNCATE pending_requests;
+INSERT INTO pending_requests (request_id, received_at)
+SELECT q.request_id, q.received_at FROM requests q
+WHERE NOT EXISTS (SELECT 1 FROM responses r WHERE r.request_id = q.request_id);
+
+CREATE TABLE IF NOT EXISTS response_series (
+    grain              text COLLATE "C" NOT NULL CHECK (grain IN ('minute', 'hour')),
+    t                  timestamptz NOT NULL,
+    status             text COLLATE "C" NOT NULL,
+    n                  bigint NOT NULL,
+    prompt_tokens      bigint NOT NULL,
+    completion_tokens  bigint NOT NULL,
+    tps_sum            double precision NOT NULL,
+    tps_n              bigint NOT NULL,
+    ttft_hist          bigint[] NOT NULL DEFAULT '{}',
+    duration_hist      bigint[] NOT NULL DEFAULT '{}',
+    last_at            timestamptz NOT NULL,
+    PRIMARY KEY (grain, t, status)
+);
+
+-- As llmp_rollup_sql (migration 10), grouped by grain × time × status only.
+CREATE OR REPLACE FUNCTION llmp_series_sql(source text) RETURNS text LANGUAGE sql IMMUTABLE
+RETURN format($q$
+WITH d AS (%s),
+e AS (SELECT d.sign, g.grain, date_trunc(g.grain, d.completed_at) AS t, d.status, d.prompt_tokens,
+             d.completion_tokens, d.completed_at,
+             CASE WHEN d.status = 'ok' AND d.tokens_per_s > 0 THEN d.tokens_per_s END AS tps,
+             CASE WHEN d.status = 'ok' THEN llmp_latency_bucket(d.ttft_ms) END AS tb,
+             CASE WHEN d.status = 'ok' THEN llmp_latency_bucket(d.duration_ms) END AS db
+      FROM d CROSS JOIN (VALUES ('minute'), ('hour')) AS g(grain)),
+th AS (SELECT grain, t, status, array_agg(c * 256 + tb ORDER BY tb) AS h
+       FROM (SELECT grain, t, status, tb, sum(sign) AS c FROM e WHERE tb IS NOT NULL GROUP BY 1, 2, 3, 4) x
+       WHERE c <> 0 GROUP BY 1, 2, 3),
+dh AS (SELECT grain, t, status, array_agg(c * 256 + db ORDER BY db) AS h
+       FROM (SELECT grain, t, status, db, sum(sign) AS c FROM e WHERE db IS NOT NULL GROUP BY 1, 2, 3, 4) x
+       WHERE c <> 0 GROUP BY 1, 2, 3),
+a AS (SELECT grain, t, status, sum(sign) AS n, sum(sign * prompt_tokens) AS pt, sum(sign * completion_tokens) AS ct,
+             coalesce(sum(sign * tps), 0) AS tps_sum, coalesce(sum(sign) FILTER (WHERE tps IS NOT NULL), 0) AS tps_n,
+             max(completed_at) AS last_at
+      FROM e GROUP BY 1, 2, 3)
+INSERT INTO response_series AS u (grain, t, status, n, prompt_tokens, completion_tokens, tps_sum, tps_n, ttft_hist,
+                                  duration_hist, last_at)
+SELECT a.grain, a.t, a.status, a.n, a.pt, a.ct, a.tps_sum, a.tps_n, coalesce(th.h, '{}'), coalesce(dh.h, '{}'),
+       a.last_at
+FROM a LEFT JOIN th USING (grain, t, status) LEFT JOIN dh USING (grain, t, status)
+ON CONFLICT (grain, t, status) DO UPDATE SET
+    n = u.n + EXCLUDED.n, prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens,
+    completion_tokens = u.completion_tokens + EXCLUDED.completion_tokens,
+    tps_sum = u.tps_sum + EXCLUDED.tps_sum, tps_n = u.tps_n + EXCLUDED.tps_n,
+    ttft_hist = llmp_hist_merge(u.ttft_hist, EXCLUDED.ttft_hist),
+    duration_hist = llmp_hist_merge(u.duration_hist, EXCLUDED.duration_hist),
+    last_at = greatest(u.last_at, EXCLUDED.last_at)
+$q$, source);
+
+CREATE OR REPLACE FUNCTION llmp_series_responses() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        EXECUTE llmp_series_sql('SELECT 1 AS sign, * FROM llmp_new_rows');
+    ELSE
+        EXECUTE llmp_series_sql('SELECT 1 AS sign, * FROM llmp_new_rows UNION ALL SELECT -1, * FROM llmp_old_rows');
+    END IF;
+    RETURN NULL;
+END $f$;
+
+DROP TRIGGER IF EXISTS responses_series_insert ON responses;
+DROP TRIGGER IF EXISTS responses_series_update ON responses;
+CREATE TRIGGER responses_series_insert AFTER INSERT ON responses
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_series_responses();
+CREATE TRIGGER responses_series_update AFTER UPDATE ON responses
+    REFERENCING OLD TABLE AS llmp_old_rows NEW TABLE AS llmp_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION llmp_series_responses();
+
+TRUNCATE response_series;
+WITH h AS (SELECT grain, t, status, m, ((e % 256) + 256) % 256 AS k, sum((e - ((e % 256) + 256) % 256) / 256) AS c
+           FROM (SELECT grain, t, status, 0 AS m, unnest(ttft_hist) AS e FROM response_rollups
+                 UNION ALL SELECT grain, t, status, 1, unnest(duration_hist) FROM response_rollups) x
+           GROUP BY 1, 2, 3, 4, 5),
+hs AS (SELECT grain, t, status, array_agg(c * 256 + k ORDER BY k) FILTER (WHERE m = 0) AS th,
+              array_agg(c * 256 + k ORDER BY k) FILTER (WHERE m = 1) AS dh
+       FROM h WHERE c <> 0 GROUP BY 1, 2, 3)
+INSERT INTO response_series (grain, t, status, n, prompt_tokens, completion_tokens, tps_sum, tps_n, ttft_hist,
+                             duration_hist, last_at)
+SELECT a.grain, a.t, a.status, a.n, a.pt, a.ct, a.tps_sum, a.tps_n, coalesce(hs.th, '{}'), coalesce(hs.dh, '{}'),
+       a.last_at
+FROM (SELECT grain, t, status, sum(n) AS n, sum(prompt_tokens) AS pt, sum(completion_tokens) AS ct,
+             sum(tps_sum) AS tps_sum, sum(tps_n) AS tps_n, max(last_at) AS last_at
+      FROM response_rollups GROUP BY 1, 2, 3) a
+LEFT JOIN hs USING (grain, t, status);
+)sql";
+
+// Text search off the ingest path (issue 19): the monitor's `q=` scanned the window's requests,
+// converting each one's messages to text (1.6 s for a day of ~140,000 requests). A trigram index
+// on `requests` cost a third of the ingest rate (migration 3), so the ingest now only queues the
+// request's key (search_backlog, a row of two short columns per request, kept by a trigger), and
+// the audit's maintenance thread (audit/search_index.cpp) moves the queued requests' text into
+// request_search, whose trigram index serves `ILIKE` — newest first, in batches, off the
+// writer's transactions. The monitor searches request_search and scans only what is still
+// queued. `doc` must stay identical to monitor/request_queries.cpp's search_text. Every stored
+// request is queued here; the thread works through them newest first, so the last day is
+// searchable by index soon after the upgrade. Its rows go with their requests' retention.
+constexpr std::string_view v28_sql = R"sql(
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE TABLE IF NOT EXISTS search_backlog (
+    request_id   text COLLATE "C" PRIMARY KEY,
+    received_at  timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS search_backlog_received_at_idx ON search_backlog (received_at);
+CREATE TABLE IF NOT EXISTS request_search (
+    request_id   text COLLATE "C" PRIMARY KEY,
+    received_at  timestamptz NOT NULL,
+    doc          text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS request_search_received_at_idx ON request_search (received_at);
+CREATE INDEX IF NOT EXISTS request_search_doc_trgm_idx ON request_search USING gin (doc gin_trgm_ops);
+
+CREATE OR REPLACE FUNCTION llmp_search_enqueue() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    INSERT INTO search_backlog (request_id, received_at) SELECT n.request_id, n.received_at FROM llmp_new_rows n
+    ON CONFLICT (request_id) DO NOTHING;
+    RETURN NULL;
+END $f$;
+
+DROP TRIGGER IF EXISTS requests_search_enqueue ON requests;
+CREATE TRIGGER requests_search_enqueue AFTER INSERT ON requests
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_search_enqueue();
+
+INSERT INTO search_backlog (request_id, received_at)
+SELECT q.request_id, q.received_at FROM requests q
+WHERE NOT EXISTS (SELECT 1 FROM request_search s WHERE s.request_id = q.request_id)
+ON CONFLICT (request_id) DO NOTHING;
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
@@ -384,6 +564,8 @@ constexpr migration migrations[] = {
     {21, "deleted_responses: responses deleted through DELETE /v1/responses/{id}", v21_sql},
     {22, "audit_retention: the days of history and rollups the audit service keeps", v22_sql},
     {24, "requests.kind 'embed': embedding requests (input texts in messages)", v24_sql},
+    {27, "pending_requests, response_series: unanswered requests and per-minute totals, kept by triggers", v27_sql},
+    {28, "search_backlog, request_search: a trigram text index filled off the ingest path", v28_sql},
 };
 
 // Any constant shared by every migrator of this schema.

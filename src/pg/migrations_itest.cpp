@@ -19,6 +19,15 @@ namespace {
 
 using testing::scratch_database;
 
+// What migrations 27 and 28 create, dropped to rebuild an older version's state.
+constexpr std::string_view drop_v27_v28 =
+    "DROP TABLE pending_requests, response_series, search_backlog, request_search;"
+    "DROP TRIGGER requests_pending_insert ON requests; DROP TRIGGER responses_pending_insert ON responses;"
+    "DROP TRIGGER responses_series_insert ON responses; DROP TRIGGER responses_series_update ON responses;"
+    "DROP TRIGGER requests_search_enqueue ON requests;"
+    "DROP FUNCTION llmp_pending_add(), llmp_pending_remove(), llmp_series_responses(), llmp_series_sql(text),"
+    " llmp_search_enqueue();";
+
 TEST(migrations, are_idempotent) {
     LLMP_REQUIRE_DATABASE();
     scratch_database db{db_url};
@@ -75,7 +84,7 @@ TEST(migrations, a_database_at_version_8_with_rows_gets_rollups_of_them) {
     auto c = db.connect();
     ASSERT_TRUE(migrate(*c));
     ASSERT_TRUE(c->exec(
-        "DELETE FROM schema_migrations WHERE version >= 10;"
+        "DELETE FROM schema_migrations WHERE version >= 10;" + std::string{drop_v27_v28} +
         "DROP TABLE response_rollups, request_rollups;"
         "DROP TRIGGER responses_rollup_insert ON responses; DROP TRIGGER responses_rollup_update ON responses;"
         "DROP TRIGGER requests_rollup_insert ON requests;"
@@ -104,6 +113,65 @@ TEST(migrations, a_database_at_version_8_with_rows_gets_rollups_of_them) {
     // And from now on the triggers keep them.
     ASSERT_TRUE(c->exec("INSERT INTO responses (request_id, status, completed_at) VALUES ('old-291', 'ok', now())"));
     EXPECT_EQ(db.count("SELECT sum(n) FROM response_rollups WHERE grain = 'hour'"), 291);
+}
+
+TEST(migrations, a_database_at_version_24_with_rows_gets_its_pending_requests_series_and_search_backlog) {
+    // Migrations 27 and 28 (issue 19) fill pending_requests, response_series and the text
+    // search's queue from what is stored, then keep them by triggers: rebuild the state before it with rows in it, then migrate.
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto c = db.connect();
+    ASSERT_TRUE(migrate(*c));
+    ASSERT_TRUE(c->exec(
+        "DELETE FROM schema_migrations WHERE version >= 27;" + std::string{drop_v27_v28} +
+        "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, prompt)"
+        " SELECT 'old-' || i, now() - i * interval '1 minute', 'api-1', 'native', '/api/generate', 'generate',"
+        " 'mock', true, 'p' FROM generate_series(1, 300) AS i;"
+        "INSERT INTO responses (request_id, status, model, worker_id, ttft_ms, duration_ms, completion_tokens,"
+        " completed_at)"
+        " SELECT 'old-' || i, CASE WHEN i % 10 = 0 THEN 'error' ELSE 'ok' END, 'm-' || (i % 3), 'w-' || (i % 2),"
+        " 10 + i, 100 + i, 2, now() - i * interval '1 minute' + interval '5 seconds'"
+        " FROM generate_series(1, 300) AS i WHERE i NOT IN (3, 150, 299)"));
+    auto r = migrate(*c);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 300) << "no row lost";
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses"), 297);
+    EXPECT_EQ(db.scalar("SELECT string_agg(request_id, ',' ORDER BY received_at DESC) FROM pending_requests"),
+              "old-3,old-150,old-299");
+    EXPECT_EQ(db.count("SELECT count(*) FROM search_backlog"), 300) << "every stored request queued for the index";
+    // The series are the rollups without their dimensions: equal sums and histograms.
+    for (const char* grain : {"minute", "hour"}) {
+        const std::string g = std::string{"grain = '"} + grain + "'";
+        EXPECT_EQ(db.count("SELECT sum(n) FROM response_series WHERE " + g), 297) << grain;
+        EXPECT_EQ(db.count("SELECT sum(n) FROM response_series WHERE status = 'error' AND " + g), 29) << grain;
+        EXPECT_EQ(db.count("SELECT sum(completion_tokens) FROM response_series WHERE " + g), 594) << grain;
+        for (const char* h : {"ttft_hist", "duration_hist"}) {
+            const std::string entries = std::string{"SELECT t, ((e % 256) + 256) % 256 AS k, sum(e / 256) FROM "};
+            EXPECT_EQ(db.count("SELECT count(*) FROM ((" + entries + "response_series, unnest(" + h + ") e WHERE " + g +
+                               " GROUP BY 1, 2) EXCEPT (" + entries + "response_rollups, unnest(" + h + ") e WHERE " +
+                               g + " GROUP BY 1, 2)) x"),
+                      0)
+                << grain << " " << h;
+        }
+    }
+    // From now on the triggers keep them: a response removes its request, a response stored
+    // before its request keeps it out, a redelivered request changes nothing.
+    ASSERT_TRUE(c->exec(
+        "INSERT INTO responses (request_id, status, completed_at) VALUES ('old-150', 'ok', now()), ('early', 'ok', "
+        "now());"
+        "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream)"
+        " VALUES ('early', now(), 'a', 'native', '/api/chat', 'chat', 'm', true), ('new', now(), 'a', 'native',"
+        " '/api/chat', 'chat', 'm', true) ON CONFLICT DO NOTHING;"
+        "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream)"
+        " VALUES ('old-3', now(), 'a', 'native', '/api/chat', 'chat', 'm', true) ON CONFLICT DO NOTHING"));
+    EXPECT_EQ(db.scalar("SELECT string_agg(request_id, ',' ORDER BY request_id) FROM pending_requests"),
+              "new,old-299,old-3");
+    EXPECT_EQ(db.count("SELECT sum(n) FROM response_series WHERE grain = 'hour'"), 299);
+    EXPECT_EQ(db.count("SELECT count(*) FROM search_backlog"), 302);
+    // A merge that changes a status moves its count (the UPDATE trigger).
+    ASSERT_TRUE(c->exec("UPDATE responses SET status = 'cancelled' WHERE request_id = 'old-1'"));
+    EXPECT_EQ(db.count("SELECT sum(n) FROM response_series WHERE grain = 'minute' AND status = 'cancelled'"), 1);
+    EXPECT_EQ(db.count("SELECT sum(n) FROM response_series WHERE grain = 'minute'"), 299);
 }
 
 TEST(migrations, concurrent_migrators_apply_each_version_once) {

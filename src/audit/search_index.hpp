@@ -1,0 +1,32 @@
+#pragma once
+// search_index: moves the requests the ingest queued in search_backlog into request_search, whose
+// trigram index serves the monitor's text search (pg migration 28, issue 19). Newest first, in
+// batches, each one short transaction (the queued keys are deleted and their text inserted
+// together, so a reader sees every request in exactly one of the two tables); queued rows locked
+// by another indexer are skipped. Its GIN inserts happen here, never in the writer's
+// transactions: that is what keeps the ingest's cost to one small row per request.
+//
+// Threading: runs on the caller's thread with the caller's connection (retention_job's).
+
+#include "common/result.hpp"
+
+#include <cstdint>
+#include <functional>
+
+namespace llmp::pg {
+class connection;
+}
+
+namespace llmp::audit {
+
+struct search_index_pass {
+    std::int64_t dequeued = 0;  ///< queued keys taken (their requests may be gone by retention)
+    std::int64_t indexed = 0;   ///< requests whose text went into request_search
+};
+
+/// Batches of at most batch_rows until the backlog is empty (a batch comes back short) or
+/// keep_going() says false (asked before each batch).
+result<search_index_pass> index_search_backlog(pg::connection& c, int batch_rows,
+                                               const std::function<bool()>& keep_going);
+
+}  // namespace llmp::audit
