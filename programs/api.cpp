@@ -95,7 +95,14 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_option("--server-id", cfg->server_id, "unique id of this server (default: generated)")
-        ->envname("LLMPROXY_SERVER_ID");
+        ->envname("LLMPROXY_SERVER_ID")
+        // It is the first word of this server's routing keys (`<id>.#`); `bg` is the background
+        // generations' (broker/background_keys.hpp).
+        ->check([](const std::string& id) {
+            return id == "bg" || id.find_first_of(".*#") != std::string::npos
+                       ? std::string{"a server id is one word (no '.', '*' or '#') and not 'bg', which is reserved"}
+                       : std::string{};
+        });
     auto aliases = std::make_shared<std::vector<std::string>>();
     cmd->add_option("--model-alias", *aliases,
                     "ALIAS=MODEL, repeatable (comma-separated in the variable): clients may ask for ALIAS "

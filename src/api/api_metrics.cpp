@@ -4,8 +4,8 @@ namespace llmp::api {
 namespace {
 
 constexpr std::array<const char*, static_cast<std::size_t>(relay_outcome::count_)> outcome_names{
-    "completed",   "rejected",        "worker_error",       "worker_lost",  "timeout",
-    "client_gone", "client_too_slow", "broker_unavailable", "shutting_down"};
+    "completed",   "rejected",        "worker_error",       "worker_lost",   "timeout",
+    "client_gone", "client_too_slow", "broker_unavailable", "shutting_down", "background"};
 
 constexpr std::array<const char*, static_cast<std::size_t>(publish_failure::count_)> publish_failure_names{
     "queue_full", "overloaded", "broker_unavailable", "timeout"};

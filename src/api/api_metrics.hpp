@@ -48,6 +48,7 @@ enum class relay_outcome {
     client_too_slow,     ///< the client did not read fast enough
     broker_unavailable,  ///< the response queue was lost with the broker
     shutting_down,       ///< cut at the end of the drain
+    background,          ///< queued in the background and answered at once (the generation goes on)
     count_
 };
 

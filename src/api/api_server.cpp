@@ -4,6 +4,7 @@
 #include "api/anthropic_routes.hpp"
 #include "api/api_metrics.hpp"
 #include "api/auth.hpp"
+#include "api/background_bindings.hpp"
 #include "api/broker_request_publisher.hpp"
 #include "api/context.hpp"
 #include "api/embedding_routes.hpp"
@@ -167,6 +168,7 @@ struct api_server::impl {
     std::unique_ptr<broker::publisher> publisher;
     std::unique_ptr<broker_request_publisher> requests;  ///< the relay's view of `publisher`
     std::unique_ptr<broker::consumer> consumer;
+    std::unique_ptr<background_bindings> bindings;  ///< jobs for `consumer`'s thread
     std::shared_ptr<http_server::listener> listener;
     http_server::router routes;
     key_ring keys;
@@ -344,6 +346,10 @@ result<void> api_server::start() {
     s.requests = std::make_unique<broker_request_publisher>(*s.publisher, topo, s.ctx.server_id);
     s.ctx.publisher = s.requests.get();
 
+    s.bindings = std::make_unique<background_bindings>(
+        topo.server_queue(s.ctx.server_id), topo.responses_exchange,
+        [this](background_bindings::connection_job job) { impl_->consumer->run_with_connection(std::move(job)); });
+    s.ctx.bindings = s.bindings.get();
     auto setup_consumer = [this, &topo, &bcfg](broker::connection& c) -> result<void> {
         auto& s = *impl_;
         if (auto r = broker::declare_core(c, topo, bcfg); !r) {
@@ -355,6 +361,9 @@ result<void> api_server::start() {
             return q.error();
         }
         if (auto r = c.bind_queue(q.value(), topo.responses_exchange, s.ctx.server_id + ".#"); !r) {
+            return r;
+        }
+        if (auto r = s.bindings->bind_all(c); !r) {  // the background streams followed here
             return r;
         }
         if (auto r = c.consume(q.value(), /*no_ack=*/true); !r) {
@@ -413,9 +422,11 @@ result<void> api_server::start() {
     }
     s.build_routes();
     metrics::add_http_route(s.routes, s.registry);
-    // Every route is counted and timed; POST routes are the generation routes (TTFT).
+    // Every route is counted and timed; POST routes are the generation routes (TTFT), but for
+    // the cancel of a background response.
     s.routes.wrap([&s](http::verb method, std::string_view path, http_server::handler h) {
-        if (method == http::verb::post) {
+        // POST /v1/responses/{id}/cancel is no generation and has no body (openai-node sends none).
+        if (method == http::verb::post && path != "/v1/responses/*") {
             s.relay_metrics.add_generation_route(path);
             h = json_only(std::move(h));
         }

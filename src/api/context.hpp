@@ -19,6 +19,7 @@ class key_ring;
 namespace llmp::api {
 
 class api_metrics;
+class background_bindings;
 using keys::key_ring;  // keys/key_ring.hpp
 class request_publisher;
 }  // namespace llmp::api
@@ -42,11 +43,12 @@ struct context {
     const api_config& cfg;
     const std::string server_id;
     const broker::topology topo;
-    request_publisher* publisher = nullptr;  ///< set by api_server; never null while serving
-    api_metrics* metrics = nullptr;          ///< set by api_server; never null while serving
-    const key_ring* keys = nullptr;          ///< set by api_server with --auth keys; null = no auth
-    limits::limiter* limiter = nullptr;      ///< set by api_server with --auth keys: per-key limits
-    fair_share shares;                       ///< open streams per key (used with auth keys and cfg.fair_share)
+    request_publisher* publisher = nullptr;   ///< set by api_server; never null while serving
+    api_metrics* metrics = nullptr;           ///< set by api_server; never null while serving
+    const key_ring* keys = nullptr;           ///< set by api_server with --auth keys; null = no auth
+    limits::limiter* limiter = nullptr;       ///< set by api_server with --auth keys: per-key limits
+    background_bindings* bindings = nullptr;  ///< set by api_server: bg.<id>.# on this server's queue
+    fair_share shares;                        ///< open streams per key (used with auth keys and cfg.fair_share)
     stream_registry streams;
     worker_registry workers;
     counters stats;

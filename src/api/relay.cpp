@@ -7,6 +7,7 @@
 #include "api/request_publisher.hpp"
 #include "api/request_timeout.hpp"
 #include "api/response_sink.hpp"
+#include "broker/background_keys.hpp"
 #include "common/clock.hpp"
 #include "common/errc.hpp"
 #include "common/ids.hpp"
@@ -42,8 +43,14 @@ error_message client_too_slow(const std::string& request_id, std::string_view wh
 
 }  // namespace
 
-relay::relay(context& ctx, client_connection& client, stream_renderer& out, client_request req, request_message m)
-    : ctx_{ctx}, client_{client}, out_{out}, req_{std::move(req)}, m_{std::move(m)} {}
+relay::relay(context& ctx, client_connection& client, stream_renderer& out, client_request req, request_message m,
+             std::optional<background_relay> background)
+    : ctx_{ctx},
+      client_{client},
+      out_{out},
+      req_{std::move(req)},
+      m_{std::move(m)},
+      background_{std::move(background)} {}
 
 relay::~relay() {
     if (sink_) {
@@ -103,6 +110,10 @@ net::awaitable<void> relay::run() {
     if (!published) {
         co_return;
     }
+    if (background_) {
+        co_await answer_queued();
+        co_return;
+    }
     bool streaming = co_await start_stream();
     if (!streaming) {
         co_return;
@@ -133,7 +144,7 @@ net::awaitable<bool> relay::admit() {
     }
     take_fair_share();
     m_.request_id = new_uuid();
-    m_.server_id = ctx_.server_id;
+    m_.server_id = background_ ? broker::background_server_id(m_.request_id) : ctx_.server_id;
     m_.received_at_ms = unix_ms();
     m_.deadline_ms = timeout_ms_ > 0 ? m_.received_at_ms + timeout_ms_ : 0;
     m_.route = req_.route;
@@ -537,10 +548,23 @@ net::awaitable<void> relay::finish() {
     co_await client_.send(std::move(res));
 }
 
+net::awaitable<void> relay::answer_queued() {
+    settle_limits();
+    outcome_ = relay_outcome::background;
+    record_metrics();
+    api::logger()->info("msg=\"background request queued\" request_id={} model={}", m_.request_id, m_.model);
+    auto res = background_->reply(m_);
+    res.set("X-Request-Id", m_.request_id);
+    for (const auto& [name, value] : limit_headers_) {
+        res.set(name, value);
+    }
+    co_await client_.send(std::move(res));
+}
+
 net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message m,
-                                      stream_renderer& out) {
+                                      stream_renderer& out, std::optional<background_relay> background) {
     http_client_connection client{rc};
-    relay r{ctx, client, out, client_request_of(rc), std::move(m)};
+    relay r{ctx, client, out, client_request_of(rc), std::move(m), std::move(background)};
     co_await r.run();
 }
 

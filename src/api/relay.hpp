@@ -31,6 +31,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,10 +40,21 @@ namespace llmp::api {
 
 class response_sink;
 
+/// A background generation (POST /v1/responses with background): admitted and published as
+/// any, under the reserved server id broker::background_server_id(request id), so its chunks
+/// reach no server unless one binds them; once the broker confirmed it, the client gets
+/// `reply(request)` at once and the relay ends. Nothing cancels it but an explicit cancel. The
+/// key's stream slot is released then, and no tokens are charged to it (this server never sees
+/// them).
+struct background_relay {
+    std::function<http_server::response(const request_message&)> reply;
+};
+
 class relay {
 public:
     /// `m` comes validated from the flavour's parser (model, messages/prompt, options, stream).
-    relay(context& ctx, client_connection& client, stream_renderer& out, client_request req, request_message m);
+    relay(context& ctx, client_connection& client, stream_renderer& out, client_request req, request_message m,
+          std::optional<background_relay> background = std::nullopt);
     /// Unregisters the stream and records its metrics, however the relay ended.
     ~relay();
     relay(const relay&) = delete;
@@ -62,6 +74,8 @@ private:
     net::awaitable<bool> start_stream();
     net::awaitable<void> pump();
     net::awaitable<void> finish();
+    /// background_: the queued reply, and the end.
+    net::awaitable<void> answer_queued();
 
     /// Moves the sink's queued events into the stream (or the reply's text); true if any came.
     bool take_events();
@@ -92,6 +106,7 @@ private:
     stream_renderer& out_;
     const client_request req_;
     request_message m_;
+    std::optional<background_relay> background_;
     const clock::time_point t0_ = clock::now();
     clock::time_point deadline_ = clock::time_point::max();
     std::int64_t timeout_ms_ = 0;
@@ -128,6 +143,6 @@ private:
 
 /// The route handlers' entry: a relay over `rc`'s connection.
 net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message m,
-                                      stream_renderer& out);
+                                      stream_renderer& out, std::optional<background_relay> background = std::nullopt);
 
 }  // namespace llmp::api

@@ -93,7 +93,8 @@ struct relay_harness {
         ctx.workers.update(heartbeat("w1"));
     }
 
-    void start(client_request req = {}, std::string model = "mock") {
+    void start(client_request req = {}, std::string model = "mock",
+               std::optional<background_relay> background = std::nullopt) {
         request_message m;
         m.model = std::move(model);
         m.kind = request_kind::chat;
@@ -101,9 +102,10 @@ struct relay_harness {
         req.route = "/api/chat";
         net::co_spawn(
             strand,
-            [this, req = std::move(req), m = std::move(m)]() mutable -> net::awaitable<void> {
+            [this, req = std::move(req), m = std::move(m),
+             background = std::move(background)]() mutable -> net::awaitable<void> {
                 {
-                    relay r{ctx, client, out, std::move(req), std::move(m)};
+                    relay r{ctx, client, out, std::move(req), std::move(m), std::move(background)};
                     co_await r.run();
                 }
                 ended = true;
@@ -250,6 +252,43 @@ TEST(Relay, PublishedWithIdsDeadlineAndTheClientsPriority) {
     h.final_message();
     h.run_until_ended();
     EXPECT_EQ(h.client.header("X-Request-Id"), id);
+}
+
+// A background request: published under bg.<id>, answered at once with the route's reply once
+// the broker confirmed it; nothing stays registered and no cancel follows the relay's end.
+TEST(Relay, ABackgroundRequestIsPublishedUnderItsOwnIdAndAnsweredAtOnce) {
+    relay_harness h{false};
+    std::string replied_for;
+    h.start({}, "mock", background_relay{[&replied_for](const request_message& m) {
+                replied_for = m.request_id;
+                return http_server::response{http::status::ok, 11};
+            }});
+    auto id = h.published_id();
+    h.run_until_ended();
+    EXPECT_EQ(h.publisher.requests.front().server_id, "bg." + id);
+    EXPECT_EQ(replied_for, id);
+    ASSERT_TRUE(h.client.reply);
+    EXPECT_EQ(h.client.reply->result_int(), 200);
+    EXPECT_EQ(h.client.header("X-Request-Id"), id);
+    EXPECT_FALSE(h.ctx.streams.find(id));
+    EXPECT_EQ(h.ctx.stats.streams_open.load(), 0);
+    EXPECT_TRUE(h.publisher.cancels.empty());
+    EXPECT_TRUE(h.publisher.verdicts.empty());
+    EXPECT_EQ(h.generations("background"), 1u);
+}
+
+TEST(Relay, ABackgroundRequestTheBrokerRefusesIsAnErrorReply) {
+    relay_harness h{false};
+    h.publisher.next = fake_request_publisher::answer::nack;
+    bool replied = false;
+    h.start({}, "mock", background_relay{[&replied](const request_message&) {
+                replied = true;
+                return http_server::response{http::status::ok, 11};
+            }});
+    h.run_until_ended();
+    EXPECT_FALSE(replied);
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "queue_full");
 }
 
 TEST(Relay, NackIsQueueFullWithTheRequestId) {

@@ -69,7 +69,12 @@ json function_call_item(const std::string& request_id, std::size_t index, const 
 
 json output_items(const std::string& request_id, const response_outcome& o) {
     json out = json::array();
-    if (o.status == "in_progress") {
+    if (o.status == "in_progress" || o.status == "queued") {
+        if (!o.text.empty()) {  // a background generation's text so far (GET while it runs)
+            auto item = message_item(request_id, o.text, "completed");
+            item["status"] = "in_progress";
+            out.push_back(std::move(item));
+        }
         return out;
     }
     auto item_status = o.status == "incomplete" ? "incomplete" : "completed";

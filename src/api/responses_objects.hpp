@@ -19,8 +19,9 @@ namespace llmp::api {
 
 /// How a generation ended (or that it has not yet), in the Response object's terms.
 struct response_outcome {
-    std::string status = "in_progress";  ///< in_progress | completed | incomplete | failed | cancelled
-    std::string text;
+    /// queued | in_progress | completed | incomplete | failed | cancelled
+    std::string status = "in_progress";
+    std::string text;                                     ///< in_progress: a background generation's text so far
     nlohmann::json tool_calls = nlohmann::json::array();  ///< contract shape (common/tool_calls.hpp)
     bool has_usage = false;
     std::int64_t input_tokens = 0;

@@ -17,7 +17,7 @@ SELECT r.model, r.model_alias, r.messages::text, r.extra::text,
        floor(extract(epoch FROM r.received_at))::bigint,
        s.status, s.text, s.tool_calls::text, s.prompt_tokens, s.completion_tokens, s.done_reason,
        s.error_code, s.error_message, floor(extract(epoch FROM s.completed_at))::bigint,
-       d.request_id IS NOT NULL, r.key_id
+       d.request_id IS NOT NULL, r.key_id, r.server_id LIKE 'bg.%'
 FROM requests r
 LEFT JOIN responses s ON s.request_id = r.request_id
 LEFT JOIN deleted_responses d ON d.request_id = r.request_id
@@ -72,6 +72,7 @@ result<std::optional<stored_response>> query_stored_response(pg::connection& con
     s.head.created_at = integer_of(row[4]);
     s.deleted = row[14] && *row[14] == "t";
     s.key_id = text_of(row[15]);
+    s.background = row[16] && *row[16] == "t";
     if (!row[5]) {
         return std::optional<stored_response>{std::move(s)};  // no response row (yet)
     }
@@ -96,6 +97,24 @@ result<std::optional<stored_response>> query_stored_response(pg::connection& con
         o.error_message = text_of(row[12]);
     }
     return std::optional<stored_response>{std::move(s)};
+}
+
+result<std::vector<stored_chunk>> query_stored_chunks(pg::connection& conn, const std::string& request_id) {
+    auto q = conn.query(R"sql(
+SELECT seq, text FROM response_chunks
+WHERE request_id = $1 AND attempt = (SELECT max(attempt) FROM response_chunks WHERE request_id = $1)
+ORDER BY seq
+)sql",
+                        {request_id});
+    if (!q) {
+        return q.error();
+    }
+    std::vector<stored_chunk> out;
+    out.reserve(q.value().rows.size());
+    for (const auto& row : q.value().rows) {
+        out.push_back({integer_of(row[0]), text_of(row[1])});
+    }
+    return out;
 }
 
 result<bool> mark_response_deleted(pg::connection& conn, const std::string& request_id) {

@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include <optional>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace llmp::pg {
 class connection;
@@ -28,6 +30,7 @@ struct stored_response {
     bool store = true;                                     ///< false: the client asked not to keep it
     bool deleted = false;                                  ///< DELETE /v1/responses/{id} was called
     std::string key_id;                                    ///< the API key it came with; empty = none
+    bool background = false;  ///< created with background (published under broker::background_server_id)
     bool finished() const { return outcome.status != "in_progress"; }
     /// Readable by the API: stored on request and not deleted.
     bool visible() const { return store && !deleted; }
@@ -35,6 +38,16 @@ struct stored_response {
 
 /// The stored request `request_id` made through POST /v1/responses, or nullopt.
 result<std::optional<stored_response>> query_stored_response(pg::connection& conn, const std::string& request_id);
+/// One stored chunk of a background generation (response_chunks): the text of the tokens after
+/// the previous chunk's seq, up to and including `seq`.
+struct stored_chunk {
+    std::int64_t seq = 0;
+    std::string text;
+};
+
+/// The stored chunks of `request_id`'s latest attempt, in seq order (a worker that took over a
+/// redelivered request starts again from seq 1 under a new attempt).
+result<std::vector<stored_chunk>> query_stored_chunks(pg::connection& conn, const std::string& request_id);
 /// Marks a visible response deleted; false when there is none (or it is deleted already).
 result<bool> mark_response_deleted(pg::connection& conn, const std::string& request_id);
 

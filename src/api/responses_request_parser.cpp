@@ -417,12 +417,19 @@ result<responses_request> parse_responses_request(std::string_view body) {
         return v.error();
     }
     r.echo["store"] = r.store;
-    bool background = false;
-    if (auto v = take_bool(j, "background", background); !v) {
+    if (auto v = take_bool(j, "background", r.background); !v) {
         return v.error();
     }
-    if (background) {
-        return invalid("background is not supported yet: send the request without it");
+    if (r.background) {
+        if (!r.store) {
+            return invalid("background requires store: a background response is read back from the store");
+        }
+        if (m.stream) {
+            return invalid(
+                "background with stream is not supported: create it without stream, then GET "
+                "/v1/responses/{id}?stream=true");
+        }
+        r.echo["background"] = true;
     }
     if (auto prev = j.find("previous_response_id"); prev != j.end() && !prev->is_null()) {
         if (!prev->is_string() || request_id_of_response(prev->get_ref<const std::string&>()).empty()) {

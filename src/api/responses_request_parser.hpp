@@ -11,6 +11,7 @@
 //                  in chat-completions shape; tool_choice, parallel_tool_calls likewise
 //   text.format    -> extra.format and extra.response_format, as response_format does
 //   max_output_tokens -> num_predict; temperature, top_p; stream; store (default true);
+//   background (needs store, not with stream);
 //   previous_response_id (resolved by the route: the stored conversation goes before the input)
 // What the Response object repeats back (instructions, tools, text, ...) is kept in `echo`; the
 // route stores echo, input items and store in extra.responses, so the audit row holds all a
@@ -36,6 +37,9 @@ struct responses_request {
     nlohmann::json input_items = nlohmann::json::array();  ///< normalized, each with an id
     std::string previous_response_id;                      ///< as sent ("resp_..."); empty = none
     bool store = true;
+    /// Queued and answered at once; the generation runs whether or not anyone listens
+    /// (published under broker::background_server_id). Needs store; not with stream.
+    bool background = false;
 };
 
 result<responses_request> parse_responses_request(std::string_view body);

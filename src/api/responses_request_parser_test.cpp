@@ -136,6 +136,17 @@ TEST(responses_request_parser, response_ids_map_to_request_ids_and_back) {
     EXPECT_EQ(request_id_of_response("msg_12"), "");
 }
 
+TEST(responses_request_parser, background_is_kept_and_echoed) {
+    auto r = parse_responses_request(json{{"model", "m"}, {"input", "hi"}, {"background", true}}.dump());
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r.value().background);
+    EXPECT_EQ(r.value().echo["background"], true);
+    auto plain = parse_responses_request(json{{"model", "m"}, {"input", "hi"}}.dump());
+    ASSERT_TRUE(plain);
+    EXPECT_FALSE(plain.value().background);
+    EXPECT_FALSE(plain.value().echo.contains("background"));
+}
+
 TEST(responses_request_parser, refuses_what_it_cannot_serve_with_400_codes) {
     EXPECT_EQ(refusal({{"input", "hi"}}).rfind("missing_field", 0), 0u);
     EXPECT_EQ(refusal({{"model", "m"}}).rfind("missing_field", 0), 0u);
@@ -150,7 +161,11 @@ TEST(responses_request_parser, refuses_what_it_cannot_serve_with_400_codes) {
               std::string::npos);
     EXPECT_NE(refusal(json::parse(R"({"model":"m","input":"hi","tool_choice":"auto"})")).find("tools"),
               std::string::npos);
-    EXPECT_NE(refusal({{"model", "m"}, {"input", "hi"}, {"background", true}}).find("background"), std::string::npos);
+    EXPECT_NE(refusal({{"model", "m"}, {"input", "hi"}, {"background", true}, {"store", false}}).find("store"),
+              std::string::npos);
+    EXPECT_NE(refusal({{"model", "m"}, {"input", "hi"}, {"background", true}, {"stream", true}}).find("stream"),
+              std::string::npos);
+    EXPECT_EQ(refusal({{"model", "m"}, {"input", "hi"}, {"background", "yes"}}).rfind("invalid_field", 0), 0u);
     EXPECT_NE(refusal(json::parse(R"({"model":"m","input":[{"type":"function_call","call_id":"c","name":"f",
         "arguments":"[1]"}]})"))
                   .find("arguments"),

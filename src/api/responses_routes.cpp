@@ -1,9 +1,13 @@
 #include "api/responses_routes.hpp"
 
+#include "api/api_metrics.hpp"
+#include "api/logger.hpp"
 #include "api/openai_renderer.hpp"
 #include "api/relay.hpp"
+#include "api/request_publisher.hpp"
 #include "api/responses_renderer.hpp"
 #include "api/responses_request_parser.hpp"
+#include "api/responses_resume.hpp"
 #include "api/responses_store.hpp"
 #include "common/errc.hpp"
 #include "common/json_get.hpp"
@@ -72,6 +76,19 @@ net::awaitable<result<json>> previous_conversation(const context& ctx, http_serv
     co_return history;
 }
 
+/// The reply to a background create once the broker took it: the Response object, queued. A
+/// read right after it waits for the audit to store the request.
+std::function<http_server::response(const request_message&)> queued_reply(responses_store* store, std::string model,
+                                                                          json echo) {
+    return [store, model = std::move(model), echo = std::move(echo)](const request_message& m) {
+        store->note_queued(m.request_id);
+        response_head h{m.request_id, m.received_at_ms / 1000, model, echo};
+        response_outcome o;
+        o.status = "queued";
+        return http_server::json_response(http::status::ok, response_object(h, o));
+    };
+}
+
 net::awaitable<void> handle_create(context& ctx, http_server::request_context& rc, responses_store* store) {
     auto parsed = parse_responses_request(rc.req.body());
     if (!parsed) {
@@ -93,6 +110,12 @@ net::awaitable<void> handle_create(context& ctx, http_server::request_context& r
         }
         r.msg.messages = std::move(messages);
     }
+    if (r.background && store == nullptr) {
+        auto res = openai_error_response(
+            make_error(errc::invalid_field, "background cannot be used: " + std::string{no_store_hint}));
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
     name_tool_results(r.msg.messages);
     // Kept with the request (requests.extra in the audit): what GET and input_items answer from.
     r.msg.extra["responses"] = {{"echo", r.echo}, {"input", r.input_items}, {"store", r.store}};
@@ -103,8 +126,12 @@ net::awaitable<void> handle_create(context& ctx, http_server::request_context& r
     if (store != nullptr && r.store) {
         o.on_finished = [store](const std::string& id) { store->note_finished(id); };
     }
+    std::optional<background_relay> background;
+    if (r.background) {
+        background = background_relay{queued_reply(store, o.model, o.echo)};
+    }
     auto renderer = make_responses_renderer(std::move(o));
-    co_await relay_generation(ctx, rc, std::move(r.msg), *renderer);
+    co_await relay_generation(ctx, rc, std::move(r.msg), *renderer, std::move(background));
 }
 
 /// "/v1/responses/{id}[/input_items]" -> id and whether input_items was asked for.
@@ -189,6 +216,24 @@ result<json> input_items_page(const stored_response& s, std::string_view target)
         {"object", "list"}, {"data", std::move(data)}, {"first_id", first}, {"last_id", last}, {"has_more", more}};
 }
 
+/// A background generation still running: its text so far, from the stored chunks.
+net::awaitable<result<stored_response>> with_text_so_far(responses_store& store, stored_response s) {
+    if (!s.background || s.finished()) {
+        co_return std::move(s);
+    }
+    auto chunks = co_await store.load_chunks(s.head.request_id);
+    if (!chunks) {
+        co_return chunks.error();
+    }
+    for (const auto& c : chunks.value()) {
+        s.outcome.text += c.text;
+    }
+    if (chunks.value().empty()) {
+        s.outcome.status = "queued";  // no token yet: waiting for a worker (or in its prefill)
+    }
+    co_return std::move(s);
+}
+
 http_server::response reply_of(result<json> r) {
     if (!r) {
         return openai_error_response(r.error());
@@ -208,16 +253,64 @@ std::optional<llmp::error> unanswerable(const path_parts& p, const responses_sto
     return std::nullopt;
 }
 
-net::awaitable<void> handle_get(const context& ctx, http_server::request_context& rc, responses_store* store) {
+net::awaitable<void> handle_get(context& ctx, http_server::request_context& rc, responses_store* store) {
     std::string_view target = rc.req.target();
     auto p = split_path(target);
     auto refused = unanswerable(p, store);
-    // A resume request is refused as such before the store is asked about (as the route grows it).
-    if (p.valid && !p.input_items && query_param(target, "stream").value_or("false") == "true") {
-        refused =
-            make_error(errc::invalid_field, "stream=true (resuming a stream) is not supported yet: GET it without");
+    const bool stream = !p.input_items && query_param(target, "stream").value_or("false") == "true";
+    std::int64_t starting_after = -1;
+    if (!refused && stream) {
+        auto after = query_param(target, "starting_after");
+        if (after) {
+            auto [ptr, ec] = std::from_chars(after->data(), after->data() + after->size(), starting_after);
+            if (ec != std::errc{} || ptr != after->data() + after->size() || starting_after < 0) {
+                refused = make_error(errc::invalid_field, "starting_after must be a sequence number (0 or more)");
+            }
+        }
     }
     if (refused) {
+        auto res = openai_error_response(*refused);
+        co_await http_server::send(rc, std::move(res));
+        co_return;
+    }
+    auto found = co_await readable(ctx, rc, *store, p.id);
+    if (stream && found && found.value().background) {
+        stored_response s = std::move(found.value());
+        co_await stream_background_response(ctx, rc, *store, std::move(s), starting_after);
+        co_return;
+    }
+    result<json> body = json{};
+    if (stream && found) {
+        body = make_error(errc::invalid_field, "Only responses created with background can be streamed again.");
+    } else if (!found) {
+        body = found.error();
+    } else if (p.input_items) {
+        body = input_items_page(found.value(), target);
+    } else {
+        auto progressed = co_await with_text_so_far(*store, std::move(found.value()));
+        body = progressed ? result<json>{response_object(progressed.value().head, progressed.value().outcome)}
+                          : result<json>{progressed.error()};
+    }
+    auto res = reply_of(std::move(body));
+    co_await http_server::send(rc, std::move(res));
+}
+
+/// POST /v1/responses/{id}/cancel: a running background generation gets the cancel a hang-up
+/// sends (cancel.<id> on the control exchange); the worker stops and reports `cancelled`, which
+/// the audit stores. The reply is the Response object once that is stored (or, after the
+/// store's wait, as it stands). A finished one is answered as it is; only background responses
+/// can be cancelled.
+net::awaitable<void> handle_cancel(context& ctx, http_server::request_context& rc, responses_store* store) {
+    std::string_view target = rc.req.target();
+    auto path = target.substr(0, target.find('?'));
+    constexpr std::string_view prefix = "/v1/responses/";
+    constexpr std::string_view suffix = "/cancel";
+    path_parts p;
+    if (path.size() > prefix.size() + suffix.size() && path.ends_with(suffix)) {
+        p.id = std::string{path.substr(prefix.size(), path.size() - prefix.size() - suffix.size())};
+        p.valid = p.id.find('/') == std::string::npos;
+    }
+    if (auto refused = unanswerable(p, store)) {
         auto res = openai_error_response(*refused);
         co_await http_server::send(rc, std::move(res));
         co_return;
@@ -226,10 +319,24 @@ net::awaitable<void> handle_get(const context& ctx, http_server::request_context
     result<json> body = json{};
     if (!found) {
         body = found.error();
-    } else if (p.input_items) {
-        body = input_items_page(found.value(), target);
-    } else {
+    } else if (!found.value().background) {
+        body = make_error(errc::invalid_field, "Only responses created with background can be cancelled.");
+    } else if (found.value().finished()) {
         body = response_object(found.value().head, found.value().outcome);
+    } else {
+        std::string request_id = found.value().head.request_id;
+        ctx.publisher->publish_cancel(request_id);
+        ctx.metrics->cancel_published();
+        api::logger()->info("msg=\"background request cancel published\" request_id={}", request_id);
+        store->note_finished(request_id);  // the read below waits for the worker's `cancelled`
+        auto after = co_await readable(ctx, rc, *store, p.id);
+        if (!after) {
+            body = after.error();
+        } else {
+            auto progressed = co_await with_text_so_far(*store, std::move(after.value()));
+            body = progressed ? result<json>{response_object(progressed.value().head, progressed.value().outcome)}
+                              : result<json>{progressed.error()};
+        }
     }
     auto res = reply_of(std::move(body));
     co_await http_server::send(rc, std::move(res));
@@ -269,6 +376,8 @@ void add_responses_routes(http_server::router& routes, context& ctx, responses_s
                [&ctx, store](http_server::request_context& rc) { return handle_create(ctx, rc, store); });
     routes.add(http::verb::get, "/v1/responses/*",
                [&ctx, store](http_server::request_context& rc) { return handle_get(ctx, rc, store); });
+    routes.add(http::verb::post, "/v1/responses/*",
+               [&ctx, store](http_server::request_context& rc) { return handle_cancel(ctx, rc, store); });
     routes.add(http::verb::delete_, "/v1/responses/*",
                [&ctx, store](http_server::request_context& rc) { return handle_delete(ctx, rc, store); });
 }

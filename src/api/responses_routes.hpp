@@ -6,6 +6,10 @@
 // previous_response_id puts the stored conversation (the messages the earlier request sent and
 // the answer it got) before the new input. Without the store these answer that responses are
 // not readable on this server (previous_response_id: 400; GET/DELETE: 404).
+// Background mode (docs/architecture.md, "Background mode and resumable streams"), with the
+// store: POST with background answers queued at once; GET polls it (the text so far from the
+// stored chunks); GET ?stream=true[&starting_after=N] streams it on any server
+// (api/responses_resume.hpp); POST /v1/responses/{id}/cancel cancels it from any server.
 // With --auth keys a stored response is readable only with the key that created it.
 
 #include "api/context.hpp"

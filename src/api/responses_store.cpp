@@ -67,21 +67,32 @@ void responses_store::stop() {
 }
 
 void responses_store::note_finished(const std::string& request_id) {
+    remember(request_id, awaited::end);
+}
+
+void responses_store::note_queued(const std::string& request_id) {
+    remember(request_id, awaited::request);
+}
+
+void responses_store::remember(const std::string& request_id, awaited what) {
     auto now = std::chrono::steady_clock::now();
     llmp::lock_guard lock{mu_};
     if (recent_.size() >= max_remembered) {
-        std::erase_if(recent_, [&](const auto& e) { return now - e.second > remember_for; });
+        std::erase_if(recent_, [&](const auto& e) { return now - e.second.at > remember_for; });
         if (recent_.size() >= max_remembered) {
             recent_.clear();  // a burst beyond the bound: forget rather than grow
         }
     }
-    recent_[request_id] = now;
+    recent_[request_id] = remembered{now, what};
 }
 
-bool responses_store::finished_recently(const std::string& request_id) {
+responses_store::awaited responses_store::awaited_for(const std::string& request_id) {
     llmp::lock_guard lock{mu_};
     auto it = recent_.find(request_id);
-    return it != recent_.end() && std::chrono::steady_clock::now() - it->second < remember_for;
+    if (it == recent_.end() || std::chrono::steady_clock::now() - it->second.at >= remember_for) {
+        return awaited::nothing;
+    }
+    return it->second.what;
 }
 
 net::awaitable<result<void>> responses_store::run(job j) {
@@ -119,22 +130,45 @@ net::awaitable<result<std::optional<stored_response>>> responses_store::load_onc
 }
 
 net::awaitable<result<std::optional<stored_response>>> responses_store::load(std::string request_id) {
+    const auto what = awaited_for(request_id);
+    auto enough = [what](const result<std::optional<stored_response>>& found) {
+        return !found || what == awaited::nothing ||
+               (found.value() && (what == awaited::request || found.value()->finished()));
+    };
     auto found = co_await load_once(request_id);
-    if (!found || (found.value() && found.value()->finished()) || !finished_recently(request_id)) {
+    if (enough(found)) {
         co_return found;
     }
-    // This server relayed its end a moment ago: the audit stores it within its batch time.
+    // This server relayed its end (or queued it) a moment ago: the audit stores it within its
+    // batch time.
     auto deadline = std::chrono::steady_clock::now() + cfg_.store_wait;
     net::steady_timer timer{co_await net::this_coro::executor};
     while (std::chrono::steady_clock::now() < deadline) {
         timer.expires_after(cfg_.store_poll);
         co_await timer.async_wait(net::use_awaitable);
         found = co_await load_once(request_id);
-        if (!found || (found.value() && found.value()->finished())) {
+        if (enough(found)) {
             break;
         }
     }
     co_return found;
+}
+
+net::awaitable<result<std::vector<stored_chunk>>> responses_store::load_chunks(std::string request_id) {
+    auto out = std::make_shared<std::vector<stored_chunk>>();
+    job read = [out, request_id](pg::connection& conn) -> result<void> {
+        auto q = query_stored_chunks(conn, request_id);
+        if (!q) {
+            return q.error();
+        }
+        *out = std::move(q.value());
+        return ok();
+    };
+    auto r = co_await run(std::move(read));
+    if (!r) {
+        co_return r.error();
+    }
+    co_return std::move(*out);
 }
 
 net::awaitable<result<bool>> responses_store::remove(std::string request_id) {

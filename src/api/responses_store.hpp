@@ -13,7 +13,8 @@
 //
 // It also remembers, for a few seconds, the requests this server has just finished (note_finished,
 // any thread): the audit stores them a little later (its batches), so a read of one of those that
-// finds nothing yet waits for it (up to `store_wait`) instead of answering 404.
+// finds nothing yet waits for it (up to `store_wait`) instead of answering 404. Likewise the
+// background requests it has just queued (note_queued): a read waits for the request row only.
 //
 // Lifecycle: built by api_server with the config, start()ed before the listener, stop()ped
 // (queued jobs answered "shutting_down", threads joined) after the io_context stops.
@@ -67,8 +68,14 @@ public:
     /// Marks a visible response deleted; false when there is none to delete.
     net::awaitable<result<bool>> remove(std::string request_id);
 
+    /// The stored chunks of a background generation, in seq order (query_stored_chunks).
+    net::awaitable<result<std::vector<stored_chunk>>> load_chunks(std::string request_id);
+
     /// This server ended the generation of `request_id` (its final or error was relayed).
     void note_finished(const std::string& request_id);
+    /// This server queued the background generation `request_id` a moment ago: a read waits for
+    /// its request row (not for its end, which may be minutes away).
+    void note_queued(const std::string& request_id);
 
 private:
     using job = std::function<result<void>(pg::connection&)>;
@@ -78,7 +85,10 @@ private:
     };
     net::awaitable<result<void>> run(job j);
     net::awaitable<result<std::optional<stored_response>>> load_once(const std::string& request_id);
-    bool finished_recently(const std::string& request_id);
+    /// What a read of `request_id` waits for: nothing, its request row, or its end.
+    enum class awaited { nothing, request, end };
+    awaited awaited_for(const std::string& request_id);
+    void remember(const std::string& request_id, awaited what);
     void enqueue(job j, std::function<void(std::optional<error>)> done);
     void thread_main();
 
@@ -89,7 +99,11 @@ private:
     bool stopping_ GUARDED_BY(mu_) = false;
     std::chrono::steady_clock::time_point next_connect_ GUARDED_BY(mu_){};
     bool available_ GUARDED_BY(mu_) = true;
-    std::unordered_map<std::string, std::chrono::steady_clock::time_point> recent_ GUARDED_BY(mu_);
+    struct remembered {
+        std::chrono::steady_clock::time_point at;
+        awaited what = awaited::end;
+    };
+    std::unordered_map<std::string, remembered> recent_ GUARDED_BY(mu_);
     std::vector<std::thread> pool_;
 };
 

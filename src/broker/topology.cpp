@@ -184,7 +184,10 @@ result<void> declare_core(connection& conn, const topology& t, const broker_conf
     if (auto r = declare_audit_queue(conn, t.audit_responses_queue, t, cfg); !r) {
         return r;
     }
-    for (const char* key : {"*.final", "*.error"}) {
+    // `*.final` matches one-word server ids only: a background generation's `bg.<id>.final` needs
+    // its own binding, and its chunks are always stored (resuming and polling read them back),
+    // whatever the audit's --audit-chunks says about the others.
+    for (const char* key : {"*.final", "*.error", "bg.*.final", "bg.*.error", "bg.*.chunks", "bg.*.chunk"}) {
         if (auto r = conn.bind_queue(t.audit_responses_queue, t.responses_exchange, key); !r) {
             return r;
         }

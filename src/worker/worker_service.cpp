@@ -1,6 +1,7 @@
 #include "worker/worker_service.hpp"
 
 #include "broker/connection.hpp"
+#include "broker/background_keys.hpp"
 #include "broker/consumer.hpp"
 #include "broker/topology.hpp"
 #include "common/chunk_frames.hpp"
@@ -280,6 +281,11 @@ struct worker_service::impl final : task_host {
     /// A mandatory message came back: the API server that owned its stream (or, for multiplexed
     /// chunks, every stream of the message) is gone. Stop generating for it. Publisher thread.
     void on_returned(broker::returned_message&& r) {
+        if (broker::is_background_key(r.routing_key)) {
+            // A background generation runs whether or not anyone listens (only its audit
+            // binding could be missing): an unroutable chunk of it is no reason to stop.
+            return;
+        }
         const std::string why = "response returned: " + r.reply_text;
         if (r.props.content_type != chunk_frames_content_type) {
             cancel(r.props.correlation_id, why);

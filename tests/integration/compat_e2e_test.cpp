@@ -170,12 +170,21 @@ protected:
         const std::string completion_prompt = "Once upon a time";
         const std::string failing_prompt = "fail for me [[mock:fail-after=3]]";
         const std::string tools_prompt = "What is the weather in Paris?";
+        const std::string background_prompt = "Tell the long story of the llamas who waited";
         json cases{
             {"chat", {{"prompt", chat_prompt}, {"max_tokens", 9}, {"text", providers::mock_text(chat_prompt, 9)}}},
             {"completion",
              {{"prompt", completion_prompt}, {"max_tokens", 6}, {"text", providers::mock_text(completion_prompt, 6)}}},
             {"failing", {{"prompt", failing_prompt}, {"max_tokens", 8}, {"text", mock_prefix(failing_prompt, 8, 3)}}},
-            {"tools", {{"prompt", tools_prompt}, {"max_tokens", 5}, {"text", providers::mock_text(tools_prompt, 5)}}}};
+            {"tools", {{"prompt", tools_prompt}, {"max_tokens", 5}, {"text", providers::mock_text(tools_prompt, 5)}}},
+            {"background",
+             {{"prompt", background_prompt},
+              {"max_tokens", 60},
+              {"text", providers::mock_text(background_prompt, 60)}}},
+            {"long",
+             {{"prompt", background_prompt},
+              {"max_tokens", 2000},
+              {"text", providers::mock_text(background_prompt, 2000)}}}};
         auto log = test_output_dir() / (file + ".log");
         std::vector<std::string> env{"LLMPROXY_URL=" + url_of(port), "LLMPROXY_MODEL=" + model_name,
                                      "LLMPROXY_CASES=" + cases.dump(), "NO_COLOR=1"};
@@ -238,6 +247,49 @@ TEST_F(compat_e2e, openai_node_sdk_creates_streams_continues_retrieves_and_delet
     cluster_->start_audit(db.url(), {"--batch-ms", "20"});
     ASSERT_TRUE(cluster_->wait_for_model(port, model)) << cluster_->logs();
     run_node_tests(port, "responses.test.mjs");
+}
+
+// Issue 18, part 2: background responses polled to completion, cancelled from the other server,
+// and a stream dropped on one API server resumed on the other with exactly the missing events
+// (tests/clients/background.test.mjs); then the audit's rows of each.
+TEST_F(compat_e2e, openai_node_sdk_polls_cancels_and_resumes_background_responses_across_two_servers) {
+    auto db_url = pg::testing::test_database_url();
+    if (!db_url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    pg::testing::scratch_database db{*db_url};
+    auto [migrated, mlog] = run_cli("migrate-background", {"migrate", "--database-url", db.url()});
+    ASSERT_EQ(migrated, 0) << mlog;
+    cluster_ = std::make_unique<cluster>(*url_);
+    auto port_a = cluster_->start_api({"--responses-db", "on", "--database-url", db.url()});
+    auto port_b = cluster_->start_api({"--responses-db", "on", "--database-url", db.url()});
+    // 25 ms a token: a 60-token answer runs for 1.5 s, long enough to be seen running.
+    cluster_->start_worker({"--provider", "mock", "--mock-token-delay-us", "25000"});
+    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
+    ASSERT_TRUE(cluster_->wait_for_model(port_a, model)) << cluster_->logs();
+    ASSERT_TRUE(cluster_->wait_for_model(port_b, model)) << cluster_->logs();
+    auto ids_file = test_output_dir() / "background-ids.json";
+    std::filesystem::remove(ids_file);
+    run_node_tests(port_a, "background.test.mjs",
+                   {"LLMPROXY_URL_B=" + url_of(port_b), "LLMPROXY_IDS_FILE=" + ids_file.string()});
+    ASSERT_FALSE(HasFailure());
+    auto ids = json::parse(read_file(ids_file));
+    const std::string prompt = "Tell the long story of the llamas who waited";
+    for (const char* name : {"polled", "resumed"}) {
+        auto id = ids.at(name).get<std::string>();
+        EXPECT_EQ(db.scalar("SELECT server_id FROM requests WHERE request_id = '" + id + "'"), "bg." + id) << name;
+        EXPECT_EQ(db.scalar("SELECT route FROM requests WHERE request_id = '" + id + "'"), "/v1/responses") << name;
+        EXPECT_EQ(db.scalar("SELECT status FROM responses WHERE request_id = '" + id + "'"), "ok") << name;
+        // Every chunk stored, whatever --audit-chunks says (off here): they add up to the answer.
+        EXPECT_EQ(
+            db.scalar("SELECT string_agg(text, '' ORDER BY seq) FROM response_chunks WHERE request_id = '" + id + "'"),
+            providers::mock_text(prompt, 60))
+            << name;
+    }
+    auto cancelled = ids.at("cancelled").get<std::string>();
+    EXPECT_EQ(db.scalar("SELECT status FROM responses WHERE request_id = '" + cancelled + "'"), "cancelled");
+    EXPECT_EQ(db.scalar("SELECT error_code FROM responses WHERE request_id = '" + cancelled + "'"), "cancelled");
+    cluster_.reset();  // before the database goes
 }
 
 // Without --responses-db a stored response cannot be read: previous_response_id is a 400 and

@@ -1,0 +1,52 @@
+#include "api/resume_merge.hpp"
+
+namespace llmp::api {
+
+void resume_merge::take_stored(const std::vector<stored_chunk>& rows, std::vector<stored_chunk>& out) {
+    for (const auto& c : rows) {
+        if (c.seq > last_) {
+            out.push_back(c);
+            last_ = c.seq;
+        }
+    }
+}
+
+void resume_merge::live(stored_chunk c) {
+    pending_.push_back(std::move(c));
+}
+
+void resume_merge::take_live(std::vector<stored_chunk>& out) {
+    while (!pending_.empty()) {
+        auto& c = pending_.front();
+        if (c.seq <= last_) {
+            joined_ = true;  // the store gave this one: the live run goes on from here
+            pending_.pop_front();
+            continue;
+        }
+        if (!joined_ && !(last_ == 0 && c.seq == 1)) {
+            return;  // chunks may be missing before it: wait for the store
+        }
+        joined_ = true;
+        last_ = c.seq;
+        out.push_back(std::move(c));
+        pending_.pop_front();
+    }
+}
+
+void render_events_after(std::string_view rendered, std::int64_t& next_index, std::int64_t after, std::string& out) {
+    std::size_t pos = 0;
+    while (pos < rendered.size()) {
+        auto end = rendered.find("\n\n", pos);
+        end = end == std::string_view::npos ? rendered.size() : end + 2;
+        auto ev = rendered.substr(pos, end - pos);
+        pos = end;
+        if (ev.starts_with(":")) {
+            continue;
+        }
+        if (next_index++ > after) {
+            out.append(ev);
+        }
+    }
+}
+
+}  // namespace llmp::api
