@@ -1,5 +1,6 @@
 #include "api/http_client_connection.hpp"
 
+#include "api/exact_allocator.hpp"
 #include "http/peer_state.hpp"
 
 #include <cstddef>
@@ -47,25 +48,9 @@ net::awaitable<void> http_client_connection::finish() {
 
 namespace {
 
-/// Allocates with operator new at the exact size. Asio's default for a handler reuses the
-/// thread's last freed operation block when it is large enough, so the hang-up wait, armed right
-/// after the response head's write, would sit in that write's ~530-byte block for the whole
-/// stream (issue 13, item 5: memory per open stream); its own operation is ~130 bytes.
-template <class T>
-struct exact_allocator {
-    using value_type = T;
-    exact_allocator() = default;
-    template <class U>
-    exact_allocator(const exact_allocator<U>&) noexcept {}
-    T* allocate(std::size_t n) { return std::allocator<T>{}.allocate(n); }
-    void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>{}.deallocate(p, n); }
-    friend bool operator==(const exact_allocator&, const exact_allocator&) noexcept { return true; }
-    friend bool operator!=(const exact_allocator&, const exact_allocator&) noexcept { return false; }
-};
-
 void await_hang_up(beast::tcp_stream& stream, std::shared_ptr<bool> watching, std::function<void()> gone);
 
-/// The completion of one read-wait (await_hang_up).
+/// The completion of one read-wait (await_hang_up); allocated at its own size (exact_allocator.hpp).
 struct hang_up_check {
     using allocator_type = exact_allocator<void>;
     allocator_type get_allocator() const noexcept { return {}; }

@@ -54,6 +54,8 @@ public:
 
 private:
     void on_event(sink_input ev);
+    /// One wait on signal_ (cancelled = something arrived); ec as the timer left it.
+    net::awaitable<void> wait_signal(boost::system::error_code& ec);
 
     net::any_io_executor strand_;
     net::steady_timer signal_;
