@@ -63,7 +63,9 @@ struct api_config {
     /// How long an idle keep-alive connection may wait for its next request.
     std::chrono::milliseconds idle_timeout{60000};
     /// Connections open at once; past it a new connection gets 503 and is closed. 0 = no cap.
-    std::int64_t max_connections = 10000;
+    /// Above max_streams, so that a server holding its full 10,000 streams (~8 KiB each, issue
+    /// 13 item 5) still answers probes, /metrics and plain requests.
+    std::int64_t max_connections = 12000;
     /// Connections open at once from one client address (429 past it). 0 = no cap: behind a
     /// reverse proxy every client has the proxy's address.
     std::int64_t max_connections_per_ip = 0;

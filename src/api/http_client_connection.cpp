@@ -1,6 +1,10 @@
 #include "api/http_client_connection.hpp"
 
+#include "api/exact_allocator.hpp"
 #include "http/peer_state.hpp"
+
+#include <cstddef>
+#include <memory>
 
 namespace llmp::api {
 namespace {
@@ -44,28 +48,41 @@ net::awaitable<void> http_client_connection::finish() {
 
 namespace {
 
+void await_hang_up(beast::tcp_stream& stream, std::shared_ptr<bool> watching, std::function<void()> gone);
+
+/// The completion of one read-wait (await_hang_up); allocated at its own size (exact_allocator.hpp).
+struct hang_up_check {
+    using allocator_type = exact_allocator<void>;
+    allocator_type get_allocator() const noexcept { return {}; }
+
+    beast::tcp_stream& stream;
+    std::shared_ptr<bool> watching;
+    std::function<void()> gone;
+
+    void operator()(boost::system::error_code ec) {
+        if (!*watching || ec == net::error::operation_aborted) {
+            return;
+        }
+        const auto state =
+            ec ? http_server::peer_state::hung_up : http_server::peek_peer(stream.socket().native_handle());
+        switch (state) {
+            case http_server::peer_state::hung_up:
+                gone();
+                return;
+            case http_server::peer_state::nothing:
+                await_hang_up(stream, std::move(watching), std::move(gone));
+                return;
+            case http_server::peer_state::sent:
+                return;  // an SSE client never sends; a later write failure still ends the stream
+        }
+    }
+};
+
 /// One read-wait on the socket; re-armed after a wake-up that finds nothing to read (see
 /// http/peer_state.hpp: such wake-ups happen, and must not end a live client's stream).
 void await_hang_up(beast::tcp_stream& stream, std::shared_ptr<bool> watching, std::function<void()> gone) {
-    stream.socket().async_wait(
-        net::socket_base::wait_read,
-        [&stream, watching = std::move(watching), gone = std::move(gone)](boost::system::error_code ec) mutable {
-            if (!*watching || ec == net::error::operation_aborted) {
-                return;
-            }
-            const auto state =
-                ec ? http_server::peer_state::hung_up : http_server::peek_peer(stream.socket().native_handle());
-            switch (state) {
-                case http_server::peer_state::hung_up:
-                    gone();
-                    return;
-                case http_server::peer_state::nothing:
-                    await_hang_up(stream, std::move(watching), std::move(gone));
-                    return;
-                case http_server::peer_state::sent:
-                    return;  // an SSE client never sends; a later write failure still ends the stream
-            }
-        });
+    stream.socket().async_wait(net::socket_base::wait_read,
+                               hang_up_check{stream, std::move(watching), std::move(gone)});
 }
 
 }  // namespace

@@ -9,16 +9,21 @@
 namespace llmp::api {
 namespace {
 
+/// Answers a request that is not relayed. A coroutine of its own so that the reply is not a
+/// local of handle_generation's frame, which lives as long as the stream does (issue 13, item 5).
+net::awaitable<void> refuse(http_server::request_context& rc, const llmp::error& e) {
+    auto res = http_server::error_response(e);  // named: g++ 12 and temporaries in co_await
+    co_await http_server::send(rc, std::move(res));
+}
+
 net::awaitable<void> handle_generation(context& ctx, http_server::request_context& rc, request_kind kind) {
     auto parsed = parse_generation_request(rc.req.body(), kind);
     if (!parsed) {
-        auto res = http_server::error_response(parsed.error());
-        co_await http_server::send(rc, std::move(res));
+        co_await refuse(rc, parsed.error());
         co_return;
     }
     if (auto images = check_request_images(parsed.value(), ctx.cfg.allow_remote_images); !images) {
-        auto res = http_server::error_response(images.error());
-        co_await http_server::send(rc, std::move(res));
+        co_await refuse(rc, images.error());
         co_return;
     }
     auto renderer = make_native_renderer(kind, parsed.value().stream);

@@ -337,10 +337,10 @@ bool relay::take_events() {
             drained += c->text.size();
             take_chunk(*c);
         } else if (auto* f = std::get_if<final_message>(&ev)) {
-            done_ = std::move(*f);
+            done_ = std::make_unique<final_message>(std::move(*f));
             end_ = ending::completed;
         } else if (auto* e = std::get_if<error_message>(&ev)) {
-            failure_ = std::move(*e);
+            failure_ = std::make_unique<error_message>(std::move(*e));
             end_ = ending::failed;
             // This server ending its streams on SIGTERM (past the drain timeout): the worker
             // stops too, and the audit hears what the client was told.
@@ -382,7 +382,7 @@ void relay::take_chunk(chunk_event& c) {
 }
 
 void relay::fail_here(error_message why) {
-    failure_ = std::move(why);
+    failure_ = std::make_unique<error_message>(std::move(why));
     end_ = ending::failed;
     ended_here_ = true;
 }
@@ -405,6 +405,14 @@ std::optional<error_message> relay::check_time(clock::time_point now, clock::tim
             "the worker generating this answer (" + serving_worker_ + ") stopped responding; retry the request", true};
     }
     return std::nullopt;
+}
+
+bool relay::fail_if_late(clock::time_point now, clock::time_point last_event) {
+    auto late = check_time(now, last_event);
+    if (late) {
+        fail_here(std::move(*late));
+    }
+    return late.has_value();
 }
 
 net::awaitable<void> relay::pump() {
@@ -441,8 +449,7 @@ net::awaitable<void> relay::pump() {
             last_write = clock::now();
         }
         auto now = clock::now();
-        if (auto late = check_time(now, last_event)) {
-            fail_here(std::move(*late));
+        if (fail_if_late(now, last_event)) {
             break;
         }
         if (streaming_ && now - last_write >= t.keepalive_interval) {
@@ -561,10 +568,13 @@ net::awaitable<void> relay::answer_queued() {
     co_await client_.send(std::move(res));
 }
 
-net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message m,
+net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message&& m,
                                       stream_renderer& out, std::optional<background_relay> background) {
     http_client_connection client{rc};
     relay r{ctx, client, out, client_request_of(rc), std::move(m), std::move(background)};
+    // Parsed into `m` and its headers copied: the body is not read again, and a stream can stay
+    // open for minutes.
+    std::string{}.swap(rc.req.body());
     co_await r.run();
 }
 

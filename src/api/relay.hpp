@@ -84,6 +84,9 @@ private:
     void fail_here(error_message why);
     /// The deadline, the idle timeout and the serving worker's liveness, at `now`.
     std::optional<error_message> check_time(clock::time_point now, clock::time_point last_event) const;
+    /// fail_here() with check_time()'s answer, if any; true then. Not inline in pump(): its
+    /// error_message would sit in the coroutine's frame for the whole stream.
+    bool fail_if_late(clock::time_point now, clock::time_point last_event);
     /// The request's metrics, once (finish() before its last write; else the destructor).
     void record_metrics();
     /// The first token came: the request leaves the model's waiting count.
@@ -134,15 +137,20 @@ private:
 
     // How it ended.
     ending end_ = ending::none;
-    std::optional<final_message> done_;
-    std::optional<error_message> failure_;
+    // On the heap, made when the stream ends: ~600 bytes a relay would otherwise carry for as
+    // long as the stream is open (issue 13, item 5).
+    std::unique_ptr<final_message> done_;
+    std::unique_ptr<error_message> failure_;
     bool ended_here_ = false;  ///< this server, not the worker, ended it: cancel + verdict
     bool metrics_recorded_ = false;
     relay_outcome outcome_ = relay_outcome::rejected;  ///< rejected until the request is queued
 };
 
-/// The route handlers' entry: a relay over `rc`'s connection.
-net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message m,
+/// The route handlers' entry: a relay over `rc`'s connection. `m` is taken by reference (the
+/// caller's frame outlives the call) and moved from: a by-value parameter would be one more
+/// copy of the request in the caller's coroutine frame and one in this one, for the whole
+/// stream (issue 13, item 5: memory per open stream).
+net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message&& m,
                                       stream_renderer& out, std::optional<background_relay> background = std::nullopt);
 
 }  // namespace llmp::api

@@ -1,5 +1,7 @@
 #include "api/response_sink.hpp"
 
+#include "api/exact_allocator.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -40,12 +42,21 @@ void response_sink::on_event(sink_input ev) {
     signal_.cancel();
 }
 
+net::awaitable<void> response_sink::wait_signal(boost::system::error_code& ec) {
+    // The wait an idle stream sits in: its operation allocated at its own size, not in a
+    // recycled larger block (exact_allocator.hpp).
+    // Not a coroutine itself: no frame of its own beside the one async_initiate makes anyway.
+    auto token = net::redirect_error(net::use_awaitable, ec);
+    return net::async_initiate<decltype(token), void(boost::system::error_code)>(
+        [this](auto handler) { signal_.async_wait(exact_allocation{std::move(handler)}); }, token);
+}
+
 net::awaitable<std::optional<publish_outcome>> response_sink::wait_published(
     std::chrono::steady_clock::time_point deadline) {
     while (!published_) {
         signal_.expires_at(deadline);
         boost::system::error_code ec;
-        co_await signal_.async_wait(net::redirect_error(net::use_awaitable, ec));
+        co_await wait_signal(ec);
         if (!ec) {
             break;  // the deadline passed
         }
@@ -57,7 +68,7 @@ net::awaitable<bool> response_sink::wait(std::chrono::steady_clock::time_point d
     while (events_.empty() && !overflowed_ && !client_gone_) {
         signal_.expires_at(deadline);
         boost::system::error_code ec;
-        co_await signal_.async_wait(net::redirect_error(net::use_awaitable, ec));
+        co_await wait_signal(ec);
         if (!ec) {
             break;  // the deadline passed (cancelled = something arrived)
         }

@@ -20,8 +20,8 @@
 
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 
@@ -40,7 +40,7 @@ public:
     net::awaitable<bool> wait(std::chrono::steady_clock::time_point deadline);
     /// Waits for the outcome of publishing the request; nullopt if `deadline` passed first.
     net::awaitable<std::optional<publish_outcome>> wait_published(std::chrono::steady_clock::time_point deadline);
-    std::deque<stream_event>& events() { return events_; }
+    std::list<stream_event>& events() { return events_; }
     void consumed(std::size_t bytes) { buffered_ -= bytes < buffered_ ? bytes : buffered_; }
     bool overflowed() const { return overflowed_; }
     /// Called once, on the strand, when the sink overflows.
@@ -54,10 +54,15 @@ public:
 
 private:
     void on_event(sink_input ev);
+    /// One wait on signal_ (cancelled = something arrived); ec as the timer left it.
+    net::awaitable<void> wait_signal(boost::system::error_code& ec);
 
     net::any_io_executor strand_;
     net::steady_timer signal_;
-    std::deque<stream_event> events_;  ///< chunk, final and error events
+    /// Chunk, final and error events. A list, not a deque: an empty list allocates nothing,
+    /// while libstdc++'s deque keeps a map and a node (~400 bytes here) for as long as the
+    /// stream is open, and events are drained as they come, so there is no run to batch.
+    std::list<stream_event> events_;
     std::optional<publish_outcome> published_;
     std::size_t buffered_ = 0;
     std::size_t max_buffered_;

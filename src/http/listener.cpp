@@ -20,9 +20,17 @@
 #include <boost/beast/http/write.hpp>
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 namespace llmp::http_server {
+
+struct session_settings {
+    handler on_request;
+    server_limits limits;
+    read_error_fn on_read_error;
+};
+
 namespace {
 
 using tcp = net::ip::tcp;
@@ -86,13 +94,57 @@ net::awaitable<bool> wait_next_request(beast::tcp_stream& stream, beast::flat_bu
     co_return !ec && n > 0;
 }
 
-net::awaitable<void> run_session(tcp::socket socket, std::string remote, handler h, server_limits limits,
-                                 std::shared_ptr<connection_limiter> limiter, read_error_fn on_read_error) {
+/// Reads the next request: the head under the largest body limit (Beast checks Content-Length
+/// against it as the head ends), then the body under its route's. Nothing when the connection
+/// is to close: the client left or timed out, or sent a malformed or oversized request (then
+/// answered here). A coroutine of its own so that the parser and the error reply live only while
+/// a request is read, not in the session's frame for as long as its stream stays open.
+net::awaitable<std::optional<request>> read_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                                    const session_settings& s, const std::string& remote) {
+    const auto& limits = s.limits;
+    beast::error_code ec;
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(largest_body_limit(limits));
+    // One deadline for the whole head and body: a client trickling bytes does not extend it.
+    stream.expires_after(limits.read_timeout);
+    co_await http::async_read_header(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    if (!ec) {
+        const auto limit = body_limit_for(limits, parser.get().target());
+        parser.body_limit(limit);
+        if (auto n = parser.content_length(); n && *n > limit) {
+            ec = http::error::body_limit;
+        }
+    }
+    if (!ec) {
+        co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    }
+    if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout ||
+        ec == net::error::connection_reset || ec == net::error::eof) {
+        co_return std::nullopt;
+    }
+    if (ec) {
+        // A malformed or oversized request: answer it, then close (the framing is lost).
+        request dummy;
+        dummy.version(11);
+        request_context ctx{dummy, stream, remote, false, 0, limits.write_timeout};
+        // Built in a named local: g++ 12 miscompiles a ?: of temporaries inside co_await.
+        response res = read_error_response(parser, ec, limits, s.on_read_error);
+        co_await send(ctx, std::move(res));
+        co_return std::nullopt;
+    }
+    stream.expires_never();
+    co_return parser.release();
+}
+
+// Its frame lives as long as the connection, so it holds only what the connection needs while
+// its handler runs (a stream may stay open for minutes): reading a request is read_request's.
+net::awaitable<void> run_session(tcp::socket socket, std::string remote, std::shared_ptr<const session_settings> s,
+                                 std::shared_ptr<connection_limiter> limiter) {
     struct release_guard {
         std::shared_ptr<connection_limiter> l;
         std::string address;
         ~release_guard() { l->release(address); }
-    } guard{std::move(limiter), remote};
+    } guard{std::move(limiter), std::move(remote)};
 
     beast::error_code ec;
     socket.set_option(tcp::no_delay{true}, ec);
@@ -100,45 +152,21 @@ net::awaitable<void> run_session(tcp::socket socket, std::string remote, handler
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
-        if (!first && !co_await wait_next_request(stream, buffer, limits.idle_timeout)) {
+        if (!first && !co_await wait_next_request(stream, buffer, s->limits.idle_timeout)) {
             break;
         }
         first = false;
-        http::request_parser<http::string_body> parser;
-        // The head is read under the largest limit (Beast checks Content-Length against it as the
-        // head ends), the body under its route's.
-        parser.body_limit(largest_body_limit(limits));
-        // One deadline for the whole head and body: a client trickling bytes does not extend it.
-        stream.expires_after(limits.read_timeout);
-        co_await http::async_read_header(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
-        if (!ec) {
-            const auto limit = body_limit_for(limits, parser.get().target());
-            parser.body_limit(limit);
-            if (auto n = parser.content_length(); n && *n > limit) {
-                ec = http::error::body_limit;
-            }
-        }
-        if (!ec) {
-            co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
-        }
-        if (ec == http::error::end_of_stream || ec == net::error::operation_aborted || ec == beast::error::timeout ||
-            ec == net::error::connection_reset || ec == net::error::eof) {
+        std::optional<request> req = co_await read_request(stream, buffer, *s, guard.address);
+        if (!req) {
             break;
         }
-        if (ec) {
-            // A malformed or oversized request: answer it, then close (the framing is lost).
-            request dummy;
-            dummy.version(11);
-            request_context ctx{dummy, stream, remote, false, 0, limits.write_timeout};
-            // Built in a named local: g++ 12 miscompiles a ?: of temporaries inside co_await.
-            response res = read_error_response(parser, ec, limits, on_read_error);
-            co_await send(ctx, std::move(res));
-            break;
+        if (buffer.size() == 0) {
+            // Nothing pipelined: the read buffer is not kept for a handler that may stream for
+            // minutes (wait_next_request allocates it again).
+            buffer.shrink_to_fit();
         }
-        stream.expires_never();
-        request req = parser.release();
-        request_context ctx{req, stream, remote, req.keep_alive(), 0, limits.write_timeout};
-        co_await h(ctx);
+        request_context ctx{*req, stream, guard.address, req->keep_alive(), 0, s->limits.write_timeout};
+        co_await s->on_request(ctx);
         if (!ctx.keep_alive) {
             break;
         }
@@ -178,9 +206,8 @@ listener::listener(net::io_context& ioc, const tcp::endpoint& ep, handler h, ser
                    read_error_fn on_read_error)
     : ioc_{ioc},
       acceptor_{ioc},
-      handler_{std::move(h)},
-      limits_{limits},
-      on_read_error_{std::move(on_read_error)},
+      settings_{
+          std::make_shared<const session_settings>(session_settings{std::move(h), limits, std::move(on_read_error)})},
       limiter_{std::make_shared<connection_limiter>(limits.max_connections, limits.max_connections_per_address)},
       overloaded_reply_{canned_reply(errc::overloaded, "this server has too many open connections; retry shortly")},
       per_address_reply_{canned_reply(errc::too_many_connections,
@@ -223,7 +250,7 @@ void listener::refuse(tcp::socket& socket, connection_limiter::verdict why) {
 net::awaitable<void> listener::accept_loop() {
     auto log = llmp::log::get("http");
     net::steady_timer pause{acceptor_.get_executor()};
-    accept_backoff backoff{limits_.accept_backoff};
+    accept_backoff backoff{settings_->limits.accept_backoff};
     for (;;) {
         beast::error_code ec;
         auto strand = net::make_strand(ioc_);
@@ -260,8 +287,7 @@ net::awaitable<void> listener::accept_loop() {
         }
         // Not net::detached: an exception that escapes a handler ends only its connection, and
         // says so in the log instead of vanishing.
-        net::co_spawn(strand,
-                      run_session(std::move(socket), std::move(remote), handler_, limits_, limiter_, on_read_error_),
+        net::co_spawn(strand, run_session(std::move(socket), std::move(remote), settings_, limiter_),
                       [log](std::exception_ptr e) {
                           if (!e) {
                               return;

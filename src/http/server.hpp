@@ -100,6 +100,10 @@ using read_error_fn = std::function<response(std::string_view target, const erro
 /// makes no progress for ctx.write_timeout closes the connection (ctx.keep_alive = false).
 net::awaitable<void> send(request_context& ctx, response res);
 
+/// What every session of a listener shares (its handler, limits and read-error replies), made
+/// once: a session holds a pointer to it, not copies (listener.cpp).
+struct session_settings;
+
 class listener : public std::enable_shared_from_this<listener> {
 public:
     /// Binds at once (throws boost::system::system_error on failure: a start-up error).
@@ -119,9 +123,7 @@ private:
 
     net::io_context& ioc_;
     net::ip::tcp::acceptor acceptor_;
-    handler handler_;
-    server_limits limits_;
-    read_error_fn on_read_error_;
+    std::shared_ptr<const session_settings> settings_;
     std::uint16_t port_ = 0;
     // Shared with the sessions, which may outlive the listener.
     std::shared_ptr<connection_limiter> limiter_;
