@@ -36,7 +36,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -320,8 +319,6 @@ api_server::~api_server() {
     if (s.consumer) {
         s.consumer->stop();
     }
-    // A strand must go before its io_context (ctx outlives s.ioc); nothing posts to it now.
-    s.ctx.responses_handoff = {};
     if (s.publisher) {
         s.publisher->stop();
     }
@@ -371,7 +368,6 @@ result<void> api_server::start() {
         }
         return ok();
     };
-    s.ctx.responses_handoff = net::make_strand(s.ioc);
     s.consumer = std::make_unique<broker::consumer>(
         bcfg, "llmproxy api " + s.ctx.server_id + " consumer", setup_consumer,
         [this](broker::delivery&& d, std::uint64_t) { route_delivery(impl_->ctx, std::move(d)); },

@@ -7,7 +7,6 @@
 #include "api/stream_registry.hpp"
 #include "api/worker_registry.hpp"
 #include "broker/topology.hpp"
-#include "common/asio_fwd.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -49,9 +48,6 @@ struct context {
     limits::limiter* limiter = nullptr;      ///< set by api_server with --auth keys: per-key limits
     fair_share shares;                       ///< open streams per key (used with auth keys and cfg.fair_share)
     stream_registry streams;
-    /// Set by api_server: a strand of the io_context through which the response consumer hands
-    /// every broker message to the streams, in order (api/response_router.hpp).
-    net::any_io_executor responses_handoff;
     worker_registry workers;
     counters stats;
 };

@@ -1,6 +1,5 @@
 #include "api/response_sink.hpp"
 
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -12,11 +11,6 @@ response_sink::response_sink(net::any_io_executor strand, std::size_t max_buffer
 
 void response_sink::deliver(sink_input ev) {
     net::post(strand_, [self = shared_from_this(), ev = std::move(ev)]() mutable { self->on_event(std::move(ev)); });
-}
-
-void response_sink::deliver_dispatched(sink_input ev) {
-    net::dispatch(strand_,
-                  [self = shared_from_this(), ev = std::move(ev)]() mutable { self->on_event(std::move(ev)); });
 }
 
 void response_sink::on_event(sink_input ev) {

@@ -1,10 +1,8 @@
 #pragma once
-// response_sink: the inbox of one client stream. The publisher thread (the publish outcome) and
-// the consumer thread when the broker is lost call deliver() from their own threads: the event
-// is posted to the stream's strand, where the HTTP handler coroutine drains them with take()
-// and waits with wait(). The response router hands the broker's messages over on a thread of
-// the io_context instead (deliver_dispatched(), api/response_router.hpp): one post per broker
-// message there, not one per stream.
+// response_sink: the inbox of one client stream. The response consumer thread (and the
+// publisher thread, for the publish outcome) call deliver() from their own threads; the events
+// are posted to the stream's strand, where the HTTP handler coroutine drains them with take()
+// and waits with wait().
 //
 // Lifecycle: made by the handler, registered in the stream_registry under the request id,
 // unregistered by the handler when the stream ends. The registry holds weak pointers, so a
@@ -35,10 +33,6 @@ public:
 
     /// Any thread.
     void deliver(sink_input ev);
-    /// A thread running the strand's io_context only: the event enters the strand at once if
-    /// the strand is free (net::dispatch: no post, no wake-up), else queues behind what runs
-    /// there. Events one thread hands over this way keep their order.
-    void deliver_dispatched(sink_input ev);
 
     // Strand only:
     /// Waits until a response event is queued (or the sink overflowed); false if `deadline`
