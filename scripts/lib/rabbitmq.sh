@@ -28,6 +28,11 @@
 #   llmp_rabbitmqctl <dir> args... run rabbitmqctl against the node
 # LLMP_RABBITMQ_EXTRA_LISTEN=<addr> (read when <dir> is configured, i.e. on first start): AMQP
 # listens on <addr> too and guest may log in from there (default: loopback only).
+# LLMP_RABBITMQ_SCHEDULER_ARGS (read at every start): Erlang emulator flags for the node's
+# schedulers. Default "+sbwt none +sbwtdcpu none +sbwtdio none": idle schedulers sleep at once
+# instead of busy-waiting for more work (the VM's default), which at the moderate, steady message
+# rates of streamed tokens burns CPU for nothing on a small machine (docs/architecture.md,
+# "Operating RabbitMQ"). Set it to "" for the VM's defaults (bench/run_streaming --baseline-rabbit-args).
 # After start these are exported:
 #   LLMPROXY_AMQP_URL LLMPROXY_RABBITMQ_MGMT_URL LLMPROXY_RABBITMQ_NODE
 #   LLMPROXY_RABBITMQ_DIR LLMPROXY_RABBITMQ_PID LLMPROXY_RABBITMQ_PORT
@@ -123,7 +128,7 @@ _llmp_rabbitmq_env() {
     export RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config"
     export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
     export RABBITMQ_PID_FILE="$dir/mnesia/rabbitmq-beam.pid"
-    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}"
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-start_epmd false -kernel inet_dist_use_interface {127,0,0,1} ${LLMP_RABBITMQ_SCHEDULER_ARGS-+sbwt none +sbwtdcpu none +sbwtdio none}"
     export RABBITMQ_CTL_ERL_ARGS="-start_epmd false"
     unset RABBITMQ_ENV_LOADED RABBITMQ_ALLOW_INPUT NOTIFY_SOCKET
 }

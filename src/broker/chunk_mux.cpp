@@ -14,10 +14,13 @@ std::size_t frame_cost(std::size_t id, std::size_t text) {
 
 void chunk_mux::add(publish_job&& job) {
     auto& m = job.msg;
-    const auto cost = frame_cost(m.props.correlation_id.size(), m.body.size());
+    // The stream's destination and id: shared by its chunks, or this job's own.
+    const outgoing_message& dest = job.stream ? *job.stream : m;
+    const std::string& id = dest.props.correlation_id;
+    const auto cost = frame_cost(id.size(), m.body.size());
     message* msg = nullptr;
     for (auto& held : messages_) {
-        if (held.open && held.head.routing_key == m.routing_key && held.head.exchange == m.exchange) {
+        if (held.open && held.head.routing_key == dest.routing_key && held.head.exchange == dest.exchange) {
             if (held.bytes + cost > max_bytes_) {
                 held.open = false;
             } else {
@@ -28,26 +31,43 @@ void chunk_mux::add(publish_job&& job) {
     }
     if (msg == nullptr) {
         message fresh;
-        fresh.head.exchange = std::move(m.exchange);
-        fresh.head.routing_key = std::move(m.routing_key);
-        fresh.head.mandatory = m.mandatory;
-        fresh.head.props.headers = std::move(m.props.headers);
+        if (job.stream) {
+            fresh.head.exchange = dest.exchange;
+            fresh.head.routing_key = dest.routing_key;
+            fresh.head.props.headers = dest.props.headers;
+        } else {
+            fresh.head.exchange = std::move(m.exchange);
+            fresh.head.routing_key = std::move(m.routing_key);
+            fresh.head.props.headers = std::move(m.props.headers);
+        }
+        fresh.head.mandatory = dest.mandatory;
         fresh.head.props.content_type = std::string{chunk_frames_content_type};
         msg = &messages_.emplace_back(std::move(fresh));
     }
     msg->bytes += cost;
     ++chunks_;
     first_held_ = first_held_ || job.seq == 1;
-    auto& id = m.props.correlation_id;
-    if (auto f = msg->frame_of.find(id); f != msg->frame_of.end() && msg->frames[f->second].attempt == job.attempt) {
-        auto& fr = msg->frames[f->second];
-        fr.text += m.body;
-        fr.seq = job.seq;
-        msg->bytes -= cost - m.body.size();  // merged: only the text is added
-        return;
+    // The stream's latest frame in this message (the same stream object, or the same id).
+    for (auto f = msg->frames.rbegin(); f != msg->frames.rend(); ++f) {
+        if ((job.stream && f->stream == job.stream) || f->request_id() == id) {
+            if (f->attempt == job.attempt) {
+                f->text += m.body;
+                f->seq = job.seq;
+                msg->bytes -= cost - m.body.size();  // merged: only the text is added
+                return;
+            }
+            break;  // another attempt of the request: a new frame after it
+        }
     }
-    msg->frame_of[id] = msg->frames.size();
-    msg->frames.push_back(frame{std::move(id), job.seq, job.attempt, std::move(m.body)});
+    auto& fr = msg->frames.emplace_back();
+    if (job.stream) {
+        fr.stream = std::move(job.stream);
+    } else {
+        fr.own_id = std::move(m.props.correlation_id);
+    }
+    fr.seq = job.seq;
+    fr.attempt = job.attempt;
+    fr.text = std::move(m.body);
 }
 void chunk_mux::take(std::vector<outgoing_message>& out) {
     for (auto& msg : messages_) {
@@ -55,7 +75,7 @@ void chunk_mux::take(std::vector<outgoing_message>& out) {
         begin_chunk_frames(o.body);
         o.body.reserve(msg.bytes + 3);
         for (const auto& f : msg.frames) {
-            append_chunk_frame(o.body, f.request_id, f.seq, f.attempt, f.text);
+            append_chunk_frame(o.body, f.request_id(), f.seq, f.attempt, f.text);
         }
     }
     messages_.clear();

@@ -30,8 +30,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace llmp::broker {
@@ -41,7 +41,8 @@ public:
     explicit chunk_mux(std::size_t max_message_bytes = 128 * 1024) : max_bytes_{max_message_bytes} {}
 
     /// Holds a `multiplex` chunk job: msg.exchange / routing_key = destination,
-    /// props.correlation_id = request id (non-empty), body = text, job.seq / job.attempt.
+    /// props.correlation_id = request id (non-empty), body = text, job.seq / job.attempt; or
+    /// those (but the body) in *job.stream when it is set.
     void add(publish_job&& job);
     bool empty() const { return messages_.empty(); }
     /// Chunks held (jobs added since the last take).
@@ -53,15 +54,18 @@ public:
 
 private:
     struct frame {
-        std::string request_id;
+        std::shared_ptr<const outgoing_message> stream;  ///< the job's, when it had one
+        std::string own_id;                              ///< the request id, when it had none
         std::int64_t seq = 0;
         std::int64_t attempt = 1;
         std::string text;
+        const std::string& request_id() const { return stream ? stream->props.correlation_id : own_id; }
     };
     struct message {
         outgoing_message head;  ///< exchange, routing key, mandatory, headers; no body yet
+        /// A stream's open frame is its latest one here, found by a search from the back (a
+        /// message holds a few dozen frames: cheaper than a map that allocates per frame).
         std::vector<frame> frames;
-        std::unordered_map<std::string, std::size_t> frame_of;  ///< request id -> its open frame
         std::size_t bytes = 0;
         bool open = true;  ///< false once full: its destination's next chunks go to a later one
     };

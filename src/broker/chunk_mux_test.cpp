@@ -150,6 +150,63 @@ TEST(chunk_mux, a_held_first_chunk_of_a_stream_asks_for_a_flush_until_taken) {
     EXPECT_TRUE(mux.holds_first_chunk()) << "another attempt starts over at seq 1";
 }
 
+/// A stream's destination as a worker makes it once (publish_job::stream).
+std::shared_ptr<const outgoing_message> stream_of(std::string id, std::string server = "api-1") {
+    auto head = std::make_shared<outgoing_message>();
+    head->exchange = "p.responses";
+    head->routing_key = server + ".chunks";
+    head->mandatory = true;
+    head->props.correlation_id = std::move(id);
+    head->props.headers = {{"worker", std::string{"w-1"}}};
+    return head;
+}
+
+publish_job shared_chunk(const std::shared_ptr<const outgoing_message>& stream, std::string text, std::int64_t seq,
+                         std::int64_t attempt = 1) {
+    publish_job j;
+    j.multiplex = true;
+    j.stream = stream;
+    j.msg.body = std::move(text);
+    j.seq = seq;
+    j.attempt = attempt;
+    return j;
+}
+
+TEST(chunk_mux, chunks_with_a_shared_stream_destination_are_framed_like_the_others) {
+    chunk_mux mux;
+    auto a = stream_of("a");
+    auto b = stream_of("b");
+    auto d = stream_of("d", "api-2");
+    mux.add(shared_chunk(a, "He", 1));
+    mux.add(shared_chunk(d, "1", 1));
+    mux.add(shared_chunk(b, "x", 1));
+    mux.add(chunk("c", "Q", 1));  // one without: same destination, same message
+    mux.add(shared_chunk(a, "llo", 2));
+    mux.add(shared_chunk(d, "2", 2));
+    EXPECT_EQ(mux.chunks(), 6u);
+    std::vector<outgoing_message> out;
+    mux.take(out);
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(describe(out[0]), "api-1.chunks: a:Hello@2 b:x@1 c:Q@1");
+    EXPECT_EQ(describe(out[1]), "api-2.chunks: d:12@2");
+    EXPECT_EQ(out[0].exchange, "p.responses");
+    EXPECT_TRUE(out[0].mandatory);
+    EXPECT_EQ(field_string(out[0].props.headers, "worker"), "w-1");
+    EXPECT_TRUE(out[0].props.correlation_id.empty()) << "the message is no one stream's";
+    EXPECT_EQ(a->routing_key, "api-1.chunks") << "the shared destination is read, never moved from";
+}
+
+TEST(chunk_mux, another_attempt_with_its_own_stream_object_gets_its_own_frame) {
+    chunk_mux mux;
+    auto first = stream_of("a");
+    auto second = stream_of("a");
+    mux.add(shared_chunk(first, "old", 1, 1));
+    mux.add(shared_chunk(second, "new", 1, 2));
+    mux.add(shared_chunk(second, "er", 2, 2));
+    mux.add(shared_chunk(first, "late", 2, 1));  // after the newer attempt's frame: a frame after it
+    EXPECT_EQ(take_all(mux), strings{"api-1.chunks: a:old@1 a:newer@2#2 a:late@2"});
+}
+
 TEST(flush_gate, an_idle_publisher_flushes_at_once_a_busy_one_once_per_interval) {
     flush_gate gate{2ms};
     const auto t0 = flush_gate::clock::now();

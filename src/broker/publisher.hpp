@@ -68,6 +68,11 @@ struct publish_job {
     bool multiplex = false;
     std::int64_t seq = 0;
     std::int64_t attempt = 1;
+    /// Optional, for a `multiplex` job: the stream's destination, made once per stream and
+    /// shared by all its chunks (exchange, routing key, mandatory, headers, and the request id
+    /// in props.correlation_id); msg then carries only the text (body). Saves copying those
+    /// strings (and allocating the headers) for every token.
+    std::shared_ptr<const outgoing_message> stream;
 };
 
 /// An entry of the publisher's queue: a job to publish, or the wake-up stop() sends so that

@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -275,8 +276,66 @@ net::awaitable<result<response>> client::fetch(outgoing_request req, std::size_t
 // ---------------------------------------------------------------------------------------------
 // exchange
 
+namespace {
+
+/// The idle timeout of the body's reads, without a timer per read. Beast's expires_after on
+/// every read_some armed a timer and cancelled it again per piece of the body (one per token
+/// of a streamed answer: a timer-queue update and a cancelled handler each). Instead each read
+/// notes its deadline here, and one timer, re-armed only when it fires (about once per idle
+/// timeout), closes the read in progress if that deadline has passed. Strand only; shared with
+/// the timer's handler, which outlives the exchange when it is destroyed mid-wait.
+struct read_watchdog {
+    explicit read_watchdog(net::any_io_executor ex) : timer{std::move(ex)} {}
+
+    net::steady_timer timer;
+    steady_clock::time_point deadline{};                 ///< of the read in progress
+    steady_clock::time_point armed_at{};                 ///< the timer's expiry; {} = no wait pending
+    bool reading = false;                                ///< a read is in progress
+    bool fired = false;                                  ///< it cancelled the read in progress: idle timeout
+    std::optional<beast::tcp_stream>* stream = nullptr;  ///< the exchange's; null once it is gone
+    std::uint64_t generation = 0;                        ///< a wait of an older generation was superseded
+
+    static void arm(const std::shared_ptr<read_watchdog>& wd, steady_clock::time_point at) {
+        wd->armed_at = at;
+        const auto gen = ++wd->generation;
+        wd->timer.expires_at(at);  // a pending wait completes as superseded
+        wd->timer.async_wait([wd, gen](error_code) {
+            if (gen != wd->generation) {
+                return;
+            }
+            wd->armed_at = {};
+            if (wd->stream == nullptr || !wd->reading) {
+                return;  // gone, or between two reads: the next read arms it again
+            }
+            if (steady_clock::now() < wd->deadline) {
+                arm(wd, wd->deadline);  // data came meanwhile: wait for the current deadline
+                return;
+            }
+            wd->fired = true;
+            if (*wd->stream) {
+                error_code ignored;
+                (*wd->stream)->socket().cancel(ignored);  // the read completes with operation_aborted
+            }
+        });
+    }
+    void stop() {
+        stream = nullptr;
+        ++generation;
+        armed_at = {};
+        timer.cancel();
+    }
+};
+
+}  // namespace
+
 struct exchange::impl {
-    impl(std::shared_ptr<detail::client_state> s, net::any_io_executor e) : state{std::move(s)}, ex{std::move(e)} {}
+    impl(std::shared_ptr<detail::client_state> s, net::any_io_executor e)
+        : state{std::move(s)}, ex{std::move(e)}, watchdog{std::make_shared<read_watchdog>(ex)} {
+        watchdog->stream = &stream;
+    }
+    ~impl() { watchdog->stop(); }
+    impl(const impl&) = delete;
+    impl& operator=(const impl&) = delete;
 
     std::shared_ptr<detail::client_state> state;
     net::any_io_executor ex;
@@ -286,6 +345,7 @@ struct exchange::impl {
     std::optional<http::response_parser<http::buffer_body>> parser;
     std::array<char, body_chunk_size> body;
     bool reused = false;
+    std::shared_ptr<read_watchdog> watchdog;  ///< the body reads' idle timeout
 
     llmp::error cancelled_error() const {
         return {std::string{client_errc::cancelled}, "request to " + state->where() + " was cancelled", false};
@@ -466,10 +526,22 @@ net::awaitable<result<std::string_view>> exchange::read_some(std::optional<std::
         body.data = s.body.data();
         body.size = s.body.size();
         error_code ec;
-        s.stream->expires_after(timeout.value_or(s.state->opts.idle_timeout));
+        // No Beast timer per read: the watchdog enforces the idle timeout (read_watchdog).
+        s.stream->expires_never();
+        auto& wd = *s.watchdog;
+        wd.deadline = steady_clock::now() + timeout.value_or(s.state->opts.idle_timeout);
+        wd.reading = true;
+        wd.fired = false;
+        if (wd.armed_at == steady_clock::time_point{} || wd.armed_at > wd.deadline) {
+            read_watchdog::arm(s.watchdog, wd.deadline);
+        }
         co_await http::async_read_some(*s.stream, s.buffer, *s.parser, net::redirect_error(net::use_awaitable, ec));
+        wd.reading = false;
         if (ec == http::error::need_buffer) {
             ec = {};
+        }
+        if (ec && wd.fired) {
+            ec = beast::error::timeout;  // silent past the deadline (io_error names it)
         }
         if (cancelled_) {
             co_return s.cancelled_error();

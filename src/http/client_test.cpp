@@ -343,6 +343,58 @@ TEST_F(client_test, idle_timeout_between_bytes) {
     EXPECT_EQ(r.error().code, client_errc::idle_timeout);
 }
 
+TEST_F(client_test, a_steady_body_longer_than_the_idle_timeout_is_read_whole) {
+    // The idle timeout is the silence between two pieces, not the length of the body: 12 pieces
+    // 50 ms apart take 600 ms, longer than the 500 ms allowed between two of them.
+    script_server server{[](tcp::socket& s, const request_t&) {
+        write_raw(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for (int i = 0; i < 12; ++i) {
+            std::this_thread::sleep_for(50ms);
+            write_raw(s, "1\r\nx\r\n");
+        }
+        write_raw(s, "0\r\n\r\n");
+        return true;
+    }};
+    client_options opts;
+    opts.idle_timeout = 500ms;
+    auto c = make_client(server.url(), opts);
+    auto r = fetch(c, "/steady");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r.value().body, std::string(12, 'x'));
+}
+
+TEST_F(client_test, a_read_timeout_shorter_than_the_idle_timeout_applies_to_that_read) {
+    script_server server{[](tcp::socket& s, const request_t&) {
+        write_raw(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+        wait_for_close(s);
+        return false;
+    }};
+    auto c = make_client(server.url());  // idle_timeout: 300 s
+    auto strand = net::make_strand(ioc_);
+    auto task = [&]() -> net::awaitable<result<std::string>> {
+        auto x = c->make_exchange(strand);
+        outgoing_request req;
+        req.target = "/slow";
+        auto head = co_await x->send(req);
+        if (!head) {
+            co_return head.error();
+        }
+        auto first = co_await x->read_some();  // the default timeout: "abc" is there
+        if (!first) {
+            co_return first.error();
+        }
+        EXPECT_EQ(first.value(), "abc");
+        auto second = co_await x->read_some(100ms);  // nothing more comes
+        if (!second) {
+            co_return second.error();
+        }
+        co_return std::string{second.value()};
+    };
+    auto r = run_on(strand, task());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, client_errc::idle_timeout);
+}
+
 TEST_F(client_test, server_closing_mid_body_is_connection_closed) {
     script_server server{[](tcp::socket& s, const request_t&) {
         write_raw(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");

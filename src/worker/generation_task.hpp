@@ -63,6 +63,9 @@ private:
     double ttft_ms_ = -1;
     std::int64_t tokens_ = 0;
     std::string text_;
+    /// The destination of this stream's multiplexed chunks (publish_job::stream), made at the
+    /// first token.
+    std::shared_ptr<const broker::outgoing_message> chunk_stream_;
     bool ended_ = false;
     bool answered_ = false;  ///< a final or error message was handed to the publisher
     bool rejected_ = false;

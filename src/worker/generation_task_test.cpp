@@ -75,16 +75,19 @@ TEST_F(generation_task_test, each_token_becomes_a_chunk_for_the_owning_api_serve
     gen().token("lo");
     ASSERT_EQ(host_.published.size(), 2u);
     const auto& c = host_.published[1];
-    EXPECT_EQ(c.msg.exchange, "test.responses");
-    EXPECT_EQ(c.msg.routing_key, broker::chunks_key("api-1"));
     EXPECT_TRUE(c.multiplex) << "a frame of the next message to that API server (broker/chunk_mux.hpp)";
     EXPECT_FALSE(c.coalesce);
-    EXPECT_TRUE(c.msg.mandatory) << "a chunk for a gone API server must come back so the worker stops";
-    EXPECT_EQ(c.msg.props.correlation_id, "req-1");
+    // The destination is the stream's, made once and shared by its chunks.
+    ASSERT_TRUE(c.stream);
+    EXPECT_EQ(c.stream, host_.published[0].stream) << "one destination object per stream, not per token";
+    EXPECT_EQ(c.stream->exchange, "test.responses");
+    EXPECT_EQ(c.stream->routing_key, broker::chunks_key("api-1"));
+    EXPECT_TRUE(c.stream->mandatory) << "a chunk for a gone API server must come back so the worker stops";
+    EXPECT_EQ(c.stream->props.correlation_id, "req-1");
+    EXPECT_EQ(broker::field_string(c.stream->props.headers, "worker"), "w-test");
     EXPECT_EQ(c.msg.body, "lo");
     EXPECT_EQ(c.seq, 2);
     EXPECT_EQ(c.attempt, 1);
-    EXPECT_EQ(broker::field_string(c.msg.props.headers, "worker"), "w-test");
     EXPECT_FALSE(c.done) << "chunks are not confirmed one by one";
     EXPECT_TRUE(host_.acked.empty());
     EXPECT_EQ(model_.tokens->value(), 2u);
@@ -306,7 +309,8 @@ TEST_F(generation_task_test, a_redelivery_labels_its_chunks_so_the_api_can_tell_
     const auto& j = last_job();
     EXPECT_EQ(j.attempt, 2);
     EXPECT_EQ(j.seq, 1) << "a new attempt counts from the start";
-    EXPECT_EQ(broker::field_string(j.msg.props.headers, "worker"), "w-test");
+    ASSERT_TRUE(j.stream);
+    EXPECT_EQ(broker::field_string(j.stream->props.headers, "worker"), "w-test");
 }
 
 TEST_F(generation_task_test, a_request_refused_by_the_upstream_policy_never_reaches_the_provider) {
