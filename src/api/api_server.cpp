@@ -409,10 +409,14 @@ result<void> api_server::start() {
     }
     s.build_routes();
     metrics::add_http_route(s.routes, s.registry);
-    // Every route is counted and timed; POST routes are the generation routes (TTFT).
+    // Every route is counted and timed; POST routes but the embedding ones are the
+    // generation routes (TTFT).
     s.routes.wrap([&s](http::verb method, std::string_view path, http_server::handler h) {
         if (method == http::verb::post) {
-            s.relay_metrics.add_generation_route(path);
+            // Embedding routes have no first token: their numbers are llmproxy_embedding*.
+            if (!path.ends_with("/embeddings") && !path.ends_with("/embed")) {
+                s.relay_metrics.add_generation_route(path);
+            }
             h = json_only(std::move(h));
         }
         if (s.ctx.keys != nullptr && !open_route(path)) {
