@@ -449,7 +449,8 @@ struct fake_ollama::impl final : fake_http_handler {
         auto logprobs_of = [&](std::size_t first, std::size_t count) {
             ojson list = ojson::array();
             for (std::size_t k = first; k < first + count && k < tokens.size(); ++k) {
-                list.push_back(fake_logprob_entry(tokens[k], k, top_logprobs, /*omit_empty_top=*/true));
+                ojson entry = fake_logprob_entry(tokens[k], k, top_logprobs, /*omit_empty_top=*/true);
+                list.push_back(std::move(entry));
             }
             return list;
         };

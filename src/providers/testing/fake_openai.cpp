@@ -550,7 +550,8 @@ struct fake_openai::impl final : fake_http_handler {
         auto logprobs_of = [&](std::size_t first, std::size_t count, const std::vector<std::string>& toks) {
             ojson content = ojson::array();
             for (std::size_t k = first; k < first + count && k < toks.size(); ++k) {
-                content.push_back(fake_logprob_entry(toks[k], k, top_logprobs, /*omit_empty_top=*/false));
+                ojson entry = fake_logprob_entry(toks[k], k, top_logprobs, /*omit_empty_top=*/false);
+                content.push_back(std::move(entry));
             }
             return ojson{{"content", std::move(content)}, {"refusal", nullptr}};
         };
