@@ -1,5 +1,7 @@
 #include "api/api_metrics.hpp"
 
+#include <algorithm>
+
 namespace llmp::api {
 namespace {
 
@@ -46,7 +48,16 @@ api_metrics::api_metrics(metrics::registry& reg, const counters& stats)
       model_generations_{reg.counters("llmproxy_model_generations_total",
                                       "Requests this server queued that ended, however, by served model.", {"model"})},
       model_tokens_{
-          reg.counters("llmproxy_model_tokens_total", "Tokens relayed to clients, by served model.", {"model"})} {
+          reg.counters("llmproxy_model_tokens_total", "Tokens relayed to clients, by served model.", {"model"})},
+      embeddings_{reg.counters("llmproxy_embeddings_total",
+                               "Embedding requests this server queued that ended, by served model and how.",
+                               {"model", "outcome"})},
+      embedding_inputs_{reg.counters("llmproxy_embedding_inputs_total",
+                                     "Texts embedded (completed embedding requests), by served model.", {"model"})},
+      embedding_tokens_{reg.counters("llmproxy_embedding_tokens_total",
+                                     "Input tokens of completed embedding requests as the upstream counted them, by "
+                                     "served model.",
+                                     {"model"})} {
     reg.callback("llmproxy_streams_in_flight", "Generation requests open on this API server.",
                  metrics::metric_type::gauge)
         .add({}, [&stats] { return static_cast<double>(stats.streams_open.load(std::memory_order_relaxed)); });
@@ -100,6 +111,25 @@ model_metrics& api_metrics::model(const std::string& model) {
                                                              model_tokens_.with({model})});
     }
     return *slot;
+}
+
+void api_metrics::embedding_ended(const std::string& model, relay_outcome outcome, std::int64_t inputs,
+                                  std::int64_t tokens) {
+    llmp::lock_guard lock{models_mu_};
+    auto [it, added] = embedding_models_.try_emplace(model);
+    auto& m = it->second;
+    if (added) {
+        for (std::size_t i = 0; i < m.ended.size(); ++i) {
+            m.ended[i] = &embeddings_.with({model, outcome_names[i]});
+        }
+        m.inputs = &embedding_inputs_.with({model});
+        m.tokens = &embedding_tokens_.with({model});
+    }
+    m.ended[static_cast<std::size_t>(outcome)]->inc();
+    if (outcome == relay_outcome::completed) {
+        m.inputs->inc(static_cast<std::uint64_t>(std::max<std::int64_t>(inputs, 0)));
+        m.tokens->inc(static_cast<std::uint64_t>(std::max<std::int64_t>(tokens, 0)));
+    }
 }
 
 }  // namespace llmp::api

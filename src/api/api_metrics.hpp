@@ -16,6 +16,11 @@
 //   llmproxy_model_time_to_first_token_seconds{model}  publish -> first token: queue wait + prefill
 //   llmproxy_model_generations_total{model}        queued requests that ended (throughput)
 //   llmproxy_model_tokens_total{model}             tokens relayed (throughput)
+// Embedding requests are not generations (no token, no TTFT: none of the above counts them); per
+// served model, created when the model first embeds:
+//   llmproxy_embeddings_total{model,outcome}       queued embedding requests that ended, by how
+//   llmproxy_embedding_inputs_total{model}         texts embedded (completed requests)
+//   llmproxy_embedding_tokens_total{model}         their input tokens as the upstream counted them
 //
 // Built by api_server with its registry; every child is created here, up front, so the relay's
 // hooks are an atomic add each. Thread-safety: add_generation_route at start-up only; the rest
@@ -84,6 +89,11 @@ public:
     /// a mutex per queued request; the references stay valid as long as this object.
     model_metrics& model(const std::string& model);
 
+    /// Once per embedding request queued for served model `model` (normalized), instead of
+    /// relay_ended and the model's generation counts: `inputs` texts and `tokens` input tokens
+    /// are counted when it completed. One lookup under a mutex.
+    void embedding_ended(const std::string& model, relay_outcome outcome, std::int64_t inputs, std::int64_t tokens);
+
 private:
     metrics::family<metrics::histogram>& ttft_family_;
     std::vector<std::pair<std::string, metrics::histogram*>> ttft_;  // read-only once serving
@@ -97,8 +107,17 @@ private:
     metrics::family<metrics::histogram>& model_ttft_;
     metrics::family<metrics::counter>& model_generations_;
     metrics::family<metrics::counter>& model_tokens_;
+    struct embedding_metrics {
+        std::array<metrics::counter*, static_cast<std::size_t>(relay_outcome::count_)> ended{};
+        metrics::counter* inputs = nullptr;
+        metrics::counter* tokens = nullptr;
+    };
+    metrics::family<metrics::counter>& embeddings_;
+    metrics::family<metrics::counter>& embedding_inputs_;
+    metrics::family<metrics::counter>& embedding_tokens_;
     llmp::mutex models_mu_;
     std::unordered_map<std::string, std::unique_ptr<model_metrics>> models_ GUARDED_BY(models_mu_);
+    std::unordered_map<std::string, embedding_metrics> embedding_models_ GUARDED_BY(models_mu_);
 };
 
 }  // namespace llmp::api

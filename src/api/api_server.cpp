@@ -424,11 +424,14 @@ result<void> api_server::start() {
     s.build_routes();
     metrics::add_http_route(s.routes, s.registry);
     // Every route is counted and timed; POST routes are the generation routes (TTFT), but for
-    // the cancel of a background response.
+    // the cancel of a background response and the embedding routes.
     s.routes.wrap([&s](http::verb method, std::string_view path, http_server::handler h) {
         // POST /v1/responses/{id}/cancel is no generation and has no body (openai-node sends none).
         if (method == http::verb::post && path != "/v1/responses/*") {
-            s.relay_metrics.add_generation_route(path);
+            // Embedding routes have no first token: their numbers are llmproxy_embedding*.
+            if (!path.ends_with("/embeddings") && !path.ends_with("/embed")) {
+                s.relay_metrics.add_generation_route(path);
+            }
             h = json_only(std::move(h));
         }
         if (s.ctx.keys != nullptr && !open_route(path)) {

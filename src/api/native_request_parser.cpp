@@ -12,8 +12,9 @@ namespace {
 using json = nlohmann::json;
 
 // Keys passed through to the provider untouched (Ollama semantics).
-constexpr std::array<const char*, 10> passthrough_keys{"format", "keep_alive", "think", "tools",    "system",
-                                                       "suffix", "images",     "raw",   "template", "context"};
+constexpr std::array<const char*, 12> passthrough_keys{"format",   "keep_alive", "think",    "tools",
+                                                       "system",   "suffix",     "images",   "raw",
+                                                       "template", "context",    "logprobs", "top_logprobs"};
 
 result<void> validate_messages(const json& messages) {
     if (!messages.is_array()) {

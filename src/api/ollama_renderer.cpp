@@ -92,6 +92,17 @@ private:
         // Ollama ends a tool call with "stop" (its OpenAI layer is what says "tool_calls").
         j["done_reason"] = f.done_reason.empty() || f.done_reason == "tool_calls" ? "stop" : f.done_reason;
         j.update(ollama_final_metrics(f, t));
+        if (f.logprobs.is_array() && !f.logprobs.empty()) {
+            // Every token's (they come with the final), in Ollama's shape: an empty
+            // top_logprobs left out as Ollama's omitempty does.
+            json list = f.logprobs;
+            for (auto& e : list) {
+                if (e.is_object() && e.contains("top_logprobs") && e["top_logprobs"].empty()) {
+                    e.erase("top_logprobs");
+                }
+            }
+            j["logprobs"] = std::move(list);
+        }
         return j;
     }
 

@@ -7,6 +7,9 @@
 //              line and the end of the body (no done:true). NDJSON has no comment line, so there
 //              is no keep-alive.
 //   no stream: the final object with the whole text.
+//   logprobs:  when the final has them (the request asked with logprobs: true), a top-level
+//              "logprobs" list of every token's on the final object (streamed: on the done:true
+//              line; the chunks carry text only).
 //   errors:    {"error": "..."} (404: `model "x" not found, try pulling it first`), with the
 //              statuses of common/errc.hpp, which agree with Ollama's (400, 404, 503 busy, 500).
 

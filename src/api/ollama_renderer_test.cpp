@@ -114,6 +114,27 @@ TEST(ollama_renderer, whole_reply_and_errors) {
     EXPECT_EQ(busy[http::field::retry_after], "1");
 }
 
+TEST(ollama_renderer, logprobs_ride_on_the_final_object_in_ollamas_shape) {
+    auto f = finished();
+    f.logprobs = json::parse(R"([{"token":"Hi","logprob":-0.125,"bytes":[72,105],"top_logprobs":[]},
+        {"token":"!","logprob":-0.25,"bytes":[33],"top_logprobs":[{"token":"!","logprob":-0.25,"bytes":[33]}]}])");
+    const auto expected = json::parse(R"([{"token":"Hi","logprob":-0.125,"bytes":[72,105]},
+        {"token":"!","logprob":-0.25,"bytes":[33],"top_logprobs":[{"token":"!","logprob":-0.25,"bytes":[33]}]}])");
+    auto streamed = make_ollama_renderer(request_kind::chat, true, "mock");
+    std::string out;
+    streamed->start(out, request_message{});
+    streamed->token(out, "Hi", 1);
+    streamed->done(out, f, {});
+    auto l = lines(out);
+    ASSERT_EQ(l.size(), 2u) << out;
+    EXPECT_FALSE(l[0].contains("logprobs"));
+    EXPECT_EQ(l[1]["logprobs"], expected);
+    auto whole = json::parse(make_ollama_renderer(request_kind::chat, false, "mock")->complete(f, "Hi!", {}).body());
+    EXPECT_EQ(whole["logprobs"], expected);
+    whole = json::parse(make_ollama_renderer(request_kind::chat, false, "mock")->complete(finished(), "x", {}).body());
+    EXPECT_FALSE(whole.contains("logprobs"));
+}
+
 TEST(ollama_renderer, timestamps_are_rfc3339_utc_with_trimmed_nanoseconds) {
     using namespace std::chrono;
     system_clock::time_point t{seconds{1741944413} + nanoseconds{565230000}};

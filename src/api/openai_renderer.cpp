@@ -29,6 +29,11 @@ json usage_json(const final_message& f) {
             {"total_tokens", f.prompt_tokens + f.completion_tokens}};
 }
 
+/// A choice's logprobs object as OpenAI answers it: {content: [...], refusal: null}.
+json logprobs_json(const final_message& f) {
+    return {{"content", f.logprobs}, {"refusal", nullptr}};
+}
+
 json error_object(const llmp::error& e, std::string_view type, std::string_view code) {
     return {{"error", {{"message", e.message}, {"type", type}, {"param", nullptr}, {"code", code}}}};
 }
@@ -76,6 +81,11 @@ public:
     void done(std::string& out, const final_message& f, const relay_timings&) override {
         if (chat()) {
             tool_call_chunks(out, f.tool_calls);
+            if (f.logprobs.is_array() && !f.logprobs.empty()) {
+                // They come with the final (chunks carry text only): one chunk with an empty
+                // delta holding every token's, which the SDKs append to the choice's.
+                choice_chunk(out, "{}", "null", dump(logprobs_json(f)));
+            }
         }
         auto reason = "\"" + openai_finish_reason(f.done_reason) + "\"";
         choice_chunk(out, chat() ? "{}" : "\"\"", reason);
@@ -95,7 +105,9 @@ public:
     void keepalive(std::string& out) override { out.append(": keepalive\n\n"); }
 
     http_server::response complete(const final_message& f, const std::string& text, const relay_timings& t) override {
-        json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", openai_finish_reason(f.done_reason)}};
+        json choice = {{"index", 0},
+                       {"logprobs", chat() && f.logprobs.is_array() && !f.logprobs.empty() ? logprobs_json(f) : json{}},
+                       {"finish_reason", openai_finish_reason(f.done_reason)}};
         if (chat()) {
             choice["message"] = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
             if (f.tool_calls.is_array() && !f.tool_calls.empty()) {
@@ -121,15 +133,16 @@ private:
     std::string id_for(const std::string& request_id) const { return (chat() ? "chatcmpl-" : "cmpl-") + request_id; }
 
     /// A chunk with one choice: `content` is the delta object (chat) or the text literal
-    /// (completions); `finish_reason` a JSON literal.
-    void choice_chunk(std::string& out, std::string_view content, std::string_view finish_reason) {
+    /// (completions); `finish_reason` and `logprobs` JSON literals.
+    void choice_chunk(std::string& out, std::string_view content, std::string_view finish_reason,
+                      std::string_view logprobs = "null") {
         out.append("data: ").append(prefix_);
         if (chat()) {
             out.append("[{\"index\":0,\"delta\":").append(content);
         } else {
             out.append("[{\"text\":").append(content).append(",\"index\":0");
         }
-        out.append(",\"logprobs\":null,\"finish_reason\":").append(finish_reason).append("}]");
+        out.append(",\"logprobs\":").append(logprobs).append(",\"finish_reason\":").append(finish_reason).append("}]");
         out.append(suffix_).append("\n\n");
     }
 

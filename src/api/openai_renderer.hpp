@@ -3,10 +3,12 @@
 // official SDKs parse them (protocols.md §2):
 //   stream:   data: {chunk}\n\n ... (role first, finish_reason on the last choice chunk, the usage
 //             chunk when include_usage) then data: [DONE]\n\n and the end of the body; tool
-//             calls (they come with the final) as delta.tool_calls chunks before the finish; no
+//             calls (they come with the final) as delta.tool_calls chunks before the finish, and
+//             the tokens' logprobs (also with the final) as one chunk with an empty delta; no
 //             event:/id: lines; keep-alives are SSE comments; an error after the start is one
 //             data: {"error": {...}} event and the end of the body (no [DONE]).
-//   no stream: one chat.completion / text_completion object with usage.
+//   no stream: one chat.completion / text_completion object with usage (choices[0].logprobs
+//             {content, refusal} when the final has logprobs).
 //   errors:   {"error": {"message", "type", "param", "code"}}; statuses from common/errc.hpp.
 
 #include "api/stream_renderer.hpp"

@@ -229,5 +229,45 @@ TEST(openai_renderer, a_whole_reply_carries_the_calls_with_null_content) {
     EXPECT_EQ(openai_finish_reason("load"), "stop");
 }
 
+final_message with_logprobs() {
+    auto f = finished();
+    f.logprobs = json::parse(R"([{"token":"Hi","logprob":-0.125,"bytes":[72,105],"top_logprobs":[]},
+        {"token":"!","logprob":-0.25,"bytes":[33],"top_logprobs":[{"token":"!","logprob":-0.25,"bytes":[33]}]}])");
+    return f;
+}
+
+TEST(openai_renderer, streamed_logprobs_come_in_one_chunk_before_the_finish) {
+    auto r = make_openai_renderer({request_kind::chat, true, false, "mock"});
+    std::string out;
+    r->start(out, started_request());
+    r->token(out, "Hi", 1);
+    r->token(out, "!", 2);
+    auto f = with_logprobs();
+    r->done(out, f, {});
+    auto ev = data_events(out);
+    ASSERT_EQ(ev.size(), 6u) << out;  // role, 2 tokens, logprobs, finish, [DONE]
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_TRUE(json::parse(ev[i])["choices"][0]["logprobs"].is_null()) << ev[i];
+    }
+    auto lp = json::parse(ev[3])["choices"][0];
+    EXPECT_EQ(lp["index"], 0);
+    EXPECT_EQ(lp["delta"], json::object());
+    EXPECT_TRUE(lp["finish_reason"].is_null());
+    EXPECT_EQ(lp["logprobs"], (json{{"content", f.logprobs}, {"refusal", nullptr}}));
+    EXPECT_EQ(json::parse(ev[4])["choices"][0]["finish_reason"], "stop");
+    EXPECT_EQ(ev[5], "[DONE]");
+}
+
+TEST(openai_renderer, a_whole_reply_carries_logprobs_and_null_without_them) {
+    auto r = make_openai_renderer({request_kind::chat, false, false, "mock"});
+    relay_timings t;
+    t.request_id = "r1";
+    auto f = with_logprobs();
+    auto j = json::parse(r->complete(f, "Hi!", t).body());
+    EXPECT_EQ(j["choices"][0]["logprobs"], (json{{"content", f.logprobs}, {"refusal", nullptr}}));
+    j = json::parse(r->complete(finished(), "Hi!", t).body());
+    EXPECT_TRUE(j["choices"][0]["logprobs"].is_null());
+}
+
 }  // namespace
 }  // namespace llmp::api

@@ -318,6 +318,37 @@ result<void> copy_tool_fields(const json& j, json& extra) {
     return ok();
 }
 
+/// logprobs (true/false) and top_logprobs (0..20, only with logprobs) of a chat request ->
+/// extra, the names both upstream kinds use. The legacy completions' integer `logprobs` is
+/// refused rather than ignored.
+result<void> copy_logprobs_fields(const json& j, request_kind kind, json& extra) {
+    auto lp = j.find("logprobs");
+    bool wanted = false;
+    if (lp != j.end() && !lp->is_null()) {
+        if (kind != request_kind::chat) {
+            return invalid("logprobs is supported on /v1/chat/completions only");
+        }
+        if (!lp->is_boolean()) {
+            return invalid("logprobs must be true or false");
+        }
+        wanted = lp->get<bool>();
+    }
+    auto top = integer_field(j, "top_logprobs", 0, 20);
+    if (!top) {
+        return top.error();
+    }
+    if (top.value() && !wanted) {
+        return invalid("top_logprobs requires logprobs: true");
+    }
+    if (wanted) {
+        extra["logprobs"] = true;
+        if (top.value()) {
+            extra["top_logprobs"] = *top.value();
+        }
+    }
+    return ok();
+}
+
 }  // namespace
 
 result<openai_request> parse_openai_request(std::string_view body, request_kind kind) {
@@ -367,9 +398,14 @@ result<openai_request> parse_openai_request(std::string_view body, request_kind 
     }
 
     if (auto n = j.find("n"); n != j.end() && !n->is_null()) {
+        // One choice per request through the whole pipeline (chunks, final, audit): README "One
+        // choice per request". A client wanting several answers sends several requests.
         if (integer_of<std::int64_t>(*n) != 1) {
-            return invalid("n must be 1: this server generates one choice per request");
+            return invalid("n must be 1: llmproxy generates one choice per request (send n requests for n choices)");
         }
+    }
+    if (auto v = copy_logprobs_fields(j, kind, m.extra); !v) {
+        return v.error();
     }
     // max_completion_tokens is the newer name; it wins when both are sent.
     for (const char* name : {"max_tokens", "max_completion_tokens"}) {

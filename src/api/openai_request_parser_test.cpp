@@ -264,5 +264,31 @@ TEST(openai_request_parser, user_and_metadata_are_kept_for_the_audit) {
               "invalid_field");
 }
 
+TEST(openai_request_parser, logprobs_and_top_logprobs_go_to_extra_in_both_upstreams_terms) {
+    // A chat body open at its end: each case adds its fields and the closing brace.
+    const std::string chat = R"({"model":"m","messages":[{"role":"user","content":"x"}])";
+    auto with = [&](const std::string& fields) { return chat + "," + fields + "}"; };
+    auto r = parse_openai_request(with(R"("logprobs":true,"top_logprobs":3)"), request_kind::chat);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r.value().msg.extra["logprobs"], true);
+    EXPECT_EQ(r.value().msg.extra["top_logprobs"], 3);
+    r = parse_openai_request(with(R"("logprobs":false,"top_logprobs":null)"), request_kind::chat);
+    ASSERT_TRUE(r);
+    EXPECT_FALSE(r.value().msg.extra.contains("logprobs"));
+    EXPECT_FALSE(r.value().msg.extra.contains("top_logprobs"));
+    auto alone = rejected(with(R"("top_logprobs":2)"));
+    EXPECT_EQ(alone.code, "invalid_field");
+    EXPECT_NE(alone.message.find("requires logprobs"), std::string::npos) << alone.message;
+    EXPECT_EQ(rejected(with(R"("logprobs":true,"top_logprobs":21)")).code, "invalid_field");
+    EXPECT_EQ(rejected(with(R"("logprobs":1)")).code, "invalid_field");
+    auto legacy = parse_openai_request(R"({"model":"m","prompt":"x","logprobs":2})", request_kind::generate);
+    ASSERT_FALSE(legacy);
+    EXPECT_NE(legacy.error().message.find("/v1/chat/completions only"), std::string::npos);
+    // n > 1 is a 400 that says what to do instead; n: 1 is fine.
+    auto n = rejected(with(R"("n":3)"));
+    EXPECT_NE(n.message.find("one choice per request"), std::string::npos) << n.message;
+    EXPECT_TRUE(parse_openai_request(with(R"("n":1)"), request_kind::chat));
+}
+
 }  // namespace
 }  // namespace llmp::api

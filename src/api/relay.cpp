@@ -79,6 +79,19 @@ void relay::record_metrics() {
         return;
     }
     metrics_recorded_ = true;
+    if (m_.kind == request_kind::embed) {
+        // Not a generation: its own counts (api_metrics.hpp), once it was queued for a model.
+        if (model_ != nullptr) {
+            if (waiting_) {
+                waiting_ = false;
+                model_->waiting.dec();
+            }
+            auto inputs = m_.input.is_array() ? static_cast<std::int64_t>(m_.input.size()) : 0;
+            ctx_.metrics->embedding_ended(normalize_model_name(m_.model), outcome_, inputs,
+                                          done_ ? done_->prompt_tokens : 0);
+        }
+        return;
+    }
     ctx_.metrics->relay_ended(req_.route, outcome_, tokens_sent_, ttft_ms_ < 0 ? -1.0 : ttft_ms_ / 1000.0);
     if (model_ != nullptr) {
         if (waiting_) {

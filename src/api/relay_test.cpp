@@ -93,11 +93,16 @@ struct relay_harness {
         ctx.workers.update(heartbeat("w1"));
     }
 
+    request_kind kind = request_kind::chat;  ///< set before start()
+
     void start(client_request req = {}, std::string model = "mock",
                std::optional<background_relay> background = std::nullopt) {
         request_message m;
         m.model = std::move(model);
-        m.kind = request_kind::chat;
+        m.kind = kind;
+        if (kind == request_kind::embed) {
+            m.input = nlohmann::json::array({"one", "two", "three"});
+        }
         m.stream = out.streaming();
         req.route = "/api/chat";
         net::co_spawn(
@@ -686,6 +691,27 @@ TEST(Relay, AModelsWaitingCountHoldsAQueuedRequestUntilItsFirstToken) {
     h.run_until_ended();
     text = h.registry.render();
     EXPECT_NE(text.find("llmproxy_model_tokens_total{model=\"mock:latest\"} 1"), std::string::npos) << text;
+}
+
+TEST(Relay, EmbeddingsHaveTheirOwnCountsAndAreNoGenerations) {
+    relay_harness h{false};
+    h.kind = request_kind::embed;
+    h.start();
+    h.published_id();
+    llmp::final_message f;
+    f.worker_id = "w1";
+    f.prompt_tokens = 12;
+    f.embeddings = nlohmann::json::array({{0.5}, {0.25}, {1.0}});
+    h.worker_sends(std::move(f));
+    h.run_until_ended();
+    auto text = h.registry.render();
+    EXPECT_NE(text.find("llmproxy_embeddings_total{model=\"mock:latest\",outcome=\"completed\"} 1"), std::string::npos)
+        << text;
+    EXPECT_NE(text.find("llmproxy_embedding_inputs_total{model=\"mock:latest\"} 3"), std::string::npos) << text;
+    EXPECT_NE(text.find("llmproxy_embedding_tokens_total{model=\"mock:latest\"} 12"), std::string::npos) << text;
+    EXPECT_NE(text.find("llmproxy_model_waiting{model=\"mock:latest\"} 0"), std::string::npos) << text;
+    EXPECT_NE(text.find("llmproxy_model_generations_total{model=\"mock:latest\"} 0"), std::string::npos) << text;
+    EXPECT_NE(text.find("llmproxy_generations_total{outcome=\"completed\"} 0"), std::string::npos) << text;
 }
 
 TEST(Relay, AnAliasOfAModelNobodyServesIsModelNotFoundNamingBoth) {

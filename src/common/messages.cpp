@@ -133,6 +133,9 @@ std::string encode(const final_message& m) {
     if (m.embeddings.is_array() && !m.embeddings.empty()) {
         j["embeddings"] = m.embeddings;
     }
+    if (m.logprobs.is_array() && !m.logprobs.empty()) {
+        j["logprobs"] = m.logprobs;
+    }
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -164,6 +167,9 @@ result<final_message> decode_final(std::string_view body) {
     }
     if (auto it = j.find("embeddings"); it != j.end() && it->is_array()) {
         m.embeddings = *it;
+    }
+    if (auto it = j.find("logprobs"); it != j.end() && it->is_array()) {
+        m.logprobs = *it;
     }
     return m;
 }

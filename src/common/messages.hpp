@@ -6,8 +6,8 @@
 //   request  -> llm.requests          JSON (request_message)
 //   chunks   -> <server-id>.chunks    frames of many streams (common/chunk_frames.hpp); header worker
 //   chunk    -> <server-id>.chunk     one stream's raw UTF-8 text delta; headers seq/worker/attempt
-//   final    -> <server-id>.final     JSON (final_message; tool calls and embedding vectors ride
-//                                     here, never in chunks)
+//   final    -> <server-id>.final     JSON (final_message; tool calls, token logprobs and embedding
+//                                     vectors ride here, never in chunks)
 //   error    -> <server-id>.error     JSON (error_message)
 //   heartbeat-> worker.heartbeat      JSON (worker_heartbeat) on llm.control
 //
@@ -88,6 +88,11 @@ struct final_message {
     /// embed: one vector (array of numbers) per input, in the input's order; empty = none, and
     /// then absent from the wire. prompt_tokens counts the input.
     nlohmann::json embeddings = nlohmann::json::array();
+    /// The log probabilities of the generated tokens when the request asked for them
+    /// (extra.logprobs), in OpenAI's shape whatever the upstream: [{token, logprob, bytes,
+    /// top_logprobs:[{token, logprob, bytes}]}], in generation order; empty = none, and then
+    /// absent from the wire.
+    nlohmann::json logprobs = nlohmann::json::array();
 };
 
 std::string encode(const final_message& m);

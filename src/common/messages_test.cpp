@@ -289,5 +289,15 @@ TEST(messages, an_embed_request_and_its_vectors_round_trip) {
     EXPECT_EQ(fb.value().embeddings, f.embeddings);
 }
 
+TEST(Messages, FinalCarriesLogprobsOnlyWhenThereAreSome) {
+    final_message f;
+    EXPECT_EQ(encode(f).find("logprobs"), std::string::npos) << "absent when empty";
+    f.logprobs = nlohmann::json::array(
+        {{{"token", "Hi"}, {"logprob", -0.5}, {"bytes", {72, 105}}, {"top_logprobs", nlohmann::json::array()}}});
+    auto back = decode_final(encode(f));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back.value().logprobs, f.logprobs);
+}
+
 }  // namespace
 }  // namespace llmp

@@ -68,6 +68,9 @@ struct completion {
     /// embed: one vector per input, in order (final_message::embeddings); prompt_tokens counts
     /// the input.
     nlohmann::json embeddings = nlohmann::json::array();
+    /// The generated tokens' log probabilities when asked (extra.logprobs), in OpenAI's shape
+    /// (final_message::logprobs); empty = none.
+    nlohmann::json logprobs = nlohmann::json::array();
 };
 
 struct generation_callbacks {

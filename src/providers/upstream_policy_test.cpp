@@ -58,18 +58,23 @@ TEST(upstream_policy, sampling_options_pass_and_load_options_do_not) {
                                                 {"context", {1, 2, 3}},
                                                 {"format", "json"},
                                                 {"think", true},
-                                                {"user", "someone"}}));
+                                                {"logprobs", true},
+                                                {"top_logprobs", 2},
+                                                {"user", "someone"},
+                                                {"metadata", {{"team", "x"}}}}));
     for (const auto& [k, v] : sampling.items()) {
         EXPECT_EQ(body["options"][k], v) << k;
     }
     for (const auto& [k, v] : hostile.items()) {
         EXPECT_FALSE(body["options"].contains(k)) << k;
     }
-    for (const char* k : {"keep_alive", "template", "raw", "context", "user"}) {
+    for (const char* k : {"keep_alive", "template", "raw", "context", "user", "metadata"}) {
         EXPECT_FALSE(body.contains(k)) << k;
     }
     EXPECT_EQ(body["format"], "json");
     EXPECT_EQ(body["think"], true);
+    EXPECT_EQ(body["logprobs"], true);  // only what the answer carries
+    EXPECT_EQ(body["top_logprobs"], 2);
 }
 
 TEST(upstream_policy, the_operator_can_allow_load_options_and_passthrough_keys) {

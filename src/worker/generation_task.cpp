@@ -185,6 +185,9 @@ void generation_task::on_complete(providers::completion c) {
     if (c.embeddings.is_array() && !c.embeddings.empty()) {
         f.embeddings = std::move(c.embeddings);
     }
+    if (c.logprobs.is_array() && !c.logprobs.empty()) {
+        f.logprobs = std::move(c.logprobs);
+    }
     f.completed_at_ms = unix_ms();
     copy_key(req_, f);
     publish_last(broker::final_key(req_.server_id), encode(f), 1);

@@ -1,7 +1,9 @@
 // POST /v1/chat/completions and /v1/completions: the OpenAI parser, then everything downstream
-// of it (request_pipeline.hpp). Each input is tried as both routes' body.
+// of it (the route's image check, request_pipeline.hpp). Each input is tried as both routes'
+// body.
 #include "request_pipeline.hpp"
 
+#include "api/image_inputs.hpp"
 #include "api/openai_renderer.hpp"
 #include "api/openai_request_parser.hpp"
 
@@ -15,6 +17,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             continue;
         }
         auto& r = parsed.value();
+        // As openai_routes.cpp does next: data: URL images become their base64.
+        if (auto images = api::check_request_images(r.msg, false); !images) {
+            (void)api::openai_error_response(images.error());
+            continue;
+        }
         // As openai_routes.cpp builds its reply options.
         api::openai_reply_options o{kind, r.msg.stream, r.include_usage, r.msg.model};
         auto renderer = api::make_openai_renderer(o);

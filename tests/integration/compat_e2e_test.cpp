@@ -373,6 +373,37 @@ TEST_F(compat_e2e, official_clients_send_images_and_embed_through_ollama_and_ope
         20s));
 }
 
+// Issue 17, item 5: token logprobs through both front doors from both upstream kinds, n > 1
+// refused with a 400 that says why, and `user` / `metadata` kept by the audit with the request
+// (tests/clients/logprobs.test.mjs).
+TEST_F(compat_e2e, official_clients_get_logprobs_from_both_upstreams_and_the_audit_keeps_user_and_metadata) {
+    auto db_url = pg::testing::test_database_url();
+    if (!db_url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    pg::testing::scratch_database db{*db_url};
+    cluster_ = std::make_unique<cluster>(*url_);
+    auto ollama = cluster_->start_fake_ollama({"--models", "llama3.2:latest"});
+    auto openai = cluster_->start_fake_openai({"--models", "gpt-4o-mini"});
+    auto port = cluster_->start_api();
+    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
+    cluster_->start_worker(
+        {"--upstream", "ollama=" + url_of(ollama), "--upstream", "openai=" + url_of(openai) + "/v1"});
+    cluster_->start_worker({"--provider", "mock"});
+    for (const char* m : {"llama3.2:latest", "gpt-4o-mini:latest", model}) {
+        ASSERT_TRUE(cluster_->wait_for_model(port, m)) << m << "\n" << cluster_->logs();
+    }
+    run_node_tests(port, "logprobs.test.mjs", {R"(LLMPROXY_LOGPROB_MODELS=["llama3.2","gpt-4o-mini"])"});
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return db.count(
+                       "SELECT count(*) FROM requests WHERE extra->>'user' = 'end-user-17' AND "
+                       "extra->'metadata' = '{\"team\": \"search\", \"ticket\": \"LLMP-17\"}'::jsonb") == 1;
+        },
+        20s))
+        << cluster_->logs();
+}
+
 TEST_F(compat_e2e, official_clients_send_their_key_and_surface_refusals_as_their_own_errors) {
     auto db_url = pg::testing::test_database_url();
     if (!db_url) {

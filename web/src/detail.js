@@ -16,6 +16,17 @@ function messagesHTML(q) {
   return `<div class="textblock" data-field="prompt">${esc(q.prompt ?? '')}</div>`;
 }
 
+// What the client said about itself (OpenAI's `user` and `metadata`, kept in the request's
+// extra fields): admins only, like the other texts of a request.
+function endUserRows(extra) {
+  const rows = [];
+  if (typeof extra?.user === 'string') rows.push(['End user', `<span class="mono" data-field="user">${esc(extra.user)}</span>`]);
+  if (extra?.metadata && typeof extra.metadata === 'object') {
+    rows.push(['Metadata', `<span class="mono" data-field="metadata">${esc(JSON.stringify(extra.metadata))}</span>`]);
+  }
+  return rows;
+}
+
 function chunksHTML(chunks) {
   if (!chunks.length) return '<p class="note">No chunk timings (chunk audit is off, or the request was not streamed).</p>';
   const rows = chunks.slice(0, 200).map((c) => `<tr><td class="num">${c.attempt}</td><td class="num">${num(c.seq)}</td><td class="num">${ms(c.t_ms)}</td><td class="num">${num(c.chars)}</td></tr>`);
@@ -45,6 +56,7 @@ export async function openDetail(id) {
     ['API server', `<span class="mono">${esc(q.server_id)}</span>`],
     ['Client', `${esc(q.client_addr ?? '')} ${esc(q.user_agent ?? '')}`],
     ...(hidden ? [] : [['Options', `<span class="mono">${esc(JSON.stringify(q.options ?? {}))}</span>`]]),
+    ...(hidden ? [] : endUserRows(q.extra)),
   ]);
   html += hidden
     ? '<h3>Prompt</h3><p class="hidden-text" data-field="texts-hidden">Prompts and answers are shown to admins only.</p>'

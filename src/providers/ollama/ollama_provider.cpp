@@ -140,6 +140,12 @@ private:
                 tool_calls_.push_back(std::move(c));
             }
         }
+        if (!l.logprobs.empty()) {
+            auto parsed = parse_json_bounded(l.logprobs, max_message_json_depth);
+            for (auto& e : ollama::logprobs_to_openai(parsed ? parsed.value() : nlohmann::json{})) {
+                completion_.logprobs.push_back(std::move(e));
+            }
+        }
         if (l.done) {
             end_seen_ = true;
             completion_.done_reason = l.done_reason.empty() ? "stop" : std::string{l.done_reason};

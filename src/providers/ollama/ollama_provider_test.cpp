@@ -1,6 +1,7 @@
 #include "providers/ollama/ollama_provider.hpp"
 
 #include "providers/testing/fake_ollama.hpp"
+#include "providers/testing/fake_logprobs.hpp"
 #include "providers/embedding_exchange.hpp"
 #include "providers/error_text.hpp"
 #include "providers/mock/mock_text.hpp"
@@ -156,6 +157,51 @@ TEST_F(ollama_provider_test, tool_calls_are_collected_from_the_stream_and_from_a
     ASSERT_TRUE(o.done);
     EXPECT_TRUE(o.done->tool_calls.empty());
     EXPECT_FALSE(fake.last_request_body().contains("tools"));
+}
+
+// Ollama (>= 0.12.11) answers logprobs: true with a top-level list per line; the provider
+// gathers them in OpenAI's shape, bytes and top_logprobs always present.
+TEST_F(ollama_provider_test, logprobs_are_asked_for_and_gathered_in_openais_shape) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto req = chat_request("llama3.2", "Say hi", 4);
+    req.extra["logprobs"] = true;
+    req.extra["top_logprobs"] = 2;
+    auto o = generate_all(*p, req);
+    ASSERT_FALSE(o.err) << o.err->message;
+    ASSERT_TRUE(o.done);
+    auto sent = fake.last_request_body();
+    EXPECT_EQ(sent["logprobs"], true);
+    EXPECT_EQ(sent["top_logprobs"], 2);
+    ASSERT_EQ(o.done->logprobs.size(), 4u);
+    for (std::size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(o.done->logprobs[i], testing::fake_logprob_entry(o.tokens[i], i, 2, false)) << i;
+    }
+
+    req.extra.erase("logprobs");
+    req.extra.erase("top_logprobs");
+    o = generate_all(*p, req);
+    ASSERT_TRUE(o.done);
+    EXPECT_TRUE(o.done->logprobs.empty());
+    EXPECT_FALSE(fake.last_request_body().contains("logprobs"));
+}
+
+TEST(ollama_wire, logprobs_become_openais_shape) {
+    ollama::stream_parser parser;
+    auto l = parser.parse(
+        R"({"message":{"role":"assistant","content":"é"},"logprobs":[{"token":"é","logprob":-0.25}],"done":false})");
+    ASSERT_TRUE(l);
+    auto converted = ollama::logprobs_to_openai(json::parse(l.value().logprobs));
+    EXPECT_EQ(converted, json::parse(R"([{"token":"é","logprob":-0.25,"bytes":[195,169],"top_logprobs":[]}])"));
+    converted = ollama::logprobs_to_openai(json::parse(
+        R"([{"token":"a","logprob":-1,"bytes":[97],"top_logprobs":[{"token":"a","logprob":-1},{"logprob":-2},3]},
+            "junk", {"logprob":-3}])"));
+    EXPECT_EQ(converted, json::parse(R"([{"token":"a","logprob":-1,"bytes":[97],
+        "top_logprobs":[{"token":"a","logprob":-1,"bytes":[97]}]}])"));
+    EXPECT_EQ(ollama::logprobs_to_openai(json{}), json::array());
+    auto plain = parser.parse(R"({"message":{"role":"assistant","content":"x"},"done":false})");
+    ASSERT_TRUE(plain);
+    EXPECT_TRUE(plain.value().logprobs.empty());
 }
 
 TEST(ollama_wire, a_line_with_tool_calls_gives_their_raw_json) {

@@ -183,6 +183,13 @@ result<stream_line> stream_parser::parse(std::string_view line) {
                     }
                 }
             }
+        } else if (key == "logprobs") {
+            simdjson::ondemand::array entries;
+            std::string_view raw;
+            if (value.get_array().get(entries) == simdjson::SUCCESS &&
+                entries.raw_json().get(raw) == simdjson::SUCCESS) {
+                out.logprobs = raw;
+            }
         } else if (key == "response") {
             std::string_view response;
             if (value.get_string().get(response) == simdjson::SUCCESS) {
@@ -217,6 +224,54 @@ result<stream_line> stream_parser::parse(std::string_view line) {
                 }
             }
         }
+    }
+    return out;
+}
+
+namespace {
+
+/// {token, logprob, bytes} of one Ollama token entry; null when it is not one.
+json token_logprob(const json& e) {
+    auto token = e.is_object() ? e.find("token") : e.end();
+    if (token == e.end() || !token->is_string()) {
+        return json{};
+    }
+    json bytes = json::array();
+    if (auto b = e.find("bytes"); b != e.end() && b->is_array()) {
+        bytes = *b;
+    } else {
+        for (unsigned char ch : token->get_ref<const std::string&>()) {
+            bytes.push_back(static_cast<int>(ch));
+        }
+    }
+    auto lp = e.find("logprob");
+    return json{{"token", *token},
+                {"logprob", lp != e.end() && lp->is_number() ? *lp : json(0.0)},
+                {"bytes", std::move(bytes)}};
+}
+
+}  // namespace
+
+nlohmann::json logprobs_to_openai(const nlohmann::json& ollama) {
+    json out = json::array();
+    if (!ollama.is_array()) {
+        return out;
+    }
+    for (const auto& e : ollama) {
+        json entry = token_logprob(e);
+        if (entry.is_null()) {
+            continue;
+        }
+        json top = json::array();
+        if (auto t = e.find("top_logprobs"); t != e.end() && t->is_array()) {
+            for (const auto& alt : *t) {
+                if (json a = token_logprob(alt); !a.is_null()) {
+                    top.push_back(std::move(a));
+                }
+            }
+        }
+        entry["top_logprobs"] = std::move(top);
+        out.push_back(std::move(entry));
     }
     return out;
 }

@@ -36,6 +36,7 @@ struct stream_line {
     std::string_view error;       ///< {"error": "..."}
     std::string_view delta;       ///< message.content (chat) or response (generate)
     std::string_view tool_calls;  ///< message.tool_calls as raw JSON text ("" when absent)
+    std::string_view logprobs;    ///< logprobs (this line's tokens) as raw JSON text ("" when absent)
     bool done = false;
     std::string_view done_reason;
     // Ollama's figures (ns durations and token counts), present on the done:true line.
@@ -46,6 +47,12 @@ struct stream_line {
     std::optional<std::int64_t> eval_count;
     std::optional<std::int64_t> eval_duration;
 };
+
+/// Ollama's logprobs ([{token, logprob, bytes?, top_logprobs?:[{token, logprob, bytes?}]}], the
+/// optional fields omitted when empty) in OpenAI's shape (completion::logprobs): bytes always
+/// present (the token's UTF-8 bytes when Ollama left them out), top_logprobs always an array.
+/// Entries that are not objects with a string token are dropped.
+nlohmann::json logprobs_to_openai(const nlohmann::json& ollama);
 
 /// The figures present in `line` as a JSON object (completion::provider_metrics).
 nlohmann::json metrics_json(const stream_line& line);

@@ -168,6 +168,11 @@ private:
         if (!c.tool_calls.is_null()) {
             tool_calls_.add(c.tool_calls);
         }
+        if (c.logprobs.is_array()) {
+            for (auto& entry : c.logprobs) {
+                completion_.logprobs.push_back(std::move(entry));
+            }
+        }
         if (!c.finish_reason.empty()) {
             finish_seen_ = true;
             completion_.done_reason = c.finish_reason;

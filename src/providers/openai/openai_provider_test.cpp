@@ -1,6 +1,7 @@
 #include "providers/openai/openai_provider.hpp"
 
 #include "providers/testing/fake_openai.hpp"
+#include "providers/testing/fake_logprobs.hpp"
 #include "providers/embedding_exchange.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/openai/openai_wire.hpp"
@@ -102,6 +103,35 @@ TEST_F(openai_provider_test, streamed_tool_call_fragments_are_assembled) {
     auto body = fake.last_request_body();
     EXPECT_EQ(body["tools"][0], weather_tool());
     EXPECT_EQ(body["tool_choice"], "auto");
+}
+
+TEST_F(openai_provider_test, logprobs_are_passed_on_and_gathered_from_every_chunk) {
+    testing::fake_openai fake;
+    auto p = make(fake.url());
+    ASSERT_TRUE(run(p->models()));
+    auto req = chat_request("gpt-4o-mini", "Say hi");
+    req.options["num_predict"] = 5;
+    req.extra["logprobs"] = true;
+    req.extra["top_logprobs"] = 3;
+    auto o = generate_all(*p, req);
+    ASSERT_FALSE(o.err) << o.err->message;
+    ASSERT_TRUE(o.done);
+    auto body = fake.last_request_body();
+    EXPECT_EQ(body["logprobs"], true);
+    EXPECT_EQ(body["top_logprobs"], 3);
+    ASSERT_EQ(o.tokens.size(), 5u);
+    ASSERT_EQ(o.done->logprobs.size(), 5u);
+    for (std::size_t i = 0; i < 5; ++i) {
+        EXPECT_EQ(o.done->logprobs[i], testing::fake_logprob_entry(o.tokens[i], i, 3, false)) << i;
+    }
+    // Not asked: not sent (an upstream may refuse the field), none gathered.
+    req.extra.erase("logprobs");
+    req.extra.erase("top_logprobs");
+    o = generate_all(*p, req);
+    ASSERT_TRUE(o.done);
+    EXPECT_TRUE(o.done->logprobs.empty());
+    EXPECT_FALSE(fake.last_request_body().contains("logprobs"));
+    EXPECT_FALSE(fake.last_request_body().contains("top_logprobs"));
 }
 
 TEST_F(openai_provider_test, ollama_shaped_tool_history_reaches_openai_with_ids_and_string_arguments) {

@@ -214,6 +214,14 @@ std::string request_body(const generation_request& req, const std::string& upstr
                 body[key] = *it;
             }
         }
+        // Chat only: /completions' logprobs is an integer of another meaning.
+        if (auto lp = req.extra.find("logprobs");
+            req.kind == request_kind::chat && lp != req.extra.end() && lp->is_boolean() && lp->get<bool>()) {
+            body["logprobs"] = true;
+            if (auto top = req.extra.find("top_logprobs"); top != req.extra.end() && top->is_number_integer()) {
+                body["top_logprobs"] = *top;
+            }
+        }
     }
     body["stream"] = true;
     body["stream_options"] = json{{"include_usage", true}};
@@ -242,6 +250,11 @@ result<stream_chunk> parse_chunk(std::string_view data) {
             }
         } else if (auto t = choice.find("text"); t != choice.end() && t->is_string()) {
             out.delta = t->get<std::string>();
+        }
+        if (auto lp = choice.find("logprobs"); lp != choice.end() && lp->is_object()) {
+            if (auto content = lp->find("content"); content != lp->end() && content->is_array()) {
+                out.logprobs = std::move(*content);
+            }
         }
         if (auto f = choice.find("finish_reason"); f != choice.end() && f->is_string()) {
             out.finish_reason = f->get<std::string>();

@@ -29,7 +29,8 @@ namespace llmp::providers::openai {
 ///    every other option is dropped (OpenAI-compatible servers reject unknown fields);
 ///  - extra: an OpenAI client's response_format as sent, else format "json" -> response_format
 ///    json_object, a format schema -> json_schema;
-///    tools, tool_choice and parallel_tool_calls passed on; everything else dropped.
+///    tools, tool_choice and parallel_tool_calls passed on; logprobs (true) and top_logprobs on
+///    chat; everything else dropped.
 std::string request_body(const generation_request& req, const std::string& upstream_model);
 
 /// The JSON body of POST /embeddings for an embed request: model (the upstream's id), input,
@@ -48,6 +49,7 @@ struct stream_chunk {
     std::string delta;          ///< choices[0].delta.content (chat) or choices[0].text (completions)
     std::string finish_reason;  ///< "" while the choice is not finished
     nlohmann::json tool_calls;  ///< choices[0].delta.tool_calls as sent (fragments), null when absent
+    nlohmann::json logprobs;    ///< choices[0].logprobs.content as sent (this chunk's tokens), null when absent
     bool has_usage = false;
     std::int64_t prompt_tokens = 0;
     std::int64_t completion_tokens = 0;

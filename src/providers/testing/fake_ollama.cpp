@@ -8,6 +8,7 @@
 #include "providers/embedding_exchange.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/mock/mock_tool_calls.hpp"
+#include "providers/testing/fake_logprobs.hpp"
 #include "providers/provider.hpp"
 #include "providers/request_text.hpp"
 
@@ -438,6 +439,21 @@ struct fake_ollama::impl final : fake_http_handler {
         const auto tokens = json_tokens.empty() ? providers::mock_tokens(prompt, n) : std::move(json_tokens);
         const std::int64_t prompt_eval_count = providers::mock_prompt_tokens(providers::all_input_text(greq));
         const std::string mid_error = "an error was encountered while running the model: unexpected EOF";
+        // logprobs: true (top_logprobs: k): a top-level "logprobs" list of the tokens of each
+        // line (fake_logprobs.hpp), all of them on the object of a reply that is not streamed.
+        const bool want_logprobs = body.value("logprobs", nlohmann::json{}) == true;
+        const int top_logprobs = static_cast<int>(std::clamp<std::int64_t>(
+            body.value("top_logprobs", nlohmann::json{}).is_number_integer() ? body["top_logprobs"].get<std::int64_t>()
+                                                                             : 0,
+            0, 20));
+        auto logprobs_of = [&](std::size_t first, std::size_t count) {
+            ojson list = ojson::array();
+            for (std::size_t k = first; k < first + count && k < tokens.size(); ++k) {
+                ojson entry = fake_logprob_entry(tokens[k], k, top_logprobs, /*omit_empty_top=*/true);
+                list.push_back(std::move(entry));
+            }
+            return list;
+        };
         const std::int64_t load_ns = ns_since(t0);
 
         auto final_object = [&](std::int64_t eval_count, std::int64_t eval_ns, std::string text) {
@@ -506,6 +522,9 @@ struct fake_ollama::impl final : fake_http_handler {
             }
             const auto eval_start = steady_clock::now();
             auto j = final_object(static_cast<std::int64_t>(tokens.size()), ns_since(eval_start), text);
+            if (want_logprobs) {
+                j["logprobs"] = logprobs_of(0, tokens.size());
+            }
             co_return co_await reply_json(stream, req, http::status::ok, j);
         }
 
@@ -566,7 +585,11 @@ struct fake_ollama::impl final : fake_http_handler {
                 break;
             }
             co_await pause(delay);
-            if (!co_await write_line(piece(tokens[static_cast<std::size_t>(i)]))) {
+            ojson line = piece(tokens[static_cast<std::size_t>(i)]);
+            if (want_logprobs) {
+                line["logprobs"] = logprobs_of(static_cast<std::size_t>(i), 1);
+            }
+            if (!co_await write_line(line)) {
                 co_return after::client_gone;
             }
         }

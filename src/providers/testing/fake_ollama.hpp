@@ -16,6 +16,10 @@
 // which), as Ollama sends them: a done:false line with message.tool_calls (arguments objects,
 // an id per call) and content "", then the done line with done_reason "stop".
 //
+// Logprobs: a request with logprobs: true (top_logprobs: k) gets a top-level "logprobs" list
+// on each token's line (all of them on a reply that is not streamed), entries as
+// fake_logprobs.hpp makes them, as Ollama (>= 0.12.11) sends them.
+//
 // Failure triggers, anywhere in the prompt text:
 //   [[error-mid]]     after 3 tokens, a {"error":"..."} line, then the body ends (no done line)
 //   [[close-mid]]     after 3 tokens the server closes the TCP connection

@@ -7,6 +7,7 @@
 #include "providers/embedding_exchange.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/mock/mock_tool_calls.hpp"
+#include "providers/testing/fake_logprobs.hpp"
 #include "providers/provider.hpp"
 #include "providers/request_text.hpp"
 
@@ -529,6 +530,31 @@ struct fake_openai::impl final : fake_http_handler {
             }
             include_usage = opts.stream_usage && so->value("include_usage", false);
         }
+        // logprobs (chat): {content: [one entry per token], refusal: null} on each choice.
+        const bool want_logprobs = chat && body.value("logprobs", nlohmann::json{}) == true;
+        int top_logprobs = 0;
+        if (auto t = body.find("top_logprobs"); chat && t != body.end() && !t->is_null()) {
+            if (!t->is_number_integer() || t->get<std::int64_t>() < 0 || t->get<std::int64_t>() > 20) {
+                co_return co_await reply_json(
+                    stream, req, http::status::bad_request,
+                    bad_request("Invalid 'top_logprobs': integer below minimum value or above maximum value.",
+                                "top_logprobs"));
+            }
+            if (!want_logprobs) {
+                co_return co_await reply_json(
+                    stream, req, http::status::bad_request,
+                    bad_request("Invalid value for 'logprobs': must be true when 'top_logprobs' is set.", "logprobs"));
+            }
+            top_logprobs = static_cast<int>(t->get<std::int64_t>());
+        }
+        auto logprobs_of = [&](std::size_t first, std::size_t count, const std::vector<std::string>& toks) {
+            ojson content = ojson::array();
+            for (std::size_t k = first; k < first + count && k < toks.size(); ++k) {
+                ojson entry = fake_logprob_entry(toks[k], k, top_logprobs, /*omit_empty_top=*/false);
+                content.push_back(std::move(entry));
+            }
+            return ojson{{"content", std::move(content)}, {"refusal", nullptr}};
+        };
         int n = opts.tokens;
         std::string finish = "stop";
         for (const char* key : {"max_tokens", "max_completion_tokens"}) {
@@ -619,7 +645,7 @@ struct fake_openai::impl final : fake_http_handler {
             if (chat) {
                 choice = ojson{{"index", 0},
                                {"message", ojson{{"role", "assistant"}, {"content", text}, {"refusal", nullptr}}},
-                               {"logprobs", nullptr},
+                               {"logprobs", want_logprobs ? logprobs_of(0, tokens.size(), tokens) : ojson(nullptr)},
                                {"finish_reason", finish}};
             } else {
                 choice = ojson{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
@@ -643,10 +669,12 @@ struct fake_openai::impl final : fake_http_handler {
             co_return !wec;
         };
         // One chunk: a choice with `text` (a delta object for chat), finish_reason null unless set.
-        auto chunk = [&](const ojson* delta, const std::string* text, const char* finish_reason) {
+        // (A pointer, not a json with a default: no temporaries with destructors in co_await.)
+        auto chunk = [&](const ojson* delta, const std::string* text, const char* finish_reason,
+                         const ojson* logprobs = nullptr) {
             ojson choice;
             if (chat) {
-                choice = ojson{{"index", 0}, {"delta", *delta}, {"logprobs", nullptr}};
+                choice = ojson{{"index", 0}, {"delta", *delta}, {"logprobs", logprobs ? *logprobs : ojson(nullptr)}};
             } else {
                 choice = ojson{{"text", *text}, {"index", 0}, {"logprobs", nullptr}};
             }
@@ -689,7 +717,9 @@ struct fake_openai::impl final : fake_http_handler {
             co_await pause();
             const std::string& text = tokens[static_cast<std::size_t>(i)];
             ojson delta{{"content", text}};
-            if (!co_await write_event(chunk(&delta, &text, nullptr))) {
+            const ojson lp = want_logprobs ? logprobs_of(static_cast<std::size_t>(i), 1, tokens) : ojson(nullptr);
+            std::string event = chunk(&delta, &text, nullptr, want_logprobs ? &lp : nullptr);
+            if (!co_await write_event(std::move(event))) {
                 co_return after::client_gone;
             }
         }

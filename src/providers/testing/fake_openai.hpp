@@ -23,6 +23,10 @@
 // (message.content null, message.tool_calls). Like OpenAI it answers 400 to assistant tool_calls
 // whose arguments are not a string and to a tool message whose tool_call_id answers no earlier call.
 //
+// Logprobs: a chat request with logprobs: true (and top_logprobs 0..20, a 400 without
+// logprobs) gets choices[].logprobs {content: [...], refusal: null}, one entry per token as
+// fake_logprobs.hpp makes it, streamed with each token's chunk or whole; null otherwise.
+//
 // Failure triggers, anywhere in the prompt text:
 //   [[error-mid]]     after 3 tokens, a data: {"error":{...}} event, then the body ends
 //   [[429]]           HTTP 429 with Retry-After: 1 and a rate_limit_exceeded error object
