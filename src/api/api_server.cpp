@@ -17,6 +17,7 @@
 #include "api/openai_routes.hpp"
 #include "api/response_router.hpp"
 #include "api/responses_routes.hpp"
+#include "api/native_streams.hpp"
 #include "api/responses_store.hpp"
 #include "broker/connection.hpp"
 #include "broker/consumer.hpp"
@@ -300,6 +301,7 @@ struct api_server::impl {
                    }));
         add_openai_routes(routes, ctx);
         add_responses_routes(routes, ctx, responses.get());
+        add_native_stream_routes(routes, ctx, responses.get());
         add_ollama_routes(routes, ctx);
         add_anthropic_routes(routes, ctx);
         add_embedding_routes(routes, ctx);

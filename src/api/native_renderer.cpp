@@ -33,7 +33,8 @@ nlohmann::json metrics_json(const final_message& f, const relay_timings& t) {
 
 class native_renderer final : public stream_renderer {
 public:
-    native_renderer(request_kind kind, bool stream) : kind_{kind}, stream_{stream} {}
+    native_renderer(request_kind kind, bool stream, bool resumable)
+        : kind_{kind}, stream_{stream}, resumable_{resumable} {}
 
     bool streaming() const override { return stream_; }
     std::string_view content_type() const override { return "text/event-stream"; }
@@ -54,19 +55,18 @@ public:
         scratch_.append("{\"content\":");
         append_json_string(scratch_, text);
         scratch_.push_back('}');
-        char id[24];
-        auto n = std::snprintf(id, sizeof id, "%lld", static_cast<long long>(seq));
-        sse::append_event(out, "token", scratch_, std::string_view{id, static_cast<std::size_t>(n)});
+        last_seq_ = seq;
+        sse::append_event(out, "token", scratch_, event_id(seq));
     }
 
     void done(std::string& out, const final_message& f, const relay_timings& t) override {
         sse::append_event(out, "done",
-                          metrics_json(f, t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                          metrics_json(f, t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), end_id());
     }
 
     void error(std::string& out, const error_message& e) override {
         nlohmann::json j{{"code", e.code}, {"message", e.message}};
-        sse::append_event(out, "error", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        sse::append_event(out, "error", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), end_id());
     }
 
     void keepalive(std::string& out) override { sse::append_comment(out, "keepalive"); }
@@ -89,15 +89,28 @@ public:
     http_server::response failure(const llmp::error& e) override { return http_server::error_response(e); }
 
 private:
+    std::string_view event_id(std::int64_t n) {
+        auto len = std::snprintf(id_, sizeof id_, "%lld", static_cast<long long>(n));
+        return {id_, static_cast<std::size_t>(len)};
+    }
+
+    /// The closing event's id on a resumable stream: one past the last chunk's seq, so that a
+    /// client whose Last-Event-ID is the last token's still gets the end when it resumes. A
+    /// plain stream's closing event has none (as before).
+    std::string_view end_id() { return resumable_ ? event_id(last_seq_ + 1) : std::string_view{}; }
+
     request_kind kind_;
     bool stream_;
+    bool resumable_;
+    std::int64_t last_seq_ = 0;
+    char id_[24];
     std::string scratch_;
 };
 
 }  // namespace
 
-std::unique_ptr<stream_renderer> make_native_renderer(request_kind kind, bool stream) {
-    return std::make_unique<native_renderer>(kind, stream);
+std::unique_ptr<stream_renderer> make_native_renderer(request_kind kind, bool stream, bool resumable) {
+    return std::make_unique<native_renderer>(kind, stream, resumable);
 }
 
 }  // namespace llmp::api

@@ -47,13 +47,20 @@ result<void> validate_messages(const json& messages) {
 
 }  // namespace
 
-result<request_message> parse_generation_request(std::string_view body, request_kind kind) {
+result<native_generation_request> parse_native_generation_request(std::string_view body, request_kind kind) {
     auto parsed = parse_json_object(body);
     if (!parsed) {
         return parsed.error();
     }
     json j = std::move(parsed.value());
-    request_message m;
+    native_generation_request out;
+    if (auto r = j.find("resumable"); r != j.end() && !r->is_null()) {
+        if (!r->is_boolean()) {
+            return fail("invalid_field", "resumable must be true or false");
+        }
+        out.resumable = r->get<bool>();
+    }
+    request_message& m = out.message;
     m.kind = kind;
     auto model = j.find("model");
     if (model == j.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
@@ -117,7 +124,18 @@ result<request_message> parse_generation_request(std::string_view body, request_
             m.extra[key] = std::move(*it);
         }
     }
-    return m;
+    if (out.resumable && !m.stream) {
+        return fail("invalid_field", "resumable needs a stream (\"stream\": false cannot be resumed)");
+    }
+    return out;
+}
+
+result<request_message> parse_generation_request(std::string_view body, request_kind kind) {
+    auto parsed = parse_native_generation_request(body, kind);
+    if (!parsed) {
+        return parsed.error();
+    }
+    return std::move(parsed.value().message);
 }
 
 }  // namespace llmp::api

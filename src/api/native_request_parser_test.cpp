@@ -110,6 +110,34 @@ using strings = std::vector<std::string>;
 
 // Found by the native_request fuzz target: nlohmann throws out_of_range (406) for a number beyond
 // double, which the body parser did not catch; the API process terminated.
+TEST(request_parser, resumable_is_a_boolean_flag_off_by_default) {
+    auto plain = parse_native_generation_request(R"({"model":"m","prompt":"hi"})", request_kind::generate);
+    ASSERT_TRUE(plain) << plain.error().message;
+    EXPECT_FALSE(plain.value().resumable);
+
+    auto on =
+        parse_native_generation_request(R"({"model":"m","prompt":"hi","resumable":true})", request_kind::generate);
+    ASSERT_TRUE(on) << on.error().message;
+    EXPECT_TRUE(on.value().resumable);
+    EXPECT_FALSE(on.value().message.extra.contains("resumable"));  // not passed to the provider
+
+    auto off =
+        parse_native_generation_request(R"({"model":"m","prompt":"hi","resumable":false})", request_kind::generate);
+    ASSERT_TRUE(off);
+    EXPECT_FALSE(off.value().resumable);
+
+    auto text =
+        parse_native_generation_request(R"({"model":"m","prompt":"hi","resumable":"yes"})", request_kind::generate);
+    ASSERT_FALSE(text);
+    EXPECT_EQ(text.error().code, "invalid_field");
+    EXPECT_NE(text.error().message.find("resumable"), std::string::npos);
+
+    auto whole = parse_native_generation_request(R"({"model":"m","prompt":"hi","stream":false,"resumable":true})",
+                                                 request_kind::generate);
+    ASSERT_FALSE(whole);
+    EXPECT_NE(whole.error().message.find("resumable"), std::string::npos);
+}
+
 TEST(request_parser, a_number_beyond_double_is_a_400_not_a_crash) {
     EXPECT_EQ(rejected("1e400").code, "invalid_json");
     EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],"options":{"seed":1e400}})").code,

@@ -17,17 +17,20 @@ net::awaitable<void> refuse(http_server::request_context& rc, const llmp::error&
 }
 
 net::awaitable<void> handle_generation(context& ctx, http_server::request_context& rc, request_kind kind) {
-    auto parsed = parse_generation_request(rc.req.body(), kind);
+    auto parsed = parse_native_generation_request(rc.req.body(), kind);
     if (!parsed) {
         co_await refuse(rc, parsed.error());
         co_return;
     }
-    if (auto images = check_request_images(parsed.value(), ctx.cfg.allow_remote_images); !images) {
+    auto& m = parsed.value().message;
+    if (auto images = check_request_images(m, ctx.cfg.allow_remote_images); !images) {
         co_await refuse(rc, images.error());
         co_return;
     }
-    auto renderer = make_native_renderer(kind, parsed.value().stream);
-    co_await relay_generation(ctx, rc, std::move(parsed.value()), *renderer);
+    const bool resumable = parsed.value().resumable;
+    auto renderer = make_native_renderer(kind, m.stream, resumable);
+    co_await relay_generation(ctx, rc, std::move(m), *renderer, std::nullopt,
+                              resumable ? stream_resumability::resumable : stream_resumability::plain);
 }
 
 }  // namespace

@@ -190,5 +190,32 @@ TEST(native_renderer, tool_calls_in_the_done_event_and_the_whole_reply) {
     EXPECT_FALSE(body.contains("tool_calls"));
 }
 
+// A resumable stream's events all carry ids: the token's chunk seq, the end one past the last.
+TEST(native_renderer, resumable_streams_number_every_event_by_chunk_seq) {
+    auto r = make_native_renderer(request_kind::generate, true, true);
+    std::string out;
+    r->token(out, "a", 2);
+    r->token(out, "b", 5);
+    EXPECT_NE(out.find("id: 2\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("id: 5\n"), std::string::npos) << out;
+    std::string end;
+    r->done(end, finished(), relay_timings{});
+    EXPECT_NE(end.find("event: done"), std::string::npos) << end;
+    EXPECT_NE(end.find("id: 6\n"), std::string::npos) << end;
+
+    auto failed = make_native_renderer(request_kind::chat, true, true);
+    std::string err;
+    failed->error(err, error_message{"timeout", "late"});
+    EXPECT_NE(err.find("id: 1\n"), std::string::npos) << err;  // nothing came: one past seq 0
+
+    auto plain = make_native_renderer(request_kind::chat, true);
+    std::string tail;
+    plain->token(tail, "a", 3);
+    EXPECT_NE(tail.find("id: 3\n"), std::string::npos) << tail;
+    tail.clear();
+    plain->done(tail, finished(), relay_timings{});
+    EXPECT_EQ(tail.find("id: "), std::string::npos) << tail;  // a plain stream's end has none
+}
+
 }  // namespace
 }  // namespace llmp::api

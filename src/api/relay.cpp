@@ -2,6 +2,7 @@
 
 #include "api/api_metrics.hpp"
 #include "api/auth.hpp"
+#include "api/background_bindings.hpp"
 #include "api/http_client_connection.hpp"
 #include "api/logger.hpp"
 #include "api/request_publisher.hpp"
@@ -44,15 +45,19 @@ error_message client_too_slow(const std::string& request_id, std::string_view wh
 }  // namespace
 
 relay::relay(context& ctx, client_connection& client, stream_renderer& out, client_request req, request_message m,
-             std::optional<background_relay> background)
+             std::optional<background_relay> background, stream_resumability resumability)
     : ctx_{ctx},
       client_{client},
       out_{out},
       req_{std::move(req)},
       m_{std::move(m)},
-      background_{std::move(background)} {}
+      background_{std::move(background)},
+      resumable_{resumability == stream_resumability::resumable} {}
 
 relay::~relay() {
+    if (bound_) {
+        ctx_.bindings->unbind(m_.request_id);
+    }
     if (sink_) {
         sink_->on_overflow({});  // the hook refers to client_, which may go before the sink
         ctx_.streams.remove(m_.request_id);
@@ -157,7 +162,7 @@ net::awaitable<bool> relay::admit() {
     }
     take_fair_share();
     m_.request_id = new_uuid();
-    m_.server_id = background_ ? broker::background_server_id(m_.request_id) : ctx_.server_id;
+    m_.server_id = background_ || resumable_ ? broker::background_server_id(m_.request_id) : ctx_.server_id;
     m_.received_at_ms = unix_ms();
     m_.deadline_ms = timeout_ms_ > 0 ? m_.received_at_ms + timeout_ms_ : 0;
     m_.route = req_.route;
@@ -271,15 +276,20 @@ net::awaitable<bool> relay::publish() {
     ++ctx_.stats.streams_open;
 
     std::optional<llmp::error> refusal;
+    if (resumable_) {
+        // Bound before the request is published: its first chunk finds the binding in place.
+        auto unbound = co_await bind_resumable();  // named: g++ 12 and co_await
+        refusal = std::move(unbound);
+    }
     std::weak_ptr<response_sink> weak = sink_;
-    if (!ctx_.publisher->publish_request(m_, timeout_ms_, [weak](publish_outcome o) {
+    if (!refusal && !ctx_.publisher->publish_request(m_, timeout_ms_, [weak](publish_outcome o) {
             if (auto s = weak.lock()) {
                 s->deliver(o);
             }
         })) {
         ctx_.metrics->publish_failed(publish_failure::overloaded);
         refusal = llmp::error{"overloaded", "too many requests are waiting to be queued; retry shortly", true};
-    } else {
+    } else if (!refusal) {
         const auto confirm_by = clock::now() + ctx_.cfg.relay.publish_confirm_timeout;
         auto outcome = co_await sink_->wait_published(confirm_by);
         refusal = publish_refusal(outcome);
@@ -312,6 +322,25 @@ std::optional<llmp::error> relay::publish_refusal(std::optional<publish_outcome>
         return llmp::error{"broker_unavailable", "the message broker is unavailable; retry later", true};
     }
     return std::nullopt;
+}
+
+net::awaitable<std::optional<llmp::error>> relay::bind_resumable() {
+    if (ctx_.bindings == nullptr) {
+        co_return llmp::error{"broker_unavailable", "this server cannot relay resumable streams", true};
+    }
+    bound_ = true;
+    ctx_.bindings->bind(m_.request_id, [weak = std::weak_ptr<response_sink>{sink_}] {
+        if (auto s = weak.lock()) {
+            s->deliver(publish_outcome::confirmed);  // the bind's answer comes as a publish's
+        }
+    });
+    const auto bound_by = clock::now() + ctx_.cfg.relay.publish_confirm_timeout;
+    auto bound = co_await sink_->wait_published(bound_by);
+    sink_->forget_published();  // the request's own publish answers next
+    if (!bound) {
+        co_return llmp::error{"broker_unavailable", "could not bind the resumable stream on the message broker", true};
+    }
+    co_return std::nullopt;
 }
 
 net::awaitable<bool> relay::start_stream() {
@@ -498,10 +527,13 @@ net::awaitable<void> relay::finish() {
         client_.stop_watching();
     }
     if (end_ == ending::client_gone) {
-        api::logger()->info("msg=\"client went away\" request_id={} tokens_relayed={}", m_.request_id, relayed_);
+        api::logger()->info("msg=\"client went away\" request_id={} tokens_relayed={} resumable={}", m_.request_id,
+                            relayed_, resumable_);
         outcome_ = relay_outcome::client_gone;
         ++ctx_.stats.failed;
-        ended_here(client_went_away);
+        if (!resumable_) {
+            ended_here(client_went_away);  // a resumable generation runs on, to be resumed
+        }
         record_metrics();
         // Closed now, not left to the listener: should the client still be there after all, it
         // sees the end at once instead of waiting out the keep-alive idle timeout.
@@ -582,9 +614,10 @@ net::awaitable<void> relay::answer_queued() {
 }
 
 net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message&& m,
-                                      stream_renderer& out, std::optional<background_relay> background) {
+                                      stream_renderer& out, std::optional<background_relay> background,
+                                      stream_resumability resumability) {
     http_client_connection client{rc};
-    relay r{ctx, client, out, client_request_of(rc), std::move(m), std::move(background)};
+    relay r{ctx, client, out, client_request_of(rc), std::move(m), std::move(background), resumability};
     // Parsed into `m` and its headers copied: the body is not read again, and a stream can stay
     // open for minutes.
     std::string{}.swap(rc.req.body());

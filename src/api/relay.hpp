@@ -50,11 +50,19 @@ struct background_relay {
     std::function<http_server::response(const request_message&)> reply;
 };
 
+/// A resumable stream (the native routes' `"resumable": true`): published under the background
+/// server id like a background one, but streamed to its client as usual; this server binds
+/// `bg.<id>.#` to its own response queue before publishing (no chunk comes before the binding),
+/// and a client that hangs up cancels nothing: the generation runs on and is resumed on any
+/// server (GET /api/streams/{id}). Needs ctx.bindings (503 without).
+enum class stream_resumability { plain, resumable };
+
 class relay {
 public:
     /// `m` comes validated from the flavour's parser (model, messages/prompt, options, stream).
     relay(context& ctx, client_connection& client, stream_renderer& out, client_request req, request_message m,
-          std::optional<background_relay> background = std::nullopt);
+          std::optional<background_relay> background = std::nullopt,
+          stream_resumability resumability = stream_resumability::plain);
     /// Unregisters the stream and records its metrics, however the relay ended.
     ~relay();
     relay(const relay&) = delete;
@@ -71,6 +79,9 @@ private:
 
     net::awaitable<bool> admit();
     net::awaitable<bool> publish();
+    /// resumable_: binds `bg.<id>.#` to this server's queue and awaits the binding; the
+    /// client's error when it cannot be done.
+    net::awaitable<std::optional<llmp::error>> bind_resumable();
     net::awaitable<bool> start_stream();
     net::awaitable<void> pump();
     net::awaitable<void> finish();
@@ -110,6 +121,8 @@ private:
     const client_request req_;
     request_message m_;
     std::optional<background_relay> background_;
+    const bool resumable_;
+    bool bound_ = false;  ///< resumable_: `bg.<id>.#` bound for this stream (unbound by the destructor)
     const clock::time_point t0_ = clock::now();
     clock::time_point deadline_ = clock::time_point::max();
     std::int64_t timeout_ms_ = 0;
@@ -151,6 +164,7 @@ private:
 /// copy of the request in the caller's coroutine frame and one in this one, for the whole
 /// stream (issue 13, item 5: memory per open stream).
 net::awaitable<void> relay_generation(context& ctx, http_server::request_context& rc, request_message&& m,
-                                      stream_renderer& out, std::optional<background_relay> background = std::nullopt);
+                                      stream_renderer& out, std::optional<background_relay> background = std::nullopt,
+                                      stream_resumability resumability = stream_resumability::plain);
 
 }  // namespace llmp::api

@@ -40,6 +40,9 @@ public:
     net::awaitable<bool> wait(std::chrono::steady_clock::time_point deadline);
     /// Waits for the outcome of publishing the request; nullopt if `deadline` passed first.
     net::awaitable<std::optional<publish_outcome>> wait_published(std::chrono::steady_clock::time_point deadline);
+    /// Forgets the outcome waited for, so that wait_published awaits the next (a resumable
+    /// stream awaits its binding first, then its request's publish).
+    void forget_published() { published_.reset(); }
     std::list<stream_event>& events() { return events_; }
     void consumed(std::size_t bytes) { buffered_ -= bytes < buffered_ ? bytes : buffered_; }
     bool overflowed() const { return overflowed_; }

@@ -12,6 +12,7 @@ namespace {
 using json = nlohmann::json;
 
 // Only requests made through POST /v1/responses carry extra.responses (responses_routes.cpp).
+// The condition that picks the kind follows (where_responses, where_resumable_stream).
 constexpr std::string_view select_sql = R"sql(
 SELECT r.model, r.model_alias, r.messages::text, r.extra::text,
        floor(extract(epoch FROM r.received_at))::bigint,
@@ -21,8 +22,11 @@ SELECT r.model, r.model_alias, r.messages::text, r.extra::text,
 FROM requests r
 LEFT JOIN responses s ON s.request_id = r.request_id
 LEFT JOIN deleted_responses d ON d.request_id = r.request_id
-WHERE r.request_id = $1 AND r.extra ? 'responses'
-)sql";
+WHERE r.request_id = $1 AND )sql";
+constexpr std::string_view where_responses = "r.extra ? 'responses'";
+// A native resumable stream: published under the background server id, not a Responses request.
+constexpr std::string_view where_resumable_stream =
+    "r.server_id LIKE 'bg.%' AND r.route IN ('/api/chat', '/api/generate')";
 
 std::int64_t integer_of(const std::optional<std::string>& v) {
     std::int64_t n = 0;
@@ -48,8 +52,11 @@ const std::string& text_of(const std::optional<std::string>& v) {
 
 }  // namespace
 
-result<std::optional<stored_response>> query_stored_response(pg::connection& conn, const std::string& request_id) {
-    auto q = conn.query(select_sql, {request_id});
+result<std::optional<stored_response>> query_stored_response(pg::connection& conn, const std::string& request_id,
+                                                             stored_request_kind kind) {
+    std::string sql{select_sql};
+    sql += kind == stored_request_kind::responses ? where_responses : where_resumable_stream;
+    auto q = conn.query(sql, {request_id});
     if (!q) {
         return q.error();
     }

@@ -36,8 +36,14 @@ struct stored_response {
     bool visible() const { return store && !deleted; }
 };
 
-/// The stored request `request_id` made through POST /v1/responses, or nullopt.
-result<std::optional<stored_response>> query_stored_response(pg::connection& conn, const std::string& request_id);
+/// Which stored requests a read finds: those made through POST /v1/responses, or the native
+/// routes' resumable streams (published under broker::background_server_id; read back by
+/// GET /api/streams/{id}, with no Responses fields).
+enum class stored_request_kind { responses, resumable_stream };
+
+/// The stored request `request_id` of that kind, or nullopt.
+result<std::optional<stored_response>> query_stored_response(pg::connection& conn, const std::string& request_id,
+                                                             stored_request_kind kind = stored_request_kind::responses);
 /// One stored chunk of a background generation (response_chunks): the text of the tokens after
 /// the previous chunk's seq, up to and including `seq`.
 struct stored_chunk {

@@ -3,7 +3,6 @@
 #include "api/background_bindings.hpp"
 #include "api/http_client_connection.hpp"
 #include "api/logger.hpp"
-#include "api/openai_renderer.hpp"
 #include "api/response_sink.hpp"
 #include "api/responses_renderer.hpp"
 #include "api/responses_store.hpp"
@@ -54,14 +53,17 @@ std::variant<final_message, error_message> end_of(const response_outcome& o) {
 class resumed_stream {
 public:
     resumed_stream(context& ctx, http_server::request_context& rc, responses_store& store, stored_response s,
-                   std::int64_t after)
-        : ctx_{ctx}, client_{rc}, store_{store}, s_{std::move(s)}, after_{after} {
-        responses_reply_options o;
-        o.stream = true;
-        o.model = s_.head.model;
-        o.echo = s_.head.echo;
-        renderer_ = make_responses_renderer(std::move(o));
+                   resume_view v)
+        : ctx_{ctx},
+          client_{rc},
+          store_{store},
+          s_{std::move(s)},
+          after_{v.after},
+          kind_{v.kind},
+          numbering_{v.numbering},
+          renderer_{std::move(v.renderer)} {
         m_.request_id = s_.head.request_id;
+        m_.model = s_.head.model;
         m_.received_at_ms = s_.head.created_at * 1000;
     }
 
@@ -80,16 +82,16 @@ public:
         if (!s_.finished()) {
             auto refusal = co_await bind();
             if (refusal) {
-                auto res = openai_error_response(*refusal);
+                auto res = renderer_->failure(*refusal);
                 co_await client_.send(std::move(res));
                 co_return;
             }
             // Read again now that the binding is in place: an end stored before it was bound
             // never comes live.
-            auto again = co_await store_.load(m_.request_id);
+            auto again = co_await store_.load(m_.request_id, kind_);
             if (!again || !again.value()) {
-                auto res = openai_error_response(again ? make_error(errc::internal_error, "the response vanished")
-                                                       : again.error());
+                auto res = renderer_->failure(again ? make_error(errc::internal_error, "the response vanished")
+                                                    : again.error());
                 co_await client_.send(std::move(res));
                 co_return;
             }
@@ -167,7 +169,7 @@ private:
 
     /// The stored response again: its end, once stored. False when the store could not answer.
     net::awaitable<bool> reload_outcome() {
-        auto again = co_await store_.load(m_.request_id);
+        auto again = co_await store_.load(m_.request_id, kind_);
         if (!again || !again.value()) {
             end_with(error_message{"db_error", "the stored response could not be read"});
             co_return false;
@@ -282,15 +284,22 @@ private:
 
     void end_with(std::variant<final_message, error_message> end) {
         if (auto* f = std::get_if<final_message>(&end)) {
+            if (f->model.empty()) {
+                f->model = m_.model;  // a stored end carries none
+            }
             renderer_->done(rendered_, *f, relay_timings{m_.request_id, 0, 0});
         } else {
             renderer_->error(rendered_, std::get<error_message>(end));
         }
     }
 
-    /// The rendered events after starting_after into the write buffer.
+    /// The rendered events after `after_` into the write buffer.
     void flush() {
-        render_events_after(rendered_, next_index_, after_, buf_);
+        if (numbering_ == event_numbering::by_position) {
+            render_events_after(rendered_, next_index_, after_, buf_);
+        } else {
+            render_events_with_id_after(rendered_, after_, buf_);
+        }
         rendered_.clear();
     }
 
@@ -299,6 +308,8 @@ private:
     responses_store& store_;
     stored_response s_;
     const std::int64_t after_;
+    const stored_request_kind kind_;
+    const event_numbering numbering_;
     std::unique_ptr<stream_renderer> renderer_;
     request_message m_;
     std::shared_ptr<response_sink> sink_;
@@ -313,10 +324,22 @@ private:
 
 }  // namespace
 
+net::awaitable<void> stream_resumed_generation(context& ctx, http_server::request_context& rc, responses_store& store,
+                                               stored_response s, resume_view v) {
+    resumed_stream r{ctx, rc, store, std::move(s), std::move(v)};
+    co_await r.run();
+}
+
 net::awaitable<void> stream_background_response(context& ctx, http_server::request_context& rc, responses_store& store,
                                                 stored_response s, std::int64_t starting_after) {
-    resumed_stream r{ctx, rc, store, std::move(s), starting_after};
-    co_await r.run();
+    resume_view v;
+    responses_reply_options o;
+    o.stream = true;
+    o.model = s.head.model;
+    o.echo = s.head.echo;
+    v.renderer = make_responses_renderer(std::move(o));
+    v.after = starting_after;
+    co_await stream_resumed_generation(ctx, rc, store, std::move(s), std::move(v));
 }
 
 }  // namespace llmp::api

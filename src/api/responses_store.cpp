@@ -111,11 +111,12 @@ net::awaitable<result<void>> responses_store::run(job j) {
     co_return ok();
 }
 
-net::awaitable<result<std::optional<stored_response>>> responses_store::load_once(const std::string& request_id) {
+net::awaitable<result<std::optional<stored_response>>> responses_store::load_once(const std::string& request_id,
+                                                                                  stored_request_kind kind) {
     auto out = std::make_shared<std::optional<stored_response>>();
     // Named, not a temporary inside the co_await (a GCC 12 coroutine bug).
-    job read = [out, request_id](pg::connection& conn) -> result<void> {
-        auto q = query_stored_response(conn, request_id);
+    job read = [out, request_id, kind](pg::connection& conn) -> result<void> {
+        auto q = query_stored_response(conn, request_id, kind);
         if (!q) {
             return q.error();
         }
@@ -129,13 +130,14 @@ net::awaitable<result<std::optional<stored_response>>> responses_store::load_onc
     co_return std::move(*out);
 }
 
-net::awaitable<result<std::optional<stored_response>>> responses_store::load(std::string request_id) {
+net::awaitable<result<std::optional<stored_response>>> responses_store::load(std::string request_id,
+                                                                             stored_request_kind kind) {
     const auto what = awaited_for(request_id);
     auto enough = [what](const result<std::optional<stored_response>>& found) {
         return !found || what == awaited::nothing ||
                (found.value() && (what == awaited::request || found.value()->finished()));
     };
-    auto found = co_await load_once(request_id);
+    auto found = co_await load_once(request_id, kind);
     if (enough(found)) {
         co_return found;
     }
@@ -146,7 +148,7 @@ net::awaitable<result<std::optional<stored_response>>> responses_store::load(std
     while (std::chrono::steady_clock::now() < deadline) {
         timer.expires_after(cfg_.store_poll);
         co_await timer.async_wait(net::use_awaitable);
-        found = co_await load_once(request_id);
+        found = co_await load_once(request_id, kind);
         if (enough(found)) {
             break;
         }

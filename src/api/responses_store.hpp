@@ -64,11 +64,13 @@ public:
     /// The stored request `request_id` (nullopt: none, or not a Responses API request). When this
     /// server finished it a moment ago and the audit has not stored it (or its response) yet,
     /// waits for that, up to store_wait.
-    net::awaitable<result<std::optional<stored_response>>> load(std::string request_id);
+    net::awaitable<result<std::optional<stored_response>>> load(
+        std::string request_id, stored_request_kind kind = stored_request_kind::responses);
     /// Marks a visible response deleted; false when there is none to delete.
     net::awaitable<result<bool>> remove(std::string request_id);
 
-    /// The stored chunks of a background generation, in seq order (query_stored_chunks).
+    /// The stored chunks of a background generation or resumable stream, in seq order
+    /// (query_stored_chunks).
     net::awaitable<result<std::vector<stored_chunk>>> load_chunks(std::string request_id);
 
     /// This server ended the generation of `request_id` (its final or error was relayed).
@@ -84,7 +86,8 @@ private:
         std::function<void(std::optional<error>)> done;  // nullopt = ok
     };
     net::awaitable<result<void>> run(job j);
-    net::awaitable<result<std::optional<stored_response>>> load_once(const std::string& request_id);
+    net::awaitable<result<std::optional<stored_response>>> load_once(const std::string& request_id,
+                                                                     stored_request_kind kind);
     /// What a read of `request_id` waits for: nothing, its request row, or its end.
     enum class awaited { nothing, request, end };
     awaited awaited_for(const std::string& request_id);

@@ -1,5 +1,7 @@
 #include "api/resume_merge.hpp"
 
+#include <charconv>
+
 namespace llmp::api {
 
 void resume_merge::take_stored(const std::vector<stored_chunk>& rows, std::vector<stored_chunk>& out) {
@@ -44,6 +46,27 @@ void render_events_after(std::string_view rendered, std::int64_t& next_index, st
             continue;
         }
         if (next_index++ > after) {
+            out.append(ev);
+        }
+    }
+}
+
+void render_events_with_id_after(std::string_view rendered, std::int64_t after, std::string& out) {
+    std::size_t pos = 0;
+    while (pos < rendered.size()) {
+        auto end = rendered.find("\n\n", pos);
+        end = end == std::string_view::npos ? rendered.size() : end + 2;
+        auto ev = rendered.substr(pos, end - pos);
+        pos = end;
+        // The id line: at the event's start or after a newline.
+        auto at = ev.starts_with("id: ") ? 0 : ev.find("\nid: ");
+        if (at == std::string_view::npos) {
+            continue;  // a keep-alive, or an event without an id (the start)
+        }
+        at += ev[at] == '\n' ? 5 : 4;
+        std::int64_t id = 0;
+        auto [ptr, ec] = std::from_chars(ev.data() + at, ev.data() + ev.size(), id);
+        if (ec == std::errc{} && id > after) {
             out.append(ev);
         }
     }

@@ -12,7 +12,8 @@
 // caller reads the store again (needs_store()); after that the live run goes on alone.
 //
 // And render_events_after: the rendered stream's events after sequence number N (the Responses
-// API's starting_after), given that the renderer numbers its events from 0 in order.
+// API's starting_after), given that the renderer numbers its events from 0 in order; and
+// render_events_with_id_after: those whose SSE id is above N (the native Last-Event-ID).
 // Pure logic, one stream's strand.
 
 #include "api/responses_queries.hpp"
@@ -50,5 +51,9 @@ private:
 /// `after`; advances `next_index` past them. A partial event at the end is not expected (the
 /// renderers write whole events).
 void render_events_after(std::string_view rendered, std::int64_t& next_index, std::int64_t after, std::string& out);
+
+/// Appends to `out` the events of `rendered` whose SSE `id:` is above `after` (the native
+/// stream's Last-Event-ID); events without an id (the start, keep-alives) are not written.
+void render_events_with_id_after(std::string_view rendered, std::int64_t after, std::string& out);
 
 }  // namespace llmp::api

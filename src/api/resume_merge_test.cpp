@@ -108,5 +108,25 @@ TEST(resume_merge, events_after_a_sequence_number_skip_keepalives) {
     EXPECT_EQ(all, "event: a\ndata: {}\n\n");
 }
 
+// The native stream's Last-Event-ID: events by their id, the id-less start and keep-alives never.
+TEST(resume_merge, events_with_an_id_above_last_event_id) {
+    const std::string rendered =
+        "event: start\ndata: {}\n\n"
+        "event: token\nid: 2\ndata: {\"content\":\"a\"}\n\n"
+        ": keepalive\n\n"
+        "event: token\nid: 5\ndata: {\"content\":\"b\"}\n\n"
+        "event: done\nid: 6\ndata: {}\n\n";
+    std::string out;
+    render_events_with_id_after(rendered, 2, out);
+    EXPECT_EQ(out, "event: token\nid: 5\ndata: {\"content\":\"b\"}\n\nevent: done\nid: 6\ndata: {}\n\n");
+    out.clear();
+    render_events_with_id_after(rendered, 0, out);
+    EXPECT_EQ(out.find("event: start"), std::string::npos);
+    EXPECT_NE(out.find("id: 2\n"), std::string::npos);
+    out.clear();
+    render_events_with_id_after(rendered, 6, out);
+    EXPECT_EQ(out, "");
+}
+
 }  // namespace
 }  // namespace llmp::api
