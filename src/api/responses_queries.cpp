@@ -24,9 +24,10 @@ LEFT JOIN responses s ON s.request_id = r.request_id
 LEFT JOIN deleted_responses d ON d.request_id = r.request_id
 WHERE r.request_id = $1 AND )sql";
 constexpr std::string_view where_responses = "r.extra ? 'responses'";
-// A native resumable stream: published under the background server id, not a Responses request.
+// A native resumable stream: published under the background server id through a native route
+// (the stored route is the request target, query string and all).
 constexpr std::string_view where_resumable_stream =
-    "r.server_id LIKE 'bg.%' AND r.route IN ('/api/chat', '/api/generate')";
+    "r.server_id LIKE 'bg.%' AND split_part(r.route, '?', 1) IN ('/api/chat', '/api/generate')";
 
 std::int64_t integer_of(const std::optional<std::string>& v) {
     std::int64_t n = 0;

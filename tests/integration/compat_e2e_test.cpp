@@ -292,6 +292,168 @@ TEST_F(compat_e2e, openai_node_sdk_polls_cancels_and_resumes_background_response
     cluster_.reset();  // before the database goes
 }
 
+/// The body of a chunked reply as raw_stream received it (head and chunk framing removed; a
+/// chunk cut by a hang-up kept as far as it came).
+std::string chunked_body(const std::string& raw) {
+    auto pos = raw.find("\r\n\r\n");
+    if (pos == std::string::npos) {
+        return {};
+    }
+    pos += 4;
+    std::string out;
+    while (pos < raw.size()) {
+        auto eol = raw.find("\r\n", pos);
+        if (eol == std::string::npos) {
+            break;
+        }
+        auto size = std::stoul(raw.substr(pos, eol - pos), nullptr, 16);
+        if (size == 0) {
+            break;
+        }
+        pos = eol + 2;
+        out += raw.substr(pos, size);
+        pos += size + 2;
+    }
+    return out;
+}
+
+/// One native SSE event: its name, id (-1: none) and data.
+struct sse_event {
+    std::string name;
+    std::int64_t id = -1;
+    std::string data;
+};
+
+/// The whole events of a native stream (a partial one at the end, cut by a hang-up, is left
+/// out); keep-alive comments skipped.
+std::vector<sse_event> native_events(const std::string& body) {
+    std::vector<sse_event> out;
+    std::size_t pos = 0;
+    for (auto end = body.find("\n\n", pos); end != std::string::npos; end = body.find("\n\n", pos)) {
+        std::stringstream lines{body.substr(pos, end - pos)};
+        pos = end + 2;
+        sse_event ev;
+        std::string line;
+        while (std::getline(lines, line)) {
+            if (line.starts_with("event: ")) {
+                ev.name = line.substr(7);
+            } else if (line.starts_with("id: ")) {
+                ev.id = std::stoll(line.substr(4));
+            } else if (line.starts_with("data: ")) {
+                ev.data += line.substr(6);
+            }
+        }
+        if (!ev.name.empty()) {
+            out.push_back(std::move(ev));
+        }
+    }
+    return out;
+}
+
+// Issue 18, part 2: a native resumable stream ("resumable": true) dropped on one API server
+// after a few events goes on (the hang-up cancels nothing) and is resumed on the other with
+// Last-Event-ID: exactly the missing events, in order, each once, the done event last; the
+// audit's row is ok and names the background server id.
+TEST_F(compat_e2e, native_resumable_stream_dropped_on_one_server_resumes_on_the_other) {
+    auto db_url = pg::testing::test_database_url();
+    if (!db_url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    pg::testing::scratch_database db{*db_url};
+    auto [migrated, mlog] = run_cli("migrate-native-resume", {"migrate", "--database-url", db.url()});
+    ASSERT_EQ(migrated, 0) << mlog;
+    cluster_ = std::make_unique<cluster>(*url_);
+    auto port_a = cluster_->start_api({"--responses-db", "on", "--database-url", db.url()});
+    auto port_b = cluster_->start_api({"--responses-db", "on", "--database-url", db.url()});
+    // 25 ms a token: a 60-token answer runs for 1.5 s, long enough to hang up in the middle.
+    cluster_->start_worker({"--provider", "mock", "--mock-token-delay-us", "25000"});
+    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
+    ASSERT_TRUE(cluster_->wait_for_model(port_a, model)) << cluster_->logs();
+    ASSERT_TRUE(cluster_->wait_for_model(port_b, model)) << cluster_->logs();
+
+    const std::string prompt = "Tell the long story of the llamas who waited";
+    const int n = 60;
+    auto body = json::parse(generate_body(model, prompt, n));
+    body["resumable"] = true;
+    std::string first_part;
+    std::string request_id;
+    std::int64_t last_id = 0;
+    {
+        raw_stream a{port_a, "/api/generate", body.dump()};
+        ASSERT_TRUE(a.read_until("event: start", 10s)) << a.received() << cluster_->logs();
+        // A few token events (however the worker groups tokens into chunks), then hang up.
+        ASSERT_TRUE(wait_until(
+            [&] {
+                a.read_until("\n\n\n", 50ms);  // never there: reads what comes for 50 ms
+                int tokens = 0;
+                for (const auto& ev : native_events(chunked_body(a.received()))) {
+                    tokens += ev.name == "token";
+                }
+                return tokens >= 3;
+            },
+            10s))
+            << a.received();
+        a.close();
+        for (const auto& ev : native_events(chunked_body(a.received()))) {
+            if (ev.name == "start") {
+                request_id = json::parse(ev.data)["request_id"].get<std::string>();
+            } else if (ev.name == "token") {
+                EXPECT_GT(ev.id, last_id) << "token ids rise";
+                last_id = ev.id;
+                first_part += json::parse(ev.data)["content"].get<std::string>();
+            } else {
+                ADD_FAILURE() << "the stream ended before the hang-up: " << ev.name << " " << ev.data;
+            }
+        }
+    }
+    ASSERT_FALSE(request_id.empty());
+    ASSERT_LT(first_part.size(), providers::mock_text(prompt, n).size()) << "hung up too late to test a resume";
+
+    auto resumed =
+        http_request(port_b, "GET", "/api/streams/" + request_id, {}, {{"Last-Event-ID", std::to_string(last_id)}});
+    ASSERT_EQ(resumed.status, 200u) << resumed.body << cluster_->logs();
+    auto events = native_events(resumed.body);
+    ASSERT_FALSE(events.empty()) << resumed.body;
+    std::string rest;
+    std::int64_t id = last_id;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        const auto& ev = events[i];
+        EXPECT_GT(ev.id, id) << "event " << i << " (" << ev.name
+                             << ") is not after the last one: duplicate or disorder";
+        id = ev.id;
+        if (i + 1 < events.size()) {
+            ASSERT_EQ(ev.name, "token") << ev.data;
+            rest += json::parse(ev.data)["content"].get<std::string>();
+        }
+    }
+    const auto& done = events.back();
+    ASSERT_EQ(done.name, "done") << done.data;
+    EXPECT_EQ(first_part + rest, providers::mock_text(prompt, n)) << "missing or repeated text";
+
+    // The generation ran to its end although its first client hung up: the audit has it ok.
+    const std::string where = " WHERE request_id = '" + request_id + "'";
+    EXPECT_TRUE(wait_until([&] { return db.scalar("SELECT status FROM responses" + where) == "ok"; }, 10s))
+        << db.scalar("SELECT status FROM responses" + where);
+    EXPECT_EQ(db.scalar("SELECT server_id FROM requests" + where), "bg." + request_id);
+    EXPECT_EQ(db.scalar("SELECT route FROM requests" + where), "/api/generate");
+
+    // A finished stream is replayed from the store, on either server; an unknown id is a 404.
+    auto replayed = http_request(port_a, "GET", "/api/streams/" + request_id, {}, {{"Last-Event-ID", "0"}});
+    ASSERT_EQ(replayed.status, 200u) << replayed.body;
+    std::string whole;
+    auto all = native_events(replayed.body);
+    for (const auto& ev : all) {
+        if (ev.name == "token") {
+            whole += json::parse(ev.data)["content"].get<std::string>();
+        }
+    }
+    EXPECT_EQ(whole, providers::mock_text(prompt, n));
+    ASSERT_FALSE(all.empty());
+    EXPECT_EQ(all.back().name, "done");
+    EXPECT_EQ(http_request(port_b, "GET", "/api/streams/no-such-stream").status, 404u);
+    cluster_.reset();  // before the database goes
+}
+
 // Without --responses-db a stored response cannot be read: previous_response_id is a 400 and
 // GET /v1/responses/{id} a 404, each saying why.
 TEST_F(compat_e2e, responses_without_the_store_say_why_they_cannot_be_read) {
