@@ -6,6 +6,7 @@
 
 #include "api/api_metrics.hpp"
 #include "api/auth.hpp"
+#include "api/background_bindings.hpp"
 #include "api/response_sink.hpp"
 #include "api/testing/fake_client_connection.hpp"
 #include "api/testing/fake_request_publisher.hpp"
@@ -93,7 +94,8 @@ struct relay_harness {
         ctx.workers.update(heartbeat("w1"));
     }
 
-    request_kind kind = request_kind::chat;  ///< set before start()
+    request_kind kind = request_kind::chat;                         ///< set before start()
+    stream_resumability resumability = stream_resumability::plain;  ///< set before start()
 
     void start(client_request req = {}, std::string model = "mock",
                std::optional<background_relay> background = std::nullopt) {
@@ -110,7 +112,7 @@ struct relay_harness {
             [this, req = std::move(req), m = std::move(m),
              background = std::move(background)]() mutable -> net::awaitable<void> {
                 {
-                    relay r{ctx, client, out, std::move(req), std::move(m), std::move(background)};
+                    relay r{ctx, client, out, std::move(req), std::move(m), std::move(background), resumability};
                     co_await r.run();
                 }
                 ended = true;
@@ -294,6 +296,32 @@ TEST(Relay, ABackgroundRequestTheBrokerRefusesIsAnErrorReply) {
     EXPECT_FALSE(replied);
     ASSERT_EQ(h.out.failures.size(), 1u);
     EXPECT_EQ(h.out.failures[0].code, "queue_full");
+}
+
+// A resumable stream binds bg.<id>.# before it publishes: a server that cannot bind (no
+// bindings, or the consumer never answers) refuses with 503 and publishes nothing. (Its
+// hang-up that cancels nothing needs the broker: compat_e2e's native_resumable_stream test.)
+TEST(Relay, AResumableStreamThatCannotBindIsBrokerUnavailableAndUnpublished) {
+    relay_harness h;
+    h.resumability = stream_resumability::resumable;
+    h.start();
+    h.run_until_ended();
+    EXPECT_TRUE(h.publisher.requests.empty());
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "broker_unavailable");
+
+    relay_harness unanswered;
+    std::vector<background_bindings::connection_job> jobs;  // the consumer never runs them
+    background_bindings bindings{"q", "x",
+                                 [&jobs](background_bindings::connection_job j) { jobs.push_back(std::move(j)); }};
+    unanswered.ctx.bindings = &bindings;
+    unanswered.resumability = stream_resumability::resumable;
+    unanswered.start();
+    unanswered.run_until_ended();
+    EXPECT_TRUE(unanswered.publisher.requests.empty());
+    ASSERT_EQ(unanswered.out.failures.size(), 1u);
+    EXPECT_EQ(unanswered.out.failures[0].code, "broker_unavailable");
+    EXPECT_EQ(jobs.size(), 2u) << "bound, then unbound when the relay ended";
 }
 
 TEST(Relay, NackIsQueueFullWithTheRequestId) {
