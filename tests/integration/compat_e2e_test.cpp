@@ -454,6 +454,48 @@ TEST_F(compat_e2e, native_resumable_stream_dropped_on_one_server_resumes_on_the_
     cluster_.reset();  // before the database goes
 }
 
+// With --auth keys only the key that started a resumable stream may resume it: any other key
+// gets the 404 of a stream that does not exist.
+TEST_F(compat_e2e, only_the_creating_key_resumes_a_native_stream) {
+    auto db_url = pg::testing::test_database_url();
+    if (!db_url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    pg::testing::scratch_database db{*db_url};
+    const std::string owner = migrate_and_create_key(db.url(), "owner", {"--models", "mock*"});
+    const std::string other = migrate_and_create_key(db.url(), "other", {"--models", "mock*"});
+    ASSERT_FALSE(owner.empty());
+    ASSERT_FALSE(other.empty());
+    cluster_ = std::make_unique<cluster>(*url_);
+    auto port = cluster_->start_api({"--auth", "keys", "--responses-db", "on", "--database-url", db.url()});
+    cluster_->start_worker({"--provider", "mock"});
+    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
+    auto as = [](const std::string& key) {
+        return std::vector<std::pair<std::string, std::string>>{{"Authorization", "Bearer " + key},
+                                                                {"Content-Type", "application/json"}};
+    };
+    ASSERT_TRUE(wait_until(
+        [&] { return http_request(port, "GET", "/api/models", {}, as(owner)).body.find(model) != std::string::npos; },
+        30s))
+        << cluster_->logs();
+    auto body = json::parse(generate_body(model, "whose stream is it", 4));
+    body["resumable"] = true;
+    auto created = http_request(port, "POST", "/api/generate", body.dump(), as(owner));
+    ASSERT_EQ(created.status, 200u) << created.body;
+    const auto id = created.headers["x-request-id"];
+    ASSERT_FALSE(id.empty());
+    ASSERT_TRUE(wait_until(
+        [&] { return db.scalar("SELECT status FROM responses WHERE request_id = '" + id + "'") == "ok"; }, 10s));
+    auto stranger = http_request(port, "GET", "/api/streams/" + id, {}, as(other));
+    EXPECT_EQ(stranger.status, 404u) << stranger.body;
+    auto mine = http_request(port, "GET", "/api/streams/" + id, {}, as(owner));
+    ASSERT_EQ(mine.status, 200u) << mine.body;
+    auto events = native_events(mine.body);
+    ASSERT_FALSE(events.empty()) << mine.body;
+    EXPECT_EQ(events.back().name, "done");
+    cluster_.reset();  // before the database goes
+}
+
 // Without --responses-db a stored response cannot be read: previous_response_id is a 400 and
 // GET /v1/responses/{id} a 404, each saying why.
 TEST_F(compat_e2e, responses_without_the_store_say_why_they_cannot_be_read) {
