@@ -111,23 +111,31 @@ net::awaitable<result<void>> responses_store::run(job j) {
     co_return ok();
 }
 
-net::awaitable<result<std::optional<stored_response>>> responses_store::load_once(const std::string& request_id,
-                                                                                  stored_request_kind kind) {
-    auto out = std::make_shared<std::optional<stored_response>>();
+template <class T>
+net::awaitable<result<T>> responses_store::ask(std::function<result<T>(pg::connection&)> query) {
+    auto out = std::make_shared<std::optional<T>>();
     // Named, not a temporary inside the co_await (a GCC 12 coroutine bug).
-    job read = [out, request_id, kind](pg::connection& conn) -> result<void> {
-        auto q = query_stored_response(conn, request_id, kind);
+    job j = [out, query = std::move(query)](pg::connection& conn) -> result<void> {
+        auto q = query(conn);
         if (!q) {
             return q.error();
         }
         *out = std::move(q.value());
         return ok();
     };
-    auto r = co_await run(std::move(read));
+    auto r = co_await run(std::move(j));
     if (!r) {
         co_return r.error();
     }
-    co_return std::move(*out);
+    co_return std::move(**out);
+}
+
+net::awaitable<result<std::optional<stored_response>>> responses_store::load_once(const std::string& request_id,
+                                                                                  stored_request_kind kind) {
+    std::function<result<std::optional<stored_response>>(pg::connection&)> read =
+        [request_id, kind](pg::connection& conn) { return query_stored_response(conn, request_id, kind); };
+    auto found = co_await ask(std::move(read));
+    co_return found;
 }
 
 net::awaitable<result<std::optional<stored_response>>> responses_store::load(std::string request_id,
@@ -157,20 +165,11 @@ net::awaitable<result<std::optional<stored_response>>> responses_store::load(std
 }
 
 net::awaitable<result<std::vector<stored_chunk>>> responses_store::load_chunks(std::string request_id) {
-    auto out = std::make_shared<std::vector<stored_chunk>>();
-    job read = [out, request_id](pg::connection& conn) -> result<void> {
-        auto q = query_stored_chunks(conn, request_id);
-        if (!q) {
-            return q.error();
-        }
-        *out = std::move(q.value());
-        return ok();
+    std::function<result<std::vector<stored_chunk>>(pg::connection&)> read = [request_id](pg::connection& conn) {
+        return query_stored_chunks(conn, request_id);
     };
-    auto r = co_await run(std::move(read));
-    if (!r) {
-        co_return r.error();
-    }
-    co_return std::move(*out);
+    auto chunks = co_await ask(std::move(read));
+    co_return chunks;
 }
 
 net::awaitable<result<bool>> responses_store::remove(std::string request_id) {
@@ -179,20 +178,11 @@ net::awaitable<result<bool>> responses_store::remove(std::string request_id) {
     if (!found) {
         co_return found.error();
     }
-    auto deleted = std::make_shared<bool>(false);
-    job mark = [deleted, request_id](pg::connection& conn) -> result<void> {
-        auto d = mark_response_deleted(conn, request_id);
-        if (!d) {
-            return d.error();
-        }
-        *deleted = d.value();
-        return ok();
+    std::function<result<bool>(pg::connection&)> mark = [request_id](pg::connection& conn) {
+        return mark_response_deleted(conn, request_id);
     };
-    auto r = co_await run(std::move(mark));
-    if (!r) {
-        co_return r.error();
-    }
-    co_return *deleted;
+    auto deleted = co_await ask(std::move(mark));
+    co_return deleted;
 }
 
 void responses_store::enqueue(job j, std::function<void(std::optional<error>)> done) {

@@ -86,6 +86,9 @@ private:
         std::function<void(std::optional<error>)> done;  // nullopt = ok
     };
     net::awaitable<result<void>> run(job j);
+    /// Runs `query` on a pool thread and hands its value back on the caller's executor.
+    template <class T>
+    net::awaitable<result<T>> ask(std::function<result<T>(pg::connection&)> query);
     net::awaitable<result<std::optional<stored_response>>> load_once(const std::string& request_id,
                                                                      stored_request_kind kind);
     /// What a read of `request_id` waits for: nothing, its request row, or its end.
