@@ -67,6 +67,7 @@ struct fake_http_server::impl {
     mutable std::mutex mu;
     mutable std::condition_variable cv;
     std::uint64_t requests = 0;              // GUARDED_BY(mu)
+    std::uint64_t posts = 0;                 // GUARDED_BY(mu): generations, embeddings (not model lists)
     std::uint64_t accepted = 0;              // GUARDED_BY(mu)
     std::uint64_t open = 0;                  // GUARDED_BY(mu)
     std::uint64_t closed_by_client = 0;      // GUARDED_BY(mu)
@@ -130,7 +131,11 @@ struct fake_http_server::impl {
                 }
                 co_return;
             }
-            count([this] { ++requests; });
+            const bool post = parser.get().method() == http::verb::post;
+            count([this, post] {
+                ++requests;
+                posts += post ? 1 : 0;
+            });
             auto req = parser.release();
             const bool keep_alive = req.keep_alive();
             after how = co_await handler->handle(stream, req);
@@ -218,6 +223,7 @@ std::uint64_t fake_http_server::generations_aborted() const {
 nlohmann::json fake_http_server::stats() const {
     std::lock_guard lock{impl_->mu};
     return nlohmann::json{{"requests", impl_->requests},
+                          {"posts", impl_->posts},
                           {"connections_open", impl_->open},
                           {"generations_started", impl_->generations_started.load()},
                           {"generations_aborted", impl_->generations_aborted.load()},
