@@ -35,33 +35,36 @@ void resume_merge::take_live(std::vector<stored_chunk>& out) {
     }
 }
 
-void render_events_after(std::string_view rendered, std::int64_t& next_index, std::int64_t after, std::string& out) {
+namespace {
+
+/// Calls `f` with each SSE event of `rendered` (its text up to and with the blank line).
+template <class F>
+void for_each_event(std::string_view rendered, F&& f) {
     std::size_t pos = 0;
     while (pos < rendered.size()) {
         auto end = rendered.find("\n\n", pos);
         end = end == std::string_view::npos ? rendered.size() : end + 2;
-        auto ev = rendered.substr(pos, end - pos);
+        f(rendered.substr(pos, end - pos));
         pos = end;
-        if (ev.starts_with(":")) {
-            continue;
-        }
-        if (next_index++ > after) {
-            out.append(ev);
-        }
     }
 }
 
+}  // namespace
+
+void render_events_after(std::string_view rendered, std::int64_t& next_index, std::int64_t after, std::string& out) {
+    for_each_event(rendered, [&](std::string_view ev) {
+        if (!ev.starts_with(":") && next_index++ > after) {
+            out.append(ev);
+        }
+    });
+}
+
 void render_events_with_id_after(std::string_view rendered, std::int64_t after, std::string& out) {
-    std::size_t pos = 0;
-    while (pos < rendered.size()) {
-        auto end = rendered.find("\n\n", pos);
-        end = end == std::string_view::npos ? rendered.size() : end + 2;
-        auto ev = rendered.substr(pos, end - pos);
-        pos = end;
+    for_each_event(rendered, [&](std::string_view ev) {
         // The id line: at the event's start or after a newline.
         auto at = ev.starts_with("id: ") ? 0 : ev.find("\nid: ");
         if (at == std::string_view::npos) {
-            continue;  // a keep-alive, or an event without an id (the start)
+            return;  // a keep-alive, or an event without an id (the start)
         }
         at += ev[at] == '\n' ? 5 : 4;
         std::int64_t id = 0;
@@ -69,7 +72,7 @@ void render_events_with_id_after(std::string_view rendered, std::int64_t after, 
         if (ec == std::errc{} && id > after) {
             out.append(ev);
         }
-    }
+    });
 }
 
 }  // namespace llmp::api
