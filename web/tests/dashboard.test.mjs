@@ -71,6 +71,8 @@ try {
     loggedOut = false;
   };
   if (adminKey) {
+    // The form appears once the session probe has come back 401: wait for it, do not race it.
+    await page.locator('#login').waitFor({ state: 'visible', timeout });
     check(await page.locator('#login').isVisible(), 'the page asks for a key');
     check(await page.evaluate(() => window.__dashboard.refreshes) === 0, 'nothing is shown before the login');
     await page.fill('#login-key', 'llmp_not-a-key');
