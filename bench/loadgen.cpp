@@ -12,6 +12,12 @@
 // request gets its own strand (see stream_client.hpp and http/client.hpp). Results are written
 // to a per-request slot, so nothing is shared between coroutines except an atomic counter.
 //
+// Interleaved arms (--arm NAME=URL, repeatable, with --arm-header NAME="Name: value"): request i
+// goes to arm i mod k, so the arms share every second of the run and drift on a busy machine
+// falls on all of them alike. The report then has one block per arm, and for every arm after the
+// first the TTFT differences to the first arm paired within each cycle of k consecutive requests
+// (at concurrency 1: requests sent back to back), as their median and quartiles.
+//
 // Measured per request: TTFT (send until the first non-empty token), total time (send until
 // the end of the body) and the number of tokens (for SSE the done event's completion_tokens:
 // the worker may coalesce several tokens into one token event under load). Reported: requests/s and tokens/s over the
@@ -63,6 +69,14 @@ struct options {
     int timeout_ms = 30000;  ///< longest silence within one response
     bool json = false;
     std::vector<std::pair<std::string, std::string>> headers;  ///< --header "Name: value", on every request
+};
+
+/// One target of an interleaved run (--arm): request i goes to arm i mod k.
+struct arm {
+    std::string name;
+    std::string url;
+    std::vector<std::pair<std::string, std::string>> headers;  ///< --header lines, then its --arm-header lines
+    std::shared_ptr<http_client::client> client;
 };
 
 struct sample {
@@ -227,8 +241,9 @@ double process_cpu_s() {
     return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
-/// Runs `count` requests (numbered from `first`) with `o.concurrency` virtual clients.
-phase_result run_phase(const options& o, const std::shared_ptr<http_client::client>& c, int first, int count) {
+/// Runs `count` requests (numbered from `first`) with `o.concurrency` virtual clients; the
+/// phase's i-th request goes to arm i mod k.
+phase_result run_phase(const options& o, const std::vector<arm>& arms, int first, int count) {
     phase_result out;
     out.samples.resize(static_cast<std::size_t>(count));
     if (count == 0) {
@@ -249,11 +264,12 @@ phase_result run_phase(const options& o, const std::shared_ptr<http_client::clie
             if (i >= count) {
                 co_return;
             }
-            auto idx = static_cast<std::size_t>(i);
+            const auto idx = static_cast<std::size_t>(i);
+            const arm& a = arms[idx % arms.size()];
             if (sse) {
-                out.samples[idx] = co_await run_sse(*c, o.path, std::move(bodies[idx]), o.headers);
+                out.samples[idx] = co_await run_sse(*a.client, o.path, std::move(bodies[idx]), a.headers);
             } else {
-                out.samples[idx] = co_await run_ndjson(*c, o.path, std::move(bodies[idx]), o.headers, timeout);
+                out.samples[idx] = co_await run_ndjson(*a.client, o.path, std::move(bodies[idx]), a.headers, timeout);
             }
         }
     };
@@ -300,7 +316,9 @@ nlohmann::json distribution(std::vector<double> v) {
     return j;
 }
 
-nlohmann::json report(const options& o, const phase_result& ph) {
+/// The report of the samples in `ph` whose index i has i mod `stride` == `offset` (all of them
+/// with the defaults); throughput over the phase's whole wall time.
+nlohmann::json report(const options& o, const phase_result& ph, std::size_t stride = 1, std::size_t offset = 0) {
     std::vector<double> ttft;
     std::vector<double> total;
     std::size_t ok = 0;
@@ -308,7 +326,10 @@ nlohmann::json report(const options& o, const phase_result& ph) {
     std::size_t chunks = 0;
     std::size_t short_streams = 0;
     std::map<std::string, std::size_t> errors;
-    for (const auto& s : ph.samples) {
+    std::size_t counted = 0;
+    for (std::size_t i = offset; i < ph.samples.size(); i += stride) {
+        const auto& s = ph.samples[i];
+        ++counted;
         if (!s.ok) {
             ++errors[s.error];
             continue;
@@ -329,11 +350,12 @@ nlohmann::json report(const options& o, const phase_result& ph) {
     j["url"] = o.url;
     j["model"] = o.model;
     j["concurrency"] = o.concurrency;
-    j["requests"] = o.requests;
-    j["warmup"] = o.warmup;
+    // This arm's share: the phases give request i to arm i mod stride.
+    j["requests"] = counted;
+    j["warmup"] = (static_cast<std::size_t>(o.warmup) + stride - 1 - offset) / stride;
     j["tokens_per_request"] = o.tokens;
     j["ok"] = ok;
-    j["errors"] = ph.samples.size() - ok;
+    j["errors"] = counted - ok;
     j["token_count_mismatches"] = short_streams;
     nlohmann::json kinds = nlohmann::json::array();
     for (const auto& [what, n] : errors) {
@@ -355,6 +377,26 @@ nlohmann::json report(const options& o, const phase_result& ph) {
     j["ttft_ms"] = distribution(std::move(ttft));
     j["total_ms"] = distribution(std::move(total));
     j["client_cpu_s"] = ph.cpu_s;
+    return j;
+}
+
+/// Median and quartiles of (TTFT of arm `a`) − (TTFT of arm 0) over the cycles of k consecutive
+/// requests in which both are ok, in microseconds.
+nlohmann::json paired_ttft_us(const phase_result& ph, std::size_t k, std::size_t a) {
+    std::vector<double> d;
+    for (std::size_t base = 0; base + k <= ph.samples.size(); base += k) {
+        const auto& x = ph.samples[base + a];
+        const auto& n = ph.samples[base];
+        if (x.ok && n.ok && x.ttft_ms >= 0 && n.ttft_ms >= 0) {
+            d.push_back(1000.0 * (x.ttft_ms - n.ttft_ms));
+        }
+    }
+    std::sort(d.begin(), d.end());
+    nlohmann::json j;
+    j["pairs"] = d.size();
+    j["p25"] = percentile(d, 25);
+    j["median"] = percentile(d, 50);
+    j["p75"] = percentile(d, 75);
     return j;
 }
 
@@ -390,7 +432,23 @@ int main(int argc, char** argv) {
     app.add_option("--target", o.target, "llmproxy (SSE) or ollama (NDJSON, e.g. the fake Ollama: the floor)")
         ->check(CLI::IsMember({"llmproxy", "ollama"}))
         ->capture_default_str();
-    app.add_option("--url", o.url, "base URL, http://127.0.0.1:PORT")->required();
+    auto* url_opt = app.add_option("--url", o.url, "base URL, http://127.0.0.1:PORT");
+    std::vector<std::string> arm_lines;
+    auto* arm_opt = app.add_option("--arm", arm_lines,
+                                   "NAME=URL, repeatable: requests alternate between the arms one by one "
+                                   "(instead of --url); TTFT differences to the first arm are paired")
+                        ->check([](const std::string& a) {
+                            return a.find('=') == std::string::npos ? std::string{"expected NAME=URL"} : std::string{};
+                        });
+    url_opt->excludes(arm_opt);
+    std::vector<std::string> arm_header_lines;
+    app.add_option("--arm-header", arm_header_lines, "NAME=\"Header: value\", sent on that arm's requests only")
+        ->check([](const std::string& a) {
+            auto eq = a.find('=');
+            return eq == std::string::npos || a.find(':', eq) == std::string::npos
+                       ? std::string{"expected NAME=\"Name: value\""}
+                       : std::string{};
+        });
     app.add_option("--path", o.path, "request path")->capture_default_str();
     app.add_option("--model", o.model, "model name")->capture_default_str();
     app.add_option("-c,--concurrency", o.concurrency, "virtual clients, each with one stream in flight")
@@ -418,27 +476,54 @@ int main(int argc, char** argv) {
             return h.find(':') == std::string::npos ? std::string{"expected \"Name: value\""} : std::string{};
         });
     CLI11_PARSE(app, argc, argv);
-    for (const auto& h : header_lines) {
+    auto split_header = [](const std::string& h) {
         auto colon = h.find(':');
         auto value = h.substr(colon + 1);
         value.erase(0, value.find_first_not_of(' '));
-        o.headers.emplace_back(h.substr(0, colon), value);
+        return std::pair{h.substr(0, colon), value};
+    };
+    for (const auto& h : header_lines) {
+        o.headers.push_back(split_header(h));
     }
     o.keep_alive = !no_keep_alive;
+    std::vector<arm> arms;
+    if (arm_lines.empty()) {
+        if (o.url.empty()) {
+            std::fprintf(stderr, "llmproxy-loadgen: --url or --arm is required\n");
+            return 2;
+        }
+        arms.push_back(arm{"", o.url, o.headers, nullptr});
+    }
+    for (const auto& a : arm_lines) {
+        auto eq = a.find('=');
+        arms.push_back(arm{a.substr(0, eq), a.substr(eq + 1), o.headers, nullptr});
+    }
+    for (const auto& h : arm_header_lines) {
+        auto eq = h.find('=');
+        auto it = std::find_if(arms.begin(), arms.end(), [&](const arm& a) { return a.name == h.substr(0, eq); });
+        if (it == arms.end()) {
+            std::fprintf(stderr, "llmproxy-loadgen: --arm-header names no --arm: %s\n", h.c_str());
+            return 2;
+        }
+        it->headers.push_back(split_header(h.substr(eq + 1)));
+    }
 
     http_client::client_options copts;
     copts.peer_name = o.target;
     copts.max_idle_connections = o.keep_alive ? o.concurrency : 0;
     copts.idle_timeout = std::chrono::milliseconds{o.timeout_ms};
     copts.max_idle_age = std::chrono::minutes{10};
-    auto client = http_client::client::make(o.url, copts);
-    if (!client) {
-        std::fprintf(stderr, "llmproxy-loadgen: %s\n", client.error().message.c_str());
-        return 2;
+    for (auto& a : arms) {
+        auto client = http_client::client::make(a.url, copts);
+        if (!client) {
+            std::fprintf(stderr, "llmproxy-loadgen: %s: %s\n", a.url.c_str(), client.error().message.c_str());
+            return 2;
+        }
+        a.client = client.value();
     }
 
     if (o.warmup > 0) {
-        auto w = run_phase(o, client.value(), 0, o.warmup);
+        auto w = run_phase(o, arms, 0, o.warmup);
         std::size_t bad = 0;
         for (const auto& s : w.samples) {
             bad += s.ok ? 0 : 1;
@@ -447,12 +532,44 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "llmproxy-loadgen: %zu of %d warm-up requests failed\n", bad, o.warmup);
         }
     }
-    auto measured = run_phase(o, client.value(), o.warmup, o.requests);
-    auto j = report(o, measured);
-    if (o.json) {
-        std::cout << j.dump() << std::endl;
-    } else {
-        print_text(j);
+    auto measured = run_phase(o, arms, o.warmup, o.requests);
+    if (arms.size() == 1) {
+        auto j = report(o, measured);
+        if (o.json) {
+            std::cout << j.dump() << std::endl;
+        } else {
+            print_text(j);
+        }
+        return j["errors"].get<std::size_t>() == 0 ? 0 : 1;
     }
-    return j["errors"].get<std::size_t>() == 0 ? 0 : 1;
+    // Interleaved: one report per arm (the URL its own), the paired TTFT differences to arm 0.
+    nlohmann::json all;
+    std::size_t errors = 0;
+    for (std::size_t a = 0; a < arms.size(); ++a) {
+        auto j = report(o, measured, arms.size(), a);
+        j["url"] = arms[a].url;
+        errors += j["errors"].get<std::size_t>();
+        if (a > 0) {
+            j["paired_ttft_us_vs_first"] = paired_ttft_us(measured, arms.size(), a);
+        }
+        all["arms"][arms[a].name] = j;
+        all["order"].push_back(arms[a].name);
+    }
+    if (o.json) {
+        std::cout << all.dump() << std::endl;
+    } else {
+        for (const auto& name : all["order"]) {
+            const auto& j = all["arms"][name.get<std::string>()];
+            std::printf("== arm %s (every %zu-th request)\n", name.get<std::string>().c_str(), arms.size());
+            print_text(j);
+            if (j.contains("paired_ttft_us_vs_first")) {
+                const auto& p = j["paired_ttft_us_vs_first"];
+                std::printf(
+                    "vs %s      TTFT difference us, paired in %zu cycles: median %+.1f  (p25 %+.1f, p75 %+.1f)\n",
+                    all["order"][0].get<std::string>().c_str(), p["pairs"].get<std::size_t>(),
+                    p["median"].get<double>(), p["p25"].get<double>(), p["p75"].get<double>());
+            }
+        }
+    }
+    return errors == 0 ? 0 : 1;
 }
