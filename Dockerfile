@@ -21,6 +21,7 @@ FROM ${BASE_IMAGE} AS runtime-base
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libfmt9 libhiredis0.14 libpq5 librabbitmq4 libsimdjson14 libspdlog1.10 libssl3 \
+      libtomlplusplus3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 RUN groupadd --system --gid 10001 llmproxy \
  && useradd --system --uid 10001 --gid llmproxy --home-dir /opt/llmproxy --no-create-home \
@@ -46,7 +47,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config \
       libboost-dev librabbitmq-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libsimdjson-dev \
-      libpq-dev uuid-dev libssl-dev libhiredis-dev \
+      libpq-dev uuid-dev libssl-dev libhiredis-dev libtomlplusplus-dev \
       nodejs npm ca-certificates
 # A network whose egress re-signs TLS needs its CA for npm: docker/extra-ca/README.md.
 COPY docker/extra-ca/ /usr/local/share/ca-certificates/
