@@ -417,7 +417,9 @@ result<void> worker_service::start() {
                 return r;
             }
         }
-        if (auto r = c.consume(control.value(), /*no_ack=*/true); !r) {
+        // Beside the work budget, not under it: a worker running --concurrency generations
+        // must still hear their cancels (and those of requests still queued for it).
+        if (auto r = c.consume_unlimited(control.value()); !r) {
             return r.error();
         }
         return ok();
