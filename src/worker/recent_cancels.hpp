@@ -3,8 +3,9 @@
 // the control exchange reaches every worker). A cancel can arrive before any worker holds its
 // request: a client that hangs up while its request waits in a model queue, or a background
 // response cancelled while queued. Without a memory of it the request would later run to its
-// end (a background one) or until its first chunk came back unroutable (a stream). The worker
-// checks a request against this set before it calls the upstream and ends it as `cancelled`.
+// end: a stream's chunks still route to its API server's queue (bound `<server>.#`), which
+// drops them, so none comes back to stop it. The worker checks a request against this set
+// before it calls the upstream and ends it as `cancelled`.
 //
 // Bounded: the oldest id is forgotten first, so a storm of more than `capacity` cancels while a
 // request waits can still let that request run (as before this set existed).
