@@ -409,6 +409,84 @@ TEST_F(broker_itest, one_prefetch_budget_across_queues_and_a_cancelled_consumer_
     con.stop();
 }
 
+TEST_F(broker_itest, a_queue_consumed_unlimited_is_delivered_while_the_shared_prefetch_is_used_up) {
+    // The worker's shape: a shared budget of 1 over the model queues, and its control queue.
+    topology topo{cfg.prefix};
+    std::string control_tag, control_queue;  // consumer thread, read after start()/futures
+    std::atomic<std::uint64_t> epoch{0};
+    inbox work, control;
+    consumer con{cfg, "itest con",
+                 [&](connection& c) -> result<void> {
+                     if (auto r = declare_core(c, topo, cfg); !r)
+                         return r;
+                     if (auto r = c.set_prefetch(1, /*shared=*/true); !r)
+                         return r;
+                     if (auto r = declare_model_queue(c, topo, cfg, "a:latest"); !r)
+                         return r;
+                     if (auto t = c.consume(topo.model_queue("a:latest"), false); !t)
+                         return t.error();
+                     // Not auto-delete: it stays for inspect_queue() once its consumer is cancelled.
+                     queue_options own{.durable = false, .exclusive = true, .auto_delete = false, .arguments = {}};
+                     auto q = c.declare_queue("", own);
+                     if (!q)
+                         return q.error();
+                     if (auto r = c.bind_queue(q.value(), topo.control_exchange, "cancel.*"); !r)
+                         return r;
+                     auto t = c.consume_unlimited(q.value());
+                     if (!t)
+                         return t.error();
+                     control_queue = q.value();
+                     control_tag = t.value();
+                     return ok();
+                 },
+                 [&](delivery&& d, std::uint64_t e) {
+                     if (d.exchange == topo.control_exchange) {
+                         control.push(std::move(d));
+                         return;
+                     }
+                     epoch = e;
+                     work.push(std::move(d));
+                 }};
+    ASSERT_TRUE(con.start());
+    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
+    ASSERT_TRUE(pub.start());
+    publish_all(pub, topo.requests_exchange, topo.model_key("a:latest"), 2);
+    ASSERT_TRUE(work.wait_for_count(1));  // held unacked: the budget is used up
+
+    // Under the budget this would wait for an ack (RabbitMQ's limiter stops no-ack consumers too).
+    publish_all(pub, topo.control_exchange, cancel_key("r1"), 1);
+    ASSERT_TRUE(control.wait_for_count(1)) << "a control message waited behind the prefetch budget";
+    {
+        std::lock_guard lock{control.mu};
+        EXPECT_EQ(control.got[0].routing_key, cancel_key("r1"));
+    }
+    {
+        std::lock_guard lock{work.mu};
+        EXPECT_EQ(work.got.size(), 1u) << "the work budget still holds";
+    }
+
+    // cancel() finds the consumer on its own channel: the queue is left without one.
+    std::promise<result<queue_state>> after_cancel;
+    con.run_with_connection([&](connection& c) -> result<void> {
+        if (auto r = c.cancel(control_tag); !r) {
+            after_cancel.set_value(r.error());
+            return r;
+        }
+        auto st = c.inspect_queue(control_queue);
+        after_cancel.set_value(st);
+        if (!st) {
+            return st.error();
+        }
+        return ok();
+    });
+    auto f = after_cancel.get_future();
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    auto st = f.get();
+    ASSERT_TRUE(st) << st.error().message;
+    EXPECT_EQ(st.value().consumers, 0u);
+    con.stop();
+}
+
 TEST_F(broker_itest, coalesced_chunks_keep_order_and_content) {
     topology topo{cfg.prefix};
     const std::string server = "api-x";

@@ -24,6 +24,8 @@ constexpr amqp_channel_t scratch_channel = 2;
 /// the old channel can be taken for one of the new.
 constexpr amqp_channel_t first_renewed_channel = 3;
 constexpr amqp_channel_t last_renewed_channel = 2000;
+/// The channel of consume_unlimited(): no basic.qos is ever sent on it.
+constexpr amqp_channel_t unlimited_channel = 2001;
 
 amqp_bytes_t bytes_of(std::string_view s) {
     return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
@@ -247,6 +249,9 @@ struct connection::impl {
     };
     std::vector<renewed_channel> renewed;
     amqp_channel_t last_renewed = main_channel;
+    bool unlimited_open = false;
+    /// Tags of the consumers on unlimited_channel: cancel() must name their channel.
+    std::vector<std::string> unlimited_tags;
 
     /// A confirm's delivery tag on `channel` in next_publish_tag's sequence; 0 for a channel
     /// that publishes nothing of ours any more.
@@ -438,9 +443,33 @@ result<std::string> connection::consume(std::string_view queue, bool no_ack) {
     return to_string(okp->consumer_tag);
 }
 
+result<std::string> connection::consume_unlimited(std::string_view queue) {
+    auto& d = *impl_;
+    if (!d.unlimited_open) {
+        amqp_channel_open(d.conn, unlimited_channel);
+        if (auto c = d.check_rpc("channel.open"); !c) {
+            return c.error();
+        }
+        d.unlimited_open = true;
+    }
+    auto* okp = amqp_basic_consume(d.conn, unlimited_channel, bytes_of(queue), amqp_empty_bytes, 0, /*no_ack=*/1, 0,
+                                   amqp_empty_table);
+    if (auto c = d.check_rpc("basic.consume " + std::string{queue}); !c) {
+        return c.error();
+    }
+    d.unlimited_tags.push_back(to_string(okp->consumer_tag));
+    return d.unlimited_tags.back();
+}
+
 result<void> connection::cancel(std::string_view tag) {
-    amqp_basic_cancel(impl_->conn, main_channel, bytes_of(tag));
-    return impl_->check_rpc("basic.cancel " + std::string{tag});
+    auto& d = *impl_;
+    auto unlimited = std::find(d.unlimited_tags.begin(), d.unlimited_tags.end(), tag);
+    const amqp_channel_t channel = unlimited == d.unlimited_tags.end() ? main_channel : unlimited_channel;
+    if (unlimited != d.unlimited_tags.end()) {
+        d.unlimited_tags.erase(unlimited);
+    }
+    amqp_basic_cancel(d.conn, channel, bytes_of(tag));
+    return d.check_rpc("basic.cancel " + std::string{tag});
 }
 
 result<void> connection::enable_confirms() {

@@ -1,8 +1,9 @@
 #pragma once
-// connection: one AMQP connection with one channel, over rabbitmq-c. The ONLY code that
+// connection: one AMQP connection with one main channel, over rabbitmq-c. The ONLY code that
 // includes <amqp.h> is connection.cpp (style.md §2). A publishing connection may move its
 // publishes to a fresh channel (renew_publish_channel(), see there); the old one stays open
-// until its confirms are in.
+// until its confirms are in. A consuming one may read no-ack queues on a second channel beside
+// a prefetch budget (consume_unlimited(), see there).
 //
 // Threading: rabbitmq-c is blocking and not thread-safe. A connection is created, used and
 // destroyed by exactly one thread (the owner: a publisher or consumer thread). Nothing here
@@ -63,8 +64,15 @@ public:
     result<void> set_prefetch(std::uint16_t count, bool shared = false);
     /// Starts a consumer; returns its tag.
     result<std::string> consume(std::string_view queue, bool no_ack);
-    /// Stops the consumer `tag` (basic.cancel). Its unacked deliveries stay unacked: they are
-    /// still acked or rejected on this channel. Deliveries already on the wire may still arrive.
+    /// Starts a no-ack consumer on a second channel (opened at its first use) that no
+    /// set_prefetch() limits; returns its tag. Why: RabbitMQ's shared (global) prefetch stops
+    /// every consumer of its channel once the budget is used up, no-ack ones too, so control
+    /// messages consumed beside a full work budget would wait until a delivery is acked. Its
+    /// deliveries come from next_event() like the others; they have nothing to ack.
+    result<std::string> consume_unlimited(std::string_view queue);
+    /// Stops the consumer `tag` (basic.cancel), on whichever channel consumes. Its unacked
+    /// deliveries stay unacked: they are still acked or rejected on this channel. Deliveries
+    /// already on the wire may still arrive.
     result<void> cancel(std::string_view tag);
     /// Puts the channel in confirm mode; publish() then returns each message's delivery tag.
     result<void> enable_confirms();

@@ -233,15 +233,15 @@ struct inbox {
     }
 };
 
-/// Publishes `body` for `model` until it is confirmed (a publish refused while the publisher
-/// reconnects is tried again, as the API's caller would); false after `deadline`.
-bool publish_confirmed(publisher& pub, const topology& topo, const std::string& model, const std::string& body,
+/// Publishes `body` to `exchange` with `key` until it is confirmed (a publish refused while the
+/// publisher reconnects is tried again, as the API's caller would); false after `deadline`.
+bool publish_confirmed(publisher& pub, const std::string& exchange, const std::string& key, const std::string& body,
                        std::chrono::steady_clock::time_point deadline) {
     while (std::chrono::steady_clock::now() < deadline) {
         auto done = std::make_shared<std::promise<publish_status>>();
         publish_job job;
-        job.msg.exchange = topo.requests_exchange;
-        job.msg.routing_key = topo.model_key(model);
+        job.msg.exchange = exchange;
+        job.msg.routing_key = key;
         job.msg.props.persistent = true;
         job.msg.body = body;
         job.done = [done](publish_status s) { done->set_value(s); };
@@ -256,8 +256,9 @@ bool publish_confirmed(publisher& pub, const topology& topo, const std::string& 
 }
 
 /// Two "nodes" relay to one broker. A publisher and a consumer with both in their list carry a
-/// request; the node that holds their connections is cut; both reconnect through the other
-/// and the next request arrives.
+/// request and a control message (consumed on the consumer's second channel, as a worker
+/// does); the node that holds their connections is cut; both reconnect through the other and
+/// the next request and control message arrive.
 void check_failover(broker_config cfg, const std::string& first_url, relay& first, const std::string& second_url,
                     relay& second) {
     const std::string model = "failover:latest";
@@ -281,18 +282,34 @@ void check_failover(broker_config cfg, const std::string& first_url, relay& firs
                      if (auto r = c.set_prefetch(8); !r) {
                          return r;
                      }
-                     auto t = c.consume(topo.model_queue(model), /*no_ack=*/false);
+                     if (auto t = c.consume(topo.model_queue(model), /*no_ack=*/false); !t) {
+                         return t.error();
+                     }
+                     queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
+                     auto q = c.declare_queue("", own);
+                     if (!q) {
+                         return q.error();
+                     }
+                     if (auto r = c.bind_queue(q.value(), topo.control_exchange, "cancel.*"); !r) {
+                         return r;
+                     }
+                     auto t = c.consume_unlimited(q.value());
                      return t ? ok() : result<void>{t.error()};
                  },
                  [&](delivery&& d, std::uint64_t epoch) {
-                     con_ptr->ack(epoch, d.delivery_tag);
+                     if (d.exchange != topo.control_exchange) {  // control messages are no-ack
+                         con_ptr->ack(epoch, d.delivery_tag);
+                     }
                      box.push(std::move(d.body), epoch);
                  }};
     con_ptr = &con;
     ASSERT_TRUE(con.start());
     const auto deadline = std::chrono::steady_clock::now() + 30s;
-    ASSERT_TRUE(publish_confirmed(pub, topo, model, "before", deadline));
+    const auto request_key = topo.model_key(model);
+    ASSERT_TRUE(publish_confirmed(pub, topo.requests_exchange, request_key, "before", deadline));
     ASSERT_TRUE(box.wait_for("before"));
+    ASSERT_TRUE(publish_confirmed(pub, topo.control_exchange, cancel_key("r1"), "cancel before", deadline));
+    ASSERT_TRUE(box.wait_for("cancel before"));
 
     // Cut the node that holds connections (the rotation put them on one or both).
     relay& lost = first.accepted() > 0 ? first : second;
@@ -300,8 +317,13 @@ void check_failover(broker_config cfg, const std::string& first_url, relay& firs
     const int on_lost = lost.accepted();
     const int kept_before = kept.accepted();
     lost.cut();
-    ASSERT_TRUE(publish_confirmed(pub, topo, model, "after", deadline)) << "the publisher carried on";
+    ASSERT_TRUE(publish_confirmed(pub, topo.requests_exchange, request_key, "after", deadline))
+        << "the publisher carried on";
     ASSERT_TRUE(box.wait_for("after")) << "the consumer carried on";
+    // Its setup ran again on the new connection (that is when "after" could arrive): the control
+    // queue is declared, bound and consumed on a second channel opened anew.
+    ASSERT_TRUE(publish_confirmed(pub, topo.control_exchange, cancel_key("r2"), "cancel after", deadline));
+    ASSERT_TRUE(box.wait_for("cancel after")) << "the control consumer carried on";
     EXPECT_GE(kept.accepted() - kept_before, 1) << on_lost << " connection(s) were on the lost node";
     pub.stop();
     con.stop();

@@ -2,7 +2,7 @@
 // worker_metrics: what a worker counts for Prometheus.
 //   llmproxy_worker_generations_total{model,outcome}        completed | error (the provider or
 //       upstream failed) | cancelled | abandoned (connection lost, redelivered elsewhere) |
-//       rejected (not started: deadline passed, model not served)
+//       rejected (not started: deadline passed, model not served, cancelled while queued)
 //   llmproxy_worker_tokens_generated_total{model}
 //   llmproxy_worker_time_to_first_token_seconds{model}      start of the provider call -> first token
 //   llmproxy_worker_generation_duration_seconds{model}      start -> end of the generation

@@ -13,6 +13,7 @@
 #include "worker/generation_task.hpp"
 #include "worker/logger.hpp"
 #include "worker/model_subscriptions.hpp"
+#include "worker/recent_cancels.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -76,6 +77,9 @@ struct worker_service::impl final : task_host {
 
     llmp::mutex mu;
     std::unordered_map<std::string, std::shared_ptr<generation_task>> tasks GUARDED_BY(mu);
+    /// Cancels seen for requests, checked when one starts: a cancel can come before (or just as)
+    /// this worker takes its request from the queue.
+    recent_cancels cancelled GUARDED_BY(mu);
     /// What the provider serves (normalized), as of the last refresh.
     std::vector<std::string> models GUARDED_BY(mu);
     /// The models whose queues the consumer reads now: heartbeats announce a model only once
@@ -309,6 +313,8 @@ struct worker_service::impl final : task_host {
         std::shared_ptr<generation_task> t;
         {
             llmp::lock_guard lock{mu};
+            // Remembered even when the task is here: it may be registered but not started yet.
+            cancelled.add(request_id);
             auto it = tasks.find(request_id);
             if (it == tasks.end()) {
                 return;
@@ -411,7 +417,9 @@ result<void> worker_service::start() {
                 return r;
             }
         }
-        if (auto r = c.consume(control.value(), /*no_ack=*/true); !r) {
+        // Beside the work budget, not under it: a worker running --concurrency generations
+        // must still hear their cancels (and those of requests still queued for it).
+        if (auto r = c.consume_unlimited(control.value()); !r) {
             return r.error();
         }
         return ok();
@@ -667,14 +675,22 @@ void worker_service::dead_letter(broker::delivery&& d, const request_message& re
 
 void worker_service::dispatch(const std::shared_ptr<generation_task>& task) {
     auto& s = *impl_;
+    bool cancelled = false;
     {
         llmp::lock_guard lock{s.mu};
         s.tasks[task->request_id()] = task;
+        cancelled = s.cancelled.take(task->request_id());
     }
     const auto& req = task->request();
     const bool served = s.serves(req.model);
     // Only served models become label values: a client cannot grow the label set.
     task->set_metrics(&s.gen_metrics.for_model(served ? normalize_model_name(req.model) : "unserved"));
+    if (cancelled) {
+        // Its client hung up (or a background response was cancelled) while it waited in the
+        // queue: the upstream is never called.
+        task->fail({"cancelled", "cancelled before a worker started it", false});
+        return;
+    }
     if (req.deadline_ms != 0 && unix_ms() > req.deadline_ms) {
         task->fail({"timeout", "the request's deadline passed before a worker could start it", false});
         return;

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -85,6 +86,25 @@ inline bool worker_listed(unsigned api_port, const std::string& id, std::chrono:
         std::this_thread::sleep_for(std::chrono::milliseconds{20});
     }
     return false;
+}
+
+/// The sum of the samples of `name` on `port`'s /metrics whose labels contain `label`.
+inline double metric_sum(unsigned port, const std::string& name, const std::string& label = {}) {
+    auto r = http_get(port, "/metrics");
+    std::istringstream in{r.body};
+    std::string line;
+    double sum = 0;
+    while (std::getline(in, line)) {
+        if (!line.starts_with(name) ||
+            (line.size() > name.size() && line[name.size()] != '{' && line[name.size()] != ' ')) {
+            continue;
+        }
+        if (!label.empty() && line.find(label) == std::string::npos) {
+            continue;
+        }
+        sum += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    return sum;
 }
 
 /// A mock generation of `n` tokens, `delay_ms` apart.

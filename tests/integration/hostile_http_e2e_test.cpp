@@ -46,25 +46,6 @@ private:
     bool sent_ = false;
 };
 
-/// The sum of the samples of `name` on `port`'s /metrics whose labels contain `label`.
-double metric(unsigned port, const std::string& name, const std::string& label = {}) {
-    auto r = http_get(port, "/metrics");
-    std::istringstream in{r.body};
-    std::string line;
-    double sum = 0;
-    while (std::getline(in, line)) {
-        if (!line.starts_with(name) ||
-            (line.size() > name.size() && line[name.size()] != '{' && line[name.size()] != ' ')) {
-            continue;
-        }
-        if (!label.empty() && line.find(label) == std::string::npos) {
-            continue;
-        }
-        sum += std::stod(line.substr(line.rfind(' ') + 1));
-    }
-    return sum;
-}
-
 /// A long stream: OpenAI chunks are the largest events (~250 bytes a token), so the kernel's
 /// socket buffers (several MB on loopback: the sender's grows up to tcp_wmem's 4 MB) fill after
 /// some 20,000 one-token events, many more when a backlog merges chunks; the worker (a token
@@ -83,20 +64,22 @@ const std::vector<std::string> token_every_20us{"--mock-token-delay-us", "20", "
 /// client_too_slow and freed its slot, the worker stopped generating, and the server serves
 /// the next client normally.
 void expect_cut_for_a_slow_client(cluster& c, unsigned api, child_process& worker, std::chrono::milliseconds within) {
-    ASSERT_TRUE(wait_until([&] { return metric(api, "llmproxy_generations_total", "client_too_slow") == 1; }, within))
+    ASSERT_TRUE(
+        wait_until([&] { return metric_sum(api, "llmproxy_generations_total", "client_too_slow") == 1; }, within))
         << "the stream of a client that reads nothing was not ended\n"
         << c.logs().substr(0, 20000);
-    EXPECT_TRUE(wait_until([&] { return metric(api, "llmproxy_streams_in_flight") == 0; }, 5s))
+    EXPECT_TRUE(wait_until([&] { return metric_sum(api, "llmproxy_streams_in_flight") == 0; }, 5s))
         << "the stream's slot was not freed";
     auto wport = c.metrics_port(worker);
-    EXPECT_TRUE(wait_until([&] { return metric(wport, "llmproxy_worker_generations_total", "cancelled") >= 1; }, 10s))
+    EXPECT_TRUE(
+        wait_until([&] { return metric_sum(wport, "llmproxy_worker_generations_total", "cancelled") >= 1; }, 10s))
         << "the worker kept generating for a client that was cut off\n"
         << c.logs().substr(0, 20000);
     // Closed on the server's side: the only connection left open is this scrape's own. (Reading
     // the slow client's socket to EOF is no test of that: with its 4 KB window below loopback's
     // MSS the kernel sends the rest only at the pace of its persist probes, which back off to
     // many seconds after a long zero window; seen in CI.)
-    EXPECT_TRUE(wait_until([&] { return metric(api, "llmproxy_http_connections_open") <= 1; }, 10s))
+    EXPECT_TRUE(wait_until([&] { return metric_sum(api, "llmproxy_http_connections_open") <= 1; }, 10s))
         << "the slow client's connection was left open";
 
     EXPECT_EQ(http_get(api, "/healthz").status, 200u);
@@ -173,7 +156,7 @@ TEST(hostile_http_e2e, a_post_that_is_not_json_gets_415_in_the_shape_of_its_rout
     // JSON with parameters and in any case is JSON.
     auto ok = http_request(api, "POST", "/api/chat", body, {{"Content-Type", "Application/JSON; charset=utf-8"}});
     EXPECT_EQ(ok.status, 200u) << ok.body;
-    EXPECT_EQ(metric(api, "llmproxy_generations_total", "completed"), 1) << "no 415 request reached a worker";
+    EXPECT_EQ(metric_sum(api, "llmproxy_generations_total", "completed"), 1) << "no 415 request reached a worker";
 }
 
 }  // namespace

@@ -83,6 +83,55 @@ TEST_F(reliability_e2e, client_hanging_up_before_the_first_token_cancels_the_ups
     expect_hang_up_closes_upstream(s, fake, c, "client hang-up before the first token");
 }
 
+TEST_F(reliability_e2e, a_client_hanging_up_cancels_the_upstream_of_a_worker_at_its_prefetch_limit) {
+    cluster c{*url_};
+    auto fake = c.start_fake_ollama({"--token-delay-ms", "20"});
+    auto port = c.start_api();
+    // One slot: the generation in flight holds the worker's whole prefetch budget (one unacked
+    // delivery), the state in which a control consumer under that budget hears nothing.
+    c.start_worker(
+        {"--provider", "ollama", "--ollama-url", "http://127.0.0.1:" + std::to_string(fake), "--concurrency", "1"});
+    ASSERT_TRUE(c.wait_for_model(port, "llama3.2:latest")) << c.logs();
+
+    raw_stream s{port, "/api/generate", generate_body("llama3.2", "a very long answer please", 5000)};
+    ASSERT_TRUE(s.read_until("event: token", 10s)) << s.received();
+    expect_hang_up_closes_upstream(s, fake, c, "client hang-up with the worker's one slot busy");
+}
+
+TEST_F(reliability_e2e, a_client_hanging_up_while_its_request_is_queued_never_reaches_the_upstream) {
+    cluster c{*url_};
+    auto fake = c.start_fake_ollama({"--token-delay-ms", "20"});
+    auto port = c.start_api();
+    auto& worker = c.start_worker(
+        {"--provider", "ollama", "--ollama-url", "http://127.0.0.1:" + std::to_string(fake), "--concurrency", "1"});
+    ASSERT_TRUE(c.wait_for_model(port, "llama3.2:latest")) << c.logs();
+
+    // The one slot is busy; the second request waits in the model's queue ("start" comes once
+    // the broker confirmed it), and its client hangs up there.
+    raw_stream busy{port, "/api/generate", generate_body("llama3.2", "a very long answer please", 5000)};
+    ASSERT_TRUE(busy.read_until("event: token", 10s)) << busy.received();
+    raw_stream queued{port, "/api/generate", generate_body("llama3.2", "never mind", 50)};
+    ASSERT_TRUE(queued.read_until("event: start", 10s)) << queued.received();
+    queued.close();
+    ASSERT_TRUE(wait_until([&] { return metric_sum(port, "llmproxy_cancels_published_total") >= 1; }, 10s)) << c.logs();
+    // Then the busy one ends, and the worker takes the queue's next request: the cancelled one.
+    busy.close();
+    auto wport = c.metrics_port(worker);
+    // The busy one cancelled mid-stream, the queued one ended before it started ("rejected").
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return metric_sum(wport, "llmproxy_worker_generations_total", "cancelled") >= 1 &&
+                   metric_sum(wport, "llmproxy_worker_generations_total", "rejected") >= 1;
+        },
+        10s))
+        << http_get(wport, "/metrics").body << c.logs();
+    // A request after it is served, and the upstream saw two generations: the busy one and this.
+    raw_stream after{port, "/api/generate", generate_body("llama3.2", "and now", 3)};
+    ASSERT_TRUE(after.read_until("event: done", 10s)) << after.received();
+    auto stats = json_of(http_get(fake, "/_fake/stats").body);
+    EXPECT_EQ(stats.value("generations_started", 0), 2) << stats.dump() << c.logs();
+}
+
 TEST_F(reliability_e2e, killing_the_api_server_stops_its_generations) {
     cluster c{*url_};
     auto fake = c.start_fake_ollama({"--token-delay-ms", "20"});
