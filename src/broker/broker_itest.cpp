@@ -126,6 +126,59 @@ TEST_F(broker_itest, request_is_confirmed_delivered_and_acked) {
     EXPECT_TRUE(conn.value()->inspect_queue(topo.work_queue));
 }
 
+// next_event() reads a message's content frame by frame: an empty body (no body frame), and
+// bodies longer than a frame (RabbitMQ's 128 KiB frame_max: several body frames) arrive whole,
+// in order, with their properties, on the main channel and on consume_unlimited()'s.
+TEST_F(broker_itest, messages_of_no_one_and_many_frames_arrive_whole) {
+    auto conn = connection::open(cfg, "itest frames");
+    ASSERT_TRUE(conn);
+    auto& c = *conn.value();
+    queue_options temp;
+    temp.durable = false;
+    temp.exclusive = true;
+    temp.auto_delete = true;
+    auto main_queue = c.declare_queue("", temp);
+    auto unlimited_queue = c.declare_queue("", temp);
+    ASSERT_TRUE(main_queue && unlimited_queue);
+    ASSERT_TRUE(c.consume(main_queue.value(), /*no_ack=*/true));
+    ASSERT_TRUE(c.consume_unlimited(unlimited_queue.value()));
+
+    std::vector<std::string> bodies{"", "x", std::string(3 * 131072 + 17, 'a')};
+    for (std::size_t i = 0; i < bodies.back().size(); ++i) {
+        bodies.back()[i] = static_cast<char>('a' + (i * 7) % 26);  // a misplaced frame would show
+    }
+    for (const auto& queue : {main_queue.value(), unlimited_queue.value()}) {
+        for (std::size_t i = 0; i < bodies.size(); ++i) {
+            outgoing_message m;
+            m.routing_key = queue;  // the default exchange
+            m.props.correlation_id = queue + "-" + std::to_string(i);
+            m.props.headers = {{"n", static_cast<std::int64_t>(i)}};
+            m.body = bodies[i];
+            ASSERT_TRUE(c.publish(m));
+        }
+    }
+    std::map<std::string, std::vector<delivery>> got;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::size_t count = 0;
+    while (count < 2 * bodies.size() && std::chrono::steady_clock::now() < deadline) {
+        auto ev = c.next_event(200ms);
+        ASSERT_TRUE(ev) << ev.error().message;
+        if (auto* d = std::get_if<delivery>(&ev.value())) {
+            got[d->routing_key].push_back(std::move(*d));
+            ++count;
+        }
+    }
+    for (const auto& queue : {main_queue.value(), unlimited_queue.value()}) {
+        const auto& ds = got[queue];
+        ASSERT_EQ(ds.size(), bodies.size()) << queue;
+        for (std::size_t i = 0; i < bodies.size(); ++i) {
+            EXPECT_EQ(ds[i].props.correlation_id, queue + "-" + std::to_string(i));
+            EXPECT_EQ(field_int(ds[i].props.headers, "n", -1), static_cast<std::int64_t>(i));
+            EXPECT_TRUE(ds[i].body == bodies[i]) << "message " << i << ": " << ds[i].body.size() << " bytes";
+        }
+    }
+}
+
 TEST_F(broker_itest, unroutable_mandatory_message_is_returned) {
     topology topo{cfg.prefix};
     std::promise<std::string> returned;

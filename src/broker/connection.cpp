@@ -153,8 +153,8 @@ field_table from_table(const amqp_table_t& t) {
     return out;
 }
 
-properties from_amqp(const amqp_basic_properties_t& p) {
-    properties out;
+/// Fills `out` (a fresh properties) from rabbitmq-c's decoded ones.
+void from_amqp(const amqp_basic_properties_t& p, properties& out) {
     if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
         out.message_id = to_string(p.message_id);
     if (p._flags & AMQP_BASIC_CORRELATION_ID_FLAG)
@@ -173,7 +173,6 @@ properties from_amqp(const amqp_basic_properties_t& p) {
         out.timestamp = static_cast<std::int64_t>(p.timestamp);
     if (p._flags & AMQP_BASIC_HEADERS_FLAG)
         out.headers = from_table(p.headers);
-    return out;
 }
 
 }  // namespace
@@ -252,6 +251,78 @@ struct connection::impl {
     bool unlimited_open = false;
     /// Tags of the consumers on unlimited_channel: cancel() must name their channel.
     std::vector<std::string> unlimited_tags;
+    /// Deliveries and returns whose content (a header frame, then body frames) is still being
+    /// read, one per channel at most (AMQP keeps a channel's content frames together; frames of
+    /// other channels may come between). See next_event().
+    struct partial_content {
+        amqp_channel_t channel = 0;
+        event message;  ///< a delivery or returned_message, props and body still to come
+        bool header_seen = false;
+        std::uint64_t body_size = 0;
+        bool taken = false;  ///< complete and moved out: erased at the next next_event()
+    };
+    std::vector<partial_content> partial;
+
+    /// Takes a header or body frame into its channel's partial content. Returns that partial
+    /// content once it is complete (the caller moves its message out and marks it taken: one
+    /// move of the message, not one per return), null before (or for a content frame no method
+    /// announced: ignored), an error for frames out of order.
+    result<partial_content*> take_content(const amqp_frame_t& frame) {
+        auto it = std::find_if(partial.begin(), partial.end(),
+                               [&](const partial_content& p) { return p.channel == frame.channel; });
+        if (it == partial.end()) {
+            return nullptr;
+        }
+        bool complete = false;
+        std::string problem;
+        std::visit(
+            [&](auto& m) {
+                if constexpr (std::is_same_v<std::decay_t<decltype(m)>, delivery> ||
+                              std::is_same_v<std::decay_t<decltype(m)>, returned_message>) {
+                    if (frame.frame_type == AMQP_FRAME_HEADER) {
+                        if (it->header_seen || frame.payload.properties.class_id != AMQP_BASIC_CLASS) {
+                            problem = "unexpected content header";
+                            return;
+                        }
+                        // Converted where rabbitmq-c decoded them (its frame pool, valid until the
+                        // next amqp_maybe_release_buffers()).
+                        from_amqp(*static_cast<const amqp_basic_properties_t*>(frame.payload.properties.decoded),
+                                  m.props);
+                        it->header_seen = true;
+                        it->body_size = frame.payload.properties.body_size;
+                        m.body.reserve(it->body_size);
+                    } else {
+                        const auto& part = frame.payload.body_fragment;
+                        if (!it->header_seen || part.len > it->body_size - m.body.size()) {
+                            problem = "unexpected content body";
+                            return;
+                        }
+                        m.body.append(static_cast<const char*>(part.bytes), part.len);
+                    }
+                    complete = m.body.size() == it->body_size;
+                }
+            },
+            it->message);
+        if (!problem.empty()) {
+            return broker_error("reading a message on channel " + std::to_string(frame.channel) + ": " + problem);
+        }
+        return complete ? &*it : nullptr;
+    }
+
+    /// Starts reading the content of a delivery or return announced on `channel`: the message
+    /// is made in place, its fields filled in by the caller.
+    template <class Message>
+    result<Message*> begin_content(amqp_channel_t channel) {
+        for (const auto& p : partial) {
+            if (p.channel == channel) {
+                return broker_error("a message began on channel " + std::to_string(channel) +
+                                    " before the previous one's content was read");
+            }
+        }
+        auto& p = partial.emplace_back();
+        p.channel = channel;
+        return &p.message.emplace<Message>();
+    }
 
     /// A confirm's delivery tag on `channel` in next_publish_tag's sequence; 0 for a channel
     /// that publishes nothing of ours any more.
@@ -605,81 +676,94 @@ result<queue_state> connection::inspect_queue(std::string_view name) {
     return st;
 }
 
+// A message's content (header and body frames) is read frame by frame as it arrives, beside
+// other channels' frames, not with amqp_read_message(): that one blocks until the whole content
+// is in, and callocs (zeroing) a 4 KiB pool for each message's properties and mallocs its body,
+// only for both to be copied into our strings again; here the body is copied once. A message
+// whose content is not all in yet waits in impl::partial for a later call (monostate now), and
+// with a `timeout` the wait restarts with each frame read.
 result<event> connection::next_event(std::chrono::milliseconds timeout) {
     auto* c = impl_->conn;
     amqp_maybe_release_buffers(c);
-    timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-    amqp_frame_t frame{};
-    int rc = amqp_simple_wait_frame_noblock(c, &frame, &tv);
-    if (rc == AMQP_STATUS_TIMEOUT) {
-        return event{};
-    }
-    if (rc != AMQP_STATUS_OK) {
-        return broker_error(std::string{"connection lost: "} + amqp_error_string2(rc));
-    }
-    if (frame.frame_type != AMQP_FRAME_METHOD) {
-        return event{};
-    }
-    switch (frame.payload.method.id) {
-        case AMQP_BASIC_DELIVER_METHOD: {
-            auto* d = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);
-            delivery out;
-            out.delivery_tag = d->delivery_tag;
-            out.redelivered = d->redelivered != 0;
-            out.consumer_tag = to_string(d->consumer_tag);
-            out.exchange = to_string(d->exchange);
-            out.routing_key = to_string(d->routing_key);
-            amqp_message_t msg{};
-            auto r = amqp_read_message(c, frame.channel, &msg, 0);
-            if (auto text = describe(r); !text.empty()) {
-                return broker_error("reading a delivery: " + text);
-            }
-            out.props = from_amqp(msg.properties);
-            out.body = to_string(msg.body);
-            amqp_destroy_message(&msg);
-            return event{std::move(out)};
-        }
-        case AMQP_BASIC_ACK_METHOD: {
-            auto* a = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
-            auto tag = impl_->tag_of(frame.channel, a->delivery_tag);
-            return tag == 0 ? event{} : event{confirm{tag, a->multiple != 0, true}};
-        }
-        case AMQP_BASIC_NACK_METHOD: {
-            auto* n = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
-            auto tag = impl_->tag_of(frame.channel, n->delivery_tag);
-            return tag == 0 ? event{} : event{confirm{tag, n->multiple != 0, false}};
-        }
-        case AMQP_BASIC_RETURN_METHOD: {
-            auto* rt = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
-            returned_message out;
-            out.reply_code = rt->reply_code;
-            out.reply_text = to_string(rt->reply_text);
-            out.exchange = to_string(rt->exchange);
-            out.routing_key = to_string(rt->routing_key);
-            amqp_message_t msg{};
-            auto r = amqp_read_message(c, frame.channel, &msg, 0);
-            if (auto text = describe(r); !text.empty()) {
-                return broker_error("reading a returned message: " + text);
-            }
-            out.props = from_amqp(msg.properties);
-            out.body = to_string(msg.body);
-            amqp_destroy_message(&msg);
-            return event{std::move(out)};
-        }
-        case AMQP_CHANNEL_CLOSE_METHOD: {
-            auto* m = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
-            return broker_error("channel closed by broker: " + std::to_string(m->reply_code) + " " +
-                                to_string(m->reply_text));
-        }
-        case AMQP_CONNECTION_CLOSE_METHOD: {
-            auto* m = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
-            return broker_error("connection closed by broker: " + std::to_string(m->reply_code) + " " +
-                                to_string(m->reply_text));
-        }
-        case AMQP_BASIC_CANCEL_METHOD:
-            return broker_error("consumer cancelled by broker (queue deleted?)");
-        default:
+    std::erase_if(impl_->partial, [](const impl::partial_content& p) { return p.taken; });
+    for (;;) {
+        timeval tv{static_cast<time_t>(timeout.count() / 1000),
+                   static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+        amqp_frame_t frame{};
+        int rc = amqp_simple_wait_frame_noblock(c, &frame, &tv);
+        if (rc == AMQP_STATUS_TIMEOUT) {
             return event{};
+        }
+        if (rc != AMQP_STATUS_OK) {
+            return broker_error(std::string{"connection lost: "} + amqp_error_string2(rc));
+        }
+        if (frame.frame_type == AMQP_FRAME_HEADER || frame.frame_type == AMQP_FRAME_BODY) {
+            auto complete = impl_->take_content(frame);
+            if (!complete) {
+                return complete.error();
+            }
+            if (auto* p = complete.value(); p != nullptr) {
+                p->taken = true;
+                return std::move(p->message);
+            }
+            continue;  // more of it to come (usually already buffered)
+        }
+        if (frame.frame_type != AMQP_FRAME_METHOD) {
+            return event{};
+        }
+        switch (frame.payload.method.id) {
+            case AMQP_BASIC_DELIVER_METHOD: {
+                auto* d = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);
+                auto out = impl_->begin_content<delivery>(frame.channel);
+                if (!out) {
+                    return out.error();
+                }
+                delivery& m = *out.value();
+                m.delivery_tag = d->delivery_tag;
+                m.redelivered = d->redelivered != 0;
+                m.consumer_tag = to_string(d->consumer_tag);
+                m.exchange = to_string(d->exchange);
+                m.routing_key = to_string(d->routing_key);
+                continue;
+            }
+            case AMQP_BASIC_ACK_METHOD: {
+                auto* a = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+                auto tag = impl_->tag_of(frame.channel, a->delivery_tag);
+                return tag == 0 ? event{} : event{confirm{tag, a->multiple != 0, true}};
+            }
+            case AMQP_BASIC_NACK_METHOD: {
+                auto* n = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
+                auto tag = impl_->tag_of(frame.channel, n->delivery_tag);
+                return tag == 0 ? event{} : event{confirm{tag, n->multiple != 0, false}};
+            }
+            case AMQP_BASIC_RETURN_METHOD: {
+                auto* rt = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
+                auto out = impl_->begin_content<returned_message>(frame.channel);
+                if (!out) {
+                    return out.error();
+                }
+                returned_message& m = *out.value();
+                m.reply_code = rt->reply_code;
+                m.reply_text = to_string(rt->reply_text);
+                m.exchange = to_string(rt->exchange);
+                m.routing_key = to_string(rt->routing_key);
+                continue;
+            }
+            case AMQP_CHANNEL_CLOSE_METHOD: {
+                auto* m = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
+                return broker_error("channel closed by broker: " + std::to_string(m->reply_code) + " " +
+                                    to_string(m->reply_text));
+            }
+            case AMQP_CONNECTION_CLOSE_METHOD: {
+                auto* m = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
+                return broker_error("connection closed by broker: " + std::to_string(m->reply_code) + " " +
+                                    to_string(m->reply_text));
+            }
+            case AMQP_BASIC_CANCEL_METHOD:
+                return broker_error("consumer cancelled by broker (queue deleted?)");
+            default:
+                return event{};
+        }
     }
 }
 
