@@ -152,7 +152,11 @@ bool consumer::serve(connection& conn) {
                 return false;
             }
         }
-        // Read what has arrived (bounded, so acks queued meanwhile are not starved).
+        // Read what has arrived (bounded, so acks queued meanwhile are not starved). Once
+        // rabbitmq-c holds no complete frame, back to poll(): another next_event() would only
+        // cost a recv() that finds nothing and a poll(0). Each wake still calls next_event() at
+        // least once, a command's too: that call runs rabbitmq-c's heartbeat checks (send one
+        // when due; a broker silent past its heartbeat is a lost connection).
         for (int i = 0; i < 256; ++i) {
             auto ev = conn.next_event(std::chrono::milliseconds{0});
             if (!ev) {
@@ -164,9 +168,10 @@ bool consumer::serve(connection& conn) {
             auto& e = ev.value();
             if (auto* d = std::get_if<delivery>(&e)) {
                 on_delivery_(std::move(*d), epoch);
-                continue;
+            } else if (std::holds_alternative<std::monostate>(e)) {
+                break;
             }
-            if (std::holds_alternative<std::monostate>(e)) {
+            if (!conn.has_buffered_input()) {
                 break;
             }
         }

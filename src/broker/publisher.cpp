@@ -230,7 +230,11 @@ void publisher::serve(connection& conn) {
                     on_return_(std::move(*r));
                 }
             }
-            // Deliveries do not happen on a publishing connection.
+            // Deliveries do not happen on a publishing connection. No complete frame left in
+            // rabbitmq-c's buffer: back to ppoll() rather than a recv() that finds nothing.
+            if (!conn.has_buffered_input()) {
+                return true;
+            }
         }
     };
 
