@@ -2,7 +2,8 @@
 
 #include "api/exact_allocator.hpp"
 
-#include <boost/asio/post.hpp>
+#include <boost/asio/execution.hpp>
+#include <boost/asio/require.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -12,7 +13,13 @@ response_sink::response_sink(net::any_io_executor strand, std::size_t max_buffer
     : strand_{std::move(strand)}, signal_{strand_}, max_buffered_{max_buffered_bytes} {}
 
 void response_sink::deliver(sink_input ev) {
-    net::post(strand_, [self = shared_from_this(), ev = std::move(ev)]() mutable { self->on_event(std::move(ev)); });
+    // The strand's own execute() with blocking.never (never inline, as post), not net::post():
+    // on the type-erased executor post makes three more copies of it (work tracking,
+    // relationship.fork, its allocator), each an atomic count on the strand, per token. The
+    // work count post would add is not needed: a queued handler keeps its io_context running.
+    net::execution::execute(
+        net::require(strand_, net::execution::blocking.never),
+        [self = shared_from_this(), ev = std::move(ev)]() mutable { self->on_event(std::move(ev)); });
 }
 
 void response_sink::on_event(sink_input ev) {
