@@ -1034,9 +1034,9 @@ TEST_F(compat_e2e, errors_have_each_flavours_shape_and_status) {
     auto obad = http_post(port, "/ollama/api/chat", "{\"model\": ");
     EXPECT_EQ(obad.status, 400u) << obad.body;
     EXPECT_TRUE(json_of(obad.body)["error"].is_string()) << obad.body;
-    // 400: n > 1.
+    // 400: n above 16 (n 2..16 is served: choices.test.mjs).
     auto many = chat_request("x", 2, false);
-    many["n"] = 2;
+    many["n"] = 17;
     EXPECT_EQ(http_post(port, "/v1/chat/completions", many.dump()).status, 400u);
 
     // 404: unknown model.
