@@ -13,7 +13,8 @@
 namespace llmp::api {
 namespace {
 
-/// The done event's data; the tool calls (Ollama's shape, like the requests) when there are any.
+/// The done event's data; the tool calls (Ollama's shape, like the requests) when there are any,
+/// and the tokens' logprobs (OpenAI's shape: token, logprob, bytes, top_logprobs) when asked.
 nlohmann::json metrics_json(const final_message& f, const relay_timings& t) {
     nlohmann::json j = {{"request_id", t.request_id},
                         {"model", f.model},
@@ -27,6 +28,9 @@ nlohmann::json metrics_json(const final_message& f, const relay_timings& t) {
                         {"provider", f.provider}};
     if (f.tool_calls.is_array() && !f.tool_calls.empty()) {
         j["tool_calls"] = tool_calls_to_ollama(f.tool_calls);
+    }
+    if (f.logprobs.is_array() && !f.logprobs.empty()) {
+        j["logprobs"] = f.logprobs;  // asked with logprobs: true; as the final carries them
     }
     return j;
 }

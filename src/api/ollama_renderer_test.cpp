@@ -190,6 +190,22 @@ TEST(native_renderer, tool_calls_in_the_done_event_and_the_whole_reply) {
     EXPECT_FALSE(body.contains("tool_calls"));
 }
 
+// The native API's done event and whole reply carry the logprobs the final has (none: absent).
+TEST(native_renderer, logprobs_come_on_the_done_event_and_the_whole_reply) {
+    auto f = finished();
+    const auto lp = json::parse(R"([{"token":"Hi","logprob":-0.5,"bytes":[72,105],"top_logprobs":[]}])");
+    auto plain = make_native_renderer(request_kind::chat, false);
+    EXPECT_FALSE(json::parse(plain->complete(f, "Hi", relay_timings{}).body()).contains("logprobs"));
+    f.logprobs = lp;
+    EXPECT_EQ(json::parse(plain->complete(f, "Hi", relay_timings{}).body())["logprobs"], lp);
+    auto r = make_native_renderer(request_kind::chat, true);
+    std::string out;
+    r->done(out, f, relay_timings{});
+    auto data = out.find("data: ");
+    ASSERT_NE(data, std::string::npos) << out;
+    EXPECT_EQ(json::parse(out.substr(data + 6, out.find('\n', data) - data - 6))["logprobs"], lp);
+}
+
 // A resumable stream's events all carry ids: the token's chunk seq, the end one past the last.
 TEST(native_renderer, resumable_streams_number_every_event_by_chunk_seq) {
     auto r = make_native_renderer(request_kind::generate, true, true);

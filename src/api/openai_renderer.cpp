@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+
 namespace llmp::api {
 namespace {
 
@@ -30,8 +32,32 @@ json usage_json(const final_message& f) {
 }
 
 /// A choice's logprobs object as OpenAI answers it: {content: [...], refusal: null}.
-json logprobs_json(const final_message& f) {
-    return {{"content", f.logprobs}, {"refusal", nullptr}};
+json logprobs_json(const json& logprobs) {
+    return {{"content", logprobs}, {"refusal", nullptr}};
+}
+
+/// What one choice ended with: choice 0's from the final's own fields, the others' from
+/// final_message::choices (an absent one is an empty "stop").
+struct choice_view {
+    const std::string* text;
+    const std::string* done_reason;
+    const json* tool_calls;
+    const json* logprobs;
+};
+
+choice_view choice_of(const final_message& f, int index, const std::string* text0) {
+    static const std::string empty;
+    static const std::string stop = "stop";
+    static const json none = json::array();
+    if (index == 0) {
+        return {text0, &f.done_reason, &f.tool_calls, &f.logprobs};
+    }
+    for (const auto& c : f.choices) {
+        if (c.index == index) {
+            return {&c.text, &c.done_reason, &c.tool_calls, &c.logprobs};
+        }
+    }
+    return {&empty, &stop, &none, &none};
 }
 
 json error_object(const llmp::error& e, std::string_view type, std::string_view code) {
@@ -61,12 +87,22 @@ public:
         prefix_.append(",\"choices\":");
         suffix_ = o_.include_usage ? ",\"usage\":null}" : "}";
         if (chat()) {
-            // The role comes once, in the first delta.
-            choice_chunk(out, R"({"role":"assistant","content":""})", "null");
+            // The role comes once per choice, in its first delta.
+            for (int i = 0; i < o_.n; ++i) {
+                choice_chunk(out, R"({"role":"assistant","content":""})", "null", "null", i);
+            }
         }
     }
 
-    void token(std::string& out, std::string_view text, std::int64_t) override {
+    void token(std::string& out, std::string_view text, std::int64_t) override { text_chunk(out, text, 0); }
+
+    void choice_token(std::string& out, int index, std::string_view text, std::int64_t) override {
+        if (chat() && index > 0 && index < o_.n) {  // a choice asked for; anything else is no one's
+            text_chunk(out, text, index);
+        }
+    }
+
+    void text_chunk(std::string& out, std::string_view text, int index) {
         scratch_.clear();
         if (chat()) {
             scratch_.append("{\"content\":");
@@ -75,20 +111,23 @@ public:
         } else {
             append_json_string(scratch_, text);
         }
-        choice_chunk(out, scratch_, "null");
+        choice_chunk(out, scratch_, "null", "null", index);
     }
 
     void done(std::string& out, const final_message& f, const relay_timings&) override {
-        if (chat()) {
-            tool_call_chunks(out, f.tool_calls);
-            if (f.logprobs.is_array() && !f.logprobs.empty()) {
-                // They come with the final (chunks carry text only): one chunk with an empty
-                // delta holding every token's, which the SDKs append to the choice's.
-                choice_chunk(out, "{}", "null", dump(logprobs_json(f)));
+        for (int i = 0; i < o_.n; ++i) {
+            auto c = choice_of(f, i, &f.text);
+            if (chat()) {
+                tool_call_chunks(out, *c.tool_calls, i);
+                if (c.logprobs->is_array() && !c.logprobs->empty()) {
+                    // They come with the final (chunks carry text only): one chunk with an empty
+                    // delta holding every token's, which the SDKs append to the choice's.
+                    choice_chunk(out, "{}", "null", dump(logprobs_json(*c.logprobs)), i);
+                }
             }
+            auto reason = "\"" + openai_finish_reason(*c.done_reason) + "\"";
+            choice_chunk(out, chat() ? "{}" : "\"\"", reason, "null", i);
         }
-        auto reason = "\"" + openai_finish_reason(f.done_reason) + "\"";
-        choice_chunk(out, chat() ? "{}" : "\"\"", reason);
         if (o_.include_usage) {
             std::string chunk = prefix_;
             chunk.append("[],\"usage\":").append(dump(usage_json(f))).push_back('}');
@@ -105,23 +144,13 @@ public:
     void keepalive(std::string& out) override { out.append(": keepalive\n\n"); }
 
     http_server::response complete(const final_message& f, const std::string& text, const relay_timings& t) override {
-        json choice = {{"index", 0},
-                       {"logprobs", chat() && f.logprobs.is_array() && !f.logprobs.empty() ? logprobs_json(f) : json{}},
-                       {"finish_reason", openai_finish_reason(f.done_reason)}};
-        if (chat()) {
-            choice["message"] = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
-            if (f.tool_calls.is_array() && !f.tool_calls.empty()) {
-                choice["message"]["tool_calls"] = f.tool_calls;
-                if (text.empty()) {
-                    choice["message"]["content"] = nullptr;  // as OpenAI answers a call
-                }
-            }
-        } else {
-            choice["text"] = text;
+        json choices = json::array();
+        for (int i = 0; i < o_.n; ++i) {
+            choices.push_back(whole_choice(choice_of(f, i, &text), i));
         }
-        json body = {{"id", id_for(t.request_id)},       {"object", chat() ? "chat.completion" : "text_completion"},
-                     {"created", unix_ms() / 1000},      {"model", o_.model},
-                     {"choices", json::array({choice})}, {"usage", usage_json(f)}};
+        json body = {{"id", id_for(t.request_id)},    {"object", chat() ? "chat.completion" : "text_completion"},
+                     {"created", unix_ms() / 1000},   {"model", o_.model},
+                     {"choices", std::move(choices)}, {"usage", usage_json(f)}};
         return http_server::json_response(http::status::ok, body);
     }
 
@@ -130,17 +159,40 @@ public:
 private:
     bool chat() const { return o_.kind == request_kind::chat; }
 
+    /// One element of a whole reply's choices.
+    json whole_choice(const choice_view& c, int index) const {
+        const bool has_logprobs = chat() && c.logprobs->is_array() && !c.logprobs->empty();
+        json choice = {{"index", index},
+                       {"logprobs", has_logprobs ? logprobs_json(*c.logprobs) : json{}},
+                       {"finish_reason", openai_finish_reason(*c.done_reason)}};
+        if (chat()) {
+            choice["message"] = {{"role", "assistant"}, {"content", *c.text}, {"refusal", nullptr}};
+            if (c.tool_calls->is_array() && !c.tool_calls->empty()) {
+                choice["message"]["tool_calls"] = *c.tool_calls;
+                if (c.text->empty()) {
+                    choice["message"]["content"] = nullptr;  // as OpenAI answers a call
+                }
+            }
+        } else {
+            choice["text"] = *c.text;
+        }
+        return choice;
+    }
+
     std::string id_for(const std::string& request_id) const { return (chat() ? "chatcmpl-" : "cmpl-") + request_id; }
 
-    /// A chunk with one choice: `content` is the delta object (chat) or the text literal
-    /// (completions); `finish_reason` and `logprobs` JSON literals.
+    /// A chunk with one choice, of index `index`: `content` is the delta object (chat) or the
+    /// text literal (completions); `finish_reason` and `logprobs` JSON literals.
     void choice_chunk(std::string& out, std::string_view content, std::string_view finish_reason,
-                      std::string_view logprobs = "null") {
+                      std::string_view logprobs = "null", int index = 0) {
+        char digits[12];
+        const auto end = std::to_chars(digits, digits + sizeof digits, index).ptr;
+        const std::string_view idx{digits, static_cast<std::size_t>(end - digits)};
         out.append("data: ").append(prefix_);
         if (chat()) {
-            out.append("[{\"index\":0,\"delta\":").append(content);
+            out.append("[{\"index\":").append(idx).append(",\"delta\":").append(content);
         } else {
-            out.append("[{\"text\":").append(content).append(",\"index\":0");
+            out.append("[{\"text\":").append(content).append(",\"index\":").append(idx);
         }
         out.append(",\"logprobs\":").append(logprobs).append(",\"finish_reason\":").append(finish_reason).append("}]");
         out.append(suffix_).append("\n\n");
@@ -149,7 +201,7 @@ private:
     /// The tool calls of the final as OpenAI streams them, two chunks per call: the first with
     /// index, id, type, name and empty arguments, the second with the arguments (the SDKs
     /// concatenate the argument fragments of one index).
-    void tool_call_chunks(std::string& out, const json& calls) {
+    void tool_call_chunks(std::string& out, const json& calls, int choice) {
         if (!calls.is_array()) {
             return;
         }
@@ -163,9 +215,9 @@ private:
                          {"id", get_or<std::string>(c, "id", "")},
                          {"type", "function"},
                          {"function", {{"name", get_or<std::string>(fn, "name", "")}, {"arguments", ""}}}};
-            choice_chunk(out, dump(json{{"tool_calls", json::array({std::move(head)})}}), "null");
+            choice_chunk(out, dump(json{{"tool_calls", json::array({std::move(head)})}}), "null", "null", choice);
             json args = {{"index", index}, {"function", {{"arguments", get_or<std::string>(fn, "arguments", "")}}}};
-            choice_chunk(out, dump(json{{"tool_calls", json::array({std::move(args)})}}), "null");
+            choice_chunk(out, dump(json{{"tool_calls", json::array({std::move(args)})}}), "null", "null", choice);
             ++index;
         }
     }

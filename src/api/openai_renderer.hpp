@@ -9,6 +9,10 @@
 //             data: {"error": {...}} event and the end of the body (no [DONE]).
 //   no stream: one chat.completion / text_completion object with usage (choices[0].logprobs
 //             {content, refusal} when the final has logprobs).
+//   n > 1 (chat): every chunk's choice carries its index (a role chunk per choice first, then
+//             the tokens of all choices as they come); at the end each choice's tool-call and
+//             logprobs chunks and its finish chunk, in index order, then the usage (every
+//             choice's completion tokens); whole: `choices` holds the n choices in index order.
 //   errors:   {"error": {"message", "type", "param", "code"}}; statuses from common/errc.hpp.
 
 #include "api/stream_renderer.hpp"
@@ -23,6 +27,7 @@ struct openai_reply_options {
     bool stream = false;
     bool include_usage = false;
     std::string model;  ///< echoed as the client sent it
+    int n = 1;          ///< choices (chat, n > 1): streamed by index, each with its finish chunk
 };
 
 std::unique_ptr<stream_renderer> make_openai_renderer(openai_reply_options o);

@@ -269,5 +269,75 @@ TEST(openai_renderer, a_whole_reply_carries_logprobs_and_null_without_them) {
     EXPECT_TRUE(j["choices"][0]["logprobs"].is_null());
 }
 
+final_message two_choices() {
+    auto f = finished("length");
+    f.text = "Hi";
+    f.completion_tokens = 5;
+    choice_outcome one;
+    one.index = 1;
+    one.text = "Yo!";
+    one.done_reason = "tool_calls";
+    one.tool_calls = json::parse(R"([{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}])");
+    f.choices = {one};
+    return f;
+}
+
+// n > 1: each chunk's single choice names its index (a role chunk per choice, tokens as they
+// come), every choice gets its finish chunk, then the usage: what the SDK's accumulator indexes.
+TEST(openai_renderer, several_choices_stream_by_index_each_with_its_finish) {
+    openai_reply_options o{request_kind::chat, true, true, "mock"};
+    o.n = 2;
+    auto r = make_openai_renderer(o);
+    std::string out;
+    r->start(out, started_request());
+    r->token(out, "Hi", 1);
+    r->choice_token(out, 1, "Yo", 2);
+    r->choice_token(out, 1, "!", 3);
+    r->choice_token(out, 2, "nobody's", 4);  // not a choice asked for: dropped
+    r->done(out, two_choices(), {});
+    auto ev = data_events(out);
+    // 2 roles, 3 tokens, choice 1's two tool-call chunks, 2 finishes, usage, [DONE]
+    ASSERT_EQ(ev.size(), 11u) << out;
+    std::vector<int> indices;
+    for (std::size_t i = 0; i + 2 < ev.size(); ++i) {
+        auto c = json::parse(ev[i]);
+        ASSERT_EQ(c["choices"].size(), 1u) << ev[i];
+        indices.push_back(c["choices"][0]["index"].get<int>());
+    }
+    // At the end, choice by choice: its tool-call chunks, then its finish.
+    EXPECT_EQ(indices, (std::vector<int>{0, 1, 0, 1, 1, 0, 1, 1, 1}));
+    EXPECT_EQ(json::parse(ev[0])["choices"][0]["delta"]["role"], "assistant");
+    EXPECT_EQ(json::parse(ev[1])["choices"][0]["delta"]["role"], "assistant");
+    EXPECT_EQ(json::parse(ev[3])["choices"][0]["delta"]["content"], "Yo");
+    EXPECT_EQ(json::parse(ev[5])["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(json::parse(ev[6])["choices"][0]["delta"]["tool_calls"][0]["id"], "call_1");
+    EXPECT_TRUE(json::parse(ev[7])["choices"][0]["finish_reason"].is_null());
+    EXPECT_EQ(json::parse(ev[8])["choices"][0]["finish_reason"], "tool_calls");
+    auto usage = json::parse(ev[9]);
+    EXPECT_TRUE(usage["choices"].empty());
+    EXPECT_EQ(usage["usage"]["completion_tokens"], 5);
+    EXPECT_EQ(ev[10], "[DONE]");
+}
+
+TEST(openai_renderer, a_whole_reply_holds_every_choice_in_index_order) {
+    openai_reply_options o{request_kind::chat, false, false, "mock"};
+    o.n = 3;  // choice 2 never reported: an empty "stop"
+    auto r = make_openai_renderer(o);
+    relay_timings t;
+    t.request_id = "r1";
+    auto j = json::parse(r->complete(two_choices(), "Hi", t).body());
+    ASSERT_EQ(j["choices"].size(), 3u) << j;
+    EXPECT_EQ(j["choices"][0]["index"], 0);
+    EXPECT_EQ(j["choices"][0]["message"]["content"], "Hi");
+    EXPECT_EQ(j["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(j["choices"][1]["index"], 1);
+    EXPECT_EQ(j["choices"][1]["message"]["content"], "Yo!");
+    EXPECT_EQ(j["choices"][1]["message"]["tool_calls"][0]["id"], "call_1");
+    EXPECT_EQ(j["choices"][1]["finish_reason"], "tool_calls");
+    EXPECT_EQ(j["choices"][2]["message"]["content"], "");
+    EXPECT_EQ(j["choices"][2]["finish_reason"], "stop");
+    EXPECT_EQ(j["usage"]["completion_tokens"], 5);
+}
+
 }  // namespace
 }  // namespace llmp::api

@@ -398,10 +398,21 @@ result<openai_request> parse_openai_request(std::string_view body, request_kind 
     }
 
     if (auto n = j.find("n"); n != j.end() && !n->is_null()) {
-        // One choice per request through the whole pipeline (chunks, final, audit): README "One
-        // choice per request". A client wanting several answers sends several requests.
-        if (integer_of<std::int64_t>(*n) != 1) {
-            return invalid("n must be 1: llmproxy generates one choice per request (send n requests for n choices)");
+        // Several choices: /v1/chat/completions only (kept in extra.n; the worker asks an
+        // OpenAI-compatible upstream for them, or runs n generations on an Ollama one). n = 1
+        // leaves the request as it was.
+        const auto wanted = integer_of<std::int64_t>(*n);
+        if (kind != request_kind::chat && wanted != 1) {
+            return invalid(
+                "n must be 1 on /v1/completions: llmproxy generates several choices on "
+                "/v1/chat/completions only (send n requests for n completions)");
+        }
+        if (!wanted || *wanted < 1 || *wanted > max_openai_choices) {
+            return invalid("n must be an integer from 1 to " + std::to_string(max_openai_choices));
+        }
+        if (*wanted > 1) {
+            r.n = static_cast<int>(*wanted);
+            m.extra["n"] = *wanted;
         }
     }
     if (auto v = copy_logprobs_fields(j, kind, m.extra); !v) {

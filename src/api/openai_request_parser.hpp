@@ -13,9 +13,15 @@
 
 namespace llmp::api {
 
+/// The most choices one /v1/chat/completions request may ask for (`n`). OpenAI allows 128;
+/// here each choice of an Ollama-served model is a generation of its own (README "Several
+/// choices").
+inline constexpr int max_openai_choices = 16;
+
 struct openai_request {
     request_message msg;         ///< api_flavour "openai"; ids and client fields left for the caller
     bool include_usage = false;  ///< stream_options.include_usage: send the usage chunk before [DONE]
+    int n = 1;                   ///< choices asked for (chat only; msg.extra.n when > 1)
 };
 
 /// `kind` chat = /v1/chat/completions (messages), generate = /v1/completions (prompt).

@@ -82,9 +82,9 @@ TEST(openai_request_parser, rejects_what_it_cannot_serve_with_a_reason) {
     EXPECT_EQ(rejected(R"({"model":"m"})").code, "missing_field");
     EXPECT_EQ(rejected(R"({"model":"m","messages":[]})").code, "invalid_field");
     EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"robot","content":"x"}]})").code, "invalid_field");
-    auto n = rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":2})");
+    auto n = rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":17})");
     EXPECT_EQ(n.code, "invalid_field");
-    EXPECT_NE(n.message.find("n must be 1"), std::string::npos);
+    EXPECT_NE(n.message.find("n must be an integer from 1 to 16"), std::string::npos) << n.message;
     EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"user","content":[{"type":"image_url"}]}]})").code,
               "invalid_field");
     EXPECT_EQ(rejected(R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0})").code,
@@ -284,10 +284,23 @@ TEST(openai_request_parser, logprobs_and_top_logprobs_go_to_extra_in_both_upstre
     auto legacy = parse_openai_request(R"({"model":"m","prompt":"x","logprobs":2})", request_kind::generate);
     ASSERT_FALSE(legacy);
     EXPECT_NE(legacy.error().message.find("/v1/chat/completions only"), std::string::npos);
-    // n > 1 is a 400 that says what to do instead; n: 1 is fine.
-    auto n = rejected(with(R"("n":3)"));
-    EXPECT_NE(n.message.find("one choice per request"), std::string::npos) << n.message;
-    EXPECT_TRUE(parse_openai_request(with(R"("n":1)"), request_kind::chat));
+    // n: 2..16 choices on chat, kept in extra.n; 1 leaves the request as it was; /v1/completions
+    // keeps one choice, with a 400 that says what to do instead.
+    auto three = parse_openai_request(with(R"("n":3)"), request_kind::chat);
+    ASSERT_TRUE(three);
+    EXPECT_EQ(three.value().n, 3);
+    EXPECT_EQ(three.value().msg.extra["n"], 3);
+    auto one = parse_openai_request(with(R"("n":1)"), request_kind::chat);
+    ASSERT_TRUE(one);
+    EXPECT_EQ(one.value().n, 1);
+    EXPECT_FALSE(one.value().msg.extra.contains("n"));
+    for (const char* bad : {R"("n":0)", R"("n":17)", R"("n":2.5)", R"("n":"2")"}) {
+        EXPECT_EQ(rejected(with(bad)).code, "invalid_field") << bad;
+    }
+    auto completions = parse_openai_request(R"({"model":"m","prompt":"x","n":2})", request_kind::generate);
+    ASSERT_FALSE(completions);
+    EXPECT_NE(completions.error().message.find("/v1/chat/completions only"), std::string::npos);
+    EXPECT_TRUE(parse_openai_request(R"({"model":"m","prompt":"x","n":1})", request_kind::generate));
 }
 
 }  // namespace

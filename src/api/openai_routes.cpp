@@ -23,6 +23,7 @@ openai_reply_options reply_options(const openai_request& r) {
     o.kind = r.msg.kind;
     o.stream = r.msg.stream;
     o.include_usage = r.include_usage;
+    o.n = r.n;
     o.model = r.msg.model;
     return o;
 }

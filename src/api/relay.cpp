@@ -416,7 +416,12 @@ void relay::take_chunk(chunk_event& c) {
         ttft_ms_ = ms_since(t0_);
         stop_waiting();
     }
-    if (streaming_) {
+    if (c.choice != 0) {
+        // n > 1: another choice's text; a whole reply takes every choice's from the final.
+        if (streaming_) {
+            out_.choice_token(buf_, c.choice, c.text, c.seq);
+        }
+    } else if (streaming_) {
         out_.token(buf_, c.text, c.seq);
     } else {
         text_ += c.text;

@@ -30,7 +30,7 @@ void route_chunk_frames(context& ctx, const broker::delivery& d) {
     for (const auto& f : frames) {
         id.assign(f.request_id);
         if (auto sink = ctx.streams.find(id)) {
-            sink->deliver(chunk_event{f.seq, std::string{f.text}, worker});
+            sink->deliver(chunk_event{f.seq, std::string{f.text}, worker, f.choice});
         }
     }
 }
@@ -61,7 +61,8 @@ void route_delivery(context& ctx, broker::delivery&& d) {
             ctx.metrics->chunk_message_received(1);
         }
         sink->deliver(chunk_event{broker::field_int(d.props.headers, "seq", 0), std::move(d.body),
-                                  broker::field_string(d.props.headers, "worker")});
+                                  broker::field_string(d.props.headers, "worker"),
+                                  static_cast<int>(broker::field_int(d.props.headers, "choice", 0))});
     } else if (ends_with(key, ".final")) {
         if (auto f = decode_final(d.body)) {
             sink->deliver(std::move(f.value()));

@@ -13,6 +13,7 @@ struct chunk_event {
     std::int64_t seq = 0;  ///< tokens sent so far by the worker, including this chunk's
     std::string text;
     std::string worker;  ///< the worker that generated it
+    int choice = 0;      ///< the choice it belongs to (n > 1); 0 for every n = 1 request
 };
 
 /// The outcome of publishing the request (publisher thread -> stream).

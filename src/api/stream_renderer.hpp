@@ -38,6 +38,10 @@ public:
     // Streamed replies: each appends bytes to `out`; the relay writes them in batches.
     virtual void start(std::string& out, const request_message& m) = 0;
     virtual void token(std::string& out, std::string_view text, std::int64_t seq) = 0;
+    /// A token of choice `index` >= 1 of a request that asked for several (OpenAI's n > 1;
+    /// token() is choice 0's). Only the OpenAI chat renderer has choices; the others never
+    /// see such a token (their requests ask for one) and drop it.
+    virtual void choice_token(std::string& /*out*/, int /*index*/, std::string_view /*text*/, std::int64_t /*seq*/) {}
     virtual void done(std::string& out, const final_message& f, const relay_timings& t) = 0;
     virtual void error(std::string& out, const error_message& e) = 0;
     /// Something harmless that keeps idle connections open (an SSE comment); may append nothing.

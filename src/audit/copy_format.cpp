@@ -138,6 +138,8 @@ void append_row(std::string& out, const response_row& r) {
     append_key(out, r.key_id, r.key_name);
     sep(out);
     r.tool_calls_json.empty() ? null(out) : append_field(out, r.tool_calls_json);
+    sep(out);
+    r.choices_json.empty() ? null(out) : append_field(out, r.choices_json);
     end(out);
 }
 
@@ -182,7 +184,8 @@ std::string responses_from_staging(const std::string& cols) {
            " model = EXCLUDED.model, text = EXCLUDED.text, prompt_tokens = EXCLUDED.prompt_tokens,"
            " completion_tokens = EXCLUDED.completion_tokens, ttft_ms = EXCLUDED.ttft_ms,"
            " duration_ms = EXCLUDED.duration_ms, tokens_per_s = EXCLUDED.tokens_per_s,"
-           " provider_metrics = EXCLUDED.provider_metrics, tool_calls = EXCLUDED.tool_calls, reported_by = 'both'," +
+           " provider_metrics = EXCLUDED.provider_metrics, tool_calls = EXCLUDED.tool_calls,"
+           " choices = EXCLUDED.choices, reported_by = 'both'," +
            keep_key +
            " WHERE r.reported_by = 'api';"
            " INSERT INTO responses AS r (" +
@@ -198,7 +201,7 @@ table_statements responses_statements() {
     const std::string cols =
         "request_id, status, server_id, worker_id, provider, model, done_reason, text, prompt_tokens, "
         "completion_tokens, ttft_ms, duration_ms, tokens_per_s, error_code, error_message, retryable, "
-        "provider_metrics, completed_at, reported_by, key_id, key_name, tool_calls";
+        "provider_metrics, completed_at, reported_by, key_id, key_name, tool_calls, choices";
     auto s = make_statements("responses", cols, "request_id");
     s.insert_from_staging = responses_from_staging(cols);
     return s;

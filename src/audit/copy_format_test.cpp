@@ -34,7 +34,8 @@ TEST(copy_format, statements_name_the_same_columns_for_the_table_and_its_staging
     const auto& responses = copy_format::statements(1);
     EXPECT_EQ(responses.copy_staging.substr(responses.copy_staging.find('(')),
               responses.copy.substr(responses.copy.find('(')));
-    EXPECT_NE(responses.copy.find("completed_at, reported_by, key_id, key_name, tool_calls)"), std::string::npos)
+    EXPECT_NE(responses.copy.find("completed_at, reported_by, key_id, key_name, tool_calls, choices)"),
+              std::string::npos)
         << responses.copy;
     // The worker's report brings the tool calls when it merges into a verdict.
     EXPECT_NE(responses.insert_from_staging.find("tool_calls = EXCLUDED.tool_calls"), std::string::npos);
@@ -78,7 +79,7 @@ TEST(copy_format, the_api_key_is_escaped_like_any_text) {
     r.key_name = "back\\slash";
     out.clear();
     copy_format::append_row(out, r);
-    EXPECT_NE(out.find("\tworker\tk-1\tback\\\\slash\t\\N\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("\tworker\tk-1\tback\\\\slash\t\\N\t\\N\n"), std::string::npos) << out;
 }
 
 TEST(copy_format, response_and_chunk_rows) {
@@ -88,13 +89,18 @@ TEST(copy_format, response_and_chunk_rows) {
     ok_row.ttft_ms = 1.5;
     std::string out;
     copy_format::append_row(out, ok_row);
-    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 21) << "22 columns";
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 22) << "23 columns";
     EXPECT_NE(out.find("\t1.5\t"), std::string::npos);
-    EXPECT_NE(out.find("\tworker\t\\N\t\\N\t\\N\n"), std::string::npos) << "reported_by, then no key, no tool calls";
+    EXPECT_NE(out.find("\tworker\t\\N\t\\N\t\\N\t\\N\n"), std::string::npos)
+        << "reported_by, then no key, no tool calls, no further choices";
     ok_row.tool_calls_json = R"([{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}])";
     out.clear();
     copy_format::append_row(out, ok_row);
     EXPECT_NE(out.find("\t\\N\t[{\"id\":\"call_1\""), std::string::npos) << out;
+    ok_row.choices_json = R"([{"index":1,"done_reason":"stop","text":"b"}])";
+    out.clear();
+    copy_format::append_row(out, ok_row);
+    EXPECT_NE(out.find("}]\t[{\"index\":1,"), std::string::npos) << out;
     chunk_row c;
     c.request_id = "r";
     c.text = "\t";

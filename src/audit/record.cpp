@@ -217,6 +217,9 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
         if (auto it = j.find("tool_calls"); it != j.end() && it->is_array() && !it->empty()) {
             row.tool_calls_json = clean_dump(std::move(*it));
         }
+        if (auto it = j.find("choices"); it != j.end() && it->is_array() && !it->empty()) {
+            row.choices_json = clean_dump(std::move(*it));
+        }
     } else {
         row.error_code = clean_text(get_or<std::string>(j, "code", "internal_error"));
         row.status = status_of(row.error_code);

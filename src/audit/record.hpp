@@ -65,6 +65,9 @@ struct response_row {
     bool retryable = false;
     std::string provider_metrics_json = "{}";
     std::string tool_calls_json;  ///< the final's tool_calls array; empty = none (NULL)
+    /// n > 1: the final's choices after the first ([{index, done_reason, text, tool_calls?,
+    /// logprobs?}]; choice 0 is text, done_reason and tool_calls); empty = none (NULL)
+    std::string choices_json;
     std::int64_t completed_at_ms = 0;
     /// "worker", or "api" for an API server's verdict (broker::verdict_type): what its client
     /// was told decides status and error; the worker's report keeps the text, counts and timings.

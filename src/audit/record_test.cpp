@@ -80,6 +80,27 @@ TEST(record, final_and_error_messages_become_response_rows) {
     EXPECT_EQ(std::get<response_row>(cr.value()).status, "cancelled");
 }
 
+// n > 1: choice 0 is the row's text as ever, the others its choices JSON (NULL for one choice);
+// such a final takes the reference decoder (the fast one knows no `choices`).
+TEST(record, the_choices_after_the_first_are_kept_as_json) {
+    final_message f;
+    f.text = "zero";
+    f.completed_at_ms = 1700000001000;
+    auto single = decode_record(source::responses, response("api-1.final", encode(f)), 5);
+    ASSERT_TRUE(single);
+    EXPECT_TRUE(std::get<response_row>(single.value()).choices_json.empty());
+    choice_outcome one;
+    one.text = "one";
+    one.done_reason = "length";
+    f.choices = {one};
+    auto r = decode_record(source::responses, response("api-1.final", encode(f)), 5);
+    ASSERT_TRUE(r) << r.error().message;
+    const auto& row = std::get<response_row>(r.value());
+    EXPECT_EQ(row.text, "zero");
+    EXPECT_EQ(nlohmann::json::parse(row.choices_json),
+              nlohmann::json::parse(R"([{"index":1,"done_reason":"length","text":"one"}])"));
+}
+
 TEST(record, an_api_servers_verdict_is_an_error_row_reported_by_the_api) {
     // What relay publishes when it ends a stream itself: straight into the audit queue (no
     // routing key of the responses exchange), typed, with its server id in a header.

@@ -50,13 +50,13 @@ void chunk_mux::add(publish_job&& job) {
     // The stream's latest frame in this message (the same stream object, or the same id).
     for (auto f = msg->frames.rbegin(); f != msg->frames.rend(); ++f) {
         if ((job.stream && f->stream == job.stream) || f->request_id() == id) {
-            if (f->attempt == job.attempt) {
+            if (f->attempt == job.attempt && f->choice == job.choice) {
                 f->text += m.body;
                 f->seq = job.seq;
                 msg->bytes -= cost - m.body.size();  // merged: only the text is added
                 return;
             }
-            break;  // another attempt of the request: a new frame after it
+            break;  // another attempt or choice of the request: a new frame after it
         }
     }
     auto& fr = msg->frames.emplace_back();
@@ -67,6 +67,7 @@ void chunk_mux::add(publish_job&& job) {
     }
     fr.seq = job.seq;
     fr.attempt = job.attempt;
+    fr.choice = job.choice;
     fr.text = std::move(m.body);
 }
 void chunk_mux::take(std::vector<outgoing_message>& out) {
@@ -75,7 +76,7 @@ void chunk_mux::take(std::vector<outgoing_message>& out) {
         begin_chunk_frames(o.body);
         o.body.reserve(msg.bytes + 3);
         for (const auto& f : msg.frames) {
-            append_chunk_frame(o.body, f.request_id(), f.seq, f.attempt, f.text);
+            append_chunk_frame(o.body, f.request_id(), f.seq, f.attempt, f.text, f.choice);
         }
     }
     messages_.clear();

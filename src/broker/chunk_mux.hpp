@@ -41,7 +41,7 @@ public:
     explicit chunk_mux(std::size_t max_message_bytes = 128 * 1024) : max_bytes_{max_message_bytes} {}
 
     /// Holds a `multiplex` chunk job: msg.exchange / routing_key = destination,
-    /// props.correlation_id = request id (non-empty), body = text, job.seq / job.attempt; or
+    /// props.correlation_id = request id (non-empty), body = text, job.seq / attempt / choice; or
     /// those (but the body) in *job.stream when it is set.
     void add(publish_job&& job);
     bool empty() const { return messages_.empty(); }
@@ -58,6 +58,7 @@ private:
         std::string own_id;                              ///< the request id, when it had none
         std::int64_t seq = 0;
         std::int64_t attempt = 1;
+        int choice = 0;
         std::string text;
         const std::string& request_id() const { return stream ? stream->props.correlation_id : own_id; }
     };

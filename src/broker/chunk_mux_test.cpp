@@ -38,6 +38,9 @@ std::string describe(const outgoing_message& m) {
         if (f.attempt != 1) {
             out += "#" + std::to_string(f.attempt);
         }
+        if (f.choice != 0) {
+            out += "/" + std::to_string(f.choice);
+        }
     }
     return out;
 }
@@ -104,6 +107,21 @@ TEST(chunk_mux, another_attempt_of_a_request_gets_a_frame_of_its_own) {
     mux.add(chunk("a", "new", 1, "api-1", 2));
     mux.add(chunk("a", "er", 2, "api-1", 2));
     EXPECT_EQ(take_all(mux), strings{"api-1.chunks: a:old@1 a:newer@2#2"});
+}
+
+// n > 1: a stream's chunks of one choice merge; a chunk of another choice starts a frame.
+TEST(chunk_mux, another_choice_of_a_request_gets_a_frame_of_its_own) {
+    chunk_mux mux;
+    mux.add(chunk("a", "x", 1));
+    mux.add(chunk("a", "y", 2));
+    auto other = chunk("a", "B", 3);
+    other.choice = 1;
+    mux.add(std::move(other));
+    auto again = chunk("a", "b", 4);
+    again.choice = 1;
+    mux.add(std::move(again));
+    mux.add(chunk("a", "z", 5));
+    EXPECT_EQ(take_all(mux), strings{"api-1.chunks: a:xy@2 a:Bb@4/1 a:z@5"});
 }
 
 TEST(chunk_mux, a_full_message_is_closed_and_the_next_chunks_follow_it) {

@@ -68,6 +68,7 @@ struct publish_job {
     bool multiplex = false;
     std::int64_t seq = 0;
     std::int64_t attempt = 1;
+    int choice = 0;  ///< the frame's choice index (n > 1; common/chunk_frames.hpp), 0 for n = 1
     /// Optional, for a `multiplex` job: the stream's destination, made once per stream and
     /// shared by all its chunks (exchange, routing key, mandatory, headers, and the request id
     /// in props.correlation_id); msg then carries only the text (body). Saves copying those

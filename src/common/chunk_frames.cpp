@@ -65,9 +65,14 @@ void begin_chunk_frames(std::string& out) {
 }
 
 void append_chunk_frame(std::string& out, std::string_view request_id, std::int64_t seq, std::int64_t attempt,
-                        std::string_view text) {
-    if (request_id.empty() || request_id.size() > max_frame_request_id || seq < 1 || attempt < 1) {
+                        std::string_view text, int choice) {
+    if (request_id.empty() || request_id.size() > max_frame_request_id || seq < 1 || attempt < 1 || choice < 0 ||
+        choice > max_frame_choice) {
         std::abort();  // the worker's own values: a programmer error
+    }
+    if (choice != 0) {
+        put_varint(out, 0);
+        put_varint(out, static_cast<std::uint64_t>(choice));
     }
     put_varint(out, request_id.size());
     out.append(request_id);
@@ -89,7 +94,24 @@ result<void> decode_chunk_frames(std::string_view body, std::vector<chunk_frame_
     while (!r.done()) {
         chunk_frame_view f;
         std::uint64_t id_len = 0, seq = 0, attempt = 0, text_len = 0;
-        if (!r.varint(id_len) || id_len == 0 || id_len > max_frame_request_id || !r.bytes(id_len, f.request_id)) {
+        if (!r.varint(id_len)) {
+            frames.clear();
+            return malformed("bad request id");
+        }
+        if (id_len == 0) {
+            // A choice index first (n > 1), then the frame as usual.
+            std::uint64_t choice = 0;
+            if (!r.varint(choice) || choice == 0 || choice > static_cast<std::uint64_t>(max_frame_choice)) {
+                frames.clear();
+                return malformed("bad choice index");
+            }
+            f.choice = static_cast<int>(choice);
+            if (!r.varint(id_len)) {
+                frames.clear();
+                return malformed("bad request id");
+            }
+        }
+        if (id_len == 0 || id_len > max_frame_request_id || !r.bytes(id_len, f.request_id)) {
             frames.clear();
             return malformed("bad request id");
         }

@@ -11,6 +11,10 @@
 //
 //   'L' 'C' 0x01                                  magic + version
 //   frame*  (at least one):
+//     [0 choice]                                   only for a choice other than 0 (n > 1): a zero
+//                                                  where id_len would be, then the choice index
+//                                                  (1..max_frame_choice); absent = choice 0, so
+//                                                  n = 1 frames are as they always were
 //     id_len  id[id_len]                          request id (1..256 bytes)
 //     seq                                          tokens of that stream so far (1..2^63-1)
 //     attempt                                      delivery number of the request (1..2^63-1)
@@ -35,6 +39,8 @@ namespace llmp {
 inline constexpr std::string_view chunk_frames_content_type = "application/x-llmp-chunk-frames";
 /// The longest request id a frame carries (ours are ~30 characters).
 inline constexpr std::size_t max_frame_request_id = 256;
+/// The highest choice index a frame carries (requests ask for n <= 128, as OpenAI allows).
+inline constexpr std::int64_t max_frame_choice = 127;
 
 /// One stream's chunk inside a chunk_frames body; views into that body.
 struct chunk_frame_view {
@@ -42,13 +48,15 @@ struct chunk_frame_view {
     std::int64_t seq = 0;
     std::int64_t attempt = 1;
     std::string_view text;
+    int choice = 0;  ///< the choice the text belongs to (n > 1); 0 when the frame names none
 };
 
 /// Starts a body: clears `out` and writes the magic.
 void begin_chunk_frames(std::string& out);
-/// Appends one frame. Programmer errors (empty or over-long id, seq or attempt below 1) abort.
+/// Appends one frame (of choice `choice`, 0 for every request with n = 1). Programmer errors
+/// (empty or over-long id, seq or attempt below 1, choice outside 0..max_frame_choice) abort.
 void append_chunk_frame(std::string& out, std::string_view request_id, std::int64_t seq, std::int64_t attempt,
-                        std::string_view text);
+                        std::string_view text, int choice = 0);
 
 /// Splits a body into its frames, in order (views into `body`: keep it alive). `frames` is
 /// cleared first; on error it holds nothing usable.

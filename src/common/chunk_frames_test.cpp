@@ -14,7 +14,7 @@ std::string body_of(const std::vector<chunk_frame_view>& frames) {
     std::string out;
     begin_chunk_frames(out);
     for (const auto& f : frames) {
-        append_chunk_frame(out, f.request_id, f.seq, f.attempt, f.text);
+        append_chunk_frame(out, f.request_id, f.seq, f.attempt, f.text, f.choice);
     }
     return out;
 }
@@ -42,6 +42,28 @@ TEST(chunk_frames, round_trip_keeps_every_frame_in_order) {
 TEST(chunk_frames, a_frame_costs_a_few_bytes_over_its_id_and_text) {
     auto body = body_of({{"req_0123456789abcdef0123", 12, 1, "tok"}});
     EXPECT_EQ(body.size(), 3u + 1 + 24 + 1 + 1 + 1 + 3);
+}
+
+// n > 1: a frame of another choice than 0 carries its index ahead of the id; choice 0's frames
+// are byte for byte what they were (old API servers read them, new ones read old workers').
+TEST(chunk_frames, a_choice_index_rides_only_on_frames_of_other_choices) {
+    std::vector<chunk_frame_view> in{
+        {"req-a", 1, 1, "A", 0}, {"req-a", 2, 1, "B", 1}, {"req-a", 3, 1, "C", max_frame_choice}};
+    auto body = body_of(in);
+    EXPECT_EQ(body.size(), 3u + 3 * (1 + 5 + 1 + 1 + 1 + 1) + 2 * 2);
+    EXPECT_EQ(body_of({in[0]}), body_of({{"req-a", 1, 1, "A"}}));
+    std::vector<chunk_frame_view> out;
+    ASSERT_TRUE(decode_chunk_frames(body, out));
+    ASSERT_EQ(out.size(), 3u);
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        EXPECT_EQ(out[i].choice, in[i].choice) << i;
+        EXPECT_EQ(out[i].text, in[i].text) << i;
+        EXPECT_EQ(out[i].seq, in[i].seq) << i;
+    }
+    auto refused = [&](std::string_view b) { return !decode_chunk_frames(b, out).has_value(); };
+    EXPECT_TRUE(refused(std::string_view{"LC\x01\x00\x00\x01r\x01\x01\x00", 10}));      // choice 0 said aloud
+    EXPECT_TRUE(refused(std::string_view{"LC\x01\x00\x80\x01\x01r\x01\x01\x00", 11}));  // choice 128
+    EXPECT_TRUE(refused(std::string_view{"LC\x01\x00\x01", 5}));                        // a choice and no frame
 }
 
 TEST(chunk_frames, every_truncation_of_a_valid_body_is_refused) {

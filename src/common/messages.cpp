@@ -136,7 +136,49 @@ std::string encode(const final_message& m) {
     if (m.logprobs.is_array() && !m.logprobs.empty()) {
         j["logprobs"] = m.logprobs;
     }
+    if (!m.choices.empty()) {
+        j["choices"] = choices_json(m.choices);
+    }
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+nlohmann::json choices_json(const std::vector<choice_outcome>& choices) {
+    json out = json::array();
+    for (const auto& c : choices) {
+        json one{{"index", c.index}, {"done_reason", c.done_reason}, {"text", c.text}};
+        if (c.tool_calls.is_array() && !c.tool_calls.empty()) {
+            one["tool_calls"] = c.tool_calls;
+        }
+        if (c.logprobs.is_array() && !c.logprobs.empty()) {
+            one["logprobs"] = c.logprobs;
+        }
+        out.push_back(std::move(one));
+    }
+    return out;
+}
+
+std::vector<choice_outcome> choices_of(const nlohmann::json& j) {
+    std::vector<choice_outcome> out;
+    if (!j.is_array()) {
+        return out;
+    }
+    for (const auto& one : j) {
+        if (!one.is_object()) {
+            continue;
+        }
+        choice_outcome c;
+        c.index = get_or<int>(one, "index", static_cast<int>(out.size()) + 1);
+        c.done_reason = get_or<std::string>(one, "done_reason", "stop");
+        c.text = get_or<std::string>(one, "text", "");
+        if (auto it = one.find("tool_calls"); it != one.end() && it->is_array()) {
+            c.tool_calls = *it;
+        }
+        if (auto it = one.find("logprobs"); it != one.end() && it->is_array()) {
+            c.logprobs = *it;
+        }
+        out.push_back(std::move(c));
+    }
+    return out;
 }
 
 result<final_message> decode_final(std::string_view body) {
@@ -170,6 +212,9 @@ result<final_message> decode_final(std::string_view body) {
     }
     if (auto it = j.find("logprobs"); it != j.end() && it->is_array()) {
         m.logprobs = *it;
+    }
+    if (auto it = j.find("choices"); it != j.end()) {
+        m.choices = choices_of(*it);
     }
     return m;
 }

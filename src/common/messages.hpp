@@ -65,6 +65,17 @@ inline const std::string& public_model_name(const request_message& m) {
     return m.model_alias.empty() ? m.model : m.model_alias;
 }
 
+/// A choice after the first of a request that asked for several (OpenAI's `n` > 1, in
+/// extra.n): what final_message holds for choice 0 (text, done_reason, tool_calls, logprobs),
+/// for choice `index`.
+struct choice_outcome {
+    int index = 1;
+    std::string done_reason = "stop";
+    std::string text;
+    nlohmann::json tool_calls = nlohmann::json::array();  ///< as final_message::tool_calls; empty = none
+    nlohmann::json logprobs = nlohmann::json::array();    ///< as final_message::logprobs; empty = none
+};
+
 /// The metrics, full text and tool calls of a finished generation.
 struct final_message {
     std::string done_reason = "stop";
@@ -93,10 +104,18 @@ struct final_message {
     /// top_logprobs:[{token, logprob, bytes}]}], in generation order; empty = none, and then
     /// absent from the wire.
     nlohmann::json logprobs = nlohmann::json::array();
+    /// n > 1: choices 1..n-1 in index order (choice 0 is the fields above); empty for n = 1, and
+    /// then absent from the wire. completion_tokens counts every choice's tokens, prompt_tokens
+    /// the prompt once (as OpenAI's usage does).
+    std::vector<choice_outcome> choices;
 };
 
 std::string encode(const final_message& m);
 result<final_message> decode_final(std::string_view body);
+/// final_message::choices on the wire ([{index, done_reason, text, tool_calls?, logprobs?}]),
+/// and back (leniently: what is not such an object is skipped). The audit stores this array.
+nlohmann::json choices_json(const std::vector<choice_outcome>& choices);
+std::vector<choice_outcome> choices_of(const nlohmann::json& j);
 
 struct error_message {
     std::string code;

@@ -299,5 +299,35 @@ TEST(Messages, FinalCarriesLogprobsOnlyWhenThereAreSome) {
     EXPECT_EQ(back.value().logprobs, f.logprobs);
 }
 
+// n > 1: choices 1.. ride in the final next to choice 0's own fields; n = 1 finals are as before.
+TEST(messages, further_choices_round_trip_and_are_absent_for_one) {
+    final_message f;
+    f.text = "zero";
+    EXPECT_EQ(encode(f).find("choices"), std::string::npos);
+    choice_outcome one;
+    one.index = 1;
+    one.text = "one";
+    one.done_reason = "length";
+    choice_outcome two;
+    two.index = 2;
+    two.done_reason = "tool_calls";
+    two.tool_calls =
+        nlohmann::json::parse(R"([{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}])");
+    two.logprobs = nlohmann::json::parse(R"([{"token":"x","logprob":-1,"bytes":[120],"top_logprobs":[]}])");
+    f.choices = {one, two};
+    auto back = decode_final(encode(f));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back.value().text, "zero");
+    ASSERT_EQ(back.value().choices.size(), 2u);
+    EXPECT_EQ(back.value().choices[0].index, 1);
+    EXPECT_EQ(back.value().choices[0].text, "one");
+    EXPECT_EQ(back.value().choices[0].done_reason, "length");
+    EXPECT_TRUE(back.value().choices[0].tool_calls.empty());
+    EXPECT_EQ(back.value().choices[1].index, 2);
+    EXPECT_EQ(back.value().choices[1].tool_calls, two.tool_calls);
+    EXPECT_EQ(back.value().choices[1].logprobs, two.logprobs);
+    EXPECT_TRUE(choices_of(nlohmann::json::parse(R"([1,"x",{"text":"t"}])")).size() == 1u);
+}
+
 }  // namespace
 }  // namespace llmp

@@ -337,6 +337,13 @@ constexpr std::string_view v20_sql = R"sql(
 ALTER TABLE responses ADD COLUMN IF NOT EXISTS tool_calls jsonb;
 )sql";
 
+// Several choices (issue 17, OpenAI's n > 1): the choices after the first as the final message
+// carries them ([{index, done_reason, text, tool_calls?, logprobs?}]; choice 0 stays in text,
+// done_reason and tool_calls); NULL for every single-choice answer.
+constexpr std::string_view v32_sql = R"sql(
+ALTER TABLE responses ADD COLUMN IF NOT EXISTS choices jsonb;
+)sql";
+
 // The Responses API (issue 18): DELETE /v1/responses/{id} hides a stored response from the API
 // and keeps the audit's rows (they are the record of what was asked and answered).
 constexpr std::string_view v21_sql = R"sql(
@@ -566,6 +573,7 @@ constexpr migration migrations[] = {
     {24, "requests.kind 'embed': embedding requests (input texts in messages)", v24_sql},
     {27, "pending_requests, response_series: unanswered requests and per-minute totals, kept by triggers", v27_sql},
     {28, "search_backlog, request_search: a trigram text index filled off the ingest path", v28_sql},
+    {32, "responses.choices: the choices after the first of an answer with several (n > 1)", v32_sql},
 };
 
 // Any constant shared by every migrator of this schema.

@@ -162,6 +162,11 @@ void http_stream_generation::emit_token(std::string_view delta) {
     cb_.on_token(delta);
 }
 
+void http_stream_generation::emit_choice_token(int index, std::string_view delta) {
+    ++deltas_;
+    cb_.on_choice_token(index, delta);
+}
+
 void http_stream_generation::finish_complete() {
     if (finished_) {
         return;

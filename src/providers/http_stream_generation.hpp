@@ -54,6 +54,8 @@ protected:
     /// "<peer> at <url>", for messages.
     std::string where() const;
     void emit_token(std::string_view delta);
+    /// A delta of choice `index` >= 1 (n > 1).
+    void emit_choice_token(int index, std::string_view delta);
     void finish_complete();
     void finish_error(error e);
 

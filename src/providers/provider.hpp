@@ -7,11 +7,12 @@
 // as the worker. init() and models() are coroutines run on that io_context. start() returns at
 // once (never calling back from inside); the generation runs on its own strand of that io_context, and the callbacks
 // are invoked on that strand, one at a time, in order:
-//   on_token* then exactly one of on_complete / on_error.
+//   on_token* (and on_choice_token*, n > 1) then exactly one of on_complete / on_error.
 // cancel() may be called from any thread; it makes the generation stop promptly (closing the
 // upstream connection) and end with on_error(code "cancelled"), unless it had already ended.
 
 #include "common/asio_fwd.hpp"
+#include "common/chunk_frames.hpp"
 #include "common/messages.hpp"
 #include "common/result.hpp"
 
@@ -71,12 +72,31 @@ struct completion {
     /// The generated tokens' log probabilities when asked (extra.logprobs), in OpenAI's shape
     /// (final_message::logprobs); empty = none.
     nlohmann::json logprobs = nlohmann::json::array();
+    /// n > 1 (extra.n): choices 1..n-1 in index order, their done_reason, tool_calls and
+    /// logprobs (their text is what on_choice_token gave; the worker gathers it). The fields
+    /// above are choice 0's; completion_tokens counts every choice's.
+    std::vector<choice_outcome> choices;
 };
 
+/// The number of choices a request asks for: extra.n (OpenAI's `n`, the API checked it), 1
+/// when absent.
+inline int choices_wanted(const generation_request& req) {
+    auto n = req.extra.is_object() ? req.extra.find("n") : req.extra.end();
+    return n != req.extra.end() && n->is_number_integer() && n->get<std::int64_t>() > 1 &&
+                   n->get<std::int64_t>() <= max_frame_choice + 1
+               ? static_cast<int>(n->get<std::int64_t>())
+               : 1;
+}
+
 struct generation_callbacks {
+    /// A text delta of choice 0 (of the only choice, n = 1).
     std::function<void(std::string_view delta)> on_token;
     std::function<void(completion)> on_complete;
     std::function<void(error)> on_error;
+    /// n > 1: a text delta of choice `index` (1..n-1). A provider calls it only for a request
+    /// with extra.n > 1, and then it is set. (Last, so that {on_token, on_complete, on_error}
+    /// still initialises the others.)
+    std::function<void(int index, std::string_view delta)> on_choice_token;
 };
 
 /// A running generation. Dropping the handle does not cancel it.

@@ -40,10 +40,11 @@ constexpr std::array<std::string_view, 18> sampling_options{"num_predict",
 /// Top-level keys a client may pass through (request_parser's pass-through list minus the
 /// ones that load models or bypass the chat template: keep_alive, template, raw, context).
 /// dimensions and truncate are the embedding requests' own; logprobs and top_logprobs only
-/// change what the answer carries.
-constexpr std::array<std::string_view, 13> safe_extra_keys{
+/// change what the answer carries; n (choices, the API bounds it) is OpenAI's, answered by an
+/// Ollama upstream with n generations (providers/choice_fanout.hpp).
+constexpr std::array<std::string_view, 14> safe_extra_keys{
     "format", "response_format", "think",      "tools",    "tool_choice", "parallel_tool_calls", "system",
-    "suffix", "images",          "dimensions", "truncate", "logprobs",    "top_logprobs"};
+    "suffix", "images",          "dimensions", "truncate", "logprobs",    "top_logprobs",        "n"};
 
 template <std::size_t N>
 bool among(const std::array<std::string_view, N>& list, std::string_view key) {

@@ -74,6 +74,14 @@ void generation_task::start_unguarded() {
             }
         },
     };
+    if (const int n = providers::choices_wanted(g); n > 1) {
+        choice_texts_.resize(static_cast<std::size_t>(n - 1));
+        cb.on_choice_token = [weak](int index, std::string_view delta) {
+            if (auto self = weak.lock()) {
+                self->guarded([&] { self->on_choice_token(index, delta); });
+            }
+        };
+    }
     gen_ = host_.provider().start(g, std::move(cb));
 }
 
@@ -89,7 +97,14 @@ void generation_task::abandon(std::string_view why) {
     cancel(why);
 }
 
-void generation_task::on_token(std::string_view delta) {
+void generation_task::on_choice_token(int index, std::string_view delta) {
+    if (index < 1 || static_cast<std::size_t>(index) > choice_texts_.size()) {
+        return;  // not a choice the request asked for
+    }
+    publish_token(index, delta);
+}
+
+void generation_task::publish_token(int choice, std::string_view delta) {
     if (ended_ || delta.empty() || abandoned_) {
         return;
     }
@@ -103,7 +118,11 @@ void generation_task::on_token(std::string_view delta) {
     if (metrics_) {
         metrics_->tokens->inc();
     }
-    text_.append(delta);
+    if (choice == 0) {
+        text_.append(delta);
+    } else {
+        choice_texts_[static_cast<std::size_t>(choice) - 1].append(delta);
+    }
     const auto& settings = host_.settings();
     broker::publish_job job;
     if (settings.multiplex_chunks) {
@@ -122,6 +141,7 @@ void generation_task::on_token(std::string_view delta) {
         job.multiplex = true;
         job.seq = tokens_;
         job.attempt = origin_.attempt;
+        job.choice = choice;
         job.stream = chunk_stream_;
     } else {
         job.msg.exchange = settings.responses_exchange;
@@ -130,6 +150,9 @@ void generation_task::on_token(std::string_view delta) {
         job.coalesce = true;
         job.msg.routing_key = broker::chunk_key(req_.server_id);
         job.msg.props.headers = {{"seq", tokens_}, {"worker", settings.worker_id}, {"attempt", origin_.attempt}};
+        if (choice != 0) {
+            job.msg.props.headers.emplace_back("choice", std::int64_t{choice});
+        }
     }
     job.msg.body.assign(delta);
     if (!host_.publish(std::move(job))) {
@@ -187,6 +210,27 @@ void generation_task::on_complete(providers::completion c) {
     }
     if (c.logprobs.is_array() && !c.logprobs.empty()) {
         f.logprobs = std::move(c.logprobs);
+    }
+    if (!choice_texts_.empty()) {
+        // n > 1: every choice asked for, with the text this task relayed for it (a choice the
+        // upstream did not report ends as "stop").
+        f.choices.resize(choice_texts_.size());
+        for (std::size_t i = 0; i < choice_texts_.size(); ++i) {
+            f.choices[i].index = static_cast<int>(i) + 1;
+            f.choices[i].text = std::move(choice_texts_[i]);
+        }
+        for (auto& reported : c.choices) {
+            if (reported.index < 1 || static_cast<std::size_t>(reported.index) > f.choices.size()) {
+                continue;
+            }
+            auto& out = f.choices[static_cast<std::size_t>(reported.index) - 1];
+            out.done_reason = std::move(reported.done_reason);
+            if (reported.tool_calls.is_array() && !reported.tool_calls.empty()) {
+                out.tool_calls = std::move(reported.tool_calls);
+                out.done_reason = "tool_calls";
+            }
+            out.logprobs = std::move(reported.logprobs);
+        }
     }
     f.completed_at_ms = unix_ms();
     copy_key(req_, f);

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace llmp::worker {
 
@@ -50,7 +51,10 @@ private:
     template <class F>
     void guarded(F&& f);
     void internal_failure(std::string_view what);
-    void on_token(std::string_view delta);
+    void on_token(std::string_view delta) { publish_token(0, delta); }
+    /// n > 1: a delta of choice `index` >= 1.
+    void on_choice_token(int index, std::string_view delta);
+    void publish_token(int choice, std::string_view delta);
     void on_complete(providers::completion c);
     void on_error(error e);
     void publish_last(std::string routing_key, std::string body, int attempt);
@@ -63,6 +67,8 @@ private:
     double ttft_ms_ = -1;
     std::int64_t tokens_ = 0;
     std::string text_;
+    /// n > 1: choices 1..n-1's text so far (empty, never allocated, for n = 1).
+    std::vector<std::string> choice_texts_;
     /// The destination of this stream's multiplexed chunks (publish_job::stream), made at the
     /// first token.
     std::shared_ptr<const broker::outgoing_message> chunk_stream_;

@@ -141,6 +141,58 @@ TEST_F(generation_task_test, acks_only_after_the_final_is_confirmed) {
     EXPECT_EQ(outcome(generation_outcome::completed), 1u);
 }
 
+// n > 1: choice i's tokens are frames of choice i (same stream, seq counting every choice's),
+// its text gathered for the final; the provider's per-choice ends merge with it.
+TEST_F(generation_task_test, several_choices_are_framed_by_index_and_gathered_in_the_final) {
+    auto req = chat_request();
+    req.extra["n"] = 3;
+    auto t = start(req);
+    ASSERT_TRUE(gen().has_choice_callback());
+    gen().token("A");
+    gen().choice_token(1, "B");
+    gen().choice_token(2, "C");
+    gen().choice_token(1, "b");
+    gen().choice_token(3, "not asked for");
+    ASSERT_EQ(host_.published.size(), 4u);
+    EXPECT_EQ(host_.published[0].choice, 0);
+    EXPECT_EQ(host_.published[1].choice, 1);
+    EXPECT_EQ(host_.published[2].choice, 2);
+    EXPECT_EQ(host_.published[3].seq, 4);
+    EXPECT_EQ(host_.published[3].msg.body, "b");
+    providers::completion c;
+    c.done_reason = "length";
+    c.completion_tokens = 4;
+    choice_outcome two;
+    two.index = 2;
+    two.tool_calls =
+        nlohmann::json::parse(R"([{"id":"x","type":"function","function":{"name":"f","arguments":"{}"}}])");
+    c.choices = {two};
+    gen().complete(c);
+    auto f = decode_final(last_job().msg.body);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f.value().text, "A");
+    EXPECT_EQ(f.value().done_reason, "length");
+    ASSERT_EQ(f.value().choices.size(), 2u);
+    EXPECT_EQ(f.value().choices[0].index, 1);
+    EXPECT_EQ(f.value().choices[0].text, "Bb");
+    EXPECT_EQ(f.value().choices[0].done_reason, "stop");
+    EXPECT_EQ(f.value().choices[1].text, "C");
+    EXPECT_EQ(f.value().choices[1].done_reason, "tool_calls");
+    EXPECT_EQ(f.value().choices[1].tool_calls, two.tool_calls);
+}
+
+TEST_F(generation_task_test, without_multiplexing_a_choice_rides_in_a_header) {
+    host_.mutable_settings().multiplex_chunks = false;
+    auto req = chat_request();
+    req.extra["n"] = 2;
+    auto t = start(req);
+    gen().token("A");
+    gen().choice_token(1, "B");
+    ASSERT_EQ(host_.published.size(), 2u);
+    EXPECT_EQ(broker::field_int(host_.published[0].msg.props.headers, "choice", -1), -1) << "absent for choice 0";
+    EXPECT_EQ(broker::field_int(host_.published[1].msg.props.headers, "choice", 0), 1);
+}
+
 TEST_F(generation_task_test, tool_calls_ride_in_the_final_with_done_reason_tool_calls) {
     auto t = start();
     providers::completion c;

@@ -1,4 +1,4 @@
-// Token logprobs, n and the audit's end-user fields with the official clients, against both
+// Token logprobs, n: 1 and the audit's end-user fields with the official clients, against both
 // upstream kinds: the driver (compat_e2e_test.cpp) starts a fake Ollama and a fake
 // OpenAI-compatible server behind one worker and a mock worker, and passes
 //   LLMPROXY_LOGPROB_MODELS  a model of each fake: both answer logprobs: true with one entry per
@@ -89,18 +89,38 @@ for (const model of models) {
   });
 }
 
-test('openai SDK: n > 1 is a 400 that says why; n: 1 is served', async () => {
+for (const model of models) {
+  test(`native /api/chat, ${model}: logprobs on the whole reply and on the done event`, async () => {
+    const c = testCase('chat');
+    const body = {
+      model,
+      messages: [{ role: 'user', content: c.prompt }],
+      options: { num_predict: c.max_tokens },
+      logprobs: true,
+      top_logprobs: 1,
+    };
+    const whole = await (await fetch(`${url}/api/chat`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ...body, stream: false }),
+    })).json();
+    assert.equal(whole.message.content, c.text);
+    checkEntries(whole.logprobs, c.text, 1);
+    const sse = await (await fetch(`${url}/api/chat`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    })).text();
+    const done = sse.split('\n\n').find((ev) => ev.includes('event: done'));
+    assert.ok(done, sse);
+    const data = JSON.parse(done.split('\n').find((l) => l.startsWith('data: ')).slice(6));
+    checkEntries(data.logprobs, c.text, 1);
+  });
+}
+
+test('openai SDK: n: 1 is served as one choice (n > 1: choices.test.mjs)', async () => {
   const c = testCase('chat');
   const messages = [{ role: 'user', content: c.prompt }];
-  await assert.rejects(
-    openai.chat.completions.create({ model: mockModel, max_tokens: c.max_tokens, messages, n: 2 }),
-    (e) => {
-      assert.ok(e instanceof OpenAI.BadRequestError, `a BadRequestError, not ${e}`);
-      assert.equal(e.status, 400);
-      assert.match(e.message, /n must be 1: llmproxy generates one choice per request/);
-      return true;
-    },
-  );
   const one = await openai.chat.completions.create({ model: mockModel, max_tokens: c.max_tokens, messages, n: 1 });
   assert.equal(one.choices.length, 1);
   assert.equal(one.choices[0].message.content, c.text);

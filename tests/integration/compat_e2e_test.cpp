@@ -577,9 +577,8 @@ TEST_F(compat_e2e, official_clients_send_images_and_embed_through_ollama_and_ope
         20s));
 }
 
-// Issue 17, item 5: token logprobs through both front doors from both upstream kinds, n > 1
-// refused with a 400 that says why, and `user` / `metadata` kept by the audit with the request
-// (tests/clients/logprobs.test.mjs).
+// Issue 17, item 5: token logprobs through both front doors from both upstream kinds, and
+// `user` / `metadata` kept by the audit with the request (tests/clients/logprobs.test.mjs).
 TEST_F(compat_e2e, official_clients_get_logprobs_from_both_upstreams_and_the_audit_keeps_user_and_metadata) {
     auto db_url = pg::testing::test_database_url();
     if (!db_url) {
@@ -606,6 +605,45 @@ TEST_F(compat_e2e, official_clients_get_logprobs_from_both_upstreams_and_the_aud
         },
         20s))
         << cluster_->logs();
+}
+
+// Issue 17, item 5: several choices (n) with the openai SDK through an OpenAI-compatible
+// upstream (asked for n), an Ollama one and the mock (n generations each), streamed by index and
+// whole (tests/clients/choices.test.mjs); the audit keeps choice 0 as the text and the others in
+// responses.choices.
+TEST_F(compat_e2e, openai_sdk_gets_several_choices_from_both_upstreams_and_the_audit_keeps_them) {
+    auto db_url = pg::testing::test_database_url();
+    if (!db_url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    pg::testing::scratch_database db{*db_url};
+    cluster_ = std::make_unique<cluster>(*url_);
+    auto ollama = cluster_->start_fake_ollama({"--models", "llama3.2:latest"});
+    auto openai = cluster_->start_fake_openai({"--models", "gpt-4o-mini"});
+    auto port = cluster_->start_api();
+    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
+    cluster_->start_worker(
+        {"--upstream", "ollama=" + url_of(ollama), "--upstream", "openai=" + url_of(openai) + "/v1"});
+    cluster_->start_worker({"--provider", "mock"});
+    for (const char* m : {"llama3.2:latest", "gpt-4o-mini:latest", model}) {
+        ASSERT_TRUE(cluster_->wait_for_model(port, m)) << m << "\n" << cluster_->logs();
+    }
+    const json models = json::array({"llama3.2", "gpt-4o-mini", model});
+    run_node_tests(port, "choices.test.mjs", {"LLMPROXY_CHOICE_MODELS=" + models.dump()});
+    // Per model: two n = 2 requests (one further choice each) and one n = 3 (two).
+    ASSERT_TRUE(
+        wait_until([&] { return db.count("SELECT count(*) FROM responses WHERE choices IS NOT NULL") >= 9; }, 20s))
+        << cluster_->logs();
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses WHERE jsonb_array_length(choices) = 1 AND "
+                       "choices->0->>'index' = '1' AND choices->0->>'text' <> '' AND text <> ''"),
+              6);
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses WHERE jsonb_array_length(choices) = 2 AND "
+                       "choices->1->>'index' = '2' AND choices->1->>'text' <> '' AND text <> ''"),
+              3);
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses r JOIN requests q USING (request_id) WHERE "
+                       "q.extra->>'n' = '3' AND r.completion_tokens = 27"),
+              3)
+        << "the usage: every choice's tokens";
 }
 
 TEST_F(compat_e2e, official_clients_send_their_key_and_surface_refusals_as_their_own_errors) {
@@ -996,9 +1034,9 @@ TEST_F(compat_e2e, errors_have_each_flavours_shape_and_status) {
     auto obad = http_post(port, "/ollama/api/chat", "{\"model\": ");
     EXPECT_EQ(obad.status, 400u) << obad.body;
     EXPECT_TRUE(json_of(obad.body)["error"].is_string()) << obad.body;
-    // 400: n > 1.
+    // 400: n above 16 (n 2..16 is served: choices.test.mjs).
     auto many = chat_request("x", 2, false);
-    many["n"] = 2;
+    many["n"] = 17;
     EXPECT_EQ(http_post(port, "/v1/chat/completions", many.dump()).status, 400u);
 
     // 404: unknown model.

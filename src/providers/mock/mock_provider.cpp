@@ -1,5 +1,6 @@
 #include "providers/mock/mock_provider.hpp"
 
+#include "providers/choice_fanout.hpp"
 #include "providers/embedding_exchange.hpp"
 #include "providers/mock/mock_text.hpp"
 #include "providers/mock/mock_tool_calls.hpp"
@@ -184,6 +185,13 @@ public:
     std::shared_ptr<generation> start(const generation_request& req, generation_callbacks cb) override {
         if (req.kind == request_kind::embed) {
             return embed(req, std::move(cb));
+        }
+        if (choices_wanted(req) > 1) {
+            // One answer per generation, as Ollama: n of them, merged (providers/choice_fanout.hpp).
+            return start_choice_fanout(ex_, req, std::move(cb),
+                                       [this](const generation_request& one, generation_callbacks one_cb) {
+                                           return start(one, std::move(one_cb));
+                                       });
         }
         std::string prompt = prompt_text(req);
         const std::string input = all_input_text(req);

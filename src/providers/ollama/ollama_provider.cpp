@@ -7,6 +7,7 @@
 #include "http/ndjson_splitter.hpp"
 #include "providers/embedding_exchange.hpp"
 #include "providers/error_text.hpp"
+#include "providers/choice_fanout.hpp"
 #include "providers/http_stream_generation.hpp"
 #include "providers/ollama/ollama_wire.hpp"
 
@@ -256,6 +257,13 @@ public:
                                              "base64-encoded or as a data: URL)",
                                       false},
                                      std::move(cb));
+        }
+        if (choices_wanted(req) > 1) {
+            // Ollama answers one choice per request: n of them, merged (providers/choice_fanout.hpp).
+            return start_choice_fanout(ex_, req, std::move(cb),
+                                       [this](const generation_request& one, generation_callbacks one_cb) {
+                                           return start(one, std::move(one_cb));
+                                       });
         }
         auto g = std::make_shared<ollama_generation>(client_, ex_, req, std::move(cb));
         g->start();

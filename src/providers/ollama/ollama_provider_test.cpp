@@ -126,6 +126,46 @@ TEST_F(ollama_provider_test, streaming_chat) {
     EXPECT_EQ(sent["messages"].size(), 2u);
 }
 
+// n > 1: Ollama answers one choice per request, so the provider runs n generations at once and
+// merges them (providers/choice_fanout.hpp): choice i's tokens come as choice i's, the usage
+// counts every choice's tokens and the prompt once, and no `n` reaches Ollama.
+TEST_F(ollama_provider_test, several_choices_are_as_many_generations_merged) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto req = chat_request("qwen2.5:0.5b", "Say hi", 8);
+    req.extra["n"] = 3;
+    req.options["seed"] = 7;
+    auto o = generate_all(*p, req);
+    ASSERT_FALSE(o.err) << o.err->message;
+    ASSERT_TRUE(o.done);
+    EXPECT_EQ(o.text(), mock_text("Say hi", 8));
+    ASSERT_EQ(o.choice_text.size(), 2u);
+    EXPECT_EQ(o.choice_text[1], mock_text("Say hi", 8));
+    EXPECT_EQ(o.choice_text[2], mock_text("Say hi", 8));
+    EXPECT_EQ(o.done->completion_tokens, 24);
+    EXPECT_EQ(o.done->prompt_tokens, mock_prompt_tokens("You are terse.\nSay hi\n"));
+    ASSERT_EQ(o.done->choices.size(), 2u);
+    EXPECT_EQ(o.done->choices[0].index, 1);
+    EXPECT_EQ(o.done->choices[1].index, 2);
+    EXPECT_EQ(o.done->choices[1].done_reason, "stop");
+    json sent = fake.last_request_body();
+    EXPECT_FALSE(sent.contains("n"));
+    EXPECT_TRUE(sent["options"]["seed"] == 7 || sent["options"]["seed"] == 8 || sent["options"]["seed"] == 9)
+        << sent["options"];
+}
+
+// One failed choice fails the request: the client asked for n.
+TEST_F(ollama_provider_test, several_choices_end_with_the_first_error) {
+    testing::fake_ollama fake;
+    auto p = make(fake.url());
+    auto req = chat_request("no-such-model", "Say hi", 8);
+    req.extra["n"] = 2;
+    auto o = generate_all(*p, req);
+    ASSERT_TRUE(o.err);
+    EXPECT_EQ(o.err->code, "model_not_found");
+    EXPECT_FALSE(o.done);
+}
+
 TEST_F(ollama_provider_test, tool_calls_are_collected_from_the_stream_and_from_a_whole_reply) {
     testing::fake_ollama fake;
     auto p = make(fake.url());

@@ -72,7 +72,7 @@ std::string request_body(const generation_request& req) {
     if (req.extra.is_object()) {
         for (const auto& [key, value] : req.extra.items()) {
             if (owned_key(key) || (req.kind == request_kind::chat && key == "system") || key == "tool_choice" ||
-                key == "parallel_tool_calls" || key == "response_format") {
+                key == "parallel_tool_calls" || key == "response_format" || key == "n") {
                 continue;
             }
             if (key == "tools") {

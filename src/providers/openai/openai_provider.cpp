@@ -94,7 +94,13 @@ public:
                                  std::move(cb)},
           auth_{std::move(auth)},
           path_{req.kind == request_kind::chat ? "/chat/completions" : "/completions"},
-          body_{openai::request_body(req, upstream_model)} {}
+          body_{openai::request_body(req, upstream_model)} {
+        // n > 1 on chat (the body asked for it): the upstream streams every choice, each chunk
+        // naming its index. Nothing is made for n = 1.
+        if (const int n = choices_wanted(req); n > 1 && req.kind == request_kind::chat) {
+            more_.resize(static_cast<std::size_t>(n - 1));
+        }
+    }
 
 private:
     outgoing_request make_request() override {
@@ -122,7 +128,7 @@ private:
     }
 
     void body_ended() override {
-        if (finish_seen_) {
+        if (all_finished()) {
             finish_complete();  // no [DONE], but the answer was complete
         } else {
             finish_error(
@@ -141,6 +147,13 @@ private:
             completion_.provider_metrics = nlohmann::json{{"usage", "upstream"}, {"upstream_usage", std::move(usage_)}};
         }
         completion_.tool_calls = tool_calls_.take();
+        for (std::size_t i = 0; i < more_.size(); ++i) {
+            auto& c = completion_.choices.emplace_back();
+            c.index = static_cast<int>(i) + 1;
+            c.done_reason = std::move(more_[i].done_reason);
+            c.tool_calls = more_[i].tool_calls.take();
+            c.logprobs = std::move(more_[i].logprobs);
+        }
         return std::move(completion_);
     }
 
@@ -162,20 +175,9 @@ private:
             finish_error({"upstream_error", "the upstream failed mid-stream (" + where() + "): " + c.error, true});
             return;
         }
-        if (!c.delta.empty()) {
-            emit_token(c.delta);
-        }
-        if (!c.tool_calls.is_null()) {
-            tool_calls_.add(c.tool_calls);
-        }
-        if (c.logprobs.is_array()) {
-            for (auto& entry : c.logprobs) {
-                completion_.logprobs.push_back(std::move(entry));
-            }
-        }
-        if (!c.finish_reason.empty()) {
-            finish_seen_ = true;
-            completion_.done_reason = c.finish_reason;
+        take_choice(c);
+        for (auto& other : c.others) {
+            take_choice(other);
         }
         if (c.has_usage) {
             usage_ = std::move(c.usage);
@@ -184,12 +186,75 @@ private:
         }
     }
 
+    /// One choice's part of an event: its text out, its calls, logprobs and finish kept.
+    void take_choice(openai::stream_chunk& c) {
+        if (c.index == 0) {
+            if (!c.delta.empty()) {
+                emit_token(c.delta);
+            }
+            if (!c.tool_calls.is_null()) {
+                tool_calls_.add(c.tool_calls);
+            }
+            if (c.logprobs.is_array()) {
+                for (auto& entry : c.logprobs) {
+                    completion_.logprobs.push_back(std::move(entry));
+                }
+            }
+            if (!c.finish_reason.empty()) {
+                finish_seen_ = true;
+                completion_.done_reason = c.finish_reason;
+            }
+            return;
+        }
+        if (c.index < 0 || static_cast<std::size_t>(c.index) > more_.size()) {
+            return;  // a choice not asked for (an upstream that ignores n sends index 0 only)
+        }
+        auto& s = more_[static_cast<std::size_t>(c.index) - 1];
+        if (!c.delta.empty()) {
+            emit_choice_token(c.index, c.delta);
+        }
+        if (!c.tool_calls.is_null()) {
+            s.tool_calls.add(c.tool_calls);
+        }
+        if (c.logprobs.is_array()) {
+            for (auto& entry : c.logprobs) {
+                s.logprobs.push_back(std::move(entry));
+            }
+        }
+        if (!c.finish_reason.empty()) {
+            s.finished = true;
+            s.done_reason = c.finish_reason;
+        }
+    }
+
+    /// Every choice asked for has its finish_reason.
+    bool all_finished() const {
+        if (!finish_seen_) {
+            return false;
+        }
+        for (const auto& s : more_) {
+            if (!s.finished) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// What choices 1..n-1 gather while they stream (choice 0's is completion_ and tool_calls_).
+    struct choice_state {
+        std::string done_reason = "stop";
+        tool_call_assembler tool_calls;
+        nlohmann::json logprobs = nlohmann::json::array();
+        bool finished = false;
+    };
+
     std::string auth_;
     std::string path_;
     std::string body_;
     http_client::sse_reader reader_;
     completion completion_;
     tool_call_assembler tool_calls_;
+    std::vector<choice_state> more_;
     nlohmann::json usage_;
     bool finish_seen_ = false;
 };

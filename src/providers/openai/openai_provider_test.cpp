@@ -82,6 +82,34 @@ TEST_F(openai_provider_test, streaming_chat_text_usage_and_finish) {
     EXPECT_EQ(body["messages"][1], (json{{"role", "user"}, {"content", "Say hi"}}));
 }
 
+// n > 1: asked of the upstream, whose chunks name their choice's index; choices 1.. come
+// through on_choice_token and their finish in completion::choices; usage as the upstream sums it.
+TEST_F(openai_provider_test, several_choices_come_by_index_from_one_request) {
+    testing::fake_openai fake;
+    auto p = make(fake.url());
+    ASSERT_TRUE(run(p->models()));
+    auto req = chat_request("gpt-4o-mini", "Say hi", 5);
+    req.extra["n"] = 3;
+    auto o = generate_all(*p, req);
+    ASSERT_FALSE(o.err) << o.err->message;
+    ASSERT_TRUE(o.done);
+    EXPECT_EQ(o.text(), mock_text("Say hi", 5));
+    ASSERT_EQ(o.choice_text.size(), 2u);
+    EXPECT_EQ(o.choice_text[1], mock_text("Say hi #1", 5));
+    EXPECT_EQ(o.choice_text[2], mock_text("Say hi #2", 5));
+    EXPECT_EQ(o.done->completion_tokens, 15);
+    ASSERT_EQ(o.done->choices.size(), 2u);
+    EXPECT_EQ(o.done->choices[0].index, 1);
+    EXPECT_EQ(o.done->choices[0].done_reason, "length");
+    EXPECT_EQ(o.done->choices[1].index, 2);
+    EXPECT_EQ(fake.last_request_body()["n"], 3);
+    // n = 1 asks for nothing.
+    auto one = generate_all(*p, chat_request("gpt-4o-mini", "Say hi", 5));
+    ASSERT_TRUE(one.done);
+    EXPECT_TRUE(one.done->choices.empty());
+    EXPECT_FALSE(fake.last_request_body().contains("n"));
+}
+
 TEST_F(openai_provider_test, streamed_tool_call_fragments_are_assembled) {
     testing::fake_openai fake;
     auto p = make(fake.url());

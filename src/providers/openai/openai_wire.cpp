@@ -150,6 +150,33 @@ std::int64_t int_or(const json& j, const char* key) {
     return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
 }
 
+/// One element of an event's choices into `out` (index, delta or text, tool calls, logprobs,
+/// finish reason).
+void read_choice(json& choice, stream_chunk& out) {
+    if (auto i = choice.find("index"); i != choice.end() && i->is_number_integer()) {
+        const auto v = i->get<std::int64_t>();
+        out.index = v >= 0 && v <= max_frame_choice ? static_cast<int>(v) : -1;
+    }
+    if (auto d = choice.find("delta"); d != choice.end() && d->is_object()) {
+        if (auto t = d->find("content"); t != d->end() && t->is_string()) {
+            out.delta = t->get<std::string>();
+        }
+        if (auto t = d->find("tool_calls"); t != d->end() && t->is_array()) {
+            out.tool_calls = *t;
+        }
+    } else if (auto t = choice.find("text"); t != choice.end() && t->is_string()) {
+        out.delta = t->get<std::string>();
+    }
+    if (auto lp = choice.find("logprobs"); lp != choice.end() && lp->is_object()) {
+        if (auto content = lp->find("content"); content != lp->end() && content->is_array()) {
+            out.logprobs = std::move(*content);
+        }
+    }
+    if (auto f = choice.find("finish_reason"); f != choice.end() && f->is_string()) {
+        out.finish_reason = f->get<std::string>();
+    }
+}
+
 }  // namespace
 
 std::string request_body(const generation_request& req, const std::string& upstream_model) {
@@ -223,6 +250,9 @@ std::string request_body(const generation_request& req, const std::string& upstr
             }
         }
     }
+    if (const int n = choices_wanted(req); n > 1 && req.kind == request_kind::chat) {
+        body["n"] = n;  // the upstream generates them; each chunk names its choice's index
+    }
     body["stream"] = true;
     body["stream_options"] = json{{"include_usage", true}};
     return body.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -239,25 +269,20 @@ result<stream_chunk> parse_chunk(std::string_view data) {
         out.error = error_text(j.dump());
         return out;
     }
-    if (auto c = j.find("choices"); c != j.end() && c->is_array() && !c->empty() && c->front().is_object()) {
-        const auto& choice = c->front();
-        if (auto d = choice.find("delta"); d != choice.end() && d->is_object()) {
-            if (auto t = d->find("content"); t != d->end() && t->is_string()) {
-                out.delta = t->get<std::string>();
+    if (auto c = j.find("choices"); c != j.end() && c->is_array()) {
+        // One choice per event is what OpenAI and vLLM send (n > 1 too, each with its index);
+        // any further choice of the same event goes to `others`.
+        bool first = true;
+        for (auto& choice : *c) {
+            if (!choice.is_object()) {
+                continue;
             }
-            if (auto t = d->find("tool_calls"); t != d->end() && t->is_array()) {
-                out.tool_calls = *t;
+            if (first) {
+                read_choice(choice, out);
+                first = false;
+            } else {
+                read_choice(choice, out.others.emplace_back());
             }
-        } else if (auto t = choice.find("text"); t != choice.end() && t->is_string()) {
-            out.delta = t->get<std::string>();
-        }
-        if (auto lp = choice.find("logprobs"); lp != choice.end() && lp->is_object()) {
-            if (auto content = lp->find("content"); content != lp->end() && content->is_array()) {
-                out.logprobs = std::move(*content);
-            }
-        }
-        if (auto f = choice.find("finish_reason"); f != choice.end() && f->is_string()) {
-            out.finish_reason = f->get<std::string>();
         }
     }
     if (auto u = j.find("usage"); u != j.end() && u->is_object()) {

@@ -30,7 +30,7 @@ namespace llmp::providers::openai {
 ///  - extra: an OpenAI client's response_format as sent, else format "json" -> response_format
 ///    json_object, a format schema -> json_schema;
 ///    tools, tool_choice and parallel_tool_calls passed on; logprobs (true) and top_logprobs on
-///    chat; everything else dropped.
+///    chat; n (chat, extra.n > 1); everything else dropped.
 std::string request_body(const generation_request& req, const std::string& upstream_model);
 
 /// The JSON body of POST /embeddings for an embed request: model (the upstream's id), input,
@@ -42,14 +42,17 @@ std::string embed_request_body(const generation_request& req, const std::string&
 /// upstream_error when it holds no such list.
 result<completion> parse_embed_response(std::string_view body);
 
-/// One parsed `data:` event of a streamed answer.
+/// One parsed `data:` event of a streamed answer. The choice fields are its first choice's.
 struct stream_chunk {
     bool has_error = false;
     std::string error;          ///< error.message of a {"error":{...}} event
+    int index = 0;              ///< choices[0].index (n > 1); -1 when out of range
     std::string delta;          ///< choices[0].delta.content (chat) or choices[0].text (completions)
     std::string finish_reason;  ///< "" while the choice is not finished
     nlohmann::json tool_calls;  ///< choices[0].delta.tool_calls as sent (fragments), null when absent
     nlohmann::json logprobs;    ///< choices[0].logprobs.content as sent (this chunk's tokens), null when absent
+    /// choices[1..] of the same event (their choice fields only); empty as OpenAI and vLLM send.
+    std::vector<stream_chunk> others;
     bool has_usage = false;
     std::int64_t prompt_tokens = 0;
     std::int64_t completion_tokens = 0;

@@ -108,6 +108,35 @@ TEST(openai_wire, parses_chunks) {
     EXPECT_FALSE(parse_chunk("[1]"));
 }
 
+// n > 1: each choice of an event read with its index (one per event as OpenAI and vLLM send;
+// more go to `others`); the body asks for n on chat only.
+TEST(openai_wire, choices_are_read_with_their_index_and_n_is_asked_for) {
+    auto c = parse_chunk(R"({"choices":[{"index":2,"delta":{"content":"B"},"finish_reason":null}]})");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c.value().index, 2);
+    EXPECT_EQ(c.value().delta, "B");
+    EXPECT_TRUE(c.value().others.empty());
+    c = parse_chunk(
+        R"({"choices":[{"index":0,"delta":{"content":"A"}},{"index":1,"delta":{},"finish_reason":"stop"}]})");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c.value().index, 0);
+    ASSERT_EQ(c.value().others.size(), 1u);
+    EXPECT_EQ(c.value().others[0].index, 1);
+    EXPECT_EQ(c.value().others[0].finish_reason, "stop");
+    c = parse_chunk(R"({"choices":[{"index":-1,"delta":{"content":"?"}}]})");
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c.value().index, -1);
+
+    generation_request req;
+    req.kind = request_kind::chat;
+    req.messages = json::array({json{{"role", "user"}, {"content", "x"}}});
+    EXPECT_FALSE(json::parse(request_body(req, "m")).contains("n"));
+    req.extra["n"] = 4;
+    EXPECT_EQ(json::parse(request_body(req, "m"))["n"], 4);
+    req.kind = request_kind::generate;
+    EXPECT_FALSE(json::parse(request_body(req, "m")).contains("n"));
+}
+
 TEST(openai_wire, errors_and_models) {
     EXPECT_EQ(error_text(R"({"error":{"message":"nope","type":"t","code":"model_not_found"}})"), "nope");
     EXPECT_EQ(error_code(R"({"error":{"message":"nope","type":"t","code":"model_not_found"}})"), "model_not_found");

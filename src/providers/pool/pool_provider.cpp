@@ -157,6 +157,12 @@ public:
             self->sent_token_ = true;
             self->cb_.on_token(delta);
         };
+        if (cb_.on_choice_token) {
+            inner.on_choice_token = [self](int index, std::string_view delta) {
+                self->sent_token_ = true;
+                self->cb_.on_choice_token(index, delta);
+            };
+        }
         inner.on_complete = [self, idx](completion c) {
             self->pool_->finished(idx, nullptr);
             self->drop_current();

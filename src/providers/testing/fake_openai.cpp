@@ -555,6 +555,17 @@ struct fake_openai::impl final : fake_http_handler {
             }
             return ojson{{"content", std::move(content)}, {"refusal", nullptr}};
         };
+        // n: that many choices (1..128, as OpenAI checks it); each streamed chunk carries one
+        // choice with its index, the usage counts every choice's tokens.
+        std::size_t choices = 1;
+        if (auto c = body.find("n"); c != body.end() && !c->is_null()) {
+            if (!c->is_number_integer() || c->get<std::int64_t>() < 1 || c->get<std::int64_t>() > 128) {
+                co_return co_await reply_json(
+                    stream, req, http::status::bad_request,
+                    bad_request("Invalid 'n': integer below minimum value or above maximum value.", "n"));
+            }
+            choices = static_cast<std::size_t>(c->get<std::int64_t>());
+        }
         int n = opts.tokens;
         std::string finish = "stop";
         for (const char* key : {"max_tokens", "max_completion_tokens"}) {
@@ -602,8 +613,21 @@ struct fake_openai::impl final : fake_http_handler {
         }
         auto json_tokens = providers::mock_json_tokens(format, prompt, n);
         const auto tokens = json_tokens.empty() ? providers::mock_tokens(prompt, n) : std::move(json_tokens);
+        // Choice k > 0 answers as if asked "<prompt> #k": another sample, as a real model's.
+        std::vector<std::vector<std::string>> more_tokens;
+        for (std::size_t k = 1; k < choices; ++k) {
+            const std::string sample = prompt + " #" + std::to_string(k);
+            auto more_json = providers::mock_json_tokens(format, sample, n);
+            more_tokens.push_back(more_json.empty() ? providers::mock_tokens(sample, n) : std::move(more_json));
+        }
+        auto tokens_of = [&](std::size_t k) -> const std::vector<std::string>& {
+            return k == 0 ? tokens : more_tokens[k - 1];
+        };
         const std::int64_t prompt_tokens = providers::mock_prompt_tokens(providers::all_input_text(greq));
-        const std::int64_t completion_tokens = static_cast<std::int64_t>(tokens.size());
+        std::int64_t completion_tokens = 0;
+        for (std::size_t k = 0; k < choices; ++k) {
+            completion_tokens += static_cast<std::int64_t>(tokens_of(k).size());
+        }
         std::string id = chat ? std::string{"chatcmpl-fake"} : std::string{"cmpl-fake"};
         id += std::to_string(++ids);
         const std::int64_t created = unix_now();
@@ -637,23 +661,27 @@ struct fake_openai::impl final : fake_http_handler {
                     error_object("The server had an error while processing your request.", "server_error", nullptr);
                 co_return co_await reply_json(stream, req, http::status::internal_server_error, e);
             }
-            std::string text;
-            for (const auto& t : tokens) {
-                text += t;
+            ojson all = ojson::array();
+            for (std::size_t k = 0; k < choices; ++k) {
+                const auto& toks = tokens_of(k);
+                std::string text;
+                for (const auto& t : toks) {
+                    text += t;
+                }
+                ojson choice;
+                if (chat) {
+                    choice = ojson{{"index", k},
+                                   {"message", ojson{{"role", "assistant"}, {"content", text}, {"refusal", nullptr}}},
+                                   {"logprobs", want_logprobs ? logprobs_of(0, toks.size(), toks) : ojson(nullptr)},
+                                   {"finish_reason", finish}};
+                } else {
+                    choice = ojson{{"text", text}, {"index", k}, {"logprobs", nullptr}, {"finish_reason", finish}};
+                }
+                all.push_back(std::move(choice));
             }
-            ojson choice;
-            if (chat) {
-                choice = ojson{{"index", 0},
-                               {"message", ojson{{"role", "assistant"}, {"content", text}, {"refusal", nullptr}}},
-                               {"logprobs", want_logprobs ? logprobs_of(0, tokens.size(), tokens) : ojson(nullptr)},
-                               {"finish_reason", finish}};
-            } else {
-                choice = ojson{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
-            }
-            ojson whole{
-                {"id", id},       {"object", whole_object},          {"created", created},
-                {"model", model}, {"system_fingerprint", "fp_fake"}, {"choices", ojson::array({std::move(choice)})},
-                {"usage", usage}};
+            ojson whole{{"id", id},       {"object", whole_object},          {"created", created},
+                        {"model", model}, {"system_fingerprint", "fp_fake"}, {"choices", std::move(all)},
+                        {"usage", usage}};
             co_return co_await reply_json(stream, req, http::status::ok, whole);
         }
 
@@ -671,12 +699,13 @@ struct fake_openai::impl final : fake_http_handler {
         // One chunk: a choice with `text` (a delta object for chat), finish_reason null unless set.
         // (A pointer, not a json with a default: no temporaries with destructors in co_await.)
         auto chunk = [&](const ojson* delta, const std::string* text, const char* finish_reason,
-                         const ojson* logprobs = nullptr) {
+                         const ojson* logprobs = nullptr, std::size_t index = 0) {
             ojson choice;
             if (chat) {
-                choice = ojson{{"index", 0}, {"delta", *delta}, {"logprobs", logprobs ? *logprobs : ojson(nullptr)}};
+                choice =
+                    ojson{{"index", index}, {"delta", *delta}, {"logprobs", logprobs ? *logprobs : ojson(nullptr)}};
             } else {
-                choice = ojson{{"text", *text}, {"index", 0}, {"logprobs", nullptr}};
+                choice = ojson{{"text", *text}, {"index", index}, {"logprobs", nullptr}};
             }
             choice["finish_reason"] = finish_reason == nullptr ? ojson(nullptr) : ojson(finish_reason);
             ojson c{{"id", id},
@@ -693,8 +722,11 @@ struct fake_openai::impl final : fake_http_handler {
 
         if (chat) {
             ojson first{{"role", "assistant"}, {"content", ""}};
-            if (!co_await write_event(chunk(&first, nullptr, nullptr))) {
-                co_return after::client_gone;
+            for (std::size_t k = 0; k < choices; ++k) {
+                std::string event = chunk(&first, nullptr, nullptr, nullptr, k);
+                if (!co_await write_event(std::move(event))) {
+                    co_return after::client_gone;
+                }
             }
         }
         const int mid = std::min<int>(tokens_before_mid_failure, static_cast<int>(tokens.size()));
@@ -715,18 +747,41 @@ struct fake_openai::impl final : fake_http_handler {
                 co_return co_await wait_for_disconnect(server, stream);
             }
             co_await pause();
-            const std::string& text = tokens[static_cast<std::size_t>(i)];
-            ojson delta{{"content", text}};
-            const ojson lp = want_logprobs ? logprobs_of(static_cast<std::size_t>(i), 1, tokens) : ojson(nullptr);
-            std::string event = chunk(&delta, &text, nullptr, want_logprobs ? &lp : nullptr);
-            if (!co_await write_event(std::move(event))) {
-                co_return after::client_gone;
+            // The choices' i-th tokens, interleaved as OpenAI streams them.
+            for (std::size_t k = 0; k < choices; ++k) {
+                const auto& toks = tokens_of(k);
+                if (static_cast<std::size_t>(i) >= toks.size()) {
+                    continue;
+                }
+                const std::string& text = toks[static_cast<std::size_t>(i)];
+                ojson delta{{"content", text}};
+                const ojson lp = want_logprobs ? logprobs_of(static_cast<std::size_t>(i), 1, toks) : ojson(nullptr);
+                std::string event = chunk(&delta, &text, nullptr, want_logprobs ? &lp : nullptr, k);
+                if (!co_await write_event(std::move(event))) {
+                    co_return after::client_gone;
+                }
+            }
+        }
+        // Choices longer than choice 0 (another sample may be): their remaining tokens.
+        for (std::size_t k = 1; k < choices; ++k) {
+            const auto& toks = tokens_of(k);
+            for (std::size_t i = tokens.size(); i < toks.size(); ++i) {
+                const std::string& text = toks[i];
+                ojson delta{{"content", text}};
+                const ojson lp = want_logprobs ? logprobs_of(i, 1, toks) : ojson(nullptr);
+                std::string event = chunk(&delta, &text, nullptr, want_logprobs ? &lp : nullptr, k);
+                if (!co_await write_event(std::move(event))) {
+                    co_return after::client_gone;
+                }
             }
         }
         const ojson empty_delta = ojson::object();
         const std::string empty_text;
-        if (!co_await write_event(chunk(&empty_delta, &empty_text, finish.c_str()))) {
-            co_return after::client_gone;
+        for (std::size_t k = 0; k < choices; ++k) {
+            std::string event = chunk(&empty_delta, &empty_text, finish.c_str(), nullptr, k);
+            if (!co_await write_event(std::move(event))) {
+                co_return after::client_gone;
+            }
         }
         if (include_usage) {
             ojson u{{"id", id},

@@ -38,6 +38,13 @@ public:
             cb_.on_token(delta);
         }
     }
+    /// A token of choice `index` >= 1 (the request asked for n > 1).
+    void choice_token(int index, std::string_view delta) {
+        if (!ended_) {
+            cb_.on_choice_token(index, delta);
+        }
+    }
+    bool has_choice_callback() const { return static_cast<bool>(cb_.on_choice_token); }
     void complete(completion c = {}) {
         if (!ended_) {
             ended_ = true;

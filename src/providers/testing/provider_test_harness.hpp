@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <future>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -29,6 +30,8 @@ inline constexpr std::chrono::seconds test_timeout{10};
 /// only after `finished` is ready.
 struct outcome {
     std::vector<std::string> tokens;
+    /// n > 1: choice i's (i >= 1) text, gathered from on_choice_token.
+    std::map<int, std::string> choice_text;
     std::optional<completion> done;
     std::optional<error> err;
 
@@ -58,6 +61,11 @@ inline generation_callbacks collect(const std::shared_ptr<run_state>& st) {
             st->first_token_set = true;
             st->first_token.set_value();
         }
+    };
+    cb.on_choice_token = [st](int index, std::string_view t) {
+        EXPECT_EQ(st->terminals.load(), 0) << "token after the end";
+        EXPECT_GE(index, 1);
+        st->out.choice_text[index] += t;
     };
     cb.on_complete = [st](completion c) {
         if (st->terminals.fetch_add(1) == 0) {
