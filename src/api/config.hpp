@@ -49,6 +49,11 @@ struct api_config {
     /// Longest wait for the next event of a stream (first token included) before it ends
     /// with error "timeout".
     std::chrono::milliseconds stream_idle_timeout{300000};
+    /// How often this server tells the audit which worker outcomes reached their clients
+    /// (api/delivery_confirmer.hpp; also its keep-alive towards the audit). 0 = never: the
+    /// audit then keeps the workers' reports of this server's requests as they are (what an
+    /// older server gets), and never judges this server lost.
+    std::chrono::milliseconds delivery_confirm_interval{500};
     /// Per-request deadline, carried to the worker (message expiration). 0 = none.
     std::chrono::milliseconds request_timeout{600000};
     /// Largest deadline a client may ask for (X-Request-Timeout-Ms, body timeout_ms; 400
