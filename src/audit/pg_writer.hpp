@@ -37,7 +37,9 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <thread>
+#include <unordered_set>
 
 namespace llmp::pg {
 class connection;
@@ -122,6 +124,12 @@ private:
     void pause(std::chrono::milliseconds d);
     bool give_up() const;
     void maybe_log_stats();
+    /// A row on its way into the batch: a worker report of a server judged lost is relabelled
+    /// (audit/api_loss.hpp); a delivery confirmation moves the judgement's clock.
+    void note_row(pending_row& row);
+    /// After a commit or an idle wait, at most once a second: judge the silent API servers lost
+    /// and relabel their unconfirmed reports (own statements, outside any batch transaction).
+    void maybe_judge_api_loss(bool caught_up);
 
     const audit_config& cfg_;
     intake& in_;
@@ -142,6 +150,11 @@ private:
     lag_histogram lag_ GUARDED_BY(stats_mu_);
     lag_histogram interval_lag_ GUARDED_BY(stats_mu_);
     std::uint64_t interval_rows_ = 0;  // writer thread only
+    // Delivery confirmations (writer thread only).
+    std::unordered_set<std::string> lost_servers_;  ///< judged lost: their later reports are api_lost
+    std::int64_t newest_confirmation_ms_ = 0;
+    steady::time_point last_judgement_{};
+    steady::time_point last_ledger_prune_{};
     steady::time_point last_stats_log_ = steady::now();
     std::thread thread_;
 };
