@@ -503,7 +503,7 @@ void pg_writer::note_row(pending_row& row) {
 void pg_writer::maybe_judge_api_loss(bool caught_up) {
     auto now = steady::now();
     if (cfg_.api_lost_after.count() <= 0 || now - last_judgement_ < std::chrono::seconds{1} || !conn_ ||
-        !conn_->healthy()) {
+        !conn_->healthy() || (hooks_.consuming_for && !hooks_.consuming_for(cfg_.api_lost_after))) {
         return;
     }
     last_judgement_ = now;

@@ -58,6 +58,10 @@ struct writer_hooks {
     /// Publishes the message to the dead-letter exchange with an x-reason header; true once
     /// the broker confirmed it. Empty or false = fall back to reject_one.
     std::function<bool(const broker::delivery& d, const std::string& reason)> dead_letter;
+    /// True once the consumer has been connected for at least `d` without a break. The writer
+    /// judges API servers lost only then: their confirmations may wait in the queue while it is
+    /// not consuming. Empty = always.
+    std::function<bool(std::chrono::milliseconds d)> consuming_for;
     /// Counted into when set (the audit service's Prometheus metrics).
     audit_metrics* metrics = nullptr;
 };
