@@ -485,6 +485,8 @@ TEST(pg_writer, the_unconfirmed_answers_of_a_silent_api_server_become_api_lost_a
     // api-gone says nothing more; api-live goes on confirming (its keep-alive) until the audit
     // judges api-gone lost.
     in.push(confirmation("api-live", ++tag, {"live-ok"}));
+    const auto stored = tag;
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == stored; }));  // the tables exist now
     ASSERT_TRUE(wait_until([&] {
         in.push(confirmation("api-live", ++tag, {}));
         std::this_thread::sleep_for(50ms);
