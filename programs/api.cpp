@@ -46,8 +46,8 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     auto confirm_ms = std::make_shared<std::int64_t>(cfg->delivery_confirm_interval.count());
     cmd->add_option("--delivery-confirm-ms", *confirm_ms,
-                    "how often to confirm to the audit the answers that reached their clients (0 = never: the audit "
-                    "cannot tell a client cut by this server's loss)")
+                    "the audit hears which answers reached their clients within 10 ms, and from an idle server "
+                    "this often (its keep-alive); 0 = never: the audit cannot tell a client cut by this server's loss")
         ->envname("LLMPROXY_DELIVERY_CONFIRM_MS")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{60000}))
         ->capture_default_str();

@@ -520,9 +520,9 @@ int api_server::run() {
             [&s]() -> net::awaitable<void> {
                 net::steady_timer t{s.ioc};
                 while (true) {
-                    t.expires_after(s.cfg.delivery_confirm_interval);
+                    t.expires_after(broker_request_publisher::confirm_gap);
                     co_await t.async_wait(net::use_awaitable);
-                    s.requests->flush_confirmations();
+                    s.requests->tick(s.cfg.delivery_confirm_interval);
                 }
             },
             net::detached);

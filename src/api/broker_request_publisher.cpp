@@ -71,12 +71,30 @@ void broker_request_publisher::publish_verdict(const std::string& request_id, co
 }
 
 void broker_request_publisher::confirm_delivery(const std::string& request_id) {
-    if (confirm_deliveries_) {
-        confirmer_.delivered(request_id);
+    if (!confirm_deliveries_) {
+        return;
+    }
+    confirmer_.delivered(request_id);
+    // Nothing went out for a gap: publish now, claiming the flush so that only one thread does.
+    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto last = last_flush_ns_.load();
+    if (now - last >= std::chrono::nanoseconds{confirm_gap}.count() &&
+        last_flush_ns_.compare_exchange_strong(last, now)) {
+        flush_confirmations();
+    }
+}
+
+void broker_request_publisher::tick(std::chrono::milliseconds keepalive) {
+    auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto since = now - last_flush_ns_.load();
+    if ((confirmer_.pending() > 0 && since >= std::chrono::nanoseconds{confirm_gap}.count()) ||
+        since >= std::chrono::nanoseconds{keepalive}.count()) {
+        flush_confirmations();
     }
 }
 
 void broker_request_publisher::flush_confirmations(bool leaving) {
+    last_flush_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
     // At least one message (the keep-alive), then as many as the ids pending now fill; ids put
     // back meanwhile (a publish the broker refused) wait for the next flush.
     const std::size_t n = std::max<std::size_t>(

@@ -10,6 +10,9 @@
 #include "api/request_publisher.hpp"
 #include "broker/topology.hpp"
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <string>
 
 namespace llmp::broker {
@@ -32,6 +35,14 @@ public:
     void publish_verdict(const std::string& request_id, const error_message& verdict) override;
     void confirm_delivery(const std::string& request_id) override;
 
+    /// Pending confirmations wait at most this long: a confirmation when none went out for
+    /// that long is published at once (an idle server adds no wait), else with the next tick.
+    /// The shorter, the smaller the window in which a server that dies has delivered an answer
+    /// it has not confirmed (its audit row then says api_lost); one message per gap at most.
+    static constexpr std::chrono::milliseconds confirm_gap{10};
+    /// The timer's tick (every confirm_gap): flushes what is pending, and a keep-alive when
+    /// nothing went out for `keepalive`.
+    void tick(std::chrono::milliseconds keepalive);
     /// Publishes the pending confirmations (one message per delivery_confirmer batch; an empty
     /// one when none is pending: the keep-alive), `leaving` on the last one of a clean stop. A
     /// batch the broker does not confirm goes back to be sent with the next flush.
@@ -43,6 +54,7 @@ private:
     const std::string server_id_;
     const bool confirm_deliveries_;
     delivery_confirmer confirmer_;
+    std::atomic<std::int64_t> last_flush_ns_{0};  ///< steady_clock, of the last flush
 };
 
 }  // namespace llmp::api

@@ -49,8 +49,9 @@ struct api_config {
     /// Longest wait for the next event of a stream (first token included) before it ends
     /// with error "timeout".
     std::chrono::milliseconds stream_idle_timeout{300000};
-    /// How often this server tells the audit which worker outcomes reached their clients
-    /// (api/delivery_confirmer.hpp; also its keep-alive towards the audit). 0 = never: the
+    /// The longest this server stays silent towards the audit: delivery confirmations go out
+    /// within broker_request_publisher::confirm_gap (10 ms), an empty one (the keep-alive)
+    /// after this long without any (api/delivery_confirmer.hpp). 0 = never confirm: the
     /// audit then keeps the workers' reports of this server's requests as they are (what an
     /// older server gets), and never judges this server lost.
     std::chrono::milliseconds delivery_confirm_interval{500};
