@@ -44,6 +44,13 @@ void add_api_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--stream-idle-timeout-ms", *idle_ms, "longest wait for a stream's next event")
         ->envname("LLMPROXY_STREAM_IDLE_TIMEOUT_MS")
         ->capture_default_str();
+    auto confirm_ms = std::make_shared<std::int64_t>(cfg->delivery_confirm_interval.count());
+    cmd->add_option("--delivery-confirm-ms", *confirm_ms,
+                    "the audit hears which answers reached their clients within 10 ms, and from an idle server "
+                    "this often (its keep-alive); 0 = never: the audit cannot tell a client cut by this server's loss")
+        ->envname("LLMPROXY_DELIVERY_CONFIRM_MS")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{60000}))
+        ->capture_default_str();
     auto timeout_ms = std::make_shared<std::int64_t>(cfg->request_timeout.count());
     cmd->add_option("--request-timeout-ms", *timeout_ms, "per-request deadline (0 = none)")
         ->envname("LLMPROXY_REQUEST_TIMEOUT_MS")
@@ -157,8 +164,8 @@ void add_api_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_LIMIT_WINDOW_MS")
         ->check(CLI::Range(std::int64_t{100}, std::int64_t{3600000}))
         ->group("");
-    cmd->callback([cfg, common, idle_ms, timeout_ms, max_timeout_ms, drain_ms, write_ms, read_ms, keepalive_ms,
-                   port_file, auth, redis_ms, window_ms, fair_share, responses_db, aliases, &exit_code] {
+    cmd->callback([cfg, common, idle_ms, confirm_ms, timeout_ms, max_timeout_ms, drain_ms, write_ms, read_ms,
+                   keepalive_ms, port_file, auth, redis_ms, window_ms, fair_share, responses_db, aliases, &exit_code] {
         auto parsed_aliases = api::model_aliases::parse(*aliases);
         if (!parsed_aliases) {
             std::fprintf(stderr, "llmproxy api: --model-alias: %s\n", parsed_aliases.error().message.c_str());
@@ -174,6 +181,7 @@ void add_api_command(CLI::App& app, int& exit_code) {
         }
         llmp::log::setup(common->log_level, "api");
         cfg->stream_idle_timeout = std::chrono::milliseconds{*idle_ms};
+        cfg->delivery_confirm_interval = std::chrono::milliseconds{*confirm_ms};
         cfg->write_timeout = std::chrono::milliseconds{*write_ms};
         cfg->read_timeout = std::chrono::milliseconds{*read_ms};
         cfg->idle_timeout = std::chrono::milliseconds{*keepalive_ms};

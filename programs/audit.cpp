@@ -36,6 +36,13 @@ void add_audit_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_AUDIT_PREFETCH")
         ->check(CLI::Range(1, 65535))
         ->capture_default_str();
+    auto api_lost_ms = std::make_shared<std::int64_t>(cfg->api_lost_after.count());
+    cmd->add_option("--api-lost-after-ms", *api_lost_ms,
+                    "judge an API server lost after this long without its delivery confirmations; the answers it "
+                    "never confirmed become error api_lost (0 = never)")
+        ->envname("LLMPROXY_AUDIT_API_LOST_AFTER_MS")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{3600000}))
+        ->capture_default_str();
     cmd->add_flag("--audit-chunks", cfg->audit_chunks, "also store every chunk with its arrival time (response_chunks)")
         ->envname("LLMPROXY_AUDIT_CHUNKS");
     cmd->add_flag("--audit-image-bytes", cfg->image_bytes,
@@ -65,9 +72,10 @@ void add_audit_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_ROLLUP_RETENTION_DAYS")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
-    cmd->callback([cfg, common, batch_ms, drain_ms, backlog_ms, &exit_code] {
+    cmd->callback([cfg, common, batch_ms, api_lost_ms, drain_ms, backlog_ms, &exit_code] {
         llmp::log::setup(common->log_level, "audit");
         cfg->batch_time = std::chrono::milliseconds{*batch_ms};
+        cfg->api_lost_after = std::chrono::milliseconds{*api_lost_ms};
         cfg->backlog_interval = std::chrono::milliseconds{*backlog_ms};
         cfg->drain_timeout = std::chrono::milliseconds{*drain_ms};
         auto log = llmp::log::get("audit");

@@ -19,11 +19,12 @@
 #       <saw-file>: "<request-id> <outcome> <kind>" per request the system accepted (ok, error,
 #       cut). Waits (bounded) until each has a response row, then prints "<missing> <mismatched>
 #       <duplicated> <cut-stored-ok>": no request row or no response row; a response status other than what the
-#       client saw (ok -> ok, error -> error, or cancelled for code `cancelled`, cut -> error or
-#       cancelled: a client that lost its API server saw no `done`); more than one row of either
-#       (impossible with the primary keys; counted in case the schema changes); and, of the
-#       mismatches, the cut streams stored `ok` (the worker finished; the API server that knew
-#       its client was gone did not live to say so). Logs each one.
+#       client saw (ok -> ok, error -> error, or cancelled for code `cancelled`, cut -> error with
+#       code `api_lost`: a client cut by its API server's death saw no `done`, and the audit
+#       stores api_lost for the answers that server never confirmed delivering); more than one
+#       row of either (impossible with the primary keys; counted in case the schema changes); and,
+#       of the mismatches, the cut streams stored `ok` (what the audit stored before delivery
+#       confirmations: the worker's report). Logs each one.
 
 # shellcheck source=SCRIPTDIR/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -93,17 +94,19 @@ llmp_audit_check() {
             SELECT saw.id, saw.outcome, saw.kind,
                    (SELECT count(*) FROM requests r WHERE r.request_id = saw.id) AS nreq,
                    (SELECT count(*) FROM responses s WHERE s.request_id = saw.id) AS nresp,
-                   (SELECT min(s.status) FROM responses s WHERE s.request_id = saw.id) AS status
+                   (SELECT min(s.status) FROM responses s WHERE s.request_id = saw.id) AS status,
+                   (SELECT min(s.error_code) FROM responses s WHERE s.request_id = saw.id) AS code
             FROM saw),
         v AS (
             SELECT *, nreq = 0 OR nresp = 0 AS missing, nreq > 1 OR nresp > 1 AS duplicated,
                    nresp > 0 AND NOT CASE outcome
                        WHEN 'ok' THEN status = 'ok'
                        WHEN 'error' THEN status = CASE kind WHEN 'cancelled' THEN 'cancelled' ELSE 'error' END
-                       WHEN 'cut' THEN status IN ('error', 'cancelled')
+                       WHEN 'cut' THEN status = 'error' AND code IS NOT DISTINCT FROM 'api_lost'
                        ELSE false END AS mismatched
             FROM c)
-        SELECT 'row|' || id || '|' || outcome || '|' || kind || '|' || nreq || '|' || nresp || '|' || coalesce(status, '-')
+        SELECT 'row|' || id || '|' || outcome || '|' || kind || '|' || nreq || '|' || nresp || '|'
+               || coalesce(status, '-') || coalesce('/' || code, '')
         FROM v WHERE missing OR mismatched OR duplicated
         UNION ALL
         SELECT 'counts|' || count(*) FILTER (WHERE missing) || '|' || count(*) FILTER (WHERE mismatched)

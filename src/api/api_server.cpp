@@ -346,7 +346,8 @@ result<void> api_server::start() {
     if (auto r = s.publisher->start(); !r) {
         return r;
     }
-    s.requests = std::make_unique<broker_request_publisher>(*s.publisher, topo, s.ctx.server_id);
+    s.requests = std::make_unique<broker_request_publisher>(*s.publisher, topo, s.ctx.server_id,
+                                                            s.cfg.delivery_confirm_interval.count() > 0);
     s.ctx.publisher = s.requests.get();
 
     s.bindings = std::make_unique<background_bindings>(
@@ -510,7 +511,26 @@ int api_server::run() {
             },
             net::detached);
     });
+    const bool confirms = s.cfg.delivery_confirm_interval.count() > 0;
+    if (confirms) {
+        // The delivery confirmations, and this server's keep-alive towards the audit: a server
+        // whose confirmations stop is judged lost (docs/architecture.md, Audit).
+        net::co_spawn(
+            s.ioc,
+            [&s]() -> net::awaitable<void> {
+                net::steady_timer t{s.ioc};
+                while (true) {
+                    t.expires_after(broker_request_publisher::confirm_gap);
+                    co_await t.async_wait(net::use_awaitable);
+                    s.requests->tick(s.cfg.delivery_confirm_interval);
+                }
+            },
+            net::detached);
+    }
     run_io_context(s.ioc, s.cfg.io_threads);
+    if (confirms) {
+        s.requests->flush_confirmations(/*leaving=*/true);  // published before the publisher stops
+    }
     if (s.responses) {
         s.responses->stop();
     }

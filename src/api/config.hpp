@@ -49,6 +49,12 @@ struct api_config {
     /// Longest wait for the next event of a stream (first token included) before it ends
     /// with error "timeout".
     std::chrono::milliseconds stream_idle_timeout{300000};
+    /// The longest this server stays silent towards the audit: delivery confirmations go out
+    /// within broker_request_publisher::confirm_gap (10 ms), an empty one (the keep-alive)
+    /// after this long without any (api/delivery_confirmer.hpp). 0 = never confirm: the
+    /// audit then keeps the workers' reports of this server's requests as they are (what an
+    /// older server gets), and never judges this server lost.
+    std::chrono::milliseconds delivery_confirm_interval{500};
     /// Per-request deadline, carried to the worker (message expiration). 0 = none.
     std::chrono::milliseconds request_timeout{600000};
     /// Largest deadline a client may ask for (X-Request-Timeout-Ms, body timeout_ms; 400

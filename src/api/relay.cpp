@@ -587,14 +587,25 @@ net::awaitable<void> relay::finish() {
         } else {
             out_.error(buf_, *failure_);
         }
-        if (!co_await client_.write(buf_)) {
+        auto ec = co_await client_.write(buf_);
+        if (!ec) {
             co_await client_.finish();
+        }
+        if (!ended_here_) {
+            if (!ec) {
+                ctx_.publisher->confirm_delivery(m_.request_id);  // the worker's outcome reached the client
+            } else {
+                ended_here(client_went_away);  // it did not: the audit hears what the client saw
+            }
         }
         co_return;
     }
     if (!done_) {
         auto res = error_reply(llmp::error{failure_->code, failure_->message, failure_->retryable}, true);
         co_await client_.send(std::move(res));
+        if (!ended_here_) {
+            ctx_.publisher->confirm_delivery(m_.request_id);
+        }
         co_return;
     }
     auto res = out_.complete(*done_, text_, t);
@@ -603,6 +614,7 @@ net::awaitable<void> relay::finish() {
         res.set(name, value);
     }
     co_await client_.send(std::move(res));
+    ctx_.publisher->confirm_delivery(m_.request_id);
 }
 
 net::awaitable<void> relay::answer_queued() {

@@ -14,7 +14,8 @@
 //            JSON reply), metrics and the log line
 // When this server ends a stream (client gone or too slow, deadline, worker lost, shutdown) it
 // publishes a cancel, so the worker stops generating and frees the GPU, and a verdict, so the
-// audit stores what the client was told. The table of outcomes is docs/architecture.md's
+// audit stores what the client was told; when the worker's own outcome (final or error) was
+// written to the client, it confirms the delivery to the audit instead (request_publisher). The table of outcomes is docs/architecture.md's
 // "Relay outcomes" and relay_test.cpp, one test per row.
 //
 // It reaches the broker only through request_publisher and the client only through

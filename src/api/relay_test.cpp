@@ -378,9 +378,22 @@ TEST(Relay, FinalMessageEndsTheStreamWithDone) {
     EXPECT_TRUE(h.client.finished);
     EXPECT_TRUE(h.publisher.cancels.empty());
     EXPECT_TRUE(h.publisher.verdicts.empty());
+    EXPECT_EQ(h.publisher.confirmed_deliveries, std::vector<std::string>{h.publisher.requests.front().request_id})
+        << "the worker's outcome reached the client: the audit is told so";
     EXPECT_EQ(h.generations("completed"), 1u);
     EXPECT_EQ(h.ctx.stats.completed.load(), 1);
     EXPECT_EQ(h.ctx.streams.size(), 0u);
+}
+
+TEST(Relay, AFinalTheClientCouldNotBeWrittenIsAVerdictNotAConfirmation) {
+    relay_harness h;
+    h.start();
+    h.published_id();
+    h.client.write_error = net::error::connection_reset;
+    h.final_message();
+    h.run_until_ended();
+    EXPECT_EQ(h.verdict(), "cancelled");
+    EXPECT_TRUE(h.publisher.confirmed_deliveries.empty());
 }
 
 TEST(Relay, NonStreamedReplyIsTheJoinedText) {
@@ -394,6 +407,7 @@ TEST(Relay, NonStreamedReplyIsTheJoinedText) {
     ASSERT_TRUE(h.client.reply);
     EXPECT_EQ(h.client.reply->result_int(), 200);
     EXPECT_FALSE(h.client.stream_started);
+    EXPECT_EQ(h.publisher.confirmed_deliveries.size(), 1u);
 }
 
 TEST(Relay, MetricsAreCountedBeforeTheReplyGoesOut) {
@@ -447,6 +461,7 @@ TEST(Relay, WorkerErrorIsRelayedWithoutCancel) {
     EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 a\nerror upstream_error\n");
     EXPECT_TRUE(h.publisher.cancels.empty());
     EXPECT_TRUE(h.publisher.verdicts.empty());
+    EXPECT_EQ(h.publisher.confirmed_deliveries.size(), 1u) << "the worker's error is what the client saw";
     EXPECT_EQ(h.generations("worker_error"), 1u);
 }
 
@@ -498,6 +513,7 @@ TEST(Relay, ClientGoneBeforeTheStreamHeadCancels) {
     EXPECT_EQ(h.publisher.cancels.size(), 1u);
     EXPECT_EQ(h.verdict(), "cancelled");
     EXPECT_EQ(h.generations("client_gone"), 1u);
+    EXPECT_TRUE(h.publisher.confirmed_deliveries.empty()) << "a verdict, never both";
 }
 
 TEST(Relay, FailedWriteIsAClientGone) {

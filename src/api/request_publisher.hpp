@@ -1,7 +1,8 @@
 #pragma once
 // request_publisher: the one thing the relay needs from the broker. It publishes a generation
 // request (and reports the broker's answer), a cancel for a request this server gave up on, and
-// the verdict the audit stores when this server, not the worker, ended a stream.
+// the verdict the audit stores when this server, not the worker, ended a stream, and the
+// confirmation that a worker's outcome reached its client.
 // broker_request_publisher is the real one (RabbitMQ); api/testing/fake_request_publisher.hpp
 // records calls for relay_test.
 //
@@ -33,6 +34,10 @@ public:
     /// Straight into the audit: what the client was told when this server ended the stream
     /// (broker::verdict_type). Best effort; a lost verdict leaves the worker's own report.
     virtual void publish_verdict(const std::string& request_id, const error_message& verdict) = 0;
+    /// This server handed `request_id`'s worker outcome (its final or error) to the client: the
+    /// audit hears it in the next delivery confirmation (api/delivery_confirmer.hpp), so it can
+    /// tell those answers from the ones a lost server never delivered.
+    virtual void confirm_delivery(const std::string& request_id) = 0;
 };
 
 }  // namespace llmp::api

@@ -14,6 +14,8 @@
 #include "metrics/process_collector.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <future>
 
 namespace llmp::audit {
@@ -39,6 +41,8 @@ struct audit_service::impl {
     std::unique_ptr<pg_writer> writer;
     std::unique_ptr<broker::publisher> publisher;
     std::unique_ptr<broker::consumer> consumer;
+    /// steady_clock ns since the consumer's connection is up; 0 while it is down.
+    std::atomic<std::int64_t> consuming_since_ns{0};
     std::unique_ptr<backlog_sampler> backlog;
     std::unique_ptr<retention_job> retention;
     // Consumer tags of the current connection: written by setup, read by on_delivery, both on
@@ -141,6 +145,11 @@ audit_service::audit_service(audit_config cfg) : impl_{std::make_unique<impl>(st
     hooks.reject_one = [&s](ack_ref a) { s.consumer->reject(a.epoch, a.tag, /*requeue=*/false); };
     hooks.dead_letter = [&s](const broker::delivery& d, const std::string& reason) { return s.dead_letter(d, reason); };
     hooks.metrics = &s.counted;
+    hooks.consuming_for = [&s](std::chrono::milliseconds d) {
+        auto since = s.consuming_since_ns.load();
+        return since != 0 && std::chrono::steady_clock::now().time_since_epoch().count() - since >=
+                                 std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+    };
     s.writer = std::make_unique<pg_writer>(s.cfg, s.in, std::move(hooks));
     const auto& topo = s.topo;
     const auto& bcfg = s.cfg.broker;
@@ -159,6 +168,7 @@ audit_service::audit_service(audit_config cfg) : impl_{std::make_unique<impl>(st
         bcfg, "llmproxy audit consumer", [&s](broker::connection& c) { return s.setup(c); },
         [&s](broker::delivery&& d, std::uint64_t epoch) { s.on_delivery(std::move(d), epoch); },
         [&s](bool connected) {
+            s.consuming_since_ns = connected ? std::chrono::steady_clock::now().time_since_epoch().count() : 0;
             if (!connected) {
                 auto n = s.in.drop_deliveries();
                 logger()->info(
@@ -185,6 +195,7 @@ result<void> audit_service::start() {
     if (auto r = s.consumer->start(); !r) {
         return r;
     }
+    s.consuming_since_ns = std::chrono::steady_clock::now().time_since_epoch().count();
     s.backlog->start();
     s.retention->start();
     logger()->info("msg=\"audit started\" prefix={} batch_rows={} batch_ms={} prefetch={} audit_chunks={}",

@@ -21,6 +21,10 @@ struct audit_config {
     /// Unacked deliveries per audit queue (AMQP prefetch). Bounds the memory the service
     /// holds while PostgreSQL is down; keep it >= batch_rows so batches can fill.
     int prefetch = 4000;
+    /// An API server that confirms deliveries (api --delivery-confirm-ms) and has sent nothing
+    /// for this long is judged lost: the worker reports of its requests it never confirmed
+    /// become error `api_lost` (audit/api_loss.hpp). 0 = never judge.
+    std::chrono::milliseconds api_lost_after{10000};
     /// Store every chunk with its arrival time (binds "*.chunks" and "*.chunk" to the response audit queue).
     bool audit_chunks = false;
     /// Store requests' images as sent (base64); by default each is stored as its SHA-256 and

@@ -1,5 +1,6 @@
 #include "audit/pg_writer.hpp"
 
+#include "audit/api_loss.hpp"
 #include "audit/audit_metrics.hpp"
 #include "audit/copy_format.hpp"
 #include "audit/logger.hpp"
@@ -131,7 +132,11 @@ void pg_writer::run() {
         std::vector<worker_heartbeat> heartbeats;
         while (true) {
             if (!stopping_ && !batcher_.due(steady::now())) {
-                in_.wait(batcher_.deadline(), batcher_.empty() ? 1 : batcher_.room());
+                auto until = batcher_.deadline();
+                if (!until && cfg_.api_lost_after.count() > 0) {
+                    until = steady::now() + std::chrono::seconds{1};  // idle: the judgement still runs
+                }
+                in_.wait(until, batcher_.empty() ? 1 : batcher_.room());
             }
             items.clear();
             heartbeats.clear();
@@ -141,6 +146,7 @@ void pg_writer::run() {
                 if (auto* d = std::get_if<dead_item>(&it)) {
                     settle_dead(*d);
                 } else {
+                    note_row(std::get<pending_row>(it));
                     batcher_.add(std::move(std::get<pending_row>(it)), now);
                 }
             }
@@ -152,8 +158,11 @@ void pg_writer::run() {
                 if (!write_until_done(b)) {
                     break;
                 }
+                maybe_judge_api_loss(b.rows.size() < batcher_.room() && in_.size() == 0);
             } else if (stopping_ && in_.size() == 0) {
                 break;
+            } else if (batcher_.empty() && in_.size() == 0) {
+                maybe_judge_api_loss(/*caught_up=*/true);
             }
             maybe_log_stats();
         }
@@ -202,7 +211,8 @@ result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const 
             any[kind] = true;
             std::visit(
                 [this](const auto& v) {
-                    if constexpr (!std::is_same_v<std::decay_t<decltype(v)>, worker_heartbeat>) {
+                    using T = std::decay_t<decltype(v)>;
+                    if constexpr (!std::is_same_v<T, worker_heartbeat> && !std::is_same_v<T, delivery_confirmation>) {
                         copy_format::append_row(copy_buf_, v);
                     }
                 },
@@ -220,6 +230,16 @@ result<void> pg_writer::write_once(const std::vector<pending_row*>& rows, const 
     for (std::size_t kind = 0; kind < 3; ++kind) {
         if (any[kind] && path == write_path::staged) {
             if (auto r = c.exec(copy_format::statements(kind).insert_from_staging); !r) {
+                return fail_tx(r.error());
+            }
+        }
+    }
+    for (const auto* p : rows) {
+        if (const auto* dc = std::get_if<delivery_confirmation>(&p->rec)) {
+            auto r = c.query(api_loss::record_confirmation_sql, {dc->server_id, std::to_string(dc->sent_at_ms),
+                                                                 std::string{dc->leaving ? "true" : "false"},
+                                                                 api_loss::text_array_literal(dc->request_ids)});
+            if (!r) {
                 return fail_tx(r.error());
             }
         }
@@ -465,6 +485,51 @@ void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t hea
         auto lag = now - event_time_ms(p->rec);
         lag_.add(lag);
         interval_lag_.add(lag);
+    }
+}
+
+void pg_writer::note_row(pending_row& row) {
+    if (auto* r = std::get_if<response_row>(&row.rec)) {
+        if (!lost_servers_.empty() && lost_servers_.count(r->server_id) != 0 && api_loss::mark_lost(*r)) {
+            logger()->warn("msg=\"answer of a lost API server stored as api_lost\" request_id={} server_id={}",
+                           r->request_id, r->server_id);
+        }
+    } else if (auto* dc = std::get_if<delivery_confirmation>(&row.rec)) {
+        newest_confirmation_ms_ = std::max(newest_confirmation_ms_, dc->sent_at_ms);
+        lost_servers_.erase(dc->server_id);  // heard again: alive after all
+    }
+}
+
+void pg_writer::maybe_judge_api_loss(bool caught_up) {
+    auto now = steady::now();
+    if (cfg_.api_lost_after.count() <= 0 || now - last_judgement_ < std::chrono::seconds{1} || !conn_ ||
+        !conn_->healthy() || (hooks_.consuming_for && !hooks_.consuming_for(cfg_.api_lost_after))) {
+        return;
+    }
+    last_judgement_ = now;
+    auto clock = api_loss::judgement_clock_ms(caught_up, unix_ms(), newest_confirmation_ms_);
+    auto judged =
+        conn_->query(api_loss::judge_lost_sql, {std::to_string(clock), std::to_string(cfg_.api_lost_after.count()),
+                                                std::to_string(api_loss::judged_window.count())});
+    if (!judged) {
+        logger()->warn("msg=\"judging silent API servers failed; next time\" error=\"{}\"", judged.error().message);
+        return;
+    }
+    for (const auto& row : judged.value().rows) {
+        logger()->warn(
+            "msg=\"API server lost before confirming; its answer stored as api_lost\" request_id={} "
+            "server_id={}",
+            row[0].value_or(""), row[1].value_or(""));
+    }
+    if (auto lost = conn_->query(api_loss::lost_servers_sql)) {
+        lost_servers_.clear();
+        for (const auto& row : lost.value().rows) {
+            lost_servers_.insert(row[0].value_or(""));
+        }
+    }
+    if (now - last_ledger_prune_ >= std::chrono::minutes{10}) {
+        last_ledger_prune_ = now;
+        (void)conn_->exec(api_loss::prune_sql);
     }
 }
 

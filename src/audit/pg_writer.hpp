@@ -37,7 +37,9 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <thread>
+#include <unordered_set>
 
 namespace llmp::pg {
 class connection;
@@ -56,6 +58,10 @@ struct writer_hooks {
     /// Publishes the message to the dead-letter exchange with an x-reason header; true once
     /// the broker confirmed it. Empty or false = fall back to reject_one.
     std::function<bool(const broker::delivery& d, const std::string& reason)> dead_letter;
+    /// True once the consumer has been connected for at least `d` without a break. The writer
+    /// judges API servers lost only then: their confirmations may wait in the queue while it is
+    /// not consuming. Empty = always.
+    std::function<bool(std::chrono::milliseconds d)> consuming_for;
     /// Counted into when set (the audit service's Prometheus metrics).
     audit_metrics* metrics = nullptr;
 };
@@ -122,6 +128,12 @@ private:
     void pause(std::chrono::milliseconds d);
     bool give_up() const;
     void maybe_log_stats();
+    /// A row on its way into the batch: a worker report of a server judged lost is relabelled
+    /// (audit/api_loss.hpp); a delivery confirmation moves the judgement's clock.
+    void note_row(pending_row& row);
+    /// After a commit or an idle wait, at most once a second: judge the silent API servers lost
+    /// and relabel their unconfirmed reports (own statements, outside any batch transaction).
+    void maybe_judge_api_loss(bool caught_up);
 
     const audit_config& cfg_;
     intake& in_;
@@ -142,6 +154,11 @@ private:
     lag_histogram lag_ GUARDED_BY(stats_mu_);
     lag_histogram interval_lag_ GUARDED_BY(stats_mu_);
     std::uint64_t interval_rows_ = 0;  // writer thread only
+    // Delivery confirmations (writer thread only).
+    std::unordered_set<std::string> lost_servers_;  ///< judged lost: their later reports are api_lost
+    std::int64_t newest_confirmation_ms_ = 0;
+    steady::time_point last_judgement_{};
+    steady::time_point last_ledger_prune_{};
     steady::time_point last_stats_log_ = steady::now();
     std::thread thread_;
 };

@@ -3,6 +3,7 @@
 
 #include "audit/pg_writer.hpp"
 
+#include "common/clock.hpp"
 #include "pg/testing/require_database.hpp"
 #include "pg/testing/scratch_database.hpp"
 
@@ -450,6 +451,90 @@ TEST(pg_writer, workers_table_keeps_the_newest_heartbeat) {
     EXPECT_EQ(db.scalar("SELECT first_seen = to_timestamp(1700000002) FROM workers"), "t")
         << "an older heartbeat arriving late changes nothing";
     EXPECT_EQ(db.scalar("SELECT left_at IS NOT NULL FROM workers"), "t");
+}
+
+pending_row served_by(pending_row p, const std::string& server, std::int64_t completed_at_ms) {
+    auto& r = std::get<response_row>(p.rec);
+    r.server_id = server;
+    r.completed_at_ms = completed_at_ms;
+    return p;
+}
+
+pending_row confirmation(const std::string& server, std::uint64_t tag, std::vector<std::string> ids) {
+    return pending_row{record{delivery_confirmation{server, unix_ms(), std::move(ids), false}}, ack_ref{1, tag}, {}};
+}
+
+TEST(pg_writer, the_unconfirmed_answers_of_a_silent_api_server_become_api_lost_and_nothing_else_does) {
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto cfg = config_for(db.url());
+    cfg.api_lost_after = 300ms;
+    intake in;
+    recorder rec;
+    pg_writer w{cfg, in, rec.hooks()};
+    w.start();
+    const auto t0 = unix_ms();
+    std::uint64_t tag = 0;
+    in.push(served_by(response("delivered", ++tag), "api-gone", t0 - 100));
+    in.push(served_by(response("cut", ++tag), "api-gone", t0 - 100));
+    in.push(served_by(response("verdicted", ++tag), "api-gone", t0 - 100));
+    in.push(served_by(verdict("verdicted", ++tag, "timeout"), "api-gone", t0 - 100));
+    in.push(served_by(response("older-server", ++tag), "api-old", t0 - 100));  // never confirms anything
+    in.push(served_by(response("live-ok", ++tag), "api-live", t0 - 100));
+    in.push(confirmation("api-gone", ++tag, {"delivered"}));
+    // api-gone says nothing more; api-live goes on confirming (its keep-alive) until the audit
+    // judges api-gone lost.
+    in.push(confirmation("api-live", ++tag, {"live-ok"}));
+    const auto stored = tag;
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == stored; }));  // the tables exist now
+    ASSERT_TRUE(wait_until([&] {
+        in.push(confirmation("api-live", ++tag, {}));
+        std::this_thread::sleep_for(50ms);
+        return db.scalar("SELECT count(*) FROM api_servers WHERE lost_at IS NOT NULL") != "0";
+    }));
+    in.push(served_by(response("late", ++tag), "api-gone", unix_ms()));  // its worker finished after its loss
+    const auto last = ++tag;
+    in.push(confirmation("api-live", last, {}));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == last; }));
+    w.stop();
+    auto row = [&](const char* id) {
+        return db.scalar(std::string{"SELECT concat_ws('|', status, coalesce(error_code, '-'), text, reported_by) "
+                                     "FROM responses WHERE request_id = '"} +
+                         id + "'");
+    };
+    EXPECT_EQ(row("delivered"), "ok|-|answer|worker") << "confirmed: its client had it";
+    EXPECT_EQ(row("cut"), "error|api_lost|answer|worker") << "never confirmed: its client was cut";
+    EXPECT_EQ(row("verdicted"), "error|timeout|answer|both") << "the server's own verdict stays";
+    EXPECT_EQ(row("older-server"), "ok|-|answer|worker") << "a server that never confirms is never judged";
+    EXPECT_EQ(row("live-ok"), "ok|-|answer|worker");
+    EXPECT_EQ(row("late"), "error|api_lost|answer|worker") << "stored after the judgement";
+    EXPECT_EQ(db.scalar("SELECT string_agg(server_id, ',' ORDER BY server_id) FROM api_servers WHERE lost_at IS "
+                        "NOT NULL"),
+              "api-gone");
+    EXPECT_EQ(db.count("SELECT count(*) FROM api_deliveries"), 2) << "keep-alives store no ledger row";
+    EXPECT_TRUE(rec.reasons.empty());
+    expect_rollups_match(db);
+}
+
+TEST(pg_writer, a_server_that_left_cleanly_is_never_judged_lost) {
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto cfg = config_for(db.url());
+    cfg.api_lost_after = 100ms;
+    intake in;
+    recorder rec;
+    pg_writer w{cfg, in, rec.hooks()};
+    w.start();
+    in.push(served_by(response("unconfirmed", 1), "api-stopped", unix_ms() - 100));
+    auto bye = confirmation("api-stopped", 2, {});
+    std::get<delivery_confirmation>(bye.rec).leaving = true;
+    in.push(std::move(bye));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 2; }));
+    // Idle, the writer still judges once a second: give it two chances.
+    std::this_thread::sleep_for(2500ms);
+    w.stop();
+    EXPECT_EQ(db.scalar("SELECT status FROM responses WHERE request_id = 'unconfirmed'"), "ok");
+    EXPECT_EQ(db.scalar("SELECT (left_at IS NOT NULL)::text || (lost_at IS NULL)::text FROM api_servers"), "truetrue");
 }
 
 }  // namespace

@@ -147,6 +147,21 @@ result<record> decode_chunk_frames_rows(const broker::delivery& d, std::int64_t 
 }
 
 result<record> decode_response_row(const broker::delivery& d, std::int64_t arrival_ms, bool fast) {
+    if (d.props.type == broker::delivered_type) {
+        auto m = decode_delivery_confirmation(d.body);
+        if (!m) {
+            return m.error();
+        }
+        auto& c = m.value();
+        c.server_id = clean_text(c.server_id);
+        for (auto& id : c.request_ids) {
+            id = clean_text(id);
+        }
+        if (c.sent_at_ms <= 0) {
+            c.sent_at_ms = arrival_ms;
+        }
+        return record{std::move(c)};
+    }
     if (d.props.type != broker::verdict_type && split_key(d.routing_key).second == "chunks") {
         return decode_chunk_frames_rows(d, arrival_ms);  // no correlation id: the frames carry them
     }
@@ -353,7 +368,7 @@ std::size_t row_count(const record& r) {
     if (const auto* c = std::get_if<chunk_rows>(&r)) {
         return c->rows.size();
     }
-    return std::holds_alternative<worker_heartbeat>(r) ? 0 : 1;
+    return std::holds_alternative<worker_heartbeat>(r) || std::holds_alternative<delivery_confirmation>(r) ? 0 : 1;
 }
 
 }  // namespace llmp::audit

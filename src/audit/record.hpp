@@ -1,12 +1,13 @@
 #pragma once
 // The record model: what one audit delivery becomes (a row of `requests`, `responses`,
-// `response_chunks`, or a `workers` heartbeat), and the cleaning every text goes through on the
+// `response_chunks`, a `workers` heartbeat, or an API server's delivery confirmation), and the cleaning every text goes through on the
 // way (NUL bytes stripped, invalid UTF-8 replaced: PostgreSQL's text and jsonb refuse both).
 //
 // Pure functions, callable from any thread; decode_record runs on the consumer thread so the
 // writer thread only formats and writes.
 
 #include "broker/message.hpp"
+#include "common/delivery_confirmation.hpp"
 #include "common/messages.hpp"
 #include "common/result.hpp"
 
@@ -92,7 +93,10 @@ struct chunk_rows {
     std::vector<chunk_row> rows;
 };
 
-using record = std::variant<request_row, response_row, chunk_rows, worker_heartbeat>;
+/// delivery_confirmation: an API server's list of the worker outcomes it handed to its clients
+/// (and its keep-alive); no row of the tables above, it goes to the delivery ledger
+/// (audit/api_loss.hpp), written and acked with its batch.
+using record = std::variant<request_row, response_row, chunk_rows, worker_heartbeat, delivery_confirmation>;
 
 /// How requests are stored.
 struct decode_options {

@@ -98,6 +98,10 @@ std::string error_key(std::string_view server_id);
 /// told (worker_lost, timeout, cancelled, client_too_slow). Header `server_id`; correlation_id =
 /// request id. The audit lets it decide the stored outcome over the worker's own report.
 inline constexpr std::string_view verdict_type = "verdict";
+/// The `type` of an API server's delivery confirmation (common/delivery_confirmation.hpp), also
+/// published straight into the audit responses queue: the requests whose worker outcome it
+/// handed to its client, every --delivery-confirm-ms, empty as its keep-alive.
+inline constexpr std::string_view delivered_type = "delivered";
 
 /// Routing keys on the control exchange.
 inline constexpr std::string_view heartbeat_key = "worker.heartbeat";

@@ -42,6 +42,7 @@ constexpr std::array table{
     errc_info{errc::broker_unavailable,              "broker_unavailable",              503, true,  retry_s},
     errc_info{errc::no_workers,                      "no_workers",                      503, true,  retry_s},
     errc_info{errc::worker_lost,                     "worker_lost",                     503, true,  retry_s},
+    errc_info{errc::api_lost,                        "api_lost",                        502, true,  retry_s},
     errc_info{errc::shutting_down,                   "shutting_down",                   503, true,  retry_s},
     errc_info{errc::db_unavailable,                  "db_unavailable",                  503, true,  retry_s},
     errc_info{errc::rabbitmq_management_unavailable, "rabbitmq_management_unavailable", 503, true,  2},

@@ -69,6 +69,9 @@ enum class errc {
     broker_unavailable,
     no_workers,
     worker_lost,  // the worker died mid-stream
+    // The API server holding the client's connection died before confirming the answer reached
+    // its client (the audit decides it; no client is ever sent it: its connection was cut).
+    api_lost,
     shutting_down,
     db_unavailable,                   // the monitor's database
     rabbitmq_management_unavailable,  // the monitor's queue statistics

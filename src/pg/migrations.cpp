@@ -555,6 +555,29 @@ WHERE NOT EXISTS (SELECT 1 FROM request_search s WHERE s.request_id = q.request_
 ON CONFLICT (request_id) DO NOTHING;
 )sql";
 
+// Delivery confirmations (issue 16): a worker's report of a request says how far the worker got,
+// not what the client saw when the API server relaying it died. API servers confirm, in one
+// message per interval, the worker outcomes they handed to their clients; the audit keeps them
+// here and relabels the unconfirmed reports of a server that went silent (audit/api_loss.hpp).
+// One api_servers row per confirming server; one api_deliveries row per non-empty confirmation
+// (its ids in one array: a row per batch, not per request), kept a day.
+constexpr std::string_view v31_sql = R"sql(
+CREATE TABLE IF NOT EXISTS api_servers (
+    server_id   text COLLATE "C" PRIMARY KEY,
+    first_seen  timestamptz NOT NULL,
+    last_seen   timestamptz NOT NULL,
+    left_at     timestamptz,
+    lost_at     timestamptz
+);
+CREATE TABLE IF NOT EXISTS api_deliveries (
+    server_id   text COLLATE "C" NOT NULL,
+    sent_at     timestamptz NOT NULL,
+    request_ids text[] NOT NULL
+);
+CREATE INDEX IF NOT EXISTS api_deliveries_server_sent_at_idx ON api_deliveries (server_id, sent_at);
+CREATE INDEX IF NOT EXISTS api_deliveries_sent_at_idx ON api_deliveries (sent_at);
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
@@ -573,6 +596,7 @@ constexpr migration migrations[] = {
     {24, "requests.kind 'embed': embedding requests (input texts in messages)", v24_sql},
     {27, "pending_requests, response_series: unanswered requests and per-minute totals, kept by triggers", v27_sql},
     {28, "search_backlog, request_search: a trigram text index filled off the ingest path", v28_sql},
+    {31, "api_servers, api_deliveries: API servers' delivery confirmations, for answers cut by a lost server", v31_sql},
     {32, "responses.choices: the choices after the first of an answer with several (n > 1)", v32_sql},
 };
 

@@ -46,7 +46,7 @@ void format(const audit::record& r) {
     std::visit(
         [&](const auto& row) {
             using T = std::decay_t<decltype(row)>;
-            if constexpr (!std::is_same_v<T, worker_heartbeat>) {
+            if constexpr (!std::is_same_v<T, worker_heartbeat> && !std::is_same_v<T, delivery_confirmation>) {
                 audit::copy_format::append_row(out, row);
             }
         },

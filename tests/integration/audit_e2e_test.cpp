@@ -365,6 +365,58 @@ TEST(audit_e2e, a_worker_killed_mid_stream_is_stored_as_worker_lost_whatever_the
         << "the message names the lost worker";
 }
 
+TEST(audit_e2e, an_api_server_killed_mid_stream_is_stored_as_api_lost_and_its_delivered_answers_stay_ok) {
+    // The worker's report of the cut stream says how far the worker got; its client saw the
+    // connection drop. The killed server never confirms that answer, so once its confirmations
+    // stop (--api-lost-after-ms) the audit stores api_lost. An answer it confirmed before the
+    // kill, and one the other, live server delivered, stay ok.
+    LLMP_REQUIRE_BROKER();
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    cluster c{amqp_url};
+    auto doomed = c.start_api({"--delivery-confirm-ms", "100"});
+    auto live = c.start_api({"--delivery-confirm-ms", "100"});
+    c.start_worker();
+    c.start_audit(db.url(), {"--batch-ms", "20", "--api-lost-after-ms", "1500"});
+    ASSERT_TRUE(c.wait_for_model(doomed, "mock:latest") && c.wait_for_model(live, "mock:latest")) << c.logs();
+
+    auto whole = [&](unsigned port, const std::string& prompt) {
+        raw_stream s{port, "/api/generate", generate_body("mock", prompt, 3)};
+        EXPECT_TRUE(s.read_to_end(10s)) << s.received();
+        EXPECT_NE(s.received().find("event: done"), std::string::npos) << s.received();
+        return request_id_of(s);
+    };
+    const auto delivered_before = whole(doomed, "answered before the kill");
+    const auto delivered_live = whole(live, "answered by the live server");
+    ASSERT_FALSE(delivered_before.empty());
+    ASSERT_FALSE(delivered_live.empty());
+    // Its confirmation is in the ledger before the kill (else it would be judged cut too).
+    ASSERT_TRUE(wait_until(
+        [&] { return count(db, "api_deliveries WHERE '" + delivered_before + "' = ANY (request_ids)") == 1; }, 15s))
+        << c.logs().substr(0, 20000);
+
+    raw_stream cut{doomed, "/api/generate", slow_mock_body("a long story the server dies in", 400, 25)};
+    ASSERT_TRUE(cut.read_until("event: token", 10s)) << cut.received();
+    const auto cut_id = request_id_of(cut);
+    ASSERT_FALSE(cut_id.empty());
+    c.apis()[0]->signal(SIGKILL);
+    ASSERT_TRUE(cut.read_to_end(10s));
+    ASSERT_EQ(cut.received().find("event: done"), std::string::npos) << "the client saw a cut stream";
+
+    auto outcome_of_row = [&](const std::string& id) {
+        return db.scalar("SELECT status || '|' || coalesce(error_code, '-') FROM responses WHERE request_id = '" + id +
+                         "'");
+    };
+    ASSERT_TRUE(wait_until([&] { return count(db, "responses WHERE error_code = 'api_lost'") == 1; }, 30s))
+        << db.scalar("SELECT string_agg(request_id || '=' || status, ' ') FROM responses") << "\n"
+        << c.logs().substr(0, 20000);
+    EXPECT_EQ(outcome_of_row(cut_id), "error|api_lost");
+    EXPECT_EQ(outcome_of_row(delivered_before), "ok|-") << "confirmed before the kill";
+    EXPECT_EQ(outcome_of_row(delivered_live), "ok|-") << "the live server is never judged";
+    EXPECT_EQ(count(db, "responses"), 3) << "one row per request";
+    EXPECT_EQ(count(db, "api_servers WHERE lost_at IS NOT NULL"), 1);
+}
+
 TEST(audit_e2e, sigterm_past_the_drain_timeout_ends_streams_as_shutting_down_and_stops_the_worker) {
     LLMP_REQUIRE_BROKER();
     LLMP_REQUIRE_DATABASE();

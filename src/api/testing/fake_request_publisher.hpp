@@ -1,6 +1,6 @@
 #pragma once
-// fake_request_publisher: a request_publisher for relay_test. Records every request, cancel and
-// verdict, and answers each publish as the test scripts it (confirm, nack, broker lost, no answer
+// fake_request_publisher: a request_publisher for relay_test. Records every request, cancel,
+// verdict and delivery confirmation, and answers each publish as the test scripts it (confirm, nack, broker lost, no answer
 // at all, or refused for a full publisher queue). Single-threaded: the test's io_context thread.
 
 #include "api/request_publisher.hpp"
@@ -21,6 +21,7 @@ public:
     std::vector<std::int64_t> ttls_ms;
     std::vector<std::string> cancels;
     std::vector<std::pair<std::string, error_message>> verdicts;
+    std::vector<std::string> confirmed_deliveries;
     done_fn unanswered;  ///< the last publish answered `never`
 
     bool connected() const override { return up; }
@@ -53,6 +54,7 @@ public:
     void publish_verdict(const std::string& request_id, const error_message& verdict) override {
         verdicts.emplace_back(request_id, verdict);
     }
+    void confirm_delivery(const std::string& request_id) override { confirmed_deliveries.push_back(request_id); }
 };
 
 }  // namespace llmp::api::testing
