@@ -57,7 +57,15 @@ result<int> create_day_partitions(pg::connection& c, const std::string& from, in
                                             table + " ATTACH PARTITION " + part + " FOR VALUES FROM ('" +
                                             row.at(1).value_or("") + "') TO ('" + row.at(2).value_or("") + "')");
             if (!r) {
-                return r.error();
+                if (!c.healthy()) {
+                    return r.error();
+                }
+                // A lock wait past the timeout, or rows of that day in the DEFAULT partition
+                // already (the service was down past the days ahead): those stay there, trimmed
+                // by the batched DELETE; the next days are still created.
+                logger()->warn("msg=\"day partition not created\" table={} partition={} error=\"{}\"", table, part,
+                               r.error().message);
+                continue;
             }
             logger()->info("msg=\"day partition created\" table={} partition={}", table, part);
             ++created;

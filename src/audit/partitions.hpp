@@ -40,7 +40,9 @@ inline constexpr partitioned_table partitioned_tables[] = {{"requests", "receive
 
 /// Creates the missing day partitions (UTC days) of both tables from the day of `from` (a
 /// timestamptz literal; "now" for the current time) to `days_ahead` days later, skipping the
-/// days an existing partition covers (the legacy one's). Returns how many it created.
+/// days an existing partition covers (the legacy one's). Returns how many it created; a day it
+/// cannot create (a lock wait past the timeout, rows of that day in the DEFAULT partition
+/// already) is logged and skipped.
 result<int> create_day_partitions(pg::connection& c, const std::string& from, int days_ahead);
 
 /// What drop_expired_partitions did.

@@ -175,6 +175,24 @@ TEST_F(retention, a_pass_in_progress_never_blocks_the_ingest) {
     EXPECT_EQ(db_->count("SELECT count(*) FROM responses WHERE request_id LIKE 'fresh-%'"), 50);
 }
 
+TEST_F(retention, creates_the_days_ahead_and_skips_a_day_whose_rows_the_default_partition_holds_already) {
+    // A row five days ahead, before any partition of that day: the DEFAULT partition keeps it,
+    // and that day of requests cannot be created any more; the other days still are.
+    ASSERT_TRUE(
+        c_->exec("INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream)"
+                 " VALUES ('ahead', date_trunc('day', now(), 'UTC') + interval '5 days 1 hour', 'a', 'native',"
+                 " '/api/chat', 'chat', 'm', true)"));
+    const auto from = db_->scalar("SELECT (date_trunc('day', now(), 'UTC') + interval '5 days')::text");
+    auto made = create_day_partitions(*c_, from, 1);
+    ASSERT_TRUE(made) << made.error().message;
+    EXPECT_EQ(made.value(), 3) << "days 5 and 6 of responses, day 6 of requests";
+    EXPECT_EQ(db_->scalar("SELECT tableoid::regclass::text FROM requests WHERE request_id = 'ahead'"),
+              "requests_default");
+    auto again = create_day_partitions(*c_, from, 1);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again.value(), 0) << "created once";
+}
+
 TEST_F(retention, stops_between_batches_when_asked) {
     ASSERT_TRUE(c_->exec(rows_sql("old", 100, 10)));
     int batches = 0;
