@@ -42,7 +42,8 @@ FROM generate_series(:lo::bigint, :hi - 1) AS i,
 
 INSERT INTO responses (request_id, status, server_id, worker_id, provider, model, done_reason, text, prompt_tokens,
                        completion_tokens, ttft_ms, duration_ms, tokens_per_s, error_code, error_message, retryable,
-                       provider_metrics, completed_at, ingested_at, reported_by, key_id, key_name)
+                       provider_metrics, completed_at, ingested_at, reported_by, key_id, key_name,
+                       request_received_at)
 SELECT 'bench-' || lpad(i::text, 9, '0'),
        s,
        'api-' || (i % 3),
@@ -64,7 +65,8 @@ SELECT 'bench-' || lpad(i::text, 9, '0'),
        t + d * interval '1 millisecond',
        CASE WHEN i % 10 = 3 THEN 'api' ELSE 'worker' END,
        CASE WHEN i % 4 = 0 THEN NULL ELSE '00000000-0000-0000-0000-00000000000' || (i % 4) END,
-       CASE WHEN i % 4 = 0 THEN NULL ELSE 'bench-key-' || (i % 4) END
+       CASE WHEN i % 4 = 0 THEN NULL ELSE 'bench-key-' || (i % 4) END,
+       t
 FROM generate_series(:lo::bigint, :hi - 1) AS i,
      LATERAL (SELECT timestamptz :'t_end' - (i::float8 / :n) * make_interval(days => :days) AS t,
                      CASE WHEN i % 50 = 1 THEN 'error' WHEN i % 100 = 2 THEN 'cancelled' ELSE 'ok' END AS s,

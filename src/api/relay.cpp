@@ -522,7 +522,7 @@ void relay::ended_here(const error_message& told) {
     v.ttft_ms = ttft_ms_ < 0 ? 0 : ttft_ms_;
     v.duration_ms = ms_since(t0_);
     v.completed_at_ms = unix_ms();
-    copy_key(m_, v);
+    copy_request_fields(m_, v);
     ctx_.publisher->publish_verdict(m_.request_id, v);
 }
 

@@ -140,6 +140,13 @@ void append_row(std::string& out, const response_row& r) {
     r.tool_calls_json.empty() ? null(out) : append_field(out, r.tool_calls_json);
     sep(out);
     r.choices_json.empty() ? null(out) : append_field(out, r.choices_json);
+    sep(out);
+    // Unknown (an older worker or API server): -infinity, the legacy or DEFAULT partition.
+    if (r.request_received_at_ms > 0) {
+        append_timestamp(out, r.request_received_at_ms);
+    } else {
+        out.append("-infinity");
+    }
     end(out);
 }
 
@@ -161,26 +168,43 @@ void append_row(std::string& out, const chunk_rows& r) {
 
 namespace {
 
+/// `key` empty: any unique violation means the row is stored already. requests (pg migration
+/// 29): its key is (received_at, request_id), and the legacy partition (the table as it was
+/// before the conversion) also keeps request_id unique on its own.
 table_statements make_statements(std::string_view table, std::string_view columns, std::string_view key) {
     const auto t = std::string{table};
     const auto cols = std::string{columns};
+    const std::string conflict =
+        key.empty() ? " ON CONFLICT DO NOTHING" : " ON CONFLICT (" + std::string{key} + ") DO NOTHING";
     return {"COPY " + t + " (" + cols + ") FROM STDIN", "COPY stage_" + t + " (" + cols + ") FROM STDIN",
-            "INSERT INTO " + t + " (" + cols + ") SELECT " + cols + " FROM stage_" + t + " ON CONFLICT (" +
-                std::string{key} + ") DO NOTHING"};
+            "INSERT INTO " + t + " (" + cols + ") SELECT " + cols + " FROM stage_" + t + conflict};
 }
 
 /// `responses` from staging: a worker's report and an API server's verdict (reported_by 'api')
 /// merge into one row whichever is stored first; among reports of one kind the first stays (a
 /// redelivery changes nothing). DISTINCT ON because an upsert may touch a row once per
 /// statement; ctid order is COPY order, so the batch's first copy wins.
+/// The key (pg migration 29) includes the partition column, the request's receipt time: a
+/// redelivery carries the same time, so it meets its first copy in one partition. A report
+/// whose time differs from the stored row's (a message from an older process has none: a
+/// verdict meeting a report stored before the conversion) takes the stored row's time, so the
+/// two still merge: a probe by id per staged row, on this path only.
 std::string responses_from_staging(const std::string& cols) {
     // Both reports carry the request's key; one from an older process may not.
     const std::string keep_key =
         " key_id = coalesce(r.key_id, EXCLUDED.key_id), key_name = coalesce(r.key_name, EXCLUDED.key_name)";
-    const std::string from = "SELECT DISTINCT ON (request_id) " + cols + " FROM stage_responses WHERE reported_by = ";
+    const std::string time_col = ", request_received_at";
+    const auto at = cols.rfind(time_col);
+    const std::string select_cols = cols.substr(0, at) +
+                                    ", coalesce((SELECT t.request_received_at FROM responses t"
+                                    " WHERE t.request_id = s.request_id LIMIT 1), s.request_received_at)" +
+                                    cols.substr(at + time_col.size());
+    const std::string from =
+        "SELECT DISTINCT ON (request_id) " + select_cols + " FROM stage_responses s WHERE reported_by = ";
     return "INSERT INTO responses AS r (" + cols + ") " + from +
            "'worker' ORDER BY request_id, ctid"
-           " ON CONFLICT (request_id) DO UPDATE SET worker_id = EXCLUDED.worker_id, provider = EXCLUDED.provider,"
+           " ON CONFLICT (request_received_at, request_id) DO UPDATE SET worker_id = EXCLUDED.worker_id, provider = "
+           "EXCLUDED.provider,"
            " model = EXCLUDED.model, text = EXCLUDED.text, prompt_tokens = EXCLUDED.prompt_tokens,"
            " completion_tokens = EXCLUDED.completion_tokens, ttft_ms = EXCLUDED.ttft_ms,"
            " duration_ms = EXCLUDED.duration_ms, tokens_per_s = EXCLUDED.tokens_per_s,"
@@ -191,7 +215,7 @@ std::string responses_from_staging(const std::string& cols) {
            " INSERT INTO responses AS r (" +
            cols + ") " + from +
            "'api' ORDER BY request_id, ctid"
-           " ON CONFLICT (request_id) DO UPDATE SET status = EXCLUDED.status, done_reason = NULL,"
+           " ON CONFLICT (request_received_at, request_id) DO UPDATE SET status = EXCLUDED.status, done_reason = NULL,"
            " error_code = EXCLUDED.error_code, error_message = EXCLUDED.error_message,"
            " retryable = EXCLUDED.retryable, reported_by = 'both'," +
            keep_key + " WHERE r.reported_by = 'worker'";
@@ -201,8 +225,8 @@ table_statements responses_statements() {
     const std::string cols =
         "request_id, status, server_id, worker_id, provider, model, done_reason, text, prompt_tokens, "
         "completion_tokens, ttft_ms, duration_ms, tokens_per_s, error_code, error_message, retryable, "
-        "provider_metrics, completed_at, reported_by, key_id, key_name, tool_calls, choices";
-    auto s = make_statements("responses", cols, "request_id");
+        "provider_metrics, completed_at, reported_by, key_id, key_name, tool_calls, choices, request_received_at";
+    auto s = make_statements("responses", cols, "request_received_at, request_id");
     s.insert_from_staging = responses_from_staging(cols);
     return s;
 }
@@ -215,7 +239,7 @@ const table_statements& statements(std::size_t record_index) {
                         "request_id, received_at, server_id, api_flavour, route, kind, model, stream, priority, "
                         "messages, prompt, options, extra, client_addr, user_agent, deadline_at, key_id, key_name, "
                         "model_alias",
-                        "request_id"),
+                        ""),
         responses_statements(),
         make_statements("response_chunks", "request_id, attempt, seq, worker_id, received_at, text",
                         "request_id, attempt, seq"),

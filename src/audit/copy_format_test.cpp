@@ -28,15 +28,19 @@ TEST(copy_format, statements_name_the_same_columns_for_the_table_and_its_staging
     EXPECT_EQ(requests.copy.rfind("COPY requests (request_id, received_at,", 0), 0u) << requests.copy;
     EXPECT_EQ(requests.copy_staging.substr(requests.copy_staging.find('(')),
               requests.copy.substr(requests.copy.find('(')));
-    EXPECT_NE(requests.insert_from_staging.find("ON CONFLICT (request_id) DO NOTHING"), std::string::npos);
+    EXPECT_NE(requests.insert_from_staging.find("ON CONFLICT DO NOTHING"), std::string::npos);
     EXPECT_NE(copy_format::statements(2).insert_from_staging.find("ON CONFLICT (request_id, attempt, seq)"),
               std::string::npos);
     const auto& responses = copy_format::statements(1);
     EXPECT_EQ(responses.copy_staging.substr(responses.copy_staging.find('(')),
               responses.copy.substr(responses.copy.find('(')));
-    EXPECT_NE(responses.copy.find("completed_at, reported_by, key_id, key_name, tool_calls, choices)"),
+    EXPECT_NE(responses.copy.find("completed_at, reported_by, key_id, key_name, tool_calls, choices, request_received_at)"),
               std::string::npos)
         << responses.copy;
+    // The key names the partition column (pg migration 29): a report and a verdict meet in the
+    // request's day.
+    EXPECT_NE(responses.insert_from_staging.find("ON CONFLICT (request_received_at, request_id) DO UPDATE"),
+              std::string::npos);
     // The worker's report brings the tool calls when it merges into a verdict.
     EXPECT_NE(responses.insert_from_staging.find("tool_calls = EXCLUDED.tool_calls"), std::string::npos);
     EXPECT_NE(requests.copy.find("deadline_at, key_id, key_name, model_alias)"), std::string::npos) << requests.copy;
@@ -79,7 +83,7 @@ TEST(copy_format, the_api_key_is_escaped_like_any_text) {
     r.key_name = "back\\slash";
     out.clear();
     copy_format::append_row(out, r);
-    EXPECT_NE(out.find("\tworker\tk-1\tback\\\\slash\t\\N\t\\N\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("\tworker\tk-1\tback\\\\slash\t\\N\t\\N\t-infinity\n"), std::string::npos) << out;
 }
 
 TEST(copy_format, response_and_chunk_rows) {
@@ -89,10 +93,15 @@ TEST(copy_format, response_and_chunk_rows) {
     ok_row.ttft_ms = 1.5;
     std::string out;
     copy_format::append_row(out, ok_row);
-    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 22) << "23 columns";
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\t'), 23) << "24 columns";
     EXPECT_NE(out.find("\t1.5\t"), std::string::npos);
-    EXPECT_NE(out.find("\tworker\t\\N\t\\N\t\\N\t\\N\n"), std::string::npos)
-        << "reported_by, then no key, no tool calls, no further choices";
+    EXPECT_NE(out.find("\tworker\t\\N\t\\N\t\\N\t\\N\t-infinity\n"), std::string::npos)
+        << "reported_by, then no key, no tool calls, no further choices, the request's time unknown";
+    ok_row.request_received_at_ms = 42;
+    out.clear();
+    copy_format::append_row(out, ok_row);
+    EXPECT_NE(out.find("\t1970-01-01 00:00:00.042+00\n"), std::string::npos) << out;
+    ok_row.request_received_at_ms = 0;
     ok_row.tool_calls_json = R"([{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}])";
     out.clear();
     copy_format::append_row(out, ok_row);

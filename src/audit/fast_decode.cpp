@@ -138,7 +138,7 @@ constexpr std::string_view request_keys[] = {
 constexpr std::string_view final_keys[] = {"done_reason", "text",        "prompt_tokens",    "completion_tokens",
                                            "ttft_ms",     "duration_ms", "tokens_per_s",     "worker_id",
                                            "provider",    "model",       "provider_metrics", "completed_at_ms",
-                                           "key_id",      "key_name",    "tool_calls"};
+                                           "key_id",      "key_name",    "tool_calls",       "request_received_at_ms"};
 
 }  // namespace
 
@@ -253,8 +253,10 @@ std::optional<final_row> final(std::string_view body) {
                 return read(v, row.key_id);
             case 13:
                 return read(v, row.key_name);
-            default:
+            case 14:
                 return read_json(v, element_type::ARRAY, row.tool_calls_json, "");
+            default:
+                return read(v, row.request_received_at_ms);
         }
     });
     if (!ok) {

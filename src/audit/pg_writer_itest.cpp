@@ -3,7 +3,11 @@
 
 #include "audit/pg_writer.hpp"
 
+#include "audit/partitions.hpp"
+#include "audit/retention.hpp"
 #include "common/clock.hpp"
+#include "pg/connection.hpp"
+#include "pg/migrations.hpp"
 #include "pg/testing/require_database.hpp"
 #include "pg/testing/scratch_database.hpp"
 
@@ -246,6 +250,127 @@ TEST(pg_writer, an_api_verdict_and_the_workers_report_merge_in_either_order) {
     EXPECT_EQ(db.count("SELECT count(*) FROM responses"), 5);
     EXPECT_TRUE(rec.reasons.empty());
     expect_rollups_match(db);
+}
+
+/// `p` as received (a request) or answering a request received (a response) at `ms`.
+pending_row received_at(pending_row p, std::int64_t ms) {
+    if (auto* q = std::get_if<request_row>(&p.rec)) {
+        q->received_at_ms = ms;
+    } else {
+        std::get<response_row>(p.rec).request_received_at_ms = ms;
+    }
+    return p;
+}
+
+TEST(pg_writer, a_database_converted_to_day_partitions_keeps_its_rows_the_writers_paths_and_drops_expired_days) {
+    // pg migration 29 on a database at version 28 with rows in it (an answered request, an
+    // unanswered one, a verdict), then the writer's paths on the partitioned tables, then
+    // retention dropping whole days.
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto c = db.connect();
+    ASSERT_TRUE(
+        c->exec("CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"));
+    for (const auto& m : pg::all_migrations()) {
+        if (m.version <= 28) {
+            ASSERT_TRUE(c->exec(m.sql)) << m.version;
+            ASSERT_TRUE(c->query("INSERT INTO schema_migrations (version, name) VALUES ($1::int, 'x')",
+                                 {std::to_string(m.version)}));
+        }
+    }
+    ASSERT_TRUE(c->exec(
+        "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, prompt)"
+        " SELECT 'old-' || i, now() - i * interval '3 hours', 'api-1', 'native', '/api/generate', 'generate',"
+        " 'mock', true, 'p' FROM generate_series(1, 20) AS i;"
+        "INSERT INTO responses (request_id, status, model, worker_id, text, completion_tokens, duration_ms,"
+        " completed_at, reported_by)"
+        " SELECT 'old-' || i, CASE WHEN i = 9 THEN 'error' ELSE 'ok' END, 'mock', 'worker-a', 'old answer', 2, 50,"
+        " now() - i * interval '3 hours' + interval '2 seconds', CASE WHEN i = 9 THEN 'api' ELSE 'worker' END"
+        " FROM generate_series(1, 20) AS i WHERE i <> 7"));
+    auto applied = pg::migrate(*c);
+    ASSERT_TRUE(applied) << applied.error().message;
+    EXPECT_EQ(applied.value(), 1);
+    for (const char* t : {"requests", "responses"}) {
+        EXPECT_EQ(db.scalar(std::string{"SELECT relkind FROM pg_class WHERE oid = '"} + t + "'::regclass"), "p") << t;
+    }
+    // Every row still there, and readable as the detail page reads it (by id, across partitions).
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 20);
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses"), 19);
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests q JOIN responses r USING (request_id) WHERE r.text = 'old "
+                       "answer' AND q.prompt = 'p'"),
+              19);
+    EXPECT_EQ(db.scalar("SELECT string_agg(request_id, ',') FROM pending_requests"), "old-7");
+
+    ASSERT_TRUE(create_day_partitions(*c, "now", 3));
+    // The first day after the legacy partition's bound (two days after the conversion's day).
+    const auto day_ms = std::stoll(
+        db.scalar("SELECT (extract(epoch FROM date_trunc('day', now(), 'UTC') + interval '2 days 1 hour') * 1000)"
+                  "::bigint"));
+    const auto old9_ms = std::stoll(
+        db.scalar("SELECT (extract(epoch FROM received_at) * 1000)::bigint FROM requests WHERE request_id = 'old-9'"));
+    const auto old7_ms = std::stoll(
+        db.scalar("SELECT (extract(epoch FROM received_at) * 1000)::bigint FROM requests WHERE request_id = 'old-7'"));
+    {
+        auto cfg = config_for(db.url());
+        intake in;
+        recorder rec;
+        pg_writer w{cfg, in, rec.hooks()};
+        w.start();
+        for (std::uint64_t i = 1; i <= 10; ++i) {
+            in.push(received_at(request("new-" + std::to_string(i), i), day_ms + static_cast<std::int64_t>(i)));
+        }
+        in.push(received_at(response("new-1", 11), day_ms + 1));
+        in.push(received_at(verdict("new-2", 12, "timeout"), day_ms + 2));
+        in.push(received_at(response("old-7", 13, "late answer"), old7_ms));  // into the legacy partition
+        ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 13; }));
+        // Redeliveries (the duplicate path) and the worker's report meeting the verdict (the merge).
+        in.push(received_at(request("new-1", 14, "changed"), day_ms + 1));
+        in.push(received_at(response("new-1", 15, "a second final"), day_ms + 1));
+        in.push(received_at(response("new-2", 16, "partial"), day_ms + 2));
+        // A worker's report, with the request's time, meeting a verdict stored before the
+        // conversion (without it): they still merge.
+        in.push(received_at(response("old-9", 17, "late report"), old9_ms));
+        ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 17; }));
+        w.stop();
+        EXPECT_TRUE(rec.reasons.empty());
+        EXPECT_GE(w.stats().staged_batches, 1u);
+    }
+    const std::string day_part =
+        db.scalar("SELECT 'requests_p' || to_char(date_trunc('day', now(), 'UTC') + interval '2 days', 'YYYYMMDD')");
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE tableoid = '" + day_part + "'::regclass"), 10);
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests WHERE prompt = 'changed'"), 0);
+    EXPECT_EQ(db.scalar("SELECT string_agg(text || '|' || reported_by, ',') FROM responses WHERE request_id = 'new-1'"),
+              "answer|worker")
+        << "one response per request: the first stays";
+    EXPECT_EQ(db.scalar("SELECT concat_ws('|', status, error_code, text, reported_by) FROM responses"
+                        " WHERE request_id = 'new-2'"),
+              "error|timeout|partial|both");
+    EXPECT_EQ(db.scalar("SELECT text FROM responses WHERE request_id = 'old-7'"), "late answer");
+    EXPECT_EQ(db.scalar("SELECT string_agg(concat_ws('|', status, text, reported_by), ',') FROM responses"
+                        " WHERE request_id = 'old-9'"),
+              "error|late report|both");
+    EXPECT_EQ(db.scalar("SELECT string_agg(request_id, ',' ORDER BY request_id) FROM pending_requests"),
+              "new-10,new-3,new-4,new-5,new-6,new-7,new-8,new-9");
+    expect_rollups_match(db);
+
+    // Retention at its own time drops nothing of this (a week); a day later than the new rows'
+    // day, that day goes whole, and the legacy partition, whose bound is past too.
+    auto pass = apply_retention(*c, {7, 0, 1000}, [] { return true; });
+    ASSERT_TRUE(pass) << pass.error().message;
+    EXPECT_EQ(pass.value().partitions, 0);
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 30);
+    auto dropped =
+        drop_expired_partitions(*c, db.scalar("SELECT (date_trunc('day', now(), 'UTC') + interval '3 days')::text"));
+    ASSERT_TRUE(dropped) << dropped.error().message;
+    EXPECT_EQ(dropped.value().partitions, 4) << "the new rows' day and the legacy partition, of both tables";
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), 0);
+    EXPECT_EQ(db.count("SELECT count(*) FROM responses"), 0);
+    EXPECT_EQ(db.scalar("SELECT to_regclass('requests_legacy') IS NULL AND to_regclass('" + day_part +
+                        "') IS NULL AND to_regclass('requests_default') IS NOT NULL"),
+              "t");
+    EXPECT_EQ(db.count("SELECT count(*) FROM pg_inherits WHERE inhparent = 'responses'::regclass"), 2)
+        << "the DEFAULT partition and the last day ahead stay";
 }
 
 pending_row with_key(pending_row p, const std::string& id, const std::string& name) {

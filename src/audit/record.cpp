@@ -221,6 +221,7 @@ result<record> decode_response_row(const broker::delivery& d, std::int64_t arriv
     row.completed_at_ms = completed > 0 ? completed : fallback_time(d, arrival_ms);
     row.key_id = clean_text(get_or<std::string>(j, "key_id", ""));
     row.key_name = clean_text(get_or<std::string>(j, "key_name", ""));
+    row.request_received_at_ms = get_or<std::int64_t>(j, "request_received_at_ms", 0);
     if (kind == "final") {
         row.status = "ok";
         row.done_reason = clean_text(get_or<std::string>(j, "done_reason", "stop"));

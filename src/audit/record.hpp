@@ -75,6 +75,9 @@ struct response_row {
     std::string reported_by = "worker";
     std::string key_id;  ///< the request's API key, copied by the worker or the API; empty = none (NULL)
     std::string key_name;
+    /// The request's received_at (its day partition of `responses`: pg migration 29), copied
+    /// by the worker or the API; 0 = unknown (an older process): stored as -infinity.
+    std::int64_t request_received_at_ms = 0;
 };
 
 struct chunk_row {

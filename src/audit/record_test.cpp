@@ -144,7 +144,7 @@ TEST(record, the_api_key_reaches_request_and_response_rows_and_is_empty_without_
         EXPECT_EQ(std::get<request_row>(r.value()).key_name, "team-a");
     }
     error_message e{"upstream_error", "boom", false, "worker-b"};
-    copy_key(m, e);
+    copy_request_fields(m, e);
     auto er = decode_record(source::responses, response("api-1.error", encode(e)), 5);
     ASSERT_TRUE(er);
     EXPECT_EQ(std::get<response_row>(er.value()).key_id, m.key_id);
@@ -154,12 +154,21 @@ TEST(record, the_api_key_reaches_request_and_response_rows_and_is_empty_without_
     auto vr = decode_record(source::responses, v, 5);
     ASSERT_TRUE(vr);
     EXPECT_EQ(std::get<response_row>(vr.value()).key_name, "team-a");
+    EXPECT_EQ(std::get<response_row>(vr.value()).request_received_at_ms, 0) << "unknown: the request had none";
+    m.received_at_ms = 1765000000123;
+    copy_request_fields(m, e);
+    EXPECT_EQ(std::get<response_row>(decode_record(source::responses, v, 5).value()).request_received_at_ms, 0);
+    v.body = encode(e);
+    EXPECT_EQ(std::get<response_row>(decode_record(source::responses, v, 5).value()).request_received_at_ms,
+              1765000000123)
+        << "a verdict carries the request's receipt time: its response's day partition";
     final_message f;
-    copy_key(m, f);
+    copy_request_fields(m, f);
     for (auto* decode : {&decode_record, &decode_record_reference}) {
         auto fr = (*decode)(source::responses, response("api-1.final", encode(f)), 5, decode_options{});
         ASSERT_TRUE(fr);
         EXPECT_EQ(std::get<response_row>(fr.value()).key_id, m.key_id);
+        EXPECT_EQ(std::get<response_row>(fr.value()).request_received_at_ms, 1765000000123);
     }
     m.key_id.clear();
     m.key_name.clear();

@@ -1,6 +1,7 @@
 #include "audit/retention.hpp"
 
 #include "audit/logger.hpp"
+#include "audit/partitions.hpp"
 #include "audit/search_index.hpp"
 #include "pg/connection.hpp"
 
@@ -37,6 +38,8 @@ constexpr doomed rollup_tables[] = {
 constexpr std::string_view answered_pending_sql =
     "DELETE FROM pending_requests u WHERE EXISTS (SELECT 1 FROM responses r WHERE r.request_id = u.request_id)";
 
+constexpr int partition_days_ahead = 3;
+
 result<std::string> cutoff_of(pg::connection& c, int days) {
     auto r = c.query("SELECT now() - make_interval(days => $1::int)", {std::to_string(days)});
     if (!r) {
@@ -45,10 +48,10 @@ result<std::string> cutoff_of(pg::connection& c, int days) {
     return r.value().rows.at(0).at(0).value_or("");
 }
 
-result<void> delete_older(pg::connection& c, const doomed& t, const std::string& cutoff, int batch_rows,
-                          retention_pass& pass, const std::function<bool()>& keep_going) {
-    const std::string sql = std::string{"DELETE FROM "} + t.table + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " +
-                            t.table + " WHERE " + t.condition + " LIMIT $2::int))";
+result<void> delete_older_in(pg::connection& c, const std::string& table, const doomed& t, const std::string& cutoff,
+                             int batch_rows, retention_pass& pass, const std::function<bool()>& keep_going) {
+    const std::string sql = "DELETE FROM " + table + " WHERE ctid = ANY (ARRAY(SELECT ctid FROM " + table + " WHERE " +
+                            t.condition + " LIMIT $2::int))";
     while (keep_going()) {
         auto r = c.query(sql, {cutoff, std::to_string(batch_rows)});
         if (!r) {
@@ -57,6 +60,23 @@ result<void> delete_older(pg::connection& c, const doomed& t, const std::string&
         pass.*t.count += r.value().affected;
         if (r.value().affected < batch_rows) {
             break;
+        }
+    }
+    return ok();
+}
+
+result<void> delete_older(pg::connection& c, const doomed& t, const std::string& cutoff, int batch_rows,
+                          retention_pass& pass, const std::function<bool()>& keep_going) {
+    // A partitioned table's rows go by partition: a ctid names a row of one partition only.
+    // Its day partitions are dropped whole (audit/partitions.hpp); the legacy and DEFAULT
+    // partitions are trimmed here.
+    auto tables = trimmed_partitions(c, t.table);
+    if (!tables) {
+        return tables.error();
+    }
+    for (const auto& table : tables.value()) {
+        if (auto r = delete_older_in(c, table, t, cutoff, batch_rows, pass, keep_going); !r) {
+            return r;
         }
     }
     return ok();
@@ -81,12 +101,23 @@ result<retention_pass> apply_retention(pg::connection& c, const retention_settin
         return answered.error();
     }
     pass.pending += answered.value().affected;
+    // Tomorrow's partitions exist long before tomorrow, whatever the retention.
+    if (auto made = create_day_partitions(c, "now", partition_days_ahead); !made) {
+        return made.error();
+    }
     const int batch = std::max(1, s.batch_rows);
     if (s.request_days > 0) {
         auto cutoff = cutoff_of(c, s.request_days);
         if (!cutoff) {
             return cutoff.error();
         }
+        auto dropped = drop_expired_partitions(c, cutoff.value());
+        if (!dropped) {
+            return dropped.error();
+        }
+        pass.partitions += dropped.value().partitions;
+        pass.requests += dropped.value().requests;
+        pass.responses += dropped.value().responses;
         for (const auto& t : request_tables) {
             if (auto r = delete_older(c, t, cutoff.value(), batch, pass, keep_going); !r) {
                 return r.error();
@@ -195,14 +226,14 @@ void retention_job::run() {
             logger()->warn("msg=\"retention pass failed\" error=\"{}\"", pass.error().message);
             return false;
         }
-        if (pass.value().total() > 0) {
+        if (pass.value().total() > 0 || pass.value().partitions > 0) {
             auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
             logger()->info(
                 "msg=\"retention pass\" requests={} responses={} chunks={} pending={} search_rows={} rollup_rows={} "
-                "request_days={} rollup_days={} ms={}",
+                "partitions_dropped={} request_days={} rollup_days={} ms={}",
                 pass.value().requests, pass.value().responses, pass.value().chunks, pass.value().pending,
-                pass.value().search_rows, pass.value().rollup_rows, settings_.request_days, settings_.rollup_days,
-                ms.count());
+                pass.value().search_rows, pass.value().rollup_rows, pass.value().partitions, settings_.request_days,
+                settings_.rollup_days, ms.count());
         }
         return true;
     };

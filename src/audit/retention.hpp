@@ -7,10 +7,13 @@
 // rollups of the deleted rows: their triggers fire on INSERT and UPDATE only, so the dashboard's
 // wide windows and the daily usage keep counting the requests whose texts are gone.
 //
-// Each batch is one short transaction of its own (autocommit) that deletes at most batch_rows
-// rows picked by time through the tables' time indexes: row locks on old rows only, never a
-// table lock, so the audit writer's inserts never wait for it. Why batches of DELETE and not
-// dropped partitions: docs/architecture.md, "Retention".
+// requests and responses are partitioned by day (pg migration 29): every pass creates the next
+// days' partitions and drops the expired ones whole (audit/partitions.hpp), so a day is kept
+// until its last row is past the retention (N to N + 1 days). Their legacy and DEFAULT
+// partitions, and the other tables, are trimmed by batches: each batch is one short
+// transaction of its own (autocommit) that deletes at most batch_rows rows picked by time
+// through the tables' time indexes: row locks on old rows only, never a table lock, so the
+// audit writer's inserts never wait for it.
 //
 // Every pass also records the settings and what it did in audit_retention (pg migration 22),
 // where the monitor reads them for the dashboard.
@@ -55,6 +58,7 @@ struct retention_pass {
     std::int64_t pending = 0;      ///< pending_requests rows: past the retention, or answered
     std::int64_t search_rows = 0;  ///< request_search and search_backlog rows past the retention
     std::int64_t rollup_rows = 0;
+    int partitions = 0;  ///< day partitions dropped (their rows counted above, as estimated)
     std::int64_t total() const { return requests + responses + chunks + pending + search_rows + rollup_rows; }
 };
 

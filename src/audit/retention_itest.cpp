@@ -4,6 +4,7 @@
 
 #include "audit/retention.hpp"
 
+#include "audit/partitions.hpp"
 #include "pg/connection.hpp"
 #include "pg/migrations.hpp"
 #include "pg/testing/require_database.hpp"
@@ -152,6 +153,9 @@ TEST_F(retention, a_pass_in_progress_never_blocks_the_ingest) {
     // verdict. A lock that made the ingest wait would run into the statement timeout.
     ASSERT_TRUE(c_->exec(rows_sql("old", 200, 10)));
     ASSERT_TRUE(c_->exec(rows_sql("live", 5, 0)));
+    // The days ahead exist already (their creation is DDL of its own, committed at once): the
+    // pass held open below is the deletes alone.
+    ASSERT_TRUE(create_day_partitions(*c_, "now", 3));
     ASSERT_TRUE(c_->exec("BEGIN"));
     auto pass = apply_retention(*c_, {7, 30, 50}, go_on);
     ASSERT_TRUE(pass) << pass.error().message;
@@ -169,6 +173,24 @@ TEST_F(retention, a_pass_in_progress_never_blocks_the_ingest) {
     ASSERT_TRUE(c_->exec("COMMIT"));
     EXPECT_EQ(db_->count("SELECT count(*) FROM requests"), 55);
     EXPECT_EQ(db_->count("SELECT count(*) FROM responses WHERE request_id LIKE 'fresh-%'"), 50);
+}
+
+TEST_F(retention, creates_the_days_ahead_and_skips_a_day_whose_rows_the_default_partition_holds_already) {
+    // A row five days ahead, before any partition of that day: the DEFAULT partition keeps it,
+    // and that day of requests cannot be created any more; the other days still are.
+    ASSERT_TRUE(
+        c_->exec("INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream)"
+                 " VALUES ('ahead', date_trunc('day', now(), 'UTC') + interval '5 days 1 hour', 'a', 'native',"
+                 " '/api/chat', 'chat', 'm', true)"));
+    const auto from = db_->scalar("SELECT (date_trunc('day', now(), 'UTC') + interval '5 days')::text");
+    auto made = create_day_partitions(*c_, from, 1);
+    ASSERT_TRUE(made) << made.error().message;
+    EXPECT_EQ(made.value(), 3) << "days 5 and 6 of responses, day 6 of requests";
+    EXPECT_EQ(db_->scalar("SELECT tableoid::regclass::text FROM requests WHERE request_id = 'ahead'"),
+              "requests_default");
+    auto again = create_day_partitions(*c_, from, 1);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again.value(), 0) << "created once";
 }
 
 TEST_F(retention, stops_between_batches_when_asked) {

@@ -9,13 +9,15 @@ namespace {
 
 // `doc` is the text monitor/request_queries.cpp's search_text matches (the prompt and the
 // messages as JSON text): the same expression, so a request matches alike queued or indexed.
+// The queue holds each request's received_at (its trigger copies it): the join names the
+// partition column, so each probe reads one day's partition (pg migration 29).
 constexpr std::string_view batch_sql = R"sql(
 WITH b AS (DELETE FROM search_backlog WHERE request_id IN (
                SELECT request_id FROM search_backlog ORDER BY received_at DESC LIMIT $1::int FOR UPDATE SKIP LOCKED)
-           RETURNING request_id),
+           RETURNING request_id, received_at),
 i AS (INSERT INTO request_search (request_id, received_at, doc)
       SELECT q.request_id, q.received_at, coalesce(q.prompt, '') || ' ' || coalesce(q.messages::text, '')
-      FROM b JOIN requests q USING (request_id)
+      FROM b JOIN requests q ON q.received_at = b.received_at AND q.request_id = b.request_id
       ON CONFLICT (request_id) DO NOTHING RETURNING 1)
 SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM i))sql";
 

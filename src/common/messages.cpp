@@ -26,6 +26,13 @@ void put_key(json& j, const std::string& key_id, const std::string& key_name) {
     }
 }
 
+// Likewise the request's receipt time: absent when unknown.
+void put_request_received_at(json& j, std::int64_t ms) {
+    if (ms > 0) {
+        j["request_received_at_ms"] = ms;
+    }
+}
+
 }  // namespace
 
 std::string_view to_string(request_kind k) {
@@ -127,6 +134,7 @@ std::string encode(const final_message& m) {
            {"provider_metrics", m.provider_metrics},
            {"completed_at_ms", m.completed_at_ms}};
     put_key(j, m.key_id, m.key_name);
+    put_request_received_at(j, m.request_received_at_ms);
     if (m.tool_calls.is_array() && !m.tool_calls.empty()) {
         j["tool_calls"] = m.tool_calls;
     }
@@ -204,6 +212,7 @@ result<final_message> decode_final(std::string_view body) {
     }
     m.key_id = get_or<std::string>(j, "key_id", "");
     m.key_name = get_or<std::string>(j, "key_name", "");
+    m.request_received_at_ms = get_or<std::int64_t>(j, "request_received_at_ms", 0);
     if (auto it = j.find("tool_calls"); it != j.end() && it->is_array()) {
         m.tool_calls = *it;
     }
@@ -233,6 +242,7 @@ std::string encode(const error_message& m) {
            {"model", m.model}};
     j["completed_at_ms"] = m.completed_at_ms;
     put_key(j, m.key_id, m.key_name);
+    put_request_received_at(j, m.request_received_at_ms);
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -257,6 +267,7 @@ result<error_message> decode_error(std::string_view body) {
     m.completed_at_ms = get_or<std::int64_t>(j, "completed_at_ms", 0);
     m.key_id = get_or<std::string>(j, "key_id", "");
     m.key_name = get_or<std::string>(j, "key_name", "");
+    m.request_received_at_ms = get_or<std::int64_t>(j, "request_received_at_ms", 0);
     return m;
 }
 

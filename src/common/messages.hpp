@@ -13,7 +13,8 @@
 //
 // The API key that admitted a request (`key_id`, `key_name`; never the key, its hash or prefix)
 // travels in the request and is copied by the worker into its final or error message (and by
-// the API into a verdict), so each audit row is whole on its own: the audit stores responses
+// the API into a verdict), with the request's received_at_ms (`request_received_at_ms`: the
+// audit's day partition of the response), so each audit row is whole on its own: the audit stores responses
 // without waiting for, or joining with, the request. Absent with `--auth none`.
 
 #include "common/result.hpp"
@@ -92,6 +93,10 @@ struct final_message {
     std::int64_t completed_at_ms = 0;                            ///< wall clock when the generation ended (0 = unknown)
     std::string key_id;                                          ///< copied from the request; empty = none
     std::string key_name;                                        ///< copied from the request
+    /// The request's received_at_ms, copied from it: the audit stores the response in the
+    /// request's day partition (docs/architecture.md "Daily partitions"); 0 = unknown (an older
+    /// worker), and then absent from the wire.
+    std::int64_t request_received_at_ms = 0;
     /// The function calls the model answered with (common/tool_calls.hpp's contract shape:
     /// [{id, type:"function", function:{name, arguments:"<JSON text>"}}]); empty = none, and
     /// then absent from the wire. Present: done_reason is "tool_calls".
@@ -131,8 +136,9 @@ struct error_message {
     double duration_ms = 0;
     std::string provider;
     std::string model;
-    std::string key_id;    ///< copied from the request; empty = none
-    std::string key_name;  ///< copied from the request
+    std::string key_id;                       ///< copied from the request; empty = none
+    std::string key_name;                     ///< copied from the request
+    std::int64_t request_received_at_ms = 0;  ///< as final_message's: copied from the request; 0 = unknown
 };
 
 std::string encode(const error_message& m);
@@ -155,11 +161,13 @@ struct worker_heartbeat {
 std::string encode(const worker_heartbeat& m);
 result<worker_heartbeat> decode_heartbeat(std::string_view body);
 
-/// Copies the request's API key fields (key_id, key_name) into its final, error or verdict.
+/// Copies what the audit stores with a request's outcome from the request into its final,
+/// error or verdict: the API key fields (key_id, key_name) and the request's receipt time.
 template <class Outcome>
-void copy_key(const request_message& from, Outcome& to) {
+void copy_request_fields(const request_message& from, Outcome& to) {
     to.key_id = from.key_id;
     to.key_name = from.key_name;
+    to.request_received_at_ms = from.received_at_ms;
 }
 
 /// Ollama model names are name[:tag] with the tag defaulting to "latest"; "llama3" and

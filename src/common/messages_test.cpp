@@ -219,20 +219,33 @@ TEST(messages, the_api_key_travels_from_request_to_final_error_and_verdict) {
     EXPECT_EQ(r.value().key_name, m.key_name);
 
     final_message f;
-    copy_key(r.value(), f);
+    copy_request_fields(r.value(), f);
     auto fd = decode_final(encode(f));
     ASSERT_TRUE(fd);
     EXPECT_EQ(fd.value().key_id, m.key_id);
     EXPECT_EQ(fd.value().key_name, m.key_name);
 
     error_message e{"timeout", "too slow", true, "worker-a"};
-    copy_key(r.value(), e);
+    copy_request_fields(r.value(), e);
     auto ed = decode_error(encode(e));
     ASSERT_TRUE(ed);
     EXPECT_EQ(ed.value().key_id, m.key_id);
     EXPECT_EQ(ed.value().key_name, m.key_name);
     EXPECT_EQ(encode(final_message{}).find("key_"), std::string::npos);
     EXPECT_EQ(encode(error_message{}).find("key_"), std::string::npos);
+}
+
+TEST(messages, the_requests_receipt_time_travels_in_its_final_and_error_only_when_known) {
+    request_message m;
+    m.received_at_ms = 1765000000123;
+    final_message f;
+    error_message e;
+    copy_request_fields(m, f);
+    copy_request_fields(m, e);
+    EXPECT_EQ(decode_final(encode(f)).value().request_received_at_ms, 1765000000123);
+    EXPECT_EQ(decode_error(encode(e)).value().request_received_at_ms, 1765000000123);
+    EXPECT_EQ(encode(final_message{}).find("request_received_at"), std::string::npos);
+    EXPECT_EQ(encode(error_message{}).find("request_received_at"), std::string::npos);
 }
 
 TEST(messages, a_model_alias_travels_only_when_the_client_sent_one) {

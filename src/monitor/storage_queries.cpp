@@ -8,9 +8,11 @@ using nlohmann::json;
 
 result<json> query_storage(pg::connection& c) {
     // Sizes come from the files' sizes (no table is read); to_regclass keeps an older schema
-    // (no rollups, no audit_retention yet) answering.
+    // (no rollups, no audit_retention yet) answering. A partitioned table (requests, responses:
+    // pg migration 29) has no files of its own: the sum of its partitions'.
     auto sizes = c.query(R"sql(
-SELECT pg_database_size(current_database()), t.name, pg_total_relation_size(to_regclass(t.name))
+SELECT pg_database_size(current_database()), t.name,
+       (SELECT sum(pg_total_relation_size(p.relid))::bigint FROM pg_partition_tree(to_regclass(t.name)) p)
 FROM unnest(ARRAY['requests', 'responses', 'response_chunks', 'response_rollups', 'request_rollups', 'response_series',
                     'pending_requests', 'search_backlog', 'request_search']) AS t(name)
 WHERE to_regclass(t.name) IS NOT NULL)sql");

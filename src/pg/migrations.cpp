@@ -3,8 +3,11 @@
 #include "pg/connection.hpp"
 #include "pg/logger.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <set>
 #include <string>
+#include <thread>
 
 namespace llmp::pg {
 namespace {
@@ -578,6 +581,222 @@ CREATE INDEX IF NOT EXISTS api_deliveries_server_sent_at_idx ON api_deliveries (
 CREATE INDEX IF NOT EXISTS api_deliveries_sent_at_idx ON api_deliveries (sent_at);
 )sql";
 
+// Daily partitions (issue 19 item 3): `requests` partitioned by received_at (the API server's
+// receipt time, in the request message: a redelivery lands in the same partition), `responses`
+// by the *request's* received_at (request_received_at, carried in the worker's final and error
+// messages and in the API's verdict), so a worker's report and a verdict of one request meet in
+// one partition and the merge keeps one response per request. The keys include the partition
+// column, as PostgreSQL requires: (received_at, request_id) and (request_received_at,
+// request_id); the writer's ON CONFLICT names them (audit/copy_format.cpp). A response whose
+// message lacks the time (a process older than this version) gets -infinity.
+//
+// The existing tables are converted without a rewrite: each is renamed `<table>_legacy` and
+// attached as the range partition FROM (MINVALUE) TO (a bound two days after the conversion
+// day); a new empty DEFAULT partition catches stragglers; the retention thread
+// (audit/partitions.cpp) creates one partition per day from the bound on, 3 days ahead, and
+// drops whole expired days, the legacy partition included once its bound has expired (before
+// that its old rows go by the batched DELETE, as do the DEFAULT's). The slow steps run before
+// this transaction, online (v29_online): the unique index of the new key (CREATE INDEX
+// CONCURRENTLY) and the CHECK of the legacy bound (NOT VALID, then VALIDATE: SHARE UPDATE
+// EXCLUSIVE, writes go on), so ATTACH neither builds an index nor scans the table. Should they
+// not have run (a failure, a race with another migrator), this transaction does both itself.
+// Each partition has its own non-unique request_id index (the legacy its primary key) for the
+// detail page: one probe per partition.
+//
+// The statement triggers with transition tables (migrations 10, 27, 28) move to the
+// partitioned parents: PostgreSQL 15 allows them there (row-level triggers with transition
+// tables are refused on partitions), and COPY, INSERT ... ON CONFLICT and UPDATE through the
+// parent fire them with every partition's rows. Their probes of the other table name its
+// partition column, so they read one partition, not all of them.
+constexpr std::string_view v29_sql = R"sql(
+CREATE OR REPLACE FUNCTION pg_temp.llmp_partition_legacy(tbl text, col text) RETURNS void LANGUAGE plpgsql AS $f$
+DECLARE
+    legacy text := tbl || '_legacy';
+    bound_name text := tbl || '_legacy_bound';
+    key_name text := tbl || '_legacy_key';
+    def text;
+    bound timestamptz;
+BEGIN
+    EXECUTE format('ALTER TABLE %I RENAME TO %I', tbl, legacy);
+    SELECT pg_get_constraintdef(oid) INTO def FROM pg_constraint
+    WHERE conrelid = legacy::regclass AND conname = bound_name AND convalidated;
+    IF def IS NULL THEN  -- the online step did not run: check here (a scan of the table)
+        EXECUTE format('ALTER TABLE %I DROP CONSTRAINT IF EXISTS %I', legacy, bound_name);
+        bound := date_trunc('day', now(), 'UTC') + interval '2 days';
+        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (%I < %L::timestamptz)', legacy, bound_name, col, bound);
+    ELSE
+        bound := substring(def from '''([^'']*)''')::timestamptz;
+    END IF;
+    IF (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(key_name)) IS NOT TRUE THEN
+        EXECUTE format('DROP INDEX IF EXISTS %I', key_name);
+        EXECUTE format('CREATE UNIQUE INDEX %I ON %I (%I, request_id)', key_name, legacy, col);
+    END IF;
+    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I UNIQUE USING INDEX %I', legacy, key_name, key_name);
+    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY RANGE (%I)',
+                   tbl, legacy, col);
+    EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', tbl, bound_name);
+    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I UNIQUE (%I, request_id)', tbl, tbl || '_key', col);
+    EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (MINVALUE) TO (%L)', tbl, legacy, bound);
+    EXECUTE format('CREATE TABLE %I PARTITION OF %I DEFAULT', tbl || '_default', tbl);
+    EXECUTE format('CREATE INDEX %I ON %I (request_id)', tbl || '_default_request_id_idx', tbl || '_default');
+END $f$;
+
+DO $d$ BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = 'requests'::regclass) = 'r' THEN
+        DROP TRIGGER IF EXISTS requests_rollup_insert ON requests;
+        DROP TRIGGER IF EXISTS requests_pending_insert ON requests;
+        DROP TRIGGER IF EXISTS requests_search_enqueue ON requests;
+        DROP INDEX IF EXISTS requests_received_at_request_id_idx;  -- migration 2's, the new key covers it
+        PERFORM pg_temp.llmp_partition_legacy('requests', 'received_at');
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = 'responses'::regclass) = 'r' THEN
+        DROP TRIGGER IF EXISTS responses_rollup_insert ON responses;
+        DROP TRIGGER IF EXISTS responses_rollup_update ON responses;
+        DROP TRIGGER IF EXISTS responses_series_insert ON responses;
+        DROP TRIGGER IF EXISTS responses_series_update ON responses;
+        DROP TRIGGER IF EXISTS responses_pending_insert ON responses;
+        ALTER TABLE responses ADD COLUMN IF NOT EXISTS request_received_at timestamptz NOT NULL DEFAULT '-infinity';
+        PERFORM pg_temp.llmp_partition_legacy('responses', 'request_received_at');
+    END IF;
+END $d$;
+
+-- The indexes of migrations 1 and 8 on the parents: the legacy partitions' own are attached
+-- (same definitions), the day partitions get theirs when they are attached.
+CREATE INDEX IF NOT EXISTS requests_p_model_received_at_idx ON requests (model, received_at);
+CREATE INDEX IF NOT EXISTS requests_p_key_received_at_idx ON requests (key_id, received_at) WHERE key_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS responses_p_completed_at_idx ON responses (completed_at);
+CREATE INDEX IF NOT EXISTS responses_p_model_completed_at_idx ON responses (model, completed_at);
+CREATE INDEX IF NOT EXISTS responses_p_worker_completed_at_idx ON responses (worker_id, completed_at);
+CREATE INDEX IF NOT EXISTS responses_p_status_completed_at_idx ON responses (status, completed_at);
+CREATE INDEX IF NOT EXISTS responses_p_key_completed_at_idx ON responses (key_id, completed_at)
+    WHERE key_id IS NOT NULL;
+
+-- Migration 10's statement, the request read from its own partition (or looked up by id in
+-- every partition when the response's message did not carry the request's time).
+CREATE OR REPLACE FUNCTION llmp_rollup_sql(source text) RETURNS text LANGUAGE sql IMMUTABLE
+RETURN format($q$
+WITH d AS (%s),
+e AS (SELECT d.sign, g.grain, date_trunc(g.grain, d.completed_at) AS t,
+             coalesce(nullif(d.model, ''), q.model, '') AS model, coalesce(d.worker_id, '') AS worker_id,
+             d.status, coalesce(q.route, '') AS route, coalesce(d.key_id, '') AS key_id, d.key_name,
+             d.prompt_tokens, d.completion_tokens, d.completed_at,
+             CASE WHEN d.status = 'ok' AND d.tokens_per_s > 0 THEN d.tokens_per_s END AS tps,
+             CASE WHEN d.status = 'ok' THEN llmp_latency_bucket(d.ttft_ms) END AS tb,
+             CASE WHEN d.status = 'ok' THEN llmp_latency_bucket(d.duration_ms) END AS db
+      FROM d LEFT JOIN LATERAL (
+          SELECT q.model, q.route FROM requests q
+          WHERE q.received_at = d.request_received_at AND q.request_id = d.request_id
+          UNION ALL
+          SELECT q.model, q.route FROM requests q
+          WHERE d.request_received_at = '-infinity' AND q.request_id = d.request_id
+          LIMIT 1) q ON true
+      CROSS JOIN (VALUES ('minute'), ('hour')) AS g(grain)),
+th AS (SELECT grain, t, model, worker_id, status, route, key_id, array_agg(c * 256 + tb ORDER BY tb) AS h
+       FROM (SELECT grain, t, model, worker_id, status, route, key_id, tb, sum(sign) AS c FROM e
+             WHERE tb IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) x
+       WHERE c <> 0 GROUP BY 1, 2, 3, 4, 5, 6, 7),
+dh AS (SELECT grain, t, model, worker_id, status, route, key_id, array_agg(c * 256 + db ORDER BY db) AS h
+       FROM (SELECT grain, t, model, worker_id, status, route, key_id, db, sum(sign) AS c FROM e
+             WHERE db IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6, 7, 8) x
+       WHERE c <> 0 GROUP BY 1, 2, 3, 4, 5, 6, 7),
+a AS (SELECT grain, t, model, worker_id, status, route, key_id, max(key_name) AS key_name, sum(sign) AS n,
+             sum(sign * prompt_tokens) AS pt, sum(sign * completion_tokens) AS ct,
+             coalesce(sum(sign * tps), 0) AS tps_sum, coalesce(sum(sign) FILTER (WHERE tps IS NOT NULL), 0) AS tps_n,
+             max(completed_at) AS last_at
+      FROM e GROUP BY 1, 2, 3, 4, 5, 6, 7)
+INSERT INTO response_rollups AS u (grain, t, model, worker_id, status, route, key_id, key_name, n, prompt_tokens,
+                                   completion_tokens, tps_sum, tps_n, ttft_hist, duration_hist, last_at)
+SELECT a.grain, a.t, a.model, a.worker_id, a.status, a.route, a.key_id, a.key_name, a.n, a.pt, a.ct, a.tps_sum,
+       a.tps_n, coalesce(th.h, '{}'), coalesce(dh.h, '{}'), a.last_at
+FROM a LEFT JOIN th USING (grain, t, model, worker_id, status, route, key_id)
+       LEFT JOIN dh USING (grain, t, model, worker_id, status, route, key_id)
+ON CONFLICT (grain, t, model, worker_id, status, route, key_id) DO UPDATE SET
+    key_name = coalesce(EXCLUDED.key_name, u.key_name), n = u.n + EXCLUDED.n,
+    prompt_tokens = u.prompt_tokens + EXCLUDED.prompt_tokens,
+    completion_tokens = u.completion_tokens + EXCLUDED.completion_tokens,
+    tps_sum = u.tps_sum + EXCLUDED.tps_sum, tps_n = u.tps_n + EXCLUDED.tps_n,
+    ttft_hist = llmp_hist_merge(u.ttft_hist, EXCLUDED.ttft_hist),
+    duration_hist = llmp_hist_merge(u.duration_hist, EXCLUDED.duration_hist),
+    last_at = greatest(u.last_at, EXCLUDED.last_at)
+$q$, source);
+
+-- Migration 27's, likewise.
+CREATE OR REPLACE FUNCTION llmp_pending_add() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    INSERT INTO pending_requests (request_id, received_at)
+    SELECT n.request_id, n.received_at FROM llmp_new_rows n
+    WHERE NOT EXISTS (SELECT 1 FROM responses r WHERE r.request_id = n.request_id
+                      AND r.request_received_at IN (n.received_at, '-infinity'))
+    ON CONFLICT (request_id) DO NOTHING;
+    RETURN NULL;
+END $f$;
+
+DROP TRIGGER IF EXISTS requests_rollup_insert ON requests;
+DROP TRIGGER IF EXISTS requests_pending_insert ON requests;
+DROP TRIGGER IF EXISTS requests_search_enqueue ON requests;
+DROP TRIGGER IF EXISTS responses_rollup_insert ON responses;
+DROP TRIGGER IF EXISTS responses_rollup_update ON responses;
+DROP TRIGGER IF EXISTS responses_series_insert ON responses;
+DROP TRIGGER IF EXISTS responses_series_update ON responses;
+DROP TRIGGER IF EXISTS responses_pending_insert ON responses;
+CREATE TRIGGER requests_rollup_insert AFTER INSERT ON requests
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_requests();
+CREATE TRIGGER requests_pending_insert AFTER INSERT ON requests
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_pending_add();
+CREATE TRIGGER requests_search_enqueue AFTER INSERT ON requests
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_search_enqueue();
+CREATE TRIGGER responses_rollup_insert AFTER INSERT ON responses
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_responses();
+CREATE TRIGGER responses_rollup_update AFTER UPDATE ON responses
+    REFERENCING OLD TABLE AS llmp_old_rows NEW TABLE AS llmp_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_responses();
+CREATE TRIGGER responses_series_insert AFTER INSERT ON responses
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_series_responses();
+CREATE TRIGGER responses_series_update AFTER UPDATE ON responses
+    REFERENCING OLD TABLE AS llmp_old_rows NEW TABLE AS llmp_new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION llmp_series_responses();
+CREATE TRIGGER responses_pending_insert AFTER INSERT ON responses
+    REFERENCING NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_pending_remove();
+)sql";
+
+// Migration 29's slow steps, run online before its transaction (each statement on its own, so
+// CREATE INDEX CONCURRENTLY may run; each skipped once the table is partitioned). Best effort:
+// what fails here, migration 29 does in its transaction.
+constexpr std::string_view v29_online[] = {
+    R"sql(DO $d$ BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = to_regclass('responses')) = 'r' THEN
+        ALTER TABLE responses ADD COLUMN IF NOT EXISTS request_received_at timestamptz NOT NULL DEFAULT '-infinity';
+    END IF;
+END $d$)sql",
+    "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS requests_legacy_key ON requests (received_at, request_id)",
+    "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS responses_legacy_key ON responses (request_received_at, "
+    "request_id)",
+    R"sql(DO $d$
+DECLARE
+    bound timestamptz := date_trunc('day', now(), 'UTC') + interval '2 days';
+BEGIN
+    LOCK TABLE requests, responses IN SHARE UPDATE EXCLUSIVE MODE;
+    IF (SELECT relkind FROM pg_class WHERE oid = 'requests'::regclass) = 'r' AND NOT EXISTS
+           (SELECT 1 FROM pg_constraint WHERE conname = 'requests_legacy_bound') THEN
+        EXECUTE format('ALTER TABLE requests ADD CONSTRAINT requests_legacy_bound'
+                       ' CHECK (received_at < %L::timestamptz) NOT VALID', bound);
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = 'responses'::regclass) = 'r' AND NOT EXISTS
+           (SELECT 1 FROM pg_constraint WHERE conname = 'responses_legacy_bound') THEN
+        EXECUTE format('ALTER TABLE responses ADD CONSTRAINT responses_legacy_bound'
+                       ' CHECK (request_received_at < %L::timestamptz) NOT VALID', bound);
+    END IF;
+END $d$)sql",
+    R"sql(DO $d$ BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = 'requests'::regclass) = 'r' THEN
+        ALTER TABLE requests VALIDATE CONSTRAINT requests_legacy_bound;
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = 'responses'::regclass) = 'r' THEN
+        ALTER TABLE responses VALIDATE CONSTRAINT responses_legacy_bound;
+    END IF;
+END $d$)sql",
+};
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
@@ -596,12 +815,15 @@ constexpr migration migrations[] = {
     {24, "requests.kind 'embed': embedding requests (input texts in messages)", v24_sql},
     {27, "pending_requests, response_series: unanswered requests and per-minute totals, kept by triggers", v27_sql},
     {28, "search_backlog, request_search: a trigram text index filled off the ingest path", v28_sql},
+    {29, "requests, responses partitioned by day (the request's received_at)", v29_sql, v29_online},
     {31, "api_servers, api_deliveries: API servers' delivery confirmations, for answers cut by a lost server", v31_sql},
     {32, "responses.choices: the choices after the first of an answer with several (n > 1)", v32_sql},
 };
 
 // Any constant shared by every migrator of this schema.
 constexpr std::string_view lock_sql = "SELECT pg_advisory_xact_lock(7316270417)";
+constexpr std::string_view try_session_lock_sql = "SELECT pg_try_advisory_lock(7316270417)";
+constexpr std::string_view session_unlock_sql = "SELECT pg_advisory_unlock(7316270417)";
 
 }  // namespace
 
@@ -609,7 +831,12 @@ std::span<const migration> all_migrations() {
     return migrations;
 }
 
-result<int> migrate(connection& conn) {
+namespace {
+
+/// One transaction: applies the pending migrations in order, stopping before the first one
+/// whose online steps have not run yet (`next_online`: its index, else -1).
+result<int> migrate_until_online(connection& conn, const std::set<int>& online_done, int& next_online) {
+    next_online = -1;
     if (auto r = conn.exec("BEGIN"); !r) {
         return r.error();
     }
@@ -635,9 +862,15 @@ result<int> migrate(connection& conn) {
         applied.insert(std::stoi(row[0].value_or("0")));
     }
     int count = 0;
-    for (const auto& m : all_migrations()) {
+    const auto all = all_migrations();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        const auto& m = all[i];
         if (applied.count(m.version) != 0) {
             continue;
+        }
+        if (!m.online.empty() && online_done.count(m.version) == 0) {
+            next_online = static_cast<int>(i);
+            break;
         }
         if (auto r = conn.exec(m.sql); !r) {
             auto e = r.error();
@@ -656,6 +889,59 @@ result<int> migrate(connection& conn) {
         return r.error();
     }
     return count;
+}
+
+/// migrate() once the schema lock is held.
+result<int> migrate_holding_lock(connection& conn) {
+    std::set<int> online_done;
+    int count = 0;
+    for (;;) {
+        int next_online = -1;
+        auto n = migrate_until_online(conn, online_done, next_online);
+        if (!n) {
+            return n.error();
+        }
+        count += n.value();
+        if (next_online < 0) {
+            return count;
+        }
+        const auto& m = all_migrations()[static_cast<std::size_t>(next_online)];
+        for (auto sql : m.online) {
+            if (auto r = conn.exec(sql); !r) {
+                if (!conn.healthy()) {
+                    return r.error();
+                }
+                logger()->warn(
+                    "msg=\"online step of a migration failed; its transaction does the work\" "
+                    "version={} error=\"{}\"",
+                    m.version, r.error().message);
+            }
+        }
+        online_done.insert(m.version);
+    }
+}
+
+}  // namespace
+
+result<int> migrate(connection& conn) {
+    // The schema lock for the whole run, at session level, taken by polling outside any
+    // transaction: a migrator waiting for it inside a transaction would hold a snapshot, which
+    // the holder's CREATE INDEX CONCURRENTLY (an online step) waits for: a deadlock. Each
+    // transaction takes the transaction-level lock too (held already: re-entrant), which is all
+    // that binaries older than online steps take.
+    for (auto pause = std::chrono::milliseconds{10};; pause = std::min(pause * 2, std::chrono::milliseconds{500})) {
+        auto got = conn.query(std::string{try_session_lock_sql});
+        if (!got) {
+            return got.error();
+        }
+        if (got.value().rows.at(0).at(0).value_or("f") == "t") {
+            break;
+        }
+        std::this_thread::sleep_for(pause);
+    }
+    auto n = migrate_holding_lock(conn);
+    (void)conn.exec(session_unlock_sql);
+    return n;
 }
 
 }  // namespace llmp::pg

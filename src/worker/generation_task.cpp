@@ -233,7 +233,7 @@ void generation_task::on_complete(providers::completion c) {
         }
     }
     f.completed_at_ms = unix_ms();
-    copy_key(req_, f);
+    copy_request_fields(req_, f);
     publish_last(broker::final_key(req_.server_id), encode(f), 1);
 }
 
@@ -262,7 +262,7 @@ void generation_task::on_error(error e) {
     m.ttft_ms = ttft_ms_ < 0 ? 0 : ttft_ms_;
     m.provider = std::string{host_.provider().name()};
     m.model = req_.model;
-    copy_key(req_, m);
+    copy_request_fields(req_, m);
     publish_last(broker::error_key(req_.server_id), encode(m), 1);
 }
 

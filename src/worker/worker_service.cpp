@@ -630,7 +630,7 @@ void worker_service::dead_letter(broker::delivery&& d, const request_message& re
     m.completed_at_ms = unix_ms();
     m.provider = std::string{s.provider_->name()};
     m.model = req.model;
-    copy_key(req, m);
+    copy_request_fields(req, m);
     broker::publish_job err;
     err.msg.exchange = s.topo.responses_exchange;
     err.msg.routing_key = broker::error_key(req.server_id);
