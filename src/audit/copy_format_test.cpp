@@ -34,8 +34,9 @@ TEST(copy_format, statements_name_the_same_columns_for_the_table_and_its_staging
     const auto& responses = copy_format::statements(1);
     EXPECT_EQ(responses.copy_staging.substr(responses.copy_staging.find('(')),
               responses.copy.substr(responses.copy.find('(')));
-    EXPECT_NE(responses.copy.find("completed_at, reported_by, key_id, key_name, tool_calls, choices, request_received_at)"),
-              std::string::npos)
+    EXPECT_NE(
+        responses.copy.find("completed_at, reported_by, key_id, key_name, tool_calls, choices, request_received_at)"),
+        std::string::npos)
         << responses.copy;
     // The key names the partition column (pg migration 29): a report and a verdict meet in the
     // request's day.

@@ -460,6 +460,11 @@ void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t hea
         m->batch_rows.observe(static_cast<double>(rows.size() + heartbeats));
         m->workers.inc(heartbeats);
         for (const auto* p : rows) {
+            // An API server's delivery confirmation is no audit row (and its keep-alives come
+            // every interval): neither counted nor in the lag of the stored rows.
+            if (std::holds_alternative<delivery_confirmation>(p->rec)) {
+                continue;
+            }
             auto i = p->rec.index();
             (i == 0 ? m->requests : i == 1 ? m->responses : m->chunks).inc(row_count(p->rec));
             m->lag.observe(static_cast<double>(std::max<std::int64_t>(now - event_time_ms(p->rec), 0)) / 1000.0);
@@ -469,6 +474,9 @@ void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t hea
     ++stats_.batches;
     stats_.heartbeats += heartbeats;
     for (const auto* p : rows) {
+        if (std::holds_alternative<delivery_confirmation>(p->rec)) {
+            continue;
+        }
         const auto n = row_count(p->rec);
         stats_.rows += n;
         interval_rows_ += n;
