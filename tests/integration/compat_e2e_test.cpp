@@ -157,6 +157,28 @@ protected:
         return port;
     }
 
+    /// An API server, a worker serving a fake Ollama's llama3.2:latest and a fake
+    /// OpenAI-compatible server's gpt-4o-mini, and a mock worker, all three models ready; with
+    /// `audit_db`, an audit service storing into it too.
+    unsigned start_three_upstream_kinds(const std::string& audit_db = {}) {
+        cluster_ = std::make_unique<cluster>(*url_);
+        auto ollama = cluster_->start_fake_ollama({"--models", "llama3.2:latest"});
+        auto openai = cluster_->start_fake_openai({"--models", "gpt-4o-mini"});
+        auto port = cluster_->start_api();
+        if (!audit_db.empty()) {
+            cluster_->start_audit(audit_db, {"--batch-ms", "20"});
+        }
+        cluster_->start_worker(
+            {"--upstream", "ollama=" + url_of(ollama), "--upstream", "openai=" + url_of(openai) + "/v1"});
+        cluster_->start_worker({"--provider", "mock"});
+        for (const char* m : {"llama3.2:latest", "gpt-4o-mini:latest", model}) {
+            if (!cluster_->wait_for_model(port, m)) {
+                throw std::runtime_error(std::string{"no worker announced "} + m + ":\n" + cluster_->logs());
+            }
+        }
+        return port;
+    }
+
     /// Runs `node --test <file>` from tests/clients against the API on `port`, with `extra_env`
     /// added to what cases.mjs reads.
     void run_node_tests(unsigned port, const std::string& file, std::vector<std::string> extra_env = {},
@@ -218,16 +240,7 @@ TEST_F(compat_e2e, ollama_js_client_chats_generates_and_lists) {
 // model of a fake Ollama and one of a fake OpenAI-compatible server, and a mock worker
 // (tests/clients/tools.test.mjs).
 TEST_F(compat_e2e, official_clients_call_tools_through_ollama_and_openai_upstreams) {
-    cluster_ = std::make_unique<cluster>(*url_);
-    auto ollama = cluster_->start_fake_ollama({"--models", "llama3.2:latest"});
-    auto openai = cluster_->start_fake_openai({"--models", "gpt-4o-mini"});
-    auto port = cluster_->start_api();
-    cluster_->start_worker({"--upstream", "ollama=http://127.0.0.1:" + std::to_string(ollama), "--upstream",
-                            "openai=http://127.0.0.1:" + std::to_string(openai) + "/v1"});
-    cluster_->start_worker({"--provider", "mock"});  // the README tour's tool call
-    for (const char* m : {"llama3.2:latest", "gpt-4o-mini:latest", model}) {
-        ASSERT_TRUE(cluster_->wait_for_model(port, m)) << m << "\n" << cluster_->logs();
-    }
+    auto port = start_three_upstream_kinds();  // the mock: the README tour's tool call
     run_node_tests(port, "tools.test.mjs", {R"(LLMPROXY_TOOL_MODELS=["llama3.2","gpt-4o-mini","mock"])"});
 }
 
@@ -585,17 +598,7 @@ TEST_F(compat_e2e, official_clients_get_logprobs_from_both_upstreams_and_the_aud
         GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
     }
     pg::testing::scratch_database db{*db_url};
-    cluster_ = std::make_unique<cluster>(*url_);
-    auto ollama = cluster_->start_fake_ollama({"--models", "llama3.2:latest"});
-    auto openai = cluster_->start_fake_openai({"--models", "gpt-4o-mini"});
-    auto port = cluster_->start_api();
-    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
-    cluster_->start_worker(
-        {"--upstream", "ollama=" + url_of(ollama), "--upstream", "openai=" + url_of(openai) + "/v1"});
-    cluster_->start_worker({"--provider", "mock"});
-    for (const char* m : {"llama3.2:latest", "gpt-4o-mini:latest", model}) {
-        ASSERT_TRUE(cluster_->wait_for_model(port, m)) << m << "\n" << cluster_->logs();
-    }
+    auto port = start_three_upstream_kinds(db.url());
     run_node_tests(port, "logprobs.test.mjs", {R"(LLMPROXY_LOGPROB_MODELS=["llama3.2","gpt-4o-mini"])"});
     ASSERT_TRUE(wait_until(
         [&] {
@@ -617,17 +620,7 @@ TEST_F(compat_e2e, openai_sdk_gets_several_choices_from_both_upstreams_and_the_a
         GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
     }
     pg::testing::scratch_database db{*db_url};
-    cluster_ = std::make_unique<cluster>(*url_);
-    auto ollama = cluster_->start_fake_ollama({"--models", "llama3.2:latest"});
-    auto openai = cluster_->start_fake_openai({"--models", "gpt-4o-mini"});
-    auto port = cluster_->start_api();
-    cluster_->start_audit(db.url(), {"--batch-ms", "20"});
-    cluster_->start_worker(
-        {"--upstream", "ollama=" + url_of(ollama), "--upstream", "openai=" + url_of(openai) + "/v1"});
-    cluster_->start_worker({"--provider", "mock"});
-    for (const char* m : {"llama3.2:latest", "gpt-4o-mini:latest", model}) {
-        ASSERT_TRUE(cluster_->wait_for_model(port, m)) << m << "\n" << cluster_->logs();
-    }
+    auto port = start_three_upstream_kinds(db.url());
     const json models = json::array({"llama3.2", "gpt-4o-mini", model});
     run_node_tests(port, "choices.test.mjs", {"LLMPROXY_CHOICE_MODELS=" + models.dump()});
     // Per model: two n = 2 requests (one further choice each) and one n = 3 (two).
