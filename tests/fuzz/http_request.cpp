@@ -60,6 +60,11 @@ bool read_one(std::string_view& rest, std::size_t step) {
         } else if (ec) {
             break;
         }
+        // listener.cpp: a chunked body is refused once the head is read, before any chunk.
+        if (parser.is_header_done() && !parser.is_done() && parser.chunked()) {
+            ec = http::error::bad_transfer_encoding;
+            break;
+        }
     }
     if (ec || !parser.is_done()) {
         // listener.cpp: the answer to an unreadable request names its target when there is one.
