@@ -19,12 +19,52 @@ namespace {
 
 using testing::scratch_database;
 
-// What migrations 27 and 28 create, dropped to rebuild an older version's state.
+// What migration 33 creates (its triggers replace those of migrations 10, 27 and 28), dropped
+// to rebuild an older version's state.
+constexpr std::string_view drop_v33 =
+    "DROP TABLE error_rollups;"
+    "DROP TRIGGER requests_stored_insert ON requests; DROP TRIGGER responses_stored_insert ON responses;"
+    "DROP TRIGGER responses_stored_update ON responses;"
+    "DROP FUNCTION llmp_requests_stored(), llmp_responses_stored(), llmp_responses_stored_sql(text, text);";
+
+// The triggers of migrations 10, 27 and 28 as migration 29 left them, which migration 33
+// replaces: recreated with its objects dropped, to rebuild a version's state from before it.
+constexpr std::string_view v29_triggers =
+    "CREATE TRIGGER requests_rollup_insert AFTER INSERT ON requests REFERENCING NEW TABLE AS llmp_new_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_requests();"
+    "CREATE TRIGGER requests_pending_insert AFTER INSERT ON requests REFERENCING NEW TABLE AS llmp_new_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION llmp_pending_add();"
+    "CREATE TRIGGER requests_search_enqueue AFTER INSERT ON requests REFERENCING NEW TABLE AS llmp_new_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION llmp_search_enqueue();"
+    "CREATE TRIGGER responses_rollup_insert AFTER INSERT ON responses REFERENCING NEW TABLE AS llmp_new_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_responses();"
+    "CREATE TRIGGER responses_rollup_update AFTER UPDATE ON responses REFERENCING OLD TABLE AS llmp_old_rows"
+    " NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_responses();"
+    "CREATE TRIGGER responses_series_insert AFTER INSERT ON responses REFERENCING NEW TABLE AS llmp_new_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION llmp_series_responses();"
+    "CREATE TRIGGER responses_series_update AFTER UPDATE ON responses REFERENCING OLD TABLE AS llmp_old_rows"
+    " NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_series_responses();"
+    "CREATE TRIGGER responses_pending_insert AFTER INSERT ON responses REFERENCING NEW TABLE AS llmp_new_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION llmp_pending_remove();";
+
+// Migration 10's triggers alone (the state before migration 27).
+constexpr std::string_view v10_triggers =
+    "CREATE TRIGGER requests_rollup_insert AFTER INSERT ON requests REFERENCING NEW TABLE AS llmp_new_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_requests();"
+    "CREATE TRIGGER responses_rollup_insert AFTER INSERT ON responses REFERENCING NEW TABLE AS llmp_new_rows"
+    " FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_responses();"
+    "CREATE TRIGGER responses_rollup_update AFTER UPDATE ON responses REFERENCING OLD TABLE AS llmp_old_rows"
+    " NEW TABLE AS llmp_new_rows FOR EACH STATEMENT EXECUTE FUNCTION llmp_rollup_responses();";
+
+// What migrations 27 and 28 create, dropped to rebuild an older version's state (their
+// triggers only before migration 33 has run).
 constexpr std::string_view drop_v27_v28 =
     "DROP TABLE pending_requests, response_series, search_backlog, request_search;"
-    "DROP TRIGGER requests_pending_insert ON requests; DROP TRIGGER responses_pending_insert ON responses;"
-    "DROP TRIGGER responses_series_insert ON responses; DROP TRIGGER responses_series_update ON responses;"
-    "DROP TRIGGER requests_search_enqueue ON requests;"
+    "DROP TRIGGER IF EXISTS requests_pending_insert ON requests;"
+    "DROP TRIGGER IF EXISTS responses_pending_insert ON responses;"
+    "DROP TRIGGER IF EXISTS responses_series_insert ON responses;"
+    "DROP TRIGGER IF EXISTS responses_series_update ON responses;"
+    "DROP TRIGGER IF EXISTS requests_search_enqueue ON requests;"
     "DROP FUNCTION llmp_pending_add(), llmp_pending_remove(), llmp_series_responses(), llmp_series_sql(text),"
     " llmp_search_enqueue();";
 
@@ -87,10 +127,11 @@ TEST(migrations, a_database_at_version_8_with_rows_gets_rollups_of_them) {
     auto c = db.connect();
     ASSERT_TRUE(migrate(*c));
     ASSERT_TRUE(c->exec(
-        "DELETE FROM schema_migrations WHERE version >= 10;" + std::string{drop_v27_v28} +
+        "DELETE FROM schema_migrations WHERE version >= 10;" + std::string{drop_v33} + std::string{drop_v27_v28} +
         "DROP TABLE response_rollups, request_rollups;"
-        "DROP TRIGGER responses_rollup_insert ON responses; DROP TRIGGER responses_rollup_update ON responses;"
-        "DROP TRIGGER requests_rollup_insert ON requests;"
+        "DROP TRIGGER IF EXISTS responses_rollup_insert ON responses;"
+        "DROP TRIGGER IF EXISTS responses_rollup_update ON responses;"
+        "DROP TRIGGER IF EXISTS requests_rollup_insert ON requests;"
         "DROP FUNCTION llmp_rollup_responses(), llmp_rollup_requests(), llmp_rollup_sql(text),"
         " llmp_request_rollup_sql(text), llmp_hist_merge(bigint[], bigint[]), llmp_latency_bucket(double precision);"
         "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, prompt)"
@@ -126,7 +167,8 @@ TEST(migrations, a_database_at_version_24_with_rows_gets_its_pending_requests_se
     auto c = db.connect();
     ASSERT_TRUE(migrate(*c));
     ASSERT_TRUE(c->exec(
-        "DELETE FROM schema_migrations WHERE version >= 27;" + std::string{drop_v27_v28} +
+        "DELETE FROM schema_migrations WHERE version >= 27;" + std::string{drop_v33} + std::string{drop_v27_v28} +
+        std::string{v10_triggers} +
         "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, prompt)"
         " SELECT 'old-' || i, now() - i * interval '1 minute', 'api-1', 'native', '/api/generate', 'generate',"
         " 'mock', true, 'p' FROM generate_series(1, 300) AS i;"
@@ -175,6 +217,57 @@ TEST(migrations, a_database_at_version_24_with_rows_gets_its_pending_requests_se
     ASSERT_TRUE(c->exec("UPDATE responses SET status = 'cancelled' WHERE request_id = 'old-1'"));
     EXPECT_EQ(db.count("SELECT sum(n) FROM response_series WHERE grain = 'minute' AND status = 'cancelled'"), 1);
     EXPECT_EQ(db.count("SELECT sum(n) FROM response_series WHERE grain = 'minute'"), 299);
+}
+
+TEST(migrations, a_database_at_version_32_with_rows_gets_error_rollups_and_one_trigger_per_event) {
+    // Migration 33 (issue 19) rolls up the non-ok responses already stored per route, status and
+    // code, and replaces the rollup, series, pending and search triggers by one per table and
+    // event: rebuild the state before it with rows in it (stored by the old triggers), then migrate.
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto c = db.connect();
+    ASSERT_TRUE(migrate(*c));
+    ASSERT_TRUE(c->exec(
+        "DELETE FROM schema_migrations WHERE version >= 33;" + std::string{drop_v33} + std::string{v29_triggers} +
+        "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, prompt)"
+        " SELECT 'old-' || i, now() - i * interval '1 minute', 'api-1', 'native',"
+        " CASE WHEN i % 2 = 0 THEN '/api/chat' ELSE '/api/generate' END, 'generate', 'mock', true, 'p'"
+        " FROM generate_series(1, 300) AS i;"
+        "INSERT INTO responses (request_id, status, model, worker_id, completed_at, error_code, request_received_at)"
+        " SELECT 'old-' || i, CASE WHEN i % 10 = 0 THEN 'error' WHEN i % 30 = 1 THEN 'cancelled' ELSE 'ok' END,"
+        " 'mock', 'w-1', now() - i * interval '1 minute' + interval '5 seconds',"
+        " CASE WHEN i % 10 = 0 THEN 'timeout' END, now() - i * interval '1 minute'"
+        " FROM generate_series(1, 300) AS i"));
+    auto r = migrate(*c);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r.value(), 1);
+    EXPECT_EQ(db.scalar("SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE NOT tgisinternal AND "
+                        "tgrelid IN ('requests'::regclass, 'responses'::regclass)"),
+              "requests_stored_insert,responses_stored_insert,responses_stored_update");
+    for (const char* grain : {"minute", "hour"}) {
+        const std::string g = std::string{" AND grain = '"} + grain + "'";
+        EXPECT_EQ(db.scalar("SELECT string_agg(concat_ws('|', route, status, error_code, n), ',' ORDER BY route, "
+                            "status) FROM (SELECT route, status, error_code, sum(n) AS n FROM error_rollups WHERE "
+                            "true" +
+                            g + " GROUP BY 1, 2, 3) x"),
+                  "/api/chat|error|timeout|30,/api/generate|cancelled|10")
+            << grain;
+    }
+    // From now on the trigger keeps them, with the others.
+    ASSERT_TRUE(
+        c->exec("INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream)"
+                " VALUES ('new', now(), 'a', 'native', '/api/chat', 'chat', 'm', true);"
+                "INSERT INTO responses (request_id, status, completed_at, error_code, request_received_at)"
+                " SELECT 'new', 'error', now(), 'timeout', received_at FROM requests WHERE request_id = 'new';"
+                "UPDATE responses SET status = 'error', error_code = 'timeout' WHERE request_id = 'old-1'"));
+    EXPECT_EQ(db.count("SELECT sum(n) FROM error_rollups WHERE grain = 'hour' AND error_code = 'timeout'"), 32);
+    EXPECT_EQ(db.count("SELECT sum(n) FROM error_rollups WHERE grain = 'hour' AND status = 'cancelled'"), 9);
+    EXPECT_EQ(db.count("SELECT sum(n) FROM response_rollups WHERE grain = 'hour'"), 301);
+    EXPECT_EQ(db.count("SELECT sum(n) FROM response_rollups WHERE grain = 'minute' AND status = 'error'"), 32);
+    EXPECT_EQ(db.count("SELECT sum(n) FROM response_series WHERE grain = 'minute' AND status = 'error'"), 32);
+    EXPECT_EQ(db.count("SELECT sum(n) FROM request_rollups WHERE grain = 'hour'"), 301);
+    EXPECT_EQ(db.count("SELECT count(*) FROM search_backlog"), 301);
+    EXPECT_EQ(db.count("SELECT count(*) FROM pending_requests"), 0) << "every request answered";
 }
 
 TEST(migrations, concurrent_migrators_apply_each_version_once) {
