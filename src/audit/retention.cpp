@@ -31,6 +31,7 @@ constexpr doomed rollup_tables[] = {
     {"response_rollups", "grain = 'minute' AND t < $1::timestamptz", &retention_pass::rollup_rows},
     {"request_rollups", "grain = 'minute' AND t < $1::timestamptz", &retention_pass::rollup_rows},
     {"response_series", "grain = 'minute' AND t < $1::timestamptz", &retention_pass::rollup_rows},
+    {"error_rollups", "grain = 'minute' AND t < $1::timestamptz", &retention_pass::rollup_rows},
 };
 
 // pending_requests rows whose response is stored (left by a request and its response stored

@@ -1,8 +1,8 @@
 #pragma once
 // retention: deletes the audit history older than the operator's retention, in small batches,
 // while the audit ingests (issue 19). requests and responses (and response_chunks) go after
-// `request_days` (and pending_requests with them), the minute rows of the rollups and of
-// response_series after `rollup_days`; the hour rows of the rollups
+// `request_days` (and pending_requests with them), the minute rows of the rollups, of
+// response_series and of error_rollups after `rollup_days`; the hour rows of the rollups
 // stay forever (a few thousand rows a day). 0 days = keep forever. Deleting never touches the
 // rollups of the deleted rows: their triggers fire on INSERT and UPDATE only, so the dashboard's
 // wide windows and the daily usage keep counting the requests whose texts are gone.

@@ -110,6 +110,17 @@ TEST_F(retention, drops_minute_rollups_past_their_own_retention_and_keeps_the_ho
     EXPECT_EQ(db_->scalar("SELECT sum(n) FROM request_rollups WHERE grain = 'hour'"), "60");
 }
 
+TEST_F(retention, drops_the_error_rollups_minutes_past_the_rollup_retention_and_keeps_the_hours) {
+    // Errors 40 and 10 days old (pg migration 33 counts them in error_rollups).
+    ASSERT_TRUE(c_->exec(rows_sql("ancient", 6, 40) + "; " + rows_sql("old", 4, 10) +
+                         "; UPDATE responses SET status = 'error', error_code = 'timeout'"));
+    ASSERT_EQ(db_->scalar("SELECT sum(n) FROM error_rollups WHERE grain = 'minute'"), "10");
+    auto pass = apply_retention(*c_, {7, 30, 1000}, go_on);
+    ASSERT_TRUE(pass) << pass.error().message;
+    EXPECT_EQ(db_->scalar("SELECT sum(n) FROM error_rollups WHERE grain = 'minute'"), "4");
+    EXPECT_EQ(db_->scalar("SELECT sum(n) FROM error_rollups WHERE grain = 'hour'"), "10");
+}
+
 TEST_F(retention, removes_pending_requests_past_the_retention_and_those_answered_since) {
     // Unanswered requests old and new (pg migration 27 keeps them in pending_requests), and a
     // row a concurrent store could leave behind: its response is there.

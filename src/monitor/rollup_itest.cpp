@@ -1,7 +1,8 @@
 // The rollups (pg migration 10) against the real PostgreSQL: what the wide-window endpoints read
 // from them equals what the rows say — counts and token sums exactly, percentiles within
 // latency_histogram's bound — across whole hours, whole minutes and the partial minutes at the
-// edges, after a redelivery (ON CONFLICT DO NOTHING) and a merge (an UPDATE of the status).
+// edges, after a redelivery (ON CONFLICT DO NOTHING) and a merge (an UPDATE of the status); the
+// error list from error_rollups (pg migration 33) likewise.
 
 #include "monitor/error_queries.hpp"
 #include "monitor/key_usage_queries.hpp"
@@ -13,7 +14,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 namespace llmp::monitor {
 namespace {
@@ -150,6 +154,76 @@ TEST_F(rollups, models_workers_routes_keys_and_timeseries_equal_the_rows) {
         }
         EXPECT_EQ(sum, count("true")) << "bucket " << bucket;
     }
+}
+
+// The error list (route × status × code: count, latest) as the rows say it, over `window_s`
+// ending at `end_ms`, one line per group, and the same lines from query_errors' answer.
+std::vector<std::string> errors_of_rows(pg::testing::scratch_database& db, std::int64_t window_s, std::int64_t end_ms,
+                                        bool with_last) {
+    const auto end = "to_timestamp(" + std::to_string(end_ms) + " / 1000.0)";
+    const std::string last = with_last ? " || '|' || (extract(epoch FROM max(r.completed_at)) * 1000)::bigint" : "";
+    auto lines = db.scalar(
+        "SELECT string_agg(x, ',' ORDER BY x) FROM (SELECT coalesce(q.route, '?') || '|' || "
+        "r.status || '|' || coalesce(r.error_code, '-') || '|' || count(*)" +
+        last +
+        " AS x FROM responses r LEFT JOIN requests q USING (request_id) WHERE r.status <> 'ok'"
+        " AND r.completed_at > " +
+        end + " - make_interval(secs => " + std::to_string(window_s) + ") AND r.completed_at <= " + end +
+        " GROUP BY q.route, r.status, r.error_code) g");
+    std::vector<std::string> out;
+    for (std::size_t at = 0; at < lines.size();) {
+        auto comma = lines.find(',', at);
+        out.push_back(lines.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+        at = comma == std::string::npos ? lines.size() : comma + 1;
+    }
+    return out;
+}
+
+std::vector<std::string> errors_of_answer(const json& answer, bool with_last) {
+    std::vector<std::string> out;
+    for (const auto& x : answer["errors"]) {
+        std::string line = x["route"].get<std::string>() + "|" + x["status"].get<std::string>() + "|" +
+                           (x["code"].is_null() ? std::string{"-"} : x["code"].get<std::string>()) + "|" +
+                           std::to_string(x["count"].get<std::int64_t>());
+        if (with_last) {
+            line += "|" + std::to_string(x["last_ms"].get<std::int64_t>());
+        }
+        out.push_back(std::move(line));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+TEST_F(rollups, the_error_list_equals_the_rows_over_a_wide_window_and_a_narrow_one) {
+    // Errors with codes whose responses carry their request's time (the partition lookup), one
+    // whose request is missing ("?"), and an UPDATE moving ok responses to an error code (the
+    // rollup's sign: -1 from ok, +1 to the code).
+    ASSERT_TRUE(conn_->exec(R"sql(
+INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream)
+SELECT 'e-' || i, now() - interval '40 minutes' - i * interval '97 seconds', 'api-1', 'openai', '/v1/chat/completions',
+       'chat', 'alpha', false FROM generate_series(1, 60) AS i;
+INSERT INTO responses (request_id, status, worker_id, model, completed_at, error_code, request_received_at)
+SELECT 'e-' || i, CASE WHEN i % 4 = 0 THEN 'cancelled' ELSE 'error' END, 'w-0', 'alpha',
+       now() - interval '40 minutes' - i * interval '97 seconds' + interval '2 seconds',
+       (ARRAY['timeout', 'upstream_error', NULL])[1 + i % 3], now() - interval '40 minutes' - i * interval '97 seconds'
+FROM generate_series(1, 60) AS i;
+INSERT INTO responses (request_id, status, completed_at, error_code) VALUES ('orphan', 'error', now() - interval '1 hour', 'lost');
+UPDATE responses SET status = 'error', error_code = 'late' WHERE request_id IN ('r-500', 'r-501', 'r-1200');
+)sql"));
+    for (std::int64_t window : {w, std::int64_t{1800}}) {
+        auto e = query_errors(*conn_, window, end_ms_);
+        ASSERT_TRUE(e) << e.error().message;
+        auto want = errors_of_rows(*db_, window, end_ms_, true);
+        EXPECT_GT(want.size(), 4u);
+        EXPECT_EQ(errors_of_answer(e.value(), true), want) << "window " << window;
+    }
+    // Errors merged since into ok or another code: the counts still equal the rows'.
+    ASSERT_TRUE(
+        conn_->exec("UPDATE responses SET status = 'ok', error_code = NULL WHERE request_id IN ('e-5', 'e-6', "
+                    "'r-1000'); UPDATE responses SET error_code = 'renamed' WHERE request_id = 'e-9'"));
+    auto e = query_errors(*conn_, w, end_ms_);
+    ASSERT_TRUE(e) << e.error().message;
+    EXPECT_EQ(errors_of_answer(e.value(), false), errors_of_rows(*db_, w, end_ms_, false));
 }
 
 TEST(latency_histogram, reads_a_percentile_within_its_bound) {
