@@ -347,6 +347,21 @@ constexpr std::string_view v32_sql = R"sql(
 ALTER TABLE responses ADD COLUMN IF NOT EXISTS choices jsonb;
 )sql";
 
+// A statement that changes api_keys (create, update, revoke: only an admin's commands do) tells
+// every listening key refresher (keys/key_ring.hpp) at its commit, so a revoked key stops
+// working in a round trip, not at the next periodic reload. The channel name is
+// keys::changed_channel.
+constexpr std::string_view v35_sql = R"sql(
+CREATE OR REPLACE FUNCTION llmp_api_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM pg_notify('llmp_api_keys', '');
+    RETURN NULL;
+END $f$;
+DROP TRIGGER IF EXISTS api_keys_changed ON api_keys;
+CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON api_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION llmp_api_keys_changed();
+)sql";
+
 // The Responses API (issue 18): DELETE /v1/responses/{id} hides a stored response from the API
 // and keeps the audit's rows (they are the record of what was asked and answered).
 constexpr std::string_view v21_sql = R"sql(
@@ -818,6 +833,7 @@ constexpr migration migrations[] = {
     {29, "requests, responses partitioned by day (the request's received_at)", v29_sql, v29_online},
     {31, "api_servers, api_deliveries: API servers' delivery confirmations, for answers cut by a lost server", v31_sql},
     {32, "responses.choices: the choices after the first of an answer with several (n > 1)", v32_sql},
+    {35, "api_keys: a change notifies the key refreshers (LISTEN llmp_api_keys)", v35_sql},
 };
 
 // Any constant shared by every migrator of this schema.
