@@ -825,7 +825,10 @@ BEGIN
              FROM (VALUES ('requests', 'messages'), ('requests', 'prompt'), ('requests', 'extra'),
                           ('responses', 'text'), ('responses', 'provider_metrics'), ('responses', 'tool_calls'),
                           ('responses', 'choices'), ('request_search', 'doc')) AS v(tbl, col)
-             CROSS JOIN LATERAL pg_partition_tree(v.tbl::regclass) AS t LOOP
+             -- pg_partition_tree lists a partitioned table and its partitions, nothing for a
+             -- plain table (request_search): that one by name.
+             CROSS JOIN LATERAL (SELECT v.tbl::regclass AS relid
+                                 UNION SELECT p.relid FROM pg_partition_tree(v.tbl::regclass) AS p) AS t LOOP
         EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION lz4', c.rel, c.col);
     END LOOP;
 EXCEPTION WHEN feature_not_supported THEN
