@@ -1,6 +1,9 @@
 -- Synthetic audit history for bench/run_monitor_scale (issue 19): rows $lo..$hi-1 of :n,
--- spread evenly over the last :days days (row 0 is the newest). Run by psql with
--- -v n=... -v days=... -v lo=... -v hi=... -v t_end='...' (the common "now" of all chunks).
+-- spread evenly over the last :days days (row 0 is the newest), stored oldest first as the
+-- ingest stores them: an index over time (or anything rising with it) then fills its pages as a
+-- running database's do (stored newest first, every insert split the leftmost page: such indexes
+-- were twice their size). Run by psql with -v n=... -v days=... -v lo=... -v hi=... -v
+-- t_end='...' (the common "now" of all chunks; run the chunks from the highest lo down).
 --
 -- Shapes that matter to the monitor's queries:
 --   * 5 models, 8 workers, 2 routes, 4 keys (one in four requests has none);
@@ -37,7 +40,7 @@ SELECT 'bench-' || lpad(i::text, 9, '0'),
        CASE WHEN i % 4 = 0 THEN NULL ELSE '00000000-0000-0000-0000-00000000000' || (i % 4) END,
        CASE WHEN i % 4 = 0 THEN NULL ELSE 'bench-key-' || (i % 4) END,
        t
-FROM generate_series(:lo::bigint, :hi - 1) AS i,
+FROM generate_series(:hi - 1, :lo::bigint, -1) AS i,
      LATERAL (SELECT timestamptz :'t_end' - (i::float8 / :n) * make_interval(days => :days) AS t) AS g;
 
 INSERT INTO responses (request_id, status, server_id, worker_id, provider, model, done_reason, text, prompt_tokens,
@@ -67,7 +70,7 @@ SELECT 'bench-' || lpad(i::text, 9, '0'),
        CASE WHEN i % 4 = 0 THEN NULL ELSE '00000000-0000-0000-0000-00000000000' || (i % 4) END,
        CASE WHEN i % 4 = 0 THEN NULL ELSE 'bench-key-' || (i % 4) END,
        t
-FROM generate_series(:lo::bigint, :hi - 1) AS i,
+FROM generate_series(:hi - 1, :lo::bigint, -1) AS i,
      LATERAL (SELECT timestamptz :'t_end' - (i::float8 / :n) * make_interval(days => :days) AS t,
                      CASE WHEN i % 50 = 1 THEN 'error' WHEN i % 100 = 2 THEN 'cancelled' ELSE 'ok' END AS s,
                      (300 + (i * 104729) % 9000)::float8 AS d) AS g

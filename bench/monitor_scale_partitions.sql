@@ -3,7 +3,8 @@
 -- expired: one partition of requests and of responses per UTC day, from the oldest loaded day
 -- to 3 days ahead (the retention thread's horizon), plus the DEFAULT ones. Run on the emptied
 -- tables, before the load: the (empty) legacy partitions, which cover every day before the
--- migration's, are dropped first. Run by psql with -v days=...
+-- migration's, are dropped first. Created as audit/partitions.cpp creates them. Run by psql with
+-- -v days=...
 
 SELECT set_config('llmp.bench_days', :'days', false);
 
@@ -23,7 +24,8 @@ BEGIN
                      date_trunc('day', now(), 'UTC') + interval '3 days', interval '1 day') LOOP
             part := t || '_p' || to_char(d AT TIME ZONE 'UTC', 'YYYYMMDD');
             CONTINUE WHEN to_regclass(part) IS NOT NULL;
-            EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, t);
+            EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMPRESSION)',
+                           part, t);
             EXECUTE format('CREATE INDEX %I ON %I (request_id)', part || '_request_id_idx', part);
             EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', t, part, d,
                            d + interval '1 day');

@@ -61,6 +61,26 @@ TEST(key_refresher, follows_the_table_and_keeps_the_last_set_while_it_cannot_rea
     EXPECT_FALSE(ring.find(a.plaintext));
 }
 
+TEST(key_refresher, loads_a_change_when_its_commit_is_announced_long_before_the_interval) {
+    LLMP_REQUIRE_DATABASE();
+    pg::testing::scratch_database db{db_url};
+    auto c = db.connect();
+    ASSERT_TRUE(pg::migrate(*c));
+    auto a = keys::generate_key();
+    ASSERT_TRUE(keys::create_key(*c, {"a", "", {}, std::nullopt}, a));
+
+    key_ring ring;
+    auto refresher = key_refresher::start(ring, db.url(), 1h);  // no periodic reload in this test
+    ASSERT_TRUE(refresher) << refresher.error().message;
+    ASSERT_TRUE(ring.find(a.plaintext));
+
+    auto b = keys::generate_key();
+    ASSERT_TRUE(keys::create_key(*c, {"b", "", {}, std::nullopt}, b));
+    EXPECT_TRUE(eventually([&] { return ring.find(b.plaintext) != nullptr; }));
+    ASSERT_TRUE(keys::revoke_key(*c, "a"));
+    EXPECT_TRUE(eventually([&] { return ring.find(a.plaintext) == nullptr; }));
+}
+
 TEST(key_refresher, does_not_start_without_its_database) {
     key_ring ring;
     auto r = key_refresher::start(ring, "postgresql://nobody@127.0.0.1:1/none", 1s);

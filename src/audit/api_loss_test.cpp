@@ -64,6 +64,7 @@ TEST(api_loss, a_delivered_message_decodes_to_a_confirmation_not_a_row) {
     EXPECT_EQ(c->sent_at_ms, 1234) << "no stamp: the arrival time";
     EXPECT_EQ(c->request_ids.size(), 2u);
     EXPECT_EQ(row_count(rec.value()), 0u);
+    EXPECT_FALSE(is_audit_row(rec.value())) << "neither counted nor in the ingest lag";
     EXPECT_EQ(event_time_ms(rec.value()), 1234);
 
     d.body = R"({"request_ids":["r1"]})";

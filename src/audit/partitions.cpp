@@ -48,14 +48,15 @@ result<int> create_day_partitions(pg::connection& c, const std::string& from, in
         for (const auto& row : days.value().rows) {
             const std::string table = t.name;
             const std::string part = table + "_p" + row.at(0).value_or("");
-            // An empty table with the parent's columns, defaults and CHECKs, attached: the
-            // parent's key and indexes are built on it then (empty: at once).
-            auto r =
-                in_short_transaction(c, "CREATE TABLE IF NOT EXISTS " + part + " (LIKE " + table +
-                                            " INCLUDING DEFAULTS INCLUDING CONSTRAINTS); CREATE INDEX IF NOT EXISTS " +
-                                            part + "_request_id_idx ON " + part + " (request_id); ALTER TABLE " +
-                                            table + " ATTACH PARTITION " + part + " FOR VALUES FROM ('" +
-                                            row.at(1).value_or("") + "') TO ('" + row.at(2).value_or("") + "')");
+            // An empty table with the parent's columns, defaults, CHECKs and compression (pg
+            // migration 34: ATTACH does not copy it), attached: the parent's key and indexes
+            // are built on it then (empty: at once).
+            auto r = in_short_transaction(
+                c, "CREATE TABLE IF NOT EXISTS " + part + " (LIKE " + table +
+                       " INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMPRESSION); CREATE INDEX IF NOT EXISTS " +
+                       part + "_request_id_idx ON " + part + " (request_id); ALTER TABLE " + table +
+                       " ATTACH PARTITION " + part + " FOR VALUES FROM ('" + row.at(1).value_or("") + "') TO ('" +
+                       row.at(2).value_or("") + "')");
             if (!r) {
                 if (!c.healthy()) {
                     return r.error();

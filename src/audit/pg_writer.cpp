@@ -460,9 +460,7 @@ void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t hea
         m->batch_rows.observe(static_cast<double>(rows.size() + heartbeats));
         m->workers.inc(heartbeats);
         for (const auto* p : rows) {
-            // An API server's delivery confirmation is no audit row (and its keep-alives come
-            // every interval): neither counted nor in the lag of the stored rows.
-            if (std::holds_alternative<delivery_confirmation>(p->rec)) {
+            if (!is_audit_row(p->rec)) {
                 continue;
             }
             auto i = p->rec.index();
@@ -474,7 +472,7 @@ void pg_writer::committed(const std::vector<pending_row*>& rows, std::size_t hea
     ++stats_.batches;
     stats_.heartbeats += heartbeats;
     for (const auto* p : rows) {
-        if (std::holds_alternative<delivery_confirmation>(p->rec)) {
+        if (!is_audit_row(p->rec)) {
             continue;
         }
         const auto n = row_count(p->rec);

@@ -369,7 +369,11 @@ std::size_t row_count(const record& r) {
     if (const auto* c = std::get_if<chunk_rows>(&r)) {
         return c->rows.size();
     }
-    return std::holds_alternative<worker_heartbeat>(r) || std::holds_alternative<delivery_confirmation>(r) ? 0 : 1;
+    return is_audit_row(r) ? 1 : 0;
+}
+
+bool is_audit_row(const record& r) {
+    return !std::holds_alternative<worker_heartbeat>(r) && !std::holds_alternative<delivery_confirmation>(r);
 }
 
 }  // namespace llmp::audit

@@ -122,6 +122,10 @@ result<record> decode_record_reference(source from, const broker::delivery& d, s
 std::int64_t event_time_ms(const record& r);
 /// Rows of a table a record makes (chunk_rows: one per chunk; a heartbeat: 0).
 std::size_t row_count(const record& r);
+/// Whether a record is audit history (a request, a response, chunks): what the row counters and
+/// the ingest lag count. A heartbeat or an API server's delivery confirmation (its keep-alives
+/// come every interval) is bookkeeping, not history.
+bool is_audit_row(const record& r);
 
 /// `s` without NUL bytes and with every invalid UTF-8 sequence replaced by U+FFFD.
 std::string clean_text(std::string_view s);

@@ -189,6 +189,7 @@ TEST(record, chunks_keep_seq_attempt_and_arrival_time) {
     EXPECT_EQ(c.received_at_ms, 1234);
     EXPECT_EQ(c.text, "tok");
     EXPECT_EQ(row_count(r.value()), 1u);
+    EXPECT_TRUE(is_audit_row(r.value()));
 }
 
 TEST(record, a_multiplexed_chunks_message_is_a_row_per_frame_stored_together) {

@@ -35,9 +35,12 @@ constexpr doomed rollup_tables[] = {
 };
 
 // pending_requests rows whose response is stored (left by a request and its response stored
-// concurrently, pg migration 27): a few rows, a probe each. Every pass, whatever the retention.
+// concurrently, pg migration 27): a few rows, a probe each, in the request's day partition (and
+// among the responses stored without the request's time, as the pending trigger looks).
+// Every pass, whatever the retention.
 constexpr std::string_view answered_pending_sql =
-    "DELETE FROM pending_requests u WHERE EXISTS (SELECT 1 FROM responses r WHERE r.request_id = u.request_id)";
+    "DELETE FROM pending_requests u WHERE EXISTS (SELECT 1 FROM responses r WHERE r.request_id = u.request_id"
+    " AND r.request_received_at IN (u.received_at, '-infinity'))";
 
 constexpr int partition_days_ahead = 3;
 

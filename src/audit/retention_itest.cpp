@@ -202,6 +202,14 @@ TEST_F(retention, creates_the_days_ahead_and_skips_a_day_whose_rows_the_default_
     auto again = create_day_partitions(*c_, from, 1);
     ASSERT_TRUE(again);
     EXPECT_EQ(again.value(), 0) << "created once";
+    // A new day keeps the parent's compression of its text columns (pg migration 34: ATTACH
+    // copies none of it).
+    EXPECT_EQ(db_->count("SELECT count(*) FROM pg_attribute a JOIN pg_attribute p ON p.attrelid = 'responses'::regclass"
+                         " AND p.attname = a.attname WHERE a.attrelid = to_regclass('responses_p' || to_char("
+                         "(date_trunc('day', now(), 'UTC') + interval '6 days') AT TIME ZONE 'UTC', 'YYYYMMDD')) AND "
+                         "a.attname = 'text'"
+                         " AND a.attcompression = p.attcompression"),
+              1);
 }
 
 TEST_F(retention, stops_between_batches_when_asked) {

@@ -17,6 +17,7 @@
 #include <map>
 #include <utility>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace llmp::broker {
@@ -177,6 +178,144 @@ TEST_F(broker_itest, messages_of_no_one_and_many_frames_arrive_whole) {
             EXPECT_TRUE(ds[i].body == bodies[i]) << "message " << i << ": " << ds[i].body.size() << " bytes";
         }
     }
+}
+
+// publish() encodes a message's frames itself and writes them with one sendmsg() (see
+// connection.cpp): an empty body (no body frame), one byte, exactly one and exactly three full
+// frames (RabbitMQ's 128 KiB frame_max, 8 bytes of each a frame's own), and three frames and a
+// bit arrive whole, in order, with every property, and are confirmed with their tags, on a
+// connection that publishes nothing else.
+TEST_F(broker_itest, published_messages_of_no_one_and_many_frames_arrive_whole_with_their_properties) {
+    auto reader = connection::open(cfg, "itest frames reader");
+    auto writer = connection::open(cfg, "itest frames writer");
+    ASSERT_TRUE(reader && writer);
+    auto& r = *reader.value();
+    auto& w = *writer.value();
+    queue_options temp;
+    temp.durable = false;
+    temp.exclusive = true;
+    temp.auto_delete = true;
+    auto queue = r.declare_queue("", temp);
+    ASSERT_TRUE(queue);
+    ASSERT_TRUE(r.consume(queue.value(), /*no_ack=*/true));
+    ASSERT_TRUE(w.enable_confirms());
+
+    constexpr std::size_t frame_body = 131072 - 8;
+    std::vector<std::string> bodies{"", "x", std::string(frame_body, 'a'), std::string(3 * frame_body, 'a'),
+                                    std::string(3 * frame_body + 17, 'a')};
+    for (auto& b : bodies) {
+        for (std::size_t i = 0; i < b.size(); ++i) {
+            b[i] = static_cast<char>('a' + (i * 7) % 26);  // a misplaced frame would show
+        }
+    }
+    auto message = [&](std::size_t i) {
+        outgoing_message m;
+        m.routing_key = queue.value();  // the default exchange
+        m.mandatory = true;
+        m.props.message_id = "m-" + std::to_string(i);
+        m.props.correlation_id = "c-" + std::to_string(i);
+        m.props.content_type = "application/x-test";
+        m.props.type = "t" + std::to_string(i);
+        m.props.expiration = "600000";
+        m.props.priority = static_cast<std::uint8_t>(i);
+        m.props.persistent = i % 2 == 0;
+        m.props.timestamp = 1'700'000'000 + static_cast<std::int64_t>(i);
+        m.props.headers = {{"n", static_cast<std::int64_t>(i)}, {"s", std::string(i, 's')}, {"b", i % 2 == 1}};
+        m.body = bodies[i];
+        return m;
+    };
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+        auto tag = w.publish(message(i));
+        ASSERT_TRUE(tag) << tag.error().message;
+        EXPECT_EQ(tag.value(), i + 1);
+    }
+
+    std::vector<delivery> got;
+    std::set<std::uint64_t> confirmed;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while ((got.size() < bodies.size() || confirmed.size() < bodies.size()) &&
+           std::chrono::steady_clock::now() < deadline) {
+        auto ev = r.next_event(50ms);
+        ASSERT_TRUE(ev) << ev.error().message;
+        if (auto* d = std::get_if<delivery>(&ev.value())) {
+            got.push_back(std::move(*d));
+        }
+        auto cf = w.next_event(50ms);
+        ASSERT_TRUE(cf) << cf.error().message;
+        ASSERT_FALSE(std::holds_alternative<returned_message>(cf.value()));
+        if (auto* c = std::get_if<confirm>(&cf.value())) {
+            EXPECT_TRUE(c->ack);
+            for (std::uint64_t t = c->multiple ? 1 : c->delivery_tag; t <= c->delivery_tag; ++t) {
+                confirmed.insert(t);
+            }
+        }
+    }
+    EXPECT_EQ(confirmed.size(), bodies.size());
+    ASSERT_EQ(got.size(), bodies.size());
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+        const auto want = message(i);
+        const auto& d = got[i];
+        EXPECT_EQ(d.routing_key, queue.value());
+        EXPECT_EQ(d.props.message_id, want.props.message_id);
+        EXPECT_EQ(d.props.correlation_id, want.props.correlation_id);
+        EXPECT_EQ(d.props.content_type, want.props.content_type);
+        EXPECT_EQ(d.props.type, want.props.type);
+        EXPECT_EQ(d.props.expiration, want.props.expiration);
+        EXPECT_EQ(d.props.priority, want.props.priority);
+        EXPECT_EQ(d.props.persistent, want.props.persistent);
+        EXPECT_EQ(d.props.timestamp, want.props.timestamp);
+        EXPECT_EQ(field_int(d.props.headers, "n", -1), static_cast<std::int64_t>(i));
+        EXPECT_EQ(field_string(d.props.headers, "s"), std::string(i, 's'));
+        const auto* b = find_field(d.props.headers, "b");
+        ASSERT_TRUE(b != nullptr && std::holds_alternative<bool>(*b));
+        EXPECT_EQ(std::get<bool>(*b), i % 2 == 1);
+        EXPECT_TRUE(d.body == bodies[i]) << "message " << i << ": " << d.body.size() << " bytes";
+    }
+}
+
+// rabbitmq-c sends heartbeats from its clock of its own sends, which does not see publish()'s
+// writes: a connection that only publishes still keeps the broker's heartbeat (1 s here, so
+// RabbitMQ closes a silent connection within ~2 s), while publishing and while idle.
+TEST_F(broker_itest, a_connection_that_only_publishes_keeps_its_heartbeats) {
+    cfg.heartbeat_s = 1;
+    auto conn = connection::open(cfg, "itest heartbeats");
+    ASSERT_TRUE(conn);
+    auto& c = *conn.value();
+    queue_options temp;
+    temp.durable = false;
+    temp.exclusive = true;
+    temp.auto_delete = true;
+    auto queue = c.declare_queue("", temp);
+    ASSERT_TRUE(queue);
+    ASSERT_TRUE(c.enable_confirms());
+    outgoing_message m;
+    m.routing_key = queue.value();
+    m.body = "beat";
+    auto publish_and_confirm = [&] {
+        auto tag = c.publish(m);
+        ASSERT_TRUE(tag) << tag.error().message;
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        for (;;) {
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no confirm for " << tag.value();
+            auto ev = c.next_event(100ms);
+            ASSERT_TRUE(ev) << ev.error().message;
+            if (auto* cf = std::get_if<confirm>(&ev.value()); cf != nullptr && cf->delivery_tag == tag.value()) {
+                return;
+            }
+        }
+    };
+    // Publishing for 3 s: only publish()'s own writes and whatever rabbitmq-c adds.
+    for (auto until = std::chrono::steady_clock::now() + 3s; std::chrono::steady_clock::now() < until;) {
+        publish_and_confirm();
+        auto ev = c.next_event(100ms);  // paces the publishes
+        ASSERT_TRUE(ev) << ev.error().message;
+    }
+    // Idle for 3.5 s, waking as a publisher's loop does: only rabbitmq-c's heartbeats.
+    for (auto until = std::chrono::steady_clock::now() + 3500ms; std::chrono::steady_clock::now() < until;) {
+        auto ev = c.next_event(200ms);
+        ASSERT_TRUE(ev) << ev.error().message;
+    }
+    publish_and_confirm();
 }
 
 TEST_F(broker_itest, unroutable_mandatory_message_is_returned) {

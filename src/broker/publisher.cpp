@@ -10,6 +10,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 #include <map>
@@ -196,8 +197,20 @@ void publisher::serve(connection& conn) {
     std::chrono::steady_clock::time_point stop_deadline{};
 
     channel_renewal renew;
+    // Confirms no job waits for (multiplexed chunk messages have no `done`) need not wake the
+    // thread. While no job waits on a confirm and something was published since the last read,
+    // the socket is read at most every idle_read_interval (on a wake for a job, or a timeout
+    // set for it), so one recv() takes the acks of several messages, instead of a wake and a
+    // recv() for each message's ack (bench/RESULTS.md, "Issue 13: one send per published
+    // message"). Returns and nacks of those publishes wait that long at most; a job with
+    // `done`, a nack to act on, or stopping make the thread watch the socket again at once.
+    constexpr auto idle_read_interval = std::chrono::milliseconds{20};
+    auto last_read = std::chrono::steady_clock::time_point{};
+    bool published_since_read = false;
     auto handle_events = [&]() -> bool {
         // Read everything that has arrived; false when the connection broke.
+        last_read = std::chrono::steady_clock::now();
+        published_since_read = false;
         for (;;) {
             auto ev = conn.next_event(std::chrono::milliseconds{0});
             if (!ev) {
@@ -251,6 +264,7 @@ void publisher::serve(connection& conn) {
                 log->warn("msg=\"publish failed\" publisher={} error=\"{}\"", name_, tag.error().message);
                 return false;  // the chunks are lost with the connection, as written ones would be
             }
+            published_since_read = true;
         }
         return true;
     };
@@ -270,16 +284,23 @@ void publisher::serve(connection& conn) {
         // chunk), not for the queue.
         const auto now = std::chrono::steady_clock::now();
         const bool holding = !mux.empty() && !gate.due(now);
-        pollfd fds[3] = {{conn.fd(), POLLIN, 0}, {pending_->first_chunk_fd, POLLIN, 0}, {queue_.fd(), POLLIN, 0}};
+        // The socket is left alone for a while after a read when no job waits on a confirm: see
+        // idle_read_interval.
+        const bool watch_socket = stopping_ || !published_since_read || !p.by_tag.empty() || renew.nacked ||
+                                  now - last_read >= idle_read_interval;
+        pollfd fds[3] = {{watch_socket ? conn.fd() : -1, POLLIN, 0},
+                         {pending_->first_chunk_fd, POLLIN, 0},
+                         {queue_.fd(), POLLIN, 0}};
         timespec timeout{};
         if (!conn.has_buffered_input()) {
-            if (holding) {
-                auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(gate.due_at() - now).count();
-                timeout = {static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-            } else {
-                timeout.tv_sec = stopping_ ? 0 : 1;
-                timeout.tv_nsec = stopping_ ? 50'000'000 : 0;
+            auto wait = holding     ? gate.due_at() - now
+                        : stopping_ ? std::chrono::steady_clock::duration{std::chrono::milliseconds{50}}
+                                    : std::chrono::steady_clock::duration{std::chrono::seconds{1}};
+            if (!watch_socket) {
+                wait = std::min(wait, last_read + idle_read_interval - now);
             }
+            auto ns = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count());
+            timeout = {static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
         }
         int n = ::ppoll(fds, holding ? 2 : 3, &timeout, nullptr);
         if (n < 0 && errno != EINTR) {
@@ -321,6 +342,7 @@ void publisher::serve(connection& conn) {
                     }
                     return;
                 }
+                published_since_read = true;
                 if (j.done) {
                     p.by_tag.emplace(tag.value(), std::move(j.done));
                 }

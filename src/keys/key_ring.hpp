@@ -1,15 +1,17 @@
 #pragma once
 // key_ring: the usable API keys of a server, in memory, by hash; and key_refresher, which reloads
-// them from PostgreSQL every interval on a thread of its own, so that a revoked key stops working
-// within about one interval. Shared by the API server (api/auth.hpp) and the monitor
-// (monitor/monitor_auth.hpp).
+// them from PostgreSQL on a thread of its own when a change of api_keys is announced (LISTEN on
+// keys::changed_channel: a revoked key stops working a round trip after the revocation commits)
+// and every interval regardless (keys expire, and a notification is lost with its connection).
+// Shared by the API server (api/auth.hpp) and the monitor (monitor/monitor_auth.hpp).
 //
 // A presented key is hashed (SHA-256) and looked up by hash: the table compares hashes, never a
 // secret, so the lookup's timing tells nothing useful. No key, hash or prefix is ever logged.
 //
 // Threading: key_ring is read by any thread and replaced whole by the refresher (a shared_ptr
-// swap under a mutex held for the swap only). key_refresher owns its thread; start() does the
-// first, blocking load (a start-up step), the destructor stops the thread.
+// swap under a mutex held for the swap only). key_refresher owns its thread, which waits in
+// poll() on its PostgreSQL connection and an eventfd; start() does the first, blocking load (a
+// start-up step), the destructor wakes the thread through the eventfd and joins it.
 
 #include "common/mutex.hpp"
 #include "common/result.hpp"
@@ -17,7 +19,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -61,9 +62,9 @@ struct refresher_options {
     bool first_load_required = true;
 };
 
-/// Loads the usable keys into a ring now and every `interval` after, on its own thread. When
-/// PostgreSQL is unreachable it keeps the last set and logs that once (and once more when it
-/// is back).
+/// Loads the usable keys into a ring now, at every announced change and every `interval`, on
+/// its own thread. When PostgreSQL is unreachable it keeps the last set and logs that once (and
+/// once more when it is back).
 class key_refresher {
 public:
     static result<std::unique_ptr<key_refresher>> start(key_ring& ring, std::string database_url,
@@ -79,6 +80,11 @@ public:
 private:
     key_refresher(key_ring& ring, std::string url, std::chrono::milliseconds interval, refresher_options options);
     result<void> load_once();
+    /// load_once with the log lines and counters of a reload on the thread.
+    void reload();
+    /// Reads the announcements that arrived on the connection; true when any did. A broken
+    /// connection is dropped (the next load reconnects and listens again).
+    bool announced();
     void run();
 
     key_ring& ring_;
@@ -88,9 +94,8 @@ private:
     std::unique_ptr<pg::connection> conn_;  // the refresher thread's only (the first load: the caller's)
     bool failing_ = false;                  // the refresher thread's only (the first load: the caller's)
     std::atomic<std::uint64_t> failed_reloads_{0};
-    mutex mu_;
-    std::condition_variable cv_;
-    bool stop_ GUARDED_BY(mu_) = false;
+    std::atomic<bool> stop_{false};
+    int wake_fd_ = -1;  // eventfd: the destructor's way into the thread's poll()
     std::thread thread_;
 };
 

@@ -70,9 +70,14 @@ result<key_listing> create_key(pg::connection& conn, const key_spec& spec, const
 result<std::vector<key_listing>> list_keys(pg::connection& conn);
 /// The key named `name` (revoked ones too); error "key_not_found" when there is none.
 result<key_listing> show_key(pg::connection& conn, const std::string& name);
+/// The NOTIFY channel a change of api_keys is announced on at its commit (migration 35's
+/// statement trigger): key refreshers LISTEN on it.
+inline constexpr std::string_view changed_channel = "llmp_api_keys";
+
 /// Applies `change` to the usable key named `name` and returns it as it is now; error
 /// "key_not_found" when there is no usable key of that name. API servers load the change
-/// within their refresh interval (a second by default).
+/// when its commit is announced (changed_channel), or within their refresh interval (a second
+/// by default) if they cannot listen.
 result<key_listing> update_key(pg::connection& conn, const std::string& name, const key_change& change);
 /// Marks the key named `name` revoked now; error "key_not_found" when there is no such key
 /// or it is revoked already.

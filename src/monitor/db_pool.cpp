@@ -131,7 +131,11 @@ void db_pool::thread_main() {
                     auto m = pg::migrate(c);
                     ready = m ? result<void>{ok()} : result<void>{m.error()};
                     if (ready) {
-                        ready = c.exec("SET statement_timeout = " + std::to_string(statement_timeout_.count()));
+                        // No JIT: over dozens of day partitions the planner's cost of a 34 ms
+                        // dashboard query crosses jit_above_cost, and compiling it took 2.1 s
+                        // (bench/RESULTS.md, issue 19); the dashboard's queries are short.
+                        ready = c.exec("SET statement_timeout = " + std::to_string(statement_timeout_.count()) +
+                                       "; SET jit = off");
                     }
                 }
                 llmp::lock_guard lock{mu_};

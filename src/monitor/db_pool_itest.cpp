@@ -68,6 +68,26 @@ TEST(db_pool, a_failing_query_answers_a_code_without_postgresql_text) {
     pool.stop();
 }
 
+TEST(db_pool, its_sessions_have_the_statement_timeout_and_no_jit) {
+    auto url = pg::testing::test_database_url();
+    if (!url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    pg::testing::scratch_database db{*url};
+    db_pool pool{db.url(), 1, 4321ms};
+    pool.start();
+    auto r = run_job(pool, [](pg::connection& c) -> result<nlohmann::json> {
+        auto q = c.query("SELECT current_setting('jit'), current_setting('statement_timeout')");
+        if (!q) {
+            return q.error();
+        }
+        return nlohmann::json{q.value().rows.at(0).at(0).value(), q.value().rows.at(0).at(1).value()};
+    });
+    ASSERT_TRUE(r.ok) << r.err.message;
+    EXPECT_EQ(r.body, (nlohmann::json{"off", "4321ms"}));
+    pool.stop();
+}
+
 TEST(db_pool, an_unreachable_server_answers_db_unavailable_without_its_address_or_password) {
     auto url = "postgresql://operator:hunter2@127.0.0.1:" + std::to_string(closed_port()) + "/llmproxy";
     db_pool pool{url, 1, 5s};

@@ -1,5 +1,6 @@
 #include "monitor/error_queries.hpp"
 
+#include "monitor/partition_join_sql.hpp"
 #include "monitor/pg_values.hpp"
 #include "monitor/rollup_sql.hpp"
 #include "monitor/stats_queries.hpp"
@@ -15,9 +16,9 @@ result<json> query_errors(pg::connection& c, std::int64_t window_s, std::optiona
     const std::string range =
         " r.completed_at > coalesce(to_timestamp($2::float8 / 1000), now()) - make_interval(secs => $1::float8)"
         " AND r.completed_at <= coalesce(to_timestamp($2::float8 / 1000), now())";
-    // The request by the partition column, as the rollups' trigger found it: a join by
-    // request_id alone probes every daily partition for every response.
-    const std::string request = " LEFT JOIN LATERAL " + request_of_response_sql("route") + " q ON true";
+    // The request's route from its day partition (partition_join_sql.hpp), as the rollups'
+    // trigger finds it: a join by request_id alone probes every daily partition per response.
+    const std::string route = "coalesce(" + request_column_of_response_sql("route") + ", '?')";
     // Over a wide window from error_rollups (pg migration 33; the partial minutes at the edges
     // from the responses). The counts equal the exact query's; the route is the one the
     // trigger found when the response was stored (a response stored before its request counts
@@ -31,12 +32,11 @@ result<json> query_errors(pg::connection& c, std::int64_t window_s, std::optiona
                                 error_rollup_window_sql() +
                                 " s GROUP BY 1, 2, 3 HAVING sum(s.n) > 0 ORDER BY 4 DESC, 1, 2, 3 LIMIT 200",
                             {window, end})
-                      : c.query(
-                            "SELECT coalesce(q.route, '?'), r.status, r.error_code, count(*),"
-                            " (extract(epoch FROM max(r.completed_at)) * 1000)::bigint FROM responses r" +
-                                request + " WHERE" + range +
-                                " AND r.status <> 'ok' GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT 200",
-                            {window, end});
+                      : c.query("SELECT " + route +
+                                    ", r.status, r.error_code, count(*),"
+                                    " (extract(epoch FROM max(r.completed_at)) * 1000)::bigint FROM responses r WHERE" +
+                                    range + " AND r.status <> 'ok' GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT 200",
+                                {window, end});
     if (!errors) {
         return errors.error();
     }
@@ -49,12 +49,11 @@ result<json> query_errors(pg::connection& c, std::int64_t window_s, std::optiona
                   " sum(s.n) FILTER (WHERE s.status = 'cancelled') FROM " +
                       rollup_window_sql(true) + " s GROUP BY 1 HAVING sum(s.n) > 0 ORDER BY 2 DESC, 1",
                   {window, end})
-            : c.query(
-                  "SELECT coalesce(q.route, '?'), count(*), count(*) FILTER (WHERE r.status = 'error'),"
-                  " count(*) FILTER (WHERE r.status = 'cancelled')"
-                  " FROM responses r" +
-                      request + " WHERE" + range + " GROUP BY 1 ORDER BY 2 DESC, 1",
-                  {window, end});
+            : c.query("SELECT " + route +
+                          ", count(*), count(*) FILTER (WHERE r.status = 'error'),"
+                          " count(*) FILTER (WHERE r.status = 'cancelled') FROM responses r WHERE" +
+                          range + " GROUP BY 1 ORDER BY 2 DESC, 1",
+                      {window, end});
     if (!routes) {
         return routes.error();
     }

@@ -1,6 +1,7 @@
 #include "monitor/request_queries.hpp"
 
 #include "monitor/model_name_sql.hpp"
+#include "monitor/partition_join_sql.hpp"
 #include "monitor/pg_values.hpp"
 
 #include <algorithm>
@@ -78,7 +79,7 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
             const auto horizon = "now() - make_interval(secs => $" +
                                  std::to_string(param(std::to_string(pending_horizon_s))) + "::float8)";
             add("q.request_id IN (SELECT u.request_id FROM pending_requests u WHERE u.received_at > " + horizon + ")");
-            add("NOT EXISTS (SELECT 1 FROM responses p WHERE p.request_id = q.request_id)");
+            add("NOT EXISTS (SELECT 1 FROM responses p WHERE " + response_of_request_sql("q", "p") + ")");
             add("q.received_at > " + horizon);
         } else {
             add("r.status = $" + std::to_string(param(*f.status)));
@@ -124,11 +125,13 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
     if (f.text) {
         // The requests the audit has indexed by trigrams (request_search, pg migration 28), and
         // those still queued for it (search_backlog: the last seconds, or a backlog after an
-        // upgrade) scanned: each request is in exactly one of the two in any snapshot.
+        // upgrade) scanned: each request is in exactly one of the two in any snapshot. The queue
+        // holds each request's received_at: the join reads its day partition only.
         const auto pattern = "$" + std::to_string(param(like_pattern(*f.text)));
         add("q.request_id IN (SELECT s.request_id FROM request_search s WHERE s.doc ILIKE " + pattern +
             bounded("s.received_at") +
-            " UNION ALL SELECT b.request_id FROM search_backlog b JOIN requests q USING (request_id) WHERE " +
+            " UNION ALL SELECT b.request_id FROM search_backlog b JOIN requests q ON q.received_at = b.received_at"
+            " AND q.request_id = b.request_id WHERE " +
             std::string{search_text} + " ILIKE " + pattern + bounded("b.received_at") + ")");
     }
     if (f.after) {
@@ -137,6 +140,15 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
         add("(q.received_at, q.request_id) < (timestamptz 'epoch' + $" + std::to_string(us) +
             "::bigint * interval '1 microsecond', $" + std::to_string(id) + ")");
     }
+    // Each request's response from the request's day partition (partition_join_sql.hpp) — but
+    // by id alone when a condition on the response (status, worker) makes the join an inner one:
+    // PostgreSQL, taking the two equalities (id and time) as independent, then expects one row
+    // of the whole join and hashes both tables (1-1.4 s at 1 M rows, bench/RESULTS.md), where by
+    // id it walks the requests newest first, or starts from the responses' (worker_id,
+    // completed_at) or (status, completed_at) index for a rare value.
+    const bool response_filter = (f.status && *f.status != "pending") || f.worker;
+    const std::string response_join =
+        response_filter ? std::string{"USING (request_id)"} : "ON " + response_of_request_sql();
     std::string sql =
         "SELECT q.request_id, (extract(epoch FROM q.received_at) * 1000000)::bigint, q.model, q.kind, q.route, "
         "q.stream, q.api_flavour, left(coalesce(q.prompt, q.messages->-1->>'content', ''), " +
@@ -144,8 +156,8 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
         "), coalesce(r.status, 'pending'), r.worker_id, r.prompt_tokens, r.completion_tokens, r.ttft_ms, "
         "r.duration_ms, r.tokens_per_s, r.error_code, (extract(epoch FROM r.completed_at) * 1000)::bigint, "
         "q.key_id, q.key_name "
-        "FROM requests q LEFT JOIN responses r USING (request_id)" +
-        where + " ORDER BY q.received_at DESC, q.request_id DESC LIMIT " + std::to_string(f.limit + 1);
+        "FROM requests q LEFT JOIN responses r " +
+        response_join + where + " ORDER BY q.received_at DESC, q.request_id DESC LIMIT " + std::to_string(f.limit + 1);
     // `pending` probes the responses once per request of its horizon and stops at a page: a
     // parallel worker's start-up costs more than it saves there (bench/RESULTS.md, issue 19).
     // SET LOCAL in a transaction of its own: the session's setting is back after COMMIT.

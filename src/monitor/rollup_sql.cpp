@@ -1,5 +1,6 @@
 #include "monitor/rollup_sql.hpp"
 
+#include "monitor/partition_join_sql.hpp"
 #include "monitor/pg_values.hpp"
 
 namespace llmp::monitor {
@@ -74,22 +75,14 @@ std::string request_rollup_window_sql() {
 }
 
 std::string error_rollup_window_sql() {
-    const std::string edges =
-        "SELECT coalesce(q.route, '') AS route, r.status, r.error_code, 1::bigint AS n, "
-        "r.completed_at AS last_at FROM responses r LEFT JOIN LATERAL " +
-        request_of_response_sql("route") + " q ON true WHERE r.status <> 'ok' AND " + edge_ranges("r.completed_at");
+    const std::string edges = "SELECT coalesce(" + request_column_of_response_sql("route") +
+                              ", '') AS route, r.status, r.error_code, 1::bigint AS n, r.completed_at AS last_at "
+                              "FROM responses r WHERE r.status <> 'ok' AND " +
+                              edge_ranges("r.completed_at");
     const std::string cols = "route, status, error_code, n, last_at";
     return "(" + edges + " UNION ALL SELECT " + cols + " FROM error_rollups WHERE grain = 'minute' AND t >= " + m0 +
            " AND t < " + m1 + " AND (t < " + h0 + " OR t >= " + h1 + ") UNION ALL SELECT " + cols +
            " FROM error_rollups WHERE grain = 'hour' AND t >= " + h0 + " AND t < " + h1 + ")";
-}
-
-std::string request_of_response_sql(std::string_view column) {
-    const std::string col = "q." + std::string{column};
-    return "(SELECT " + col +
-           " FROM requests q WHERE q.received_at = r.request_received_at AND q.request_id = r.request_id"
-           " UNION ALL SELECT " +
-           col + " FROM requests q WHERE r.request_received_at = '-infinity' AND q.request_id = r.request_id LIMIT 1)";
 }
 
 std::string rollup_aggregates_sql(std::string_view group) {

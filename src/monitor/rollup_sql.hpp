@@ -35,14 +35,9 @@ std::string rollup_window_sql(bool hours, rollup_table from = rollup_table::dime
 std::string request_rollup_window_sql();
 
 /// The same over error_rollups (pg migration 33) and the non-ok responses: route ('' when the
-/// request was not found), status, error_code, n, last_at (the latest completed_at).
+/// request was not found; from its day partition, partition_join_sql.hpp), status, error_code,
+/// n, last_at (the latest completed_at).
 std::string error_rollup_window_sql();
-
-/// A LATERAL subquery, to join ON true, of one `column` (as q.<column>) of the request of the
-/// response `r`, one row at most: read from the request's own partition by its received_at, or
-/// by request_id in every partition for a response stored without that time ('-infinity'), as
-/// the rollups' trigger reads it (pg migrations 29, 33).
-std::string request_of_response_sql(std::string_view column);
 
 /// SELECT of the shared aggregate columns (as stats_queries' exact ones, percentiles as NULL)
 /// over `s`, grouped by `group` when not empty (the group is column 1, named grp).

@@ -1,6 +1,7 @@
 #include "monitor/stats_queries.hpp"
 
 #include "monitor/model_name_sql.hpp"
+#include "monitor/partition_join_sql.hpp"
 #include "monitor/pg_values.hpp"
 #include "monitor/rollup_sql.hpp"
 
@@ -40,6 +41,15 @@ json aggregate_json(const pg::row& row, std::size_t i, double seconds) {
             {"latency_ms", percentiles(row[i + 6])},
             {"mean_generation_tokens_per_s", as_double(row[i + 7])}};
 }
+
+// The model a response was served by: its own, or its request's where it names none (an API-side
+// verdict), looked up in the request's day partition (partition_join_sql.hpp). Computed in a
+// subquery fenced with OFFSET 0 and normalized above it: normalized_model_sql repeats its
+// argument, and three copies of the lookup (an Append over every partition each) made the plan
+// costly enough for PostgreSQL to JIT-compile it — ~2 s at 1 M rows for a query of 30 ms
+// (bench/RESULTS.md).
+const std::string model_of_response =
+    "coalesce(nullif(r.model, ''), " + request_column_of_response_sql("model") + ", '')";
 
 std::string window_param(std::int64_t s) {
     return std::to_string(s);
@@ -136,19 +146,22 @@ json models_body(std::int64_t window_s, std::optional<std::int64_t> end_ms, json
 
 /// The queue wait of the successful requests completed in the window, per model: from the API
 /// server's receipt (requests.received_at) to the worker's start of the generation (the
-/// response's completed_at minus its duration, both the worker's clock). A lookup by key per
-/// response, like the model of query_models; exact windows only (the rollups keep no waits).
+/// response's completed_at minus its duration, both the worker's clock). The receipt is the
+/// response's own copy of the request's time (pg migration 29), the request row read only for a
+/// response stored without it, and for the model where the response names none, like
+/// query_models (partition_join_sql.hpp): a join of the window's responses with the requests
+/// read every partition of requests (issue 19). Exact windows only (the rollups keep no waits).
 result<std::map<std::string, json>> query_model_waits(pg::connection& c, std::int64_t window_s,
                                                       std::optional<std::int64_t> end_ms) {
     const std::string end = end_sql(2);
     std::string sql =
-        "SELECT " + normalized_model_sql("coalesce(nullif(r.model, ''), q.model)") +
+        "SELECT " + normalized_model_sql("r.m") +
         ", percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM r.completed_at - "
-        "q.received_at) * 1000 - r.duration_ms))"
-        " FROM responses r JOIN requests q USING (request_id)"
-        " WHERE r.completed_at > " +
-        end + " - make_interval(secs => $1::float8) AND r.completed_at <= " + end +
-        " AND r.status = 'ok' AND r.duration_ms IS NOT NULL GROUP BY 1";
+        "r.received_at) * 1000 - r.duration_ms)) FROM (SELECT r.completed_at, r.duration_ms, " +
+        std::string{model_of_response} + " AS m, " + request_received_at_of_response_sql() +
+        " AS received_at FROM responses r WHERE r.completed_at > " + end +
+        " - make_interval(secs => $1::float8) AND r.completed_at <= " + end +
+        " AND r.status = 'ok' AND r.duration_ms IS NOT NULL OFFSET 0) r GROUP BY 1";
     auto r = c.query(sql, {window_param(window_s), end_param(end_ms)});
     if (!r) {
         return r.error();
@@ -251,16 +264,14 @@ result<json> query_models(pg::connection& c, std::int64_t window_s, std::optiona
     const std::string end = end_sql(2);
     // One row a model, however the client or the worker spelled its name (model_name_sql.hpp).
     // The request's model only where the response has none (an API-side verdict): a lookup by
-    // key for those rows, not a join of the window with every request (issue 19).
-    std::string sql = "SELECT " +
-                      normalized_model_sql(
-                          "coalesce(nullif(r.model, ''), (SELECT q.model FROM requests q WHERE "
-                          "q.request_id = r.request_id), '')") +
-                      " AS m, " + std::string{aggregates} +
-                      " FROM responses r"
+    // key for those rows, in the request's day partition, not a join of the window with every
+    // request (issue 19).
+    std::string sql = "SELECT " + normalized_model_sql("r.m") + " AS m, " + std::string{aggregates} +
+                      " FROM (SELECT r.*, " + model_of_response +
+                      " AS m FROM responses r"
                       " WHERE r.completed_at > " +
                       end + " - make_interval(secs => $1::float8) AND r.completed_at <= " + end +
-                      " GROUP BY 1 ORDER BY 2 DESC, 1";
+                      " OFFSET 0) r GROUP BY 1 ORDER BY 2 DESC, 1";
     auto r = c.query(sql, {window_param(window_s), end_param(end_ms)});
     if (!r) {
         return r.error();

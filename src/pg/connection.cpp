@@ -136,6 +136,22 @@ bool connection::healthy() const {
     return PQstatus(impl_->conn) == CONNECTION_OK;
 }
 
+int connection::socket() const {
+    return PQsocket(impl_->conn);
+}
+
+result<std::size_t> connection::take_notifications() {
+    if (PQconsumeInput(impl_->conn) == 0) {
+        return classify(impl_->conn, nullptr);
+    }
+    std::size_t n = 0;
+    while (PGnotify* note = PQnotifies(impl_->conn)) {
+        PQfreemem(note);
+        ++n;
+    }
+    return n;
+}
+
 result<void> connection::exec(std::string_view sql) {
     std::string s{sql};
     result_ptr r{PQexec(impl_->conn, s.c_str())};

@@ -18,6 +18,7 @@
 
 #include "common/result.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -61,6 +62,13 @@ public:
     result<std::int64_t> copy_in(std::string_view copy_sql, std::string_view data);
     /// False once libpq reports the connection as bad.
     bool healthy() const;
+
+    /// The connection's socket, for a thread that waits on it with poll() between statements
+    /// (a LISTEN session); -1 when there is none.
+    int socket() const;
+    /// Reads what the server sent without blocking and drains the NOTIFY messages received so
+    /// far (LISTEN ... first): how many there were. An error means the connection is gone.
+    result<std::size_t> take_notifications();
 
 private:
     struct impl;

@@ -525,6 +525,21 @@ WHERE r.status <> 'ok'
 GROUP BY 1, 2, 3, 4, 5;
 )sql";
 
+// A statement that changes api_keys (create, update, revoke: only an admin's commands do) tells
+// every listening key refresher (keys/key_ring.hpp) at its commit, so a revoked key stops
+// working in a round trip, not at the next periodic reload. The channel name is
+// keys::changed_channel.
+constexpr std::string_view v35_sql = R"sql(
+CREATE OR REPLACE FUNCTION llmp_api_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM pg_notify('llmp_api_keys', '');
+    RETURN NULL;
+END $f$;
+DROP TRIGGER IF EXISTS api_keys_changed ON api_keys;
+CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON api_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION llmp_api_keys_changed();
+)sql";
+
 // The Responses API (issue 18): DELETE /v1/responses/{id} hides a stored response from the API
 // and keeps the audit's rows (they are the record of what was asked and answered).
 constexpr std::string_view v21_sql = R"sql(
@@ -975,6 +990,48 @@ END $d$)sql",
 END $d$)sql",
 };
 
+// Smaller rows (issue 19 item 4; bench/RESULTS.md has the bytes per request, table by table).
+// 1. lz4 instead of pglz for the columns that hold a request's or an answer's text: a faster
+//    method, as small or smaller (1,427 against 1,569 bytes on 2.7 KB texts). PostgreSQL
+//    compresses a value only when its row exceeds ~2 KB (TOAST_TUPLE_THRESHOLD, fixed at build
+//    time; toast_tuple_target below it does not start compression), so this applies to long
+//    chats and answers, and only to values stored from now on. SET COMPRESSION does not recurse to
+//    partitions: each existing one is set here, and audit/partitions.cpp creates the next days'
+//    with the parent's setting (LIKE ... INCLUDING COMPRESSION). A server built without lz4
+//    keeps pglz.
+// 2. Two indexes of responses no statement reads since the rollups (checked against every
+//    query of src/monitor, src/audit and src/api, and by EXPLAIN on bench/run_monitor_scale's
+//    data): (model, completed_at) and (key_id, completed_at), 60-80 bytes per request each. The
+//    exact windows scan (completed_at) and group in memory; the request list's model filter
+//    walks the requests newest first (its OR over both tables' models cannot use an index of
+//    one), its key filter has the requests' own (key_id, received_at); the key budgets read the
+//    month by (completed_at). (worker_id, completed_at) and (status, completed_at) stay: the
+//    list's worker and status filters start from them when the value is rare (a worker gone
+//    for days: 0.6 ms, where walking the requests took 5 s at 1 M rows). Dropped on the
+//    parent, so on every partition (the legacy partition's were attached to it).
+constexpr std::string_view v34_sql = R"sql(
+DO $d$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN SELECT t.relid::regclass AS rel, v.col
+             FROM (VALUES ('requests', 'messages'), ('requests', 'prompt'), ('requests', 'extra'),
+                          ('responses', 'text'), ('responses', 'provider_metrics'), ('responses', 'tool_calls'),
+                          ('responses', 'choices'), ('request_search', 'doc')) AS v(tbl, col)
+             -- pg_partition_tree lists a partitioned table and its partitions, nothing for a
+             -- plain table (request_search): that one by name.
+             CROSS JOIN LATERAL (SELECT v.tbl::regclass AS relid
+                                 UNION SELECT p.relid FROM pg_partition_tree(v.tbl::regclass) AS p) AS t LOOP
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET COMPRESSION lz4', c.rel, c.col);
+    END LOOP;
+EXCEPTION WHEN feature_not_supported THEN
+    RAISE NOTICE 'lz4 is not supported by this server: the columns keep pglz';
+END $d$;
+
+DROP INDEX IF EXISTS responses_p_model_completed_at_idx;
+DROP INDEX IF EXISTS responses_p_key_completed_at_idx;
+)sql";
+
 constexpr migration migrations[] = {
     {1, "requests, responses, response_chunks, workers", v1_sql},
     {2, "monitor: history keyset index, trigram search index", v2_sql},
@@ -997,6 +1054,8 @@ constexpr migration migrations[] = {
     {31, "api_servers, api_deliveries: API servers' delivery confirmations, for answers cut by a lost server", v31_sql},
     {32, "responses.choices: the choices after the first of an answer with several (n > 1)", v32_sql},
     {33, "one statement trigger per table and event; error_rollups: the error list per minute and hour", v33_sql},
+    {34, "smaller rows: lz4 for the text columns, two unread indexes of responses dropped", v34_sql},
+    {35, "api_keys: a change notifies the key refreshers (LISTEN llmp_api_keys)", v35_sql},
 };
 
 // Any constant shared by every migrator of this schema.
