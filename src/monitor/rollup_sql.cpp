@@ -43,13 +43,14 @@ std::string rollup_window_sql(bool hours, rollup_table from) {
     const bool series = from == rollup_table::series;
     const std::string cols{series ? series_columns : rollup_columns};
     const std::string table = series ? "response_series" : "response_rollups";
-    // The edges, row by row; the request's model and route by key, as the rollups took them.
+    // The edges, row by row; the request's model and route by key, as the rollups took them,
+    // read from the request's day partition (partition_join_sql.hpp).
     const std::string dimensions =
         series ? "r.status, "
-               : "coalesce(nullif(r.model, ''), (SELECT q.model FROM requests q WHERE q.request_id = r.request_id), "
-                 "'') AS model, coalesce(r.worker_id, '') AS worker_id, r.status, coalesce((SELECT q.route FROM "
-                 "requests q WHERE q.request_id = r.request_id), '') AS route, coalesce(r.key_id, '') AS key_id, "
-                 "r.key_name, ";
+               : "coalesce(nullif(r.model, ''), " + request_column_of_response_sql("model") +
+                     ", '') AS model, coalesce(r.worker_id, '') AS worker_id, r.status, coalesce(" +
+                     request_column_of_response_sql("route") +
+                     ", '') AS route, coalesce(r.key_id, '') AS key_id, r.key_name, ";
     std::string edges = "SELECT r.completed_at AS t, " + dimensions + std::string{edge_measures} +
                         " FROM responses r WHERE " + edge_ranges("r.completed_at");
     std::string minutes =

@@ -13,7 +13,7 @@ result<json> query_storage(pg::connection& c) {
     auto sizes = c.query(R"sql(
 SELECT pg_database_size(current_database()), t.name,
        (SELECT sum(pg_total_relation_size(p.relid))::bigint FROM pg_partition_tree(to_regclass(t.name)) p)
-FROM unnest(ARRAY['requests', 'responses', 'response_chunks', 'response_rollups', 'request_rollups', 'response_series',
+FROM unnest(ARRAY['requests', 'responses', 'response_chunks', 'response_rollups', 'request_rollups', 'error_rollups', 'response_series',
                     'pending_requests', 'search_backlog', 'request_search']) AS t(name)
 WHERE to_regclass(t.name) IS NOT NULL)sql");
     if (!sizes) {

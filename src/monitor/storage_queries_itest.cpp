@@ -22,7 +22,7 @@ TEST(storage_queries, report_sizes_and_the_recorded_retention) {
     ASSERT_TRUE(before) << before.error().message;
     EXPECT_GT(before.value()["database_bytes"].get<std::int64_t>(), 0);
     for (const char* t : {"requests", "responses", "response_chunks", "response_rollups", "request_rollups",
-                          "response_series", "pending_requests", "search_backlog", "request_search"}) {
+                          "error_rollups", "response_series", "pending_requests", "search_backlog", "request_search"}) {
         EXPECT_TRUE(before.value()["tables"].contains(t)) << t;
     }
     EXPECT_TRUE(before.value()["retention"].is_null());
