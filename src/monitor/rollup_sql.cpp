@@ -37,6 +37,21 @@ constexpr std::string_view edge_measures =
     "r.duration_ms IS NOT NULL THEN ARRAY[256 + llmp_latency_bucket(r.duration_ms)]::bigint[] ELSE '{}' END AS "
     "duration_hist";
 
+/// A window read as its edges (`edges`: the partial minutes at both ends, row by row) plus
+/// `table`'s rows of columns `cols`: the whole minutes, and with `hours` the whole hours in
+/// place of their minutes.
+std::string edges_and_rollups(const std::string& edges, const std::string& cols, const std::string& table,
+                              bool hours = true) {
+    std::string minutes =
+        "SELECT " + cols + " FROM " + table + " WHERE grain = 'minute' AND t >= " + m0 + " AND t < " + m1;
+    if (!hours) {
+        return "(" + edges + " UNION ALL " + minutes + ")";
+    }
+    minutes += " AND (t < " + h0 + " OR t >= " + h1 + ")";
+    return "(" + edges + " UNION ALL " + minutes + " UNION ALL SELECT " + cols + " FROM " + table +
+           " WHERE grain = 'hour' AND t >= " + h0 + " AND t < " + h1 + ")";
+}
+
 }  // namespace
 
 std::string rollup_window_sql(bool hours, rollup_table from) {
@@ -53,15 +68,7 @@ std::string rollup_window_sql(bool hours, rollup_table from) {
                      ", '') AS route, coalesce(r.key_id, '') AS key_id, r.key_name, ";
     std::string edges = "SELECT r.completed_at AS t, " + dimensions + std::string{edge_measures} +
                         " FROM responses r WHERE " + edge_ranges("r.completed_at");
-    std::string minutes =
-        "SELECT " + cols + " FROM " + table + " WHERE grain = 'minute' AND t >= " + m0 + " AND t < " + m1;
-    if (!hours) {
-        return "(" + edges + " UNION ALL " + minutes + ")";
-    }
-    minutes += " AND (t < " + h0 + " OR t >= " + h1 + ")";
-    std::string whole_hours =
-        "SELECT " + cols + " FROM " + table + " WHERE grain = 'hour' AND t >= " + h0 + " AND t < " + h1;
-    return "(" + edges + " UNION ALL " + minutes + " UNION ALL " + whole_hours + ")";
+    return edges_and_rollups(edges, cols, table, hours);
 }
 
 std::string request_rollup_window_sql() {
@@ -69,10 +76,7 @@ std::string request_rollup_window_sql() {
         "SELECT q.received_at AS t, coalesce(q.key_id, '') AS key_id, q.key_name, 1::bigint AS n "
         "FROM requests q WHERE " +
         edge_ranges("q.received_at");
-    const std::string cols = "t, key_id, key_name, n";
-    return "(" + edges + " UNION ALL SELECT " + cols + " FROM request_rollups WHERE grain = 'minute' AND t >= " + m0 +
-           " AND t < " + m1 + " AND (t < " + h0 + " OR t >= " + h1 + ") UNION ALL SELECT " + cols +
-           " FROM request_rollups WHERE grain = 'hour' AND t >= " + h0 + " AND t < " + h1 + ")";
+    return edges_and_rollups(edges, "t, key_id, key_name, n", "request_rollups");
 }
 
 std::string error_rollup_window_sql() {
@@ -80,10 +84,7 @@ std::string error_rollup_window_sql() {
                               ", '') AS route, r.status, r.error_code, 1::bigint AS n, r.completed_at AS last_at "
                               "FROM responses r WHERE r.status <> 'ok' AND " +
                               edge_ranges("r.completed_at");
-    const std::string cols = "route, status, error_code, n, last_at";
-    return "(" + edges + " UNION ALL SELECT " + cols + " FROM error_rollups WHERE grain = 'minute' AND t >= " + m0 +
-           " AND t < " + m1 + " AND (t < " + h0 + " OR t >= " + h1 + ") UNION ALL SELECT " + cols +
-           " FROM error_rollups WHERE grain = 'hour' AND t >= " + h0 + " AND t < " + h1 + ")";
+    return edges_and_rollups(edges, "route, status, error_code, n, last_at", "error_rollups");
 }
 
 std::string rollup_aggregates_sql(std::string_view group) {
