@@ -28,15 +28,12 @@ void route_chunk_frames(context& ctx, const broker::delivery& d) {
     }
     const std::string worker = broker::field_string(d.props.headers, "worker");
     std::string id;
-    response_sink::batch events;
-    events.reserve(frames.size());
     for (const auto& f : frames) {
         id.assign(f.request_id);
         if (auto sink = ctx.streams.find(id)) {
-            events.emplace_back(std::move(sink), chunk_event{f.seq, std::string{f.text}, worker, f.choice});
+            sink->deliver(chunk_event{f.seq, std::string{f.text}, worker, f.choice});
         }
     }
-    response_sink::deliver_all(std::move(events));  // one wake-up of an I/O thread for them all
 }
 
 }  // namespace

@@ -22,33 +22,6 @@ void response_sink::deliver(sink_input ev) {
         [self = shared_from_this(), ev = std::move(ev)]() mutable { self->on_event(std::move(ev)); });
 }
 
-void response_sink::deliver_all(batch events) {
-    if (events.size() <= 1) {
-        for (auto& [sink, ev] : events) {
-            sink->deliver(std::move(ev));
-        }
-        return;
-    }
-    // One cross-thread hand-over for the whole message: to the first sink's strand, as deliver()
-    // does. Every other sink's strand is entered from inside that handler, on an I/O thread, by
-    // its own possibly-blocking execute(): run in place when the strand is idle, and queued on it
-    // when another thread runs it (that thread takes it next). Either way no other thread is woken
-    // for it, and each stream's events keep their order.
-    auto first = events.front().first;
-    net::execution::execute(
-        net::require(first->strand_, net::execution::blocking.never), [events = std::move(events)]() mutable {
-            const response_sink* here = events.front().first.get();
-            for (auto& [sink, ev] : events) {
-                if (sink.get() == here) {
-                    sink->on_event(std::move(ev));
-                } else {
-                    net::execution::execute(sink->strand_,
-                                            [s = sink, e = std::move(ev)]() mutable { s->on_event(std::move(e)); });
-                }
-            }
-        });
-}
-
 void response_sink::on_event(sink_input ev) {
     std::visit(
         [this](auto&& e) {

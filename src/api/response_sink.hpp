@@ -2,8 +2,7 @@
 // response_sink: the inbox of one client stream. The response consumer thread (and the
 // publisher thread, for the publish outcome) call deliver() from their own threads; the events
 // are posted to the stream's strand, where the HTTP handler coroutine drains them with take()
-// and waits with wait(). deliver_all() hands the chunks of one broker message for many streams
-// over in one post: one wake-up of an I/O thread per message, not one per stream.
+// and waits with wait().
 //
 // Lifecycle: made by the handler, registered in the stream_registry under the request id,
 // unregistered by the handler when the stream ends. The registry holds weak pointers, so a
@@ -25,8 +24,6 @@
 #include <list>
 #include <memory>
 #include <optional>
-#include <utility>
-#include <vector>
 
 namespace llmp::api {
 
@@ -36,11 +33,6 @@ public:
 
     /// Any thread.
     void deliver(sink_input ev);
-    /// Any thread: each event to its sink, in order (a sink may appear more than once), with one
-    /// post to an I/O thread for the lot; that thread runs each sink's strand in place when it
-    /// is idle, and queues on it (taken by the thread running it) when it is not.
-    using batch = std::vector<std::pair<std::shared_ptr<response_sink>, chunk_event>>;
-    static void deliver_all(batch events);
 
     // Strand only:
     /// Waits until a response event is queued (or the sink overflowed); false if `deadline`
