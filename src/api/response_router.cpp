@@ -1,6 +1,7 @@
 #include "api/response_router.hpp"
 
 #include "api/api_metrics.hpp"
+#include "api/final_decode.hpp"
 #include "api/logger.hpp"
 #include "common/chunk_frames.hpp"
 
@@ -64,7 +65,7 @@ void route_delivery(context& ctx, broker::delivery&& d) {
                                   broker::field_string(d.props.headers, "worker"),
                                   static_cast<int>(broker::field_int(d.props.headers, "choice", 0))});
     } else if (ends_with(key, ".final")) {
-        if (auto f = decode_final(d.body)) {
+        if (auto f = decode_final_message(d.body)) {
             sink->deliver(std::move(f.value()));
         } else {
             sink->deliver(error_message{"internal_error", "undecodable final message: " + f.error().message});
