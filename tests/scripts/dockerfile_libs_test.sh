@@ -22,7 +22,9 @@ listed="$(awk '/^FROM .* AS runtime-base/ { on = 1; next }
 missing=()
 while read -r lib; do
     case "$lib" in libasan* | libubsan* | libtsan* | liblsan* | ld-linux*) continue ;; esac
-    path="$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64|x86_64/ { print $NF; exit }')"
+    # awk reads to the end (no `exit`): an early exit would SIGPIPE ldconfig, and pipefail
+    # would then fail the test whenever ldconfig had not finished writing (it flaked in CI).
+    path="$(ldconfig -p | awk -v l="$lib" '!found && $1 == l && /x86-64|x86_64/ { print $NF; found = 1 }')"
     [[ -n "$path" ]] || { missing+=("$lib (not found by ldconfig here)"); continue; }
     # Debian 12 is usr-merged: dpkg knows a library by /lib/... or /usr/lib/..., either name.
     pkg=""
