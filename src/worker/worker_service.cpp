@@ -345,7 +345,16 @@ const metrics::registry& worker_service::metrics_registry() const {
 result<void> worker_service::start() {
     auto& s = *impl_;
     auto log = worker::logger();
-    auto p = providers::make_provider(s.cfg.provider, s.ioc.get_executor());
+    // As many idle upstream connections kept as generations can run at once: with fewer, a
+    // worker at its concurrency closes a connection at the end of most generations and opens a
+    // new one for the next, and under load those connects wait on the upstream's accept (2
+    // workers x 1,000 slots against the fake Ollama: a fifth of the first tokens took 10-25 s,
+    // bench/RESULTS.md). Pooled upstreams copy these settings.
+    auto provider_cfg = s.cfg.provider;
+    for (int* idle : {&provider_cfg.ollama.max_idle_connections, &provider_cfg.openai.max_idle_connections}) {
+        *idle = std::max(*idle, s.cfg.concurrency);
+    }
+    auto p = providers::make_provider(provider_cfg, s.ioc.get_executor());
     if (!p) {
         return p.error();
     }

@@ -244,5 +244,50 @@ TEST(streaming_e2e, through_the_ollama_provider_against_the_fake_ollama) {
     }
 }
 
+// A worker keeps one idle upstream connection per generation it can run: a second round of as
+// many generations at once as the first reuses the first round's connections. (With the HTTP
+// client's default of 64 kept, a worker of 100 slots closed 36 connections after every full
+// round and opened 36 again: under load those connects queued on the upstream's accept.)
+TEST(streaming_e2e, a_worker_reuses_an_upstream_connection_for_every_generation_it_can_run_at_once) {
+    LLMP_REQUIRE_BROKER();
+    constexpr int slots = 100;
+    cluster c{amqp_url};
+    // 12 tokens x 100 ms: every generation of a round holds its connection ~1.2 s, so the
+    // round's 100 requests are at the upstream together.
+    auto ollama = c.start_fake_ollama({"--token-delay-ms", "100"});
+    auto port = c.start_api();
+    c.start_worker({"--provider", "ollama", "--ollama-url", "http://127.0.0.1:" + std::to_string(ollama),
+                    "--concurrency", std::to_string(slots)});
+    ASSERT_TRUE(c.wait_for_model(port, "llama3.2:latest")) << c.logs();
+    struct counts {
+        std::uint64_t accepted = 0;
+        std::uint64_t reads = 0;  // requests that are not generations: the worker's model list reads
+    };
+    auto stats = [&] {
+        auto j = json_of(http_get(ollama, "/_fake/stats").body);
+        return counts{j["connections_accepted"].get<std::uint64_t>(),
+                      j["requests"].get<std::uint64_t>() - j["posts"].get<std::uint64_t>()};
+    };
+    auto round = [&](int n) {
+        std::vector<stream_request> reqs;
+        for (int i = 0; i < slots; ++i) {
+            reqs.push_back({port, "/api/chat",
+                            chat_body("llama3.2", "round " + std::to_string(n) + " stream " + std::to_string(i), 12)});
+        }
+        for (const auto& r : run_concurrent_streams(reqs, 2)) {
+            ASSERT_EQ(r.status, 200) << r.body;
+            ASSERT_NE(r.find("done"), nullptr) << r.body;
+        }
+    };
+    round(1);
+    const auto first = stats();
+    EXPECT_GE(first.accepted, static_cast<std::uint64_t>(slots)) << "the first round did not run at once";
+    round(2);
+    // No generation of the second round connected anew; the model list the worker re-reads on
+    // its heartbeat may have, while every pooled connection was busy.
+    const auto second = stats();
+    EXPECT_LE(second.accepted - first.accepted, second.reads - first.reads) << c.logs();
+}
+
 }  // namespace
 }  // namespace llmp::testing

@@ -224,6 +224,7 @@ nlohmann::json fake_http_server::stats() const {
     std::lock_guard lock{impl_->mu};
     return nlohmann::json{{"requests", impl_->requests},
                           {"posts", impl_->posts},
+                          {"connections_accepted", impl_->accepted},
                           {"connections_open", impl_->open},
                           {"generations_started", impl_->generations_started.load()},
                           {"generations_aborted", impl_->generations_aborted.load()},

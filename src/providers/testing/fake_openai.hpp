@@ -36,7 +36,7 @@
 //
 // PUT /_fake/models {"models": ["id", ...]}: replaces the model ids it lists and serves (a
 // model loaded or unloaded at run time).
-// GET /_fake/stats: {requests, connections_open, generations_started, generations_aborted,
+// GET /_fake/stats: {requests, connections_accepted, connections_open, generations_started, generations_aborted,
 // last_request (JSON body of the last POST), last_headers (its headers, lower-case names)}.
 //
 // Lifecycle: the constructor binds (port 0 = any free port) and starts the server threads; the
