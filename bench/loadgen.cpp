@@ -4,8 +4,12 @@
 // as the previous one ends, until R requests are done (after W warm-up requests that are not
 // measured). Two targets speak two wire formats:
 //   --target llmproxy   the llmproxy API server: SSE (event: start / token* / done)
-//   --target ollama     an Ollama server (the fake one for the floor): NDJSON lines
-// Every stream must end properly (an SSE `done` event, an NDJSON `done:true` line) with a 200;
+//   --target ollama     an Ollama server (the fake one for the floor), or llmproxy's Ollama front
+//                       door (--path /ollama/api/chat): NDJSON lines
+//   --target openai     llmproxy's OpenAI front door (--path /v1/chat/completions): SSE chunks
+//                       (`data:` only) ending with `data: [DONE]`, usage in the last chunk
+// Every stream must end properly (an SSE `done` event, an NDJSON `done:true` line, `[DONE]`
+// after a chunk with usage) with a 200;
 // anything else counts as an error, with a few messages kept for the report.
 //
 // Threads: the virtual clients are coroutines on one io_context run by --threads threads; each
@@ -27,6 +31,7 @@
 #include "http/client.hpp"
 #include "http/ndjson_splitter.hpp"
 #include "providers/ollama/ollama_wire.hpp"
+#include "support/sse_parser.hpp"
 #include "support/stream_client.hpp"
 
 #include <CLI/CLI.hpp>
@@ -56,7 +61,7 @@ using namespace llmp;
 using steady_clock = std::chrono::steady_clock;
 
 struct options {
-    std::string target = "llmproxy";  ///< llmproxy (SSE) or ollama (NDJSON)
+    std::string target = "llmproxy";  ///< llmproxy (SSE), ollama (NDJSON) or openai (OpenAI's SSE)
     std::string url;                  ///< http://127.0.0.1:PORT
     std::string path = "/api/chat";
     std::string model = "llama3.2:latest";
@@ -84,7 +89,7 @@ struct sample {
     std::string error;  ///< why it is not ok
     double ttft_ms = -1;
     double total_ms = 0;
-    std::size_t tokens = 0;  ///< generated tokens: the done event's count (SSE), content lines (NDJSON)
+    std::size_t tokens = 0;  ///< generated tokens: the done event's count (SSE), eval_count (NDJSON), usage (OpenAI)
     std::size_t chunks = 0;  ///< token events (SSE: the worker coalesces tokens under load) or lines
 };
 
@@ -96,7 +101,12 @@ std::string request_body(const options& o, int index) {
     msg["content"] = "benchmark request " + std::to_string(index) + ": tell me a story";
     body["messages"] = nlohmann::json::array({msg});
     body["stream"] = true;
-    body["options"]["num_predict"] = o.tokens;
+    if (o.target == "openai") {
+        body["max_tokens"] = o.tokens;
+        body["stream_options"]["include_usage"] = true;
+    } else {
+        body["options"]["num_predict"] = o.tokens;
+    }
     return body.dump();
 }
 
@@ -205,6 +215,10 @@ net::awaitable<sample> run_ndjson(const http_client::client& c, std::string targ
             }
             s.chunks = s.tokens;
             done = l.done;
+            if (l.done && l.eval_count) {
+                // The done line's count: a proxy's Ollama front door may carry several tokens a line.
+                s.tokens = static_cast<std::size_t>(std::max<std::int64_t>(*l.eval_count, 0));
+            }
         });
         if (!fed) {
             line_error = fed.error().message;
@@ -222,6 +236,93 @@ net::awaitable<sample> run_ndjson(const http_client::client& c, std::string targ
         s.error = "body ended inside a line";
     } else if (!done) {
         s.error = "stream ended without a done:true line";
+    } else {
+        s.ok = true;
+    }
+    co_return s;
+}
+
+/// The OpenAI target: chat.completion.chunk objects in `data:` events, then `data: [DONE]`.
+/// TTFT is the first chunk with delta content; the tokens are the usage chunk's
+/// completion_tokens (stream_options.include_usage is sent).
+net::awaitable<sample> run_openai(const http_client::client& c, std::string target, std::string body,
+                                  const std::vector<std::pair<std::string, std::string>>& headers) {
+    sample s;
+    const auto t0 = steady_clock::now();
+    auto ms = [&t0] { return std::chrono::duration<double, std::milli>(steady_clock::now() - t0).count(); };
+    auto ex = co_await net::this_coro::executor;
+    auto x = c.make_exchange(net::make_strand(ex));
+    http_client::outgoing_request req;
+    req.method = http::verb::post;
+    req.target = std::move(target);
+    req.body = std::move(body);
+    req.headers = headers;
+    auto head = co_await x->send(req);
+    if (!head) {
+        s.error = "transport: " + head.error().message;
+        s.total_ms = ms();
+        co_return s;
+    }
+    const unsigned status = head.value().status;
+    std::string error_body;
+    testing::sse_parser parser;
+    std::vector<testing::sse_event> events;
+    bool done = false;
+    std::string event_error;
+    for (;;) {
+        auto bytes = co_await x->read_some();
+        if (!bytes) {
+            s.error = "transport: " + bytes.error().message;
+            break;
+        }
+        if (bytes.value().empty()) {
+            break;
+        }
+        if (status != 200) {
+            error_body.append(bytes.value());
+            continue;
+        }
+        events.clear();
+        parser.feed(bytes.value(), events);
+        for (const auto& e : events) {
+            if (!event_error.empty()) {
+                break;
+            }
+            if (done) {
+                event_error = "data after [DONE]";
+            } else if (e.data == "[DONE]") {
+                done = true;
+            } else if (auto j = nlohmann::json::parse(e.data, nullptr, false); !j.is_object()) {
+                event_error = "not a JSON chunk: " + shorten(e.data);
+            } else if (j.contains("error")) {
+                event_error = "error chunk: " + shorten(e.data);
+            } else {
+                const auto& choices = j.value("choices", nlohmann::json::array());
+                if (!choices.empty() && choices[0].contains("delta")) {
+                    const auto& delta = choices[0]["delta"];
+                    if (delta.contains("content") && delta["content"].is_string() &&
+                        !delta["content"].get_ref<const std::string&>().empty() && s.chunks++ == 0) {
+                        s.ttft_ms = ms();
+                    }
+                }
+                if (j.contains("usage") && j["usage"].is_object()) {
+                    s.tokens = j["usage"].value("completion_tokens", std::size_t{0});
+                }
+            }
+        }
+    }
+    s.total_ms = ms();
+    if (!s.error.empty()) {
+        co_return s;
+    }
+    if (status != 200) {
+        s.error = "HTTP " + std::to_string(status) + ": " + shorten(error_body);
+    } else if (!event_error.empty()) {
+        s.error = event_error;
+    } else if (!done) {
+        s.error = "stream ended without data: [DONE]";
+    } else if (s.tokens == 0) {
+        s.error = "no usage chunk with completion_tokens";
     } else {
         s.ok = true;
     }
@@ -268,6 +369,8 @@ phase_result run_phase(const options& o, const std::vector<arm>& arms, int first
             const arm& a = arms[idx % arms.size()];
             if (sse) {
                 out.samples[idx] = co_await run_sse(*a.client, o.path, std::move(bodies[idx]), a.headers);
+            } else if (o.target == "openai") {
+                out.samples[idx] = co_await run_openai(*a.client, o.path, std::move(bodies[idx]), a.headers);
             } else {
                 out.samples[idx] = co_await run_ndjson(*a.client, o.path, std::move(bodies[idx]), a.headers, timeout);
             }
@@ -429,8 +532,10 @@ void print_text(const nlohmann::json& j) {
 int main(int argc, char** argv) {
     options o;
     CLI::App app{"llmproxy-loadgen: closed-loop streaming load against llmproxy (SSE) or Ollama (NDJSON)"};
-    app.add_option("--target", o.target, "llmproxy (SSE) or ollama (NDJSON, e.g. the fake Ollama: the floor)")
-        ->check(CLI::IsMember({"llmproxy", "ollama"}))
+    app.add_option("--target", o.target,
+                   "llmproxy (its SSE), ollama (NDJSON: the fake Ollama, the floor, or --path /ollama/api/chat) or "
+                   "openai (--path /v1/chat/completions)")
+        ->check(CLI::IsMember({"llmproxy", "ollama", "openai"}))
         ->capture_default_str();
     auto* url_opt = app.add_option("--url", o.url, "base URL, http://127.0.0.1:PORT");
     std::vector<std::string> arm_lines;
