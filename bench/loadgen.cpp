@@ -153,10 +153,14 @@ net::awaitable<sample> run_sse(const http_client::client& c, std::string target,
     co_return judge_sse(r);
 }
 
-/// The NDJSON target: Ollama's native streaming format, parsed as the ollama provider does.
-net::awaitable<sample> run_ndjson(const http_client::client& c, std::string target, std::string body,
-                                  const std::vector<std::pair<std::string, std::string>>& headers,
-                                  std::chrono::milliseconds timeout) {
+/// A streaming POST whose 200 body is read by `Reader` (one per wire format):
+///   void feed(std::string_view bytes, sample& s, double now_ms)  // sets s.ttft_ms, tokens, chunks
+///   std::string verdict(const sample& s) const  // after the body: "" when it ended properly, else why
+/// Transport errors, non-200 replies (with their body) and the timings are handled here.
+template <class Reader>
+net::awaitable<sample> run_streamed(const http_client::client& c, std::string target, std::string body,
+                                    const std::vector<std::pair<std::string, std::string>>& headers,
+                                    std::chrono::milliseconds timeout, Reader& reader) {
     sample s;
     const auto t0 = steady_clock::now();
     auto ms = [&t0] { return std::chrono::duration<double, std::milli>(steady_clock::now() - t0).count(); };
@@ -175,10 +179,6 @@ net::awaitable<sample> run_ndjson(const http_client::client& c, std::string targ
     }
     const unsigned status = head.value().status;
     std::string error_body;
-    http_client::ndjson_splitter splitter;
-    providers::ollama::stream_parser parser;
-    bool done = false;
-    std::string line_error;
     for (;;) {
         auto bytes = co_await x->read_some(timeout);
         if (!bytes) {
@@ -192,37 +192,7 @@ net::awaitable<sample> run_ndjson(const http_client::client& c, std::string targ
             error_body.append(bytes.value());
             continue;
         }
-        auto fed = splitter.feed(bytes.value(), [&](std::string_view line) {
-            if (line.empty() || !line_error.empty()) {
-                return;
-            }
-            if (done) {
-                line_error = "data after the done:true line";
-                return;
-            }
-            auto parsed = parser.parse(line);
-            if (!parsed) {
-                line_error = parsed.error().message;
-                return;
-            }
-            const auto& l = parsed.value();
-            if (l.has_error) {
-                line_error = "error line: " + std::string{l.error};
-                return;
-            }
-            if (!l.delta.empty() && s.tokens++ == 0) {
-                s.ttft_ms = ms();
-            }
-            s.chunks = s.tokens;
-            done = l.done;
-            if (l.done && l.eval_count) {
-                // The done line's count: a proxy's Ollama front door may carry several tokens a line.
-                s.tokens = static_cast<std::size_t>(std::max<std::int64_t>(*l.eval_count, 0));
-            }
-        });
-        if (!fed) {
-            line_error = fed.error().message;
-        }
+        reader.feed(bytes.value(), s, ms());
     }
     s.total_ms = ms();
     if (!s.error.empty()) {
@@ -230,79 +200,97 @@ net::awaitable<sample> run_ndjson(const http_client::client& c, std::string targ
     }
     if (status != 200) {
         s.error = "HTTP " + std::to_string(status) + ": " + shorten(error_body);
-    } else if (!line_error.empty()) {
-        s.error = shorten(line_error);
-    } else if (splitter.has_partial()) {
-        s.error = "body ended inside a line";
-    } else if (!done) {
-        s.error = "stream ended without a done:true line";
+    } else if (auto why = reader.verdict(s); !why.empty()) {
+        s.error = shorten(why);
     } else {
         s.ok = true;
     }
     co_return s;
 }
 
+/// The NDJSON target: Ollama's native streaming format, parsed as the ollama provider does.
+/// The tokens are the done line's eval_count (llmproxy's Ollama front door may put several
+/// tokens on a line), else the content lines.
+struct ndjson_reader {
+    http_client::ndjson_splitter splitter;
+    providers::ollama::stream_parser parser;
+    bool done = false;
+    std::string error;
+
+    void feed(std::string_view bytes, sample& s, double now_ms) {
+        auto fed = splitter.feed(bytes, [&](std::string_view line) {
+            if (line.empty() || !error.empty()) {
+                return;
+            }
+            if (done) {
+                error = "data after the done:true line";
+                return;
+            }
+            auto parsed = parser.parse(line);
+            if (!parsed) {
+                error = parsed.error().message;
+                return;
+            }
+            const auto& l = parsed.value();
+            if (l.has_error) {
+                error = "error line: " + std::string{l.error};
+                return;
+            }
+            if (!l.delta.empty() && s.tokens++ == 0) {
+                s.ttft_ms = now_ms;
+            }
+            s.chunks = s.tokens;
+            done = l.done;
+            if (l.done && l.eval_count) {
+                s.tokens = static_cast<std::size_t>(std::max<std::int64_t>(*l.eval_count, 0));
+            }
+        });
+        if (!fed && error.empty()) {
+            error = fed.error().message;
+        }
+    }
+    std::string verdict(const sample& /*s*/) const {
+        if (!error.empty()) {
+            return error;
+        }
+        if (splitter.has_partial()) {
+            return "body ended inside a line";
+        }
+        return done ? "" : "stream ended without a done:true line";
+    }
+};
+
 /// The OpenAI target: chat.completion.chunk objects in `data:` events, then `data: [DONE]`.
 /// TTFT is the first chunk with delta content; the tokens are the usage chunk's
 /// completion_tokens (stream_options.include_usage is sent).
-net::awaitable<sample> run_openai(const http_client::client& c, std::string target, std::string body,
-                                  const std::vector<std::pair<std::string, std::string>>& headers) {
-    sample s;
-    const auto t0 = steady_clock::now();
-    auto ms = [&t0] { return std::chrono::duration<double, std::milli>(steady_clock::now() - t0).count(); };
-    auto ex = co_await net::this_coro::executor;
-    auto x = c.make_exchange(net::make_strand(ex));
-    http_client::outgoing_request req;
-    req.method = http::verb::post;
-    req.target = std::move(target);
-    req.body = std::move(body);
-    req.headers = headers;
-    auto head = co_await x->send(req);
-    if (!head) {
-        s.error = "transport: " + head.error().message;
-        s.total_ms = ms();
-        co_return s;
-    }
-    const unsigned status = head.value().status;
-    std::string error_body;
+struct openai_reader {
     testing::sse_parser parser;
     std::vector<testing::sse_event> events;
     bool done = false;
-    std::string event_error;
-    for (;;) {
-        auto bytes = co_await x->read_some();
-        if (!bytes) {
-            s.error = "transport: " + bytes.error().message;
-            break;
-        }
-        if (bytes.value().empty()) {
-            break;
-        }
-        if (status != 200) {
-            error_body.append(bytes.value());
-            continue;
-        }
+    std::string error;
+
+    void feed(std::string_view bytes, sample& s, double now_ms) {
         events.clear();
-        parser.feed(bytes.value(), events);
+        parser.feed(bytes, events);
         for (const auto& e : events) {
-            if (!event_error.empty()) {
-                break;
+            if (!error.empty()) {
+                return;
             }
             if (done) {
-                event_error = "data after [DONE]";
+                error = "data after [DONE]";
             } else if (e.data == "[DONE]") {
                 done = true;
             } else if (auto j = nlohmann::json::parse(e.data, nullptr, false); !j.is_object()) {
-                event_error = "not a JSON chunk: " + shorten(e.data);
+                error = "not a JSON chunk: " + e.data;
             } else if (j.contains("error")) {
-                event_error = "error chunk: " + shorten(e.data);
+                error = "error chunk: " + e.data;
             } else {
                 const auto& choices = j.value("choices", nlohmann::json::array());
                 if (!choices.empty() && choices[0].contains("delta")) {
                     const auto& delta = choices[0]["delta"];
                     if (delta.contains("content") && delta["content"].is_string() &&
                         !delta["content"].get_ref<const std::string&>().empty() && s.chunks++ == 0) {
-                        s.ttft_ms = ms();
+                        s.ttft_ms = now_ms;
                     }
                 }
                 if (j.contains("usage") && j["usage"].is_object()) {
@@ -311,23 +299,16 @@ net::awaitable<sample> run_openai(const http_client::client& c, std::string targ
             }
         }
     }
-    s.total_ms = ms();
-    if (!s.error.empty()) {
-        co_return s;
+    std::string verdict(const sample& s) const {
+        if (!error.empty()) {
+            return error;
+        }
+        if (!done) {
+            return "stream ended without data: [DONE]";
+        }
+        return s.tokens > 0 ? "" : "no usage chunk with completion_tokens";
     }
-    if (status != 200) {
-        s.error = "HTTP " + std::to_string(status) + ": " + shorten(error_body);
-    } else if (!event_error.empty()) {
-        s.error = event_error;
-    } else if (!done) {
-        s.error = "stream ended without data: [DONE]";
-    } else if (s.tokens == 0) {
-        s.error = "no usage chunk with completion_tokens";
-    } else {
-        s.ok = true;
-    }
-    co_return s;
-}
+};
 
 struct phase_result {
     std::vector<sample> samples;
@@ -370,9 +351,13 @@ phase_result run_phase(const options& o, const std::vector<arm>& arms, int first
             if (sse) {
                 out.samples[idx] = co_await run_sse(*a.client, o.path, std::move(bodies[idx]), a.headers);
             } else if (o.target == "openai") {
-                out.samples[idx] = co_await run_openai(*a.client, o.path, std::move(bodies[idx]), a.headers);
+                openai_reader reader;
+                out.samples[idx] =
+                    co_await run_streamed(*a.client, o.path, std::move(bodies[idx]), a.headers, timeout, reader);
             } else {
-                out.samples[idx] = co_await run_ndjson(*a.client, o.path, std::move(bodies[idx]), a.headers, timeout);
+                ndjson_reader reader;
+                out.samples[idx] =
+                    co_await run_streamed(*a.client, o.path, std::move(bodies[idx]), a.headers, timeout, reader);
             }
         }
     };
