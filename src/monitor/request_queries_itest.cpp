@@ -5,6 +5,7 @@
 // (pg migrations 28 and 36), with the audit's indexer, coverage and retention doing their part.
 
 #include "monitor/request_queries.hpp"
+#include "monitor/storage_queries.hpp"
 
 #include "audit/partitions.hpp"
 #include "audit/retention.hpp"
@@ -208,6 +209,14 @@ TEST(request_queries, text_search_reads_closed_days_through_their_partitions_ind
     EXPECT_EQ(db.count("SELECT count(*) FROM request_search WHERE received_at < " + day_sql(0)), 0);
     EXPECT_EQ(db.count("SELECT count(*) FROM request_search WHERE request_id = 'open'"), 1);
     EXPECT_EQ(found(*c, "quokkarare"), three) << "closed days through their partitions";
+    // The storage report counts the partitions' new indexes as bytes of requests.
+    auto storage = query_storage(*c);
+    ASSERT_TRUE(storage) << storage.error().message;
+    EXPECT_GT(
+        db.count("SELECT sum(pg_relation_size(oid)) FROM pg_class WHERE relname LIKE 'requests_p%_search_trgm_idx'"),
+        0);
+    EXPECT_EQ(storage.value()["tables"]["requests"].get<std::int64_t>(),
+              db.count("SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('requests')"));
 
     // A late row of a covered day, and a row of today, both queued: found; the indexer then
     // dequeues the late one without a copy (its partition's index has it).
