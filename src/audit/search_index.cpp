@@ -20,8 +20,8 @@ WITH b AS (DELETE FROM search_backlog WHERE request_id IN (
 c AS (SELECT covered_from, covered_until FROM search_coverage),
 i AS (INSERT INTO request_search (request_id, received_at, doc)
       SELECT q.request_id, q.received_at, llmp_search_doc(q.prompt, q.messages)
-      FROM b JOIN requests q ON q.received_at = b.received_at AND q.request_id = b.request_id CROSS JOIN c
-      WHERE b.received_at < c.covered_from OR b.received_at >= c.covered_until
+      FROM b JOIN requests q ON q.received_at = b.received_at AND q.request_id = b.request_id LEFT JOIN c ON true
+      WHERE c.covered_from IS NULL OR b.received_at < c.covered_from OR b.received_at >= c.covered_until
       ON CONFLICT (request_id) DO NOTHING RETURNING 1)
 SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM i),
        (SELECT count(*) FROM b, c WHERE b.received_at >= c.covered_from AND b.received_at < c.covered_until))sql";
