@@ -44,6 +44,14 @@ std::string search_text(const char* alias) {
     return std::string{"llmp_search_doc("} + alias + ".prompt, " + alias + ".messages)";
 }
 
+/// The window applied: the filter's, or a text search's default when it has no `from`.
+std::optional<std::int64_t> search_window_s(const request_filter& f) {
+    if (f.text && !f.from && !f.window_s) {
+        return default_search_window_s;
+    }
+    return f.window_s;
+}
+
 }  // namespace
 
 result<void> validate(const request_filter& f) {
@@ -56,9 +64,32 @@ result<void> validate(const request_filter& f) {
     return ok();
 }
 
-result<std::optional<search_range>> read_search_coverage(pg::connection& c) {
-    auto r = c.query(
-        "SELECT covered_from::text, covered_until::text FROM search_coverage WHERE covered_from < covered_until");
+result<std::optional<search_range>> read_search_coverage(pg::connection& c, const request_filter& f) {
+    // Clamped to the filter's time bounds (a superset of them: the list's own conditions stay),
+    // so a day window plans the one or two covered partitions it reaches, not every covered
+    // one (planning each costs ~0.4 ms, bench/RESULTS.md). now() is the transaction's time: the
+    // list's query, in the same transaction, sees the same.
+    std::vector<std::optional<std::string>> p;
+    auto param = [&](std::string v) {
+        p.emplace_back(std::move(v));
+        return p.size();
+    };
+    std::string lo = "c.covered_from";
+    std::string hi = "c.covered_until";
+    if (f.from) {
+        lo += ", " + time_expr(*f.from, param(*f.from));
+    }
+    if (f.to) {
+        hi += ", " + time_expr(*f.to, param(*f.to));
+    }
+    if (const auto window_s = search_window_s(f)) {
+        const std::string end = f.to ? time_expr(*f.to, param(*f.to)) : std::string{"now()"};
+        lo +=
+            ", " + end + " - make_interval(secs => $" + std::to_string(param(std::to_string(*window_s))) + "::float8)";
+    }
+    auto r = c.query("SELECT lo::text, hi::text FROM (SELECT greatest(" + lo + ") AS lo, least(" + hi +
+                         ") AS hi FROM search_coverage c) x WHERE lo < hi",
+                     p);
     if (!r) {
         return r.error();
     }
@@ -119,10 +150,7 @@ request_list_query request_list_sql(const request_filter& f, const std::optional
     if (f.to) {
         bounds.push_back(" < " + time_expr(*f.to, param(*f.to)));
     }
-    std::optional<std::int64_t> window_s = f.window_s;
-    if (f.text && !f.from && !window_s) {
-        window_s = default_search_window_s;
-    }
+    const std::optional<std::int64_t> window_s = search_window_s(f);
     if (window_s) {
         const std::string end = f.to ? time_expr(*f.to, param(*f.to)) : std::string{"now()"};
         bounds.push_back(" > " + end + " - make_interval(secs => $" + std::to_string(param(std::to_string(*window_s))) +
@@ -218,7 +246,7 @@ result<json> query_requests(pg::connection& c, const request_filter& f) {
     }
     std::optional<search_range> covered;
     if (text) {
-        auto range = read_search_coverage(c);
+        auto range = read_search_coverage(c, f);
         if (!range) {
             (void)c.exec("ROLLBACK");
             return range.error();

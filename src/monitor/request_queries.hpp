@@ -48,8 +48,9 @@ struct search_range {
     std::string from;
     std::string until;
 };
-/// Reads it (in the caller's snapshot); nullopt when nothing is covered.
-result<std::optional<search_range>> read_search_coverage(pg::connection& c);
+/// Reads it in the caller's snapshot, narrowed to the filter's time bounds; nullopt when they
+/// reach no covered day.
+result<std::optional<search_range>> read_search_coverage(pg::connection& c, const request_filter& f);
 
 /// The list's statement for a filter and the covered range read in its snapshot: what
 /// query_requests runs (tests and the bench EXPLAIN it).

@@ -245,11 +245,11 @@ TEST(request_queries, text_search_reads_closed_days_through_their_partitions_ind
     // The covered days' branch reads their partitions' trigram indexes, nothing else of requests.
     // Statistics as autovacuum would have them; the plain scans of tiny partitions off.
     ASSERT_TRUE(c->exec("ANALYZE requests; SET enable_seqscan = off; SET enable_indexscan = off"));
-    auto range = read_search_coverage(*c);
-    ASSERT_TRUE(range && range.value()) << "a covered range";
     request_filter f;
     f.text = "quokkarare";
     f.window_s = 5 * 86400;
+    auto range = read_search_coverage(*c, f);
+    ASSERT_TRUE(range && range.value()) << "a covered range";
     auto q = request_list_sql(f, range.value());
     auto plan = c->query("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + q.sql, q.params);
     ASSERT_TRUE(plan) << plan.error().message;
@@ -271,6 +271,15 @@ TEST(request_queries, text_search_reads_closed_days_through_their_partitions_ind
     EXPECT_EQ(branch_scans, 3) << text;
     EXPECT_EQ(text.find("Seq Scan on requests"), std::string::npos) << text;
     ASSERT_TRUE(c->exec("RESET enable_seqscan; RESET enable_indexscan"));
+    // A day's window reads the covered range from a day ago only: yesterday's partition.
+    request_filter day;
+    day.text = "quokkarare";
+    auto narrow = read_search_coverage(*c, day);
+    ASSERT_TRUE(narrow && narrow.value()) << "yesterday is covered";
+    EXPECT_EQ(db.scalar("SELECT ('" + narrow.value()->from + "'::timestamptz > " + day_sql(1) + ")::text"), "true");
+    auto last_day = query_requests(*c, day);
+    ASSERT_TRUE(last_day) << last_day.error().message;
+    EXPECT_EQ(ids_of(last_day.value()), (std::set<std::string>{"open", "open-queued"}));
 
     // Retention drops the oldest covered day (its index with it): the coverage starts after it,
     // the search goes on.
