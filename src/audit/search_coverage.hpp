@@ -10,8 +10,8 @@
 // service was down past the days created ahead) is created first if the DEFAULT partition holds
 // none of its rows, otherwise the coverage waits there (that day's rows are in the DEFAULT
 // partition; retention trims them, and the day can be created then). The monitor reads the range
-// in its query (monitor/request_queries.cpp) and the indexer drops the queued keys it covers
-// (audit/search_index.cpp).
+// in its search's snapshot (monitor/request_queries.cpp) and the indexer drops the queued keys it
+// covers (audit/search_index.cpp).
 //
 // Threading: runs on the caller's thread with the caller's connection (retention_job's), never
 // inside a transaction of the caller's.

@@ -549,11 +549,11 @@ CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON 
 // the partition in search_coverage and deletes the day's rows from request_search.
 // search_coverage is one row, [covered_from, covered_until): always the union of adjacent range
 // partitions of `requests` that carry that index (empty when from = until), never a day
-// without a partition, so a query bounded by it prunes at run time to those partitions and
-// never reaches the DEFAULT one. Retention moves covered_from up as it drops partitions
-// (audit/partitions.cpp, in the DETACH's transaction). A request is searched through its
-// partition's index when its received_at is in the range, else through request_search or the
-// queue, as before.
+// without a partition, so a query bounded by it (the monitor passes the range as values, read
+// in the query's snapshot) is pruned to those partitions and never reaches the DEFAULT one.
+// Retention moves covered_from up as it drops partitions (audit/partitions.cpp, in the DETACH's
+// transaction). A request is searched through its partition's index when its received_at is in
+// the range, else through request_search or the queue, as before.
 constexpr std::string_view v36_sql = R"sql(
 CREATE OR REPLACE FUNCTION llmp_search_doc(prompt text, messages jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
