@@ -79,15 +79,22 @@ result<dropped_partitions> drop_expired_partitions(pg::connection& c, const std:
     dropped_partitions out;
     for (const auto& t : partitioned_tables) {
         auto expired = c.query("WITH b AS (" + std::string{bounds_sql} +
-                                   ") SELECT name, n::text FROM b WHERE hi <= $2::timestamptz ORDER BY hi",
+                                   ") SELECT name, n::text, hi::text FROM b WHERE hi <= $2::timestamptz ORDER BY hi",
                                {t.name, cutoff});
         if (!expired) {
             return expired.error();
         }
         for (const auto& row : expired.value().rows) {
             const std::string part = row.at(0).value_or("");
-            auto r = in_short_transaction(
-                c, std::string{"ALTER TABLE "} + t.name + " DETACH PARTITION " + part + "; DROP TABLE " + part);
+            // The text search's covered range starts at the dropped partition's end at the
+            // earliest (a covered range below it would reach the DEFAULT partition).
+            const bool requests = std::string_view{t.name} == "requests";
+            const std::string coverage =
+                requests ? "; UPDATE search_coverage SET covered_from = least(greatest(covered_from, '" +
+                               row.at(2).value_or("") + "'::timestamptz), covered_until), updated_at = now()"
+                         : std::string{};
+            auto r = in_short_transaction(c, std::string{"ALTER TABLE "} + t.name + " DETACH PARTITION " + part +
+                                                 "; DROP TABLE " + part + coverage);
             if (!r) {
                 logger()->warn(
                     "msg=\"expired partition not dropped; retried at the next pass\" partition={} error=\"{}\"", part,
@@ -95,13 +102,17 @@ result<dropped_partitions> drop_expired_partitions(pg::connection& c, const std:
                 continue;
             }
             const auto n = std::stoll(row.at(1).value_or("0"));
-            (std::string_view{t.name} == "requests" ? out.requests : out.responses) += n;
+            (requests ? out.requests : out.responses) += n;
             ++out.partitions;
             logger()->info("msg=\"expired partition dropped\" table={} partition={} rows_estimated={}", t.name, part,
                            n);
         }
     }
     return out;
+}
+
+std::string_view range_partitions_sql() {
+    return bounds_sql;
 }
 
 result<std::vector<std::string>> trimmed_partitions(pg::connection& c, const std::string& table) {

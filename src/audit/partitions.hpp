@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace llmp::pg {
@@ -55,7 +56,14 @@ struct dropped_partitions {
 /// Detaches and drops every range partition of both tables whose upper bound is at or before
 /// `cutoff` (a timestamptz literal): whole expired days, and the legacy partition once its
 /// bound is past. A partition that cannot be locked within the timeout is left for next time.
+/// Dropping a partition of `requests` moves the text search's coverage (search_coverage, pg
+/// migration 36) past it in the same transaction, so the coverage never names a range without
+/// a partition.
 result<dropped_partitions> drop_expired_partitions(pg::connection& c, const std::string& cutoff);
+
+/// A SELECT of the range partitions of the table named by $1 (every partition but the DEFAULT
+/// one): name, lo and hi (timestamptz; MINVALUE as -infinity), n (estimated rows).
+std::string_view range_partitions_sql();
 
 /// The partitions of `table` that are not day partitions (the legacy one, the DEFAULT one):
 /// what retention trims by batched DELETE. A table that is not partitioned: itself.

@@ -2,6 +2,7 @@
 
 #include "audit/logger.hpp"
 #include "audit/partitions.hpp"
+#include "audit/search_coverage.hpp"
 #include "audit/search_index.hpp"
 #include "pg/connection.hpp"
 
@@ -241,11 +242,31 @@ void retention_job::run() {
         }
         return true;
     };
+    // After a retention pass: the closed days get their partition's search index (outside any
+    // transaction: CREATE INDEX CONCURRENTLY), and leave request_search.
+    auto cover_search = [&]() {
+        auto t0 = std::chrono::steady_clock::now();
+        auto pass = cover_closed_partitions(*conn, search_coverage_margin, settings_.batch_rows, keep_going);
+        if (!pass) {
+            if (pass.error().code != pg::schema_error) {
+                logger()->warn("msg=\"search coverage failed\" error=\"{}\"", pass.error().message);
+            }
+            return;
+        }
+        if (pass.value().partitions > 0 || pass.value().search_rows > 0) {
+            auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+            logger()->info("msg=\"search coverage pass\" partitions={} search_rows={} ms={}", pass.value().partitions,
+                           pass.value().search_rows, ms.count());
+        }
+    };
     auto next_pass = std::chrono::steady_clock::now();
     for (;;) {
         bool fine = connected();
         if (fine && std::chrono::steady_clock::now() >= next_pass) {
             fine = one_pass();
+            if (fine) {
+                cover_search();
+            }
             next_pass = std::chrono::steady_clock::now() + (fine ? interval_ : retry);
         }
         if (fine) {

@@ -7,19 +7,24 @@
 namespace llmp::audit {
 namespace {
 
-// `doc` is the text monitor/request_queries.cpp's search_text matches (the prompt and the
-// messages as JSON text): the same expression, so a request matches alike queued or indexed.
-// The queue holds each request's received_at (its trigger copies it): the join names the
-// partition column, so each probe reads one day's partition (pg migration 29).
+// `doc` is llmp_search_doc(prompt, messages) (pg migration 36), the text the monitor matches:
+// the same function, so a request matches alike queued or indexed. The queue holds each
+// request's received_at (its trigger copies it): the join names the partition column, so each
+// probe reads one day's partition (pg migration 29). A queued request of a day whose partition
+// has its own search index (search_coverage: a late row of a closed day) is only dequeued,
+// that index has it already.
 constexpr std::string_view batch_sql = R"sql(
 WITH b AS (DELETE FROM search_backlog WHERE request_id IN (
                SELECT request_id FROM search_backlog ORDER BY received_at DESC LIMIT $1::int FOR UPDATE SKIP LOCKED)
            RETURNING request_id, received_at),
+c AS (SELECT covered_from, covered_until FROM search_coverage),
 i AS (INSERT INTO request_search (request_id, received_at, doc)
-      SELECT q.request_id, q.received_at, coalesce(q.prompt, '') || ' ' || coalesce(q.messages::text, '')
-      FROM b JOIN requests q ON q.received_at = b.received_at AND q.request_id = b.request_id
+      SELECT q.request_id, q.received_at, llmp_search_doc(q.prompt, q.messages)
+      FROM b JOIN requests q ON q.received_at = b.received_at AND q.request_id = b.request_id LEFT JOIN c ON true
+      WHERE c.covered_from IS NULL OR b.received_at < c.covered_from OR b.received_at >= c.covered_until
       ON CONFLICT (request_id) DO NOTHING RETURNING 1)
-SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM i))sql";
+SELECT (SELECT count(*) FROM b), (SELECT count(*) FROM i),
+       (SELECT count(*) FROM b, c WHERE b.received_at >= c.covered_from AND b.received_at < c.covered_until))sql";
 
 std::int64_t as_count(const std::optional<std::string>& v) {
     return v ? std::stoll(*v) : 0;
@@ -40,6 +45,7 @@ result<search_index_pass> index_search_backlog(pg::connection& c, int batch_rows
         const auto taken = as_count(row.at(0));
         pass.dequeued += taken;
         pass.indexed += as_count(row.at(1));
+        pass.covered += as_count(row.at(2));
         if (taken < batch) {
             break;
         }

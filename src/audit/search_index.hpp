@@ -3,7 +3,9 @@
 // trigram index serves the monitor's text search (pg migration 28, issue 19). Newest first, in
 // batches, each one short transaction (the queued keys are deleted and their text inserted
 // together, so a reader sees every request in exactly one of the two tables); queued rows locked
-// by another indexer are skipped. Its GIN inserts happen here, never in the writer's
+// by another indexer are skipped. A queued request of a day whose partition carries its own
+// search index (pg migration 36, audit/search_coverage.hpp: a late row of a closed day) is
+// dequeued without a copy. Its GIN inserts happen here, never in the writer's
 // transactions: that is what keeps the ingest's cost to one small row per request.
 //
 // Threading: runs on the caller's thread with the caller's connection (retention_job's).
@@ -22,6 +24,7 @@ namespace llmp::audit {
 struct search_index_pass {
     std::int64_t dequeued = 0;  ///< queued keys taken (their requests may be gone by retention)
     std::int64_t indexed = 0;   ///< requests whose text went into request_search
+    std::int64_t covered = 0;   ///< requests of a covered day, only dequeued (audit/search_coverage.hpp)
 };
 
 /// Batches of at most batch_rows until the backlog is empty (a batch comes back short) or

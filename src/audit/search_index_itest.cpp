@@ -1,9 +1,14 @@
 // The text search's index (pg migration 28, audit/search_index.hpp) against the real PostgreSQL
 // (scripts/test sets LLMPROXY_TEST_DATABASE_URL): what the ingest queues is moved into
 // request_search with the text the monitor matches, newest first, in batches; queued keys whose
-// request is gone are dropped; retention removes both tables' old rows.
+// request is gone are dropped; retention removes both tables' old rows. The closed days' own
+// partition indexes (pg migration 36, audit/search_coverage.hpp): a day without a partition is
+// created or waited for, never covered. (The search across all of it: monitor's
+// request_queries_itest.)
 
+#include "audit/partitions.hpp"
 #include "audit/retention.hpp"
+#include "audit/search_coverage.hpp"
 #include "audit/search_index.hpp"
 #include "pg/connection.hpp"
 #include "pg/migrations.hpp"
@@ -11,7 +16,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
+#include <string>
 
 namespace llmp::audit {
 namespace {
@@ -93,6 +100,70 @@ TEST_F(search_index, retention_removes_both_tables_old_rows) {
     EXPECT_EQ(pass.value().search_rows, 2);
     EXPECT_EQ(db_->count("SELECT count(*) FROM search_backlog"), 0);
     EXPECT_EQ(db_->count("SELECT count(*) FROM request_search"), 23);
+}
+
+/// The start of the UTC day `days_ago` days before today's, as SQL.
+std::string day_sql(int days_ago) {
+    return "(date_trunc('day', now(), 'UTC') - interval '" + std::to_string(days_ago) + " days')";
+}
+
+TEST(search_coverage, a_closed_day_without_a_partition_is_waited_for_while_the_default_partition_has_its_rows) {
+    auto url = pg::testing::test_database_url();
+    if (!url) {
+        GTEST_SKIP() << "LLMPROXY_TEST_DATABASE_URL is not set (scripts/test sets it)";
+    }
+    scratch_database db{*url};
+    auto c = db.connect();
+    ASSERT_TRUE(pg::migrate(*c));
+    // Day partitions three days ago and from yesterday on, none two days ago (the service was
+    // down): a row of that day lands in the DEFAULT partition.
+    ASSERT_TRUE(
+        c->exec("ALTER TABLE requests DETACH PARTITION requests_legacy; DROP TABLE requests_legacy;"
+                "ALTER TABLE responses DETACH PARTITION responses_legacy; DROP TABLE responses_legacy"));
+    ASSERT_TRUE(create_day_partitions(*c, db.scalar("SELECT " + day_sql(3) + "::text"), 0));
+    ASSERT_TRUE(create_day_partitions(*c, db.scalar("SELECT " + day_sql(1) + "::text"), 2));
+    ASSERT_TRUE(c->exec(
+        "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, prompt)"
+        " SELECT id, at + interval '1 hour', 'a', 'native', '/api/chat', 'chat', 'm', true, 'text of ' || id"
+        " FROM (VALUES ('three', " +
+        day_sql(3) + "), ('gap', " + day_sql(2) + "), ('one', " + day_sql(1) + ")) AS v(id, at)"));
+    ASSERT_EQ(db.scalar("SELECT tableoid::regclass::text FROM requests WHERE request_id = 'gap'"), "requests_default");
+    ASSERT_TRUE(index_search_backlog(*c, 100, go_on));
+    ASSERT_EQ(db.count("SELECT count(*) FROM request_search"), 3);
+
+    // Covered: the day before the gap only. The gap's and yesterday's rows keep their copies.
+    auto first = cover_closed_partitions(*c, std::chrono::seconds{0}, 100, go_on);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_EQ(first.value().partitions, 1);
+    EXPECT_EQ(first.value().search_rows, 1);
+    EXPECT_EQ(db.scalar("SELECT (covered_from = " + day_sql(3) + ")::text || (covered_until = " + day_sql(2) +
+                        ")::text FROM search_coverage"),
+              "truetrue");
+    EXPECT_EQ(db.scalar("SELECT string_agg(request_id, ',' ORDER BY request_id) FROM request_search"), "gap,one");
+    // Its partition's index, valid, over the searched text (the plan that reads it: monitor's
+    // request_queries_itest).
+    EXPECT_EQ(db.scalar("SELECT pg_get_indexdef(x.indexrelid) FROM pg_index x WHERE x.indisvalid AND x.indexrelid = "
+                        "to_regclass('requests_p' || to_char(" +
+                        day_sql(3) + ", 'YYYYMMDD') || '_search_trgm_idx')"),
+              db.scalar("SELECT 'CREATE INDEX requests_p' || to_char(" + day_sql(3) +
+                        ", 'YYYYMMDD') || '_search_trgm_idx ON public.requests_p' || to_char(" + day_sql(3) +
+                        ", 'YYYYMMDD') || ' USING gin (llmp_search_doc(prompt, messages) gin_trgm_ops)'"));
+
+    // Once the DEFAULT partition holds none of that day's rows (retention trims them there), the
+    // day is created empty and covered, and the next one with it.
+    ASSERT_TRUE(c->exec("DELETE FROM requests WHERE request_id = 'gap'"));
+    auto second = cover_closed_partitions(*c, std::chrono::seconds{0}, 100, go_on);
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_EQ(second.value().partitions, 2);
+    EXPECT_EQ(db.scalar("SELECT (covered_from = " + day_sql(3) + ")::text || (covered_until = " + day_sql(0) +
+                        ")::text FROM search_coverage"),
+              "truetrue");
+    EXPECT_EQ(db.count("SELECT count(*) FROM request_search"), 0);
+    EXPECT_EQ(db.count("SELECT count(*) FROM pg_class WHERE relname LIKE 'requests_p%_search_trgm_idx'"), 3);
+    // Nothing more to cover until today has ended.
+    auto third = cover_closed_partitions(*c, std::chrono::seconds{0}, 100, go_on);
+    ASSERT_TRUE(third) << third.error().message;
+    EXPECT_EQ(third.value().partitions, 0);
 }
 
 }  // namespace

@@ -18,8 +18,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace llmp::monitor {
 
@@ -39,6 +41,25 @@ struct request_filter {
 
 /// Checks values (status name, limit 1..500, times); fails with "invalid_field".
 result<void> validate(const request_filter& f);
+
+/// The text search's covered range (search_coverage, pg migration 36): the closed days searched
+/// through their partitions' own trigram indexes, [from, until) as timestamptz text.
+struct search_range {
+    std::string from;
+    std::string until;
+};
+/// Reads it in the caller's snapshot, narrowed to the filter's time bounds; nullopt when they
+/// reach no covered day.
+result<std::optional<search_range>> read_search_coverage(pg::connection& c, const request_filter& f);
+
+/// The list's statement for a filter and the covered range read in its snapshot: what
+/// query_requests runs (tests and the bench EXPLAIN it).
+struct request_list_query {
+    std::string sql;
+    std::vector<std::optional<std::string>> params;
+    std::optional<std::int64_t> window_s;  ///< the window applied (a text search's default included)
+};
+request_list_query request_list_sql(const request_filter& f, const std::optional<search_range>& covered);
 
 /// {"requests": [...], "next_cursor": "..." | null}
 result<nlohmann::json> query_requests(pg::connection& c, const request_filter& f);

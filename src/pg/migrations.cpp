@@ -540,6 +540,34 @@ CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON 
     FOR EACH STATEMENT EXECUTE FUNCTION llmp_api_keys_changed();
 )sql";
 
+// The text search without a second copy of closed days (issue 19): request_search held each
+// request's text again (640-800 of the ~3,100 bytes a request costs). Once a day's partition of
+// `requests` is closed, the audit (audit/search_coverage.hpp) builds a trigram index on that
+// partition itself over llmp_search_doc(prompt, messages) — the one definition of the searched
+// text, which the indexer, the monitor's query and the partitions' indexes all call (an SQL
+// function the planner inlines, so a query's expression and an index's match) — then records
+// the partition in search_coverage and deletes the day's rows from request_search.
+// search_coverage is one row, [covered_from, covered_until): always the union of adjacent range
+// partitions of `requests` that carry that index (empty when from = until), never a day
+// without a partition, so a query bounded by it (the monitor passes the range as values, read
+// in the query's snapshot) is pruned to those partitions and never reaches the DEFAULT one.
+// Retention moves covered_from up as it drops partitions (audit/partitions.cpp, in the DETACH's
+// transaction). A request is searched through its partition's index when its received_at is in
+// the range, else through request_search or the queue, as before.
+constexpr std::string_view v36_sql = R"sql(
+CREATE OR REPLACE FUNCTION llmp_search_doc(prompt text, messages jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN coalesce(prompt, '') || ' ' || coalesce(messages::text, '');
+CREATE TABLE IF NOT EXISTS search_coverage (
+    id             boolean PRIMARY KEY DEFAULT true CHECK (id),
+    covered_from   timestamptz NOT NULL,
+    covered_until  timestamptz NOT NULL,
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CHECK (covered_from <= covered_until)
+);
+INSERT INTO search_coverage (covered_from, covered_until) VALUES ('-infinity', '-infinity') ON CONFLICT DO NOTHING;
+)sql";
+
 // The Responses API (issue 18): DELETE /v1/responses/{id} hides a stored response from the API
 // and keeps the audit's rows (they are the record of what was asked and answered).
 constexpr std::string_view v21_sql = R"sql(
@@ -1056,6 +1084,7 @@ constexpr migration migrations[] = {
     {33, "one statement trigger per table and event; error_rollups: the error list per minute and hour", v33_sql},
     {34, "smaller rows: lz4 for the text columns, two unread indexes of responses dropped", v34_sql},
     {35, "api_keys: a change notifies the key refreshers (LISTEN llmp_api_keys)", v35_sql},
+    {36, "search_coverage, llmp_search_doc: closed days searched through their partition's own trigram index", v36_sql},
 };
 
 // Any constant shared by every migrator of this schema.

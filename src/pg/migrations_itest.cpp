@@ -274,6 +274,40 @@ TEST(migrations, a_database_at_version_32_with_rows_gets_error_rollups_and_one_t
     EXPECT_EQ(db.count("SELECT count(*) FROM pending_requests"), 0) << "every request answered";
 }
 
+TEST(migrations, a_database_at_version_35_with_rows_gets_an_empty_search_coverage_and_llmp_search_doc) {
+    // Migration 36 (issue 19): the searched text as one function, the same text as
+    // request_search.doc held; nothing covered until the audit has built a closed day's index,
+    // so the search reads what it read before. (The search itself across the upgrade, with the
+    // indexer's first pass: monitor's request_queries_itest.)
+    LLMP_REQUIRE_DATABASE();
+    scratch_database db{db_url};
+    auto c = db.connect();
+    ASSERT_TRUE(migrate(*c));
+    ASSERT_TRUE(c->exec(
+        "DELETE FROM schema_migrations WHERE version = 36; DROP TABLE search_coverage;"
+        "DROP FUNCTION llmp_search_doc(text, jsonb);"
+        "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, prompt,"
+        " messages) SELECT 'r-' || i, now() - i * interval '1 minute', 'api-1', 'native', '/api/chat', 'chat', 'm',"
+        " true, CASE WHEN i % 2 = 0 THEN 'prompt ' || i END, CASE WHEN i % 3 = 0 THEN jsonb_build_array("
+        "jsonb_build_object('role', 'user', 'content', 'hi ' || i)) END FROM generate_series(1, 30) AS i;"
+        "WITH b AS (DELETE FROM search_backlog WHERE request_id IN ('r-1', 'r-2', 'r-3', 'r-6') RETURNING request_id)"
+        " INSERT INTO request_search SELECT q.request_id, q.received_at, coalesce(q.prompt, '') || ' ' ||"
+        " coalesce(q.messages::text, '') FROM b JOIN requests q USING (request_id)"));
+    auto r = migrate(*c);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r.value(), 1);
+    EXPECT_EQ(db.scalar("SELECT (covered_from = covered_until)::text FROM search_coverage"), "true");
+    EXPECT_EQ(db.count("SELECT count(*) FROM request_search s JOIN requests q USING (request_id) WHERE s.doc ="
+                       " llmp_search_doc(q.prompt, q.messages)"),
+              4);
+    EXPECT_EQ(db.count("SELECT count(*) FROM search_backlog"), 26) << "still queued";
+    // IMMUTABLE: a partition may be indexed over it, as the audit does a closed day's.
+    ASSERT_TRUE(c->exec("CREATE INDEX ON requests_legacy USING gin (llmp_search_doc(prompt, messages) gin_trgm_ops)"));
+    auto again = migrate(*c);
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(again.value(), 0) << "idempotent";
+}
+
 TEST(migrations, concurrent_migrators_apply_each_version_once) {
     LLMP_REQUIRE_DATABASE();
     scratch_database db{db_url};
