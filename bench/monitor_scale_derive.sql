@@ -25,8 +25,24 @@ SELECT :'part' = 'responses' AS responses_part \gset
 -- error_rollups in one pass, the request looked up once per response. The migrations' backfills
 -- give the same rows (migration 10's llmp_rollup_sql, 27's series summed from the rollups, 33's
 -- error_rollups statement) but took 57 s where this takes 37 s at 1 M responses (bench/RESULTS.md).
+-- One UTC day of responses (by completed_at) a statement: over all 20 M at once its grouping
+-- spilled 28 GB of temporary files and failed on a full disk (bench/RESULTS.md); a day's spill
+-- is freed when its statement ends. A minute or hour lies within one day, and the statement
+-- upserts (ON CONFLICT ... n = n + EXCLUDED.n) anyway: the same rows.
 \echo phase: response_rollups + response_series + error_rollups
-DO $d$ BEGIN EXECUTE llmp_responses_stored_sql('SELECT 1 AS sign, * FROM responses', ''); END $d$;
+DO $d$
+DECLARE
+    d timestamptz;
+    last timestamptz;
+BEGIN
+    SELECT date_trunc('day', min(completed_at), 'UTC'), max(completed_at) INTO d, last FROM responses;
+    WHILE d <= last LOOP
+        EXECUTE llmp_responses_stored_sql(format(
+            'SELECT 1 AS sign, * FROM responses WHERE completed_at >= %L AND completed_at < %L',
+            d, d + interval '1 day'), '');
+        d := d + interval '1 day';
+    END LOOP;
+END $d$;
 \else
 
 -- Migration 10: llmp_request_rollup_sql over every stored request (the trigger adds each
