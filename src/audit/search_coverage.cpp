@@ -48,10 +48,12 @@ result<void> build_index(pg::connection& c, const std::string& partition) {
         }
     }
     auto t0 = std::chrono::steady_clock::now();
-    // The expression is llmp_search_doc's (pg migration 36): the monitor's query calls it too.
-    if (auto r = c.exec("CREATE INDEX CONCURRENTLY IF NOT EXISTS " + name + " ON " + partition +
-                        " USING gin (llmp_search_doc(prompt, messages) gin_trgm_ops)");
-        !r) {
+    // The statement is pg migration 37's (the bench's loader builds the same index).
+    auto sql = c.query("SELECT llmp_search_index_sql($1, true)", {partition});
+    if (!sql) {
+        return sql.error();
+    }
+    if (auto r = c.exec(sql.value().rows.at(0).at(0).value_or("")); !r) {
         return r;
     }
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);

@@ -568,6 +568,17 @@ CREATE TABLE IF NOT EXISTS search_coverage (
 INSERT INTO search_coverage (covered_from, covered_until) VALUES ('-infinity', '-infinity') ON CONFLICT DO NOTHING;
 )sql";
 
+// The closed day's search index of migration 36, spelled once: the statement that builds it on
+// a partition of `requests` (CONCURRENTLY or not), which the audit's coverage
+// (audit/search_coverage.cpp) and the bench's loader run. The index's name is the partition's
+// with _search_trgm_idx; its expression is llmp_search_doc's, which the monitor's query calls.
+constexpr std::string_view v37_sql = R"sql(
+CREATE OR REPLACE FUNCTION llmp_search_index_sql(part text, online boolean) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN format('CREATE INDEX %sIF NOT EXISTS %I ON %I USING gin (llmp_search_doc(prompt, messages) gin_trgm_ops)',
+                  CASE WHEN online THEN 'CONCURRENTLY ' ELSE '' END, part || '_search_trgm_idx', part);
+)sql";
+
 // The Responses API (issue 18): DELETE /v1/responses/{id} hides a stored response from the API
 // and keeps the audit's rows (they are the record of what was asked and answered).
 constexpr std::string_view v21_sql = R"sql(
@@ -1085,6 +1096,7 @@ constexpr migration migrations[] = {
     {34, "smaller rows: lz4 for the text columns, two unread indexes of responses dropped", v34_sql},
     {35, "api_keys: a change notifies the key refreshers (LISTEN llmp_api_keys)", v35_sql},
     {36, "search_coverage, llmp_search_doc: closed days searched through their partition's own trigram index", v36_sql},
+    {37, "llmp_search_index_sql: the closed days' search index, spelled once", v37_sql},
 };
 
 // Any constant shared by every migrator of this schema.
