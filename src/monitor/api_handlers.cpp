@@ -21,6 +21,7 @@
 #include "monitor/queue_sampler.hpp"
 #include "monitor/request_queries.hpp"
 #include "monitor/result_cache.hpp"
+#include "monitor/shared_reads.hpp"
 #include "monitor/storage_queries.hpp"
 #include "monitor/session_store.hpp"
 #include "monitor/static_files.hpp"
@@ -416,6 +417,15 @@ result<usage_range> usage_range_of(const query_string& q) {
     return parse_usage_range(given("from"), given("to"), now_ms());
 }
 
+/// The daily usage's cache key: the parameters as given (no `to` = up to now, whenever now is).
+std::string daily_usage_key(const query_string& q) {
+    return "/api/usage/daily|" + q.get("from").value_or("") + "|" + q.get("to").value_or("now");
+}
+
+/// Days of usage move slowly: an answer is shared half a minute (and read again before it
+/// expires while a tab shows it: shared_reads.hpp).
+constexpr std::chrono::milliseconds daily_usage_ttl{30000};
+
 /// The daily usage as a CSV download (RFC 4180, csv.hpp).
 response daily_csv_reply(const db_reply& r, const usage_range& range) {
     if (!r.ok) {
@@ -444,25 +454,9 @@ std::string cache_key(const request_context& ctx, std::int64_t window_s, window_
            (e ? std::to_string(*e) : std::string{"now"}) + "|" + std::to_string(extra);
 }
 
-/// A cached answer as the reply of a job that just ran.
-std::optional<db_reply> cached_reply(monitor_context& m, const std::string& key, std::int64_t window_s) {
-    if (result_cache::ttl_for(window_s).count() == 0) {
-        return std::nullopt;
-    }
-    auto body = m.cache.get(key);
-    if (!body) {
-        return std::nullopt;
-    }
-    db_reply r;
-    r.ok = true;
-    r.body = std::move(*body);
-    return r;
-}
-
-void keep_reply(monitor_context& m, const std::string& key, const db_reply& r, std::int64_t window_s) {
-    if (r.ok && result_cache::ttl_for(window_s).count() > 0) {
-        m.cache.put(key, r.body, result_cache::ttl_for(window_s));
-    }
+/// How long a window's answer is shared (result_cache.hpp).
+std::chrono::milliseconds ttl_of(std::int64_t window_s) {
+    return result_cache::ttl_for(window_s);
 }
 
 // ---- coroutines: parse, await, send ----
@@ -493,15 +487,9 @@ net::awaitable<void> handle_window(monitor_context& m, request_context& ctx, job
         co_await send_error(ctx, e.error());
         co_return;
     }
-    const std::string key = cache_key(ctx, w.value().seconds, e.value());
-    std::optional<db_reply> hit = cached_reply(m, key, w.value().seconds);
-    if (hit) {
-        co_await http_server::send(ctx, reply_of(m, *hit, w.value()));
-        co_return;
-    }
+    std::string key = cache_key(ctx, w.value().seconds, e.value());
     db_pool::job job = job_of(w.value().seconds, e.value());
-    db_reply r = co_await m.db.run(std::move(job));
-    keep_reply(m, key, r, w.value().seconds);
+    db_reply r = co_await m.reads.read(std::move(key), ttl_of(w.value().seconds), std::move(job));
     co_await http_server::send(ctx, reply_of(m, r, w.value()));
 }
 
@@ -527,15 +515,9 @@ net::awaitable<void> handle_timeseries(monitor_context& m, request_context& ctx)
         co_await send_error(ctx, e.error());
         co_return;
     }
-    const std::string key = cache_key(ctx, w.value().seconds, e.value(), b.value().seconds);
-    std::optional<db_reply> hit = cached_reply(m, key, w.value().seconds);
-    if (hit) {
-        co_await http_server::send(ctx, timeseries_reply(m, *hit));
-        co_return;
-    }
+    std::string key = cache_key(ctx, w.value().seconds, e.value(), b.value().seconds);
     db_pool::job job = timeseries_job(w.value().seconds, b.value().seconds, e.value());
-    db_reply r = co_await m.db.run(std::move(job));
-    keep_reply(m, key, r, w.value().seconds);
+    db_reply r = co_await m.reads.read(std::move(key), ttl_of(w.value().seconds), std::move(job));
     co_await http_server::send(ctx, timeseries_reply(m, r));
 }
 
@@ -601,15 +583,9 @@ net::awaitable<void> handle_key_usage(monitor_context& m, request_context& ctx) 
         co_await send_error(ctx, w.error());
         co_return;
     }
-    const std::string key = cache_key(ctx, w.value().seconds, std::nullopt);
-    std::optional<db_reply> hit = cached_reply(m, key, w.value().seconds);
-    if (hit) {
-        co_await http_server::send(ctx, plain_reply(*hit));
-        co_return;
-    }
+    std::string key = cache_key(ctx, w.value().seconds, std::nullopt);
     db_pool::job job = key_usage_job(w.value().seconds);
-    db_reply r = co_await m.db.run(std::move(job));
-    keep_reply(m, key, r, w.value().seconds);
+    db_reply r = co_await m.reads.read(std::move(key), ttl_of(w.value().seconds), std::move(job));
     co_await http_server::send(ctx, plain_reply(r));
 }
 
@@ -628,7 +604,8 @@ net::awaitable<void> send_daily_usage(monitor_context& m, request_context& ctx, 
         co_return;
     }
     db_pool::job job = daily_usage_job(range.value());
-    db_reply r = co_await m.db.run(std::move(job));
+    std::string key = daily_usage_key(q);
+    db_reply r = co_await m.reads.read(std::move(key), daily_usage_ttl, std::move(job));
     response res = csv ? daily_csv_reply(r, range.value()) : plain_reply(r);
     co_await http_server::send(ctx, std::move(res));
 }
@@ -658,18 +635,8 @@ db_pool::job storage_job() {
 
 /// /api/storage: the database's size and the retention, kept a minute (sizes move slowly).
 net::awaitable<void> handle_storage(monitor_context& m, request_context& ctx) {
-    const std::string key = "/api/storage";
-    std::optional<json> hit = m.cache.get(key);
-    if (hit) {
-        response res = json_ok(*hit);
-        co_await http_server::send(ctx, std::move(res));
-        co_return;
-    }
     db_pool::job job = storage_job();
-    db_reply r = co_await m.db.run(std::move(job));
-    if (r.ok) {
-        m.cache.put(key, r.body, std::chrono::seconds{60});
-    }
+    db_reply r = co_await m.reads.read("/api/storage", std::chrono::seconds{60}, std::move(job));
     response res = plain_reply(r);
     co_await http_server::send(ctx, std::move(res));
 }

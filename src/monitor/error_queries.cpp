@@ -25,7 +25,7 @@ result<json> query_errors(pg::connection& c, std::int64_t window_s, std::optiona
     // under "?", as in the other rollups), and the time of the latest can be later than the
     // exact one when a response counted there was merged since into another status or code
     // (the rollup keeps the latest time it ever counted).
-    auto errors = reads_rollups(window_s)
+    auto errors = counts_read_rollups(window_s)
                       ? c.query(
                             "SELECT coalesce(nullif(s.route, ''), '?'), s.status, s.error_code, sum(s.n),"
                             " (extract(epoch FROM max(s.last_at) FILTER (WHERE s.n > 0)) * 1000)::bigint FROM " +
@@ -43,7 +43,7 @@ result<json> query_errors(pg::connection& c, std::int64_t window_s, std::optiona
     // Per route over a wide window: from the rollups (rollup_sql.hpp), not a join of every
     // response in it with its request.
     auto routes =
-        reads_rollups(window_s)
+        counts_read_rollups(window_s)
             ? c.query(
                   "SELECT coalesce(nullif(s.route, ''), '?'), sum(s.n), sum(s.n) FILTER (WHERE s.status = 'error'),"
                   " sum(s.n) FILTER (WHERE s.status = 'cancelled') FROM " +

@@ -153,7 +153,7 @@ result<usage_range> parse_usage_range(const std::optional<std::string>& from, co
 }
 
 result<json> query_key_usage(pg::connection& c, std::int64_t window_s) {
-    auto r = reads_rollups(window_s)
+    auto r = counts_read_rollups(window_s)
                  ? c.query(usage_sql_rollups(false), {std::to_string(window_s), std::nullopt})
                  : c.query(usage_sql_exact(false, "received_at > now() - make_interval(secs => $1::float8)",
                                            "completed_at > now() - make_interval(secs => $1::float8)"),

@@ -14,7 +14,7 @@ class static_files;
 class monitor_auth;
 class host_guard;
 class ingest_health;
-class result_cache;
+class shared_reads;
 class model_metrics;
 }  // namespace llmp::monitor
 
@@ -40,8 +40,9 @@ struct monitor_context {
     const host_guard& hosts;
     /// Whether the audit keeps up and the dead-letter queue is empty (/api/status).
     const ingest_health& ingest;
-    /// The dashboard's database answers, shared by every tab for a few seconds.
-    result_cache& cache;
+    /// The dashboard's database reads, shared by every tab (one query for callers that ask at
+    /// once, answers kept a few seconds).
+    shared_reads& reads;
     /// /metrics by model (model_metrics.hpp): set on each scrape.
     model_metrics& model_gauges;
 };

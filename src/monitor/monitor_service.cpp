@@ -21,6 +21,7 @@
 #include "monitor/queue_sampler.hpp"
 #include "monitor/result_cache.hpp"
 #include "monitor/session_store.hpp"
+#include "monitor/shared_reads.hpp"
 #include "monitor/static_files.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -32,6 +33,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -90,11 +92,12 @@ struct monitor_service::impl {
     session_store sessions{std::chrono::duration_cast<std::chrono::seconds>(cfg.session_ttl)};
     monitor_auth auth{cfg.auth == auth_mode::keys ? &keys : nullptr, sessions, cfg.cookie_secure};
     host_guard hosts{allowed_hosts(cfg)};
-    result_cache cache;
+    shared_reads reads{db};
     model_metrics model_gauges{registry};
     monitor_context ctx{cfg,  db,    workers, queues, heartbeats,  files, registry, request_metrics,
-                        auth, hosts, ingest,  cache,  model_gauges};
+                        auth, hosts, ingest,  reads,  model_gauges};
     std::shared_ptr<http_server::listener> listener;
+    std::atomic<bool> stopping{false};
 
     explicit impl(monitor_config c) : cfg{std::move(c)} {
         metrics::add_build_info(registry);
@@ -117,6 +120,16 @@ struct monitor_service::impl {
                 }
                 return n;
             });
+        registry
+            .callback("llmproxy_monitor_cache_hits_total",
+                      "Dashboard reads answered from the shared cache, without a query.", metrics::metric_type::counter)
+            .add({}, [this] { return static_cast<double>(reads.cache().hits()); });
+        registry
+            .callback("llmproxy_monitor_database_reads_total",
+                      "Dashboard reads that ran a query (callers that asked at once share one; wide windows are "
+                      "read again before they expire while a tab shows them).",
+                      metrics::metric_type::counter)
+            .add({}, [this] { return static_cast<double>(reads.queries()); });
     }
 };
 
@@ -163,6 +176,21 @@ result<void> monitor_service::start() {
     s.queues.start();
     s.ingest_sampler.start();
     s.listener->start();
+    // Wide windows' answers, read again before they expire while a tab shows them.
+    net::co_spawn(
+        s.ioc,
+        [&s]() -> net::awaitable<void> {
+            net::steady_timer t{s.ioc};
+            for (;;) {
+                t.expires_after(std::chrono::seconds{1});
+                co_await t.async_wait(net::use_awaitable);
+                if (s.stopping) {
+                    co_return;
+                }
+                co_await s.reads.rewarm_due();
+            }
+        },
+        net::detached);
     std::string hosts;
     for (const auto& h : allowed_hosts(s.cfg)) {
         hosts += (hosts.empty() ? "" : ",") + h;
@@ -181,6 +209,7 @@ int monitor_service::run() {
     auto work = net::make_work_guard(s.ioc);
     s.signals.async_wait([&s](boost::system::error_code, int sig) {
         logger()->info("msg=\"stopping\" signal={}", sig);
+        s.stopping = true;
         s.listener->stop();
         s.queues.stop();
         s.db.drain();

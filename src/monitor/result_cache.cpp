@@ -10,6 +10,7 @@ std::optional<nlohmann::json> result_cache::get(const std::string& key, clock::t
         return std::nullopt;
     }
     ++hits_;
+    it->second.read = true;
     return it->second.body;
 }
 
@@ -21,13 +22,34 @@ void result_cache::put(const std::string& key, nlohmann::json body, std::chrono:
     if (++puts_ % 64 == 0) {
         std::erase_if(entries_, [now](const auto& kv) { return kv.second.expires <= now; });
     }
-    entries_[key] = entry{now + ttl, std::move(body)};
+    entries_[key] = entry{now + ttl, ttl, false, std::move(body)};
+}
+
+std::vector<std::string> result_cache::due(clock::time_point now, std::chrono::milliseconds lead,
+                                           std::chrono::milliseconds min_ttl) const {
+    llmp::lock_guard lock{mu_};
+    std::vector<std::string> keys;
+    for (const auto& [key, e] : entries_) {
+        if (e.read && e.ttl >= min_ttl && e.expires > now && e.expires - now <= lead) {
+            keys.push_back(key);
+        }
+    }
+    return keys;
+}
+
+bool result_cache::alive(const std::string& key, clock::time_point now) const {
+    llmp::lock_guard lock{mu_};
+    auto it = entries_.find(key);
+    return it != entries_.end() && it->second.expires > now;
 }
 
 std::chrono::milliseconds result_cache::ttl_for(std::int64_t window_s) {
     using std::chrono::milliseconds;
+    if (window_s <= 300) {
+        return milliseconds{1000};
+    }
     if (window_s <= 3600) {
-        return milliseconds{0};
+        return milliseconds{2000};
     }
     return milliseconds{window_s <= 86400 ? 10000 : 30000};
 }

@@ -2,10 +2,12 @@
 // result_cache: the dashboard's answers from the database, kept a few seconds and shared by
 // every tab and client (issue 19: ten open tabs should cost the database about what one does).
 // Keyed by the route and its canonical parameters; only successful answers are kept. How long:
-// ttl_for(window) — not at all up to an hour (those windows read the rows by index and cost
-// little; a client that has just sent a request expects to see it), 10 s up to a day, 30 s
-// beyond: wide windows read the rollups, and their numbers move little in a few seconds. No
-// single flight: tabs that miss at the same instant each run the query once, then share it.
+// ttl_for(window): 1 s up to 5 minutes and 2 s up to an hour (a tab refreshes every 2 s, so
+// tabs share one read per refresh, and a client that has just sent a request sees it within a
+// second or two), 10 s up to a day, 30 s beyond (wide windows read the rollups, and their
+// numbers move little in a few seconds). The store only: shared_reads.hpp runs the queries
+// once for every caller that misses at the same time, and reads wide windows again before
+// they expire while someone reads them (due()).
 // Thread-safe (one mutex): called from the io threads' handlers.
 
 #include "common/mutex.hpp"
@@ -17,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace llmp::monitor {
 
@@ -24,11 +27,17 @@ class result_cache {
 public:
     using clock = std::chrono::steady_clock;
 
-    /// The cached answer for `key`, unless it has expired.
+    /// The cached answer for `key`, unless it has expired; marks the entry as read.
     std::optional<nlohmann::json> get(const std::string& key, clock::time_point now = clock::now());
     /// Keeps `body` for `ttl`; drops expired entries now and then, so the map stays small.
     void put(const std::string& key, nlohmann::json body, std::chrono::milliseconds ttl,
              clock::time_point now = clock::now());
+    /// The keys of the entries kept at least `min_ttl` that were read since they were stored
+    /// and expire within `lead` (but have not yet): what is worth reading again now.
+    std::vector<std::string> due(clock::time_point now, std::chrono::milliseconds lead,
+                                 std::chrono::milliseconds min_ttl) const;
+    /// Whether `key` holds an answer that has not expired.
+    bool alive(const std::string& key, clock::time_point now = clock::now()) const;
 
     /// 0 = do not cache.
     static std::chrono::milliseconds ttl_for(std::int64_t window_s);
@@ -39,6 +48,8 @@ public:
 private:
     struct entry {
         clock::time_point expires;
+        std::chrono::milliseconds ttl;
+        bool read = false;
         nlohmann::json body;
     };
     mutable llmp::mutex mu_;

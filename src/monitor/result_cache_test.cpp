@@ -1,4 +1,5 @@
-// result_cache: an answer is shared until it expires; windows up to an hour are never kept.
+// result_cache: an answer is shared until it expires, longer for wider windows; what is due to be
+// read again before it expires.
 
 #include "monitor/result_cache.hpp"
 
@@ -23,11 +24,28 @@ TEST(result_cache, shares_an_answer_until_it_expires) {
     EXPECT_EQ(c.misses(), 3u);
 }
 
-TEST(result_cache, keeps_wide_windows_longer_and_short_ones_not_at_all) {
-    EXPECT_EQ(result_cache::ttl_for(300).count(), 0);
-    EXPECT_EQ(result_cache::ttl_for(3600).count(), 0);
+TEST(result_cache, keeps_wide_windows_longer_and_short_ones_for_about_a_refresh) {
+    EXPECT_EQ(result_cache::ttl_for(300), 1s);
+    EXPECT_EQ(result_cache::ttl_for(3600), 2s);
     EXPECT_EQ(result_cache::ttl_for(86400), 10s);
     EXPECT_EQ(result_cache::ttl_for(7 * 86400), 30s);
+}
+
+TEST(result_cache, an_answer_is_due_again_shortly_before_it_expires_only_if_it_was_read_and_kept_long) {
+    result_cache c;
+    const auto t0 = result_cache::clock::time_point{} + 1h;
+    c.put("read", nlohmann::json(1), 30s, t0);
+    c.put("unread", nlohmann::json(2), 30s, t0);
+    c.put("short", nlohmann::json(3), 2s, t0);
+    ASSERT_TRUE(c.get("read", t0 + 1s));
+    ASSERT_TRUE(c.get("short", t0 + 1s));
+    EXPECT_TRUE(c.due(t0 + 20s, 3s, 10s).empty()) << "not yet within the lead";
+    EXPECT_EQ(c.due(t0 + 28s, 3s, 10s), std::vector<std::string>{"read"});
+    EXPECT_TRUE(c.due(t0 + 30s, 3s, 10s).empty()) << "expired: a reader reads it itself";
+    c.put("read", nlohmann::json(4), 30s, t0 + 28s);
+    EXPECT_TRUE(c.due(t0 + 56s, 3s, 10s).empty()) << "stored again and not read since";
+    EXPECT_TRUE(c.alive("read", t0 + 57s));
+    EXPECT_FALSE(c.alive("read", t0 + 58s));
 }
 
 TEST(result_cache, serves_no_entry_past_its_life_among_many) {

@@ -203,6 +203,10 @@ bool reads_rollups(std::int64_t window_s) {
     return window_s > exact_window_max_s;
 }
 
+bool counts_read_rollups(std::int64_t window_s) {
+    return window_s > exact_counts_window_max_s;
+}
+
 result<json> query_overview(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
     if (reads_rollups(window_s)) {
         return overview_from_rollups(c, window_s, end_ms);
