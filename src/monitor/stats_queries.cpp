@@ -144,36 +144,6 @@ json models_body(std::int64_t window_s, std::optional<std::int64_t> end_ms, json
     return body;
 }
 
-/// The queue wait of the successful requests completed in the window, per model: from the API
-/// server's receipt (requests.received_at) to the worker's start of the generation (the
-/// response's completed_at minus its duration, both the worker's clock). The receipt is the
-/// response's own copy of the request's time (pg migration 29), the request row read only for a
-/// response stored without it, and for the model where the response names none, like
-/// query_models (partition_join_sql.hpp): a join of the window's responses with the requests
-/// read every partition of requests (issue 19). Exact windows only (the rollups keep no waits).
-result<std::map<std::string, json>> query_model_waits(pg::connection& c, std::int64_t window_s,
-                                                      std::optional<std::int64_t> end_ms) {
-    const std::string end = end_sql(2);
-    std::string sql =
-        "SELECT " + normalized_model_sql("r.m") +
-        ", percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM r.completed_at - "
-        "r.received_at) * 1000 - r.duration_ms)) FROM (SELECT r.completed_at, r.duration_ms, " +
-        std::string{model_of_response} + " AS m, " + request_received_at_of_response_sql() +
-        " AS received_at FROM responses r WHERE r.completed_at > " + end +
-        " - make_interval(secs => $1::float8) AND r.completed_at <= " + end +
-        " AND r.status = 'ok' AND r.duration_ms IS NOT NULL OFFSET 0) r GROUP BY 1";
-    auto r = c.query(sql, {window_param(window_s), end_param(end_ms)});
-    if (!r) {
-        return r.error();
-    }
-    std::map<std::string, json> out;
-    for (const auto& row : r.value().rows) {
-        auto a = as_double_array(row[1], 2);
-        out[row[0].value_or("")] = json{{"p50", a[0]}, {"p95", a[1]}};
-    }
-    return out;
-}
-
 result<json> models_from_rollups(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
     const params p{window_param(window_s), end_param(end_ms)};
     const std::string model = normalized_model_sql("s.model");
@@ -270,9 +240,19 @@ result<json> query_models(pg::connection& c, std::int64_t window_s, std::optiona
     // The request's model only where the response has none (an API-side verdict): a lookup by
     // key for those rows, in the request's day partition, not a join of the window with every
     // request (issue 19).
+    // The queue wait of the successful requests, in the same pass (a second scan of the window
+    // cost a 1 h window half its time at 20 M requests, bench/RESULTS.md): from the API server's
+    // receipt (the response's own copy of the request's received_at, pg migration 29; the
+    // request row read only for a response stored without it) to the worker's start of the
+    // generation (completed_at minus duration, both the worker's clock). Exact windows only:
+    // the rollups keep no waits.
     std::string sql = "SELECT " + normalized_model_sql("r.m") + " AS m, " + std::string{aggregates} +
-                      " FROM (SELECT r.*, " + model_of_response +
-                      " AS m FROM responses r"
+                      ", percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY greatest(0, extract(epoch FROM "
+                      "r.completed_at - r.received_at) * 1000 - r.duration_ms)) FILTER (WHERE r.status = 'ok' AND "
+                      "r.duration_ms IS NOT NULL)"
+                      " FROM (SELECT r.*, " +
+                      model_of_response + " AS m, " + request_received_at_of_response_sql() +
+                      " AS received_at FROM responses r"
                       " WHERE r.completed_at > " +
                       end + " - make_interval(secs => $1::float8) AND r.completed_at <= " + end +
                       " OFFSET 0) r GROUP BY 1 ORDER BY 2 DESC, 1";
@@ -280,16 +260,16 @@ result<json> query_models(pg::connection& c, std::int64_t window_s, std::optiona
     if (!r) {
         return r.error();
     }
-    auto waits = query_model_waits(c, window_s, end_ms);
-    if (!waits) {
-        return waits.error();
-    }
     json models = json::array();
     for (const auto& row : r.value().rows) {
         json m = aggregate_json(row, 1, static_cast<double>(window_s));
         m["model"] = row[0].value_or("");
-        auto w = waits.value().find(m["model"].get<std::string>());
-        m["wait_ms"] = w == waits.value().end() ? json(nullptr) : w->second;
+        if (row[9]) {
+            auto w = as_double_array(row[9], 2);
+            m["wait_ms"] = json{{"p50", w[0]}, {"p95", w[1]}};
+        } else {
+            m["wait_ms"] = nullptr;
+        }
         models.push_back(std::move(m));
     }
     return models_body(window_s, end_ms, std::move(models));
