@@ -46,12 +46,12 @@ bool result_cache::alive(const std::string& key, clock::time_point now) const {
 std::chrono::milliseconds result_cache::ttl_for(std::int64_t window_s) {
     using std::chrono::milliseconds;
     if (window_s <= 300) {
-        return milliseconds{1000};
-    }
-    if (window_s <= 3600) {
         return milliseconds{2000};
     }
-    return milliseconds{window_s <= 86400 ? 10000 : 30000};
+    if (window_s <= 3600) {
+        return milliseconds{5000};
+    }
+    return milliseconds{window_s <= 86400 ? 30000 : 60000};
 }
 
 std::uint64_t result_cache::hits() const {

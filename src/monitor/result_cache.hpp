@@ -2,10 +2,10 @@
 // result_cache: the dashboard's answers from the database, kept a few seconds and shared by
 // every tab and client (issue 19: ten open tabs should cost the database about what one does).
 // Keyed by the route and its canonical parameters; only successful answers are kept. How long:
-// ttl_for(window): 1 s up to 5 minutes and 2 s up to an hour (a tab refreshes every 2 s, so
-// tabs share one read per refresh, and a client that has just sent a request sees it within a
-// second or two), 10 s up to a day, 30 s beyond (wide windows read the rollups, and their
-// numbers move little in a few seconds). The store only: shared_reads.hpp runs the queries
+// ttl_for(window), about a thousandth of the window: 2 s up to 5 minutes (a tab refreshes every
+// 2 s, so tabs share one read per refresh, and a client that has just sent a request sees it
+// within 2 s), 5 s up to an hour, 30 s up to a day, a minute beyond (the wide windows' numbers
+// move little in that time; bench/RESULTS.md measured what a tab costs at each). The store only: shared_reads.hpp runs the queries
 // once for every caller that misses at the same time, and reads wide windows again before
 // they expire while someone reads them (due()).
 // Thread-safe (one mutex): called from the io threads' handlers.

@@ -25,10 +25,10 @@ TEST(result_cache, shares_an_answer_until_it_expires) {
 }
 
 TEST(result_cache, keeps_wide_windows_longer_and_short_ones_for_about_a_refresh) {
-    EXPECT_EQ(result_cache::ttl_for(300), 1s);
-    EXPECT_EQ(result_cache::ttl_for(3600), 2s);
-    EXPECT_EQ(result_cache::ttl_for(86400), 10s);
-    EXPECT_EQ(result_cache::ttl_for(7 * 86400), 30s);
+    EXPECT_EQ(result_cache::ttl_for(300), 2s);
+    EXPECT_EQ(result_cache::ttl_for(3600), 5s);
+    EXPECT_EQ(result_cache::ttl_for(86400), 30s);
+    EXPECT_EQ(result_cache::ttl_for(7 * 86400), 60s);
 }
 
 TEST(result_cache, an_answer_is_due_again_shortly_before_it_expires_only_if_it_was_read_and_kept_long) {
