@@ -7,8 +7,7 @@
 -- (VACUUM FULL), as the pages those rows freed are reused by the next days' rows in a running
 -- database. Run by psql on the loaded database.
 \timing on
-SELECT format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON %I USING gin (llmp_search_doc(prompt, messages) gin_trgm_ops)',
-              p.name || '_search_trgm_idx', p.name)
+SELECT llmp_search_index_sql(p.name, true)
 FROM (SELECT c.relname::text AS name, (regexp_match(b, 'TO \(''([^'']*)''\)'))[1]::timestamptz AS hi
       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid, pg_get_expr(c.relpartbound, c.oid) AS b
       WHERE i.inhparent = 'requests'::regclass AND b <> 'DEFAULT') p

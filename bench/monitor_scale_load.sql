@@ -28,6 +28,12 @@
 \else
 \set content repeat
 \endif
+-- Request ids are :id_prefix followed by i (default bench-; the fresh hour the bench adds just
+-- before timing has ids of its own). :days may be a fraction (that hour: 1/24).
+\if :{?id_prefix}
+\else
+\set id_prefix bench-
+\endif
 
 -- Any other value stops the script (an error under psql's ON_ERROR_STOP, as the bench runs it).
 SELECT CASE WHEN :'content' IN ('repeat', 'varied') THEN 0
@@ -72,7 +78,7 @@ FROM f, generate_series(0, 399) AS n;
 INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, priority,
                       messages, prompt, options, extra, client_addr, user_agent, deadline_at, key_id, key_name,
                       ingested_at)
-SELECT 'bench-' || lpad(i::text, 9, '0'),
+SELECT :'id_prefix' || lpad(i::text, 9, '0'),
        t,
        'api-' || (i % 3),
        CASE WHEN i % 2 = 0 THEN 'openai' ELSE 'ollama' END,
@@ -101,13 +107,13 @@ SELECT 'bench-' || lpad(i::text, 9, '0'),
        t
 FROM (SELECT list || ARRAY[]::text[] AS list FROM bench_sentences OFFSET 0) AS v,
      generate_series(:hi - 1, :lo::bigint, -1) AS i,
-     LATERAL (SELECT timestamptz :'t_end' - (i::float8 / :n) * make_interval(days => :days) AS t) AS g;
+     LATERAL (SELECT timestamptz :'t_end' - (i::float8 / :n) * (:days * interval '1 day') AS t) AS g;
 
 INSERT INTO responses (request_id, status, server_id, worker_id, provider, model, done_reason, text, prompt_tokens,
                        completion_tokens, ttft_ms, duration_ms, tokens_per_s, error_code, error_message, retryable,
                        provider_metrics, completed_at, ingested_at, reported_by, key_id, key_name,
                        request_received_at)
-SELECT 'bench-' || lpad(i::text, 9, '0'),
+SELECT :'id_prefix' || lpad(i::text, 9, '0'),
        s,
        'api-' || (i % 3),
        'worker-' || (i % 8),
@@ -136,7 +142,7 @@ SELECT 'bench-' || lpad(i::text, 9, '0'),
        t
 FROM (SELECT list || ARRAY[]::text[] AS list FROM bench_sentences OFFSET 0) AS v,
      generate_series(:hi - 1, :lo::bigint, -1) AS i,
-     LATERAL (SELECT timestamptz :'t_end' - (i::float8 / :n) * make_interval(days => :days) AS t,
+     LATERAL (SELECT timestamptz :'t_end' - (i::float8 / :n) * (:days * interval '1 day') AS t,
                      CASE WHEN i % 50 = 1 THEN 'error' WHEN i % 100 = 2 THEN 'cancelled' ELSE 'ok' END AS s,
                      (300 + (i * 104729) % 9000)::float8 AS d) AS g
 WHERE i >= 50 AND i % 200000 <> 11;
