@@ -454,11 +454,6 @@ std::string cache_key(const request_context& ctx, std::int64_t window_s, window_
            (e ? std::to_string(*e) : std::string{"now"}) + "|" + std::to_string(extra);
 }
 
-/// How long a window's answer is shared (result_cache.hpp).
-std::chrono::milliseconds ttl_of(std::int64_t window_s) {
-    return result_cache::ttl_for(window_s);
-}
-
 // ---- coroutines: parse, await, send ----
 
 net::awaitable<void> send_error(request_context& ctx, const error& e) {
@@ -489,7 +484,7 @@ net::awaitable<void> handle_window(monitor_context& m, request_context& ctx, job
     }
     std::string key = cache_key(ctx, w.value().seconds, e.value());
     db_pool::job job = job_of(w.value().seconds, e.value());
-    db_reply r = co_await m.reads.read(std::move(key), ttl_of(w.value().seconds), std::move(job));
+    db_reply r = co_await m.reads.read(std::move(key), result_cache::ttl_for(w.value().seconds), std::move(job));
     co_await http_server::send(ctx, reply_of(m, r, w.value()));
 }
 
@@ -517,7 +512,7 @@ net::awaitable<void> handle_timeseries(monitor_context& m, request_context& ctx)
     }
     std::string key = cache_key(ctx, w.value().seconds, e.value(), b.value().seconds);
     db_pool::job job = timeseries_job(w.value().seconds, b.value().seconds, e.value());
-    db_reply r = co_await m.reads.read(std::move(key), ttl_of(w.value().seconds), std::move(job));
+    db_reply r = co_await m.reads.read(std::move(key), result_cache::ttl_for(w.value().seconds), std::move(job));
     co_await http_server::send(ctx, timeseries_reply(m, r));
 }
 
@@ -585,7 +580,7 @@ net::awaitable<void> handle_key_usage(monitor_context& m, request_context& ctx) 
     }
     std::string key = cache_key(ctx, w.value().seconds, std::nullopt);
     db_pool::job job = key_usage_job(w.value().seconds);
-    db_reply r = co_await m.reads.read(std::move(key), ttl_of(w.value().seconds), std::move(job));
+    db_reply r = co_await m.reads.read(std::move(key), result_cache::ttl_for(w.value().seconds), std::move(job));
     co_await http_server::send(ctx, plain_reply(r));
 }
 
