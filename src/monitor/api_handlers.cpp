@@ -566,8 +566,12 @@ net::awaitable<void> handle_requests(monitor_context& m, request_context& ctx) {
                                             "key; a viewer sees the numbers only"));
         co_return;
     }
+    // Shared like the numbers (ten tabs show the same first page): keyed by the whole query, kept
+    // the shortest life, so a client sees a request it has just sent within 2 s. The rows do not
+    // depend on the caller's role; history_reply below drops the texts a viewer may not see.
+    std::string key = "requests|" + std::string{ctx.req.target()};
     db_pool::job job = requests_job(std::move(f.value()));
-    db_reply r = co_await m.db.run(std::move(job));
+    db_reply r = co_await m.reads.read(std::move(key), result_cache::list_ttl, std::move(job));
     co_await http_server::send(ctx, history_reply(r, texts.value(), false));
 }
 

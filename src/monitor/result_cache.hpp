@@ -41,6 +41,8 @@ public:
 
     /// 0 = do not cache.
     static std::chrono::milliseconds ttl_for(std::int64_t window_s);
+    /// The request list's pages, whatever their window: the newest rows are what a tab shows.
+    static constexpr std::chrono::milliseconds list_ttl{2000};
 
     std::uint64_t hits() const;
     std::uint64_t misses() const;
