@@ -401,20 +401,28 @@ db_pool::job requests_job(request_filter f) {
 db_pool::job key_usage_job(std::int64_t s) {
     return [s](pg::connection& c) { return query_key_usage(c, s); };
 }
-db_pool::job key_budgets_job() {
-    return [](pg::connection& c) { return query_key_budgets(c); };
+/// Reads "now" when it runs, as every job shared_reads keeps must: it may run it again later.
+db_pool::job tokens_used_job() {
+    return [](pg::connection& c) { return query_tokens_used(c, used_bounds_at(now_ms())); };
 }
-db_pool::job daily_usage_job(usage_range range) {
-    return [range](pg::connection& c) { return query_daily_usage(c, range); };
+
+db_pool::job key_budgets_job(json used) {
+    return [used = std::move(used)](pg::connection& c) { return query_key_budgets(c, used); };
+}
+/// from/to as given: without `to`, the range ends when the job runs (a rewarm reads up to then).
+db_pool::job daily_usage_job(std::optional<std::string> from, std::optional<std::string> to) {
+    return [from = std::move(from), to = std::move(to)](pg::connection& c) { return query_daily_usage(c, from, to); };
 }
 
 /// from/to of the usage endpoints (key_usage_queries.hpp).
+/// A usage parameter, nullopt when absent or empty.
+std::optional<std::string> usage_param(const query_string& q, const char* key) {
+    auto v = q.get(key);
+    return v && !v->empty() ? v : std::nullopt;
+}
+
 result<usage_range> usage_range_of(const query_string& q) {
-    auto given = [&](const char* key) -> std::optional<std::string> {
-        auto v = q.get(key);
-        return v && !v->empty() ? v : std::nullopt;
-    };
-    return parse_usage_range(given("from"), given("to"), now_ms());
+    return parse_usage_range(usage_param(q, "from"), usage_param(q, "to"), now_ms());
 }
 
 /// The daily usage's cache key: the parameters as given (no `to` = up to now, whenever now is).
@@ -589,7 +597,15 @@ net::awaitable<void> handle_key_usage(monitor_context& m, request_context& ctx) 
 }
 
 net::awaitable<void> handle_key_budgets(monitor_context& m, request_context& ctx) {
-    db_pool::job job = key_budgets_job();
+    // The tokens used move like the daily usage's numbers and are shared as long; the keys and
+    // their limits are read at every call (an edit shows at once).
+    db_pool::job used_job = tokens_used_job();
+    db_reply used = co_await m.reads.read("/api/usage/budgets|used", daily_usage_ttl, std::move(used_job));
+    if (!used.ok) {
+        co_await http_server::send(ctx, plain_reply(used));
+        co_return;
+    }
+    db_pool::job job = key_budgets_job(std::move(used.body));
     db_reply r = co_await m.db.run(std::move(job));
     co_await http_server::send(ctx, plain_reply(r));
 }
@@ -602,7 +618,7 @@ net::awaitable<void> send_daily_usage(monitor_context& m, request_context& ctx, 
         co_await send_error(ctx, range.error());
         co_return;
     }
-    db_pool::job job = daily_usage_job(range.value());
+    db_pool::job job = daily_usage_job(usage_param(q, "from"), usage_param(q, "to"));
     std::string key = daily_usage_key(q);
     db_reply r = co_await m.reads.read(std::move(key), daily_usage_ttl, std::move(job));
     response res = csv ? daily_csv_reply(r, range.value()) : plain_reply(r);

@@ -7,7 +7,7 @@
 // here; the API servers' limiter counts the same tokens in Redis, so both agree up to the
 // requests still in flight or not yet written by the audit.
 //
-// Threading: query_key_budgets runs on a db_pool thread over its connection; the JSON helpers
+// Threading: query_tokens_used and query_key_budgets run on a db_pool thread over its connection; the JSON helpers
 // are pure.
 
 #include "common/result.hpp"
@@ -38,7 +38,22 @@ void add_limit_fields(nlohmann::json& j, const keys::key_limits& l);
 /// (remaining_* null when that budget is unlimited, never below 0).
 nlohmann::json budget_json(const keys::key_listing& k, const tokens_used& used);
 
-/// {"keys": [budget_json...]} for every key, oldest first.
-result<nlohmann::json> query_key_budgets(pg::connection& c);
+/// What "today" and "this month" mean for the budgets at a given instant (unix ms): the UTC
+/// day's and month's starts (exclusive) up to that instant (inclusive).
+struct used_bounds {
+    std::int64_t day_from_ms = 0;
+    std::int64_t month_from_ms = 0;
+    std::int64_t to_ms = 0;
+};
+used_bounds used_bounds_at(std::int64_t now_ms);
+
+/// The tokens per key id over those bounds, from the rollups (rollup_sql.hpp: the same sums as
+/// the responses', read from thousands of rows instead of a month of them):
+/// {"<key id>": {"today": n, "month": n}}, keys without tokens absent.
+result<nlohmann::json> query_tokens_used(pg::connection& c, const used_bounds& b);
+
+/// {"keys": [budget_json...]} for every key, oldest first, with the tokens of `used` (as
+/// query_tokens_used answers). The keys are read now; `used` may be a few seconds old.
+result<nlohmann::json> query_key_budgets(pg::connection& c, const nlohmann::json& used);
 
 }  // namespace llmp::monitor

@@ -188,6 +188,17 @@ result<json> query_daily_usage(pg::connection& c, const usage_range& range) {
     return json{{"from_ms", range.from_ms}, {"to_ms", range.to_ms}, {"days", std::move(days)}};
 }
 
+result<json> query_daily_usage(pg::connection& c, const std::optional<std::string>& from,
+                               const std::optional<std::string>& to) {
+    using namespace std::chrono;
+    auto range =
+        parse_usage_range(from, to, duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+    if (!range) {
+        return range.error();
+    }
+    return query_daily_usage(c, range.value());
+}
+
 std::string daily_usage_csv(const json& daily) {
     std::string out =
         "day,key_id,key_name,received,requests,errors,cancelled,prompt_tokens,completion_tokens,total_tokens";

@@ -44,6 +44,11 @@ result<nlohmann::json> query_key_usage(pg::connection& c, std::int64_t window_s)
 /// key name.
 result<nlohmann::json> query_daily_usage(pg::connection& c, const usage_range& range);
 
+/// The same over `from` / `to` as the client gave them (parse_usage_range), "now" read as it
+/// runs: a job shared_reads keeps is run again later (rewarm), and must answer up to then.
+result<nlohmann::json> query_daily_usage(pg::connection& c, const std::optional<std::string>& from,
+                                         const std::optional<std::string>& to);
+
 /// The "days" of query_daily_usage as CSV, header row first (csv.hpp quoting).
 std::string daily_usage_csv(const nlohmann::json& daily);
 

@@ -106,6 +106,19 @@ TEST(key_usage, daily_csv_has_a_header_and_one_quoted_row_per_day_and_key) {
         "day,key_id,key_name,received,requests,errors,cancelled,prompt_tokens,completion_tokens,total_tokens\r\n");
 }
 
+TEST(key_budgets, today_and_this_month_begin_at_the_utc_day_and_month) {
+    auto b = used_bounds_at(1'796'594'100'000);     // 2026-12-06T21:55:00Z
+    EXPECT_EQ(b.day_from_ms, 1'796'515'200'000);    // 2026-12-06T00:00:00Z
+    EXPECT_EQ(b.month_from_ms, 1'796'083'200'000);  // 2026-12-01T00:00:00Z
+    EXPECT_EQ(b.to_ms, 1'796'594'100'000);
+    auto leap = used_bounds_at(1'709'251'199'999);  // 2024-02-29T23:59:59.999Z
+    EXPECT_EQ(leap.day_from_ms, 1'709'164'800'000);
+    EXPECT_EQ(leap.month_from_ms, 1'706'745'600'000);
+    auto first = used_bounds_at(1'709'251'200'000);  // 2024-03-01T00:00:00Z: a new day and month
+    EXPECT_EQ(first.day_from_ms, 1'709'251'200'000);
+    EXPECT_EQ(first.month_from_ms, 1'709'251'200'000);
+}
+
 TEST(key_budgets, a_key_shows_its_limits_and_what_is_left_of_its_budgets) {
     keys::key_listing k;
     k.id = "id-1";

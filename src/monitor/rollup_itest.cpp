@@ -5,6 +5,7 @@
 // error list from error_rollups (pg migration 33) likewise.
 
 #include "monitor/error_queries.hpp"
+#include "monitor/key_budgets.hpp"
 #include "monitor/key_usage_queries.hpp"
 #include "monitor/latency_histogram.hpp"
 #include "monitor/stats_queries.hpp"
@@ -15,6 +16,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -224,6 +227,55 @@ UPDATE responses SET status = 'error', error_code = 'late' WHERE request_id IN (
     auto e = query_errors(*conn_, w, end_ms_);
     ASSERT_TRUE(e) << e.error().message;
     EXPECT_EQ(errors_of_answer(e.value(), false), errors_of_rows(*db_, w, end_ms_, false));
+}
+
+TEST_F(rollups, the_tokens_each_key_used_equal_the_rows_over_hours_minutes_and_edges) {
+    // Bounds off the minute and the hour, inside the rows: whole hours, whole minutes and both
+    // edges row by row, for the "month" and the "today" of the keys page.
+    auto now = conn_->query("SELECT (extract(epoch FROM now()) * 1000)::bigint");
+    ASSERT_TRUE(now);
+    const std::int64_t now_ms = std::stoll(now.value().rows.at(0).at(0).value());
+    const used_bounds b{
+        .day_from_ms = now_ms - 3'787'250, .month_from_ms = now_ms - 9'433'500, .to_ms = now_ms - 660'500};
+    auto used = query_tokens_used(*conn_, b);
+    ASSERT_TRUE(used) << used.error().message;
+    auto exact = conn_->query(
+        "SELECT key_id, coalesce(sum(prompt_tokens + completion_tokens) FILTER (WHERE completed_at > "
+        "to_timestamp($1::float8 / 1000)), 0), sum(prompt_tokens + completion_tokens) FROM responses WHERE key_id IS "
+        "NOT NULL AND completed_at > to_timestamp($2::float8 / 1000) AND completed_at <= to_timestamp($3::float8 / "
+        "1000) GROUP BY 1",
+        {std::to_string(b.day_from_ms), std::to_string(b.month_from_ms), std::to_string(b.to_ms)});
+    ASSERT_TRUE(exact);
+    ASSERT_EQ(exact.value().rows.size(), 2u) << "two keys used tokens";
+    EXPECT_EQ(used.value().size(), 2u) << used.value().dump();
+    for (const auto& row : exact.value().rows) {
+        const auto& u = used.value()[row.at(0).value()];
+        EXPECT_EQ(u.value("today", std::int64_t{-1}), std::stoll(row.at(1).value())) << row.at(0).value();
+        EXPECT_EQ(u.value("month", std::int64_t{-1}), std::stoll(row.at(2).value())) << row.at(0).value();
+        EXPECT_GT(u.value("today", std::int64_t{0}), 0);
+        EXPECT_GT(u.value("month", std::int64_t{0}), u.value("today", std::int64_t{0}));
+    }
+}
+
+TEST_F(rollups, the_daily_usage_up_to_now_ends_when_it_runs_again) {
+    // shared_reads runs a kept job again to rewarm it: an answer "up to now" must end at that
+    // run's now, not at the first caller's.
+    auto first = query_daily_usage(*conn_, std::nullopt, std::nullopt);
+    ASSERT_TRUE(first) << first.error().message;
+    const auto first_to = first.value()["to_ms"].get<std::int64_t>();
+    const auto wall_ms = [] {
+        using namespace std::chrono;
+        return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    };
+    while (wall_ms() <= first_to) {
+        std::this_thread::yield();
+    }
+    auto again = query_daily_usage(*conn_, std::nullopt, std::nullopt);
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_GT(again.value()["to_ms"].get<std::int64_t>(), first_to);
+    auto fixed = query_daily_usage(*conn_, std::nullopt, std::string{"2026-01-01"});
+    ASSERT_TRUE(fixed) << fixed.error().message;
+    EXPECT_EQ(fixed.value()["to_ms"], 1'767'225'600'000) << "a given end stays";
 }
 
 TEST(latency_histogram, reads_a_percentile_within_its_bound) {

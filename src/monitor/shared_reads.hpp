@@ -9,6 +9,8 @@
 //     and are about to expire, so an open tab never waits for a 7-day query: monitor_service
 //     calls it every second. An answer nobody reads is not read again, and expires.
 // Only successful answers are kept; a failed one is handed to the callers waiting for it.
+// A job may run again long after its first caller (the rewarm): it must read "now" when it
+// runs (SQL's now(), or the clock inside the job), never carry its caller's.
 // Thread-safe: read() may be awaited from any io thread; the jobs run on the db_pool.
 
 #include "common/asio_fwd.hpp"
