@@ -14,7 +14,8 @@
 //     COMMIT time minus that for every row: p50/p99/max.
 //
 // Needs RabbitMQ (LLMPROXY_AMQP_URL) and PostgreSQL (LLMPROXY_DATABASE_URL); works in a
-// scratch database and a unique queue prefix, dropped/left behind respectively.
+// scratch database (or the existing one --database names, kept) and a unique queue prefix,
+// dropped/left behind respectively.
 
 #include "audit/audit_service.hpp"
 #include "broker/connection.hpp"
@@ -42,6 +43,7 @@ using namespace std::chrono_literals;
 struct options {
     std::string amqp_url = "amqp://guest:guest@127.0.0.1:5672/";
     std::string database_url = "postgresql://postgres@127.0.0.1:5432/llmproxy";
+    std::string database;  ///< an existing database to ingest into; empty: a scratch one
     int records = 200000;
     int rate = 20000;
     int lag_seconds = 10;
@@ -212,9 +214,10 @@ double drain_bare(const broker::broker_config& cfg, const broker::topology& topo
 
 int run(options& o) {
     llmp::log::setup("warn", "audit-bench");
-    auto db_name = "bench_" + new_component_id("a").substr(2);
+    const bool scratch = o.database.empty();
+    auto db_name = scratch ? "bench_" + new_component_id("a").substr(2) : o.database;
     auto admin = pg::connection::open(pg::with_database(o.database_url, "postgres"));
-    if (!admin || !admin.value()->exec("CREATE DATABASE " + db_name)) {
+    if (!admin || (scratch && !admin.value()->exec("CREATE DATABASE " + db_name))) {
         std::fprintf(stderr, "cannot create the scratch database\n");
         return 1;
     }
@@ -314,7 +317,7 @@ int run(options& o) {
             static_cast<long long>(s2.lag_p99_ms), static_cast<long long>(s2.lag_max_ms));
         svc.stop();
         auto check = pg::connection::open(o.audit.database_url);
-        if (check) {
+        if (check && scratch) {  // an existing database holds more than this run's rows
             auto q = check.value()->query("SELECT (SELECT count(*) FROM requests), (SELECT count(*) FROM responses)");
             if (q) {
                 std::printf("database: %s request rows, %s response rows\n", q.value().rows[0][0]->c_str(),
@@ -323,7 +326,9 @@ int run(options& o) {
         }
     }
     pub.stop();
-    (void)admin.value()->exec("DROP DATABASE IF EXISTS " + db_name + " WITH (FORCE)");
+    if (scratch) {
+        (void)admin.value()->exec("DROP DATABASE IF EXISTS " + db_name + " WITH (FORCE)");
+    }
     return exit_code;
 }
 
@@ -334,6 +339,9 @@ int main(int argc, char** argv) {
     CLI::App app{"audit ingest benchmark: records/s and publish->commit lag", "llmproxy-audit-bench"};
     app.add_option("--amqp-url", o.amqp_url)->envname("LLMPROXY_AMQP_URL")->capture_default_str();
     app.add_option("--database-url", o.database_url)->envname("LLMPROXY_DATABASE_URL")->capture_default_str();
+    app.add_option("--database", o.database,
+                   "ingest into this existing database (kept; e.g. one holding a history, read by a monitor) "
+                   "instead of a scratch one");
     app.add_option("--records", o.records, "records for the throughput phase")->capture_default_str();
     app.add_option("--rate", o.rate, "records/s offered in the lag phase")->capture_default_str();
     app.add_option("--lag-seconds", o.lag_seconds, "duration of the lag phase")->capture_default_str();
