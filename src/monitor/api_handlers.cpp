@@ -414,13 +414,13 @@ db_pool::job daily_usage_job(std::optional<std::string> from, std::optional<std:
     return [from = std::move(from), to = std::move(to)](pg::connection& c) { return query_daily_usage(c, from, to); };
 }
 
-/// from/to of the usage endpoints (key_usage_queries.hpp).
 /// A usage parameter, nullopt when absent or empty.
 std::optional<std::string> usage_param(const query_string& q, const char* key) {
     auto v = q.get(key);
     return v && !v->empty() ? v : std::nullopt;
 }
 
+/// from/to of the usage endpoints (key_usage_queries.hpp).
 result<usage_range> usage_range_of(const query_string& q) {
     return parse_usage_range(usage_param(q, "from"), usage_param(q, "to"), now_ms());
 }
