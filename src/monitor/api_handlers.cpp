@@ -2,6 +2,7 @@
 
 #include "broker/topology.hpp"
 #include "http/error_response.hpp"
+#include "common/clock.hpp"
 #include "common/errc.hpp"
 #include "metrics/http_metrics.hpp"
 #include "metrics/registry.hpp"
@@ -50,11 +51,6 @@ using nlohmann::json;
 
 constexpr std::string_view requests_prefix = "/api/requests/";
 
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 response json_ok(const json& body) {
     auto res = http_server::json_response(http::status::ok, body);
     res.set(http::field::cache_control, "no-store");
@@ -93,7 +89,7 @@ response timeseries_reply(monitor_context& m, const db_reply& r) {
     json body = r.body;
     auto bucket_ms = body.value("bucket_s", std::int64_t{10}) * 1000;
     auto& points = body["points"];
-    std::int64_t since = points.empty() ? now_ms() : points.front().value("t", std::int64_t{0}) - 1;
+    std::int64_t since = points.empty() ? unix_ms() : points.front().value("t", std::int64_t{0}) - 1;
     auto samples = m.queues.history(since);
     // The deepest work queue seen in each bucket; null where no sample fell (before the
     // monitor started, or while the management API was down).
@@ -222,7 +218,7 @@ response status_reply(monitor_context& m) {
               {"heartbeats", {{"connected", m.heartbeats.connected()}}},
               {"rabbitmq_management", {{"available", q.value("available", false)}}},
               {"prefix", m.cfg.broker.prefix},
-              {"now_ms", now_ms()}};
+              {"now_ms", unix_ms()}};
     body["audit_ingest"] = to_json(m.ingest.ingest());
     body["audit_ingest"]["stall_after_s"] = std::chrono::duration<double>(m.ingest.stall_after()).count();
     body["dead_letters"] = to_json(m.ingest.dead_letters());
@@ -403,7 +399,7 @@ db_pool::job key_usage_job(std::int64_t s) {
 }
 /// Reads "now" when it runs, as every job shared_reads keeps must: it may run it again later.
 db_pool::job tokens_used_job() {
-    return [](pg::connection& c) { return query_tokens_used(c, used_bounds_at(now_ms())); };
+    return [](pg::connection& c) { return query_tokens_used(c, used_bounds_at(unix_ms())); };
 }
 
 db_pool::job key_budgets_job(json used) {
@@ -422,7 +418,7 @@ std::optional<std::string> usage_param(const query_string& q, const char* key) {
 
 /// from/to of the usage endpoints (key_usage_queries.hpp).
 result<usage_range> usage_range_of(const query_string& q) {
-    return parse_usage_range(usage_param(q, "from"), usage_param(q, "to"), now_ms());
+    return parse_usage_range(usage_param(q, "from"), usage_param(q, "to"), unix_ms());
 }
 
 /// The daily usage's cache key: the parameters as given (no `to` = up to now, whenever now is).

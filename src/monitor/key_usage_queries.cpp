@@ -1,5 +1,6 @@
 #include "monitor/key_usage_queries.hpp"
 
+#include "common/clock.hpp"
 #include "monitor/csv.hpp"
 #include "monitor/pg_values.hpp"
 #include "monitor/rollup_sql.hpp"
@@ -190,9 +191,7 @@ result<json> query_daily_usage(pg::connection& c, const usage_range& range) {
 
 result<json> query_daily_usage(pg::connection& c, const std::optional<std::string>& from,
                                const std::optional<std::string>& to) {
-    using namespace std::chrono;
-    auto range =
-        parse_usage_range(from, to, duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+    auto range = parse_usage_range(from, to, unix_ms());
     if (!range) {
         return range.error();
     }

@@ -4,6 +4,7 @@
 // edges, after a redelivery (ON CONFLICT DO NOTHING) and a merge (an UPDATE of the status); the
 // error list from error_rollups (pg migration 33) likewise.
 
+#include "common/clock.hpp"
 #include "monitor/error_queries.hpp"
 #include "monitor/key_budgets.hpp"
 #include "monitor/key_usage_queries.hpp"
@@ -16,7 +17,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <thread>
 #include <cmath>
 #include <string>
@@ -263,11 +263,7 @@ TEST_F(rollups, the_daily_usage_up_to_now_ends_when_it_runs_again) {
     auto first = query_daily_usage(*conn_, std::nullopt, std::nullopt);
     ASSERT_TRUE(first) << first.error().message;
     const auto first_to = first.value()["to_ms"].get<std::int64_t>();
-    const auto wall_ms = [] {
-        using namespace std::chrono;
-        return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-    };
-    while (wall_ms() <= first_to) {
+    while (unix_ms() <= first_to) {
         std::this_thread::yield();
     }
     auto again = query_daily_usage(*conn_, std::nullopt, std::nullopt);
