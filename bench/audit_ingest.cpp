@@ -109,6 +109,7 @@ public:
         f.model = "llama3.2";
         f.provider_metrics = {{"eval_count", 96}, {"eval_duration", 2100000000}};
         f.completed_at_ms = now;
+        f.request_received_at_ms = now;  // as a worker copies it from the request (common/messages.hpp)
         broker::outgoing_message fm;
         fm.exchange = topo_.responses_exchange;  // "bench.final": only the audit queue is bound
         fm.routing_key = "bench.final";
