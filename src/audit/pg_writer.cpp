@@ -155,6 +155,7 @@ void pg_writer::run() {
             }
             if (batcher_.due(now) || (stopping_ && !batcher_.empty())) {
                 auto b = batcher_.take();
+                behind_ = b.rows.size() >= batcher_.room() || in_.size() > 0;
                 if (!write_until_done(b)) {
                     break;
                 }
@@ -162,6 +163,7 @@ void pg_writer::run() {
             } else if (stopping_ && in_.size() == 0) {
                 break;
             } else if (batcher_.empty() && in_.size() == 0) {
+                behind_ = false;
                 maybe_judge_api_loss(/*caught_up=*/true);
             }
             maybe_log_stats();

@@ -98,6 +98,9 @@ public:
     void stop();
 
     writer_stats stats() const;
+    /// True while the writer is behind the queues: its last batch was full or more rows were
+    /// waiting when it took it. The audit's background work (the search indexer) yields to it.
+    bool behind() const { return behind_.load(std::memory_order_relaxed); }
     /// Forgets the lag samples so far (the benchmark measures phases separately).
     void reset_lag();
 
@@ -145,6 +148,7 @@ private:
     std::string copy_buf_;
 
     std::atomic<bool> stopping_{false};
+    std::atomic<bool> behind_{false};
     std::atomic<std::int64_t> stop_deadline_ns_{0};
     llmp::mutex pause_mu_;
     std::condition_variable pause_cv_;

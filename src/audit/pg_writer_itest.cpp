@@ -538,6 +538,33 @@ TEST(pg_writer, a_database_refusing_every_row_holds_the_batch_and_dead_letters_n
     EXPECT_TRUE(rec.reasons.empty());
 }
 
+TEST(pg_writer, says_it_is_behind_while_it_holds_a_full_batch_and_no_longer_once_caught_up) {
+    // The search indexer yields to the ingest while this says so (audit/search_index.hpp).
+    LLMP_REQUIRE_DATABASE();
+    writer_under_test t{db_url};
+    auto& [db, cfg, in, rec, w] = t;
+    in.push(request("before", 1));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 1; }));
+    ASSERT_TRUE(wait_until([&] { return !w.behind(); }));
+    auto admin = db.connect();
+    ASSERT_TRUE(
+        admin->exec("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'permission denied for table requests' USING ERRCODE = '42501'; "
+                    "END $$;"
+                    "CREATE TRIGGER refuse BEFORE INSERT ON requests FOR EACH ROW EXECUTE FUNCTION refuse()"));
+    const auto rows = static_cast<std::uint64_t>(cfg.batch_rows) + 50;
+    for (std::uint64_t i = 2; i <= rows + 1; ++i) {
+        in.push(request("held-" + std::to_string(i), i));
+    }
+    ASSERT_TRUE(wait_until([&] { return w.stats().db_failures >= 2; }));
+    EXPECT_TRUE(w.behind()) << "a full batch held, more waiting";
+    ASSERT_TRUE(admin->exec("DROP TRIGGER refuse ON requests"));
+    ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == rows + 1; }));
+    EXPECT_TRUE(wait_until([&] { return !w.behind(); })) << "caught up";
+    w.stop();
+    EXPECT_EQ(db.count("SELECT count(*) FROM requests"), static_cast<std::int64_t>(rows + 1));
+}
+
 TEST(pg_writer, waits_for_the_database_and_loses_nothing) {
     LLMP_REQUIRE_DATABASE();
     // The database does not exist yet: the writer cannot connect, must not ack, and must pick

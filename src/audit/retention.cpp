@@ -35,9 +35,9 @@ constexpr doomed rollup_tables[] = {
     {"error_rollups", "grain = 'minute' AND t < $1::timestamptz", &retention_pass::rollup_rows},
 };
 
-// pending_requests rows whose response is stored (left by a request and its response stored
-// concurrently, pg migration 27): a few rows, a probe each, in the request's day partition (and
-// among the responses stored without the request's time, as the pending trigger looks).
+// pending_requests rows whose response is stored (left by a response stored before its request,
+// pg migration 38, or by the two stored concurrently): a few rows, a probe each, in the
+// request's day partition (and among the responses stored without the request's time).
 // Every pass, whatever the retention.
 constexpr std::string_view answered_pending_sql =
     "DELETE FROM pending_requests u WHERE EXISTS (SELECT 1 FROM responses r WHERE r.request_id = u.request_id"
@@ -149,8 +149,12 @@ result<retention_pass> apply_retention(pg::connection& c, const retention_settin
 }
 
 retention_job::retention_job(std::string database_url, int connect_timeout_s, retention_settings s,
-                             std::chrono::milliseconds interval)
-    : url_{std::move(database_url)}, connect_timeout_s_{connect_timeout_s}, settings_{s}, interval_{interval} {}
+                             std::chrono::milliseconds interval, std::function<bool()> ingest_behind)
+    : url_{std::move(database_url)},
+      connect_timeout_s_{connect_timeout_s},
+      settings_{s},
+      interval_{interval},
+      ingest_behind_{std::move(ingest_behind)} {}
 
 retention_job::~retention_job() {
     stop();
@@ -205,7 +209,7 @@ void retention_job::run() {
     };
     auto index_search = [&]() -> bool {
         auto t0 = std::chrono::steady_clock::now();
-        auto pass = index_search_backlog(*conn, settings_.batch_rows, keep_going);
+        auto pass = index_search_backlog(*conn, settings_.batch_rows, search_index_pace(keep_going, ingest_behind_));
         if (!pass) {
             // Before the writer's migrations the tables are not there yet: quietly, as a pass.
             if (pass.error().code != pg::schema_error) {

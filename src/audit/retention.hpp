@@ -19,7 +19,8 @@
 // where the monitor reads them for the dashboard.
 //
 // The same thread keeps the text search's index (audit/search_index.hpp): every few seconds it
-// moves what the ingest queued into request_search, between retention passes.
+// moves what the ingest queued into request_search, between retention passes; one batch a tick
+// while the writer is behind the queues.
 //
 // Threading: apply_retention runs on the caller's thread with the caller's connection.
 // retention_job owns one thread with its own PostgreSQL connection; start() / stop() (joins,
@@ -69,8 +70,10 @@ result<retention_pass> apply_retention(pg::connection& c, const retention_settin
 
 class retention_job {
 public:
+    /// `ingest_behind` (optional, asked on this job's thread): true while the audit writer is
+    /// behind the queues; the search indexer then takes one batch per tick (search_index_pace).
     retention_job(std::string database_url, int connect_timeout_s, retention_settings s,
-                  std::chrono::milliseconds interval);
+                  std::chrono::milliseconds interval, std::function<bool()> ingest_behind = {});
     ~retention_job();
     retention_job(const retention_job&) = delete;
     retention_job& operator=(const retention_job&) = delete;
@@ -87,6 +90,7 @@ private:
     int connect_timeout_s_;
     retention_settings settings_;
     std::chrono::milliseconds interval_;
+    std::function<bool()> ingest_behind_;
     llmp::mutex mu_;
     std::condition_variable cv_;
     bool stopping_ GUARDED_BY(mu_) = false;

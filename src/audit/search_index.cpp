@@ -12,10 +12,11 @@ namespace {
 // request's received_at (its trigger copies it): the join names the partition column, so each
 // probe reads one day's partition (pg migration 29). A queued request of a day whose partition
 // has its own search index (search_coverage: a late row of a closed day) is only dequeued,
-// that index has it already.
+// that index has it already. The queue has no key (pg migration 38): rows are taken by ctid, a
+// TID scan, and a key queued twice is inserted once (ON CONFLICT).
 constexpr std::string_view batch_sql = R"sql(
-WITH b AS (DELETE FROM search_backlog WHERE request_id IN (
-               SELECT request_id FROM search_backlog ORDER BY received_at DESC LIMIT $1::int FOR UPDATE SKIP LOCKED)
+WITH b AS (DELETE FROM search_backlog WHERE ctid = ANY (ARRAY(
+               SELECT ctid FROM search_backlog ORDER BY received_at DESC LIMIT $1::int FOR UPDATE SKIP LOCKED))
            RETURNING request_id, received_at),
 c AS (SELECT covered_from, covered_until FROM search_coverage),
 i AS (INSERT INTO request_search (request_id, received_at, doc)
@@ -31,6 +32,17 @@ std::int64_t as_count(const std::optional<std::string>& v) {
 }
 
 }  // namespace
+
+std::function<bool()> search_index_pace(std::function<bool()> keep_going, std::function<bool()> ingest_behind) {
+    return [keep_going = std::move(keep_going), ingest_behind = std::move(ingest_behind), first = true]() mutable {
+        if (!keep_going()) {
+            return false;
+        }
+        const bool go = first || !ingest_behind || !ingest_behind();
+        first = false;
+        return go;
+    };
+}
 
 result<search_index_pass> index_search_backlog(pg::connection& c, int batch_rows,
                                                const std::function<bool()>& keep_going) {

@@ -27,6 +27,14 @@ struct search_index_pass {
     std::int64_t covered = 0;   ///< requests of a covered day, only dequeued (audit/search_coverage.hpp)
 };
 
+/// The indexer's pace, as a keep_going for index_search_backlog: every batch while the ingest
+/// keeps up, one batch per call of the result's owner (a tick) while `ingest_behind()` says the
+/// writer is behind the queues. Indexing a request (its trigram GIN entries) costs the database
+/// more than storing it, and on a busy server it takes the CPU the ingest needs
+/// (bench/RESULTS.md); the requests still queued stay searchable, by a scan of the queue. Both
+/// functions are asked before each batch; an empty `ingest_behind` = never behind.
+std::function<bool()> search_index_pace(std::function<bool()> keep_going, std::function<bool()> ingest_behind);
+
 /// Batches of at most batch_rows until the backlog is empty (a batch comes back short) or
 /// keep_going() says false (asked before each batch).
 result<search_index_pass> index_search_backlog(pg::connection& c, int batch_rows,

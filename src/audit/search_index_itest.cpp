@@ -85,6 +85,33 @@ TEST_F(search_index, moves_the_queued_requests_text_newest_first_in_batches) {
     EXPECT_NE(text.find("request_search_doc_trgm_idx"), std::string::npos) << text;
 }
 
+TEST_F(search_index, takes_one_batch_a_tick_while_the_ingest_is_behind_and_all_once_it_keeps_up) {
+    ASSERT_EQ(db_->count("SELECT count(*) FROM search_backlog"), 25);
+    bool behind = true;
+    auto ticks = [&] { return search_index_pace(go_on, [&] { return behind; }); };
+    auto first = index_search_backlog(*c_, 10, ticks());
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_EQ(first.value().indexed, 10) << "one batch while the writer is behind";
+    auto second = index_search_backlog(*c_, 10, ticks());
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_EQ(second.value().indexed, 10) << "and one at the next tick";
+    EXPECT_EQ(db_->count("SELECT count(*) FROM search_backlog"), 5);
+    // Caught up: the rest at once, a key queued twice indexed once (the queue has no key).
+    ASSERT_TRUE(c_->exec("INSERT INTO search_backlog SELECT request_id, received_at FROM requests"
+                         " WHERE request_id IN ('r-0', 'r-24')"));
+    behind = false;
+    auto rest = index_search_backlog(*c_, 3, ticks());
+    ASSERT_TRUE(rest) << rest.error().message;
+    EXPECT_EQ(rest.value().dequeued, 7);
+    EXPECT_EQ(db_->count("SELECT count(*) FROM search_backlog"), 0);
+    EXPECT_EQ(db_->count("SELECT count(*) FROM request_search"), 25);
+    // Stopping still wins over the pace.
+    ASSERT_TRUE(c_->exec("INSERT INTO search_backlog SELECT request_id, received_at FROM requests"));
+    auto stopped = index_search_backlog(*c_, 10, search_index_pace([] { return false; }, {}));
+    ASSERT_TRUE(stopped) << stopped.error().message;
+    EXPECT_EQ(stopped.value().dequeued, 0);
+}
+
 TEST_F(search_index, retention_removes_both_tables_old_rows) {
     ASSERT_TRUE(
         c_->exec("UPDATE requests SET received_at = now() - interval '10 days' WHERE request_id IN ('r-5', "

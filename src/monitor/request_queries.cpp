@@ -122,7 +122,8 @@ request_list_query request_list_sql(const request_filter& f, const std::optional
             // The unanswered requests of the horizon from pending_requests (pg migration 27, kept
             // by triggers): a few rows, where probing the responses once per request of the
             // horizon cost 50-250 ms at 1 M rows (bench/RESULTS.md). NOT EXISTS still checks the
-            // page's rows: a request and its response stored concurrently can leave a row there.
+            // page's rows: a response stored before its request (pg migration 38), or the two
+            // stored concurrently, leave a row there until the audit's next retention pass.
             const auto horizon = "now() - make_interval(secs => $" +
                                  std::to_string(param(std::to_string(pending_horizon_s))) + "::float8)";
             add("q.request_id IN (SELECT u.request_id FROM pending_requests u WHERE u.received_at > " + horizon + ")");

@@ -579,6 +579,42 @@ CREATE OR REPLACE FUNCTION llmp_search_index_sql(part text, online boolean) RETU
                   CASE WHEN online THEN 'CONCURRENTLY ' ELSE '' END, part || '_search_trgm_idx', part);
 )sql";
 
+// Ingest beside the rollups (issue 19, item 5: bench/RESULTS.md, "the requests' trigger, row by
+// row"). Migration 33's requests trigger cost as much inside COPY as everything else the
+// triggers do: per request, an anti-join probing the responses and two inserts with ON CONFLICT
+// (a speculative insertion each) into tables with a unique key. Neither table needs that key:
+//  - search_backlog is a queue of keys. A new request is inserted once (requests' own key turns
+//    a redelivery away before the trigger sees it); the indexer takes rows by received_at and
+//    deletes them by ctid, and its insert into request_search tolerates a repeat (ON CONFLICT).
+//  - pending_requests: a response deletes its request's rows by request_id (a plain index). A
+//    request is added whether or not its response is stored: a response stored first (its
+//    request later, in another batch) leaves a row the monitor's NOT EXISTS already hides on
+//    every page and the retention pass removes (audit/retention.cpp, answered_pending_sql). The
+//    writer COPYs a batch's requests before its responses, so a pair in one batch leaves none.
+constexpr std::string_view v38_sql = R"sql(
+ALTER TABLE search_backlog DROP CONSTRAINT IF EXISTS search_backlog_pkey;
+ALTER TABLE pending_requests DROP CONSTRAINT IF EXISTS pending_requests_pkey;
+CREATE INDEX IF NOT EXISTS pending_requests_request_id_idx ON pending_requests (request_id);
+
+CREATE OR REPLACE FUNCTION llmp_requests_stored() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    EXECUTE $q$
+WITH n AS MATERIALIZED (SELECT request_id, received_at, key_id, key_name FROM llmp_new_rows),
+rollups AS (
+    INSERT INTO request_rollups AS u (grain, t, key_id, key_name, n)
+    SELECT g.grain, date_trunc(g.grain, n.received_at), coalesce(n.key_id, ''), max(n.key_name), count(*)
+    FROM n CROSS JOIN (VALUES ('minute'), ('hour')) AS g(grain)
+    GROUP BY 1, 2, 3
+    ON CONFLICT (grain, t, key_id) DO UPDATE SET n = u.n + EXCLUDED.n,
+        key_name = coalesce(EXCLUDED.key_name, u.key_name)),
+pending AS (INSERT INTO pending_requests (request_id, received_at) SELECT n.request_id, n.received_at FROM n),
+search AS (INSERT INTO search_backlog (request_id, received_at) SELECT n.request_id, n.received_at FROM n)
+SELECT 1
+$q$;
+    RETURN NULL;
+END $f$;
+)sql";
+
 // The Responses API (issue 18): DELETE /v1/responses/{id} hides a stored response from the API
 // and keeps the audit's rows (they are the record of what was asked and answered).
 constexpr std::string_view v21_sql = R"sql(
@@ -1097,6 +1133,7 @@ constexpr migration migrations[] = {
     {35, "api_keys: a change notifies the key refreshers (LISTEN llmp_api_keys)", v35_sql},
     {36, "search_coverage, llmp_search_doc: closed days searched through their partition's own trigram index", v36_sql},
     {37, "llmp_search_index_sql: the closed days' search index, spelled once", v37_sql},
+    {38, "search_backlog, pending_requests without unique keys: plain inserts on the ingest path", v38_sql},
 };
 
 // Any constant shared by every migrator of this schema.
