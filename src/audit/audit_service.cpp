@@ -161,10 +161,10 @@ audit_service::audit_service(audit_config cfg) : impl_{std::make_unique<impl>(st
         std::vector<backlog_sampler::queue>{{"requests", topo.audit_requests_queue},
                                             {"responses", topo.audit_responses_queue}},
         s.cfg.backlog_interval, s.cfg.backlog_alarm_messages, s.counted);
-    s.retention = std::make_unique<retention_job>(s.cfg.database_url, s.cfg.connect_timeout_s,
-                                                  retention_settings{s.cfg.retention_days, s.cfg.rollup_retention_days},
-                                                  s.cfg.retention_interval,
-                                                  [w = s.writer.get()] { return w->behind(); });
+    s.retention =
+        std::make_unique<retention_job>(s.cfg.database_url, s.cfg.connect_timeout_s,
+                                        retention_settings{s.cfg.retention_days, s.cfg.rollup_retention_days},
+                                        s.cfg.retention_interval, [w = s.writer.get()] { return w->behind(); });
     s.consumer = std::make_unique<broker::consumer>(
         bcfg, "llmproxy audit consumer", [&s](broker::connection& c) { return s.setup(c); },
         [&s](broker::delivery&& d, std::uint64_t epoch) { s.on_delivery(std::move(d), epoch); },

@@ -97,8 +97,9 @@ TEST_F(search_index, takes_one_batch_a_tick_while_the_ingest_is_behind_and_all_o
     EXPECT_EQ(second.value().indexed, 10) << "and one at the next tick";
     EXPECT_EQ(db_->count("SELECT count(*) FROM search_backlog"), 5);
     // Caught up: the rest at once, a key queued twice indexed once (the queue has no key).
-    ASSERT_TRUE(c_->exec("INSERT INTO search_backlog SELECT request_id, received_at FROM requests"
-                         " WHERE request_id IN ('r-0', 'r-24')"));
+    ASSERT_TRUE(
+        c_->exec("INSERT INTO search_backlog SELECT request_id, received_at FROM requests"
+                 " WHERE request_id IN ('r-0', 'r-24')"));
     behind = false;
     auto rest = index_search_backlog(*c_, 3, ticks());
     ASSERT_TRUE(rest) << rest.error().message;

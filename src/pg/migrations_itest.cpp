@@ -101,18 +101,17 @@ TEST(migrations, a_database_at_version_2_loses_the_trigram_index_keeps_its_rows_
     scratch_database db{db_url};
     auto c = db.connect();
     ASSERT_TRUE(migrate(*c));
-    ASSERT_TRUE(
-        c->exec("DELETE FROM schema_migrations WHERE version >= 3;" + std::string{undo_v38} +
-                "ALTER TABLE responses DROP COLUMN reported_by;"
-                "DROP TABLE api_keys;"
-                "CREATE INDEX requests_received_at_idx ON requests (received_at);"
-                "CREATE INDEX requests_search_trgm_idx ON requests USING gin "
-                "((coalesce(prompt, '') || ' ' || coalesce(messages::text, '')) gin_trgm_ops);"
-                "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model,"
-                " stream, prompt) VALUES ('old-1', now(), 'api-1', 'native', '/api/generate', 'generate',"
-                " 'mock', true, 'kept across the upgrade');"
-                "INSERT INTO responses (request_id, status, text, completed_at)"
-                " VALUES ('old-1', 'ok', 'an answer from before', now())"));
+    ASSERT_TRUE(c->exec("DELETE FROM schema_migrations WHERE version >= 3;" + std::string{undo_v38} +
+                        "ALTER TABLE responses DROP COLUMN reported_by;"
+                        "DROP TABLE api_keys;"
+                        "CREATE INDEX requests_received_at_idx ON requests (received_at);"
+                        "CREATE INDEX requests_search_trgm_idx ON requests USING gin "
+                        "((coalesce(prompt, '') || ' ' || coalesce(messages::text, '')) gin_trgm_ops);"
+                        "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model,"
+                        " stream, prompt) VALUES ('old-1', now(), 'api-1', 'native', '/api/generate', 'generate',"
+                        " 'mock', true, 'kept across the upgrade');"
+                        "INSERT INTO responses (request_id, status, text, completed_at)"
+                        " VALUES ('old-1', 'ok', 'an answer from before', now())"));
     auto r = migrate(*c);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r.value(), static_cast<int>(all_migrations().size()) - 2);
