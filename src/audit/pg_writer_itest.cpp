@@ -77,6 +77,16 @@ bool wait_until(Pred p, std::chrono::milliseconds timeout = 20s) {
     return p();
 }
 
+/// What a revoked privilege looks like to the writer (the test role is a superuser): every
+/// insert into requests refused with SQLSTATE 42501, until DROP TRIGGER refuse ON requests.
+bool refuse_requests(pg::connection& admin) {
+    return static_cast<bool>(
+        admin.exec("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'permission denied for table requests' USING ERRCODE = '42501'; "
+                   "END $$;"
+                   "CREATE TRIGGER refuse BEFORE INSERT ON requests FOR EACH ROW EXECUTE FUNCTION refuse()"));
+}
+
 pending_row request(const std::string& id, std::uint64_t tag, std::string prompt = "hello") {
     request_row r;
     r.request_id = id;
@@ -513,12 +523,7 @@ TEST(pg_writer, a_database_refusing_every_row_holds_the_batch_and_dead_letters_n
     in.push(request("before", 1));
     ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 1; }));
     auto admin = db.connect();
-    // What a revoked privilege looks like to the writer (the test role is a superuser).
-    ASSERT_TRUE(
-        admin->exec("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                    "$$ BEGIN RAISE EXCEPTION 'permission denied for table requests' USING ERRCODE = '42501'; "
-                    "END $$;"
-                    "CREATE TRIGGER refuse BEFORE INSERT ON requests FOR EACH ROW EXECUTE FUNCTION refuse()"));
+    ASSERT_TRUE(refuse_requests(*admin));
     for (std::uint64_t i = 2; i <= 4; ++i) {
         in.push(request("held-" + std::to_string(i), i));
     }
@@ -547,11 +552,7 @@ TEST(pg_writer, says_it_is_behind_while_it_holds_a_full_batch_and_no_longer_once
     ASSERT_TRUE(wait_until([&] { return rec.acked_through(1) == 1; }));
     ASSERT_TRUE(wait_until([&] { return !w.behind(); }));
     auto admin = db.connect();
-    ASSERT_TRUE(
-        admin->exec("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                    "$$ BEGIN RAISE EXCEPTION 'permission denied for table requests' USING ERRCODE = '42501'; "
-                    "END $$;"
-                    "CREATE TRIGGER refuse BEFORE INSERT ON requests FOR EACH ROW EXECUTE FUNCTION refuse()"));
+    ASSERT_TRUE(refuse_requests(*admin));
     const auto rows = static_cast<std::uint64_t>(cfg.batch_rows) + 50;
     for (std::uint64_t i = 2; i <= rows + 1; ++i) {
         in.push(request("held-" + std::to_string(i), i));
