@@ -291,7 +291,10 @@ net::awaitable<bool> relay::publish() {
         refusal = llmp::error{"overloaded", "too many requests are waiting to be queued; retry shortly", true};
     } else if (!refusal) {
         const auto confirm_by = clock::now() + ctx_.cfg.relay.publish_confirm_timeout;
-        auto outcome = co_await sink_->wait_published(confirm_by);
+        // A stream starts at its worker's first chunk if that comes before the broker's confirm
+        // (issue 13: the confirm of a persistent message waits for the broker's disk write). A
+        // background request's client is told it is queued, so it waits for the confirm itself.
+        auto outcome = co_await sink_->wait_published(confirm_by, !background_);
         refusal = publish_refusal(outcome);
     }
     if (refusal) {

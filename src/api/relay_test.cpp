@@ -298,6 +298,22 @@ TEST(Relay, ABackgroundRequestTheBrokerRefusesIsAnErrorReply) {
     EXPECT_EQ(h.out.failures[0].code, "queue_full");
 }
 
+// Its client is told the request is queued, so only the broker's confirm says so (no chunk).
+TEST(Relay, ABackgroundRequestWaitsForTheConfirmWhateverComesFirst) {
+    relay_harness h{false};
+    h.publisher.next = fake_request_publisher::answer::never;
+    bool replied = false;
+    h.start({}, "mock", background_relay{[&replied](const request_message&) {
+                replied = true;
+                return http_server::response{http::status::ok, 11};
+            }});
+    h.chunk(1, "Hel");
+    h.run_until_ended();
+    EXPECT_FALSE(replied);
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "broker_unavailable");
+}
+
 // A resumable stream binds bg.<id>.# before it publishes: a server that cannot bind (no
 // bindings, or the consumer never answers) refuses with 503 and publishes nothing. (Its
 // hang-up that cancels nothing needs the broker: compat_e2e's native_resumable_stream test.)
@@ -354,6 +370,35 @@ TEST(Relay, NoConfirmInTimeIsBrokerUnavailable) {
     ASSERT_EQ(h.out.failures.size(), 1u);
     EXPECT_EQ(h.out.failures[0].code, "broker_unavailable");
     EXPECT_NE(h.out.failures[0].message.find("did not confirm"), std::string::npos);
+}
+
+// The broker confirms a persistent message once it is on disk; under load that comes after the
+// worker's first token. A chunk is proof the broker routed the request: the stream starts then.
+TEST(Relay, AStreamStartsAtItsWorkersFirstChunkWithoutWaitingForTheConfirm) {
+    relay_harness h;
+    h.publisher.next = fake_request_publisher::answer::never;
+    h.start();
+    h.chunk(1, "Hel");
+    h.until_streamed("token 1 Hel");
+    h.final_message();
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 Hel\ndone stop\n");
+    EXPECT_TRUE(h.out.failures.empty());
+    EXPECT_EQ(h.publisher.confirmed_deliveries.size(), 1u);
+    EXPECT_EQ(h.generations("completed"), 1u);
+}
+
+// A worker's error proves as much, but an error may as well come from this server (shutdown, the
+// response queue lost), so only chunks and finals stand in for the confirm.
+TEST(Relay, AnErrorBeforeTheConfirmIsNoProofOfThePublish) {
+    relay_harness h;
+    h.publisher.next = fake_request_publisher::answer::never;
+    h.start();
+    h.error("model_failed");
+    h.run_until_ended();
+    ASSERT_EQ(h.out.failures.size(), 1u);
+    EXPECT_EQ(h.out.failures[0].code, "broker_unavailable");
+    EXPECT_TRUE(h.client.streamed.empty());
 }
 
 TEST(Relay, PublisherQueueFullIsOverloaded) {

@@ -33,6 +33,7 @@ void response_sink::on_event(sink_input ev) {
                     return;  // the stream is being cut off: nothing more is relayed
                 }
                 if constexpr (std::is_same_v<T, chunk_event>) {
+                    answered_ = true;
                     buffered_ += e.text.size();
                     if (buffered_ > max_buffered_) {
                         overflowed_ = true;
@@ -41,6 +42,9 @@ void response_sink::on_event(sink_input ev) {
                         }
                         return;
                     }
+                }
+                if constexpr (std::is_same_v<T, final_message>) {
+                    answered_ = true;
                 }
                 events_.emplace_back(std::move(e));
             }
@@ -59,14 +63,17 @@ net::awaitable<void> response_sink::wait_signal(boost::system::error_code& ec) {
 }
 
 net::awaitable<std::optional<publish_outcome>> response_sink::wait_published(
-    std::chrono::steady_clock::time_point deadline) {
-    while (!published_) {
+    std::chrono::steady_clock::time_point deadline, bool answer_proves_it) {
+    while (!published_ && !(answer_proves_it && answered_)) {
         signal_.expires_at(deadline);
         boost::system::error_code ec;
         co_await wait_signal(ec);
         if (!ec) {
             break;  // the deadline passed
         }
+    }
+    if (!published_ && answer_proves_it && answered_) {
+        co_return publish_outcome::confirmed;
     }
     co_return published_;
 }

@@ -39,7 +39,12 @@ public:
     /// passed first.
     net::awaitable<bool> wait(std::chrono::steady_clock::time_point deadline);
     /// Waits for the outcome of publishing the request; nullopt if `deadline` passed first.
-    net::awaitable<std::optional<publish_outcome>> wait_published(std::chrono::steady_clock::time_point deadline);
+    /// With `answer_proves_it`, a worker's chunk or final queued first is taken as `confirmed`:
+    /// a worker answers only a request the broker routed to it, and the broker confirms a
+    /// persistent message only once it is on disk, under load tens of milliseconds after the
+    /// worker's first token (a worker's error, or one the API itself delivers, is no such proof).
+    net::awaitable<std::optional<publish_outcome>> wait_published(std::chrono::steady_clock::time_point deadline,
+                                                                  bool answer_proves_it = false);
     /// Forgets the outcome waited for, so that wait_published awaits the next (a resumable
     /// stream awaits its binding first, then its request's publish).
     void forget_published() { published_.reset(); }
@@ -67,6 +72,7 @@ private:
     /// stream is open, and events are drained as they come, so there is no run to batch.
     std::list<stream_event> events_;
     std::optional<publish_outcome> published_;
+    bool answered_ = false;  ///< a chunk or final was queued (see wait_published)
     std::size_t buffered_ = 0;
     std::size_t max_buffered_;
     bool overflowed_ = false;
