@@ -295,6 +295,9 @@ net::awaitable<bool> relay::publish() {
         // (issue 13: the confirm of a persistent message waits for the broker's disk write). A
         // background request's client is told it is queued, so it waits for the confirm itself.
         auto outcome = co_await sink_->wait_published(confirm_by, !background_);
+        if (outcome && !sink_->published()) {
+            unconfirmed_until_ = confirm_by;  // started on a chunk: the confirm is still to come
+        }
         refusal = publish_refusal(outcome);
     }
     if (refusal) {
@@ -376,6 +379,9 @@ bool relay::take_events() {
     const bool any = !evs.empty();
     std::size_t drained = 0;
     while (!evs.empty() && end_ == ending::none) {
+        if (holding_final()) {
+            break;  // the answer ends the stream only once the broker confirmed the request
+        }
         auto ev = std::move(evs.front());
         evs.pop_front();
         if (auto* c = std::get_if<chunk_event>(&ev)) {
@@ -470,6 +476,9 @@ net::awaitable<void> relay::pump() {
     auto last_event = clock::now();
     auto last_write = clock::now();
     while (end_ == ending::none) {
+        if (unconfirmed_until_ != clock::time_point{} && fail_if_refused_late(clock::now())) {
+            break;
+        }
         if (take_events()) {
             last_event = clock::now();
         }
@@ -511,8 +520,31 @@ net::awaitable<void> relay::pump() {
         }
         auto wake = std::min({deadline_, last_event + ctx_.cfg.stream_idle_timeout, now + t.check_interval,
                               last_write + t.keepalive_interval});
-        co_await sink_->wait(wake);
+        if (holding_final()) {
+            co_await sink_->wait_published(std::min(wake, unconfirmed_until_));
+        } else {
+            co_await sink_->wait(wake);
+        }
     }
+}
+
+bool relay::holding_final() {
+    return unconfirmed_until_ != clock::time_point{} && !sink_->events().empty() &&
+           std::holds_alternative<final_message>(sink_->events().front());
+}
+
+bool relay::fail_if_refused_late(clock::time_point now) {
+    const auto& outcome = sink_->published();
+    if (!outcome && now < unconfirmed_until_) {
+        return false;
+    }
+    auto refusal = publish_refusal(outcome);
+    if (!refusal) {
+        unconfirmed_until_ = {};
+        return false;
+    }
+    fail_here({std::move(refusal->code), std::move(refusal->message), refusal->retryable});
+    return true;
 }
 
 void relay::ended_here(const error_message& told) {

@@ -99,6 +99,13 @@ private:
     /// fail_here() with check_time()'s answer, if any; true then. Not inline in pump(): its
     /// error_message would sit in the coroutine's frame for the whole stream.
     bool fail_if_late(clock::time_point now, clock::time_point last_event);
+    /// For a stream that started on its first chunk before the broker's confirm: fail_here()
+    /// with the broker's late refusal (a nack: the audit's copy of the request was refused), or
+    /// with broker_unavailable once the confirm's deadline passed; true then. Clears
+    /// unconfirmed_until_ on the confirm.
+    bool fail_if_refused_late(clock::time_point now);
+    /// The worker's final waits at the head of the sink until the confirm (see unconfirmed_until_).
+    bool holding_final();
     /// The request's metrics, once (finish() before its last write; else the destructor).
     void record_metrics();
     /// The first token came: the request leaves the model's waiting count.
@@ -148,6 +155,11 @@ private:
     model_metrics* model_ = nullptr;  ///< the served model's metrics, once queued
     bool waiting_ = true;             ///< queued, no token yet (counted in model_->waiting)
     clock::time_point published_at_;
+    /// The confirm's deadline while a stream that started on its worker's first chunk still
+    /// waits for the broker's confirm; the epoch (zero) once confirmed. The stream relays tokens
+    /// meanwhile but does not end with the worker's answer before it: a nack means the audit's
+    /// copy of the request was refused, and no client is served an answer the audit lacks.
+    clock::time_point unconfirmed_until_{};
 
     // How it ended.
     ending end_ = ending::none;

@@ -374,18 +374,52 @@ TEST(Relay, NoConfirmInTimeIsBrokerUnavailable) {
 
 // The broker confirms a persistent message once it is on disk; under load that comes after the
 // worker's first token. A chunk is proof the broker routed the request: the stream starts then.
-TEST(Relay, AStreamStartsAtItsWorkersFirstChunkWithoutWaitingForTheConfirm) {
-    relay_harness h;
+// Its end waits for the confirm: a nack would mean the audit's copy of the request was refused.
+TEST(Relay, AStreamStartsAtItsWorkersFirstChunkAndEndsOnceTheBrokerConfirms) {
+    auto cfg = test_config();
+    cfg.relay.publish_confirm_timeout = 5s;  // the test confirms by hand, however slow the machine
+    relay_harness h{true, cfg};
     h.publisher.next = fake_request_publisher::answer::never;
     h.start();
     h.chunk(1, "Hel");
     h.until_streamed("token 1 Hel");
     h.final_message();
+    h.ioc.poll();
+    EXPECT_FALSE(h.ended) << "the answer ended the stream before the broker confirmed the request";
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 Hel\n");
+    h.publisher.unanswered(publish_outcome::confirmed);
     h.run_until_ended();
     EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 Hel\ndone stop\n");
     EXPECT_TRUE(h.out.failures.empty());
+    EXPECT_TRUE(h.publisher.cancels.empty());
     EXPECT_EQ(h.publisher.confirmed_deliveries.size(), 1u);
     EXPECT_EQ(h.generations("completed"), 1u);
+}
+
+TEST(Relay, ANackAfterTheFirstChunkEndsTheStreamWithQueueFullAndCancels) {
+    auto cfg = test_config();
+    cfg.relay.publish_confirm_timeout = 5s;
+    relay_harness h{true, cfg};
+    h.publisher.next = fake_request_publisher::answer::never;
+    h.start();
+    h.chunk(1, "Hel");
+    h.until_streamed("token 1 Hel");
+    h.publisher.unanswered(publish_outcome::queue_full);
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 Hel\nerror queue_full\n");
+    EXPECT_EQ(h.publisher.cancels.size(), 1u) << "the worker stops generating";
+    EXPECT_EQ(h.verdict(), "queue_full") << "the audit hears what the client was told";
+}
+
+TEST(Relay, AFinalWithNoConfirmInTimeEndsAsBrokerUnavailable) {
+    relay_harness h;
+    h.publisher.next = fake_request_publisher::answer::never;
+    h.start();
+    h.chunk(1, "Hel");
+    h.final_message();
+    h.run_until_ended();
+    EXPECT_EQ(h.client.streamed, "start mock\ntoken 1 Hel\nerror broker_unavailable\n");
+    EXPECT_EQ(h.verdict(), "broker_unavailable");
 }
 
 // A worker's error proves as much, but an error may as well come from this server (shutdown, the

@@ -48,6 +48,8 @@ public:
     /// Forgets the outcome waited for, so that wait_published awaits the next (a resumable
     /// stream awaits its binding first, then its request's publish).
     void forget_published() { published_.reset(); }
+    /// The publish outcome delivered so far (nothing yet: unanswered).
+    const std::optional<publish_outcome>& published() const { return published_; }
     std::list<stream_event>& events() { return events_; }
     void consumed(std::size_t bytes) { buffered_ -= bytes < buffered_ ? bytes : buffered_; }
     bool overflowed() const { return overflowed_; }
