@@ -422,6 +422,12 @@ TEST_F(compat_e2e, native_resumable_stream_dropped_on_one_server_resumes_on_the_
     ASSERT_FALSE(request_id.empty());
     ASSERT_LT(first_part.size(), providers::mock_text(prompt, n).size()) << "hung up too late to test a resume";
 
+    // A resume reads the request the audit stored (docs/architecture.md): one a moment after the
+    // drop, before the audit's next batch (here its first, behind its partitions' creation), is
+    // a 404. Wait for the row rather than race the audit.
+    ASSERT_TRUE(wait_until(
+        [&] { return db.scalar("SELECT count(*) FROM requests WHERE request_id = '" + request_id + "'") == "1"; }, 10s))
+        << cluster_->logs();
     auto resumed =
         http_request(port_b, "GET", "/api/streams/" + request_id, {}, {{"Last-Event-ID", std::to_string(last_id)}});
     ASSERT_EQ(resumed.status, 200u) << resumed.body << cluster_->logs();
