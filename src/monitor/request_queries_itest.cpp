@@ -212,11 +212,16 @@ TEST(request_queries, text_search_reads_closed_days_through_their_partitions_ind
     // The storage report counts the partitions' new indexes as bytes of requests.
     auto storage = query_storage(*c);
     ASSERT_TRUE(storage) << storage.error().message;
-    EXPECT_GT(
-        db.count("SELECT sum(pg_relation_size(oid)) FROM pg_class WHERE relname LIKE 'requests_p%_search_trgm_idx'"),
-        0);
-    EXPECT_EQ(storage.value()["tables"]["requests"].get<std::int64_t>(),
-              db.count("SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('requests')"));
+    const auto trgm_bytes =
+        db.count("SELECT sum(pg_relation_size(oid)) FROM pg_class WHERE relname LIKE 'requests_p%_search_trgm_idx'");
+    EXPECT_GT(trgm_bytes, 0);
+    // Within half the new indexes' bytes (so a report without them still fails): the audit's
+    // partition upkeep in the background may add a day's empty partition between the two reads
+    // (CI saw 16 KiB once).
+    EXPECT_NEAR(
+        static_cast<double>(storage.value()["tables"]["requests"].get<std::int64_t>()),
+        static_cast<double>(db.count("SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('requests')")),
+        static_cast<double>(trgm_bytes) / 2);
 
     // A late row of a covered day, and a row of today, both queued: found; the indexer then
     // dequeues the late one without a copy (its partition's index has it).
