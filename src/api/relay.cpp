@@ -282,6 +282,9 @@ net::awaitable<bool> relay::publish() {
         refusal = std::move(unbound);
     }
     std::weak_ptr<response_sink> weak = sink_;
+    // The model's time to first token counts from here: a stream that starts on its worker's
+    // first chunk ends its wait for the confirm at that chunk, so a later clock would read ~0.
+    published_at_ = clock::now();
     if (!refusal && !ctx_.publisher->publish_request(m_, timeout_ms_, [weak](publish_outcome o) {
             if (auto s = weak.lock()) {
                 s->deliver(o);
@@ -310,7 +313,6 @@ net::awaitable<bool> relay::publish() {
     // normalized, so "llama3.2" and "llama3.2:latest" count as the one model they are).
     model_ = &ctx_.metrics->model(normalize_model_name(m_.model));
     model_->waiting.inc();
-    published_at_ = clock::now();
     co_return true;
 }
 
@@ -476,7 +478,7 @@ net::awaitable<void> relay::pump() {
     auto last_event = clock::now();
     auto last_write = clock::now();
     while (end_ == ending::none) {
-        if (unconfirmed_until_ != clock::time_point{} && fail_if_refused_late(clock::now())) {
+        if (awaiting_confirm() && fail_if_refused_late(clock::now())) {
             break;
         }
         if (take_events()) {
@@ -529,7 +531,7 @@ net::awaitable<void> relay::pump() {
 }
 
 bool relay::holding_final() {
-    return unconfirmed_until_ != clock::time_point{} && !sink_->events().empty() &&
+    return awaiting_confirm() && !sink_->events().empty() &&
            std::holds_alternative<final_message>(sink_->events().front());
 }
 

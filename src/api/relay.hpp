@@ -106,6 +106,8 @@ private:
     bool fail_if_refused_late(clock::time_point now);
     /// The worker's final waits at the head of the sink until the confirm (see unconfirmed_until_).
     bool holding_final();
+    /// The stream started on its worker's first chunk and the broker has not confirmed yet.
+    bool awaiting_confirm() const { return unconfirmed_until_ != clock::time_point{}; }
     /// The request's metrics, once (finish() before its last write; else the destructor).
     void record_metrics();
     /// The first token came: the request leaves the model's waiting count.
@@ -154,7 +156,7 @@ private:
     double ttft_ms_ = -1;
     model_metrics* model_ = nullptr;  ///< the served model's metrics, once queued
     bool waiting_ = true;             ///< queued, no token yet (counted in model_->waiting)
-    clock::time_point published_at_;
+    clock::time_point published_at_;  ///< handed to the publisher (the model's TTFT counts from here)
     /// The confirm's deadline while a stream that started on its worker's first chunk still
     /// waits for the broker's confirm; the epoch (zero) once confirmed. The stream relays tokens
     /// meanwhile but does not end with the worker's answer before it: a nack means the audit's

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace llmp::api {
@@ -394,6 +395,28 @@ TEST(Relay, AStreamStartsAtItsWorkersFirstChunkAndEndsOnceTheBrokerConfirms) {
     EXPECT_TRUE(h.publisher.cancels.empty());
     EXPECT_EQ(h.publisher.confirmed_deliveries.size(), 1u);
     EXPECT_EQ(h.generations("completed"), 1u);
+}
+
+// The model's time to first token is the queue wait + prefill from the publish, also for a stream
+// that started on its chunk: that chunk ends the relay's wait for the confirm, not the clock.
+TEST(Relay, AStreamStartedOnItsChunkCountsTheModelsTimeToFirstTokenFromThePublish) {
+    auto cfg = test_config();
+    cfg.relay.publish_confirm_timeout = 5s;
+    relay_harness h{true, cfg};
+    h.publisher.next = fake_request_publisher::answer::never;
+    h.start();
+    h.published_id();
+    std::this_thread::sleep_for(40ms);  // the worker's queue wait and prefill: a lower bound, not a guess
+    h.chunk(1, "Hel");
+    h.until_streamed("token 1 Hel");
+    auto text = h.registry.render();
+    const std::string line = "llmproxy_model_time_to_first_token_seconds_sum{model=\"mock:latest\"} ";
+    auto at = text.find(line);
+    ASSERT_NE(at, std::string::npos) << text;
+    EXPECT_GE(std::stod(text.substr(at + line.size())), 0.040) << text;
+    h.publisher.unanswered(publish_outcome::confirmed);
+    h.final_message();
+    h.run_until_ended();
 }
 
 TEST(Relay, ANackAfterTheFirstChunkEndsTheStreamWithQueueFullAndCancels) {

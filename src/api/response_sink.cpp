@@ -32,8 +32,10 @@ void response_sink::on_event(sink_input ev) {
                 if (overflowed_) {
                     return;  // the stream is being cut off: nothing more is relayed
                 }
-                if constexpr (std::is_same_v<T, chunk_event>) {
+                if constexpr (std::is_same_v<T, chunk_event> || std::is_same_v<T, final_message>) {
                     answered_ = true;
+                }
+                if constexpr (std::is_same_v<T, chunk_event>) {
                     buffered_ += e.text.size();
                     if (buffered_ > max_buffered_) {
                         overflowed_ = true;
@@ -42,9 +44,6 @@ void response_sink::on_event(sink_input ev) {
                         }
                         return;
                     }
-                }
-                if constexpr (std::is_same_v<T, final_message>) {
-                    answered_ = true;
                 }
                 events_.emplace_back(std::move(e));
             }
