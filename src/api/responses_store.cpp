@@ -142,23 +142,31 @@ net::awaitable<result<std::optional<stored_response>>> responses_store::load(std
                                                                              stored_request_kind kind) {
     const auto what = awaited_for(request_id);
     auto enough = [what](const result<std::optional<stored_response>>& found) {
-        return !found || what == awaited::nothing ||
-               (found.value() && (what == awaited::request || found.value()->finished()));
+        if (!found || what == awaited::nothing) {
+            return !found || found.value().has_value();
+        }
+        return found.value() && (what == awaited::request || found.value()->finished());
     };
     auto found = co_await load_once(request_id, kind);
     if (enough(found)) {
         co_return found;
     }
     // This server relayed its end (or queued it) a moment ago: the audit stores it within its
-    // batch time.
-    auto deadline = std::chrono::steady_clock::now() + cfg_.store_wait;
+    // batch time. Or this server knows nothing of it: another one may have relayed it just now,
+    // or nobody did, so that wait is shorter and backs off (a made-up id costs a few reads).
+    const bool unknown = what == awaited::nothing;
+    const auto deadline = std::chrono::steady_clock::now() + (unknown ? cfg_.unknown_wait : cfg_.store_wait);
+    auto pause = cfg_.store_poll;
     net::steady_timer timer{co_await net::this_coro::executor};
-    while (std::chrono::steady_clock::now() < deadline) {
-        timer.expires_after(cfg_.store_poll);
+    for (auto now = std::chrono::steady_clock::now(); now < deadline; now = std::chrono::steady_clock::now()) {
+        timer.expires_after(std::min<std::chrono::steady_clock::duration>(pause, deadline - now));
         co_await timer.async_wait(net::use_awaitable);
         found = co_await load_once(request_id, kind);
         if (enough(found)) {
             break;
+        }
+        if (unknown) {
+            pause *= 2;
         }
     }
     co_return found;

@@ -15,6 +15,8 @@
 // any thread): the audit stores them a little later (its batches), so a read of one of those that
 // finds nothing yet waits for it (up to `store_wait`) instead of answering 404. Likewise the
 // background requests it has just queued (note_queued): a read waits for the request row only.
+// An id it knows nothing of may be another server's: it is looked for a little longer
+// (`unknown_wait`, backing off) before the answer is "none".
 //
 // Lifecycle: built by api_server with the config, start()ed before the listener, stop()ped
 // (queued jobs answered "shutting_down", threads joined) after the io_context stops.
@@ -49,6 +51,11 @@ struct responses_store_config {
     std::chrono::milliseconds store_wait{5000};
     /// How often it looks again meanwhile.
     std::chrono::milliseconds store_poll{25};
+    /// How long a read of an id this server knows nothing of keeps looking, its pauses doubling
+    /// from store_poll: another API server may have relayed it a moment ago (a stream resumed
+    /// behind a load balancer), and the audit stores it within its batch. Doubling keeps what a
+    /// made-up id costs to a handful of primary-key reads.
+    std::chrono::milliseconds unknown_wait{1000};
 };
 
 class responses_store {
