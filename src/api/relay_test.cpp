@@ -120,6 +120,13 @@ struct relay_harness {
             },
             net::detached);
     }
+    /// Starts a background request whose immediate reply only sets `replied`.
+    void start_background(bool& replied) {
+        start({}, "mock", background_relay{[&replied](const request_message&) {
+                  replied = true;
+                  return http_server::response{http::status::ok, 11};
+              }});
+    }
     /// Runs the io_context until `pred` holds (fails the test after 5 s: a hang is a bug).
     template <class Pred>
     void run_until(Pred pred) {
@@ -289,10 +296,7 @@ TEST(Relay, ABackgroundRequestTheBrokerRefusesIsAnErrorReply) {
     relay_harness h{false};
     h.publisher.next = fake_request_publisher::answer::nack;
     bool replied = false;
-    h.start({}, "mock", background_relay{[&replied](const request_message&) {
-                replied = true;
-                return http_server::response{http::status::ok, 11};
-            }});
+    h.start_background(replied);
     h.run_until_ended();
     EXPECT_FALSE(replied);
     ASSERT_EQ(h.out.failures.size(), 1u);
@@ -304,10 +308,7 @@ TEST(Relay, ABackgroundRequestWaitsForTheConfirmWhateverComesFirst) {
     relay_harness h{false};
     h.publisher.next = fake_request_publisher::answer::never;
     bool replied = false;
-    h.start({}, "mock", background_relay{[&replied](const request_message&) {
-                replied = true;
-                return http_server::response{http::status::ok, 11};
-            }});
+    h.start_background(replied);
     h.chunk(1, "Hel");
     h.run_until_ended();
     EXPECT_FALSE(replied);
