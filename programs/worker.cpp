@@ -22,9 +22,15 @@ void add_worker_command(CLI::App& app, int& exit_code) {
         ->envname("LLMPROXY_PROVIDER")
         ->check(CLI::IsMember({"mock", "ollama", "openai"}))
         ->capture_default_str();
-    cmd->add_option("--concurrency", cfg->concurrency, "generations at once (and AMQP prefetch)")
+    cmd->add_option("--concurrency", cfg->concurrency, "generations at once")
         ->envname("LLMPROXY_WORKER_CONCURRENCY")
         ->check(CLI::Range(1, 65535))
+        ->capture_default_str();
+    cmd->add_option("--prefetch-headroom", cfg->prefetch_headroom,
+                    "the AMQP prefetch is --concurrency plus the answers awaiting the broker's confirm, at most "
+                    "this many (-1: --concurrency), so the next request comes while they wait")
+        ->envname("LLMPROXY_WORKER_PREFETCH_HEADROOM")
+        ->check(CLI::Range(-1, 65535))
         ->capture_default_str();
     cmd->add_option("--io-threads", cfg->io_threads, "I/O threads for provider connections")
         ->envname("LLMPROXY_WORKER_IO_THREADS")

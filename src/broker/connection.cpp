@@ -664,6 +664,16 @@ result<void> connection::set_prefetch(std::uint16_t count, bool shared) {
     return impl_->check_rpc("basic.qos");
 }
 
+result<void> connection::change_prefetch(std::uint16_t count, bool shared) {
+    amqp_basic_qos_t m{};
+    m.prefetch_count = count;
+    m.global = shared ? 1 : 0;
+    if (int rc = amqp_send_method(impl_->conn, main_channel, AMQP_BASIC_QOS_METHOD, &m); rc != AMQP_STATUS_OK) {
+        return broker_error(std::string{"basic.qos failed: "} + amqp_error_string2(rc));
+    }
+    return ok();
+}
+
 result<std::string> connection::consume(std::string_view queue, bool no_ack) {
     auto* okp = amqp_basic_consume(impl_->conn, main_channel, bytes_of(queue), amqp_empty_bytes, 0, no_ack ? 1 : 0, 0,
                                    amqp_empty_table);

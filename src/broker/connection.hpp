@@ -62,6 +62,9 @@ public:
     /// basic.qos. `shared` = one budget for every consumer of the channel (RabbitMQ's global
     /// flag), else `count` for each consumer started after it.
     result<void> set_prefetch(std::uint16_t count, bool shared = false);
+    /// set_prefetch() without waiting for the broker's qos-ok (it is ignored when it comes):
+    /// for changing the limit on a busy channel, in order with the acks sent around it.
+    result<void> change_prefetch(std::uint16_t count, bool shared);
     /// Starts a consumer; returns its tag.
     result<std::string> consume(std::string_view queue, bool no_ack);
     /// Starts a no-ack consumer on a second channel (opened at its first use) that no

@@ -22,6 +22,8 @@ result<void> consumer::carry_out(connection& conn, const command& c) {
             return conn.reject(c.tag, false);
         case command::kind::with_connection:
             return c.on_conn(conn);
+        case command::kind::prefetch:
+            return conn.change_prefetch(static_cast<std::uint16_t>(c.tag), c.shared);
         case command::kind::wake:
         case command::kind::call:
             break;
@@ -44,8 +46,10 @@ bool consumer::carry_out_all(connection* conn, std::uint64_t epoch, std::vector<
         }
         if (auto r = carry_out(*conn, c); !r) {
             broker::logger()->warn("msg=\"{} failed\" consumer={} error=\"{}\"",
-                                   c.what == command::kind::with_connection ? "subscription change" : "ack", name_,
-                                   r.error().message);
+                                   c.what == command::kind::with_connection ? "subscription change"
+                                   : c.what == command::kind::prefetch      ? "prefetch change"
+                                                                            : "ack",
+                                   name_, r.error().message);
             healthy = false;
         }
     }
@@ -92,6 +96,12 @@ void consumer::ack(std::uint64_t epoch, std::uint64_t tag) {
 
 void consumer::ack_multiple(std::uint64_t epoch, std::uint64_t tag) {
     commands_.push_unbounded(command{command::kind::ack_multiple, epoch, tag});
+}
+
+void consumer::change_prefetch(std::uint64_t epoch, std::uint16_t count, bool shared) {
+    command c{command::kind::prefetch, epoch, count};
+    c.shared = shared;
+    commands_.push_unbounded(std::move(c));
 }
 
 void consumer::reject(std::uint64_t epoch, std::uint64_t tag, bool requeue) {

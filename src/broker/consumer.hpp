@@ -51,6 +51,11 @@ public:
     /// multiple): for consumers that settle deliveries in order, one frame per batch.
     void ack_multiple(std::uint64_t epoch, std::uint64_t tag);
     void reject(std::uint64_t epoch, std::uint64_t tag, bool requeue);
+    /// Changes the prefetch of the channel the deliveries come on (connection::change_prefetch),
+    /// in order with the acks queued before and after it; void for an older epoch.
+    void change_prefetch(std::uint64_t epoch, std::uint16_t count, bool shared);
+    /// The connection epoch now (deliveries carry theirs).
+    std::uint64_t epoch() const { return epoch_.load(); }
     /// Runs `fn` on the consumer thread once the acks and rejects queued before it have been
     /// carried out (written to the socket), or dropped with their connection. For a caller
     /// that must not act until the broker has been told (the worker runs a copy of a request
@@ -72,12 +77,14 @@ private:
             reject_drop,
             wake,
             call,
-            with_connection
+            with_connection,
+            prefetch
         } what = kind::wake;
         std::uint64_t epoch = 0;
-        std::uint64_t tag = 0;
+        std::uint64_t tag = 0;                             ///< the prefetch count for kind::prefetch
         std::function<void()> fn;                          ///< kind::call only
         std::function<result<void>(connection&)> on_conn;  ///< kind::with_connection only
+        bool shared = false;                               ///< kind::prefetch only
     };
     /// Carries out `cmds` in order: connection commands of `epoch` on `conn` (none when
     /// `conn` is null: the connection is gone), calls whatever the connection. False if an

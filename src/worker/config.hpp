@@ -12,8 +12,14 @@ namespace llmp::worker {
 struct worker_config {
     broker::broker_config broker;
     providers::provider_config provider;
-    /// Generations run at once (and the AMQP prefetch).
+    /// Generations run at once.
     int concurrency = 64;
+    /// A request is acked only once its answer is confirmed (persistent: after the broker's disk
+    /// write), so a worker whose generations have ended but whose answers await their confirms
+    /// would be sent nothing new meanwhile (issue 13: ~10 ms of a paced request's first token).
+    /// So the AMQP prefetch is --concurrency plus the answers awaiting their confirm, at most
+    /// this many (-1 = --concurrency); the worker still runs --concurrency generations at once.
+    int prefetch_headroom = -1;
     /// I/O threads for provider connections.
     int io_threads = 1;
     /// Heartbeat period on the control exchange; also how often the provider's model list is

@@ -165,6 +165,7 @@ void generation_task::on_complete(providers::completion c) {
     if (ended_) {
         return;
     }
+    generation_over();
     if (abandoned_) {
         ended_ = true;
         if (metrics_) {
@@ -241,6 +242,7 @@ void generation_task::on_error(error e) {
     if (ended_) {
         return;
     }
+    generation_over();
     ended_ = true;
     if (metrics_) {
         metrics_->ended(abandoned_              ? generation_outcome::abandoned
@@ -264,6 +266,12 @@ void generation_task::on_error(error e) {
     m.model = req_.model;
     copy_request_fields(req_, m);
     publish_last(broker::error_key(req_.server_id), encode(m), 1);
+}
+
+void generation_task::generation_over() {
+    if (!generation_over_.exchange(true)) {
+        host_.generation_ended(origin_);
+    }
 }
 
 void generation_task::publish_last(std::string routing_key, std::string body, int attempt) {

@@ -43,6 +43,7 @@ public:
     void set_metrics(model_metrics* m) { metrics_ = m; }
     const request_message& request() const { return req_; }
     const std::string& request_id() const { return req_.request_id; }
+    const task_origin& origin() const { return origin_; }
 
 private:
     void start_unguarded();
@@ -58,6 +59,9 @@ private:
     void on_complete(providers::completion c);
     void on_error(error e);
     void publish_last(std::string routing_key, std::string body, int attempt);
+    /// Tells the host the generation is over, the first time only (internal_failure may end a
+    /// task a second time).
+    void generation_over();
 
     task_host& host_;
     request_message req_;
@@ -77,6 +81,7 @@ private:
     bool rejected_ = false;
     model_metrics* metrics_ = nullptr;
     std::atomic<bool> abandoned_{false};
+    std::atomic<bool> generation_over_{false};
 };
 
 }  // namespace llmp::worker

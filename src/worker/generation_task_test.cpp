@@ -133,10 +133,12 @@ TEST_F(generation_task_test, acks_only_after_the_final_is_confirmed) {
 
     EXPECT_TRUE(host_.acked.empty()) << "not before the broker has the final";
     EXPECT_TRUE(host_.ended.empty()) << "a draining worker waits for the confirm";
+    EXPECT_EQ(host_.generations_ended, 1) << "its generation slot is free before the confirm";
     confirm_last();
     EXPECT_EQ(host_.acked, std::vector<std::uint64_t>{tag});
     EXPECT_EQ(host_.ended, std::vector<std::string>{"req-1"});
     EXPECT_EQ(host_.ended_tokens, 2);
+    EXPECT_EQ(host_.generations_ended, 1);
     EXPECT_TRUE(host_.requeued.empty());
     EXPECT_EQ(outcome(generation_outcome::completed), 1u);
 }
@@ -323,6 +325,7 @@ TEST_F(generation_task_test, a_provider_that_throws_on_start_ends_in_internal_er
     confirm_last();
     EXPECT_EQ(host_.acked, std::vector<std::uint64_t>{tag});
     EXPECT_TRUE(host_.requeued.empty());
+    EXPECT_EQ(host_.generations_ended, 1);
 }
 
 TEST_F(generation_task_test, an_exception_inside_a_callback_ends_the_task_once_in_internal_error) {
@@ -337,6 +340,7 @@ TEST_F(generation_task_test, an_exception_inside_a_callback_ends_the_task_once_i
     confirm_last();
     EXPECT_EQ(host_.acked, std::vector<std::uint64_t>{tag});
     EXPECT_EQ(host_.ended.size(), 1u);
+    EXPECT_EQ(host_.generations_ended, 1) << "one slot, freed once";
 }
 
 TEST_F(generation_task_test, an_abandoned_task_publishes_nothing_and_leaves_its_delivery_to_the_broker) {
@@ -351,6 +355,7 @@ TEST_F(generation_task_test, an_abandoned_task_publishes_nothing_and_leaves_its_
     EXPECT_TRUE(host_.requeued.empty());
     EXPECT_EQ(host_.ended, std::vector<std::string>{"req-1"});
     EXPECT_EQ(outcome(generation_outcome::abandoned), 1u);
+    EXPECT_EQ(host_.generations_ended, 1);
 }
 
 TEST_F(generation_task_test, a_redelivery_labels_its_chunks_so_the_api_can_tell_the_worker_was_lost) {
@@ -388,6 +393,7 @@ TEST_F(generation_task_test, fail_answers_without_calling_the_provider) {
     EXPECT_TRUE(host_.fake_provider().started().empty());
     EXPECT_EQ(last_error().code, "timeout");
     EXPECT_EQ(outcome(generation_outcome::rejected), 1u);
+    EXPECT_EQ(host_.generations_ended, 1);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #pragma once
 // task_host: what a generation_task needs from the worker that runs it, and nothing more: the
 // provider, a publisher for its chunks and its last message (with a confirm callback), the ack
-// or requeue of its delivery, a hook for its end, an executor for retries, and a few settings.
+// or requeue of its delivery, hooks for the end of its generation and of the task, an executor
+// for retries, and a few settings.
 // worker_service implements it over its broker threads; worker/testing/fake_task_host records
 // every call so that the task's rules are unit-tested without a broker (generation_task_test).
 //
@@ -60,6 +61,9 @@ public:
     /// The task has ended and holds nothing more: it leaves the table of tasks (and cancels no
     /// longer reach it). `tokens` it generated, for the heartbeat's totals.
     virtual void task_ended(const std::string& request_id, std::int64_t tokens) = 0;
+    /// The task's generation is over (answered, failed, cancelled or abandoned), once per task,
+    /// before its answer is confirmed: its generation slot may start another request.
+    virtual void generation_ended(const task_origin& origin) = 0;
     /// Where retries of the last message wait.
     virtual net::any_io_executor executor() = 0;
 };

@@ -24,6 +24,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <deque>
+#include <functional>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -50,8 +52,12 @@ struct worker_service::impl final : task_host {
     const task_settings& settings() const override { return settings_; }
     providers::provider& provider() override { return *provider_; }
     bool publish(broker::publish_job&& job) override { return publisher->try_publish(std::move(job)); }
-    void ack(const task_origin& o) override { consumer->ack(o.epoch, o.delivery_tag); }
+    void ack(const task_origin& o) override {
+        answer_settled(o);  // the lower prefetch first: the ack must not make room for one more
+        consumer->ack(o.epoch, o.delivery_tag);
+    }
     void requeue(const task_origin& o) override {
+        answer_settled(o);
         consumer->reject(o.epoch, o.delivery_tag, true);
         gen_metrics.requeued().inc();
     }
@@ -63,7 +69,42 @@ struct worker_service::impl final : task_host {
         --in_flight;
         tokens_total += tokens;
     }
+    void generation_ended(const task_origin& o) override {
+        unsettled_changed(o.epoch, +1);
+        std::shared_ptr<generation_task> next;
+        {
+            llmp::lock_guard lock{slot_mu};
+            if (ready.empty()) {
+                --running;
+                return;
+            }
+            next = std::move(ready.front());  // the slot passes to it
+            ready.pop_front();
+        }
+        start_task(std::move(next));
+    }
     net::any_io_executor executor() override { return ioc.get_executor(); }
+
+    /// A slot for `task` (it starts now: true), or it waits in `ready` for the next one.
+    bool take_slot(const std::shared_ptr<generation_task>& task) {
+        llmp::lock_guard lock{slot_mu};
+        if (running < cfg.concurrency) {
+            ++running;
+            return true;
+        }
+        ready.push_back(task);
+        return false;
+    }
+    /// The deliveries waiting for a slot, out of the wait (they leave in_flight too).
+    std::deque<std::shared_ptr<generation_task>> take_ready() {
+        std::deque<std::shared_ptr<generation_task>> out;
+        {
+            llmp::lock_guard lock{slot_mu};
+            out.swap(ready);
+        }
+        in_flight -= static_cast<int>(out.size());
+        return out;
+    }
 
     worker_config cfg;
     std::string id;
@@ -107,6 +148,22 @@ struct worker_service::impl final : task_host {
     llmp::mutex put_back_mu;
     std::unordered_map<std::string, std::vector<parked_copy>> putting_back GUARDED_BY(put_back_mu);
 
+    /// The generation slots (--concurrency): a task holds one from its start until its
+    /// generation ends (generation_ended), not until its answer is confirmed and acked. The
+    /// prefetch is raised by the answers awaiting their confirms (unsettled_changed), so
+    /// deliveries come while they wait; one that finds every slot taken (a race of an ack and
+    /// the prefetch, or a per-consumer prefetch) waits in `ready`, in order.
+    llmp::mutex slot_mu;
+    int running GUARDED_BY(slot_mu) = 0;
+    std::deque<std::shared_ptr<generation_task>> ready GUARDED_BY(slot_mu);
+    /// The prefetch's part: answers of connection `prefetch_epoch` awaiting their confirm.
+    llmp::mutex prefetch_mu;
+    std::uint64_t prefetch_epoch GUARDED_BY(prefetch_mu) = 0;
+    int unsettled GUARDED_BY(prefetch_mu) = 0;
+    bool prefetch_follows GUARDED_BY(prefetch_mu) = false;  ///< the prefetch is shared (setup)
+    /// Starts a task that holds a slot (set by worker_service: dispatch on the io_context).
+    std::function<void(std::shared_ptr<generation_task>)> start_task;
+
     std::atomic<bool> stopping{false};
     std::atomic<int> in_flight{0};
     std::atomic<std::int64_t> requests_total{0};
@@ -115,6 +172,34 @@ struct worker_service::impl final : task_host {
     worker_metrics gen_metrics{registry, in_flight};
     std::int64_t tokens_at_last_beat = 0;  // heartbeat coroutine only
     steady::time_point last_beat = steady::now();
+
+    /// The most answers awaiting their confirm that raise the prefetch (--prefetch-headroom).
+    int headroom() const { return cfg.prefetch_headroom >= 0 ? cfg.prefetch_headroom : cfg.concurrency; }
+    void answer_settled(const task_origin& o) { unsettled_changed(o.epoch, -1); }
+    /// One more (or fewer) answer of connection `epoch` awaits its confirm: the prefetch follows,
+    /// --concurrency plus those (up to the headroom), so the broker delivers the next request
+    /// while they wait and no delivery finds every generation slot taken. Only for a shared
+    /// prefetch: a per-consumer one applies to consumers started after it, not to the running.
+    void unsettled_changed(std::uint64_t epoch, int delta) {
+        llmp::lock_guard lock{prefetch_mu};
+        if (epoch != prefetch_epoch || !prefetch_follows) {
+            return;  // a connection gone: its deliveries went back to the queue, its counts with it
+        }
+        const int before = std::min(unsettled, headroom());
+        unsettled = std::max(0, unsettled + delta);
+        const int after = std::min(unsettled, headroom());
+        if (after != before) {
+            consumer->change_prefetch(epoch, static_cast<std::uint16_t>(std::min(cfg.concurrency + after, 65535)),
+                                      /*shared=*/true);
+        }
+    }
+    /// A new connection (consumer thread): its prefetch is --concurrency again (setup), and no
+    /// answer of it awaits a confirm yet. 0: no connection.
+    void prefetch_restarts(std::uint64_t epoch) {
+        llmp::lock_guard lock{prefetch_mu};
+        prefetch_epoch = epoch;
+        unsettled = 0;
+    }
 
     bool serves(const std::string& model) {
         auto name = normalize_model_name(model);
@@ -398,11 +483,16 @@ result<void> worker_service::start() {
             return r;
         }
         // One budget across every queue this channel consumes (RabbitMQ's global prefetch):
-        // --concurrency generations at once, whichever models they are for.
+        // --concurrency generations at once, whichever models they are for; raised while
+        // answers await their confirms (unsettled_changed).
         // Quorum queues refuse a consumer on a channel with a global prefetch (topology.hpp).
         const bool shared = bcfg.queue_type != "quorum" && s.shared_prefetch_permitted();
         if (auto r = c.set_prefetch(static_cast<std::uint16_t>(std::clamp(s.cfg.concurrency, 1, 65535)), shared); !r) {
             return r;
+        }
+        {
+            llmp::lock_guard lock{s.prefetch_mu};
+            s.prefetch_follows = shared;
         }
         s.unrouted_tag.clear();
         s.subscriptions.clear();  // a new connection has no consumers yet
@@ -466,6 +556,7 @@ result<void> worker_service::start() {
                model != nullptr ? s.topo.model_queue(*model) : s.topo.work_queue);
     };
     auto on_state = [this](bool connected) {
+        impl_->prefetch_restarts(connected ? impl_->consumer->epoch() : 0);
         if (!connected) {
             // Consumer thread: its consumers went with the connection; setup starts them again.
             impl_->subscriptions.clear();
@@ -474,12 +565,18 @@ result<void> worker_service::start() {
                 impl_->consumed.clear();
             }
             // The deliveries of this connection go back to the queue (another worker, or this
-            // one after reconnecting, will redo them): stop generating them here.
+            // one after reconnecting, will redo them): stop generating them here, and start
+            // none of those still waiting for a slot.
             impl_->abandon_all("lost the broker connection; the request will be redelivered");
+            (void)impl_->take_ready();
         }
+    };
+    s.start_task = [this](std::shared_ptr<generation_task> task) {
+        net::post(impl_->ioc, [this, task = std::move(task)] { dispatch(task); });
     };
     s.consumer =
         std::make_unique<broker::consumer>(bcfg, "llmproxy worker " + s.id + " consumer", setup, on_delivery, on_state);
+    s.prefetch_restarts(s.consumer->epoch());  // the first connection's, before any delivery
     if (auto r = s.consumer->start(); !r) {
         return r;
     }
@@ -569,7 +666,9 @@ void worker_service::run_task(request_message&& req, std::uint64_t epoch, std::u
     ++s.in_flight;
     ++s.requests_total;
     auto task = std::make_shared<generation_task>(s, std::move(req), task_origin{epoch, tag, attempt});
-    net::post(s.ioc, [this, task] { dispatch(task); });
+    if (s.take_slot(task)) {
+        s.start_task(std::move(task));
+    }
 }
 
 void worker_service::put_back_counted(broker::delivery&& d, request_message&& req, std::uint64_t epoch,
@@ -722,6 +821,11 @@ int worker_service::run() {
     s.signals.async_wait([&s, log](boost::system::error_code, int sig) {
         log->info("msg=\"stopping\" signal={} in_flight={}", sig, s.in_flight.load());
         s.stopping = true;
+        // Requests still waiting for a slot here go back for another worker now, not after
+        // this one's generations.
+        for (auto& t : s.take_ready()) {
+            s.consumer->reject(t->origin().epoch, t->origin().delivery_tag, true);
+        }
         s.consumer->run_with_connection([&s](broker::connection& c) { return s.follow_models(c); });
         auto deadline = steady::now() + s.cfg.drain_timeout;
         net::co_spawn(

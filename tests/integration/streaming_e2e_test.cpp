@@ -289,5 +289,29 @@ TEST(streaming_e2e, a_worker_reuses_an_upstream_connection_for_every_generation_
     EXPECT_LE(second.accepted - first.accepted, second.reads - first.reads) << c.logs();
 }
 
+// The broker may deliver a worker more requests than --concurrency (--prefetch-headroom: its
+// generations ended, their answers await the broker's confirm); the worker still runs no more
+// than --concurrency generations at once, and starts a waiting one as a slot frees.
+TEST(streaming_e2e, a_worker_runs_no_more_generations_at_once_than_its_concurrency_whatever_its_prefetch) {
+    LLMP_REQUIRE_BROKER();
+    cluster c{amqp_url};
+    auto ollama = c.start_fake_ollama({"--token-delay-ms", "40"});
+    auto port = c.start_api();
+    c.start_worker({"--provider", "ollama", "--ollama-url", "http://127.0.0.1:" + std::to_string(ollama),
+                    "--concurrency", "2", "--prefetch-headroom", "4"});
+    ASSERT_TRUE(c.wait_for_model(port, "llama3.2:latest")) << c.logs();
+    std::vector<stream_request> reqs;
+    for (int i = 0; i < 8; ++i) {
+        reqs.push_back({port, "/api/chat", chat_body("llama3.2", "slot " + std::to_string(i), 5)});
+    }
+    for (const auto& r : run_concurrent_streams(reqs, 8)) {
+        ASSERT_EQ(r.status, 200) << r.body;
+        ASSERT_NE(r.find("done"), nullptr) << r.body;
+    }
+    auto stats = json_of(http_get(ollama, "/_fake/stats").body);
+    EXPECT_EQ(stats["posts"].get<int>(), 8);
+    EXPECT_EQ(stats["posts_at_once_max"].get<int>(), 2) << stats.dump() << c.logs();
+}
+
 }  // namespace
 }  // namespace llmp::testing

@@ -74,6 +74,8 @@ struct fake_http_server::impl {
     std::uint64_t images_received = 0;       // GUARDED_BY(mu)
     std::uint64_t image_bytes_received = 0;  // GUARDED_BY(mu)
     std::uint64_t texts_embedded = 0;        // GUARDED_BY(mu)
+    std::uint64_t posts_busy = 0;            // GUARDED_BY(mu): POSTs being answered now
+    std::uint64_t posts_busy_max = 0;        // GUARDED_BY(mu): the most at once
 
     template <class Change>
     void count(Change change) {
@@ -134,11 +136,17 @@ struct fake_http_server::impl {
             const bool post = parser.get().method() == http::verb::post;
             count([this, post] {
                 ++requests;
-                posts += post ? 1 : 0;
+                if (post) {
+                    ++posts;
+                    posts_busy_max = std::max(posts_busy_max, ++posts_busy);
+                }
             });
             auto req = parser.release();
             const bool keep_alive = req.keep_alive();
             after how = co_await handler->handle(stream, req);
+            if (post) {
+                count([this] { --posts_busy; });
+            }
             if (how == after::client_gone) {
                 ++generations_aborted;
                 count([this] { ++closed_by_client; });
@@ -224,6 +232,7 @@ nlohmann::json fake_http_server::stats() const {
     std::lock_guard lock{impl_->mu};
     return nlohmann::json{{"requests", impl_->requests},
                           {"posts", impl_->posts},
+                          {"posts_at_once_max", impl_->posts_busy_max},
                           {"connections_accepted", impl_->accepted},
                           {"connections_open", impl_->open},
                           {"generations_started", impl_->generations_started.load()},

@@ -48,7 +48,8 @@ public:
     /// An image the fake received (decoded size), and an embedded text: counted for /_fake/stats.
     void image_received(std::uint64_t bytes);
     void texts_embedded(std::uint64_t n);
-    /// GET /_fake/stats's counters: requests, posts, connections_accepted, connections_open, generations_started/aborted,
+    /// GET /_fake/stats's counters: requests, posts, posts_at_once_max, connections_accepted, connections_open,
+    /// generations_started/aborted,
     /// images_received, image_bytes_received, texts_embedded.
     nlohmann::json stats() const;
 

@@ -50,6 +50,7 @@ public:
         ended.push_back(request_id);
         ended_tokens = tokens;
     }
+    void generation_ended(const task_origin&) override { ++generations_ended; }
     net::any_io_executor executor() override { return ioc_.get_executor(); }
 
     /// Runs what is posted or due (retry timers of a few ms included) until nothing is left.
@@ -67,6 +68,7 @@ public:
     std::vector<std::uint64_t> requeued;  ///< delivery tags
     std::vector<std::string> ended;       ///< request ids, one per task_ended()
     std::optional<std::int64_t> ended_tokens;
+    int generations_ended = 0;  ///< generation_ended() calls
     int refused = 0;
 
     // The script.
