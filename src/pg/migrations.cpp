@@ -615,6 +615,27 @@ $q$;
 END $f$;
 )sql";
 
+// A response removes its request's pending row by probing pending_requests' request_id index
+// once per response (issue 19, item 5). As a join (`USING d`) the planner, which knows nothing
+// of the trigger's batch, hashed the batch and read the whole table: a queue table that churns
+// one row per request and bloats between autovacuum's visits (1,042 pages for 254 live rows
+// after a minute of ingest), so that scan was 21 ms of the 38 ms statement per 1,700
+// responses. `= ANY(array)` is an index scan whatever the table's size (bench/RESULTS.md, "the
+// pending delete by index").
+constexpr std::string_view v39_sql = R"sql(
+CREATE OR REPLACE FUNCTION llmp_responses_stored() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        EXECUTE llmp_responses_stored_sql('SELECT 1 AS sign, * FROM llmp_new_rows', $c$,
+pending AS (DELETE FROM pending_requests p WHERE p.request_id = ANY (ARRAY(SELECT d.request_id FROM d)))$c$);
+    ELSE
+        EXECUTE llmp_responses_stored_sql(
+            'SELECT 1 AS sign, * FROM llmp_new_rows UNION ALL SELECT -1, * FROM llmp_old_rows', '');
+    END IF;
+    RETURN NULL;
+END $f$;
+)sql";
+
 // The Responses API (issue 18): DELETE /v1/responses/{id} hides a stored response from the API
 // and keeps the audit's rows (they are the record of what was asked and answered).
 constexpr std::string_view v21_sql = R"sql(
@@ -1134,6 +1155,7 @@ constexpr migration migrations[] = {
     {36, "search_coverage, llmp_search_doc: closed days searched through their partition's own trigram index", v36_sql},
     {37, "llmp_search_index_sql: the closed days' search index, spelled once", v37_sql},
     {38, "search_backlog, pending_requests without unique keys: plain inserts on the ingest path", v38_sql},
+    {39, "a response's pending row removed through the request_id index, not a scan of the queue table", v39_sql},
 };
 
 // Any constant shared by every migrator of this schema.
