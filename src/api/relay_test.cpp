@@ -86,6 +86,13 @@ api_config test_config() {
     return c;
 }
 
+/// test_config() for a test that confirms the publish by hand, however slow the machine.
+api_config confirmed_by_hand() {
+    auto c = test_config();
+    c.relay.publish_confirm_timeout = 5s;
+    return c;
+}
+
 /// One relay on a test io_context, with the fakes and a worker "w1" serving mock:latest.
 struct relay_harness {
     explicit relay_harness(bool streaming = true, api_config c = test_config())
@@ -378,9 +385,7 @@ TEST(Relay, NoConfirmInTimeIsBrokerUnavailable) {
 // worker's first token. A chunk is proof the broker routed the request: the stream starts then.
 // Its end waits for the confirm: a nack would mean the audit's copy of the request was refused.
 TEST(Relay, AStreamStartsAtItsWorkersFirstChunkAndEndsOnceTheBrokerConfirms) {
-    auto cfg = test_config();
-    cfg.relay.publish_confirm_timeout = 5s;  // the test confirms by hand, however slow the machine
-    relay_harness h{true, cfg};
+    relay_harness h{true, confirmed_by_hand()};
     h.publisher.next = fake_request_publisher::answer::never;
     h.start();
     h.chunk(1, "Hel");
@@ -401,9 +406,7 @@ TEST(Relay, AStreamStartsAtItsWorkersFirstChunkAndEndsOnceTheBrokerConfirms) {
 // The model's time to first token is the queue wait + prefill from the publish, also for a stream
 // that started on its chunk: that chunk ends the relay's wait for the confirm, not the clock.
 TEST(Relay, AStreamStartedOnItsChunkCountsTheModelsTimeToFirstTokenFromThePublish) {
-    auto cfg = test_config();
-    cfg.relay.publish_confirm_timeout = 5s;
-    relay_harness h{true, cfg};
+    relay_harness h{true, confirmed_by_hand()};
     h.publisher.next = fake_request_publisher::answer::never;
     h.start();
     h.published_id();
@@ -421,9 +424,7 @@ TEST(Relay, AStreamStartedOnItsChunkCountsTheModelsTimeToFirstTokenFromThePublis
 }
 
 TEST(Relay, ANackAfterTheFirstChunkEndsTheStreamWithQueueFullAndCancels) {
-    auto cfg = test_config();
-    cfg.relay.publish_confirm_timeout = 5s;
-    relay_harness h{true, cfg};
+    relay_harness h{true, confirmed_by_hand()};
     h.publisher.next = fake_request_publisher::answer::never;
     h.start();
     h.chunk(1, "Hel");

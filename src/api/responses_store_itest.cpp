@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <thread>
 
@@ -44,6 +45,16 @@ std::optional<loaded> load_while(responses_store& store, const std::string& id, 
     return out;
 }
 
+/// A started store on `url` that looks for an unknown id for `unknown_wait`.
+std::unique_ptr<responses_store> started_store(const std::string& url, std::chrono::milliseconds unknown_wait) {
+    responses_store_config cfg;
+    cfg.database_url = url;
+    cfg.unknown_wait = unknown_wait;
+    auto store = std::make_unique<responses_store>(cfg);
+    store->start();
+    return store;
+}
+
 std::string insert_resumable_request(const std::string& id) {
     return "INSERT INTO requests (request_id, received_at, server_id, api_flavour, route, kind, model, stream, prompt)"
            " VALUES ('" +
@@ -55,18 +66,15 @@ TEST(responses_store, a_stream_another_server_relayed_is_found_once_the_audit_st
     pg::testing::scratch_database db{db_url};
     auto c = db.connect();
     ASSERT_TRUE(pg::migrate(*c));
-    responses_store_config cfg;
-    cfg.database_url = db.url();
-    cfg.unknown_wait = 10s;  // the audit's lag here is the test's own insert, however slow the machine
-    responses_store store{cfg};
-    store.start();
+    // The audit's lag here is the test's own insert, however slow the machine.
+    auto store = started_store(db.url(), 10s);
 
     const auto t0 = clock::now();
-    auto found = load_while(store, "resumed-elsewhere", [&] {
+    auto found = load_while(*store, "resumed-elsewhere", [&] {
         std::this_thread::sleep_for(150ms);  // the audit's batch: the first read finds nothing
         ASSERT_TRUE(c->exec(insert_resumable_request("resumed-elsewhere")));
     });
-    store.stop();
+    store->stop();
     ASSERT_TRUE(found);
     ASSERT_TRUE(*found) << found->error().message;
     ASSERT_TRUE(found->value().has_value()) << "a resume a moment after another server relayed it is a 404";
@@ -77,18 +85,13 @@ TEST(responses_store, a_stream_another_server_relayed_is_found_once_the_audit_st
 TEST(responses_store, an_id_nobody_relayed_is_none_after_the_short_wait) {
     LLMP_REQUIRE_DATABASE();
     pg::testing::scratch_database db{db_url};
-    auto c = db.connect();
-    ASSERT_TRUE(pg::migrate(*c));
-    responses_store_config cfg;
-    cfg.database_url = db.url();
-    cfg.unknown_wait = 300ms;
-    responses_store store{cfg};
-    store.start();
+    ASSERT_TRUE(pg::migrate(*db.connect()));
+    auto store = started_store(db.url(), 300ms);
 
     const auto t0 = clock::now();
-    auto found = load_while(store, "made-up", [] {});
+    auto found = load_while(*store, "made-up", [] {});
     const auto took = clock::now() - t0;
-    store.stop();
+    store->stop();
     ASSERT_TRUE(found);
     ASSERT_TRUE(*found) << found->error().message;
     EXPECT_FALSE(found->value().has_value());
