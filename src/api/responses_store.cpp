@@ -142,8 +142,11 @@ net::awaitable<result<std::optional<stored_response>>> responses_store::load(std
                                                                              stored_request_kind kind) {
     const auto what = awaited_for(request_id);
     auto enough = [what](const result<std::optional<stored_response>>& found) {
-        if (!found || what == awaited::nothing) {
-            return !found || found.value().has_value();
+        if (!found) {
+            return true;  // an error is answered at once
+        }
+        if (what == awaited::nothing) {
+            return found.value().has_value();
         }
         return found.value() && (what == awaited::request || found.value()->finished());
     };

@@ -181,6 +181,9 @@ struct worker_service::impl final : task_host {
     /// while they wait and no delivery finds every generation slot taken. Only for a shared
     /// prefetch: a per-consumer one applies to consumers started after it, not to the running.
     void unsettled_changed(std::uint64_t epoch, int delta) {
+        if (headroom() == 0) {
+            return;  // off (the default): the prefetch stays --concurrency, no lock per request
+        }
         llmp::lock_guard lock{prefetch_mu};
         if (epoch != prefetch_epoch || !prefetch_follows) {
             return;  // a connection gone: its deliveries went back to the queue, its counts with it
