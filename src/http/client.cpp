@@ -426,6 +426,11 @@ net::awaitable<result<response_head>> exchange::send(const outgoing_request& req
         s.stream.reset();
         s.parser.reset();
         s.buffer.clear();
+        // Beast reads as much as the buffer's free capacity, at least 512 bytes: left to grow
+        // by itself it stays near the header's size, so a streamed body came 512 bytes a
+        // recv(), a few tokens each, and a reactor pass per read (bench/RESULTS.md, "the
+        // upstream's body read 512 bytes at a time"). Once per exchange; clear() keeps it.
+        s.buffer.reserve(body_chunk_size);
         s.reused = false;
         if (auto sock = s.state->take(s.ex)) {
             s.stream.emplace(std::move(*sock));

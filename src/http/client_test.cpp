@@ -312,6 +312,46 @@ TEST_F(client_test, streaming_body_arrives_piece_by_piece) {
     EXPECT_EQ(c->idle_connections(), 1u);
 }
 
+TEST_F(client_test, a_body_that_has_arrived_is_read_in_one_piece_not_512_bytes_at_a_time) {
+    // A streamed answer at full speed: many tokens are waiting when the client reads. Each
+    // read_some must take what has arrived (up to its 16 KiB piece), not a recv() of 512 bytes
+    // per few tokens.
+    const std::string body(8192, 'x');
+    std::promise<void> head_seen;
+    std::promise<void> body_written;
+    auto head_seen_future = head_seen.get_future().share();
+    script_server server{[&](tcp::socket& s, const request_t&) {
+        write_raw(s, "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n");
+        EXPECT_EQ(head_seen_future.wait_for(test_timeout), std::future_status::ready);
+        write_raw(s, body);  // one write: on loopback, in the client's receive queue once it returns
+        body_written.set_value();
+        return true;
+    }};
+    auto written = body_written.get_future();
+    auto c = make_client(server.url());
+    auto strand = net::make_strand(ioc_);
+    auto first_piece = [&]() -> net::awaitable<result<std::string>> {
+        auto x = c->make_exchange(strand);
+        outgoing_request req;
+        req.target = "/api/chat";
+        auto head = co_await x->send(req);
+        if (!head) {
+            co_return head.error();
+        }
+        head_seen.set_value();
+        EXPECT_EQ(written.wait_for(test_timeout), std::future_status::ready);  // blocks this test's only thread
+        auto piece = co_await x->read_some();
+        if (!piece) {
+            co_return piece.error();
+        }
+        co_return std::string{piece.value()};
+    };
+    auto r = run_on(strand, first_piece());
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r.value().size(), body.size());
+}
+
 TEST_F(client_test, connection_refused_is_a_clear_error) {
     unsigned short port = 0;
     {
@@ -408,7 +448,8 @@ TEST_F(client_test, server_closing_mid_body_is_connection_closed) {
 
 TEST_F(client_test, body_limit) {
     script_server server{[](tcp::socket& s, const request_t&) {
-        write_raw(s, ok_response(std::string(1000, 'x')));
+        // Larger than one read's piece (16 KiB): the rest is unread when the limit is passed.
+        write_raw(s, ok_response(std::string(100'000, 'x')));
         return true;
     }};
     auto c = make_client(server.url());
