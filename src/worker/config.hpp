@@ -17,12 +17,9 @@ struct worker_config {
     /// A request is acked only once its answer is confirmed (persistent: after the broker's disk
     /// write), so a worker whose generations have ended but whose answers await their confirms
     /// would be sent nothing new meanwhile (issue 13: ~10 ms of a paced request's first token).
-    /// With a headroom the AMQP prefetch is --concurrency plus the answers awaiting their
-    /// confirm, at most this many (-1 = --concurrency); the worker still runs --concurrency
-    /// generations at once. Off (0) by default: it costs two basic.qos per request, which at 1,000
-    /// paced streams cost more broker and worker CPU than the wait it saves (bench/RESULTS.md,
-    /// "the request's broker hop is the worker's prefetch").
-    int prefetch_headroom = 0;
+    /// So the AMQP prefetch is --concurrency plus the answers awaiting their confirm, at most
+    /// this many (-1 = --concurrency); the worker still runs --concurrency generations at once.
+    int prefetch_headroom = -1;
     /// I/O threads for provider connections.
     int io_threads = 1;
     /// Heartbeat period on the control exchange; also how often the provider's model list is
