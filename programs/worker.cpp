@@ -28,7 +28,7 @@ void add_worker_command(CLI::App& app, int& exit_code) {
         ->capture_default_str();
     cmd->add_option("--prefetch-headroom", cfg->prefetch_headroom,
                     "the AMQP prefetch is --concurrency plus the answers awaiting the broker's confirm, at most "
-                    "this many (-1: --concurrency), so the next request comes while they wait")
+                    "this many (-1: --concurrency; 0: off), so the next request comes while they wait")
         ->envname("LLMPROXY_WORKER_PREFETCH_HEADROOM")
         ->check(CLI::Range(-1, 65535))
         ->capture_default_str();

@@ -18,7 +18,9 @@ struct worker_config {
     /// write), so a worker whose generations have ended but whose answers await their confirms
     /// would be sent nothing new meanwhile (issue 13: ~10 ms of a paced request's first token).
     /// So the AMQP prefetch is --concurrency plus the answers awaiting their confirm, at most
-    /// this many (-1 = --concurrency); the worker still runs --concurrency generations at once.
+    /// this many (-1 = --concurrency; 0 = off); the worker still runs --concurrency generations
+    /// at once. Its two basic.qos per request pay at 1,000 paced streams too (bench/RESULTS.md,
+    /// "a bench that ran the change on the baseline's backlog").
     int prefetch_headroom = -1;
     /// I/O threads for provider connections.
     int io_threads = 1;
