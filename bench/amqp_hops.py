@@ -9,7 +9,8 @@ publish of the request; the first *from* the broker is its delivery to a worker;
 the broker from another client port after that is the worker's first chunk; the first from the
 broker to another port than the worker's after that is that chunk's delivery to the API. Prints
 p50 / p90 / p99 of each hop in ms, then the delivery's hop per worker connection and per 250 ms
-of the capture (a closed-loop load comes in waves). Stdlib only (reads pcap and pcap-ns, Ethernet
+of the capture (a closed-loop load comes in waves), and the methods the clients sent (basic.qos,
+basic.ack, basic.publish: the worker's prefetch changes per request). Stdlib only (reads pcap and pcap-ns, Ethernet
 or Linux-cooked link layers, IPv4)."""
 import json
 import re
@@ -45,6 +46,29 @@ def segments(path, amqp_port):
                 yield sec + frac / (1e9 if nano else 1e6), to_broker, sport if to_broker else dport, payload
 
 
+METHODS = {(60, 10): 'basic.qos', (60, 80): 'basic.ack', (60, 40): 'basic.publish'}
+
+
+def methods_sent(streams):
+    """Counts of METHODS in each client's byte stream to the broker (frames: type, channel, size,
+    payload, 0xCE; a capture that starts mid-frame resynchronises on the first whole frame)."""
+    counts = dict.fromkeys(METHODS.values(), 0)
+    for data in streams.values():
+        i = 0
+        while i + 7 <= len(data):
+            ftype, size = data[i], struct.unpack('>I', data[i + 3:i + 7])[0]
+            end = i + 7 + size
+            if ftype not in (1, 2, 3, 8) or end >= len(data) or data[end] != 0xCE:
+                i += 1  # not a frame boundary (or a frame cut off by the capture's end)
+                continue
+            if ftype == 1 and size >= 4:
+                name = METHODS.get(struct.unpack('>HH', data[i + 7:i + 11]))
+                if name:
+                    counts[name] += 1
+            i = end + 1
+    return counts
+
+
 def quantile(values, p):
     v = sorted(values)
     return v[min(len(v) - 1, int(p * len(v)))] * 1000
@@ -53,7 +77,10 @@ def quantile(values, p):
 def main():
     path, port = sys.argv[1], int(sys.argv[2])
     seen = {}
+    streams = {}  # client port -> bytes sent to the broker
     for t, to_broker, client, payload in segments(path, port):
+        if to_broker:
+            streams.setdefault(client, bytearray()).extend(payload)
         for rid in set(UUID.findall(payload)):
             events = seen.setdefault(rid, [])
             if len(events) < 12:
@@ -99,6 +126,10 @@ def main():
     print('publish -> delivered, per 250 ms of the capture (slot: requests / p50 / p90 / max ms):')
     print(' '.join(f'{k}:{len(v)}/{quantile(v, .5):.0f}/{quantile(v, .9):.0f}/{max(v) * 1000:.0f}'
                    for k, v in sorted(waves.items())))
+    sent = methods_sent(streams)
+    report['methods sent to the broker'] = sent
+    print('methods sent to the broker: ' + ', '.join(
+        f'{name} {n} ({n / len(deliveries):.2f} per request)' for name, n in sent.items()))
     if '--json' in sys.argv:
         with open(sys.argv[sys.argv.index('--json') + 1], 'w') as f:
             json.dump(report, f, indent=1)

@@ -2,10 +2,12 @@
 
 #include "broker/connection.hpp"
 #include "broker/logger.hpp"
+#include "broker/prefetch_plan.hpp"
 #include "broker/reconnect.hpp"
 
 #include <poll.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace llmp::broker {
@@ -32,8 +34,40 @@ result<void> consumer::carry_out(connection& conn, const command& c) {
 }
 
 bool consumer::carry_out_all(connection* conn, std::uint64_t epoch, std::vector<command>& cmds) {
+    // The batch's prefetch changes, coalesced (broker/prefetch_plan.hpp): planned for this
+    // connection's commands, unless they disagree on `shared` (then each goes as asked).
+    std::vector<std::optional<std::uint16_t>> prefetch_after;
+    bool shared = false;
+    const bool changes = std::any_of(cmds.begin(), cmds.end(), [epoch](const command& c) {
+        return c.what == command::kind::prefetch && c.epoch == epoch;
+    });
+    if (conn != nullptr && changes) {
+        steps_.clear();
+        bool planned = true;
+        std::optional<bool> shared_seen;
+        for (const auto& c : cmds) {
+            prefetch_step step;
+            if (c.epoch == epoch && c.what == command::kind::prefetch) {
+                step = {prefetch_step::kind::prefetch, static_cast<std::uint16_t>(c.tag)};
+                planned = planned && shared_seen.value_or(c.shared) == c.shared;
+                shared_seen = c.shared;
+            } else if (c.epoch == epoch &&
+                       (c.what == command::kind::ack || c.what == command::kind::ack_multiple ||
+                        c.what == command::kind::reject_requeue || c.what == command::kind::reject_drop)) {
+                step.what = prefetch_step::kind::settle;
+            }
+            steps_.push_back(step);
+        }
+        if (planned) {
+            shared = *shared_seen;
+            prefetch_after = plan_prefetch(steps_, prefetch_in_effect_);
+        } else {
+            prefetch_in_effect_.reset();  // sent as asked: the next batch knows nothing of it
+        }
+    }
     bool healthy = true;
-    for (auto& c : cmds) {
+    for (std::size_t i = 0; i < cmds.size(); ++i) {
+        auto& c = cmds[i];
         if (c.what == command::kind::call) {
             c.fn();
             continue;
@@ -44,7 +78,16 @@ bool consumer::carry_out_all(connection* conn, std::uint64_t epoch, std::vector<
         if (c.what != command::kind::with_connection && c.epoch != epoch) {
             continue;  // acks for a dead connection are void (the broker requeued those deliveries)
         }
-        if (auto r = carry_out(*conn, c); !r) {
+        result<void> r = ok();
+        if (c.what != command::kind::prefetch || prefetch_after.empty()) {
+            r = carry_out(*conn, c);
+        }
+        if (r && !prefetch_after.empty() && prefetch_after[i]) {
+            c = command{command::kind::prefetch, epoch, *prefetch_after[i]};
+            c.shared = shared;
+            r = carry_out(*conn, c);
+        }
+        if (!r) {
             broker::logger()->warn("msg=\"{} failed\" consumer={} error=\"{}\"",
                                    c.what == command::kind::with_connection ? "subscription change"
                                    : c.what == command::kind::prefetch      ? "prefetch change"
@@ -148,6 +191,7 @@ bool consumer::serve(connection& conn) {
     auto log = broker::logger();
     std::vector<command> cmds;
     const std::uint64_t epoch = epoch_.load();
+    prefetch_in_effect_.reset();  // setup set it; the worker's next change is sent whatever it is
     while (!stopping_) {
         pollfd fds[2] = {{conn.fd(), POLLIN, 0}, {commands_.fd(), POLLIN, 0}};
         int timeout_ms = conn.has_buffered_input() ? 0 : 1000;

@@ -14,6 +14,7 @@
 
 #include "broker/config.hpp"
 #include "broker/message.hpp"
+#include "broker/prefetch_plan.hpp"
 #include "common/notifying_queue.hpp"
 #include "common/result.hpp"
 
@@ -21,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -100,6 +102,10 @@ private:
     delivery_fn on_delivery_;
     state_fn on_state_;
     notifying_queue<command> commands_{1 << 20};
+    /// Consumer thread only: the prefetch the broker has (nullopt: as setup left it), and the
+    /// planning buffer of a batch's prefetch changes (broker/prefetch_plan.hpp).
+    std::optional<std::uint16_t> prefetch_in_effect_;
+    std::vector<prefetch_step> steps_;
     std::unique_ptr<connection> initial_;
     std::atomic<bool> stopping_{false};
     std::atomic<bool> connected_{false};
