@@ -12,6 +12,12 @@
 // after a chunk with usage) with a 200;
 // anything else counts as an error, with a few messages kept for the report.
 //
+// Open loop (--rate R): requests arrive at R per second, Poisson (exponential gaps from a fixed
+// seed, so two runs see the same arrivals), whatever the answers' pace: a closed loop's clients
+// start together and, their answers taking alike, come back in waves; real clients do not march
+// in step. --concurrency then caps the streams in flight; an arrival that finds the cap reached
+// waits for a slot and is counted (arrivals_held: the run was not open for those).
+//
 // Threads: the virtual clients are coroutines on one io_context run by --threads threads; each
 // request gets its own strand (see stream_client.hpp and http/client.hpp). Results are written
 // to a per-request slot, so nothing is shared between coroutines except an atomic counter.
@@ -38,6 +44,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <nlohmann/json.hpp>
@@ -51,6 +60,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -72,6 +82,7 @@ struct options {
     int threads = 1;         ///< client I/O threads
     bool keep_alive = true;  ///< reuse connections between a client's requests
     int timeout_ms = 30000;  ///< longest silence within one response
+    double rate = 0;         ///< open loop: arrivals per second (0: closed loop, --concurrency clients)
     bool json = false;
     std::vector<std::pair<std::string, std::string>> headers;  ///< --header "Name: value", on every request
 };
@@ -312,6 +323,7 @@ struct openai_reader {
 
 struct phase_result {
     std::vector<sample> samples;
+    std::size_t held = 0;  ///< open loop: arrivals that waited for a slot under --concurrency
     double wall_s = 0;
     double cpu_s = 0;  ///< this process's user+system CPU time during the phase
 };
@@ -340,31 +352,65 @@ phase_result run_phase(const options& o, const std::vector<arm>& arms, int first
     const std::chrono::milliseconds timeout{o.timeout_ms};
     std::atomic<int> next{0};
     net::io_context ioc{o.threads};
+    auto run_one = [&](std::size_t idx) -> net::awaitable<void> {
+        const arm& a = arms[idx % arms.size()];
+        if (sse) {
+            out.samples[idx] = co_await run_sse(*a.client, o.path, std::move(bodies[idx]), a.headers);
+        } else if (o.target == "openai") {
+            openai_reader reader;
+            out.samples[idx] =
+                co_await run_streamed(*a.client, o.path, std::move(bodies[idx]), a.headers, timeout, reader);
+        } else {
+            ndjson_reader reader;
+            out.samples[idx] =
+                co_await run_streamed(*a.client, o.path, std::move(bodies[idx]), a.headers, timeout, reader);
+        }
+    };
     auto virtual_client = [&]() -> net::awaitable<void> {
         for (;;) {
             const int i = next.fetch_add(1);
             if (i >= count) {
                 co_return;
             }
-            const auto idx = static_cast<std::size_t>(i);
-            const arm& a = arms[idx % arms.size()];
-            if (sse) {
-                out.samples[idx] = co_await run_sse(*a.client, o.path, std::move(bodies[idx]), a.headers);
-            } else if (o.target == "openai") {
-                openai_reader reader;
-                out.samples[idx] =
-                    co_await run_streamed(*a.client, o.path, std::move(bodies[idx]), a.headers, timeout, reader);
-            } else {
-                ndjson_reader reader;
-                out.samples[idx] =
-                    co_await run_streamed(*a.client, o.path, std::move(bodies[idx]), a.headers, timeout, reader);
+            co_await run_one(static_cast<std::size_t>(i));
+        }
+    };
+    std::atomic<int> in_flight{0};
+    auto arrivals = [&]() -> net::awaitable<void> {
+        std::mt19937_64 rng{static_cast<std::uint64_t>(first) + 1};
+        std::exponential_distribution<double> gap{o.rate};
+        net::steady_timer timer{ioc};
+        auto at = steady_clock::now();
+        for (int i = 0; i < count; ++i) {
+            at += std::chrono::duration_cast<steady_clock::duration>(std::chrono::duration<double>(gap(rng)));
+            timer.expires_at(at);
+            boost::system::error_code ec;
+            co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+            if (in_flight.load() >= o.concurrency) {
+                ++out.held;
+                while (in_flight.load() >= o.concurrency) {  // a bench's cap: polled, 1 ms
+                    timer.expires_after(std::chrono::milliseconds{1});
+                    co_await timer.async_wait(net::redirect_error(net::use_awaitable, ec));
+                }
             }
+            ++in_flight;
+            net::co_spawn(
+                ioc,
+                [&, idx = static_cast<std::size_t>(i)]() -> net::awaitable<void> {
+                    co_await run_one(idx);
+                    --in_flight;
+                },
+                net::detached);
         }
     };
     const auto cpu0 = process_cpu_s();
     const auto t0 = steady_clock::now();
-    for (int v = 0; v < std::min(o.concurrency, count); ++v) {
-        net::co_spawn(ioc, virtual_client, net::detached);
+    if (o.rate > 0) {
+        net::co_spawn(ioc, arrivals, net::detached);
+    } else {
+        for (int v = 0; v < std::min(o.concurrency, count); ++v) {
+            net::co_spawn(ioc, virtual_client, net::detached);
+        }
     }
     std::vector<std::thread> pool;
     for (int t = 1; t < o.threads; ++t) {
@@ -438,6 +484,8 @@ nlohmann::json report(const options& o, const phase_result& ph, std::size_t stri
     j["url"] = o.url;
     j["model"] = o.model;
     j["concurrency"] = o.concurrency;
+    j["rate"] = o.rate;  // 0: closed loop
+    j["arrivals_held"] = ph.held;
     // This arm's share: the phases give request i to arm i mod stride.
     j["requests"] = counted;
     j["warmup"] = (static_cast<std::size_t>(o.warmup) + stride - 1 - offset) / stride;
@@ -494,6 +542,10 @@ void print_text(const nlohmann::json& j) {
                 j["url"].get<std::string>().c_str(), j["model"].get<std::string>().c_str());
     std::printf("load        concurrency %d, %d requests (+%d warm-up), %d tokens each\n", j["concurrency"].get<int>(),
                 j["requests"].get<int>(), j["warmup"].get<int>(), j["tokens_per_request"].get<int>());
+    if (j["rate"].get<double>() > 0) {
+        std::printf("arrivals    open loop at %.1f/s (Poisson), %zu held by the concurrency cap\n",
+                    j["rate"].get<double>(), j["arrivals_held"].get<std::size_t>());
+    }
     std::printf(
         "result      %zu ok, %zu errors, %zu token-count mismatches in %.2f s "
         "(client CPU %.2f s)\n",
@@ -543,6 +595,11 @@ int main(int argc, char** argv) {
     app.add_option("--model", o.model, "model name")->capture_default_str();
     app.add_option("-c,--concurrency", o.concurrency, "virtual clients, each with one stream in flight")
         ->check(CLI::Range(1, 100000))
+        ->capture_default_str();
+    app.add_option("--rate", o.rate,
+                   "open loop: requests arrive at this many per second (Poisson), --concurrency caps the "
+                   "streams in flight (0: closed loop, --concurrency clients back to back)")
+        ->check(CLI::Range(0.0, 1e6))
         ->capture_default_str();
     app.add_option("-n,--requests", o.requests, "measured requests")
         ->check(CLI::Range(1, 100000000))
