@@ -165,6 +165,13 @@ protected:
         return run_on(ioc_.get_executor(), std::move(a));
     }
 
+    /// Sends a GET of `target` on `x` (run on its strand): the response's head, or the error.
+    static net::awaitable<result<response_head>> get(exchange& x, std::string target) {
+        outgoing_request req;
+        req.target = std::move(target);
+        co_return co_await x.send(req);
+    }
+
     result<response> fetch(const std::shared_ptr<client>& c, std::string target) {
         outgoing_request req;
         req.target = std::move(target);
@@ -333,9 +340,7 @@ TEST_F(client_test, a_body_that_has_arrived_is_read_in_one_piece_not_512_bytes_a
     auto strand = net::make_strand(ioc_);
     auto first_piece = [&]() -> net::awaitable<result<std::string>> {
         auto x = c->make_exchange(strand);
-        outgoing_request req;
-        req.target = "/api/chat";
-        auto head = co_await x->send(req);
+        auto head = co_await get(*x, "/api/chat");
         if (!head) {
             co_return head.error();
         }
@@ -413,9 +418,7 @@ TEST_F(client_test, a_read_timeout_shorter_than_the_idle_timeout_applies_to_that
     auto strand = net::make_strand(ioc_);
     auto task = [&]() -> net::awaitable<result<std::string>> {
         auto x = c->make_exchange(strand);
-        outgoing_request req;
-        req.target = "/slow";
-        auto head = co_await x->send(req);
+        auto head = co_await get(*x, "/slow");
         if (!head) {
             co_return head.error();
         }
@@ -474,9 +477,7 @@ TEST_F(client_test, cancel_aborts_a_pending_read) {
     std::unique_ptr<exchange> x = c->make_exchange(strand);
     std::promise<void> headers_seen;
     auto task = [&]() -> net::awaitable<result<std::string_view>> {
-        outgoing_request req;
-        req.target = "/stream";
-        auto head = co_await x->send(req);
+        auto head = co_await get(*x, "/stream");
         if (!head) {
             co_return head.error();
         }
