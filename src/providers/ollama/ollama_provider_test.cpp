@@ -473,6 +473,17 @@ TEST(ollama_wire, error_text) {
     EXPECT_EQ(error_text("404 page not found\n"), "404 page not found");
 }
 
+TEST(ollama_wire, an_embed_answer_with_mistyped_counts_keeps_its_vectors_and_counts_no_tokens) {
+    // Found by fuzz_embedding_request: json::value threw type_error on an array count.
+    auto c = ollama::parse_embed_response(
+        R"({"model":"nomic-embed-text","embeddings":[[0.5,-0.25],[1,0]],"total_duration":12,)"
+        R"("prompt_eval_count":[[0.5,-0.25],[1,0]],"load_duration":"1"})");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c.value().embeddings, json::parse("[[0.5,-0.25],[1,0]]"));
+    EXPECT_EQ(c.value().prompt_tokens, 0);
+    EXPECT_EQ(c.value().provider_metrics, json({{"total_duration", 12}}));
+}
+
 }  // namespace
 }  // namespace llmp::providers
 

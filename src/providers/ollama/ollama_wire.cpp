@@ -117,7 +117,8 @@ result<completion> parse_embed_response(std::string_view body) {
     }
     completion c;
     c.embeddings = std::move(*list);
-    c.prompt_tokens = j.value("prompt_eval_count", std::int64_t{0});
+    // get_or: an upstream's mistyped count reads as none (json::value would throw type_error).
+    c.prompt_tokens = get_or<std::int64_t>(j, "prompt_eval_count", 0);
     for (const char* key : {"total_duration", "load_duration", "prompt_eval_count"}) {
         if (auto it = j.find(key); it != j.end() && it->is_number_integer()) {
             c.provider_metrics[key] = *it;
