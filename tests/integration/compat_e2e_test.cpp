@@ -946,7 +946,7 @@ TEST_F(compat_e2e, model_names_are_listed_with_their_tag_and_echoed_as_sent) {
 // the model lists; the native door says it in its start and done events; the audit stores the
 // served model and the alias.
 TEST_F(compat_e2e, an_alias_from_the_config_file_is_what_every_door_and_client_sees) {
-    // Outside test_output_dir(): every call of it (the cluster's too) empties that directory.
+    // Outside test_output_dir(): the file must exist before the cluster, whose start empties it.
     const auto config = std::filesystem::temp_directory_path() / ("llmp_alias_" + std::to_string(::getpid()) + ".toml");
     struct remove_at_end {
         std::filesystem::path p;

@@ -26,8 +26,7 @@ using json = nlohmann::json;
 using header_list = std::vector<std::pair<std::string, std::string>>;
 using pg::testing::scratch_database;
 
-/// Runs `llmproxy <args...>` to its end, its log in `dir` (test_output_dir() empties the test's
-/// directory: call it once, before the cluster writes there).
+/// Runs `llmproxy <args...>` to its end, its log in `dir` (the test's test_output_dir()).
 std::pair<int, std::string> run_llmproxy(const std::filesystem::path& dir, const std::string& name,
                                          std::vector<std::string> args) {
     args.insert(args.begin(), LLMPROXY_BIN);

@@ -350,7 +350,7 @@ TEST(limits_e2e, redis_killed_mid_run_the_api_serves_on_local_limits_and_comes_b
         << "redis-server not on PATH: install the Debian package redis-server (scripts/test does)";
     const std::vector<std::string> redis_argv{*redis_server, "--port", redis_port,     "--bind", "127.0.0.1",
                                               "--save",      "",       "--appendonly", "no"};
-    const auto out = test_output_dir();  // each call empties it: once, for both Redis processes
+    const auto out = test_output_dir();  // for both Redis processes
     auto redis = std::make_unique<child_process>("redis", redis_argv, std::vector<std::string>{}, out / "redis.log");
     ASSERT_TRUE(redis->wait_for_log("Ready to accept connections", 10s)) << redis->log();
     cluster c{amqp_url};

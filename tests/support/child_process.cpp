@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -139,7 +140,17 @@ std::filesystem::path test_output_dir() {
     } else {
         base /= "global";
     }
-    std::filesystem::remove_all(base);
+    // Emptied at the first call of each test only. Emptying it at every call (the cluster's, a
+    // helper's log, a file of the test's own) raced with the children already writing there:
+    // remove_all failed with "Directory not empty" when a child created a file meanwhile, and
+    // the running children's logs were unlinked.
+    static std::mutex mu;
+    static std::filesystem::path emptied;
+    std::lock_guard lock{mu};
+    if (emptied != base) {
+        std::filesystem::remove_all(base);
+        emptied = base;
+    }
     std::filesystem::create_directories(base);
     return base;
 }

@@ -45,7 +45,8 @@ private:
     std::optional<int> exit_code_;
 };
 
-/// A fresh directory for one test's logs and files: <build>/test-output/<suite>.<test>/.
+/// A fresh directory for one test's logs and files: <build>/test-output/<suite>.<test>/,
+/// emptied at the test's first call; later calls in the same test return it as it is.
 std::filesystem::path test_output_dir();
 
 /// Reads a port written by `--port-file` (waits until the file appears).
