@@ -46,12 +46,14 @@ def segments(path, amqp_port):
                 yield sec + frac / (1e9 if nano else 1e6), to_broker, sport if to_broker else dport, payload
 
 
-METHODS = {(60, 10): 'basic.qos', (60, 80): 'basic.ack', (60, 40): 'basic.publish'}
+METHODS = {(60, 10): 'basic.qos', (60, 80): 'basic.ack', (60, 40): 'basic.publish', (60, 60): 'basic.deliver',
+           (60, 50): 'basic.return', (60, 120): 'basic.nack'}
 
 
 def methods_sent(streams):
-    """Counts of METHODS in each client's byte stream to the broker (frames: type, channel, size,
-    payload, 0xCE; a capture that starts mid-frame resynchronises on the first whole frame)."""
+    """Counts of METHODS in each client's byte stream (to or from the broker; frames: type,
+    channel, size, payload, 0xCE; a capture that starts mid-frame resynchronises on the first
+    whole frame)."""
     counts = dict.fromkeys(METHODS.values(), 0)
     for data in streams.values():
         i = 0
@@ -78,9 +80,11 @@ def main():
     path, port = sys.argv[1], int(sys.argv[2])
     seen = {}
     streams = {}  # client port -> bytes sent to the broker
+    replies = {}  # client port -> bytes the broker sent it
+    segs = {True: 0, False: 0}  # TCP segments with a payload, to / from the broker
     for t, to_broker, client, payload in segments(path, port):
-        if to_broker:
-            streams.setdefault(client, bytearray()).extend(payload)
+        segs[to_broker] += 1
+        (streams if to_broker else replies).setdefault(client, bytearray()).extend(payload)
         for rid in set(UUID.findall(payload)):
             events = seen.setdefault(rid, [])
             if len(events) < 12:
@@ -126,10 +130,14 @@ def main():
     print('publish -> delivered, per 250 ms of the capture (slot: requests / p50 / p90 / max ms):')
     print(' '.join(f'{k}:{len(v)}/{quantile(v, .5):.0f}/{quantile(v, .9):.0f}/{max(v) * 1000:.0f}'
                    for k, v in sorted(waves.items())))
-    sent = methods_sent(streams)
-    report['methods sent to the broker'] = sent
-    print('methods sent to the broker: ' + ', '.join(
-        f'{name} {n} ({n / len(deliveries):.2f} per request)' for name, n in sent.items()))
+    n = len(deliveries)
+    for label, data in (('methods sent to the broker', streams), ('methods the broker sent', replies)):
+        counted = {k: v for k, v in methods_sent(data).items() if v}
+        report[label] = counted
+        print(f'{label}: ' + ', '.join(f'{name} {c} ({c / n:.2f} per request)' for name, c in counted.items()))
+    report['segments'] = {'to the broker': segs[True], 'from the broker': segs[False]}
+    print(f'TCP segments with data: to the broker {segs[True]} ({segs[True] / n:.1f} per request), '
+          f'from it {segs[False]} ({segs[False] / n:.1f} per request)')
     if '--json' in sys.argv:
         with open(sys.argv[sys.argv.index('--json') + 1], 'w') as f:
             json.dump(report, f, indent=1)

@@ -29,9 +29,10 @@
 // (at concurrency 1: requests sent back to back), as their median and quartiles.
 //
 // Measured per request: TTFT (send until the first non-empty token), total time (send until
-// the end of the body) and the number of tokens (for SSE the done event's completion_tokens:
+// the end of the body), the text time (the mean arrival time of the answer's bytes: what a
+// proxy holding tokens to send them together costs the reader) and the number of tokens (for SSE the done event's completion_tokens:
 // the worker may coalesce several tokens into one token event under load). Reported: requests/s and tokens/s over the
-// wall time of the measured phase, TTFT and total-time percentiles, errors, the generator's
+// wall time of the measured phase, TTFT, total-time and text-time percentiles, errors, the generator's
 // own CPU time (it shares the machine with what it measures).
 
 #include "http/client.hpp"
@@ -102,6 +103,15 @@ struct sample {
     double total_ms = 0;
     std::size_t tokens = 0;  ///< generated tokens: the done event's count (SSE), eval_count (NDJSON), usage (OpenAI)
     std::size_t chunks = 0;  ///< token events (SSE: the worker coalesces tokens under load) or lines
+    double text_ms = -1;     ///< mean arrival time of the answer's bytes (testing::stream_result::text_ms)
+    double text_bytes = 0;   ///< readers: the answer's bytes so far
+    double text_weighted_ms = 0;  ///< readers: the sum of bytes x arrival time
+
+    void add_text(std::size_t bytes, double now_ms) {
+        text_bytes += static_cast<double>(bytes);
+        text_weighted_ms += static_cast<double>(bytes) * now_ms;
+        text_ms = text_weighted_ms / text_bytes;
+    }
 };
 
 std::string request_body(const options& o, int index) {
@@ -135,6 +145,7 @@ sample judge_sse(const testing::stream_result& r) {
     s.ttft_ms = r.ttft_ms;
     s.total_ms = r.total_ms;
     s.chunks = r.tokens;
+    s.text_ms = r.text_ms;
     if (!r.error.empty()) {
         s.error = "transport: " + r.error;
     } else if (r.status != 200) {
@@ -247,8 +258,11 @@ struct ndjson_reader {
                 error = "error line: " + std::string{l.error};
                 return;
             }
-            if (!l.delta.empty() && s.tokens++ == 0) {
-                s.ttft_ms = now_ms;
+            if (!l.delta.empty()) {
+                s.add_text(l.delta.size(), now_ms);
+                if (s.tokens++ == 0) {
+                    s.ttft_ms = now_ms;
+                }
             }
             s.chunks = s.tokens;
             done = l.done;
@@ -300,8 +314,11 @@ struct openai_reader {
                 if (!choices.empty() && choices[0].contains("delta")) {
                     const auto& delta = choices[0]["delta"];
                     if (delta.contains("content") && delta["content"].is_string() &&
-                        !delta["content"].get_ref<const std::string&>().empty() && s.chunks++ == 0) {
-                        s.ttft_ms = now_ms;
+                        !delta["content"].get_ref<const std::string&>().empty()) {
+                        s.add_text(delta["content"].get_ref<const std::string&>().size(), now_ms);
+                        if (s.chunks++ == 0) {
+                            s.ttft_ms = now_ms;
+                        }
                     }
                 }
                 if (j.contains("usage") && j["usage"].is_object()) {
@@ -455,6 +472,7 @@ nlohmann::json distribution(std::vector<double> v) {
 nlohmann::json report(const options& o, const phase_result& ph, std::size_t stride = 1, std::size_t offset = 0) {
     std::vector<double> ttft;
     std::vector<double> total;
+    std::vector<double> text;
     std::size_t ok = 0;
     std::size_t tokens = 0;
     std::size_t chunks = 0;
@@ -478,6 +496,9 @@ nlohmann::json report(const options& o, const phase_result& ph, std::size_t stri
             ttft.push_back(s.ttft_ms);
         }
         total.push_back(s.total_ms);
+        if (s.text_ms >= 0) {
+            text.push_back(s.text_ms);
+        }
     }
     nlohmann::json j;
     j["target"] = o.target;
@@ -512,6 +533,7 @@ nlohmann::json report(const options& o, const phase_result& ph, std::size_t stri
     j["tokens_per_chunk"] = chunks > 0 ? static_cast<double>(tokens) / static_cast<double>(chunks) : 0.0;
     j["ttft_ms"] = distribution(std::move(ttft));
     j["total_ms"] = distribution(std::move(total));
+    j["text_ms"] = distribution(std::move(text));
     j["client_cpu_s"] = ph.cpu_s;
     return j;
 }
@@ -559,6 +581,9 @@ void print_text(const nlohmann::json& j) {
     const auto& l = j["total_ms"];
     std::printf("total ms    p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n", d(l, "p50"), d(l, "p90"),
                 d(l, "p99"), d(l, "max"), d(l, "mean"));
+    const auto& x = j["text_ms"];
+    std::printf("text ms     p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f\n", d(x, "p50"), d(x, "p90"),
+                d(x, "p99"), d(x, "max"), d(x, "mean"));
     for (const auto& e : j["error_kinds"]) {
         std::printf("error       %zux %s\n", e["count"].get<std::size_t>(), e["error"].get<std::string>().c_str());
     }

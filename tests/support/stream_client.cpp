@@ -63,6 +63,8 @@ net::awaitable<stream_result> run_stream(const http_client::client& c, std::stri
     r.content_type = head.value().content_type;
     bool sse = r.content_type.rfind("text/event-stream", 0) == 0;
     sse_parser parser;
+    double text_bytes = 0;
+    double text_weighted_ms = 0;
     for (;;) {
         auto bytes = co_await x->read_some();
         if (!bytes) {
@@ -78,14 +80,24 @@ net::awaitable<stream_result> run_stream(const http_client::client& c, std::stri
             parser.feed(bytes.value(), r.events);
             for (auto i = before; i < r.events.size(); ++i) {
                 if (r.events[i].event == "token") {
+                    const double now = ms();
                     if (r.tokens++ == 0) {
-                        r.ttft_ms = ms();
+                        r.ttft_ms = now;
+                    }
+                    auto j = nlohmann::json::parse(r.events[i].data, nullptr, false);
+                    if (j.is_object() && j.contains("content") && j["content"].is_string()) {
+                        const auto n = static_cast<double>(j["content"].get_ref<const std::string&>().size());
+                        text_bytes += n;
+                        text_weighted_ms += n * now;
                     }
                 }
             }
         }
     }
     r.total_ms = ms();
+    if (text_bytes > 0) {
+        r.text_ms = text_weighted_ms / text_bytes;
+    }
     co_return r;
 }
 

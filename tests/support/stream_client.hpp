@@ -21,6 +21,10 @@ struct stream_result {
     double ttft_ms = -1;  ///< until the first "token" event
     double total_ms = 0;
     std::size_t tokens = 0;  ///< "token" events
+    /// When the answer's text arrived: the mean, over the bytes of the token events' content,
+    /// of their arrival time since the request was sent (-1: no text). Holding tokens to send
+    /// them together (the worker's chunk flush) shows here, not in ttft_ms.
+    double text_ms = -1;
 
     /// The concatenated "content" of the token events.
     std::string text() const;
