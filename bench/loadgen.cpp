@@ -30,10 +30,11 @@
 //
 // Measured per request: TTFT (send until the first non-empty token), total time (send until
 // the end of the body), the text time (the mean arrival time of the answer's bytes: what a
-// proxy holding tokens to send them together costs the reader) and the number of tokens (for SSE the done event's completion_tokens:
-// the worker may coalesce several tokens into one token event under load). Reported: requests/s and tokens/s over the
-// wall time of the measured phase, TTFT, total-time and text-time percentiles, errors, the generator's
-// own CPU time (it shares the machine with what it measures).
+// proxy holding tokens to send them together costs the reader) and the number of tokens (for
+// SSE the done event's completion_tokens: the worker may coalesce several tokens into one token
+// event under load). Reported: requests/s and tokens/s over the wall time of the measured
+// phase, TTFT, total-time and text-time percentiles, errors, the generator's own CPU time (it
+// shares the machine with what it measures).
 
 #include "http/client.hpp"
 #include "http/ndjson_splitter.hpp"
@@ -104,13 +105,11 @@ struct sample {
     std::size_t tokens = 0;  ///< generated tokens: the done event's count (SSE), eval_count (NDJSON), usage (OpenAI)
     std::size_t chunks = 0;  ///< token events (SSE: the worker coalesces tokens under load) or lines
     double text_ms = -1;     ///< mean arrival time of the answer's bytes (testing::stream_result::text_ms)
-    double text_bytes = 0;   ///< readers: the answer's bytes so far
-    double text_weighted_ms = 0;  ///< readers: the sum of bytes x arrival time
+    testing::text_arrival text;  ///< the NDJSON and OpenAI readers' tally of it
 
     void add_text(std::size_t bytes, double now_ms) {
-        text_bytes += static_cast<double>(bytes);
-        text_weighted_ms += static_cast<double>(bytes) * now_ms;
-        text_ms = text_weighted_ms / text_bytes;
+        text.add(bytes, now_ms);
+        text_ms = text.mean_ms();
     }
 };
 

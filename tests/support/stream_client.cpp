@@ -63,8 +63,7 @@ net::awaitable<stream_result> run_stream(const http_client::client& c, std::stri
     r.content_type = head.value().content_type;
     bool sse = r.content_type.rfind("text/event-stream", 0) == 0;
     sse_parser parser;
-    double text_bytes = 0;
-    double text_weighted_ms = 0;
+    text_arrival text;
     for (;;) {
         auto bytes = co_await x->read_some();
         if (!bytes) {
@@ -86,18 +85,14 @@ net::awaitable<stream_result> run_stream(const http_client::client& c, std::stri
                     }
                     auto j = nlohmann::json::parse(r.events[i].data, nullptr, false);
                     if (j.is_object() && j.contains("content") && j["content"].is_string()) {
-                        const auto n = static_cast<double>(j["content"].get_ref<const std::string&>().size());
-                        text_bytes += n;
-                        text_weighted_ms += n * now;
+                        text.add(j["content"].get_ref<const std::string&>().size(), now);
                     }
                 }
             }
         }
     }
     r.total_ms = ms();
-    if (text_bytes > 0) {
-        r.text_ms = text_weighted_ms / text_bytes;
-    }
+    r.text_ms = text.mean_ms();
     co_return r;
 }
 

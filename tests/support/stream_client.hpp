@@ -12,6 +12,20 @@
 
 namespace llmp::testing {
 
+/// When a stream's text arrived: the mean of its bytes' arrival times (stream_result::text_ms,
+/// and the load generator's readers).
+struct text_arrival {
+    double bytes = 0;
+    double weighted_ms = 0;
+
+    void add(std::size_t n, double now_ms) {
+        bytes += static_cast<double>(n);
+        weighted_ms += static_cast<double>(n) * now_ms;
+    }
+    /// -1 while no text has come.
+    double mean_ms() const { return bytes > 0 ? weighted_ms / bytes : -1; }
+};
+
 struct stream_result {
     unsigned status = 0;
     std::string error;  ///< transport error, empty when the stream ended normally
