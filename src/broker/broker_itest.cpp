@@ -892,39 +892,53 @@ TEST_F(broker_itest, multiplexed_chunks_for_a_gone_api_server_come_back_with_eve
     EXPECT_EQ(ids.front(), "req-1");
 }
 
+/// A consumer of an API server's own queue (`<server-id>.#` on the responses exchange), no-ack,
+/// that puts every delivery in `box`: what an API server sees of a worker's publisher.
+std::unique_ptr<consumer> server_queue_consumer(const broker_config& cfg, const topology& topo,
+                                                const std::string& server, inbox& box) {
+    return std::make_unique<consumer>(
+        cfg, "itest con",
+        [&cfg, &topo, server](connection& c) -> result<void> {
+            if (auto r = declare_core(c, topo, cfg); !r)
+                return r;
+            queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
+            auto q = c.declare_queue(topo.server_queue(server), own);
+            if (!q)
+                return q.error();
+            if (auto r = c.bind_queue(q.value(), topo.responses_exchange, server + ".#"); !r)
+                return r;
+            auto t = c.consume(q.value(), true);
+            if (!t)
+                return t.error();
+            return ok();
+        },
+        [&box](delivery&& d, std::uint64_t) { box.push(std::move(d)); });
+}
+
+/// A multiplexed chunk of stream `id` for `server`, as a worker publishes it.
+publish_job chunk_job(const topology& topo, const std::string& server, const char* id, std::int64_t seq,
+                      const char* text) {
+    publish_job job;
+    job.multiplex = true;
+    job.seq = seq;
+    job.msg.exchange = topo.responses_exchange;
+    job.msg.routing_key = chunks_key(server);
+    job.msg.props.correlation_id = id;
+    job.msg.body = text;
+    return job;
+}
+
 TEST_F(broker_itest, a_streams_first_chunk_is_not_held_by_the_flush_gate) {
     topology topo{cfg.prefix};
     const std::string server = "api-f";
     inbox box;
-    consumer con{cfg, "itest con",
-                 [&](connection& c) -> result<void> {
-                     if (auto r = declare_core(c, topo, cfg); !r)
-                         return r;
-                     queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
-                     auto q = c.declare_queue(topo.server_queue(server), own);
-                     if (!q)
-                         return q.error();
-                     if (auto r = c.bind_queue(q.value(), topo.responses_exchange, server + ".#"); !r)
-                         return r;
-                     auto t = c.consume(q.value(), true);
-                     if (!t)
-                         return t.error();
-                     return ok();
-                 },
-                 [&](delivery&& d, std::uint64_t) { box.push(std::move(d)); }};
-    ASSERT_TRUE(con.start());
+    auto con = server_queue_consumer(cfg, topo, server, box);
+    ASSERT_TRUE(con->start());
     publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
     pub.set_chunk_multiplexing(60s, 128 * 1024);  // the gate alone would hold chunks for a minute
     ASSERT_TRUE(pub.start());
     auto chunk = [&](const char* id, std::int64_t seq, const char* text) {
-        publish_job job;
-        job.multiplex = true;
-        job.seq = seq;
-        job.msg.exchange = topo.responses_exchange;
-        job.msg.routing_key = chunks_key(server);
-        job.msg.props.correlation_id = id;
-        job.msg.body = text;
-        ASSERT_TRUE(pub.try_publish(std::move(job)));
+        ASSERT_TRUE(pub.try_publish(chunk_job(topo, server, id, seq, text)));
     };
     // Stream a's chunks 2 and 3: the first flush goes at once (an idle publisher), what follows
     // it waits for the gate. Then stream b's first chunk: it takes what is held with it, now.
@@ -947,6 +961,60 @@ TEST_F(broker_itest, a_streams_first_chunk_is_not_held_by_the_flush_gate) {
     }
     EXPECT_EQ(got["b"], "first") << "a first chunk waited for the flush gate";
     EXPECT_EQ(got["a"], "xy") << "what was held before it goes with it";
+}
+
+TEST_F(broker_itest, a_lone_streams_answer_ends_without_waiting_for_the_flush_gate) {
+    // One stream served: the end of its answer (here a final) goes at once, its held chunks
+    // before it, not when the gate opens (flush_gate::lone_stream(); under load it still waits,
+    // which the chunk_mux unit tests and bench/run_streaming show).
+    topology topo{cfg.prefix};
+    const std::string server = "api-u";
+    inbox box;
+    auto con = server_queue_consumer(cfg, topo, server, box);
+    ASSERT_TRUE(con->start());
+    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
+    pub.set_chunk_multiplexing(60s, 128 * 1024);  // the gate alone would hold chunks for a minute
+    ASSERT_TRUE(pub.start());
+    // The first chunk goes at once. The second is held: the publisher has taken it from its
+    // queue (queued() is 0) and flushed a moment ago, so the gate holds it for a minute.
+    ASSERT_TRUE(pub.try_publish(chunk_job(topo, server, "a", 1, "t")));
+    ASSERT_TRUE(box.wait_for_count(1)) << "a first chunk waited";
+    ASSERT_TRUE(pub.try_publish(chunk_job(topo, server, "a", 2, "t")));
+    const auto taken_by = std::chrono::steady_clock::now() + 10s;
+    while (pub.queued() > 0 && std::chrono::steady_clock::now() < taken_by) {
+        std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_EQ(pub.queued(), 0u);
+    publish_job end;
+    end.msg.exchange = topo.responses_exchange;
+    end.msg.routing_key = final_key(server);
+    end.msg.props.correlation_id = "a";
+    end.msg.body = "{}";
+    ASSERT_TRUE(pub.try_publish(std::move(end)));
+
+    std::string text;
+    bool final_seen = false;
+    std::size_t seen = 0;
+    std::vector<chunk_frame_view> frames;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!final_seen && std::chrono::steady_clock::now() < deadline) {
+        box.wait_for_count(seen + 1, 1s);
+        std::lock_guard lock{box.mu};
+        for (; seen < box.got.size(); ++seen) {
+            const auto& d = box.got[seen];
+            if (d.routing_key == final_key(server)) {
+                final_seen = true;
+                continue;
+            }
+            EXPECT_FALSE(final_seen) << "a chunk came after its stream's final";
+            ASSERT_TRUE(decode_chunk_frames(d.body, frames));
+            for (const auto& f : frames) {
+                text += f.text;
+            }
+        }
+    }
+    EXPECT_TRUE(final_seen) << "a lone stream's final waited for the flush gate";
+    EXPECT_EQ(text, "tt") << "its held chunk goes before it";
 }
 
 }  // namespace

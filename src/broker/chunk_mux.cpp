@@ -60,6 +60,7 @@ void chunk_mux::add(publish_job&& job) {
         }
     }
     auto& fr = msg->frames.emplace_back();
+    ++frames_;
     if (job.stream) {
         fr.stream = std::move(job.stream);
     } else {
@@ -81,6 +82,7 @@ void chunk_mux::take(std::vector<outgoing_message>& out) {
     }
     messages_.clear();
     chunks_ = 0;
+    frames_ = 0;
     first_held_ = false;
 }
 

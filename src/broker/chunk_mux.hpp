@@ -21,7 +21,9 @@
 // interval, and no chunk waits longer than the interval. Except a stream's first chunk (seq 1,
 // of any attempt): it is the client's time to first token, so the publisher flushes what is
 // held at once when one is (holds_first_chunk()); that costs one extra message per stream at
-// most, and the gate restarts from that flush.
+// most, and the gate restarts from that flush. And the end of an answer (a final, an error)
+// while the publisher serves one stream (lone_stream()): there is nothing to batch it with, and
+// holding it would only delay the answer by up to an interval.
 //
 // Pure logic (no I/O, no locks, no clock of its own); owned by the publisher thread.
 
@@ -47,6 +49,9 @@ public:
     bool empty() const { return messages_.empty(); }
     /// Chunks held (jobs added since the last take).
     std::size_t chunks() const { return chunks_; }
+    /// Frames held: about the streams with chunks waiting (another attempt or choice of a
+    /// stream is a frame of its own).
+    std::size_t frames() const { return frames_; }
     /// A stream's first chunk (seq 1) is held: flush now, not at the gate (its TTFT).
     bool holds_first_chunk() const { return first_held_; }
     /// Appends the held messages to `out` (in order) and holds nothing more.
@@ -76,6 +81,7 @@ private:
     /// destinations as API servers, a handful.
     std::vector<message> messages_;
     std::size_t chunks_ = 0;
+    std::size_t frames_ = 0;
     bool first_held_ = false;
 };
 
@@ -86,11 +92,21 @@ public:
 
     bool due(clock::time_point now) const { return now >= last_ + interval_; }
     clock::time_point due_at() const { return last_ + interval_; }
-    void flushed(clock::time_point now) { last_ = now; }
+    /// `frames`: the frames that flush carried (chunk_mux::frames() before take()).
+    void flushed(clock::time_point now, std::size_t frames) {
+        last_ = now;
+        last_frames_ = frames;
+    }
+    /// Whether the publisher serves one stream: its last flush carried at most one frame and
+    /// at most `held_frames` <= 1 is held now. Then the end of an answer goes at once with what is
+    /// held. The last flush is the load signal, not the held frames alone: right after any flush
+    /// the publisher holds the one chunk it drained, whatever the load.
+    bool lone_stream(std::size_t held_frames) const { return last_frames_ <= 1 && held_frames <= 1; }
 
 private:
     std::chrono::microseconds interval_;
     clock::time_point last_{};
+    std::size_t last_frames_ = 0;
 };
 
 }  // namespace llmp::broker

@@ -229,11 +229,40 @@ TEST(flush_gate, an_idle_publisher_flushes_at_once_a_busy_one_once_per_interval)
     flush_gate gate{2ms};
     const auto t0 = flush_gate::clock::now();
     EXPECT_TRUE(gate.due(t0)) << "never flushed: at once";
-    gate.flushed(t0);
+    gate.flushed(t0, 3);
     EXPECT_FALSE(gate.due(t0 + 1ms));
     EXPECT_EQ(gate.due_at(), t0 + 2ms);
     EXPECT_TRUE(gate.due(t0 + 2ms));
     EXPECT_TRUE(gate.due(t0 + 1s)) << "idle again: at once";
+}
+
+TEST(flush_gate, an_answers_end_goes_at_once_only_while_one_stream_is_served) {
+    flush_gate gate{5ms};
+    const auto t0 = flush_gate::clock::now();
+    EXPECT_TRUE(gate.lone_stream(1)) << "nothing flushed yet";
+    gate.flushed(t0, 1);
+    EXPECT_TRUE(gate.lone_stream(1)) << "one stream: nothing to batch the end of its answer with";
+    EXPECT_TRUE(gate.lone_stream(0));
+    EXPECT_FALSE(gate.lone_stream(2)) << "two streams held";
+    gate.flushed(t0 + 5ms, 12);
+    EXPECT_FALSE(gate.lone_stream(1)) << "under load (the last flush carried 12 streams) the end waits for the gate, "
+                                         "though right after a flush one chunk is held";
+    gate.flushed(t0 + 10ms, 1);
+    EXPECT_TRUE(gate.lone_stream(1)) << "the load has gone";
+}
+
+TEST(chunk_mux, frames_counts_the_streams_held_until_taken) {
+    chunk_mux mux;
+    EXPECT_EQ(mux.frames(), 0u);
+    mux.add(chunk("a", "x", 2));
+    mux.add(chunk("a", "y", 3));
+    EXPECT_EQ(mux.frames(), 1u) << "one stream's chunks merge into one frame";
+    mux.add(chunk("b", "z", 2));
+    mux.add(chunk("c", "w", 2, "api-2"));
+    EXPECT_EQ(mux.frames(), 3u);
+    std::vector<outgoing_message> out;
+    mux.take(out);
+    EXPECT_EQ(mux.frames(), 0u);
 }
 
 }  // namespace

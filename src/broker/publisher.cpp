@@ -27,13 +27,24 @@ struct publisher::pending {
     /// to first token, so it is taken and flushed at once, with what is held
     /// (chunk_mux::holds_first_chunk()). One extra message per stream at most.
     int first_chunk_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    /// And this, for any other job (a final, an error), watched only while the publisher serves
+    /// one stream (flush_gate::lone_stream()): a lone stream's answer then ends when it ends, not
+    /// up to an interval later, its held tokens going with it; under load the gate decides. It is
+    /// signalled whether watched or not (a signal left from a busy time costs one early drain
+    /// when watching starts, and none is ever missed), but only by a publisher that has held
+    /// chunks: the API's costs no write per request.
+    int answer_end_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    std::atomic<bool> holds_chunks{false};
 
     pending() {
-        if (first_chunk_fd < 0) {
+        if (first_chunk_fd < 0 || answer_end_fd < 0) {
             throw std::system_error(errno, std::generic_category(), "eventfd");
         }
     }
-    ~pending() { ::close(first_chunk_fd); }
+    ~pending() {
+        ::close(first_chunk_fd);
+        ::close(answer_end_fd);
+    }
     pending(const pending&) = delete;
     pending& operator=(const pending&) = delete;
 };
@@ -86,11 +97,13 @@ bool publisher::try_publish(publish_job&& job) {
         return false;
     }
     const bool first_chunk = job.multiplex && job.seq == 1;
+    const bool answer_end = !job.multiplex && pending_->holds_chunks.load(std::memory_order_relaxed);
     queued_job q{.job = std::move(job), .stop = false};
     if (queue_.try_push(std::move(q))) {
-        if (first_chunk) {
+        if (first_chunk || answer_end) {
             std::uint64_t one = 1;
-            [[maybe_unused]] auto n = ::write(pending_->first_chunk_fd, &one, sizeof one);
+            [[maybe_unused]] auto n =
+                ::write(first_chunk ? pending_->first_chunk_fd : pending_->answer_end_fd, &one, sizeof one);
         }
         return true;
     }
@@ -255,10 +268,12 @@ void publisher::serve(connection& conn) {
     chunk_mux mux{chunk_message_max_bytes_};
     flush_gate gate{chunk_flush_interval_};
     std::vector<outgoing_message> held;
+    bool holds_chunks = false;  // pending::holds_chunks, without an atomic load per chunk
     auto write_held = [&]() -> bool {
         held.clear();
+        const auto frames = mux.frames();
         mux.take(held);
-        gate.flushed(std::chrono::steady_clock::now());
+        gate.flushed(std::chrono::steady_clock::now(), frames);
         for (auto& m : held) {
             if (auto tag = conn.publish(m); !tag) {
                 log->warn("msg=\"publish failed\" publisher={} error=\"{}\"", name_, tag.error().message);
@@ -281,15 +296,17 @@ void publisher::serve(connection& conn) {
             return;
         }
         // Chunks held and not yet due: wait for the gate (and the socket, and a stream's first
-        // chunk), not for the queue.
+        // chunk, and while one stream is served the end of its answer), not for the queue.
         const auto now = std::chrono::steady_clock::now();
         const bool holding = !mux.empty() && !gate.due(now);
+        const bool watch_answer_end = holding && gate.lone_stream(mux.frames());
         // The socket is left alone for a while after a read when no job waits on a confirm: see
         // idle_read_interval.
         const bool watch_socket = stopping_ || !published_since_read || !p.by_tag.empty() || renew.nacked ||
                                   now - last_read >= idle_read_interval;
-        pollfd fds[3] = {{watch_socket ? conn.fd() : -1, POLLIN, 0},
+        pollfd fds[4] = {{watch_socket ? conn.fd() : -1, POLLIN, 0},
                          {pending_->first_chunk_fd, POLLIN, 0},
+                         {watch_answer_end ? pending_->answer_end_fd : -1, POLLIN, 0},
                          {queue_.fd(), POLLIN, 0}};
         timespec timeout{};
         if (!conn.has_buffered_input()) {
@@ -302,17 +319,21 @@ void publisher::serve(connection& conn) {
             auto ns = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count());
             timeout = {static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
         }
-        int n = ::ppoll(fds, holding ? 2 : 3, &timeout, nullptr);
+        int n = ::ppoll(fds, holding ? 3 : 4, &timeout, nullptr);
         if (n < 0 && errno != EINTR) {
             return;
         }
         const bool first_chunk = (fds[1].revents & POLLIN) != 0;
-        if (first_chunk) {
-            std::uint64_t v = 0;
-            [[maybe_unused]] auto r = ::read(pending_->first_chunk_fd, &v, sizeof v);
+        const bool answer_end = (fds[2].revents & POLLIN) != 0;
+        for (auto [fired, fd] :
+             {std::pair{first_chunk, pending_->first_chunk_fd}, std::pair{answer_end, pending_->answer_end_fd}}) {
+            if (fired) {
+                std::uint64_t v = 0;
+                [[maybe_unused]] auto r = ::read(fd, &v, sizeof v);
+            }
         }
-        const bool drain_now =
-            first_chunk || (holding ? gate.due(std::chrono::steady_clock::now()) : (fds[2].revents & POLLIN) != 0);
+        const bool drain_now = first_chunk || answer_end ||
+                               (holding ? gate.due(std::chrono::steady_clock::now()) : (fds[3].revents & POLLIN) != 0);
         if (drain_now) {
             batch.clear();
             queue_.drain(batch);
@@ -325,6 +346,10 @@ void publisher::serve(connection& conn) {
                 auto& j = batch[i].job;
                 if (j.multiplex) {
                     mux.add(std::move(j));
+                    if (!holds_chunks) {
+                        holds_chunks = true;
+                        pending_->holds_chunks.store(true, std::memory_order_relaxed);
+                    }
                     continue;
                 }
                 // Held chunks go first: a stream's final must not overtake them.

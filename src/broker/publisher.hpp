@@ -21,7 +21,9 @@
 // per interval. Held chunks are written before any other job, which keeps each stream's final
 // after its chunks. While chunks are held and not yet due, the thread leaves its queue alone
 // (no wake-up per token); what arrives meanwhile joins the next flush. Except a stream's first
-// chunk (seq 1): try_publish() signals it apart, and it goes at once with what is held.
+// chunk (seq 1): try_publish() signals it apart, and it goes at once with what is held. And,
+// while the publisher serves one stream (its last flush carried one stream's frame), the end of
+// an answer (any job not multiplexed): it goes at once too, with the held chunks before it.
 //
 // Nacks: a nacked publish completes `nacked` (not retried), and the publisher moves its later
 // publishes to a new channel of the same connection, at most every 100 ms, because RabbitMQ
