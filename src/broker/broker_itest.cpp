@@ -54,6 +54,42 @@ struct inbox {
     }
 };
 
+/// A consumer of an API server's own queue (`<server-id>.#` on the responses exchange), no-ack,
+/// that puts every delivery in `box`: what an API server sees of a worker's publisher.
+std::unique_ptr<consumer> server_queue_consumer(const broker_config& cfg, const topology& topo,
+                                                const std::string& server, inbox& box) {
+    return std::make_unique<consumer>(
+        cfg, "itest con",
+        [&cfg, &topo, server](connection& c) -> result<void> {
+            if (auto r = declare_core(c, topo, cfg); !r)
+                return r;
+            queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
+            auto q = c.declare_queue(topo.server_queue(server), own);
+            if (!q)
+                return q.error();
+            if (auto r = c.bind_queue(q.value(), topo.responses_exchange, server + ".#"); !r)
+                return r;
+            auto t = c.consume(q.value(), true);
+            if (!t)
+                return t.error();
+            return ok();
+        },
+        [&box](delivery&& d, std::uint64_t) { box.push(std::move(d)); });
+}
+
+/// A multiplexed chunk of stream `id` for `server`, as a worker publishes it.
+publish_job chunk_job(const topology& topo, const std::string& server, const char* id, std::int64_t seq,
+                      const char* text) {
+    publish_job job;
+    job.multiplex = true;
+    job.seq = seq;
+    job.msg.exchange = topo.responses_exchange;
+    job.msg.routing_key = chunks_key(server);
+    job.msg.props.correlation_id = id;
+    job.msg.body = text;
+    return job;
+}
+
 TEST_F(broker_itest, request_is_confirmed_delivered_and_acked) {
     topology topo{cfg.prefix};
     const std::string model = "mock:latest";
@@ -683,23 +719,8 @@ TEST_F(broker_itest, coalesced_chunks_keep_order_and_content) {
     topology topo{cfg.prefix};
     const std::string server = "api-x";
     inbox box;
-    consumer con{cfg, "itest con",
-                 [&](connection& c) -> result<void> {
-                     if (auto r = declare_core(c, topo, cfg); !r)
-                         return r;
-                     queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
-                     auto q = c.declare_queue(topo.server_queue(server), own);
-                     if (!q)
-                         return q.error();
-                     if (auto r = c.bind_queue(q.value(), topo.responses_exchange, server + ".#"); !r)
-                         return r;
-                     auto t = c.consume(q.value(), true);
-                     if (!t)
-                         return t.error();
-                     return ok();
-                 },
-                 [&](delivery&& d, std::uint64_t) { box.push(std::move(d)); }};
-    ASSERT_TRUE(con.start());
+    auto con = server_queue_consumer(cfg, topo, server, box);
+    ASSERT_TRUE(con->start());
     publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
     ASSERT_TRUE(pub.start());
 
@@ -762,23 +783,8 @@ TEST_F(broker_itest, multiplexed_chunks_keep_each_streams_order_and_its_final_co
     topology topo{cfg.prefix};
     const std::string server = "api-m";
     inbox box;
-    consumer con{cfg, "itest con",
-                 [&](connection& c) -> result<void> {
-                     if (auto r = declare_core(c, topo, cfg); !r)
-                         return r;
-                     queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
-                     auto q = c.declare_queue(topo.server_queue(server), own);
-                     if (!q)
-                         return q.error();
-                     if (auto r = c.bind_queue(q.value(), topo.responses_exchange, server + ".#"); !r)
-                         return r;
-                     auto t = c.consume(q.value(), true);
-                     if (!t)
-                         return t.error();
-                     return ok();
-                 },
-                 [&](delivery&& d, std::uint64_t) { box.push(std::move(d)); }};
-    ASSERT_TRUE(con.start());
+    auto con = server_queue_consumer(cfg, topo, server, box);
+    ASSERT_TRUE(con->start());
     publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
     pub.set_chunk_multiplexing(2ms, 4096);  // small messages: the size bound is crossed too
     ASSERT_TRUE(pub.start());
@@ -890,42 +896,6 @@ TEST_F(broker_itest, multiplexed_chunks_for_a_gone_api_server_come_back_with_eve
     // The first chunk may have left alone (the publisher was idle), the second then waited.
     ASSERT_FALSE(ids.empty());
     EXPECT_EQ(ids.front(), "req-1");
-}
-
-/// A consumer of an API server's own queue (`<server-id>.#` on the responses exchange), no-ack,
-/// that puts every delivery in `box`: what an API server sees of a worker's publisher.
-std::unique_ptr<consumer> server_queue_consumer(const broker_config& cfg, const topology& topo,
-                                                const std::string& server, inbox& box) {
-    return std::make_unique<consumer>(
-        cfg, "itest con",
-        [&cfg, &topo, server](connection& c) -> result<void> {
-            if (auto r = declare_core(c, topo, cfg); !r)
-                return r;
-            queue_options own{.durable = false, .exclusive = true, .auto_delete = true, .arguments = {}};
-            auto q = c.declare_queue(topo.server_queue(server), own);
-            if (!q)
-                return q.error();
-            if (auto r = c.bind_queue(q.value(), topo.responses_exchange, server + ".#"); !r)
-                return r;
-            auto t = c.consume(q.value(), true);
-            if (!t)
-                return t.error();
-            return ok();
-        },
-        [&box](delivery&& d, std::uint64_t) { box.push(std::move(d)); });
-}
-
-/// A multiplexed chunk of stream `id` for `server`, as a worker publishes it.
-publish_job chunk_job(const topology& topo, const std::string& server, const char* id, std::int64_t seq,
-                      const char* text) {
-    publish_job job;
-    job.multiplex = true;
-    job.seq = seq;
-    job.msg.exchange = topo.responses_exchange;
-    job.msg.routing_key = chunks_key(server);
-    job.msg.props.correlation_id = id;
-    job.msg.body = text;
-    return job;
 }
 
 TEST_F(broker_itest, a_streams_first_chunk_is_not_held_by_the_flush_gate) {
