@@ -171,7 +171,7 @@ void generation_task::on_complete(providers::completion c) {
         if (metrics_) {
             metrics_->ended(generation_outcome::abandoned);
         }
-        host_.task_ended(req_.request_id, tokens_);
+        host_.task_ended(*this, tokens_);
         return;
     }
     ended_ = true;
@@ -251,7 +251,7 @@ void generation_task::on_error(error e) {
                                                 : generation_outcome::error);
     }
     if (abandoned_) {
-        host_.task_ended(req_.request_id, tokens_);
+        host_.task_ended(*this, tokens_);
         return;
     }
     worker::logger()->info("msg=\"generation failed\" request_id={} model={} code={} error=\"{}\"", req_.request_id,
@@ -293,7 +293,7 @@ void generation_task::publish_last(std::string routing_key, std::string body, in
             worker::logger()->error("msg=\"cannot publish the final message, requeueing\" request_id={}",
                                     self->req_.request_id);
             self->host_.requeue(self->origin_);
-            self->host_.task_ended(self->req_.request_id, self->tokens_);
+            self->host_.task_ended(*self, self->tokens_);
             return;
         }
         auto timer =
@@ -308,7 +308,7 @@ void generation_task::publish_last(std::string routing_key, std::string body, in
             // The task counts as in flight until here, so a draining worker stops only after
             // its last answers are confirmed and their requests acked.
             self->host_.ack(self->origin_);
-            self->host_.task_ended(self->req_.request_id, self->tokens_);
+            self->host_.task_ended(*self, self->tokens_);
         } else {
             net::post(self->host_.executor(), std::move(retry));
         }

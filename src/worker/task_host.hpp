@@ -23,6 +23,8 @@ class provider;
 
 namespace llmp::worker {
 
+class generation_task;
+
 /// Where a task's request came from: the delivery to ack or requeue when it ends.
 struct task_origin {
     std::uint64_t epoch = 0;  ///< consumer connection epoch of the delivery
@@ -59,8 +61,10 @@ public:
     virtual void ack(const task_origin& origin) = 0;
     virtual void requeue(const task_origin& origin) = 0;
     /// The task has ended and holds nothing more: it leaves the table of tasks (and cancels no
-    /// longer reach it). `tokens` it generated, for the heartbeat's totals.
-    virtual void task_ended(const std::string& request_id, std::int64_t tokens) = 0;
+    /// longer reach it). `tokens` it generated, for the heartbeat's totals. The task itself, not
+    /// its request id: one worker can hold two copies of a request (a redelivered one it could
+    /// not put back runs here, and the copy may come back to it), and each ends on its own.
+    virtual void task_ended(const generation_task& task, std::int64_t tokens) = 0;
     /// The task's generation is over (answered, failed, cancelled or abandoned), once per task,
     /// before its answer is confirmed: its generation slot may start another request.
     virtual void generation_ended(const task_origin& origin) = 0;

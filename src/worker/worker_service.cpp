@@ -61,10 +61,17 @@ struct worker_service::impl final : task_host {
         consumer->reject(o.epoch, o.delivery_tag, true);
         gen_metrics.requeued().inc();
     }
-    void task_ended(const std::string& request_id, std::int64_t tokens) override {
+    void task_ended(const generation_task& task, std::int64_t tokens) override {
         {
             llmp::lock_guard lock{mu};
-            tasks.erase(request_id);
+            // This task's entry only: another copy of its request may be running here.
+            auto [first, last] = tasks.equal_range(task.request_id());
+            for (auto it = first; it != last; ++it) {
+                if (it->second.get() == &task) {
+                    tasks.erase(it);
+                    break;
+                }
+            }
         }
         --in_flight;
         tokens_total += tokens;
@@ -117,7 +124,11 @@ struct worker_service::impl final : task_host {
     std::unique_ptr<broker::consumer> consumer;
 
     llmp::mutex mu;
-    std::unordered_map<std::string, std::shared_ptr<generation_task>> tasks GUARDED_BY(mu);
+    /// The tasks started and not ended, by request id. The table owns them (a provider's
+    /// callbacks hold them weakly). A multimap: a redelivered request this worker could not put
+    /// back runs here, and its copy can come back here while it runs; each copy must stay owned
+    /// until it ends, or its in-flight count would never come down.
+    std::unordered_multimap<std::string, std::shared_ptr<generation_task>> tasks GUARDED_BY(mu);
     /// Cancels seen for requests, checked when one starts: a cancel can come before (or just as)
     /// this worker takes its request from the queue.
     recent_cancels cancelled GUARDED_BY(mu);
@@ -398,18 +409,19 @@ struct worker_service::impl final : task_host {
     }
 
     void cancel(const std::string& request_id, std::string_view why) {
-        std::shared_ptr<generation_task> t;
+        std::vector<std::shared_ptr<generation_task>> found;
         {
             llmp::lock_guard lock{mu};
             // Remembered even when the task is here: it may be registered but not started yet.
             cancelled.add(request_id);
-            auto it = tasks.find(request_id);
-            if (it == tasks.end()) {
-                return;
+            auto [first, last] = tasks.equal_range(request_id);
+            for (auto it = first; it != last; ++it) {
+                found.push_back(it->second);
             }
-            t = it->second;
         }
-        t->cancel(why);
+        for (auto& t : found) {
+            t->cancel(why);
+        }
     }
 };
 
@@ -789,7 +801,7 @@ void worker_service::dispatch(const std::shared_ptr<generation_task>& task) {
     bool cancelled = false;
     {
         llmp::lock_guard lock{s.mu};
-        s.tasks[task->request_id()] = task;
+        s.tasks.emplace(task->request_id(), task);
         cancelled = s.cancelled.take(task->request_id());
     }
     const auto& req = task->request();

@@ -9,6 +9,8 @@
 
 #include "broker/connection.hpp"
 #include "broker/topology.hpp"
+#include "common/clock.hpp"
+#include "common/messages.hpp"
 
 #include <map>
 
@@ -144,6 +146,52 @@ TEST(worker_hostile_e2e, an_unbounded_num_predict_is_cut_at_max_tokens) {
         EXPECT_EQ(j["response"], providers::mock_text("never stop", 20)) << asked;
         EXPECT_EQ(j["done_reason"], "length") << r.body;
     }
+}
+
+TEST(worker_hostile_e2e, two_copies_of_one_request_on_one_worker_each_end_and_leave_nothing_in_flight) {
+    LLMP_REQUIRE_BROKER();
+    // One worker can hold two copies of a request: a redelivered one it could not put back
+    // (broker trouble) runs here, and the copy the broker requeued can come back to it. Each
+    // copy must end and leave the in-flight count, or a SIGTERM waits for a generation that
+    // no longer exists (seen after a broker restart: the drain ran out and the worker was
+    // killed). Two copies on the model's queue make the same state at once.
+    cluster c{amqp_url};
+    auto port = c.start_api();
+    auto& worker = c.start_worker({"--worker-id", "w-twice"});
+    ASSERT_TRUE(c.wait_for_model(port, "mock:latest")) << c.logs();
+    const auto mport = c.metrics_port(worker);
+
+    broker::broker_config bcfg;
+    bcfg.url = amqp_url;
+    bcfg.prefix = c.prefix();
+    broker::topology topo{c.prefix()};
+    request_message m;
+    m.request_id = "the-same-request";
+    m.server_id = "an-api-server-gone";  // the answers come back unrouted: both copies are cancelled
+    m.received_at_ms = unix_ms();
+    m.model = "mock";
+    m.prompt = "twice";
+    m.kind = request_kind::generate;
+    // The first token 300 ms out: the second copy starts while the first waits for it.
+    m.options = {{"num_predict", 5}, {"mock_token_delay_ms", 300}};
+    {
+        auto conn = broker::connection::open(bcfg, "worker hostile e2e twice");
+        ASSERT_TRUE(conn) << conn.error().message;
+        broker::outgoing_message msg;
+        msg.routing_key = topo.model_queue("mock:latest");  // default exchange
+        msg.props.persistent = true;
+        msg.body = encode(m);
+        ASSERT_TRUE(conn.value()->publish(msg));
+        ASSERT_TRUE(conn.value()->publish(msg));
+    }
+    EXPECT_TRUE(wait_until([&] { return metric_sum(mport, "llmproxy_worker_generations_total") == 2; }, 15s))
+        << "both copies' generations end: " << metric_sum(mport, "llmproxy_worker_generations_total") << "\n"
+        << worker.log();
+    EXPECT_TRUE(wait_until([&] { return metric_sum(mport, "llmproxy_worker_generations_in_flight") == 0; }, 15s))
+        << metric_sum(mport, "llmproxy_worker_generations_in_flight") << " still in flight\n"
+        << worker.log();
+    // And it still serves (the cluster's teardown then checks that SIGTERM stops it at once).
+    expect_normal_answer(port, "after the copies", c);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 // Header-only, for tests only.
 
 #include "providers/testing/fake_provider.hpp"
+#include "worker/generation_task.hpp"
 #include "worker/task_host.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -46,8 +47,8 @@ public:
     }
     void ack(const task_origin& o) override { acked.push_back(o.delivery_tag); }
     void requeue(const task_origin& o) override { requeued.push_back(o.delivery_tag); }
-    void task_ended(const std::string& request_id, std::int64_t tokens) override {
-        ended.push_back(request_id);
+    void task_ended(const generation_task& task, std::int64_t tokens) override {
+        ended.push_back(task.request_id());
         ended_tokens = tokens;
     }
     void generation_ended(const task_origin&) override { ++generations_ended; }
