@@ -13,7 +13,7 @@
 #include "worker/generation_task.hpp"
 #include "worker/logger.hpp"
 #include "worker/model_subscriptions.hpp"
-#include "worker/recent_cancels.hpp"
+#include "worker/task_table.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -62,17 +62,7 @@ struct worker_service::impl final : task_host {
         gen_metrics.requeued().inc();
     }
     void task_ended(const generation_task& task, std::int64_t tokens) override {
-        {
-            llmp::lock_guard lock{mu};
-            // This task's entry only: another copy of its request may be running here.
-            auto [first, last] = tasks.equal_range(task.request_id());
-            for (auto it = first; it != last; ++it) {
-                if (it->second.get() == &task) {
-                    tasks.erase(it);
-                    break;
-                }
-            }
-        }
+        table.remove(task);
         --in_flight;
         tokens_total += tokens;
     }
@@ -123,15 +113,10 @@ struct worker_service::impl final : task_host {
     std::unique_ptr<broker::publisher> publisher;
     std::unique_ptr<broker::consumer> consumer;
 
+    /// The tasks started and not ended, with the cancels and lost connections that decide
+    /// whether one may start.
+    task_table table;
     llmp::mutex mu;
-    /// The tasks started and not ended, by request id. The table owns them (a provider's
-    /// callbacks hold them weakly). A multimap: a redelivered request this worker could not put
-    /// back runs here, and its copy can come back here while it runs; each copy must stay owned
-    /// until it ends, or its in-flight count would never come down.
-    std::unordered_multimap<std::string, std::shared_ptr<generation_task>> tasks GUARDED_BY(mu);
-    /// Cancels seen for requests, checked when one starts: a cancel can come before (or just as)
-    /// this worker takes its request from the queue.
-    recent_cancels cancelled GUARDED_BY(mu);
     /// What the provider serves (normalized), as of the last refresh.
     std::vector<std::string> models GUARDED_BY(mu);
     /// The models whose queues the consumer reads now: heartbeats announce a model only once
@@ -368,15 +353,11 @@ struct worker_service::impl final : task_host {
         }
     }
 
-    void abandon_all(std::string_view why) {
-        std::vector<std::shared_ptr<generation_task>> all;
-        {
-            llmp::lock_guard lock{mu};
-            for (auto& [id, t] : tasks) {
-                all.push_back(t);
-            }
-        }
-        for (auto& t : all) {
+    /// The consumer connection `epoch` is lost: its deliveries went back to the queue (another
+    /// worker, or this one after reconnecting, redoes them). Every task running here stops, and
+    /// none of that connection starts any more (task_table).
+    void connection_lost(std::uint64_t epoch, std::string_view why) {
+        for (auto& t : table.lose_connection(epoch)) {
             t->abandon(why);
         }
     }
@@ -409,17 +390,7 @@ struct worker_service::impl final : task_host {
     }
 
     void cancel(const std::string& request_id, std::string_view why) {
-        std::vector<std::shared_ptr<generation_task>> found;
-        {
-            llmp::lock_guard lock{mu};
-            // Remembered even when the task is here: it may be registered but not started yet.
-            cancelled.add(request_id);
-            auto [first, last] = tasks.equal_range(request_id);
-            for (auto it = first; it != last; ++it) {
-                found.push_back(it->second);
-            }
-        }
-        for (auto& t : found) {
+        for (auto& t : table.cancel(request_id)) {
             t->cancel(why);
         }
     }
@@ -582,7 +553,8 @@ result<void> worker_service::start() {
             // The deliveries of this connection go back to the queue (another worker, or this
             // one after reconnecting, will redo them): stop generating them here, and start
             // none of those still waiting for a slot.
-            impl_->abandon_all("lost the broker connection; the request will be redelivered");
+            impl_->connection_lost(impl_->consumer->epoch(),
+                                   "lost the broker connection; the request will be redelivered");
             (void)impl_->take_ready();
         }
     };
@@ -798,17 +770,23 @@ void worker_service::dead_letter(broker::delivery&& d, const request_message& re
 
 void worker_service::dispatch(const std::shared_ptr<generation_task>& task) {
     auto& s = *impl_;
-    bool cancelled = false;
-    {
-        llmp::lock_guard lock{s.mu};
-        s.tasks.emplace(task->request_id(), task);
-        cancelled = s.cancelled.take(task->request_id());
+    const auto admitted = s.table.admit(task);
+    if (admitted == task_table::admission::lost) {
+        // Its delivery went back to the queue with its connection (connection_lost): it ends
+        // here without an answer, as the generations that connection's loss stopped did.
+        worker::logger()->info(
+            "msg=\"not starting a request of a lost connection; it will be redelivered\" "
+            "request_id={}",
+            task->request_id());
+        task->abandon("its delivery went back to the queue with the lost broker connection");
+        task->fail({"cancelled", "its delivery went back to the queue", false});
+        return;
     }
     const auto& req = task->request();
     const bool served = s.serves(req.model);
     // Only served models become label values: a client cannot grow the label set.
     task->set_metrics(&s.gen_metrics.for_model(served ? normalize_model_name(req.model) : "unserved"));
-    if (cancelled) {
+    if (admitted == task_table::admission::cancelled) {
         // Its client hung up (or a background response was cancelled) while it waited in the
         // queue: the upstream is never called.
         task->fail({"cancelled", "cancelled before a worker started it", false});
