@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <future>
+#include <functional>
 #include <map>
 #include <utility>
 #include <mutex>
@@ -88,6 +89,42 @@ publish_job chunk_job(const topology& topo, const std::string& server, const cha
     job.msg.props.correlation_id = id;
     job.msg.body = text;
     return job;
+}
+
+/// A worker's publisher whose flush gate alone would hold chunks for a minute, started.
+std::unique_ptr<publisher> gated_publisher(const broker_config& cfg, const topology& topo) {
+    auto pub = std::make_unique<publisher>(cfg, "itest pub",
+                                           [&cfg, &topo](connection& c) { return declare_core(c, topo, cfg); });
+    pub->set_chunk_multiplexing(60s, 128 * 1024);
+    EXPECT_TRUE(pub->start());
+    return pub;
+}
+
+/// Takes what `box` receives, in order, until `done()` or 10 s: the frames of each chunks
+/// message to `on_frame`, any other delivery to `on_other`.
+void read_deliveries(inbox& box, const std::function<bool()>& done,
+                     const std::function<void(const chunk_frame_view&)>& on_frame,
+                     const std::function<void(const delivery&)>& on_other = {}) {
+    std::size_t seen = 0;
+    std::vector<chunk_frame_view> frames;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+        box.wait_for_count(seen + 1, 1s);
+        std::lock_guard lock{box.mu};
+        for (; seen < box.got.size(); ++seen) {
+            const auto& d = box.got[seen];
+            if (d.props.content_type != chunk_frames_content_type) {
+                if (on_other) {
+                    on_other(d);
+                }
+                continue;
+            }
+            ASSERT_TRUE(decode_chunk_frames(d.body, frames));
+            for (const auto& f : frames) {
+                on_frame(f);
+            }
+        }
+    }
 }
 
 TEST_F(broker_itest, request_is_confirmed_delivered_and_acked) {
@@ -904,11 +941,9 @@ TEST_F(broker_itest, a_streams_first_chunk_is_not_held_by_the_flush_gate) {
     inbox box;
     auto con = server_queue_consumer(cfg, topo, server, box);
     ASSERT_TRUE(con->start());
-    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
-    pub.set_chunk_multiplexing(60s, 128 * 1024);  // the gate alone would hold chunks for a minute
-    ASSERT_TRUE(pub.start());
+    auto pub = gated_publisher(cfg, topo);
     auto chunk = [&](const char* id, std::int64_t seq, const char* text) {
-        ASSERT_TRUE(pub.try_publish(chunk_job(topo, server, id, seq, text)));
+        ASSERT_TRUE(pub->try_publish(chunk_job(topo, server, id, seq, text)));
     };
     // Stream a's chunks 2 and 3: the first flush goes at once (an idle publisher), what follows
     // it waits for the gate. Then stream b's first chunk: it takes what is held with it, now.
@@ -916,19 +951,9 @@ TEST_F(broker_itest, a_streams_first_chunk_is_not_held_by_the_flush_gate) {
     chunk("a", 3, "y");
     chunk("b", 1, "first");
     std::map<std::string, std::string> got;
-    std::size_t seen = 0;
-    std::vector<chunk_frame_view> frames;
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (got["b"].empty() && std::chrono::steady_clock::now() < deadline) {
-        box.wait_for_count(seen + 1, 1s);
-        std::lock_guard lock{box.mu};
-        for (; seen < box.got.size(); ++seen) {
-            ASSERT_TRUE(decode_chunk_frames(box.got[seen].body, frames));
-            for (const auto& f : frames) {
-                got[std::string{f.request_id}] += f.text;
-            }
-        }
-    }
+    read_deliveries(
+        box, [&] { return !got["b"].empty(); },
+        [&](const chunk_frame_view& f) { got[std::string{f.request_id}] += f.text; });
     EXPECT_EQ(got["b"], "first") << "a first chunk waited for the flush gate";
     EXPECT_EQ(got["a"], "xy") << "what was held before it goes with it";
 }
@@ -942,9 +967,8 @@ TEST_F(broker_itest, a_lone_streams_answer_ends_without_waiting_for_the_flush_ga
     inbox box;
     auto con = server_queue_consumer(cfg, topo, server, box);
     ASSERT_TRUE(con->start());
-    publisher pub{cfg, "itest pub", [&](connection& c) { return declare_core(c, topo, cfg); }};
-    pub.set_chunk_multiplexing(60s, 128 * 1024);  // the gate alone would hold chunks for a minute
-    ASSERT_TRUE(pub.start());
+    const auto gated = gated_publisher(cfg, topo);
+    auto& pub = *gated;
     // The first chunk goes at once. The second is held: the publisher has taken it from its
     // queue (queued() is 0) and flushed a moment ago, so the gate holds it for a minute.
     ASSERT_TRUE(pub.try_publish(chunk_job(topo, server, "a", 1, "t")));
@@ -964,25 +988,13 @@ TEST_F(broker_itest, a_lone_streams_answer_ends_without_waiting_for_the_flush_ga
 
     std::string text;
     bool final_seen = false;
-    std::size_t seen = 0;
-    std::vector<chunk_frame_view> frames;
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!final_seen && std::chrono::steady_clock::now() < deadline) {
-        box.wait_for_count(seen + 1, 1s);
-        std::lock_guard lock{box.mu};
-        for (; seen < box.got.size(); ++seen) {
-            const auto& d = box.got[seen];
-            if (d.routing_key == final_key(server)) {
-                final_seen = true;
-                continue;
-            }
+    read_deliveries(
+        box, [&] { return final_seen; },
+        [&](const chunk_frame_view& f) {
             EXPECT_FALSE(final_seen) << "a chunk came after its stream's final";
-            ASSERT_TRUE(decode_chunk_frames(d.body, frames));
-            for (const auto& f : frames) {
-                text += f.text;
-            }
-        }
-    }
+            text += f.text;
+        },
+        [&](const delivery& d) { final_seen = final_seen || d.routing_key == final_key(server); });
     EXPECT_TRUE(final_seen) << "a lone stream's final waited for the flush gate";
     EXPECT_EQ(text, "tt") << "its held chunk goes before it";
 }
