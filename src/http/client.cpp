@@ -556,6 +556,23 @@ net::awaitable<result<std::string_view>> exchange::read_some(std::optional<std::
             co_return s.io_error(ec, "in the middle of the response");
         }
         std::size_t n = s.body.size() - s.parser->get().body().size;
+        // Beast's read_some returns one chunk, and Ollama and OpenAI-compatible servers send
+        // each line of a stream as its own chunk: the chunks already received are parsed here,
+        // without a socket read, into the rest of this piece. One read per chunk cost a round
+        // of the io_context (a resumption and an epoll_wait) per token whenever several were
+        // waiting. (Beast's eager mode does not do it: it reads the socket for the next chunk
+        // before completing, so a stream would stall on a chunk whose successor is not sent.)
+        // A chunk not whole yet (need_more), a full piece (need_buffer) or a malformed one
+        // stops it: the next read_some takes it up, and reports the malformed one.
+        while (n > 0 && !s.parser->is_done() && s.buffer.size() > 0 && s.parser->get().body().size > 0) {
+            error_code more;
+            const auto used = s.parser->put(s.buffer.data(), more);
+            s.buffer.consume(used);
+            n = s.body.size() - s.parser->get().body().size;
+            if (more || used == 0) {
+                break;
+            }
+        }
         if (s.parser->is_done()) {
             body_done_ = true;
             s.finish(cancelled_);

@@ -357,6 +357,64 @@ TEST_F(client_test, a_body_that_has_arrived_is_read_in_one_piece_not_512_bytes_a
     EXPECT_EQ(r.value().size(), body.size());
 }
 
+TEST_F(client_test, chunks_that_have_arrived_are_read_in_one_piece_not_one_chunk_at_a_time) {
+    // Ollama and OpenAI-compatible servers send each line of a streamed answer as its own HTTP
+    // chunk. When many are waiting (a full-speed upstream, a busy worker), one read_some takes
+    // them all: a read per chunk would cost a round of the io_context per token.
+    std::string lines;
+    std::string chunked;
+    for (int i = 0; i < 100; ++i) {
+        const std::string line = "tok" + std::to_string(1000 + i) + "\n";  // 8 bytes
+        lines += line;
+        chunked += "8\r\n" + line + "\r\n";
+    }
+    std::promise<void> head_seen;
+    std::promise<void> body_written;
+    auto head_seen_future = head_seen.get_future().share();
+    script_server server{[&](tcp::socket& s, const request_t&) {
+        write_raw(s, "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n");
+        EXPECT_EQ(head_seen_future.wait_for(test_timeout), std::future_status::ready);
+        write_raw(s, chunked);  // one write, before the client reads; the end comes later
+        body_written.set_value();
+        write_raw(s, "0\r\n\r\n");
+        return true;
+    }};
+    auto written = body_written.get_future();
+    auto c = make_client(server.url());
+    auto strand = net::make_strand(ioc_);
+    auto pieces = [&]() -> net::awaitable<result<std::vector<std::string>>> {
+        auto x = c->make_exchange(strand);
+        auto head = co_await get(*x, "/api/chat");
+        if (!head) {
+            co_return head.error();
+        }
+        head_seen.set_value();
+        EXPECT_EQ(written.wait_for(test_timeout), std::future_status::ready);  // blocks this test's only thread
+        std::vector<std::string> out;
+        for (;;) {
+            auto piece = co_await x->read_some();
+            if (!piece) {
+                co_return piece.error();
+            }
+            if (piece.value().empty()) {
+                co_return out;
+            }
+            out.emplace_back(piece.value());
+        }
+    };
+    auto r = run_on(strand, pieces());
+    ASSERT_TRUE(r) << r.error().message;
+    ASSERT_FALSE(r.value().empty());
+    EXPECT_EQ(r.value().front(), lines) << "the first read took " << r.value().front().size() << " of " << lines.size()
+                                        << " bytes";
+    std::string all;
+    for (const auto& p : r.value()) {
+        all += p;
+    }
+    EXPECT_EQ(all, lines);
+    EXPECT_EQ(c->idle_connections(), 1u) << "read to its end, the connection goes back to the pool";
+}
+
 TEST_F(client_test, connection_refused_is_a_clear_error) {
     unsigned short port = 0;
     {

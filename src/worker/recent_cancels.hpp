@@ -10,7 +10,7 @@
 // Bounded: the oldest id is forgotten first, so a storm of more than `capacity` cancels while a
 // request waits can still let that request run (as before this set existed).
 //
-// Threading: none of its own; worker_service guards it with its task-table mutex.
+// Threading: none of its own; task_table guards it with its mutex.
 
 #include <cstddef>
 #include <deque>
