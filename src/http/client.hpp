@@ -147,7 +147,8 @@ public:
     /// Connects (or reuses a pooled connection), writes `req` and reads the response head.
     net::awaitable<result<response_head>> send(const outgoing_request& req);
 
-    /// The next bytes of the body, as soon as they arrive. The view stays valid until the next
+    /// The next bytes of the body, as soon as they arrive: everything received so far, up to
+    /// 16 KiB, across as many chunks as it spans. The view stays valid until the next
     /// call. An empty view means the body is complete (the connection is back in the pool by
     /// then, if it could be kept). `timeout` overrides idle_timeout for this call.
     net::awaitable<result<std::string_view>> read_some(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
