@@ -24,7 +24,8 @@ void add_api_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--port-file", *port_file,
                     "write the bound port to this file once listening (for scripts and tests)")
         ->envname("LLMPROXY_API_PORT_FILE");
-    cmd->add_option("--io-threads", cfg->io_threads, "I/O threads")
+    cmd->add_option("--io-threads", cfg->io_threads,
+                    "I/O threads, each with an io_context of its own; a connection stays on one")
         ->envname("LLMPROXY_API_IO_THREADS")
         ->check(CLI::Range(1, 256))
         ->capture_default_str();

@@ -23,7 +23,6 @@
 #include "broker/consumer.hpp"
 #include "broker/publisher.hpp"
 #include "common/ids.hpp"
-#include "common/run_io_context.hpp"
 #include "common/secret_mask.hpp"
 #include "http/error_response.hpp"
 #include "http/media_type.hpp"
@@ -131,6 +130,8 @@ struct api_server::impl {
           ctx{cfg, cfg.server_id.empty() ? new_component_id("api") : cfg.server_id},
           relay_metrics{registry, ctx.stats},
           request_metrics{registry},
+          contexts{cfg.io_threads},
+          ioc{contexts.main()},
           signals{ioc, SIGINT, SIGTERM} {
         ctx.metrics = &relay_metrics;
         metrics::add_build_info(registry);
@@ -165,7 +166,10 @@ struct api_server::impl {
     metrics::http_metrics request_metrics;
     /// --auth keys only. Before the io_context: a relay destroyed with it settles its limits.
     std::unique_ptr<limits::limiter> limiter;
-    net::io_context ioc;
+    /// One io_context per I/O thread; each HTTP connection lives on one of them.
+    http_server::io_context_pool contexts;
+    /// contexts.main(): the acceptor, signals, drain and confirmation timers.
+    net::io_context& ioc;
     net::signal_set signals;
     std::unique_ptr<broker::publisher> publisher;
     std::unique_ptr<broker_request_publisher> requests;  ///< the relay's view of `publisher`
@@ -321,7 +325,7 @@ api_server::api_server(api_config cfg) : impl_{std::make_unique<impl>(std::move(
 
 api_server::~api_server() {
     auto& s = *impl_;
-    s.ioc.stop();
+    s.contexts.stop();
     if (s.responses) {
         s.responses->stop();
     }
@@ -459,7 +463,7 @@ result<void> api_server::start() {
     try {
         auto addr = net::ip::make_address(s.cfg.listen_address);
         s.listener = std::make_shared<http_server::listener>(
-            s.ioc, net::ip::tcp::endpoint{addr, s.cfg.port},
+            s.contexts, net::ip::tcp::endpoint{addr, s.cfg.port},
             [this](http_server::request_context& rc) { return impl_->routes.dispatch(rc); }, limits, flavoured_error);
     } catch (const std::exception& e) {
         return fail("bad_config",
@@ -507,7 +511,7 @@ int api_server::run() {
                         co_await t.async_wait(net::use_awaitable);
                     }
                 }
-                s.ioc.stop();
+                s.contexts.stop();
             },
             net::detached);
     });
@@ -527,7 +531,7 @@ int api_server::run() {
             },
             net::detached);
     }
-    run_io_context(s.ioc, s.cfg.io_threads);
+    s.contexts.run();
     if (confirms) {
         s.requests->flush_confirmations(/*leaving=*/true);  // published before the publisher stops
     }

@@ -213,8 +213,20 @@ net::awaitable<void> send(request_context& ctx, response res) {
 
 listener::listener(net::io_context& ioc, const tcp::endpoint& ep, handler h, server_limits limits,
                    read_error_fn on_read_error)
-    : ioc_{ioc},
-      acceptor_{ioc},
+    : listener(
+          ioc, [&ioc]() -> net::io_context& { return ioc; }, ep, std::move(h), std::move(limits),
+          std::move(on_read_error)) {}
+
+listener::listener(io_context_pool& pool, const tcp::endpoint& ep, handler h, server_limits limits,
+                   read_error_fn on_read_error)
+    : listener(
+          pool.main(), [&pool]() -> net::io_context& { return pool.next(); }, ep, std::move(h), std::move(limits),
+          std::move(on_read_error)) {}
+
+listener::listener(net::io_context& acceptor_context, std::function<net::io_context&()> session_context,
+                   const tcp::endpoint& ep, handler h, server_limits limits, read_error_fn on_read_error)
+    : session_context_{std::move(session_context)},
+      acceptor_{acceptor_context},
       settings_{
           std::make_shared<const session_settings>(session_settings{std::move(h), limits, std::move(on_read_error)})},
       limiter_{std::make_shared<connection_limiter>(limits.max_connections, limits.max_connections_per_address)},
@@ -262,7 +274,7 @@ net::awaitable<void> listener::accept_loop() {
     accept_backoff backoff{settings_->limits.accept_backoff};
     for (;;) {
         beast::error_code ec;
-        auto strand = net::make_strand(ioc_);
+        auto strand = net::make_strand(session_context_());
         tcp::socket socket{strand};
         co_await acceptor_.async_accept(socket, net::redirect_error(net::use_awaitable, ec));
         if (ec) {

@@ -8,7 +8,9 @@
 #include "http/error_response.hpp"
 #include "http/router.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -20,9 +22,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -381,6 +387,97 @@ TEST(listener, out_of_descriptors_the_accept_loop_pauses_instead_of_spinning_the
     ASSERT_TRUE(waiting.send(get_healthz));
     EXPECT_NE(waiting.read_until(healthz_body, 5s).find(healthz_body), std::string::npos)
         << "the connection that waited in the backlog is served once descriptors are free";
+}
+
+/// Which of the threads seen so far runs the caller: 0, 1, ... in order of first appearance.
+class thread_numbers {
+public:
+    int of_this_thread() {
+        std::lock_guard lock{mu_};
+        auto id = std::this_thread::get_id();
+        auto it = std::find(ids_.begin(), ids_.end(), id);
+        if (it == ids_.end()) {
+            ids_.push_back(id);
+            return static_cast<int>(ids_.size()) - 1;
+        }
+        return static_cast<int>(it - ids_.begin());
+    }
+
+private:
+    std::mutex mu_;
+    std::vector<std::thread::id> ids_;
+};
+
+TEST(io_context_pool, runs_its_first_context_on_the_calling_thread_and_each_other_on_a_thread_of_its_own) {
+    io_context_pool pool{3};
+    ASSERT_EQ(pool.size(), 3u);
+    std::promise<std::thread::id> main_ran;
+    std::promise<std::thread::id> second_ran;
+    std::promise<std::thread::id> third_ran;
+    // next() goes round all three: the first context, then the other two.
+    ASSERT_EQ(&pool.next(), &pool.main());
+    net::post(pool.next(), [&] { second_ran.set_value(std::this_thread::get_id()); });
+    net::post(pool.next(), [&] { third_ran.set_value(std::this_thread::get_id()); });
+    net::post(pool.main(), [&] { main_ran.set_value(std::this_thread::get_id()); });
+    auto work = net::make_work_guard(pool.main());
+    std::thread::id runner_id;
+    std::thread runner{[&] { pool.run(); }};
+    runner_id = runner.get_id();
+    auto on_main = main_ran.get_future().get();
+    auto on_second = second_ran.get_future().get();
+    auto on_third = third_ran.get_future().get();
+    pool.stop();
+    runner.join();  // run() returns once every context has stopped and its thread is joined
+
+    EXPECT_EQ(on_main, runner_id);
+    EXPECT_NE(on_second, runner_id);
+    EXPECT_NE(on_third, runner_id);
+    EXPECT_NE(on_second, on_third);
+}
+
+TEST(listener, on_a_pool_each_connection_stays_on_one_thread_and_the_connections_share_the_threads) {
+    io_context_pool pool{2};
+    thread_numbers threads;
+    router routes;
+    routes.add(http::verb::get, "/thread", [&threads](request_context& rc) -> net::awaitable<void> {
+        response res{http::status::ok, 11};
+        res.body() = "thread=" + std::to_string(threads.of_this_thread()) + ";";
+        co_await send(rc, std::move(res));
+    });
+    auto l = std::make_shared<listener>(
+        pool, net::ip::tcp::endpoint{net::ip::make_address("127.0.0.1"), 0},
+        [&routes](request_context& rc) { return routes.dispatch(rc); }, server_limits{});
+    l->start();
+    auto work = net::make_work_guard(pool.main());
+    std::thread runner{[&] { pool.run(); }};
+
+    // Four keep-alive connections, three requests each: the thread of every answer, by connection.
+    std::vector<std::vector<std::string>> seen(4);
+    std::vector<std::unique_ptr<client>> clients;
+    for (std::size_t c = 0; c < seen.size(); ++c) {
+        clients.push_back(std::make_unique<client>(l->port()));
+    }
+    for (int round = 0; round < 3; ++round) {
+        for (std::size_t c = 0; c < seen.size(); ++c) {
+            ASSERT_TRUE(clients[c]->send("GET /thread HTTP/1.1\r\nHost: t\r\n\r\n"));
+            auto got = clients[c]->read_until(";", 5s);
+            clients[c]->take();
+            auto at = got.find("thread=");
+            ASSERT_NE(at, std::string::npos) << got;
+            seen[c].push_back(got.substr(at, got.find(';', at) - at));
+        }
+    }
+    l->stop();
+    pool.stop();
+    runner.join();
+
+    std::set<std::string> all;
+    for (const auto& answers : seen) {
+        EXPECT_EQ(answers[0], answers[1]);
+        EXPECT_EQ(answers[0], answers[2]) << "a connection's requests ran on one thread";
+        all.insert(answers[0]);
+    }
+    EXPECT_EQ(all.size(), 2u) << "four connections on a pool of two are served by both threads";
 }
 
 }  // namespace

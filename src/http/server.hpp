@@ -2,8 +2,9 @@
 // The HTTP server side: a listener accepting connections and a coroutine per connection
 // (Beast's advanced server, with C++20 coroutines).
 //
-// Threading: each connection lives on its own strand of the io_context (made at accept), so a
-// handler never races with itself and may run on any of the io_context's threads. Handlers are
+// Threading: each connection lives on its own strand (made at accept) of the listener's
+// io_context, or of one context of an io_context_pool (one thread each: the connection's
+// handlers then never change threads), so a handler never races with itself. Handlers are
 // coroutines: they must not block; waiting is co_await.
 //
 // A handler receives a request_context and writes its response itself (send() for a plain
@@ -18,6 +19,7 @@
 #include "common/asio_fwd.hpp"
 #include "common/result.hpp"
 #include "http/connection_limiter.hpp"
+#include "http/io_context_pool.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -107,7 +109,12 @@ struct session_settings;
 class listener : public std::enable_shared_from_this<listener> {
 public:
     /// Binds at once (throws boost::system::system_error on failure: a start-up error).
+    /// Accepts on `ioc` and serves every connection on a strand of it.
     listener(net::io_context& ioc, const net::ip::tcp::endpoint& ep, handler h, server_limits limits,
+             read_error_fn on_read_error = {});
+    /// Accepts on `pool.main()` and serves each connection, for its whole life, on the pool's
+    /// next context (round robin): see io_context_pool.hpp. The pool must outlive the listener.
+    listener(io_context_pool& pool, const net::ip::tcp::endpoint& ep, handler h, server_limits limits,
              read_error_fn on_read_error = {});
 
     void start();
@@ -121,7 +128,11 @@ private:
     /// Answers a connection over a cap with a canned response and closes it, without reading.
     void refuse(net::ip::tcp::socket& socket, connection_limiter::verdict why);
 
-    net::io_context& ioc_;
+    listener(net::io_context& acceptor_context, std::function<net::io_context&()> session_context,
+             const net::ip::tcp::endpoint& ep, handler h, server_limits limits, read_error_fn on_read_error);
+
+    /// The context a new connection is served on.
+    std::function<net::io_context&()> session_context_;
     net::ip::tcp::acceptor acceptor_;
     std::shared_ptr<const session_settings> settings_;
     std::uint16_t port_ = 0;
