@@ -127,15 +127,21 @@ int main(int argc, char** argv) {
         for (int i = 0; i < messages + 100; ++i) {
             std::this_thread::sleep_for(std::chrono::microseconds(gap_us));
             if (v.after_persistent) {
-                broker::outgoing_message m{.exchange = "", .routing_key = durable_queue, .mandatory = false, .props = {},
+                broker::outgoing_message m{.exchange = "",
+                                           .routing_key = durable_queue,
+                                           .mandatory = false,
+                                           .props = {},
                                            .body = std::string(900, 'r')};
                 m.props.persistent = true;
                 need(pub->publish(m), "publish");
                 ++published;
                 std::this_thread::sleep_for(std::chrono::microseconds(500));
             }
-            broker::outgoing_message m{
-                .exchange = v.exchange, .routing_key = v.routing_key, .mandatory = v.mandatory, .props = {}, .body = body};
+            broker::outgoing_message m{.exchange = v.exchange,
+                                       .routing_key = v.routing_key,
+                                       .mandatory = v.mandatory,
+                                       .props = {},
+                                       .body = body};
             const auto t0 = clk::now();
             need(pub->publish(m), "publish");
             ++published;
