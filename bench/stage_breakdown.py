@@ -175,7 +175,8 @@ def parse_perf(path, snapshot_path, pids, kinds):
                 entered[tid] = (t, int(fd.group(1), 16)) if fd else None
                 continue
             start = entered.pop(tid, None)
-            if not start or int(args.split()[0], 16) >= 1 << 63 or int(args.split()[0], 16) == 0:
+            ret = int(args.split()[0], 16)
+            if not start or ret >= 1 << 63 or ret == 0:
                 continue  # no matching enter, an error (negative) or nothing read
             who = pids.get(pid)
             c = conn.get((who, start[1]))

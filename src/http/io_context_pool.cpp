@@ -28,10 +28,8 @@ void io_context_pool::run() {
         threads.emplace_back([c = contexts_[i].get()] { c->run(); });
     }
     main().run();
-    // main() has stopped: so do the others, whatever stopped main().
-    for (auto& g : idle_guards) {
-        g.reset();
-    }
+    // main() has stopped: so do the others, whatever stopped main(). stop() ends a context's
+    // run() whatever work it holds, the idle guards included.
     stop();
     for (auto& t : threads) {
         t.join();
