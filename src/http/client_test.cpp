@@ -178,6 +178,49 @@ protected:
         return run(c->fetch(std::move(req)));
     }
 
+    template <class T>
+    struct read_outcome {
+        result<T> read;
+        std::size_t idle_after = 0;  ///< the client's idle connections once it has read, server still up
+    };
+
+    /// What a reader meets behind a full-speed upstream: the server writes `head`; once the
+    /// client has read it, `body` in one write (on loopback, all in the client's receive queue
+    /// when the write returns), then `tail`. `read_on` then reads from the exchange, on the
+    /// fixture's only thread.
+    template <class T>
+    read_outcome<T> read_after_one_write(std::string head, std::string body, std::string tail,
+                                         std::function<net::awaitable<result<T>>(exchange&)> read_on) {
+        std::promise<void> head_seen;
+        std::promise<void> body_written;
+        auto head_seen_future = head_seen.get_future().share();
+        script_server server{[&](tcp::socket& s, const request_t&) {
+            write_raw(s, head);
+            EXPECT_EQ(head_seen_future.wait_for(test_timeout), std::future_status::ready);
+            write_raw(s, body);
+            body_written.set_value();
+            if (!tail.empty()) {
+                write_raw(s, tail);
+            }
+            return true;
+        }};
+        auto written = body_written.get_future();
+        auto c = make_client(server.url());
+        auto strand = net::make_strand(ioc_);
+        auto read = [&]() -> net::awaitable<result<T>> {
+            auto x = c->make_exchange(strand);
+            auto head = co_await get(*x, "/api/chat");
+            if (!head) {
+                co_return head.error();
+            }
+            head_seen.set_value();
+            EXPECT_EQ(written.wait_for(test_timeout), std::future_status::ready);  // blocks the only thread
+            co_return co_await read_on(*x);
+        };
+        result<T> r = run_on(strand, read());
+        return {std::move(r), c->idle_connections()};
+    }
+
     net::io_context ioc_;
     net::executor_work_guard<net::io_context::executor_type> work_;
     std::thread thread_;
@@ -324,35 +367,18 @@ TEST_F(client_test, a_body_that_has_arrived_is_read_in_one_piece_not_512_bytes_a
     // read_some must take what has arrived (up to its 16 KiB piece), not a recv() of 512 bytes
     // per few tokens.
     const std::string body(8192, 'x');
-    std::promise<void> head_seen;
-    std::promise<void> body_written;
-    auto head_seen_future = head_seen.get_future().share();
-    script_server server{[&](tcp::socket& s, const request_t&) {
-        write_raw(s, "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nContent-Length: " +
-                         std::to_string(body.size()) + "\r\n\r\n");
-        EXPECT_EQ(head_seen_future.wait_for(test_timeout), std::future_status::ready);
-        write_raw(s, body);  // one write: on loopback, in the client's receive queue once it returns
-        body_written.set_value();
-        return true;
-    }};
-    auto written = body_written.get_future();
-    auto c = make_client(server.url());
-    auto strand = net::make_strand(ioc_);
-    auto first_piece = [&]() -> net::awaitable<result<std::string>> {
-        auto x = c->make_exchange(strand);
-        auto head = co_await get(*x, "/api/chat");
-        if (!head) {
-            co_return head.error();
-        }
-        head_seen.set_value();
-        EXPECT_EQ(written.wait_for(test_timeout), std::future_status::ready);  // blocks this test's only thread
-        auto piece = co_await x->read_some();
-        if (!piece) {
-            co_return piece.error();
-        }
-        co_return std::string{piece.value()};
-    };
-    auto r = run_on(strand, first_piece());
+    auto r =
+        read_after_one_write<std::string>("HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nContent-Length: " +
+                                              std::to_string(body.size()) + "\r\n\r\n",
+                                          body, "",
+                                          [](exchange& x) -> net::awaitable<result<std::string>> {
+                                              auto piece = co_await x.read_some();
+                                              if (!piece) {
+                                                  co_return piece.error();
+                                              }
+                                              co_return std::string{piece.value()};
+                                          })
+            .read;
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r.value().size(), body.size());
 }
@@ -368,41 +394,22 @@ TEST_F(client_test, chunks_that_have_arrived_are_read_in_one_piece_not_one_chunk
         lines += line;
         chunked += "8\r\n" + line + "\r\n";
     }
-    std::promise<void> head_seen;
-    std::promise<void> body_written;
-    auto head_seen_future = head_seen.get_future().share();
-    script_server server{[&](tcp::socket& s, const request_t&) {
-        write_raw(s, "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n");
-        EXPECT_EQ(head_seen_future.wait_for(test_timeout), std::future_status::ready);
-        write_raw(s, chunked);  // one write, before the client reads; the end comes later
-        body_written.set_value();
-        write_raw(s, "0\r\n\r\n");
-        return true;
-    }};
-    auto written = body_written.get_future();
-    auto c = make_client(server.url());
-    auto strand = net::make_strand(ioc_);
-    auto pieces = [&]() -> net::awaitable<result<std::vector<std::string>>> {
-        auto x = c->make_exchange(strand);
-        auto head = co_await get(*x, "/api/chat");
-        if (!head) {
-            co_return head.error();
-        }
-        head_seen.set_value();
-        EXPECT_EQ(written.wait_for(test_timeout), std::future_status::ready);  // blocks this test's only thread
-        std::vector<std::string> out;
-        for (;;) {
-            auto piece = co_await x->read_some();
-            if (!piece) {
-                co_return piece.error();
+    // The body in one write, before the client reads; the end comes later.
+    auto [r, idle_after] = read_after_one_write<std::vector<std::string>>(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n", chunked,
+        "0\r\n\r\n", [](exchange& x) -> net::awaitable<result<std::vector<std::string>>> {
+            std::vector<std::string> out;
+            for (;;) {
+                auto piece = co_await x.read_some();
+                if (!piece) {
+                    co_return piece.error();
+                }
+                if (piece.value().empty()) {
+                    co_return out;
+                }
+                out.emplace_back(piece.value());
             }
-            if (piece.value().empty()) {
-                co_return out;
-            }
-            out.emplace_back(piece.value());
-        }
-    };
-    auto r = run_on(strand, pieces());
+        });
     ASSERT_TRUE(r) << r.error().message;
     ASSERT_FALSE(r.value().empty());
     EXPECT_EQ(r.value().front(), lines) << "the first read took " << r.value().front().size() << " of " << lines.size()
@@ -412,7 +419,7 @@ TEST_F(client_test, chunks_that_have_arrived_are_read_in_one_piece_not_one_chunk
         all += p;
     }
     EXPECT_EQ(all, lines);
-    EXPECT_EQ(c->idle_connections(), 1u) << "read to its end, the connection goes back to the pool";
+    EXPECT_EQ(idle_after, 1u) << "read to its end, the connection goes back to the pool";
 }
 
 TEST_F(client_test, connection_refused_is_a_clear_error) {
