@@ -101,6 +101,10 @@ TEST_F(rollups, overview_equals_the_rows_over_a_wide_window) {
                                     ") WITHIN GROUP (ORDER BY duration_ms) FROM responses WHERE status = 'ok' AND " +
                                     in_window("completed_at")));
         expect_close(j["latency_ms"][key].get<double>(), want, std::string{"duration "} + key);
+        auto ttft = std::stod(exact("SELECT percentile_disc(" + std::to_string(q) +
+                                    ") WITHIN GROUP (ORDER BY ttft_ms) FROM responses WHERE status = 'ok' AND " +
+                                    in_window("completed_at")));
+        expect_close(j["ttft_ms"][key].get<double>(), ttft, std::string{"ttft "} + key);
     }
     auto mean_tps = std::stod(
         exact("SELECT avg(tokens_per_s) FROM responses WHERE status = 'ok' AND " + in_window("completed_at")));
@@ -125,6 +129,12 @@ TEST_F(rollups, models_workers_routes_keys_and_timeseries_equal_the_rows) {
     for (const auto& x : wk.value()["workers"]) {
         auto id = x["worker_id"].get<std::string>();
         EXPECT_EQ(x["window"]["requests"], count("worker_id = '" + id + "'")) << id;
+        auto p50 =
+            std::stod(exact("SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms) FROM responses "
+                            "WHERE status = 'ok' AND worker_id = '" +
+                            id + "' AND " + in_window("completed_at")));
+        ASSERT_TRUE(x["window"]["latency_p50_ms"].is_number()) << id;
+        expect_close(x["window"]["latency_p50_ms"].get<double>(), p50, id + " duration p50");
     }
 
     auto e = query_errors(*conn_, w, end_ms_);

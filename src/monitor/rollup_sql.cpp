@@ -95,19 +95,23 @@ std::string rollup_aggregates_sql(std::string_view group) {
            "coalesce(sum(s.prompt_tokens), 0), NULL, NULL, sum(s.tps_sum) / nullif(sum(s.tps_n), 0)";
 }
 
-std::string rollup_histograms_sql(std::string_view group) {
+std::string rollup_histograms_sql(std::string_view group, latency_metrics metrics) {
     const std::string g = group.empty() ? std::string{"''"} : std::string{group};
+    const std::string duration = "SELECT " + g + " AS g, 1 AS m, unnest(s.duration_hist) AS e FROM s";
+    const std::string entries =
+        metrics == latency_metrics::duration
+            ? duration
+            : "SELECT " + g + " AS g, 0 AS m, unnest(s.ttft_hist) AS e FROM s UNION ALL " + duration;
     // Entries are count * 256 + bucket (pg migration 10).
-    return "SELECT g, m, ((e % 256) + 256) % 256 AS k, sum((e - ((e % 256) + 256) % 256) / 256) FROM (SELECT " + g +
-           " AS g, 0 AS m, unnest(s.ttft_hist) AS e FROM s UNION ALL SELECT " + g +
-           " AS g, 1 AS m, unnest(s.duration_hist) AS e FROM s) h GROUP BY 1, 2, 3";
+    return "SELECT g, m, ((e % 256) + 256) % 256 AS k, sum((e - ((e % 256) + 256) % 256) / 256) FROM (" + entries +
+           ") h GROUP BY 1, 2, 3";
 }
 
 result<std::map<std::string, latency_pair>> query_rollup_histograms(pg::connection& c, std::string_view group,
                                                                     bool hours,
                                                                     const std::vector<std::optional<std::string>>& p,
-                                                                    rollup_table from) {
-    auto r = c.query("WITH s AS " + rollup_window_sql(hours, from) + " " + rollup_histograms_sql(group), p);
+                                                                    rollup_table from, latency_metrics metrics) {
+    auto r = c.query("WITH s AS " + rollup_window_sql(hours, from) + " " + rollup_histograms_sql(group, metrics), p);
     if (!r) {
         return r.error();
     }

@@ -43,20 +43,22 @@ std::string error_rollup_window_sql();
 /// over `s`, grouped by `group` when not empty (the group is column 1, named grp).
 std::string rollup_aggregates_sql(std::string_view group);
 
+/// Which latency histograms a read needs: unnesting them is most of a wide window's time.
+enum class latency_metrics { ttft_and_duration, duration };
+
 /// The TTFT (metric 0) and duration (metric 1) histograms of the successful responses per
 /// group over `s`: rows of group, metric, bucket, count.
-std::string rollup_histograms_sql(std::string_view group);
+std::string rollup_histograms_sql(std::string_view group, latency_metrics metrics = latency_metrics::ttft_and_duration);
 
 struct latency_pair {
     latency_histogram ttft;
     latency_histogram duration;
 };
 
-/// Runs rollup_histograms_sql(group) over rollup_window_sql(hours, from) and returns the
-/// histograms by group value.
-result<std::map<std::string, latency_pair>> query_rollup_histograms(pg::connection& c, std::string_view group,
-                                                                    bool hours,
-                                                                    const std::vector<std::optional<std::string>>& p,
-                                                                    rollup_table from = rollup_table::dimensions);
+/// Runs rollup_histograms_sql(group, metrics) over rollup_window_sql(hours, from) and returns the
+/// histograms by group value (`ttft` left empty when only the duration is asked for).
+result<std::map<std::string, latency_pair>> query_rollup_histograms(
+    pg::connection& c, std::string_view group, bool hours, const std::vector<std::optional<std::string>>& p,
+    rollup_table from = rollup_table::dimensions, latency_metrics metrics = latency_metrics::ttft_and_duration);
 
 }  // namespace llmp::monitor

@@ -81,17 +81,21 @@ const latency_pair* find_pair(const std::map<std::string, latency_pair>& m, cons
     return it == m.end() ? nullptr : &it->second;
 }
 
+// The whole window's totals need no dimension: they read response_series, which holds a few
+// rows a minute or hour where response_rollups holds one per model x worker x status x route x
+// key (up to ~1,000 an hour, whose histograms were most of a 7 d overview's 313 ms at 20 M
+// requests, bench/RESULTS.md). The same rows summed: the same counts, sums and histograms.
 result<json> overview_from_rollups(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
     const params p{window_param(window_s), end_param(end_ms)};
     const std::string end = end_sql(2);
-    auto r =
-        c.query("WITH s AS " + rollup_window_sql(true) + " " + rollup_aggregates_sql("") + ", (SELECT sum(n) FROM " +
-                    request_rollup_window_sql() + " rq), (extract(epoch FROM " + end + ") * 1000)::bigint FROM s",
-                p);
+    auto r = c.query("WITH s AS " + rollup_window_sql(true, rollup_table::series) + " " + rollup_aggregates_sql("") +
+                         ", (SELECT sum(n) FROM " + request_rollup_window_sql() + " rq), (extract(epoch FROM " + end +
+                         ") * 1000)::bigint FROM s",
+                     p);
     if (!r) {
         return r.error();
     }
-    auto h = query_rollup_histograms(c, "", true, p);
+    auto h = query_rollup_histograms(c, "", true, p, rollup_table::series);
     if (!h) {
         return h.error();
     }
@@ -306,7 +310,9 @@ WHERE s.n > 0 OR w.last_seen > now() - interval '1 day'
 ORDER BY 1)sql";
     std::map<std::string, latency_pair> hists;
     if (rollups) {
-        auto h = query_rollup_histograms(c, "s.worker_id", true, {window_param(window_s), end_param(end_ms)});
+        // The table shows each worker's median duration only: its TTFT histograms are not read.
+        auto h = query_rollup_histograms(c, "s.worker_id", true, {window_param(window_s), end_param(end_ms)},
+                                         rollup_table::dimensions, latency_metrics::duration);
         if (!h) {
             return h.error();
         }
