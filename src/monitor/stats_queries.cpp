@@ -107,8 +107,9 @@ const latency_pair* find_pair(const std::map<std::string, latency_pair>& m, cons
 
 // The whole window's totals need no dimension: they read response_series, which holds a few
 // rows a minute or hour where response_rollups holds one per model x worker x status x route x
-// key (up to ~1,000 an hour, whose histograms were most of a 7 d overview's 313 ms at 20 M
-// requests, bench/RESULTS.md). The same rows summed: the same counts, sums and histograms.
+// key (up to ~1,000 an hour: reading them twice, sums then histograms, was 186 ms of a 7 d
+// overview at 20 M requests, bench/RESULTS.md). The same rows summed: the same counts, sums and
+// histograms.
 result<json> overview_from_rollups(pg::connection& c, std::int64_t window_s, std::optional<std::int64_t> end_ms) {
     const params p{window_param(window_s), end_param(end_ms)};
     const std::string end = end_sql(2);
