@@ -109,8 +109,13 @@ TEST(fair_share_e2e, a_flooding_key_does_not_hold_up_another_keys_requests) {
     // of A waited over a second for its first token...
     EXPECT_GT(r.a_median_ms, 1000.0) << "the flood never queued: the test shows nothing";
     // ...while each of B's requests went to the next free slot: about one generation's wait
-    // (100 ms / 3 slots on average, 100 ms at worst) plus the proxy, far below A's median.
-    EXPECT_LT(r.b_worst_ms(), 600.0) << "B waited behind A's flood (A's median TTFT " << r.a_median_ms << " ms)";
+    // (100 ms / 3 slots on average, 100 ms at worst) plus the proxy, far below A's median. The
+    // bound: a quarter of A's median, at least 600 ms. A fixed 600 ms failed twice in CI on
+    // this 2-core machine under the sanitizers (B's worst 648 and 673 ms, A's median 5.4 s),
+    // where B's worst is usually 100-130 ms; without the lift B's first request waits longer
+    // than A's median (8.7 s against 4.6 s), far past either bound.
+    const double bound = std::max(600.0, r.a_median_ms / 4);
+    EXPECT_LT(r.b_worst_ms(), bound) << "B waited behind A's flood (A's median TTFT " << r.a_median_ms << " ms)";
 }
 
 // The baseline, so the test above shows something: without the lift, B's requests queue behind
